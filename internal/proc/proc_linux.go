@@ -1,0 +1,80 @@
+// Package proc identifies processes by pid and start time, so that a pid the
+// kernel has reused for another process is not taken for the original one.
+package proc
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"strconv"
+)
+
+// Identity names one process for its whole life: its pid and its start time
+// in clock ticks since boot (field 22 of /proc/PID/stat).
+type Identity struct {
+	PID   int32
+	Start uint64
+}
+
+// Self returns the calling process's identity.
+func Self() (Identity, error) { return Of(os.Getpid()) }
+
+// Of returns the identity of the running process pid.
+func Of(pid int) (Identity, error) {
+	st, err := readStat(pid)
+	if err != nil {
+		return Identity{}, err
+	}
+	return Identity{PID: int32(pid), Start: st.start}, nil
+}
+
+// IsZero reports whether id names no process.
+func (id Identity) IsZero() bool { return id.PID == 0 && id.Start == 0 }
+
+// Alive reports whether the process id names still runs. A process that has
+// exited but was not yet reaped by its parent (a zombie) is not alive, and
+// neither is another process that got the same pid later. When it cannot
+// tell (a /proc it may not read), it says alive: the safe answer for a lock.
+func Alive(id Identity) bool {
+	if id.PID <= 0 {
+		return false
+	}
+	st, err := readStat(int(id.PID))
+	if errors.Is(err, os.ErrNotExist) || errors.Is(err, errMalformed) {
+		return false
+	}
+	if err != nil {
+		return true
+	}
+	return st.start == id.Start && st.state != 'Z' && st.state != 'X' && st.state != 'x'
+}
+
+type stat struct {
+	state byte
+	start uint64
+}
+
+var errMalformed = errors.New("proc: malformed /proc/PID/stat")
+
+// readStat parses /proc/PID/stat. The command name in field 2 may itself hold
+// spaces and parentheses, so fields are counted from the last ')'.
+func readStat(pid int) (stat, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return stat{}, err
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return stat{}, errMalformed
+	}
+	// After ") " come field 3 (state), 4, 5, ...; start time is field 22.
+	f := bytes.Fields(b[i+1:])
+	if len(f) < 20 || len(f[0]) != 1 {
+		return stat{}, errMalformed
+	}
+	start, err := strconv.ParseUint(string(f[19]), 10, 64)
+	if err != nil {
+		return stat{}, errMalformed
+	}
+	return stat{state: f[0][0], start: start}, nil
+}

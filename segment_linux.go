@@ -1,0 +1,398 @@
+package shm
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+	"sync"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Segment is a named shared-memory object mapped into this process. Its
+// methods are safe for concurrent use; Close and Resize wait for ReadAt and
+// WriteAt calls in flight.
+type Segment struct {
+	name string // as cleaned: no leading slash
+	path string
+
+	mu       sync.RWMutex
+	fd       int // -1 once closed
+	data     []byte
+	offset   int64 // of the window in the object
+	wantLen  int64 // window length asked for, 0 = to the end
+	readOnly bool
+	prot     int
+	flags    int
+	addr     uintptr
+}
+
+// Create makes a new object of size bytes and maps it. It fails with an error
+// matching fs.ErrExist when the name is taken (O_EXCL), and with ErrNoSpace
+// when the file system cannot hold size bytes: the space is reserved now, so
+// a full /dev/shm can never raise SIGBUS later. The mode is DefaultMode unless
+// the Mode option says otherwise, whatever the umask.
+func Create(name string, size int64, opts ...Option) (*Segment, error) {
+	c := newConfig(opts)
+	s, err := create(name, size, &c)
+	return s, wrap("create", name, err)
+}
+
+// Open maps an existing object. It fails with an error matching
+// fs.ErrNotExist when there is none.
+func Open(name string, opts ...Option) (*Segment, error) {
+	c := newConfig(opts)
+	s, err := open(name, &c)
+	return s, wrap("open", name, err)
+}
+
+// OpenOrCreate is the seed program's flow: it opens the object if it exists,
+// or else creates it with size bytes, and reports whether it created it. If
+// another process creates the object between the two steps, it is opened.
+func OpenOrCreate(name string, size int64, opts ...Option) (seg *Segment, created bool, err error) {
+	c := newConfig(opts)
+	for range 3 {
+		seg, err = open(name, &c)
+		if !errors.Is(err, os.ErrNotExist) {
+			return seg, false, wrap("open", name, err)
+		}
+		seg, err = create(name, size, &c)
+		if !errors.Is(err, os.ErrExist) {
+			return seg, err == nil, wrap("create", name, err)
+		}
+	}
+	return nil, false, wrap("open", name, err)
+}
+
+// Unlink removes the name. Processes that have the object mapped keep their
+// mapping; the memory is freed when the last one closes it.
+func Unlink(name string, opts ...Option) error {
+	c := newConfig(opts)
+	p, err := Path(c.dir, name)
+	if err == nil {
+		err = unix.Unlink(p)
+	}
+	return wrap("unlink", name, err)
+}
+
+func create(name string, size int64, c *config) (*Segment, error) {
+	if err := c.check(); err != nil {
+		return nil, err
+	}
+	if c.readOnly {
+		return nil, fmt.Errorf("%w: cannot create an object read-only", ErrInvalid)
+	}
+	if size <= 0 {
+		return nil, fmt.Errorf("%w: size %d is not positive", ErrInvalid, size)
+	}
+	p, err := Path(c.dir, name)
+	if err != nil {
+		return nil, err
+	}
+	fd, err := unix.Open(p, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, uint32(c.mode))
+	if err != nil {
+		return nil, err
+	}
+	// Nothing half-made is left behind: on any failure below the new file goes.
+	fail := func(err error) (*Segment, error) {
+		unix.Unlink(p)
+		unix.Close(fd)
+		return nil, err
+	}
+	if err := unix.Fchmod(fd, uint32(c.mode)); err != nil {
+		return fail(err)
+	}
+	if err := reserve(fd, size); err != nil {
+		return fail(err)
+	}
+	s, err := newSegment(fd, p, name, c)
+	if err != nil {
+		return fail(err)
+	}
+	return s, nil
+}
+
+func open(name string, c *config) (*Segment, error) {
+	if err := c.check(); err != nil {
+		return nil, err
+	}
+	p, err := Path(c.dir, name)
+	if err != nil {
+		return nil, err
+	}
+	flags := unix.O_RDWR
+	if c.readOnly {
+		flags = unix.O_RDONLY
+	}
+	// O_NONBLOCK keeps a FIFO planted under the name from blocking the open;
+	// the file type is checked right after.
+	fd, err := unix.Open(p, flags|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if err != nil {
+		if err == unix.ELOOP {
+			return nil, fmt.Errorf("%w: refusing to follow a symbolic link", unix.ELOOP)
+		}
+		return nil, err
+	}
+	s, err := newSegment(fd, p, name, c)
+	if err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return s, nil
+}
+
+// reserve sets the object's size to size, allocating the space now.
+func reserve(fd int, size int64) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return err
+	}
+	if size < st.Size {
+		return unix.Ftruncate(fd, size)
+	}
+	err := unix.Fallocate(fd, 0, 0, size)
+	if err == unix.EOPNOTSUPP || err == unix.ENOSYS {
+		// A file system that cannot reserve space still gets the right size.
+		err = unix.Ftruncate(fd, size)
+	}
+	return err
+}
+
+func newSegment(fd int, path, name string, c *config) (*Segment, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return nil, fmt.Errorf("%w: %s is not a regular file", ErrInvalid, path)
+	}
+	s := &Segment{
+		name:     name,
+		path:     path,
+		fd:       fd,
+		offset:   c.offset,
+		wantLen:  c.length,
+		readOnly: c.readOnly,
+		prot:     unix.PROT_READ | unix.PROT_WRITE,
+		flags:    unix.MAP_SHARED,
+		addr:     c.addr,
+	}
+	if c.readOnly {
+		s.prot = unix.PROT_READ
+	}
+	if c.private {
+		s.flags = unix.MAP_PRIVATE
+	}
+	if c.prefault {
+		s.flags |= unix.MAP_POPULATE
+	}
+	if err := s.mapWindow(st.Size); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// mapWindow maps the window of an object of objSize bytes. An empty window
+// (an object that was created but not yet sized) maps nothing.
+func (s *Segment) mapWindow(objSize int64) error {
+	if s.offset > objSize || (s.offset == objSize && s.wantLen > 0) {
+		return fmt.Errorf("%w: window offset %d is beyond the object's %d bytes", ErrInvalid, s.offset, objSize)
+	}
+	n := objSize - s.offset
+	if s.wantLen > 0 {
+		if s.wantLen > n {
+			return fmt.Errorf("%w: window of %d bytes at offset %d is beyond the object's %d bytes", ErrInvalid, s.wantLen, s.offset, objSize)
+		}
+		n = s.wantLen
+	}
+	if n == 0 {
+		s.data = nil
+		return nil
+	}
+	if n != int64(int(n)) {
+		return fmt.Errorf("%w: %d bytes do not fit in the address space", ErrInvalid, n)
+	}
+	data, err := mmap(s.fd, s.offset, int(n), s.prot, s.flags, s.addr)
+	if err != nil {
+		return err
+	}
+	s.data = data
+	return nil
+}
+
+// mmap maps length bytes of fd at offset. With a non-zero addr it asks for
+// exactly that address with MAP_FIXED_NOREPLACE, and refuses to go on if an
+// old kernel that does not know the flag put the mapping elsewhere.
+func mmap(fd int, offset int64, length, prot, flags int, addr uintptr) ([]byte, error) {
+	if addr != 0 {
+		flags |= unix.MAP_FIXED_NOREPLACE
+	}
+	// unsafe: hint is an address outside the Go heap that the kernel only
+	// reads; the pointer returned covers length bytes until munmap, which only
+	// Close and Resize call, after dropping the slice.
+	hint := *(*unsafe.Pointer)(unsafe.Pointer(&addr))
+	p, err := unix.MmapPtr(fd, offset, hint, uintptr(length), prot, flags)
+	if err != nil {
+		return nil, err
+	}
+	if addr != 0 && uintptr(p) != addr {
+		unix.MunmapPtr(p, uintptr(length))
+		return nil, fmt.Errorf("%w: the kernel placed the mapping at %#x, not at %#x", unix.EEXIST, uintptr(p), addr)
+	}
+	return unsafe.Slice((*byte)(p), length), nil
+}
+
+func munmap(b []byte) error {
+	if len(b) == 0 {
+		return nil
+	}
+	return unix.MunmapPtr(unsafe.Pointer(unsafe.SliceData(b)), uintptr(len(b)))
+}
+
+// Name returns the object's name without a leading slash.
+func (s *Segment) Name() string { return trimName(s.name) }
+
+func trimName(n string) string {
+	for len(n) > 0 && n[0] == '/' {
+		n = n[1:]
+	}
+	return n
+}
+
+// Path returns the file that holds the object, such as /dev/shm/jobs.
+func (s *Segment) Path() string { return s.path }
+
+// Size returns the length of the mapping in bytes: the object's size, or the
+// window's when the Window option was used.
+func (s *Segment) Size() int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return int64(len(s.data))
+}
+
+// Bytes returns the mapping itself, for zero-copy use. The slice is valid
+// until Close or Resize; touching it afterwards faults. Unlike ReadAt and
+// WriteAt, a direct access to a page that another process truncated away
+// raises SIGBUS; use debug.SetPanicOnFault where that matters.
+func (s *Segment) Bytes() []byte {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.data
+}
+
+// Fd returns the open file descriptor of the object, or -1 after Close.
+func (s *Segment) Fd() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.fd
+}
+
+// ReadAt copies len(p) bytes at offset off of the mapping into p. It
+// implements io.ReaderAt: reading past the end returns io.EOF with the bytes
+// that were there. If another process truncated the object so that the
+// mapped pages are gone, it returns an error instead of crashing.
+func (s *Segment) ReadAt(p []byte, off int64) (n int, err error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.fd < 0 {
+		return 0, wrap("read", s.name, ErrClosed)
+	}
+	if off < 0 {
+		return 0, wrap("read", s.name, fmt.Errorf("%w: negative offset %d", ErrInvalid, off))
+	}
+	if off >= int64(len(s.data)) {
+		return 0, io.EOF
+	}
+	n, err = faultSafeCopy(p, s.data[off:])
+	if err != nil {
+		return 0, wrap("read", s.name, err)
+	}
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// WriteAt copies p into the mapping at offset off. It implements
+// io.WriterAt. A write that does not fit entirely is refused and writes
+// nothing; a segment opened ReadOnly returns ErrReadOnly.
+func (s *Segment) WriteAt(p []byte, off int64) (n int, err error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	switch {
+	case s.fd < 0:
+		return 0, wrap("write", s.name, ErrClosed)
+	case s.readOnly:
+		return 0, wrap("write", s.name, ErrReadOnly)
+	case off < 0:
+		return 0, wrap("write", s.name, fmt.Errorf("%w: negative offset %d", ErrInvalid, off))
+	case off > int64(len(s.data)) || int64(len(p)) > int64(len(s.data))-off:
+		return 0, wrap("write", s.name, fmt.Errorf("%w: %d bytes at offset %d do not fit in %d bytes", ErrInvalid, len(p), off, len(s.data)))
+	}
+	n, err = faultSafeCopy(s.data[off:], p)
+	if err != nil {
+		return 0, wrap("write", s.name, err)
+	}
+	return n, nil
+}
+
+// ErrFault is wrapped by the error from ReadAt or WriteAt when the mapped
+// memory could not be accessed, typically because another process truncated
+// the object.
+var ErrFault = errors.New("memory fault in the mapping (was the object truncated by another process?)")
+
+// faultSafeCopy copies like copy, but turns a SIGBUS or SIGSEGV in the
+// mapping into ErrFault.
+func faultSafeCopy(dst, src []byte) (n int, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			if _, ok := r.(interface{ Addr() uintptr }); !ok {
+				panic(r)
+			}
+			n, err = 0, ErrFault
+		}
+	}()
+	return copy(dst, src), nil
+}
+
+// Resize changes the object's size to size bytes, reserving the space when it
+// grows (ErrNoSpace if there is none), and maps it anew: slices from Bytes
+// are invalid afterwards. A segment mapped through a Window keeps its window.
+func (s *Segment) Resize(size int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.fd < 0:
+		return wrap("resize", s.name, ErrClosed)
+	case s.readOnly:
+		return wrap("resize", s.name, ErrReadOnly)
+	case size <= 0:
+		return wrap("resize", s.name, fmt.Errorf("%w: size %d is not positive", ErrInvalid, size))
+	}
+	if err := reserve(s.fd, size); err != nil {
+		return wrap("resize", s.name, err)
+	}
+	old := s.data
+	s.data = nil
+	if err := munmap(old); err != nil {
+		return wrap("resize", s.name, err)
+	}
+	return wrap("resize", s.name, s.mapWindow(size))
+}
+
+// Close unmaps the segment and closes its descriptor. The object itself stays
+// until Unlink. Close is idempotent; other methods return ErrClosed after it.
+func (s *Segment) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fd < 0 {
+		return nil
+	}
+	err := errors.Join(munmap(s.data), unix.Close(s.fd))
+	s.data, s.fd = nil, -1
+	return wrap("close", s.name, err)
+}

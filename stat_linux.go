@@ -1,0 +1,121 @@
+package shm
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Kind tells what an object in the shared-memory directory holds, as far as
+// its name tells: glibc names its semaphores sem.NAME.
+type Kind string
+
+const (
+	// KindData is a plain segment.
+	KindData Kind = "data"
+	// KindSemaphore is a glibc named semaphore (/dev/shm/sem.NAME).
+	KindSemaphore Kind = "semaphore"
+	// KindOther is anything that is not a regular file.
+	KindOther Kind = "other"
+)
+
+// SemaphorePrefix starts the file name of every glibc named semaphore.
+const SemaphorePrefix = "sem."
+
+// Info describes an object in the shared-memory directory.
+type Info struct {
+	Name    string      `json:"name"`
+	Path    string      `json:"path"`
+	Size    int64       `json:"size"`
+	Mode    fs.FileMode `json:"mode"`
+	UID     uint32      `json:"uid"`
+	GID     uint32      `json:"gid"`
+	ModTime time.Time   `json:"modified"`
+	Kind    Kind        `json:"kind"`
+}
+
+// Stat describes the named object without following a symbolic link.
+func Stat(name string, opts ...Option) (Info, error) {
+	c := newConfig(opts)
+	p, err := Path(c.dir, name)
+	if err != nil {
+		return Info{}, wrap("stat", name, err)
+	}
+	var st unix.Stat_t
+	if err := unix.Lstat(p, &st); err != nil {
+		return Info{}, wrap("stat", name, err)
+	}
+	return infoOf(trimName(name), p, &st), nil
+}
+
+// List describes every object in the shared-memory directory, sorted by name.
+func List(opts ...Option) ([]Info, error) {
+	c := newConfig(opts)
+	entries, err := os.ReadDir(c.dir)
+	if err != nil {
+		return nil, wrap("list", c.dir, err)
+	}
+	infos := make([]Info, 0, len(entries))
+	for _, e := range entries {
+		p := c.dir + "/" + e.Name()
+		var st unix.Stat_t
+		if err := unix.Lstat(p, &st); err != nil {
+			continue // removed while we listed
+		}
+		infos = append(infos, infoOf(e.Name(), p, &st))
+	}
+	sort.Slice(infos, func(i, j int) bool { return infos[i].Name < infos[j].Name })
+	return infos, nil
+}
+
+func infoOf(name, path string, st *unix.Stat_t) Info {
+	kind := KindData
+	switch {
+	case st.Mode&unix.S_IFMT != unix.S_IFREG:
+		kind = KindOther
+	case strings.HasPrefix(name, SemaphorePrefix):
+		kind = KindSemaphore
+	}
+	return Info{
+		Name:    name,
+		Path:    path,
+		Size:    st.Size,
+		Mode:    fileMode(st.Mode),
+		UID:     st.Uid,
+		GID:     st.Gid,
+		ModTime: time.Unix(st.Mtim.Unix()),
+		Kind:    kind,
+	}
+}
+
+func fileMode(m uint32) fs.FileMode {
+	mode := fs.FileMode(m & 0o777)
+	switch m & unix.S_IFMT {
+	case unix.S_IFDIR:
+		mode |= fs.ModeDir
+	case unix.S_IFLNK:
+		mode |= fs.ModeSymlink
+	case unix.S_IFIFO:
+		mode |= fs.ModeNamedPipe
+	case unix.S_IFSOCK:
+		mode |= fs.ModeSocket
+	case unix.S_IFCHR:
+		mode |= fs.ModeDevice | fs.ModeCharDevice
+	case unix.S_IFBLK:
+		mode |= fs.ModeDevice
+	}
+	if m&unix.S_ISVTX != 0 {
+		mode |= fs.ModeSticky
+	}
+	return mode
+}
+
+// String formats an Info as one line: name, size, mode, kind.
+func (i Info) String() string {
+	return fmt.Sprintf("%s %d %v %s", i.Name, i.Size, i.Mode, i.Kind)
+}
