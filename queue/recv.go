@@ -1,0 +1,230 @@
+package queue
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// errSkip tells next that the owner of a pending record is gone.
+var errSkip = errors.New("pending record abandoned")
+
+// Receive waits for the next message and returns it appended to buf[:0]
+// (so a buf with enough capacity means no allocation). After the producer
+// closed the queue and every committed message was received, it returns
+// io.EOF (unwrapped). It fails with ErrPeerDead when it waits on an empty
+// queue whose producers all died, and with ErrCorrupt when the ring breaks
+// the layout's rules.
+func (q *Queue) Receive(ctx context.Context, buf []byte) ([]byte, error) {
+	off, n, adv, err := q.next(ctx, true)
+	if err != nil {
+		return buf[:0], q.recvErr(err)
+	}
+	buf = append(buf[:0], q.ring[off:off+uint64(n)]...)
+	q.advance(adv)
+	return buf, nil
+}
+
+// TryReceive is Receive without waiting: it returns ErrEmpty (unwrapped)
+// when no message is ready.
+func (q *Queue) TryReceive(buf []byte) ([]byte, error) {
+	off, n, adv, err := q.next(context.Background(), false)
+	if err != nil {
+		return buf[:0], q.recvErr(err)
+	}
+	buf = append(buf[:0], q.ring[off:off+uint64(n)]...)
+	q.advance(adv)
+	return buf, nil
+}
+
+// Peek waits for the next message like Receive and returns it in place, in
+// the shared ring, without copying. The slice is valid until Release, which
+// consumes the message; Peek again before Release returns the same message.
+// Caveat: a misbehaving producer can write the ring while you read it.
+func (q *Queue) Peek(ctx context.Context) ([]byte, error) {
+	off, n, adv, err := q.next(ctx, true)
+	if err != nil {
+		return nil, q.recvErr(err)
+	}
+	q.c.peeked, q.c.peekOff, q.c.peekLen, q.c.peekN = true, off, n, adv
+	return q.ring[off : off+uint64(n) : off+uint64(n)], nil
+}
+
+// Release consumes the message that Peek returned; the slice from Peek
+// must not be used afterwards.
+func (q *Queue) Release() error {
+	if q.closedHandle {
+		return wrapErr("queue release", q.name, ErrClosed)
+	}
+	if !q.c.peeked {
+		return wrapErr("queue release", q.name, errors.New("no Peek to release"))
+	}
+	q.c.peeked = false
+	q.advance(q.c.peekN)
+	return nil
+}
+
+func (q *Queue) recvErr(err error) error {
+	if err == io.EOF || err == ErrEmpty {
+		return err
+	}
+	return wrapErr("queue receive", q.name, err)
+}
+
+// advance consumes n ring bytes and publishes head when enough went by, or
+// when a producer waits for space.
+func (q *Queue) advance(n uint64) {
+	q.c.head += n
+	if q.c.head-q.c.pub >= q.c.every || q.prodWait.Load() != prodIdle {
+		q.publishHead()
+	}
+}
+
+// refreshTail reads the producers' tail and checks it: never behind what
+// was seen, never more than capacity ahead of head, 8-byte aligned.
+func (q *Queue) refreshTail() error {
+	t := q.tail.Load()
+	if t < q.c.tail || t-q.c.head > q.capacity || t%8 != 0 {
+		return fmt.Errorf("%w: tail cursor at header offset %d is %d; it must be a multiple of 8 from %d to head %d + capacity %d", ErrCorrupt, offTail, t, q.c.tail, q.c.head, q.capacity)
+	}
+	q.c.tail = t
+	return nil
+}
+
+// next finds the next committed message at the consumer's head, passing
+// wrap and skip records (and abandoned pending ones) on the way. It returns
+// the payload's ring offset and length, and how many ring bytes from head
+// to the message's end consuming it takes. Every field read from the ring
+// is checked against the ring's bounds, the cursors and the maximum message
+// size before it is used, and is read once.
+func (q *Queue) next(ctx context.Context, block bool) (off uint64, n int, adv uint64, err error) {
+	if q.closedHandle {
+		return 0, 0, 0, ErrClosed
+	}
+	if q.c.peeked {
+		return q.c.peekOff, q.c.peekLen, q.c.peekN, nil
+	}
+	if !q.c.active {
+		if err := q.claimConsumer(); err != nil {
+			return 0, 0, 0, err
+		}
+	}
+	for {
+		h := q.c.head
+		if h == q.c.tail {
+			if err := q.refreshTail(); err != nil {
+				return 0, 0, 0, err
+			}
+			if h == q.c.tail {
+				if err := q.waitData(ctx, block); err != nil {
+					return 0, 0, 0, err
+				}
+				continue
+			}
+		}
+		o := h & q.mask
+		st := q.stateWord(o).Load()
+		length := uint64(binary.LittleEndian.Uint32(q.ring[o:]))
+		avail := q.c.tail - h
+		switch kind := stateKind(st); kind {
+		case kindWrap:
+			rest := q.capacity - o
+			if length != rest-recordHeader || rest > avail {
+				return 0, 0, 0, q.corruptRecord(h, "wrap length", length, fmt.Sprintf("%d to the ring's end, %d bytes available", rest-recordHeader, avail))
+			}
+			q.advance(rest)
+		case kindData, kindSkip, kindPending:
+			if length > uint64(q.maxMsg) {
+				return 0, 0, 0, q.corruptRecord(h, "length", length, fmt.Sprintf("at most the maximum message %d", q.maxMsg))
+			}
+			rec := recSize(int(length))
+			if o+rec > q.capacity || rec > avail {
+				return 0, 0, 0, q.corruptRecord(h, "length", length, fmt.Sprintf("a record within the ring's end and the %d bytes available", avail))
+			}
+			if stateSlot(st) >= len(q.producers) {
+				return 0, 0, 0, q.corruptRecord(h, "producer slot", uint64(stateSlot(st)), fmt.Sprintf("less than %d", len(q.producers)))
+			}
+			switch kind {
+			case kindData:
+				return o + recordHeader, int(length), h + rec - q.c.head, nil
+			case kindSkip:
+				q.advance(rec)
+			case kindPending:
+				var err error
+				if !block {
+					err = ErrEmpty
+					if q.ownerGone(st) {
+						err = errSkip
+					}
+				} else {
+					err = q.waitCommit(ctx, o, st)
+				}
+				if err == errSkip {
+					q.advance(rec)
+				} else if err != nil {
+					return 0, 0, 0, err
+				}
+			}
+		default:
+			return 0, 0, 0, q.corruptRecord(h, "state", uint64(st), "a known record kind")
+		}
+	}
+}
+
+func (q *Queue) corruptRecord(pos uint64, field string, val uint64, want string) error {
+	return fmt.Errorf("%w: record at position %d (ring offset %d, segment offset %d): %s %d, want %s", ErrCorrupt, pos, pos&q.mask, headerSize+pos&q.mask, field, val, want)
+}
+
+// waitData waits for the tail to move past the consumer's head. It returns
+// nil when there may be data, io.EOF when the queue is closed and drained,
+// ErrEmpty when not blocking.
+func (q *Queue) waitData(ctx context.Context, block bool) error {
+	h := q.c.head
+	ready := func() (bool, error) {
+		if q.prodWait.Load() != prodIdle {
+			q.publishHead()
+		}
+		if q.tail.Load() != h {
+			return true, nil
+		}
+		if q.closed.Load() != 0 && q.tail.Load() == h {
+			return false, io.EOF
+		}
+		return false, nil
+	}
+	if ok, err := ready(); ok || err != nil {
+		return err
+	}
+	if !block {
+		return ErrEmpty
+	}
+	// Producers see all the room there is while we wait.
+	q.publishHead()
+	err := q.await(ctx, q.consWait, 1, ready, q.producersDead)
+	q.consWait.Store(0)
+	return err
+}
+
+// waitCommit waits for the pending record at ring offset o, whose state was
+// st, to change. It returns errSkip when the record's producer is gone.
+func (q *Queue) waitCommit(ctx context.Context, o uint64, st uint32) error {
+	w := q.stateWord(o)
+	ready := func() (bool, error) {
+		if q.prodWait.Load() != prodIdle {
+			q.publishHead()
+		}
+		return w.Load() != st, nil
+	}
+	peer := func() error {
+		if q.ownerGone(st) {
+			return errSkip
+		}
+		return nil
+	}
+	q.publishHead()
+	err := q.await(ctx, q.consWait, 1, ready, peer)
+	q.consWait.Store(0)
+	return err
+}
