@@ -281,9 +281,11 @@ func (q *Queue) closeProducer() {
 	// Closed once no other live producer remains. A producer that claims a
 	// slot clears closed after its claim; re-scanning after the store means
 	// that one of the two always sees the other (see claimProducer).
-	q.closed.Store(1)
-	if q.liveProducers() > 0 {
-		q.closed.Store(0)
+	if q.liveProducers() == 0 {
+		q.closed.Store(1)
+		if q.liveProducers() > 0 {
+			q.closed.Store(0)
+		}
 	}
 	q.wakeConsumer()
 }

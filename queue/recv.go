@@ -73,11 +73,13 @@ func (q *Queue) recvErr(err error) error {
 	return wrapErr("queue receive", q.name, err)
 }
 
-// advance consumes n ring bytes and publishes head when enough went by, or
-// when a producer waits for space.
+// advance consumes n ring bytes and publishes head when it caught up with
+// the tail it saw, when a quarter of the ring went by, or when a producer
+// waits for space. Publishing when caught up means that an idle consumer
+// never holds back room.
 func (q *Queue) advance(n uint64) {
 	q.c.head += n
-	if q.c.head-q.c.pub >= q.c.every || q.prodWait.Load() != prodIdle {
+	if q.c.head == q.c.tail || q.c.head-q.c.pub >= q.c.every || q.prodWait.Load() != prodIdle {
 		q.publishHead()
 	}
 }
