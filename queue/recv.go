@@ -204,7 +204,7 @@ func (q *Queue) waitData(ctx context.Context, block bool) error {
 	}
 	// Producers see all the room there is while we wait.
 	q.publishHead()
-	err := q.await(ctx, q.consWait, 1, ready, q.producersDead)
+	err := q.await(ctx, q.consWait, 1, ready, q.producersDead, false)
 	q.consWait.Store(0)
 	return err
 }
@@ -226,7 +226,7 @@ func (q *Queue) waitCommit(ctx context.Context, o uint64, st uint32) error {
 		return nil
 	}
 	q.publishHead()
-	err := q.await(ctx, q.consWait, 1, ready, peer)
+	err := q.await(ctx, q.consWait, 1, ready, peer, true)
 	q.consWait.Store(0)
 	return err
 }

@@ -198,7 +198,7 @@ func (q *Queue) spscWaitSpace(ctx context.Context, target uint64, block bool) er
 		return ErrFull
 	}
 	q.prodWait.CompareAndSwap(prodIdle, prodWantHead)
-	return q.await(ctx, q.prodWait, prodSleeping, ready, q.consumerDead)
+	return q.await(ctx, q.prodWait, prodSleeping, ready, q.consumerDead, false)
 }
 
 // mpscReserve reserves an n-byte record under the reserve lock and writes
@@ -236,7 +236,7 @@ func (q *Queue) mpscReserve(ctx context.Context, n int, block bool) (uint64, err
 		}
 		q.prodWait.CompareAndSwap(prodIdle, prodWantHead)
 		ready := func() (bool, error) { return q.head.Load() != h, nil }
-		if err := q.await(ctx, q.prodWait, prodSleeping, ready, q.consumerDead); err != nil {
+		if err := q.await(ctx, q.prodWait, prodSleeping, ready, q.consumerDead, false); err != nil {
 			return 0, err
 		}
 	}

@@ -53,9 +53,15 @@ import (
 // error. word and sleepVal are the futex word this side advertises its
 // sleep in; peer reports a dead peer, and is called about every peerCheck.
 // A peer error is returned only if ready still says no afterwards.
-func (q *Queue) await(ctx context.Context, word *atomic.Uint32, sleepVal uint32, ready func() (bool, error), peer func() error) error {
+//
+// With eager, the first peer check comes as soon as spinning ends rather
+// than after peerCheck: for a wait that is likely to be on a dead peer.
+func (q *Queue) await(ctx context.Context, word *atomic.Uint32, sleepVal uint32, ready func() (bool, error), peer func() error, eager bool) error {
 	start := time.Now()
 	lastPeer := start
+	if eager {
+		lastPeer = start.Add(-peerCheck)
+	}
 	checkPeer := func(now time.Time) error {
 		if now.Sub(lastPeer) < peerCheck {
 			return nil
