@@ -206,7 +206,7 @@ func (q *Queue) spscWaitSpace(ctx context.Context, target uint64, block bool) er
 func (q *Queue) mpscReserve(ctx context.Context, n int, block bool) (uint64, error) {
 	rec := recSize(n)
 	for {
-		if err := q.lockReserve(ctx); err != nil {
+		if err := q.lockReserve(ctx, block); err != nil {
 			return 0, err
 		}
 		t := q.tail.Load()

@@ -180,7 +180,10 @@ func (q *Queue) lockHolderGone(v uint32) bool {
 // nanoseconds, so waiting spins and yields. A holder that died is found by
 // its slot and generation, and its lock taken over; what it did under the
 // lock is either complete (tail moved) or invisible (tail not moved).
-func (q *Queue) lockReserve(ctx context.Context) error {
+//
+// Without block it gives up with ErrFull after a while, so that TrySend
+// never spins for ever on a lock word a misbehaving peer left set.
+func (q *Queue) lockReserve(ctx context.Context, block bool) error {
 	me := lockValue(q.p.slot, q.p.gen)
 	for i := 1; ; i++ {
 		if q.lock.Load() == 0 && q.lock.CompareAndSwap(0, me) {
@@ -188,6 +191,9 @@ func (q *Queue) lockReserve(ctx context.Context) error {
 		}
 		if i < 64 {
 			continue
+		}
+		if !block && i > 1<<14 {
+			return ErrFull
 		}
 		if i%16 == 0 {
 			yield()
