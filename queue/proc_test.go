@@ -49,6 +49,9 @@ func envInt(k string) int {
 //	producer-hang  send one message, say "ready" and sleep
 //	consumer-hang  take the consumer role, say "ready" and sleep
 func child(role string) error {
+	if role == "echo" || role == "pingpong" {
+		return benchChild(role)
+	}
 	ctx := context.Background()
 	q, err := Open(os.Getenv("QUEUE_NAME"))
 	if err != nil {
@@ -174,11 +177,12 @@ type childProc struct {
 
 // spawn starts the test binary as a peer in role, killed and reaped when
 // the test ends.
-func spawn(t testing.TB, role, name string, id, count int) *childProc {
+func spawn(t testing.TB, role, name string, id, count int, env ...string) *childProc {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "QUEUE_TEST_ROLE="+role, "QUEUE_NAME="+name,
 		"QUEUE_ID="+strconv.Itoa(id), "QUEUE_COUNT="+strconv.Itoa(count))
+	cmd.Env = append(cmd.Env, env...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
