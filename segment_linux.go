@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
+	"strconv"
 	"sync"
 	"unsafe"
 
@@ -82,9 +83,17 @@ func Unlink(name string, opts ...Option) error {
 	return wrap("unlink", name, err)
 }
 
-// create makes and maps a new object. taken reports that the exclusive open
-// failed because the name exists (a symbolic link or FIFO planted under the
-// name counts: O_EXCL never follows or opens it).
+// create makes and maps a new object. taken reports that the name exists (a
+// symbolic link or FIFO planted under the name counts: neither is followed
+// or opened).
+//
+// The object appears under its name only when it is complete: it is made
+// nameless (O_TMPFILE), given its mode and its space, mapped, and only then
+// linked under the name, which fails if the name was taken meanwhile. So a
+// concurrent Open or OpenOrCreate never finds an object of size 0 that is
+// still being made, and a failure (ENOSPC) leaves no trace. A file system
+// without O_TMPFILE falls back to an exclusive open and removes the new file
+// on failure.
 func create(name string, size int64, c *config) (s *Segment, taken bool, err error) {
 	if err := c.check(); err != nil {
 		return nil, false, err
@@ -99,11 +108,60 @@ func create(name string, size int64, c *config) (s *Segment, taken bool, err err
 	if err != nil {
 		return nil, false, err
 	}
+	// Report a taken name before reserving any space; the link below is
+	// what settles a race.
+	var st unix.Stat_t
+	if err := unix.Lstat(p, &st); err == nil {
+		return nil, true, unix.EEXIST
+	}
+	fd, err := unix.Open(c.dir, unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, uint32(c.mode))
+	switch err {
+	case nil:
+		return createNameless(fd, p, name, size, c)
+	case unix.EOPNOTSUPP, unix.EISDIR, unix.EINVAL:
+		return createNamed(p, name, size, c)
+	}
+	return nil, false, err
+}
+
+// createNameless completes the nameless object fd and links it under p.
+func createNameless(fd int, p, name string, size int64, c *config) (*Segment, bool, error) {
+	if err := unix.Fchmod(fd, uint32(c.mode)); err != nil {
+		unix.Close(fd)
+		return nil, false, err
+	}
+	if err := reserve(fd, size); err != nil {
+		unix.Close(fd)
+		return nil, false, err
+	}
+	s, err := newSegment(fd, p, name, c)
+	if err != nil {
+		unix.Close(fd)
+		return nil, false, err
+	}
+	// linkat with AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH; through /proc it
+	// needs only the right to create in the directory.
+	err = unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd), unix.AT_FDCWD, p, unix.AT_SYMLINK_FOLLOW)
+	if err != nil {
+		s.Close()
+		if err == unix.ENOENT {
+			if _, serr := os.Stat("/proc/self/fd"); serr != nil {
+				// No /proc: create the classic way.
+				return createNamed(p, name, size, c)
+			}
+		}
+		return nil, err == unix.EEXIST, err
+	}
+	return s, false, nil
+}
+
+// createNamed creates the object under its name with O_EXCL, the way
+// shm_open does, and removes it again if it cannot be completed.
+func createNamed(p, name string, size int64, c *config) (*Segment, bool, error) {
 	fd, err := unix.Open(p, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, uint32(c.mode))
 	if err != nil {
 		return nil, err == unix.EEXIST, err
 	}
-	// Nothing half-made is left behind: on any failure below the new file goes.
 	fail := func(err error) (*Segment, bool, error) {
 		unix.Unlink(p)
 		unix.Close(fd)
@@ -115,7 +173,7 @@ func create(name string, size int64, c *config) (s *Segment, taken bool, err err
 	if err := reserve(fd, size); err != nil {
 		return fail(err)
 	}
-	s, err = newSegment(fd, p, name, c)
+	s, err := newSegment(fd, p, name, c)
 	if err != nil {
 		return fail(err)
 	}
