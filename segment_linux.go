@@ -419,11 +419,6 @@ func (s *Segment) WriteAt(p []byte, off int64) (n int, err error) {
 	return n, nil
 }
 
-// ErrFault is wrapped by the error from ReadAt or WriteAt when the mapped
-// memory could not be accessed, typically because another process truncated
-// the object.
-var ErrFault = errors.New("memory fault in the mapping (was the object truncated by another process?)")
-
 // faultSafeCopy copies like copy, but turns a SIGBUS or SIGSEGV in the
 // mapping into ErrFault.
 func faultSafeCopy(dst, src []byte) (n int, err error) {
