@@ -289,7 +289,8 @@ func TestPrefault(t *testing.T) {
 	eager := touch(t, open(t, name, shm.Prefault()).Bytes())
 	t.Logf("faults touching %d pages: %d without Prefault, %d with", pages, lazy, eager)
 	if lazy < pages/16 {
-		t.Fatalf("only %d faults without Prefault: cannot tell Prefault's effect here", lazy)
+		// Huge pages (shmem_enabled=force) map a whole range per fault.
+		t.Skipf("skipping: only %d faults without Prefault, cannot tell Prefault's effect here", lazy)
 	}
 	if eager > pages/64 {
 		t.Errorf("%d faults with Prefault, want (almost) none", eager)
