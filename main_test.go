@@ -119,7 +119,7 @@ func runPeer(t *testing.T, cmd *exec.Cmd) (string, int) {
 // create makes a segment of size bytes under a fresh test name in dir ("" is
 // /dev/shm), and closes it when the test ends; the name is unlinked by
 // shmtest.Name's cleanup.
-func create(t *testing.T, name string, size int64, opts ...shm.Option) *shm.Segment {
+func create(t testing.TB, name string, size int64, opts ...shm.Option) *shm.Segment {
 	t.Helper()
 	seg, err := shm.Create(name, size, opts...)
 	if err != nil {
@@ -130,7 +130,7 @@ func create(t *testing.T, name string, size int64, opts ...shm.Option) *shm.Segm
 }
 
 // open opens a segment and closes it when the test ends.
-func open(t *testing.T, name string, opts ...shm.Option) *shm.Segment {
+func open(t testing.TB, name string, opts ...shm.Option) *shm.Segment {
 	t.Helper()
 	seg, err := shm.Open(name, opts...)
 	if err != nil {
