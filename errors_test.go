@@ -136,6 +136,10 @@ func TestBadInputs(t *testing.T) {
 			"shm open " + existing + fmt.Sprintf(": invalid argument: window offset %d is not inside the object's %d bytes", 4*page, 2*page)},
 		{"window length beyond", openErr(existing, shm.Window(page, 2*page)), []error{shm.ErrInvalid},
 			"shm open " + existing + fmt.Sprintf(": invalid argument: window of %d bytes at offset %d is beyond the object's %d bytes", 2*page, page, 2*page)},
+		{"create with window outside", createErr(fresh, page, shm.Window(page, 0)), []error{shm.ErrInvalid},
+			"shm create " + fresh + fmt.Sprintf(": invalid argument: window offset %d is not inside the object's %d bytes", page, page)},
+		{"create existing beyond space left", createErr(existing, tooBig), []error{fs.ErrExist},
+			"shm create " + existing + ": file exists"},
 		{"address hint unaligned", createErr(fresh, page, shm.AddrHint(0x7f0000001001)), []error{shm.ErrInvalid},
 			"shm create " + fresh + ": invalid argument: address hint 0x7f0000001001 is not page-aligned"},
 
