@@ -45,9 +45,13 @@ func TestMain(m *testing.M) {
 func runChild(role, name, arg string) int {
 	switch role {
 	case "open":
-		// Open the object read-write (as whatever user we were started as)
-		// and report the error.
-		seg, err := shm.Open(name)
+		// Open the object (as whatever user we were started as), read-write
+		// or with arg "ro" read-only, and report the error.
+		var opts []shm.Option
+		if arg == "ro" {
+			opts = append(opts, shm.ReadOnly())
+		}
+		seg, err := shm.Open(name, opts...)
 		if err != nil {
 			fmt.Println(err)
 			if errors.Is(err, fs.ErrPermission) {

@@ -435,24 +435,35 @@ func TestPermission(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	run := func() (string, int) {
-		cmd := child(t, "open", name, "")
+	run := func(mode string) (string, int) {
+		cmd := child(t, "open", name, mode)
 		cmd.Path, cmd.Args[0] = bin, bin
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 		return runPeer(t, cmd)
 	}
-	out, code := run()
-	want := "shm open " + name + ": permission denied"
-	if code != childPermission || out != want {
-		t.Fatalf("child as nobody: exit %d, %q; want exit %d, %q", code, out, childPermission, want)
-	}
-	// The same child opens it once the mode lets others in: the refusal
-	// above was the permission, not something else.
-	if err := os.Chmod(filepath.Join(shm.DefaultDir, name), 0o666); err != nil {
-		t.Fatal(err)
-	}
-	if out, code := run(); code != childOK || out != "opened" {
-		t.Fatalf("child as nobody on a 0666 object: exit %d, %q", code, out)
+	p := filepath.Join(shm.DefaultDir, name)
+	denied := "shm open " + name + ": permission denied"
+	for _, c := range []struct {
+		mode   fs.FileMode
+		open   string // "rw" or "ro"
+		code   int
+		output string
+	}{
+		{0o600, "rw", childPermission, denied},
+		{0o600, "ro", childPermission, denied},
+		// A segment others may only read cannot be opened for writing...
+		{0o644, "rw", childPermission, denied},
+		// ...but can be read; and with the mode letting others in, the same
+		// child opens it: the refusals above were the permission.
+		{0o644, "ro", childOK, "opened"},
+		{0o666, "rw", childOK, "opened"},
+	} {
+		if err := os.Chmod(p, c.mode); err != nil {
+			t.Fatal(err)
+		}
+		if out, code := run(c.open); code != c.code || out != c.output {
+			t.Errorf("nobody opening a %03o object %s: exit %d, %q; want exit %d, %q", c.mode, c.open, code, out, c.code, c.output)
+		}
 	}
 }
 
