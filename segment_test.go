@@ -74,36 +74,55 @@ func TestOpenOrCreate(t *testing.T) {
 	}
 }
 
-// TestOpenOrCreateRace runs OpenOrCreate on one name from several goroutines:
-// exactly one creates, and all share the object.
+// TestOpenOrCreateRace runs OpenOrCreate on one name from several goroutines,
+// in rounds: exactly one creates, and every other finds the object whole
+// (never the creator's object before it has its size).
 func TestOpenOrCreateRace(t *testing.T) {
-	name := shmtest.Name(t, "")
-	const n = 8
-	var wg sync.WaitGroup
-	segs := make([]*shm.Segment, n)
-	created := make([]bool, n)
-	errs := make([]error, n)
-	for i := range n {
-		wg.Go(func() { segs[i], created[i], errs[i] = shm.OpenOrCreate(name, page) })
-	}
-	wg.Wait()
-	count := 0
-	for i := range n {
-		if errs[i] != nil {
-			t.Fatalf("OpenOrCreate %d: %v", i, errs[i])
+	const (
+		rounds = 10
+		n      = 4
+		size   = 8 << 20 // reserving this takes a while: a wide window for the race
+	)
+	for round := range rounds {
+		name := shmtest.Name(t, "")
+		var wg sync.WaitGroup
+		segs := make([]*shm.Segment, n)
+		created := make([]bool, n)
+		errs := make([]error, n)
+		for i := range n {
+			wg.Go(func() { segs[i], created[i], errs[i] = shm.OpenOrCreate(name, size) })
 		}
-		defer segs[i].Close()
-		if created[i] {
-			count++
-			writeString(t, segs[i], 0, "creator")
+		wg.Wait()
+		count := 0
+		for i := range n {
+			if errs[i] != nil {
+				t.Fatalf("round %d: OpenOrCreate %d: %v", round, i, errs[i])
+			}
+			defer segs[i].Close()
+			if segs[i].Size() != size {
+				t.Errorf("round %d: segment %d (created %v) has %d bytes, want %d", round, i, created[i], segs[i].Size(), size)
+			}
+			if created[i] {
+				count++
+				writeString(t, segs[i], size-8, "creator")
+			}
 		}
-	}
-	if count != 1 {
-		t.Fatalf("%d callers created the object, want 1", count)
-	}
-	for i := range n {
-		if got := readString(t, segs[i], 0, 16); got != "creator" {
-			t.Errorf("segment %d reads %q", i, got)
+		if count != 1 {
+			t.Fatalf("round %d: %d callers created the object, want 1", round, count)
+		}
+		if t.Failed() {
+			return
+		}
+		for i := range n {
+			if got := readString(t, segs[i], size-8, 8); got != "creator" {
+				t.Errorf("round %d: segment %d reads %q", round, i, got)
+			}
+		}
+		if err := shm.Unlink(name); err != nil {
+			t.Fatal(err)
+		}
+		for _, seg := range segs {
+			seg.Close() // and the deferred Close is a no-op
 		}
 	}
 }
