@@ -70,6 +70,12 @@
 // runtime/debug.SetPanicOnFault(true), which turns it into a panic to
 // recover.
 //
+// Space is reserved only for objects this package creates or resizes. An
+// object that a C program sized with ftruncate alone (as shm_open users and
+// Python do) is sparse: when the file system fills up, the first touch of one
+// of its pages through Bytes raises SIGBUS, and ReadAt or WriteAt return
+// ErrFault. Resize to its own size reserves it.
+//
 // Nothing unmaps a segment but Close: there is no finalizer, because a slice
 // from Bytes may still be in use when the Segment itself is unreachable. A
 // Segment that is dropped without Close keeps its mapping and descriptor

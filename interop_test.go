@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/shmkit/shm"
 	"github.com/shmkit/shm/internal/proc"
 	"github.com/shmkit/shm/internal/shmtest"
+	"golang.org/x/sys/unix"
 )
 
 // cPeer is our own C program on POSIX shared memory, the way the seed program
@@ -184,6 +186,32 @@ func TestInteropC(t *testing.T) {
 		out, code := runPeer(t, exec.Command(bin, "read", "/"+name, "0"))
 		if code != 1 || out != "shm_open: No such file or directory" {
 			t.Errorf("C read after Go's unlink: exit %d, %q", code, out)
+		}
+	})
+
+	t.Run("Resize reserves C's sparse object", func(t *testing.T) {
+		name := shmtest.Name(t, "")
+		runC(t, bin, "created", "create", "/"+name, "1048576", "sparse")
+		allocated := func() int64 {
+			var st unix.Stat_t
+			if err := unix.Stat(filepath.Join(shm.DefaultDir, name), &st); err != nil {
+				t.Fatal(err)
+			}
+			return st.Blocks * 512
+		}
+		// ftruncate reserves nothing: only the page C wrote is there.
+		if got := allocated(); got >= 1<<20 {
+			t.Fatalf("C's object already has %d bytes allocated", got)
+		}
+		seg := open(t, name)
+		if err := seg.Resize(1 << 20); err != nil {
+			t.Fatal(err)
+		}
+		if got := allocated(); got < 1<<20 {
+			t.Errorf("after Resize to its own size, %d bytes allocated, want %d", got, 1<<20)
+		}
+		if got := readString(t, seg, 0, 16); got != "sparse" {
+			t.Errorf("content after Resize: %q", got)
 		}
 	})
 
