@@ -72,7 +72,9 @@ func programs(t *testing.T) (goPort, cPort program) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return program{"go", exe, []string{"SHM_MMAP_RUN_MAIN=1"}},
+	// A race-enabled child sleeps a second at exit unless told not to.
+	gorace := strings.TrimSpace(os.Getenv("GORACE") + " atexit_sleep_ms=0")
+	return program{"go", exe, []string{"SHM_MMAP_RUN_MAIN=1", "GORACE=" + gorace}},
 		program{"c", shmtest.BuildC(t, string(src)), nil}
 }
 
