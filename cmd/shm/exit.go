@@ -81,6 +81,9 @@ func errorLine(err error) string {
 // "shm frobnicate" is a usage error rather than a help page.
 func noSuchCommand(cmd *cobra.Command, args []string) error {
 	if len(args) > 0 {
+		if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+			return usageErr(cmd, "unknown command %q (did you mean %s?)", args[0], strings.Join(s, " or "))
+		}
 		return usageErr(cmd, "unknown command %q", args[0])
 	}
 	return nil
@@ -90,6 +93,9 @@ func noSuchCommand(cmd *cobra.Command, args []string) error {
 // message: exactArgs("NAME", "SIZE").
 func exactArgs(names ...string) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
+		if len(names) == 0 && len(args) > 0 {
+			return usageErr(cmd, "takes no arguments, got %d (%q)", len(args), args[0])
+		}
 		if len(args) != len(names) {
 			return usageErr(cmd, "wants %d argument%s (%s), got %d", len(names), plural(len(names)), strings.Join(names, " "), len(args))
 		}

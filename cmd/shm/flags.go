@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io/fs"
 	"strconv"
+	"strings"
 
 	"github.com/shmkit/shm"
 	"github.com/spf13/cobra"
@@ -59,4 +60,27 @@ func (f *modeFlag) Type() string   { return "mode" }
 // addDirFlag gives cmd the --dir flag every segment command takes.
 func addDirFlag(cmd *cobra.Command, dir *string) {
 	cmd.Flags().StringVar(dir, "dir", shm.DefaultDir, "directory that holds the objects (another tmpfs or a hugetlbfs mount)")
+}
+
+// completeNames completes a NAME argument from the objects in --dir, for
+// shell completion ("shm completion bash"). With many false, only the first
+// argument is a name.
+func completeNames(many bool) cobra.CompletionFunc {
+	return func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		if len(args) > 0 && !many {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		dir, _ := cmd.Flags().GetString("dir")
+		infos, err := shm.List(shm.Dir(dir))
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		var names []cobra.Completion
+		for _, info := range infos {
+			if strings.HasPrefix(info.Name, toComplete) {
+				names = append(names, info.Name)
+			}
+		}
+		return names, cobra.ShellCompDirectiveNoFileComp
+	}
 }

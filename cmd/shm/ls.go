@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"os/user"
 	"slices"
@@ -52,7 +53,7 @@ func describe(dir string, info shm.Info, names *idNames) object {
 		Path:     info.Path,
 		Size:     info.Size,
 		Mode:     fmt.Sprintf("%04o", uint32(info.Mode.Perm())),
-		Perm:     info.Mode.String(),
+		Perm:     lsPerm(info.Mode),
 		UID:      info.UID,
 		GID:      info.GID,
 		Owner:    names.user(info.UID),
@@ -67,6 +68,40 @@ func describe(dir string, info shm.Info, names *idNames) object {
 		}
 	}
 	return o
+}
+
+// lsPerm shows a mode as ls -l does: "-rw-r-----", "lrwxrwxrwx",
+// "drwxrwxrwt" (fs.FileMode.String writes "L" for a link and "dt" for
+// sticky directories).
+func lsPerm(m fs.FileMode) string {
+	b := []byte("-rwxrwxrwx")
+	switch {
+	case m&fs.ModeDir != 0:
+		b[0] = 'd'
+	case m&fs.ModeSymlink != 0:
+		b[0] = 'l'
+	case m&fs.ModeNamedPipe != 0:
+		b[0] = 'p'
+	case m&fs.ModeSocket != 0:
+		b[0] = 's'
+	case m&fs.ModeCharDevice != 0:
+		b[0] = 'c'
+	case m&fs.ModeDevice != 0:
+		b[0] = 'b'
+	}
+	for i := range 9 {
+		if m&(1<<(8-i)) == 0 {
+			b[i+1] = '-'
+		}
+	}
+	if m&fs.ModeSticky != 0 {
+		if b[9] == 'x' {
+			b[9] = 't'
+		} else {
+			b[9] = 'T'
+		}
+	}
+	return string(b)
 }
 
 // idNames resolves user and group ids to names, once each.
@@ -141,9 +176,10 @@ func newStatCmd() *cobra.Command {
 	var dir string
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "stat NAME",
-		Short: "Describe one object",
-		Args:  exactArgs("NAME"),
+		Use:               "stat NAME",
+		Short:             "Describe one object",
+		Args:              exactArgs("NAME"),
+		ValidArgsFunction: completeNames(false),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			info, err := shm.Stat(args[0], shm.Dir(dir))
 			if err != nil {

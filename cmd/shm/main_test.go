@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -305,13 +306,14 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"create", "a", "--size", "1K", "--mode", "0800"}, "shm: create: invalid argument \"0800\" for \"--mode\" flag: invalid mode \"0800\": want octal permission bits 0 to 0777, such as 0640; see 'shm create --help'\n"},
 		{[]string{"create", "a", "--size", "1K", "--mode", "1777"}, "shm: create: invalid argument \"1777\" for \"--mode\" flag: invalid mode \"1777\": want octal permission bits 0 to 0777, such as 0640; see 'shm create --help'\n"},
 		{[]string{"rm"}, "shm: rm: wants at least 1 NAME argument, got 0; see 'shm rm --help'\n"},
-		{[]string{"ls", "x"}, "shm: ls: wants 0 arguments (), got 1; see 'shm ls --help'\n"},
+		{[]string{"ls", "x"}, "shm: ls: takes no arguments, got 1 (\"x\"); see 'shm ls --help'\n"},
+		{[]string{"creat", "x"}, "shm: unknown command \"creat\" (did you mean create?); see 'shm --help'\n"},
 		{[]string{"stat", "--json=maybe", "a"}, "shm: stat: invalid argument \"maybe\" for \"--json\" flag: strconv.ParseBool: parsing \"maybe\": invalid syntax; see 'shm stat --help'\n"},
 		{[]string{"resize", "a", "lots"}, "shm: resize: invalid size \"lots\": want a whole number of bytes with an optional unit (4096, 64K, 1M, 1GiB); see 'shm resize --help'\n"},
 		{[]string{"resize", "a", "99999E"}, "shm: resize: invalid size \"99999E\": more than 9223372036854775807 bytes; see 'shm resize --help'\n"},
 		{[]string{"cat", "a", "--offset", "x"}, "shm: cat: invalid argument \"x\" for \"--offset\" flag: invalid size \"x\": want a whole number of bytes with an optional unit (4096, 64K, 1M, 1GiB); see 'shm cat --help'\n"},
 		{[]string{"edit", "a", "--size"}, "shm: edit: flag needs an argument: --size; see 'shm edit --help'\n"},
-		{[]string{"demo", "extra"}, "shm: demo: wants 0 arguments (), got 1; see 'shm demo --help'\n"},
+		{[]string{"demo", "extra"}, "shm: demo: takes no arguments, got 1 (\"extra\"); see 'shm demo --help'\n"},
 		{[]string{"demo-peer", "nosuchstep"}, "shm: demo-peer: no demo step \"nosuchstep\"; see 'shm demo-peer --help'\n"},
 	}
 	for _, tc := range tests {
@@ -449,5 +451,44 @@ func TestReadWord(t *testing.T) {
 		if err != nil || string(got) != tc.want || (got == nil) != tc.none {
 			t.Errorf("readWord(%q, %d) = %q, %v", tc.in, tc.limit, got, err)
 		}
+	}
+}
+
+func TestLsPerm(t *testing.T) {
+	tests := []struct {
+		mode fs.FileMode
+		want string
+	}{
+		{0o600, "-rw-------"},
+		{0o640, "-rw-r-----"},
+		{0o777 | fs.ModeSymlink, "lrwxrwxrwx"},
+		{0o777 | fs.ModeDir | fs.ModeSticky, "drwxrwxrwt"},
+		{0o666 | fs.ModeSticky, "-rw-rw-rwT"},
+		{0o600 | fs.ModeNamedPipe, "prw-------"},
+		{0o755 | fs.ModeSocket, "srwxr-xr-x"},
+		{0o660 | fs.ModeDevice | fs.ModeCharDevice, "crw-rw----"},
+		{0o660 | fs.ModeDevice, "brw-rw----"},
+		{0, "----------"},
+	}
+	for _, tc := range tests {
+		if got := lsPerm(tc.mode); got != tc.want {
+			t.Errorf("lsPerm(%v) = %q, want %q", tc.mode, got, tc.want)
+		}
+	}
+}
+
+// Shell completion offers the objects in --dir for NAME.
+func TestCompleteNames(t *testing.T) {
+	dir := t.TempDir()
+	for _, n := range []string{"jobs", "journal", "other"} {
+		ok(t, "", "create", n, "--size", "1", "--dir", dir)
+	}
+	out := shmRun(t, "", "__complete", "stat", "--dir", dir, "jo").stdout
+	if !strings.HasPrefix(out, "jobs\njournal\n:") {
+		t.Fatalf("completion of 'shm stat jo':\n%s", out)
+	}
+	out = shmRun(t, "", "__complete", "rm", "--dir", dir, "jobs", "").stdout
+	if !strings.HasPrefix(out, "jobs\njournal\nother\n:") {
+		t.Fatalf("completion of a second rm name:\n%s", out)
 	}
 }

@@ -51,7 +51,8 @@ func newRmCmd() *cobra.Command {
 		Short: "Remove segments (processes that have them mapped keep them until they close)",
 		Long: `Remove each NAME. Every name is tried; if any fails, each failure is reported
 and the exit status is 1.`,
-		Args: minArgs(1, "NAME"),
+		Args:              minArgs(1, "NAME"),
+		ValidArgsFunction: completeNames(true),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			failed := false
 			for _, name := range args {
@@ -78,8 +79,9 @@ func newCatCmd() *cobra.Command {
 		Short: "Copy a segment's bytes, raw, to stdout",
 		Long: `Copy the segment's bytes to stdout as they are, from --offset for --length
 bytes (to the end when --length is not given).`,
-		Example: "  shm cat jobs | xxd | head\n  shm cat jobs --offset 4K --length 16",
-		Args:    exactArgs("NAME"),
+		Example:           "  shm cat jobs | xxd | head\n  shm cat jobs --offset 4K --length 16",
+		Args:              exactArgs("NAME"),
+		ValidArgsFunction: completeNames(false),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
 			seg, err := shm.Open(name, shm.Dir(dir), shm.ReadOnly())
@@ -125,8 +127,9 @@ func newWriteCmd() *cobra.Command {
 		Long: `Copy stdin into the segment at --offset. Input that does not fit between the
 offset and the end of the segment is an error, and then nothing is written: the
 input is read whole before the first byte goes in.`,
-		Example: "  echo hello | shm write jobs\n  shm write jobs --offset 4K < record.bin",
-		Args:    exactArgs("NAME"),
+		Example:           "  echo hello | shm write jobs\n  shm write jobs --offset 4K < record.bin",
+		Args:              exactArgs("NAME"),
+		ValidArgsFunction: completeNames(false),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
 			seg, err := shm.Open(name, shm.Dir(dir))
@@ -163,7 +166,8 @@ func newDumpCmd() *cobra.Command {
 		Short: "Show a segment in hex and ASCII, like hexdump -C",
 		Long: `Show the segment's bytes in hex and ASCII, 16 to a line, in the format of
 hexdump -C: repeated lines collapse into one "*", and the last line is the size.`,
-		Args: exactArgs("NAME"),
+		Args:              exactArgs("NAME"),
+		ValidArgsFunction: completeNames(false),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			seg, err := shm.Open(args[0], shm.Dir(dir), shm.ReadOnly())
 			if err != nil {
@@ -236,8 +240,9 @@ func newResizeCmd() *cobra.Command {
 file system is an error here) and fills it with zeros; shrinking drops the end,
 and other processes that still map it get an error or a fault when they touch
 what is gone.`,
-		Example: "  shm resize jobs 1M",
-		Args:    exactArgs("NAME", "SIZE"),
+		Example:           "  shm resize jobs 1M",
+		Args:              exactArgs("NAME", "SIZE"),
+		ValidArgsFunction: completeNames(false),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			size, err := parseSize(args[1])
 			if err != nil {
@@ -276,8 +281,9 @@ an error and nothing is stored.
 
 This is what the C program of the lesson this project grew from does with
 /comento_mem; "shm edit comento_mem" works on the same object.`,
-		Example: "  echo First | shm edit notes\n  echo Second | shm edit notes   # prints: before: First",
-		Args:    exactArgs("NAME"),
+		Example:           "  echo First | shm edit notes\n  echo Second | shm edit notes   # prints: before: First",
+		Args:              exactArgs("NAME"),
+		ValidArgsFunction: completeNames(false),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
 			seg, created, err := shm.OpenOrCreate(name, size.n, shm.Dir(dir))
