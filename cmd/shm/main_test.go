@@ -492,3 +492,32 @@ func TestCompleteNames(t *testing.T) {
 		t.Fatalf("completion of a second rm name:\n%s", out)
 	}
 }
+
+// edit prints the stored string up to its NUL, or size-1 bytes when there
+// is none, also across the page-sized reads of a larger segment.
+func TestEditBefore(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name    string
+		content []byte
+		want    string
+	}{
+		{"empty", make([]byte, 10), ""},
+		{"short", []byte("abc\x00def\x00\x00\x00"), "abc"},
+		{"no NUL", []byte("0123456789"), "012345678"},
+		{"one byte", []byte("x"), ""},
+		{"two pages", append(bytes.Repeat([]byte("p"), 5000), 0, 'q'), strings.Repeat("p", 5000)},
+		{"two pages no NUL", bytes.Repeat([]byte("r"), 8193), strings.Repeat("r", 8192)},
+		{"NUL at page end", append(bytes.Repeat([]byte("s"), 4095), 0, 't', 0), strings.Repeat("s", 4095)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := os.WriteFile(filepath.Join(dir, "e"), tc.content, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if out := ok(t, "", "edit", "e", "--dir", dir); out != "before: "+tc.want+"\n" {
+				t.Fatalf("edit printed %q, want before: %q", out, tc.want)
+			}
+		})
+	}
+}

@@ -293,14 +293,11 @@ This is what the C program of the lesson this project grew from does with
 			defer seg.Close()
 			room := seg.Size() - 1 // the word and its NUL must fit
 			if !created {
-				buf := make([]byte, max(room, 0))
-				if _, err := seg.ReadAt(buf, 0); err != nil && !errors.Is(err, io.EOF) {
+				before, err := cString(seg, room)
+				if err != nil {
 					return err
 				}
-				if i := bytes.IndexByte(buf, 0); i >= 0 {
-					buf = buf[:i]
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "before: %s\n", buf)
+				fmt.Fprintf(cmd.OutOrStdout(), "before: %s\n", before)
 			}
 			word, err := readWord(bufio.NewReader(cmd.InOrStdin()), max(room, 0)+1)
 			if err != nil {
@@ -321,6 +318,29 @@ This is what the C program of the lesson this project grew from does with
 	cmd.Flags().Var(&size, "size", "size of the segment if it has to be created")
 	addDirFlag(cmd, &dir)
 	return cmd
+}
+
+// cString returns the bytes at the start of seg up to the first NUL, at most
+// limit of them (printf's "%.*s"). It reads a page at a time, so a large
+// segment with a short string costs a short read.
+func cString(seg *shm.Segment, limit int64) ([]byte, error) {
+	var s []byte
+	buf := make([]byte, 4096)
+	for off := int64(0); off < limit; off += int64(len(buf)) {
+		chunk := buf[:min(int64(len(buf)), limit-off)]
+		n, err := seg.ReadAt(chunk, off)
+		if i := bytes.IndexByte(chunk[:n], 0); i >= 0 {
+			return append(s, chunk[:i]...), nil
+		}
+		s = append(s, chunk[:n]...)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
 }
 
 // readWord reads one word as scanf("%s") does: it skips white space, then
