@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -248,7 +249,8 @@ func TestFailures(t *testing.T) {
 		{"create zero", "", []string{"create", "zero", "--size", "0"}, "shm: create zero: invalid argument: size 0 is not positive\n", ""},
 		{"bad name", "", []string{"create", "a/b", "--size", "4K"}, "shm: create a/b: invalid name: contains '/' after the leading slashes\n", ""},
 		{"dot dot", "", []string{"stat", ".."}, "shm: stat ..: invalid name: \"..\" names a directory, not an object\n", ""},
-		{"symlink", "", []string{"cat", "link"}, "shm: open link: too many levels of symbolic links: refusing to follow a symbolic link\n", ""},
+		// The library words this one; the command must keep its op, name and one line.
+		{"symlink", "", []string{"cat", "link"}, `re:^shm: open link: [^\n]*symbolic link[^\n]*\n$`, ""},
 		{"write too much", "0123456789abcdefX", []string{"write", "small"}, "shm: write small: invalid argument: input is more than the 16 bytes from offset 0 to the end of the segment; nothing was written\n", ""},
 		{"write too much at offset", "abcdefghi", []string{"write", "small", "--offset", "8"}, "shm: write small: invalid argument: input is more than the 8 bytes from offset 8 to the end of the segment; nothing was written\n", ""},
 		{"write beyond", "x", []string{"write", "small", "--offset", "17"}, "shm: write small: invalid argument: offset 17 is beyond the segment's 16 bytes\n", ""},
@@ -265,7 +267,11 @@ func TestFailures(t *testing.T) {
 				args = append(args, "--dir", dir)
 			}
 			r := shmRun(t, tc.stdin, args...)
-			if r.code != 1 || r.stderr != tc.stderr || r.stdout != tc.stdout {
+			stderrOK := r.stderr == tc.stderr
+			if pattern, isRE := strings.CutPrefix(tc.stderr, "re:"); isRE {
+				stderrOK = regexp.MustCompile(pattern).MatchString(r.stderr)
+			}
+			if r.code != 1 || !stderrOK || r.stdout != tc.stdout {
 				t.Fatalf("exit %d, stdout %q, stderr %q; want 1, %q, %q", r.code, r.stdout, r.stderr, tc.stdout, tc.stderr)
 			}
 		})
