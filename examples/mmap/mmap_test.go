@@ -195,11 +195,26 @@ func TestSameFailures(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(shm.DefaultDir, dirName), 0o700); err != nil {
 		t.Fatal(err)
 	}
+	// Planted symbolic links, dangling or not: both programs open with
+	// O_NOFOLLOW (glibc's shm_open does), so both refuse them.
+	dangling, target := shmtest.Name(t, ""), shmtest.Name(t, "")
+	if err := os.Symlink("/nonexistent/shm-target", filepath.Join(shm.DefaultDir, dangling)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(shm.DefaultDir, target), make([]byte, 4096), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := shmtest.Name(t, "")
+	if err := os.Symlink(filepath.Join(shm.DefaultDir, target), filepath.Join(shm.DefaultDir, link)); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		args []string
 		want result
 	}{
+		{"/" + dangling, nil, result{"", "Failed to shm_open\n", 1}},
+		{"/" + link, nil, result{"", "Failed to shm_open\n", 1}},
 		{"", []string{"-x"}, result{"", "Usage : ./mmap <-d> <-l>\n", 4}},
 		{"", []string{"-d", "-l"}, result{"", "Usage : ./mmap <-d> <-l>\n", 4}},
 		{"", []string{"-l", "-d"}, result{"", "Usage : ./mmap <-d> <-l>\n", 4}},
