@@ -243,13 +243,20 @@ func (q *Queue) IsMultiProducer() bool { return q.multi }
 // multi-producer queue: when no other live producer is left), so that the
 // consumer drains the queue and then gets io.EOF. A consumer's Close
 // publishes how far it read. Close is idempotent.
-func (q *Queue) Close() error {
+func (q *Queue) Close() error { return q.close(true) }
+
+// Detach ends the handle like Close, but a producer leaves the queue open
+// for sending: the consumer does not get io.EOF, and waits for the next
+// producer.
+func (q *Queue) Detach() error { return q.close(false) }
+
+func (q *Queue) close(markClosed bool) error {
 	if q.closedHandle {
 		return nil
 	}
 	q.closedHandle = true
 	if q.p.active {
-		q.closeProducer()
+		q.closeProducer(markClosed)
 	}
 	if q.c.active {
 		q.publishHead()
@@ -264,7 +271,7 @@ func (q *Queue) Close() error {
 	return nil
 }
 
-func (q *Queue) closeProducer() {
+func (q *Queue) closeProducer(markClosed bool) {
 	if q.p.resv && q.multi {
 		// Abandon the reservation: a skip record that the consumer passes.
 		// (A single producer's reservation was never published: it just
@@ -281,7 +288,7 @@ func (q *Queue) closeProducer() {
 	// Closed once no other live producer remains. A producer that claims a
 	// slot clears closed after its claim; re-scanning after the store means
 	// that one of the two always sees the other (see claimProducer).
-	if q.liveProducers() == 0 {
+	if markClosed && q.liveProducers() == 0 {
 		q.closed.Store(1)
 		if q.liveProducers() > 0 {
 			q.closed.Store(0)

@@ -595,3 +595,35 @@ func TestStatProbe(t *testing.T) {
 		t.Fatalf("Receive of a corrupt record: %v, want ErrCorrupt", err)
 	}
 }
+
+func TestDetach(t *testing.T) {
+	ctx := ctxT(t)
+	name, p, c := pair(t, 4096)
+	if err := p.Send(ctx, []byte("a")); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Detach(); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.Receive(ctx, nil); err != nil || string(got) != "a" {
+		t.Fatalf("got %q %v", got, err)
+	}
+	// Not closed: the consumer waits (and does not report a dead peer).
+	short, cancel := context.WithTimeout(ctx, 150*time.Millisecond)
+	defer cancel()
+	if _, err := c.Receive(short, nil); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Receive after Detach: %v, want DeadlineExceeded", err)
+	}
+	p2, err := Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p2.Send(ctx, []byte("b"))
+	p2.Close()
+	if got, err := c.Receive(ctx, nil); err != nil || string(got) != "b" {
+		t.Fatalf("got %q %v", got, err)
+	}
+	if _, err := c.Receive(ctx, nil); err != io.EOF {
+		t.Fatalf("after Close: %v, want io.EOF", err)
+	}
+}

@@ -62,6 +62,7 @@ func Probe(b []byte) (Stats, error) {
 		Head:          le.Uint64(b[offHead:]),
 		Tail:          le.Uint64(b[offTail:]),
 		Messages:      -1,
+		Producers:     []Peer{},
 	}
 	if p := peerAt(b, offConsumer, 0); p != nil {
 		s.Consumer = p
