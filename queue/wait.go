@@ -39,7 +39,8 @@ import (
 // and the waiter does not sleep. This is Dekker's pattern; it needs the
 // store-load order that a plain store would not give on x86.
 //
-// The consumer publishes head lazily (every capacity/4 bytes). A producer
+// The consumer publishes head lazily: when it has caught up with the tail it
+// last saw, after a quarter of the ring, or on request. A producer
 // that finds the ring full sets prodWait to prodWantHead, and the consumer,
 // which looks at prodWait on every Receive and while it waits, publishes its
 // head at once when it sees a non-zero value. The consumer also publishes

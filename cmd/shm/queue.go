@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -17,6 +18,44 @@ import (
 	"github.com/shmkit/shm/queue"
 	"github.com/spf13/cobra"
 )
+
+func init() { kindProbes = append(kindProbes, probeQueue) }
+
+// probeQueue tells queues apart for ls and stat by their header (the first
+// page, read without mapping the object) and reports their fill.
+func probeQueue(_ string, info shm.Info) (string, map[string]any, bool) {
+	if info.Kind != shm.KindData || info.Size < 4096 {
+		return "", nil, false
+	}
+	f, err := os.OpenFile(info.Path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return "", nil, false
+	}
+	defer f.Close()
+	b := make([]byte, 4096)
+	if _, err := io.ReadFull(f, b); err != nil {
+		return "", nil, false
+	}
+	st, err := queue.Probe(b)
+	switch {
+	case errors.Is(err, queue.ErrNotQueue):
+		return "", nil, false
+	case err != nil && st.Capacity == 0:
+		return "queue", map[string]any{"error": err.Error()}, true
+	}
+	d := map[string]any{
+		"capacity":       st.Capacity,
+		"bytes":          st.Bytes,
+		"fill":           fmt.Sprintf("%.1f%%", 100*st.Fill()),
+		"closed":         st.Closed,
+		"multi_producer": st.MultiProducer,
+		"producers":      len(st.Producers),
+	}
+	if err != nil {
+		d["error"] = err.Error()
+	}
+	return "queue", d, true
+}
 
 // newQueueCmd is "shm queue": message queues over shared memory.
 func newQueueCmd() *cobra.Command {

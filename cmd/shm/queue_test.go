@@ -167,3 +167,27 @@ func TestQueueStatCorrupt(t *testing.T) {
 	}
 	var _ = queue.ErrCorrupt
 }
+
+func TestQueueKind(t *testing.T) {
+	dir := t.TempDir()
+	ok(t, "", "queue", "create", "q", "--capacity", "4K", "--dir", dir)
+	ok(t, "", "create", "plain", "--size", "8K", "--dir", dir)
+	q, err := queue.Open("q", queue.Dir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	if err := q.Send(t.Context(), make([]byte, 1016)); err != nil {
+		t.Fatal(err)
+	}
+	var objs []object
+	if err := json.Unmarshal([]byte(ok(t, "", "ls", "--json", "--dir", dir)), &objs); err != nil {
+		t.Fatal(err)
+	}
+	if len(objs) != 2 || objs[0].Kind != "data" || objs[1].Kind != "queue" || objs[1].Details["fill"] != "25.0%" || objs[1].Details["capacity"] != 4096.0 {
+		t.Fatalf("ls --json: %+v", objs)
+	}
+	if out := ok(t, "", "stat", "q", "--dir", dir); !strings.Contains(out, "kind:           queue\n") || !strings.Contains(out, "fill:           25.0%\n") {
+		t.Fatalf("stat:\n%s", out)
+	}
+}
