@@ -57,3 +57,20 @@ func word(b []byte, off, size int) (unsafe.Pointer, error) {
 	}
 	return p, nil
 }
+
+// Uint64s returns b as a slice of 8-byte words, for hot loops that index
+// many words of one region: the bounds check is then the slice's own. b must
+// start 8-byte aligned and its length must be a multiple of 8.
+func Uint64s(b []byte) ([]atomic.Uint64, error) {
+	if len(b)%8 != 0 {
+		return nil, fmt.Errorf("mem: %d bytes are not a whole number of 8-byte words", len(b))
+	}
+	if len(b) == 0 {
+		return nil, nil
+	}
+	p, err := word(b, 0, 8)
+	if err != nil {
+		return nil, err
+	}
+	return unsafe.Slice((*atomic.Uint64)(p), len(b)/8), nil
+}
