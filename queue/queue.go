@@ -58,9 +58,10 @@ type Queue struct {
 	seg  *shm.Segment
 	cfg  config
 	geometry
-	mask uint64
-	ring []byte
-	self proc.Identity
+	mask  uint64
+	ring  []byte
+	words []atomic.Uint64 // the ring as 8-byte words: record headers are words[off/8]
+	self  proc.Identity
 
 	tail, head         *atomic.Uint64
 	consWait, prodWait *atomic.Uint32
@@ -208,6 +209,9 @@ func attach(name string, seg *shm.Segment, c *config) (*Queue, error) {
 		lock:     mem.MustUint32(b, offLock),
 		consumer: slotAt(b, offConsumer),
 	}
+	if q.words, err = mem.Uint64s(q.ring); err != nil {
+		return nil, err
+	}
 	for i := range g.slots {
 		q.producers = append(q.producers, slotAt(b, offProducers+i*slotSize))
 	}
@@ -276,7 +280,7 @@ func (q *Queue) closeProducer(markClosed bool) {
 		// Abandon the reservation: a skip record that the consumer passes.
 		// (A single producer's reservation was never published: it just
 		// goes.)
-		q.stateWord(q.p.resvPos).Store(recordState(kindSkip, q.p.slot, q.p.gen))
+		q.setHeader(q.p.resvPos, q.p.resvLen, recordState(kindSkip, q.p.slot, q.p.gen))
 	}
 	q.p.resv = false
 	if !q.multi {
@@ -394,10 +398,11 @@ func (q *Queue) corruptCursors(t, h uint64) error {
 	return fmt.Errorf("%w: cursors tail %d (offset %d) and head %d (offset %d) differ by more than capacity %d or are misaligned", ErrCorrupt, t, offTail, h, offHead, q.capacity)
 }
 
-// stateWord returns the state word of the record at ring offset off, which
-// the caller has checked to be a multiple of 8 inside the ring.
-func (q *Queue) stateWord(off uint64) *atomic.Uint32 {
-	return mem.MustUint32(q.ring, int(off)+4)
+// setHeader stores a record header at ring offset off (a multiple of 8
+// inside the ring) atomically: how a multi-producer record is committed or
+// abandoned.
+func (q *Queue) setHeader(off uint64, n int, st uint32) {
+	q.words[off>>3].Store(uint64(uint32(n)) | uint64(st)<<32)
 }
 
 // publishTail makes the SPSC producer's records visible and wakes a

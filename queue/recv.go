@@ -2,7 +2,6 @@ package queue
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -127,8 +126,8 @@ func (q *Queue) next(ctx context.Context, block bool) (off uint64, n int, adv ui
 			}
 		}
 		o := h & q.mask
-		st := q.stateWord(o).Load()
-		length := uint64(binary.LittleEndian.Uint32(q.ring[o:]))
+		hdr := q.words[o>>3].Load()
+		length, st := uint64(uint32(hdr)), uint32(hdr>>32)
 		avail := q.c.tail - h
 		switch kind := stateKind(st); kind {
 		case kindWrap:
@@ -212,12 +211,12 @@ func (q *Queue) waitData(ctx context.Context, block bool) error {
 // waitCommit waits for the pending record at ring offset o, whose state was
 // st, to change. It returns errSkip when the record's producer is gone.
 func (q *Queue) waitCommit(ctx context.Context, o uint64, st uint32) error {
-	w := q.stateWord(o)
+	w := &q.words[o>>3]
 	ready := func() (bool, error) {
 		if q.prodWait.Load() != prodIdle {
 			q.publishHead()
 		}
-		return w.Load() != st, nil
+		return uint32(w.Load()>>32) != st, nil
 	}
 	peer := func() error {
 		if q.ownerGone(st) {

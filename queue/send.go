@@ -81,7 +81,7 @@ func (q *Queue) send(ctx context.Context, msg []byte, block, publish bool) error
 			return err
 		}
 		copy(q.ring[off+recordHeader:], msg)
-		q.commitAt(off)
+		q.commitAt(off, len(msg))
 		return nil
 	}
 	off, end, err := q.spscReserve(ctx, len(msg), block)
@@ -132,7 +132,7 @@ func (q *Queue) Commit() error {
 	}
 	q.p.resv = false
 	if q.multi {
-		q.commitAt(q.p.resvPos)
+		q.commitAt(q.p.resvPos, q.p.resvLen)
 		return nil
 	}
 	q.p.tail = q.p.resvEnd
@@ -242,9 +242,9 @@ func (q *Queue) mpscReserve(ctx context.Context, n int, block bool) (uint64, err
 	}
 }
 
-// commitAt marks the pending record at ring offset off committed and wakes
-// a sleeping consumer.
-func (q *Queue) commitAt(off uint64) {
-	q.stateWord(off).Store(recordState(kindData, q.p.slot, q.p.gen))
+// commitAt marks the pending n-byte record at ring offset off committed and
+// wakes a sleeping consumer.
+func (q *Queue) commitAt(off uint64, n int) {
+	q.setHeader(off, n, recordState(kindData, q.p.slot, q.p.gen))
 	q.wakeConsumer()
 }

@@ -58,12 +58,16 @@ import (
 // With eager, the first peer check comes as soon as spinning ends rather
 // than after peerCheck: for a wait that is likely to be on a dead peer.
 func (q *Queue) await(ctx context.Context, word *atomic.Uint32, sleepVal uint32, ready func() (bool, error), peer func() error, eager bool) error {
-	start := time.Now()
-	lastPeer := start
-	if eager {
-		lastPeer = start.Add(-peerCheck)
-	}
+	// The clock is read only every 64 spins: a hand-off that comes within
+	// the first spins costs no clock read at all.
+	var start, lastPeer time.Time
 	checkPeer := func(now time.Time) error {
+		if start.IsZero() {
+			start, lastPeer = now, now
+			if eager {
+				lastPeer = now.Add(-peerCheck)
+			}
+		}
 		if now.Sub(lastPeer) < peerCheck {
 			return nil
 		}
@@ -88,11 +92,11 @@ func (q *Queue) await(ctx context.Context, word *atomic.Uint32, sleepVal uint32,
 				continue
 			}
 			now := time.Now()
-			if q.cfg.strategy == SpinThenSleep && now.Sub(start) >= q.cfg.spin {
-				break
-			}
 			if err := checkPeer(now); err != nil {
 				return err
+			}
+			if q.cfg.strategy == SpinThenSleep && now.Sub(start) >= q.cfg.spin {
+				break
 			}
 			if i%(64*64) == 0 {
 				// A pure spinner on a busy machine lets others run now and then.
