@@ -382,6 +382,49 @@ func TestProcessCrashMPSC(t *testing.T) {
 	t.Logf("%d trials; %d messages, %d of them from the steady producer", n, total, chk.next[1000])
 }
 
+// TestProcessCrashSPSC kills single producers at random moments, one after
+// the other, each taking over the ring from the dead one. The consumer must
+// get whole messages only, each producer's in order without gaps, and all
+// of the last producer's, which closes the queue.
+func TestProcessCrashSPSC(t *testing.T) {
+	ctx := ctxT(t)
+	const trials = 30
+	name, _, c := pair(t, 1<<12)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		rnd := rand.New(rand.NewPCG(5, 6))
+		for trial := range trials {
+			k := spawn(t, "produce-loop", name, trial, 0)
+			time.Sleep(time.Duration(rnd.IntN(20_000)) * time.Microsecond)
+			k.kill()
+		}
+		spawn(t, "produce", name, trials, 1000).wait()
+	}()
+	chk := checker{next: map[uint32]uint64{}}
+	var buf []byte
+	for i := 0; ; i++ {
+		var err error
+		buf, err = c.Receive(ctx, buf)
+		if err == io.EOF {
+			break
+		}
+		if errors.Is(err, ErrPeerDead) {
+			continue // between two producers: the next one comes
+		}
+		if err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		if err := chk.check(buf); err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+	}
+	<-done
+	if chk.next[trials] != 1000 {
+		t.Errorf("the last producer's messages: %d arrived, want 1000", chk.next[trials])
+	}
+}
+
 func TestProcessProducerDies(t *testing.T) {
 	for _, mode := range []struct {
 		name string

@@ -89,6 +89,10 @@ type producer struct {
 	resvPos uint64 // ring offset of the reserved record
 	resvLen int
 	resvEnd uint64 // SPSC: the tail after the reserved record
+
+	resvCommit hdrWrite // SPSC: the store that commits the reservation
+	batching   bool     // SPSC: a SendBatch deferred batchFirst
+	batchFirst hdrWrite
 }
 
 type consumer struct {
@@ -284,6 +288,7 @@ func (q *Queue) closeProducer(markClosed bool) {
 	}
 	q.p.resv = false
 	if !q.multi {
+		q.flushBatch()
 		q.publishTail()
 	}
 	s := q.producers[q.p.slot]
@@ -357,14 +362,18 @@ func (q *Queue) claimProducer() error {
 		}
 		q.p = producer{active: true, slot: i, gen: gen}
 		if !q.multi {
-			t := q.tail.Load()
+			// The ring ends at the first zero word after head: an earlier
+			// producer's last commit, whatever it published of its tail.
 			h := q.head.Load()
-			if t < h || t-h > q.capacity || t%8 != 0 {
+			t, err := q.findEnd(h)
+			if err != nil {
 				s.claim.CompareAndSwap(claimWord(q.self.PID, gen), claimWord(0, gen))
 				q.p.active = false
-				return q.corruptCursors(t, h)
+				return err
 			}
-			q.p.tail, q.p.pub, q.p.head = t, t, h
+			q.p.tail, q.p.head = t, h
+			q.p.pub = t + 1 // publish on the first commit
+			q.publishTail()
 		}
 		q.closed.Store(0)
 		return nil
@@ -386,7 +395,7 @@ func (q *Queue) claimConsumer() error {
 	}
 	h := q.head.Load()
 	t := q.tail.Load()
-	if t < h || t-h > q.capacity || h%8 != 0 {
+	if h%8 != 0 || q.multi && (t < h || t-h > q.capacity) {
 		q.consumer.claim.CompareAndSwap(claimWord(q.self.PID, gen), claimWord(0, gen))
 		return q.corruptCursors(t, h)
 	}
@@ -405,16 +414,14 @@ func (q *Queue) setHeader(off uint64, n int, st uint32) {
 	q.words[off>>3].Store(uint64(uint32(n)) | uint64(st)<<32)
 }
 
-// publishTail makes the SPSC producer's records visible and wakes a
-// sleeping consumer. The store and the load that follows are sequentially
-// consistent; see wait.go for why no wake-up is lost.
+// publishTail publishes the single producer's tail cursor. The consumer
+// does not need it (it reads record headers; see spscReserve): it is for
+// Stat, Probe and a producer that takes over.
 func (q *Queue) publishTail() {
-	if q.p.tail == q.p.pub {
-		return
+	if q.p.tail != q.p.pub {
+		q.p.pub = q.p.tail
+		q.tail.Store(q.p.tail)
 	}
-	q.p.pub = q.p.tail
-	q.tail.Store(q.p.tail)
-	q.wakeConsumer()
 }
 
 func (q *Queue) wakeConsumer() {

@@ -78,9 +78,18 @@ func (q *Queue) recvErr(err error) error {
 // never holds back room.
 func (q *Queue) advance(n uint64) {
 	q.c.head += n
-	if q.c.head == q.c.tail || q.c.head-q.c.pub >= q.c.every || q.prodWait.Load() != prodIdle {
+	if q.c.head-q.c.pub >= q.c.every || q.prodWait.Load() != prodIdle || q.caughtUp() {
 		q.publishHead()
 	}
+}
+
+// caughtUp reports whether nothing more is known to wait at head: the tail
+// last seen, or for a single producer the end marker.
+func (q *Queue) caughtUp() bool {
+	if q.multi {
+		return q.c.head == q.c.tail
+	}
+	return q.words[(q.c.head&q.mask)>>3].Load() == 0
 }
 
 // refreshTail reads the producers' tail and checks it: never behind what
@@ -114,21 +123,33 @@ func (q *Queue) next(ctx context.Context, block bool) (off uint64, n int, adv ui
 	}
 	for {
 		h := q.c.head
-		if h == q.c.tail {
-			if err := q.refreshTail(); err != nil {
-				return 0, 0, 0, err
-			}
+		o := h & q.mask
+		avail := q.capacity - o // a record never crosses the ring's end
+		if q.multi {
+			// Records below tail are reserved; their headers say whether
+			// they are committed.
 			if h == q.c.tail {
-				if err := q.waitData(ctx, block); err != nil {
+				if err := q.refreshTail(); err != nil {
 					return 0, 0, 0, err
 				}
-				continue
+				if h == q.c.tail {
+					if err := q.waitData(ctx, block); err != nil {
+						return 0, 0, 0, err
+					}
+					continue
+				}
 			}
+			avail = min(avail, q.c.tail-h)
 		}
-		o := h & q.mask
 		hdr := q.words[o>>3].Load()
+		if hdr == 0 && !q.multi {
+			// A single producer's end marker: nothing yet (see spscReserve).
+			if err := q.waitData(ctx, block); err != nil {
+				return 0, 0, 0, err
+			}
+			continue
+		}
 		length, st := uint64(uint32(hdr)), uint32(hdr>>32)
-		avail := q.c.tail - h
 		switch kind := stateKind(st); kind {
 		case kindWrap:
 			rest := q.capacity - o
@@ -178,19 +199,28 @@ func (q *Queue) corruptRecord(pos uint64, field string, val uint64, want string)
 	return fmt.Errorf("%w: record at position %d (ring offset %d, segment offset %d): %s %d, want %s", ErrCorrupt, pos, pos&q.mask, headerSize+pos&q.mask, field, val, want)
 }
 
-// waitData waits for the tail to move past the consumer's head. It returns
+// waitData waits for a record at the consumer's head: the tail moving past
+// it (multi-producer), or the end marker there replaced by a header. It returns
 // nil when there may be data, io.EOF when the queue is closed and drained,
 // ErrEmpty when not blocking.
 func (q *Queue) waitData(ctx context.Context, block bool) error {
 	h := q.c.head
+	w := &q.words[(h&q.mask)>>3]
+	empty := func() bool {
+		if q.multi {
+			return q.tail.Load() == h
+		}
+		return w.Load() == 0
+	}
 	ready := func() (bool, error) {
 		if q.prodWait.Load() != prodIdle {
 			q.publishHead()
 		}
-		if q.tail.Load() != h {
+		if !empty() {
 			return true, nil
 		}
-		if q.closed.Load() != 0 && q.tail.Load() == h {
+		// Producers commit before they close: look again after closed.
+		if q.closed.Load() != 0 && empty() {
 			return false, io.EOF
 		}
 		return false, nil

@@ -20,7 +20,7 @@ var errPendingReserve = errors.New("a Reserve is waiting for its Commit")
 // longer than MaxMessage fails with ErrTooLarge at once. Send fails with
 // ErrPeerDead when it has to wait for room while the consumer is dead.
 func (q *Queue) Send(ctx context.Context, msg []byte) error {
-	if err := q.send(ctx, msg, true, true); err != nil {
+	if err := q.send(ctx, msg, true, false); err != nil {
 		return q.sendErr(err)
 	}
 	return nil
@@ -29,7 +29,7 @@ func (q *Queue) Send(ctx context.Context, msg []byte) error {
 // TrySend is Send without waiting: when there is no room it returns
 // ErrFull (unwrapped).
 func (q *Queue) TrySend(msg []byte) error {
-	if err := q.send(context.Background(), msg, false, true); err != nil {
+	if err := q.send(context.Background(), msg, false, false); err != nil {
 		return q.sendErr(err)
 	}
 	return nil
@@ -41,14 +41,12 @@ func (q *Queue) TrySend(msg []byte) error {
 // message. On an error, the messages before the failing one were sent.
 func (q *Queue) SendBatch(ctx context.Context, msgs [][]byte) error {
 	for _, m := range msgs {
-		if err := q.send(ctx, m, true, q.multi); err != nil {
-			q.publishTail()
+		if err := q.send(ctx, m, true, true); err != nil {
+			q.flushBatch()
 			return q.sendErr(err)
 		}
 	}
-	if !q.multi {
-		q.publishTail()
-	}
+	q.flushBatch()
 	return nil
 }
 
@@ -71,7 +69,10 @@ func (q *Queue) sendable(n int) error {
 	return q.claimProducer()
 }
 
-func (q *Queue) send(ctx context.Context, msg []byte, block, publish bool) error {
+// send sends msg; with batch, a single producer defers the commit of the
+// first message of a batch until flushBatch, and writes the later headers
+// with plain stores, so that one atomic store publishes the whole batch.
+func (q *Queue) send(ctx context.Context, msg []byte, block, batch bool) error {
 	if err := q.sendable(len(msg)); err != nil {
 		return err
 	}
@@ -84,15 +85,13 @@ func (q *Queue) send(ctx context.Context, msg []byte, block, publish bool) error
 		q.commitAt(off, len(msg))
 		return nil
 	}
-	off, end, err := q.spscReserve(ctx, len(msg), block)
+	c, off, end, err := q.spscReserve(ctx, len(msg), block)
 	if err != nil {
 		return err
 	}
 	copy(q.ring[off+recordHeader:], msg)
 	q.p.tail = end
-	if publish {
-		q.publishTail()
-	}
+	q.spscCommit(c, batch)
 	return nil
 }
 
@@ -112,7 +111,7 @@ func (q *Queue) Reserve(ctx context.Context, n int) ([]byte, error) {
 	if q.multi {
 		off, err = q.mpscReserve(ctx, n, true)
 	} else {
-		off, q.p.resvEnd, err = q.spscReserve(ctx, n, true)
+		q.p.resvCommit, off, q.p.resvEnd, err = q.spscReserve(ctx, n, true)
 	}
 	if err != nil {
 		return nil, q.sendErr(err)
@@ -136,22 +135,37 @@ func (q *Queue) Commit() error {
 		return nil
 	}
 	q.p.tail = q.p.resvEnd
-	q.publishTail()
+	q.spscCommit(q.p.resvCommit, false)
 	return nil
 }
 
-// putHeader writes a record header with plain stores; the tail store that
-// publishes the record (or, for a pending record, the state store that
-// commits it) orders them.
+// putHeader writes a record header with plain stores; the atomic store that
+// publishes the record (a single producer's commit of an earlier header,
+// or the tail store of a multi-producer reservation) orders them.
 func (q *Queue) putHeader(off uint64, n uint32, st uint32) {
 	binary.LittleEndian.PutUint64(q.ring[off:off+8], uint64(n)|uint64(st)<<32)
 }
 
+// hdrWrite is a header store that commits a single producer's record.
+type hdrWrite struct {
+	off uint64 // ring offset
+	hdr uint64 // the header word
+}
+
 // spscReserve finds room for an n-byte record at the single producer's
-// tail, waiting if block, and writes its header, after a wrap record when
-// it would cross the ring's end. It returns the record's ring offset and the
-// tail after it; the caller publishes.
-func (q *Queue) spscReserve(ctx context.Context, n int, block bool) (off, end uint64, err error) {
+// tail, waiting if block. It writes the end marker (a zero word) where the
+// next record will go and, when the record would cross the ring's end, the
+// record's header at offset 0 behind a wrap record. It returns the header
+// store that commits the record (the wrap record's, when there is one), the
+// record's ring offset and the tail after it.
+//
+// The single-producer ring always ends in a zero word: the consumer reads
+// the word at its head, and a zero there means "nothing yet". A record is
+// written behind that zero (payload, then the end marker after it) and
+// becomes visible when its header replaces the zero, in one atomic store.
+// So the consumer never reads the tail cursor, and a producer that dies
+// mid-write leaves the zero in place.
+func (q *Queue) spscReserve(ctx context.Context, n int, block bool) (c hdrWrite, off, end uint64, err error) {
 	rec := recSize(n)
 	t := q.p.tail
 	off = t & q.mask
@@ -159,17 +173,57 @@ func (q *Queue) spscReserve(ctx context.Context, n int, block bool) (off, end ui
 	if off+rec > q.capacity {
 		need += q.capacity - off
 	}
-	if t+need-q.p.head > q.capacity {
-		if err := q.spscWaitSpace(ctx, t+need, block); err != nil {
-			return 0, 0, err
+	// The end marker after the record needs a free word too.
+	if t+need+recordHeader-q.p.head > q.capacity {
+		if err := q.spscWaitSpace(ctx, t+need+recordHeader, block); err != nil {
+			return c, 0, 0, err
 		}
 	}
+	end = t + need
+	q.putHeader(end&q.mask, 0, 0)
+	c = hdrWrite{off, uint64(uint32(n)) | uint64(recordState(kindData, q.p.slot, q.p.gen))<<32}
 	if need > rec {
-		q.putHeader(off, uint32(q.capacity-off-recordHeader), recordState(kindWrap, q.p.slot, q.p.gen))
+		q.putHeader(0, uint32(n), recordState(kindData, q.p.slot, q.p.gen))
+		c.hdr = uint64(uint32(q.capacity-off-recordHeader)) | uint64(recordState(kindWrap, q.p.slot, q.p.gen))<<32
 		off = 0
 	}
-	q.putHeader(off, uint32(n), recordState(kindData, q.p.slot, q.p.gen))
-	return off, t + need, nil
+	return c, off, end, nil
+}
+
+// spscCommit stores a record's header: atomically, waking a sleeping
+// consumer; or, in a batch, deferred (the first record) or plainly (the
+// others, ordered by the deferred store in flushBatch).
+func (q *Queue) spscCommit(c hdrWrite, batch bool) {
+	if !batch {
+		q.words[c.off>>3].Store(c.hdr)
+		q.committed()
+		return
+	}
+	if !q.p.batching {
+		q.p.batching, q.p.batchFirst = true, c
+		return
+	}
+	binary.LittleEndian.PutUint64(q.ring[c.off:c.off+8], c.hdr)
+}
+
+// flushBatch commits the records of a batch with the store of its first
+// header.
+func (q *Queue) flushBatch() {
+	if q.p.batching {
+		q.p.batching = false
+		q.words[q.p.batchFirst.off>>3].Store(q.p.batchFirst.hdr)
+		q.committed()
+	}
+}
+
+// committed follows a commit: it wakes a sleeping consumer, and now and
+// then publishes the single producer's tail, which only Stat, Probe and the
+// space check of other tools read.
+func (q *Queue) committed() {
+	q.wakeConsumer()
+	if q.p.tail-q.p.pub >= q.c.every {
+		q.publishTail()
+	}
 }
 
 // loadHead reads the consumer's published head and checks it against what
@@ -185,11 +239,12 @@ func (q *Queue) loadHead(tail uint64) (uint64, error) {
 
 func (q *Queue) spscWaitSpace(ctx context.Context, target uint64, block bool) error {
 	ready := func() (bool, error) {
-		h, err := q.loadHead(q.p.pub)
+		h, err := q.loadHead(q.p.tail)
 		return err == nil && target-h <= q.capacity, err
 	}
 	// Whatever waits in the ring must be visible before we wait for the
 	// consumer to drain it.
+	q.flushBatch()
 	q.publishTail()
 	if ok, err := ready(); ok || err != nil {
 		return err

@@ -41,7 +41,9 @@ func (s Stats) Fill() float64 {
 }
 
 // Probe tells whether b, the start of an object (at least its first page),
-// holds a queue, and describes it from the header alone: Messages is -1.
+// holds a queue, and describes it from the header alone: Messages is -1,
+// and for a single-producer queue Bytes may lag by up to a quarter of the
+// ring (its producer publishes the tail cursor only now and then).
 // It fails with ErrNotQueue, ErrVersion or ErrCorrupt; with ErrCorrupt for
 // bad cursors the static fields of Stats are still filled in. It is meant
 // for listings such as "shm ls".
@@ -71,6 +73,11 @@ func Probe(b []byte) (Stats, error) {
 		if p := peerAt(b, offProducers+i*slotSize, i); p != nil {
 			s.Producers = append(s.Producers, *p)
 		}
+	}
+	if s.Tail < s.Head && !g.multi {
+		// A single producer publishes its tail only now and then (every
+		// quarter of the ring, and when it waits or closes): it may lag.
+		s.Tail = s.Head
 	}
 	if s.Tail < s.Head || s.Tail-s.Head > g.capacity || s.Head%8 != 0 || s.Tail%8 != 0 {
 		return s, fmt.Errorf("%w: cursors tail %d (header offset %d) and head %d (header offset %d) are misaligned or more than capacity %d apart", ErrCorrupt, s.Tail, offTail, s.Head, offHead, g.capacity)
@@ -115,20 +122,42 @@ func Stat(name string, opts ...Option) (Stats, error) {
 		return s, wrapErr("queue stat", name, err)
 	}
 	ring := b[headerSize : headerSize+uint64(s.Capacity)]
-	s.Messages, s.Pending, err = walk(ring, s.Head, s.Tail, s.MaxMessage)
+	var end uint64
+	end, s.Messages, s.Pending, err = scan(ring, s.Head, s.Tail, s.MultiProducer, s.MaxMessage)
+	if !s.MultiProducer {
+		// The single producer publishes its tail only now and then.
+		s.Tail, s.Bytes = end, int64(end-s.Head)
+	}
 	return s, wrapErr("queue stat", name, err)
 }
 
-// walk counts the committed and pending records between head and tail,
-// checking each header as the consumer does.
-func walk(ring []byte, head, tail uint64, maxMsg int) (msgs, pending int, err error) {
+// scan walks the records from head, checking each header as the consumer
+// does: for a single-producer ring to the end marker (a zero word), for a
+// multi-producer ring to tail. It returns where it stopped and the
+// committed and pending records it passed. It reads with plain loads: for a
+// picture of a queue in use, or for a producer taking over a ring that no
+// one else writes.
+func scan(ring []byte, head, tail uint64, multi bool, maxMsg int) (end uint64, msgs, pending int, err error) {
 	capacity := uint64(len(ring))
 	le := binary.LittleEndian
-	for h := head; h < tail; {
+	h := head
+	for {
+		if multi && h >= tail {
+			return h, msgs, pending, nil
+		}
+		if !multi && h-head > capacity-recordHeader {
+			return h, msgs, pending, fmt.Errorf("%w: no end marker within %d bytes after head %d", ErrCorrupt, capacity-recordHeader, head)
+		}
 		o := h & (capacity - 1)
-		length := uint64(le.Uint32(ring[o:]))
-		st := le.Uint32(ring[o+4:])
-		avail := tail - h
+		hdr := le.Uint64(ring[o:])
+		if hdr == 0 && !multi {
+			return h, msgs, pending, nil
+		}
+		length, st := uint64(uint32(hdr)), uint32(hdr>>32)
+		avail := capacity - o
+		if multi {
+			avail = min(avail, tail-h)
+		}
 		where := func(field string, val uint64) error {
 			return fmt.Errorf("%w: record at position %d (ring offset %d, segment offset %d): bad %s %d", ErrCorrupt, h, o, headerSize+o, field, val)
 		}
@@ -136,13 +165,13 @@ func walk(ring []byte, head, tail uint64, maxMsg int) (msgs, pending int, err er
 		case kindWrap:
 			rest := capacity - o
 			if length != rest-recordHeader || rest > avail {
-				return msgs, pending, where("wrap length", length)
+				return h, msgs, pending, where("wrap length", length)
 			}
 			h += rest
 		case kindData, kindPending, kindSkip:
 			rec := recSize(int(min(length, 1<<32)))
-			if length > uint64(maxMsg) || o+rec > capacity || rec > avail {
-				return msgs, pending, where("length", length)
+			if length > uint64(maxMsg) || rec > avail {
+				return h, msgs, pending, where("length", length)
 			}
 			switch kind {
 			case kindData:
@@ -152,8 +181,17 @@ func walk(ring []byte, head, tail uint64, maxMsg int) (msgs, pending int, err er
 			}
 			h += rec
 		default:
-			return msgs, pending, where("state", uint64(st))
+			return h, msgs, pending, where("state", uint64(st))
 		}
 	}
-	return msgs, pending, nil
+}
+
+// findEnd finds the end of a single-producer ring for a producer that
+// takes over: the end marker after head.
+func (q *Queue) findEnd(head uint64) (uint64, error) {
+	if head%8 != 0 {
+		return 0, fmt.Errorf("%w: head cursor at header offset %d is %d, not a multiple of 8", ErrCorrupt, offHead, head)
+	}
+	end, _, _, err := scan(q.ring, head, 0, false, q.maxMsg)
+	return end, err
 }
