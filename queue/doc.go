@@ -20,8 +20,10 @@
 // Peek → read → Release work in place in the ring. SendBatch publishes many
 // messages with one cursor store. TrySend and TryReceive never wait.
 //
-// The single producer publishes its write cursor after each Send (or once
-// per SendBatch); the consumer publishes its read cursor lazily: when it
+// The single producer commits each message by storing its header over the
+// ring's end marker (a zero word), so the consumer reads headers and never
+// the write cursor; SendBatch commits a whole batch with one such store.
+// The consumer publishes its read cursor lazily: when it
 // has caught up, every quarter of the ring, and at once when a producer
 // waits for room. Each publish is one sequentially consistent atomic store
 // (an XCHG on amd64, a full barrier), which is why batches pay. With

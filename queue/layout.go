@@ -35,12 +35,23 @@ import (
 //
 // Cursors are byte positions that only grow (2^64 bytes never wrap in
 // practice); a position's ring offset is pos & (capacity-1). The consumer
-// owns head; tail-head is the number of bytes in use, never more than
-// capacity. In single-producer mode the producer publishes tail only after
-// the records below it are complete, so everything below tail is committed.
-// In multi-producer mode tail is the reservation cursor, advanced under the
-// reserve lock after the record headers are written, and each record says
-// itself whether it is committed.
+// owns head (and publishes it lazily); tail-head is the number of bytes in
+// use, never more than capacity.
+//
+// Single producer: the ring always ends in an end marker, a zero word where
+// the next record will go. The producer writes a record behind the marker
+// (a new marker after it, the payload, a header at offset 0 behind a wrap
+// record) and commits it by replacing the marker with the record's (or the
+// wrap record's) header in one atomic store. The consumer reads the header
+// at head: zero means nothing yet. It never reads tail, which the producer
+// publishes only now and then, for Stat, Probe and a producer that takes
+// over (which finds the end by walking from head to the marker). So the
+// ring holds at most capacity-8 bytes of records.
+//
+// Multi-producer: tail is the reservation cursor, advanced under the
+// reserve lock after the record headers are written (as pending); each
+// record's header says whether it is committed, and the consumer reads only
+// below tail.
 //
 // A claim word (uint64) is pid<<32 | generation: pid 0 means free; the
 // generation grows by one with every claim so that a record or a lock left by

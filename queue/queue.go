@@ -371,9 +371,8 @@ func (q *Queue) claimProducer() error {
 				q.p.active = false
 				return err
 			}
-			q.p.tail, q.p.head = t, h
-			q.p.pub = t + 1 // publish on the first commit
-			q.publishTail()
+			q.p.tail, q.p.head, q.p.pub = t, h, t
+			q.tail.Store(t)
 		}
 		q.closed.Store(0)
 		return nil

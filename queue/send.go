@@ -221,7 +221,7 @@ func (q *Queue) flushBatch() {
 // space check of other tools read.
 func (q *Queue) committed() {
 	q.wakeConsumer()
-	if q.p.tail-q.p.pub >= q.c.every {
+	if q.p.tail-q.p.pub >= q.c.every/4 {
 		q.publishTail()
 	}
 }

@@ -42,8 +42,8 @@ func (s Stats) Fill() float64 {
 
 // Probe tells whether b, the start of an object (at least its first page),
 // holds a queue, and describes it from the header alone: Messages is -1,
-// and for a single-producer queue Bytes may lag by up to a quarter of the
-// ring (its producer publishes the tail cursor only now and then).
+// and for a single-producer queue Bytes may lag by up to a sixteenth of
+// the ring (its producer publishes the tail cursor only now and then).
 // It fails with ErrNotQueue, ErrVersion or ErrCorrupt; with ErrCorrupt for
 // bad cursors the static fields of Stats are still filled in. It is meant
 // for listings such as "shm ls".
@@ -76,7 +76,7 @@ func Probe(b []byte) (Stats, error) {
 	}
 	if s.Tail < s.Head && !g.multi {
 		// A single producer publishes its tail only now and then (every
-		// quarter of the ring, and when it waits or closes): it may lag.
+		// sixteenth of the ring, and when it waits or closes): it may lag.
 		s.Tail = s.Head
 	}
 	if s.Tail < s.Head || s.Tail-s.Head > g.capacity || s.Head%8 != 0 || s.Tail%8 != 0 {
