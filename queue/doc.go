@@ -60,6 +60,10 @@
 //     make a Receive wait until its context ends.
 //   - A consumer that dies loses the read position it had not yet published:
 //     its successor may see up to a quarter of the ring again.
+//   - The race detector cannot see the ordering that atomics on mapped
+//     memory give (golang/go#16206); race builds tell it about every commit
+//     and receive, so Go memory handed through a queue between goroutines
+//     of one process is not reported as raced.
 //   - A handle is for one goroutine; open one handle per goroutine. The
 //     mapping stays until Close; an object truncated by another process
 //     while mapped faults (SIGBUS) on access.

@@ -61,6 +61,7 @@ type Queue struct {
 	mask  uint64
 	ring  []byte
 	words []atomic.Uint64 // the ring as 8-byte words: record headers are words[off/8]
+	race  *byte           // race detector key (race builds only; see race.go)
 	self  proc.Identity
 
 	tail, head         *atomic.Uint64
@@ -212,6 +213,7 @@ func attach(name string, seg *shm.Segment, c *config) (*Queue, error) {
 		closed:   mem.MustUint32(b, offClosed),
 		lock:     mem.MustUint32(b, offLock),
 		consumer: slotAt(b, offConsumer),
+		race:     raceKey(seg.Fd()),
 	}
 	if q.words, err = mem.Uint64s(q.ring); err != nil {
 		return nil, err
@@ -297,6 +299,7 @@ func (q *Queue) closeProducer(markClosed bool) {
 	// Closed once no other live producer remains. A producer that claims a
 	// slot clears closed after its claim; re-scanning after the store means
 	// that one of the two always sees the other (see claimProducer).
+	raceRelease(q.race)
 	if markClosed && q.liveProducers() == 0 {
 		q.closed.Store(1)
 		if q.liveProducers() > 0 {
@@ -410,6 +413,7 @@ func (q *Queue) corruptCursors(t, h uint64) error {
 // inside the ring) atomically: how a multi-producer record is committed or
 // abandoned.
 func (q *Queue) setHeader(off uint64, n int, st uint32) {
+	raceRelease(q.race)
 	q.words[off>>3].Store(uint64(uint32(n)) | uint64(st)<<32)
 }
 
@@ -434,6 +438,7 @@ func (q *Queue) wakeConsumer() {
 func (q *Queue) publishHead() {
 	if q.c.head != q.c.pub {
 		q.c.pub = q.c.head
+		raceRelease(q.race)
 		q.head.Store(q.c.head)
 	}
 	if q.prodWait.Load() != prodIdle && q.prodWait.Swap(prodIdle) == prodSleeping {

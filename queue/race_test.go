@@ -2,7 +2,7 @@
 
 package queue
 
-// raceEnabled: the race detector is on. It does not see the ordering that
-// atomics on memory mapped outside the Go heap give (golang/go#16206), so
-// tests that hand data between goroutines through the ring skip under it.
+// raceEnabled: the race detector is on. It allocates on its own and slows
+// everything down about tenfold, so the allocation test skips and the long
+// multi-process runs send fewer messages.
 const raceEnabled = true

@@ -170,6 +170,7 @@ func (q *Queue) next(ctx context.Context, block bool) (off uint64, n int, adv ui
 			}
 			switch kind {
 			case kindData:
+				raceAcquire(q.race)
 				return o + recordHeader, int(length), h + rec - q.c.head, nil
 			case kindSkip:
 				q.advance(rec)
@@ -221,6 +222,7 @@ func (q *Queue) waitData(ctx context.Context, block bool) error {
 		}
 		// Producers commit before they close: look again after closed.
 		if q.closed.Load() != 0 && empty() {
+			raceAcquire(q.race)
 			return false, io.EOF
 		}
 		return false, nil

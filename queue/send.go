@@ -195,6 +195,7 @@ func (q *Queue) spscReserve(ctx context.Context, n int, block bool) (c hdrWrite,
 // others, ordered by the deferred store in flushBatch).
 func (q *Queue) spscCommit(c hdrWrite, batch bool) {
 	if !batch {
+		raceRelease(q.race)
 		q.words[c.off>>3].Store(c.hdr)
 		q.committed()
 		return
@@ -211,6 +212,7 @@ func (q *Queue) spscCommit(c hdrWrite, batch bool) {
 func (q *Queue) flushBatch() {
 	if q.p.batching {
 		q.p.batching = false
+		raceRelease(q.race)
 		q.words[q.p.batchFirst.off>>3].Store(q.p.batchFirst.hdr)
 		q.committed()
 	}
@@ -234,6 +236,7 @@ func (q *Queue) loadHead(tail uint64) (uint64, error) {
 		return 0, fmt.Errorf("%w: head cursor at header offset %d is %d; it must be a multiple of 8 between %d and the tail %d", ErrCorrupt, offHead, h, q.p.head, tail)
 	}
 	q.p.head = h
+	raceAcquire(q.race)
 	return h, nil
 }
 
@@ -266,6 +269,7 @@ func (q *Queue) mpscReserve(ctx context.Context, n int, block bool) (uint64, err
 		}
 		t := q.tail.Load()
 		h := q.head.Load()
+		raceAcquire(q.race)
 		if h > t || t-h > q.capacity || t%8 != 0 || h%8 != 0 {
 			q.lock.Store(0)
 			return 0, fmt.Errorf("%w: cursors tail %d (header offset %d) and head %d (header offset %d) are misaligned or more than capacity %d apart", ErrCorrupt, t, offTail, h, offHead, q.capacity)
