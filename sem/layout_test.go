@@ -45,7 +45,7 @@ func TestLayoutMatchesGlibc(t *testing.T) {
 		name string
 		want state
 	}{
-		{"shared5", state{value: 5, private: privateShared}},  // sem_init(s, 1, 5)
+		{"shared5", state{value: 5, private: privateShared}},   // sem_init(s, 1, 5)
 		{"private7", state{value: 7, private: privatePrivate}}, // sem_init(s, 0, 7)
 		{"posted6", state{value: 6, private: privateShared}},   // ... then sem_post
 		{"waiting", state{value: 0, nwaiters: 1, private: privateShared}},
