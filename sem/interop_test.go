@@ -199,4 +199,3 @@ func TestSegmentSemaphore(t *testing.T) {
 		t.Errorf("value %d, waiters %d; want 0, 0", v, w)
 	}
 }
-
