@@ -80,6 +80,11 @@ func inSegment(seg *shm.Segment, offset int) (*Semaphore, error) {
 	if seg == nil {
 		return nil, fmt.Errorf("%w: nil segment", shm.ErrInvalid)
 	}
+	// A zero-byte write fails only on a closed or read-only segment, where
+	// the semaphore's atomics would fault.
+	if _, err := seg.WriteAt(nil, 0); err != nil {
+		return nil, err
+	}
 	b := seg.Bytes()
 	if offset < 0 || offset%Align != 0 || offset > len(b)-Size {
 		return nil, fmt.Errorf("%w: offset %d is not a multiple of %d with %d bytes after it in the %d-byte segment", shm.ErrInvalid, offset, Align, Size, len(b))

@@ -448,6 +448,18 @@ func TestInitAtOffsets(t *testing.T) {
 	if _, err := At(seg, 128); !errors.Is(err, ErrNotShared) { // zero bytes: private flag 0
 		t.Errorf("At on zero bytes = %v, want ErrNotShared", err)
 	}
+	ro, err := shm.Open(seg.Name(), shm.ReadOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	if _, err := At(ro, 64); !errors.Is(err, shm.ErrReadOnly) {
+		t.Errorf("At on a read-only mapping = %v, want ErrReadOnly", err)
+	}
+	ro.Close()
+	if _, err := Init(ro, 64, 0); !errors.Is(err, shm.ErrClosed) {
+		t.Errorf("Init on a closed segment = %v, want ErrClosed", err)
+	}
 	if b.Name() != seg.Name()+"+64" {
 		t.Errorf("Name = %q", b.Name())
 	}
