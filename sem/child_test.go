@@ -47,7 +47,7 @@ func runChild(role string, args []string) error {
 				return err
 			}
 			// A plain, non-atomic increment: only the semaphore keeps it exact.
-			binary.LittleEndian.PutUint64(b, binary.LittleEndian.Uint64(b)+1)
+			binary.NativeEndian.PutUint64(b, binary.NativeEndian.Uint64(b)+1)
 			if err := s.Post(); err != nil {
 				return err
 			}

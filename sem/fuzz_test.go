@@ -41,7 +41,7 @@ func FuzzSemaphoreState(f *testing.F) {
 		if _, err := seg.WriteAt(b, 0); err != nil {
 			t.Fatal(err)
 		}
-		d0 := binary.LittleEndian.Uint64(b)
+		d0 := binary.NativeEndian.Uint64(b)
 		v0, n0 := uint32(d0), d0>>nwaitersShift
 
 		_, atErr := At(seg, 0)

@@ -143,7 +143,7 @@ func TestHammer(t *testing.T) {
 			t.Fatalf("process %d: %v, output %q", i, err, outs[i].String())
 		}
 	}
-	if got := binary.LittleEndian.Uint64(seg.Bytes()); got != 4*n {
+	if got := binary.NativeEndian.Uint64(seg.Bytes()); got != 4*n {
 		t.Errorf("counter = %d after 4 processes x %d locked increments, want %d", got, n, 4*n)
 	}
 	if v, w := value(t, s), waiters(t, s); v != 1 || w != 0 {

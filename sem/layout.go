@@ -2,7 +2,8 @@ package sem
 
 // The layout of glibc's sem_t on 64-bit Linux (struct new_sem in
 // sysdeps/nptl/internaltypes.h, the __HAVE_64B_ATOMICS variant used on
-// x86_64 and arm64, both little-endian):
+// x86_64 and arm64), drawn for a little-endian machine; on a big-endian one
+// value is the half at offset 4 (glibc's SEM_VALUE_OFFSET), see offValue:
 //
 //	 0               4               8              12              16                              32
 //	+---------------+---------------+---------------+---------------+-------------------------------+
@@ -47,7 +48,6 @@ const (
 	ValueMax = 0x7fffffff
 
 	offData    = 0 // uint64: value | nwaiters<<32
-	offValue   = 0 // uint32: the low half of data on a little-endian machine
 	offPrivate = 8 // int32: privateShared or privatePrivate
 	offPad     = 12
 

@@ -20,11 +20,11 @@ type state struct {
 }
 
 func decode(b []byte) state {
-	d := binary.LittleEndian.Uint64(b[offData:])
+	d := binary.NativeEndian.Uint64(b[offData:])
 	return state{
 		value:    uint32(d),
 		nwaiters: uint32(d >> nwaitersShift),
-		private:  binary.LittleEndian.Uint32(b[offPrivate:]),
+		private:  binary.NativeEndian.Uint32(b[offPrivate:]),
 	}
 }
 

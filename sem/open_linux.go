@@ -1,6 +1,7 @@
 package sem
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -167,12 +168,8 @@ func create(name, path string, c *config) (*Semaphore, error) {
 // putState writes a semaphore's initial bytes into b, which nobody else
 // sees yet.
 func putState(b []byte, data uint64, private uint32) {
-	for i := range 8 {
-		b[offData+i] = byte(data >> (8 * i))
-	}
-	for i := range 4 {
-		b[offPrivate+i] = byte(private >> (8 * i))
-	}
+	binary.NativeEndian.PutUint64(b[offData:], data)
+	binary.NativeEndian.PutUint32(b[offPrivate:], private)
 }
 
 const suffixChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
