@@ -212,3 +212,58 @@ func mapFile(name, path string, fd int, existing bool) (*Semaphore, error) {
 	s.mapping = b
 	return s, nil
 }
+
+// State is a snapshot of a semaphore, as Peek reads it.
+type State struct {
+	Value   int `json:"value"`   // tokens available
+	Waiters int `json:"waiters"` // registered waiters, an upper bound
+}
+
+// Peek reads the named semaphore's value and waiter count without mapping
+// it or opening it for writing, so it works on semaphores the caller may
+// only read (for listings such as "shm ls"). It validates the file as Open
+// does. The two numbers come from one read of the file but are a snapshot:
+// they may change right after.
+func Peek(name string, opts ...Option) (State, error) {
+	c := newConfig(opts)
+	st, err := peek(c.dir, name)
+	if err != nil {
+		return State{}, &shm.Error{Op: "sem peek", Name: name, Err: err}
+	}
+	return st, nil
+}
+
+func peek(dir, name string) (State, error) {
+	p, err := semPath(dir, name)
+	if err != nil {
+		return State{}, err
+	}
+	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return State{}, err
+	}
+	defer unix.Close(fd)
+	var fst unix.Stat_t
+	if err := unix.Fstat(fd, &fst); err != nil {
+		return State{}, err
+	}
+	if fst.Mode&unix.S_IFMT != unix.S_IFREG {
+		return State{}, fmt.Errorf("%w: %s is not a regular file", ErrCorrupt, p)
+	}
+	var b [Size]byte
+	n, err := unix.Pread(fd, b[:], 0)
+	if err != nil {
+		return State{}, err
+	}
+	if n < Size {
+		return State{}, fmt.Errorf("%w: %s has %d bytes, a semaphore needs %d", ErrCorrupt, p, n, Size)
+	}
+	if err := checkPrivate(binary.NativeEndian.Uint32(b[offPrivate:])); err != nil {
+		return State{}, err
+	}
+	d := binary.NativeEndian.Uint64(b[offData:])
+	if err := checkData(d); err != nil {
+		return State{}, err
+	}
+	return State{Value: int(uint32(d)), Waiters: int(d >> nwaitersShift)}, nil
+}
