@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -24,6 +25,25 @@ import (
 // semTimeoutStatus is the exit status of "shm sem wait" when its --timeout
 // passed before it took every token.
 const semTimeoutStatus = 3
+
+func init() { kindProbes = append(kindProbes, semProbe) }
+
+// semProbe shows glibc named semaphores in ls and stat with their value
+// and waiter count, read without opening them for writing.
+func semProbe(dir string, info shm.Info) (string, map[string]any, bool) {
+	if info.Kind != shm.KindSemaphore {
+		return "", nil, false
+	}
+	st, err := sem.Peek(strings.TrimPrefix(info.Name, shm.SemaphorePrefix), sem.Dir(dir))
+	if err != nil {
+		var se *shm.Error
+		if errors.As(err, &se) {
+			err = se.Err
+		}
+		return string(shm.KindSemaphore), map[string]any{"error": err.Error()}, true
+	}
+	return string(shm.KindSemaphore), map[string]any{"value": st.Value, "waiters": st.Waiters}, true
+}
 
 func newSemCmd() *cobra.Command {
 	cmd := &cobra.Command{
@@ -94,7 +114,7 @@ func newSemPostCmd() *cobra.Command {
 			for i := 0; i < n; i++ {
 				if err := s.Post(); err != nil {
 					if i > 0 {
-						return fmt.Errorf("%w (after posting %d of %d)", err, i, n)
+						err = annotate(err, "%w (after posting %d of %d tokens)", i, n)
 					}
 					return err
 				}
@@ -145,15 +165,20 @@ Exit status: 0 all tokens taken, 1 an error, 2 usage error, 3 timed out.`,
 				defer cancel()
 			}
 			for i := 0; i < n; i++ {
-				if err := s.Wait(ctx); err != nil {
+				err := s.Wait(ctx)
+				switch {
+				case err == nil:
+					continue
+				case errors.Is(err, context.DeadlineExceeded):
+					err = &shm.Error{Op: "sem wait", Name: args[0], Err: fmt.Errorf("%w after %v", sem.ErrTimeout, timeout)}
 					if i > 0 {
-						err = fmt.Errorf("%w (after taking %d of %d tokens)", err, i, n)
+						err = annotate(err, "%w (took %d of %d tokens)", i, n)
 					}
-					if errors.Is(err, context.DeadlineExceeded) {
-						return &exitError{code: semTimeoutStatus, err: err}
-					}
-					return err
+					return &exitError{code: semTimeoutStatus, err: err}
+				case i > 0:
+					err = annotate(err, "%w (after taking %d of %d tokens)", i, n)
 				}
+				return err
 			}
 			return nil
 		},
@@ -162,6 +187,17 @@ Exit status: 0 all tokens taken, 1 an error, 2 usage error, 3 timed out.`,
 	cmd.Flags().DurationVar(&timeout, "timeout", 0, "give up after this long (such as 5s or 1m) and exit with status 3; 0 waits forever")
 	addDirFlag(cmd, &dir)
 	return cmd
+}
+
+// annotate adds to the cause of a library error, keeping the *shm.Error
+// outermost so that it prints as "shm: OP NAME: cause ...". format has one
+// %w for the cause, then args.
+func annotate(err error, format string, args ...any) error {
+	var se *shm.Error
+	if !errors.As(err, &se) || se.Error() != err.Error() {
+		return fmt.Errorf(format, append([]any{err}, args...)...)
+	}
+	return &shm.Error{Op: se.Op, Name: se.Name, Err: fmt.Errorf(format, append([]any{se.Err}, args...)...)}
 }
 
 // semState is what "shm sem value --json" prints.

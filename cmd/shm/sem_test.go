@@ -7,6 +7,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -47,8 +48,8 @@ func TestSemCommands(t *testing.T) {
 	// what there was, and leaves no waiter registered.
 	start := time.Now()
 	r := shmRun(t, "", "sem", "wait", name, "-n", "2", "--timeout", "100ms")
-	if r.code != semTimeoutStatus || !strings.Contains(r.stderr, "after taking 1 of 2 tokens") {
-		t.Errorf("wait past the timeout: exit %d, stderr %q", r.code, r.stderr)
+	if want := "shm: sem wait " + name + ": timed out after 100ms (took 1 of 2 tokens)\n"; r.code != semTimeoutStatus || r.stderr != want {
+		t.Errorf("wait past the timeout: exit %d, stderr %q; want %d, %q", r.code, r.stderr, semTimeoutStatus, want)
 	}
 	if time.Since(start) < 100*time.Millisecond {
 		t.Errorf("wait --timeout 100ms returned after %v", time.Since(start))
@@ -112,5 +113,32 @@ func TestSemUsage(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(shm.DefaultDir, "sem."+name)); !os.IsNotExist(err) {
 		t.Errorf("a refused command created the semaphore: %v", err)
+	}
+}
+
+// TestSemInLs checks that ls and stat show a semaphore's value and waiters,
+// and a damaged one with what is wrong.
+func TestSemInLs(t *testing.T) {
+	dir := t.TempDir()
+	ok(t, "", "sem", "create", "jobs", "--value", "4", "--dir", dir)
+	if err := os.WriteFile(filepath.Join(dir, "sem.broken"), []byte("not a semaphore"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var objs []object
+	if err := json.Unmarshal([]byte(ok(t, "", "ls", "--json", "--dir", dir)), &objs); err != nil {
+		t.Fatal(err)
+	}
+	if len(objs) != 2 {
+		t.Fatalf("ls --json: %+v", objs)
+	}
+	broken, jobs := objs[0], objs[1]
+	if jobs.Name != "sem.jobs" || jobs.Kind != "semaphore" || jobs.Details["value"] != 4.0 || jobs.Details["waiters"] != 0.0 {
+		t.Errorf("ls --json row for a semaphore: %+v", jobs)
+	}
+	if broken.Kind != "semaphore" || !strings.Contains(fmt.Sprint(broken.Details["error"]), "corrupt semaphore") {
+		t.Errorf("ls --json row for a damaged semaphore: %+v", broken)
+	}
+	if out := ok(t, "", "stat", "sem.jobs", "--dir", dir); !strings.Contains(out, "value:") || !strings.Contains(out, "4\n") {
+		t.Errorf("stat of a semaphore:\n%s", out)
 	}
 }
