@@ -23,6 +23,8 @@ func childArgs(role string) int {
 		return 3 // PING PONG N
 	case "pipe":
 		return 0
+	case "wait":
+		return 1 // SEM
 	}
 	return 0
 }
@@ -73,6 +75,13 @@ func runChild(role string, args []string) error {
 			}
 		}
 		return nil
+	case "wait":
+		// Wait on SEM once, without limit.
+		s, err := Open(args[0])
+		if err != nil {
+			return err
+		}
+		return s.Wait(context.Background())
 	case "pipe":
 		// Echo every byte from stdin to stdout until EOF.
 		r, w := bufio.NewReader(os.Stdin), os.Stdout

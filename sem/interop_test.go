@@ -199,3 +199,47 @@ func TestSegmentSemaphore(t *testing.T) {
 		t.Errorf("value %d, waiters %d; want 0, 0", v, w)
 	}
 }
+
+// TestKilledWaiter SIGKILLs a process asleep in Wait. Its registration stays
+// in the waiter count (as with glibc), which must cost nothing but a
+// needless wake: posts, waits and C peers go on working.
+func TestKilledWaiter(t *testing.T) {
+	name, s := named(t, 0)
+	cmd := child(t, "wait", name)
+	start(t, cmd)
+	waitFor(t, "the child's wait registered", func() bool { return waiters(t, s) == 1 })
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	if n := waiters(t, s); n != 1 {
+		t.Fatalf("waiter count %d after the waiter was killed, want the stale 1", n)
+	}
+	if err := s.Post(); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.TryWait(); !ok || err != nil {
+		t.Fatalf("TryWait after a post = %v, %v", ok, err)
+	}
+	// A live waiter in C is still woken by a Go post, and the reverse.
+	var out bytes.Buffer
+	c := peerCmd(t, &out, "timedwait", "/"+name, "20000")
+	start(t, c)
+	waitFor(t, "the C wait registered", func() bool { return waiters(t, s) == 2 })
+	if err := s.Post(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Wait(); err != nil {
+		t.Fatalf("C peer: %v, %q", err, out.String())
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.WaitTimeout(20 * time.Second) }()
+	waitFor(t, "the Go wait registered", func() bool { return waiters(t, s) == 2 })
+	run(t, "post", "/"+name, "1")
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if v, w := value(t, s), waiters(t, s); v != 0 || w != 1 {
+		t.Errorf("value %d, waiters %d; want 0 and the stale 1", v, w)
+	}
+}
