@@ -13,12 +13,14 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/shmkit/shm"
+	"github.com/shmkit/shm/internal/mem"
 	"github.com/shmkit/shm/internal/shmtest"
 	"github.com/shmkit/shm/lock"
 )
@@ -32,6 +34,7 @@ const (
 	offCounter = 64
 	offTurn    = 72
 	offStop    = 80
+	offGo      = 88
 	offValue   = 128
 	segSize    = 4096
 )
@@ -61,8 +64,16 @@ func runChild(role, name, arg string) error {
 	}
 	ctx := context.Background()
 	switch role {
-	case "count": // arg: increments
+	case "count": // arg: increments; starts when the word at offGo is set
 		n, _ := strconv.Atoi(arg)
+		start, err := mem.Uint32(b, offGo)
+		if err != nil {
+			return err
+		}
+		fmt.Println("ready")
+		for start.Load() == 0 {
+			runtime.Gosched()
+		}
 		for range n {
 			if err := m.Lock(ctx); err != nil {
 				return err
@@ -75,6 +86,7 @@ func runChild(role, name, arg string) error {
 		}
 		return nil
 	case "hammer": // lock and unlock until killed, tolerating owner deaths
+		fmt.Println("started")
 		for {
 			err := m.Lock(ctx)
 			if errors.Is(err, lock.ErrOwnerDead) {
@@ -94,7 +106,8 @@ func runChild(role, name, arg string) error {
 			return err
 		}
 		fmt.Println("locked")
-		select {}
+		time.Sleep(time.Hour) // (select {} would die of "all goroutines are asleep")
+		return nil
 	case "wait": // arg: timeout; report how Lock ended, then release
 		d, _ := time.ParseDuration(arg)
 		ctx, cancel := context.WithTimeout(ctx, d)
@@ -198,6 +211,19 @@ func (c *child) kill(t *testing.T) {
 	t.Helper()
 	if err := c.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// killed checks that the child died of SIGKILL, not of its own accord.
+func (c *child) killed(t *testing.T) {
+	t.Helper()
+	err := c.wait(t, 10*time.Second)
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		t.Fatalf("child %d: exit %v, want death by SIGKILL", c.cmd.Process.Pid, err)
+	}
+	if ws, ok := ee.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("child %d: %v, want death by SIGKILL", c.cmd.Process.Pid, err)
 	}
 }
 
