@@ -35,6 +35,7 @@ const (
 	offTurn    = 72
 	offStop    = 80
 	offGo      = 88
+	offScratch = 96
 	offValue   = 128
 	segSize    = 4096
 )
@@ -79,6 +80,13 @@ func runChild(role, name, arg string) error {
 				return err
 			}
 			c := binary.NativeEndian.Uint64(b[offCounter:])
+			// Stay in the critical section a while, so that a broken
+			// mutex would let the processes overlap here and lose counts.
+			x := c
+			for j := range uint64(100) {
+				x = x*31 + j
+			}
+			b[offScratch] = byte(x)
 			binary.NativeEndian.PutUint64(b[offCounter:], c+1)
 			if err := m.Unlock(); err != nil {
 				return err

@@ -42,7 +42,9 @@ func TestMutexProcesses(t *testing.T) {
 			t.Fatalf("child %d: %v", i, err)
 		}
 	}
-	if got := binary.NativeEndian.Uint64(seg.Bytes()[offCounter:]); got != K*M {
+	got := binary.NativeEndian.Uint64(seg.Bytes()[offCounter:])
+	t.Logf("counter %d", got)
+	if got != K*M {
 		t.Fatalf("counter = %d, want %d", got, K*M)
 	}
 	if w := lockWord(t, seg).Load(); w != 0 {
