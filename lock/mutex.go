@@ -191,9 +191,14 @@ func newMutex(b []byte, name string) (*Mutex, error) {
 // is taken even when ctx is already done.
 func (m *Mutex) Lock(ctx context.Context) error {
 	if m.word.CompareAndSwap(0, m.me|stateLocked) {
+		raceAcquire(m.word)
 		return nil
 	}
-	return wrap("mutex lock", m.name, m.lockSlow(ctx))
+	err := m.lockSlow(ctx)
+	if err == nil || err == ErrOwnerDead {
+		raceAcquire(m.word)
+	}
+	return wrap("mutex lock", m.name, err)
 }
 
 func (m *Mutex) lockSlow(ctx context.Context) error {
@@ -283,6 +288,14 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 // ErrCorrupt otherwise. Finding the mutex held by another process costs a
 // read of /proc/PID/stat to check that the owner lives.
 func (m *Mutex) TryLock() (bool, error) {
+	ok, err := m.tryLock()
+	if ok {
+		raceAcquire(m.word)
+	}
+	return ok, err
+}
+
+func (m *Mutex) tryLock() (bool, error) {
 	if m.word.CompareAndSwap(0, m.me|stateLocked) {
 		return true, nil
 	}
@@ -314,6 +327,7 @@ func (m *Mutex) TryLock() (bool, error) {
 // releases it for good: Unlock returns ErrNotRecoverable, and so does every
 // later Lock and TryLock, including those already waiting.
 func (m *Mutex) Unlock() error {
+	raceRelease(m.word)
 	if m.word.CompareAndSwap(m.me|stateLocked, 0) {
 		return nil
 	}
