@@ -140,6 +140,7 @@ func runChild(role, name, arg string) error {
 		time.Sleep(5 * time.Millisecond)
 		return m.Unlock()
 	case "pingpong": // the other side of BenchmarkMutexHandoff
+		fmt.Println("ready")
 		for {
 			if err := m.Lock(ctx); err != nil {
 				return err
@@ -170,7 +171,7 @@ type child struct {
 	done  chan error
 }
 
-func startChild(t *testing.T, role, seg, arg string) *child {
+func startChild(t testing.TB, role, seg, arg string) *child {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), roleEnv+"="+role, segEnv+"="+seg, argEnv+"="+arg)
@@ -201,7 +202,7 @@ func startChild(t *testing.T, role, seg, arg string) *child {
 }
 
 // line returns the child's next line of output.
-func (c *child) line(t *testing.T, timeout time.Duration) string {
+func (c *child) line(t testing.TB, timeout time.Duration) string {
 	t.Helper()
 	select {
 	case l, ok := <-c.lines:
@@ -215,7 +216,7 @@ func (c *child) line(t *testing.T, timeout time.Duration) string {
 	return ""
 }
 
-func (c *child) kill(t *testing.T) {
+func (c *child) kill(t testing.TB) {
 	t.Helper()
 	if err := c.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -223,7 +224,7 @@ func (c *child) kill(t *testing.T) {
 }
 
 // killed checks that the child died of SIGKILL, not of its own accord.
-func (c *child) killed(t *testing.T) {
+func (c *child) killed(t testing.TB) {
 	t.Helper()
 	err := c.wait(t, 10*time.Second)
 	var ee *exec.ExitError
@@ -236,7 +237,7 @@ func (c *child) killed(t *testing.T) {
 }
 
 // wait waits for the child to exit and returns its error.
-func (c *child) wait(t *testing.T, timeout time.Duration) error {
+func (c *child) wait(t testing.TB, timeout time.Duration) error {
 	t.Helper()
 	for range c.lines {
 	}
