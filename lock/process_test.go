@@ -208,8 +208,13 @@ func TestNotRecoverable(t *testing.T) {
 	}
 	holder.kill(t)
 	holder.killed(t)
-	if err := m.Lock(context.Background()); !errors.Is(err, lock.ErrOwnerDead) {
-		t.Fatalf("Lock = %v, want ErrOwnerDead", err)
+	// TryLock takes over too, and keeps the state (locked, no sleepers), so
+	// the waiters below must mark the word contended before they sleep.
+	if ok, err := m.TryLock(); !ok || !errors.Is(err, lock.ErrOwnerDead) {
+		t.Fatalf("TryLock = %v, %v; want true, ErrOwnerDead", ok, err)
+	}
+	if w.Load()&3 != wLocked {
+		t.Fatalf("word %#x after TryLock's takeover", w.Load())
 	}
 
 	gerr := make(chan error, 1)
