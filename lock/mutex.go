@@ -25,10 +25,10 @@ import (
 // The lock word holds the state and the owner together, so that one
 // compare-and-swap both takes the mutex and records who took it:
 //
-//	 63                     26 25                   4   3   2   1   0
-//	+-------------------------+----------------------+---+---+-------+
-//	| owner start time mod 2^38| owner pid (22 bits)  | 0 | I | state |
-//	+-------------------------+----------------------+---+---+-------+
+//	 63                        26 25                    4   3   2   1     0
+//	+----------------------------+-----------------------+---+---+-------+
+//	| owner start time mod 2^38  | owner pid (22 bits)   | 0 | I | state |
+//	+----------------------------+-----------------------+---+---+-------+
 //
 //	state 0  unlocked; then the whole word is 0
 //	state 1  locked, nobody sleeps
@@ -43,23 +43,33 @@ import (
 // owner. Any other word is corrupt (ErrCorrupt): state 0 or 3 with other
 // bits, bit 3 set, or a locked word with pid 0.
 //
-// Who writes the lock word, and the legal transitions (all by CAS):
+// Legal transitions, all by compare-and-swap ("me" is the caller's owner
+// bits, "s" a locked state 1 or 2, "[I]" the flag as it was):
 //
-//	0          -> me|1                    Lock/TryLock, fast path
-//	0          -> me|2                    Lock after it waited (others may sleep)
-//	X|1        -> X|2                     a waiter, before it sleeps
-//	me|s|I     -> 0                       Unlock (s = 1 or 2; I clear); wakes one
-//	                                      sleeper if s was 2
-//	me|s|I     -> 3                       Unlock of an inconsistent mutex; wakes all
-//	me|s|I     -> me|s                    MarkConsistent
-//	dead|s|I   -> me|2|I  (Lock)          takeover from a dead owner: exactly one
-//	dead|s|I   -> me|s|I  (TryLock)       CAS wins; it returns ErrOwnerDead
+//	from           to         by
+//	0              me|1       Lock, TryLock: the fast path
+//	0              me|2       Lock after it spun or slept (others may sleep)
+//	X|1[I]         X|2[I]     a waiter, before it sleeps
+//	me|s           0          Unlock; it wakes one sleeper if s was 2
+//	me|s|I         3          Unlock without MarkConsistent; it wakes all
+//	me|s|I         me|s       MarkConsistent
+//	dead|s[I]      me|2|I     Lock taking over from a dead owner
+//	dead|s[I]      me|s|I     TryLock taking over from a dead owner
+//	anything       0          Reset (only while nobody uses the mutex)
+//
+// A takeover is a compare-and-swap from the exact word that named the dead
+// owner, so of several lockers that found it dead exactly one wins and gets
+// ErrOwnerDead; the others see the new owner, who is alive.
 //
 // The wake word is the futex word. It is a wake sequence, not a state:
 // Unlock bumps it (atomic add) before FUTEX_WAKE when the state was 2, and a
 // waiter reads it before it looks at the lock word and sleeps only while it
 // is unchanged, so a wake between its check and its sleep is never lost.
-// Any value is legal, so garbage there only causes a spurious wake-up.
+// Any value is legal, so garbage there only causes a spurious wake-up. (A
+// futex word has 32 bits and the lock word needs 64 to hold the owner;
+// sleeping on half of it would mix 32- and 64-bit atomics on the same
+// memory, which Go's memory model does not describe.) The reserved bytes
+// are ignored.
 //
 // Why the owner goes into the lock word: if it were written after the
 // acquiring CAS, a crash between the two would leave a mutex that is locked
