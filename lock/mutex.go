@@ -124,6 +124,7 @@ type Mutex struct {
 	wake *atomic.Uint32
 	me   uint64 // this process's identity, shifted into owner position
 	name string
+	race *byte // the race detector's key for this lock word; nil unless -race
 }
 
 var self struct {
@@ -187,7 +188,7 @@ func newMutex(b []byte, name string) (*Mutex, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Mutex{word: word, wake: wake, me: me, name: name}, nil
+	return &Mutex{word: word, wake: wake, me: me, name: name, race: raceKey(word)}, nil
 }
 
 // Lock acquires the mutex, waiting while another process (or goroutine)
@@ -201,12 +202,12 @@ func newMutex(b []byte, name string) (*Mutex, error) {
 // is taken even when ctx is already done.
 func (m *Mutex) Lock(ctx context.Context) error {
 	if m.word.CompareAndSwap(0, m.me|stateLocked) {
-		raceAcquire(m.word)
+		raceAcquire(m.race)
 		return nil
 	}
 	err := m.lockSlow(ctx)
 	if err == nil || err == ErrOwnerDead {
-		raceAcquire(m.word)
+		raceAcquire(m.race)
 	}
 	return wrap("mutex lock", m.name, err)
 }
@@ -300,7 +301,7 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 func (m *Mutex) TryLock() (bool, error) {
 	ok, err := m.tryLock()
 	if ok {
-		raceAcquire(m.word)
+		raceAcquire(m.race)
 	}
 	return ok, err
 }
@@ -337,7 +338,7 @@ func (m *Mutex) tryLock() (bool, error) {
 // releases it for good: Unlock returns ErrNotRecoverable, and so does every
 // later Lock and TryLock, including those already waiting.
 func (m *Mutex) Unlock() error {
-	raceRelease(m.word)
+	raceRelease(m.race)
 	if m.word.CompareAndSwap(m.me|stateLocked, 0) {
 		return nil
 	}

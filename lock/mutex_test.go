@@ -356,3 +356,33 @@ func TestNotRecoverableInProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestNoAllocs: the uncontended paths allocate nothing.
+func TestNoAllocs(t *testing.T) {
+	seg, _ := newSeg(t)
+	m := newMutex(t, seg)
+	ctx := context.Background()
+	if n := testing.AllocsPerRun(1000, func() {
+		m.Lock(ctx)
+		m.Unlock()
+	}); n != 0 {
+		t.Errorf("Lock+Unlock: %v allocations", n)
+	}
+	if n := testing.AllocsPerRun(1000, func() {
+		if ok, _ := m.TryLock(); ok {
+			m.Unlock()
+		}
+	}); n != 0 {
+		t.Errorf("TryLock+Unlock: %v allocations", n)
+	}
+	v, err := lock.NewValue[snap](seg.Bytes()[offValue:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := testing.AllocsPerRun(1000, func() {
+		v.Store(snap{Seq: 1})
+		v.Load()
+	}); n != 0 {
+		t.Errorf("Store+Load: %v allocations", n)
+	}
+}

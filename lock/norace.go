@@ -4,5 +4,6 @@ package lock
 
 import "sync/atomic"
 
-func raceAcquire(*atomic.Uint64) {}
-func raceRelease(*atomic.Uint64) {}
+func raceKey(*atomic.Uint64) *byte { return nil }
+func raceAcquire(*byte)            {}
+func raceRelease(*byte)            {}

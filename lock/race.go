@@ -13,16 +13,15 @@ import (
 // mapped outside the Go heap (golang/go#16206), so without help it reports
 // the data a Mutex protects as raced between goroutines of one process.
 // Race builds tell it about each acquisition and release, as sync.Mutex
-// does, keyed by a heap byte per lock word address.
+// does, on a heap byte shared by every Mutex on the same lock word address.
 
 var raceKeys sync.Map // uintptr (lock word address) -> *byte
 
-func raceKey(w *atomic.Uint64) unsafe.Pointer {
-	// unsafe: the word's address is only a map key, never dereferenced; the
-	// pointer handed to the race runtime is an ordinary heap pointer.
+func raceKey(w *atomic.Uint64) *byte {
+	// unsafe: the word's address is only a map key, never dereferenced.
 	k, _ := raceKeys.LoadOrStore(uintptr(unsafe.Pointer(w)), new(byte))
-	return unsafe.Pointer(k.(*byte))
+	return k.(*byte)
 }
 
-func raceAcquire(w *atomic.Uint64) { runtime.RaceAcquire(raceKey(w)) }
-func raceRelease(w *atomic.Uint64) { runtime.RaceReleaseMerge(raceKey(w)) }
+func raceAcquire(k *byte) { runtime.RaceAcquire(unsafe.Pointer(k)) }
+func raceRelease(k *byte) { runtime.RaceReleaseMerge(unsafe.Pointer(k)) }

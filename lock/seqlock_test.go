@@ -329,3 +329,78 @@ func TestSeqlockBytes(t *testing.T) {
 		t.Fatalf("read-only Read = %q, %v", out, err)
 	}
 }
+
+// TestSeqlockWriterDeath kills a writer process in the middle of storing at
+// full speed. Readers then get either a valid snapshot or, when the kill
+// left a write open, ErrBusy; the next Store repairs the sequence.
+func TestSeqlockWriterDeath(t *testing.T) {
+	seg, name := newSeg(t)
+	v, err := lock.NewValue[snap](seg.Bytes()[offValue:], lock.ReadTimeout(20*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	busy := 0
+	for i := range 10 {
+		w := startChild(t, "write", name, "1h")
+		// Let it get going; it prints nothing until it is done.
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			s, err := v.Load()
+			if err == nil && s.Seq > 1000 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: writer made no progress", i)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		w.kill(t)
+		w.killed(t)
+		s, err := v.Load()
+		switch {
+		case errors.Is(err, lock.ErrBusy):
+			busy++
+		case err != nil:
+			t.Fatalf("round %d: Load = %v", i, err)
+		case !valid(&s):
+			t.Fatalf("round %d: torn snapshot after the writer died", i)
+		}
+		v.Store(makeSnap(uint64(i)))
+		if s, err := v.Load(); err != nil || s != makeSnap(uint64(i)) {
+			t.Fatalf("round %d: Load after repair = %v, %v", i, s.Seq, err)
+		}
+	}
+	t.Logf("%d of 10 kills left a write open", busy)
+}
+
+// FuzzSeqlock plants arbitrary bytes as a Value's sequence and payload: Load
+// ends within its ReadTimeout with a snapshot or ErrBusy, never a panic.
+func FuzzSeqlock(f *testing.F) {
+	f.Add([]byte{})
+	f.Add([]byte{1, 0, 0, 0, 0, 0, 0, 0, 42})
+	f.Add([]byte{2, 0, 0, 0, 0, 0, 0, 0, 42})
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+	seg, _ := newSeg(f)
+	region := seg.Bytes()[offValue : offValue+lock.ValueSize[snap]()]
+	v, err := lock.NewValue[snap](region, lock.ReadTimeout(time.Millisecond))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		clear(region)
+		copy(region, data)
+		start := time.Now()
+		_, err := v.Load()
+		if d := time.Since(start); d > 2*time.Second {
+			t.Fatalf("Load took %v", d)
+		}
+		odd := len(data) > 0 && data[0]&1 != 0
+		if odd != errors.Is(err, lock.ErrBusy) {
+			t.Fatalf("sequence odd %v, Load error %v", odd, err)
+		}
+		v.Store(makeSnap(7))
+		if s, err := v.Load(); err != nil || s != makeSnap(7) {
+			t.Fatalf("Load after Store = %v, %v", s.Seq, err)
+		}
+	})
+}
