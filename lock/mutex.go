@@ -214,6 +214,7 @@ func (m *Mutex) Lock(ctx context.Context) error {
 
 func (m *Mutex) lockSlow(ctx context.Context) error {
 	first := m.word.Load()
+	spun := true
 	for range spinTries {
 		v := m.word.Load()
 		if v == 0 {
@@ -223,6 +224,9 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 			continue
 		}
 		if v&stateMask != stateLocked {
+			// Others sleep already (or the word is not a plain locked
+			// one): queue up behind them.
+			spun = false
 			break
 		}
 		runtime.Gosched()
@@ -231,7 +235,7 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 	// If the same owner held the mutex through the whole spin, it may be
 	// dead: check now rather than after the first sleep.
 	checkAt := time.Now()
-	if m.word.Load() != first {
+	if !spun || m.word.Load() != first {
 		checkAt = checkAt.Add(pollInterval)
 	}
 	var stop func() bool
