@@ -2,6 +2,7 @@ package lock
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"sync"
@@ -161,12 +162,16 @@ func NewMutex(b []byte, opts ...Option) (*Mutex, error) {
 }
 
 // MutexAt returns the mutex at offset off of seg (see NewMutex). Errors name
-// it SEGMENT+OFFSET unless the Name option says otherwise.
+// it SEGMENT+OFFSET unless the Name option says otherwise. A segment opened
+// ReadOnly is refused with shm.ErrReadOnly: locking writes.
 func MutexAt(seg *shm.Segment, off int, opts ...Option) (*Mutex, error) {
 	c := newConfig(append([]Option{Name(fmt.Sprintf("%s+%d", seg.Name(), off))}, opts...))
 	b := seg.Bytes()
 	if off < 0 || off > len(b) {
 		return nil, wrap("mutex open", c.name, fmt.Errorf("%w: offset %d is outside the %d-byte mapping", shm.ErrInvalid, off, len(b)))
+	}
+	if readOnly(seg) {
+		return nil, wrap("mutex open", c.name, shm.ErrReadOnly)
 	}
 	m, err := newMutex(b[off:], c.name)
 	return m, wrap("mutex open", c.name, err)
@@ -394,6 +399,13 @@ func (m *Mutex) MarkConsistent() error {
 func (m *Mutex) Reset() {
 	m.word.Store(0)
 	m.wakeAll()
+}
+
+// readOnly reports whether seg is mapped read-only, where a compare-and-swap
+// would fault. (A zero-byte WriteAt checks exactly that.)
+func readOnly(seg *shm.Segment) bool {
+	_, err := seg.WriteAt(nil, 0)
+	return errors.Is(err, shm.ErrReadOnly)
 }
 
 // owned loads the lock word and checks that this process holds the mutex.

@@ -67,6 +67,7 @@ type Seqlock struct {
 	n           int
 	name        string
 	readTimeout time.Duration
+	readOnly    bool // from a ReadOnly segment: Write would fault
 }
 
 // NewSeqlock returns the seqlock with an n-byte payload held in
@@ -76,6 +77,24 @@ func NewSeqlock(b []byte, n int, opts ...Option) (*Seqlock, error) {
 	c := newConfig(opts)
 	s, err := newSeqlock(b, n, c)
 	return s, wrap("seqlock open", c.name, err)
+}
+
+// SeqlockAt returns the seqlock with an n-byte payload at offset off of seg
+// (see NewSeqlock). Errors name it SEGMENT+OFFSET unless the Name option
+// says otherwise. On a segment opened ReadOnly, Read works and Write
+// returns shm.ErrReadOnly.
+func SeqlockAt(seg *shm.Segment, off, n int, opts ...Option) (*Seqlock, error) {
+	c := newConfig(append([]Option{Name(fmt.Sprintf("%s+%d", seg.Name(), off))}, opts...))
+	b := seg.Bytes()
+	if off < 0 || off > len(b) {
+		return nil, wrap("seqlock open", c.name, fmt.Errorf("%w: offset %d is outside the %d-byte mapping", shm.ErrInvalid, off, len(b)))
+	}
+	s, err := newSeqlock(b[off:], n, c)
+	if err != nil {
+		return nil, wrap("seqlock open", c.name, err)
+	}
+	s.readOnly = readOnly(seg)
+	return s, nil
 }
 
 func newSeqlock(b []byte, n int, c config) (*Seqlock, error) {
@@ -97,8 +116,12 @@ func newSeqlock(b []byte, n int, c config) (*Seqlock, error) {
 func (s *Seqlock) Len() int { return s.n }
 
 // Write replaces the payload with p, which must be Len() bytes long. It
-// never waits. Only one writer may write at a time.
+// never waits. Only one writer may write at a time. On a Seqlock from a
+// ReadOnly segment it returns shm.ErrReadOnly.
 func (s *Seqlock) Write(p []byte) error {
+	if s.readOnly {
+		return wrap("seqlock write", s.name, shm.ErrReadOnly)
+	}
 	if len(p) != s.n {
 		return wrap("seqlock write", s.name, fmt.Errorf("%w: %d bytes for a %d-byte payload", shm.ErrInvalid, len(p), s.n))
 	}
@@ -219,7 +242,11 @@ func ValueAt[T any](seg *shm.Segment, off int, opts ...Option) (*Value[T], error
 		return nil, wrap("value open", c.name, fmt.Errorf("%w: offset %d is outside the %d-byte mapping", shm.ErrInvalid, off, len(b)))
 	}
 	v, err := newValue[T](b[off:], c)
-	return v, wrap("value open", c.name, err)
+	if err != nil {
+		return nil, wrap("value open", c.name, err)
+	}
+	v.s.readOnly = readOnly(seg)
+	return v, nil
 }
 
 func newValue[T any](b []byte, c config) (*Value[T], error) {
@@ -259,8 +286,14 @@ func checkPlain(t reflect.Type, path string) error {
 }
 
 // Store publishes x. It never waits. Only one process (and goroutine) may
-// Store at a time.
-func (v *Value[T]) Store(x T) { v.s.write(mem.Bytes(&x)) }
+// Store at a time. Store on a Value from a ReadOnly segment is a programming
+// error and panics (the store would fault).
+func (v *Value[T]) Store(x T) {
+	if v.s.readOnly {
+		panic("lock: Store on a Value in a read-only mapping")
+	}
+	v.s.write(mem.Bytes(&x))
+}
 
 // Load returns a consistent snapshot of the value. While a Store is in
 // progress it retries for up to the ReadTimeout option (default

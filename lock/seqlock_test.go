@@ -404,3 +404,50 @@ func FuzzSeqlock(f *testing.F) {
 		}
 	})
 }
+
+// TestReadOnlySegment: readers work on a ReadOnly mapping; writers are
+// refused with an error (or, for Value.Store, which returns none, a panic)
+// rather than faulting.
+func TestReadOnlySegment(t *testing.T) {
+	seg, name := newSeg(t)
+	w, err := lock.ValueAt[uint64](seg, offValue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Store(99)
+	ro, err := shm.Open(name, shm.ReadOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+
+	if _, err := lock.MutexAt(ro, offMutex); !errors.Is(err, shm.ErrReadOnly) {
+		t.Fatalf("MutexAt(read-only) = %v, want ErrReadOnly", err)
+	}
+	r, err := lock.ValueAt[uint64](ro, offValue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if x, err := r.Load(); err != nil || x != 99 {
+		t.Fatalf("read-only Load = %d, %v", x, err)
+	}
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("Store on a read-only Value did not panic")
+			}
+		}()
+		r.Store(1)
+	}()
+	s, err := lock.SeqlockAt(ro, offValue, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write(make([]byte, 8)); !errors.Is(err, shm.ErrReadOnly) {
+		t.Fatalf("read-only Write = %v, want ErrReadOnly", err)
+	}
+	p := make([]byte, 8)
+	if err := s.Read(p); err != nil || p[0] != 99 {
+		t.Fatalf("read-only Read = %v, %v", p, err)
+	}
+}
