@@ -72,5 +72,10 @@
 //     memory (golang/go#16206); race builds annotate Mutex acquisitions and
 //     releases for it.
 //   - A Mutex, Seqlock or Value must not be used after the mapping it lives
-//     in is closed.
+//     in is closed, and only works between processes through a shared
+//     mapping: in a Private (copy-on-write) mapping each process has its own.
+//   - MutexAt refuses a ReadOnly segment; a Seqlock or Value from one reads
+//     but refuses to write (Seqlock.Write returns shm.ErrReadOnly,
+//     Value.Store panics). NewMutex, NewSeqlock and NewValue take raw bytes
+//     and cannot tell: writing to a read-only mapping faults.
 package lock
