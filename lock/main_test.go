@@ -36,6 +36,8 @@ const (
 	offStop    = 80
 	offGo      = 88
 	offScratch = 96
+	offA       = 104 // the hammer role's pair, equal outside the critical section
+	offB       = 112
 	offValue   = 128
 	segSize    = 4096
 )
@@ -93,18 +95,28 @@ func runChild(role, name, arg string) error {
 			}
 		}
 		return nil
-	case "hammer": // lock and unlock until killed, tolerating owner deaths
+	case "hammer":
+		// Lock and unlock until killed, keeping the invariant a == b outside
+		// the critical section: a mismatch on a normal acquisition means
+		// the mutex let a half-done update through without ErrOwnerDead.
 		fmt.Println("started")
 		for {
 			err := m.Lock(ctx)
 			if errors.Is(err, lock.ErrOwnerDead) {
+				repair(b)
 				err = m.MarkConsistent()
 			}
 			if err != nil {
 				return err
 			}
-			c := binary.NativeEndian.Uint64(b[offCounter:])
-			binary.NativeEndian.PutUint64(b[offCounter:], c+1)
+			if !consistent(b) {
+				return fmt.Errorf("inconsistent pair %d, %d under a normally acquired mutex", pairA(b), pairB(b))
+			}
+			binary.NativeEndian.PutUint64(b[offA:], pairA(b)+1)
+			for j := range 50 {
+				b[offScratch] = byte(j)
+			}
+			binary.NativeEndian.PutUint64(b[offB:], pairB(b)+1)
 			if err := m.Unlock(); err != nil {
 				return err
 			}
@@ -163,6 +175,11 @@ func runChild(role, name, arg string) error {
 	}
 	return fmt.Errorf("unknown role %q", role)
 }
+
+func pairA(b []byte) uint64    { return binary.NativeEndian.Uint64(b[offA:]) }
+func pairB(b []byte) uint64    { return binary.NativeEndian.Uint64(b[offB:]) }
+func consistent(b []byte) bool { return pairA(b) == pairB(b) }
+func repair(b []byte)          { binary.NativeEndian.PutUint64(b[offB:], pairA(b)) }
 
 // child is a re-executed test binary running one role.
 type child struct {

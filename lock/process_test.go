@@ -289,24 +289,28 @@ func TestLiveOwnerKept(t *testing.T) {
 }
 
 // TestKillChaos kills processes hammering the mutex at random moments,
-// including in the middle of acquiring or releasing it. Afterwards the
-// mutex is always acquirable within the bound, with ErrOwnerDead exactly
-// when a victim held it.
+// including in the middle of acquiring, updating or releasing. The mutex
+// protects a pair of counters that are equal outside the critical section.
+// After each round the next Lock succeeds within the bound, and it returns
+// ErrOwnerDead whenever a victim died mid-update: a normal acquisition never
+// finds the pair unequal. The hammering children check the same on every
+// acquisition, which also checks mutual exclusion between them.
 func TestKillChaos(t *testing.T) {
 	const rounds = 20
 	seg, name := newSeg(t)
 	m := newMutex(t, seg)
-	deaths := 0
+	b := seg.Bytes()
+	deaths, torn := 0, 0
 	for i := range rounds {
-		a := startChild(t, "hammer", name, "")
-		b := startChild(t, "hammer", name, "")
-		a.line(t, 30*time.Second) // started
-		b.line(t, 30*time.Second)
+		x := startChild(t, "hammer", name, "")
+		y := startChild(t, "hammer", name, "")
+		x.line(t, 30*time.Second) // started
+		y.line(t, 30*time.Second)
 		time.Sleep(time.Duration(rand.IntN(20000)) * time.Microsecond)
-		a.kill(t)
-		b.kill(t)
-		a.wait(t, 10*time.Second)
-		b.wait(t, 10*time.Second)
+		x.kill(t)
+		y.kill(t)
+		x.killed(t) // a child that found the pair unequal would have exited
+		y.killed(t)
 		start := time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		err := m.Lock(ctx)
@@ -317,15 +321,21 @@ func TestKillChaos(t *testing.T) {
 		switch {
 		case errors.Is(err, lock.ErrOwnerDead):
 			deaths++
+			if !consistent(b) {
+				torn++
+				repair(b)
+			}
 			if err := m.MarkConsistent(); err != nil {
 				t.Fatal(err)
 			}
 		case err != nil:
 			t.Fatalf("round %d: Lock = %v", i, err)
+		case !consistent(b):
+			t.Fatalf("round %d: pair %d, %d unequal, but Lock returned no ErrOwnerDead", i, pairA(b), pairB(b))
 		}
 		if err := m.Unlock(); err != nil {
 			t.Fatalf("round %d: Unlock = %v", i, err)
 		}
 	}
-	t.Logf("%d of %d rounds killed an owner; counter %d", deaths, rounds, binary.NativeEndian.Uint64(seg.Bytes()[offCounter:]))
+	t.Logf("%d of %d rounds killed an owner, %d of them mid-update; %d updates", deaths, rounds, torn, pairA(b))
 }
