@@ -1,3 +1,5 @@
+//go:build linux
+
 package lock_test
 
 // Multi-process tests re-execute this test binary: TestMain runs the child

@@ -2,6 +2,7 @@ package lock
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"reflect"
 	"runtime"
@@ -316,4 +317,11 @@ func (v *Value[T]) TryLoad() (x T, ok bool) {
 		return zero, false
 	}
 	return x, true
+}
+
+// readOnly reports whether seg is mapped read-only, where a store would
+// fault. (A zero-byte WriteAt checks exactly that.)
+func readOnly(seg *shm.Segment) bool {
+	_, err := seg.WriteAt(nil, 0)
+	return errors.Is(err, shm.ErrReadOnly)
 }
