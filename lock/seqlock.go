@@ -2,7 +2,6 @@ package lock
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"reflect"
 	"runtime"
@@ -320,8 +319,5 @@ func (v *Value[T]) TryLoad() (x T, ok bool) {
 }
 
 // readOnly reports whether seg is mapped read-only, where a store would
-// fault. (A zero-byte WriteAt checks exactly that.)
-func readOnly(seg *shm.Segment) bool {
-	_, err := seg.WriteAt(nil, 0)
-	return errors.Is(err, shm.ErrReadOnly)
-}
+// fault.
+func readOnly(seg *shm.Segment) bool { return !seg.Writable() }
