@@ -80,10 +80,12 @@ func inSegment(seg *shm.Segment, offset int) (*Semaphore, error) {
 	if seg == nil {
 		return nil, fmt.Errorf("%w: nil segment", shm.ErrInvalid)
 	}
-	// A zero-byte write fails only on a closed or read-only segment, where
-	// the semaphore's atomics would fault.
-	if _, err := seg.WriteAt(nil, 0); err != nil {
-		return nil, err
+	// The semaphore's atomics would fault on a closed or read-only mapping.
+	switch {
+	case seg.Fd() < 0:
+		return nil, shm.ErrClosed
+	case !seg.Writable():
+		return nil, shm.ErrReadOnly
 	}
 	b := seg.Bytes()
 	if offset < 0 || offset%Align != 0 || offset > len(b)-Size {
