@@ -1,8 +1,3 @@
-//go:build semcli
-
-// Built only with -tags semcli until cmd/shm/main.go (the cmd branch) is on main;
-// the tag goes when it lands.
-
 package main
 
 import (
