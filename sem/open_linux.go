@@ -55,28 +55,6 @@ func Unlink(name string, opts ...Option) error {
 	return nil
 }
 
-// FileName returns the file name glibc gives the named semaphore in its
-// directory ("sem.jobs" for "/jobs"), or an error for an invalid name.
-func FileName(name string) (string, error) {
-	n, err := shm.CleanName(name)
-	if err != nil {
-		return "", err
-	}
-	f := shm.SemaphorePrefix + n
-	if len(f) > shm.MaxNameLen {
-		return "", fmt.Errorf("%w: %q is %d bytes long, more than %d (a semaphore's file name is %q plus the name)", shm.ErrInvalidName, f, len(f), shm.MaxNameLen, shm.SemaphorePrefix)
-	}
-	return f, nil
-}
-
-func semPath(dir, name string) (string, error) {
-	f, err := FileName(name)
-	if err != nil {
-		return "", err
-	}
-	return filepath.Join(dir, f), nil
-}
-
 func open(name string, c *config) (*Semaphore, error) {
 	if c.exclusive && !c.create {
 		return nil, fmt.Errorf("%w: Exclusive without Create", shm.ErrInvalid)
@@ -211,12 +189,6 @@ func mapFile(name, path string, fd int, existing bool) (*Semaphore, error) {
 	}
 	s.mapping = b
 	return s, nil
-}
-
-// State is a snapshot of a semaphore, as Peek reads it.
-type State struct {
-	Value   int `json:"value"`   // tokens available
-	Waiters int `json:"waiters"` // registered waiters, an upper bound
 }
 
 // Peek reads the named semaphore's value and waiter count without mapping
