@@ -53,6 +53,10 @@
 // or resized (unnamed). Close wakes and ends this handle's blocked Wait
 // calls, but must not race with Post, TryWait or Value on the same handle.
 //
+// The race detector cannot see the ordering given by atomics on mapped
+// memory (golang/go#16206); race builds annotate each post and each token
+// taken for it, per semaphore address in this process.
+//
 // Post and TryWait neither allocate nor make a system call unless a waiter
 // sleeps.
 package sem
