@@ -215,7 +215,7 @@ func attach(name string, seg *shm.Segment, c *config) (*Queue, error) {
 		consumer: slotAt(b, offConsumer),
 		race:     raceKey(seg.Fd()),
 	}
-	if q.words, err = mem.Uint64s(q.ring); err != nil {
+	if q.words, err = mem.Uint64s(q.ring, 0, len(q.ring)/8); err != nil {
 		return nil, err
 	}
 	for i := range g.slots {
