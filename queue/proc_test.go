@@ -46,6 +46,8 @@ func envInt(k string) int {
 //	produce-loop   send checked messages for ever (to be killed at random)
 //	reserve-hang   send QUEUE_COUNT messages, Reserve one more, write half
 //	               of it, say "ready" and sleep (killed between reserve and commit)
+//	lock-hang      (multi-producer) send one message, take the reserve lock,
+//	               say "ready" and sleep (killed holding the lock)
 //	producer-hang  send one message, say "ready" and sleep
 //	consumer-hang  take the consumer role, say "ready" and sleep
 func child(role string) error {
@@ -105,6 +107,14 @@ func child(role string) error {
 			return err
 		}
 		copy(b, msg[:len(msg)/2])
+		ready()
+	case "lock-hang":
+		if err := q.Send(ctx, g.next()); err != nil {
+			return err
+		}
+		if err := q.lockReserve(ctx, true); err != nil {
+			return err
+		}
 		ready()
 	case "producer-hang":
 		if err := q.Send(ctx, g.next()); err != nil {
@@ -422,6 +432,73 @@ func TestProcessCrashSPSC(t *testing.T) {
 	<-done
 	if chk.next[trials] != 1000 {
 		t.Errorf("the last producer's messages: %d arrived, want 1000", chk.next[trials])
+	}
+}
+
+// TestProcessTakeover: a producer killed between Reserve and Commit, or
+// holding the multi-producer reserve lock, leaves a queue that the next
+// producer writes to, and the consumer gets every committed message and the
+// new ones, within a second.
+func TestProcessTakeover(t *testing.T) {
+	for _, tc := range []struct {
+		name, role string
+		opts       []Option
+		committed  uint64
+	}{
+		{"spsc reserve", "reserve-hang", nil, 5},
+		{"mpsc reserve", "reserve-hang", []Option{MultiProducer()}, 5},
+		{"mpsc lock", "lock-hang", []Option{MultiProducer()}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := ctxT(t)
+			name, _, c := pair(t, 1<<16, tc.opts...) // room for what the child sends
+			k := spawn(t, tc.role, name, 1, int(tc.committed))
+			k.ready(t)
+			k.kill()
+			if tc.role == "lock-hang" && c.lock.Load() == 0 {
+				t.Fatal("the child died without holding the reserve lock")
+			}
+			p, err := Open(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			g := newGen(2, p.MaxMessage())
+			start := time.Now()
+			sent := make(chan error, 1)
+			go func() {
+				for range 3 {
+					if err := p.Send(ctx, g.next()); err != nil {
+						sent <- err
+						return
+					}
+				}
+				sent <- p.Close()
+			}()
+			chk := checker{next: map[uint32]uint64{}}
+			var buf []byte
+			for {
+				buf, err = c.Receive(ctx, buf)
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := chk.check(buf); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := <-sent; err != nil {
+				t.Fatal(err)
+			}
+			if chk.next[1] != tc.committed || chk.next[2] != 3 {
+				t.Errorf("got %d of the dead producer's %d messages and %d of the new one's 3", chk.next[1], tc.committed, chk.next[2])
+			}
+			if d := time.Since(start); d > time.Second {
+				t.Errorf("taking over took %v, want under a second", d)
+			}
+		})
 	}
 }
 
