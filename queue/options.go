@@ -13,13 +13,12 @@ import (
 type Option func(*config)
 
 type config struct {
-	multi      bool
-	maxMsg     int // 0: the largest the capacity allows
-	mode       fs.FileMode
-	dir        string
-	strategy   WaitStrategy
-	spin       time.Duration
-	publishMin uint64 // 0: capacity/4
+	multi    bool
+	maxMsg   int // 0: the largest the capacity allows
+	mode     fs.FileMode
+	dir      string
+	strategy WaitStrategy
+	spin     time.Duration
 }
 
 func newConfig(opts []Option) config {

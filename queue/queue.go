@@ -273,12 +273,10 @@ func (q *Queue) close(markClosed bool) error {
 		q.consumer.claim.CompareAndSwap(claimWord(q.self.PID, q.c.gen), claimWord(0, q.c.gen))
 		q.c.active = false
 	}
-	err := q.seg.Close()
-	q.ring = nil
-	if err != nil {
-		return err
-	}
-	return nil
+	// Every method checks closedHandle first: nothing touches the mapping
+	// after this.
+	q.ring, q.words = nil, nil
+	return q.seg.Close()
 }
 
 func (q *Queue) closeProducer(markClosed bool) {
