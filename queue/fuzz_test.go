@@ -60,7 +60,7 @@ func hostileSegment(t testing.TB, data []byte) string {
 // exercise receives and sends on a queue that may be garbage, each call
 // bounded by a short timeout; it must not panic, and every call must return.
 func exercise(t testing.TB, name string, rounds int) {
-	q, err := Open(name, Wait(Sleep))
+	q, err := Open(name, Wait(Block))
 	if err != nil {
 		if !errors.Is(err, ErrCorrupt) {
 			t.Fatalf("Open: %v", err)

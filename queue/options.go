@@ -59,9 +59,9 @@ const (
 	SpinThenSleep WaitStrategy = iota
 	// Spin never sleeps: lowest latency, one busy CPU per waiter.
 	Spin
-	// Sleep goes to sleep on the futex at once: no CPU while idle, each
+	// Block goes to sleep on the futex at once: no CPU while idle, each
 	// hand-off costs a wake-up.
-	Sleep
+	Block
 )
 
 // String names the strategy as the command line does.
@@ -71,8 +71,8 @@ func (s WaitStrategy) String() string {
 		return "default"
 	case Spin:
 		return "spin"
-	case Sleep:
-		return "sleep"
+	case Block:
+		return "block"
 	}
 	return "WaitStrategy(?)"
 }

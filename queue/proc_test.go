@@ -540,7 +540,7 @@ func TestProcessConsumerDies(t *testing.T) {
 	for _, mode := range []struct {
 		name string
 		opts []Option
-	}{{"spsc", nil}, {"mpsc", []Option{MultiProducer()}}, {"sleep", []Option{Wait(Sleep)}}} {
+	}{{"spsc", nil}, {"mpsc", []Option{MultiProducer()}}, {"block", []Option{Wait(Block)}}} {
 		t.Run(mode.name, func(t *testing.T) {
 			ctx := ctxT(t)
 			name, p, _ := pair(t, 4096, mode.opts...)

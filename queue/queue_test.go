@@ -208,7 +208,7 @@ func TestBackPressure(t *testing.T) {
 	for _, mode := range []struct {
 		name string
 		opts []Option
-	}{{"spsc", nil}, {"mpsc", []Option{MultiProducer()}}, {"sleep", []Option{Wait(Sleep)}}, {"spin", []Option{Wait(Spin)}}} {
+	}{{"spsc", nil}, {"mpsc", []Option{MultiProducer()}}, {"block", []Option{Wait(Block)}}, {"spin", []Option{Wait(Spin)}}} {
 		t.Run(mode.name, func(t *testing.T) {
 			ctx := ctxT(t)
 			_, p, c := pair(t, 1024, mode.opts...)

@@ -83,7 +83,7 @@ func (q *Queue) await(ctx context.Context, word *atomic.Uint32, sleepVal uint32,
 		}
 		return nil
 	}
-	if q.cfg.strategy != Sleep {
+	if q.cfg.strategy != Block {
 		for i := 1; ; i++ {
 			if ok, err := ready(); ok || err != nil {
 				return err
