@@ -1,0 +1,10 @@
+package mem
+
+import "sync/atomic"
+
+// storeRelease64 is one MOVQ (release_amd64.s): amd64 stores are never
+// reordered with earlier loads or stores (TSO), and the call keeps the
+// compiler from moving memory accesses across it.
+//
+//go:noescape
+func storeRelease64(w *atomic.Uint64, v uint64)

@@ -1,0 +1,7 @@
+//go:build !amd64
+
+package mem
+
+import "sync/atomic"
+
+func storeRelease64(w *atomic.Uint64, v uint64) { w.Store(v) }
