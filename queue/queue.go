@@ -62,6 +62,7 @@ type Queue struct {
 	ring  []byte
 	words []atomic.Uint64 // the ring as 8-byte words: record headers are words[off/8]
 	race  *byte           // race detector key (race builds only; see race.go)
+	light bool            // commits and head stores may be release-only (see wait.go)
 	self  proc.Identity
 
 	tail, head         *atomic.Uint64
@@ -214,6 +215,7 @@ func attach(name string, seg *shm.Segment, c *config) (*Queue, error) {
 		lock:     mem.MustUint32(b, offLock),
 		consumer: slotAt(b, offConsumer),
 		race:     raceKey(seg.Fd()),
+		light:    mem.Asymmetric(),
 	}
 	if q.words, err = mem.Uint64s(q.ring, 0, len(q.ring)/8); err != nil {
 		return nil, err
@@ -412,7 +414,20 @@ func (q *Queue) corruptCursors(t, h uint64) error {
 // abandoned.
 func (q *Queue) setHeader(off uint64, n int, st uint32) {
 	raceRelease(q.race)
-	q.words[off>>3].Store(uint64(uint32(n)) | uint64(st)<<32)
+	q.publish(&q.words[off>>3], uint64(uint32(n))|uint64(st)<<32)
+}
+
+// publish stores a word that hands data to the other side: a record's
+// header or the head cursor. When this process is registered for the
+// asymmetric barrier it is a release store, which on amd64 does not wait
+// for the store buffer to drain; a sleeper pays for the store-load order
+// instead (see wait.go).
+func (q *Queue) publish(w *atomic.Uint64, v uint64) {
+	if q.light {
+		mem.StoreRelease64(w, v)
+		return
+	}
+	w.Store(v)
 }
 
 // publishTail publishes the single producer's tail cursor. The consumer
@@ -437,7 +452,7 @@ func (q *Queue) publishHead() {
 	if q.c.head != q.c.pub {
 		q.c.pub = q.c.head
 		raceRelease(q.race)
-		q.head.Store(q.c.head)
+		q.publish(q.head, q.c.head)
 	}
 	if q.prodWait.Load() != prodIdle && q.prodWait.Swap(prodIdle) == prodSleeping {
 		futex.WakeAll(q.prodWait)

@@ -196,7 +196,7 @@ func (q *Queue) spscReserve(ctx context.Context, n int, block bool) (c hdrWrite,
 func (q *Queue) spscCommit(c hdrWrite, batch bool) {
 	if !batch {
 		raceRelease(q.race)
-		q.words[c.off>>3].Store(c.hdr)
+		q.publish(&q.words[c.off>>3], c.hdr)
 		q.committed()
 		return
 	}
@@ -213,7 +213,7 @@ func (q *Queue) flushBatch() {
 	if q.p.batching {
 		q.p.batching = false
 		raceRelease(q.race)
-		q.words[q.p.batchFirst.off>>3].Store(q.p.batchFirst.hdr)
+		q.publish(&q.words[q.p.batchFirst.off>>3], q.p.batchFirst.hdr)
 		q.committed()
 	}
 }

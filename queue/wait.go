@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/shmkit/shm/internal/futex"
+	"github.com/shmkit/shm/internal/mem"
 )
 
 // Waiting, and why no wake-up is lost.
@@ -31,13 +32,37 @@ import (
 //	    word.Swap(0); futex_wake(word)
 //	}
 //
-// All four are sequentially consistent atomics (Go's sync/atomic), so in
-// their single total order either 1 comes before b, and the waker sees the
-// sleeper and wakes it (futex_wait returns at once if the Swap came before
-// it, because the word no longer holds the sleeping value), or b comes
-// before 1, and then a came before 2, so the re-check sees the condition
-// and the waiter does not sleep. This is Dekker's pattern; it needs the
-// store-load order that a plain store would not give on x86.
+// The waiter's steps are sequentially consistent atomics (Go's sync/atomic)
+// and step 2 comes after a heavy barrier (below). Step a is the hot one: a
+// commit or a head store on every message. As a sequentially consistent
+// store (an XCHG on amd64) it would stall the sender until its store buffer
+// drained, the cache-line transfer to the other CPU included; so when this
+// process could register for the asymmetric barrier (mem.Asymmetric), a is
+// a release store (mem.StoreRelease64, a plain MOVQ on amd64) and b a plain
+// load. A release store keeps the payload's writes before the header, which
+// is all the reader of a record needs; what it gives up is the store-load
+// order between a and b: b may be performed while a still waits in the
+// store buffer. The waiter restores it with mem.Heavy between 1 and 2,
+// which makes every running thread of every registered process execute a
+// full barrier:
+//
+//	word.Store(sleeping)        // 1.
+//	mem.Heavy()                 //    membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)
+//	if ready() { return }       // 2.
+//
+// The barrier falls, on the waker's CPU, somewhere inside the Heavy call.
+// If the waker's b comes after it, b sees the word set (1 was visible
+// before the call) and the waker wakes the waiter; if b comes before it,
+// then a, which precedes b, was visible by the time Heavy returned, and 2
+// sees the condition. So, as with two full barriers, either the waker sees
+// the sleeper or the sleeper sees the condition (Dekker's pattern). The
+// cost moves to the side that is about to sleep: microseconds, next to the
+// futex hand-off's tens of microseconds. A process that could not register
+// keeps sequentially consistent stores at a (and needs nothing from its
+// peer's Heavy). A waiter whose Heavy call fails (membarrier blocked by a
+// seccomp filter while its peer's process was allowed to register) cannot
+// rule the race out, and sleeps in slices of heavyFallback instead, so a
+// lost wake-up costs it at most that long.
 //
 // The consumer publishes head lazily: when it has caught up with the tail it
 // last saw, after a quarter of the ring, or on request. A producer
@@ -49,6 +74,9 @@ import (
 // Sleeps last at most peerCheck (100 ms): between them the waiter checks
 // that its peer is alive (pid and start time), so a dead peer is reported
 // within well under a second, and a context's cancellation is seen.
+
+// heavyFallback bounds a sleep when mem.Heavy fails (see above).
+const heavyFallback = time.Millisecond
 
 // await waits by the handle's strategy until ready reports true or an
 // error. word and sleepVal are the futex word this side advertises its
@@ -106,13 +134,18 @@ func (q *Queue) await(ctx context.Context, word *atomic.Uint32, sleepVal uint32,
 	}
 	for {
 		word.Store(sleepVal)
+		heavyErr := mem.Heavy()
 		if ok, err := ready(); ok || err != nil {
 			return err
 		}
 		var err error
-		if ctx.Done() == nil {
+		switch {
+		case heavyErr != nil:
+			futex.WaitTimeout(word, sleepVal, heavyFallback)
+			err = ctx.Err()
+		case ctx.Done() == nil:
 			futex.WaitTimeout(word, sleepVal, peerCheck)
-		} else {
+		default:
 			err = futex.Wait(ctx, word, sleepVal) // sleeps at most 100 ms too
 		}
 		if err != nil {
