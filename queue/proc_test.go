@@ -51,7 +51,7 @@ func envInt(k string) int {
 //	producer-hang  send one message, say "ready" and sleep
 //	consumer-hang  take the consumer role, say "ready" and sleep
 func child(role string) error {
-	if role == "echo" || role == "pingpong" {
+	if role == "echo" || role == "pingpong" || role == "pingpong2" {
 		return benchChild(role)
 	}
 	ctx := context.Background()
