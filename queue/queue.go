@@ -430,6 +430,16 @@ func (q *Queue) publish(w *atomic.Uint64, v uint64) {
 	w.Store(v)
 }
 
+// unlock releases the reserve lock, with a release store when publish uses
+// one: a spinlock's unlock needs no more.
+func (q *Queue) unlock() {
+	if q.light {
+		mem.StoreRelease32(q.lock, 0)
+		return
+	}
+	q.lock.Store(0)
+}
+
 // publishTail publishes the single producer's tail cursor. The consumer
 // does not need it (it reads record headers; see spscReserve): it is for
 // Stat, Probe and a producer that takes over.

@@ -285,8 +285,11 @@ func (q *Queue) mpscReserve(ctx context.Context, n int, block bool) (uint64, err
 				off = 0
 			}
 			q.putHeader(off, uint32(n), recordState(kindPending, q.p.slot, q.p.gen))
-			q.tail.Store(t + need)
-			q.lock.Store(0)
+			// Release stores: the headers before tail, tail before the
+			// unlock (see publish). Nothing here needs a later load ordered
+			// after them but the wake-up check, which mem.Heavy covers.
+			q.publish(q.tail, t+need)
+			q.unlock()
 			return off, nil
 		}
 		q.lock.Store(0)

@@ -24,3 +24,6 @@ import "sync/atomic"
 // not order the store before later loads (see Heavy). On architectures
 // other than amd64 it is w.Store(v).
 func StoreRelease64(w *atomic.Uint64, v uint64) { storeRelease64(w, v) }
+
+// StoreRelease32 is StoreRelease64 for a 4-byte word.
+func StoreRelease32(w *atomic.Uint32, v uint32) { storeRelease32(w, v) }

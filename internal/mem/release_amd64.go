@@ -8,3 +8,8 @@ import "sync/atomic"
 //
 //go:noescape
 func storeRelease64(w *atomic.Uint64, v uint64)
+
+// storeRelease32 is one MOVL (release_amd64.s).
+//
+//go:noescape
+func storeRelease32(w *atomic.Uint32, v uint32)

@@ -7,6 +7,16 @@ import (
 	"testing"
 )
 
+func TestStoreRelease32(t *testing.T) {
+	var w [2]atomic.Uint32 // the neighbour shows a store that is too wide
+	for _, v := range []uint32{1, 0xffffffff, 0x01020304, 0} {
+		StoreRelease32(&w[0], v)
+		if got := w[0].Load(); got != v || w[1].Load() != 0 {
+			t.Errorf("StoreRelease32(%#x) then Load: %#x, neighbour %#x", v, got, w[1].Load())
+		}
+	}
+}
+
 func TestStoreRelease64(t *testing.T) {
 	var w atomic.Uint64
 	for _, v := range []uint64{1, 0xffffffffffffffff, 0x0102030405060708, 0} {
@@ -21,8 +31,9 @@ func TestStoreRelease64(t *testing.T) {
 // sleep/wake hand-off relies on, many times over: a light side stores with
 // StoreRelease64 and then loads the other word, a heavy side stores (a
 // sequentially consistent store), calls Heavy and loads. Both loads seeing
-// zero is the lost wake-up; without Heavy, amd64 allows it (without the Heavy call this test
-// failed about one round in a thousand on the two-CPU development machine).
+// zero is the lost wake-up, which amd64 allows without Heavy: without
+// the Heavy call this test failed about one round in a thousand on the
+// two-CPU development machine.
 func TestHeavyDekker(t *testing.T) {
 	if !Asymmetric() {
 		t.Skip("membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) is not available")
