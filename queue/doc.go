@@ -25,8 +25,9 @@
 // the write cursor; SendBatch commits a whole batch with one such store.
 // The consumer publishes its read cursor lazily: when it
 // has caught up, every quarter of the ring, and at once when a producer
-// waits for room. Each publish is one sequentially consistent atomic store
-// (an XCHG on amd64, a full barrier), which is why batches pay. With
+// waits for room. Each publish is one release store (a plain MOVQ on
+// amd64, which does not wait for the store buffer to drain; see "Memory
+// order" below), and batches still pay: one header store per batch. With
 // several producers, a producer takes a short lock to reserve space and
 // write the record's header as pending, writes the payload outside the lock
 // and commits by flipping the record's state; the consumer takes records in
@@ -36,6 +37,24 @@
 // DefaultSpin and then sleeps on a futex word; the other side makes the wake
 // syscall only when that word says someone sleeps. Neither Send nor Receive
 // allocates or makes a syscall while the queue is neither full nor empty.
+//
+// # Memory order
+//
+// Commits, head publications, a multi-producer's tail and its reserve
+// lock's release are release stores (internal/mem.StoreRelease64, one MOVQ
+// on amd64) rather than Go's sequentially consistent atomic stores (an XCHG,
+// a full barrier that stalls the writer until the cache line arrives): a
+// record's reader needs only that the payload is visible before the header.
+// The one place that needs store-load order, a waker that publishes and
+// then looks for a sleeper, gets it from the sleeper's side: before its
+// last look, a waiter calls membarrier(2) (MEMBARRIER_CMD_GLOBAL_EXPEDITED),
+// which makes every running thread of every process registered for it
+// execute a full barrier (wait.go has the argument). A process registers
+// when it opens a queue; where membarrier is not available it keeps the
+// sequentially consistent stores, and a waiter whose own membarrier call
+// fails sleeps in slices of at most a millisecond. Registered processes
+// take an interrupt whenever some waiter on the machine goes to sleep
+// while one of their threads runs: microseconds, on the rare path.
 //
 // # Closing and dead peers
 //

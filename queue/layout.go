@@ -42,8 +42,11 @@ import (
 // the next record will go. The producer writes a record behind the marker
 // (a new marker after it, the payload, a header at offset 0 behind a wrap
 // record) and commits it by replacing the marker with the record's (or the
-// wrap record's) header in one atomic store. The consumer reads the header
-// at head: zero means nothing yet. It never reads tail, which the producer
+// wrap record's) header in one 8-byte store, a release store: the marker
+// and payload stores before it are visible first (see doc.go, "Memory
+// order", and wait.go for the sleep/wake hand-off that needs more than
+// release order). The consumer reads the header at head: zero means
+// nothing yet. It never reads tail, which the producer
 // publishes only now and then, for Stat, Probe and a producer that takes
 // over (which finds the end by walking from head to the marker). So the
 // ring holds at most capacity-8 bytes of records.

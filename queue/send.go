@@ -71,7 +71,7 @@ func (q *Queue) sendable(n int) error {
 
 // send sends msg; with batch, a single producer defers the commit of the
 // first message of a batch until flushBatch, and writes the later headers
-// with plain stores, so that one atomic store publishes the whole batch.
+// with plain stores, so that one release store publishes the whole batch.
 func (q *Queue) send(ctx context.Context, msg []byte, block, batch bool) error {
 	if err := q.sendable(len(msg)); err != nil {
 		return err
@@ -139,7 +139,7 @@ func (q *Queue) Commit() error {
 	return nil
 }
 
-// putHeader writes a record header with plain stores; the atomic store that
+// putHeader writes a record header with plain stores; the release store that
 // publishes the record (a single producer's commit of an earlier header,
 // or the tail store of a multi-producer reservation) orders them.
 func (q *Queue) putHeader(off uint64, n uint32, st uint32) {
@@ -162,7 +162,7 @@ type hdrWrite struct {
 // The single-producer ring always ends in a zero word: the consumer reads
 // the word at its head, and a zero there means "nothing yet". A record is
 // written behind that zero (payload, then the end marker after it) and
-// becomes visible when its header replaces the zero, in one atomic store.
+// becomes visible when its header replaces the zero, in one release store.
 // So the consumer never reads the tail cursor, and a producer that dies
 // mid-write leaves the zero in place.
 func (q *Queue) spscReserve(ctx context.Context, n int, block bool) (c hdrWrite, off, end uint64, err error) {

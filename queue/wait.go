@@ -27,7 +27,7 @@ import (
 //
 // and the other side, after making the condition true:
 //
-//	cond.Store(...)             // a. publish (tail, head, or a record's state)
+//	publish(cond)               // a. a record's header or state, tail, head
 //	if word.Load() != 0 {       // b. look for a sleeper
 //	    word.Swap(0); futex_wake(word)
 //	}
