@@ -41,7 +41,8 @@ func envInt(k string) int {
 
 // child runs one peer role. Roles:
 //
-//	produce        send QUEUE_COUNT checked messages as producer QUEUE_ID, then Close
+//	produce        take a producer slot, say "ready", send QUEUE_COUNT checked
+//	               messages as producer QUEUE_ID, then Close
 //	produce-stdin  send checked messages until stdin closes, then Close
 //	produce-loop   send checked messages for ever (to be killed at random)
 //	reserve-hang   send QUEUE_COUNT messages, Reserve one more, write half
@@ -67,6 +68,14 @@ func child(role string) error {
 	}
 	switch role {
 	case "produce":
+		// Take the producer slot and say so before sending: with several
+		// producers, the parent waits for all of them first, or one could
+		// send everything and close (the last live producer) before the
+		// others start, and the consumer would see io.EOF too early.
+		if err := q.claimProducer(); err != nil {
+			return err
+		}
+		fmt.Println("ready")
 		for range count {
 			if err := q.Send(ctx, g.next()); err != nil {
 				return err
@@ -283,6 +292,9 @@ func TestProcessIntegrityMPSC(t *testing.T) {
 	var kids []*childProc
 	for id := range producers {
 		kids = append(kids, spawn(t, "produce", name, id, count))
+	}
+	for _, k := range kids {
+		k.ready(t)
 	}
 	chk := checker{next: map[uint32]uint64{}}
 	var buf []byte
