@@ -7,6 +7,11 @@
 // the callers document as ending the life of every word taken from it; the
 // offset is checked to be aligned to the word's size and the word to lie
 // entirely inside the slice.
+//
+// It also holds the memory-order tools for such words that sync/atomic
+// lacks: StoreRelease64 and StoreRelease32, release-only stores, and Heavy,
+// the asymmetric barrier that gives a hand-off built on them back its
+// store-load order (release.go, barrier_linux.go).
 package mem
 
 import (
