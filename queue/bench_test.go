@@ -74,6 +74,23 @@ func BenchmarkSendReceiveMPSC(b *testing.B) {
 	}
 }
 
+// BenchmarkBackPressure streams 64-byte messages to a consumer that is
+// slower than the producer (it does some arithmetic per message), so that
+// the ring stays full and the producer waits for room before most sends.
+func BenchmarkBackPressure(b *testing.B) {
+	streamBench(b, 64, nil, sendOne, func(ctx context.Context, c *Queue, buf []byte) ([]byte, error) {
+		buf, err := c.Receive(ctx, buf)
+		x := benchSink
+		for i := range 40 {
+			x = x*31 + uint64(i)
+		}
+		benchSink = x
+		return buf, err
+	})
+}
+
+var benchSink uint64
+
 // BenchmarkSendBatch sends 64 messages per SendBatch: one cursor publish
 // per batch.
 func BenchmarkSendBatch(b *testing.B) {

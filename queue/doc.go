@@ -23,11 +23,12 @@
 // The single producer commits each message by storing its header over the
 // ring's end marker (a zero word), so the consumer reads headers and never
 // the write cursor; SendBatch commits a whole batch with one such store.
-// The consumer publishes its read cursor lazily: when it
-// has caught up, every quarter of the ring, and at once when a producer
-// waits for room. Each publish is one release store (a plain MOVQ on
-// amd64, which does not wait for the store buffer to drain; see "Memory
-// order" below), and batches still pay: one header store per batch. With
+// The consumer publishes its read cursor lazily: when it has caught up,
+// every quarter of the ring, and at once when a producer that has waited
+// for room a few microseconds asks for it. Each publish is one release
+// store (a plain MOVQ on amd64, which does not wait for the store buffer to
+// drain; see "Memory order" below), and batches still pay: one header
+// store per batch. With
 // several producers, a producer takes a short lock to reserve space and
 // write the record's header as pending, writes the payload outside the lock
 // and commits by flipping the record's state; the consumer takes records in

@@ -66,7 +66,9 @@ import (
 //
 // The consumer publishes head lazily: when it has caught up with the tail it
 // last saw, after a quarter of the ring, or on request. A producer
-// that finds the ring full sets prodWait to prodWantHead, and the consumer,
+// that finds the ring full, and still finds it full after askDelay more
+// looks at head (a few microseconds, in which the consumer frees room it
+// does not publish yet), sets prodWait to prodWantHead, and the consumer,
 // which looks at prodWait on every Receive and while it waits, publishes its
 // head at once when it sees a non-zero value. The consumer also publishes
 // before it sleeps, so a sleeping consumer never hides free space.
