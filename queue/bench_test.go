@@ -78,7 +78,7 @@ func BenchmarkSendReceiveMPSC(b *testing.B) {
 // slower than the producer (it does some arithmetic per message), so that
 // the ring stays full and the producer waits for room before most sends.
 func BenchmarkBackPressure(b *testing.B) {
-	streamBench(b, 64, nil, sendOne, func(ctx context.Context, c *Queue, buf []byte) ([]byte, error) {
+	slow := func(ctx context.Context, c *Queue, buf []byte) ([]byte, error) {
 		buf, err := c.Receive(ctx, buf)
 		x := benchSink
 		for i := range 40 {
@@ -86,7 +86,9 @@ func BenchmarkBackPressure(b *testing.B) {
 		}
 		benchSink = x
 		return buf, err
-	})
+	}
+	b.Run("SPSC", func(b *testing.B) { streamBench(b, 64, nil, sendOne, slow) })
+	b.Run("MPSC", func(b *testing.B) { streamBench(b, 64, []Option{MultiProducer()}, sendOne, slow) })
 }
 
 var benchSink uint64

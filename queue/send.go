@@ -312,8 +312,15 @@ func (q *Queue) mpscReserve(ctx context.Context, n int, block bool) (uint64, err
 		if !block {
 			return 0, ErrFull
 		}
-		q.prodWait.CompareAndSwap(prodIdle, prodWantHead)
 		ready := func() (bool, error) { return q.head.Load() != h, nil }
+		moved := false
+		for i := 0; i < askDelay && q.cfg.strategy != Block && !moved; i++ {
+			moved, _ = ready() // as in spscWaitSpace: ask only after a while
+		}
+		if moved {
+			continue
+		}
+		q.prodWait.CompareAndSwap(prodIdle, prodWantHead)
 		if err := q.await(ctx, q.prodWait, prodSleeping, ready, q.consumerDead, false); err != nil {
 			return 0, err
 		}
