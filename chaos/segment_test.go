@@ -339,4 +339,3 @@ func TestExhaustionSegments(t *testing.T) {
 	t.Logf("SUMMARY exhaustion segments: trials=%d creates ok=%d create ENOSPC=%d resizes=%d resize ENOSPC=%d segments fully written by a peer=%d (%d bytes) SIGBUS=0 leftovers=0",
 		n, creates, createFull, resizes, resizeFull, touched, touchedBytes)
 }
-
