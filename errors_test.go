@@ -177,7 +177,7 @@ func TestBadInputs(t *testing.T) {
 		{"open a directory read-only", openErr(dir, shm.ReadOnly()), []error{shm.ErrInvalid},
 			"shm open " + dir + ": invalid argument: " + filepath.Join(shm.DefaultDir, dir) + " is not a regular file"},
 		{"list missing dir", func() error { _, err := shm.List(shm.Dir("/nonexistent/shm")); return err }, []error{fs.ErrNotExist},
-			"shm list /nonexistent/shm: open /nonexistent/shm: no such file or directory"},
+			"shm list /nonexistent/shm: no such file or directory"},
 
 		// After Close.
 		{"read after close", func() error { _, err := closed.ReadAt(make([]byte, 1), 0); return err }, []error{shm.ErrClosed},

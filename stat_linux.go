@@ -29,6 +29,9 @@ func List(opts ...Option) ([]Info, error) {
 	c := newConfig(opts)
 	entries, err := os.ReadDir(c.dir)
 	if err != nil {
+		if pe, ok := err.(*fs.PathError); ok {
+			err = pe.Err // the Error already names the directory
+		}
 		return nil, wrap("list", c.dir, err)
 	}
 	infos := make([]Info, 0, len(entries))
