@@ -248,8 +248,12 @@ func (p *proc) expect(prefix string, d time.Duration) (string, bool) {
 func (p *proc) wait(d time.Duration) int {
 	select {
 	case <-p.done:
-	case <-time.After(d):
-		return -2
+	default:
+		select {
+		case <-p.done:
+		case <-time.After(d):
+			return -2
+		}
 	}
 	return p.cmd.ProcessState.ExitCode()
 }
@@ -322,3 +326,7 @@ func needRoot(t testing.TB, why string) {
 		t.Skipf("skipping: needs root to %s", why)
 	}
 }
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+func fmtS(format string, a ...any) string { return fmt.Sprintf(format, a...) }
