@@ -255,22 +255,37 @@ func (s *Semaphore) waitSlow(ctx context.Context, deadline time.Time) error {
 
 // sleep waits on the value word while it is 0, until a wake, ctx or the
 // deadline.
+//
+// No single sleep lasts longer than sleepSlice: a poster killed between
+// adding its token and its FUTEX_WAKE leaves a token that nobody announces,
+// and the waiter finds it when it looks at the value again.
 func (s *Semaphore) sleep(ctx context.Context, deadline time.Time) error {
 	if ctx != nil {
-		return futex.Wait(ctx, s.value, 0)
+		if ctx.Done() == nil {
+			futex.WaitTimeout(s.value, 0, sleepSlice) // a timeout only means: look again
+			return nil
+		}
+		return futex.Wait(ctx, s.value, 0) // sleeps at most 100 ms at a time
 	}
 	left := time.Until(deadline)
 	if left <= 0 {
 		return ErrTimeout
 	}
-	if err := futex.WaitTimeout(s.value, 0, left); err != nil {
+	if err := futex.WaitTimeout(s.value, 0, min(left, sleepSlice)); err != nil {
 		if errors.Is(err, futex.ErrTimeout) {
-			return ErrTimeout
+			if left <= sleepSlice {
+				return ErrTimeout
+			}
+			return nil
 		}
 		return err
 	}
 	return nil
 }
+
+// sleepSlice bounds one futex sleep of a waiting Wait or WaitTimeout, and so
+// how long a token that a dying poster added without a wake-up goes unseen.
+const sleepSlice = 100 * time.Millisecond
 
 // register adds this wait to nwaiters and returns the new data word.
 func (s *Semaphore) register() (uint64, error) {
