@@ -136,6 +136,11 @@ func spawn(t testing.TB, role string, a args, opts ...startOpt) *proc {
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), envRole+"="+role, envArgs+"="+string(js))
+	if raceEnabled && os.Getenv("GORACE") == "" {
+		// A race-enabled child otherwise sleeps a second in exit, for
+		// reports from other threads to finish (atexit_sleep_ms).
+		cmd.Env = append(cmd.Env, "GORACE=atexit_sleep_ms=0")
+	}
 	for _, o := range opts {
 		o(cmd)
 	}
