@@ -237,10 +237,14 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 	if !spun || m.word.Load() != first {
 		checkAt = checkAt.Add(pollInterval)
 	}
+	// The cancellation wake-up runs in its own goroutine and touches the
+	// mapping: if it has started, wait for it, so that nothing touches the
+	// segment after Lock returns and the caller may close it at once.
 	var stop func() bool
+	var woken chan struct{}
 	defer func() {
-		if stop != nil {
-			stop()
+		if stop != nil && !stop() {
+			<-woken
 		}
 	}()
 	slept := false
@@ -284,7 +288,11 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 		if stop == nil && ctx.Done() != nil {
 			// Cancellation bumps the wake word, so a waiter between its
 			// ctx check and its sleep does not sleep through it.
-			stop = context.AfterFunc(ctx, m.wakeAll)
+			woken = make(chan struct{})
+			stop = context.AfterFunc(ctx, func() {
+				defer close(woken)
+				m.wakeAll()
+			})
 		}
 		d := checkAt.Sub(now)
 		if dl, ok := ctx.Deadline(); ok {
