@@ -1,12 +1,15 @@
 package chaos
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -514,4 +517,72 @@ func TestMutexContention(t *testing.T) {
 		t.Fatalf("workers reported %d increments, the counter says %d", sum, s.a.Load())
 	}
 	t.Logf("SUMMARY mutex contention: %d processes for %v: %d critical sections, counter exact (reported == counted == sum of per-process counts), no ErrOwnerDead", workers, dur, sum)
+}
+
+func init() {
+	roles["lock-timeout-unmap"] = lockTimeoutUnmap
+}
+
+// lockTimeoutUnmap: goroutines each make a segment, hold its mutex, let a
+// second Lock time out, and close (unmap) the segment at once, many times.
+// Nothing may touch the segment after Lock returned: a wake-up still running
+// after the return would fault on the unmapped page and kill the process.
+func lockTimeoutUnmap(a args) int {
+	var wg sync.WaitGroup
+	var failed atomic.Int32
+	for g := range a.int("goroutines") {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range a.int("rounds") {
+				name := fmt.Sprintf("shmchaos-unmap-%d-%d-%d", os.Getpid(), g, i)
+				seg, err := shm.Create(name, 4096)
+				if err != nil {
+					say("create: %v", err)
+					failed.Store(1)
+					return
+				}
+				shm.Unlink(name)
+				m, err := lock.MutexAt(seg, 0)
+				if err == nil {
+					_, err = m.TryLock()
+				}
+				if err == nil {
+					ctx, cancel := withTimeout(time.Duration(500+(i*37)%2500) * time.Microsecond)
+					err = m.Lock(ctx)
+					cancel()
+					if errors.Is(err, context.DeadlineExceeded) {
+						err = nil
+					} else if err == nil {
+						err = errors.New("locked a mutex this process holds")
+					}
+				}
+				seg.Close()
+				if err != nil {
+					say("round %d: %v", i, err)
+					failed.Store(1)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if failed.Load() != 0 {
+		return exitFail
+	}
+	say("done")
+	return exitOK
+}
+
+// TestMutexLockTimeoutThenUnmap: a Lock that times out must not leave
+// anything behind that touches the mapping after it returned, so that the
+// caller may close the segment at once. (The FuzzHostileMutex worker died
+// this way: the cancellation wake-up ran after Lock returned and the segment
+// was unmapped.)
+func TestMutexLockTimeoutThenUnmap(t *testing.T) {
+	rounds := trials(150, 1500)
+	p := spawn(t, "lock-timeout-unmap", args{"goroutines": "32", "rounds": itoa(rounds)})
+	if p.finish(120 * time.Second) {
+		t.Logf("SUMMARY mutex timeout then unmap: %d Lock calls timed out and their segments were closed at once: the process lived", 32*rounds)
+	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/shmkit/shm"
 	"github.com/shmkit/shm/internal/shmtest"
+	"github.com/shmkit/shm/sem"
 	"golang.org/x/sys/unix"
 )
 
@@ -60,12 +61,32 @@ func TestSecurityModeUnderUmask(t *testing.T) {
 			}
 			checks++
 			shm.Unlink(name)
+			for _, c := range extraModeCreators {
+				name := shmtest.Name(t, "")
+				mp := &m
+				if m == fs.ModeIrregular {
+					mp = nil
+				}
+				path, err := c.create(name, mp)
+				if err != nil {
+					t.Fatalf("%s, umask %03o mode %v: %v", c.name, um, m, err)
+				}
+				fi, err := os.Lstat(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if fi.Mode() != want {
+					t.Errorf("%s, umask %03o, asked %v: got %v, want %v", c.name, um, m, fi.Mode(), want)
+				}
+				os.Remove(path)
+				checks++
+			}
 		}
 	}
 	if shm.DefaultMode != 0o600 {
 		t.Errorf("DefaultMode is %v, want 0600", shm.DefaultMode)
 	}
-	t.Logf("SUMMARY modes: %d umasks x %d modes (incl. default 0600) = %d creates, every mode exact", len(umasks), len(modes)+1, checks)
+	t.Logf("SUMMARY modes: %d umasks x %d modes (incl. default 0600) x %d creators (shm.Create%s) = %d creates, every mode exact", len(umasks), len(modes)+1, 1+len(extraModeCreators), extraModeNames(), checks)
 }
 
 // TestSecuritySymlink plants symbolic links, owned by the victim itself (so
@@ -122,6 +143,21 @@ func TestSecuritySymlink(t *testing.T) {
 	t.Logf("SUMMARY symlinks: %d calls x 2 targets = %d attempts, none followed, target unchanged, dangling target never created", len(calls), checks)
 }
 
+// extraModeCreators create an object of another package with the given
+// mode (nil: that package's default) and return its file.
+var extraModeCreators []struct {
+	name   string
+	create func(name string, mode *fs.FileMode) (string, error)
+}
+
+func extraModeNames() string {
+	var s string
+	for _, c := range extraModeCreators {
+		s += ", " + c.name
+	}
+	return s
+}
+
 // extraSymlinkCalls are the symlink checks of the sem and queue packages
 // (sem_test.go, queue_test.go add to it).
 var extraSymlinkCalls []struct {
@@ -138,19 +174,21 @@ func closeSeg(s *shm.Segment) {
 // precreate runs as nobody: it creates a["path"] mode 0666 before the victim
 // does, as an attacker who wants to share the victim's memory would.
 func precreate(a args) int {
-	f, err := os.OpenFile(a["path"], os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
-	if err != nil {
-		say("create: %v", err)
-		return exitFail
-	}
-	defer f.Close()
-	if err := f.Chmod(0o666); err != nil {
-		say("chmod: %v", err)
-		return exitFail
-	}
-	if err := f.Truncate(4096); err != nil {
-		say("truncate: %v", err)
-		return exitFail
+	for _, p := range strings.Split(a["path"], ",") {
+		f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
+		if err != nil {
+			say("create: %v", err)
+			return exitFail
+		}
+		if err := f.Chmod(0o666); err != nil {
+			say("chmod: %v", err)
+			return exitFail
+		}
+		if err := f.Truncate(4096); err != nil {
+			say("truncate: %v", err)
+			return exitFail
+		}
+		f.Close()
 	}
 	say("planted")
 	return exitOK
@@ -166,7 +204,7 @@ func TestSecurityPreCreation(t *testing.T) {
 	var checks int
 	{
 		name := shmtest.Name(t, "")
-		p := spawn(t, "precreate", args{"path": filepath.Join(shm.DefaultDir, name)}, asUser(nobody, nobody, exe))
+		p := spawn(t, "precreate", args{"path": filepath.Join(shm.DefaultDir, name) + "," + filepath.Join(shm.DefaultDir, "sem."+name)}, asUser(nobody, nobody, exe))
 		if !p.finish(10 * time.Second) {
 			return
 		}
@@ -193,7 +231,15 @@ func TestSecurityPreCreation(t *testing.T) {
 			checks++
 		}
 	}
-	t.Logf("SUMMARY pre-creation: %d checks: Create refused with fs.ErrExist, OpenOrCreate reports created=false and Stat shows the stranger's uid", checks)
+	t.Logf("SUMMARY pre-creation: %d checks: shm.Create%s refused with fs.ErrExist; OpenOrCreate reports created=false and Stat shows the stranger's uid", checks, extraPreNames())
+}
+
+func extraPreNames() string {
+	var s string
+	for _, c := range extraPreCreation {
+		s += ", " + c.name
+	}
+	return s
 }
 
 // extraPreCreation are the pre-creation checks of the sem and queue
@@ -262,6 +308,12 @@ func roAttacker(a args) int {
 	res("mmap-shared-write", err)
 	res("mprotect-write", unix.Mprotect(seg.Bytes()[:4096], unix.PROT_READ|unix.PROT_WRITE))
 	res("poke-mapping", poke(seg.Bytes()))
+	// Its named semaphore (mode 0644 too): sem_open needs write access.
+	sm, err := sem.Open(a["name"])
+	if err == nil {
+		sm.Close()
+	}
+	res("sem-open", err)
 	// A private copy-on-write mapping is writable, but only for the reader.
 	priv, err := shm.Open(name, shm.ReadOnly(), shm.Private())
 	if err == nil {
@@ -305,6 +357,7 @@ func TestSecurityReadOnlyPeer(t *testing.T) {
 		"unlink": "EPERM", "rename": "EPERM", "chmod": "EPERM", "chown": "EPERM",
 		"utimes": "EPERM", "create-same-name": "exist", "mmap-shared-write": "EACCES",
 		"mprotect-write": "EACCES", "poke-mapping": "EACCES", "open-ro-private": "ok",
+		"sem-open": "EACCES",
 	}
 	var checks int
 	for _, mode := range []fs.FileMode{0o644, 0o600} {
@@ -317,6 +370,11 @@ func TestSecurityReadOnlyPeer(t *testing.T) {
 		if _, err := seg.WriteAt([]byte(content), 0); err != nil {
 			t.Fatal(err)
 		}
+		s, err := sem.Open(name, sem.Create(1), sem.Mode(mode))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
 		before, _ := shm.Stat(name)
 		p := spawn(t, "ro-attacker", args{"name": name, "content": content}, asUser(nobody, nobody, exe))
 		if !p.finish(20 * time.Second) {
@@ -330,7 +388,7 @@ func TestSecurityReadOnlyPeer(t *testing.T) {
 		}
 		want := want0644
 		if mode == 0o600 {
-			want = map[string]string{"open-ro": "EACCES"}
+			want = map[string]string{"open-ro": "EACCES"} // it stops there
 		}
 		keys := make([]string, 0, len(want))
 		for k := range want {
@@ -362,7 +420,7 @@ func TestSecurityReadOnlyPeer(t *testing.T) {
 		}
 		t.Logf("uid %d vs a %v segment: %s", nobody, mode, strings.Join(line, " "))
 	}
-	t.Logf("SUMMARY read-only peer: %d attempts checked; reads allowed on 0644, every write, resize, truncate, unlink, rename, chmod, remap refused; nothing at all on 0600", checks)
+	t.Logf("SUMMARY read-only peer: %d attempts checked; reads allowed on 0644, every write, resize, truncate, unlink, rename, chmod, remap and sem_open refused; nothing at all on 0600", checks)
 }
 
 // TestSecurityNames: names that try to leave the shared-memory directory are

@@ -3,6 +3,7 @@ package chaos
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -38,6 +39,36 @@ func init() {
 			s.Close()
 		}
 		return err
+	}})
+	extraModeCreators = append(extraModeCreators, struct {
+		name   string
+		create func(name string, mode *fs.FileMode) (string, error)
+	}{"sem.Open", func(n string, mode *fs.FileMode) (string, error) {
+		opts := []sem.Option{sem.Create(0), sem.Exclusive()}
+		if mode != nil {
+			opts = append(opts, sem.Mode(*mode))
+		}
+		s, err := sem.Open(n, opts...)
+		if err != nil {
+			return "", err
+		}
+		s.Close()
+		fn, err := sem.FileName(n)
+		return filepath.Join(shm.DefaultDir, fn), err
+	}})
+	extraPreCreation = append(extraPreCreation, struct {
+		name string
+		do   func(name string) error
+	}{"sem.Open Create Exclusive", func(n string) error {
+		s, err := sem.Open(n, sem.Create(0), sem.Exclusive())
+		if err == nil {
+			s.Close()
+			return errors.New("created over a planted file")
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return err
+		}
+		return nil
 	}})
 	extraNameCalls = append(extraNameCalls, func(dir string) []struct {
 		name string
@@ -338,5 +369,3 @@ func waitUntil(d time.Duration, cond func() bool) bool {
 	}
 	return cond()
 }
-
-var _ = filepath.Join
