@@ -142,9 +142,9 @@ func semPoster(a args) int {
 	}
 }
 
-// semWaiter waits in a loop, each wait with a random deadline of up to
-// 20 ms, so that it is killed while sleeping, while taking a token and while
-// giving up.
+// semWaiter takes tokens in a loop: mostly with TryWait, and one time in
+// four with a Wait of a random deadline up to 20 ms, so that it is killed
+// while sleeping, while taking a token and while giving up.
 func semWaiter(a args) int {
 	s, w, done, err := semRole(a)
 	if err != nil {
@@ -156,9 +156,17 @@ func semWaiter(a args) int {
 	say("ready")
 	for n := uint64(0); ; {
 		w.Store(n<<1 | 1)
-		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(r.IntN(20000))*time.Microsecond)
-		err := s.Wait(ctx)
-		cancel()
+		var err error
+		if r.IntN(4) == 0 {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Duration(r.IntN(20000))*time.Microsecond)
+			err = s.Wait(ctx)
+			cancel()
+		} else {
+			var ok bool
+			if ok, err = s.TryWait(); err == nil && !ok {
+				err = context.DeadlineExceeded
+			}
+		}
 		switch {
 		case err == nil:
 			n++
@@ -168,6 +176,7 @@ func semWaiter(a args) int {
 			return exitFail
 		}
 		w.Store(n << 1)
+		spin(r.IntN(10))
 	}
 }
 
@@ -252,8 +261,8 @@ func TestSemaphoreKill(t *testing.T) {
 		s.Close()
 		lseg.Close()
 	}
-	t.Logf("SUMMARY semaphore kill: trials=%d (4 processes SIGKILLed at random points each: %d kills); posts=%d waits=%d counted by the ledger; value matched the ledger exactly in %d trials, and within the %d operations in flight at the kills in the other %d; semaphore usable after every trial",
-		n, 4*n, posts, waits, exact, inflight, ambiguous)
+	t.Logf("SUMMARY semaphore kill: trials=%d (4 processes SIGKILLed at random points each: %d kills); posts=%d waits=%d counted by the ledger; the value lay within the ledger's bounds in every trial: exactly posts-waits in %d, and in the other %d within the operations in flight at the kills (%d in all, at most one per killed process); semaphore usable after every trial",
+		n, 4*n, posts, waits, exact, ambiguous, inflight)
 }
 
 // semSleeper waits once; a["how"] picks the call: "ctx" (Wait with a
@@ -368,4 +377,106 @@ func waitUntil(d time.Duration, cond func() bool) bool {
 		time.Sleep(time.Millisecond)
 	}
 	return cond()
+}
+
+func init() {
+	roles["sem-pool"] = semPool
+}
+
+// semPool uses the semaphore as a pool of tokens: take one (Wait), count
+// itself in the holders word (offset 8 of the ledger segment; more holders
+// than tokens means the semaphore let too many in), put it back (Post), until
+// the stop word (offset 0) is set. It prints how many times it held a token.
+func semPool(a args) int {
+	s, err := sem.Open(a["sem"])
+	if err != nil {
+		say("open: %v", err)
+		return exitFail
+	}
+	defer s.Close()
+	seg, err := shm.Open(a["ledger"])
+	if err != nil {
+		say("open ledger: %v", err)
+		return exitFail
+	}
+	defer seg.Close()
+	stop, holders := mem.MustUint64(seg.Bytes(), 0), mem.MustUint64(seg.Bytes(), 8)
+	tokens := uint64(a.int("tokens"))
+	var held int
+	say("ready")
+	for stop.Load() == 0 {
+		ctx, cancel := withTimeout(5 * time.Second)
+		err := s.Wait(ctx)
+		cancel()
+		if err != nil {
+			say("wait: %v", err)
+			return exitFail
+		}
+		if h := holders.Add(1); h > tokens {
+			say("TOO MANY HOLDERS: %d with %d tokens", h, tokens)
+			return exitFail
+		}
+		held++
+		holders.Add(^uint64(0))
+		if err := s.Post(); err != nil {
+			say("post: %v", err)
+			return exitFail
+		}
+	}
+	say("done held=%d", held)
+	return exitOK
+}
+
+// TestSemaphoreContention: many processes share a pool of three tokens
+// through one named semaphore for a bounded time: never more holders than
+// tokens, and at the end the value is three again (no token lost or made).
+func TestSemaphoreContention(t *testing.T) {
+	const tokens = 3
+	workers, dur := 8, time.Second
+	if full() {
+		workers, dur = 16, 20*time.Second
+	}
+	name := shmtest.Name(t, "")
+	s, err := sem.Open(name, sem.Create(tokens), sem.Exclusive())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	lname, led := newLedger(t)
+	var procs []*proc
+	for range workers {
+		procs = append(procs, spawn(t, "sem-pool", args{"sem": name, "ledger": lname, "tokens": itoa(tokens)}))
+	}
+	for _, p := range procs {
+		if _, ok := p.expect("ready", 10*time.Second); !ok {
+			t.Fatalf("worker not ready: %s", p.output())
+		}
+	}
+	time.Sleep(dur)
+	led[0].Store(1)
+	var held int
+	for _, p := range procs {
+		if p.finish(15 * time.Second) {
+			var h int
+			sscanKV(lastLine(p.output(), "done "), "held", &h)
+			held += h
+		}
+	}
+	v, err := s.Value()
+	if err != nil || v != tokens {
+		t.Fatalf("value at the end: %d, %v; want %d", v, err, tokens)
+	}
+	t.Logf("SUMMARY semaphore contention: %d processes shared %d tokens for %v: %d waits+posts, never more holders than tokens, value exactly %d at the end", workers, tokens, dur, held, tokens)
+}
+
+// newLedger makes a segment of ledgerSlots words (see ledger).
+func newLedger(t *testing.T) (string, []*atomic.Uint64) {
+	t.Helper()
+	name := shmtest.Name(t, "")
+	seg, err := shm.Create(name, 8*ledgerSlots)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { seg.Close() })
+	return name, ledger(seg.Bytes())
 }
