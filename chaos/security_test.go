@@ -16,6 +16,7 @@ import (
 
 	"github.com/shmkit/shm"
 	"github.com/shmkit/shm/internal/shmtest"
+	"github.com/shmkit/shm/queue"
 	"github.com/shmkit/shm/sem"
 	"golang.org/x/sys/unix"
 )
@@ -314,6 +315,12 @@ func roAttacker(a args) int {
 		sm.Close()
 	}
 	res("sem-open", err)
+	// Its queue (mode 0644 too): a queue handle needs write access.
+	q, err := queue.Open(a["queue"])
+	if err == nil {
+		q.Close()
+	}
+	res("queue-open", err)
 	// A private copy-on-write mapping is writable, but only for the reader.
 	priv, err := shm.Open(name, shm.ReadOnly(), shm.Private())
 	if err == nil {
@@ -357,7 +364,7 @@ func TestSecurityReadOnlyPeer(t *testing.T) {
 		"unlink": "EPERM", "rename": "EPERM", "chmod": "EPERM", "chown": "EPERM",
 		"utimes": "EPERM", "create-same-name": "exist", "mmap-shared-write": "EACCES",
 		"mprotect-write": "EACCES", "poke-mapping": "EACCES", "open-ro-private": "ok",
-		"sem-open": "EACCES",
+		"sem-open": "EACCES", "queue-open": "EACCES",
 	}
 	var checks int
 	for _, mode := range []fs.FileMode{0o644, 0o600} {
@@ -375,8 +382,14 @@ func TestSecurityReadOnlyPeer(t *testing.T) {
 			t.Fatal(err)
 		}
 		s.Close()
+		qname := shmtest.Name(t, "")
+		q, err := queue.Create(qname, 4096, queue.Mode(mode))
+		if err != nil {
+			t.Fatal(err)
+		}
+		q.Close()
 		before, _ := shm.Stat(name)
-		p := spawn(t, "ro-attacker", args{"name": name, "content": content}, asUser(nobody, nobody, exe))
+		p := spawn(t, "ro-attacker", args{"name": name, "queue": qname, "content": content}, asUser(nobody, nobody, exe))
 		if !p.finish(20 * time.Second) {
 			continue
 		}
@@ -420,7 +433,7 @@ func TestSecurityReadOnlyPeer(t *testing.T) {
 		}
 		t.Logf("uid %d vs a %v segment: %s", nobody, mode, strings.Join(line, " "))
 	}
-	t.Logf("SUMMARY read-only peer: %d attempts checked; reads allowed on 0644, every write, resize, truncate, unlink, rename, chmod, remap and sem_open refused; nothing at all on 0600", checks)
+	t.Logf("SUMMARY read-only peer: %d attempts checked; reads allowed on 0644, every write, resize, truncate, unlink, rename, chmod, remap, sem_open and queue.Open refused; nothing at all on 0600", checks)
 }
 
 // TestSecurityNames: names that try to leave the shared-memory directory are
