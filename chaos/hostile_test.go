@@ -25,10 +25,13 @@ import (
 // primitive while victim processes use it. A victim may get wrong data or an
 // error from the documented set, and must stay alive, and every call must
 // return within its deadline plus hostileSlack: a hostile peer can make a
-// call fail, never hang it or crash the process.
+// call fail, never hang it or crash the process. The slack is generous
+// because it bounds a hang, not a latency: on a loaded machine a call that
+// is due after 50 ms has been seen to return after 670 ms (the tests log the
+// slowest call).
 const (
 	hostileOpTimeout = 50 * time.Millisecond
-	hostileSlack     = 950 * time.Millisecond // so the bound is one second
+	hostileSlack     = 2950 * time.Millisecond
 )
 
 // victimStats is what a victim reports.
