@@ -17,5 +17,10 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
+	// A binary built with -race sleeps a second before exiting
+	// (atexit_sleep_ms); every peer is such a binary under go test -race.
+	if os.Getenv("GORACE") == "" {
+		os.Setenv("GORACE", "atexit_sleep_ms=0")
+	}
 	os.Exit(m.Run())
 }
