@@ -11,123 +11,121 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The raw transport's shared segment holds two rings of fixed-size slots,
-// one per direction (driver to peer first, then peer to driver). Each ring:
+// The raw transport's shared segment holds two rings of n fixed-size slots,
+// one per direction (driver to peer first, then peer to driver). Each slot
+// carries its own sequence word, so the two sides never share a cursor:
 //
-//	+0    tail  uint64  slots filled so far; written by the sender only
-//	+128  head  uint64  slots emptied so far; written by the receiver only
-//	+256  slot 0 | slot 1 | ... | slot n-1      (n a power of two)
+//	slot j, at j*stride (stride: 8+size rounded up to 64 bytes):
+//	+0  seq   uint64   whose turn the slot is (below)
+//	+8  data  [size]byte
 //
-// Slot i%n holds message i. The cursors are on lines of their own, 128 bytes
-// apart so that the adjacent-line prefetcher does not pair them, and only
-// ever grow. A round trip therefore moves the tail's cache line to the
-// receiver and back (and the message's lines with it): the cost of two
-// cores flipping a cache line, which is the limit any shared-memory
-// transport works against. The receiver publishes head lazily (every n/4
-// slots, or when it finds the ring empty), so a stream pays one cursor store
-// per message, on the sender's side.
+// Message i goes in slot i%n. The slot's seq says whose turn it is:
 //
-// Both processes read the other's cursor from shared memory: a tail more
-// than n ahead of head, or a head beyond tail, is reported as corruption.
+//	seq == i      free for message i: the sender may fill it
+//	seq == i+1    holds message i: the receiver may empty it
+//	seq == i+n    emptied: free for message i+n
+//
+// The creator sets seq = j in slot j; then only the sender stores i+1 (after
+// the data) and only the receiver stores i+n (after copying the data out).
+// Each side polls the seq of the one slot it waits for, busy, so a message
+// costs the transfer of its own cache lines between the two cores and
+// nothing more: the limit a shared-memory transport works against. A seq
+// other than the ones a side may legitimately see while waiting is reported
+// as corruption, never waited on.
 const (
-	ringTailOff   = 0
-	ringHeadOff   = 128
-	ringSlotsOff  = 256
+	slotSeqOff    = 0
+	slotDataOff   = 8
 	slotAlign     = 64
-	ringTargetLen = 1 << 20 // bytes of slots per ring, at least minSlots slots
+	ringTargetLen = 1 << 20 // bytes per ring, give or take, with at least minSlots slots
 	minSlots      = 8
 	maxSlots      = 1024
 )
 
-// errCorrupt reports a cursor that breaks the ring's invariants.
-var errCorrupt = errors.New("bench: ring cursors are corrupt")
+// errCorrupt reports a sequence word that breaks the ring's rules.
+var errCorrupt = errors.New("bench: ring slot sequence is corrupt")
 
-// ringGeometry returns the slot size and count for messages of size bytes,
-// and the length in bytes of one ring.
-func ringGeometry(size int) (slot, n, length int) {
-	slot = (size + slotAlign - 1) / slotAlign * slotAlign
+// ringGeometry returns the slot stride and count for messages of size
+// bytes, and the length in bytes of one ring.
+func ringGeometry(size int) (stride, n, length int) {
+	stride = (slotDataOff + size + slotAlign - 1) / slotAlign * slotAlign
 	n = maxSlots
-	for n > minSlots && n*slot > ringTargetLen {
+	for n > minSlots && n*stride > ringTargetLen {
 		n /= 2
 	}
-	return slot, n, ringSlotsOff + n*slot
+	return stride, n, n * stride
 }
 
 // ring is one direction of the raw transport, seen from one side.
 type ring struct {
-	tail, head *atomic.Uint64
-	slots      []byte
-	slot       int
-	n          uint64
-
-	// Sender's state.
-	sent      uint64 // == tail, kept locally
-	headCache uint64
-	// Receiver's state.
-	recvd     uint64 // == head as soon as published
-	published uint64
-	tailCache uint64
+	seqs   []*atomic.Uint64
+	data   [][]byte
+	n      uint64
+	next   uint64 // the next message this side sends or receives
+	stride int
 }
 
 func newRing(b []byte, size int) *ring {
-	slot, n, length := ringGeometry(size)
+	stride, n, length := ringGeometry(size)
 	b = b[:length]
-	return &ring{
-		tail:  mem.MustUint64(b, ringTailOff),
-		head:  mem.MustUint64(b, ringHeadOff),
-		slots: b[ringSlotsOff:],
-		slot:  slot,
-		n:     uint64(n),
+	r := &ring{n: uint64(n), stride: stride}
+	for j := range n {
+		s := b[j*stride : (j+1)*stride]
+		r.seqs = append(r.seqs, mem.MustUint64(s, slotSeqOff))
+		r.data = append(r.data, s[slotDataOff:slotDataOff+size])
 	}
+	return r
 }
 
-func (r *ring) at(i uint64) []byte {
-	off := int(i&(r.n-1)) * r.slot
-	return r.slots[off : off+r.slot]
+// initRing gives every slot of a new ring its first turn.
+func (r *ring) init() {
+	for j, s := range r.seqs {
+		s.Store(uint64(j))
+	}
 }
 
 func (r *ring) send(ctx context.Context, msg []byte) error {
+	i := r.next
+	j := i & (r.n - 1)
+	seq := r.seqs[j]
 	s := spinner{done: ctx.Done()}
-	for r.sent-r.headCache >= r.n {
-		r.headCache = r.head.Load()
-		if r.headCache > r.sent {
-			return fmt.Errorf("%w: head %d is past tail %d", errCorrupt, r.headCache, r.sent)
+	for {
+		v := seq.Load()
+		if v == i {
+			break
 		}
-		if r.sent-r.headCache >= r.n {
-			if err := s.spin(ctx); err != nil {
-				return err
-			}
+		if v != i-r.n+1 { // anything but "still holds message i-n"
+			return fmt.Errorf("%w: slot %d has seq %d, sender waits for %d", errCorrupt, j, v, i)
+		}
+		if err := s.spin(ctx); err != nil {
+			return err
 		}
 	}
-	copy(r.at(r.sent), msg)
-	r.sent++
-	r.tail.Store(r.sent)
+	copy(r.data[j], msg)
+	seq.Store(i + 1)
+	r.next++
 	return nil
 }
 
 func (r *ring) receive(ctx context.Context, buf []byte) error {
+	i := r.next
+	j := i & (r.n - 1)
+	seq := r.seqs[j]
 	s := spinner{done: ctx.Done()}
-	for r.tailCache == r.recvd {
-		if r.published != r.recvd {
-			r.head.Store(r.recvd)
-			r.published = r.recvd
+	for {
+		v := seq.Load()
+		if v == i+1 {
+			break
 		}
-		r.tailCache = r.tail.Load()
-		if r.tailCache-r.recvd > r.n {
-			return fmt.Errorf("%w: tail %d is more than %d slots ahead of head %d", errCorrupt, r.tailCache, r.n, r.recvd)
+		if v != i { // anything but "free, not yet filled"
+			return fmt.Errorf("%w: slot %d has seq %d, receiver waits for %d", errCorrupt, j, v, i+1)
 		}
-		if r.tailCache == r.recvd {
-			if err := s.spin(ctx); err != nil {
-				return err
-			}
+		if err := s.spin(ctx); err != nil {
+			return err
 		}
 	}
-	copy(buf, r.at(r.recvd))
-	r.recvd++
-	if r.recvd-r.published >= r.n/4 {
-		r.head.Store(r.recvd)
-		r.published = r.recvd
-	}
+	copy(buf, r.data[j])
+	seq.Store(i + r.n)
+	r.next++
 	return nil
 }
 

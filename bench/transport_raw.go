@@ -9,7 +9,8 @@ import (
 )
 
 // rawTransport is the hardware's limit: two rings of slots in one shared
-// segment, both sides busy-polling the other's cursor (see ring.go). It
+// segment, each side busy-polling the sequence word of the slot it waits
+// for (see ring.go). It
 // makes no system call and has no wait strategy: nothing between two
 // processes can be faster on the same pair of CPUs.
 type rawTransport struct{}
@@ -26,7 +27,10 @@ func (rawTransport) Prepare(ctx context.Context, c Case) (Conn, PeerInfo, error)
 		return nil, PeerInfo{}, err
 	}
 	b := seg.Bytes()
-	return &rawConn{seg: seg, out: newRing(b, c.Size), in: newRing(b[length:], c.Size), unlink: true, c: c}, PeerInfo{Arg: c.Name}, nil
+	conn := &rawConn{seg: seg, out: newRing(b, c.Size), in: newRing(b[length:], c.Size), unlink: true, c: c}
+	conn.out.init()
+	conn.in.init()
+	return conn, PeerInfo{Arg: c.Name}, nil
 }
 
 func (rawTransport) Attach(ctx context.Context, c Case, p PeerInfo) (Conn, error) {
