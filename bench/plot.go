@@ -7,6 +7,8 @@ import (
 	"io"
 	"math"
 	"slices"
+	"strings"
+	"time"
 )
 
 // Plot geometry, in SVG user units (pixels).
@@ -64,7 +66,7 @@ func WriteSVG(w io.Writer, rep *Report) error {
 	fmt.Fprintf(bw, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
 	fmt.Fprintf(bw, `<text x="%d" y="24" font-size="16" font-weight="bold">Round-trip latency between two processes, by transport</text>`+"\n", marginLeft)
 	fmt.Fprintf(bw, `<text x="%d" y="44" fill="#555">%s; every round trip of %s per case</text>`+"\n",
-		marginLeft, esc(rep.Placement.String()), esc(rep.Duration.String()))
+		marginLeft, esc(rep.Placement.String()), esc(rep.Duration.Round(time.Millisecond).String()))
 	if len(sizes) == 0 {
 		fmt.Fprintf(bw, `<text x="%d" y="%d">no round-trip results to plot</text>`+"\n", marginLeft, marginTop+40)
 		fmt.Fprintln(bw, "</svg>")
@@ -101,7 +103,7 @@ func WriteSVG(w io.Writer, rep *Report) error {
 		for d := xMin; d <= xMax; d++ {
 			xd := float64(marginLeft) + (d-xMin)/(xMax-xMin)*plotW
 			fmt.Fprintf(bw, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#ccc"/>`+"\n", xd, top, xd, top+ph)
-			fmt.Fprintf(bw, `<text x="%.1f" y="%.1f" text-anchor="middle">%s</text>`+"\n", xd, top+ph+16, esc(FormatNS(uint64(math.Pow(10, d)))))
+			fmt.Fprintf(bw, `<text x="%.1f" y="%.1f" text-anchor="middle">%s</text>`+"\n", xd, top+ph+16, decadeLabel(int(d)))
 			if d < xMax {
 				for m := 2; m <= 9; m++ {
 					xm := float64(marginLeft) + (d+math.Log10(float64(m))-xMin)/(xMax-xMin)*plotW
@@ -138,6 +140,13 @@ func WriteSVG(w io.Writer, rep *Report) error {
 	}
 	fmt.Fprintln(bw, "</svg>")
 	return bw.Flush()
+}
+
+// decadeLabel names 10^d nanoseconds: 1ns, 10ns, 100ns, 1µs, ... 100s.
+func decadeLabel(d int) string {
+	units := []string{"ns", "µs", "ms", "s"}
+	u := min(max(d, 0)/3, len(units)-1)
+	return "1" + strings.Repeat("0", max(d, 0)-3*u) + units[u]
 }
 
 func ninesLabel(n int) string {
