@@ -11,28 +11,29 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The raw transport's shared segment holds two rings of n fixed-size slots,
-// one per direction (driver to peer first, then peer to driver). Each slot
-// carries its own sequence word, so the two sides never share a cursor:
+// The raw transport's shared segment holds two rings, one per direction
+// (driver to peer first, then peer to driver). Each ring:
 //
-//	slot j, at j*stride (stride: 8+size rounded up to 64 bytes):
-//	+0  seq   uint64   whose turn the slot is (below)
+//	+0    head  uint64      messages emptied so far; written by the receiver
+//	+64   slot 0 | slot 1 | ... | slot n-1        (n a power of two)
+//
+//	slot j, at 64 + j*stride (stride: 8+size rounded up to 64 bytes):
+//	+0  seq   uint64   i+1 once it holds message i; written by the sender
 //	+8  data  [size]byte
 //
-// Message i goes in slot i%n. The slot's seq says whose turn it is:
-//
-//	seq == i      free for message i: the sender may fill it
-//	seq == i+1    holds message i: the receiver may empty it
-//	seq == i+n    emptied: free for message i+n
-//
-// The creator sets seq = j in slot j; then only the sender stores i+1 (after
-// the data) and only the receiver stores i+n (after copying the data out).
-// Each side polls the seq of the one slot it waits for, busy, so a message
-// costs the transfer of its own cache lines between the two cores and
-// nothing more: the limit a shared-memory transport works against. A seq
-// other than the ones a side may legitimately see while waiting is reported
-// as corruption, never waited on.
+// Message i goes in slot i%n. The sender copies the data and then stores
+// seq = i+1; the receiver polls the seq of the one slot it waits for, busy,
+// and copies the data out. Slot lines are written by the sender only, so a
+// message costs the transfer of its own cache lines from one core to the
+// other and nothing more: the limit a shared-memory transport works
+// against. The receiver publishes head lazily, every n/4 messages and when
+// it finds the ring empty; the sender reads it only when the ring looks
+// full. A slot's seq before its message arrives is that of message i-n
+// (the creator sets slot j to j+1-n, modulo 2^64); any other value, or a
+// head beyond what was sent, is reported as corruption, never waited on.
 const (
+	ringHeadOff   = 0
+	ringSlotsOff  = 64
 	slotSeqOff    = 0
 	slotDataOff   = 8
 	slotAlign     = 64
@@ -41,8 +42,8 @@ const (
 	maxSlots      = 1024
 )
 
-// errCorrupt reports a sequence word that breaks the ring's rules.
-var errCorrupt = errors.New("bench: ring slot sequence is corrupt")
+// errCorrupt reports a sequence word or cursor that breaks the ring's rules.
+var errCorrupt = errors.New("bench: ring is corrupt")
 
 // ringGeometry returns the slot stride and count for messages of size
 // bytes, and the length in bytes of one ring.
@@ -52,56 +53,56 @@ func ringGeometry(size int) (stride, n, length int) {
 	for n > minSlots && n*stride > ringTargetLen {
 		n /= 2
 	}
-	return stride, n, n * stride
+	return stride, n, ringSlotsOff + n*stride
 }
 
 // ring is one direction of the raw transport, seen from one side.
 type ring struct {
-	seqs   []*atomic.Uint64
-	data   [][]byte
-	n      uint64
-	next   uint64 // the next message this side sends or receives
-	stride int
+	head      *atomic.Uint64
+	seqs      []*atomic.Uint64
+	data      [][]byte
+	n         uint64
+	next      uint64 // the next message this side sends or receives
+	headCache uint64 // sender: the last head seen
+	published uint64 // receiver: the last head published
 }
 
 func newRing(b []byte, size int) *ring {
 	stride, n, length := ringGeometry(size)
 	b = b[:length]
-	r := &ring{n: uint64(n), stride: stride}
+	r := &ring{head: mem.MustUint64(b, ringHeadOff), n: uint64(n)}
 	for j := range n {
-		s := b[j*stride : (j+1)*stride]
+		s := b[ringSlotsOff+j*stride : ringSlotsOff+(j+1)*stride]
 		r.seqs = append(r.seqs, mem.MustUint64(s, slotSeqOff))
 		r.data = append(r.data, s[slotDataOff:slotDataOff+size])
 	}
 	return r
 }
 
-// initRing gives every slot of a new ring its first turn.
+// init makes a new ring's slots look as if they held messages -n to -1.
 func (r *ring) init() {
 	for j, s := range r.seqs {
-		s.Store(uint64(j))
+		s.Store(uint64(j) + 1 - r.n)
 	}
 }
 
 func (r *ring) send(ctx context.Context, msg []byte) error {
 	i := r.next
-	j := i & (r.n - 1)
-	seq := r.seqs[j]
 	s := spinner{done: ctx.Done()}
-	for {
-		v := seq.Load()
-		if v == i {
-			break
+	for i-r.headCache >= r.n {
+		r.headCache = r.head.Load()
+		if r.headCache > i {
+			return fmt.Errorf("%w: head %d is past the %d messages sent", errCorrupt, r.headCache, i)
 		}
-		if v != i-r.n+1 { // anything but "still holds message i-n"
-			return fmt.Errorf("%w: slot %d has seq %d, sender waits for %d", errCorrupt, j, v, i)
-		}
-		if err := s.spin(ctx); err != nil {
-			return err
+		if i-r.headCache >= r.n {
+			if err := s.spin(ctx); err != nil {
+				return err
+			}
 		}
 	}
+	j := i & (r.n - 1)
 	copy(r.data[j], msg)
-	seq.Store(i + 1)
+	r.seqs[j].Store(i + 1)
 	r.next++
 	return nil
 }
@@ -116,16 +117,23 @@ func (r *ring) receive(ctx context.Context, buf []byte) error {
 		if v == i+1 {
 			break
 		}
-		if v != i { // anything but "free, not yet filled"
+		if v != i+1-r.n { // anything but "still holds message i-n"
 			return fmt.Errorf("%w: slot %d has seq %d, receiver waits for %d", errCorrupt, j, v, i+1)
+		}
+		if r.published != i {
+			r.head.Store(i)
+			r.published = i
 		}
 		if err := s.spin(ctx); err != nil {
 			return err
 		}
 	}
 	copy(buf, r.data[j])
-	seq.Store(i + r.n)
 	r.next++
+	if r.next-r.published >= r.n/4 {
+		r.head.Store(r.next)
+		r.published = r.next
+	}
 	return nil
 }
 
