@@ -17,16 +17,20 @@ import (
 //	+0    head  uint64      messages emptied so far; written by the receiver
 //	+64   slot 0 | slot 1 | ... | slot n-1        (n a power of two)
 //
-//	slot j, at 64 + j*stride (stride: 8+size rounded up to 64 bytes):
-//	+0  seq   uint64   i+1 once it holds message i; written by the sender
-//	+8  data  [size]byte
+//	slot j, at 64 + j*stride:
+//	+0     data  [size]byte
+//	+off   seq   uint64   i+1 once it holds message i; written by the sender
+//
+// where off is size rounded up to 8, and stride is off+8 rounded up to 64.
 //
 // Message i goes in slot i%n. The sender copies the data and then stores
 // seq = i+1; the receiver polls the seq of the one slot it waits for, busy,
-// and copies the data out. Slot lines are written by the sender only, so a
-// message costs the transfer of its own cache lines from one core to the
-// other and nothing more: the limit a shared-memory transport works
-// against. The receiver publishes head lazily, every n/4 messages and when
+// and copies the data out. Slot lines are written by the sender only, and
+// the seq comes after the data, so that the receiver's polling does not
+// pull a line away from the sender while it writes the message (except
+// the last one, shared with the seq): a message costs the transfer of its
+// own cache lines from one core to the other and little more, the limit a
+// shared-memory transport works against. The receiver publishes head lazily, every n/4 messages and when
 // it finds the ring empty; the sender reads it only when the ring looks
 // full. A slot's seq before its message arrives is that of message i-n
 // (the creator sets slot j to j+1-n, modulo 2^64); any other value, or a
@@ -34,8 +38,6 @@ import (
 const (
 	ringHeadOff   = 0
 	ringSlotsOff  = 64
-	slotSeqOff    = 0
-	slotDataOff   = 8
 	slotAlign     = 64
 	ringTargetLen = 1 << 20 // bytes per ring, give or take, with at least minSlots slots
 	minSlots      = 8
@@ -48,13 +50,16 @@ var errCorrupt = errors.New("bench: ring is corrupt")
 // ringGeometry returns the slot stride and count for messages of size
 // bytes, and the length in bytes of one ring.
 func ringGeometry(size int) (stride, n, length int) {
-	stride = (slotDataOff + size + slotAlign - 1) / slotAlign * slotAlign
+	stride = (slotSeqOff(size) + 8 + slotAlign - 1) / slotAlign * slotAlign
 	n = maxSlots
 	for n > minSlots && n*stride > ringTargetLen {
 		n /= 2
 	}
 	return stride, n, ringSlotsOff + n*stride
 }
+
+// slotSeqOff is the offset of a slot's seq: after the data, 8-byte aligned.
+func slotSeqOff(size int) int { return (size + 7) / 8 * 8 }
 
 // ring is one direction of the raw transport, seen from one side.
 type ring struct {
@@ -73,8 +78,8 @@ func newRing(b []byte, size int) *ring {
 	r := &ring{head: mem.MustUint64(b, ringHeadOff), n: uint64(n)}
 	for j := range n {
 		s := b[ringSlotsOff+j*stride : ringSlotsOff+(j+1)*stride]
-		r.seqs = append(r.seqs, mem.MustUint64(s, slotSeqOff))
-		r.data = append(r.data, s[slotDataOff:slotDataOff+size])
+		r.seqs = append(r.seqs, mem.MustUint64(s, slotSeqOff(size)))
+		r.data = append(r.data, s[:size])
 	}
 	return r
 }
