@@ -3,8 +3,7 @@ package shm
 import (
 	"errors"
 	"io/fs"
-
-	"golang.org/x/sys/unix"
+	"syscall"
 )
 
 // Error records a failed operation on a named segment. It prints like
@@ -26,7 +25,7 @@ var (
 	// ErrNoSpace is the errno ENOSPC: the shared-memory file system has no room
 	// for the requested size. Create, OpenOrCreate and Resize return it at call
 	// time, because they reserve the space up front.
-	ErrNoSpace error = unix.ENOSPC
+	ErrNoSpace error = syscall.ENOSPC
 
 	// ErrClosed is returned by every method of a Segment after Close.
 	ErrClosed = errors.New("segment is closed")
@@ -42,6 +41,11 @@ var (
 	// ErrInvalid is wrapped by the error for a bad size, offset, mode or option.
 	// It is fs.ErrInvalid.
 	ErrInvalid = fs.ErrInvalid
+
+	// ErrFault is wrapped by the error from ReadAt or WriteAt when the mapped
+	// memory could not be accessed, typically because another process
+	// truncated the object.
+	ErrFault = errors.New("memory fault in the mapping (was the object truncated by another process?)")
 )
 
 type readOnlyError struct{}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
+	"strconv"
 	"sync"
 	"unsafe"
 
@@ -16,7 +17,7 @@ import (
 // methods are safe for concurrent use; Close and Resize wait for ReadAt and
 // WriteAt calls in flight.
 type Segment struct {
-	name string // as cleaned: no leading slash
+	name string // as the caller gave it, for errors; Name trims the slashes
 	path string
 
 	mu       sync.RWMutex
@@ -37,7 +38,7 @@ type Segment struct {
 // the Mode option says otherwise, whatever the umask.
 func Create(name string, size int64, opts ...Option) (*Segment, error) {
 	c := newConfig(opts)
-	s, err := create(name, size, &c)
+	s, _, err := create(name, size, &c)
 	return s, wrap("create", name, err)
 }
 
@@ -59,8 +60,12 @@ func OpenOrCreate(name string, size int64, opts ...Option) (seg *Segment, create
 		if !errors.Is(err, os.ErrNotExist) {
 			return seg, false, wrap("open", name, err)
 		}
-		seg, err = create(name, size, &c)
-		if !errors.Is(err, os.ErrExist) {
+		// Only a name taken by the exclusive open means "someone else
+		// created it": an EEXIST from MAP_FIXED_NOREPLACE (the AddrHint range
+		// is in use) must not send us round the loop again.
+		var taken bool
+		seg, taken, err = create(name, size, &c)
+		if !taken {
 			return seg, err == nil, wrap("create", name, err)
 		}
 	}
@@ -78,29 +83,89 @@ func Unlink(name string, opts ...Option) error {
 	return wrap("unlink", name, err)
 }
 
-func create(name string, size int64, c *config) (*Segment, error) {
+// create makes and maps a new object. taken reports that the name exists (a
+// symbolic link or FIFO planted under the name counts: neither is followed
+// or opened).
+//
+// The object appears under its name only when it is complete: it is made
+// nameless (O_TMPFILE), given its mode and its space, mapped, and only then
+// linked under the name, which fails if the name was taken meanwhile. So a
+// concurrent Open or OpenOrCreate never finds an object of size 0 that is
+// still being made, and a failure (ENOSPC) leaves no trace. A file system
+// without O_TMPFILE falls back to an exclusive open and removes the new file
+// on failure.
+func create(name string, size int64, c *config) (s *Segment, taken bool, err error) {
 	if err := c.check(); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if c.readOnly {
-		return nil, fmt.Errorf("%w: cannot create an object read-only", ErrInvalid)
+		return nil, false, fmt.Errorf("%w: cannot create an object read-only", ErrInvalid)
 	}
 	if size <= 0 {
-		return nil, fmt.Errorf("%w: size %d is not positive", ErrInvalid, size)
+		return nil, false, fmt.Errorf("%w: size %d is not positive", ErrInvalid, size)
 	}
 	p, err := Path(c.dir, name)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
+	// Report a taken name before reserving any space; the link below is
+	// what settles a race.
+	var st unix.Stat_t
+	if err := unix.Lstat(p, &st); err == nil {
+		return nil, true, unix.EEXIST
+	}
+	fd, err := unix.Open(c.dir, unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, uint32(c.mode))
+	switch err {
+	case nil:
+		return createNameless(fd, p, name, size, c)
+	case unix.EOPNOTSUPP, unix.EISDIR, unix.EINVAL:
+		return createNamed(p, name, size, c)
+	}
+	return nil, false, err
+}
+
+// createNameless completes the nameless object fd and links it under p.
+func createNameless(fd int, p, name string, size int64, c *config) (*Segment, bool, error) {
+	if err := unix.Fchmod(fd, uint32(c.mode)); err != nil {
+		unix.Close(fd)
+		return nil, false, err
+	}
+	if err := reserve(fd, size); err != nil {
+		unix.Close(fd)
+		return nil, false, err
+	}
+	s, err := newSegment(fd, p, name, c)
+	if err != nil {
+		unix.Close(fd)
+		return nil, false, err
+	}
+	// linkat with AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH; through /proc it
+	// needs only the right to create in the directory.
+	err = unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd), unix.AT_FDCWD, p, unix.AT_SYMLINK_FOLLOW)
+	if err != nil {
+		s.Close()
+		if err == unix.ENOENT {
+			if _, serr := os.Stat("/proc/self/fd"); serr != nil {
+				// No /proc: create the classic way.
+				return createNamed(p, name, size, c)
+			}
+		}
+		return nil, err == unix.EEXIST, err
+	}
+	return s, false, nil
+}
+
+// createNamed creates the object under its name with O_EXCL, the way
+// shm_open does, and removes it again if it cannot be completed.
+func createNamed(p, name string, size int64, c *config) (*Segment, bool, error) {
 	fd, err := unix.Open(p, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, uint32(c.mode))
 	if err != nil {
-		return nil, err
+		return nil, err == unix.EEXIST, err
 	}
-	// Nothing half-made is left behind: on any failure below the new file goes.
-	fail := func(err error) (*Segment, error) {
+	fail := func(err error) (*Segment, bool, error) {
 		unix.Unlink(p)
 		unix.Close(fd)
-		return nil, err
+		return nil, false, err
 	}
 	if err := unix.Fchmod(fd, uint32(c.mode)); err != nil {
 		return fail(err)
@@ -112,7 +177,7 @@ func create(name string, size int64, c *config) (*Segment, error) {
 	if err != nil {
 		return fail(err)
 	}
-	return s, nil
+	return s, false, nil
 }
 
 func open(name string, c *config) (*Segment, error) {
@@ -132,7 +197,7 @@ func open(name string, c *config) (*Segment, error) {
 	fd, err := unix.Open(p, flags|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	if err != nil {
 		if err == unix.ELOOP {
-			return nil, fmt.Errorf("%w: refusing to follow a symbolic link", unix.ELOOP)
+			return nil, fmt.Errorf("refusing to follow a symbolic link: %w", unix.ELOOP)
 		}
 		return nil, err
 	}
@@ -198,15 +263,9 @@ func newSegment(fd int, path, name string, c *config) (*Segment, error) {
 // mapWindow maps the window of an object of objSize bytes. An empty window
 // (an object that was created but not yet sized) maps nothing.
 func (s *Segment) mapWindow(objSize int64) error {
-	if s.offset > objSize || (s.offset == objSize && s.wantLen > 0) {
-		return fmt.Errorf("%w: window offset %d is beyond the object's %d bytes", ErrInvalid, s.offset, objSize)
-	}
-	n := objSize - s.offset
-	if s.wantLen > 0 {
-		if s.wantLen > n {
-			return fmt.Errorf("%w: window of %d bytes at offset %d is beyond the object's %d bytes", ErrInvalid, s.wantLen, s.offset, objSize)
-		}
-		n = s.wantLen
+	n, err := s.windowLen(objSize)
+	if err != nil {
+		return err
 	}
 	if n == 0 {
 		s.data = nil
@@ -223,6 +282,24 @@ func (s *Segment) mapWindow(objSize int64) error {
 	return nil
 }
 
+// windowLen returns how many bytes of an object of objSize bytes the window
+// covers, or an error if the window does not lie inside the object. Only an
+// empty object (made by a peer that has not sized it yet) gives an empty
+// window: an offset at or past the end of a non-empty object is an error.
+func (s *Segment) windowLen(objSize int64) (int64, error) {
+	if s.offset > 0 && s.offset >= objSize {
+		return 0, fmt.Errorf("%w: window offset %d is not inside the object's %d bytes", ErrInvalid, s.offset, objSize)
+	}
+	n := objSize - s.offset
+	if s.wantLen > 0 {
+		if s.wantLen > n {
+			return 0, fmt.Errorf("%w: window of %d bytes at offset %d is beyond the object's %d bytes", ErrInvalid, s.wantLen, s.offset, objSize)
+		}
+		n = s.wantLen
+	}
+	return n, nil
+}
+
 // mmap maps length bytes of fd at offset. With a non-zero addr it asks for
 // exactly that address with MAP_FIXED_NOREPLACE, and refuses to go on if an
 // old kernel that does not know the flag put the mapping elsewhere.
@@ -236,6 +313,9 @@ func mmap(fd int, offset int64, length, prot, flags int, addr uintptr) ([]byte, 
 	hint := *(*unsafe.Pointer)(unsafe.Pointer(&addr))
 	p, err := unix.MmapPtr(fd, offset, hint, uintptr(length), prot, flags)
 	if err != nil {
+		if err == unix.EEXIST && addr != 0 {
+			return nil, fmt.Errorf("address hint %#x: %d bytes there are already mapped: %w", addr, length, err)
+		}
 		return nil, err
 	}
 	if addr != 0 && uintptr(p) != addr {
@@ -339,11 +419,6 @@ func (s *Segment) WriteAt(p []byte, off int64) (n int, err error) {
 	return n, nil
 }
 
-// ErrFault is wrapped by the error from ReadAt or WriteAt when the mapped
-// memory could not be accessed, typically because another process truncated
-// the object.
-var ErrFault = errors.New("memory fault in the mapping (was the object truncated by another process?)")
-
 // faultSafeCopy copies like copy, but turns a SIGBUS or SIGSEGV in the
 // mapping into ErrFault.
 func faultSafeCopy(dst, src []byte) (n int, err error) {
@@ -361,7 +436,13 @@ func faultSafeCopy(dst, src []byte) (n int, err error) {
 
 // Resize changes the object's size to size bytes, reserving the space when it
 // grows (ErrNoSpace if there is none), and maps it anew: slices from Bytes
-// are invalid afterwards. A segment mapped through a Window keeps its window.
+// are invalid afterwards. A segment mapped through a Window keeps its window,
+// and a size that would leave the window outside the object is refused
+// before anything changes. The object itself is resized even for a Private
+// mapping, whose private changes are lost with the old mapping. If the new
+// mapping cannot be made (an AddrHint range now in use), the object keeps its
+// new size and the segment is left unmapped (Size 0) until a later Resize
+// succeeds.
 func (s *Segment) Resize(size int64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -372,6 +453,11 @@ func (s *Segment) Resize(size int64) error {
 		return wrap("resize", s.name, ErrReadOnly)
 	case size <= 0:
 		return wrap("resize", s.name, fmt.Errorf("%w: size %d is not positive", ErrInvalid, size))
+	}
+	// Refuse a size that would leave the window outside the object before
+	// changing anything.
+	if _, err := s.windowLen(size); err != nil {
+		return wrap("resize", s.name, err)
 	}
 	if err := reserve(s.fd, size); err != nil {
 		return wrap("resize", s.name, err)

@@ -1,7 +1,6 @@
 package shm
 
 import (
-	"fmt"
 	"io/fs"
 	"os"
 	"sort"
@@ -10,34 +9,6 @@ import (
 
 	"golang.org/x/sys/unix"
 )
-
-// Kind tells what an object in the shared-memory directory holds, as far as
-// its name tells: glibc names its semaphores sem.NAME.
-type Kind string
-
-const (
-	// KindData is a plain segment.
-	KindData Kind = "data"
-	// KindSemaphore is a glibc named semaphore (/dev/shm/sem.NAME).
-	KindSemaphore Kind = "semaphore"
-	// KindOther is anything that is not a regular file.
-	KindOther Kind = "other"
-)
-
-// SemaphorePrefix starts the file name of every glibc named semaphore.
-const SemaphorePrefix = "sem."
-
-// Info describes an object in the shared-memory directory.
-type Info struct {
-	Name    string      `json:"name"`
-	Path    string      `json:"path"`
-	Size    int64       `json:"size"`
-	Mode    fs.FileMode `json:"mode"`
-	UID     uint32      `json:"uid"`
-	GID     uint32      `json:"gid"`
-	ModTime time.Time   `json:"modified"`
-	Kind    Kind        `json:"kind"`
-}
 
 // Stat describes the named object without following a symbolic link.
 func Stat(name string, opts ...Option) (Info, error) {
@@ -58,6 +29,9 @@ func List(opts ...Option) ([]Info, error) {
 	c := newConfig(opts)
 	entries, err := os.ReadDir(c.dir)
 	if err != nil {
+		if pe, ok := err.(*fs.PathError); ok {
+			err = pe.Err // the Error already names the directory
+		}
 		return nil, wrap("list", c.dir, err)
 	}
 	infos := make([]Info, 0, len(entries))
@@ -113,9 +87,4 @@ func fileMode(m uint32) fs.FileMode {
 		mode |= fs.ModeSticky
 	}
 	return mode
-}
-
-// String formats an Info as one line: name, size, mode, kind.
-func (i Info) String() string {
-	return fmt.Sprintf("%s %d %v %s", i.Name, i.Size, i.Mode, i.Kind)
 }

@@ -1,0 +1,212 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/shmkit/shm"
+)
+
+// TestMain lets the test binary stand in for the shm executable: the demo
+// starts its second process as os.Executable() with "demo-peer ...", which
+// during an in-process test is this binary.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == "demo-peer" {
+		os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	}
+	// The demo's second process is this binary: built with -race, it would
+	// sleep a second at exit unless told not to.
+	os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+	code := m.Run()
+	if builtShm != "" {
+		os.RemoveAll(filepath.Dir(builtShm))
+	}
+	os.Exit(code)
+}
+
+var (
+	buildOnce sync.Once
+	builtShm  string
+	buildErr  error
+)
+
+// buildShm builds the real shm binary once for the tests that need one;
+// TestMain removes it at the end.
+func buildShm(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "shm-cmd-test-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		builtShm = filepath.Join(dir, "shm")
+		out, err := exec.Command("go", "build", "-o", builtShm, ".").CombinedOutput()
+		if err != nil {
+			buildErr = errors.New("go build: " + err.Error() + "\n" + string(out))
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return builtShm
+}
+
+// demoLeftovers lists the objects of the demo run by pid left in dir.
+func demoLeftovers(t *testing.T, dir string, pid int) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	prefix := "shm-demo-" + strconv.Itoa(pid) + "-"
+	for _, e := range ents {
+		if strings.HasPrefix(strings.TrimPrefix(e.Name(), shm.SemaphorePrefix), prefix) {
+			left = append(left, e.Name())
+		}
+	}
+	return left
+}
+
+var peerLine = regexp.MustCompile(`\[peer (\d+)\] wrote "hello back from process (\d+)" at offset 2048`)
+
+// checkTranscript checks that each process showed what the other wrote.
+func checkTranscript(t *testing.T, out string, leadPID int) {
+	t.Helper()
+	m := peerLine.FindStringSubmatch(out)
+	if m == nil || m[1] != m[2] || m[1] == strconv.Itoa(leadPID) {
+		t.Fatalf("no peer write in the transcript:\n%s", out)
+	}
+	lead := strconv.Itoa(leadPID)
+	for _, want := range []string{
+		`[peer ` + m[1] + `] read "hello from process ` + lead + `" at offset 0`,
+		`[lead ` + lead + `] read "hello back from process ` + m[1] + `" at offset 2048`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("transcript lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// The demo as a user runs it: the built binary, in /dev/shm and in another
+// directory. It exits 0, each process shows the other's words, and nothing
+// of it is left.
+func TestDemoBinary(t *testing.T) {
+	bin := buildShm(t)
+	for _, dir := range []string{shm.DefaultDir, t.TempDir()} {
+		t.Run(dir, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			cmd := exec.Command(bin, "demo", "--dir", dir)
+			cmd.Stdout, cmd.Stderr = &out, &errb
+			if err := cmd.Run(); err != nil {
+				t.Fatalf("shm demo: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errb.String())
+			}
+			if errb.Len() != 0 {
+				t.Fatalf("stderr: %s", errb.String())
+			}
+			checkTranscript(t, out.String(), cmd.Process.Pid)
+			if left := demoLeftovers(t, dir, cmd.Process.Pid); len(left) != 0 {
+				t.Fatalf("demo left %v in %s", left, dir)
+			}
+			if dir != shm.DefaultDir {
+				if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+					t.Fatalf("demo left %v in %s", ents, dir)
+				}
+			}
+		})
+	}
+}
+
+// The demo in-process (the second process is this test binary, see
+// TestMain), also with --pause answered by Enter on stdin.
+func TestDemoInProcess(t *testing.T) {
+	for _, pause := range []bool{false, true} {
+		dir := t.TempDir()
+		args := []string{"demo", "--dir", dir}
+		if pause {
+			args = append(args, "--pause")
+		}
+		r := shmRun(t, "\n\n\n\n", args...)
+		if r.code != 0 || r.stderr != "" {
+			t.Fatalf("shm %v: %+v", args, r)
+		}
+		checkTranscript(t, r.stdout, os.Getpid())
+		if strings.Contains(r.stdout, "press Enter") != pause {
+			t.Fatalf("--pause=%v but the transcript says:\n%s", pause, r.stdout)
+		}
+		if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+			t.Fatalf("demo left %v", ents)
+		}
+	}
+}
+
+// Ctrl-C while the demo holds a segment: it removes the segment and exits
+// 130 with one line on stderr.
+func TestDemoInterrupted(t *testing.T) {
+	bin := buildShm(t)
+	dir := t.TempDir()
+	cmd := exec.Command(bin, "demo", "--pause", "--dir", dir)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stdin.Close()
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+
+	// Read the transcript up to the first pause point: the segment exists.
+	br := bufio.NewReader(stdout)
+	var transcript strings.Builder
+	for !strings.Contains(transcript.String(), "press Enter") {
+		line, err := br.ReadString('\n')
+		transcript.WriteString(line)
+		if err != nil {
+			t.Fatalf("demo ended before pausing: %v\n%s", err, transcript.String())
+		}
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Fatalf("at the pause the directory holds %v, want the demo's segment", ents)
+	}
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	rest, _ := io.ReadAll(br)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("demo did not end within 10s of SIGINT")
+	}
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 130 {
+		t.Fatalf("demo after SIGINT: %v\n%s%s", err, transcript.String(), rest)
+	}
+	if errb.String() != "shm: demo: interrupted; its objects are removed\n" {
+		t.Fatalf("stderr %q", errb.String())
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Fatalf("demo left %v after SIGINT", ents)
+	}
+}

@@ -1,0 +1,216 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"maps"
+	"os/user"
+	"slices"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/shmkit/shm"
+	"github.com/spf13/cobra"
+)
+
+// object is what ls and stat show about an object in the shared-memory
+// directory, and the JSON they print with --json.
+type object struct {
+	Name     string         `json:"name"`
+	Path     string         `json:"path"`
+	Size     int64          `json:"size"`
+	Mode     string         `json:"mode"` // permission bits in octal, "0640"
+	Perm     string         `json:"perm"` // as ls -l shows them, "-rw-r-----"
+	UID      uint32         `json:"uid"`
+	GID      uint32         `json:"gid"`
+	Owner    string         `json:"owner"` // user name, or the uid when it has none
+	Group    string         `json:"group"` // group name, or the gid
+	Modified time.Time      `json:"modified"`
+	Kind     string         `json:"kind"`              // data, semaphore, other, or what a kindProbe says
+	Details  map[string]any `json:"details,omitempty"` // what a kindProbe found inside
+}
+
+// A kindProbe looks at an object more closely than its name can: the
+// semaphore and queue commands register one each (in an init function of
+// their own file) to tell their objects apart and say what is inside, such
+// as a semaphore's value or a queue's depth. It returns ok false for objects
+// that are not its kind. Probes read untrusted shared memory: an object
+// that looks like theirs but is damaged should come back with its kind and
+// a detail saying what is wrong, never a panic.
+type kindProbe func(dir string, info shm.Info) (kind string, details map[string]any, ok bool)
+
+var kindProbes []kindProbe
+
+// describe turns a library Info into what ls and stat show. The first
+// registered probe that recognizes the object decides its kind; otherwise
+// it is the library's Kind.
+func describe(dir string, info shm.Info, names *idNames) object {
+	o := object{
+		Name:     info.Name,
+		Path:     info.Path,
+		Size:     info.Size,
+		Mode:     fmt.Sprintf("%04o", uint32(info.Mode.Perm())),
+		Perm:     lsPerm(info.Mode),
+		UID:      info.UID,
+		GID:      info.GID,
+		Owner:    names.user(info.UID),
+		Group:    names.group(info.GID),
+		Modified: info.ModTime,
+		Kind:     string(info.Kind),
+	}
+	for _, probe := range kindProbes {
+		if kind, details, ok := probe(dir, info); ok {
+			o.Kind, o.Details = kind, details
+			break
+		}
+	}
+	return o
+}
+
+// lsPerm shows a mode as ls -l does: "-rw-r-----", "lrwxrwxrwx",
+// "drwxrwxrwt" (fs.FileMode.String writes "L" for a link and "dt" for
+// sticky directories).
+func lsPerm(m fs.FileMode) string {
+	b := []byte("-rwxrwxrwx")
+	switch {
+	case m&fs.ModeDir != 0:
+		b[0] = 'd'
+	case m&fs.ModeSymlink != 0:
+		b[0] = 'l'
+	case m&fs.ModeNamedPipe != 0:
+		b[0] = 'p'
+	case m&fs.ModeSocket != 0:
+		b[0] = 's'
+	case m&fs.ModeCharDevice != 0:
+		b[0] = 'c'
+	case m&fs.ModeDevice != 0:
+		b[0] = 'b'
+	}
+	for i := range 9 {
+		if m&(1<<(8-i)) == 0 {
+			b[i+1] = '-'
+		}
+	}
+	if m&fs.ModeSticky != 0 {
+		if b[9] == 'x' {
+			b[9] = 't'
+		} else {
+			b[9] = 'T'
+		}
+	}
+	return string(b)
+}
+
+// idNames resolves user and group ids to names, once each.
+type idNames struct{ users, groups map[uint32]string }
+
+func newIDNames() *idNames {
+	return &idNames{users: map[uint32]string{}, groups: map[uint32]string{}}
+}
+
+func (n *idNames) user(id uint32) string {
+	if s, ok := n.users[id]; ok {
+		return s
+	}
+	s := strconv.FormatUint(uint64(id), 10)
+	if u, err := user.LookupId(s); err == nil {
+		s = u.Username
+	}
+	n.users[id] = s
+	return s
+}
+
+func (n *idNames) group(id uint32) string {
+	if s, ok := n.groups[id]; ok {
+		return s
+	}
+	s := strconv.FormatUint(uint64(id), 10)
+	if g, err := user.LookupGroupId(s); err == nil {
+		s = g.Name
+	}
+	n.groups[id] = s
+	return s
+}
+
+func newLsCmd() *cobra.Command {
+	var dir string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "ls",
+		Short: "List the objects in the shared-memory directory",
+		Long: `List every object in the shared-memory directory (/dev/shm unless --dir says
+otherwise): segments of C, Python and Go programs alike. KIND tells glibc's
+named semaphores (sem.NAME) and this project's queues apart from plain data.`,
+		Args: exactArgs(),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			infos, err := shm.List(shm.Dir(dir))
+			if err != nil {
+				return err
+			}
+			names := newIDNames()
+			objs := make([]object, 0, len(infos))
+			for _, info := range infos {
+				objs = append(objs, describe(dir, info, names))
+			}
+			if asJSON {
+				return writeJSON(cmd.OutOrStdout(), objs)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tSIZE\tMODE\tOWNER\tMODIFIED\tKIND")
+			for _, o := range objs {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", o.Name, formatSize(o.Size), o.Perm, o.Owner,
+					o.Modified.Local().Format("2006-01-02 15:04"), o.Kind)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array for scripts")
+	addDirFlag(cmd, &dir)
+	return cmd
+}
+
+func newStatCmd() *cobra.Command {
+	var dir string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:               "stat NAME",
+		Short:             "Describe one object",
+		Args:              exactArgs("NAME"),
+		ValidArgsFunction: completeNames(false),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			info, err := shm.Stat(args[0], shm.Dir(dir))
+			if err != nil {
+				return err
+			}
+			o := describe(dir, info, newIDNames())
+			if asJSON {
+				return writeJSON(cmd.OutOrStdout(), o)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 1, ' ', 0)
+			fmt.Fprintf(tw, "name:\t%s\n", o.Name)
+			fmt.Fprintf(tw, "path:\t%s\n", o.Path)
+			fmt.Fprintf(tw, "size:\t%d (%s)\n", o.Size, formatSize(o.Size))
+			fmt.Fprintf(tw, "mode:\t%s (%s)\n", o.Mode, o.Perm)
+			fmt.Fprintf(tw, "owner:\t%s (%d)\n", o.Owner, o.UID)
+			fmt.Fprintf(tw, "group:\t%s (%d)\n", o.Group, o.GID)
+			fmt.Fprintf(tw, "modified:\t%s\n", o.Modified.Local().Format("2006-01-02 15:04:05.000000000 -0700"))
+			fmt.Fprintf(tw, "kind:\t%s\n", o.Kind)
+			for _, k := range slices.Sorted(maps.Keys(o.Details)) {
+				fmt.Fprintf(tw, "%s:\t%v\n", k, o.Details[k])
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON object for scripts")
+	addDirFlag(cmd, &dir)
+	return cmd
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

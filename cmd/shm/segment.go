@@ -1,0 +1,373 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+
+	"github.com/shmkit/shm"
+	"github.com/spf13/cobra"
+)
+
+// The segment commands: create, rm, cat, write, dump, resize, edit. ls and
+// stat are in ls.go.
+
+func newCreateCmd() *cobra.Command {
+	var dir string
+	var size sizeFlag
+	mode := modeFlag(shm.DefaultMode)
+	cmd := &cobra.Command{
+		Use:   "create NAME --size SIZE",
+		Short: "Create a segment (exclusively: an existing NAME is an error)",
+		Long: `Create a new segment of SIZE bytes, filled with zeros. The space is reserved
+now, so a full file system is an error here rather than a crash later. The mode
+is exactly --mode, whatever the umask.`,
+		Example: "  shm create jobs --size 64K\n  shm create jobs --size 1M --mode 0640",
+		Args:    exactArgs("NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !size.set {
+				return usageErr(cmd, "--size is required (such as --size 64K)")
+			}
+			seg, err := shm.Create(args[0], size.n, shm.Dir(dir), shm.Mode(fs.FileMode(mode)))
+			if err != nil {
+				return err
+			}
+			return seg.Close()
+		},
+	}
+	cmd.Flags().Var(&size, "size", "size in bytes, such as 4096, 64K, 1M, 1GiB (required)")
+	cmd.Flags().Var(&mode, "mode", "permission bits, in octal")
+	addDirFlag(cmd, &dir)
+	return cmd
+}
+
+func newRmCmd() *cobra.Command {
+	var dir string
+	cmd := &cobra.Command{
+		Use:   "rm NAME...",
+		Short: "Remove segments (processes that have them mapped keep them until they close)",
+		Long: `Remove each NAME. Every name is tried; if any fails, each failure is reported
+and the exit status is 1.`,
+		Args:              minArgs(1, "NAME"),
+		ValidArgsFunction: completeNames(true),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			failed := false
+			for _, name := range args {
+				if err := shm.Unlink(name, shm.Dir(dir)); err != nil {
+					fmt.Fprintln(cmd.ErrOrStderr(), "shm: "+errorLine(err))
+					failed = true
+				}
+			}
+			if failed {
+				return &exitError{code: 1}
+			}
+			return nil
+		},
+	}
+	addDirFlag(cmd, &dir)
+	return cmd
+}
+
+func newCatCmd() *cobra.Command {
+	var dir string
+	var offset, length sizeFlag
+	cmd := &cobra.Command{
+		Use:   "cat NAME",
+		Short: "Copy a segment's bytes, raw, to stdout",
+		Long: `Copy the segment's bytes to stdout as they are, from --offset for --length
+bytes (to the end when --length is not given).`,
+		Example:           "  shm cat jobs | xxd | head\n  shm cat jobs --offset 4K --length 16",
+		Args:              exactArgs("NAME"),
+		ValidArgsFunction: completeNames(false),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := args[0]
+			seg, err := shm.Open(name, shm.Dir(dir), shm.ReadOnly())
+			if err != nil {
+				return err
+			}
+			defer seg.Close()
+			n, err := span(name, "read", seg.Size(), offset.n, length.n, length.set)
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(cmd.OutOrStdout(), io.NewSectionReader(seg, offset.n, n))
+			return err
+		},
+	}
+	cmd.Flags().Var(&offset, "offset", "first byte to copy")
+	cmd.Flags().Var(&length, "length", "number of bytes to copy (default: to the end)")
+	addDirFlag(cmd, &dir)
+	return cmd
+}
+
+// span checks that length bytes at offset lie inside a segment of size bytes
+// and returns how many bytes to take (to the end when length is not set).
+func span(name, op string, size, offset, length int64, lengthSet bool) (int64, error) {
+	if offset > size {
+		return 0, &shm.Error{Op: op, Name: name, Err: fmt.Errorf("%w: offset %d is beyond the segment's %d bytes", shm.ErrInvalid, offset, size)}
+	}
+	if !lengthSet {
+		return size - offset, nil
+	}
+	if length > size-offset {
+		return 0, &shm.Error{Op: op, Name: name, Err: fmt.Errorf("%w: %d bytes at offset %d go beyond the segment's %d bytes", shm.ErrInvalid, length, offset, size)}
+	}
+	return length, nil
+}
+
+func newWriteCmd() *cobra.Command {
+	var dir string
+	var offset sizeFlag
+	cmd := &cobra.Command{
+		Use:   "write NAME",
+		Short: "Copy stdin into a segment",
+		Long: `Copy stdin into the segment at --offset. Input that does not fit between the
+offset and the end of the segment is an error, and then nothing is written: the
+input is read whole before the first byte goes in.`,
+		Example:           "  echo hello | shm write jobs\n  shm write jobs --offset 4K < record.bin",
+		Args:              exactArgs("NAME"),
+		ValidArgsFunction: completeNames(false),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := args[0]
+			seg, err := shm.Open(name, shm.Dir(dir))
+			if err != nil {
+				return err
+			}
+			defer seg.Close()
+			room, err := span(name, "write", seg.Size(), offset.n, 0, false)
+			if err != nil {
+				return err
+			}
+			data, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), room+1))
+			if err != nil {
+				return &shm.Error{Op: "write", Name: name, Err: fmt.Errorf("reading stdin: %w", err)}
+			}
+			if int64(len(data)) > room {
+				return &shm.Error{Op: "write", Name: name, Err: fmt.Errorf("%w: input is more than the %d bytes from offset %d to the end of the segment; nothing was written", shm.ErrInvalid, room, offset.n)}
+			}
+			if _, err := seg.WriteAt(data, offset.n); err != nil {
+				return err
+			}
+			return seg.Close()
+		},
+	}
+	cmd.Flags().Var(&offset, "offset", "where the input goes in the segment")
+	addDirFlag(cmd, &dir)
+	return cmd
+}
+
+func newDumpCmd() *cobra.Command {
+	var dir string
+	cmd := &cobra.Command{
+		Use:   "dump NAME",
+		Short: "Show a segment in hex and ASCII, like hexdump -C",
+		Long: `Show the segment's bytes in hex and ASCII, 16 to a line, in the format of
+hexdump -C: repeated lines collapse into one "*", and the last line is the size.`,
+		Args:              exactArgs("NAME"),
+		ValidArgsFunction: completeNames(false),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			seg, err := shm.Open(args[0], shm.Dir(dir), shm.ReadOnly())
+			if err != nil {
+				return err
+			}
+			defer seg.Close()
+			return hexDump(cmd.OutOrStdout(), io.NewSectionReader(seg, 0, seg.Size()))
+		},
+	}
+	addDirFlag(cmd, &dir)
+	return cmd
+}
+
+// hexDump writes r in the format of hexdump -C.
+func hexDump(w io.Writer, r io.Reader) error {
+	bw := bufio.NewWriter(w)
+	var line, prev [16]byte
+	var off int64
+	starred := false
+	for {
+		n, err := io.ReadFull(r, line[:])
+		if n == 16 && off > 0 && line == prev {
+			if !starred {
+				bw.WriteString("*\n")
+				starred = true
+			}
+		} else if n > 0 {
+			starred = false
+			fmt.Fprintf(bw, "%08x ", off)
+			for i := range 16 {
+				if i == 8 {
+					bw.WriteByte(' ')
+				}
+				if i < n {
+					fmt.Fprintf(bw, " %02x", line[i])
+				} else {
+					bw.WriteString("   ")
+				}
+			}
+			bw.WriteString("  |")
+			for _, c := range line[:n] {
+				if c < 0x20 || c > 0x7e {
+					c = '.'
+				}
+				bw.WriteByte(c)
+			}
+			bw.WriteString("|\n")
+		}
+		off += int64(n)
+		prev = line
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if off > 0 {
+		fmt.Fprintf(bw, "%08x\n", off)
+	}
+	return bw.Flush()
+}
+
+func newResizeCmd() *cobra.Command {
+	var dir string
+	cmd := &cobra.Command{
+		Use:   "resize NAME SIZE",
+		Short: "Grow or shrink a segment",
+		Long: `Set the segment's size to SIZE bytes. Growing reserves the space now (a full
+file system is an error here) and fills it with zeros; shrinking drops the end,
+and other processes that still map it get an error or a fault when they touch
+what is gone.`,
+		Example:           "  shm resize jobs 1M",
+		Args:              exactArgs("NAME", "SIZE"),
+		ValidArgsFunction: completeNames(false),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			size, err := parseSize(args[1])
+			if err != nil {
+				return usageErr(cmd, "%v", err)
+			}
+			seg, err := shm.Open(args[0], shm.Dir(dir))
+			if err != nil {
+				return err
+			}
+			defer seg.Close()
+			if err := seg.Resize(size); err != nil {
+				return err
+			}
+			return seg.Close()
+		},
+	}
+	addDirFlag(cmd, &dir)
+	return cmd
+}
+
+// defaultEditSize is the seed program's SHM_SIZE.
+const defaultEditSize = 4096
+
+func newEditCmd() *cobra.Command {
+	var dir string
+	size := sizeFlag{n: defaultEditSize}
+	cmd := &cobra.Command{
+		Use:   "edit NAME",
+		Short: "The seed program's flow: show the stored word, store a new one from stdin",
+		Long: `Open the segment, or create it with --size bytes if there is none. If it
+existed, print "before: " and the string stored at its start (up to the first
+NUL byte, at most size-1 bytes). Then read one whitespace-delimited word from
+stdin, like scanf("%s"), and store it at the start followed by a NUL byte.
+Without a word on stdin nothing is stored. A word longer than size-1 bytes is
+an error and nothing is stored.
+
+This is what the C program of the lesson this project grew from does with
+/comento_mem; "shm edit comento_mem" works on the same object.`,
+		Example:           "  echo First | shm edit notes\n  echo Second | shm edit notes   # prints: before: First",
+		Args:              exactArgs("NAME"),
+		ValidArgsFunction: completeNames(false),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := args[0]
+			seg, created, err := shm.OpenOrCreate(name, size.n, shm.Dir(dir))
+			if err != nil {
+				return err
+			}
+			defer seg.Close()
+			room := seg.Size() - 1 // the word and its NUL must fit
+			if !created {
+				before, err := cString(seg, room)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "before: %s\n", before)
+			}
+			word, err := readWord(bufio.NewReader(cmd.InOrStdin()), max(room, 0)+1)
+			if err != nil {
+				return &shm.Error{Op: "edit", Name: name, Err: fmt.Errorf("reading stdin: %w", err)}
+			}
+			if word == nil {
+				return seg.Close()
+			}
+			if int64(len(word)) > room {
+				return &shm.Error{Op: "edit", Name: name, Err: fmt.Errorf("%w: the word on stdin is longer than the %d bytes the segment holds before its NUL; nothing was stored", shm.ErrInvalid, max(room, 0))}
+			}
+			if _, err := seg.WriteAt(append(word, 0), 0); err != nil {
+				return err
+			}
+			return seg.Close()
+		},
+	}
+	cmd.Flags().Var(&size, "size", "size of the segment if it has to be created")
+	addDirFlag(cmd, &dir)
+	return cmd
+}
+
+// cString returns the bytes at the start of seg up to the first NUL, at most
+// limit of them (printf's "%.*s"). It reads a page at a time, so a large
+// segment with a short string costs a short read.
+func cString(seg *shm.Segment, limit int64) ([]byte, error) {
+	var s []byte
+	buf := make([]byte, 4096)
+	for off := int64(0); off < limit; off += int64(len(buf)) {
+		chunk := buf[:min(int64(len(buf)), limit-off)]
+		n, err := seg.ReadAt(chunk, off)
+		if i := bytes.IndexByte(chunk[:n], 0); i >= 0 {
+			return append(s, chunk[:i]...), nil
+		}
+		s = append(s, chunk[:n]...)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// readWord reads one word as scanf("%s") does: it skips white space, then
+// takes bytes up to the next white space or the end of input, but at most
+// limit bytes. It returns nil when the input holds no word.
+func readWord(r io.ByteReader, limit int64) ([]byte, error) {
+	var word []byte
+	for int64(len(word)) < limit {
+		c, err := r.ReadByte()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if isSpace(c) {
+			if word != nil {
+				break
+			}
+			continue
+		}
+		word = append(word, c)
+	}
+	return word, nil
+}
+
+// isSpace is C's isspace in the C locale.
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'
+}
