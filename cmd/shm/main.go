@@ -61,5 +61,6 @@ Exit status: 0 ok, 1 an operation failed, 2 usage error.`,
 	root.AddCommand(newEditCmd())
 	root.AddCommand(newDemoCmd())
 	root.AddCommand(newDemoPeerCmd())
+	root.AddCommand(newBenchCmd())
 	return root
 }
