@@ -33,7 +33,6 @@ func ServePeer(ctx context.Context) error {
 	if spec.Files < 0 || spec.Files > 16 {
 		return fmt.Errorf("bench peer: %d inherited files", spec.Files)
 	}
-	yieldWhileSpinning.Store(spec.Yield)
 	p := PeerInfo{Arg: spec.Arg}
 	for i := range spec.Files {
 		p.Files = append(p.Files, os.NewFile(uintptr(3+i), fmt.Sprintf("fd%d", 3+i)))

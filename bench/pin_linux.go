@@ -27,7 +27,11 @@ func (p Placement) Pinned() bool { return p.Driver >= 0 && p.Peer >= 0 && p.Driv
 // String says where the processes run, for people.
 func (p Placement) String() string {
 	if !p.Pinned() {
-		return fmt.Sprintf("not pinned (%d CPU available): both processes share what the scheduler gives them", p.Available)
+		cpus := "CPUs"
+		if p.Available == 1 {
+			cpus = "CPU"
+		}
+		return fmt.Sprintf("not pinned (%d %s available): both processes run where the scheduler puts them", p.Available, cpus)
 	}
 	s := fmt.Sprintf("driver pinned to CPU %d, peer to CPU %d", p.Driver, p.Peer)
 	if p.SameCore {

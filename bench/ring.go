@@ -70,12 +70,13 @@ type ring struct {
 	next      uint64 // the next message this side sends or receives
 	headCache uint64 // sender: the last head seen
 	published uint64 // receiver: the last head published
+	yield     bool   // the two sides may share one CPU
 }
 
-func newRing(b []byte, size int) *ring {
+func newRing(b []byte, size int, yield bool) *ring {
 	stride, n, length := ringGeometry(size)
 	b = b[:length]
-	r := &ring{head: mem.MustUint64(b, ringHeadOff), n: uint64(n)}
+	r := &ring{head: mem.MustUint64(b, ringHeadOff), n: uint64(n), yield: yield}
 	for j := range n {
 		s := b[ringSlotsOff+j*stride : ringSlotsOff+(j+1)*stride]
 		r.seqs = append(r.seqs, mem.MustUint64(s, slotSeqOff(size)))
@@ -93,7 +94,7 @@ func (r *ring) init() {
 
 func (r *ring) send(ctx context.Context, msg []byte) error {
 	i := r.next
-	s := spinner{done: ctx.Done()}
+	s := spinner{done: ctx.Done(), yield: r.yield}
 	for i-r.headCache >= r.n {
 		r.headCache = r.head.Load()
 		if r.headCache > i {
@@ -116,7 +117,7 @@ func (r *ring) receive(ctx context.Context, buf []byte) error {
 	i := r.next
 	j := i & (r.n - 1)
 	seq := r.seqs[j]
-	s := spinner{done: ctx.Done()}
+	s := spinner{done: ctx.Done(), yield: r.yield}
 	for {
 		v := seq.Load()
 		if v == i+1 {
@@ -142,19 +143,19 @@ func (r *ring) receive(ctx context.Context, buf []byte) error {
 	return nil
 }
 
-// yieldWhileSpinning is set when both processes may share one CPU: a
-// spinning waiter then gives the CPU away now and then, or its peer could
-// not run until the scheduler preempts it.
-var yieldWhileSpinning atomic.Bool
-
-// spinner busy-polls, looking at ctx every 1024 spins.
+// spinner busy-polls, looking at ctx every 1024 spins. With yield set (the
+// two sides may share a CPU) it gives the CPU away every 8 spins.
 type spinner struct {
-	n    uint
-	done <-chan struct{}
+	n     uint
+	done  <-chan struct{}
+	yield bool
 }
 
 func (s *spinner) spin(ctx context.Context) error {
 	s.n++
+	if s.yield && s.n%8 == 0 {
+		unix.RawSyscall(unix.SYS_SCHED_YIELD, 0, 0, 0)
+	}
 	if s.n%1024 != 0 {
 		return nil
 	}
@@ -163,9 +164,7 @@ func (s *spinner) spin(ctx context.Context) error {
 		return ctx.Err()
 	default:
 	}
-	if yieldWhileSpinning.Load() {
-		unix.RawSyscall(unix.SYS_SCHED_YIELD, 0, 0, 0)
-	} else if s.n%(1<<20) == 0 {
+	if !s.yield && s.n%(1<<20) == 0 {
 		runtime.Gosched()
 	}
 	return nil

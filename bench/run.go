@@ -194,13 +194,12 @@ func Run(ctx context.Context, opts ...Option) (*Report, error) {
 			return nil, fmt.Errorf("bench: %w", err)
 		}
 	}
-	yieldWhileSpinning.Store(place.Available < 2)
 
 	var cases []Case
 	for _, w := range c.workloads {
 		for _, s := range c.sizes {
 			for _, t := range c.transports {
-				cases = append(cases, Case{Transport: t.Name(), Workload: w, Size: s, Dir: c.dir})
+				cases = append(cases, Case{Transport: t.Name(), Workload: w, Size: s, Dir: c.dir, SharedCPU: place.Available < 2})
 			}
 		}
 	}
@@ -259,7 +258,6 @@ type peerSpec struct {
 	Arg   string `json:"arg"`
 	Files int    `json:"files"`
 	CPU   int    `json:"cpu"`
-	Yield bool   `json:"yield"`
 }
 
 // peerExitTimeout bounds the wait for a peer to exit after its last message.
@@ -284,7 +282,7 @@ func runCaseErr(parent context.Context, c *config, t Transport, cs Case, d time.
 	}
 	defer func() { err = errors.Join(err, conn.Close()) }()
 
-	spec, err := json.Marshal(peerSpec{Case: cs, Arg: pi.Arg, Files: len(pi.Files), CPU: place.Peer, Yield: place.Available < 2})
+	spec, err := json.Marshal(peerSpec{Case: cs, Arg: pi.Arg, Files: len(pi.Files), CPU: place.Peer})
 	if err != nil {
 		return err
 	}

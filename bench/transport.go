@@ -56,6 +56,10 @@ type Case struct {
 	// Name is unique to this case: a transport that creates named objects
 	// derives their names from it.
 	Name string `json:"name"`
+	// SharedCPU is set when the two processes may have to share one CPU:
+	// a busy-polling transport should then give the CPU away now and then,
+	// or its peer could not run until the scheduler preempts it.
+	SharedCPU bool `json:"shared_cpu,omitempty"`
 }
 
 // A Transport is one way of moving messages between two processes.

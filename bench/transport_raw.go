@@ -27,7 +27,7 @@ func (rawTransport) Prepare(ctx context.Context, c Case) (Conn, PeerInfo, error)
 		return nil, PeerInfo{}, err
 	}
 	b := seg.Bytes()
-	conn := &rawConn{seg: seg, out: newRing(b, c.Size), in: newRing(b[length:], c.Size), unlink: true, c: c}
+	conn := &rawConn{seg: seg, out: newRing(b, c.Size, c.SharedCPU), in: newRing(b[length:], c.Size, c.SharedCPU), unlink: true, c: c}
 	conn.out.init()
 	conn.in.init()
 	return conn, PeerInfo{Arg: c.Name}, nil
@@ -45,7 +45,7 @@ func (rawTransport) Attach(ctx context.Context, c Case, p PeerInfo) (Conn, error
 	}
 	shm.Unlink(p.Arg, shm.Dir(shmDir(c.Dir)))
 	b := seg.Bytes()
-	return &rawConn{seg: seg, out: newRing(b[length:], c.Size), in: newRing(b, c.Size)}, nil
+	return &rawConn{seg: seg, out: newRing(b[length:], c.Size, c.SharedCPU), in: newRing(b, c.Size, c.SharedCPU)}, nil
 }
 
 type rawConn struct {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/shmkit/shm/bench"
+	"github.com/shmkit/shm/internal/shmtest"
 )
 
 // benchLeftovers lists what a bench run by process pid left in /dev/shm.
@@ -126,6 +127,33 @@ func TestBenchTable(t *testing.T) {
 	}
 	if strings.Contains(s, "\npipe ") || strings.Contains(s, "64KiB") {
 		t.Errorf("rows that were not asked for:\n%s", s)
+	}
+}
+
+// TestBenchOneCPU runs the bench confined to one CPU, where it cannot pin
+// the two processes apart: the busy-polling transports must still make
+// progress (they yield the CPU), and the output must say nothing is pinned.
+func TestBenchOneCPU(t *testing.T) {
+	taskset := shmtest.Need(t, "taskset")
+	bin := buildShm(t)
+	out, err := exec.Command(taskset, "-c", "0", bin, "bench", "--json", "--transport", "raw,unix", "--size", "64", "--duration", "300ms").Output()
+	if err != nil {
+		t.Fatalf("shm bench on one CPU: %v", err)
+	}
+	var rows []bench.Result
+	if err := json.Unmarshal(out, &rows); err != nil {
+		t.Fatalf("--json: %v\n%s", err, out)
+	}
+	if len(rows) != 4 {
+		t.Fatalf("%d results, want 4:\n%s", len(rows), out)
+	}
+	for _, r := range rows {
+		if r.Error != "" || r.DriverCPU != -1 || r.PeerCPU != -1 {
+			t.Errorf("%s %s: error %q, CPUs %d and %d (want -1: not pinned)", r.Transport, r.Workload, r.Error, r.DriverCPU, r.PeerCPU)
+		}
+		if r.Workload == bench.RTT && (r.P50NS == 0 || r.P50NS > r.MaxNS) || r.Workload == bench.Stream && r.MsgsPerS <= 0 {
+			t.Errorf("%s %s: figures %+v", r.Transport, r.Workload, r)
+		}
 	}
 }
 
