@@ -370,6 +370,10 @@ func (s *Segment) Fd() int {
 	return s.fd
 }
 
+// Writable reports whether the mapping may be written: false for a segment
+// opened with the ReadOnly option.
+func (s *Segment) Writable() bool { return !s.readOnly }
+
 // ReadAt copies len(p) bytes at offset off of the mapping into p. It
 // implements io.ReaderAt: reading past the end returns io.EOF with the bytes
 // that were there. If another process truncated the object so that the

@@ -55,6 +55,9 @@ func (s *Segment) Size() int64 { return 0 }
 // Bytes returns nil.
 func (s *Segment) Bytes() []byte { return nil }
 
+// Writable reports false.
+func (s *Segment) Writable() bool { return false }
+
 // Fd returns -1.
 func (s *Segment) Fd() int { return -1 }
 

@@ -57,3 +57,28 @@ func word(b []byte, off, size int) (unsafe.Pointer, error) {
 	}
 	return p, nil
 }
+
+// Uint64s returns the n consecutive 8-byte words at off in b, for copying a
+// payload word by word with atomic loads and stores (a seqlock's data).
+func Uint64s(b []byte, off, n int) ([]atomic.Uint64, error) {
+	if off < 0 || off > len(b) || n < 0 || n > (len(b)-off)/8 {
+		return nil, fmt.Errorf("mem: %d 8-byte words at offset %d lie outside %d bytes", n, off, len(b))
+	}
+	if n == 0 {
+		return []atomic.Uint64{}, nil
+	}
+	p, err := word(b, off, 8)
+	if err != nil {
+		return nil, err
+	}
+	return unsafe.Slice((*atomic.Uint64)(p), n), nil
+}
+
+// Bytes views the value *p as its bytes in memory. It is only for types
+// without pointers (the caller checks, with reflect): then the garbage
+// collector has nothing to track inside, and any byte pattern written
+// through the view is a value of the type, provided the type also has no
+// bool (whose only valid bytes are 0 and 1). The view lives as long as *p.
+func Bytes[T any](p *T) []byte {
+	return unsafe.Slice((*byte)(unsafe.Pointer(p)), unsafe.Sizeof(*p))
+}

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"os"
 	"strconv"
+
+	"golang.org/x/sys/unix"
 )
 
 // Identity names one process for its whole life: its pid and its start time
@@ -34,19 +36,35 @@ func (id Identity) IsZero() bool { return id.PID == 0 && id.Start == 0 }
 // Alive reports whether the process id names still runs. A process that has
 // exited but was not yet reaped by its parent (a zombie) is not alive, and
 // neither is another process that got the same pid later. When it cannot
-// tell (a /proc it may not read), it says alive: the safe answer for a lock.
-func Alive(id Identity) bool {
+// tell, it says alive: the safe answer for a lock. That covers a /proc it
+// may not read, and a /proc that hides other users' processes (hidepid):
+// when /proc/PID is absent, kill(pid, 0) decides whether the pid exists.
+func Alive(id Identity) bool { return AliveMasked(id, 64) }
+
+// AliveMasked is Alive for callers that store only the low bits of the
+// start time (a lock word that packs pid and start time into 64 bits): it
+// compares start times modulo 2^bits. bits is 1 to 64.
+func AliveMasked(id Identity, bits uint) bool {
 	if id.PID <= 0 {
 		return false
 	}
+	mask := ^uint64(0)
+	if bits < 64 {
+		mask = 1<<bits - 1
+	}
 	st, err := readStat(int(id.PID))
-	if errors.Is(err, os.ErrNotExist) || errors.Is(err, errMalformed) {
+	if errors.Is(err, os.ErrNotExist) {
+		// No /proc entry: gone, or hidden from us. ESRCH is the only answer
+		// that proves the pid names no process.
+		return unix.Kill(int(id.PID), 0) != unix.ESRCH
+	}
+	if errors.Is(err, errMalformed) {
 		return false
 	}
 	if err != nil {
 		return true
 	}
-	return st.start == id.Start && st.state != 'Z' && st.state != 'X' && st.state != 'x'
+	return st.start&mask == id.Start&mask && st.state != 'Z' && st.state != 'X' && st.state != 'x'
 }
 
 type stat struct {
@@ -63,6 +81,11 @@ func readStat(pid int) (stat, error) {
 	if err != nil {
 		return stat{}, err
 	}
+	return parseStat(b)
+}
+
+// parseStat parses the contents of a /proc/PID/stat file.
+func parseStat(b []byte) (stat, error) {
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
 		return stat{}, errMalformed

@@ -1,0 +1,81 @@
+// Package lock synchronises processes that share memory: a Mutex that
+// survives the death of its owner, and a Seqlock with a typed Value on top
+// for one writer and many readers. Both live in a few bytes of any shared
+// mapping, usually a region of a shm.Segment, and work between any
+// processes that map it.
+//
+// # Mutex
+//
+// A Mutex occupies MutexSize (16) bytes at an offset aligned to MutexAlign
+// (8). Zero bytes are an unlocked mutex, so a freshly created segment needs
+// no initialisation:
+//
+//	seg, _, err := shm.OpenOrCreate("jobs", 4096)
+//	mu, err := lock.MutexAt(seg, 0)
+//	err = mu.Lock(ctx)
+//	if errors.Is(err, lock.ErrOwnerDead) {
+//		// repair the protected data, then:
+//		err = mu.MarkConsistent()
+//	}
+//	...
+//	err = mu.Unlock()
+//
+// The uncontended Lock and Unlock are one compare-and-swap each, with no
+// syscall and no allocation. A contended Lock spins briefly, then sleeps on
+// a futex; Unlock makes the wake-up syscall only when someone sleeps.
+//
+// The owner is a process, identified by its pid and its start time, which
+// the acquiring compare-and-swap writes into the lock word together with the
+// state, so the mutex is never locked by an unknown owner, even if the
+// owner is killed in the middle of Lock. The layout and every legal
+// transition are described above the constants in mutex.go.
+//
+// When the owner dies holding the mutex, exactly one later locker acquires
+// it with ErrOwnerDead, within about 100 ms (sleepers re-check the owner
+// through /proc at that interval; the contract is one second). It then
+// holds the mutex and should repair what it protects and call
+// MarkConsistent before Unlock. If it unlocks without doing so, the mutex
+// becomes not recoverable: that Unlock, every waiter and every later Lock
+// get ErrNotRecoverable, as with POSIX robust mutexes
+// (pthread_mutexattr_setrobust), until someone calls Reset.
+//
+// # Seqlock and Value
+//
+// A Value[T] holds a T behind a sequence counter in ValueSize[T]() bytes at
+// an 8-byte aligned offset. One writer Stores; any number of readers, in
+// any process and even on read-only mappings, Load snapshots without
+// writing to shared memory and without ever delaying the writer: a reader
+// that overlapped a Store retries. T must be fixed-size and free of
+// pointers (no strings, slices, maps, interfaces, channels, functions or
+// pointers, at any depth), and may not contain bool; NewValue checks this
+// with reflect and refuses anything else. Seqlock is the same mechanism
+// for a plain byte payload.
+//
+// # Caveats
+//
+//   - Everything in shared memory is untrusted. A lock word no correct
+//     process writes gives ErrCorrupt; a wake word with garbage only causes
+//     spurious wake-ups. No call panics or waits without bound because of
+//     what it reads, except that Lock on a mutex held by a live process
+//     waits as long as its ctx allows.
+//   - The processes must share a pid namespace, and /proc must be mounted:
+//     the owner check reads /proc/PID/stat. Where /proc hides other users'
+//     processes, an owner that cannot be inspected counts as alive.
+//   - A Mutex is not reentrant, and it is held by a process: any goroutine
+//     of the owning process may unlock it; another process gets ErrNotOwner.
+//   - Lock takes a free mutex even when ctx is already done: ctx bounds only
+//     the wait.
+//   - Only one Store may run at a time. A writer that dies mid-Store leaves
+//     readers failing with ErrBusy (after ReadTimeout) until the next Store,
+//     which repairs the sequence.
+//   - The race detector cannot see the ordering given by atomics on mapped
+//     memory (golang/go#16206); race builds annotate Mutex acquisitions and
+//     releases for it.
+//   - A Mutex, Seqlock or Value must not be used after the mapping it lives
+//     in is closed, and only works between processes through a shared
+//     mapping: in a Private (copy-on-write) mapping each process has its own.
+//   - MutexAt refuses a ReadOnly segment; a Seqlock or Value from one reads
+//     but refuses to write (Seqlock.Write returns shm.ErrReadOnly,
+//     Value.Store panics). NewMutex, NewSeqlock and NewValue take raw bytes
+//     and cannot tell: writing to a read-only mapping faults.
+package lock

@@ -1,0 +1,444 @@
+package lock
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/shmkit/shm"
+	"github.com/shmkit/shm/internal/futex"
+	"github.com/shmkit/shm/internal/mem"
+	"github.com/shmkit/shm/internal/proc"
+)
+
+// Mutex layout: MutexSize bytes at a MutexAlign-aligned offset. All zero
+// bytes are an unlocked mutex, so a new segment needs no initialisation.
+//
+//	offset 0                          8              12             16
+//	       +--------------------------+--------------+--------------+
+//	       | lock word (uint64)       | wake (uint32)| reserved     |
+//	       +--------------------------+--------------+--------------+
+//
+// The lock word holds the state and the owner together, so that one
+// compare-and-swap both takes the mutex and records who took it:
+//
+//	 63                        26 25                    4   3   2   1     0
+//	+----------------------------+-----------------------+---+---+-------+
+//	| owner start time mod 2^38  | owner pid (22 bits)   | 0 | I | state |
+//	+----------------------------+-----------------------+---+---+-------+
+//
+//	state 0  unlocked; then the whole word is 0
+//	state 1  locked, nobody sleeps
+//	state 2  locked, sleepers may wait on the wake word
+//	state 3  not recoverable; then the whole word is 3 (terminal)
+//	I        inconsistent: the owner took the mutex from a dead owner and
+//	         has not called MarkConsistent yet
+//
+// The owner is a process: its pid (Linux's pid_max is at most 2^22) and its
+// start time in clock ticks since boot (/proc/PID/stat field 22; 2^38 ticks
+// at 100 Hz are 87 years of uptime), so a reused pid cannot pass for a dead
+// owner. Any other word is corrupt (ErrCorrupt): state 0 or 3 with other
+// bits, bit 3 set, or a locked word with pid 0.
+//
+// Legal transitions, all by compare-and-swap ("me" is the caller's owner
+// bits, "s" a locked state 1 or 2, "[I]" the flag as it was):
+//
+//	from           to         by
+//	0              me|1       Lock, TryLock: the fast path
+//	0              me|2       Lock after it spun or slept (others may sleep)
+//	X|1[I]         X|2[I]     a waiter, before it sleeps
+//	me|s           0          Unlock; it wakes one sleeper if s was 2
+//	me|s|I         3          Unlock without MarkConsistent; it wakes all
+//	me|s|I         me|s       MarkConsistent
+//	dead|s[I]      me|2|I     Lock taking over from a dead owner
+//	dead|s[I]      me|s|I     TryLock taking over from a dead owner
+//	anything       0          Reset (only while nobody uses the mutex)
+//
+// A takeover is a compare-and-swap from the exact word that named the dead
+// owner, so of several lockers that found it dead exactly one wins and gets
+// ErrOwnerDead; the others see the new owner, who is alive.
+//
+// The wake word is the futex word. It is a wake sequence, not a state:
+// Unlock bumps it (atomic add) before FUTEX_WAKE when the state was 2, and a
+// waiter reads it before it looks at the lock word and sleeps only while it
+// is unchanged, so a wake between its check and its sleep is never lost.
+// Any value is legal, so garbage there only causes a spurious wake-up. (A
+// futex word has 32 bits and the lock word needs 64 to hold the owner;
+// sleeping on half of it would mix 32- and 64-bit atomics on the same
+// memory, which Go's memory model does not describe.) The reserved bytes
+// are ignored.
+//
+// Why the owner goes into the lock word: if it were written after the
+// acquiring CAS, a crash between the two would leave a mutex that is locked
+// by nobody in particular, and a waiter could not tell a dead owner from one
+// that was merely descheduled between the two stores. With one CAS there is
+// no such window: whenever the word says locked, it says by whom.
+//
+// Waiters never sleep longer than pollInterval at a time. After each such
+// interval they check the owner (proc.AliveMasked reads /proc/PID/stat), so
+// a dead owner's mutex is taken over within about pollInterval plus the time
+// to be scheduled; the bound is one second.
+const (
+	offWord = 0
+	offWake = 8
+
+	stateMask      = 3
+	stateUnlocked  = 0
+	stateLocked    = 1
+	stateContended = 2
+	notRecoverable = 3 // the whole word
+	flagInconsist  = 1 << 2
+	reservedBit    = 1 << 3
+	pidShift       = 4
+	pidBits        = 22
+	startShift     = pidShift + pidBits
+	startBits      = 64 - startShift
+	ownerMask      = 1<<64 - 1<<pidShift
+)
+
+const (
+	// spinTries bounds the optimistic phase of Lock before it sleeps.
+	spinTries = 30
+	// pollInterval bounds one futex sleep; after it the owner's liveness is
+	// checked again.
+	pollInterval = 100 * time.Millisecond
+	// minSleep keeps a nearly expired deadline from turning into a busy loop.
+	minSleep = 50 * time.Microsecond
+)
+
+// Mutex is a mutual-exclusion lock in shared memory that works across
+// processes and survives the death of its owner, with the semantics of a
+// POSIX robust mutex. It is owned by a process, not a goroutine: any
+// goroutine of the owning process may unlock it. Its methods are safe for
+// concurrent use. A Mutex must not outlive the mapping it lives in.
+type Mutex struct {
+	word *atomic.Uint64
+	wake *atomic.Uint32
+	me   uint64 // this process's identity, shifted into owner position
+	name string
+	race *byte // the race detector's key for this lock word; nil unless -race
+}
+
+var self struct {
+	once sync.Once
+	tag  uint64
+	err  error
+}
+
+// selfTag returns this process's owner bits for the lock word.
+func selfTag() (uint64, error) {
+	self.once.Do(func() {
+		id, err := proc.Self()
+		if err != nil {
+			self.err = fmt.Errorf("cannot identify this process: %w", err)
+			return
+		}
+		if id.PID <= 0 || uint64(id.PID) >= 1<<pidBits {
+			self.err = fmt.Errorf("pid %d does not fit in %d bits", id.PID, pidBits)
+			return
+		}
+		self.tag = uint64(id.PID)<<pidShift | id.Start<<startShift
+	})
+	return self.tag, self.err
+}
+
+// NewMutex returns the mutex held in b[:MutexSize]. b must be at least
+// MutexSize bytes of a shared, writable mapping, at an address aligned to
+// MutexAlign. All zero bytes are an unlocked mutex: a fresh segment needs no
+// initialisation, and creating a Mutex writes nothing.
+func NewMutex(b []byte, opts ...Option) (*Mutex, error) {
+	c := newConfig(opts)
+	m, err := newMutex(b, c.name)
+	return m, wrap("mutex open", c.name, err)
+}
+
+// MutexAt returns the mutex at offset off of seg (see NewMutex). Errors name
+// it SEGMENT+OFFSET unless the Name option says otherwise. A segment opened
+// ReadOnly is refused with shm.ErrReadOnly: locking writes.
+func MutexAt(seg *shm.Segment, off int, opts ...Option) (*Mutex, error) {
+	c := newConfig(append([]Option{Name(fmt.Sprintf("%s+%d", seg.Name(), off))}, opts...))
+	b := seg.Bytes()
+	if off < 0 || off > len(b) {
+		return nil, wrap("mutex open", c.name, fmt.Errorf("%w: offset %d is outside the %d-byte mapping", shm.ErrInvalid, off, len(b)))
+	}
+	if readOnly(seg) {
+		return nil, wrap("mutex open", c.name, shm.ErrReadOnly)
+	}
+	m, err := newMutex(b[off:], c.name)
+	return m, wrap("mutex open", c.name, err)
+}
+
+func newMutex(b []byte, name string) (*Mutex, error) {
+	if len(b) < MutexSize {
+		return nil, fmt.Errorf("%w: a mutex needs %d bytes, have %d", shm.ErrInvalid, MutexSize, len(b))
+	}
+	word, err := mem.Uint64(b, offWord)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", shm.ErrInvalid, err)
+	}
+	wake, err := mem.Uint32(b, offWake)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", shm.ErrInvalid, err)
+	}
+	me, err := selfTag()
+	if err != nil {
+		return nil, err
+	}
+	return &Mutex{word: word, wake: wake, me: me, name: name, race: raceKey(word)}, nil
+}
+
+// Lock acquires the mutex, waiting while another process (or goroutine)
+// holds it. It spins briefly, then sleeps on the futex.
+//
+// It returns nil when it acquired the mutex normally; an error matching
+// ErrOwnerDead when it acquired it from an owner that died holding it (the
+// caller holds the mutex and must repair, MarkConsistent and Unlock);
+// ErrNotRecoverable or ErrCorrupt without acquiring; or, without acquiring,
+// ctx.Err() when ctx is done first. ctx bounds only the wait: a free mutex
+// is taken even when ctx is already done.
+func (m *Mutex) Lock(ctx context.Context) error {
+	if m.word.CompareAndSwap(0, m.me|stateLocked) {
+		raceAcquire(m.race)
+		return nil
+	}
+	err := m.lockSlow(ctx)
+	if err == nil || err == ErrOwnerDead {
+		raceAcquire(m.race)
+	}
+	return wrap("mutex lock", m.name, err)
+}
+
+func (m *Mutex) lockSlow(ctx context.Context) error {
+	first := m.word.Load()
+	spun := true
+	for range spinTries {
+		v := m.word.Load()
+		if v == 0 {
+			if m.word.CompareAndSwap(0, m.me|stateLocked) {
+				return nil
+			}
+			continue
+		}
+		if v&stateMask != stateLocked {
+			// Others sleep already (or the word is not a plain locked
+			// one): queue up behind them.
+			spun = false
+			break
+		}
+		runtime.Gosched()
+	}
+
+	// If the same owner held the mutex through the whole spin, it may be
+	// dead: check now rather than after the first sleep.
+	checkAt := time.Now()
+	if !spun || m.word.Load() != first {
+		checkAt = checkAt.Add(pollInterval)
+	}
+	var stop func() bool
+	defer func() {
+		if stop != nil {
+			stop()
+		}
+	}()
+	slept := false
+	for {
+		if err := ctx.Err(); err != nil {
+			if slept && m.word.Load() == 0 {
+				// We may have taken a wake meant for the next sleeper:
+				// pass it on.
+				m.wakeOne()
+			}
+			return err
+		}
+		g := m.wake.Load()
+		v := m.word.Load()
+		if v == 0 {
+			if m.word.CompareAndSwap(0, m.me|stateContended) {
+				return nil
+			}
+			continue
+		}
+		if err := check(v); err != nil {
+			return err
+		}
+		if v&stateMask == stateLocked {
+			nv := v&^stateMask | stateContended
+			if !m.word.CompareAndSwap(v, nv) {
+				continue
+			}
+			v = nv
+		}
+		now := time.Now()
+		if !now.Before(checkAt) {
+			if !m.alive(v) {
+				if m.word.CompareAndSwap(v, m.me|stateContended|flagInconsist) {
+					return ErrOwnerDead
+				}
+				continue
+			}
+			checkAt = now.Add(pollInterval)
+		}
+		if stop == nil && ctx.Done() != nil {
+			// Cancellation bumps the wake word, so a waiter between its
+			// ctx check and its sleep does not sleep through it.
+			stop = context.AfterFunc(ctx, m.wakeAll)
+		}
+		d := checkAt.Sub(now)
+		if dl, ok := ctx.Deadline(); ok {
+			d = min(d, dl.Sub(now))
+		}
+		futex.WaitTimeout(m.wake, g, max(d, minSleep))
+		slept = true
+	}
+}
+
+// TryLock acquires the mutex if nobody holds it, or if its owner is dead, and
+// never waits. It returns true, nil when it acquired the mutex; true and an
+// error matching ErrOwnerDead when it took it from a dead owner (see Lock);
+// false, nil when a live process holds it; false and ErrNotRecoverable or
+// ErrCorrupt otherwise. Finding the mutex held by another process costs a
+// read of /proc/PID/stat to check that the owner lives.
+func (m *Mutex) TryLock() (bool, error) {
+	ok, err := m.tryLock()
+	if ok {
+		raceAcquire(m.race)
+	}
+	return ok, err
+}
+
+func (m *Mutex) tryLock() (bool, error) {
+	if m.word.CompareAndSwap(0, m.me|stateLocked) {
+		return true, nil
+	}
+	for range 4 {
+		v := m.word.Load()
+		if v == 0 {
+			if m.word.CompareAndSwap(0, m.me|stateLocked) {
+				return true, nil
+			}
+			continue
+		}
+		if err := check(v); err != nil {
+			return false, wrap("mutex trylock", m.name, err)
+		}
+		if m.alive(v) {
+			return false, nil
+		}
+		if m.word.CompareAndSwap(v, m.me|v&stateMask|flagInconsist) {
+			return true, wrap("mutex trylock", m.name, ErrOwnerDead)
+		}
+	}
+	return false, nil
+}
+
+// Unlock releases the mutex, making the wake-up syscall only when a waiter
+// sleeps. It returns an error matching ErrNotOwner when another process
+// holds the mutex, ErrNotLocked when nobody does, ErrCorrupt for a corrupt
+// word. Unlocking a mutex taken with ErrOwnerDead without MarkConsistent
+// releases it for good: Unlock returns ErrNotRecoverable, and so does every
+// later Lock and TryLock, including those already waiting.
+func (m *Mutex) Unlock() error {
+	raceRelease(m.race)
+	if m.word.CompareAndSwap(m.me|stateLocked, 0) {
+		return nil
+	}
+	return wrap("mutex unlock", m.name, m.unlockSlow())
+}
+
+func (m *Mutex) unlockSlow() error {
+	for {
+		v, err := m.owned()
+		if err != nil {
+			return err
+		}
+		if v&flagInconsist != 0 {
+			if !m.word.CompareAndSwap(v, notRecoverable) {
+				continue
+			}
+			m.wakeAll()
+			return ErrNotRecoverable
+		}
+		if !m.word.CompareAndSwap(v, 0) {
+			continue
+		}
+		if v&stateMask == stateContended {
+			m.wakeOne()
+		}
+		return nil
+	}
+}
+
+// MarkConsistent declares the state the mutex protects repaired after Lock
+// or TryLock returned ErrOwnerDead, so that Unlock releases the mutex
+// normally. The caller must hold the mutex; on a consistent mutex it does
+// nothing.
+func (m *Mutex) MarkConsistent() error {
+	for {
+		v, err := m.owned()
+		if err != nil {
+			return wrap("mutex mark consistent", m.name, err)
+		}
+		if v&flagInconsist == 0 || m.word.CompareAndSwap(v, v&^flagInconsist) {
+			return nil
+		}
+	}
+}
+
+// Reset makes the mutex unlocked and consistent, whatever its state: for a
+// mutex that is not recoverable or corrupt. It is only safe when no other
+// process uses the mutex, like re-initialising a pthread mutex.
+func (m *Mutex) Reset() {
+	m.word.Store(0)
+	m.wakeAll()
+}
+
+// owned loads the lock word and checks that this process holds the mutex.
+func (m *Mutex) owned() (uint64, error) {
+	v := m.word.Load()
+	switch {
+	case v == 0:
+		return 0, ErrNotLocked
+	case check(v) != nil:
+		return 0, check(v)
+	case v&ownerMask != m.me&ownerMask:
+		return 0, ErrNotOwner
+	}
+	return v, nil
+}
+
+// check validates a lock word that is not 0 (unlocked).
+func check(v uint64) error {
+	switch {
+	case v == notRecoverable:
+		return ErrNotRecoverable
+	case v&stateMask == stateUnlocked, v&stateMask == notRecoverable,
+		v&reservedBit != 0, v>>pidShift&(1<<pidBits-1) == 0:
+		return fmt.Errorf("%w: lock word %#016x", ErrCorrupt, v)
+	}
+	return nil
+}
+
+// alive reports whether the owner recorded in the valid locked word v runs.
+func (m *Mutex) alive(v uint64) bool {
+	if v&ownerMask == m.me&ownerMask {
+		return true
+	}
+	id := proc.Identity{
+		PID:   int32(v >> pidShift & (1<<pidBits - 1)),
+		Start: v >> startShift,
+	}
+	return proc.AliveMasked(id, startBits)
+}
+
+func (m *Mutex) wakeOne() {
+	m.wake.Add(1)
+	futex.Wake(m.wake, 1)
+}
+
+func (m *Mutex) wakeAll() {
+	m.wake.Add(1)
+	futex.WakeAll(m.wake)
+}

@@ -1,0 +1,27 @@
+//go:build race
+
+package lock
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+)
+
+// The race detector cannot see the happens-before edges of atomics on memory
+// mapped outside the Go heap (golang/go#16206), so without help it reports
+// the data a Mutex protects as raced between goroutines of one process.
+// Race builds tell it about each acquisition and release, as sync.Mutex
+// does, on a heap byte shared by every Mutex on the same lock word address.
+
+var raceKeys sync.Map // uintptr (lock word address) -> *byte
+
+func raceKey(w *atomic.Uint64) *byte {
+	// unsafe: the word's address is only a map key, never dereferenced.
+	k, _ := raceKeys.LoadOrStore(uintptr(unsafe.Pointer(w)), new(byte))
+	return k.(*byte)
+}
+
+func raceAcquire(k *byte) { runtime.RaceAcquire(unsafe.Pointer(k)) }
+func raceRelease(k *byte) { runtime.RaceReleaseMerge(unsafe.Pointer(k)) }
