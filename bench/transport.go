@@ -94,14 +94,6 @@ const (
 	TCP       = "tcp"
 )
 
-// transports is the registry, in report order.
-var transports = []Transport{
-	rawTransport{},
-	pipeTransport{},
-	unixTransport{},
-	tcpTransport{},
-}
-
 // Transports returns every transport this build knows, in report order.
 func Transports() []Transport { return append([]Transport(nil), transports...) }
 

@@ -12,7 +12,6 @@ import (
 
 	"github.com/shmkit/shm/bench"
 	"github.com/spf13/cobra"
-	"golang.org/x/sys/unix"
 )
 
 func newBenchCmd() *cobra.Command {
@@ -225,14 +224,15 @@ type progress struct {
 	start time.Time
 }
 
-// newProgress returns nil unless w is a terminal: the progress line is for
-// people watching, never for a file or a pipe.
+// newProgress returns nil unless w is a terminal (a character device: a
+// terminal, or /dev/null where the line does no harm): the progress line is
+// for people watching, never for a file or a pipe.
 func newProgress(w io.Writer) *progress {
 	f, ok := w.(*os.File)
 	if !ok {
 		return nil
 	}
-	if _, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS); err != nil {
+	if fi, err := f.Stat(); err != nil || fi.Mode()&os.ModeCharDevice == 0 {
 		return nil
 	}
 	return &progress{w: w, start: time.Now()}

@@ -235,3 +235,30 @@ func TestBenchInterrupt(t *testing.T) {
 		})
 	}
 }
+
+// The progress line goes to terminals (character devices) only.
+func TestBenchProgressOnlyOnTerminal(t *testing.T) {
+	null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer null.Close()
+	file, err := os.Create(filepath.Join(t.TempDir(), "stderr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer file.Close()
+	if newProgress(null) == nil {
+		t.Error("no progress on a character device")
+	}
+	if newProgress(file) != nil || newProgress(&bytes.Buffer{}) != nil {
+		t.Error("progress on a file or a buffer")
+	}
+	var buf bytes.Buffer
+	p := &progress{w: &buf, start: time.Now()}
+	p.show(bench.Progress{Case: bench.Case{Transport: "raw", Workload: bench.RTT, Size: 1024}, Index: 0, Total: 42})
+	p.clear()
+	if got, want := buf.String(), "\r\033[K[1/42] raw rtt 1KiB  (0s elapsed)\r\033[K"; got != want {
+		t.Errorf("progress wrote %q, want %q", got, want)
+	}
+}
