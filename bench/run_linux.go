@@ -26,6 +26,10 @@ type peerSpec struct {
 // peerExitTimeout bounds the wait for a peer to exit after its last message.
 const peerExitTimeout = 5 * time.Second
 
+// peerGoneGrace is how long the driver may still take to receive the last
+// message of a peer that has exited, before its wait is cancelled.
+const peerGoneGrace = 500 * time.Millisecond
+
 func runCase(ctx context.Context, c *config, t Transport, cs Case, d time.Duration, place Placement) (res Result) {
 	res = Result{Transport: cs.Transport, Workload: cs.Workload, Size: cs.Size, DriverCPU: place.Driver, PeerCPU: place.Peer}
 	if err := runCaseErr(ctx, c, t, cs, d, place, &res); err != nil {
@@ -154,8 +158,8 @@ func runCaseErr(parent context.Context, c *config, t Transport, cs Case, d time.
 // has exited and been reaped: Pdeathsig fires when the thread that forked
 // the child ends, and a Go thread ends when a goroutine exits while locked
 // to it, as the pinned hot loops do. Locking keeps any such goroutine off
-// this thread. When the peer exits, cancel is called, which stops a driver
-// spinning for a message that will never come.
+// this thread. When the peer has been gone for peerGoneGrace, cancel is
+// called, which stops a driver waiting for a message that will never come.
 func startPeer(cmd *exec.Cmd, cancel func()) (exited <-chan struct{}, waitErr *error, err error) {
 	started := make(chan error, 1)
 	ch := make(chan struct{})
@@ -171,7 +175,10 @@ func startPeer(cmd *exec.Cmd, cancel func()) (exited <-chan struct{}, waitErr *e
 		started <- nil
 		*werr = cmd.Wait()
 		close(ch)
-		cancel()
+		// A peer that exits normally has sent its last message, which the
+		// driver is about to take; cancelling at once could make a wait
+		// give up with the message already there.
+		time.AfterFunc(peerGoneGrace, cancel)
 	}()
 	return ch, werr, <-started
 }
