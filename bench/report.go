@@ -69,6 +69,19 @@ func WriteTable(w io.Writer, rep *Report) error {
 		}
 	}
 	fmt.Fprintf(w, "\nxRAW, xUNIX: time per message (median round trip, or 1/rate) over that of raw and of unix at the same size; below 1 is faster.\n")
+	seen := map[string]bool{}
+	for _, r := range rep.Results {
+		if !seen[r.Transport] && r.Description != "" {
+			if len(seen) == 0 {
+				fmt.Fprintf(w, "\nTransports:\n")
+			}
+			seen[r.Transport] = true
+			fmt.Fprintf(tw, "  %s\t%s\n", r.Transport, r.Description)
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
 	if len(failed) > 0 {
 		fmt.Fprintf(w, "\nFailed:\n")
 		for _, r := range failed {

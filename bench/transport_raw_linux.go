@@ -17,7 +17,7 @@ type rawTransport struct{}
 
 func (rawTransport) Name() string { return Raw }
 func (rawTransport) Describe() string {
-	return "two processes busy-polling cursors in one shared segment (the hardware limit)"
+	return "slots in one shared segment, both sides busy-polling a sequence word (the hardware limit)"
 }
 
 func (rawTransport) Prepare(ctx context.Context, c Case) (Conn, PeerInfo, error) {
