@@ -183,20 +183,35 @@ func TestBenchUsageErrors(t *testing.T) {
 	}
 }
 
-// TestBenchInterrupt sends SIGINT (what Ctrl-C sends) to a running bench
-// and checks that it stops at once, kills its peer, and leaves nothing in
-// /dev/shm.
+// TestBenchInterrupt interrupts a running bench the way Ctrl-C does (SIGINT
+// to the whole process group: the bench and its peer) and, for one
+// transport, with SIGINT to the bench alone; each time it must stop at once
+// with status 130, leave no peer running and nothing in /dev/shm.
 func TestBenchInterrupt(t *testing.T) {
 	bin := buildShm(t)
+	type tcase struct {
+		transport string
+		group     bool
+	}
+	var cases []tcase
 	for _, tr := range bench.TransportNames() {
-		t.Run(tr, func(t *testing.T) {
-			cmd := exec.Command(bin, "bench", "--transport", tr, "--duration", "1m")
+		cases = append(cases, tcase{tr, true})
+	}
+	cases = append(cases, tcase{bench.Raw, false})
+	for _, tc := range cases {
+		name := tc.transport + "/ctrl-c"
+		if !tc.group {
+			name = tc.transport + "/sigint-to-bench-only"
+		}
+		t.Run(name, func(t *testing.T) {
+			cmd := exec.Command(bin, "bench", "--transport", tc.transport, "--duration", "1m")
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
-			t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+			t.Cleanup(func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); cmd.Wait() })
 			var peers []int
 			for deadline := time.Now().Add(10 * time.Second); len(peers) == 0; time.Sleep(20 * time.Millisecond) {
 				if time.Now().After(deadline) {
@@ -205,7 +220,11 @@ func TestBenchInterrupt(t *testing.T) {
 				peers = childrenOf(cmd.Process.Pid)
 			}
 			time.Sleep(200 * time.Millisecond) // inside the first case
-			if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+			target := cmd.Process.Pid
+			if tc.group {
+				target = -target
+			}
+			if err := syscall.Kill(target, syscall.SIGINT); err != nil {
 				t.Fatal(err)
 			}
 			exited := make(chan error, 1)
