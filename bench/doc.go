@@ -33,7 +33,7 @@
 // last one.
 //
 // The transports: Raw, the limit, two rings of slots in a shared segment
-// with both sides busy-polling (see ring.go for the layout); Pipe, two
+// with both sides busy-polling (see ring_linux.go for the layout); Pipe, two
 // pipes; Unix, a Unix stream socket pair; TCP, a connection over 127.0.0.1
 // with Nagle's algorithm off. The kernel transports use blocking read and
 // write calls straight from the pinned thread, as a C program would. The shm

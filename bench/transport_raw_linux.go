@@ -10,7 +10,7 @@ import (
 
 // rawTransport is the hardware's limit: two rings of slots in one shared
 // segment, each side busy-polling the sequence word of the slot it waits
-// for (see ring.go). It
+// for (see ring_linux.go). It
 // makes no system call and has no wait strategy: nothing between two
 // processes can be faster on the same pair of CPUs.
 type rawTransport struct{}
