@@ -31,7 +31,7 @@ func newBenchCmd() *cobra.Command {
 		Short: "Measure shared memory against pipes and sockets on this machine",
 		Long: `bench measures, in one run of bounded time, how fast two processes on this
 machine exchange messages over each transport: the raw limit (two processes
-busy-polling a cursor in shared memory), the shm queue with spin and default
+busy-polling a word in shared memory), the shm queue with spin and default
 waiting, a semaphore hand-off, a pipe, a Unix stream socket and TCP over
 127.0.0.1.
 
