@@ -1,0 +1,62 @@
+// Package sem provides counting semaphores in shared memory that are
+// glibc's own: a C program's sem_post wakes a Go Wait, and Post wakes a C
+// sem_wait, on the same semaphore.
+//
+// A named semaphore is the file /dev/shm/sem.NAME that glibc's sem_open
+// uses, of exactly Size (32) bytes:
+//
+//	s, err := sem.Open("jobs", sem.Create(0)) // sem_open("/jobs", O_CREAT, 0600, 0)
+//	...
+//	err = s.Post()                            // sem_post
+//	err = s.Wait(ctx)                         // sem_wait, cancellable
+//	err = s.WaitTimeout(time.Second)          // sem_timedwait
+//	ok, err := s.TryWait()                    // sem_trywait
+//	n, err := s.Value()                       // sem_getvalue
+//	err = s.Close()                           // sem_close
+//	err = sem.Unlink("jobs")                  // sem_unlink
+//
+// An unnamed semaphore lives inside any shared-memory segment at an offset
+// that is a multiple of Align: Init makes one there (sem_init with pshared
+// 1) and At attaches to an existing one, so a C process that maps the same
+// segment can sem_post and sem_wait it.
+//
+// # Protocol
+//
+// The 32 bytes hold a 64-bit data word, whose low half is the value (the
+// number of tokens) and whose high half counts registered waiters, and
+// glibc's private flag (128 for a process-shared semaphore). Post adds a
+// token with a compare-and-swap and makes a FUTEX_WAKE system call only if
+// the waiter count was not zero; TryWait takes a token with a
+// compare-and-swap. A Wait that finds no token adds itself to the waiter
+// count, then sleeps with FUTEX_WAIT on the value word while it is 0, and
+// takes a token and its registration off together when one appears. A wait
+// that gives up (timeout, cancellation, Close) takes its registration off
+// and, if a token is there and others wait, passes on the wake-up it may
+// have consumed. The futex operations are the shared ones, keyed on the
+// memory rather than the process. The layout constants in this package
+// describe the words bit by bit.
+//
+// # Caveats
+//
+// Everything in the semaphore comes from other processes and is not
+// trusted: a value above ValueMax or an impossible waiter count is reported
+// as ErrCorrupt by the call that meets it, never a hang or a panic. A
+// process killed while waiting stays in the waiter count, which costs later
+// posts a needless wake-up system call and nothing else (glibc behaves the
+// same). A process killed between a post's two steps can leave a sleeping
+// waiter unwoken until the next post, as with glibc; use WaitTimeout or a
+// context with a deadline where that matters. A process that truncates a
+// named semaphore's file below 32 bytes makes every user fault (SIGBUS), as
+// it would C users.
+//
+// A Semaphore is valid until Close (named) or until its segment is closed
+// or resized (unnamed). Close wakes and ends this handle's blocked Wait
+// calls, but must not race with Post, TryWait or Value on the same handle.
+//
+// The race detector cannot see the ordering given by atomics on mapped
+// memory (golang/go#16206); race builds annotate each post and each token
+// taken for it, per semaphore address in this process.
+//
+// Post and TryWait neither allocate nor make a system call unless a waiter
+// sleeps.
+package sem

@@ -1,0 +1,241 @@
+package sem
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/shmkit/shm"
+)
+
+// maxOpenAttempts bounds Open's loop between "open it" and "create it" when
+// other processes keep creating and removing the same name under it.
+const maxOpenAttempts = 16
+
+// Open opens the named semaphore, glibc's /dev/shm/sem.NAME, like sem_open:
+// the name follows shm.CleanName's rules (leading slashes are stripped) and
+// "sem." plus the name must fit in 255 bytes. Without options the semaphore
+// must exist (an error matching fs.ErrNotExist otherwise). With
+// Create(value) it is created when missing, the way glibc does it: the
+// initialized 32 bytes are written to a temporary file that is then linked
+// to the name, so nobody ever sees a half-made semaphore. With Exclusive too,
+// an existing semaphore is an error matching fs.ErrExist.
+//
+// An existing file must be a regular file of at least Size bytes holding a
+// process-shared semaphore in a sane state; it is never followed if it is a
+// symbolic link.
+func Open(name string, opts ...Option) (*Semaphore, error) {
+	c := newConfig(opts)
+	s, err := open(name, &c)
+	if err != nil {
+		op := "sem open"
+		if c.create {
+			op = "sem create"
+		}
+		return nil, &shm.Error{Op: op, Name: name, Err: err}
+	}
+	return s, nil
+}
+
+// Unlink removes the named semaphore, like sem_unlink. Processes that have
+// it open keep using it; it is freed when the last one closes it.
+func Unlink(name string, opts ...Option) error {
+	c := newConfig(opts)
+	p, err := semPath(c.dir, name)
+	if err == nil {
+		err = unix.Unlink(p)
+	}
+	if err != nil {
+		return &shm.Error{Op: "sem unlink", Name: name, Err: err}
+	}
+	return nil
+}
+
+func open(name string, c *config) (*Semaphore, error) {
+	if c.exclusive && !c.create {
+		return nil, fmt.Errorf("%w: Exclusive without Create", shm.ErrInvalid)
+	}
+	if c.mode&^0o777 != 0 {
+		return nil, fmt.Errorf("%w: mode %#o has bits outside 0777", shm.ErrInvalid, uint32(c.mode))
+	}
+	if c.create && c.initial > ValueMax {
+		return nil, fmt.Errorf("%w: initial value %d exceeds SEM_VALUE_MAX %d", shm.ErrInvalid, c.initial, ValueMax)
+	}
+	p, err := semPath(c.dir, name)
+	if err != nil {
+		return nil, err
+	}
+	for range maxOpenAttempts {
+		if !c.exclusive {
+			s, err := openExisting(name, p)
+			if !c.create || !errors.Is(err, unix.ENOENT) {
+				return s, err
+			}
+		}
+		s, err := create(name, p, c)
+		if c.exclusive || !errors.Is(err, unix.EEXIST) {
+			return s, err
+		}
+		// Someone else created it after we looked: open theirs.
+	}
+	return nil, fmt.Errorf("%w: the name kept appearing and disappearing", unix.EAGAIN)
+}
+
+func openExisting(name, path string) (*Semaphore, error) {
+	// O_NONBLOCK keeps a FIFO planted under the name from blocking the open;
+	// the file type is checked before the mapping.
+	fd, err := unix.Open(path, unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if err != nil {
+		if err == unix.ELOOP {
+			return nil, fmt.Errorf("%w: refusing to follow a symbolic link", unix.ELOOP)
+		}
+		return nil, err
+	}
+	defer unix.Close(fd)
+	return mapFile(name, path, fd, true)
+}
+
+// create makes the semaphore file under a temporary name and links it to
+// path, as glibc's sem_open does. The error matches unix.EEXIST when path
+// exists.
+func create(name, path string, c *config) (*Semaphore, error) {
+	dir := filepath.Dir(path)
+	var (
+		fd  int
+		tmp string
+		err error
+	)
+	for range 50 { // glibc's NRETRIES
+		tmp = filepath.Join(dir, shm.SemaphorePrefix+randomSuffix())
+		fd, err = unix.Open(tmp, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, uint32(c.mode))
+		if err != unix.EEXIST {
+			break
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(fd)
+	defer unix.Unlink(tmp) // the name, not the file: after link, path keeps it
+	if err := unix.Fchmod(fd, uint32(c.mode)); err != nil {
+		return nil, err
+	}
+	var init [Size]byte
+	putState(init[:], uint64(c.initial), privateShared)
+	if n, err := unix.Write(fd, init[:]); err != nil || n != Size {
+		if err == nil {
+			err = fmt.Errorf("short write of %d bytes", n)
+		}
+		return nil, err
+	}
+	s, err := mapFile(name, path, fd, false)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Link(tmp, path); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// putState writes a semaphore's initial bytes into b, which nobody else
+// sees yet.
+func putState(b []byte, data uint64, private uint32) {
+	binary.NativeEndian.PutUint64(b[offData:], data)
+	binary.NativeEndian.PutUint32(b[offPrivate:], private)
+}
+
+const suffixChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+// randomSuffix returns six letters or digits, like mktemp's XXXXXX.
+func randomSuffix() string {
+	var b [6]byte
+	for i := range b {
+		b[i] = suffixChars[rand.IntN(len(suffixChars))]
+	}
+	return string(b[:])
+}
+
+// mapFile maps the semaphore in the open file fd, after checking that it is
+// a regular file with room for a semaphore and, when existing is true, that
+// the semaphore in it is sane.
+func mapFile(name, path string, fd int, existing bool) (*Semaphore, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return nil, fmt.Errorf("%w: %s is not a regular file", ErrCorrupt, path)
+	}
+	if st.Size < Size {
+		return nil, fmt.Errorf("%w: %s has %d bytes, a semaphore needs %d", ErrCorrupt, path, st.Size, Size)
+	}
+	b, err := unix.Mmap(fd, 0, Size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return nil, err
+	}
+	s, err := words(name, b)
+	if err == nil && existing {
+		err = s.check(b)
+	}
+	if err != nil {
+		unix.Munmap(b)
+		return nil, err
+	}
+	s.mapping = b
+	return s, nil
+}
+
+// Peek reads the named semaphore's value and waiter count without mapping
+// it or opening it for writing, so it works on semaphores the caller may
+// only read (for listings such as "shm ls"). It validates the file as Open
+// does. The two numbers come from one read of the file but are a snapshot:
+// they may change right after.
+func Peek(name string, opts ...Option) (State, error) {
+	c := newConfig(opts)
+	st, err := peek(c.dir, name)
+	if err != nil {
+		return State{}, &shm.Error{Op: "sem peek", Name: name, Err: err}
+	}
+	return st, nil
+}
+
+func peek(dir, name string) (State, error) {
+	p, err := semPath(dir, name)
+	if err != nil {
+		return State{}, err
+	}
+	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return State{}, err
+	}
+	defer unix.Close(fd)
+	var fst unix.Stat_t
+	if err := unix.Fstat(fd, &fst); err != nil {
+		return State{}, err
+	}
+	if fst.Mode&unix.S_IFMT != unix.S_IFREG {
+		return State{}, fmt.Errorf("%w: %s is not a regular file", ErrCorrupt, p)
+	}
+	var b [Size]byte
+	n, err := unix.Pread(fd, b[:], 0)
+	if err != nil {
+		return State{}, err
+	}
+	if n < Size {
+		return State{}, fmt.Errorf("%w: %s has %d bytes, a semaphore needs %d", ErrCorrupt, p, n, Size)
+	}
+	if err := checkPrivate(binary.NativeEndian.Uint32(b[offPrivate:])); err != nil {
+		return State{}, err
+	}
+	d := binary.NativeEndian.Uint64(b[offData:])
+	if err := checkData(d); err != nil {
+		return State{}, err
+	}
+	return State{Value: int(uint32(d)), Waiters: int(d >> nwaitersShift)}, nil
+}
