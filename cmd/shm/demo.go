@@ -201,7 +201,9 @@ func (p *demoPeer) wait(e *demoEnv) error {
 
 // failed returns, for an error err that the lead half met while the peer
 // ran, the better explanation: the peer's own failure (its message is in
-// the transcript already) when the peer has ended, err otherwise.
+// the transcript already) when the peer has ended or ends within a second
+// (an end-of-file on a pipe from it can come just before its exit status),
+// err otherwise.
 func (p *demoPeer) failed(e *demoEnv, err error) error {
 	select {
 	case <-p.done:
@@ -211,7 +213,7 @@ func (p *demoPeer) failed(e *demoEnv, err error) error {
 		if e.ctx.Err() == nil && errors.Is(err, context.Canceled) {
 			return fmt.Errorf("demo: the second process (%s step) ended before its turn", p.step)
 		}
-	default:
+	case <-time.After(time.Second):
 	}
 	return err
 }
