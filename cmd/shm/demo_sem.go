@@ -107,7 +107,7 @@ func semDemoLead(e *demoEnv) error {
 		}
 		e.say("my turn (round %d): the text is %q, I add %q and post the peer's turn", round, text, word)
 		if round == 1 {
-			if err := e.waitEnter("the peer sleeps in sem_wait until I post; try: shm ls"); err != nil {
+			if err := e.waitEnter("the peer sleeps in Wait (sem_wait) until I post; try: shm ls"); err != nil {
 				return err
 			}
 		}

@@ -320,7 +320,7 @@ func TestDemoPeerKilled(t *testing.T) {
 			if _, err := os.Stat(filepath.Join(dir, semFile)); err != nil {
 				t.Fatalf("at the semaphore step's first pause: %v\n%s", err, transcript.String())
 			}
-		case strings.Contains(line, "the peer sleeps in sem_wait"):
+		case strings.Contains(line, "the peer sleeps in Wait"):
 			if peer == 0 {
 				t.Fatalf("no peer process in the transcript:\n%s", transcript.String())
 			}
