@@ -62,5 +62,6 @@ Exit status: 0 ok, 1 an operation failed, 2 usage error.`,
 	root.AddCommand(newDemoCmd())
 	root.AddCommand(newDemoPeerCmd())
 	root.AddCommand(newSemCmd())
+	root.AddCommand(newQueueCmd())
 	return root
 }
