@@ -39,6 +39,7 @@ var demoSteps = []demoStep{
 	{name: "segment", title: "Segments: two processes, one piece of memory", lead: segmentDemoLead, peer: segmentDemoPeer},
 	{name: "sem", title: "Semaphores: taking turns", lead: semDemoLead, peer: semDemoPeer},
 	{name: "lock", title: "A mutex: no update lost", lead: lockDemoLead, peer: lockDemoPeer},
+	{name: "queue", title: "Queues: messages there and back, next to a pipe", lead: queueDemoLead, peer: queueDemoPeer},
 }
 
 func findDemoStep(name string) (demoStep, bool) {

@@ -106,6 +106,31 @@ func checkTranscript(t *testing.T, out string, leadPID int, ordered bool) {
 	}
 	checkTurns(t, out, lead, ordered)
 	checkCounters(t, out, lead)
+	checkEcho(t, out, lead)
+}
+
+var echoTimes = regexp.MustCompile(`\[lead (\d+)\] (queue|pipe) round trip: +median (\S+) \(99th percentile (\S+)\)`)
+
+// checkEcho checks the queue step's transcript: every message came back
+// through the queues and the pipes, and both medians were measured.
+func checkEcho(t *testing.T, out, lead string) {
+	t.Helper()
+	n := echoWarmup + echoRounds
+	want := regexp.MustCompile(fmt.Sprintf(`\[peer \d+\] echoed %d messages through the queues and %d through the pipes, and exit`, n, n))
+	if !want.MatchString(out) {
+		t.Fatalf("transcript lacks the peer's %q:\n%s", want, out)
+	}
+	ms := echoTimes.FindAllStringSubmatch(out, -1)
+	if len(ms) != 2 || ms[0][2] != "queue" || ms[1][2] != "pipe" {
+		t.Fatalf("transcript lacks the queue's and then the pipe's round trip:\n%s", out)
+	}
+	for _, m := range ms {
+		median, err1 := time.ParseDuration(m[3])
+		p99, err2 := time.ParseDuration(m[4])
+		if m[1] != lead || err1 != nil || err2 != nil || median <= 0 || p99 < median {
+			t.Fatalf("a round-trip line that does not parse or add up: %q", m[0])
+		}
+	}
 }
 
 // checkTurns checks the semaphore step's transcript: each round each
