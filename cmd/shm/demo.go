@@ -236,9 +236,9 @@ func newDemoCmd() *cobra.Command {
 		Short: "A short tour: two processes share memory (start here)",
 		Long: `Run a narrated tour of shared memory: this program starts a second copy of
 itself, both map the same segment, and each shows what the other wrote; then
-the two take turns with semaphores, and add to shared counters with and
-without a mutex. Every object the demo creates is removed at the end, also on
-an error or Ctrl-C.`,
+the two take turns with semaphores, add to shared counters with and without a
+mutex, and echo messages through queues, timed next to a pipe. Every object
+the demo creates is removed at the end, also on an error or Ctrl-C.`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -266,7 +266,9 @@ an error or Ctrl-C.`,
 				"  shm ls\n"+
 				"  shm rm notes\n"+
 				"  shm sem create turn; shm sem post turn; shm sem wait turn --timeout 5s\n"+
-				"  shm sem rm turn\n")
+				"  shm sem rm turn\n"+
+				"  shm queue create q --capacity 64K; seq 1000 | shm queue send q\n"+
+				"  shm queue recv q | wc -l; shm rm q\n")
 			return nil
 		},
 	}
