@@ -1,0 +1,232 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"testing"
+
+	"github.com/shmkit/shm"
+	"github.com/shmkit/shm/internal/mem"
+	"github.com/shmkit/shm/internal/shmtest"
+)
+
+var benchSizes = []int{64, 1 << 10, 64 << 10}
+
+func sizeName(n int) string {
+	switch {
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return strconv.Itoa(n>>10) + "KiB"
+	}
+	return strconv.Itoa(n) + "B"
+}
+
+// streamBench runs a producer goroutine that send()s until the benchmark
+// ends while the benchmark loop receives with recv.
+func streamBench(b *testing.B, n int, opts []Option, send func(ctx context.Context, p *Queue, msg []byte) error, recv func(ctx context.Context, c *Queue, buf []byte) ([]byte, error)) {
+	_, p, c := pair(b, 4<<20, opts...)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		msg := make([]byte, n)
+		for {
+			if err := send(ctx, p, msg); err != nil {
+				if errors.Is(err, context.Canceled) {
+					err = nil
+				}
+				done <- err
+				return
+			}
+		}
+	}()
+	buf := make([]byte, 0, n)
+	b.SetBytes(int64(n))
+	b.ReportAllocs()
+	var err error
+	for b.Loop() {
+		if buf, err = recv(ctx, c, buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+}
+
+func sendOne(ctx context.Context, p *Queue, msg []byte) error { return p.Send(ctx, msg) }
+func recvOne(ctx context.Context, c *Queue, buf []byte) ([]byte, error) {
+	return c.Receive(ctx, buf)
+}
+
+func BenchmarkSendReceive(b *testing.B) {
+	for _, n := range benchSizes {
+		b.Run(sizeName(n), func(b *testing.B) { streamBench(b, n, nil, sendOne, recvOne) })
+	}
+}
+
+func BenchmarkSendReceiveMPSC(b *testing.B) {
+	for _, n := range benchSizes {
+		b.Run(sizeName(n), func(b *testing.B) { streamBench(b, n, []Option{MultiProducer()}, sendOne, recvOne) })
+	}
+}
+
+// BenchmarkSendBatch sends 64 messages per SendBatch: one cursor publish
+// per batch.
+func BenchmarkSendBatch(b *testing.B) {
+	for _, n := range benchSizes[:2] {
+		b.Run(sizeName(n), func(b *testing.B) {
+			var batch [][]byte
+			streamBench(b, n, nil, func(ctx context.Context, p *Queue, msg []byte) error {
+				if batch == nil {
+					for range 64 {
+						batch = append(batch, msg)
+					}
+				}
+				return p.SendBatch(ctx, batch)
+			}, recvOne)
+		})
+	}
+}
+
+// BenchmarkZeroCopy writes and reads in place: Reserve/Commit and
+// Peek/Release, touching the first and last byte only.
+func BenchmarkZeroCopy(b *testing.B) {
+	for _, n := range benchSizes {
+		b.Run(sizeName(n), func(b *testing.B) {
+			streamBench(b, n, nil, func(ctx context.Context, p *Queue, _ []byte) error {
+				m, err := p.Reserve(ctx, n)
+				if err != nil {
+					return err
+				}
+				m[0], m[n-1] = 1, 2
+				return p.Commit()
+			}, func(ctx context.Context, c *Queue, buf []byte) ([]byte, error) {
+				m, err := c.Peek(ctx)
+				if err != nil {
+					return buf, err
+				}
+				if m[0]+m[n-1] != 3 {
+					return buf, errors.New("wrong message")
+				}
+				return buf, c.Release()
+			})
+		})
+	}
+}
+
+// BenchmarkRoundTrip measures a message's round trip to another process
+// that echoes it back over a second queue.
+func BenchmarkRoundTrip(b *testing.B) {
+	for _, strategy := range []WaitStrategy{Spin, SpinThenSleep} {
+		b.Run(strategy.String(), func(b *testing.B) {
+			opts := []Option{Wait(strategy)}
+			req, p, _ := pair(b, 1<<16, opts...)
+			resp, _, c := pair(b, 1<<16, opts...)
+			k := spawnEcho(b, req, resp, strategy)
+			ctx := context.Background()
+			msg := make([]byte, 64)
+			buf := make([]byte, 0, 64)
+			var err error
+			// One trip first, so that the child is up.
+			if err := p.Send(ctx, msg); err != nil {
+				b.Fatal(err)
+			}
+			if buf, err = c.Receive(ctx, buf); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := p.Send(ctx, msg); err != nil {
+					b.Fatal(err)
+				}
+				if buf, err = c.Receive(ctx, buf); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/roundtrip")
+			p.Close()
+			if err := k.wait(); err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+}
+
+func spawnEcho(b *testing.B, req, resp string, s WaitStrategy) *childProc {
+	return spawn(b, "echo", req, int(s), 0, "QUEUE_RESP="+resp)
+}
+
+// BenchmarkRawPingPong is the hardware's limit for comparison: two
+// processes flip one word of shared memory back and forth, spinning.
+func BenchmarkRawPingPong(b *testing.B) {
+	name := shmtest.Name(b, "")
+	seg, err := shm.Create(name, 4096)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer seg.Close()
+	w := mem.MustUint64(seg.Bytes(), 0)
+	k := spawn(b, "pingpong", name, 0, 0)
+	// Odd values are the parent's pings, even ones the child's pongs.
+	v := uint64(0)
+	for b.Loop() {
+		v++
+		w.Store(v)
+		for w.Load() != v+1 {
+		}
+		v++
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/roundtrip")
+	w.Store(1 << 62) // tells the child to stop
+	k.wait()
+}
+
+// benchChild runs the benchmark peers; it is called by child.
+func benchChild(role string) error {
+	switch role {
+	case "echo":
+		s := WaitStrategy(envInt("QUEUE_ID"))
+		in, err := Open(os.Getenv("QUEUE_NAME"), Wait(s))
+		if err != nil {
+			return err
+		}
+		out, err := Open(os.Getenv("QUEUE_RESP"), Wait(s))
+		if err != nil {
+			return err
+		}
+		ctx := context.Background()
+		var buf []byte
+		for {
+			buf, err = in.Receive(ctx, buf)
+			if err == io.EOF {
+				return out.Close()
+			}
+			if err != nil {
+				return err
+			}
+			if err := out.Send(ctx, buf); err != nil {
+				return err
+			}
+		}
+	case "pingpong":
+		seg, err := shm.Open(os.Getenv("QUEUE_NAME"))
+		if err != nil {
+			return err
+		}
+		w := mem.MustUint64(seg.Bytes(), 0)
+		for {
+			v := w.Load()
+			if v >= 1<<62 {
+				return nil
+			}
+			if v%2 == 1 {
+				w.Store(v + 1)
+			}
+		}
+	}
+	return fmt.Errorf("unknown role %q", role)
+}

@@ -1,0 +1,84 @@
+package queue_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/shmkit/shm/queue"
+)
+
+// A producer and a consumer; here both in one process, usually in two.
+func Example() {
+	name := fmt.Sprintf("example-queue-%d", os.Getpid())
+	producer, err := queue.Create(name, 64<<10)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer queue.Unlink(name)
+	consumer, err := queue.Open(name)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer consumer.Close()
+
+	ctx := context.Background()
+	for _, m := range []string{"hello", "", "world"} {
+		if err := producer.Send(ctx, []byte(m)); err != nil {
+			fmt.Println(err)
+			return
+		}
+	}
+	producer.Close() // the consumer gets io.EOF after the last message
+
+	var buf []byte
+	for {
+		buf, err = consumer.Receive(ctx, buf)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		fmt.Printf("%q\n", buf)
+	}
+	// Output:
+	// "hello"
+	// ""
+	// "world"
+}
+
+// Zero copy: the producer writes the message in place in the ring, the
+// consumer reads it there.
+func ExampleQueue_Reserve() {
+	name := fmt.Sprintf("example-queue-zc-%d", os.Getpid())
+	q, err := queue.Create(name, 4096)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer queue.Unlink(name)
+	defer q.Close()
+	ctx := context.Background()
+
+	b, err := q.Reserve(ctx, 5)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	copy(b, "in pl")
+	q.Commit()
+
+	m, err := q.Peek(ctx)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(string(m), len(m))
+	q.Release()
+	// Output: in pl 5
+}

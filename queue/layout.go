@@ -1,0 +1,210 @@
+package queue
+
+import (
+	"encoding/binary"
+	"fmt"
+)
+
+// The layout of a queue segment, described once. All integers are little
+// endian; every cursor and word is naturally aligned. The header is one page
+// so that the ring starts page-aligned.
+//
+//	offset  size  field          written by          notes
+//	------  ----  -------------  ------------------  ---------------------------------
+//	line 0: static, written once by Create (magic last)
+//	     0     8  magic          creator             "SHMQUEUE"
+//	     8     4  version        creator             layoutVersion
+//	    12     4  flags          creator             flagMultiProducer
+//	    16     8  capacity       creator             ring bytes, a power of two
+//	    24     4  max message    creator             ≤ capacity/2 - recordHeader
+//	    28     4  slots          creator             producer slots: 1, or maxSlots
+//	line 1: the producers' line
+//	    64     8  tail           producer(s)         write cursor (see below)
+//	    72     4  consumer wait  consumer, producers futex word: 1 = consumer sleeps
+//	    76     4  closed         producers           1 = the sending side closed
+//	line 2: the consumer's line
+//	   128     8  head           consumer            read cursor, published lazily
+//	   136     4  producer wait  producers, consumer futex word: 0, wantHead, sleeping
+//	line 3:
+//	   192     4  reserve lock   producers (MPSC)    0 free, else lockValue(slot, gen)
+//	line 4:
+//	   256    16  consumer       consumer            claim word + start time
+//	line 5 on:
+//	   320  16*n  producer slots producers           claim word + start time each
+//	  4096   cap  ring           producers           records, see below
+//
+// Cursors are byte positions that only grow (2^64 bytes never wrap in
+// practice); a position's ring offset is pos & (capacity-1). The consumer
+// owns head (and publishes it lazily); tail-head is the number of bytes in
+// use, never more than capacity.
+//
+// Single producer: the ring always ends in an end marker, a zero word where
+// the next record will go. The producer writes a record behind the marker
+// (a new marker after it, the payload, a header at offset 0 behind a wrap
+// record) and commits it by replacing the marker with the record's (or the
+// wrap record's) header in one atomic store. The consumer reads the header
+// at head: zero means nothing yet. It never reads tail, which the producer
+// publishes only now and then, for Stat, Probe and a producer that takes
+// over (which finds the end by walking from head to the marker). So the
+// ring holds at most capacity-8 bytes of records.
+//
+// Multi-producer: tail is the reservation cursor, advanced under the
+// reserve lock after the record headers are written (as pending); each
+// record's header says whether it is committed, and the consumer reads only
+// below tail.
+//
+// A claim word (uint64) is pid<<32 | generation: pid 0 means free; the
+// generation grows by one with every claim so that a record or a lock left by
+// an earlier owner of the same slot is told apart from the current owner's.
+// The start-time word holds the owner's start time (internal/proc), written
+// right after the claim; 0 means "not yet known".
+//
+// A record is an 8-byte header and its payload, padded to 8 bytes:
+//
+//	+0  uint32 length  payload bytes (for a wrap record: bytes to the ring end - 8)
+//	+4  uint32 state   kind<<28 | slot<<22 | generation&genMask
+//	+8  payload...     then padding to the next multiple of 8
+//
+// A record never crosses the ring's end: when one does not fit, the producer
+// writes a wrap record that covers the rest of the ring and puts the record
+// at offset 0. Kinds: kindData (committed), kindPending (reserved by an MPSC
+// producer, not yet committed), kindWrap, kindSkip (abandoned, no message).
+const (
+	magic         uint64 = 0x45554555514d4853 // "SHMQUEUE" read as a little-endian uint64
+	layoutVersion uint32 = 1
+
+	offMagic    = 0
+	offVersion  = 8
+	offFlags    = 12
+	offCapacity = 16
+	offMaxMsg   = 24
+	offSlots    = 28
+
+	offTail     = 64
+	offConsWait = 72
+	offClosed   = 76
+
+	offHead     = 128
+	offProdWait = 136
+
+	offLock = 192
+
+	offConsumer  = 256
+	offProducers = 320
+	slotSize     = 16
+	maxSlots     = 64
+
+	headerSize = 4096
+
+	flagMultiProducer uint32 = 1
+	knownFlags               = flagMultiProducer
+
+	recordHeader = 8
+
+	// MinCapacity and MaxCapacity bound the ring size.
+	MinCapacity = 64
+	MaxCapacity = 1 << 40
+)
+
+// Record kinds, in the top four bits of a record's state word.
+const (
+	kindData    uint32 = 1
+	kindPending uint32 = 2
+	kindWrap    uint32 = 3
+	kindSkip    uint32 = 4
+
+	kindShift = 28
+	slotShift = 22
+	slotMask  = 0x3f
+	genMask   = 1<<slotShift - 1
+)
+
+// Values of the producer-wait word.
+const (
+	prodIdle     uint32 = 0
+	prodWantHead uint32 = 1 // a producer spins for space: publish head now
+	prodSleeping uint32 = 2 // a producer sleeps on the word: publish and wake
+)
+
+func recordState(kind uint32, slot int, gen uint32) uint32 {
+	return kind<<kindShift | uint32(slot)<<slotShift | gen&genMask
+}
+
+func stateKind(st uint32) uint32 { return st >> kindShift }
+func stateSlot(st uint32) int    { return int(st>>slotShift) & slotMask }
+func stateGen(st uint32) uint32  { return st & genMask }
+
+// recSize is the ring space of a record with an n-byte payload.
+func recSize(n int) uint64 { return (uint64(n) + recordHeader + 7) &^ 7 }
+
+func claimWord(pid int32, gen uint32) uint64 { return uint64(uint32(pid))<<32 | uint64(gen) }
+func claimPID(w uint64) int32                { return int32(uint32(w >> 32)) }
+func claimGen(w uint64) uint32               { return uint32(w) }
+
+// lockValue is the reserve lock's value while slot's owner of generation gen
+// holds it.
+func lockValue(slot int, gen uint32) uint32 { return uint32(slot+1)<<24 | gen&0xffffff }
+func lockSlot(v uint32) int                 { return int(v>>24) - 1 }
+func lockGen(v uint32) uint32               { return v & 0xffffff }
+
+func isPow2(n uint64) bool { return n != 0 && n&(n-1) == 0 }
+
+// geometry is the validated static part of a header.
+type geometry struct {
+	capacity uint64
+	maxMsg   int
+	slots    int
+	multi    bool
+}
+
+// parseHeader validates the static line of a header. size is the object's
+// size (or -1 when unknown, as for Probe on a header copy).
+func parseHeader(b []byte, size int64) (geometry, error) {
+	if len(b) < offSlots+4 {
+		return geometry{}, fmt.Errorf("%w: %d bytes, too small for a queue header", ErrNotQueue, len(b))
+	}
+	le := binary.LittleEndian
+	if m := le.Uint64(b[offMagic:]); m != magic {
+		return geometry{}, fmt.Errorf("%w: magic %#016x, want %#016x", ErrNotQueue, m, magic)
+	}
+	if v := le.Uint32(b[offVersion:]); v != layoutVersion {
+		return geometry{}, fmt.Errorf("%w: layout version %d, this package reads %d", ErrVersion, v, layoutVersion)
+	}
+	g := geometry{}
+	flags := le.Uint32(b[offFlags:])
+	if flags&^knownFlags != 0 {
+		return g, fmt.Errorf("%w: header field flags at offset %d: unknown bits %#x", ErrCorrupt, offFlags, flags&^knownFlags)
+	}
+	g.multi = flags&flagMultiProducer != 0
+	g.capacity = le.Uint64(b[offCapacity:])
+	if !isPow2(g.capacity) || g.capacity < MinCapacity || g.capacity > MaxCapacity {
+		return g, fmt.Errorf("%w: header field capacity at offset %d: %d is not a power of two in [%d, %d]", ErrCorrupt, offCapacity, g.capacity, MinCapacity, uint64(MaxCapacity))
+	}
+	if size >= 0 && uint64(size) < headerSize+g.capacity {
+		return g, fmt.Errorf("%w: the object has %d bytes, a queue of capacity %d needs %d", ErrCorrupt, size, g.capacity, headerSize+g.capacity)
+	}
+	mm := uint64(le.Uint32(b[offMaxMsg:]))
+	if mm > maxMessageFor(g.capacity) {
+		return g, fmt.Errorf("%w: header field max message at offset %d: %d is more than %d allowed by capacity %d", ErrCorrupt, offMaxMsg, mm, maxMessageFor(g.capacity), g.capacity)
+	}
+	g.maxMsg = int(mm)
+	g.slots = int(le.Uint32(b[offSlots:]))
+	want := 1
+	if g.multi {
+		want = maxSlots
+	}
+	if g.slots != want {
+		return g, fmt.Errorf("%w: header field slots at offset %d: %d, want %d", ErrCorrupt, offSlots, g.slots, want)
+	}
+	return g, nil
+}
+
+// maxMessageFor is the largest payload a ring of capacity bytes can always
+// take: a record plus the wrap padding in front of it must fit in the ring.
+func maxMessageFor(capacity uint64) uint64 {
+	m := capacity/2 - recordHeader
+	if m > 1<<31 {
+		m = 1 << 31
+	}
+	return m
+}

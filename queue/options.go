@@ -1,0 +1,91 @@
+package queue
+
+import (
+	"io/fs"
+	"time"
+
+	"github.com/shmkit/shm"
+)
+
+// An Option changes how Create or Open work. Options that do not apply to a
+// call are ignored by it (MultiProducer means nothing to Open: the mode is
+// read from the queue's header).
+type Option func(*config)
+
+type config struct {
+	multi    bool
+	maxMsg   int // 0: the largest the capacity allows
+	mode     fs.FileMode
+	dir      string
+	strategy WaitStrategy
+	spin     time.Duration
+}
+
+func newConfig(opts []Option) config {
+	c := config{mode: shm.DefaultMode, dir: shm.DefaultDir, spin: DefaultSpin}
+	for _, o := range opts {
+		if o != nil {
+			o(&c)
+		}
+	}
+	return c
+}
+
+func (c *config) shmOptions() []shm.Option {
+	return []shm.Option{shm.Dir(c.dir), shm.Mode(c.mode)}
+}
+
+// MultiProducer makes Create build a queue that many processes (or handles)
+// may send to at once. Without it a queue has one producer at a time.
+func MultiProducer() Option { return func(c *config) { c.multi = true } }
+
+// MaxMessage sets the largest message, in bytes, that Create's queue
+// accepts. The default and the upper bound is capacity/2 - 8, so that a
+// message always fits whatever the ring's fill.
+func MaxMessage(n int) Option { return func(c *config) { c.maxMsg = n } }
+
+// Mode sets the permission bits of a new queue (default shm.DefaultMode).
+func Mode(perm fs.FileMode) Option { return func(c *config) { c.mode = perm } }
+
+// Dir places the queue in another directory than /dev/shm.
+func Dir(path string) Option { return func(c *config) { c.dir = path } }
+
+// WaitStrategy says how a blocked Send or Receive waits for the other side.
+type WaitStrategy int
+
+const (
+	// SpinThenSleep spins for the spin time (SpinTime, DefaultSpin) and then
+	// sleeps on a futex until the other side wakes it. It is the default.
+	SpinThenSleep WaitStrategy = iota
+	// Spin never sleeps: lowest latency, one busy CPU per waiter.
+	Spin
+	// Block goes to sleep on the futex at once: no CPU while idle, each
+	// hand-off costs a wake-up.
+	Block
+)
+
+// String names the strategy as the command line does.
+func (s WaitStrategy) String() string {
+	switch s {
+	case SpinThenSleep:
+		return "default"
+	case Spin:
+		return "spin"
+	case Block:
+		return "block"
+	}
+	return "WaitStrategy(?)"
+}
+
+// DefaultSpin is how long SpinThenSleep spins before it sleeps.
+const DefaultSpin = 20 * time.Microsecond
+
+// Wait sets the wait strategy of the handle.
+func Wait(s WaitStrategy) Option { return func(c *config) { c.strategy = s } }
+
+// SpinTime sets how long SpinThenSleep spins before sleeping.
+func SpinTime(d time.Duration) Option { return func(c *config) { c.spin = d } }
+
+// peerCheck is how often a waiter looks whether its peer still lives: a
+// dead peer is reported within about this time, well under one second.
+const peerCheck = 100 * time.Millisecond

@@ -1,0 +1,569 @@
+package queue
+
+// Multi-process tests: the test binary re-executes itself as the peer, with
+// QUEUE_TEST_ROLE naming the child's role (see TestMain and child).
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/shmkit/shm/internal/shmtest"
+)
+
+func TestMain(m *testing.M) {
+	if role := os.Getenv("QUEUE_TEST_ROLE"); role != "" {
+		if err := child(role); err != nil {
+			fmt.Fprintln(os.Stderr, "child", role+":", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func envInt(k string) int {
+	n, _ := strconv.Atoi(os.Getenv(k))
+	return n
+}
+
+// child runs one peer role. Roles:
+//
+//	produce        send QUEUE_COUNT checked messages as producer QUEUE_ID, then Close
+//	produce-stdin  send checked messages until stdin closes, then Close
+//	produce-loop   send checked messages for ever (to be killed at random)
+//	reserve-hang   send QUEUE_COUNT messages, Reserve one more, write half
+//	               of it, say "ready" and sleep (killed between reserve and commit)
+//	lock-hang      (multi-producer) send one message, take the reserve lock,
+//	               say "ready" and sleep (killed holding the lock)
+//	producer-hang  send one message, say "ready" and sleep
+//	consumer-hang  take the consumer role, say "ready" and sleep
+func child(role string) error {
+	if role == "echo" || role == "pingpong" {
+		return benchChild(role)
+	}
+	ctx := context.Background()
+	q, err := Open(os.Getenv("QUEUE_NAME"))
+	if err != nil {
+		return err
+	}
+	id, count := envInt("QUEUE_ID"), envInt("QUEUE_COUNT")
+	g := newGen(id, q.MaxMessage())
+	ready := func() {
+		fmt.Println("ready")
+		time.Sleep(time.Hour)
+	}
+	switch role {
+	case "produce":
+		for range count {
+			if err := q.Send(ctx, g.next()); err != nil {
+				return err
+			}
+		}
+		return q.Close()
+	case "produce-stdin":
+		stop := make(chan struct{})
+		go func() { io.Copy(io.Discard, os.Stdin); close(stop) }()
+		for {
+			select {
+			case <-stop:
+				return q.Close()
+			default:
+			}
+			for range 10 {
+				if err := q.Send(ctx, g.next()); err != nil {
+					return err
+				}
+			}
+			time.Sleep(time.Millisecond)
+		}
+	case "produce-loop":
+		for {
+			if err := q.Send(ctx, g.next()); err != nil {
+				return err
+			}
+		}
+	case "reserve-hang":
+		for range count {
+			if err := q.Send(ctx, g.next()); err != nil {
+				return err
+			}
+		}
+		msg := g.next()
+		b, err := q.Reserve(ctx, len(msg))
+		if err != nil {
+			return err
+		}
+		copy(b, msg[:len(msg)/2])
+		ready()
+	case "lock-hang":
+		if err := q.Send(ctx, g.next()); err != nil {
+			return err
+		}
+		if err := q.lockReserve(ctx, true); err != nil {
+			return err
+		}
+		ready()
+	case "producer-hang":
+		if err := q.Send(ctx, g.next()); err != nil {
+			return err
+		}
+		ready()
+	case "consumer-hang":
+		if _, err := q.TryReceive(nil); err != ErrEmpty {
+			return fmt.Errorf("TryReceive: %v", err)
+		}
+		ready()
+	}
+	return fmt.Errorf("unknown role %q", role)
+}
+
+// gen makes checked messages: producer id (4 bytes), sequence number (8),
+// random bytes, and a CRC-32 of everything before it (4). Sizes are random
+// from 16 to max.
+type gen struct {
+	id  uint32
+	seq uint64
+	max int
+	rnd *rand.Rand
+	buf []byte
+}
+
+func newGen(id, max int) *gen {
+	return &gen{id: uint32(id), max: min(max, 2048), rnd: rand.New(rand.NewPCG(uint64(id), 7)), buf: make([]byte, 4096)}
+}
+
+func (g *gen) next() []byte {
+	n := 16 + g.rnd.IntN(g.max-16+1)
+	b := g.buf[:n]
+	binary.LittleEndian.PutUint32(b, g.id)
+	binary.LittleEndian.PutUint64(b[4:], g.seq)
+	for i := 12; i < n-4; i++ {
+		b[i] = byte(g.seq) ^ byte(i)
+	}
+	binary.LittleEndian.PutUint32(b[n-4:], crc32.ChecksumIEEE(b[:n-4]))
+	g.seq++
+	return b
+}
+
+// checker verifies checked messages: whole (checksum), and per producer in
+// order with nothing lost or duplicated.
+type checker struct {
+	next map[uint32]uint64
+}
+
+func (c *checker) check(m []byte) error {
+	if len(m) < 16 {
+		return fmt.Errorf("%d-byte message, want at least 16", len(m))
+	}
+	if got, want := binary.LittleEndian.Uint32(m[len(m)-4:]), crc32.ChecksumIEEE(m[:len(m)-4]); got != want {
+		return fmt.Errorf("torn %d-byte message: checksum %#x, want %#x", len(m), got, want)
+	}
+	id, seq := binary.LittleEndian.Uint32(m), binary.LittleEndian.Uint64(m[4:])
+	if seq != c.next[id] {
+		return fmt.Errorf("producer %d: message %d came when %d was due", id, seq, c.next[id])
+	}
+	c.next[id]++
+	return nil
+}
+
+type childProc struct {
+	cmd   *exec.Cmd
+	out   *bufio.Reader
+	stdin io.WriteCloser
+}
+
+// spawn starts the test binary as a peer in role, killed and reaped when
+// the test ends.
+func spawn(t testing.TB, role, name string, id, count int, env ...string) *childProc {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "QUEUE_TEST_ROLE="+role, "QUEUE_NAME="+name,
+		"QUEUE_ID="+strconv.Itoa(id), "QUEUE_COUNT="+strconv.Itoa(count))
+	cmd.Env = append(cmd.Env, env...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c := &childProc{cmd: cmd, out: bufio.NewReader(out), stdin: stdin}
+	t.Cleanup(func() { c.kill() })
+	return c
+}
+
+var waitMu sync.Mutex
+
+func (c *childProc) kill() {
+	c.cmd.Process.Signal(syscall.SIGKILL)
+	c.wait()
+}
+
+// wait reaps the child once; later calls return the first result.
+func (c *childProc) wait() error {
+	waitMu.Lock()
+	defer waitMu.Unlock()
+	if c.cmd.ProcessState != nil {
+		if !c.cmd.ProcessState.Success() {
+			return errors.New(c.cmd.ProcessState.String())
+		}
+		return nil
+	}
+	return c.cmd.Wait()
+}
+
+func (c *childProc) ready(t testing.TB) {
+	t.Helper()
+	line, err := c.out.ReadString('\n')
+	if err != nil || line != "ready\n" {
+		t.Fatalf("child said %q, %v; want ready", line, err)
+	}
+}
+
+// millionCount is the message count of the single-producer integrity test.
+const millionCount = 1_000_000
+
+func TestProcessIntegritySPSC(t *testing.T) {
+	ctx := ctxT(t)
+	count := millionCount
+	if raceEnabled {
+		count /= 5 // the race detector slows the consumer down about tenfold
+	}
+	name, _, c := pair(t, 1<<16)
+	ch := spawn(t, "produce", name, 1, count)
+	chk := checker{next: map[uint32]uint64{}}
+	var buf []byte
+	for i := 0; ; i++ {
+		var err error
+		buf, err = c.Receive(ctx, buf)
+		if err == io.EOF {
+			if i != count {
+				t.Fatalf("EOF after %d messages, want %d", i, count)
+			}
+			break
+		}
+		if err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		if err := chk.check(buf); err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+	}
+	if err := ch.wait(); err != nil {
+		t.Fatalf("producer: %v", err)
+	}
+}
+
+func TestProcessIntegrityMPSC(t *testing.T) {
+	ctx := ctxT(t)
+	const producers = 4
+	count := 50_000
+	if raceEnabled {
+		count /= 5
+	}
+	name, _, c := pair(t, 1<<16, MultiProducer())
+	var kids []*childProc
+	for id := range producers {
+		kids = append(kids, spawn(t, "produce", name, id, count))
+	}
+	chk := checker{next: map[uint32]uint64{}}
+	var buf []byte
+	for i := 0; ; i++ {
+		var err error
+		buf, err = c.Receive(ctx, buf)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		if err := chk.check(buf); err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+	}
+	for id, k := range kids {
+		if err := k.wait(); err != nil {
+			t.Fatalf("producer %d: %v", id, err)
+		}
+		if chk.next[uint32(id)] != uint64(count) {
+			t.Errorf("producer %d: %d messages arrived, want %d", id, chk.next[uint32(id)], count)
+		}
+	}
+}
+
+// TestProcessCrashMPSC kills producer processes at random moments, many
+// times, half of them between Reserve and Commit, while a steady producer
+// goes on. The consumer must get only whole, committed messages in order
+// per producer, all of the steady producer's, and never hang.
+func TestProcessCrashMPSC(t *testing.T) {
+	ctx := ctxT(t)
+	const trials, parallel = 100, 4
+	name, _, c := pair(t, 1<<14, MultiProducer())
+	steady := spawn(t, "produce-stdin", name, 1000, 0)
+
+	type result struct {
+		id   int
+		sent int // messages committed for sure before the kill (reserve-hang)
+	}
+	results := make(chan result, trials)
+	go func() {
+		rnd := rand.New(rand.NewPCG(1, 2))
+		sem := make(chan struct{}, parallel)
+		var wg sync.WaitGroup
+		for trial := range trials {
+			sem <- struct{}{}
+			wg.Add(1)
+			go func(trial int, delay time.Duration, atReserve bool, count int) {
+				defer func() { <-sem; wg.Done() }()
+				if atReserve {
+					k := spawn(t, "reserve-hang", name, trial, count)
+					line, err := k.out.ReadString('\n')
+					if err != nil || line != "ready\n" {
+						t.Errorf("trial %d: child said %q, %v", trial, line, err)
+					}
+					k.kill()
+					results <- result{trial, count}
+					return
+				}
+				k := spawn(t, "produce-loop", name, trial, 0)
+				time.Sleep(delay)
+				k.kill()
+				results <- result{trial, -1}
+			}(trial, time.Duration(rnd.IntN(20_000))*time.Microsecond, trial%2 == 0, rnd.IntN(50))
+		}
+		wg.Wait()
+		close(results)
+		steady.stdin.Close() // the steady producer closes; the queue ends
+	}()
+
+	chk := checker{next: map[uint32]uint64{}}
+	var buf []byte
+	for i := 0; ; i++ {
+		var err error
+		buf, err = c.Receive(ctx, buf)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		if err := chk.check(buf); err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+	}
+	if err := steady.wait(); err != nil {
+		t.Fatalf("steady producer: %v", err)
+	}
+	if chk.next[1000] == 0 {
+		t.Error("no message of the steady producer arrived")
+	}
+	n := 0
+	for r := range results {
+		n++
+		if r.sent >= 0 && chk.next[uint32(r.id)] != uint64(r.sent) {
+			t.Errorf("trial %d: %d messages arrived, the child committed %d before its Reserve", r.id, chk.next[uint32(r.id)], r.sent)
+		}
+	}
+	if n != trials {
+		t.Errorf("%d trials ran, want %d", n, trials)
+	}
+	total := uint64(0)
+	for _, v := range chk.next {
+		total += v
+	}
+	t.Logf("%d trials; %d messages, %d of them from the steady producer", n, total, chk.next[1000])
+}
+
+// TestProcessCrashSPSC kills single producers at random moments, one after
+// the other, each taking over the ring from the dead one. The consumer must
+// get whole messages only, each producer's in order without gaps, and all
+// of the last producer's, which closes the queue.
+func TestProcessCrashSPSC(t *testing.T) {
+	ctx := ctxT(t)
+	const trials = 30
+	name, _, c := pair(t, 1<<12)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		rnd := rand.New(rand.NewPCG(5, 6))
+		for trial := range trials {
+			k := spawn(t, "produce-loop", name, trial, 0)
+			time.Sleep(time.Duration(rnd.IntN(20_000)) * time.Microsecond)
+			k.kill()
+		}
+		spawn(t, "produce", name, trials, 1000).wait()
+	}()
+	chk := checker{next: map[uint32]uint64{}}
+	var buf []byte
+	for i := 0; ; i++ {
+		var err error
+		buf, err = c.Receive(ctx, buf)
+		if err == io.EOF {
+			break
+		}
+		if errors.Is(err, ErrPeerDead) {
+			continue // between two producers: the next one comes
+		}
+		if err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		if err := chk.check(buf); err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+	}
+	<-done
+	if chk.next[trials] != 1000 {
+		t.Errorf("the last producer's messages: %d arrived, want 1000", chk.next[trials])
+	}
+}
+
+// TestProcessTakeover: a producer killed between Reserve and Commit, or
+// holding the multi-producer reserve lock, leaves a queue that the next
+// producer writes to, and the consumer gets every committed message and the
+// new ones, within a second.
+func TestProcessTakeover(t *testing.T) {
+	for _, tc := range []struct {
+		name, role string
+		opts       []Option
+		committed  uint64
+	}{
+		{"spsc reserve", "reserve-hang", nil, 5},
+		{"mpsc reserve", "reserve-hang", []Option{MultiProducer()}, 5},
+		{"mpsc lock", "lock-hang", []Option{MultiProducer()}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := ctxT(t)
+			name, _, c := pair(t, 1<<16, tc.opts...) // room for what the child sends
+			k := spawn(t, tc.role, name, 1, int(tc.committed))
+			k.ready(t)
+			k.kill()
+			if tc.role == "lock-hang" && c.lock.Load() == 0 {
+				t.Fatal("the child died without holding the reserve lock")
+			}
+			p, err := Open(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			g := newGen(2, p.MaxMessage())
+			start := time.Now()
+			sent := make(chan error, 1)
+			go func() {
+				for range 3 {
+					if err := p.Send(ctx, g.next()); err != nil {
+						sent <- err
+						return
+					}
+				}
+				sent <- p.Close()
+			}()
+			chk := checker{next: map[uint32]uint64{}}
+			var buf []byte
+			for {
+				buf, err = c.Receive(ctx, buf)
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := chk.check(buf); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := <-sent; err != nil {
+				t.Fatal(err)
+			}
+			if chk.next[1] != tc.committed || chk.next[2] != 3 {
+				t.Errorf("got %d of the dead producer's %d messages and %d of the new one's 3", chk.next[1], tc.committed, chk.next[2])
+			}
+			if d := time.Since(start); d > time.Second {
+				t.Errorf("taking over took %v, want under a second", d)
+			}
+		})
+	}
+}
+
+func TestProcessProducerDies(t *testing.T) {
+	for _, mode := range []struct {
+		name string
+		opts []Option
+	}{{"spsc", nil}, {"mpsc", []Option{MultiProducer()}}, {"spin", []Option{Wait(Spin)}}} {
+		t.Run(mode.name, func(t *testing.T) {
+			ctx := ctxT(t)
+			name, _, c := pair(t, 4096, mode.opts...)
+			k := spawn(t, "producer-hang", name, 1, 0)
+			k.ready(t)
+			if _, err := c.Receive(ctx, nil); err != nil {
+				t.Fatal(err)
+			}
+			errc := make(chan error, 1)
+			go func() {
+				_, err := c.Receive(ctx, nil)
+				errc <- err
+			}()
+			time.Sleep(50 * time.Millisecond)
+			k.kill()
+			killed := time.Now()
+			select {
+			case err := <-errc:
+				if !errors.Is(err, ErrPeerDead) {
+					t.Fatalf("Receive after the producer died: %v, want ErrPeerDead", err)
+				}
+				t.Logf("%v after %v", err, time.Since(killed))
+			case <-time.After(time.Second):
+				t.Fatal("no error within one second of the producer's death")
+			}
+		})
+	}
+}
+
+func TestProcessConsumerDies(t *testing.T) {
+	for _, mode := range []struct {
+		name string
+		opts []Option
+	}{{"spsc", nil}, {"mpsc", []Option{MultiProducer()}}, {"block", []Option{Wait(Block)}}} {
+		t.Run(mode.name, func(t *testing.T) {
+			ctx := ctxT(t)
+			name, p, _ := pair(t, 4096, mode.opts...)
+			k := spawn(t, "consumer-hang", name, 1, 0)
+			k.ready(t)
+			for p.TrySend(make([]byte, 100)) == nil {
+			}
+			errc := make(chan error, 1)
+			go func() { errc <- p.Send(ctx, make([]byte, 100)) }()
+			time.Sleep(50 * time.Millisecond)
+			k.kill()
+			killed := time.Now()
+			select {
+			case err := <-errc:
+				if !errors.Is(err, ErrPeerDead) {
+					t.Fatalf("Send after the consumer died: %v, want ErrPeerDead", err)
+				}
+				t.Logf("%v after %v", err, time.Since(killed))
+			case <-time.After(time.Second):
+				t.Fatal("no error within one second of the consumer's death")
+			}
+		})
+	}
+}
+
+var _ = shmtest.Name

@@ -1,0 +1,263 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// errSkip tells next that the owner of a pending record is gone.
+var errSkip = errors.New("pending record abandoned")
+
+// Receive waits for the next message and returns it appended to buf[:0]
+// (so a buf with enough capacity means no allocation). After the producer
+// closed the queue and every committed message was received, it returns
+// io.EOF (unwrapped). It fails with ErrPeerDead when it waits on an empty
+// queue whose producers all died, and with ErrCorrupt when the ring breaks
+// the layout's rules.
+func (q *Queue) Receive(ctx context.Context, buf []byte) ([]byte, error) {
+	off, n, adv, err := q.next(ctx, true)
+	if err != nil {
+		return buf[:0], q.recvErr(err)
+	}
+	buf = append(buf[:0], q.ring[off:off+uint64(n)]...)
+	q.advance(adv)
+	return buf, nil
+}
+
+// TryReceive is Receive without waiting: it returns ErrEmpty (unwrapped)
+// when no message is ready.
+func (q *Queue) TryReceive(buf []byte) ([]byte, error) {
+	off, n, adv, err := q.next(context.Background(), false)
+	if err != nil {
+		return buf[:0], q.recvErr(err)
+	}
+	buf = append(buf[:0], q.ring[off:off+uint64(n)]...)
+	q.advance(adv)
+	return buf, nil
+}
+
+// Peek waits for the next message like Receive and returns it in place, in
+// the shared ring, without copying. The slice is valid until Release, which
+// consumes the message; Peek again before Release returns the same message.
+// Caveat: a misbehaving producer can write the ring while you read it.
+func (q *Queue) Peek(ctx context.Context) ([]byte, error) {
+	off, n, adv, err := q.next(ctx, true)
+	if err != nil {
+		return nil, q.recvErr(err)
+	}
+	q.c.peeked, q.c.peekOff, q.c.peekLen, q.c.peekN = true, off, n, adv
+	return q.ring[off : off+uint64(n) : off+uint64(n)], nil
+}
+
+// Release consumes the message that Peek returned; the slice from Peek
+// must not be used afterwards.
+func (q *Queue) Release() error {
+	if q.closedHandle {
+		return wrapErr("queue release", q.name, ErrClosed)
+	}
+	if !q.c.peeked {
+		return wrapErr("queue release", q.name, errors.New("no Peek to release"))
+	}
+	q.c.peeked = false
+	q.advance(q.c.peekN)
+	return nil
+}
+
+func (q *Queue) recvErr(err error) error {
+	if err == io.EOF || err == ErrEmpty {
+		return err
+	}
+	return wrapErr("queue receive", q.name, err)
+}
+
+// advance consumes n ring bytes and publishes head when it caught up with
+// the tail it saw, when a quarter of the ring went by, or when a producer
+// waits for space. Publishing when caught up means that an idle consumer
+// never holds back room.
+func (q *Queue) advance(n uint64) {
+	q.c.head += n
+	if q.c.head-q.c.pub >= q.c.every || q.prodWait.Load() != prodIdle || q.caughtUp() {
+		q.publishHead()
+	}
+}
+
+// caughtUp reports whether nothing more is known to wait at head: the tail
+// last seen, or for a single producer the end marker.
+func (q *Queue) caughtUp() bool {
+	if q.multi {
+		return q.c.head == q.c.tail
+	}
+	return q.words[(q.c.head&q.mask)>>3].Load() == 0
+}
+
+// refreshTail reads the producers' tail and checks it: never behind what
+// was seen, never more than capacity ahead of head, 8-byte aligned.
+func (q *Queue) refreshTail() error {
+	t := q.tail.Load()
+	if t < q.c.tail || t-q.c.head > q.capacity || t%8 != 0 {
+		return fmt.Errorf("%w: tail cursor at header offset %d is %d; it must be a multiple of 8 from %d to head %d + capacity %d", ErrCorrupt, offTail, t, q.c.tail, q.c.head, q.capacity)
+	}
+	q.c.tail = t
+	return nil
+}
+
+// next finds the next committed message at the consumer's head, passing
+// wrap and skip records (and abandoned pending ones) on the way. It returns
+// the payload's ring offset and length, and how many ring bytes from head
+// to the message's end consuming it takes. Every field read from the ring
+// is checked against the ring's bounds, the cursors and the maximum message
+// size before it is used, and is read once.
+func (q *Queue) next(ctx context.Context, block bool) (off uint64, n int, adv uint64, err error) {
+	if q.closedHandle {
+		return 0, 0, 0, ErrClosed
+	}
+	if q.c.peeked {
+		return q.c.peekOff, q.c.peekLen, q.c.peekN, nil
+	}
+	if !q.c.active {
+		if err := q.claimConsumer(); err != nil {
+			return 0, 0, 0, err
+		}
+	}
+	for {
+		h := q.c.head
+		o := h & q.mask
+		avail := q.capacity - o // a record never crosses the ring's end
+		if q.multi {
+			// Records below tail are reserved; their headers say whether
+			// they are committed.
+			if h == q.c.tail {
+				if err := q.refreshTail(); err != nil {
+					return 0, 0, 0, err
+				}
+				if h == q.c.tail {
+					if err := q.waitData(ctx, block); err != nil {
+						return 0, 0, 0, err
+					}
+					continue
+				}
+			}
+			avail = min(avail, q.c.tail-h)
+		}
+		hdr := q.words[o>>3].Load()
+		if hdr == 0 && !q.multi {
+			// A single producer's end marker: nothing yet (see spscReserve).
+			if err := q.waitData(ctx, block); err != nil {
+				return 0, 0, 0, err
+			}
+			continue
+		}
+		length, st := uint64(uint32(hdr)), uint32(hdr>>32)
+		switch kind := stateKind(st); kind {
+		case kindWrap:
+			rest := q.capacity - o
+			if length != rest-recordHeader || rest > avail {
+				return 0, 0, 0, q.corruptRecord(h, "wrap length", length, fmt.Sprintf("%d to the ring's end, %d bytes available", rest-recordHeader, avail))
+			}
+			q.advance(rest)
+		case kindData, kindSkip, kindPending:
+			if length > uint64(q.maxMsg) {
+				return 0, 0, 0, q.corruptRecord(h, "length", length, fmt.Sprintf("at most the maximum message %d", q.maxMsg))
+			}
+			rec := recSize(int(length))
+			if o+rec > q.capacity || rec > avail {
+				return 0, 0, 0, q.corruptRecord(h, "length", length, fmt.Sprintf("a record within the ring's end and the %d bytes available", avail))
+			}
+			if stateSlot(st) >= len(q.producers) {
+				return 0, 0, 0, q.corruptRecord(h, "producer slot", uint64(stateSlot(st)), fmt.Sprintf("less than %d", len(q.producers)))
+			}
+			switch kind {
+			case kindData:
+				raceAcquire(q.race)
+				return o + recordHeader, int(length), h + rec - q.c.head, nil
+			case kindSkip:
+				q.advance(rec)
+			case kindPending:
+				var err error
+				if !block {
+					err = ErrEmpty
+					if q.ownerGone(st) {
+						err = errSkip
+					}
+				} else {
+					err = q.waitCommit(ctx, o, st)
+				}
+				if err == errSkip {
+					q.advance(rec)
+				} else if err != nil {
+					return 0, 0, 0, err
+				}
+			}
+		default:
+			return 0, 0, 0, q.corruptRecord(h, "state", uint64(st), "a known record kind")
+		}
+	}
+}
+
+func (q *Queue) corruptRecord(pos uint64, field string, val uint64, want string) error {
+	return fmt.Errorf("%w: record at position %d (ring offset %d, segment offset %d): %s %d, want %s", ErrCorrupt, pos, pos&q.mask, headerSize+pos&q.mask, field, val, want)
+}
+
+// waitData waits for a record at the consumer's head: the tail moving past
+// it (multi-producer), or the end marker there replaced by a header. It returns
+// nil when there may be data, io.EOF when the queue is closed and drained,
+// ErrEmpty when not blocking.
+func (q *Queue) waitData(ctx context.Context, block bool) error {
+	h := q.c.head
+	w := &q.words[(h&q.mask)>>3]
+	empty := func() bool {
+		if q.multi {
+			return q.tail.Load() == h
+		}
+		return w.Load() == 0
+	}
+	ready := func() (bool, error) {
+		if q.prodWait.Load() != prodIdle {
+			q.publishHead()
+		}
+		if !empty() {
+			return true, nil
+		}
+		// Producers commit before they close: look again after closed.
+		if q.closed.Load() != 0 && empty() {
+			raceAcquire(q.race)
+			return false, io.EOF
+		}
+		return false, nil
+	}
+	if ok, err := ready(); ok || err != nil {
+		return err
+	}
+	if !block {
+		return ErrEmpty
+	}
+	// Producers see all the room there is while we wait.
+	q.publishHead()
+	err := q.await(ctx, q.consWait, 1, ready, q.producersDead, false)
+	q.consWait.Store(0)
+	return err
+}
+
+// waitCommit waits for the pending record at ring offset o, whose state was
+// st, to change. It returns errSkip when the record's producer is gone.
+func (q *Queue) waitCommit(ctx context.Context, o uint64, st uint32) error {
+	w := &q.words[o>>3]
+	ready := func() (bool, error) {
+		if q.prodWait.Load() != prodIdle {
+			q.publishHead()
+		}
+		return uint32(w.Load()>>32) != st, nil
+	}
+	peer := func() error {
+		if q.ownerGone(st) {
+			return errSkip
+		}
+		return nil
+	}
+	q.publishHead()
+	err := q.await(ctx, q.consWait, 1, ready, peer, true)
+	q.consWait.Store(0)
+	return err
+}

@@ -1,0 +1,309 @@
+package queue
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"golang.org/x/sys/unix"
+)
+
+// yield gives the CPU to another thread (sched_yield), for spinners on a
+// machine with fewer CPUs than runnable threads.
+func yield() { unix.Syscall(unix.SYS_SCHED_YIELD, 0, 0, 0) }
+
+var errPendingReserve = errors.New("a Reserve is waiting for its Commit")
+
+// Send copies msg into the queue as one message, waiting for room as the
+// wait strategy says, until ctx is done. A message of 0 bytes is fine; one
+// longer than MaxMessage fails with ErrTooLarge at once. Send fails with
+// ErrPeerDead when it has to wait for room while the consumer is dead.
+func (q *Queue) Send(ctx context.Context, msg []byte) error {
+	if err := q.send(ctx, msg, true, false); err != nil {
+		return q.sendErr(err)
+	}
+	return nil
+}
+
+// TrySend is Send without waiting: when there is no room it returns
+// ErrFull (unwrapped).
+func (q *Queue) TrySend(msg []byte) error {
+	if err := q.send(context.Background(), msg, false, false); err != nil {
+		return q.sendErr(err)
+	}
+	return nil
+}
+
+// SendBatch sends msgs in order as separate messages and makes them visible
+// to the consumer together: a single producer publishes its write cursor
+// once per batch (and whenever it has to wait for room) instead of once per
+// message. On an error, the messages before the failing one were sent.
+func (q *Queue) SendBatch(ctx context.Context, msgs [][]byte) error {
+	for _, m := range msgs {
+		if err := q.send(ctx, m, true, true); err != nil {
+			q.flushBatch()
+			return q.sendErr(err)
+		}
+	}
+	q.flushBatch()
+	return nil
+}
+
+func (q *Queue) sendErr(err error) error {
+	if err == ErrFull {
+		return err
+	}
+	return wrapErr("queue send", q.name, err)
+}
+
+func (q *Queue) sendable(n int) error {
+	switch {
+	case q.closedHandle:
+		return ErrClosed
+	case q.p.resv:
+		return errPendingReserve
+	case n > q.maxMsg:
+		return fmt.Errorf("%w: %d bytes, the queue's maximum is %d", ErrTooLarge, n, q.maxMsg)
+	}
+	return q.claimProducer()
+}
+
+// send sends msg; with batch, a single producer defers the commit of the
+// first message of a batch until flushBatch, and writes the later headers
+// with plain stores, so that one atomic store publishes the whole batch.
+func (q *Queue) send(ctx context.Context, msg []byte, block, batch bool) error {
+	if err := q.sendable(len(msg)); err != nil {
+		return err
+	}
+	if q.multi {
+		off, err := q.mpscReserve(ctx, len(msg), block)
+		if err != nil {
+			return err
+		}
+		copy(q.ring[off+recordHeader:], msg)
+		q.commitAt(off, len(msg))
+		return nil
+	}
+	c, off, end, err := q.spscReserve(ctx, len(msg), block)
+	if err != nil {
+		return err
+	}
+	copy(q.ring[off+recordHeader:], msg)
+	q.p.tail = end
+	q.spscCommit(c, batch)
+	return nil
+}
+
+// Reserve makes room for an n-byte message and returns it, to be written in
+// place and then sent with Commit. The slice lives in the shared ring: it
+// is valid until Commit (or Close, which abandons the message). Only one
+// reservation per handle may be open.
+func (q *Queue) Reserve(ctx context.Context, n int) ([]byte, error) {
+	if n < 0 {
+		return nil, q.sendErr(fmt.Errorf("%w: negative size %d", ErrTooLarge, n))
+	}
+	if err := q.sendable(n); err != nil {
+		return nil, q.sendErr(err)
+	}
+	var off uint64
+	var err error
+	if q.multi {
+		off, err = q.mpscReserve(ctx, n, true)
+	} else {
+		q.p.resvCommit, off, q.p.resvEnd, err = q.spscReserve(ctx, n, true)
+	}
+	if err != nil {
+		return nil, q.sendErr(err)
+	}
+	q.p.resv, q.p.resvPos, q.p.resvLen = true, off, n
+	p := off + recordHeader
+	return q.ring[p : p+uint64(n) : p+uint64(n)], nil
+}
+
+// Commit sends the message that the last Reserve made room for.
+func (q *Queue) Commit() error {
+	if q.closedHandle {
+		return wrapErr("queue commit", q.name, ErrClosed)
+	}
+	if !q.p.resv {
+		return wrapErr("queue commit", q.name, errors.New("no Reserve to commit"))
+	}
+	q.p.resv = false
+	if q.multi {
+		q.commitAt(q.p.resvPos, q.p.resvLen)
+		return nil
+	}
+	q.p.tail = q.p.resvEnd
+	q.spscCommit(q.p.resvCommit, false)
+	return nil
+}
+
+// putHeader writes a record header with plain stores; the atomic store that
+// publishes the record (a single producer's commit of an earlier header,
+// or the tail store of a multi-producer reservation) orders them.
+func (q *Queue) putHeader(off uint64, n uint32, st uint32) {
+	binary.LittleEndian.PutUint64(q.ring[off:off+8], uint64(n)|uint64(st)<<32)
+}
+
+// hdrWrite is a header store that commits a single producer's record.
+type hdrWrite struct {
+	off uint64 // ring offset
+	hdr uint64 // the header word
+}
+
+// spscReserve finds room for an n-byte record at the single producer's
+// tail, waiting if block. It writes the end marker (a zero word) where the
+// next record will go and, when the record would cross the ring's end, the
+// record's header at offset 0 behind a wrap record. It returns the header
+// store that commits the record (the wrap record's, when there is one), the
+// record's ring offset and the tail after it.
+//
+// The single-producer ring always ends in a zero word: the consumer reads
+// the word at its head, and a zero there means "nothing yet". A record is
+// written behind that zero (payload, then the end marker after it) and
+// becomes visible when its header replaces the zero, in one atomic store.
+// So the consumer never reads the tail cursor, and a producer that dies
+// mid-write leaves the zero in place.
+func (q *Queue) spscReserve(ctx context.Context, n int, block bool) (c hdrWrite, off, end uint64, err error) {
+	rec := recSize(n)
+	t := q.p.tail
+	off = t & q.mask
+	need := rec
+	if off+rec > q.capacity {
+		need += q.capacity - off
+	}
+	// The end marker after the record needs a free word too.
+	if t+need+recordHeader-q.p.head > q.capacity {
+		if err := q.spscWaitSpace(ctx, t+need+recordHeader, block); err != nil {
+			return c, 0, 0, err
+		}
+	}
+	end = t + need
+	q.putHeader(end&q.mask, 0, 0)
+	c = hdrWrite{off, uint64(uint32(n)) | uint64(recordState(kindData, q.p.slot, q.p.gen))<<32}
+	if need > rec {
+		q.putHeader(0, uint32(n), recordState(kindData, q.p.slot, q.p.gen))
+		c.hdr = uint64(uint32(q.capacity-off-recordHeader)) | uint64(recordState(kindWrap, q.p.slot, q.p.gen))<<32
+		off = 0
+	}
+	return c, off, end, nil
+}
+
+// spscCommit stores a record's header: atomically, waking a sleeping
+// consumer; or, in a batch, deferred (the first record) or plainly (the
+// others, ordered by the deferred store in flushBatch).
+func (q *Queue) spscCommit(c hdrWrite, batch bool) {
+	if !batch {
+		raceRelease(q.race)
+		q.words[c.off>>3].Store(c.hdr)
+		q.committed()
+		return
+	}
+	if !q.p.batching {
+		q.p.batching, q.p.batchFirst = true, c
+		return
+	}
+	binary.LittleEndian.PutUint64(q.ring[c.off:c.off+8], c.hdr)
+}
+
+// flushBatch commits the records of a batch with the store of its first
+// header.
+func (q *Queue) flushBatch() {
+	if q.p.batching {
+		q.p.batching = false
+		raceRelease(q.race)
+		q.words[q.p.batchFirst.off>>3].Store(q.p.batchFirst.hdr)
+		q.committed()
+	}
+}
+
+// committed follows a commit: it wakes a sleeping consumer, and now and
+// then publishes the single producer's tail, which only Stat, Probe and the
+// space check of other tools read.
+func (q *Queue) committed() {
+	q.wakeConsumer()
+	if q.p.tail-q.p.pub >= q.c.every/4 {
+		q.publishTail()
+	}
+}
+
+// loadHead reads the consumer's published head and checks it against what
+// this producer knows: it never moves back and never passes the tail.
+func (q *Queue) loadHead(tail uint64) (uint64, error) {
+	h := q.head.Load()
+	if h < q.p.head || h > tail || h%8 != 0 {
+		return 0, fmt.Errorf("%w: head cursor at header offset %d is %d; it must be a multiple of 8 between %d and the tail %d", ErrCorrupt, offHead, h, q.p.head, tail)
+	}
+	q.p.head = h
+	raceAcquire(q.race)
+	return h, nil
+}
+
+func (q *Queue) spscWaitSpace(ctx context.Context, target uint64, block bool) error {
+	ready := func() (bool, error) {
+		h, err := q.loadHead(q.p.tail)
+		return err == nil && target-h <= q.capacity, err
+	}
+	// Whatever waits in the ring must be visible before we wait for the
+	// consumer to drain it.
+	q.flushBatch()
+	q.publishTail()
+	if ok, err := ready(); ok || err != nil {
+		return err
+	}
+	if !block {
+		return ErrFull
+	}
+	q.prodWait.CompareAndSwap(prodIdle, prodWantHead)
+	return q.await(ctx, q.prodWait, prodSleeping, ready, q.consumerDead, false)
+}
+
+// mpscReserve reserves an n-byte record under the reserve lock and writes
+// its header as pending; the caller writes the payload and commits.
+func (q *Queue) mpscReserve(ctx context.Context, n int, block bool) (uint64, error) {
+	rec := recSize(n)
+	for {
+		if err := q.lockReserve(ctx, block); err != nil {
+			return 0, err
+		}
+		t := q.tail.Load()
+		h := q.head.Load()
+		raceAcquire(q.race)
+		if h > t || t-h > q.capacity || t%8 != 0 || h%8 != 0 {
+			q.lock.Store(0)
+			return 0, fmt.Errorf("%w: cursors tail %d (header offset %d) and head %d (header offset %d) are misaligned or more than capacity %d apart", ErrCorrupt, t, offTail, h, offHead, q.capacity)
+		}
+		off := t & q.mask
+		need := rec
+		if off+rec > q.capacity {
+			need += q.capacity - off
+		}
+		if t+need-h <= q.capacity {
+			if need > rec {
+				q.putHeader(off, uint32(q.capacity-off-recordHeader), recordState(kindWrap, q.p.slot, q.p.gen))
+				off = 0
+			}
+			q.putHeader(off, uint32(n), recordState(kindPending, q.p.slot, q.p.gen))
+			q.tail.Store(t + need)
+			q.lock.Store(0)
+			return off, nil
+		}
+		q.lock.Store(0)
+		if !block {
+			return 0, ErrFull
+		}
+		q.prodWait.CompareAndSwap(prodIdle, prodWantHead)
+		ready := func() (bool, error) { return q.head.Load() != h, nil }
+		if err := q.await(ctx, q.prodWait, prodSleeping, ready, q.consumerDead, false); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// commitAt marks the pending n-byte record at ring offset off committed and
+// wakes a sleeping consumer.
+func (q *Queue) commitAt(off uint64, n int) {
+	q.setHeader(off, n, recordState(kindData, q.p.slot, q.p.gen))
+	q.wakeConsumer()
+}

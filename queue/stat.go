@@ -1,0 +1,197 @@
+package queue
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/shmkit/shm"
+	"github.com/shmkit/shm/internal/proc"
+)
+
+// Stats describes a queue as its header (and, for Stat, its ring) shows it
+// at one moment. It reads the shared memory without taking any role, so a
+// queue in use may change while it is read.
+type Stats struct {
+	Capacity      int64  `json:"capacity"`       // ring bytes
+	MaxMessage    int    `json:"max_message"`    // largest message, bytes
+	MultiProducer bool   `json:"multi_producer"` // created with MultiProducer
+	Closed        bool   `json:"closed"`         // the sending side closed
+	Head          uint64 `json:"head"`           // published read cursor
+	Tail          uint64 `json:"tail"`           // write (reservation) cursor
+	Bytes         int64  `json:"bytes"`          // ring bytes in use: Tail - Head
+	Messages      int    `json:"messages"`       // committed messages waiting; -1: not counted (Probe)
+	Pending       int    `json:"pending"`        // reserved, not yet committed records
+	Consumer      *Peer  `json:"consumer,omitempty"`
+	Producers     []Peer `json:"producers"`
+}
+
+// Peer is a process holding a role on the queue.
+type Peer struct {
+	Slot  int  `json:"slot"` // producer slot; 0 for the consumer
+	PID   int  `json:"pid"`
+	Alive bool `json:"alive"`
+}
+
+// Fill returns the used fraction of the ring, from 0 to 1.
+func (s Stats) Fill() float64 {
+	if s.Capacity == 0 {
+		return 0
+	}
+	return float64(s.Bytes) / float64(s.Capacity)
+}
+
+// Probe tells whether b, the start of an object (at least its first page),
+// holds a queue, and describes it from the header alone: Messages is -1,
+// and for a single-producer queue Bytes may lag by up to a sixteenth of
+// the ring (its producer publishes the tail cursor only now and then).
+// It fails with ErrNotQueue, ErrVersion or ErrCorrupt; with ErrCorrupt for
+// bad cursors the static fields of Stats are still filled in. It is meant
+// for listings such as "shm ls".
+func Probe(b []byte) (Stats, error) {
+	g, err := parseHeader(b, -1)
+	if err != nil {
+		return Stats{}, err
+	}
+	if len(b) < headerSize {
+		return Stats{}, fmt.Errorf("%w: %d bytes, a queue header has %d", ErrNotQueue, len(b), headerSize)
+	}
+	le := binary.LittleEndian
+	s := Stats{
+		Capacity:      int64(g.capacity),
+		MaxMessage:    g.maxMsg,
+		MultiProducer: g.multi,
+		Closed:        le.Uint32(b[offClosed:]) != 0,
+		Head:          le.Uint64(b[offHead:]),
+		Tail:          le.Uint64(b[offTail:]),
+		Messages:      -1,
+		Producers:     []Peer{},
+	}
+	if p := peerAt(b, offConsumer, 0); p != nil {
+		s.Consumer = p
+	}
+	for i := range g.slots {
+		if p := peerAt(b, offProducers+i*slotSize, i); p != nil {
+			s.Producers = append(s.Producers, *p)
+		}
+	}
+	if s.Tail < s.Head && !g.multi {
+		// A single producer publishes its tail only now and then (every
+		// sixteenth of the ring, and when it waits or closes): it may lag.
+		s.Tail = s.Head
+	}
+	if s.Tail < s.Head || s.Tail-s.Head > g.capacity || s.Head%8 != 0 || s.Tail%8 != 0 {
+		return s, fmt.Errorf("%w: cursors tail %d (header offset %d) and head %d (header offset %d) are misaligned or more than capacity %d apart", ErrCorrupt, s.Tail, offTail, s.Head, offHead, g.capacity)
+	}
+	s.Bytes = int64(s.Tail - s.Head)
+	return s, nil
+}
+
+func peerAt(b []byte, off, i int) *Peer {
+	le := binary.LittleEndian
+	w := le.Uint64(b[off:])
+	pid := claimPID(w)
+	if pid == 0 {
+		return nil
+	}
+	id := proc.Identity{PID: pid, Start: le.Uint64(b[off+8:])}
+	alive := proc.Alive(id)
+	if id.Start == 0 {
+		_, err := proc.Of(int(pid))
+		alive = err == nil
+	}
+	return &Peer{Slot: i, PID: int(pid), Alive: alive}
+}
+
+// Stat opens the named queue read-only and describes it, counting the
+// messages in the ring. On a corrupt queue it returns what it could read
+// with an error wrapping ErrCorrupt that says which field is wrong, and
+// where.
+func Stat(name string, opts ...Option) (Stats, error) {
+	c := newConfig(opts)
+	seg, err := shm.Open(name, shm.Dir(c.dir), shm.ReadOnly())
+	if err != nil {
+		return Stats{}, err
+	}
+	defer seg.Close()
+	b := seg.Bytes()
+	s, err := Probe(b)
+	if err == nil {
+		_, err = parseHeader(b, int64(len(b)))
+	}
+	if err != nil {
+		return s, wrapErr("queue stat", name, err)
+	}
+	ring := b[headerSize : headerSize+uint64(s.Capacity)]
+	var end uint64
+	end, s.Messages, s.Pending, err = scan(ring, s.Head, s.Tail, s.MultiProducer, s.MaxMessage)
+	if !s.MultiProducer {
+		// The single producer publishes its tail only now and then.
+		s.Tail, s.Bytes = end, int64(end-s.Head)
+	}
+	return s, wrapErr("queue stat", name, err)
+}
+
+// scan walks the records from head, checking each header as the consumer
+// does: for a single-producer ring to the end marker (a zero word), for a
+// multi-producer ring to tail. It returns where it stopped and the
+// committed and pending records it passed. It reads with plain loads: for a
+// picture of a queue in use, or for a producer taking over a ring that no
+// one else writes.
+func scan(ring []byte, head, tail uint64, multi bool, maxMsg int) (end uint64, msgs, pending int, err error) {
+	capacity := uint64(len(ring))
+	le := binary.LittleEndian
+	h := head
+	for {
+		if multi && h >= tail {
+			return h, msgs, pending, nil
+		}
+		if !multi && h-head > capacity-recordHeader {
+			return h, msgs, pending, fmt.Errorf("%w: no end marker within %d bytes after head %d", ErrCorrupt, capacity-recordHeader, head)
+		}
+		o := h & (capacity - 1)
+		hdr := le.Uint64(ring[o:])
+		if hdr == 0 && !multi {
+			return h, msgs, pending, nil
+		}
+		length, st := uint64(uint32(hdr)), uint32(hdr>>32)
+		avail := capacity - o
+		if multi {
+			avail = min(avail, tail-h)
+		}
+		where := func(field string, val uint64) error {
+			return fmt.Errorf("%w: record at position %d (ring offset %d, segment offset %d): bad %s %d", ErrCorrupt, h, o, headerSize+o, field, val)
+		}
+		switch kind := stateKind(st); kind {
+		case kindWrap:
+			rest := capacity - o
+			if length != rest-recordHeader || rest > avail {
+				return h, msgs, pending, where("wrap length", length)
+			}
+			h += rest
+		case kindData, kindPending, kindSkip:
+			rec := recSize(int(min(length, 1<<32)))
+			if length > uint64(maxMsg) || rec > avail {
+				return h, msgs, pending, where("length", length)
+			}
+			switch kind {
+			case kindData:
+				msgs++
+			case kindPending:
+				pending++
+			}
+			h += rec
+		default:
+			return h, msgs, pending, where("state", uint64(st))
+		}
+	}
+}
+
+// findEnd finds the end of a single-producer ring for a producer that
+// takes over: the end marker after head.
+func (q *Queue) findEnd(head uint64) (uint64, error) {
+	if head%8 != 0 {
+		return 0, fmt.Errorf("%w: head cursor at header offset %d is %d, not a multiple of 8", ErrCorrupt, offHead, head)
+	}
+	end, _, _, err := scan(q.ring, head, 0, false, q.maxMsg)
+	return end, err
+}
