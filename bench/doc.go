@@ -33,13 +33,13 @@
 // last one.
 //
 // The transports: Raw, the limit, two rings of slots in a shared segment
-// with both sides busy-polling (see ring_linux.go for the layout); Sem,
-// slots handed over with process-shared semaphores from package sem; Pipe,
-// two pipes; Unix, a Unix stream socket pair; TCP, a connection over
-// 127.0.0.1 with Nagle's algorithm off. The kernel transports use blocking
-// read and write calls straight from the pinned thread, as a C program
-// would. The shm queue with spin and default waiting (QueueSpin, Queue)
-// joins the list once package queue is part of the build.
+// with both sides busy-polling (see ring_linux.go for the layout);
+// QueueSpin and Queue, a pair of queues from package queue with the Spin
+// and the default (spin, then sleep) wait strategies; Sem, slots handed
+// over with process-shared semaphores from package sem; Pipe, two pipes;
+// Unix, a Unix stream socket pair; TCP, a connection over 127.0.0.1 with
+// Nagle's algorithm off. The kernel transports use blocking read and write
+// calls straight from the pinned thread, as a C program would.
 //
 // # Caveats
 //
