@@ -12,6 +12,7 @@ import (
 	"github.com/shmkit/shm/internal/futex"
 	"github.com/shmkit/shm/internal/mem"
 	"github.com/shmkit/shm/internal/proc"
+	"github.com/shmkit/shm/internal/racehint"
 )
 
 // Mutex layout: MutexSize bytes at a MutexAlign-aligned offset. All zero
@@ -187,7 +188,7 @@ func newMutex(b []byte, name string) (*Mutex, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Mutex{word: word, wake: wake, me: me, name: name, race: raceKey(word)}, nil
+	return &Mutex{word: word, wake: wake, me: me, name: name, race: racehint.Key(word)}, nil
 }
 
 // Lock acquires the mutex, waiting while another process (or goroutine)
@@ -201,12 +202,12 @@ func newMutex(b []byte, name string) (*Mutex, error) {
 // is taken even when ctx is already done.
 func (m *Mutex) Lock(ctx context.Context) error {
 	if m.word.CompareAndSwap(0, m.me|stateLocked) {
-		raceAcquire(m.race)
+		racehint.Acquire(m.race)
 		return nil
 	}
 	err := m.lockSlow(ctx)
 	if err == nil || err == ErrOwnerDead {
-		raceAcquire(m.race)
+		racehint.Acquire(m.race)
 	}
 	return wrap("mutex lock", m.name, err)
 }
@@ -312,7 +313,7 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 func (m *Mutex) TryLock() (bool, error) {
 	ok, err := m.tryLock()
 	if ok {
-		raceAcquire(m.race)
+		racehint.Acquire(m.race)
 	}
 	return ok, err
 }
@@ -349,7 +350,7 @@ func (m *Mutex) tryLock() (bool, error) {
 // releases it for good: Unlock returns ErrNotRecoverable, and so does every
 // later Lock and TryLock, including those already waiting.
 func (m *Mutex) Unlock() error {
-	raceRelease(m.race)
+	racehint.Release(m.race)
 	if m.word.CompareAndSwap(m.me|stateLocked, 0) {
 		return nil
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/shmkit/shm"
 	"github.com/shmkit/shm/internal/futex"
 	"github.com/shmkit/shm/internal/mem"
+	"github.com/shmkit/shm/internal/racehint"
 )
 
 // Semaphore is a counting semaphore in shared memory with glibc's layout
@@ -27,7 +28,7 @@ type Semaphore struct {
 	value *atomic.Uint32 // low half of data: the futex word
 
 	mapping []byte // a named semaphore's own mapping; nil inside a segment
-	race    *byte  // race detector key (race builds only; see race.go)
+	race    *byte  // race detector key (race builds only; see internal/racehint)
 
 	closed  atomic.Bool
 	waiting atomic.Int32 // this Semaphore's Wait calls in progress
@@ -101,7 +102,7 @@ func words(name string, b []byte) (*Semaphore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", shm.ErrInvalid, err)
 	}
-	return &Semaphore{name: name, data: data, value: mem.MustUint32(b, offValue), race: raceKey(data)}, nil
+	return &Semaphore{name: name, data: data, value: mem.MustUint32(b, offValue), race: racehint.Key(data)}, nil
 }
 
 // check validates the state of an existing semaphore in b.
@@ -133,7 +134,7 @@ func (s *Semaphore) Post() error {
 	if s.closed.Load() {
 		return s.opError("sem post", ErrClosed)
 	}
-	raceRelease(s.race)
+	racehint.Release(s.race)
 	for {
 		d := s.data.Load()
 		if v := uint32(d); v >= ValueMax {
@@ -176,7 +177,7 @@ func (s *Semaphore) tryTake() (bool, error) {
 			return false, corruptValue(v)
 		}
 		if s.data.CompareAndSwap(d, d-1) {
-			raceAcquire(s.race)
+			racehint.Acquire(s.race)
 			return true, nil
 		}
 	}
@@ -245,7 +246,7 @@ func (s *Semaphore) waitSlow(ctx context.Context, deadline time.Time) error {
 				next -= oneWaiter
 			} // else someone reset the count under us: take the token only
 			if s.data.CompareAndSwap(d, next) {
-				raceAcquire(s.race)
+				racehint.Acquire(s.race)
 				return nil
 			}
 			d = s.data.Load()
