@@ -70,6 +70,8 @@ const (
 var fuzzCounter atomic.Uint64
 
 // fuzzName is a fresh object name for one fuzz input, unlinked by cleanup.
+// (A fuzz worker killed when -fuzztime ends runs no cleanup: the queue
+// target, which needs its name, may then leave one shmchaos-fuzz-* object.)
 func fuzzName(t *testing.T) string {
 	n := fmt.Sprintf("shmchaos-fuzz-%d-%d", os.Getpid(), fuzzCounter.Add(1))
 	t.Cleanup(func() { shm.Unlink(n) })
@@ -111,6 +113,7 @@ func FuzzHostileSemaphore(f *testing.F) {
 			t.Fatal(err)
 		}
 		defer seg.Close()
+		shm.Unlink(name) // the mapping is all it needs: a killed fuzz worker leaves nothing
 		s, err := sem.Init(seg, 0, 1)
 		if err != nil {
 			t.Fatal(err)
@@ -178,6 +181,7 @@ func FuzzHostileMutex(f *testing.F) {
 			t.Fatal(err)
 		}
 		defer seg.Close()
+		shm.Unlink(name) // the mapping is all it needs: a killed fuzz worker leaves nothing
 		m, err := lock.MutexAt(seg, 0)
 		if err != nil {
 			t.Fatal(err)
