@@ -321,7 +321,7 @@ func TestSemaphoreWaiterLiveness(t *testing.T) {
 				}
 				sleepers = append(sleepers, p)
 			}
-			for waitUntil(time.Second, func() bool { w, _ := s.Waiters(); return w == len(sleepers) }) == false {
+			if !waitUntil(5*time.Second, func() bool { w, _ := s.Waiters(); return w == len(sleepers) }) {
 				t.Fatalf("%s: sleepers never registered", how)
 			}
 			time.Sleep(5 * time.Millisecond) // let them reach FUTEX_WAIT
