@@ -35,7 +35,10 @@
 // for (DefaultMode, 0600, unless the Mode option says otherwise), whatever the
 // umask. Its space is reserved at once (fallocate), as it is by Resize, so a
 // full file system is an error matching ErrNoSpace from that call, never a
-// SIGBUS at some later write.
+// SIGBUS at some later write. A format built on segments (package queue is
+// one) passes the Initialize option to write its header before the object
+// gets its name, so no process ever sees it uninitialized, and a creator
+// killed half-way leaves nothing behind.
 //
 // Options choose a read-only or a private (copy-on-write) mapping, a Window
 // at a page-aligned offset, an address (AddrHint, which never replaces an

@@ -24,6 +24,7 @@ type config struct {
 	length   int64
 	addr     uintptr
 	prefault bool
+	init     func(b []byte) error
 }
 
 func newConfig(opts []Option) config {
@@ -62,6 +63,15 @@ func Window(offset, length int64) Option {
 // MAP_FIXED_NOREPLACE: the safe form of MAP_FIXED, which fails with EEXIST
 // instead of replacing whatever is mapped there already.
 func AddrHint(addr uintptr) Option { return func(c *config) { c.addr = addr } }
+
+// Initialize makes Create (and OpenOrCreate, when it creates) run init on
+// the new object's mapping before the object gets its name, so that no other
+// process ever sees it uninitialized and a process killed in the meantime
+// leaves nothing behind: a format's header, for instance. If init returns
+// an error, nothing is created and Create returns that error. Open ignores
+// the option. (On a file system without O_TMPFILE the object is named
+// before init runs, and removed again if init fails.)
+func Initialize(init func(b []byte) error) Option { return func(c *config) { c.init = init } }
 
 // Prefault populates the page tables at map time (MAP_POPULATE), so the first
 // touch of each page does not fault.

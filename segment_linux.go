@@ -139,6 +139,12 @@ func createNameless(fd int, p, name string, size int64, c *config) (*Segment, bo
 		unix.Close(fd)
 		return nil, false, err
 	}
+	if c.init != nil {
+		if err := c.init(s.data); err != nil {
+			s.Close()
+			return nil, false, err
+		}
+	}
 	// linkat with AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH; through /proc it
 	// needs only the right to create in the directory.
 	err = unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd), unix.AT_FDCWD, p, unix.AT_SYMLINK_FOLLOW)
@@ -176,6 +182,13 @@ func createNamed(p, name string, size int64, c *config) (*Segment, bool, error) 
 	s, err := newSegment(fd, p, name, c)
 	if err != nil {
 		return fail(err)
+	}
+	if c.init != nil {
+		if err := c.init(s.data); err != nil {
+			s.Close()
+			unix.Unlink(p)
+			return nil, false, err
+		}
 	}
 	return s, false, nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/shmkit/shm/internal/futex"
 	"github.com/shmkit/shm/internal/mem"
 	"github.com/shmkit/shm/internal/proc"
+	"github.com/shmkit/shm/internal/racehint"
 )
 
 // Mutex layout: MutexSize bytes at a MutexAlign-aligned offset. All zero
@@ -187,7 +188,7 @@ func newMutex(b []byte, name string) (*Mutex, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Mutex{word: word, wake: wake, me: me, name: name, race: raceKey(word)}, nil
+	return &Mutex{word: word, wake: wake, me: me, name: name, race: racehint.Key(word)}, nil
 }
 
 // Lock acquires the mutex, waiting while another process (or goroutine)
@@ -201,12 +202,12 @@ func newMutex(b []byte, name string) (*Mutex, error) {
 // is taken even when ctx is already done.
 func (m *Mutex) Lock(ctx context.Context) error {
 	if m.word.CompareAndSwap(0, m.me|stateLocked) {
-		raceAcquire(m.race)
+		racehint.Acquire(m.race)
 		return nil
 	}
 	err := m.lockSlow(ctx)
 	if err == nil || err == ErrOwnerDead {
-		raceAcquire(m.race)
+		racehint.Acquire(m.race)
 	}
 	return wrap("mutex lock", m.name, err)
 }
@@ -237,10 +238,14 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 	if !spun || m.word.Load() != first {
 		checkAt = checkAt.Add(pollInterval)
 	}
+	// The cancellation wake-up runs in its own goroutine and touches the
+	// mapping: if it has started, wait for it, so that nothing touches the
+	// segment after Lock returns and the caller may close it at once.
 	var stop func() bool
+	var woken chan struct{}
 	defer func() {
-		if stop != nil {
-			stop()
+		if stop != nil && !stop() {
+			<-woken
 		}
 	}()
 	slept := false
@@ -284,7 +289,11 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 		if stop == nil && ctx.Done() != nil {
 			// Cancellation bumps the wake word, so a waiter between its
 			// ctx check and its sleep does not sleep through it.
-			stop = context.AfterFunc(ctx, m.wakeAll)
+			woken = make(chan struct{})
+			stop = context.AfterFunc(ctx, func() {
+				defer close(woken)
+				m.wakeAll()
+			})
 		}
 		d := checkAt.Sub(now)
 		if dl, ok := ctx.Deadline(); ok {
@@ -304,7 +313,7 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 func (m *Mutex) TryLock() (bool, error) {
 	ok, err := m.tryLock()
 	if ok {
-		raceAcquire(m.race)
+		racehint.Acquire(m.race)
 	}
 	return ok, err
 }
@@ -341,7 +350,7 @@ func (m *Mutex) tryLock() (bool, error) {
 // releases it for good: Unlock returns ErrNotRecoverable, and so does every
 // later Lock and TryLock, including those already waiting.
 func (m *Mutex) Unlock() error {
-	raceRelease(m.race)
+	racehint.Release(m.race)
 	if m.word.CompareAndSwap(m.me|stateLocked, 0) {
 		return nil
 	}

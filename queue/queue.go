@@ -134,23 +134,27 @@ func create(name string, capacity int64, c *config) (*Queue, error) {
 	if c.maxMsg < 0 || mm > limit {
 		return nil, fmt.Errorf("%w: max message %d is not in [0, %d] for capacity %d", shm.ErrInvalid, c.maxMsg, limit, capacity)
 	}
-	seg, err := shm.Create(name, headerSize+capacity, c.shmOptions()...)
+	// The header is written before the segment gets its name (shm.Initialize),
+	// so that a creator killed half-way leaves no queue without a header.
+	header := func(b []byte) error {
+		le := binary.LittleEndian
+		le.PutUint32(b[offVersion:], layoutVersion)
+		slots := 1
+		if c.multi {
+			le.PutUint32(b[offFlags:], flagMultiProducer)
+			slots = maxSlots
+		}
+		le.PutUint64(b[offCapacity:], uint64(capacity))
+		le.PutUint32(b[offMaxMsg:], uint32(mm))
+		le.PutUint32(b[offSlots:], uint32(slots))
+		// The magic goes last, atomically: an Open that sees it sees the rest.
+		mem.MustUint64(b, offMagic).Store(magic)
+		return nil
+	}
+	seg, err := shm.Create(name, headerSize+capacity, append(c.shmOptions(), shm.Initialize(header))...)
 	if err != nil {
 		return nil, unwrapShm(err)
 	}
-	b := seg.Bytes()
-	le := binary.LittleEndian
-	le.PutUint32(b[offVersion:], layoutVersion)
-	slots := 1
-	if c.multi {
-		le.PutUint32(b[offFlags:], flagMultiProducer)
-		slots = maxSlots
-	}
-	le.PutUint64(b[offCapacity:], uint64(capacity))
-	le.PutUint32(b[offMaxMsg:], uint32(mm))
-	le.PutUint32(b[offSlots:], uint32(slots))
-	// The magic goes last, atomically: an Open that sees it sees the rest.
-	mem.MustUint64(b, offMagic).Store(magic)
 	q, err := attach(name, seg, c)
 	if err != nil {
 		seg.Close()

@@ -43,11 +43,12 @@
 // as ErrCorrupt by the call that meets it, never a hang or a panic. A
 // process killed while waiting stays in the waiter count, which costs later
 // posts a needless wake-up system call and nothing else (glibc behaves the
-// same). A process killed between a post's two steps can leave a sleeping
-// waiter unwoken until the next post, as with glibc; use WaitTimeout or a
-// context with a deadline where that matters. A process that truncates a
-// named semaphore's file below 32 bytes makes every user fault (SIGBUS), as
-// it would C users.
+// same). A process killed between a post's two steps (the token added, the
+// wake-up not yet made) leaves its token unannounced; glibc's sem_wait then
+// sleeps until the next post, but Wait and WaitTimeout never sleep more
+// than 100 ms at a time and find the token on their next look. A process
+// that truncates a named semaphore's file below 32 bytes makes every user
+// fault (SIGBUS), as it would C users.
 //
 // A Semaphore is valid until Close (named) or until its segment is closed
 // or resized (unnamed). Close wakes and ends this handle's blocked Wait

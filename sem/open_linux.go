@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
+	"strconv"
 
 	"golang.org/x/sys/unix"
 
@@ -99,10 +101,57 @@ func openExisting(name, path string) (*Semaphore, error) {
 	return mapFile(name, path, fd, true)
 }
 
-// create makes the semaphore file under a temporary name and links it to
-// path, as glibc's sem_open does. The error matches unix.EEXIST when path
-// exists.
+// create makes the semaphore file nameless (O_TMPFILE), initializes it and
+// links it to path, so that a process killed on the way leaves nothing
+// behind. Where the file system has no O_TMPFILE (or there is no /proc to
+// link through) it falls back to a temporary name, as glibc's sem_open does,
+// which a kill between its creation and its removal leaves behind. The
+// error matches unix.EEXIST when path exists.
 func create(name, path string, c *config) (*Semaphore, error) {
+	fd, err := unix.Open(filepath.Dir(path), unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, uint32(c.mode))
+	if err == unix.EOPNOTSUPP || err == unix.EISDIR || err == unix.EINVAL {
+		return createTemp(name, path, c)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(fd)
+	s, err := initFile(name, path, fd, c)
+	if err != nil {
+		return nil, err
+	}
+	err = unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd), unix.AT_FDCWD, path, unix.AT_SYMLINK_FOLLOW)
+	if err != nil {
+		s.Close()
+		if err == unix.ENOENT {
+			if _, serr := os.Stat("/proc/self/fd"); serr != nil {
+				return createTemp(name, path, c) // no /proc
+			}
+		}
+		return nil, err
+	}
+	return s, nil
+}
+
+// initFile gives the new file fd its mode and its initial bytes and maps it.
+func initFile(name, path string, fd int, c *config) (*Semaphore, error) {
+	if err := unix.Fchmod(fd, uint32(c.mode)); err != nil {
+		return nil, err
+	}
+	var init [Size]byte
+	putState(init[:], uint64(c.initial), privateShared)
+	if n, err := unix.Write(fd, init[:]); err != nil || n != Size {
+		if err == nil {
+			err = fmt.Errorf("short write of %d bytes", n)
+		}
+		return nil, err
+	}
+	return mapFile(name, path, fd, false)
+}
+
+// createTemp makes the semaphore file under a temporary name and links it
+// to path, as glibc's sem_open does.
+func createTemp(name, path string, c *config) (*Semaphore, error) {
 	dir := filepath.Dir(path)
 	var (
 		fd  int
@@ -121,18 +170,7 @@ func create(name, path string, c *config) (*Semaphore, error) {
 	}
 	defer unix.Close(fd)
 	defer unix.Unlink(tmp) // the name, not the file: after link, path keeps it
-	if err := unix.Fchmod(fd, uint32(c.mode)); err != nil {
-		return nil, err
-	}
-	var init [Size]byte
-	putState(init[:], uint64(c.initial), privateShared)
-	if n, err := unix.Write(fd, init[:]); err != nil || n != Size {
-		if err == nil {
-			err = fmt.Errorf("short write of %d bytes", n)
-		}
-		return nil, err
-	}
-	s, err := mapFile(name, path, fd, false)
+	s, err := initFile(name, path, fd, c)
 	if err != nil {
 		return nil, err
 	}

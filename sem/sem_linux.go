@@ -14,6 +14,7 @@ import (
 	"github.com/shmkit/shm"
 	"github.com/shmkit/shm/internal/futex"
 	"github.com/shmkit/shm/internal/mem"
+	"github.com/shmkit/shm/internal/racehint"
 )
 
 // Semaphore is a counting semaphore in shared memory with glibc's layout
@@ -27,7 +28,7 @@ type Semaphore struct {
 	value *atomic.Uint32 // low half of data: the futex word
 
 	mapping []byte // a named semaphore's own mapping; nil inside a segment
-	race    *byte  // race detector key (race builds only; see race.go)
+	race    *byte  // race detector key (race builds only; see internal/racehint)
 
 	closed  atomic.Bool
 	waiting atomic.Int32 // this Semaphore's Wait calls in progress
@@ -101,7 +102,7 @@ func words(name string, b []byte) (*Semaphore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", shm.ErrInvalid, err)
 	}
-	return &Semaphore{name: name, data: data, value: mem.MustUint32(b, offValue), race: raceKey(data)}, nil
+	return &Semaphore{name: name, data: data, value: mem.MustUint32(b, offValue), race: racehint.Key(data)}, nil
 }
 
 // check validates the state of an existing semaphore in b.
@@ -133,7 +134,7 @@ func (s *Semaphore) Post() error {
 	if s.closed.Load() {
 		return s.opError("sem post", ErrClosed)
 	}
-	raceRelease(s.race)
+	racehint.Release(s.race)
 	for {
 		d := s.data.Load()
 		if v := uint32(d); v >= ValueMax {
@@ -176,7 +177,7 @@ func (s *Semaphore) tryTake() (bool, error) {
 			return false, corruptValue(v)
 		}
 		if s.data.CompareAndSwap(d, d-1) {
-			raceAcquire(s.race)
+			racehint.Acquire(s.race)
 			return true, nil
 		}
 	}
@@ -245,7 +246,7 @@ func (s *Semaphore) waitSlow(ctx context.Context, deadline time.Time) error {
 				next -= oneWaiter
 			} // else someone reset the count under us: take the token only
 			if s.data.CompareAndSwap(d, next) {
-				raceAcquire(s.race)
+				racehint.Acquire(s.race)
 				return nil
 			}
 			d = s.data.Load()
@@ -255,22 +256,37 @@ func (s *Semaphore) waitSlow(ctx context.Context, deadline time.Time) error {
 
 // sleep waits on the value word while it is 0, until a wake, ctx or the
 // deadline.
+//
+// No single sleep lasts longer than sleepSlice: a poster killed between
+// adding its token and its FUTEX_WAKE leaves a token that nobody announces,
+// and the waiter finds it when it looks at the value again.
 func (s *Semaphore) sleep(ctx context.Context, deadline time.Time) error {
 	if ctx != nil {
-		return futex.Wait(ctx, s.value, 0)
+		if ctx.Done() == nil {
+			futex.WaitTimeout(s.value, 0, sleepSlice) // a timeout only means: look again
+			return nil
+		}
+		return futex.Wait(ctx, s.value, 0) // sleeps at most 100 ms at a time
 	}
 	left := time.Until(deadline)
 	if left <= 0 {
 		return ErrTimeout
 	}
-	if err := futex.WaitTimeout(s.value, 0, left); err != nil {
+	if err := futex.WaitTimeout(s.value, 0, min(left, sleepSlice)); err != nil {
 		if errors.Is(err, futex.ErrTimeout) {
-			return ErrTimeout
+			if left <= sleepSlice {
+				return ErrTimeout
+			}
+			return nil
 		}
 		return err
 	}
 	return nil
 }
+
+// sleepSlice bounds one futex sleep of a waiting Wait or WaitTimeout, and so
+// how long a token that a dying poster added without a wake-up goes unseen.
+const sleepSlice = 100 * time.Millisecond
 
 // register adds this wait to nwaiters and returns the new data word.
 func (s *Semaphore) register() (uint64, error) {

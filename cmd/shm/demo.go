@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -36,6 +37,9 @@ type demoStep struct {
 
 var demoSteps = []demoStep{
 	{name: "segment", title: "Segments: two processes, one piece of memory", lead: segmentDemoLead, peer: segmentDemoPeer},
+	{name: "sem", title: "Semaphores: taking turns", lead: semDemoLead, peer: semDemoPeer},
+	{name: "lock", title: "A mutex: no update lost", lead: lockDemoLead, peer: lockDemoPeer},
+	{name: "queue", title: "Queues: messages there and back, next to a pipe", lead: queueDemoLead, peer: queueDemoPeer},
 }
 
 func findDemoStep(name string) (demoStep, bool) {
@@ -57,6 +61,31 @@ type demoEnv struct {
 	in    *bufio.Reader
 
 	cleanups []func()
+}
+
+// transcriptWriter returns w for the lead's transcript. A file (the usual
+// standard output) is used as it is: the second process inherits it and
+// writes to it directly, so the lines of both appear in the order they were
+// written. Any other writer gets the second process's lines through a pipe
+// that exec copies from another goroutine while the lead writes too, so it
+// is put behind a mutex (the two processes' lines may then interleave
+// differently from the order they were written).
+func transcriptWriter(w io.Writer) io.Writer {
+	if _, ok := w.(*os.File); ok {
+		return w
+	}
+	return &lockedWriter{w: w}
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // say prints one line of the transcript, marked with who says it.
@@ -110,36 +139,93 @@ func (e *demoEnv) waitEnter(what string) error {
 	}
 }
 
+// demoPeer is a running second process of the demo.
+type demoPeer struct {
+	step string
+	cmd  *exec.Cmd
+	// ctx ends when the process exits (or the demo is interrupted): a lead
+	// half waiting for the peer's turn waits with it, so a peer that fails
+	// ends the wait instead of leaving it hanging.
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{} // closed when the process has exited
+	err    error         // how it exited; valid once done is closed
+}
+
 // startPeer starts the peer half of step in a second process of this
-// executable, with args. Its transcript lines go to the same output. The
-// process is killed if the demo is interrupted.
-func (e *demoEnv) startPeer(step string, args ...string) (*exec.Cmd, error) {
+// executable, with args and, as its file descriptors 3, 4, ..., files.
+// Its transcript lines go to the same output. The process is killed if the
+// demo is interrupted.
+func (e *demoEnv) startPeer(step string, files []*os.File, args ...string) (*demoPeer, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("demo: finding this program to start a second process: %w", err)
 	}
 	cmd := exec.CommandContext(e.ctx, exe, append([]string{"demo-peer", "--dir", e.dir, step}, args...)...)
 	cmd.Stdout, cmd.Stderr = e.out, e.out
+	cmd.ExtraFiles = files
 	cmd.WaitDelay = time.Second
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("demo: starting %s: %w", exe, err)
 	}
-	return cmd, nil
+	p := &demoPeer{step: step, cmd: cmd, done: make(chan struct{})}
+	p.ctx, p.cancel = context.WithCancel(e.ctx)
+	go func() {
+		p.err = cmd.Wait()
+		p.cancel()
+		close(p.done)
+	}()
+	// A lead half that fails leaves its peer waiting for a turn that will
+	// not come: end it before the objects go.
+	e.onCleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	return p, nil
+}
+
+// wait waits for the peer to exit and reports how it ended.
+func (p *demoPeer) wait(e *demoEnv) error {
+	<-p.done
+	if p.err != nil {
+		if e.ctx.Err() != nil {
+			return e.ctx.Err()
+		}
+		return fmt.Errorf("demo: the second process (%s step): %w", p.step, p.err)
+	}
+	return nil
+}
+
+// failed returns, for an error err that the lead half met while the peer
+// ran, the better explanation: the peer's own failure (its message is in
+// the transcript already) when the peer has ended or ends within a second
+// (an end-of-file on a pipe from it can come just before its exit status),
+// err otherwise.
+func (p *demoPeer) failed(e *demoEnv, err error) error {
+	select {
+	case <-p.done:
+		if perr := p.wait(e); perr != nil {
+			return perr
+		}
+		if e.ctx.Err() == nil && errors.Is(err, context.Canceled) {
+			return fmt.Errorf("demo: the second process (%s step) ended before its turn", p.step)
+		}
+	case <-time.After(time.Second):
+	}
+	return err
 }
 
 // runPeer runs the peer half of step to its end.
 func (e *demoEnv) runPeer(step string, args ...string) error {
-	cmd, err := e.startPeer(step, args...)
+	p, err := e.startPeer(step, nil, args...)
 	if err != nil {
 		return err
 	}
-	if err := cmd.Wait(); err != nil {
-		if e.ctx.Err() != nil {
-			return e.ctx.Err()
-		}
-		return fmt.Errorf("demo: the second process (%s step): %w", step, err)
-	}
-	return nil
+	return p.wait(e)
 }
 
 func newDemoCmd() *cobra.Command {
@@ -149,13 +235,15 @@ func newDemoCmd() *cobra.Command {
 		Use:   "demo",
 		Short: "A short tour: two processes share memory (start here)",
 		Long: `Run a narrated tour of shared memory: this program starts a second copy of
-itself, both map the same segment, and each shows what the other wrote. Every
-object the demo creates is removed at the end, also on an error or Ctrl-C.`,
+itself, both map the same segment, and each shows what the other wrote; then
+the two take turns with semaphores, add to shared counters with and without a
+mutex, and echo messages through queues, timed next to a pipe. Every object
+the demo creates is removed at the end, also on an error or Ctrl-C.`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			e := &demoEnv{ctx: ctx, out: cmd.OutOrStdout(), dir: dir, role: "lead", pause: pause, in: bufio.NewReader(cmd.InOrStdin())}
+			e := &demoEnv{ctx: ctx, out: transcriptWriter(cmd.OutOrStdout()), dir: dir, role: "lead", pause: pause, in: bufio.NewReader(cmd.InOrStdin())}
 			defer e.cleanup()
 			fmt.Fprintf(e.out, "shm demo: shared memory between two processes (objects in %s)\n", dir)
 			for i, step := range demoSteps {
@@ -176,7 +264,11 @@ object the demo creates is removed at the end, also on an error or Ctrl-C.`,
 				"  shm dump notes\n"+
 				"  echo First | shm edit notes; echo Second | shm edit notes\n"+
 				"  shm ls\n"+
-				"  shm rm notes\n")
+				"  shm rm notes\n"+
+				"  shm sem create turn; shm sem post turn; shm sem wait turn --timeout 5s\n"+
+				"  shm sem rm turn\n"+
+				"  shm queue create q --capacity 64K; seq 1000 | shm queue send q\n"+
+				"  shm queue recv q | wc -l; shm rm q\n")
 			return nil
 		},
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -83,8 +84,12 @@ func demoLeftovers(t *testing.T, dir string, pid int) []string {
 
 var peerLine = regexp.MustCompile(`\[peer (\d+)\] wrote "hello back from process (\d+)" at offset 2048`)
 
-// checkTranscript checks that each process showed what the other wrote.
-func checkTranscript(t *testing.T, out string, leadPID int) {
+// checkTranscript checks that each process showed what the other wrote,
+// that they took turns, and that the counter under the mutex came out
+// exact. With ordered, the lines of the semaphore step must also appear in
+// turn order: true when the demo writes to a file, which the second process
+// then writes to directly (see transcriptWriter).
+func checkTranscript(t *testing.T, out string, leadPID int, ordered bool) {
 	t.Helper()
 	m := peerLine.FindStringSubmatch(out)
 	if m == nil || m[1] != m[2] || m[1] == strconv.Itoa(leadPID) {
@@ -98,6 +103,90 @@ func checkTranscript(t *testing.T, out string, leadPID int) {
 		if !strings.Contains(out, want) {
 			t.Fatalf("transcript lacks %q:\n%s", want, out)
 		}
+	}
+	checkTurns(t, out, lead, ordered)
+	checkCounters(t, out, lead)
+	checkEcho(t, out, lead)
+}
+
+var echoTimes = regexp.MustCompile(`\[lead (\d+)\] (queue|pipe) round trip: +median (\S+) \(99th percentile (\S+)\)`)
+
+// checkEcho checks the queue step's transcript: every message came back
+// through the queues and the pipes, and both medians were measured.
+func checkEcho(t *testing.T, out, lead string) {
+	t.Helper()
+	n := echoWarmup + echoRounds
+	want := regexp.MustCompile(fmt.Sprintf(`\[peer \d+\] echoed %d messages through the queues and %d through the pipes, and exit`, n, n))
+	if !want.MatchString(out) {
+		t.Fatalf("transcript lacks the peer's %q:\n%s", want, out)
+	}
+	ms := echoTimes.FindAllStringSubmatch(out, -1)
+	if len(ms) != 2 || ms[0][2] != "queue" || ms[1][2] != "pipe" {
+		t.Fatalf("transcript lacks the queue's and then the pipe's round trip:\n%s", out)
+	}
+	for _, m := range ms {
+		median, err1 := time.ParseDuration(m[3])
+		p99, err2 := time.ParseDuration(m[4])
+		if m[1] != lead || err1 != nil || err2 != nil || median <= 0 || p99 < median {
+			t.Fatalf("a round-trip line that does not parse or add up: %q", m[0])
+		}
+	}
+}
+
+// checkTurns checks the semaphore step's transcript: each round each
+// process saw every word written before its turn, and nothing else.
+func checkTurns(t *testing.T, out, lead string, ordered bool) {
+	t.Helper()
+	m := regexp.MustCompile(`\[peer (\d+)\] opened segment "shm-demo-` + lead + `-turns"`).FindStringSubmatch(out)
+	if m == nil || m[1] == lead {
+		t.Fatalf("no peer in the semaphore step:\n%s", out)
+	}
+	peer := m[1]
+	var want []string
+	var words []string
+	for round := 1; round <= turnsRounds; round++ {
+		for _, who := range []struct{ role, pid, other string }{{"lead", lead, "peer"}, {"peer", peer, "lead"}} {
+			word := turnWord(who.role, round)
+			want = append(want, fmt.Sprintf(`[%s %s] my turn (round %d): the text is %q, I add %q and post the %s's turn`,
+				who.role, who.pid, round, strings.Join(words, ", "), word, who.other))
+			words = append(words, word)
+		}
+	}
+	want = append(want, fmt.Sprintf(`[lead %s] after %d rounds the text is %q`, lead, turnsRounds, strings.Join(words, ", ")))
+	rest := out
+	for _, w := range want {
+		i := strings.Index(rest, w)
+		if i < 0 {
+			if ordered || !strings.Contains(out, w) {
+				t.Fatalf("transcript lacks %q (in turn order: %v):\n%s", w, ordered, out)
+			}
+			continue
+		}
+		if ordered {
+			rest = rest[i+len(w):]
+		}
+	}
+}
+
+var bareLine = regexp.MustCompile(`\] the bare counter holds (\d+): (?:(\d+) adds were lost|this time the adds happened not to collide)`)
+
+// checkCounters checks the mutex step's transcript: the counter under the
+// mutex is exact, and what it says of the bare one adds up.
+func checkCounters(t *testing.T, out, lead string) {
+	t.Helper()
+	total := 2 * counterAdds
+	want := fmt.Sprintf("[lead %s] the counter under the mutex holds %d: exact", lead, total)
+	if !strings.Contains(out, want) {
+		t.Fatalf("transcript lacks %q:\n%s", want, out)
+	}
+	m := bareLine.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("transcript lacks the bare counter:\n%s", out)
+	}
+	bare, _ := strconv.Atoi(m[1])
+	lost, _ := strconv.Atoi(m[2])
+	if bare > total || (bare < total) != (m[2] != "") || bare+lost != total {
+		t.Fatalf("the bare counter's line does not add up to %d: %q", total, m[0])
 	}
 }
 
@@ -117,7 +206,7 @@ func TestDemoBinary(t *testing.T) {
 			if errb.Len() != 0 {
 				t.Fatalf("stderr: %s", errb.String())
 			}
-			checkTranscript(t, out.String(), cmd.Process.Pid)
+			checkTranscript(t, out.String(), cmd.Process.Pid, true)
 			if left := demoLeftovers(t, dir, cmd.Process.Pid); len(left) != 0 {
 				t.Fatalf("demo left %v in %s", left, dir)
 			}
@@ -143,7 +232,7 @@ func TestDemoInProcess(t *testing.T) {
 		if r.code != 0 || r.stderr != "" {
 			t.Fatalf("shm %v: %+v", args, r)
 		}
-		checkTranscript(t, r.stdout, os.Getpid())
+		checkTranscript(t, r.stdout, os.Getpid(), false)
 		if strings.Contains(r.stdout, "press Enter") != pause {
 			t.Fatalf("--pause=%v but the transcript says:\n%s", pause, r.stdout)
 		}
@@ -208,5 +297,85 @@ func TestDemoInterrupted(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
 		t.Fatalf("demo left %v after SIGINT", ents)
+	}
+}
+
+// The second process is SIGKILLed while it sleeps waiting for its turn in
+// the semaphore step: the lead does not wait for a turn that cannot come,
+// reports the peer's death as one line, exits 1, and removes every object,
+// the named semaphore's sem.NAME file included (which exists at the step's
+// first pause).
+func TestDemoPeerKilled(t *testing.T) {
+	bin := buildShm(t)
+	dir := t.TempDir()
+	cmd := exec.Command(bin, "demo", "--pause", "--dir", dir)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stdin.Close()
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	lead := strconv.Itoa(cmd.Process.Pid)
+	semFile := shm.SemaphorePrefix + "shm-demo-" + lead + "-lead-turn"
+	peerRe := regexp.MustCompile(`\[peer (\d+)\] opened segment "shm-demo-` + lead + `-turns"`)
+
+	br := bufio.NewReader(stdout)
+	var transcript strings.Builder
+	peer := 0
+	for killed := false; !killed; {
+		line, err := br.ReadString('\n')
+		transcript.WriteString(line)
+		if err != nil {
+			t.Fatalf("demo ended before the semaphore step's pauses: %v\n%s", err, transcript.String())
+		}
+		if m := peerRe.FindStringSubmatch(line); m != nil {
+			peer, _ = strconv.Atoi(m[1])
+		}
+		switch {
+		case strings.Contains(line, "shm sem value "):
+			if _, err := os.Stat(filepath.Join(dir, semFile)); err != nil {
+				t.Fatalf("at the semaphore step's first pause: %v\n%s", err, transcript.String())
+			}
+		case strings.Contains(line, "the peer sleeps in Wait"):
+			if peer == 0 {
+				t.Fatalf("no peer process in the transcript:\n%s", transcript.String())
+			}
+			if err := syscall.Kill(peer, syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			killed = true
+		}
+		if strings.Contains(line, "press Enter") {
+			if _, err := io.WriteString(stdin, "\n"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	rest, _ := io.ReadAll(br)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err = <-done:
+	case <-time.After(time.Minute):
+		t.Fatalf("demo did not end after its peer was killed\n%s%s", transcript.String(), rest)
+	}
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("demo after its peer was killed: %v\n%s%s", err, transcript.String(), rest)
+	}
+	if want := "shm: demo: the second process (sem step): signal: killed\n"; errb.String() != want {
+		t.Fatalf("stderr %q, want %q", errb.String(), want)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Fatalf("demo left %v after its peer was killed", ents)
 	}
 }

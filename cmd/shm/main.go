@@ -63,5 +63,6 @@ Exit status: 0 ok, 1 an operation failed, 2 usage error.`,
 	root.AddCommand(newDemoPeerCmd())
 	root.AddCommand(newSemCmd())
 	root.AddCommand(newQueueCmd())
+	root.AddCommand(newBenchCmd())
 	return root
 }

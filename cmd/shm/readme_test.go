@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/shmkit/shm"
 	"github.com/shmkit/shm/internal/shmtest"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -64,16 +65,42 @@ func TestReadmeSetup(t *testing.T) {
 	}
 }
 
-// The quick start compiles against this module and prints what the README
-// says it prints (on a name of its own, so parallel runs do not collide).
+// The quick starts compile against this module and print what the README
+// says they print (on names of their own, so parallel runs do not collide),
+// and leave nothing behind.
 func TestReadmeQuickStart(t *testing.T) {
-	doc := readme(t)
-	src := fenced(t, doc, "## Library quick start", "go")
-	want := fenced(t, doc, "It prints:", "")
-	name := shmtest.Name(t, "")
-	src = strings.ReplaceAll(src, "quickstart", name)
-	want = strings.ReplaceAll(want, "quickstart", name)
+	for _, tc := range []struct{ section, name string }{
+		{"## Library quick start", "quickstart"},
+		{"## Synchronization quick start", "syncstart"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			doc := readme(t)
+			i := strings.Index(doc, tc.section)
+			if i < 0 {
+				t.Fatalf("README has no %q", tc.section)
+			}
+			doc = doc[i:]
+			src := fenced(t, doc, tc.section, "go")
+			want := fenced(t, doc, "It prints:", "")
+			name := shmtest.Name(t, "")
+			src = strings.ReplaceAll(src, tc.name, name)
+			want = strings.ReplaceAll(want, tc.name, name)
+			if out := runReadmeProgram(t, src); out != want {
+				t.Fatalf("the quick start printed %q; the README says %q", out, want)
+			}
+			for _, file := range []string{name, shm.SemaphorePrefix + name} {
+				if _, err := os.Stat(filepath.Join(shm.DefaultDir, file)); !os.IsNotExist(err) {
+					t.Fatalf("the quick start left %s behind: %v", file, err)
+				}
+			}
+		})
+	}
+}
 
+// runReadmeProgram runs the Go program src against this module and returns
+// its output.
+func runReadmeProgram(t *testing.T, src string) string {
+	t.Helper()
 	root, err := filepath.Abs(repoRoot)
 	if err != nil {
 		t.Fatal(err)
@@ -96,12 +123,7 @@ func TestReadmeQuickStart(t *testing.T) {
 	if err != nil {
 		t.Fatalf("go run of the README's quick start: %v\n%s", err, out)
 	}
-	if string(out) != want {
-		t.Fatalf("the quick start printed %q; the README says %q", out, want)
-	}
-	if _, err := os.Stat(filepath.Join("/dev/shm", name)); !os.IsNotExist(err) {
-		t.Fatalf("the quick start left its object behind: %v", err)
-	}
+	return string(out)
 }
 
 // Every command a user can see is in the README's command reference.

@@ -1,5 +1,3 @@
-// Package proc identifies processes by pid and start time, so that a pid the
-// kernel has reused for another process is not taken for the original one.
 package proc
 
 import (
@@ -10,13 +8,6 @@ import (
 
 	"golang.org/x/sys/unix"
 )
-
-// Identity names one process for its whole life: its pid and its start time
-// in clock ticks since boot (field 22 of /proc/PID/stat).
-type Identity struct {
-	PID   int32
-	Start uint64
-}
 
 // Self returns the calling process's identity.
 func Self() (Identity, error) { return Of(os.Getpid()) }
@@ -29,9 +20,6 @@ func Of(pid int) (Identity, error) {
 	}
 	return Identity{PID: int32(pid), Start: st.start}, nil
 }
-
-// IsZero reports whether id names no process.
-func (id Identity) IsZero() bool { return id.PID == 0 && id.Start == 0 }
 
 // Alive reports whether the process id names still runs. A process that has
 // exited but was not yet reaped by its parent (a zombie) is not alive, and

@@ -1,0 +1,60 @@
+// Package bench measures how fast two processes on this machine exchange
+// messages over shared memory and over the kernel's pipes and sockets, side
+// by side in one run, the way "shm bench" reports it.
+//
+// # Model
+//
+// A run is a list of cases: every combination of a workload (RTT, ping-pong
+// round trips; Stream, one-way throughput), a message size and a Transport.
+// Each case gets a fresh peer process: Run re-executes the program (by
+// default os.Executable) with PeerEnv describing the case, and that program
+// must hand over to ServePeer when IsPeer reports true, before doing anything
+// else:
+//
+//	func main() {
+//		if bench.IsPeer() {
+//			if err := bench.ServePeer(context.Background()); err != nil {
+//				fmt.Fprintln(os.Stderr, err)
+//				os.Exit(1)
+//			}
+//			os.Exit(0)
+//		}
+//		rep, err := bench.Run(ctx, bench.Duration(10*time.Second))
+//		...
+//		bench.WriteTable(os.Stdout, rep)
+//	}
+//
+// The driver (the calling process) prepares the transport, starts the peer,
+// and runs its half of the workload on a goroutine locked to an OS thread
+// pinned to one CPU; the peer pins its thread to another CPU, on another
+// core when there is one (see Placement). Round trips are timed one by one
+// into a Histogram, from which the percentiles come; streams count the
+// messages sent in the measuring time, until the peer acknowledges the
+// last one.
+//
+// The transports: Raw, the limit, two rings of slots in a shared segment
+// with both sides busy-polling (see ring_linux.go for the layout);
+// QueueSpin and Queue, a pair of queues from package queue with the Spin
+// and the default (spin, then sleep) wait strategies; Sem, slots handed
+// over with process-shared semaphores from package sem; Pipe, two pipes;
+// Unix, a Unix stream socket pair; TCP, a connection over 127.0.0.1 with
+// Nagle's algorithm off. The kernel transports use blocking read and write
+// calls straight from the pinned thread, as a C program would.
+//
+// # Caveats
+//
+// Figures from a busy machine are noise: the busy-polling transports need
+// both CPUs to themselves, and a peer that the scheduler takes off its CPU
+// shows up as a long tail. Run on a quiet machine and compare ratios within
+// one run, not figures across runs.
+//
+// Objects in /dev/shm get names starting with "shm-bench-PID-". The peer
+// removes them as soon as it has them open, and the driver again when the
+// case ends, also when ctx is cancelled (Ctrl-C in the command). The peer is
+// killed when the case fails or is cancelled, and by the kernel if the
+// driver dies (PR_SET_PDEATHSIG).
+//
+// Every message carries a kind byte and a sequence number, which both sides
+// check: a transport that loses, duplicates or reorders a message fails its
+// case instead of reporting a figure.
+package bench

@@ -1,0 +1,34 @@
+//go:build !linux
+
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"time"
+)
+
+// errUnsupported is returned by Run and ServePeer where the runner has not
+// been ported: it pins threads, hands descriptors to a re-executed peer and
+// relies on Linux's parent-death signal.
+var errUnsupported = fmt.Errorf("bench: not supported on %s: %w", runtime.GOOS, errors.ErrUnsupported)
+
+// transports is empty: no transport has been ported.
+var transports []Transport
+
+func supported() error { return errUnsupported }
+
+// ServePeer plays the peer's part of a case; on this system it only
+// returns an error wrapping errors.ErrUnsupported.
+func ServePeer(ctx context.Context) error { return errUnsupported }
+
+// Never reached: Run stops at supported.
+func choosePlacement(want [2]int) (Placement, error) {
+	return Placement{Driver: -1, Peer: -1}, errUnsupported
+}
+
+func runCase(ctx context.Context, c *config, t Transport, cs Case, d time.Duration, place Placement) Result {
+	return Result{Transport: cs.Transport, Workload: cs.Workload, Size: cs.Size, Error: errUnsupported.Error()}
+}

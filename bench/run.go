@@ -1,0 +1,251 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"sync/atomic"
+	"time"
+)
+
+// DefaultSizes are the message sizes of a run unless Sizes says otherwise.
+var DefaultSizes = []int{64, 1 << 10, 64 << 10}
+
+// DefaultDuration is the measuring time of a whole run unless Duration says
+// otherwise. Starting a peer process per case adds a little to it.
+const DefaultDuration = 20 * time.Second
+
+// PeerEnv is the environment variable that makes a process the peer of a
+// run: the driver re-executes its own program with it set (to the case, in
+// JSON), and the program's main or TestMain hands over to ServePeer.
+const PeerEnv = "SHM_BENCH_PEER"
+
+// An Option changes how Run works.
+type Option func(*config)
+
+type config struct {
+	transports []Transport
+	workloads  []Workload
+	sizes      []int
+	duration   time.Duration
+	cpus       [2]int
+	noPin      bool
+	dir        string
+	exe        string
+	args       []string
+	progress   func(Progress)
+}
+
+// Using restricts a run to the given transports (see Lookup).
+func Using(ts ...Transport) Option { return func(c *config) { c.transports = ts } }
+
+// Workloads restricts a run to the given workloads.
+func Workloads(ws ...Workload) Option { return func(c *config) { c.workloads = ws } }
+
+// Sizes sets the message sizes, each MinSize to MaxSize bytes.
+func Sizes(sizes ...int) Option { return func(c *config) { c.sizes = sizes } }
+
+// Duration sets the measuring time of the whole run, shared evenly by its
+// cases (each gets at least a millisecond).
+func Duration(d time.Duration) Option { return func(c *config) { c.duration = d } }
+
+// CPUs pins the driver's hot thread to CPU driver and the peer's to CPU
+// peer, instead of the two the run would choose.
+func CPUs(driver, peer int) Option { return func(c *config) { c.cpus = [2]int{driver, peer} } }
+
+// NoPin leaves the placement of both processes to the scheduler.
+func NoPin() Option { return func(c *config) { c.noPin = true } }
+
+// Dir puts the shared-memory objects of the run in another directory than
+// /dev/shm.
+func Dir(path string) Option { return func(c *config) { c.dir = path } }
+
+// PeerCommand sets how the peer is started: exe with args, and PeerEnv in
+// its environment. The default is this very program (os.Executable) without
+// arguments, which suits a program whose main calls ServePeer when IsPeer.
+func PeerCommand(exe string, args ...string) Option {
+	return func(c *config) { c.exe, c.args = exe, args }
+}
+
+// OnProgress has fn called before each case of the run.
+func OnProgress(fn func(Progress)) Option { return func(c *config) { c.progress = fn } }
+
+// Progress tells which case a run is at.
+type Progress struct {
+	Case  Case
+	Index int // from 0
+	Total int
+}
+
+// Result holds the figures of one case. Latencies are in nanoseconds and
+// present for RTT only; rates are present for Stream only.
+type Result struct {
+	Transport string   `json:"transport"`
+	Workload  Workload `json:"workload"`
+	Size      int      `json:"size"`
+
+	Samples uint64 `json:"samples,omitempty"` // timed round trips
+	MinNS   uint64 `json:"min_ns,omitempty"`
+	P50NS   uint64 `json:"p50_ns,omitempty"`
+	P90NS   uint64 `json:"p90_ns,omitempty"`
+	P99NS   uint64 `json:"p99_ns,omitempty"`
+	P999NS  uint64 `json:"p999_ns,omitempty"`
+	MaxNS   uint64 `json:"max_ns,omitempty"`
+	MeanNS  uint64 `json:"mean_ns,omitempty"`
+
+	Messages    uint64  `json:"messages,omitempty"` // streamed while measuring
+	MsgsPerS    float64 `json:"msgs_per_s,omitempty"`
+	BytesPerS   float64 `json:"bytes_per_s,omitempty"`
+	DurationNS  int64   `json:"duration_ns"`
+	VsRaw       float64 `json:"vs_raw,omitempty"`  // time per message over raw's
+	VsUnix      float64 `json:"vs_unix,omitempty"` // time per message over unix's
+	DriverCPU   int     `json:"driver_cpu"`
+	PeerCPU     int     `json:"peer_cpu"`
+	Error       string  `json:"error,omitempty"`
+	Description string  `json:"-"`
+
+	// Hist holds every round trip of an RTT case.
+	Hist *Histogram `json:"-"`
+}
+
+// cost is the time one message costs: the median round trip, or the
+// inverse of the streaming rate. Zero means unknown.
+func (r *Result) cost() float64 {
+	switch {
+	case r.Error != "":
+		return 0
+	case r.Workload == RTT:
+		return float64(r.P50NS)
+	case r.MsgsPerS > 0:
+		return 1 / r.MsgsPerS
+	}
+	return 0
+}
+
+// Report is the outcome of a run.
+type Report struct {
+	Placement Placement
+	Duration  time.Duration // per case
+	Results   []Result
+}
+
+// Failed returns the results whose case failed.
+func (r *Report) Failed() []Result {
+	var out []Result
+	for _, res := range r.Results {
+		if res.Error != "" {
+			out = append(out, res)
+		}
+	}
+	return out
+}
+
+var caseCounter atomic.Uint64
+
+// Run measures every combination of workload, message size and transport,
+// one case after another, each against a fresh peer process, and returns
+// the figures. A case that fails is reported in its Result and the run goes
+// on; when ctx ends, Run kills the peer, removes what the case created and
+// returns what it has with ctx's error.
+func Run(ctx context.Context, opts ...Option) (*Report, error) {
+	c := config{cpus: [2]int{-1, -1}}
+	for _, o := range opts {
+		o(&c)
+	}
+	if c.transports == nil {
+		c.transports = Transports()
+	}
+	if c.workloads == nil {
+		c.workloads = []Workload{RTT, Stream}
+	}
+	if c.sizes == nil {
+		c.sizes = DefaultSizes
+	}
+	if c.duration <= 0 {
+		c.duration = DefaultDuration
+	}
+	for _, s := range c.sizes {
+		if s < MinSize || s > MaxSize {
+			return nil, fmt.Errorf("bench: message size %d is outside %d to %d bytes", s, MinSize, MaxSize)
+		}
+	}
+	for _, w := range c.workloads {
+		if w != RTT && w != Stream {
+			return nil, fmt.Errorf("bench: unknown workload %q", w)
+		}
+	}
+	if err := supported(); err != nil {
+		return nil, err
+	}
+	if c.exe == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("bench: find this program to start the peer: %w", err)
+		}
+		c.exe = exe
+	}
+	place := Placement{Driver: -1, Peer: -1, Available: runtime.NumCPU()}
+	if !c.noPin {
+		var err error
+		if place, err = choosePlacement(c.cpus); err != nil {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
+	}
+
+	var cases []Case
+	for _, w := range c.workloads {
+		for _, s := range c.sizes {
+			for _, t := range c.transports {
+				cases = append(cases, Case{Transport: t.Name(), Workload: w, Size: s, Dir: c.dir, SharedCPU: place.Available < 2})
+			}
+		}
+	}
+	per := max(c.duration/time.Duration(max(len(cases), 1)), time.Millisecond)
+	rep := &Report{Placement: place, Duration: per}
+	for i, cs := range cases {
+		if err := ctx.Err(); err != nil {
+			return rep, err
+		}
+		if c.progress != nil {
+			c.progress(Progress{Case: cs, Index: i, Total: len(cases)})
+		}
+		cs.Name = fmt.Sprintf("shm-bench-%d-%d-%s", os.Getpid(), caseCounter.Add(1), cs.Transport)
+		t := transportByName(cs.Transport)
+		res := runCase(ctx, &c, t, cs, per, place)
+		res.Description = t.Describe()
+		if err := ctx.Err(); err != nil {
+			return rep, err
+		}
+		rep.Results = append(rep.Results, res)
+	}
+	rep.ratios()
+	return rep, nil
+}
+
+// ratios fills VsRaw and VsUnix from the raw and unix results of the same
+// workload and size.
+func (r *Report) ratios() {
+	type key struct {
+		t string
+		w Workload
+		s int
+	}
+	base := map[key]float64{}
+	for _, res := range r.Results {
+		base[key{res.Transport, res.Workload, res.Size}] = res.cost()
+	}
+	for i := range r.Results {
+		res := &r.Results[i]
+		c := res.cost()
+		if c == 0 {
+			continue
+		}
+		if b := base[key{Raw, res.Workload, res.Size}]; b > 0 {
+			res.VsRaw = c / b
+		}
+		if b := base[key{Unix, res.Workload, res.Size}]; b > 0 {
+			res.VsUnix = c / b
+		}
+	}
+}

@@ -1,0 +1,139 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+)
+
+// A Conn is one end of a two-way message channel between the driver and its
+// peer process. Every message on a Conn has the same length, fixed when the
+// transport was prepared; Send and Receive move exactly that many bytes.
+//
+// Transports built on shared memory watch ctx while they wait. Transports
+// built on file descriptors block in the kernel and ignore it: the runner
+// kills the peer when ctx ends, which makes their waits fail.
+type Conn interface {
+	// Send delivers msg, whole.
+	Send(ctx context.Context, msg []byte) error
+	// Receive fills buf with the next message.
+	Receive(ctx context.Context, buf []byte) error
+	// Close releases this end; on the driver's side it also removes any
+	// named object the transport created.
+	Close() error
+}
+
+// PeerInfo is what the peer process needs to attach to a prepared
+// transport: an argument (a segment name, say) and open files that it
+// inherits as descriptors 3, 4, ... in order.
+type PeerInfo struct {
+	Arg   string
+	Files []*os.File
+}
+
+// A Workload is what the two processes do with a transport.
+type Workload string
+
+const (
+	// RTT is ping-pong: the driver sends a message, the peer sends it back,
+	// and every round trip is timed.
+	RTT Workload = "rtt"
+	// Stream is one-way throughput: the driver sends messages as fast as
+	// the transport takes them and the peer receives them.
+	Stream Workload = "stream"
+)
+
+// Case is one measurement: a workload over a transport with one message
+// size. It travels to the peer process with the PeerInfo.
+type Case struct {
+	Transport string   `json:"transport"`
+	Workload  Workload `json:"workload"`
+	Size      int      `json:"size"`
+	// Dir is the shared-memory directory for named objects ("" is
+	// /dev/shm).
+	Dir string `json:"dir,omitempty"`
+	// Name is unique to this case: a transport that creates named objects
+	// derives their names from it.
+	Name string `json:"name"`
+	// SharedCPU is set when the two processes may have to share one CPU:
+	// a busy-polling transport should then give the CPU away now and then,
+	// or its peer could not run until the scheduler preempts it.
+	SharedCPU bool `json:"shared_cpu,omitempty"`
+}
+
+// A Transport is one way of moving messages between two processes.
+type Transport interface {
+	// Name is the transport's short name, used by --transport and in
+	// reports ("pipe", "unix", ...).
+	Name() string
+	// Describe says in a few words what is measured.
+	Describe() string
+	// Prepare runs in the driver before the peer starts. It creates what the
+	// two sides share for messages of c.Size bytes and returns the driver's
+	// end and what the peer needs. The runner closes the driver's copies of
+	// PeerInfo.Files once the peer has started, and the Conn when the case
+	// ends.
+	Prepare(ctx context.Context, c Case) (Conn, PeerInfo, error)
+	// Attach runs in the peer process with what Prepare gave it. A
+	// transport over named objects unlinks them here, as soon as both sides
+	// have them open, so that nothing is left behind whatever happens next.
+	Attach(ctx context.Context, c Case, p PeerInfo) (Conn, error)
+}
+
+// Names of the transports a run can include, in the order they are
+// reported. A name listed here whose package has not landed yet is absent
+// from Transports.
+const (
+	Raw       = "raw"
+	QueueSpin = "queue-spin"
+	Queue     = "queue"
+	Sem       = "sem"
+	Pipe      = "pipe"
+	Unix      = "unix"
+	TCP       = "tcp"
+)
+
+// Transports returns every transport this build knows, in report order.
+func Transports() []Transport { return append([]Transport(nil), transports...) }
+
+// Lookup returns the transports with the given names, in report order, or
+// an error naming an unknown one. No names means all of them.
+func Lookup(names ...string) ([]Transport, error) {
+	if len(names) == 0 {
+		return Transports(), nil
+	}
+	want := map[string]bool{}
+	for _, n := range names {
+		n = strings.TrimSpace(n)
+		if transportByName(n) == nil {
+			return nil, fmt.Errorf("unknown transport %q (known: %s)", n, strings.Join(TransportNames(), ", "))
+		}
+		want[n] = true
+	}
+	var out []Transport
+	for _, t := range transports {
+		if want[t.Name()] {
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
+// TransportNames returns the names of Transports.
+func TransportNames() []string {
+	var names []string
+	for _, t := range transports {
+		names = append(names, t.Name())
+	}
+	return names
+}
+
+func transportByName(name string) Transport {
+	for _, t := range transports {
+		if t.Name() == name {
+			return t
+		}
+	}
+	return nil
+}

@@ -1,0 +1,246 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/shmkit/shm/bench"
+	"github.com/spf13/cobra"
+)
+
+func newBenchCmd() *cobra.Command {
+	var (
+		transports []string
+		workloads  []string
+		sizes      []string
+		duration   time.Duration
+		asJSON     bool
+		plot       string
+		cpus       []int
+		noPin      bool
+		dir        string
+	)
+	c := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure shared memory against pipes and sockets on this machine",
+		Long: `bench measures, in one run of bounded time, how fast two processes on this
+machine exchange messages over each transport: the raw limit (two processes
+busy-polling a word in shared memory), the shm queue with spin and default
+waiting, a semaphore hand-off, a pipe, a Unix stream socket and TCP over
+127.0.0.1.
+
+It re-executes itself as the second process and pins the two to different
+CPUs where there are two (and says which). Each case (transport, workload,
+message size) gets an equal share of --duration, plus the time to start its
+peer. Workloads: rtt, ping-pong round trips, with percentiles of every round
+trip; stream, one-way throughput. Each row also shows its time per message
+relative to the raw limit (xRAW) and to the Unix socket (xUNIX).
+
+It removes every object it creates in /dev/shm, also when interrupted
+(exit status 130).
+
+Transports: ` + strings.Join(bench.TransportNames(), ", ") + `.`,
+		Example: `  shm bench
+  shm bench --transport raw,unix --size 64,1K --duration 5s
+  shm bench --json > bench.json
+  shm bench --workload rtt --plot latency.svg`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var opts []bench.Option
+			ts, err := bench.Lookup(splitList(transports)...)
+			if err != nil {
+				return usageErr(cmd, "--transport: %v", err)
+			}
+			opts = append(opts, bench.Using(ts...))
+			if len(workloads) > 0 {
+				var ws []bench.Workload
+				for _, w := range splitList(workloads) {
+					if w != string(bench.RTT) && w != string(bench.Stream) {
+						return usageErr(cmd, "--workload: unknown workload %q (want rtt or stream)", w)
+					}
+					ws = append(ws, bench.Workload(w))
+				}
+				opts = append(opts, bench.Workloads(ws...))
+			}
+			if len(sizes) > 0 {
+				var ns []int
+				for _, s := range splitList(sizes) {
+					n, err := parseSize(s)
+					if err != nil {
+						return usageErr(cmd, "--size: %v", err)
+					}
+					if n < bench.MinSize || n > bench.MaxSize {
+						return usageErr(cmd, "--size: %s is outside %s to %s", s, exactSize(bench.MinSize), exactSize(bench.MaxSize))
+					}
+					ns = append(ns, int(n))
+				}
+				opts = append(opts, bench.Sizes(ns...))
+			}
+			if duration <= 0 {
+				return usageErr(cmd, "--duration: %v is not positive", duration)
+			}
+			opts = append(opts, bench.Duration(duration))
+			if plot != "" && !strings.EqualFold(strings.TrimPrefix(extOf(plot), "."), "svg") {
+				return usageErr(cmd, "--plot: %q: only SVG is drawn; name the file *.svg", plot)
+			}
+			switch {
+			case noPin && len(cpus) > 0:
+				return usageErr(cmd, "--cpus and --no-pin exclude each other")
+			case noPin:
+				opts = append(opts, bench.NoPin())
+			case len(cpus) == 2:
+				opts = append(opts, bench.CPUs(cpus[0], cpus[1]))
+			case len(cpus) != 0:
+				return usageErr(cmd, "--cpus: want two CPUs, DRIVER,PEER")
+			}
+			if dir != "" {
+				opts = append(opts, bench.Dir(dir))
+			}
+			exe, err := os.Executable()
+			if err != nil {
+				return fmt.Errorf("bench: find this program to start the peer: %w", err)
+			}
+			opts = append(opts, bench.PeerCommand(exe, "bench", "peer"))
+			if p := newProgress(cmd.ErrOrStderr()); p != nil {
+				opts = append(opts, bench.OnProgress(p.show))
+				defer p.clear()
+			}
+
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			rep, err := bench.Run(ctx, opts...)
+			if err != nil {
+				if ctx.Err() != nil {
+					return &exitError{code: 130, err: errors.New("bench: interrupted; its objects are removed")}
+				}
+				return fmt.Errorf("bench: %w", err)
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				err = bench.WriteJSON(out, rep)
+			} else {
+				err = bench.WriteTable(out, rep)
+			}
+			if err != nil {
+				return err
+			}
+			if plot != "" {
+				if err := writePlot(plot, rep); err != nil {
+					return err
+				}
+				if !asJSON {
+					fmt.Fprintf(out, "\nLatency distributions drawn in %s.\n", plot)
+				}
+			}
+			if failed := rep.Failed(); len(failed) > 0 {
+				return fmt.Errorf("bench: %d of %d cases failed (first: %s %s %s: %s)", len(failed), len(rep.Results),
+					failed[0].Transport, failed[0].Workload, bench.FormatSize(failed[0].Size), failed[0].Error)
+			}
+			return nil
+		},
+	}
+	f := c.Flags()
+	f.StringSliceVar(&transports, "transport", nil, "transports to run, comma-separated (default all: "+strings.Join(bench.TransportNames(), ",")+")")
+	f.StringSliceVar(&workloads, "workload", nil, "workloads to run: rtt, stream (default both)")
+	f.StringSliceVar(&sizes, "size", nil, "message sizes, comma-separated, such as 64,1K,64K (default 64,1K,64K)")
+	f.DurationVar(&duration, "duration", bench.DefaultDuration, "measuring time of the whole run, shared by its cases")
+	f.BoolVar(&asJSON, "json", false, "print a JSON list of results instead of tables")
+	f.StringVar(&plot, "plot", "", "also draw the round-trip latency distributions in this SVG file")
+	f.IntSliceVar(&cpus, "cpus", nil, "pin the driver and the peer to these two CPUs, DRIVER,PEER (default: chosen)")
+	f.BoolVar(&noPin, "no-pin", false, "do not pin the processes to CPUs")
+	f.StringVar(&dir, "dir", "", "directory for the shared-memory objects (default /dev/shm)")
+	c.AddCommand(newBenchPeerCmd())
+	return c
+}
+
+// newBenchPeerCmd is the peer's half of a bench case: "shm bench peer",
+// started by the bench command itself with the case in its environment.
+func newBenchPeerCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:    "peer",
+		Short:  "The second process of a bench case (started by shm bench)",
+		Hidden: true,
+		Args:   noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !bench.IsPeer() {
+				return usageErr(cmd, "is started by 'shm bench', not by hand")
+			}
+			// A Ctrl-C reaches the whole process group; the driver cleans
+			// up, and the peer just goes.
+			return bench.ServePeer(cmd.Context())
+		},
+	}
+}
+
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usageErr(cmd, "takes no arguments, got %q", args)
+	}
+	return nil
+}
+
+// splitList trims the items of a comma-separated flag and drops empty ones.
+func splitList(items []string) []string {
+	var out []string
+	for _, s := range items {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func extOf(path string) string {
+	if i := strings.LastIndexByte(path, '.'); i >= 0 && !strings.ContainsRune(path[i:], '/') {
+		return path[i:]
+	}
+	return ""
+}
+
+func writePlot(path string, rep *bench.Report) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("bench: plot: %w", err)
+	}
+	if err := bench.WriteSVG(f, rep); err != nil {
+		f.Close()
+		return fmt.Errorf("bench: plot %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("bench: plot %s: %w", path, err)
+	}
+	return nil
+}
+
+// progress shows which case runs, on one line of a terminal.
+type progress struct {
+	w     io.Writer
+	start time.Time
+}
+
+// newProgress returns nil unless w is a terminal (a character device: a
+// terminal, or /dev/null where the line does no harm): the progress line is
+// for people watching, never for a file or a pipe.
+func newProgress(w io.Writer) *progress {
+	f, ok := w.(*os.File)
+	if !ok {
+		return nil
+	}
+	if fi, err := f.Stat(); err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+		return nil
+	}
+	return &progress{w: w, start: time.Now()}
+}
+
+func (p *progress) show(pr bench.Progress) {
+	fmt.Fprintf(p.w, "\r\033[K[%d/%d] %s %s %s  (%s elapsed)", pr.Index+1, pr.Total, pr.Case.Transport, pr.Case.Workload,
+		bench.FormatSize(pr.Case.Size), time.Since(p.start).Round(time.Second))
+}
+
+func (p *progress) clear() { fmt.Fprint(p.w, "\r\033[K") }
