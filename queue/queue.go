@@ -10,6 +10,7 @@ import (
 	"github.com/shmkit/shm/internal/futex"
 	"github.com/shmkit/shm/internal/mem"
 	"github.com/shmkit/shm/internal/proc"
+	"github.com/shmkit/shm/internal/racehint"
 )
 
 var (
@@ -303,7 +304,7 @@ func (q *Queue) closeProducer(markClosed bool) {
 	// Closed once no other live producer remains. A producer that claims a
 	// slot clears closed after its claim; re-scanning after the store means
 	// that one of the two always sees the other (see claimProducer).
-	raceRelease(q.race)
+	racehint.Release(q.race)
 	if markClosed && q.liveProducers() == 0 {
 		q.closed.Store(1)
 		if q.liveProducers() > 0 {
@@ -417,7 +418,7 @@ func (q *Queue) corruptCursors(t, h uint64) error {
 // inside the ring) atomically: how a multi-producer record is committed or
 // abandoned.
 func (q *Queue) setHeader(off uint64, n int, st uint32) {
-	raceRelease(q.race)
+	racehint.Release(q.race)
 	q.publish(&q.words[off>>3], uint64(uint32(n))|uint64(st)<<32)
 }
 
@@ -465,7 +466,7 @@ func (q *Queue) wakeConsumer() {
 func (q *Queue) publishHead() {
 	if q.c.head != q.c.pub {
 		q.c.pub = q.c.head
-		raceRelease(q.race)
+		racehint.Release(q.race)
 		q.publish(q.head, q.c.head)
 	}
 	if q.prodWait.Load() != prodIdle && q.prodWait.Swap(prodIdle) == prodSleeping {

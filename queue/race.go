@@ -1,35 +1,25 @@
-//go:build race
-
 package queue
 
 import (
-	"runtime"
-	"sync"
-	"unsafe"
-
+	"github.com/shmkit/shm/internal/racehint"
 	"golang.org/x/sys/unix"
 )
 
-// The race detector cannot see the happens-before edges of atomics on memory
-// mapped outside the Go heap (golang/go#16206), so without help it reports
-// Go memory handed from one goroutine to another through a queue as raced.
-// Race builds tell it about each commit, close and head publication (a
-// release) and each message, end of file and room seen (an acquire), as
-// channels do, on a heap byte shared by every handle on the same object
-// (device and inode: two handles map one object at different addresses).
+// Race builds tell the race detector about each commit, close and head
+// publication (a release) and each message, end of file and room seen (an
+// acquire), as channels do (see internal/racehint), on a key shared by every
+// handle on the same object: its device and inode, since two handles map one
+// object at different addresses.
 
-type raceID struct{ dev, ino uint64 }
-
-var raceKeys sync.Map // raceID -> *byte
+type objectID struct{ dev, ino uint64 }
 
 func raceKey(fd int) *byte {
+	if !racehint.Enabled {
+		return nil
+	}
 	var st unix.Stat_t
 	if unix.Fstat(fd, &st) != nil {
-		return new(byte)
+		return racehint.Key(new(byte))
 	}
-	k, _ := raceKeys.LoadOrStore(raceID{uint64(st.Dev), st.Ino}, new(byte))
-	return k.(*byte)
+	return racehint.Key(objectID{uint64(st.Dev), st.Ino})
 }
-
-func raceAcquire(k *byte) { runtime.RaceAcquire(unsafe.Pointer(k)) }
-func raceRelease(k *byte) { runtime.RaceReleaseMerge(unsafe.Pointer(k)) }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/shmkit/shm/internal/racehint"
 )
 
 // errSkip tells next that the owner of a pending record is gone.
@@ -170,7 +172,7 @@ func (q *Queue) next(ctx context.Context, block bool) (off uint64, n int, adv ui
 			}
 			switch kind {
 			case kindData:
-				raceAcquire(q.race)
+				racehint.Acquire(q.race)
 				return o + recordHeader, int(length), h + rec - q.c.head, nil
 			case kindSkip:
 				q.advance(rec)
@@ -222,7 +224,7 @@ func (q *Queue) waitData(ctx context.Context, block bool) error {
 		}
 		// Producers commit before they close: look again after closed.
 		if q.closed.Load() != 0 && empty() {
-			raceAcquire(q.race)
+			racehint.Acquire(q.race)
 			return false, io.EOF
 		}
 		return false, nil

@@ -6,12 +6,8 @@ import (
 	"errors"
 	"fmt"
 
-	"golang.org/x/sys/unix"
+	"github.com/shmkit/shm/internal/racehint"
 )
-
-// yield gives the CPU to another thread (sched_yield), for spinners on a
-// machine with fewer CPUs than runnable threads.
-func yield() { unix.Syscall(unix.SYS_SCHED_YIELD, 0, 0, 0) }
 
 var errPendingReserve = errors.New("a Reserve is waiting for its Commit")
 
@@ -195,7 +191,7 @@ func (q *Queue) spscReserve(ctx context.Context, n int, block bool) (c hdrWrite,
 // others, ordered by the deferred store in flushBatch).
 func (q *Queue) spscCommit(c hdrWrite, batch bool) {
 	if !batch {
-		raceRelease(q.race)
+		racehint.Release(q.race)
 		q.publish(&q.words[c.off>>3], c.hdr)
 		q.committed()
 		return
@@ -212,7 +208,7 @@ func (q *Queue) spscCommit(c hdrWrite, batch bool) {
 func (q *Queue) flushBatch() {
 	if q.p.batching {
 		q.p.batching = false
-		raceRelease(q.race)
+		racehint.Release(q.race)
 		q.publish(&q.words[q.p.batchFirst.off>>3], q.p.batchFirst.hdr)
 		q.committed()
 	}
@@ -236,7 +232,7 @@ func (q *Queue) loadHead(tail uint64) (uint64, error) {
 		return 0, fmt.Errorf("%w: head cursor at header offset %d is %d; it must be a multiple of 8 between %d and the tail %d", ErrCorrupt, offHead, h, q.p.head, tail)
 	}
 	q.p.head = h
-	raceAcquire(q.race)
+	racehint.Acquire(q.race)
 	return h, nil
 }
 
@@ -285,7 +281,7 @@ func (q *Queue) mpscReserve(ctx context.Context, n int, block bool) (uint64, err
 		}
 		t := q.tail.Load()
 		h := q.head.Load()
-		raceAcquire(q.race)
+		racehint.Acquire(q.race)
 		if h > t || t-h > q.capacity || t%8 != 0 || h%8 != 0 {
 			q.lock.Store(0)
 			return 0, fmt.Errorf("%w: cursors tail %d (header offset %d) and head %d (header offset %d) are misaligned or more than capacity %d apart", ErrCorrupt, t, offTail, h, offHead, q.capacity)

@@ -1,7 +1,0 @@
-//go:build !race
-
-package queue
-
-func raceKey(int) *byte { return nil }
-func raceAcquire(*byte) {}
-func raceRelease(*byte) {}
