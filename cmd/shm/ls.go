@@ -39,7 +39,9 @@ type object struct {
 // as a semaphore's value or a queue's depth. It returns ok false for objects
 // that are not its kind. Probes read untrusted shared memory: an object
 // that looks like theirs but is damaged should come back with its kind and
-// a detail saying what is wrong, never a panic.
+// a detail saying what is wrong, never a panic. The detail "state", a short
+// string without spaces such as "value=3" or "fill=12.5%", is what ls shows
+// in its STATE column.
 type kindProbe func(dir string, info shm.Info) (kind string, details map[string]any, ok bool)
 
 var kindProbes []kindProbe
@@ -143,7 +145,8 @@ func newLsCmd() *cobra.Command {
 		Short: "List the objects in the shared-memory directory",
 		Long: `List every object in the shared-memory directory (/dev/shm unless --dir says
 otherwise): segments of C, Python and Go programs alike. KIND tells glibc's
-named semaphores (sem.NAME) and this project's queues apart from plain data.`,
+named semaphores (sem.NAME) and this project's queues apart from plain data;
+STATE shows a semaphore's value and a queue's fill level.`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			infos, err := shm.List(shm.Dir(dir))
@@ -159,10 +162,14 @@ named semaphores (sem.NAME) and this project's queues apart from plain data.`,
 				return writeJSON(cmd.OutOrStdout(), objs)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tSIZE\tMODE\tOWNER\tMODIFIED\tKIND")
+			fmt.Fprintln(tw, "NAME\tSIZE\tMODE\tOWNER\tMODIFIED\tKIND\tSTATE")
 			for _, o := range objs {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", o.Name, formatSize(o.Size), o.Perm, o.Owner,
-					o.Modified.Local().Format("2006-01-02 15:04"), o.Kind)
+				state, ok := o.Details["state"].(string)
+				if !ok {
+					state = "-"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", o.Name, formatSize(o.Size), o.Perm, o.Owner,
+					o.Modified.Local().Format("2006-01-02 15:04"), o.Kind, state)
 			}
 			return tw.Flush()
 		},

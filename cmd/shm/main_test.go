@@ -70,13 +70,13 @@ func TestSegmentCommands(t *testing.T) {
 		}},
 		{args: []string{"ls"}, check: func(t *testing.T, out string) {
 			lines := strings.Split(out, "\n")
-			if f := strings.Fields(lines[0]); strings.Join(f, " ") != "NAME SIZE MODE OWNER MODIFIED KIND" {
+			if f := strings.Fields(lines[0]); strings.Join(f, " ") != "NAME SIZE MODE OWNER MODIFIED KIND STATE" {
 				t.Fatalf("ls header %q", lines[0])
 			}
 			for _, l := range lines {
 				f := strings.Fields(l)
-				if len(f) == 7 && f[0] == name {
-					if f[1] != "8.0K" || f[2] != "-rw-r-----" || f[3] != "root" && os.Getuid() == 0 || f[6] != "data" {
+				if len(f) == 8 && f[0] == name {
+					if f[1] != "8.0K" || f[2] != "-rw-r-----" || f[3] != "root" && os.Getuid() == 0 || f[6] != "data" || f[7] != "-" {
 						t.Fatalf("ls row %q", l)
 					}
 					return

@@ -41,7 +41,7 @@ func probeQueue(_ string, info shm.Info) (string, map[string]any, bool) {
 	case errors.Is(err, queue.ErrNotQueue):
 		return "", nil, false
 	case err != nil && st.Capacity == 0:
-		return "queue", map[string]any{"error": err.Error()}, true
+		return "queue", map[string]any{"error": err.Error(), "state": "corrupt"}, true
 	}
 	d := map[string]any{
 		"capacity":       st.Capacity,
@@ -50,9 +50,11 @@ func probeQueue(_ string, info shm.Info) (string, map[string]any, bool) {
 		"closed":         st.Closed,
 		"multi_producer": st.MultiProducer,
 		"producers":      len(st.Producers),
+		"state":          fmt.Sprintf("fill=%.1f%%", 100*st.Fill()),
 	}
 	if err != nil {
 		d["error"] = err.Error()
+		d["state"] = "corrupt"
 	}
 	return "queue", d, true
 }

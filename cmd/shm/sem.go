@@ -35,9 +35,9 @@ func semProbe(dir string, info shm.Info) (string, map[string]any, bool) {
 		if errors.As(err, &se) {
 			err = se.Err
 		}
-		return string(shm.KindSemaphore), map[string]any{"error": err.Error()}, true
+		return string(shm.KindSemaphore), map[string]any{"error": err.Error(), "state": "unreadable"}, true
 	}
-	return string(shm.KindSemaphore), map[string]any{"value": st.Value, "waiters": st.Waiters}, true
+	return string(shm.KindSemaphore), map[string]any{"value": st.Value, "waiters": st.Waiters, "state": fmt.Sprintf("value=%d", st.Value)}, true
 }
 
 func newSemCmd() *cobra.Command {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -132,6 +133,11 @@ func TestSemInLs(t *testing.T) {
 	}
 	if broken.Kind != "semaphore" || !strings.Contains(fmt.Sprint(broken.Details["error"]), "corrupt semaphore") {
 		t.Errorf("ls --json row for a damaged semaphore: %+v", broken)
+	}
+	table := ok(t, "", "ls", "--dir", dir)
+	if !regexp.MustCompile(`(?m)^sem\.jobs .* semaphore +value=4$`).MatchString(table) ||
+		!regexp.MustCompile(`(?m)^sem\.broken .* semaphore +unreadable$`).MatchString(table) {
+		t.Errorf("ls table does not show the semaphores' state:\n%s", table)
 	}
 	if out := ok(t, "", "stat", "sem.jobs", "--dir", dir); !strings.Contains(out, "value:") || !strings.Contains(out, "4\n") {
 		t.Errorf("stat of a semaphore:\n%s", out)
