@@ -5,7 +5,6 @@ package shm_test
 import (
 	"errors"
 	"fmt"
-	"os"
 	"runtime/debug"
 	"strconv"
 	"testing"
@@ -92,44 +91,14 @@ func TestTruncatedByPeer(t *testing.T) {
 	}
 }
 
-// tinyTmpfs mounts a 1 MiB tmpfs on a fresh directory for the test, or skips
-// the test when it cannot (not root, or no mount permission).
-func tinyTmpfs(t *testing.T) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("skipping: mounting a tmpfs needs root")
-	}
-	dir := t.TempDir()
-	if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "size=1M,mode=1777"); err != nil {
-		t.Skipf("skipping: cannot mount a tmpfs on %s: %v", dir, err)
-	}
-	// Registered after TempDir's cleanup, so it runs before it; and before
-	// it, the cleanups of the names the test takes in dir.
-	t.Cleanup(func() {
-		if err := unix.Unmount(dir, 0); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
-	return dir
-}
-
-func freeBytes(t *testing.T, dir string) int64 {
-	t.Helper()
-	var st unix.Statfs_t
-	if err := unix.Statfs(dir, &st); err != nil {
-		t.Fatal(err)
-	}
-	return int64(st.Bavail) * st.Bsize
-}
-
 // TestTinyTmpfs fills a 1 MiB tmpfs through the Dir option: running out of
 // space is an ENOSPC from Create or Resize, never a SIGBUS later, and a
 // refused call leaves nothing behind.
 func TestTinyTmpfs(t *testing.T) {
-	dir := tinyTmpfs(t)
+	dir := shmtest.Tmpfs(t, "1m")
 	in := shm.Dir(dir)
 	const total = 1 << 20
-	if got := freeBytes(t, dir); got != total {
+	if got := shmtest.FreeBytes(t, dir); got != total {
 		t.Fatalf("fresh tmpfs has %d bytes free, want %d", got, total)
 	}
 	names := make([]string, 4)
@@ -176,7 +145,7 @@ func TestTinyTmpfs(t *testing.T) {
 		t.Error("OpenOrCreate without space reports created")
 	}
 	onlyThere(a)
-	if got := freeBytes(t, dir); got != total/2 {
+	if got := shmtest.FreeBytes(t, dir); got != total/2 {
 		t.Fatalf("after the refused creates %d bytes are free, want %d", got, total/2)
 	}
 
@@ -189,14 +158,14 @@ func TestTinyTmpfs(t *testing.T) {
 	if info, err := shm.Stat(a, in); err != nil || info.Size != total/2 {
 		t.Fatalf("after a refused Resize the object is %v, %v", info, err)
 	}
-	if got := freeBytes(t, dir); got != total/4 {
+	if got := shmtest.FreeBytes(t, dir); got != total/4 {
 		t.Fatalf("after the refused resize %d bytes are free, want %d", got, total/4)
 	}
 	// Exactly what is left works, and fills the file system.
 	if err := segA.Resize(total * 3 / 4); err != nil {
 		t.Fatalf("Resize to fill the tmpfs exactly: %v", err)
 	}
-	if got := freeBytes(t, dir); got != 0 {
+	if got := shmtest.FreeBytes(t, dir); got != 0 {
 		t.Fatalf("full tmpfs has %d bytes free", got)
 	}
 	_, err = shm.Create(c, 1, in)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/shmkit/shm"
+	"github.com/shmkit/shm/internal/shmtest"
 	"github.com/shmkit/shm/queue"
 	"github.com/shmkit/shm/sem"
 )
@@ -69,10 +70,10 @@ func creator(a args) int {
 // system must have all its space back (a nameless object being made dies
 // with its process).
 func TestCreateKilled(t *testing.T) {
-	dir := mountTiny(t, "64m")
+	dir := shmtest.Tmpfs(t, "64m")
 	n := trials(20, 150)
 	r := newRand(t)
-	free0 := freeBytes(t, dir)
+	free0 := shmtest.FreeBytes(t, dir)
 	type tally struct{ trials, complete, strays int }
 	per := map[string]*tally{}
 	kinds := []string{"segment", "sem", "queue"}
@@ -129,7 +130,7 @@ func TestCreateKilled(t *testing.T) {
 			tl.complete++
 			os.Remove(path)
 		}
-		if free := freeBytes(t, dir); free != free0 {
+		if free := shmtest.FreeBytes(t, dir); free != free0 {
 			t.Errorf("%s trial %d: %d bytes free after removing everything, %d before", kind, trial, free, free0)
 		}
 	}

@@ -11,7 +11,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -301,29 +300,6 @@ func say(format string, a ...any) {
 // withTimeout is context.WithTimeout on the background context.
 func withTimeout(d time.Duration) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), d)
-}
-
-// exeForOthers copies the test binary where another user can run it: the go
-// tool builds it in a directory only its owner may enter.
-func exeForOthers(t testing.TB) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "shmchaos")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	exe, err := os.ReadFile(os.Args[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "chaos.test")
-	if err := os.WriteFile(bin, exe, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return bin
 }
 
 // needRoot skips a test that needs root, saying why.

@@ -708,10 +708,10 @@ func qFill(a args) int {
 // behind, and every queue created must be fully usable (a child fills every
 // ring).
 func TestExhaustionQueues(t *testing.T) {
-	dir := mountTiny(t, "1m")
+	dir := shmtest.Tmpfs(t, "1m")
 	n := trials(20, 300)
 	r := newRand(t)
-	free0 := freeBytes(t, dir)
+	free0 := shmtest.FreeBytes(t, dir)
 	var creates, full, msgs int
 	for trial := range n {
 		var qs []*queue.Queue
@@ -749,7 +749,7 @@ func TestExhaustionQueues(t *testing.T) {
 		if left := entries(t, dir); len(left) != 0 {
 			t.Fatalf("trial %d: left behind: %v", trial, left)
 		}
-		if free := freeBytes(t, dir); free != free0 {
+		if free := shmtest.FreeBytes(t, dir); free != free0 {
 			t.Fatalf("trial %d: %d bytes free after cleanup, %d before", trial, free, free0)
 		}
 	}

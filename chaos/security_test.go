@@ -203,7 +203,7 @@ func precreate(a args) int {
 // stranger's uid, so a careful caller can refuse it.
 func TestSecurityPreCreation(t *testing.T) {
 	needRoot(t, "run a peer as uid 65534")
-	exe := exeForOthers(t)
+	exe := shmtest.ExecutableForOthers(t)
 	var checks int
 	{
 		name := shmtest.Name(t, "")
@@ -357,7 +357,7 @@ func poke(b []byte) (err error) {
 // read, and nothing else. Against a 0600 object it cannot even read.
 func TestSecurityReadOnlyPeer(t *testing.T) {
 	needRoot(t, "run a peer as uid 65534")
-	exe := exeForOthers(t)
+	exe := shmtest.ExecutableForOthers(t)
 	const content = "the writer's data"
 	want0644 := map[string]string{
 		"open-ro": "ok", "read": "ok", "open-rw": "EACCES", "writeat": "readonly",

@@ -16,7 +16,6 @@ import (
 
 	"github.com/shmkit/shm"
 	"github.com/shmkit/shm/internal/shmtest"
-	"golang.org/x/sys/unix"
 )
 
 func init() {
@@ -218,38 +217,6 @@ func sscanKV(line string, kv ...any) (int, error) {
 	return got, nil
 }
 
-// mountTiny mounts a tmpfs of size bytes on a new temporary directory and
-// unmounts it when the test ends. It skips the test when it cannot mount.
-func mountTiny(t *testing.T, size string) string {
-	t.Helper()
-	needRoot(t, "mount a tiny tmpfs")
-	dir, err := os.MkdirTemp("", "shmchaos-tmpfs")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "size="+size+",mode=1777"); err != nil {
-		os.Remove(dir)
-		t.Skipf("skipping: cannot mount a tmpfs on %s: %v", dir, err)
-	}
-	t.Cleanup(func() {
-		if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-		os.Remove(dir)
-	})
-	return dir
-}
-
-// freeBytes returns the free bytes of the file system at dir.
-func freeBytes(t testing.TB, dir string) int64 {
-	t.Helper()
-	var st unix.Statfs_t
-	if err := unix.Statfs(dir, &st); err != nil {
-		t.Fatal(err)
-	}
-	return int64(st.Bfree) * st.Bsize
-}
-
 // entries returns the names in dir.
 func entries(t testing.TB, dir string) []string {
 	t.Helper()
@@ -270,10 +237,10 @@ func entries(t testing.TB, dir string) []string {
 // segment handed out must be fully backed (a child writes every byte; a
 // SIGBUS would kill it).
 func TestExhaustionSegments(t *testing.T) {
-	dir := mountTiny(t, "1m")
+	dir := shmtest.Tmpfs(t, "1m")
 	n := trials(20, 300)
 	r := newRand(t)
-	free0 := freeBytes(t, dir)
+	free0 := shmtest.FreeBytes(t, dir)
 	var creates, createFull, resizes, resizeFull, touched, touchedBytes int
 	for trial := range n {
 		var segs []*shm.Segment
@@ -340,7 +307,7 @@ func TestExhaustionSegments(t *testing.T) {
 		if left := entries(t, dir); len(left) != 0 {
 			t.Fatalf("trial %d: left behind: %v", trial, left)
 		}
-		if free := freeBytes(t, dir); free != free0 {
+		if free := shmtest.FreeBytes(t, dir); free != free0 {
 			t.Fatalf("trial %d: %d bytes free after cleanup, %d before: space leaked", trial, free, free0)
 		}
 	}
