@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime/debug"
 
 	"github.com/shmkit/shm/internal/racehint"
 )
@@ -18,7 +19,8 @@ var errSkip = errors.New("pending record abandoned")
 // io.EOF (unwrapped). It fails with ErrPeerDead when it waits on an empty
 // queue whose producers all died, and with ErrCorrupt when the ring breaks
 // the layout's rules.
-func (q *Queue) Receive(ctx context.Context, buf []byte) ([]byte, error) {
+func (q *Queue) Receive(ctx context.Context, buf []byte) (_ []byte, err error) {
+	defer q.catch(debug.SetPanicOnFault(true), opReceive, &err)
 	off, n, adv, err := q.next(ctx, true)
 	if err != nil {
 		return buf[:0], q.recvErr(err)
@@ -30,7 +32,8 @@ func (q *Queue) Receive(ctx context.Context, buf []byte) ([]byte, error) {
 
 // TryReceive is Receive without waiting: it returns ErrEmpty (unwrapped)
 // when no message is ready.
-func (q *Queue) TryReceive(buf []byte) ([]byte, error) {
+func (q *Queue) TryReceive(buf []byte) (_ []byte, err error) {
+	defer q.catch(debug.SetPanicOnFault(true), opReceive, &err)
 	off, n, adv, err := q.next(context.Background(), false)
 	if err != nil {
 		return buf[:0], q.recvErr(err)
@@ -44,7 +47,8 @@ func (q *Queue) TryReceive(buf []byte) ([]byte, error) {
 // the shared ring, without copying. The slice is valid until Release, which
 // consumes the message; Peek again before Release returns the same message.
 // Caveat: a misbehaving producer can write the ring while you read it.
-func (q *Queue) Peek(ctx context.Context) ([]byte, error) {
+func (q *Queue) Peek(ctx context.Context) (_ []byte, err error) {
+	defer q.catch(debug.SetPanicOnFault(true), opReceive, &err)
 	off, n, adv, err := q.next(ctx, true)
 	if err != nil {
 		return nil, q.recvErr(err)
@@ -55,12 +59,13 @@ func (q *Queue) Peek(ctx context.Context) ([]byte, error) {
 
 // Release consumes the message that Peek returned; the slice from Peek
 // must not be used afterwards.
-func (q *Queue) Release() error {
-	if q.closedHandle {
-		return wrapErr("queue release", q.name, ErrClosed)
+func (q *Queue) Release() (err error) {
+	defer q.catch(debug.SetPanicOnFault(true), opRelease, &err)
+	if q.state != stateOpen {
+		return wrapErr(opRelease, q.name, q.stateErr())
 	}
 	if !q.c.peeked {
-		return wrapErr("queue release", q.name, errors.New("no Peek to release"))
+		return wrapErr(opRelease, q.name, errors.New("no Peek to release"))
 	}
 	q.c.peeked = false
 	q.advance(q.c.peekN)
@@ -71,7 +76,7 @@ func (q *Queue) recvErr(err error) error {
 	if err == io.EOF || err == ErrEmpty {
 		return err
 	}
-	return wrapErr("queue receive", q.name, err)
+	return wrapErr(opReceive, q.name, err)
 }
 
 // advance consumes n ring bytes and publishes head when it caught up with
@@ -112,8 +117,8 @@ func (q *Queue) refreshTail() error {
 // is checked against the ring's bounds, the cursors and the maximum message
 // size before it is used, and is read once.
 func (q *Queue) next(ctx context.Context, block bool) (off uint64, n int, adv uint64, err error) {
-	if q.closedHandle {
-		return 0, 0, 0, ErrClosed
+	if q.state != stateOpen {
+		return 0, 0, 0, q.stateErr()
 	}
 	if q.c.peeked {
 		return q.c.peekOff, q.c.peekLen, q.c.peekN, nil
