@@ -295,7 +295,7 @@ func (q *Queue) close(markClosed bool) error {
 		// A fault left the ring and this handle's cursors out of step:
 		// give up the roles (header words, each access guarded) so that
 		// others may take them, and publish nothing.
-		q.releaseRoles(markClosed)
+		q.releaseRoles()
 	}
 	// Every method checks state first: nothing touches the mapping after
 	// this.
@@ -320,22 +320,15 @@ func (q *Queue) closeRoles(markClosed bool) {
 	}
 }
 
-// releaseRoles frees a broken handle's claims, marks the queue closed when
-// this was the last producer and markClosed, and wakes both sides, so that
-// a waiting peer looks again (and finds the fault, or the end) now. Each
-// step is guarded on its own: the header page may be there when the ring
-// is gone.
-func (q *Queue) releaseRoles(markClosed bool) {
+// releaseRoles frees a broken handle's claims, so that other handles may
+// take its roles, and wakes both sides, so that a waiting peer looks again
+// (and meets the fault) now. It does not mark the queue closed: a consumer
+// must not take a producer's fault for the end of the stream. Each step is
+// guarded on its own: the header page may be there when the ring is gone.
+func (q *Queue) releaseRoles() {
 	if q.p.active {
 		s := q.producers[q.p.slot]
 		safely(func() { s.claim.CompareAndSwap(claimWord(q.self.PID, q.p.gen), claimWord(0, q.p.gen)) })
-		if markClosed {
-			safely(func() {
-				if q.liveProducers() == 0 {
-					q.closed.Store(1)
-				}
-			})
-		}
 		q.p.active = false
 	}
 	if q.c.active {

@@ -20,8 +20,20 @@ var errSkip = errors.New("pending record abandoned")
 // queue whose producers all died, and with ErrCorrupt when the ring breaks
 // the layout's rules.
 func (q *Queue) Receive(ctx context.Context, buf []byte) (_ []byte, err error) {
-	defer q.catch(debug.SetPanicOnFault(true), opReceive, &err)
-	off, n, adv, err := q.next(ctx, true)
+	old, ok := debug.SetPanicOnFault(true), false
+	defer func() {
+		debug.SetPanicOnFault(old)
+		if !ok {
+			q.caught(recover(), opReceive, &err)
+		}
+	}()
+	buf, err = q.receive(ctx, buf, true)
+	ok = true
+	return buf, err
+}
+
+func (q *Queue) receive(ctx context.Context, buf []byte, block bool) ([]byte, error) {
+	off, n, adv, err := q.next(ctx, block)
 	if err != nil {
 		return buf[:0], q.recvErr(err)
 	}
@@ -33,14 +45,16 @@ func (q *Queue) Receive(ctx context.Context, buf []byte) (_ []byte, err error) {
 // TryReceive is Receive without waiting: it returns ErrEmpty (unwrapped)
 // when no message is ready.
 func (q *Queue) TryReceive(buf []byte) (_ []byte, err error) {
-	defer q.catch(debug.SetPanicOnFault(true), opReceive, &err)
-	off, n, adv, err := q.next(context.Background(), false)
-	if err != nil {
-		return buf[:0], q.recvErr(err)
-	}
-	buf = append(buf[:0], q.ring[off:off+uint64(n)]...)
-	q.advance(adv)
-	return buf, nil
+	old, ok := debug.SetPanicOnFault(true), false
+	defer func() {
+		debug.SetPanicOnFault(old)
+		if !ok {
+			q.caught(recover(), opReceive, &err)
+		}
+	}()
+	buf, err = q.receive(context.Background(), buf, false)
+	ok = true
+	return buf, err
 }
 
 // Peek waits for the next message like Receive and returns it in place, in
@@ -48,7 +62,19 @@ func (q *Queue) TryReceive(buf []byte) (_ []byte, err error) {
 // consumes the message; Peek again before Release returns the same message.
 // Caveat: a misbehaving producer can write the ring while you read it.
 func (q *Queue) Peek(ctx context.Context) (_ []byte, err error) {
-	defer q.catch(debug.SetPanicOnFault(true), opReceive, &err)
+	old, ok := debug.SetPanicOnFault(true), false
+	defer func() {
+		debug.SetPanicOnFault(old)
+		if !ok {
+			q.caught(recover(), opReceive, &err)
+		}
+	}()
+	b, err := q.peek(ctx)
+	ok = true
+	return b, err
+}
+
+func (q *Queue) peek(ctx context.Context) ([]byte, error) {
 	off, n, adv, err := q.next(ctx, true)
 	if err != nil {
 		return nil, q.recvErr(err)
@@ -60,7 +86,19 @@ func (q *Queue) Peek(ctx context.Context) (_ []byte, err error) {
 // Release consumes the message that Peek returned; the slice from Peek
 // must not be used afterwards.
 func (q *Queue) Release() (err error) {
-	defer q.catch(debug.SetPanicOnFault(true), opRelease, &err)
+	old, ok := debug.SetPanicOnFault(true), false
+	defer func() {
+		debug.SetPanicOnFault(old)
+		if !ok {
+			q.caught(recover(), opRelease, &err)
+		}
+	}()
+	err = q.release()
+	ok = true
+	return err
+}
+
+func (q *Queue) release() error {
 	if q.state != stateOpen {
 		return wrapErr(opRelease, q.name, q.stateErr())
 	}
@@ -76,7 +114,7 @@ func (q *Queue) recvErr(err error) error {
 	if err == io.EOF || err == ErrEmpty {
 		return err
 	}
-	return wrapErr(opReceive, q.name, err)
+	return wrapErr(opReceive, q.name, q.truncated(err))
 }
 
 // advance consumes n ring bytes and publishes head when it caught up with
