@@ -223,9 +223,9 @@ const (
 // Which half truncations a call may live through: the header page (and the
 // ring's first half) survive, and some calls touch nothing else.
 const (
-	halfFaults = iota // the call touches the ring where it is gone
-	halfMayPass       // the call may touch the header alone: nil is right too
-	halfMayPassMPSC   // so may it on a multi-producer queue
+	halfFaults      = iota // the call touches the ring where it is gone
+	halfMayPass            // the call may touch the header alone: nil is right too
+	halfMayPassMPSC        // so may it on a multi-producer queue
 )
 
 // TestTruncateBetweenCalls truncates the object between two calls and then
