@@ -20,20 +20,8 @@ var errSkip = errors.New("pending record abandoned")
 // queue whose producers all died, and with ErrCorrupt when the ring breaks
 // the layout's rules.
 func (q *Queue) Receive(ctx context.Context, buf []byte) (_ []byte, err error) {
-	old, ok := debug.SetPanicOnFault(true), false
-	defer func() {
-		debug.SetPanicOnFault(old)
-		if !ok {
-			q.caught(recover(), opReceive, &err)
-		}
-	}()
-	buf, err = q.receive(ctx, buf, true)
-	ok = true
-	return buf, err
-}
-
-func (q *Queue) receive(ctx context.Context, buf []byte, block bool) ([]byte, error) {
-	off, n, adv, err := q.next(ctx, block)
+	defer q.catch(debug.SetPanicOnFault(true), opReceive, &err)
+	off, n, adv, err := q.next(ctx, true)
 	if err != nil {
 		return buf[:0], q.recvErr(err)
 	}
@@ -45,16 +33,14 @@ func (q *Queue) receive(ctx context.Context, buf []byte, block bool) ([]byte, er
 // TryReceive is Receive without waiting: it returns ErrEmpty (unwrapped)
 // when no message is ready.
 func (q *Queue) TryReceive(buf []byte) (_ []byte, err error) {
-	old, ok := debug.SetPanicOnFault(true), false
-	defer func() {
-		debug.SetPanicOnFault(old)
-		if !ok {
-			q.caught(recover(), opReceive, &err)
-		}
-	}()
-	buf, err = q.receive(context.Background(), buf, false)
-	ok = true
-	return buf, err
+	defer q.catch(debug.SetPanicOnFault(true), opReceive, &err)
+	off, n, adv, err := q.next(context.Background(), false)
+	if err != nil {
+		return buf[:0], q.recvErr(err)
+	}
+	buf = append(buf[:0], q.ring[off:off+uint64(n)]...)
+	q.advance(adv)
+	return buf, nil
 }
 
 // Peek waits for the next message like Receive and returns it in place, in
@@ -62,19 +48,7 @@ func (q *Queue) TryReceive(buf []byte) (_ []byte, err error) {
 // consumes the message; Peek again before Release returns the same message.
 // Caveat: a misbehaving producer can write the ring while you read it.
 func (q *Queue) Peek(ctx context.Context) (_ []byte, err error) {
-	old, ok := debug.SetPanicOnFault(true), false
-	defer func() {
-		debug.SetPanicOnFault(old)
-		if !ok {
-			q.caught(recover(), opReceive, &err)
-		}
-	}()
-	b, err := q.peek(ctx)
-	ok = true
-	return b, err
-}
-
-func (q *Queue) peek(ctx context.Context) ([]byte, error) {
+	defer q.catch(debug.SetPanicOnFault(true), opReceive, &err)
 	off, n, adv, err := q.next(ctx, true)
 	if err != nil {
 		return nil, q.recvErr(err)
@@ -86,19 +60,7 @@ func (q *Queue) peek(ctx context.Context) ([]byte, error) {
 // Release consumes the message that Peek returned; the slice from Peek
 // must not be used afterwards.
 func (q *Queue) Release() (err error) {
-	old, ok := debug.SetPanicOnFault(true), false
-	defer func() {
-		debug.SetPanicOnFault(old)
-		if !ok {
-			q.caught(recover(), opRelease, &err)
-		}
-	}()
-	err = q.release()
-	ok = true
-	return err
-}
-
-func (q *Queue) release() error {
+	defer q.catch(debug.SetPanicOnFault(true), opRelease, &err)
 	if q.state != stateOpen {
 		return wrapErr(opRelease, q.name, q.stateErr())
 	}

@@ -17,31 +17,21 @@ var errPendingReserve = errors.New("a Reserve is waiting for its Commit")
 // longer than MaxMessage fails with ErrTooLarge at once. Send fails with
 // ErrPeerDead when it has to wait for room while the consumer is dead.
 func (q *Queue) Send(ctx context.Context, msg []byte) (err error) {
-	old, ok := debug.SetPanicOnFault(true), false
-	defer func() {
-		debug.SetPanicOnFault(old)
-		if !ok {
-			q.caught(recover(), opSend, &err)
-		}
-	}()
-	err = q.send(ctx, msg, true, false)
-	ok = true
-	return q.sendErr(err)
+	defer q.catch(debug.SetPanicOnFault(true), opSend, &err)
+	if err := q.send(ctx, msg, true, false); err != nil {
+		return q.sendErr(err)
+	}
+	return nil
 }
 
 // TrySend is Send without waiting: when there is no room it returns
 // ErrFull (unwrapped).
 func (q *Queue) TrySend(msg []byte) (err error) {
-	old, ok := debug.SetPanicOnFault(true), false
-	defer func() {
-		debug.SetPanicOnFault(old)
-		if !ok {
-			q.caught(recover(), opSend, &err)
-		}
-	}()
-	err = q.send(context.Background(), msg, false, false)
-	ok = true
-	return q.sendErr(err)
+	defer q.catch(debug.SetPanicOnFault(true), opSend, &err)
+	if err := q.send(context.Background(), msg, false, false); err != nil {
+		return q.sendErr(err)
+	}
+	return nil
 }
 
 // SendBatch sends msgs in order as separate messages and makes them visible
@@ -49,23 +39,11 @@ func (q *Queue) TrySend(msg []byte) (err error) {
 // once per batch (and whenever it has to wait for room) instead of once per
 // message. On an error, the messages before the failing one were sent.
 func (q *Queue) SendBatch(ctx context.Context, msgs [][]byte) (err error) {
-	old, ok := debug.SetPanicOnFault(true), false
-	defer func() {
-		debug.SetPanicOnFault(old)
-		if !ok {
-			q.caught(recover(), opSend, &err)
-		}
-	}()
-	err = q.sendBatch(ctx, msgs)
-	ok = true
-	return q.sendErr(err)
-}
-
-func (q *Queue) sendBatch(ctx context.Context, msgs [][]byte) error {
+	defer q.catch(debug.SetPanicOnFault(true), opSend, &err)
 	for _, m := range msgs {
 		if err := q.send(ctx, m, true, true); err != nil {
 			q.flushBatch()
-			return err
+			return q.sendErr(err)
 		}
 	}
 	q.flushBatch()
@@ -73,7 +51,7 @@ func (q *Queue) sendBatch(ctx context.Context, msgs [][]byte) error {
 }
 
 func (q *Queue) sendErr(err error) error {
-	if err == nil || err == ErrFull {
+	if err == ErrFull {
 		return err
 	}
 	return wrapErr(opSend, q.name, q.truncated(err))
@@ -122,34 +100,21 @@ func (q *Queue) send(ctx context.Context, msg []byte, block, batch bool) error {
 // is valid until Commit (or Close, which abandons the message). Only one
 // reservation per handle may be open.
 func (q *Queue) Reserve(ctx context.Context, n int) (_ []byte, err error) {
-	old, ok := debug.SetPanicOnFault(true), false
-	defer func() {
-		debug.SetPanicOnFault(old)
-		if !ok {
-			q.caught(recover(), opSend, &err)
-		}
-	}()
-	b, err := q.reserve(ctx, n)
-	ok = true
-	return b, q.sendErr(err)
-}
-
-func (q *Queue) reserve(ctx context.Context, n int) ([]byte, error) {
+	defer q.catch(debug.SetPanicOnFault(true), opSend, &err)
 	if n < 0 {
-		return nil, fmt.Errorf("%w: negative size %d", ErrTooLarge, n)
+		return nil, q.sendErr(fmt.Errorf("%w: negative size %d", ErrTooLarge, n))
 	}
 	if err := q.sendable(n); err != nil {
-		return nil, err
+		return nil, q.sendErr(err)
 	}
 	var off uint64
-	var err error
 	if q.multi {
 		off, err = q.mpscReserve(ctx, n, true)
 	} else {
 		q.p.resvCommit, off, q.p.resvEnd, err = q.spscReserve(ctx, n, true)
 	}
 	if err != nil {
-		return nil, err
+		return nil, q.sendErr(err)
 	}
 	q.p.resv, q.p.resvPos, q.p.resvLen = true, off, n
 	p := off + recordHeader
@@ -158,19 +123,7 @@ func (q *Queue) reserve(ctx context.Context, n int) ([]byte, error) {
 
 // Commit sends the message that the last Reserve made room for.
 func (q *Queue) Commit() (err error) {
-	old, ok := debug.SetPanicOnFault(true), false
-	defer func() {
-		debug.SetPanicOnFault(old)
-		if !ok {
-			q.caught(recover(), opCommit, &err)
-		}
-	}()
-	err = q.commit()
-	ok = true
-	return err
-}
-
-func (q *Queue) commit() error {
+	defer q.catch(debug.SetPanicOnFault(true), opCommit, &err)
 	if q.state != stateOpen {
 		return wrapErr(opCommit, q.name, q.stateErr())
 	}
