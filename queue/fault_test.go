@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -71,10 +72,22 @@ func truncateChild() error {
 	return nil
 }
 
-// truncator starts the truncating peer on queue name.
+// truncator starts the truncating peer on queue name. (A race build sleeps
+// a second at exit unless GORACE says otherwise.)
 func truncator(t testing.TB, name string, size int64, wait string) *childProc {
-	return spawn(t, "truncate", name, 0, 0, "QUEUE_SIZE="+strconv.FormatInt(size, 10), "QUEUE_WAIT="+wait)
+	gorace := strings.TrimSpace(os.Getenv("GORACE") + " atexit_sleep_ms=0")
+	return spawn(t, "truncate", name, 0, 0, "QUEUE_SIZE="+strconv.FormatInt(size, 10), "QUEUE_WAIT="+wait, "GORACE="+gorace)
 }
+
+// raceWindow explains why the tests that truncate the object while a call
+// runs skip under the race detector: a race build performs each atomic
+// operation on the mapping inside the race runtime's C code, on the system
+// stack, after touching the word from Go. A truncation that lands between
+// the touch and the operation faults in C, where the runtime cannot turn
+// the fault into a panic, and the process dies. Truncations between calls
+// (TestTruncateBetweenCalls) and under a sleeping waiter fault at the
+// touch and run under race too.
+const raceWindow = "the race runtime's atomics fault in C code when the object is truncated concurrently (see raceWindow)"
 
 // truncateNow truncates queue name to size in another process and waits
 // until it has.
@@ -176,6 +189,9 @@ func TestTruncateWhileBlocked(t *testing.T) {
 		for _, s := range []WaitStrategy{SpinThenSleep, Block, Spin} {
 			for _, ts := range truncSizes {
 				t.Run(fmt.Sprintf("%s/%s/%s", w.name, s, ts.name), func(t *testing.T) {
+					if raceEnabled && s == Spin {
+						t.Skip(raceWindow)
+					}
 					opts := []Option{Wait(s)}
 					if w.multi {
 						opts = append(opts, MultiProducer())
@@ -371,6 +387,9 @@ func mapSeg(t *testing.T, e *faultEnv) {
 // (one at a time or in batches) when the peer truncates the object at a
 // random moment: both must stop with ErrFault.
 func TestTruncateWhileStreaming(t *testing.T) {
+	if raceEnabled {
+		t.Skip(raceWindow)
+	}
 	const trials = 3
 	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
 	for _, multi := range []bool{false, true} {
