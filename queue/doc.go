@@ -101,7 +101,8 @@
 //     returns nil (a Close that meets the fault itself does the same and
 //     returns the fault). A producer's fault does not mark the queue closed; its
 //     consumer meets the fault itself. The guard costs a few nanoseconds
-//     per call (see fault.go).
+//     per call (see fault.go). Under the race detector, whose atomics run
+//     in C, a truncation at the wrong moment can still kill the process.
 //   - The slices from Reserve and Peek point into the mapping and are used
 //     outside the queue's methods: touching them after a truncation
 //     faults in your code. A program that writes or reads them while

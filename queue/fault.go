@@ -46,6 +46,12 @@ import (
 // shrinking to a smaller but non-zero size, the size check that comes with
 // every peer check (every 100 ms of waiting) finds the object shorter than
 // the queue and fails with shm.ErrFault.
+//
+// Race builds are the exception: there each atomic operation on the
+// mapping runs inside the race runtime's C code, after a touch of the word
+// from Go. A truncation that lands between the two faults in C, where the
+// runtime cannot make a panic of it, and the process dies. The tests that
+// truncate while calls run skip under -race for this reason.
 
 // handleState says what a handle may still do.
 type handleState uint8
