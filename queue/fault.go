@@ -95,7 +95,7 @@ func (q *Queue) catch(old bool, op string, err *error) {
 			panic(r)
 		}
 		q.broke()
-		*err = wrapErr(op, q.name, fmt.Errorf("%w (at address %#x)", shm.ErrFault, a.Addr()))
+		*err = wrapErr(op, q.name, fmt.Errorf("%w: fault at address %#x", shm.ErrFault, a.Addr()))
 	}
 }
 
