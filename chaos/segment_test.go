@@ -208,7 +208,15 @@ func TestSegmentPeerFaults(t *testing.T) {
 	}
 	type tally struct{ trials, faults, ok, other int }
 	per := map[string]*tally{}
-	for i := range 2 * n {
+	// Under the race detector, atomics on the mapping run in C, where a
+	// concurrent truncation cannot be recovered (see queue/fault.go): the
+	// queue trials need a build without it.
+	kinds := 2
+	if raceEnabled {
+		kinds = 1
+		t.Log("queue trials skipped under -race")
+	}
+	for i := range kinds * n {
 		f := faultsList[i%len(faultsList)]
 		name := shmtest.Name(t, "")
 		kind, role := "segment", "seg-user"
