@@ -17,8 +17,9 @@ var errSkip = errors.New("pending record abandoned")
 // (so a buf with enough capacity means no allocation). After the producer
 // closed the queue and every committed message was received, it returns
 // io.EOF (unwrapped). It fails with ErrPeerDead when it waits on an empty
-// queue whose producers all died, and with ErrCorrupt when the ring breaks
-// the layout's rules.
+// queue whose producers all died, with ErrCorrupt when the ring breaks
+// the layout's rules, and with shm.ErrFault when another process truncated
+// the queue's object.
 func (q *Queue) Receive(ctx context.Context, buf []byte) (_ []byte, err error) {
 	defer q.catch(debug.SetPanicOnFault(true), opReceive, &err)
 	off, n, adv, err := q.next(ctx, true)

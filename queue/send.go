@@ -15,7 +15,9 @@ var errPendingReserve = errors.New("a Reserve is waiting for its Commit")
 // Send copies msg into the queue as one message, waiting for room as the
 // wait strategy says, until ctx is done. A message of 0 bytes is fine; one
 // longer than MaxMessage fails with ErrTooLarge at once. Send fails with
-// ErrPeerDead when it has to wait for room while the consumer is dead.
+// ErrPeerDead when it has to wait for room while the consumer is dead, and
+// with shm.ErrFault when another process truncated the queue's object (see
+// the package's caveats).
 func (q *Queue) Send(ctx context.Context, msg []byte) (err error) {
 	defer q.catch(debug.SetPanicOnFault(true), opSend, &err)
 	if err := q.send(ctx, msg, true, false); err != nil {
