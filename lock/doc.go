@@ -78,4 +78,12 @@
 //     but refuses to write (Seqlock.Write returns shm.ErrReadOnly,
 //     Value.Store panics). NewMutex, NewSeqlock and NewValue take raw bytes
 //     and cannot tell: writing to a read-only mapping faults.
+//   - A Mutex, Seqlock or Value works in place on the mapping, as a
+//     pthread_mutex_t in shared memory does, and keeps its semantics: if
+//     another process truncates the object so that the page holding its
+//     words is gone, the next access faults with SIGBUS, which kills the
+//     process unless the goroutine set runtime/debug.SetPanicOnFault(true)
+//     and recovers (package queue does that for you; lock does not). A
+//     truncation to a size inside that page zeroes the rest of the page:
+//     the words read as zero (an unlocked mutex), with no fault.
 package lock

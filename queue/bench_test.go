@@ -306,3 +306,61 @@ func benchChild(role string) error {
 	}
 	return fmt.Errorf("unknown role %q", role)
 }
+
+// BenchmarkGuard measures the calls themselves, in one goroutine with no
+// other CPU involved: a message through TrySend and TryReceive, through
+// Reserve, Commit, Peek and Release, and eight through one SendBatch and
+// eight Receives. Every exported call pays for its fault guard here (see
+// fault.go), with no cache-line transfer to hide it.
+func BenchmarkGuard(b *testing.B) {
+	_, p, c := pair(b, 1<<16)
+	ctx := context.Background()
+	msg := make([]byte, 64)
+	buf := make([]byte, 0, 64)
+	b.Run("TrySendTryReceive", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := p.TrySend(msg); err != nil {
+				b.Fatal(err)
+			}
+			var err error
+			if buf, err = c.TryReceive(buf); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("ZeroCopy", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			m, err := p.Reserve(ctx, 64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			m[0] = 1
+			if err := p.Commit(); err != nil {
+				b.Fatal(err)
+			}
+			if m, err = c.Peek(ctx); err != nil || m[0] != 1 {
+				b.Fatal(err)
+			}
+			if err := c.Release(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("Batch8", func(b *testing.B) {
+		batch := [][]byte{msg, msg, msg, msg, msg, msg, msg, msg}
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := p.SendBatch(ctx, batch); err != nil {
+				b.Fatal(err)
+			}
+			for range 8 {
+				var err error
+				if buf, err = c.Receive(ctx, buf); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+}

@@ -85,6 +85,28 @@
 //     and receive, so Go memory handed through a queue between goroutines
 //     of one process is not reported as raced.
 //   - A handle is for one goroutine; open one handle per goroutine. The
-//     mapping stays until Close; an object truncated by another process
-//     while mapped faults (SIGBUS) on access.
+//     mapping stays until Close.
+//   - Another process with write access may truncate the object while it is
+//     mapped here. A page that is gone would raise SIGBUS, which kills a Go
+//     program; every method that touches the mapping (Send, TrySend,
+//     SendBatch, Reserve, Commit, Receive, TryReceive, Peek, Release,
+//     Close, Detach, and Open, Stat and Probe while they read the header)
+//     runs with runtime/debug.SetPanicOnFault and returns an error wrapping
+//     shm.ErrFault instead. A call waiting on a truncated queue returns it
+//     within about 100 ms (it checks the object's size with its peer
+//     checks), and so does a call that meets records zeroed by a
+//     truncation inside their page. The handle is broken from then on:
+//     every later call returns shm.ErrFault, and Close or Detach gives up
+//     its roles (if the header page is still there) and the mapping and
+//     returns nil (a Close that meets the fault itself does the same and
+//     returns the fault). A producer's fault does not mark the queue closed; its
+//     consumer meets the fault itself. The guard costs a few nanoseconds
+//     per call (see fault.go). Under the race detector, whose atomics run
+//     in C, a truncation at the wrong moment can still kill the process.
+//   - The slices from Reserve and Peek point into the mapping and are used
+//     outside the queue's methods: touching them after a truncation
+//     faults in your code. A program that writes or reads them while
+//     untrusted peers may truncate the object sets
+//     runtime/debug.SetPanicOnFault(true) itself around that code and
+//     recovers, or copies (Send, Receive).
 package queue

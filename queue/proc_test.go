@@ -51,9 +51,13 @@ func envInt(k string) int {
 //	               say "ready" and sleep (killed holding the lock)
 //	producer-hang  send one message, say "ready" and sleep
 //	consumer-hang  take the consumer role, say "ready" and sleep
+//	truncate       shrink the object (see truncateChild in fault_test.go)
 func child(role string) error {
 	if role == "echo" || role == "pingpong" || role == "pingpong2" {
 		return benchChild(role)
+	}
+	if role == "truncate" {
+		return truncateChild()
 	}
 	ctx := context.Background()
 	q, err := Open(os.Getenv("QUEUE_NAME"))

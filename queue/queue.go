@@ -71,7 +71,7 @@ type Queue struct {
 	closed, lock       *atomic.Uint32
 	consumer           slot
 	producers          []slot
-	closedHandle       bool
+	state              handleState
 	p                  producer
 	c                  consumer
 }
@@ -191,7 +191,16 @@ func Unlink(name string, opts ...Option) error {
 	return nil
 }
 
-func attach(name string, seg *shm.Segment, c *config) (*Queue, error) {
+func attach(name string, seg *shm.Segment, c *config) (q *Queue, err error) {
+	// Reading the header may fault if another process shrank the object
+	// since it was mapped.
+	if safely(func() { q, err = attachMapped(name, seg, c) }) {
+		return nil, shm.ErrFault
+	}
+	return q, err
+}
+
+func attachMapped(name string, seg *shm.Segment, c *config) (*Queue, error) {
 	b := seg.Bytes()
 	if len(b) < headerSize {
 		return nil, fmt.Errorf("%w: %d bytes, too small for a queue header", ErrNotQueue, len(b))
@@ -268,10 +277,39 @@ func (q *Queue) Close() error { return q.close(true) }
 func (q *Queue) Detach() error { return q.close(false) }
 
 func (q *Queue) close(markClosed bool) error {
-	if q.closedHandle {
+	if q.state == stateClosed {
 		return nil
 	}
-	q.closedHandle = true
+	op := opClose
+	if !markClosed {
+		op = opDetach
+	}
+	var err error
+	if q.state == stateOpen {
+		if safely(func() { q.closeRoles(markClosed) }) {
+			err = wrapErr(op, q.name, shm.ErrFault)
+			q.broke()
+		}
+	}
+	if q.state == stateBroken {
+		// A fault left the ring and this handle's cursors out of step:
+		// give up the roles (header words, each access guarded) so that
+		// others may take them, and publish nothing.
+		q.releaseRoles()
+	}
+	// Every method checks state first: nothing touches the mapping after
+	// this.
+	q.state = stateClosed
+	q.ring, q.words = nil, nil
+	if cerr := q.seg.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	return err
+}
+
+// closeRoles gives up the handle's roles at Close: a producer publishes and
+// marks the queue closed, a consumer publishes its head.
+func (q *Queue) closeRoles(markClosed bool) {
 	if q.p.active {
 		q.closeProducer(markClosed)
 	}
@@ -280,10 +318,31 @@ func (q *Queue) close(markClosed bool) error {
 		q.consumer.claim.CompareAndSwap(claimWord(q.self.PID, q.c.gen), claimWord(0, q.c.gen))
 		q.c.active = false
 	}
-	// Every method checks closedHandle first: nothing touches the mapping
-	// after this.
-	q.ring, q.words = nil, nil
-	return q.seg.Close()
+}
+
+// releaseRoles frees a broken handle's claims, so that other handles may
+// take its roles, and wakes both sides, so that a waiting peer looks again
+// (and meets the fault) now. It does not mark the queue closed: a consumer
+// must not take a producer's fault for the end of the stream. Each step is
+// guarded on its own: the header page may be there when the ring is gone.
+func (q *Queue) releaseRoles() {
+	if q.p.active {
+		s := q.producers[q.p.slot]
+		safely(func() { s.claim.CompareAndSwap(claimWord(q.self.PID, q.p.gen), claimWord(0, q.p.gen)) })
+		q.p.active = false
+	}
+	if q.c.active {
+		safely(func() {
+			q.consumer.claim.CompareAndSwap(claimWord(q.self.PID, q.c.gen), claimWord(0, q.c.gen))
+		})
+		q.c.active = false
+	}
+	safely(q.wakeConsumer)
+	safely(func() {
+		if q.prodWait.Swap(prodIdle) == prodSleeping {
+			futex.WakeAll(q.prodWait)
+		}
+	})
 }
 
 func (q *Queue) closeProducer(markClosed bool) {

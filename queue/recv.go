@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime/debug"
 
 	"github.com/shmkit/shm/internal/racehint"
 )
@@ -16,9 +17,11 @@ var errSkip = errors.New("pending record abandoned")
 // (so a buf with enough capacity means no allocation). After the producer
 // closed the queue and every committed message was received, it returns
 // io.EOF (unwrapped). It fails with ErrPeerDead when it waits on an empty
-// queue whose producers all died, and with ErrCorrupt when the ring breaks
-// the layout's rules.
-func (q *Queue) Receive(ctx context.Context, buf []byte) ([]byte, error) {
+// queue whose producers all died, with ErrCorrupt when the ring breaks
+// the layout's rules, and with shm.ErrFault when another process truncated
+// the queue's object.
+func (q *Queue) Receive(ctx context.Context, buf []byte) (_ []byte, err error) {
+	defer q.catch(debug.SetPanicOnFault(true), opReceive, &err)
 	off, n, adv, err := q.next(ctx, true)
 	if err != nil {
 		return buf[:0], q.recvErr(err)
@@ -30,7 +33,8 @@ func (q *Queue) Receive(ctx context.Context, buf []byte) ([]byte, error) {
 
 // TryReceive is Receive without waiting: it returns ErrEmpty (unwrapped)
 // when no message is ready.
-func (q *Queue) TryReceive(buf []byte) ([]byte, error) {
+func (q *Queue) TryReceive(buf []byte) (_ []byte, err error) {
+	defer q.catch(debug.SetPanicOnFault(true), opReceive, &err)
 	off, n, adv, err := q.next(context.Background(), false)
 	if err != nil {
 		return buf[:0], q.recvErr(err)
@@ -44,7 +48,8 @@ func (q *Queue) TryReceive(buf []byte) ([]byte, error) {
 // the shared ring, without copying. The slice is valid until Release, which
 // consumes the message; Peek again before Release returns the same message.
 // Caveat: a misbehaving producer can write the ring while you read it.
-func (q *Queue) Peek(ctx context.Context) ([]byte, error) {
+func (q *Queue) Peek(ctx context.Context) (_ []byte, err error) {
+	defer q.catch(debug.SetPanicOnFault(true), opReceive, &err)
 	off, n, adv, err := q.next(ctx, true)
 	if err != nil {
 		return nil, q.recvErr(err)
@@ -55,12 +60,13 @@ func (q *Queue) Peek(ctx context.Context) ([]byte, error) {
 
 // Release consumes the message that Peek returned; the slice from Peek
 // must not be used afterwards.
-func (q *Queue) Release() error {
-	if q.closedHandle {
-		return wrapErr("queue release", q.name, ErrClosed)
+func (q *Queue) Release() (err error) {
+	defer q.catch(debug.SetPanicOnFault(true), opRelease, &err)
+	if q.state != stateOpen {
+		return wrapErr(opRelease, q.name, q.stateErr())
 	}
 	if !q.c.peeked {
-		return wrapErr("queue release", q.name, errors.New("no Peek to release"))
+		return wrapErr(opRelease, q.name, errors.New("no Peek to release"))
 	}
 	q.c.peeked = false
 	q.advance(q.c.peekN)
@@ -71,7 +77,7 @@ func (q *Queue) recvErr(err error) error {
 	if err == io.EOF || err == ErrEmpty {
 		return err
 	}
-	return wrapErr("queue receive", q.name, err)
+	return wrapErr(opReceive, q.name, q.truncated(err))
 }
 
 // advance consumes n ring bytes and publishes head when it caught up with
@@ -112,8 +118,8 @@ func (q *Queue) refreshTail() error {
 // is checked against the ring's bounds, the cursors and the maximum message
 // size before it is used, and is read once.
 func (q *Queue) next(ctx context.Context, block bool) (off uint64, n int, adv uint64, err error) {
-	if q.closedHandle {
-		return 0, 0, 0, ErrClosed
+	if q.state != stateOpen {
+		return 0, 0, 0, q.stateErr()
 	}
 	if q.c.peeked {
 		return q.c.peekOff, q.c.peekLen, q.c.peekN, nil

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"runtime/debug"
 
 	"github.com/shmkit/shm/internal/racehint"
 )
@@ -14,8 +15,11 @@ var errPendingReserve = errors.New("a Reserve is waiting for its Commit")
 // Send copies msg into the queue as one message, waiting for room as the
 // wait strategy says, until ctx is done. A message of 0 bytes is fine; one
 // longer than MaxMessage fails with ErrTooLarge at once. Send fails with
-// ErrPeerDead when it has to wait for room while the consumer is dead.
-func (q *Queue) Send(ctx context.Context, msg []byte) error {
+// ErrPeerDead when it has to wait for room while the consumer is dead, and
+// with shm.ErrFault when another process truncated the queue's object (see
+// the package's caveats).
+func (q *Queue) Send(ctx context.Context, msg []byte) (err error) {
+	defer q.catch(debug.SetPanicOnFault(true), opSend, &err)
 	if err := q.send(ctx, msg, true, false); err != nil {
 		return q.sendErr(err)
 	}
@@ -24,7 +28,8 @@ func (q *Queue) Send(ctx context.Context, msg []byte) error {
 
 // TrySend is Send without waiting: when there is no room it returns
 // ErrFull (unwrapped).
-func (q *Queue) TrySend(msg []byte) error {
+func (q *Queue) TrySend(msg []byte) (err error) {
+	defer q.catch(debug.SetPanicOnFault(true), opSend, &err)
 	if err := q.send(context.Background(), msg, false, false); err != nil {
 		return q.sendErr(err)
 	}
@@ -35,7 +40,8 @@ func (q *Queue) TrySend(msg []byte) error {
 // to the consumer together: a single producer publishes its write cursor
 // once per batch (and whenever it has to wait for room) instead of once per
 // message. On an error, the messages before the failing one were sent.
-func (q *Queue) SendBatch(ctx context.Context, msgs [][]byte) error {
+func (q *Queue) SendBatch(ctx context.Context, msgs [][]byte) (err error) {
+	defer q.catch(debug.SetPanicOnFault(true), opSend, &err)
 	for _, m := range msgs {
 		if err := q.send(ctx, m, true, true); err != nil {
 			q.flushBatch()
@@ -50,13 +56,13 @@ func (q *Queue) sendErr(err error) error {
 	if err == ErrFull {
 		return err
 	}
-	return wrapErr("queue send", q.name, err)
+	return wrapErr(opSend, q.name, q.truncated(err))
 }
 
 func (q *Queue) sendable(n int) error {
 	switch {
-	case q.closedHandle:
-		return ErrClosed
+	case q.state != stateOpen:
+		return q.stateErr()
 	case q.p.resv:
 		return errPendingReserve
 	case n > q.maxMsg:
@@ -95,7 +101,8 @@ func (q *Queue) send(ctx context.Context, msg []byte, block, batch bool) error {
 // place and then sent with Commit. The slice lives in the shared ring: it
 // is valid until Commit (or Close, which abandons the message). Only one
 // reservation per handle may be open.
-func (q *Queue) Reserve(ctx context.Context, n int) ([]byte, error) {
+func (q *Queue) Reserve(ctx context.Context, n int) (_ []byte, err error) {
+	defer q.catch(debug.SetPanicOnFault(true), opSend, &err)
 	if n < 0 {
 		return nil, q.sendErr(fmt.Errorf("%w: negative size %d", ErrTooLarge, n))
 	}
@@ -103,7 +110,6 @@ func (q *Queue) Reserve(ctx context.Context, n int) ([]byte, error) {
 		return nil, q.sendErr(err)
 	}
 	var off uint64
-	var err error
 	if q.multi {
 		off, err = q.mpscReserve(ctx, n, true)
 	} else {
@@ -118,12 +124,13 @@ func (q *Queue) Reserve(ctx context.Context, n int) ([]byte, error) {
 }
 
 // Commit sends the message that the last Reserve made room for.
-func (q *Queue) Commit() error {
-	if q.closedHandle {
-		return wrapErr("queue commit", q.name, ErrClosed)
+func (q *Queue) Commit() (err error) {
+	defer q.catch(debug.SetPanicOnFault(true), opCommit, &err)
+	if q.state != stateOpen {
+		return wrapErr(opCommit, q.name, q.stateErr())
 	}
 	if !q.p.resv {
-		return wrapErr("queue commit", q.name, errors.New("no Reserve to commit"))
+		return wrapErr(opCommit, q.name, errors.New("no Reserve to commit"))
 	}
 	q.p.resv = false
 	if q.multi {

@@ -46,8 +46,17 @@ func (s Stats) Fill() float64 {
 // the ring (its producer publishes the tail cursor only now and then).
 // It fails with ErrNotQueue, ErrVersion or ErrCorrupt; with ErrCorrupt for
 // bad cursors the static fields of Stats are still filled in. It is meant
-// for listings such as "shm ls".
-func Probe(b []byte) (Stats, error) {
+// for listings such as "shm ls". When b is a mapping that another process
+// shrank, so that reading it faults, Probe returns shm.ErrFault (like its
+// other errors, without a name) instead of crashing.
+func Probe(b []byte) (s Stats, err error) {
+	if safely(func() { s, err = probe(b) }) {
+		return Stats{}, shm.ErrFault
+	}
+	return s, err
+}
+
+func probe(b []byte) (Stats, error) {
 	g, err := parseHeader(b, -1)
 	if err != nil {
 		return Stats{}, err
@@ -106,15 +115,21 @@ func peerAt(b []byte, off, i int) *Peer {
 // messages in the ring. On a corrupt queue it returns what it could read
 // with an error wrapping ErrCorrupt that says which field is wrong, and
 // where.
-func Stat(name string, opts ...Option) (Stats, error) {
+func Stat(name string, opts ...Option) (s Stats, err error) {
 	c := newConfig(opts)
 	seg, err := shm.Open(name, shm.Dir(c.dir), shm.ReadOnly())
 	if err != nil {
 		return Stats{}, err
 	}
 	defer seg.Close()
-	b := seg.Bytes()
-	s, err := Probe(b)
+	if safely(func() { s, err = stat(seg.Bytes(), name) }) {
+		return s, wrapErr("queue stat", name, shm.ErrFault)
+	}
+	return s, err
+}
+
+func stat(b []byte, name string) (Stats, error) {
+	s, err := probe(b)
 	if err == nil {
 		_, err = parseHeader(b, int64(len(b)))
 	}

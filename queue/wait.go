@@ -105,6 +105,9 @@ func (q *Queue) await(ctx context.Context, word *atomic.Uint32, sleepVal uint32,
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		if err := q.checkSize(); err != nil {
+			return err
+		}
 		if err := peer(); err != nil {
 			if ok, rerr := ready(); ok || rerr != nil {
 				return rerr

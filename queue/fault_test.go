@@ -1,0 +1,463 @@
+//go:build linux
+
+package queue
+
+// A peer shrinking the queue's object (ftruncate) under its users: every
+// call that meets a page that is gone returns an error wrapping
+// shm.ErrFault, the process lives, the handle stays usable for Close, and
+// /dev/shm is left clean. The truncating peer is the test binary run again
+// in the "truncate" role.
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shmkit/shm"
+	"github.com/shmkit/shm/internal/mem"
+	"golang.org/x/sys/unix"
+)
+
+// truncateChild is the peer that shrinks a queue's object: it opens
+// QUEUE_NAME, waits as QUEUE_WAIT says ("" not at all, "cons" until the
+// consumer sleeps on its futex word, "prod" until a producer does, or a
+// duration such as "20ms"), truncates the object to QUEUE_SIZE bytes and
+// says "truncated".
+func truncateChild() error {
+	seg, err := shm.Open(os.Getenv("QUEUE_NAME"))
+	if err != nil {
+		return err
+	}
+	defer seg.Close()
+	switch w := os.Getenv("QUEUE_WAIT"); w {
+	case "":
+	case "cons", "prod":
+		off, sleeping := offConsWait, uint32(1)
+		if w == "prod" {
+			off, sleeping = offProdWait, prodSleeping
+		}
+		word := mem.MustUint32(seg.Bytes(), off)
+		for deadline := time.Now().Add(10 * time.Second); word.Load() != sleeping; {
+			if time.Now().After(deadline) {
+				return fmt.Errorf("the %s side never went to sleep", w)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	default:
+		d, err := time.ParseDuration(w)
+		if err != nil {
+			return err
+		}
+		time.Sleep(d)
+	}
+	size, err := strconv.ParseInt(os.Getenv("QUEUE_SIZE"), 10, 64)
+	if err != nil {
+		return err
+	}
+	if err := unix.Ftruncate(seg.Fd(), size); err != nil {
+		return err
+	}
+	fmt.Println("truncated")
+	return nil
+}
+
+// truncator starts the truncating peer on queue name. (A race build sleeps
+// a second at exit unless GORACE says otherwise.)
+func truncator(t testing.TB, name string, size int64, wait string) *childProc {
+	gorace := strings.TrimSpace(os.Getenv("GORACE") + " atexit_sleep_ms=0")
+	return spawn(t, "truncate", name, 0, 0, "QUEUE_SIZE="+strconv.FormatInt(size, 10), "QUEUE_WAIT="+wait, "GORACE="+gorace)
+}
+
+// raceWindow explains why the tests that truncate the object while a call
+// runs skip under the race detector: a race build performs each atomic
+// operation on the mapping inside the race runtime's C code, on the system
+// stack, after touching the word from Go. A truncation that lands between
+// the touch and the operation faults in C, where the runtime cannot turn
+// the fault into a panic, and the process dies. Truncations between calls
+// (TestTruncateBetweenCalls) and under a sleeping waiter fault at the
+// touch and run under race too.
+const raceWindow = "the race runtime's atomics fault in C code when the object is truncated concurrently (see raceWindow)"
+
+// truncateNow truncates queue name to size in another process and waits
+// until it has.
+func truncateNow(t testing.TB, name string, size int64) {
+	t.Helper()
+	if err := truncator(t, name, size, "").wait(); err != nil {
+		t.Fatalf("truncating peer: %v", err)
+	}
+}
+
+// faultCapacity is the ring of the queues in these tests: the object has
+// headerSize+faultCapacity bytes, and truncating it to half keeps the header
+// and the first 30 KiB of the ring.
+const faultCapacity = 64 << 10
+
+const pageSize = 4096
+
+// truncSizes are the sizes the peer truncates the object to.
+var truncSizes = []struct {
+	name string
+	size int64
+}{
+	{"zero", 0},
+	{"half", (headerSize + faultCapacity) / 2},
+}
+
+// wantFault fails the test unless err is the *shm.Error of operation op on
+// queue name, wrapping shm.ErrFault.
+func wantFault(t testing.TB, err error, op, name string) {
+	t.Helper()
+	var e *shm.Error
+	if !errors.Is(err, shm.ErrFault) || !errors.As(err, &e) || e.Op != op || e.Name != shmName(name) {
+		t.Fatalf("got %v; want a *shm.Error for %q on %s wrapping shm.ErrFault", err, op, shmName(name))
+	}
+}
+
+// wantGone checks that the handles are closed for good and the name can go,
+// leaving nothing in /dev/shm.
+func wantGone(t testing.TB, name string, qs ...*Queue) {
+	t.Helper()
+	for _, q := range qs {
+		if err := q.Close(); err != nil {
+			t.Errorf("Close of a handle that faulted: %v", err)
+		}
+		if err := q.Close(); err != nil {
+			t.Errorf("second Close: %v", err)
+		}
+		if err := q.TrySend(nil); !errors.Is(err, ErrClosed) {
+			t.Errorf("TrySend after Close: %v; want ErrClosed", err)
+		}
+	}
+	if err := Unlink(name); err != nil {
+		t.Errorf("Unlink: %v", err)
+	}
+	if _, err := os.Lstat(filepath.Join(shm.DefaultDir, shmName(name))); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("%s still in %s: %v", name, shm.DefaultDir, err)
+	}
+}
+
+// TestTruncateWhileBlocked: the consumer waits in Receive or Peek on an
+// empty queue, or a producer waits in Send on a full one, when the peer
+// truncates the object; the wait must end with ErrFault, not hang (the ring
+// page it watches may be gone, or, with a half truncation, still there).
+func TestTruncateWhileBlocked(t *testing.T) {
+	type waiter struct {
+		name  string
+		op    string
+		word  string // the futex word a sleeping waiter advertises
+		multi bool
+		wait  func(ctx context.Context, p, c *Queue) error
+	}
+	// The handle that waited is broken; the other one only meets the
+	// fault if it touches a page that is gone, or waits.
+	again := map[string]func(p, c *Queue) error{
+		opReceive: func(p, c *Queue) error { _, err := c.TryReceive(nil); return err },
+		opSend:    func(p, c *Queue) error { return p.TrySend(nil) },
+	}
+	receive := func(ctx context.Context, p, c *Queue) error { _, err := c.Receive(ctx, nil); return err }
+	peek := func(ctx context.Context, p, c *Queue) error { _, err := c.Peek(ctx); return err }
+	send := func(ctx context.Context, p, c *Queue) error {
+		msg := make([]byte, 1000)
+		for {
+			if err := p.TrySend(msg); err == ErrFull {
+				break
+			} else if err != nil {
+				return fmt.Errorf("filling the ring: %w", err)
+			}
+		}
+		return p.Send(ctx, msg)
+	}
+	waiters := []waiter{
+		{"Receive", opReceive, "cons", false, receive},
+		{"Peek", opReceive, "cons", false, peek},
+		{"Send", opSend, "prod", false, send},
+		{"ReceiveMPSC", opReceive, "cons", true, receive},
+		{"SendMPSC", opSend, "prod", true, send},
+	}
+	for _, w := range waiters {
+		for _, s := range []WaitStrategy{SpinThenSleep, Block, Spin} {
+			for _, ts := range truncSizes {
+				t.Run(fmt.Sprintf("%s/%s/%s", w.name, s, ts.name), func(t *testing.T) {
+					if raceEnabled && s == Spin {
+						t.Skip(raceWindow)
+					}
+					opts := []Option{Wait(s)}
+					if w.multi {
+						opts = append(opts, MultiProducer())
+					}
+					name, p, c := pair(t, faultCapacity, opts...)
+					wait := w.word
+					if s == Spin { // a spinner never sleeps: give it time to spin
+						wait = "50ms"
+					}
+					k := truncator(t, name, ts.size, wait)
+					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+					defer cancel()
+					start := time.Now()
+					err := w.wait(ctx, p, c)
+					t.Logf("returned after %v: %v", time.Since(start).Round(time.Millisecond), err)
+					wantFault(t, err, w.op, name)
+					if err := k.wait(); err != nil {
+						t.Fatalf("truncating peer: %v", err)
+					}
+					// The handle stays broken, and says so.
+					wantFault(t, again[w.op](p, c), w.op, name)
+					wantGone(t, name, p, c)
+				})
+			}
+		}
+	}
+}
+
+// faultEnv is what a TestTruncateBetweenCalls case works on.
+type faultEnv struct {
+	ctx  context.Context
+	name string
+	p, c *Queue
+	seg  *shm.Segment // mapped before the truncation, if the case needs it
+	msg  []byte
+}
+
+// What a case of TestTruncateBetweenCalls must return.
+const (
+	wantFaultErr  = iota // a *shm.Error of op wrapping shm.ErrFault
+	wantFaultOnly        // an error wrapping shm.ErrFault (no name: Probe, or an internal call)
+	wantRefused          // a fresh mapping of the shrunk object: ErrNotQueue or ErrCorrupt
+)
+
+// Which half truncations a call may live through: the header page (and the
+// ring's first half) survive, and some calls touch nothing else.
+const (
+	halfFaults      = iota // the call touches the ring where it is gone
+	halfMayPass            // the call may touch the header alone: nil is right too
+	halfMayPassMPSC        // so may it on a multi-producer queue
+)
+
+// TestTruncateBetweenCalls truncates the object between two calls and then
+// makes each exported call once: it must fail with ErrFault (or, for calls
+// that map the object afresh, refuse it as not a queue), and every later
+// call on the handle must fail too, until Close.
+func TestTruncateBetweenCalls(t *testing.T) {
+	cases := []struct {
+		name  string
+		op    string
+		want  int
+		half  int
+		setup func(t *testing.T, e *faultEnv) // before the truncation
+		call  func(e *faultEnv) error
+	}{
+		{"Send", opSend, wantFaultErr, halfFaults, nil, func(e *faultEnv) error { return e.p.Send(e.ctx, e.msg) }},
+		{"TrySend", opSend, wantFaultErr, halfFaults, nil, func(e *faultEnv) error { return e.p.TrySend(e.msg) }},
+		{"SendBatch", opSend, wantFaultErr, halfFaults, nil, func(e *faultEnv) error { return e.p.SendBatch(e.ctx, [][]byte{e.msg, e.msg}) }},
+		{"Reserve", opSend, wantFaultErr, halfFaults, nil, func(e *faultEnv) error { _, err := e.p.Reserve(e.ctx, 100); return err }},
+		{"Commit", opCommit, wantFaultErr, halfFaults, func(t *testing.T, e *faultEnv) {
+			b, err := e.p.Reserve(e.ctx, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			copy(b, e.msg)
+		}, func(e *faultEnv) error { return e.p.Commit() }},
+		{"Receive", opReceive, wantFaultErr, halfFaults, sendOneMsg, func(e *faultEnv) error { _, err := e.c.Receive(e.ctx, nil); return err }},
+		{"ReceiveEmpty", opReceive, wantFaultErr, halfFaults, nil, func(e *faultEnv) error { _, err := e.c.Receive(e.ctx, nil); return err }},
+		{"TryReceive", opReceive, wantFaultErr, halfFaults, sendOneMsg, func(e *faultEnv) error { _, err := e.c.TryReceive(nil); return err }},
+		{"Peek", opReceive, wantFaultErr, halfFaults, sendOneMsg, func(e *faultEnv) error { _, err := e.c.Peek(e.ctx); return err }},
+		{"Release", opRelease, wantFaultErr, halfMayPassMPSC, func(t *testing.T, e *faultEnv) {
+			sendOneMsg(t, e)
+			if _, err := e.c.Peek(e.ctx); err != nil {
+				t.Fatal(err)
+			}
+		}, func(e *faultEnv) error { return e.c.Release() }},
+		{"CloseProducer", opClose, wantFaultErr, halfMayPass, nil, func(e *faultEnv) error { return e.p.Close() }},
+		{"CloseConsumer", opClose, wantFaultErr, halfMayPass, nil, func(e *faultEnv) error { return e.c.Close() }},
+		{"CloseReserved", opClose, wantFaultErr, halfMayPass, func(t *testing.T, e *faultEnv) {
+			if _, err := e.p.Reserve(e.ctx, 100); err != nil {
+				t.Fatal(err)
+			}
+		}, func(e *faultEnv) error { return e.p.Close() }},
+		{"Detach", opDetach, wantFaultErr, halfMayPass, nil, func(e *faultEnv) error { return e.p.Detach() }},
+		{"Probe", "", wantFaultOnly, halfMayPass, mapSeg, func(e *faultEnv) error { _, err := Probe(e.seg.Bytes()); return err }},
+		{"OpenHeader", "", wantFaultOnly, halfMayPass, mapSeg, func(e *faultEnv) error {
+			// What Open does after mapping: read and check the header.
+			c := newConfig(nil)
+			q, err := attach(e.name, e.seg, &c)
+			if err == nil {
+				q.state, q.ring, q.words = stateClosed, nil, nil // the segment is closed below
+			}
+			return err
+		}},
+		{"Open", "", wantRefused, halfFaults, nil, func(e *faultEnv) error {
+			q, err := Open(e.name)
+			if err == nil {
+				q.Close()
+			}
+			return err
+		}},
+		{"Stat", "", wantRefused, halfFaults, nil, func(e *faultEnv) error { _, err := Stat(e.name); return err }},
+	}
+	for _, multi := range []bool{false, true} {
+		for _, ts := range truncSizes {
+			for _, tc := range cases {
+				mode := "spsc"
+				if multi {
+					mode = "mpsc"
+				}
+				t.Run(fmt.Sprintf("%s/%s/%s", mode, ts.name, tc.name), func(t *testing.T) {
+					var opts []Option
+					if multi {
+						opts = append(opts, MultiProducer())
+					}
+					name, p, c := pair(t, faultCapacity, opts...)
+					e := &faultEnv{ctx: ctxT(t), name: name, p: p, c: c, msg: pattern(1, 1000)}
+					// Move both cursors into the ring's second half, which a
+					// half truncation takes away.
+					for i := range 40 {
+						if err := p.Send(e.ctx, e.msg); err != nil {
+							t.Fatal(err)
+						}
+						if _, err := c.Receive(e.ctx, nil); err != nil {
+							t.Fatalf("message %d: %v", i, err)
+						}
+					}
+					if tc.setup != nil {
+						tc.setup(t, e)
+					}
+					truncateNow(t, name, ts.size)
+					err := tc.call(e)
+					passed := err == nil && ts.size > 0 && (tc.half == halfMayPass || tc.half == halfMayPassMPSC && multi)
+					switch {
+					case passed:
+					case tc.want == wantFaultErr:
+						wantFault(t, err, tc.op, name)
+					case tc.want == wantFaultOnly:
+						if !errors.Is(err, shm.ErrFault) {
+							t.Fatalf("got %v; want an error wrapping shm.ErrFault", err)
+						}
+					case tc.want == wantRefused:
+						if !errors.Is(err, ErrNotQueue) && !errors.Is(err, ErrCorrupt) {
+							t.Fatalf("got %v; want ErrNotQueue or ErrCorrupt", err)
+						}
+					}
+					if e.seg != nil {
+						if err := e.seg.Close(); err != nil {
+							t.Error(err)
+						}
+					}
+					// Whatever the handles did, from now on every call that
+					// needs the ring fails (or finds the handle closed).
+					if err := p.Send(e.ctx, e.msg); !errors.Is(err, shm.ErrFault) && !errors.Is(err, ErrClosed) {
+						t.Errorf("Send afterwards: %v; want ErrFault or ErrClosed", err)
+					}
+					// (A producer whose Close went through closed the queue.)
+					if _, err := c.Receive(e.ctx, nil); !errors.Is(err, shm.ErrFault) && !errors.Is(err, ErrClosed) && !(passed && err == io.EOF) {
+						t.Errorf("Receive afterwards: %v; want ErrFault or ErrClosed", err)
+					}
+					wantGone(t, name, p, c)
+				})
+			}
+		}
+	}
+}
+
+func sendOneMsg(t *testing.T, e *faultEnv) {
+	if err := e.p.Send(e.ctx, e.msg); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mapSeg(t *testing.T, e *faultEnv) {
+	seg, err := shm.Open(e.name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.seg = seg
+}
+
+// TestTruncateWhileStreaming: a producer and a consumer stream messages
+// (one at a time or in batches) when the peer truncates the object at a
+// random moment: both must stop with ErrFault.
+func TestTruncateWhileStreaming(t *testing.T) {
+	if raceEnabled {
+		t.Skip(raceWindow)
+	}
+	const trials = 3
+	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
+	for _, multi := range []bool{false, true} {
+		for _, ts := range truncSizes {
+			for trial := range trials {
+				batch := trial%2 == 1
+				t.Run(fmt.Sprintf("multi=%v/%s/%d", multi, ts.name, trial), func(t *testing.T) {
+					var opts []Option
+					if multi {
+						opts = append(opts, MultiProducer())
+					}
+					name, p, c := pair(t, faultCapacity, opts...)
+					ctx := ctxT(t)
+					sent := make(chan error, 1)
+					go func() {
+						g := newGen(1, p.MaxMessage())
+						for {
+							var err error
+							if batch {
+								// g.next reuses its buffer: copy.
+								b := [][]byte{append([]byte(nil), g.next()...), append([]byte(nil), g.next()...), g.next()}
+								err = p.SendBatch(ctx, b)
+							} else {
+								err = p.Send(ctx, g.next())
+							}
+							if err != nil {
+								sent <- err
+								return
+							}
+						}
+					}()
+					k := truncator(t, name, ts.size, fmt.Sprintf("%dms", 5+r.IntN(30)))
+					// Every message is whole and in order, except that a
+					// truncation inside a page zeroes the rest of that page,
+					// which stays mapped: messages there read as zeros
+					// (wrong data, which the threat model allows; the CRC
+					// catches it). At most a page's worth of them, and none
+					// at all when the whole object goes.
+					var buf []byte
+					var err error
+					var n, zeroed int
+					next := uint64(0)
+					for ; ; n++ {
+						if buf, err = c.Receive(ctx, buf); err != nil {
+							break
+						}
+						if len(buf) < 16 || binary.LittleEndian.Uint32(buf[len(buf)-4:]) != crc32.ChecksumIEEE(buf[:len(buf)-4]) {
+							zeroed++
+							continue
+						}
+						seq := binary.LittleEndian.Uint64(buf[4:])
+						if seq < next || seq-next > uint64(zeroed) {
+							t.Fatalf("message %d: sequence number %d, want %d (%d zeroed messages passed)", n, seq, next, zeroed)
+						}
+						next = seq + 1
+					}
+					if limit := pageSize / 16; zeroed > 0 && (ts.size%pageSize == 0 || zeroed > limit) {
+						t.Errorf("%d messages zeroed by a truncation to %d bytes", zeroed, ts.size)
+					}
+					wantFault(t, err, opReceive, name)
+					wantFault(t, <-sent, opSend, name)
+					t.Logf("%d messages before the fault, %d of them zeroed", n, zeroed)
+					if err := k.wait(); err != nil {
+						t.Fatalf("truncating peer: %v", err)
+					}
+					wantGone(t, name, p, c)
+				})
+			}
+		}
+	}
+}
