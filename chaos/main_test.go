@@ -119,7 +119,7 @@ type proc struct {
 type startOpt func(*exec.Cmd)
 
 // asUser runs the child as uid/gid (the binary must be reachable: see
-// exeForOthers).
+// shmtest.ExecutableForOthers).
 func asUser(uid, gid uint32, exe string) startOpt {
 	return func(c *exec.Cmd) {
 		c.Path, c.Args[0] = exe, exe
