@@ -467,18 +467,27 @@ func TestMPSCGoroutines(t *testing.T) {
 	ctx := ctxT(t)
 	name, _, c := pair(t, 4096, MultiProducer())
 	const producers, each = 4, 5000
-	var wg sync.WaitGroup
+	var wg, opened sync.WaitGroup
 	errs := make(chan error, producers)
+	opened.Add(producers)
 	for id := range producers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			// Every producer takes its slot before any sends: the queue reads
+			// as closed (io.EOF) once the producers that hold slots have all
+			// closed, so one that came late would find it ended.
 			q, err := Open(name)
+			if err == nil {
+				err = q.claimProducer()
+			}
+			opened.Done()
 			if err != nil {
 				errs <- err
 				return
 			}
 			defer q.Close()
+			opened.Wait()
 			var msg [12]byte
 			for i := range each {
 				binary.LittleEndian.PutUint32(msg[:], uint32(id))
