@@ -177,6 +177,31 @@ type checker struct {
 	next map[uint32]uint64
 }
 
+// drain receives from c until io.EOF, checking every message, and returns
+// the checker and how many messages came. Errors that skip reports true for
+// are passed over; any other error fails the test.
+func drain(t testing.TB, ctx context.Context, c *Queue, skip func(error) bool) (*checker, int) {
+	t.Helper()
+	chk := &checker{next: map[uint32]uint64{}}
+	var buf []byte
+	for i := 0; ; i++ {
+		var err error
+		buf, err = c.Receive(ctx, buf)
+		switch {
+		case err == io.EOF:
+			return chk, i
+		case err != nil && skip != nil && skip(err):
+			i--
+			continue
+		case err != nil:
+			t.Fatalf("message %d: %v", i, err)
+		}
+		if err := chk.check(buf); err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+	}
+}
+
 func (c *checker) check(m []byte) error {
 	if len(m) < 16 {
 		return fmt.Errorf("%d-byte message, want at least 16", len(m))
@@ -262,23 +287,8 @@ func TestProcessIntegritySPSC(t *testing.T) {
 	}
 	name, _, c := pair(t, 1<<16)
 	ch := spawn(t, "produce", name, 1, count)
-	chk := checker{next: map[uint32]uint64{}}
-	var buf []byte
-	for i := 0; ; i++ {
-		var err error
-		buf, err = c.Receive(ctx, buf)
-		if err == io.EOF {
-			if i != count {
-				t.Fatalf("EOF after %d messages, want %d", i, count)
-			}
-			break
-		}
-		if err != nil {
-			t.Fatalf("message %d: %v", i, err)
-		}
-		if err := chk.check(buf); err != nil {
-			t.Fatalf("message %d: %v", i, err)
-		}
+	if _, n := drain(t, ctx, c, nil); n != count {
+		t.Fatalf("EOF after %d messages, want %d", n, count)
 	}
 	if err := ch.wait(); err != nil {
 		t.Fatalf("producer: %v", err)
@@ -300,21 +310,7 @@ func TestProcessIntegrityMPSC(t *testing.T) {
 	for _, k := range kids {
 		k.ready(t)
 	}
-	chk := checker{next: map[uint32]uint64{}}
-	var buf []byte
-	for i := 0; ; i++ {
-		var err error
-		buf, err = c.Receive(ctx, buf)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatalf("message %d: %v", i, err)
-		}
-		if err := chk.check(buf); err != nil {
-			t.Fatalf("message %d: %v", i, err)
-		}
-	}
+	chk, _ := drain(t, ctx, c, nil)
 	for id, k := range kids {
 		if err := k.wait(); err != nil {
 			t.Fatalf("producer %d: %v", id, err)
@@ -370,21 +366,7 @@ func TestProcessCrashMPSC(t *testing.T) {
 		steady.stdin.Close() // the steady producer closes; the queue ends
 	}()
 
-	chk := checker{next: map[uint32]uint64{}}
-	var buf []byte
-	for i := 0; ; i++ {
-		var err error
-		buf, err = c.Receive(ctx, buf)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatalf("message %d: %v", i, err)
-		}
-		if err := chk.check(buf); err != nil {
-			t.Fatalf("message %d: %v", i, err)
-		}
-	}
+	chk, _ := drain(t, ctx, c, nil)
 	if err := steady.wait(); err != nil {
 		t.Fatalf("steady producer: %v", err)
 	}
@@ -427,24 +409,8 @@ func TestProcessCrashSPSC(t *testing.T) {
 		}
 		spawn(t, "produce", name, trials, 1000).wait()
 	}()
-	chk := checker{next: map[uint32]uint64{}}
-	var buf []byte
-	for i := 0; ; i++ {
-		var err error
-		buf, err = c.Receive(ctx, buf)
-		if err == io.EOF {
-			break
-		}
-		if errors.Is(err, ErrPeerDead) {
-			continue // between two producers: the next one comes
-		}
-		if err != nil {
-			t.Fatalf("message %d: %v", i, err)
-		}
-		if err := chk.check(buf); err != nil {
-			t.Fatalf("message %d: %v", i, err)
-		}
-	}
+	// ErrPeerDead comes between two producers: the next one comes.
+	chk, _ := drain(t, ctx, c, func(err error) bool { return errors.Is(err, ErrPeerDead) })
 	<-done
 	if chk.next[trials] != 1000 {
 		t.Errorf("the last producer's messages: %d arrived, want 1000", chk.next[trials])
@@ -491,20 +457,7 @@ func TestProcessTakeover(t *testing.T) {
 				}
 				sent <- p.Close()
 			}()
-			chk := checker{next: map[uint32]uint64{}}
-			var buf []byte
-			for {
-				buf, err = c.Receive(ctx, buf)
-				if err == io.EOF {
-					break
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := chk.check(buf); err != nil {
-					t.Fatal(err)
-				}
-			}
+			chk, _ := drain(t, ctx, c, nil)
 			if err := <-sent; err != nil {
 				t.Fatal(err)
 			}
