@@ -119,10 +119,7 @@ func (o *order) got(id uint32) uint64 {
 func init() {
 	roles["q-producer"] = qProducer
 	roles["q-consumer"] = qConsumer
-	extraModeCreators = append(extraModeCreators, struct {
-		name   string
-		create func(name string, mode *fs.FileMode) (string, error)
-	}{"queue.Create", func(n string, mode *fs.FileMode) (string, error) {
+	extraModeCreators = append(extraModeCreators, modeCreator{"queue.Create", func(n string, mode *fs.FileMode) (string, error) {
 		var opts []queue.Option
 		if mode != nil {
 			opts = append(opts, queue.Mode(*mode))
@@ -134,29 +131,20 @@ func init() {
 		q.Close()
 		return filepath.Join(shm.DefaultDir, n), nil
 	}})
-	extraSymlinkCalls = append(extraSymlinkCalls, struct {
-		name string
-		do   func(name string) error
-	}{"queue.Create", func(n string) error {
+	extraSymlinkCalls = append(extraSymlinkCalls, namedCall{"queue.Create", func(n string) error {
 		q, err := queue.Create(n, 4096)
 		if q != nil {
 			q.Close()
 		}
 		return err
-	}}, struct {
-		name string
-		do   func(name string) error
-	}{"queue.Open", func(n string) error {
+	}}, namedCall{"queue.Open", func(n string) error {
 		q, err := queue.Open(n)
 		if q != nil {
 			q.Close()
 		}
 		return err
 	}})
-	extraPreCreation = append(extraPreCreation, struct {
-		name string
-		do   func(name string) error
-	}{"queue.Create", func(n string) error {
+	extraPreCreation = append(extraPreCreation, namedCall{"queue.Create", func(n string) error {
 		q, err := queue.Create(n, 4096)
 		if err == nil {
 			q.Close()
@@ -166,10 +154,7 @@ func init() {
 			return err
 		}
 		return nil
-	}}, struct {
-		name string
-		do   func(name string) error
-	}{"queue.Open", func(n string) error {
+	}}, namedCall{"queue.Open", func(n string) error {
 		// The planted object holds zeros, not a queue: Open must say so.
 		q, err := queue.Open(n)
 		if err == nil {
@@ -181,15 +166,9 @@ func init() {
 		}
 		return nil
 	}})
-	extraNameCalls = append(extraNameCalls, func(dir string) []struct {
-		name string
-		do   func(string) error
-	} {
+	extraNameCalls = append(extraNameCalls, func(dir string) []namedCall {
 		o := queue.Dir(dir)
-		return []struct {
-			name string
-			do   func(string) error
-		}{
+		return []namedCall{
 			{"queue.Create", func(n string) error {
 				q, err := queue.Create(n, 4096, o)
 				if q != nil {

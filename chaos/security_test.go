@@ -104,10 +104,7 @@ func TestSecuritySymlink(t *testing.T) {
 		t.Fatal(err)
 	}
 	dangling := filepath.Join(dir, "not-yet")
-	calls := []struct {
-		name string
-		do   func(name string) error
-	}{
+	calls := []namedCall{
 		{"Create", func(n string) error { s, err := shm.Create(n, 1<<20); closeSeg(s); return err }},
 		{"Open", func(n string) error { s, err := shm.Open(n); closeSeg(s); return err }},
 		{"Open ReadOnly", func(n string) error { s, err := shm.Open(n, shm.ReadOnly()); closeSeg(s); return err }},
@@ -146,12 +143,22 @@ func TestSecuritySymlink(t *testing.T) {
 	t.Logf("SUMMARY symlinks: %d calls x 2 targets = %d attempts, none followed, target unchanged, dangling target never created", len(calls), checks)
 }
 
-// extraModeCreators create an object of another package with the given
-// mode (nil: that package's default) and return its file.
-var extraModeCreators []struct {
+// namedCall is a call under test with the name the test reports it by.
+type namedCall struct {
+	name string
+	do   func(name string) error
+}
+
+// modeCreator creates an object with the given mode (nil: the default) and
+// returns its file.
+type modeCreator struct {
 	name   string
 	create func(name string, mode *fs.FileMode) (string, error)
 }
+
+// extraModeCreators create an object of another package with the given
+// mode (nil: that package's default) and return its file.
+var extraModeCreators []modeCreator
 
 func extraModeNames() string {
 	var s string
@@ -163,10 +170,7 @@ func extraModeNames() string {
 
 // extraSymlinkCalls are the symlink checks of the sem and queue packages
 // (sem_test.go, queue_test.go add to it).
-var extraSymlinkCalls []struct {
-	name string
-	do   func(name string) error
-}
+var extraSymlinkCalls []namedCall
 
 func closeSeg(s *shm.Segment) {
 	if s != nil {
@@ -247,10 +251,7 @@ func extraPreNames() string {
 
 // extraPreCreation are the pre-creation checks of the sem and queue
 // packages; each returns nil when the planted object was refused properly.
-var extraPreCreation []struct {
-	name string
-	do   func(name string) error
-}
+var extraPreCreation []namedCall
 
 // roAttacker runs as nobody against a 0644 object owned by root, and tries
 // everything a reader with read access could try against its writer. It
@@ -485,15 +486,9 @@ func TestSecurityNames(t *testing.T) {
 
 // nameCalls are the entry points that take a name. The sem and queue files
 // add theirs to extraNameCalls.
-func nameCalls(dir string) []struct {
-	name string
-	do   func(string) error
-} {
+func nameCalls(dir string) []namedCall {
 	o := shm.Dir(dir)
-	calls := []struct {
-		name string
-		do   func(string) error
-	}{
+	calls := []namedCall{
 		{"shm.Create", func(n string) error { s, err := shm.Create(n, 4096, o); closeSeg(s); return err }},
 		{"shm.Open", func(n string) error { s, err := shm.Open(n, o); closeSeg(s); return err }},
 		{"shm.OpenOrCreate", func(n string) error { s, _, err := shm.OpenOrCreate(n, 4096, o); closeSeg(s); return err }},
@@ -508,7 +503,4 @@ func nameCalls(dir string) []struct {
 }
 
 // extraNameCalls are filled in by the sem and queue files.
-var extraNameCalls []func(dir string) []struct {
-	name string
-	do   func(string) error
-}
+var extraNameCalls []func(dir string) []namedCall

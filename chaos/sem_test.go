@@ -23,29 +23,20 @@ func init() {
 	roles["sem-poster"] = semPoster
 	roles["sem-waiter"] = semWaiter
 	roles["sem-sleeper"] = semSleeper
-	extraSymlinkCalls = append(extraSymlinkCalls, struct {
-		name string
-		do   func(name string) error
-	}{"sem.Open Create", func(n string) error {
+	extraSymlinkCalls = append(extraSymlinkCalls, namedCall{"sem.Open Create", func(n string) error {
 		s, err := sem.Open(n, sem.Create(0))
 		if s != nil {
 			s.Close()
 		}
 		return err
-	}}, struct {
-		name string
-		do   func(name string) error
-	}{"sem.Open", func(n string) error {
+	}}, namedCall{"sem.Open", func(n string) error {
 		s, err := sem.Open(n)
 		if s != nil {
 			s.Close()
 		}
 		return err
 	}})
-	extraModeCreators = append(extraModeCreators, struct {
-		name   string
-		create func(name string, mode *fs.FileMode) (string, error)
-	}{"sem.Open", func(n string, mode *fs.FileMode) (string, error) {
+	extraModeCreators = append(extraModeCreators, modeCreator{"sem.Open", func(n string, mode *fs.FileMode) (string, error) {
 		opts := []sem.Option{sem.Create(0), sem.Exclusive()}
 		if mode != nil {
 			opts = append(opts, sem.Mode(*mode))
@@ -58,10 +49,7 @@ func init() {
 		fn, err := sem.FileName(n)
 		return filepath.Join(shm.DefaultDir, fn), err
 	}})
-	extraPreCreation = append(extraPreCreation, struct {
-		name string
-		do   func(name string) error
-	}{"sem.Open Create Exclusive", func(n string) error {
+	extraPreCreation = append(extraPreCreation, namedCall{"sem.Open Create Exclusive", func(n string) error {
 		s, err := sem.Open(n, sem.Create(0), sem.Exclusive())
 		if err == nil {
 			s.Close()
@@ -72,15 +60,9 @@ func init() {
 		}
 		return nil
 	}})
-	extraNameCalls = append(extraNameCalls, func(dir string) []struct {
-		name string
-		do   func(string) error
-	} {
+	extraNameCalls = append(extraNameCalls, func(dir string) []namedCall {
 		o := sem.Dir(dir)
-		return []struct {
-			name string
-			do   func(string) error
-		}{
+		return []namedCall{
 			{"sem.Open Create", func(n string) error {
 				s, err := sem.Open(n, sem.Create(1), o)
 				if s != nil {
