@@ -111,6 +111,52 @@ func BenchmarkSendBatch(b *testing.B) {
 	}
 }
 
+// BenchmarkReceiveBatch batches both sides: 64 messages per SendBatch, up
+// to 64 per ReceiveBatch. An op is one message.
+func BenchmarkReceiveBatch(b *testing.B) {
+	for _, n := range benchSizes[:2] {
+		b.Run(sizeName(n), func(b *testing.B) {
+			_, p, c := pair(b, 4<<20)
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() {
+				batch := make([][]byte, 64)
+				for i := range batch {
+					batch[i] = make([]byte, n)
+				}
+				for {
+					if err := p.SendBatch(ctx, batch); err != nil {
+						if errors.Is(err, context.Canceled) {
+							err = nil
+						}
+						done <- err
+						return
+					}
+				}
+			}()
+			bufs := make([][]byte, 64)
+			for i := range bufs {
+				bufs[i] = make([]byte, 0, n)
+			}
+			b.SetBytes(int64(n))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for got := 0; got < b.N; {
+				k, err := c.ReceiveBatch(ctx, bufs[:min(len(bufs), b.N-got)])
+				if err != nil {
+					b.Fatal(err)
+				}
+				got += k
+			}
+			b.StopTimer()
+			cancel()
+			if err := <-done; err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+}
+
 // BenchmarkZeroCopy writes and reads in place: Reserve/Commit and
 // Peek/Release, touching the first and last byte only.
 func BenchmarkZeroCopy(b *testing.B) {

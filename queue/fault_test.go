@@ -167,6 +167,10 @@ func TestTruncateWhileBlocked(t *testing.T) {
 	}
 	receive := func(ctx context.Context, p, c *Queue) error { _, err := c.Receive(ctx, nil); return err }
 	peek := func(ctx context.Context, p, c *Queue) error { _, err := c.Peek(ctx); return err }
+	batch := func(ctx context.Context, p, c *Queue) error {
+		_, err := c.ReceiveBatch(ctx, make([][]byte, 4))
+		return err
+	}
 	send := func(ctx context.Context, p, c *Queue) error {
 		msg := make([]byte, 1000)
 		for {
@@ -181,6 +185,7 @@ func TestTruncateWhileBlocked(t *testing.T) {
 	waiters := []waiter{
 		{"Receive", opReceive, "cons", false, receive},
 		{"Peek", opReceive, "cons", false, peek},
+		{"ReceiveBatch", opReceive, "cons", false, batch},
 		{"Send", opSend, "prod", false, send},
 		{"ReceiveMPSC", opReceive, "cons", true, receive},
 		{"SendMPSC", opSend, "prod", true, send},
@@ -271,6 +276,7 @@ func TestTruncateBetweenCalls(t *testing.T) {
 		{"Receive", opReceive, wantFaultErr, halfFaults, sendOneMsg, func(e *faultEnv) error { _, err := e.c.Receive(e.ctx, nil); return err }},
 		{"ReceiveEmpty", opReceive, wantFaultErr, halfFaults, nil, func(e *faultEnv) error { _, err := e.c.Receive(e.ctx, nil); return err }},
 		{"TryReceive", opReceive, wantFaultErr, halfFaults, sendOneMsg, func(e *faultEnv) error { _, err := e.c.TryReceive(nil); return err }},
+		{"ReceiveBatch", opReceive, wantFaultErr, halfFaults, sendOneMsg, func(e *faultEnv) error { _, err := e.c.ReceiveBatch(e.ctx, make([][]byte, 4)); return err }},
 		{"Peek", opReceive, wantFaultErr, halfFaults, sendOneMsg, func(e *faultEnv) error { _, err := e.c.Peek(e.ctx); return err }},
 		{"Release", opRelease, wantFaultErr, halfMayPassMPSC, func(t *testing.T, e *faultEnv) {
 			sendOneMsg(t, e)

@@ -74,7 +74,7 @@ func exercise(t testing.TB, name string, rounds int) {
 	buf := make([]byte, 0, 64)
 	for i := range rounds {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Millisecond)
-		switch i % 4 {
+		switch i % 5 {
 		case 0:
 			buf, err = q.Receive(ctx, buf)
 		case 1:
@@ -87,6 +87,10 @@ func exercise(t testing.TB, name string, rounds int) {
 			}
 		case 3:
 			err = q.TrySend(buf[:len(buf)%8])
+		case 4:
+			msgs := [][]byte{buf, nil, nil}
+			_, err = q.ReceiveBatch(ctx, msgs)
+			buf = msgs[0]
 		}
 		cancel()
 		if err != nil && !errors.Is(err, ErrCorrupt) && !errors.Is(err, context.DeadlineExceeded) &&

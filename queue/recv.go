@@ -27,7 +27,7 @@ func (q *Queue) Receive(ctx context.Context, buf []byte) (_ []byte, err error) {
 		return buf[:0], q.recvErr(err)
 	}
 	buf = append(buf[:0], q.ring[off:off+uint64(n)]...)
-	q.advance(adv)
+	q.consume(adv)
 	return buf, nil
 }
 
@@ -40,8 +40,48 @@ func (q *Queue) TryReceive(buf []byte) (_ []byte, err error) {
 		return buf[:0], q.recvErr(err)
 	}
 	buf = append(buf[:0], q.ring[off:off+uint64(n)]...)
-	q.advance(adv)
+	q.consume(adv)
 	return buf, nil
+}
+
+// ReceiveBatch receives several messages in one call: it waits like
+// Receive for the first, then takes the messages that are ready behind it
+// without waiting, until msgs is full, and appends each to msgs[i][:0]
+// (buffers with enough capacity mean no allocation). It returns how many it
+// received; msgs[:n] hold them whatever the error, and an empty msgs
+// returns 0 at once. The consumer publishes
+// its progress once per batch instead of once per message.
+//
+// An error that ends a batch after its first message is held back for the
+// next call, which returns it with n == 0: io.EOF (unwrapped) after the
+// last message of a closed queue, the errors of Receive otherwise. A memory
+// fault is the exception: it breaks the handle at once and is returned
+// with the messages received before it.
+func (q *Queue) ReceiveBatch(ctx context.Context, msgs [][]byte) (n int, err error) {
+	if len(msgs) == 0 {
+		return 0, nil
+	}
+	defer q.catch(debug.SetPanicOnFault(true), opReceive, &err)
+	block := true
+	for n < len(msgs) {
+		off, size, adv, err := q.next(ctx, block)
+		if err != nil {
+			if n > 0 {
+				break
+			}
+			return 0, q.recvErr(err)
+		}
+		msgs[n] = append(msgs[n][:0], q.ring[off:off+uint64(size)]...)
+		n++
+		q.c.peeked = false
+		q.c.head += adv
+		if q.c.head-q.c.pub >= q.c.every || q.prodWait.Load() != prodIdle {
+			q.publishHead()
+		}
+		block = false
+	}
+	q.advance(0)
+	return n, nil
 }
 
 // Peek waits for the next message like Receive and returns it in place, in
@@ -68,9 +108,15 @@ func (q *Queue) Release() (err error) {
 	if !q.c.peeked {
 		return wrapErr(opRelease, q.name, errors.New("no Peek to release"))
 	}
-	q.c.peeked = false
-	q.advance(q.c.peekN)
+	q.consume(q.c.peekN)
 	return nil
+}
+
+// consume moves head past the message that next returned, which is no
+// longer peeked.
+func (q *Queue) consume(adv uint64) {
+	q.c.peeked = false
+	q.advance(adv)
 }
 
 func (q *Queue) recvErr(err error) error {

@@ -1,0 +1,143 @@
+package queue
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"testing"
+)
+
+// TestPeekThenReceive mixes the zero-copy and copying calls on the
+// consumer side: a Receive after a Peek takes the peeked message, once.
+func TestPeekThenReceive(t *testing.T) {
+	ctx := ctxT(t)
+	_, p, c := pair(t, 1024)
+	for i := range 3 {
+		if err := p.Send(ctx, pattern(i, 10)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m, err := c.Peek(ctx); err != nil || !bytes.Equal(m, pattern(0, 10)) {
+		t.Fatalf("Peek: %v, %v", m, err)
+	}
+	for i := range 3 {
+		got, err := c.Receive(ctx, nil)
+		if err != nil || !bytes.Equal(got, pattern(i, 10)) {
+			t.Fatalf("Receive %d after a Peek: %v, %v; want %v", i, got, err, pattern(i, 10))
+		}
+	}
+	if err := c.Release(); err == nil {
+		t.Error("Release after the peeked message was received succeeded")
+	}
+}
+
+// TestReceiveBatch streams messages of many sizes (wrapping around a small
+// ring, with back-pressure) and receives them in batches of several sizes:
+// every message arrives once, in order, and the queue ends with io.EOF.
+func TestReceiveBatch(t *testing.T) {
+	const count = 3000
+	for _, mode := range []struct {
+		name string
+		opts []Option
+	}{{"spsc", nil}, {"mpsc", []Option{MultiProducer()}}} {
+		for _, size := range []int{1, 3, 64} {
+			t.Run(fmt.Sprintf("%s/batch%d", mode.name, size), func(t *testing.T) {
+				ctx := ctxT(t)
+				_, p, c := pair(t, 1024, mode.opts...)
+				sent := make(chan error, 1)
+				go func() {
+					for i := range count {
+						if err := p.Send(ctx, pattern(i, i%200)); err != nil {
+							sent <- err
+							return
+						}
+					}
+					sent <- p.Close()
+				}()
+				msgs := make([][]byte, size)
+				next := 0
+				for {
+					n, err := c.ReceiveBatch(ctx, msgs)
+					if err == io.EOF {
+						if n != 0 {
+							t.Fatalf("io.EOF with %d messages", n)
+						}
+						break
+					}
+					if err != nil || n < 1 || n > size {
+						t.Fatalf("ReceiveBatch after %d messages: n=%d, %v", next, n, err)
+					}
+					for _, m := range msgs[:n] {
+						if !bytes.Equal(m, pattern(next, next%200)) {
+							t.Fatalf("message %d: got %d bytes %v", next, len(m), m)
+						}
+						next++
+					}
+				}
+				if next != count {
+					t.Fatalf("received %d messages before io.EOF, sent %d", next, count)
+				}
+				if err := <-sent; err != nil {
+					t.Fatal(err)
+				}
+			})
+		}
+	}
+}
+
+// TestReceiveBatchEdges: a batch after a Peek starts with the peeked
+// message; an empty msgs receives nothing; an error behind received
+// messages waits for the next call; buffers are reused.
+func TestReceiveBatchEdges(t *testing.T) {
+	ctx := ctxT(t)
+	_, p, c := pair(t, 1024)
+	for i := range 3 {
+		if err := p.Send(ctx, pattern(i, 10)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := c.ReceiveBatch(ctx, nil); n != 0 || err != nil {
+		t.Fatalf("ReceiveBatch(nil) = %d, %v; want 0, nil", n, err)
+	}
+	if _, err := c.Peek(ctx); err != nil {
+		t.Fatal(err)
+	}
+	bufs := [][]byte{make([]byte, 0, 32), make([]byte, 0, 32), make([]byte, 0, 32), make([]byte, 0, 32)}
+	first := &bufs[0][:1][0]
+	n, err := c.ReceiveBatch(ctx, bufs)
+	if n != 3 || err != nil {
+		t.Fatalf("ReceiveBatch = %d, %v; want 3, nil", n, err)
+	}
+	for i, m := range bufs[:n] {
+		if !bytes.Equal(m, pattern(i, 10)) {
+			t.Fatalf("message %d: %v", i, m)
+		}
+	}
+	if &bufs[0][0] != first {
+		t.Error("ReceiveBatch did not reuse the buffer it was given")
+	}
+	if err := c.Release(); err == nil {
+		t.Error("Release after the peeked message was received in a batch succeeded")
+	}
+
+	// Two good records, then a broken one: the batch ends at the break,
+	// and the next call reports it.
+	for i := range 2 {
+		if err := p.Send(ctx, pattern(i, 10)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Send(ctx, pattern(2, 10)); err != nil {
+		t.Fatal(err)
+	}
+	broken := (c.c.head + 2*recSize(10)) & c.mask
+	binary.LittleEndian.PutUint32(c.ring[broken:], 5000)
+	if n, err := c.ReceiveBatch(ctx, bufs); n != 2 || err != nil {
+		t.Fatalf("batch before a broken record = %d, %v; want 2, nil", n, err)
+	}
+	if n, err := c.ReceiveBatch(ctx, bufs); n != 0 || !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("batch at a broken record = %d, %v; want 0, ErrCorrupt", n, err)
+	}
+}
