@@ -34,7 +34,8 @@ func TestPeekThenReceive(t *testing.T) {
 }
 
 // TestReceiveBatch streams messages of many sizes (wrapping around a small
-// ring, with back-pressure) and receives them in batches of several sizes:
+// ring, with back-pressure), alone and in batches, and receives them in
+// batches of several sizes:
 // every message arrives once, in order, and the queue ends with io.EOF.
 func TestReceiveBatch(t *testing.T) {
 	const count = 3000
@@ -48,11 +49,24 @@ func TestReceiveBatch(t *testing.T) {
 				_, p, c := pair(t, 1024, mode.opts...)
 				sent := make(chan error, 1)
 				go func() {
-					for i := range count {
-						if err := p.Send(ctx, pattern(i, i%200)); err != nil {
+					// Alone and in batches of up to 8, so that SendBatch's
+					// fast path meets the ring's end and a full ring too.
+					for i := 0; i < count; {
+						var batch [][]byte
+						for k := 0; k <= i%9 && i+k < count; k++ {
+							batch = append(batch, pattern(i+k, (i+k)%200))
+						}
+						var err error
+						if len(batch) == 1 {
+							err = p.Send(ctx, batch[0])
+						} else {
+							err = p.SendBatch(ctx, batch)
+						}
+						if err != nil {
 							sent <- err
 							return
 						}
+						i += len(batch)
 					}
 					sent <- p.Close()
 				}()
