@@ -220,6 +220,11 @@ func processCPU(pid int) (time.Duration, error) {
 	// include/linux/posix-timers.h: the complemented pid above three bits
 	// saying which clock; CPUCLOCK_SCHED (2) counts the time on a CPU.
 	const cpuclockSched = 2
+	// PID_MAX_LIMIT: no pid is larger, and the clock id of a larger one
+	// would not fit in 32 bits.
+	if pid <= 0 || pid > 1<<22 {
+		return 0, fmt.Errorf("CPU clock of process %d: no such process id", pid)
+	}
 	var ts unix.Timespec
 	if err := unix.ClockGettime(int32(^pid<<3|cpuclockSched), &ts); err != nil {
 		return 0, fmt.Errorf("CPU clock of process %d: %w", pid, err)
