@@ -169,7 +169,9 @@ func serveRTT(ctx context.Context, c Conn, size int) error {
 // driveStream sends messages for d after a warm-up, then a stop message,
 // and waits for the peer's acknowledgement that it received everything.
 // It returns how many messages were sent while measuring and how long
-// sending and draining them took, which is the window win.
+// sending and draining them took, which is the window win. A second stop
+// message then lets the peer go: it stays until the window has read its
+// CPU clock, which a process that has exited no longer has.
 func driveStream(ctx context.Context, c Conn, size int, d time.Duration, win *window) (msgs uint64, elapsed time.Duration, err error) {
 	msg, buf := make([]byte, size), make([]byte, size)
 	var seq uint64
@@ -219,11 +221,15 @@ func driveStream(ctx context.Context, c Conn, size int, d time.Duration, win *wi
 	if k, s := header(buf); k != msgStop || s != seq-1 {
 		return 0, 0, fmt.Errorf("acknowledgement of %d came back as kind %d seq %d", seq-1, k, s)
 	}
+	if err := send(msgStop); err != nil {
+		return 0, 0, err
+	}
 	return msgs, elapsed, nil
 }
 
 // serveStream echoes the first message, receives the rest in order until
-// the stop message, and sends that back as the acknowledgement.
+// the stop message, sends that back as the acknowledgement, and waits for
+// the second stop message that lets it go.
 func serveStream(ctx context.Context, c Conn, size int) error {
 	buf := make([]byte, size)
 	for seq := uint64(0); ; seq++ {
@@ -240,6 +246,12 @@ func serveStream(ctx context.Context, c Conn, size int) error {
 			}
 		}
 		if k == msgStop {
+			if err := c.Receive(ctx, buf); err != nil {
+				return fmt.Errorf("receive release: %w", err)
+			}
+			if k, s := header(buf); k != msgStop || s != seq+1 {
+				return fmt.Errorf("release %d arrived as kind %d seq %d", seq+1, k, s)
+			}
 			return nil
 		}
 	}
