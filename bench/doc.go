@@ -5,7 +5,9 @@
 // # Model
 //
 // A run is a list of cases: every combination of a workload (RTT, ping-pong
-// round trips; Stream, one-way throughput), a message size and a Transport.
+// round trips; Stream, one-way throughput; Wake, on request, ping-pong with
+// a pause of WakeGap before every round trip), a message size and a
+// Transport.
 // Each case gets a fresh peer process: Run re-executes the program (by
 // default os.Executable) with PeerEnv describing the case, and that program
 // must hand over to ServePeer when IsPeer reports true, before doing anything
@@ -31,6 +33,16 @@
 // into a Histogram, from which the percentiles come; streams count the
 // messages sent in the measuring time, until the peer acknowledges the
 // last one.
+//
+// Wake measures what a round trip costs when the peer is idle: the pause
+// outlasts the queue's brief spin, so a transport that sleeps when there is
+// nothing to do is asleep when the message comes, and each timed round trip
+// includes its wake-up (the pause itself is not timed). Its rows compare
+// with Sem, a bare futex hand-off, instead of Unix. For every case the
+// driver also reads the peer process's CPU-time clock (user and system, all
+// threads) when the measured part starts and ends, after the peer's
+// start-up and the warm-up: a busy-polling peer shows about 100% of a CPU,
+// one that sleeps while idle, in the Wake workload, a few percent.
 //
 // The transports: Raw, the limit, two rings of slots in a shared segment
 // with both sides busy-polling (see ring_linux.go for the layout);

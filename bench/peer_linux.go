@@ -41,7 +41,7 @@ func ServePeer(ctx context.Context) error {
 		return fmt.Errorf("bench peer: attach %s: %w", spec.Case.Transport, err)
 	}
 	switch spec.Case.Workload {
-	case RTT:
+	case RTT, Wake:
 		err = serveRTT(ctx, conn, spec.Case.Size)
 	case Stream:
 		err = serveStream(ctx, conn, spec.Case.Size)

@@ -10,11 +10,12 @@ import (
 )
 
 // WriteJSON writes the results as a JSON list, one object per case, for
-// scripts: transport, workload ("rtt" or "stream"), size in bytes, the
-// latency percentiles in nanoseconds (p50_ns, p90_ns, p99_ns, p999_ns,
+// scripts: transport, workload ("rtt", "wake" or "stream"), size in bytes,
+// the latency percentiles in nanoseconds (p50_ns, p90_ns, p99_ns, p999_ns,
 // max_ns) for round trips, msgs_per_s and bytes_per_s for streams, the
-// ratios vs_raw and vs_unix (time per message over theirs), the CPUs, and
-// error for a case that failed.
+// ratios vs_raw, vs_unix and vs_sem (time per message over theirs), the
+// peer's CPU time in the measured part (peer_cpu_ns, peer_cpu_percent),
+// the CPUs, and error for a case that failed.
 func WriteJSON(w io.Writer, rep *Report) error {
 	res := rep.Results
 	if res == nil {
@@ -28,47 +29,80 @@ func WriteJSON(w io.Writer, rep *Report) error {
 	return err
 }
 
-// WriteTable writes the results for people: one table of round trips and
-// one of streams, with each row's time per message relative to the raw
-// limit and to the Unix socket.
+// WriteTable writes the results for people: a table each of round trips,
+// wake-ups and streams, with the peer's CPU use and each row's time per
+// message relative to the raw limit and to the Unix socket (to the
+// semaphore hand-off for wake-ups).
 func WriteTable(w io.Writer, rep *Report) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(w, "Two processes, %s; %v per case.\n", rep.Placement, rep.Duration.Round(time.Millisecond))
-	var rtt, stream, failed []Result
+	var rtt, wake, stream, failed []Result
 	for _, r := range rep.Results {
 		switch {
 		case r.Error != "":
 			failed = append(failed, r)
 		case r.Workload == RTT:
 			rtt = append(rtt, r)
+		case r.Workload == Wake:
+			wake = append(wake, r)
 		default:
 			stream = append(stream, r)
 		}
 	}
-	if len(rtt) > 0 {
-		fmt.Fprintf(w, "\nRound trip (ping-pong), percentiles of every round trip:\n")
-		fmt.Fprintln(tw, "TRANSPORT\tSIZE\tP50\tP90\tP99\tP99.9\tMAX\tROUND TRIPS\txRAW\txUNIX")
-		for _, r := range rtt {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", r.Transport, FormatSize(r.Size),
-				FormatNS(r.P50NS), FormatNS(r.P90NS), FormatNS(r.P99NS), FormatNS(r.P999NS), FormatNS(r.MaxNS),
-				r.Samples, ratio(r.VsRaw), ratio(r.VsUnix))
+	hidden := false // a percentile shown as "-"
+	roundTrips := func(title, vs string, rows []Result, vsOf func(Result) float64) error {
+		if len(rows) == 0 {
+			return nil
 		}
-		if err := tw.Flush(); err != nil {
-			return err
+		fmt.Fprintf(w, "\n%s\n", title)
+		fmt.Fprintf(tw, "TRANSPORT\tSIZE\tP50\tP90\tP99\tP99.9\tMAX\tROUND TRIPS\tPEER CPU\txRAW\t%s\n", vs)
+		for _, r := range rows {
+			cells := []string{r.Transport, FormatSize(r.Size)}
+			for _, q := range []struct {
+				q float64
+				v uint64
+			}{{0.50, r.P50NS}, {0.90, r.P90NS}, {0.99, r.P99NS}, {0.999, r.P999NS}} {
+				c := quantileCell(q.q, q.v, r.Samples)
+				hidden = hidden || c == "-"
+				cells = append(cells, c)
+			}
+			cells = append(cells, FormatNS(r.MaxNS), fmt.Sprint(r.Samples), FormatPercent(r.PeerCPUPercent),
+				ratio(r.VsRaw), ratio(vsOf(r)))
+			fmt.Fprintln(tw, strings.Join(cells, "\t"))
 		}
+		return tw.Flush()
+	}
+	if err := roundTrips("Round trip (ping-pong), percentiles of every round trip:", "xUNIX", rtt,
+		func(r Result) float64 { return r.VsUnix }); err != nil {
+		return err
+	}
+	title := fmt.Sprintf("Wake-up of an idle peer (ping-pong, %v pause before each round trip), percentiles of every round trip:", WakeGap)
+	if err := roundTrips(title, "xSEM", wake, func(r Result) float64 { return r.VsSem }); err != nil {
+		return err
 	}
 	if len(stream) > 0 {
 		fmt.Fprintf(w, "\nStreaming (one way), messages sent one at a time:\n")
-		fmt.Fprintln(tw, "TRANSPORT\tSIZE\tMSG/S\tBYTES/S\tNS/MSG\txRAW\txUNIX")
+		fmt.Fprintln(tw, "TRANSPORT\tSIZE\tMSG/S\tBYTES/S\tNS/MSG\tPEER CPU\txRAW\txUNIX")
 		for _, r := range stream {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.1f\t%s\t%s\n", r.Transport, FormatSize(r.Size),
-				FormatRate(r.MsgsPerS, ""), FormatRate(r.BytesPerS, "B"), 1e9/r.MsgsPerS, ratio(r.VsRaw), ratio(r.VsUnix))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.1f\t%s\t%s\t%s\n", r.Transport, FormatSize(r.Size),
+				FormatRate(r.MsgsPerS, ""), FormatRate(r.BytesPerS, "B"), 1e9/r.MsgsPerS, FormatPercent(r.PeerCPUPercent),
+				ratio(r.VsRaw), ratio(r.VsUnix))
 		}
 		if err := tw.Flush(); err != nil {
 			return err
 		}
 	}
 	fmt.Fprintf(w, "\nxRAW, xUNIX: time per message (median round trip, or 1/rate) over that of raw and of unix at the same size; below 1 is faster.\n")
+	if len(wake) > 0 {
+		fmt.Fprintf(w, "xSEM: median wake-up round trip over sem's, a bare futex hand-off (both sides sleep on process-shared semaphores).\n")
+		fmt.Fprintf(w, "Wake: the driver pauses %v before each round trip, long enough for a peer that sleeps when idle to be asleep (queue's default strategy spins only briefly first); only the round trip is timed.\n", WakeGap)
+	}
+	if len(rtt)+len(wake)+len(stream) > 0 {
+		fmt.Fprintf(w, "PEER CPU: CPU time (user and system, all threads) of the peer process while the case was measured, without its start-up and warm-up, over that wall time; 100%% is one CPU busy throughout.\n")
+	}
+	if hidden {
+		fmt.Fprintf(w, "A percentile shown as - has fewer than one round trip above it: the case timed too few.\n")
+	}
 	seen := map[string]bool{}
 	for _, r := range rep.Results {
 		if !seen[r.Transport] && r.Description != "" {
@@ -89,6 +123,25 @@ func WriteTable(w io.Writer, rep *Report) error {
 		}
 	}
 	return nil
+}
+
+// quantileCell formats the q-quantile v of n samples, or "-" when fewer
+// than one sample lies above it (p99.9 of 500 round trips is only the
+// maximum under another name).
+func quantileCell(q float64, v, n uint64) string {
+	if float64(n)*(1-q) < 1 {
+		return "-"
+	}
+	return FormatNS(v)
+}
+
+// FormatPercent formats a percentage with two significant digits or to a
+// tenth: 100%, 37%, 2.4%, 0.3%.
+func FormatPercent(p float64) string {
+	if p >= 9.95 {
+		return fmt.Sprintf("%.0f%%", p)
+	}
+	return fmt.Sprintf("%.1f%%", p)
 }
 
 func ratio(r float64) string {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -40,7 +41,9 @@ type config struct {
 // Using restricts a run to the given transports (see Lookup).
 func Using(ts ...Transport) Option { return func(c *config) { c.transports = ts } }
 
-// Workloads restricts a run to the given workloads.
+// Workloads restricts a run to the given workloads. The default is RTT
+// and Stream: Wake spends most of its time pausing (WakeGap per round
+// trip), so it runs only when asked for.
 func Workloads(ws ...Workload) Option { return func(c *config) { c.workloads = ws } }
 
 // Sizes sets the message sizes, each MinSize to MaxSize bytes.
@@ -79,7 +82,7 @@ type Progress struct {
 }
 
 // Result holds the figures of one case. Latencies are in nanoseconds and
-// present for RTT only; rates are present for Stream only.
+// present for RTT and Wake; rates are present for Stream only.
 type Result struct {
 	Transport string   `json:"transport"`
 	Workload  Workload `json:"workload"`
@@ -100,12 +103,21 @@ type Result struct {
 	DurationNS  int64   `json:"duration_ns"`
 	VsRaw       float64 `json:"vs_raw,omitempty"`  // time per message over raw's
 	VsUnix      float64 `json:"vs_unix,omitempty"` // time per message over unix's
-	DriverCPU   int     `json:"driver_cpu"`
-	PeerCPU     int     `json:"peer_cpu"`
+	VsSem       float64 `json:"vs_sem,omitempty"`  // time per message over sem's
+	DriverCPU   int     `json:"driver_cpu"`        // the CPU it was pinned to, or -1
+	PeerCPU     int     `json:"peer_cpu"`          // the CPU it was pinned to, or -1
 	Error       string  `json:"error,omitempty"`
 	Description string  `json:"-"`
 
-	// Hist holds every round trip of an RTT case.
+	// PeerCPUNS is the CPU time, user and system in all its threads, that
+	// the peer process used in the measured part of the case: after its
+	// start-up, attach and the warm-up, until the last timed round trip or
+	// the acknowledgement of the stream. PeerCPUPercent is that over the
+	// measured part's wall time, in percent of one CPU.
+	PeerCPUNS      int64   `json:"peer_cpu_ns"`
+	PeerCPUPercent float64 `json:"peer_cpu_percent"`
+
+	// Hist holds every round trip of an RTT or Wake case.
 	Hist *Histogram `json:"-"`
 }
 
@@ -115,7 +127,7 @@ func (r *Result) cost() float64 {
 	switch {
 	case r.Error != "":
 		return 0
-	case r.Workload == RTT:
+	case r.Workload == RTT || r.Workload == Wake:
 		return float64(r.P50NS)
 	case r.MsgsPerS > 0:
 		return 1 / r.MsgsPerS
@@ -171,8 +183,8 @@ func Run(ctx context.Context, opts ...Option) (*Report, error) {
 		}
 	}
 	for _, w := range c.workloads {
-		if w != RTT && w != Stream {
-			return nil, fmt.Errorf("bench: unknown workload %q", w)
+		if !w.valid() {
+			return nil, fmt.Errorf("bench: unknown workload %q (known: %s)", w, strings.Join(WorkloadNames(), ", "))
 		}
 	}
 	if err := supported(); err != nil {
@@ -223,8 +235,8 @@ func Run(ctx context.Context, opts ...Option) (*Report, error) {
 	return rep, nil
 }
 
-// ratios fills VsRaw and VsUnix from the raw and unix results of the same
-// workload and size.
+// ratios fills VsRaw, VsUnix and VsSem from the raw, unix and sem results
+// of the same workload and size.
 func (r *Report) ratios() {
 	type key struct {
 		t string
@@ -246,6 +258,9 @@ func (r *Report) ratios() {
 		}
 		if b := base[key{Unix, res.Workload, res.Size}]; b > 0 {
 			res.VsUnix = c / b
+		}
+		if b := base[key{Sem, res.Workload, res.Size}]; b > 0 {
+			res.VsSem = c / b
 		}
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func supported() error { return nil }
@@ -84,18 +86,25 @@ func runCaseErr(parent context.Context, c *config, t Transport, cs Case, d time.
 	}
 	done := make(chan outcome, 1)
 	h := &Histogram{}
+	pid := cmd.Process.Pid
+	win := &window{peerCPU: func() (time.Duration, error) { return processCPU(pid) }}
 	go func() {
 		if err := pinThread(place.Driver); err != nil {
 			done <- outcome{err: err}
 			return
 		}
 		var o outcome
-		if cs.Workload == RTT {
+		switch cs.Workload {
+		case RTT, Wake:
+			gap := time.Duration(0)
+			if cs.Workload == Wake {
+				gap = WakeGap
+			}
 			start := time.Now()
-			o.err = driveRTT(ctx, conn, cs.Size, d, h)
+			o.err = driveRTT(ctx, conn, cs.Size, d, gap, h, win)
 			o.elapsed = time.Since(start)
-		} else {
-			o.msgs, o.elapsed, o.err = driveStream(ctx, conn, cs.Size, d)
+		default:
+			o.msgs, o.elapsed, o.err = driveStream(ctx, conn, cs.Size, d, win)
 		}
 		done <- o
 	}()
@@ -129,7 +138,12 @@ func runCaseErr(parent context.Context, c *config, t Transport, cs Case, d time.
 	}
 
 	res.DurationNS = int64(o.elapsed)
-	if cs.Workload == RTT {
+	cpu, percent, err := win.peerUse()
+	if err != nil {
+		return err
+	}
+	res.PeerCPUNS, res.PeerCPUPercent = int64(cpu), percent
+	if cs.Workload == RTT || cs.Workload == Wake {
 		res.Hist = h
 		res.Samples = h.Count()
 		res.MinNS = h.Min()
@@ -195,3 +209,25 @@ func (h *headBuffer) Write(p []byte) (int, error) {
 }
 
 func (h *headBuffer) String() string { return string(h.b) }
+
+// processCPU returns the CPU time, user and system, that process pid has
+// used so far in all its threads, those that ended included, to the
+// nanosecond: the kernel's CPU-time clock of that process
+// (clock_getcpuclockid(3) gives the same clock id). It fails once the
+// process has been reaped.
+func processCPU(pid int) (time.Duration, error) {
+	// MAKE_PROCESS_CPUCLOCK(pid, CPUCLOCK_SCHED) in the kernel's
+	// include/linux/posix-timers.h: the complemented pid above three bits
+	// saying which clock; CPUCLOCK_SCHED (2) counts the time on a CPU.
+	const cpuclockSched = 2
+	// PID_MAX_LIMIT: no pid is larger, and the clock id of a larger one
+	// would not fit in 32 bits.
+	if pid <= 0 || pid > 1<<22 {
+		return 0, fmt.Errorf("CPU clock of process %d: no such process id", pid)
+	}
+	var ts unix.Timespec
+	if err := unix.ClockGettime(int32(^pid<<3|cpuclockSched), &ts); err != nil {
+		return 0, fmt.Errorf("CPU clock of process %d: %w", pid, err)
+	}
+	return time.Duration(ts.Nano()), nil
+}

@@ -12,10 +12,13 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/shmkit/shm/queue"
 )
 
 // leftovers returns the objects in /dev/shm that a run by process pid named.
@@ -86,9 +89,10 @@ func TestRunEveryTransport(t *testing.T) {
 				t.Errorf("%s: %d messages, %v msg/s, %v B/s", key, r.Messages, r.MsgsPerS, r.BytesPerS)
 			}
 		}
-		if r.VsRaw <= 0 || r.VsUnix <= 0 {
-			t.Errorf("%s: ratios %v to raw, %v to unix", key, r.VsRaw, r.VsUnix)
+		if r.VsRaw <= 0 || r.VsUnix <= 0 || r.VsSem <= 0 {
+			t.Errorf("%s: ratios %v to raw, %v to unix, %v to sem", key, r.VsRaw, r.VsUnix, r.VsSem)
 		}
+		checkPeerCPU(t, key, r)
 		if (r.Transport == Raw && r.VsRaw != 1) || (r.Transport == Unix && r.VsUnix != 1) {
 			t.Errorf("%s: ratio to itself is not 1: %v, %v", key, r.VsRaw, r.VsUnix)
 		}
@@ -170,6 +174,120 @@ func TestRunEveryTransport(t *testing.T) {
 	}
 	if p := peersOf(t, os.Getpid()); len(p) > 0 {
 		t.Errorf("peers still running: %v", p)
+	}
+}
+
+// checkPeerCPU checks that r's peer CPU figures are possible: no negative
+// time, and no more than every CPU of the machine busy all along.
+func checkPeerCPU(t *testing.T, key string, r Result) {
+	t.Helper()
+	if r.PeerCPUNS < 0 || r.PeerCPUPercent < 0 || r.PeerCPUPercent > 100*float64(runtime.NumCPU()) {
+		t.Errorf("%s: peer used %v of CPU, %.1f%%: impossible on %d CPUs", key, time.Duration(r.PeerCPUNS), r.PeerCPUPercent, runtime.NumCPU())
+	}
+	if r.PeerCPUNS > 0 != (r.PeerCPUPercent > 0) {
+		t.Errorf("%s: peer CPU %dns but %v%%", key, r.PeerCPUNS, r.PeerCPUPercent)
+	}
+}
+
+// TestRunWake runs the wake workload briefly over the queue with its
+// default strategy and over the semaphores it is compared with, and checks
+// that each case timed round trips, measured its peer's CPU within what is
+// possible, and compared itself with sem. It asserts nothing about speed
+// and logs how busy each peer was.
+func TestRunWake(t *testing.T) {
+	ts, err := Lookup(Queue, Sem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ts) != 2 {
+		t.Skipf("transports %v: queue or sem not in this build", TransportNames())
+	}
+	rep, err := Run(context.Background(), Using(ts...), Workloads(Wake), Sizes(64), Duration(600*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Results) != 2 {
+		t.Fatalf("%d results, want 2", len(rep.Results))
+	}
+	for _, r := range rep.Results {
+		key := fmt.Sprintf("%s/%s/%d", r.Transport, r.Workload, r.Size)
+		if r.Error != "" {
+			t.Errorf("%s failed: %s", key, r.Error)
+			continue
+		}
+		if r.Workload != Wake || r.Samples == 0 || r.Hist == nil || r.Hist.Count() != r.Samples {
+			t.Errorf("%s: %d samples", key, r.Samples)
+		}
+		if !(r.MinNS > 0 && r.MinNS <= r.P50NS && r.P50NS <= r.P99NS && r.P99NS <= r.MaxNS) {
+			t.Errorf("%s: min %d, p50 %d, p99 %d, max %d: not positive and ordered", key, r.MinNS, r.P50NS, r.P99NS, r.MaxNS)
+		}
+		// The pauses are not timed: if they were, no round trip would be
+		// shorter than one.
+		if r.MinNS >= uint64(WakeGap) {
+			t.Errorf("%s: shortest round trip %v includes the %v pause", key, FormatNS(r.MinNS), WakeGap)
+		}
+		checkPeerCPU(t, key, r)
+		if r.VsSem <= 0 || (r.Transport == Sem && r.VsSem != 1) {
+			t.Errorf("%s: %v to sem", key, r.VsSem)
+		}
+		t.Logf("%s: %d round trips, p50 %s, peer CPU %s, x%.2f sem", key, r.Samples, FormatNS(r.P50NS),
+			FormatPercent(r.PeerCPUPercent), r.VsSem)
+	}
+	var buf bytes.Buffer
+	if err := WriteJSON(&buf, rep); err != nil {
+		t.Fatal(err)
+	}
+	var rows []map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &rows); err != nil {
+		t.Fatalf("JSON does not parse: %v\n%s", err, buf.Bytes())
+	}
+	for _, row := range rows {
+		for _, k := range []string{"workload", "p50_ns", "samples", "peer_cpu_ns", "peer_cpu_percent", "vs_sem"} {
+			if _, ok := row[k]; !ok {
+				t.Errorf("row %v lacks %q", row, k)
+			}
+		}
+	}
+	if left := leftovers(t, os.Getpid()); len(left) > 0 {
+		t.Errorf("left in /dev/shm: %v", left)
+	}
+}
+
+// WakeGap must outlast the queue's spinning, or the wake workload would
+// time a spinning peer, not a sleeping one.
+func TestWakeGapOutlastsSpin(t *testing.T) {
+	if WakeGap < 10*queue.DefaultSpin {
+		t.Fatalf("WakeGap %v is not well above queue.DefaultSpin %v", WakeGap, queue.DefaultSpin)
+	}
+}
+
+// TestProcessCPU reads this process's CPU clock around some work: it
+// advances, by no more than the wall time on all CPUs. There is no clock
+// for a process that was reaped or a pid that cannot be.
+func TestProcessCPU(t *testing.T) {
+	start := time.Now()
+	before, err := processCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := before
+	for after-before < 5*time.Millisecond && time.Since(start) < 10*time.Second {
+		if after, err = processCPU(os.Getpid()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wall := time.Since(start)
+	if after-before < 5*time.Millisecond || after-before > wall*time.Duration(runtime.NumCPU()) {
+		t.Fatalf("CPU clock went from %v to %v in %v of wall time", before, after, wall)
+	}
+	reaped := exec.Command("true")
+	if err := reaped.Run(); err != nil {
+		t.Fatal(err)
+	}
+	for _, pid := range []int{reaped.Process.Pid, 0, -1, 1<<22 + 1, 1 << 30} {
+		if d, err := processCPU(pid); err == nil {
+			t.Errorf("CPU clock of process %d, which is not there: %v, no error", pid, d)
+		}
 	}
 }
 

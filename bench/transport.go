@@ -42,7 +42,17 @@ const (
 	// Stream is one-way throughput: the driver sends messages as fast as
 	// the transport takes them and the peer receives them.
 	Stream Workload = "stream"
+	// Wake is ping-pong with a pause (WakeGap) before every round trip, so
+	// that a peer that sleeps when idle is asleep when the message comes:
+	// every timed round trip includes waking it.
+	Wake Workload = "wake"
 )
+
+// WorkloadNames returns the names of every workload, in report order.
+func WorkloadNames() []string { return []string{string(RTT), string(Wake), string(Stream)} }
+
+// valid reports whether w is a known workload.
+func (w Workload) valid() bool { return w == RTT || w == Stream || w == Wake }
 
 // Case is one measurement: a workload over a transport with one message
 // size. It travels to the peer process with the PeerInfo.

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -30,14 +31,72 @@ func header(msg []byte) (kind byte, seq uint64) {
 	return msg[0], binary.LittleEndian.Uint64(msg[1:9])
 }
 
+// WakeGap is the pause before every round trip of the Wake workload. It
+// must outlast whatever a waiting side does before it sleeps, so that the
+// peer is asleep when the message comes: package queue's default strategy
+// spins for queue.DefaultSpin (20 µs) and then sleeps on a futex, and the
+// kernel transports and package sem sleep at once. 2 ms is a hundred times
+// that spin, short enough to give a case some hundreds of round trips per
+// second, and long enough that the peer's CPU goes idle, as a real idle
+// peer's would.
+const WakeGap = 2 * time.Millisecond
+
 // caseTimes splits a case's time into warm-up and measurement.
 func caseTimes(d time.Duration) (warm, measure time.Duration) {
 	warm = min(d/10, 100*time.Millisecond)
 	return warm, d - warm
 }
 
-// driveRTT times round trips for d (after a warm-up) into h.
-func driveRTT(ctx context.Context, c Conn, size int, d time.Duration, h *Histogram) error {
+// A window is the measured part of a case: its wall time, and the CPU time
+// the peer process used in it, read with peerCPU (nil: not measured).
+type window struct {
+	peerCPU      func() (time.Duration, error)
+	start, end   time.Time
+	cpu0, cpu1   time.Duration
+	err          error
+	opened, shut bool
+}
+
+func (w *window) open() {
+	if w.peerCPU != nil {
+		w.cpu0, w.err = w.peerCPU()
+	}
+	w.start, w.opened = time.Now(), true
+}
+
+func (w *window) close() {
+	w.end, w.shut = time.Now(), true
+	if w.peerCPU != nil && w.err == nil {
+		w.cpu1, w.err = w.peerCPU()
+	}
+}
+
+// peerUse returns the peer's CPU time in the window and its share of the
+// window's wall time in percent (100 is one CPU busy all along; a peer with
+// several busy threads can exceed it).
+func (w *window) peerUse() (cpu time.Duration, percent float64, err error) {
+	switch {
+	case w.err != nil:
+		return 0, 0, fmt.Errorf("peer CPU time: %w", w.err)
+	case w.peerCPU == nil || !w.opened || !w.shut:
+		return 0, 0, errors.New("peer CPU time: not measured")
+	}
+	return cpuShare(w.cpu1-w.cpu0, w.end.Sub(w.start))
+}
+
+// cpuShare returns cpu as a percentage of wall, refusing figures that
+// cannot be (a clock that went backwards, an empty window).
+func cpuShare(cpu, wall time.Duration) (time.Duration, float64, error) {
+	if cpu < 0 || wall <= 0 {
+		return 0, 0, fmt.Errorf("peer CPU time: %v in %v of wall time", cpu, wall)
+	}
+	return cpu, 100 * float64(cpu) / float64(wall), nil
+}
+
+// driveRTT times round trips for d (after a warm-up) into h, with the
+// measured part in win. With a gap, it pauses that long before every round
+// trip (the Wake workload) and times the round trip alone.
+func driveRTT(ctx context.Context, c Conn, size int, d, gap time.Duration, h *Histogram, win *window) error {
 	msg, buf := make([]byte, size), make([]byte, size)
 	var seq uint64
 	roundTrip := func() error {
@@ -57,13 +116,21 @@ func driveRTT(ctx context.Context, c Conn, size int, d time.Duration, h *Histogr
 	warm, measure := caseTimes(d)
 	start := time.Now()
 	for seq == 0 || time.Since(start) < warm {
+		if gap > 0 {
+			time.Sleep(gap)
+		}
 		if err := roundTrip(); err != nil {
 			return err
 		}
 	}
+	win.open()
 	prev := time.Now()
 	end := prev.Add(measure)
 	for {
+		if gap > 0 {
+			time.Sleep(gap)
+			prev = time.Now()
+		}
 		if err := roundTrip(); err != nil {
 			return err
 		}
@@ -74,6 +141,7 @@ func driveRTT(ctx context.Context, c Conn, size int, d time.Duration, h *Histogr
 			break
 		}
 	}
+	win.close()
 	setHeader(msg, msgStop, seq)
 	return c.Send(ctx, msg)
 }
@@ -101,8 +169,10 @@ func serveRTT(ctx context.Context, c Conn, size int) error {
 // driveStream sends messages for d after a warm-up, then a stop message,
 // and waits for the peer's acknowledgement that it received everything.
 // It returns how many messages were sent while measuring and how long
-// sending and draining them took.
-func driveStream(ctx context.Context, c Conn, size int, d time.Duration) (msgs uint64, elapsed time.Duration, err error) {
+// sending and draining them took, which is the window win. A second stop
+// message then lets the peer go: it stays until the window has read its
+// CPU clock, which a process that has exited no longer has.
+func driveStream(ctx context.Context, c Conn, size int, d time.Duration, win *window) (msgs uint64, elapsed time.Duration, err error) {
 	msg, buf := make([]byte, size), make([]byte, size)
 	var seq uint64
 	send := func(kind byte) error {
@@ -130,6 +200,7 @@ func driveStream(ctx context.Context, c Conn, size int, d time.Duration) (msgs u
 		}
 	}
 	first := seq
+	win.open()
 	start := time.Now()
 	for time.Since(start) < measure {
 		for range batch {
@@ -146,14 +217,19 @@ func driveStream(ctx context.Context, c Conn, size int, d time.Duration) (msgs u
 		return 0, 0, fmt.Errorf("receive acknowledgement: %w", err)
 	}
 	elapsed = time.Since(start)
+	win.close()
 	if k, s := header(buf); k != msgStop || s != seq-1 {
 		return 0, 0, fmt.Errorf("acknowledgement of %d came back as kind %d seq %d", seq-1, k, s)
+	}
+	if err := send(msgStop); err != nil {
+		return 0, 0, err
 	}
 	return msgs, elapsed, nil
 }
 
 // serveStream echoes the first message, receives the rest in order until
-// the stop message, and sends that back as the acknowledgement.
+// the stop message, sends that back as the acknowledgement, and waits for
+// the second stop message that lets it go.
 func serveStream(ctx context.Context, c Conn, size int) error {
 	buf := make([]byte, size)
 	for seq := uint64(0); ; seq++ {
@@ -170,6 +246,12 @@ func serveStream(ctx context.Context, c Conn, size int) error {
 			}
 		}
 		if k == msgStop {
+			if err := c.Receive(ctx, buf); err != nil {
+				return fmt.Errorf("receive release: %w", err)
+			}
+			if k, s := header(buf); k != msgStop || s != seq+1 {
+				return fmt.Errorf("release %d arrived as kind %d seq %d", seq+1, k, s)
+			}
 			return nil
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -39,8 +40,12 @@ It re-executes itself as the second process and pins the two to different
 CPUs where there are two (and says which). Each case (transport, workload,
 message size) gets an equal share of --duration, plus the time to start its
 peer. Workloads: rtt, ping-pong round trips, with percentiles of every round
-trip; stream, one-way throughput. Each row also shows its time per message
-relative to the raw limit (xRAW) and to the Unix socket (xUNIX).
+trip; stream, one-way throughput; wake, ping-pong with a pause before every
+round trip, so that each one wakes an idle peer (not run unless asked for:
+most of its time is pauses). Each row also shows the CPU the peer process
+used while measured (PEER CPU, 100% is one CPU busy), and its time per
+message relative to the raw limit (xRAW) and to the Unix socket (xUNIX), or
+for wake to a bare futex hand-off between semaphores (xSEM).
 
 It removes every object it creates in /dev/shm, also when interrupted
 (exit status 130).
@@ -49,7 +54,8 @@ Transports: ` + strings.Join(bench.TransportNames(), ", ") + `.`,
 		Example: `  shm bench
   shm bench --transport raw,unix --size 64,1K --duration 5s
   shm bench --json > bench.json
-  shm bench --workload rtt --plot latency.svg`,
+  shm bench --workload rtt --plot latency.svg
+  shm bench --workload wake --transport queue,sem --size 64`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var opts []bench.Option
@@ -61,8 +67,8 @@ Transports: ` + strings.Join(bench.TransportNames(), ", ") + `.`,
 			if len(workloads) > 0 {
 				var ws []bench.Workload
 				for _, w := range splitList(workloads) {
-					if w != string(bench.RTT) && w != string(bench.Stream) {
-						return usageErr(cmd, "--workload: unknown workload %q (want rtt or stream)", w)
+					if !slices.Contains(bench.WorkloadNames(), w) {
+						return usageErr(cmd, "--workload: unknown workload %q (want %s)", w, strings.Join(bench.WorkloadNames(), ", "))
 					}
 					ws = append(ws, bench.Workload(w))
 				}
@@ -147,7 +153,7 @@ Transports: ` + strings.Join(bench.TransportNames(), ", ") + `.`,
 	}
 	f := c.Flags()
 	f.StringSliceVar(&transports, "transport", nil, "transports to run, comma-separated (default all: "+strings.Join(bench.TransportNames(), ",")+")")
-	f.StringSliceVar(&workloads, "workload", nil, "workloads to run: rtt, stream (default both)")
+	f.StringSliceVar(&workloads, "workload", nil, "workloads to run: rtt, wake, stream (default rtt,stream)")
 	f.StringSliceVar(&sizes, "size", nil, "message sizes, comma-separated, such as 64,1K,64K (default 64,1K,64K)")
 	f.DurationVar(&duration, "duration", bench.DefaultDuration, "measuring time of the whole run, shared by its cases")
 	f.BoolVar(&asJSON, "json", false, "print a JSON list of results instead of tables")

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -63,16 +64,17 @@ func TestBenchJSON(t *testing.T) {
 		t.Errorf("stderr is not a terminal, yet the command wrote %q", stderr.String())
 	}
 	var rows []struct {
-		Transport string  `json:"transport"`
-		Workload  string  `json:"workload"`
-		Size      int     `json:"size"`
-		P50       uint64  `json:"p50_ns"`
-		P99       uint64  `json:"p99_ns"`
-		P999      uint64  `json:"p999_ns"`
-		Max       uint64  `json:"max_ns"`
-		MsgsPerS  float64 `json:"msgs_per_s"`
-		BytesPerS float64 `json:"bytes_per_s"`
-		Error     string  `json:"error"`
+		Transport string   `json:"transport"`
+		Workload  string   `json:"workload"`
+		Size      int      `json:"size"`
+		P50       uint64   `json:"p50_ns"`
+		P99       uint64   `json:"p99_ns"`
+		P999      uint64   `json:"p999_ns"`
+		Max       uint64   `json:"max_ns"`
+		MsgsPerS  float64  `json:"msgs_per_s"`
+		BytesPerS float64  `json:"bytes_per_s"`
+		PeerCPU   *float64 `json:"peer_cpu_percent"`
+		Error     string   `json:"error"`
 	}
 	if err := json.Unmarshal(stdout.Bytes(), &rows); err != nil {
 		t.Fatalf("--json output does not parse: %v\n%s", err, stdout.String())
@@ -88,6 +90,8 @@ func TestBenchJSON(t *testing.T) {
 			t.Errorf("%s: p50 %d, p99 %d, p99.9 %d, max %d", key, r.P50, r.P99, r.P999, r.Max)
 		case r.Workload == "stream" && !(r.MsgsPerS > 0 && r.BytesPerS > 0):
 			t.Errorf("%s: %v msg/s, %v B/s", key, r.MsgsPerS, r.BytesPerS)
+		case r.PeerCPU == nil || *r.PeerCPU < 0 || *r.PeerCPU > 100*float64(runtime.NumCPU()):
+			t.Errorf("%s: peer_cpu_percent %v, want 0 to %d", key, r.PeerCPU, 100*runtime.NumCPU())
 		}
 	}
 	for _, tr := range bench.TransportNames() {
@@ -127,6 +131,26 @@ func TestBenchTable(t *testing.T) {
 	}
 	if strings.Contains(s, "\npipe ") || strings.Contains(s, "64KiB") {
 		t.Errorf("rows that were not asked for:\n%s", s)
+	}
+}
+
+// TestBenchWake runs the wake workload alone, over the queue and the
+// semaphores it is compared with: one table, of wake-ups, with the peer's
+// CPU use and the ratio to sem, and the legend that explains both.
+func TestBenchWake(t *testing.T) {
+	bin := buildShm(t)
+	out, err := exec.Command(bin, "bench", "--workload", "wake", "--transport", "queue,sem", "--size", "64", "--duration", "400ms").CombinedOutput()
+	if err != nil {
+		t.Fatalf("shm bench: %v\n%s", err, out)
+	}
+	s := string(out)
+	for _, want := range []string{"\nWake-up of an idle peer", "PEER CPU  xRAW  xSEM\n", "\nqueue  ", "\nsem    ", "\nxSEM: ", "\nPEER CPU: "} {
+		if !strings.Contains(s, want) {
+			t.Errorf("no %q in:\n%s", want, s)
+		}
+	}
+	if strings.Contains(s, "Round trip (ping-pong)") || strings.Contains(s, "Streaming") {
+		t.Errorf("tables that were not asked for:\n%s", s)
 	}
 }
 
