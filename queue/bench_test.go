@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/shmkit/shm"
 	"github.com/shmkit/shm/internal/mem"
@@ -153,6 +154,48 @@ func BenchmarkReceiveBatch(b *testing.B) {
 			if err := <-done; err != nil {
 				b.Fatal(err)
 			}
+		})
+	}
+}
+
+// BenchmarkStreamProcess streams 64-byte messages from another process:
+// one per Send and Receive, or 64 per SendBatch and up to 64 per
+// ReceiveBatch. An op is one message.
+func BenchmarkStreamProcess(b *testing.B) {
+	for _, batch := range []int{1, 64} {
+		b.Run(map[int]string{1: "one", 64: "batch"}[batch], func(b *testing.B) {
+			name, _, c := pair(b, 1<<20)
+			k := spawn(b, "stream", name, batch, 64)
+			bufs := make([][]byte, batch)
+			for i := range bufs {
+				bufs[i] = make([]byte, 0, 64)
+			}
+			ctx := context.Background()
+			// One message first, so that the child is up.
+			up, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			if _, err := c.Receive(up, nil); err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(64)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for got := 0; got < b.N; {
+				var n int
+				var err error
+				if batch == 1 {
+					bufs[0], err = c.Receive(ctx, bufs[0])
+					n = 1
+				} else {
+					n, err = c.ReceiveBatch(ctx, bufs[:min(batch, b.N-got)])
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				got += n
+			}
+			b.StopTimer()
+			k.kill()
 		})
 	}
 }
@@ -309,6 +352,27 @@ func benchChild(role string) error {
 				return err
 			}
 			if err := out.Send(ctx, buf); err != nil {
+				return err
+			}
+		}
+	case "stream":
+		// Sends QUEUE_COUNT-byte messages, QUEUE_ID per call, until killed.
+		q, err := Open(os.Getenv("QUEUE_NAME"))
+		if err != nil {
+			return err
+		}
+		batch := make([][]byte, envInt("QUEUE_ID"))
+		for i := range batch {
+			batch[i] = make([]byte, envInt("QUEUE_COUNT"))
+		}
+		ctx := context.Background()
+		for {
+			if len(batch) == 1 {
+				err = q.Send(ctx, batch[0])
+			} else {
+				err = q.SendBatch(ctx, batch)
+			}
+			if err != nil {
 				return err
 			}
 		}

@@ -52,8 +52,11 @@ func envInt(k string) int {
 //	producer-hang  send one message, say "ready" and sleep
 //	consumer-hang  take the consumer role, say "ready" and sleep
 //	truncate       shrink the object (see truncateChild in fault_test.go)
+//
+// and the benchmark peers of bench_test.go (echo, stream, pingpong,
+// pingpong2).
 func child(role string) error {
-	if role == "echo" || role == "pingpong" || role == "pingpong2" {
+	if role == "echo" || role == "stream" || role == "pingpong" || role == "pingpong2" {
 		return benchChild(role)
 	}
 	if role == "truncate" {
