@@ -160,13 +160,28 @@ func BenchmarkReceiveBatch(b *testing.B) {
 
 // BenchmarkStreamProcess streams 64-byte messages from another process:
 // one per Send and Receive, or 64 per SendBatch and up to 64 per
-// ReceiveBatch. An op is one message.
+// ReceiveBatch; both sides with the fault guard, or both without
+// (NoFaultGuard). An op is one message.
 func BenchmarkStreamProcess(b *testing.B) {
-	for _, batch := range []int{1, 64} {
-		b.Run(map[int]string{1: "one", 64: "batch"}[batch], func(b *testing.B) {
-			name, _, c := pair(b, 1<<20)
-			k := spawn(b, "stream", name, batch, 64)
-			bufs := make([][]byte, batch)
+	for _, bc := range []struct {
+		name    string
+		batch   int
+		noGuard bool
+	}{
+		{"one", 1, false},
+		{"one-noguard", 1, true},
+		{"batch", 64, false},
+		{"batch-noguard", 64, true},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			var opts []Option
+			env := "QUEUE_NOGUARD="
+			if bc.noGuard {
+				opts, env = []Option{NoFaultGuard()}, "QUEUE_NOGUARD=1"
+			}
+			name, _, c := pair(b, 1<<20, opts...)
+			k := spawn(b, "stream", name, bc.batch, 64, env)
+			bufs := make([][]byte, bc.batch)
 			for i := range bufs {
 				bufs[i] = make([]byte, 0, 64)
 			}
@@ -183,11 +198,11 @@ func BenchmarkStreamProcess(b *testing.B) {
 			for got := 0; got < b.N; {
 				var n int
 				var err error
-				if batch == 1 {
+				if bc.batch == 1 {
 					bufs[0], err = c.Receive(ctx, bufs[0])
 					n = 1
 				} else {
-					n, err = c.ReceiveBatch(ctx, bufs[:min(batch, b.N-got)])
+					n, err = c.ReceiveBatch(ctx, bufs[:min(bc.batch, b.N-got)])
 				}
 				if err != nil {
 					b.Fatal(err)
@@ -357,7 +372,11 @@ func benchChild(role string) error {
 		}
 	case "stream":
 		// Sends QUEUE_COUNT-byte messages, QUEUE_ID per call, until killed.
-		q, err := Open(os.Getenv("QUEUE_NAME"))
+		var opts []Option
+		if os.Getenv("QUEUE_NOGUARD") != "" {
+			opts = append(opts, NoFaultGuard())
+		}
+		q, err := Open(os.Getenv("QUEUE_NAME"), opts...)
 		if err != nil {
 			return err
 		}
@@ -427,7 +446,7 @@ func BenchmarkGuard(b *testing.B) {
 	ctx := context.Background()
 	msg := make([]byte, 64)
 	buf := make([]byte, 0, 64)
-	b.Run("TrySendTryReceive", func(b *testing.B) {
+	trySendTryReceive := func(b *testing.B, p, c *Queue) {
 		b.ReportAllocs()
 		for b.Loop() {
 			if err := p.TrySend(msg); err != nil {
@@ -438,6 +457,11 @@ func BenchmarkGuard(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+	}
+	b.Run("TrySendTryReceive", func(b *testing.B) { trySendTryReceive(b, p, c) })
+	b.Run("TrySendTryReceive-noguard", func(b *testing.B) {
+		_, p, c := pair(b, 1<<16, NoFaultGuard())
+		trySendTryReceive(b, p, c)
 	})
 	b.Run("ZeroCopy", func(b *testing.B) {
 		b.ReportAllocs()

@@ -18,7 +18,9 @@
 // A handle becomes the producer with its first Send and the consumer with
 // its first Receive. Send and Receive copy; Reserve → write → Commit and
 // Peek → read → Release work in place in the ring. SendBatch publishes many
-// messages with one cursor store. TrySend and TryReceive never wait.
+// messages with one header store, and ReceiveBatch takes every message that
+// is ready (up to its slice's length) in one call. TrySend and TryReceive
+// never wait.
 //
 // The single producer commits each message by storing its header over the
 // ring's end marker (a zero word), so the consumer reads headers and never
@@ -89,8 +91,9 @@
 //   - Another process with write access may truncate the object while it is
 //     mapped here. A page that is gone would raise SIGBUS, which kills a Go
 //     program; every method that touches the mapping (Send, TrySend,
-//     SendBatch, Reserve, Commit, Receive, TryReceive, Peek, Release,
-//     Close, Detach, and Open, Stat and Probe while they read the header)
+//     SendBatch, Reserve, Commit, Receive, TryReceive, ReceiveBatch, Peek,
+//     Release, Close, Detach, and Open, Stat and Probe while they read the
+//     header)
 //     runs with runtime/debug.SetPanicOnFault and returns an error wrapping
 //     shm.ErrFault instead. A call waiting on a truncated queue returns it
 //     within about 100 ms (it checks the object's size with its peer
@@ -101,8 +104,11 @@
 //     returns nil (a Close that meets the fault itself does the same and
 //     returns the fault). A producer's fault does not mark the queue closed; its
 //     consumer meets the fault itself. The guard costs a few nanoseconds
-//     per call (see fault.go). Under the race detector, whose atomics run
-//     in C, a truncation at the wrong moment can still kill the process.
+//     per call (see fault.go); a handle opened with NoFaultGuard, for
+//     writers you trust not to truncate, goes without it on the sending
+//     and receiving calls and dies of the SIGBUS instead. Under the race
+//     detector, whose atomics run in C, a truncation at the wrong moment
+//     can still kill the process.
 //   - The slices from Reserve and Peek point into the mapping and are used
 //     outside the queue's methods: touching them after a truncation
 //     faults in your code. A program that writes or reads them while

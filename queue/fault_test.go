@@ -18,6 +18,7 @@ import (
 	"io/fs"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -466,4 +467,60 @@ func TestTruncateWhileStreaming(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestNoFaultGuard shows what the option gives up: a child process sends,
+// truncates the queue's object and sends again. With the guard the second
+// Send returns shm.ErrFault; without it (NoFaultGuard) the process dies of
+// the SIGBUS, as a C program would.
+func TestNoFaultGuard(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		noGuard bool
+		wantOut string // in the child's output
+	}{
+		{"guard", false, "fault at address"},
+		{"noguard", true, "unexpected fault address"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			name, _, _ := pair(t, faultCapacity)
+			cmd := exec.Command(os.Args[0], "-test.run=^$")
+			cmd.Env = append(os.Environ(), "QUEUE_TEST_ROLE=send-truncated", "QUEUE_NAME="+name, "GORACE=atexit_sleep_ms=0")
+			if tc.noGuard {
+				cmd.Env = append(cmd.Env, "QUEUE_NOGUARD=1")
+			}
+			out, err := cmd.CombinedOutput()
+			if crashed := err != nil; crashed != tc.noGuard {
+				t.Fatalf("child crashed: %v (%v), want %v; output:\n%s", crashed, err, tc.noGuard, out)
+			}
+			if !strings.Contains(string(out), tc.wantOut) {
+				t.Fatalf("child's output lacks %q:\n%s", tc.wantOut, out)
+			}
+		})
+	}
+}
+
+// sendTruncatedChild is TestNoFaultGuard's child.
+func sendTruncatedChild() error {
+	var opts []Option
+	if os.Getenv("QUEUE_NOGUARD") != "" {
+		opts = append(opts, NoFaultGuard())
+	}
+	q, err := Open(os.Getenv("QUEUE_NAME"), opts...)
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	if err := q.Send(ctx, []byte("before")); err != nil {
+		return err
+	}
+	if err := unix.Ftruncate(q.seg.Fd(), 0); err != nil {
+		return err
+	}
+	err = q.Send(ctx, []byte("after"))
+	if !errors.Is(err, shm.ErrFault) {
+		return fmt.Errorf("Send after the truncation: %v, want shm.ErrFault", err)
+	}
+	fmt.Println(err)
+	return q.Close()
 }

@@ -52,6 +52,7 @@ func envInt(k string) int {
 //	producer-hang  send one message, say "ready" and sleep
 //	consumer-hang  take the consumer role, say "ready" and sleep
 //	truncate       shrink the object (see truncateChild in fault_test.go)
+//	send-truncated send, shrink the object, send again (TestNoFaultGuard)
 //
 // and the benchmark peers of bench_test.go (echo, stream, pingpong,
 // pingpong2).
@@ -61,6 +62,9 @@ func child(role string) error {
 	}
 	if role == "truncate" {
 		return truncateChild()
+	}
+	if role == "send-truncated" {
+		return sendTruncatedChild()
 	}
 	ctx := context.Background()
 	q, err := Open(os.Getenv("QUEUE_NAME"))

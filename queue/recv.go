@@ -21,7 +21,9 @@ var errSkip = errors.New("pending record abandoned")
 // the layout's rules, and with shm.ErrFault when another process truncated
 // the queue's object.
 func (q *Queue) Receive(ctx context.Context, buf []byte) (_ []byte, err error) {
-	defer q.catch(debug.SetPanicOnFault(true), opReceive, &err)
+	if !q.cfg.noGuard {
+		defer q.catch(debug.SetPanicOnFault(true), opReceive, &err)
+	}
 	off, n, adv, err := q.next(ctx, true)
 	if err != nil {
 		return buf[:0], q.recvErr(err)
@@ -34,7 +36,9 @@ func (q *Queue) Receive(ctx context.Context, buf []byte) (_ []byte, err error) {
 // TryReceive is Receive without waiting: it returns ErrEmpty (unwrapped)
 // when no message is ready.
 func (q *Queue) TryReceive(buf []byte) (_ []byte, err error) {
-	defer q.catch(debug.SetPanicOnFault(true), opReceive, &err)
+	if !q.cfg.noGuard {
+		defer q.catch(debug.SetPanicOnFault(true), opReceive, &err)
+	}
 	off, n, adv, err := q.next(context.Background(), false)
 	if err != nil {
 		return buf[:0], q.recvErr(err)
@@ -61,7 +65,9 @@ func (q *Queue) ReceiveBatch(ctx context.Context, msgs [][]byte) (n int, err err
 	if len(msgs) == 0 {
 		return 0, nil
 	}
-	defer q.catch(debug.SetPanicOnFault(true), opReceive, &err)
+	if !q.cfg.noGuard {
+		defer q.catch(debug.SetPanicOnFault(true), opReceive, &err)
+	}
 	block := true
 	for n < len(msgs) {
 		off, size, adv, err := q.next(ctx, block)
@@ -89,7 +95,9 @@ func (q *Queue) ReceiveBatch(ctx context.Context, msgs [][]byte) (n int, err err
 // consumes the message; Peek again before Release returns the same message.
 // Caveat: a misbehaving producer can write the ring while you read it.
 func (q *Queue) Peek(ctx context.Context) (_ []byte, err error) {
-	defer q.catch(debug.SetPanicOnFault(true), opReceive, &err)
+	if !q.cfg.noGuard {
+		defer q.catch(debug.SetPanicOnFault(true), opReceive, &err)
+	}
 	off, n, adv, err := q.next(ctx, true)
 	if err != nil {
 		return nil, q.recvErr(err)
@@ -101,7 +109,9 @@ func (q *Queue) Peek(ctx context.Context) (_ []byte, err error) {
 // Release consumes the message that Peek returned; the slice from Peek
 // must not be used afterwards.
 func (q *Queue) Release() (err error) {
-	defer q.catch(debug.SetPanicOnFault(true), opRelease, &err)
+	if !q.cfg.noGuard {
+		defer q.catch(debug.SetPanicOnFault(true), opRelease, &err)
+	}
 	if q.state != stateOpen {
 		return wrapErr(opRelease, q.name, q.stateErr())
 	}

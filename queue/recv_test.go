@@ -42,7 +42,7 @@ func TestReceiveBatch(t *testing.T) {
 	for _, mode := range []struct {
 		name string
 		opts []Option
-	}{{"spsc", nil}, {"mpsc", []Option{MultiProducer()}}} {
+	}{{"spsc", nil}, {"mpsc", []Option{MultiProducer()}}, {"spsc-noguard", []Option{NoFaultGuard()}}} {
 		for _, size := range []int{1, 3, 64} {
 			t.Run(fmt.Sprintf("%s/batch%d", mode.name, size), func(t *testing.T) {
 				ctx := ctxT(t)

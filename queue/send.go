@@ -19,7 +19,9 @@ var errPendingReserve = errors.New("a Reserve is waiting for its Commit")
 // with shm.ErrFault when another process truncated the queue's object (see
 // the package's caveats).
 func (q *Queue) Send(ctx context.Context, msg []byte) (err error) {
-	defer q.catch(debug.SetPanicOnFault(true), opSend, &err)
+	if !q.cfg.noGuard {
+		defer q.catch(debug.SetPanicOnFault(true), opSend, &err)
+	}
 	if err := q.send(ctx, msg, true, false); err != nil {
 		return q.sendErr(err)
 	}
@@ -29,7 +31,9 @@ func (q *Queue) Send(ctx context.Context, msg []byte) (err error) {
 // TrySend is Send without waiting: when there is no room it returns
 // ErrFull (unwrapped).
 func (q *Queue) TrySend(msg []byte) (err error) {
-	defer q.catch(debug.SetPanicOnFault(true), opSend, &err)
+	if !q.cfg.noGuard {
+		defer q.catch(debug.SetPanicOnFault(true), opSend, &err)
+	}
 	if err := q.send(context.Background(), msg, false, false); err != nil {
 		return q.sendErr(err)
 	}
@@ -41,7 +45,9 @@ func (q *Queue) TrySend(msg []byte) (err error) {
 // once per batch (and whenever it has to wait for room) instead of once per
 // message. On an error, the messages before the failing one were sent.
 func (q *Queue) SendBatch(ctx context.Context, msgs [][]byte) (err error) {
-	defer q.catch(debug.SetPanicOnFault(true), opSend, &err)
+	if !q.cfg.noGuard {
+		defer q.catch(debug.SetPanicOnFault(true), opSend, &err)
+	}
 	for len(msgs) > 0 {
 		if err := q.send(ctx, msgs[0], true, true); err != nil {
 			q.flushBatch()
@@ -133,7 +139,9 @@ func (q *Queue) send(ctx context.Context, msg []byte, block, batch bool) error {
 // is valid until Commit (or Close, which abandons the message). Only one
 // reservation per handle may be open.
 func (q *Queue) Reserve(ctx context.Context, n int) (_ []byte, err error) {
-	defer q.catch(debug.SetPanicOnFault(true), opSend, &err)
+	if !q.cfg.noGuard {
+		defer q.catch(debug.SetPanicOnFault(true), opSend, &err)
+	}
 	if n < 0 {
 		return nil, q.sendErr(fmt.Errorf("%w: negative size %d", ErrTooLarge, n))
 	}
@@ -156,7 +164,9 @@ func (q *Queue) Reserve(ctx context.Context, n int) (_ []byte, err error) {
 
 // Commit sends the message that the last Reserve made room for.
 func (q *Queue) Commit() (err error) {
-	defer q.catch(debug.SetPanicOnFault(true), opCommit, &err)
+	if !q.cfg.noGuard {
+		defer q.catch(debug.SetPanicOnFault(true), opCommit, &err)
+	}
 	if q.state != stateOpen {
 		return wrapErr(opCommit, q.name, q.stateErr())
 	}
