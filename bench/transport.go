@@ -98,10 +98,12 @@ const (
 	Raw       = "raw"
 	QueueSpin = "queue-spin"
 	Queue     = "queue"
-	Sem       = "sem"
-	Pipe      = "pipe"
-	Unix      = "unix"
-	TCP       = "tcp"
+	// QueueNoGuard is Queue with queue.NoFaultGuard on both sides.
+	QueueNoGuard = "queue-noguard"
+	Sem          = "sem"
+	Pipe         = "pipe"
+	Unix         = "unix"
+	TCP          = "tcp"
 )
 
 // Transports returns every transport this build knows, in report order.

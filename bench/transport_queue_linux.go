@@ -9,17 +9,22 @@ import (
 )
 
 // queueTransport moves messages through two shm queues, one per direction,
-// with the given wait strategy on both sides.
+// with the given wait strategy on both sides, and with or without the
+// fault guard.
 type queueTransport struct {
 	name     string
 	strategy queue.WaitStrategy
+	noGuard  bool
 }
 
 func (t queueTransport) Name() string { return t.name }
 
 func (t queueTransport) Describe() string {
-	if t.strategy == queue.Spin {
+	switch {
+	case t.strategy == queue.Spin:
 		return "two shm queues, waiting by spinning"
+	case t.noGuard:
+		return "as queue, without the fault guard (queue.NoFaultGuard, for trusted peers)"
 	}
 	return "two shm queues, default waiting (spin briefly, then sleep on a futex)"
 }
@@ -35,7 +40,11 @@ func queueCapacity(size int) int64 {
 }
 
 func (t queueTransport) opts(c Case) []queue.Option {
-	return []queue.Option{queue.Dir(shmDir(c.Dir)), queue.Wait(t.strategy)}
+	opts := []queue.Option{queue.Dir(shmDir(c.Dir)), queue.Wait(t.strategy)}
+	if t.noGuard {
+		opts = append(opts, queue.NoFaultGuard())
+	}
+	return opts
 }
 
 func (t queueTransport) Prepare(ctx context.Context, c Case) (Conn, PeerInfo, error) {

@@ -7,6 +7,7 @@ var transports = []Transport{
 	rawTransport{},
 	queueTransport{name: QueueSpin, strategy: queue.Spin},
 	queueTransport{name: Queue, strategy: queue.SpinThenSleep},
+	queueTransport{name: QueueNoGuard, strategy: queue.SpinThenSleep, noGuard: true},
 	semTransport{},
 	pipeTransport{},
 	unixTransport{},

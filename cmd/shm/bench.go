@@ -33,7 +33,7 @@ func newBenchCmd() *cobra.Command {
 		Long: `bench measures, in one run of bounded time, how fast two processes on this
 machine exchange messages over each transport: the raw limit (two processes
 busy-polling a word in shared memory), the shm queue with spin and default
-waiting, a semaphore hand-off, a pipe, a Unix stream socket and TCP over
+waiting (and, as queue-noguard, without the fault guard), a semaphore hand-off, a pipe, a Unix stream socket and TCP over
 127.0.0.1.
 
 It re-executes itself as the second process and pins the two to different
