@@ -342,7 +342,8 @@ func newQueue(t *testing.T, capacity int64, opts ...queue.Option) (string, *queu
 
 // TestQueueKillProducer (one producer at a time): a producer is SIGKILLed at
 // a random point of Send, Reserve/Commit or SendBatch; the consumer (this
-// process) gets every message whole, in order, once; after the queue is
+// process, with Receive or ReceiveBatch) gets every message whole, in
+// order, once; after the queue is
 // drained it gets ErrPeerDead within a second of the death; what it got is
 // what the producer's ledger says was sent (plus at most the one batch in
 // flight); and the next producer takes over the role.
@@ -352,7 +353,8 @@ func TestQueueKillProducer(t *testing.T) {
 	qname, q := newQueue(t, 64<<10)
 	lname, led := newLedger(t)
 	o := newOrder()
-	buf := make([]byte, 0, 64<<10)
+	// Even trials receive with Receive, odd ones with ReceiveBatch.
+	batch := make([][]byte, 16)
 	var detect []time.Duration
 	var exact, inflight int
 	for trial := range n {
@@ -369,17 +371,26 @@ func TestQueueKillProducer(t *testing.T) {
 				killed = time.Now()
 			}
 			ctx, cancel := withTimeout(5 * time.Second)
-			m, err := q.Receive(ctx, buf)
+			var n int
+			var err error
+			if trial%2 == 0 {
+				batch[0], err = q.Receive(ctx, batch[0])
+				n = 1
+			} else {
+				n, err = q.ReceiveBatch(ctx, batch)
+			}
 			cancel()
 			if errors.Is(err, queue.ErrPeerDead) && !killed.IsZero() {
 				detect = append(detect, time.Since(killed))
 				break
 			}
 			if err != nil {
-				t.Fatalf("trial %d: Receive: %v (killed=%v)\n%s", trial, err, !killed.IsZero(), p.output())
+				t.Fatalf("trial %d: receive: %v (killed=%v)\n%s", trial, err, !killed.IsZero(), p.output())
 			}
-			if _, err := o.add(m); err != nil {
-				t.Fatalf("trial %d: %v", trial, err)
+			for _, m := range batch[:n] {
+				if _, err := o.add(m); err != nil {
+					t.Fatalf("trial %d: %v", trial, err)
+				}
 			}
 		}
 		if p.wait(10*time.Second) != -1 {
