@@ -82,3 +82,39 @@ func ExampleQueue_Reserve() {
 	q.Release()
 	// Output: in pl 5
 }
+
+// Batches: SendBatch makes several messages visible with one store, and
+// ReceiveBatch takes every message that is ready, up to the slice's length,
+// in one call. Buffers in the slice are reused from call to call.
+func ExampleQueue_ReceiveBatch() {
+	name := fmt.Sprintf("example-queue-batch-%d", os.Getpid())
+	q, err := queue.Create(name, 4096)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer queue.Unlink(name)
+	defer q.Close()
+	ctx := context.Background()
+
+	err = q.SendBatch(ctx, [][]byte{[]byte("one"), []byte("two"), []byte("three")})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	msgs := make([][]byte, 2)
+	for range 2 {
+		n, err := q.ReceiveBatch(ctx, msgs)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		for _, m := range msgs[:n] {
+			fmt.Printf("%s ", m)
+		}
+		fmt.Println("|", n, "in this batch")
+	}
+	// Output:
+	// one two | 2 in this batch
+	// three | 1 in this batch
+}
