@@ -64,7 +64,10 @@ type Queue struct {
 	words []atomic.Uint64 // the ring as 8-byte words: record headers are words[off/8]
 	race  *byte           // race detector key (race builds only; see race.go)
 	light bool            // commits and head stores may be release-only (see wait.go)
-	self  proc.Identity
+	// tailEvery is how many bytes a single producer sends between
+	// publications of its tail (which the consumer does not need).
+	tailEvery uint64
+	self      proc.Identity
 
 	tail, head         *atomic.Uint64
 	consWait, prodWait *atomic.Uint32
@@ -238,6 +241,7 @@ func attachMapped(name string, seg *shm.Segment, c *config) (*Queue, error) {
 		q.producers = append(q.producers, slotAt(b, offProducers+i*slotSize))
 	}
 	q.c.every = max(g.capacity/4, recordHeader)
+	q.tailEvery = max(g.capacity/16, recordHeader)
 	return q, nil
 }
 
@@ -514,9 +518,18 @@ func (q *Queue) publishTail() {
 	}
 }
 
+// wakeConsumer wakes the consumer if it sleeps (or is about to).
 func (q *Queue) wakeConsumer() {
-	if q.consWait.Load() != 0 && q.consWait.Swap(0) != 0 {
-		futex.WakeAll(q.consWait)
+	if q.consWait.Load() != 0 {
+		q.wakeSleeper(q.consWait, 1)
+	}
+}
+
+// wakeSleeper clears a futex word and wakes its waiters if the word said
+// sleeping.
+func (q *Queue) wakeSleeper(word *atomic.Uint32, sleeping uint32) {
+	if word.Swap(0) == sleeping {
+		futex.WakeAll(word)
 	}
 }
 
@@ -528,8 +541,8 @@ func (q *Queue) publishHead() {
 		racehint.Release(q.race)
 		q.publish(q.head, q.c.head)
 	}
-	if q.prodWait.Load() != prodIdle && q.prodWait.Swap(prodIdle) == prodSleeping {
-		futex.WakeAll(q.prodWait)
+	if q.prodWait.Load() != prodIdle {
+		q.wakeSleeper(q.prodWait, prodSleeping)
 	}
 }
 

@@ -22,6 +22,9 @@ func (q *Queue) Send(ctx context.Context, msg []byte) (err error) {
 	if !q.cfg.noGuard {
 		defer q.catch(debug.SetPanicOnFault(true), opSend, &err)
 	}
+	if q.sendFast(msg) {
+		return nil
+	}
 	if err := q.send(ctx, msg, true, false); err != nil {
 		return q.sendErr(err)
 	}
@@ -33,6 +36,9 @@ func (q *Queue) Send(ctx context.Context, msg []byte) (err error) {
 func (q *Queue) TrySend(msg []byte) (err error) {
 	if !q.cfg.noGuard {
 		defer q.catch(debug.SetPanicOnFault(true), opSend, &err)
+	}
+	if q.sendFast(msg) {
+		return nil
 	}
 	if err := q.send(context.Background(), msg, false, false); err != nil {
 		return q.sendErr(err)
@@ -72,14 +78,12 @@ func (q *Queue) appendBatch(msgs [][]byte) int {
 	t := q.p.tail
 	i := 0
 	for ; i < len(msgs); i++ {
-		n := len(msgs[i])
-		rec := recSize(n)
-		off := t & q.mask
-		if n > q.maxMsg || off+rec > q.capacity || t+rec+recordHeader-q.p.head > q.capacity {
+		off, rec, ok := q.room(t, len(msgs[i]))
+		if !ok {
 			break
 		}
 		copy(q.ring[off+recordHeader:], msgs[i])
-		binary.LittleEndian.PutUint64(q.ring[off:off+8], uint64(n)|state)
+		binary.LittleEndian.PutUint64(q.ring[off:off+8], uint64(len(msgs[i]))|state)
 		t += rec
 	}
 	if i > 0 {
@@ -106,6 +110,43 @@ func (q *Queue) sendable(n int) error {
 		return fmt.Errorf("%w: %d bytes, the queue's maximum is %d", ErrTooLarge, n, q.maxMsg)
 	}
 	return q.claimProducer()
+}
+
+// sendFast is Send's path for the common case, a single producer's message
+// that fits at the tail without waiting or wrapping; it reports false,
+// having done nothing, for anything else (send handles it). It is one
+// function with no call but the copy and the commit store, for a reason:
+// the ring lines it writes are usually in the consumer's cache, so the
+// stores wait in the store buffer, and so would every store after them,
+// the return addresses and spilled registers of further calls included.
+// (Inlining the calls of send this way, as profile-guided optimisation
+// does, took a 64 B message between processes from 37 to 21 ns.)
+func (q *Queue) sendFast(msg []byte) bool {
+	if q.state != stateOpen || q.multi || !q.p.active || q.p.resv || q.p.batching {
+		return false
+	}
+	t := q.p.tail
+	off, rec, ok := q.room(t, len(msg))
+	if !ok {
+		return false
+	}
+	end := t + rec
+	q.putHeader(end&q.mask, 0, 0)
+	copy(q.ring[off+recordHeader:], msg)
+	q.p.tail = end
+	racehint.Release(q.race)
+	q.publish(&q.words[off>>3], uint64(len(msg))|uint64(recordState(kindData, q.p.slot, q.p.gen))<<32)
+	q.committed()
+	return true
+}
+
+// room says where a record with an n-byte payload goes at the single
+// producer's tail t when it fits there without waiting for the consumer
+// (with the end marker after it) and without wrapping: its ring offset
+// and size, and ok.
+func (q *Queue) room(t uint64, n int) (off, rec uint64, ok bool) {
+	off, rec = t&q.mask, recSize(n)
+	return off, rec, n <= q.maxMsg && off+rec <= q.capacity && t+rec+recordHeader-q.p.head <= q.capacity
 }
 
 // send sends msg; with batch, a single producer defers the commit of the
@@ -264,10 +305,17 @@ func (q *Queue) flushBatch() {
 
 // committed follows a commit: it wakes a sleeping consumer, and now and
 // then publishes the single producer's tail, which only Stat, Probe and the
-// space check of other tools read.
+// space check of other tools read. The checks are inlined; what they find
+// to do, rarely, is not.
 func (q *Queue) committed() {
+	if q.consWait.Load() != 0 || q.p.tail-q.p.pub >= q.tailEvery {
+		q.afterCommit()
+	}
+}
+
+func (q *Queue) afterCommit() {
 	q.wakeConsumer()
-	if q.p.tail-q.p.pub >= q.c.every/4 {
+	if q.p.tail-q.p.pub >= q.tailEvery {
 		q.publishTail()
 	}
 }
