@@ -372,11 +372,7 @@ func benchChild(role string) error {
 		}
 	case "stream":
 		// Sends QUEUE_COUNT-byte messages, QUEUE_ID per call, until killed.
-		var opts []Option
-		if os.Getenv("QUEUE_NOGUARD") != "" {
-			opts = append(opts, NoFaultGuard())
-		}
-		q, err := Open(os.Getenv("QUEUE_NAME"), opts...)
+		q, err := openChildQueue()
 		if err != nil {
 			return err
 		}

@@ -502,11 +502,7 @@ func TestNoFaultGuard(t *testing.T) {
 
 // sendTruncatedChild is TestNoFaultGuard's child.
 func sendTruncatedChild() error {
-	var opts []Option
-	if os.Getenv("QUEUE_NOGUARD") != "" {
-		opts = append(opts, NoFaultGuard())
-	}
-	q, err := Open(os.Getenv("QUEUE_NAME"), opts...)
+	q, err := openChildQueue()
 	if err != nil {
 		return err
 	}

@@ -39,6 +39,16 @@ func envInt(k string) int {
 	return n
 }
 
+// openChildQueue opens the queue QUEUE_NAME for a child role, with
+// NoFaultGuard when QUEUE_NOGUARD is set.
+func openChildQueue() (*Queue, error) {
+	var opts []Option
+	if os.Getenv("QUEUE_NOGUARD") != "" {
+		opts = append(opts, NoFaultGuard())
+	}
+	return Open(os.Getenv("QUEUE_NAME"), opts...)
+}
+
 // child runs one peer role. Roles:
 //
 //	produce        take a producer slot, say "ready", send QUEUE_COUNT checked
