@@ -28,7 +28,7 @@ import (
 // That is one guard per exported call and none in the loops below it: the
 // two calls that set and restore the flag, recover, and an open-coded
 // defer, which also keeps the small methods (Commit, Release) from being
-// inlined into the caller. About 3.5–4.5 ns per call on the development
+// inlined into the caller. About 3–4.5 ns per call on the development
 // machine (BenchmarkGuard), whatever the form: a deferred closure, or
 // calling recover only when the body did not finish, measured the same.
 // catch turns the fault into an error wrapping shm.ErrFault and re-panics

@@ -53,8 +53,8 @@ func (q *Queue) TryReceive(buf []byte) (_ []byte, err error) {
 // without waiting, until msgs is full, and appends each to msgs[i][:0]
 // (buffers with enough capacity mean no allocation). It returns how many it
 // received; msgs[:n] hold them whatever the error, and an empty msgs
-// returns 0 at once. The consumer publishes
-// its progress once per batch instead of once per message.
+// returns 0 at once. The consumer publishes its progress once per batch
+// instead of once per message.
 //
 // An error that ends a batch after its first message is held back for the
 // next call, which returns it with n == 0: io.EOF (unwrapped) after the
