@@ -435,24 +435,8 @@ func TestPermission(t *testing.T) {
 	name := shmtest.Name(t, "")
 	create(t, name, page, shm.Mode(0o600))
 
-	// The test binary sits in a directory only root may enter: copy it
-	// where nobody can run it.
-	dir, err := os.MkdirTemp("", "shmperm")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	exe, err := os.ReadFile(os.Args[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "shm.test")
-	if err := os.WriteFile(bin, exe, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	// The test binary sits in a directory only root may enter.
+	bin := shmtest.ExecutableForOthers(t)
 
 	run := func(mode string) (string, int) {
 		cmd := child(t, "open", name, mode)

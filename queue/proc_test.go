@@ -19,8 +19,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/shmkit/shm/internal/shmtest"
 )
 
 func TestMain(m *testing.M) {
@@ -506,18 +504,7 @@ func TestProcessProducerDies(t *testing.T) {
 				_, err := c.Receive(ctx, nil)
 				errc <- err
 			}()
-			time.Sleep(50 * time.Millisecond)
-			k.kill()
-			killed := time.Now()
-			select {
-			case err := <-errc:
-				if !errors.Is(err, ErrPeerDead) {
-					t.Fatalf("Receive after the producer died: %v, want ErrPeerDead", err)
-				}
-				t.Logf("%v after %v", err, time.Since(killed))
-			case <-time.After(time.Second):
-				t.Fatal("no error within one second of the producer's death")
-			}
+			killAndWantPeerDead(t, k, errc, "Receive", "producer")
 		})
 	}
 }
@@ -536,20 +523,26 @@ func TestProcessConsumerDies(t *testing.T) {
 			}
 			errc := make(chan error, 1)
 			go func() { errc <- p.Send(ctx, make([]byte, 100)) }()
-			time.Sleep(50 * time.Millisecond)
-			k.kill()
-			killed := time.Now()
-			select {
-			case err := <-errc:
-				if !errors.Is(err, ErrPeerDead) {
-					t.Fatalf("Send after the consumer died: %v, want ErrPeerDead", err)
-				}
-				t.Logf("%v after %v", err, time.Since(killed))
-			case <-time.After(time.Second):
-				t.Fatal("no error within one second of the consumer's death")
-			}
+			killAndWantPeerDead(t, k, errc, "Send", "consumer")
 		})
 	}
 }
 
-var _ = shmtest.Name
+// killAndWantPeerDead lets a call that waits on peer k start waiting, kills
+// k, and wants the call's error, from errc, to be ErrPeerDead within one
+// second of the death.
+func killAndWantPeerDead(t *testing.T, k *childProc, errc <-chan error, call, peer string) {
+	t.Helper()
+	time.Sleep(50 * time.Millisecond)
+	k.kill()
+	killed := time.Now()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, ErrPeerDead) {
+			t.Fatalf("%s after the %s died: %v, want ErrPeerDead", call, peer, err)
+		}
+		t.Logf("%v after %v", err, time.Since(killed))
+	case <-time.After(time.Second):
+		t.Fatalf("no error within one second of the %s's death", peer)
+	}
+}
