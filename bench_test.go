@@ -12,9 +12,9 @@ import (
 
 var benchSizes = []int{64, 4096, 1 << 20}
 
-// BenchmarkReadAt measures the copy out of the mapping, including the fault
-// guard (debug.SetPanicOnFault) that ReadAt sets around every copy.
-func BenchmarkReadAt(b *testing.B) {
+// benchCopy runs copyIn, which moves len(buf) bytes between buf and seg,
+// once per iteration, for each of benchSizes.
+func benchCopy(b *testing.B, copyIn func(seg *shm.Segment, buf []byte) error) {
 	for _, n := range benchSizes {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			seg := create(b, shmtest.Name(b, ""), int64(n))
@@ -22,43 +22,28 @@ func BenchmarkReadAt(b *testing.B) {
 			b.SetBytes(int64(n))
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := seg.ReadAt(buf, 0); err != nil {
+				if err := copyIn(seg, buf); err != nil {
 					b.Fatal(err)
 				}
 			}
 		})
 	}
+}
+
+// BenchmarkReadAt measures the copy out of the mapping, including the fault
+// guard (debug.SetPanicOnFault) that ReadAt sets around every copy.
+func BenchmarkReadAt(b *testing.B) {
+	benchCopy(b, func(seg *shm.Segment, buf []byte) error { _, err := seg.ReadAt(buf, 0); return err })
 }
 
 // BenchmarkWriteAt measures the copy into the mapping.
 func BenchmarkWriteAt(b *testing.B) {
-	for _, n := range benchSizes {
-		b.Run(fmt.Sprint(n), func(b *testing.B) {
-			seg := create(b, shmtest.Name(b, ""), int64(n))
-			buf := make([]byte, n)
-			b.SetBytes(int64(n))
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := seg.WriteAt(buf, 0); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
+	benchCopy(b, func(seg *shm.Segment, buf []byte) error { _, err := seg.WriteAt(buf, 0); return err })
 }
 
 // BenchmarkBytesCopy is the zero-copy baseline: copy straight into Bytes().
 func BenchmarkBytesCopy(b *testing.B) {
-	for _, n := range benchSizes {
-		b.Run(fmt.Sprint(n), func(b *testing.B) {
-			seg := create(b, shmtest.Name(b, ""), int64(n))
-			buf := make([]byte, n)
-			b.SetBytes(int64(n))
-			for b.Loop() {
-				copy(seg.Bytes(), buf)
-			}
-		})
-	}
+	benchCopy(b, func(seg *shm.Segment, buf []byte) error { copy(seg.Bytes(), buf); return nil })
 }
 
 // BenchmarkCreateUnlink measures making, mapping, closing and removing a
