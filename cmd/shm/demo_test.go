@@ -245,27 +245,10 @@ func TestDemoInProcess(t *testing.T) {
 // Ctrl-C while the demo holds a segment: it removes the segment and exits
 // 130 with one line on stderr.
 func TestDemoInterrupted(t *testing.T) {
-	bin := buildShm(t)
-	dir := t.TempDir()
-	cmd := exec.Command(bin, "demo", "--pause", "--dir", dir)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stdin.Close()
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var errb bytes.Buffer
-	cmd.Stderr = &errb
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	d := startPausedDemo(t)
+	cmd, dir, br := d.cmd, d.dir, d.out
 
 	// Read the transcript up to the first pause point: the segment exists.
-	br := bufio.NewReader(stdout)
 	var transcript strings.Builder
 	for !strings.Contains(transcript.String(), "press Enter") {
 		line, err := br.ReadString('\n')
@@ -280,20 +263,12 @@ func TestDemoInterrupted(t *testing.T) {
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
-	rest, _ := io.ReadAll(br)
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err = <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("demo did not end within 10s of SIGINT")
+	code, rest := d.wait(t, 10*time.Second)
+	if code != 130 {
+		t.Fatalf("demo after SIGINT exited %d\n%s%s", code, transcript.String(), rest)
 	}
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != 130 {
-		t.Fatalf("demo after SIGINT: %v\n%s%s", err, transcript.String(), rest)
-	}
-	if errb.String() != "shm: demo: interrupted; its objects are removed\n" {
-		t.Fatalf("stderr %q", errb.String())
+	if d.stderr.String() != "shm: demo: interrupted; its objects are removed\n" {
+		t.Fatalf("stderr %q", d.stderr.String())
 	}
 	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
 		t.Fatalf("demo left %v after SIGINT", ents)
@@ -306,29 +281,12 @@ func TestDemoInterrupted(t *testing.T) {
 // the named semaphore's sem.NAME file included (which exists at the step's
 // first pause).
 func TestDemoPeerKilled(t *testing.T) {
-	bin := buildShm(t)
-	dir := t.TempDir()
-	cmd := exec.Command(bin, "demo", "--pause", "--dir", dir)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stdin.Close()
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var errb bytes.Buffer
-	cmd.Stderr = &errb
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	lead := strconv.Itoa(cmd.Process.Pid)
+	d := startPausedDemo(t)
+	dir, br, stdin := d.dir, d.out, d.stdin
+	lead := strconv.Itoa(d.cmd.Process.Pid)
 	semFile := shm.SemaphorePrefix + "shm-demo-" + lead + "-lead-turn"
 	peerRe := regexp.MustCompile(`\[peer (\d+)\] opened segment "shm-demo-` + lead + `-turns"`)
 
-	br := bufio.NewReader(stdout)
 	var transcript strings.Builder
 	peer := 0
 	for killed := false; !killed; {
@@ -360,22 +318,67 @@ func TestDemoPeerKilled(t *testing.T) {
 			}
 		}
 	}
-	rest, _ := io.ReadAll(br)
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err = <-done:
-	case <-time.After(time.Minute):
-		t.Fatalf("demo did not end after its peer was killed\n%s%s", transcript.String(), rest)
+	code, rest := d.wait(t, time.Minute)
+	if code != 1 {
+		t.Fatalf("demo after its peer was killed exited %d\n%s%s", code, transcript.String(), rest)
 	}
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
-		t.Fatalf("demo after its peer was killed: %v\n%s%s", err, transcript.String(), rest)
-	}
-	if want := "shm: demo: the second process (sem step): signal: killed\n"; errb.String() != want {
-		t.Fatalf("stderr %q, want %q", errb.String(), want)
+	if want := "shm: demo: the second process (sem step): signal: killed\n"; d.stderr.String() != want {
+		t.Fatalf("stderr %q, want %q", d.stderr.String(), want)
 	}
 	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
 		t.Fatalf("demo left %v after its peer was killed", ents)
 	}
+}
+
+// pausedDemo is `shm demo --pause` running in a directory of its own, with
+// its standard input and output at hand and its standard error collected.
+type pausedDemo struct {
+	cmd    *exec.Cmd
+	dir    string
+	stdin  io.WriteCloser
+	out    *bufio.Reader
+	stderr bytes.Buffer
+}
+
+// startPausedDemo starts the demo; it is killed, if still running, when
+// the test ends.
+func startPausedDemo(t *testing.T) *pausedDemo {
+	t.Helper()
+	d := &pausedDemo{dir: t.TempDir()}
+	d.cmd = exec.Command(buildShm(t), "demo", "--pause", "--dir", d.dir)
+	var err error
+	if d.stdin, err = d.cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := d.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.out = bufio.NewReader(stdout)
+	d.cmd.Stderr = &d.stderr
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.stdin.Close(); d.cmd.Process.Kill(); d.cmd.Wait() })
+	return d
+}
+
+// wait reads the rest of the demo's output and waits, at most limit, for it
+// to exit; it returns the exit code and that output.
+func (d *pausedDemo) wait(t *testing.T, limit time.Duration) (code int, rest string) {
+	t.Helper()
+	b, _ := io.ReadAll(d.out)
+	done := make(chan error, 1)
+	go func() { done <- d.cmd.Wait() }()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(limit):
+		t.Fatalf("demo did not end within %v\n%s", limit, b)
+	}
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatalf("waiting for the demo: %v", err)
+	}
+	return d.cmd.ProcessState.ExitCode(), string(b)
 }
