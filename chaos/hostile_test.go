@@ -140,14 +140,8 @@ func init() {
 // for a["dur"] while the parent rewrites its words.
 func hostileMutexVictim(a args) int {
 	canary := newCanary()
-	seg, err := shm.Open(a["name"])
-	if err != nil {
-		say("open: %v", err)
-		return exitFail
-	}
-	m, err := lock.MutexAt(seg, 0)
-	if err != nil {
-		say("mutex: %v", err)
+	_, m := openMutex(a)
+	if m == nil {
 		return exitFail
 	}
 	var v victimStats

@@ -99,17 +99,27 @@ func init() {
 	roles["mutex-worker"] = mutexWorker
 }
 
-// mutexWorker takes the mutex in a loop and updates the protected state as
-// described above, until stop is set; then it prints its count.
-func mutexWorker(a args) int {
+// openMutex opens segment a["name"] and the mutex at its offset 0 for a
+// child role; on failure it says why and returns a nil mutex.
+func openMutex(a args) (*shm.Segment, *lock.Mutex) {
 	seg, err := shm.Open(a["name"])
 	if err != nil {
 		say("open: %v", err)
-		return exitFail
+		return nil, nil
 	}
 	m, err := lock.MutexAt(seg, 0)
 	if err != nil {
 		say("mutex: %v", err)
+		return nil, nil
+	}
+	return seg, m
+}
+
+// mutexWorker takes the mutex in a loop and updates the protected state as
+// described above, until stop is set; then it prints its count.
+func mutexWorker(a args) int {
+	seg, m := openMutex(a)
+	if m == nil {
 		return exitFail
 	}
 	s := mxWords(seg.Bytes())
