@@ -80,8 +80,9 @@ func (q *Queue) ReceiveBatch(ctx context.Context, msgs [][]byte) (n int, err err
 		msgs[n] = append(msgs[n][:0], q.ring[off:off+uint64(size)]...)
 		n++
 		q.c.peeked = false
+		// Caught up or not is asked once, after the batch.
 		q.c.head += adv
-		if q.c.head-q.c.pub >= q.c.every || q.prodWait.Load() != prodIdle {
+		if q.publishDue() {
 			q.publishHead()
 		}
 		block = false
@@ -142,9 +143,16 @@ func (q *Queue) recvErr(err error) error {
 // never holds back room.
 func (q *Queue) advance(n uint64) {
 	q.c.head += n
-	if q.c.head-q.c.pub >= q.c.every || q.prodWait.Load() != prodIdle || q.caughtUp() {
+	if q.publishDue() || q.caughtUp() {
 		q.publishHead()
 	}
+}
+
+// publishDue reports whether head must be published whether or not the
+// consumer caught up: a quarter of the ring went by, or a producer waits
+// for space.
+func (q *Queue) publishDue() bool {
+	return q.c.head-q.c.pub >= q.c.every || q.prodWait.Load() != prodIdle
 }
 
 // caughtUp reports whether nothing more is known to wait at head: the tail
