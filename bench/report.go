@@ -148,14 +148,10 @@ func ratio(r float64) string {
 	switch {
 	case r == 0:
 		return "-"
-	case r >= 100:
-		return fmt.Sprintf("%.0f", r)
-	case r >= 10:
-		return fmt.Sprintf("%.1f", r)
-	case r >= 0.1:
-		return fmt.Sprintf("%.2f", r)
+	case r < 0.1:
+		return fmt.Sprintf("%.3f", r)
 	}
-	return fmt.Sprintf("%.3f", r)
+	return sig3(r)
 }
 
 // FormatNS formats nanoseconds with three significant digits: 431ns,
