@@ -308,7 +308,7 @@ func (q *Queue) waitData(ctx context.Context, block bool) error {
 	// Producers see all the room there is while we wait.
 	q.publishHead()
 	err := q.await(ctx, q.consWait, 1, ready, q.producersDead, false)
-	q.consWait.Store(0)
+	q.stopWaiting()
 	return err
 }
 
@@ -330,6 +330,18 @@ func (q *Queue) waitCommit(ctx context.Context, o uint64, st uint32) error {
 	}
 	q.publishHead()
 	err := q.await(ctx, q.consWait, 1, ready, peer, true)
-	q.consWait.Store(0)
+	q.stopWaiting()
 	return err
+}
+
+// stopWaiting clears the consumer's sleep flag after a wait, if the wait
+// set it and no producer cleared it since. Most waits end while spinning,
+// without setting it, and then it is not written at all: it shares the
+// producers' line, and a store to it on every message would pull that
+// line away from the producer, whose every commit reads the flag, and
+// stall this side, a locked instruction, until the line came over.
+func (q *Queue) stopWaiting() {
+	if q.consWait.Load() != 0 {
+		q.consWait.Store(0)
+	}
 }
