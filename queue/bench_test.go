@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -308,39 +309,120 @@ func BenchmarkRawPingPong(b *testing.B) {
 	k.wait()
 }
 
-// BenchmarkRawPingPong2Lines is the hardware's limit for a message that
-// spans two cache lines, as a 64-byte payload behind its 8-byte header
-// does: each side hands the other a message on its own pair of lines (like
-// the two queues of BenchmarkRoundTrip), writing the second line and then
-// the first line's flag word with release stores (as a commit does); the
-// receiver spins on the flag and then reads the second line.
-func BenchmarkRawPingPong2Lines(b *testing.B) {
-	name := shmtest.Name(b, "")
-	seg, err := shm.Create(name, 4096)
+// BenchmarkRawRing is the hardware's limit for the queue's 64-byte round
+// trip, with no queue code: each side hands the other messages through a
+// 1 MiB ring in shared memory, in one of two layouts, so that the cost of
+// the layout shows apart from the cost of the calls.
+//
+//   - records: the queue's layout. Records of an 8-byte header and the
+//     payload lie 72 bytes apart; the sender writes the next record's zero
+//     end marker, the payload, and then the header with a release store;
+//     the receiver polls the header, copies the payload out and reads the
+//     next header, as Receive does to decide whether it caught up.
+//   - slots: the raw transport's layout (bench/ring_linux.go). Slots are
+//     128 bytes, the payload's line and then a line for the sequence word
+//     alone, which the sender writes last and the receiver polls.
+//
+// In the records layout the line the receiver polls also takes the
+// payload's first 56 bytes.
+func BenchmarkRawRing(b *testing.B) {
+	for layout, name := range []string{"records", "slots"} {
+		b.Run(name, func(b *testing.B) {
+			name := shmtest.Name(b, "")
+			seg, err := shm.Create(name, rawRingSize+4096)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer seg.Close()
+			out, in, stop := newRawRings(seg.Bytes(), layout == 1, true)
+			k := spawn(b, "rawring", name, layout, 0)
+			msg, buf := make([]byte, rawMsg), make([]byte, rawMsg)
+			for b.Loop() {
+				out.send(msg)
+				in.receive(buf)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/roundtrip")
+			stop.Store(1)
+			out.send(msg)
+			if err := k.wait(); err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+}
+
+const (
+	rawMsg      = 64
+	rawRingSize = 2 << 20 // both directions
+)
+
+// rawRing is one direction of BenchmarkRawRing, seen from one side.
+type rawRing struct {
+	b      []byte
+	words  []atomic.Uint64
+	slots  bool
+	stride int
+	pos    int    // where the next message goes
+	seq    uint64 // slots: messages so far
+}
+
+// newRawRings splits b into the two directions and a stop word, seen from
+// the driver's side or the echo's.
+func newRawRings(b []byte, slots, driver bool) (out, in *rawRing, stop *atomic.Uint64) {
+	words, err := mem.Uint64s(b, 0, len(b)/8)
 	if err != nil {
-		b.Fatal(err)
+		panic(err)
 	}
-	defer seg.Close()
-	w, err := mem.Uint64s(seg.Bytes(), 0, 32)
-	if err != nil {
-		b.Fatal(err)
+	half := rawRingSize / 2
+	stride := recordHeader + rawMsg
+	if slots {
+		stride = 128
 	}
-	reqFlag, reqData, respFlag, respData := &w[0], &w[8], &w[16], &w[24]
-	k := spawn(b, "pingpong2", name, 0, 0)
-	v := uint64(0)
-	for b.Loop() {
-		v++
-		mem.StoreRelease64(reqData, v)
-		mem.StoreRelease64(reqFlag, v)
-		for respFlag.Load() != v {
+	down := &rawRing{b: b[:half], words: words[:half/8], slots: slots, stride: stride}
+	up := &rawRing{b: b[half:rawRingSize], words: words[half/8 : rawRingSize/8], slots: slots, stride: stride}
+	stop = &words[rawRingSize/8]
+	if driver {
+		return down, up, stop
+	}
+	return up, down, stop
+}
+
+// next is the position after the current message's.
+func (r *rawRing) next() int {
+	if p := r.pos + r.stride; p+r.stride <= len(r.b) {
+		return p
+	}
+	return 0
+}
+
+func (r *rawRing) send(msg []byte) {
+	if r.slots {
+		copy(r.b[r.pos:], msg)
+		r.seq++
+		mem.StoreRelease64(&r.words[(r.pos+rawMsg)/8], r.seq)
+	} else {
+		next := r.next()
+		mem.StoreRelease64(&r.words[next/8], 0) // a MOVQ: an end marker
+		copy(r.b[r.pos+recordHeader:], msg)
+		mem.StoreRelease64(&r.words[r.pos/8], rawMsg|uint64(kindData)<<(32+kindShift))
+	}
+	r.pos = r.next()
+}
+
+func (r *rawRing) receive(buf []byte) {
+	if r.slots {
+		r.seq++
+		for r.words[(r.pos+rawMsg)/8].Load() != r.seq {
 		}
-		if respData.Load() != v {
-			b.Fatal("pong data behind its flag")
-		}
+		copy(buf, r.b[r.pos:r.pos+rawMsg])
+		r.pos = r.next()
+		return
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/roundtrip")
-	reqFlag.Store(1 << 62) // tells the child to stop
-	k.wait()
+	for r.words[r.pos/8].Load() == 0 {
+	}
+	copy(buf, r.b[r.pos+recordHeader:r.pos+recordHeader+rawMsg])
+	r.pos = r.next()
+	r.words[r.pos/8].Load() // Receive's caught-up check
 }
 
 // benchChild runs the benchmark peers; it is called by child.
@@ -406,27 +488,19 @@ func benchChild(role string) error {
 				w.Store(v + 1)
 			}
 		}
-	case "pingpong2":
+	case "rawring":
 		seg, err := shm.Open(os.Getenv("QUEUE_NAME"))
 		if err != nil {
 			return err
 		}
-		w, err := mem.Uint64s(seg.Bytes(), 0, 32)
-		if err != nil {
-			return err
-		}
-		reqFlag, reqData, respFlag, respData := &w[0], &w[8], &w[16], &w[24]
-		for v := uint64(1); ; v++ {
-			for reqFlag.Load() < v {
-			}
-			if reqFlag.Load() >= 1<<62 {
+		out, in, stop := newRawRings(seg.Bytes(), envInt("QUEUE_ID") == 1, false)
+		buf := make([]byte, rawMsg)
+		for {
+			in.receive(buf)
+			if stop.Load() != 0 {
 				return nil
 			}
-			if reqData.Load() != v {
-				return errors.New("ping data behind its flag")
-			}
-			mem.StoreRelease64(respData, v)
-			mem.StoreRelease64(respFlag, v)
+			out.send(buf)
 		}
 	}
 	return fmt.Errorf("unknown role %q", role)

@@ -63,9 +63,9 @@ func openChildQueue() (*Queue, error) {
 //	send-truncated send, shrink the object, send again (TestNoFaultGuard)
 //
 // and the benchmark peers of bench_test.go (echo, stream, pingpong,
-// pingpong2).
+// rawring).
 func child(role string) error {
-	if role == "echo" || role == "stream" || role == "pingpong" || role == "pingpong2" {
+	if role == "echo" || role == "stream" || role == "pingpong" || role == "rawring" {
 		return benchChild(role)
 	}
 	if role == "truncate" {
