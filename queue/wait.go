@@ -16,8 +16,11 @@ import (
 // Two futex words advertise sleepers. consWait is 1 while the consumer
 // sleeps (or is about to); prodWait is prodWantHead while a producer spins
 // for space and prodSleeping while one sleeps. Only the waiting side sets a
-// word; only the other side clears it (with Swap), and it makes the wake
-// syscall only when the word said someone sleeps.
+// word. The other side clears it (with Swap), and makes the wake syscall
+// only when the word said someone sleeps; a consumer that woke before it
+// was cleared clears its own (stopWaiting). Neither writes a word that is
+// already clear: both words share a line with cursors, and a store on
+// every message would move that line between the CPUs every time.
 //
 // A waiter runs:
 //
