@@ -99,18 +99,30 @@ var benchSink uint64
 // per batch.
 func BenchmarkSendBatch(b *testing.B) {
 	for _, n := range benchSizes[:2] {
-		b.Run(sizeName(n), func(b *testing.B) {
-			var batch [][]byte
-			streamBench(b, n, nil, func(ctx context.Context, p *Queue, msg []byte) error {
-				if batch == nil {
-					for range 64 {
-						batch = append(batch, msg)
-					}
-				}
-				return p.SendBatch(ctx, batch)
-			}, recvOne)
-		})
+		b.Run(sizeName(n), func(b *testing.B) { batchBench(b, n, nil) })
 	}
+}
+
+// BenchmarkSendBatchMPSC is BenchmarkSendBatch on a multi-producer queue
+// (with one producer): one reserve lock per run of up to mpscRun messages.
+func BenchmarkSendBatchMPSC(b *testing.B) {
+	for _, n := range benchSizes[:2] {
+		b.Run(sizeName(n), func(b *testing.B) { batchBench(b, n, []Option{MultiProducer()}) })
+	}
+}
+
+// batchBench streams n-byte messages, 64 per SendBatch, to a consumer that
+// receives them one at a time. An op is one message.
+func batchBench(b *testing.B, n int, opts []Option) {
+	var batch [][]byte
+	streamBench(b, n, opts, func(ctx context.Context, p *Queue, msg []byte) error {
+		if batch == nil {
+			for range 64 {
+				batch = append(batch, msg)
+			}
+		}
+		return p.SendBatch(ctx, batch)
+	}, recvOne)
 }
 
 // BenchmarkReceiveBatch batches both sides: 64 messages per SendBatch, up

@@ -426,22 +426,65 @@ func TestZeroCopy(t *testing.T) {
 }
 
 func TestBatch(t *testing.T) {
-	ctx := ctxT(t)
-	_, p, c := pair(t, 1024)
-	var msgs [][]byte
-	for i := range 100 {
-		msgs = append(msgs, pattern(i, i%60))
+	for _, tc := range []struct {
+		name     string
+		capacity int64
+		count    int // messages in the batch
+		sizes    int // message i has i%sizes bytes
+		opts     []Option
+	}{
+		// The ring takes about 15 of them: the batch wraps and waits for room.
+		{"spsc", 1024, 100, 60, nil},
+		{"mpsc", 1024, 100, 60, []Option{MultiProducer()}},
+		// More messages than one reservation takes, with room for them all.
+		{"mpsc-runs", 1 << 16, 3*mpscRun + 5, 8, []Option{MultiProducer()}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := ctxT(t)
+			_, p, c := pair(t, tc.capacity, tc.opts...)
+			var msgs [][]byte
+			for i := range tc.count {
+				msgs = append(msgs, pattern(i, i%tc.sizes))
+			}
+			done := make(chan error, 1)
+			go func() { done <- p.SendBatch(ctx, msgs) }()
+			for i := range msgs {
+				got, err := c.Receive(ctx, nil)
+				if err != nil || !bytes.Equal(got, msgs[i]) {
+					t.Fatalf("message %d: %q, %v, want %q", i, got, err, msgs[i])
+				}
+			}
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
-	done := make(chan error, 1)
-	go func() { done <- p.SendBatch(ctx, msgs) }()
-	for i := range msgs {
-		got, err := c.Receive(ctx, nil)
-		if err != nil || !bytes.Equal(got, msgs[i]) {
-			t.Fatalf("message %d: %v", i, err)
-		}
-	}
-	if err := <-done; err != nil {
-		t.Fatal(err)
+}
+
+// TestBatchTooLarge sends a batch with a message over the maximum in the
+// middle: the messages before it are sent, the call fails with ErrTooLarge,
+// and nothing after it is sent.
+func TestBatchTooLarge(t *testing.T) {
+	for _, mode := range []struct {
+		name string
+		opts []Option
+	}{{"spsc", nil}, {"mpsc", []Option{MultiProducer()}}} {
+		t.Run(mode.name, func(t *testing.T) {
+			ctx := ctxT(t)
+			_, p, c := pair(t, 4096, append(mode.opts, MaxMessage(100))...)
+			msgs := [][]byte{pattern(0, 10), pattern(1, 100), pattern(2, 101), pattern(3, 10)}
+			if err := p.SendBatch(ctx, msgs); !errors.Is(err, ErrTooLarge) {
+				t.Fatalf("SendBatch: %v, want ErrTooLarge", err)
+			}
+			for i := range 2 {
+				if got, err := c.Receive(ctx, nil); err != nil || !bytes.Equal(got, msgs[i]) {
+					t.Fatalf("message %d: %q, %v, want %q", i, got, err, msgs[i])
+				}
+			}
+			if got, err := c.TryReceive(nil); err != ErrEmpty {
+				t.Fatalf("after the oversized message: %q, %v, want ErrEmpty", got, err)
+			}
+		})
 	}
 }
 
@@ -462,7 +505,8 @@ func TestContextCancel(t *testing.T) {
 }
 
 // TestMPSCGoroutines sends from several handles at once, one per goroutine,
-// and checks per-producer order and that nothing is lost or duplicated.
+// half of them in batches, and checks per-producer order and that nothing
+// is lost or duplicated.
 func TestMPSCGoroutines(t *testing.T) {
 	ctx := ctxT(t)
 	name, _, c := pair(t, 4096, MultiProducer())
@@ -488,14 +532,32 @@ func TestMPSCGoroutines(t *testing.T) {
 			}
 			defer q.Close()
 			opened.Wait()
-			var msg [12]byte
-			for i := range each {
-				binary.LittleEndian.PutUint32(msg[:], uint32(id))
-				binary.LittleEndian.PutUint64(msg[4:], uint64(i))
-				if err := q.Send(ctx, msg[:4+i%9]); err != nil {
+			// Odd producers send in batches of up to 7, even ones one by one.
+			var bufs [7][12]byte
+			batch := make([][]byte, 0, len(bufs))
+			for i := 0; i < each; {
+				k := 1
+				if id%2 == 1 {
+					k = min(1+i%len(bufs), each-i)
+				}
+				batch = batch[:0]
+				for j := range k {
+					m := bufs[j][:]
+					binary.LittleEndian.PutUint32(m, uint32(id))
+					binary.LittleEndian.PutUint64(m[4:], uint64(i+j))
+					batch = append(batch, m[:4+(i+j)%9])
+				}
+				var err error
+				if k == 1 {
+					err = q.Send(ctx, batch[0])
+				} else {
+					err = q.SendBatch(ctx, batch)
+				}
+				if err != nil {
 					errs <- err
 					return
 				}
+				i += k
 			}
 		}()
 	}
