@@ -34,7 +34,8 @@
 // several producers, a producer takes a short lock to reserve space and
 // write the record's header as pending, writes the payload outside the lock
 // and commits by flipping the record's state; the consumer takes records in
-// ring order and waits on a pending one.
+// ring order and waits on a pending one. SendBatch reserves a run of up to
+// 64 records under one hold of the lock.
 //
 // Waiting follows the WaitStrategy: by default a waiter spins for
 // DefaultSpin and then sleeps on a futex word; the other side makes the wake
