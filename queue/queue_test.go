@@ -39,6 +39,12 @@ func ctxT(t testing.TB) context.Context {
 	return ctx
 }
 
+// bothModes are the two kinds of queue that most tests run against.
+var bothModes = []struct {
+	name string
+	opts []Option
+}{{"spsc", nil}, {"mpsc", []Option{MultiProducer()}}}
+
 // pattern fills a message that tells its index and size apart.
 func pattern(i, n int) []byte {
 	b := make([]byte, n)
@@ -167,10 +173,7 @@ func TestSizes(t *testing.T) {
 // offset of a small ring, so that every way of meeting the ring's end is
 // taken, in both modes.
 func TestWrapEveryOffset(t *testing.T) {
-	for _, mode := range []struct {
-		name string
-		opts []Option
-	}{{"spsc", nil}, {"mpsc", []Option{MultiProducer()}}} {
+	for _, mode := range bothModes {
 		t.Run(mode.name, func(t *testing.T) {
 			ctx := ctxT(t)
 			const capacity = 128
@@ -369,10 +372,7 @@ func TestBusy(t *testing.T) {
 }
 
 func TestZeroCopy(t *testing.T) {
-	for _, mode := range []struct {
-		name string
-		opts []Option
-	}{{"spsc", nil}, {"mpsc", []Option{MultiProducer()}}} {
+	for _, mode := range bothModes {
 		t.Run(mode.name, func(t *testing.T) {
 			ctx := ctxT(t)
 			_, p, c := pair(t, 256, mode.opts...)
@@ -465,10 +465,7 @@ func TestBatch(t *testing.T) {
 // middle: the messages before it are sent, the call fails with ErrTooLarge,
 // and nothing after it is sent.
 func TestBatchTooLarge(t *testing.T) {
-	for _, mode := range []struct {
-		name string
-		opts []Option
-	}{{"spsc", nil}, {"mpsc", []Option{MultiProducer()}}} {
+	for _, mode := range bothModes {
 		t.Run(mode.name, func(t *testing.T) {
 			ctx := ctxT(t)
 			_, p, c := pair(t, 4096, append(mode.opts, MaxMessage(100))...)
@@ -596,10 +593,7 @@ func TestAllocs(t *testing.T) {
 		t.Skip("the race detector allocates")
 	}
 	ctx := context.Background()
-	for _, mode := range []struct {
-		name string
-		opts []Option
-	}{{"spsc", nil}, {"mpsc", []Option{MultiProducer()}}} {
+	for _, mode := range bothModes {
 		t.Run(mode.name, func(t *testing.T) {
 			_, p, c := pair(t, 4096, mode.opts...)
 			msg := make([]byte, 64)

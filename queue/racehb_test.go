@@ -11,10 +11,7 @@ import (
 // receives tell the detector about the ordering they give, which it cannot
 // see in atomics on mapped memory (golang/go#16206).
 func TestHappensBefore(t *testing.T) {
-	for _, mode := range []struct {
-		name string
-		opts []Option
-	}{{"spsc", nil}, {"mpsc", []Option{MultiProducer()}}} {
+	for _, mode := range bothModes {
 		t.Run(mode.name, func(t *testing.T) {
 			ctx := ctxT(t)
 			_, pingP, pingC := pair(t, 1024, mode.opts...)
