@@ -42,6 +42,25 @@
 // syscall only when that word says someone sleeps. Neither Send nor Receive
 // allocates or makes a syscall while the queue is neither full nor empty.
 //
+// # Choosing calls for speed
+//
+// Measured figures, with the commands that produced them, are in
+// docs/BENCHMARKS.md; in short:
+//
+//   - Small messages one at a time (Send, Receive) cost a few tens of
+//     nanoseconds each; SendBatch and ReceiveBatch take about half of that
+//     per message, because the cursors are published once per batch.
+//   - Large messages cost their copy: Reserve/Commit and Peek/Release write
+//     and read in place instead.
+//   - With several producers every Send takes the reserve lock, a full
+//     barrier; SendBatch takes it once per run of up to 64 messages.
+//   - Spin gives the lowest latency and keeps a CPU busy while it waits;
+//     SpinThenSleep (the default) is as fast while messages keep coming and
+//     sleeps when they stop; Block sleeps as soon as it has to wait, and
+//     so pays a wake-up, tens of microseconds, whenever it does.
+//   - NoFaultGuard saves a few nanoseconds per call, for writers you trust
+//     (see Caveats).
+//
 // # Memory order
 //
 // Commits, head publications, a multi-producer's tail and its reserve
