@@ -63,6 +63,25 @@ func (s *script) rewrite(op byte, b []byte, where func(uint16) int) {
 	}
 }
 
+// play runs the script: a rewrite of b (where maps the offsets) for each
+// byte below 0x80, and for each other byte the user operation that pick
+// chooses, under bounded with the allowed errors.
+func (s *script) play(t *testing.T, b []byte, where func(uint16) int, allowed []error, pick func(op byte) (what string, call func(ctx context.Context) error)) {
+	t.Helper()
+	for range fuzzMaxOps {
+		op, ok := s.next()
+		if !ok {
+			return
+		}
+		if op < 0x80 {
+			s.rewrite(op, b, where)
+			continue
+		}
+		what, call := pick(op)
+		bounded(t, what, call, allowed...)
+	}
+}
+
 const (
 	fuzzMaxOps  = 64
 	fuzzTimeout = time.Millisecond
@@ -123,18 +142,7 @@ func FuzzHostileSemaphore(f *testing.F) {
 		b := seg.Bytes()
 		where := func(o uint16) int { return int(o) % sem.Size }
 		allowed := []error{sem.ErrCorrupt, sem.ErrTimeout, sem.ErrOverflow, sem.ErrNotShared, context.DeadlineExceeded}
-		sc := &script{b: data}
-		for range fuzzMaxOps {
-			op, ok := sc.next()
-			if !ok {
-				break
-			}
-			if op < 0x80 {
-				sc.rewrite(op, b, where)
-				continue
-			}
-			var what string
-			var call func(ctx context.Context) error
+		(&script{b: data}).play(t, b, where, allowed, func(op byte) (what string, call func(ctx context.Context) error) {
 			switch op % 7 {
 			case 0:
 				what, call = "Post", func(context.Context) error { return s.Post() }
@@ -163,8 +171,8 @@ func FuzzHostileSemaphore(f *testing.F) {
 					return err
 				}
 			}
-			bounded(t, what, call, allowed...)
-		}
+			return
+		})
 	})
 }
 
@@ -191,18 +199,7 @@ func FuzzHostileMutex(f *testing.F) {
 		b := seg.Bytes()
 		where := func(o uint16) int { return int(o) % lock.MutexSize }
 		allowed := []error{lock.ErrOwnerDead, lock.ErrCorrupt, lock.ErrNotRecoverable, lock.ErrNotOwner, lock.ErrNotLocked, context.DeadlineExceeded}
-		sc := &script{b: data}
-		for range fuzzMaxOps {
-			op, ok := sc.next()
-			if !ok {
-				break
-			}
-			if op < 0x80 {
-				sc.rewrite(op, b, where)
-				continue
-			}
-			var what string
-			var call func(ctx context.Context) error
+		(&script{b: data}).play(t, b, where, allowed, func(op byte) (what string, call func(ctx context.Context) error) {
 			switch op % 6 {
 			case 0:
 				what, call = "Lock", func(ctx context.Context) error { return m.Lock(ctx) }
@@ -223,7 +220,7 @@ func FuzzHostileMutex(f *testing.F) {
 			default:
 				what, call = "Reset", func(context.Context) error { m.Reset(); return nil }
 			}
-			bounded(t, what, call, allowed...)
-		}
+			return
+		})
 	})
 }

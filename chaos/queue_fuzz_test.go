@@ -57,18 +57,7 @@ func FuzzHostileQueue(f *testing.F) {
 			}
 			return nil
 		}
-		s := &script{b: data}
-		for range fuzzMaxOps {
-			op, ok := s.next()
-			if !ok {
-				break
-			}
-			if op < 0x80 {
-				s.rewrite(op, b, where)
-				continue
-			}
-			var what string
-			var call func(ctx context.Context) error
+		(&script{b: data}).play(t, b, where, allowed, func(op byte) (what string, call func(ctx context.Context) error) {
 			switch op & 0x0f {
 			case 0:
 				what, call = "Send", func(ctx context.Context) error { return q.Send(ctx, msg[:16]) }
@@ -158,7 +147,7 @@ func FuzzHostileQueue(f *testing.F) {
 					return err
 				}
 			}
-			bounded(t, what, call, allowed...)
-		}
+			return
+		})
 	})
 }
