@@ -208,7 +208,7 @@ func hostileSemVictim(a args) int {
 		say("at: %v", err)
 		return exitFail
 	}
-	r := rand.New(rand.NewPCG(uint64(os.Getpid()), uint64(time.Now().UnixNano())))
+	r := roleRand()
 	var v victimStats
 	allowed := []error{sem.ErrCorrupt, sem.ErrTimeout, sem.ErrOverflow, sem.ErrNotShared, context.DeadlineExceeded}
 	say("ready")

@@ -101,6 +101,12 @@ func newRand(t testing.TB) *rand.Rand {
 	return rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 }
 
+// roleRand returns a random source for a child role, seeded apart in every
+// process.
+func roleRand() *rand.Rand {
+	return rand.New(rand.NewPCG(uint64(os.Getpid()), uint64(time.Now().UnixNano())))
+}
+
 // proc is a child process running a role. Its standard output arrives line
 // by line on lines; everything it printed is kept for failure messages.
 type proc struct {

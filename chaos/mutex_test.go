@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"runtime"
 	"sort"
@@ -125,7 +124,7 @@ func mutexWorker(a args) int {
 	s := mxWords(seg.Bytes())
 	slot := uint64(a.int("slot"))
 	pause := a["pause"] == "1"
-	r := rand.New(rand.NewPCG(uint64(os.Getpid()), uint64(time.Now().UnixNano())))
+	r := roleRand()
 	var mine, recovered int
 	say("ready")
 	for s.stop.Load() == 0 {

@@ -5,7 +5,6 @@ package chaos
 import (
 	"context"
 	"io"
-	"math/rand/v2"
 	"os"
 	"testing"
 	"time"
@@ -42,7 +41,7 @@ const queueHeader = 4096 // the header page before the ring
 func hostileQueueVictim(a args) int {
 	canary := newCanary()
 	role := os.Getenv(envRole)
-	r := rand.New(rand.NewPCG(uint64(os.Getpid()), uint64(time.Now().UnixNano())))
+	r := roleRand()
 	allowed := []error{queue.ErrCorrupt, queue.ErrPeerDead, queue.ErrBusy, queue.ErrTooLarge,
 		queue.ErrNotQueue, queue.ErrVersion, queue.ErrFull, queue.ErrEmpty, io.EOF,
 		context.DeadlineExceeded, shm.ErrInvalid}

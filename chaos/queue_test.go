@@ -10,7 +10,6 @@ import (
 	"hash/crc32"
 	"io"
 	"io/fs"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -214,7 +213,7 @@ func qProducer(a args) int {
 		hold = args{"h": h}.int("h")
 	}
 	mode := a["mode"]
-	r := rand.New(rand.NewPCG(uint64(os.Getpid()), uint64(time.Now().UnixNano())))
+	r := roleRand()
 	bufs := make([][]byte, 8)
 	for i := range bufs {
 		bufs[i] = make([]byte, msgHeader+maxPay)

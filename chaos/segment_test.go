@@ -41,7 +41,7 @@ func segUser(a args) int {
 	defer seg.Close()
 	size := int(seg.Size())
 	buf := make([]byte, 8192)
-	r := rand.New(rand.NewPCG(uint64(os.Getpid()), uint64(time.Now().UnixNano())))
+	r := roleRand()
 	var ops, ok, faults int
 	say("ready")
 	end := time.Now().Add(a.dur("dur"))

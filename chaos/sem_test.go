@@ -6,8 +6,6 @@ import (
 	"context"
 	"errors"
 	"io/fs"
-	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -113,7 +111,7 @@ func semPoster(a args) int {
 		return exitFail
 	}
 	defer done()
-	r := rand.New(rand.NewPCG(uint64(os.Getpid()), uint64(time.Now().UnixNano())))
+	r := roleRand()
 	say("ready")
 	for n := uint64(0); ; n++ {
 		w.Store(n<<1 | 1)
@@ -136,7 +134,7 @@ func semWaiter(a args) int {
 		return exitFail
 	}
 	defer done()
-	r := rand.New(rand.NewPCG(uint64(os.Getpid()), uint64(time.Now().UnixNano())))
+	r := roleRand()
 	say("ready")
 	for n := uint64(0); ; {
 		w.Store(n<<1 | 1)
