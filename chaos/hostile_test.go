@@ -65,11 +65,18 @@ func (v *victimStats) timed(f func() error, allowed ...error) (unexpected error)
 	return err
 }
 
-func (v *victimStats) report() {
+// end is a victim's last step: it fails if the heap canary was damaged,
+// and otherwise prints the counts for the parent.
+func (v *victimStats) end(canary heapCanary) int {
+	if !canary.intact() {
+		say("HEAP CANARY damaged")
+		return exitFail
+	}
 	for k, n := range v.kinds {
 		say("kind %s %d", k, n)
 	}
 	say("done ops=%d ok=%d errs=%d slowest_us=%d", v.ops, v.ok, v.errs, v.slowest.Microseconds())
+	return exitOK
 }
 
 // addKinds adds the "kind NAME N" lines of a victim's output.
@@ -186,12 +193,7 @@ func hostileMutexVictim(a args) int {
 			return exitFail
 		}
 	}
-	if !canary.intact() {
-		say("HEAP CANARY damaged")
-		return exitFail
-	}
-	v.report()
-	return exitOK
+	return v.end(canary)
 }
 
 // hostileSemVictim posts, waits and reads the semaphore at offset 0 of
@@ -236,12 +238,7 @@ func hostileSemVictim(a args) int {
 			return exitFail
 		}
 	}
-	if !canary.intact() {
-		say("HEAP CANARY damaged")
-		return exitFail
-	}
-	v.report()
-	return exitOK
+	return v.end(canary)
 }
 
 // hostileValue picks what the attacker writes: often a value the protocol

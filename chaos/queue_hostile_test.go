@@ -127,13 +127,8 @@ func hostileQueueVictim(a args) int {
 	if q != nil {
 		q.Close()
 	}
-	if !canary.intact() {
-		say("HEAP CANARY damaged")
-		return exitFail
-	}
 	say("wrong=%d", wrong)
-	v.report()
-	return exitOK
+	return v.end(canary)
 }
 
 // TestHostileQueue: a producer, a consumer and a process that keeps opening
