@@ -188,24 +188,33 @@ func init() {
 	})
 }
 
+// openWithLedger opens a queue role's queue a["name"] and its word slot of
+// the ledger segment a["ledger"].
+func openWithLedger(a args, slot int) (*queue.Queue, *atomic.Uint64, error) {
+	q, err := queue.Open(a["name"])
+	if err != nil {
+		return nil, nil, fmt.Errorf("open: %w", err)
+	}
+	lseg, err := shm.Open(a["ledger"])
+	if err != nil {
+		q.Close()
+		return nil, nil, fmt.Errorf("open ledger: %w", err)
+	}
+	return q, mem.MustUint64(lseg.Bytes(), 8*slot), nil
+}
+
 // qProducer sends messages 0, 1, 2, ... of producer a["id"] to queue
 // a["name"], choosing Send, Reserve+Commit or SendBatch at random, and
 // stores in its ledger word (a["ledger"], slot id) how many messages the
 // calls that returned sent, shifted left by one; bit 0 is set while it holds
 // a Reserve not yet committed. With a["count"] > 0 it stops after that many and closes.
 func qProducer(a args) int {
-	q, err := queue.Open(a["name"])
-	if err != nil {
-		say("open: %v", err)
-		return exitFail
-	}
-	lseg, err := shm.Open(a["ledger"])
-	if err != nil {
-		say("open ledger: %v", err)
-		return exitFail
-	}
 	id := uint32(a.int("id"))
-	led := mem.MustUint64(lseg.Bytes(), 8*int(id))
+	q, led, err := openWithLedger(a, int(id))
+	if err != nil {
+		say("%v", err)
+		return exitFail
+	}
 	count, maxPay := uint64(a.int("count")), a.int("max")
 	pause := a["pause"] == "1"
 	hold := 3 // microseconds, at most, between the halves of a Reserve's copy
@@ -280,17 +289,11 @@ func qProducer(a args) int {
 // position was published), counted; one above it is a lost message, a
 // failure. It prints its counts when the queue reports io.EOF.
 func qConsumer(a args) int {
-	q, err := queue.Open(a["name"])
+	q, led, err := openWithLedger(a, 0)
 	if err != nil {
-		say("open: %v", err)
+		say("%v", err)
 		return exitFail
 	}
-	lseg, err := shm.Open(a["ledger"])
-	if err != nil {
-		say("open ledger: %v", err)
-		return exitFail
-	}
-	led := mem.MustUint64(lseg.Bytes(), 0)
 	var got, redelivered int
 	say("ready")
 	for {
