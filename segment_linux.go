@@ -10,6 +10,7 @@ import (
 	"sync"
 	"unsafe"
 
+	"github.com/shmkit/shm/internal/fault"
 	"golang.org/x/sys/unix"
 )
 
@@ -437,12 +438,13 @@ func (s *Segment) WriteAt(p []byte, off int64) (n int, err error) {
 }
 
 // faultSafeCopy copies like copy, but turns a SIGBUS or SIGSEGV in the
-// mapping into ErrFault.
+// mapping into ErrFault. It is fault.Catch written out, without the call
+// through a closure, for ReadAt's and WriteAt's small copies.
 func faultSafeCopy(dst, src []byte) (n int, err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
-			if _, ok := r.(interface{ Addr() uintptr }); !ok {
+			if _, ok := fault.Addr(r); !ok {
 				panic(r)
 			}
 			n, err = 0, ErrFault

@@ -6,6 +6,7 @@ import (
 	"runtime/debug"
 
 	"github.com/shmkit/shm"
+	"github.com/shmkit/shm/internal/fault"
 	"golang.org/x/sys/unix"
 )
 
@@ -79,13 +80,6 @@ const (
 // errBroken is the cause of every call on a broken handle.
 var errBroken = fmt.Errorf("%w (an earlier call on this handle faulted; only Close is left)", shm.ErrFault)
 
-// isFault reports whether r, a recovered panic value, is a memory fault that
-// SetPanicOnFault made into a panic (a runtime.Error with an Addr method).
-func isFault(r any) bool {
-	_, ok := r.(interface{ Addr() uintptr })
-	return ok
-}
-
 // catch ends the guard of an exported call (see above). It is the deferred
 // call itself, so that recover works: old is what SetPanicOnFault returned
 // at the call's start, op the operation for the error, err the call's
@@ -94,12 +88,12 @@ func isFault(r any) bool {
 func (q *Queue) catch(old bool, op string, err *error) {
 	debug.SetPanicOnFault(old)
 	if r := recover(); r != nil {
-		a, ok := r.(interface{ Addr() uintptr })
+		addr, ok := fault.Addr(r)
 		if !ok {
 			panic(r)
 		}
 		q.broke()
-		*err = wrapErr(op, q.name, fmt.Errorf("%w: fault at address %#x", shm.ErrFault, a.Addr()))
+		*err = wrapErr(op, q.name, fmt.Errorf("%w: fault at address %#x", shm.ErrFault, addr))
 	}
 }
 
@@ -109,7 +103,7 @@ func (q *Queue) broke() {
 	q.state = stateBroken
 	if q.p.active && q.multi {
 		me := lockValue(q.p.slot, q.p.gen)
-		safely(func() { q.lock.CompareAndSwap(me, 0) })
+		fault.Catch(func() { q.lock.CompareAndSwap(me, 0) })
 	}
 }
 
@@ -119,23 +113,6 @@ func (q *Queue) stateErr() error {
 		return ErrClosed
 	}
 	return errBroken
-}
-
-// safely runs f, which touches the mapping, and reports whether it
-// faulted. It is for the calls that are not on the hot path: opening,
-// closing, Stat and Probe.
-func safely(f func()) (faulted bool) {
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer func() {
-		if r := recover(); r != nil {
-			if !isFault(r) {
-				panic(r)
-			}
-			faulted = true
-		}
-	}()
-	f()
-	return false
 }
 
 // checkSize fails with shm.ErrFault, and breaks the handle as a fault

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 
 	"github.com/shmkit/shm"
+	"github.com/shmkit/shm/internal/fault"
 	"github.com/shmkit/shm/internal/futex"
 	"github.com/shmkit/shm/internal/mem"
 	"github.com/shmkit/shm/internal/proc"
@@ -197,7 +198,7 @@ func Unlink(name string, opts ...Option) error {
 func attach(name string, seg *shm.Segment, c *config) (q *Queue, err error) {
 	// Reading the header may fault if another process shrank the object
 	// since it was mapped.
-	if safely(func() { q, err = attachMapped(name, seg, c) }) {
+	if fault.Catch(func() { q, err = attachMapped(name, seg, c) }) {
 		return nil, shm.ErrFault
 	}
 	return q, err
@@ -290,7 +291,7 @@ func (q *Queue) close(markClosed bool) error {
 	}
 	var err error
 	if q.state == stateOpen {
-		if safely(func() { q.closeRoles(markClosed) }) {
+		if fault.Catch(func() { q.closeRoles(markClosed) }) {
 			err = wrapErr(op, q.name, shm.ErrFault)
 			q.broke()
 		}
@@ -332,17 +333,17 @@ func (q *Queue) closeRoles(markClosed bool) {
 func (q *Queue) releaseRoles() {
 	if q.p.active {
 		s := q.producers[q.p.slot]
-		safely(func() { s.claim.CompareAndSwap(claimWord(q.self.PID, q.p.gen), claimWord(0, q.p.gen)) })
+		fault.Catch(func() { s.claim.CompareAndSwap(claimWord(q.self.PID, q.p.gen), claimWord(0, q.p.gen)) })
 		q.p.active = false
 	}
 	if q.c.active {
-		safely(func() {
+		fault.Catch(func() {
 			q.consumer.claim.CompareAndSwap(claimWord(q.self.PID, q.c.gen), claimWord(0, q.c.gen))
 		})
 		q.c.active = false
 	}
-	safely(q.wakeConsumer)
-	safely(func() {
+	fault.Catch(q.wakeConsumer)
+	fault.Catch(func() {
 		if q.prodWait.Swap(prodIdle) == prodSleeping {
 			futex.WakeAll(q.prodWait)
 		}

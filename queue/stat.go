@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/shmkit/shm"
+	"github.com/shmkit/shm/internal/fault"
 	"github.com/shmkit/shm/internal/proc"
 )
 
@@ -50,7 +51,7 @@ func (s Stats) Fill() float64 {
 // shrank, so that reading it faults, Probe returns shm.ErrFault (like its
 // other errors, without a name) instead of crashing.
 func Probe(b []byte) (s Stats, err error) {
-	if safely(func() { s, err = probe(b) }) {
+	if fault.Catch(func() { s, err = probe(b) }) {
 		return Stats{}, shm.ErrFault
 	}
 	return s, err
@@ -122,7 +123,7 @@ func Stat(name string, opts ...Option) (s Stats, err error) {
 		return Stats{}, err
 	}
 	defer seg.Close()
-	if safely(func() { s, err = stat(seg.Bytes(), name) }) {
+	if fault.Catch(func() { s, err = stat(seg.Bytes(), name) }) {
 		return s, wrapErr("queue stat", name, shm.ErrFault)
 	}
 	return s, err
