@@ -343,11 +343,7 @@ func (q *Queue) releaseRoles() {
 		q.c.active = false
 	}
 	fault.Catch(q.wakeConsumer)
-	fault.Catch(func() {
-		if q.prodWait.Swap(prodIdle) == prodSleeping {
-			futex.WakeAll(q.prodWait)
-		}
-	})
+	fault.Catch(func() { q.wakeSleeper(q.prodWait, prodSleeping) })
 }
 
 func (q *Queue) closeProducer(markClosed bool) {

@@ -80,7 +80,7 @@ func (q *Queue) appendBatch(msgs [][]byte) int {
 	if !q.p.batching {
 		return 0
 	}
-	state := uint64(recordState(kindData, q.p.slot, q.p.gen)) << 32
+	data := recordState(kindData, q.p.slot, q.p.gen)
 	t := q.p.tail
 	i := 0
 	for ; i < len(msgs); i++ {
@@ -89,7 +89,7 @@ func (q *Queue) appendBatch(msgs [][]byte) int {
 			break
 		}
 		copy(q.ring[off+recordHeader:], msgs[i])
-		binary.LittleEndian.PutUint64(q.ring[off:off+8], uint64(len(msgs[i]))|state)
+		q.putHeader(off, uint32(len(msgs[i])), data)
 		t += rec
 	}
 	if i > 0 {
@@ -384,7 +384,7 @@ func (q *Queue) mpscReserve(ctx context.Context, n int, block bool) (uint64, err
 		t := q.tail.Load()
 		h := q.head.Load()
 		racehint.Acquire(q.race)
-		if h > t || t-h > q.capacity || t%8 != 0 || h%8 != 0 {
+		if !q.cursorsAgree(t, h) {
 			q.lock.Store(0)
 			return 0, fmt.Errorf("%w: cursors tail %d (header offset %d) and head %d (header offset %d) are misaligned or more than capacity %d apart", ErrCorrupt, t, offTail, h, offHead, q.capacity)
 		}
@@ -425,6 +425,13 @@ func (q *Queue) mpscReserve(ctx context.Context, n int, block bool) (uint64, err
 	}
 }
 
+// cursorsAgree reports whether a multi-producer queue's shared tail and
+// head obey the layout: 8-byte aligned, head not past tail, at most
+// capacity apart.
+func (q *Queue) cursorsAgree(t, h uint64) bool {
+	return h <= t && t-h <= q.capacity && t%8 == 0 && h%8 == 0
+}
+
 // mpscRun bounds how many records mpscAppend reserves in one hold of the
 // reserve lock, and so how long the other producers wait for it.
 const mpscRun = 64
@@ -448,7 +455,7 @@ func (q *Queue) mpscAppend(msgs [][]byte) int {
 	racehint.Acquire(q.race)
 	pending := recordState(kindPending, q.p.slot, q.p.gen)
 	end, n := t, 0
-	if h <= t && t-h <= q.capacity && t%8 == 0 && h%8 == 0 {
+	if q.cursorsAgree(t, h) {
 		for ; n < len(msgs) && n < mpscRun && len(msgs[n]) <= q.maxMsg; n++ {
 			off, rec := end&q.mask, recSize(len(msgs[n]))
 			if off+rec > q.capacity || end+rec-h > q.capacity {
