@@ -6,11 +6,11 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
-	"strconv"
 	"sync"
 	"unsafe"
 
 	"github.com/shmkit/shm/internal/fault"
+	"github.com/shmkit/shm/internal/nameless"
 	"golang.org/x/sys/unix"
 )
 
@@ -115,11 +115,11 @@ func create(name string, size int64, c *config) (s *Segment, taken bool, err err
 	if err := unix.Lstat(p, &st); err == nil {
 		return nil, true, unix.EEXIST
 	}
-	fd, err := unix.Open(c.dir, unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, uint32(c.mode))
+	fd, err := nameless.Open(c.dir, uint32(c.mode))
 	switch err {
 	case nil:
 		return createNameless(fd, p, name, size, c)
-	case unix.EOPNOTSUPP, unix.EISDIR, unix.EINVAL:
+	case nameless.ErrUnsupported:
 		return createNamed(p, name, size, c)
 	}
 	return nil, false, err
@@ -146,16 +146,11 @@ func createNameless(fd int, p, name string, size int64, c *config) (*Segment, bo
 			return nil, false, err
 		}
 	}
-	// linkat with AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH; through /proc it
-	// needs only the right to create in the directory.
-	err = unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd), unix.AT_FDCWD, p, unix.AT_SYMLINK_FOLLOW)
-	if err != nil {
+	if err := nameless.Link(fd, p); err != nil {
 		s.Close()
-		if err == unix.ENOENT {
-			if _, serr := os.Stat("/proc/self/fd"); serr != nil {
-				// No /proc: create the classic way.
-				return createNamed(p, name, size, c)
-			}
+		if err == nameless.ErrUnsupported {
+			// No /proc: create the classic way.
+			return createNamed(p, name, size, c)
 		}
 		return nil, err == unix.EEXIST, err
 	}

@@ -5,13 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
-	"strconv"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/shmkit/shm"
+	"github.com/shmkit/shm/internal/nameless"
 )
 
 // maxOpenAttempts bounds Open's loop between "open it" and "create it" when
@@ -108,8 +107,8 @@ func openExisting(name, path string) (*Semaphore, error) {
 // which a kill between its creation and its removal leaves behind. The
 // error matches unix.EEXIST when path exists.
 func create(name, path string, c *config) (*Semaphore, error) {
-	fd, err := unix.Open(filepath.Dir(path), unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, uint32(c.mode))
-	if err == unix.EOPNOTSUPP || err == unix.EISDIR || err == unix.EINVAL {
+	fd, err := nameless.Open(filepath.Dir(path), uint32(c.mode))
+	if err == nameless.ErrUnsupported {
 		return createTemp(name, path, c)
 	}
 	if err != nil {
@@ -120,13 +119,10 @@ func create(name, path string, c *config) (*Semaphore, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd), unix.AT_FDCWD, path, unix.AT_SYMLINK_FOLLOW)
-	if err != nil {
+	if err := nameless.Link(fd, path); err != nil {
 		s.Close()
-		if err == unix.ENOENT {
-			if _, serr := os.Stat("/proc/self/fd"); serr != nil {
-				return createTemp(name, path, c) // no /proc
-			}
+		if err == nameless.ErrUnsupported {
+			return createTemp(name, path, c) // no /proc
 		}
 		return nil, err
 	}
