@@ -363,6 +363,46 @@ func BenchmarkRawRing(b *testing.B) {
 	}
 }
 
+// BenchmarkRawStream is the hardware's limit for BenchmarkStreamProcess,
+// with no queue code: another process writes 64-byte messages one after
+// another into a 1 MiB ring in the queue's record layout (as rawRing's
+// send does), and this one reads them (as rawRing's receive does),
+// publishing how far it got every quarter ring; the writer reads that only
+// when the ring looks full. An op is one message.
+func BenchmarkRawStream(b *testing.B) {
+	name := shmtest.Name(b, "")
+	seg, err := shm.Create(name, rawRingSize+4096)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer seg.Close()
+	in, _, stop := newRawRings(seg.Bytes(), false, true)
+	read := rawStreamRead(seg.Bytes())
+	k := spawn(b, "rawstream", name, 0, 0)
+	buf := make([]byte, rawMsg)
+	quarter := uint64(in.records() / 4)
+	b.SetBytes(rawMsg)
+	n := uint64(0)
+	for b.Loop() {
+		in.receive(buf)
+		if n++; n%quarter == 0 {
+			mem.StoreRelease64(read, n)
+		}
+	}
+	stop.Store(1)
+	if err := k.wait(); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// rawStreamRead is BenchmarkRawStream's count of messages read, in the
+// page after the rings.
+func rawStreamRead(b []byte) *atomic.Uint64 { return mem.MustUint64(b, rawRingSize+64) }
+
+// records is how many messages the ring holds at once, keeping one record's
+// room for the end marker.
+func (r *rawRing) records() int { return len(r.b)/r.stride - 1 }
+
 const (
 	rawMsg      = 64
 	rawRingSize = 2 << 20 // both directions
@@ -499,6 +539,24 @@ func benchChild(role string) error {
 			if v%2 == 1 {
 				w.Store(v + 1)
 			}
+		}
+	case "rawstream":
+		seg, err := shm.Open(os.Getenv("QUEUE_NAME"))
+		if err != nil {
+			return err
+		}
+		out, _, stop := newRawRings(seg.Bytes(), false, true)
+		read := rawStreamRead(seg.Bytes())
+		msg := make([]byte, rawMsg)
+		room := uint64(out.records())
+		for sent, seen := uint64(0), uint64(0); ; sent++ {
+			for sent-seen >= room {
+				if stop.Load() != 0 {
+					return nil
+				}
+				seen = read.Load()
+			}
+			out.send(msg)
 		}
 	case "rawring":
 		seg, err := shm.Open(os.Getenv("QUEUE_NAME"))

@@ -63,9 +63,9 @@ func openChildQueue() (*Queue, error) {
 //	send-truncated send, shrink the object, send again (TestNoFaultGuard)
 //
 // and the benchmark peers of bench_test.go (echo, stream, pingpong,
-// rawring).
+// rawring, rawstream).
 func child(role string) error {
-	if role == "echo" || role == "stream" || role == "pingpong" || role == "rawring" {
+	if role == "echo" || role == "stream" || role == "pingpong" || role == "rawring" || role == "rawstream" {
 		return benchChild(role)
 	}
 	if role == "truncate" {
