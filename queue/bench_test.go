@@ -364,34 +364,39 @@ func BenchmarkRawRing(b *testing.B) {
 }
 
 // BenchmarkRawStream is the hardware's limit for BenchmarkStreamProcess,
-// with no queue code: another process writes 64-byte messages one after
-// another into a 1 MiB ring in the queue's record layout (as rawRing's
-// send does), and this one reads them (as rawRing's receive does),
-// publishing how far it got every quarter ring; the writer reads that only
-// when the ring looks full. An op is one message.
+// with no queue code: another process writes 64-byte messages into a
+// 1 MiB ring, and this one reads them one at a time, in the two layouts of
+// BenchmarkRawRing (with rawRing's send and receive), and in the records
+// layout 64 messages at a time (rawRing's sendBatch). The reader publishes
+// how far it got every quarter ring; the writer reads that only when the
+// ring looks full. An op is one message.
 func BenchmarkRawStream(b *testing.B) {
-	name := shmtest.Name(b, "")
-	seg, err := shm.Create(name, rawRingSize+4096)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer seg.Close()
-	in, _, stop := newRawRings(seg.Bytes(), false, true)
-	read := rawStreamRead(seg.Bytes())
-	k := spawn(b, "rawstream", name, 0, 0)
-	buf := make([]byte, rawMsg)
-	quarter := uint64(in.records() / 4)
-	b.SetBytes(rawMsg)
-	n := uint64(0)
-	for b.Loop() {
-		in.receive(buf)
-		if n++; n%quarter == 0 {
-			mem.StoreRelease64(read, n)
-		}
-	}
-	stop.Store(1)
-	if err := k.wait(); err != nil {
-		b.Fatal(err)
+	for layout, name := range []string{"records", "slots", "records-batch"} {
+		b.Run(name, func(b *testing.B) {
+			name := shmtest.Name(b, "")
+			seg, err := shm.Create(name, rawRingSize+4096)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer seg.Close()
+			in, _, stop := newRawRings(seg.Bytes(), layout == 1, true)
+			read := rawStreamRead(seg.Bytes())
+			k := spawn(b, "rawstream", name, layout, 0)
+			buf := make([]byte, rawMsg)
+			quarter := uint64(in.records() / 4)
+			b.SetBytes(rawMsg)
+			n := uint64(0)
+			for b.Loop() {
+				in.receive(buf)
+				if n++; n%quarter == 0 {
+					mem.StoreRelease64(read, n)
+				}
+			}
+			stop.Store(1)
+			if err := k.wait(); err != nil {
+				b.Fatal(err)
+			}
+		})
 	}
 }
 
@@ -459,6 +464,22 @@ func (r *rawRing) send(msg []byte) {
 		mem.StoreRelease64(&r.words[r.pos/8], rawMsg|uint64(kindData)<<(32+kindShift))
 	}
 	r.pos = r.next()
+}
+
+// sendBatch writes n copies of msg in the records layout, the first one's
+// header last, so that the receiver sees them all at once, as SendBatch
+// publishes a batch.
+func (r *rawRing) sendBatch(msg []byte, n int) {
+	first, header := r.pos, uint64(rawMsg)|uint64(kindData)<<(32+kindShift)
+	for i := range n {
+		copy(r.b[r.pos+recordHeader:], msg)
+		if i > 0 {
+			mem.StoreRelease64(&r.words[r.pos/8], header)
+		}
+		r.pos = r.next()
+	}
+	mem.StoreRelease64(&r.words[r.pos/8], 0)
+	mem.StoreRelease64(&r.words[first/8], header)
 }
 
 func (r *rawRing) receive(buf []byte) {
@@ -545,18 +566,27 @@ func benchChild(role string) error {
 		if err != nil {
 			return err
 		}
-		out, _, stop := newRawRings(seg.Bytes(), false, true)
+		layout := envInt("QUEUE_ID")
+		out, _, stop := newRawRings(seg.Bytes(), layout == 1, true)
 		read := rawStreamRead(seg.Bytes())
 		msg := make([]byte, rawMsg)
-		room := uint64(out.records())
-		for sent, seen := uint64(0), uint64(0); ; sent++ {
-			for sent-seen >= room {
+		batch := 1
+		if layout == 2 {
+			batch = 64
+		}
+		room := uint64(out.records() - batch)
+		for sent, seen := uint64(0), uint64(0); ; sent += uint64(batch) {
+			for sent-seen > room {
 				if stop.Load() != 0 {
 					return nil
 				}
 				seen = read.Load()
 			}
-			out.send(msg)
+			if batch == 1 {
+				out.send(msg)
+			} else {
+				out.sendBatch(msg, batch)
+			}
 		}
 	case "rawring":
 		seg, err := shm.Open(os.Getenv("QUEUE_NAME"))
