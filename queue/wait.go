@@ -59,8 +59,11 @@ import (
 // then a, which precedes b, was visible by the time Heavy returned, and 2
 // sees the condition. So, as with two full barriers, either the waker sees
 // the sleeper or the sleeper sees the condition (Dekker's pattern). The
-// cost moves to the side that is about to sleep: microseconds, next to the
-// futex hand-off's tens of microseconds. A process that could not register
+// cost moves to the side that is about to sleep, once per sleep: a waiter
+// that wakes looks at the condition before it advertises again. Heavy
+// interrupts the other CPU when it runs a registered process and waits for
+// it, which on one VM took tens of microseconds (docs/BENCHMARKS.md), as
+// long as the futex hand-off itself. A process that could not register
 // keeps sequentially consistent stores at a (and needs nothing from its
 // peer's Heavy). A waiter whose Heavy call fails (membarrier blocked by a
 // seccomp filter while its peer's process was allowed to register) cannot
@@ -157,6 +160,12 @@ func (q *Queue) await(ctx context.Context, word *atomic.Uint32, sleepVal uint32,
 			err = futex.Wait(ctx, word, sleepVal) // sleeps at most 100 ms too
 		}
 		if err != nil {
+			return err
+		}
+		// Woken, most likely by the other side: look before advertising
+		// again, which would cost another Heavy (tens of microseconds on
+		// some VMs) between the wake-up and the message.
+		if ok, err := ready(); ok || err != nil {
 			return err
 		}
 		if err := checkPeer(time.Now()); err != nil {
