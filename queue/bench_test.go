@@ -340,23 +340,16 @@ func BenchmarkRawPingPong(b *testing.B) {
 func BenchmarkRawRing(b *testing.B) {
 	for layout, name := range []string{"records", "slots"} {
 		b.Run(name, func(b *testing.B) {
-			name := shmtest.Name(b, "")
-			seg, err := shm.Create(name, rawRingSize+4096)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer seg.Close()
-			out, in, stop := newRawRings(seg.Bytes(), layout == 1, true)
-			k := spawn(b, "rawring", name, layout, 0)
+			r := startRaw(b, "rawring", layout)
 			msg, buf := make([]byte, rawMsg), make([]byte, rawMsg)
 			for b.Loop() {
-				out.send(msg)
-				in.receive(buf)
+				r.out.send(msg)
+				r.in.receive(buf)
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/roundtrip")
-			stop.Store(1)
-			out.send(msg)
-			if err := k.wait(); err != nil {
+			r.stop.Store(1)
+			r.out.send(msg)
+			if err := r.child.wait(); err != nil {
 				b.Fatal(err)
 			}
 		})
@@ -373,31 +366,48 @@ func BenchmarkRawRing(b *testing.B) {
 func BenchmarkRawStream(b *testing.B) {
 	for layout, name := range []string{"records", "slots", "records-batch"} {
 		b.Run(name, func(b *testing.B) {
-			name := shmtest.Name(b, "")
-			seg, err := shm.Create(name, rawRingSize+4096)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer seg.Close()
-			in, _, stop := newRawRings(seg.Bytes(), layout == 1, true)
-			read := rawStreamRead(seg.Bytes())
-			k := spawn(b, "rawstream", name, layout, 0)
+			r := startRaw(b, "rawstream", layout)
+			// One direction only: the child writes the ring that is the
+			// driver's out in BenchmarkRawRing, and this side reads it.
+			ring := r.out
 			buf := make([]byte, rawMsg)
-			quarter := uint64(in.records() / 4)
+			quarter := uint64(ring.records() / 4)
 			b.SetBytes(rawMsg)
 			n := uint64(0)
 			for b.Loop() {
-				in.receive(buf)
+				ring.receive(buf)
 				if n++; n%quarter == 0 {
-					mem.StoreRelease64(read, n)
+					mem.StoreRelease64(r.read, n)
 				}
 			}
-			stop.Store(1)
-			if err := k.wait(); err != nil {
+			r.stop.Store(1)
+			if err := r.child.wait(); err != nil {
 				b.Fatal(err)
 			}
 		})
 	}
+}
+
+// rawPeers is a segment of the raw benchmarks, seen from the driver's side,
+// and the child process that works the other side.
+type rawPeers struct {
+	out, in *rawRing       // the two directions; layout 1 is slots
+	stop    *atomic.Uint64 // set to make the child return
+	read    *atomic.Uint64 // BenchmarkRawStream: messages read so far
+	child   *childProc
+}
+
+// startRaw creates a raw benchmark segment in the given layout (0 records,
+// 1 slots, 2 records written in batches) and starts the child role on it.
+func startRaw(b *testing.B, role string, layout int) rawPeers {
+	name := shmtest.Name(b, "")
+	seg, err := shm.Create(name, rawRingSize+4096)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { seg.Close() })
+	out, in, stop := newRawRings(seg.Bytes(), layout == 1, true)
+	return rawPeers{out: out, in: in, stop: stop, read: rawStreamRead(seg.Bytes()), child: spawn(b, role, name, layout, 0)}
 }
 
 // rawStreamRead is BenchmarkRawStream's count of messages read, in the
@@ -567,6 +577,7 @@ func benchChild(role string) error {
 			return err
 		}
 		layout := envInt("QUEUE_ID")
+		// The driver's out ring (driver true), which the driver reads here.
 		out, _, stop := newRawRings(seg.Bytes(), layout == 1, true)
 		read := rawStreamRead(seg.Bytes())
 		msg := make([]byte, rawMsg)
