@@ -99,7 +99,7 @@ func (r *ring) init() {
 
 func (r *ring) send(ctx context.Context, msg []byte) error {
 	i := r.next
-	s := spinner{done: ctx.Done(), yield: r.yield}
+	s := spinner{yield: r.yield}
 	for i-r.headCache >= r.n {
 		r.headCache = r.head.Load()
 		if r.headCache > i {
@@ -122,7 +122,7 @@ func (r *ring) receive(ctx context.Context, buf []byte) error {
 	i := r.next
 	j := i & (r.n - 1)
 	seq := r.seqs[j]
-	s := spinner{done: ctx.Done(), yield: r.yield}
+	s := spinner{yield: r.yield}
 	for {
 		v := seq.Load()
 		if v == i+1 {
@@ -148,11 +148,11 @@ func (r *ring) receive(ctx context.Context, buf []byte) error {
 	return nil
 }
 
-// spinner busy-polls, looking at ctx every 1024 spins. With yield set (the
-// two sides may share a CPU) it gives the CPU away every 8 spins.
+// spinner busy-polls, looking at ctx every 1024 spins (and only then: a
+// send or receive that does not wait never touches ctx). With yield set
+// (the two sides may share a CPU) it gives the CPU away every 8 spins.
 type spinner struct {
 	n     uint
-	done  <-chan struct{}
 	yield bool
 }
 
@@ -164,10 +164,8 @@ func (s *spinner) spin(ctx context.Context) error {
 	if s.n%1024 != 0 {
 		return nil
 	}
-	select {
-	case <-s.done:
-		return ctx.Err()
-	default:
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	if !s.yield && s.n%(1<<20) == 0 {
 		runtime.Gosched()
