@@ -1,21 +1,24 @@
 package bench
 
 import (
+	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"testing"
+
+	"github.com/shmkit/shm/internal/shmtest"
 )
 
 // TestPingPongC builds testdata/pingpong.c, the C floor that
 // docs/BENCHMARKS.md compares the transports' latency tails with, runs it
 // briefly and checks that its report is whole and ordered.
 func TestPingPongC(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "pingpong")
-	if out, err := exec.Command("gcc", "-O2", "-Wall", "-Werror", "-o", bin, "testdata/pingpong.c").CombinedOutput(); err != nil {
-		t.Fatalf("gcc: %v\n%s", err, out)
+	src, err := os.ReadFile("testdata/pingpong.c")
+	if err != nil {
+		t.Fatal(err)
 	}
+	bin := shmtest.BuildC(t, string(src), "-Werror")
 	out, err := exec.Command(bin, "20000").CombinedOutput()
 	if err != nil {
 		t.Fatalf("pingpong: %v\n%s", err, out)
