@@ -13,9 +13,11 @@ import (
 // scripts: transport, workload ("rtt", "wake" or "stream"), size in bytes,
 // the latency percentiles in nanoseconds (p50_ns, p90_ns, p99_ns, p999_ns,
 // max_ns) for round trips, msgs_per_s and bytes_per_s for streams, the
-// ratios vs_raw, vs_unix and vs_sem (time per message over theirs), the
-// peer's CPU time in the measured part (peer_cpu_ns, peer_cpu_percent),
-// the CPUs, and error for a case that failed.
+// ratios vs_raw, vs_unix and vs_sem (time per message over theirs; with
+// Rounds, the median of the rounds' ratios, and vs_raw_low and vs_raw_high
+// the lowest and highest round's ratio to raw), the peer's CPU time in the
+// measured part (peer_cpu_ns, peer_cpu_percent), the CPUs, and error for a
+// case that failed.
 func WriteJSON(w io.Writer, rep *Report) error {
 	res := rep.Results
 	if res == nil {
@@ -35,7 +37,11 @@ func WriteJSON(w io.Writer, rep *Report) error {
 // semaphore hand-off for wake-ups).
 func WriteTable(w io.Writer, rep *Report) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(w, "Two processes, %s; %v per case.\n", rep.Placement, rep.Duration.Round(time.Millisecond))
+	if rep.Rounds > 1 {
+		fmt.Fprintf(w, "Two processes, %s; %d rounds of every case in turn, %v per case and round.\n", rep.Placement, rep.Rounds, rep.Duration.Round(time.Millisecond))
+	} else {
+		fmt.Fprintf(w, "Two processes, %s; %v per case.\n", rep.Placement, rep.Duration.Round(time.Millisecond))
+	}
 	var rtt, wake, stream, failed []Result
 	for _, r := range rep.Results {
 		switch {
@@ -67,7 +73,7 @@ func WriteTable(w io.Writer, rep *Report) error {
 				cells = append(cells, c)
 			}
 			cells = append(cells, FormatNS(r.MaxNS), fmt.Sprint(r.Samples), FormatPercent(r.PeerCPUPercent),
-				ratio(r.VsRaw), ratio(vsOf(r)))
+				rawRatio(r), ratio(vsOf(r)))
 			fmt.Fprintln(tw, strings.Join(cells, "\t"))
 		}
 		return tw.Flush()
@@ -86,13 +92,16 @@ func WriteTable(w io.Writer, rep *Report) error {
 		for _, r := range stream {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.1f\t%s\t%s\t%s\n", r.Transport, FormatSize(r.Size),
 				FormatRate(r.MsgsPerS, ""), FormatRate(r.BytesPerS, "B"), 1e9/r.MsgsPerS, FormatPercent(r.PeerCPUPercent),
-				ratio(r.VsRaw), ratio(r.VsUnix))
+				rawRatio(r), ratio(r.VsUnix))
 		}
 		if err := tw.Flush(); err != nil {
 			return err
 		}
 	}
 	fmt.Fprintf(w, "\nxRAW, xUNIX: time per message (median round trip, or 1/rate) over that of raw and of unix at the same size; below 1 is faster.\n")
+	if rep.Rounds > 1 {
+		fmt.Fprintf(w, "Rounds: every ratio is the median of the %d rounds' ratios, each taken within one round; after xRAW, in brackets, the lowest and highest round's.\n", rep.Rounds)
+	}
 	if len(wake) > 0 {
 		fmt.Fprintf(w, "xSEM: median wake-up round trip over sem's, a bare futex hand-off (both sides sleep on process-shared semaphores).\n")
 		fmt.Fprintf(w, "Wake: the driver pauses %v before each round trip, long enough for a peer that sleeps when idle to be asleep (queue's default strategy spins only briefly first); only the round trip is timed.\n", WakeGap)
@@ -142,6 +151,15 @@ func FormatPercent(p float64) string {
 		return fmt.Sprintf("%.0f%%", p)
 	}
 	return fmt.Sprintf("%.1f%%", p)
+}
+
+// rawRatio formats a result's ratio to raw, with the range of its rounds'
+// ratios when there were several and they differ.
+func rawRatio(r Result) string {
+	if r.VsRawLow > 0 && r.VsRawHigh > r.VsRawLow {
+		return fmt.Sprintf("%s (%s-%s)", ratio(r.VsRaw), ratio(r.VsRawLow), ratio(r.VsRawHigh))
+	}
+	return ratio(r.VsRaw)
 }
 
 func ratio(r float64) string {

@@ -36,6 +36,7 @@ type config struct {
 	exe        string
 	args       []string
 	progress   func(Progress)
+	rounds     int
 }
 
 // Using restricts a run to the given transports (see Lookup).
@@ -101,11 +102,13 @@ type Result struct {
 	MsgsPerS    float64 `json:"msgs_per_s,omitempty"`
 	BytesPerS   float64 `json:"bytes_per_s,omitempty"`
 	DurationNS  int64   `json:"duration_ns"`
-	VsRaw       float64 `json:"vs_raw,omitempty"`  // time per message over raw's
-	VsUnix      float64 `json:"vs_unix,omitempty"` // time per message over unix's
-	VsSem       float64 `json:"vs_sem,omitempty"`  // time per message over sem's
-	DriverCPU   int     `json:"driver_cpu"`        // the CPU it was pinned to, or -1
-	PeerCPU     int     `json:"peer_cpu"`          // the CPU it was pinned to, or -1
+	VsRaw       float64 `json:"vs_raw,omitempty"`      // time per message over raw's
+	VsUnix      float64 `json:"vs_unix,omitempty"`     // time per message over unix's
+	VsSem       float64 `json:"vs_sem,omitempty"`      // time per message over sem's
+	VsRawLow    float64 `json:"vs_raw_low,omitempty"`  // with Rounds: the lowest round's ratio to raw
+	VsRawHigh   float64 `json:"vs_raw_high,omitempty"` // and the highest
+	DriverCPU   int     `json:"driver_cpu"`            // the CPU it was pinned to, or -1
+	PeerCPU     int     `json:"peer_cpu"`              // the CPU it was pinned to, or -1
 	Error       string  `json:"error,omitempty"`
 	Description string  `json:"-"`
 
@@ -138,7 +141,8 @@ func (r *Result) cost() float64 {
 // Report is the outcome of a run.
 type Report struct {
 	Placement Placement
-	Duration  time.Duration // per case
+	Duration  time.Duration // per case and round
+	Rounds    int           // passes over the cases (see Rounds)
 	Results   []Result
 }
 
@@ -157,9 +161,11 @@ var caseCounter atomic.Uint64
 
 // Run measures every combination of workload, message size and transport,
 // one case after another, each against a fresh peer process, and returns
-// the figures. A case that fails is reported in its Result and the run goes
-// on; when ctx ends, Run kills the peer, removes what the case created and
-// returns what it has with ctx's error.
+// the figures (with Rounds, several passes over the cases, merged). A case
+// that fails is reported in its Result and the run goes on; when ctx ends,
+// Run kills the peer, removes what the case created and returns what it
+// has with ctx's error: the rounds it completed, or the cases of the first
+// round that it got through.
 func Run(ctx context.Context, opts ...Option) (*Report, error) {
 	c := config{cpus: [2]int{-1, -1}}
 	for _, o := range opts {
@@ -176,6 +182,12 @@ func Run(ctx context.Context, opts ...Option) (*Report, error) {
 	}
 	if c.duration <= 0 {
 		c.duration = DefaultDuration
+	}
+	switch {
+	case c.rounds == 0:
+		c.rounds = 1
+	case c.rounds < 1 || c.rounds > MaxRounds:
+		return nil, fmt.Errorf("bench: %d rounds is outside 1 to %d", c.rounds, MaxRounds)
 	}
 	for _, s := range c.sizes {
 		if s < MinSize || s > MaxSize {
@@ -213,26 +225,56 @@ func Run(ctx context.Context, opts ...Option) (*Report, error) {
 			}
 		}
 	}
-	per := max(c.duration/time.Duration(max(len(cases), 1)), time.Millisecond)
-	rep := &Report{Placement: place, Duration: per}
-	for i, cs := range cases {
-		if err := ctx.Err(); err != nil {
-			return rep, err
+	per := max(c.duration/time.Duration(max(len(cases)*c.rounds, 1)), time.Millisecond)
+	rep := &Report{Placement: place, Duration: per, Rounds: c.rounds}
+	var done [][]Result // complete rounds
+	for round := range c.rounds {
+		results := make([]Result, 0, len(cases))
+		for i, cs := range cases {
+			if err := ctx.Err(); err != nil {
+				rep.fold(done, results)
+				return rep, err
+			}
+			if c.progress != nil {
+				c.progress(Progress{Case: cs, Index: round*len(cases) + i, Total: len(cases) * c.rounds})
+			}
+			cs.Name = fmt.Sprintf("shm-bench-%d-%d-%s", os.Getpid(), caseCounter.Add(1), cs.Transport)
+			t := transportByName(cs.Transport)
+			res := runCase(ctx, &c, t, cs, per, place)
+			res.Description = t.Describe()
+			if err := ctx.Err(); err != nil {
+				rep.fold(done, results)
+				return rep, err
+			}
+			results = append(results, res)
 		}
-		if c.progress != nil {
-			c.progress(Progress{Case: cs, Index: i, Total: len(cases)})
-		}
-		cs.Name = fmt.Sprintf("shm-bench-%d-%d-%s", os.Getpid(), caseCounter.Add(1), cs.Transport)
-		t := transportByName(cs.Transport)
-		res := runCase(ctx, &c, t, cs, per, place)
-		res.Description = t.Describe()
-		if err := ctx.Err(); err != nil {
-			return rep, err
-		}
-		rep.Results = append(rep.Results, res)
+		done = append(done, results)
 	}
-	rep.ratios()
+	rep.fold(done, nil)
 	return rep, nil
+}
+
+// fold sets the report's results from the complete rounds, each case's
+// rounds merged and its ratios the median of the rounds' ratios; with no
+// complete round, from the cases of the first round so far.
+func (r *Report) fold(rounds [][]Result, partial []Result) {
+	if len(rounds) == 0 {
+		r.Results = partial
+		r.ratios()
+		return
+	}
+	for _, round := range rounds {
+		(&Report{Results: round}).ratios()
+	}
+	r.Results = make([]Result, len(rounds[0]))
+	for i := range r.Results {
+		column := make([]Result, len(rounds))
+		for k, round := range rounds {
+			column[k] = round[i]
+		}
+		r.Results[i] = mergeRounds(column)
+	}
+	roundRatios(r.Results, rounds)
 }
 
 // ratios fills VsRaw, VsUnix and VsSem from the raw, unix and sem results

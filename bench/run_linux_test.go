@@ -291,6 +291,44 @@ func TestProcessCPU(t *testing.T) {
 	}
 }
 
+// TestRunRounds runs two transports in three rounds and checks that every
+// case ran in every round, in turn, and that the merged results carry the
+// rounds' ratios.
+func TestRunRounds(t *testing.T) {
+	var seen []Progress
+	rep, err := Run(context.Background(), Using(rawTransport{}, pipeTransport{}), Workloads(RTT, Stream), Sizes(64),
+		Duration(600*time.Millisecond), Rounds(3), OnProgress(func(p Progress) { seen = append(seen, p) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Rounds != 3 || len(rep.Results) != 4 || len(seen) != 12 {
+		t.Fatalf("%d rounds, %d results, %d cases run; want 3, 4, 12", rep.Rounds, len(rep.Results), len(seen))
+	}
+	for i, p := range seen {
+		if want := seen[i%4].Case; p.Case.Transport != want.Transport || p.Case.Workload != want.Workload || p.Index != i || p.Total != 12 {
+			t.Errorf("case %d: %s %s (%d of %d); want %s %s, as in the first round", i, p.Case.Transport, p.Case.Workload, p.Index, p.Total, want.Transport, want.Workload)
+		}
+	}
+	for _, r := range rep.Results {
+		key := r.Transport + "/" + string(r.Workload)
+		switch {
+		case r.Error != "":
+			t.Errorf("%s failed: %s", key, r.Error)
+		case r.Transport == Raw && (r.VsRaw != 1 || r.VsRawLow != 1 || r.VsRawHigh != 1):
+			t.Errorf("%s: xRAW %v (%v-%v), want 1", key, r.VsRaw, r.VsRawLow, r.VsRawHigh)
+		case r.Transport != Raw && !(r.VsRawLow > 0 && r.VsRawLow <= r.VsRaw && r.VsRaw <= r.VsRawHigh):
+			t.Errorf("%s: xRAW %v outside its rounds' %v-%v", key, r.VsRaw, r.VsRawLow, r.VsRawHigh)
+		case r.Workload == RTT && (r.Samples == 0 || r.Hist.Count() != r.Samples):
+			t.Errorf("%s: %d samples, histogram %d", key, r.Samples, r.Hist.Count())
+		case r.Workload == Stream && (r.Messages == 0 || r.MsgsPerS <= 0):
+			t.Errorf("%s: %d messages at %v/s", key, r.Messages, r.MsgsPerS)
+		}
+	}
+	if left := leftovers(t, os.Getpid()); len(left) > 0 {
+		t.Errorf("left in /dev/shm: %v", left)
+	}
+}
+
 func TestRunRefusesBadInput(t *testing.T) {
 	tests := []struct {
 		name string
@@ -301,6 +339,8 @@ func TestRunRefusesBadInput(t *testing.T) {
 		{"unknown workload", []Option{Workloads("burst")}},
 		{"same CPU twice", []Option{CPUs(0, 0)}},
 		{"CPU not available", []Option{CPUs(0, 1<<14)}},
+		{"no rounds", []Option{Rounds(-1)}},
+		{"too many rounds", []Option{Rounds(MaxRounds + 1)}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -21,6 +21,7 @@ func newBenchCmd() *cobra.Command {
 		workloads  []string
 		sizes      []string
 		duration   time.Duration
+		rounds     int
 		asJSON     bool
 		plot       string
 		cpus       []int
@@ -47,6 +48,12 @@ used while measured (PEER CPU, 100% is one CPU busy), and its time per
 message relative to the raw limit (xRAW) and to the Unix socket (xUNIX), or
 for wake to a bare futex hand-off between semaphores (xSEM).
 
+With --rounds N it runs every case N times, the cases in turn in each round,
+in the same --duration; a case's figures then cover all its rounds, and its
+ratios are the median of the ratios taken within each round, with xRAW's
+range over the rounds in brackets. Use it where the machine's speed drifts
+(a VM whose host moves its CPUs): two cases of one round ran moments apart.
+
 It removes every object it creates in /dev/shm, also when interrupted
 (exit status 130).
 
@@ -55,7 +62,8 @@ Transports: ` + strings.Join(bench.TransportNames(), ", ") + `.`,
   shm bench --transport raw,unix --size 64,1K --duration 5s
   shm bench --json > bench.json
   shm bench --workload rtt --plot latency.svg
-  shm bench --workload wake --transport queue,sem --size 64`,
+  shm bench --workload wake --transport queue,sem --size 64
+  shm bench --transport raw,queue-spin --workload rtt --size 64 --rounds 10`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var opts []bench.Option
@@ -92,6 +100,10 @@ Transports: ` + strings.Join(bench.TransportNames(), ", ") + `.`,
 				return usageErr(cmd, "--duration: %v is not positive", duration)
 			}
 			opts = append(opts, bench.Duration(duration))
+			if rounds < 1 || rounds > bench.MaxRounds {
+				return usageErr(cmd, "--rounds: %d is outside 1 to %d", rounds, bench.MaxRounds)
+			}
+			opts = append(opts, bench.Rounds(rounds))
 			if plot != "" && !strings.EqualFold(strings.TrimPrefix(extOf(plot), "."), "svg") {
 				return usageErr(cmd, "--plot: %q: only SVG is drawn; name the file *.svg", plot)
 			}
@@ -156,6 +168,7 @@ Transports: ` + strings.Join(bench.TransportNames(), ", ") + `.`,
 	f.StringSliceVar(&workloads, "workload", nil, "workloads to run: rtt, wake, stream (default rtt,stream)")
 	f.StringSliceVar(&sizes, "size", nil, "message sizes, comma-separated, such as 64,1K,64K (default 64,1K,64K)")
 	f.DurationVar(&duration, "duration", bench.DefaultDuration, "measuring time of the whole run, shared by its cases")
+	f.IntVar(&rounds, "rounds", 1, "run every case this many times, the cases in turn in each round; ratios are the median of the rounds'")
 	f.BoolVar(&asJSON, "json", false, "print a JSON list of results instead of tables")
 	f.StringVar(&plot, "plot", "", "also draw the round-trip latency distributions in this SVG file")
 	f.IntSliceVar(&cpus, "cpus", nil, "pin the driver and the peer to these two CPUs, DRIVER,PEER (default: chosen)")

@@ -191,6 +191,8 @@ func TestBenchUsageErrors(t *testing.T) {
 		{[]string{"bench", "--size", "8"}, "--size: 8 is outside 16 to 16M"},
 		{[]string{"bench", "--workload", "burst"}, `unknown workload "burst"`},
 		{[]string{"bench", "--duration", "0s"}, "--duration: 0s is not positive"},
+		{[]string{"bench", "--rounds", "0"}, "--rounds: 0 is outside 1 to 100"},
+		{[]string{"bench", "--rounds", "101"}, "--rounds: 101 is outside 1 to 100"},
 		{[]string{"bench", "--plot", "latency.png"}, "only SVG is drawn"},
 		{[]string{"bench", "--cpus", "1"}, "want two CPUs"},
 		{[]string{"bench", "--cpus", "0,1", "--no-pin"}, "exclude each other"},

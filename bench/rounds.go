@@ -1,0 +1,104 @@
+package bench
+
+import (
+	"fmt"
+	"slices"
+)
+
+// MaxRounds bounds Rounds: every round of every case starts a peer process.
+const MaxRounds = 100
+
+// Rounds runs the whole list of cases n times over (1 to MaxRounds): the
+// cases of a round one after another, then the next round, the run's
+// Duration shared among all of them. A case's figures merge its rounds
+// (every round trip, every message), and its ratios to raw, unix and sem
+// are the median of the ratios taken within each round, where the two
+// cases ran moments apart. On a machine whose speed drifts, such as a VM
+// whose host moves its CPUs, that keeps a drift between two cases of one
+// pass out of their ratio. VsRawLow and VsRawHigh give the spread of the
+// rounds' ratios to raw.
+func Rounds(n int) Option { return func(c *config) { c.rounds = n } }
+
+// mergeRounds folds the results of one case's rounds, in round order, into
+// one: the first failure, if any round failed; otherwise round trips and
+// messages added up, and percentiles, means and rates taken over all of
+// them. The ratios are left to roundRatios.
+func mergeRounds(rounds []Result) Result {
+	m := rounds[0]
+	m.VsRaw, m.VsUnix, m.VsSem = 0, 0, 0
+	for i, r := range rounds {
+		if r.Error != "" {
+			m.Error = r.Error
+			if len(rounds) > 1 {
+				m.Error = fmt.Sprintf("round %d of %d: %s", i+1, len(rounds), r.Error)
+			}
+			return m
+		}
+	}
+	if len(rounds) == 1 {
+		return m
+	}
+	m.DurationNS, m.PeerCPUNS, m.Messages = 0, 0, 0
+	cpuWeighted := 0.0
+	for _, r := range rounds {
+		m.DurationNS += r.DurationNS
+		m.PeerCPUNS += r.PeerCPUNS
+		m.Messages += r.Messages
+		cpuWeighted += r.PeerCPUPercent * float64(r.DurationNS)
+	}
+	if m.DurationNS > 0 {
+		m.PeerCPUPercent = cpuWeighted / float64(m.DurationNS)
+	}
+	if m.Hist != nil {
+		h := &Histogram{}
+		for _, r := range rounds {
+			h.Merge(r.Hist)
+		}
+		m.Hist = h
+		m.Samples, m.MinNS, m.MaxNS, m.MeanNS = h.Count(), h.Min(), h.Max(), uint64(h.Mean())
+		m.P50NS, m.P90NS = h.Quantile(0.50), h.Quantile(0.90)
+		m.P99NS, m.P999NS = h.Quantile(0.99), h.Quantile(0.999)
+	}
+	if m.Messages > 0 && m.DurationNS > 0 {
+		m.MsgsPerS = float64(m.Messages) / (float64(m.DurationNS) / 1e9)
+		m.BytesPerS = m.MsgsPerS * float64(m.Size)
+	}
+	return m
+}
+
+// roundRatios sets each merged result's ratios to the median of its
+// rounds' ratios: rounds[i] holds round i's results in the order of
+// merged, each round's ratios already filled in by Report.ratios. A ratio
+// missing from any round (its base case failed there) stays unset.
+func roundRatios(merged []Result, rounds [][]Result) {
+	for i := range merged {
+		m := &merged[i]
+		if m.Error != "" {
+			continue
+		}
+		raw := make([]float64, len(rounds))
+		unix := make([]float64, len(rounds))
+		sem := make([]float64, len(rounds))
+		for k, round := range rounds {
+			raw[k], unix[k], sem[k] = round[i].VsRaw, round[i].VsUnix, round[i].VsSem
+		}
+		m.VsRaw, m.VsUnix, m.VsSem = median(raw), median(unix), median(sem)
+		if m.VsRaw > 0 && len(rounds) > 1 {
+			m.VsRawLow, m.VsRawHigh = slices.Min(raw), slices.Max(raw)
+		}
+	}
+}
+
+// median is the middle value of vs (the mean of the two middle ones for an
+// even count), or 0 when any of them is 0, that is unknown.
+func median(vs []float64) float64 {
+	s := slices.Clone(vs)
+	slices.Sort(s)
+	if len(s) == 0 || s[0] == 0 {
+		return 0
+	}
+	if n := len(s); n%2 == 0 {
+		return (s[n/2-1] + s[n/2]) / 2
+	}
+	return s[len(s)/2]
+}
