@@ -51,7 +51,7 @@ func Workloads(ws ...Workload) Option { return func(c *config) { c.workloads = w
 func Sizes(sizes ...int) Option { return func(c *config) { c.sizes = sizes } }
 
 // Duration sets the measuring time of the whole run, shared evenly by its
-// cases (each gets at least a millisecond).
+// cases and their rounds (each gets at least a millisecond).
 func Duration(d time.Duration) Option { return func(c *config) { c.duration = d } }
 
 // CPUs pins the driver's hot thread to CPU driver and the peer's to CPU
