@@ -43,7 +43,8 @@ func Asymmetric() bool {
 // Asymmetric execute a full memory barrier (membarrier(2),
 // MEMBARRIER_CMD_GLOBAL_EXPEDITED; a thread that is not running has passed
 // one in its context switch). It costs an inter-processor interrupt per CPU
-// that runs such a thread: microseconds, for the rare side of a hand-off.
+// that runs such a thread, and a wait for it: microseconds, tens of them on
+// some VMs (docs/BENCHMARKS.md), for the rare side of a hand-off.
 //
 // The guarantee, for a light side that runs "StoreRelease64(cond); load
 // flag" and a heavy side that runs "flag.Store(set); Heavy(); load cond":
@@ -53,6 +54,7 @@ func Asymmetric() bool {
 // still, was visible before Heavy returned, and the heavy side sees it.
 // Either way one side sees the other's store, as with two full barriers.
 func Heavy() error {
+	heavyCalls.Add(1)
 	if _, _, errno := unix.Syscall(unix.SYS_MEMBARRIER, membarrierGlobalExpedited, 0, 0); errno != 0 {
 		return errno
 	}

@@ -9,4 +9,7 @@ import "errors"
 func Asymmetric() bool { return false }
 
 // Heavy returns errors.ErrUnsupported: membarrier(2) is Linux's.
-func Heavy() error { return errors.ErrUnsupported }
+func Heavy() error {
+	heavyCalls.Add(1)
+	return errors.ErrUnsupported
+}

@@ -87,3 +87,10 @@ func Uint64s(b []byte, off, n int) ([]atomic.Uint64, error) {
 func Bytes[T any](p *T) []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(p)), unsafe.Sizeof(*p))
 }
+
+// heavyCalls counts the calls of Heavy in this process.
+var heavyCalls atomic.Uint64
+
+// HeavyCalls is how many times this process called Heavy, so that a test
+// can see how often a waiter paid for the barrier.
+func HeavyCalls() uint64 { return heavyCalls.Load() }
