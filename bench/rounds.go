@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"slices"
+	"time"
 )
 
 // MaxRounds bounds Rounds: every round of every case starts a peer process.
@@ -54,14 +55,10 @@ func mergeRounds(rounds []Result) Result {
 		for _, r := range rounds {
 			h.Merge(r.Hist)
 		}
-		m.Hist = h
-		m.Samples, m.MinNS, m.MaxNS, m.MeanNS = h.Count(), h.Min(), h.Max(), uint64(h.Mean())
-		m.P50NS, m.P90NS = h.Quantile(0.50), h.Quantile(0.90)
-		m.P99NS, m.P999NS = h.Quantile(0.99), h.Quantile(0.999)
+		m.setLatencies(h)
 	}
 	if m.Messages > 0 && m.DurationNS > 0 {
-		m.MsgsPerS = float64(m.Messages) / (float64(m.DurationNS) / 1e9)
-		m.BytesPerS = m.MsgsPerS * float64(m.Size)
+		m.setRate(m.Messages, time.Duration(m.DurationNS))
 	}
 	return m
 }

@@ -138,6 +138,23 @@ func (r *Result) cost() float64 {
 	return 0
 }
 
+// setLatencies sets the round-trip figures from h, which holds every timed
+// round trip of the case.
+func (r *Result) setLatencies(h *Histogram) {
+	r.Hist = h
+	r.Samples, r.MinNS, r.MaxNS, r.MeanNS = h.Count(), h.Min(), h.Max(), uint64(h.Mean())
+	r.P50NS, r.P90NS = h.Quantile(0.50), h.Quantile(0.90)
+	r.P99NS, r.P999NS = h.Quantile(0.99), h.Quantile(0.999)
+}
+
+// setRate sets the streaming figures from msgs messages sent in d (which
+// is not zero).
+func (r *Result) setRate(msgs uint64, d time.Duration) {
+	r.Messages = msgs
+	r.MsgsPerS = float64(msgs) / d.Seconds()
+	r.BytesPerS = r.MsgsPerS * float64(r.Size)
+}
+
 // Report is the outcome of a run.
 type Report struct {
 	Placement Placement

@@ -144,26 +144,15 @@ func runCaseErr(parent context.Context, c *config, t Transport, cs Case, d time.
 	}
 	res.PeerCPUNS, res.PeerCPUPercent = int64(cpu), percent
 	if cs.Workload == RTT || cs.Workload == Wake {
-		res.Hist = h
-		res.Samples = h.Count()
-		res.MinNS = h.Min()
-		res.P50NS = h.Quantile(0.50)
-		res.P90NS = h.Quantile(0.90)
-		res.P99NS = h.Quantile(0.99)
-		res.P999NS = h.Quantile(0.999)
-		res.MaxNS = h.Max()
-		res.MeanNS = uint64(h.Mean())
+		res.setLatencies(h)
 		if res.Samples == 0 {
 			return errors.New("no round trip was timed")
 		}
 	} else {
-		res.Messages = o.msgs
-		secs := o.elapsed.Seconds()
-		if o.msgs == 0 || secs <= 0 {
+		if o.msgs == 0 || o.elapsed <= 0 {
 			return errors.New("no message was streamed")
 		}
-		res.MsgsPerS = float64(o.msgs) / secs
-		res.BytesPerS = res.MsgsPerS * float64(cs.Size)
+		res.setRate(o.msgs, o.elapsed)
 	}
 	return nil
 }

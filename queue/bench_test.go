@@ -577,7 +577,8 @@ func benchChild(role string) error {
 			return err
 		}
 		layout := envInt("QUEUE_ID")
-		// The driver's out ring (driver true), which the driver reads here.
+		// It writes the ring that BenchmarkRawStream reads: the driver's
+		// out ring, hence driver true.
 		out, _, stop := newRawRings(seg.Bytes(), layout == 1, true)
 		read := rawStreamRead(seg.Bytes())
 		msg := make([]byte, rawMsg)
