@@ -18,6 +18,8 @@ import (
 //	    16     8  capacity       creator             ring bytes, a power of two
 //	    24     4  max message    creator             ≤ capacity/2 - recordHeader
 //	    28     4  slots          creator             producer slots: 1, or maxSlots
+//	    32    16  id             creator             random; tells this queue from
+//	                                                 an earlier one of the same name
 //	line 1: the producers' line
 //	    64     8  tail           producer(s)         write cursor (see below)
 //	    72     4  consumer wait  consumer, producers futex word: 1 = consumer sleeps
@@ -82,6 +84,8 @@ const (
 	offCapacity = 16
 	offMaxMsg   = 24
 	offSlots    = 28
+	offID       = 32
+	idSize      = 16
 
 	offTail     = 64
 	offConsWait = 72
@@ -158,6 +162,7 @@ type geometry struct {
 	maxMsg   int
 	slots    int
 	multi    bool
+	id       ID
 }
 
 // parseHeader validates the static line of a header. size is the object's
@@ -198,6 +203,9 @@ func parseHeader(b []byte, size int64) (geometry, error) {
 	}
 	if g.slots != want {
 		return g, fmt.Errorf("%w: header field slots at offset %d: %d, want %d", ErrCorrupt, offSlots, g.slots, want)
+	}
+	if len(b) >= offID+idSize {
+		copy(g.id[:], b[offID:offID+idSize])
 	}
 	return g, nil
 }

@@ -1,7 +1,9 @@
 package queue
 
 import (
+	"crypto/rand"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"sync/atomic"
@@ -152,6 +154,9 @@ func create(name string, capacity int64, c *config) (*Queue, error) {
 		le.PutUint64(b[offCapacity:], uint64(capacity))
 		le.PutUint32(b[offMaxMsg:], uint32(mm))
 		le.PutUint32(b[offSlots:], uint32(slots))
+		if _, err := rand.Read(b[offID : offID+idSize]); err != nil {
+			return err
+		}
 		// The magic goes last, atomically: an Open that sees it sees the rest.
 		mem.MustUint64(b, offMagic).Store(magic)
 		return nil
@@ -265,6 +270,18 @@ func (q *Queue) Capacity() int64 { return int64(q.capacity) }
 
 // MaxMessage returns the largest message the queue takes, in bytes.
 func (q *Queue) MaxMessage() int { return q.maxMsg }
+
+// ID returns the identity that Create gave the queue: random, so that a
+// queue created again under the same name has another. With a message's
+// position in the queue it names that message for good, for example as a
+// deduplication key when messages leave the machine.
+func (q *Queue) ID() ID { return q.id }
+
+// ID is a queue's identity: 16 random bytes written once by Create.
+type ID [idSize]byte
+
+// String returns the identity in hexadecimal.
+func (id ID) String() string { return hex.EncodeToString(id[:]) }
 
 // IsMultiProducer reports whether the queue was created with MultiProducer.
 func (q *Queue) IsMultiProducer() bool { return q.multi }

@@ -696,3 +696,35 @@ func TestDetach(t *testing.T) {
 		t.Fatalf("after Close: %v, want io.EOF", err)
 	}
 }
+
+func TestIDTellsQueuesApart(t *testing.T) {
+	name := shmtest.Name(t, "")
+	first, err := Create(name, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := first.ID()
+	if id == (ID{}) {
+		t.Fatal("Create left the ID zero")
+	}
+	peer, err := Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if peer.ID() != id {
+		t.Fatalf("Open sees ID %v, Create wrote %v", peer.ID(), id)
+	}
+	peer.Close()
+	first.Close()
+	if err := Unlink(name); err != nil {
+		t.Fatal(err)
+	}
+	again, err := Create(name, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	if again.ID() == id {
+		t.Fatalf("a queue created again under the same name has the same ID %v", id)
+	}
+}
