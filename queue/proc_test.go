@@ -1,3 +1,5 @@
+//go:build linux
+
 package queue
 
 // Multi-process tests: the test binary re-executes itself as the peer, with

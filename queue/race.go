@@ -1,9 +1,6 @@
 package queue
 
-import (
-	"github.com/shmkit/shm/internal/racehint"
-	"golang.org/x/sys/unix"
-)
+import "github.com/shmkit/shm/internal/racehint"
 
 // Race builds tell the race detector about each commit, close and head
 // publication (a release) and each message, end of file and room seen (an
@@ -17,9 +14,9 @@ func raceKey(fd int) *byte {
 	if !racehint.Enabled {
 		return nil
 	}
-	var st unix.Stat_t
-	if unix.Fstat(fd, &st) != nil {
+	_, id, ok := objectStat(fd)
+	if !ok {
 		return racehint.Key(new(byte))
 	}
-	return racehint.Key(objectID{uint64(st.Dev), st.Ino})
+	return racehint.Key(id)
 }
