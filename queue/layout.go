@@ -79,16 +79,27 @@ import (
 // /proc/self/ns/pid, 0 when unknown), written before the claim word, so
 // that a reader can tell a pid from its own namespace from one of another.
 //
+// The lock is a write lock of one byte: struct flock {l_type F_WRLCK,
+// l_whence SEEK_SET, l_start the role byte's offset, l_len 1}, taken with
+// fcntl(F_OFD_SETLK) on a descriptor of the object open for writing, which
+// stays open while the role is played. A role is held when
+// fcntl(F_OFD_GETLK) with that flock, on any descriptor of the object (a
+// read-only one will do), returns l_type F_WRLCK; a read lock, which a
+// reader may take, does not count. GETLK does not report the asker's own
+// open file description's locks, so a handle knows its own roles itself.
+//
 // Taking a role (claim):
 //
 //	lock the role byte (F_OFD_SETLK)     fails while a live holder has it: ErrBusy
 //	namespace word = own PID namespace
-//	claim word     = pid<<32 | gen+1
+//	claim word     = pid<<32 | (generation in the claim word)+1
 //
 // Giving it up (Close): claim word = 0<<32 | gen, then unlock the role
-// byte. A holder that dies in between, or anywhere, loses the lock with
-// its last descriptor; the next claimant takes the role over whatever the
-// words say.
+// byte (F_UNLCK). A holder that dies in between, or anywhere, loses the
+// lock with its last descriptor; the next claimant takes the role over
+// whatever the words say. A claim word that says free under a held lock
+// is a claimant between its steps, or a Close between its: Open's claim
+// looks again for up to 10 ms before it says ErrBusy.
 //
 // A record is an 8-byte header and its payload, padded to 8 bytes:
 //
