@@ -98,7 +98,7 @@ import (
 // byte (F_UNLCK). A holder that dies in between, or anywhere, loses the
 // lock with its last descriptor; the next claimant takes the role over
 // whatever the words say. A claim word that says free under a held lock
-// is a claimant between its steps, or a Close between its: Open's claim
+// is a claimant between its steps, or a Close between its: a claim
 // looks again for up to 10 ms before it says ErrBusy.
 //
 // A record is an 8-byte header and its payload, padded to 8 bytes:
