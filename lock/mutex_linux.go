@@ -94,12 +94,14 @@ import (
 // be scheduled; the promised bound is one second. The check is on the slow
 // path only: the uncontended Lock and Unlock make no system call.
 //
-// Which tokens are this process's own is kept in the process (ownTokens):
+// Which tokens are this process's own is kept in the process (ownToken):
 // F_OFD_GETLK does not report locks of the asking descriptor's own open
 // file description, and any Mutex of the process may unlock what another
 // locked, as the owner is the process. A Mutex attached through a
 // shm.Segment shares the segment's token with every other Mutex attached
-// through it (one lock per open segment, however many mutexes).
+// through it (one lock per open segment, however many mutexes). Once the
+// segment is closed its token is no longer the process's: the lock went
+// with the descriptor, and a mutex it held is a dead owner's for everyone.
 const (
 	offWord = 0
 	offWake = 8
@@ -148,23 +150,35 @@ var (
 	tokenHeld = live.TokenHeld
 )
 
-// tokens keeps the owner tokens of this process: those of each open
-// segment that a Mutex was attached through, and the set of all of them.
+// tokens keeps the owner tokens of this process: that of each segment a
+// Mutex was attached through, and all of them with the segment each is
+// held through (a zero weak pointer for NewMutex's).
 var tokens struct {
 	sync.Mutex
 	bySegment map[weak.Pointer[shm.Segment]]uint64
-	own       map[uint64]bool
+	own       map[uint64]weak.Pointer[shm.Segment]
 }
 
-// ownToken reports whether owner token t is this process's.
+// ownToken reports whether owner token t is this process's and still
+// held: a token of a segment that was closed since is not (its lock went
+// with the descriptor, and other processes take such an owner for dead).
 func ownToken(t uint64) bool {
 	tokens.Lock()
 	defer tokens.Unlock()
-	return tokens.own[t]
+	seg, ok := tokens.own[t]
+	if !ok {
+		return false
+	}
+	if seg == (weak.Pointer[shm.Segment]{}) {
+		return true
+	}
+	s := seg.Value()
+	return s != nil && s.Fd() >= 0
 }
 
-// newToken holds a new owner token on fd and records it as this process's.
-func newToken(fd int) (uint64, error) {
+// newToken holds a new owner token on fd and records it as this process's,
+// held through seg (zero for NewMutex).
+func newToken(fd int, seg weak.Pointer[shm.Segment]) (uint64, error) {
 	t, err := holdToken(fd)
 	if err != nil {
 		if errors.Is(err, live.ErrUnsupported) {
@@ -173,9 +187,9 @@ func newToken(fd int) (uint64, error) {
 		return 0, fmt.Errorf("cannot take an owner token: %w", err)
 	}
 	if tokens.own == nil {
-		tokens.own = map[uint64]bool{}
+		tokens.own = map[uint64]weak.Pointer[shm.Segment]{}
 	}
-	tokens.own[t] = true
+	tokens.own[t] = seg
 	return t, nil
 }
 
@@ -188,7 +202,7 @@ func segmentToken(seg *shm.Segment) (uint64, error) {
 	if t, ok := tokens.bySegment[key]; ok {
 		return t, nil
 	}
-	t, err := newToken(seg.Fd())
+	t, err := newToken(seg.Fd(), key)
 	if err != nil {
 		return 0, err
 	}
@@ -222,7 +236,7 @@ func NewMutex(b []byte, opts ...Option) (*Mutex, error) {
 		}
 		tokens.Lock()
 		defer tokens.Unlock()
-		t, err := newToken(c.fd)
+		t, err := newToken(c.fd, weak.Pointer[shm.Segment]{})
 		return c.fd, t, err
 	})
 	return m, wrap("mutex open", c.name, err)
