@@ -42,9 +42,9 @@ import (
 //
 // The owner is a token: a number from 1 to 2^58-1 that the owning process
 // holds, as an open file description lock on byte live.TokenBase+token of
-// the segment's file (internal/live), for as long as the mapping is open.
-// The token is taken once, when the Mutex is made (MutexAt), never per
-// Lock. Whether the owner lives is whether its token is held, which any
+// the segment's file (internal/live), for as long as the segment stays open
+// (for NewMutex: the descriptor given with File). The token is taken once,
+// when the first Mutex is attached through the segment, never per Lock. Whether the owner lives is whether its token is held, which any
 // process that has the file open can ask the kernel (F_OFD_GETLK) from
 // any PID namespace; the kernel drops the lock when the owner dies, however
 // it dies. Tokens are random, so one a dead owner left in a lock word is
@@ -87,6 +87,22 @@ import (
 // by nobody in particular, and a waiter could not tell a dead owner from one
 // that was merely descheduled between the two stores. With one CAS there is
 // no such window: whenever the word says locked, it says by whom.
+//
+// Why a token held as a lock, and not another identity. The owner must be
+// recognisable from every process that maps the file, whatever its PID
+// namespace (containers share /dev/shm without sharing pids), and its death
+// must be seen without trusting anything it wrote. A pid with its start
+// time (read from /proc/PID/stat) names another process, or none, in
+// another namespace, and needs /proc. The kernel's robust-futex list
+// (set_robust_list) marks a dead owner's word, but it is per thread and
+// identifies the owner by its thread id, while a Go mutex is owned by a
+// process whose goroutines move between threads, and thread ids repeat
+// across namespaces. A pidfd needs a pid that means the owner in the
+// asker's namespace. An open file description lock has none of these
+// limits: it belongs to the file, is seen from every namespace, goes with
+// the owner's last descriptor however the owner dies, and costs a system
+// call only when it is taken (once per segment) or asked about (on the
+// slow paths below).
 //
 // Waiters never sleep longer than pollInterval at a time. After each such
 // interval they check the owner (one F_OFD_GETLK on its token), so a dead
