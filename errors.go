@@ -7,8 +7,9 @@ import (
 )
 
 // Error records a failed operation on a named segment. It prints like
-// *fs.PathError ("shm open /jobs: no such file or directory") and unwraps to
-// its cause, so errors.Is(err, fs.ErrNotExist), fs.ErrExist,
+// *fs.PathError ("shm open /jobs: no such file or directory"), with the
+// name as QuoteName gives it (so a name holding control characters cannot
+// act on a terminal), and unwraps to its cause, so errors.Is(err, fs.ErrNotExist), fs.ErrExist,
 // fs.ErrPermission and ErrNoSpace work on every error this package returns.
 type Error struct {
 	Op   string // "create", "open", "resize", "read", ...
@@ -16,7 +17,9 @@ type Error struct {
 	Err  error  // the cause: an errno, or one of this package's sentinels
 }
 
-func (e *Error) Error() string { return "shm " + e.Op + " " + e.Name + ": " + e.Err.Error() }
+func (e *Error) Error() string {
+	return "shm " + e.Op + " " + QuoteName(e.Name) + ": " + e.Err.Error()
+}
 
 // Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Err }

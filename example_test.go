@@ -214,3 +214,16 @@ func ExampleList() {
 	// queue 32 -rw------- data
 	// sem.ready 32 -rw------- semaphore
 }
+
+// ExampleQuoteName prints names from the shared-memory directory safely:
+// plain names as they are, others quoted as a shell would read them back.
+func ExampleQuoteName() {
+	for _, name := range []string{"jobs", "my jobs", "\x1b]0;PWNED\a", "caf\xe9"} {
+		fmt.Println(shm.QuoteName(name))
+	}
+	// Output:
+	// jobs
+	// 'my jobs'
+	// $'\e]0;PWNED\a'
+	// $'caf\xe9'
+}

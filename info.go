@@ -34,7 +34,8 @@ type Info struct {
 	Kind    Kind        `json:"kind"`     // data, semaphore or other
 }
 
-// String formats an Info as one line: name, size, mode, kind.
+// String formats an Info as one line: name (as QuoteName gives it), size,
+// mode, kind.
 func (i Info) String() string {
-	return fmt.Sprintf("%s %d %v %s", i.Name, i.Size, i.Mode, i.Kind)
+	return fmt.Sprintf("%s %d %v %s", QuoteName(i.Name), i.Size, i.Mode, i.Kind)
 }
