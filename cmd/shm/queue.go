@@ -364,7 +364,7 @@ sending. On a corrupt queue it says which field is wrong, and where.`,
 			if st.MultiProducer {
 				kind = "multi-producer"
 			}
-			fmt.Fprintf(tw, "name:\t%s\n", strings.TrimLeft(args[0], "/"))
+			fmt.Fprintf(tw, "name:\t%s\n", shm.QuoteName(strings.TrimLeft(args[0], "/")))
 			fmt.Fprintf(tw, "kind:\tqueue, %s\n", kind)
 			fmt.Fprintf(tw, "capacity:\t%s (%d bytes)\n", formatSize(st.Capacity), st.Capacity)
 			fmt.Fprintf(tw, "max message:\t%s (%d bytes)\n", formatSize(int64(st.MaxMessage)), st.MaxMessage)

@@ -143,9 +143,11 @@ func scanWord(r io.ByteReader, limit int) []byte {
 	return word
 }
 
-// list prints the names in dir as "/bin/ls dir" does when its output is not
-// a terminal and the locale is C: one a line, sorted byte by byte, without
-// the ones that start with a dot.
+// list prints the names in dir as "/bin/ls dir" does in the C locale: one a
+// line, sorted byte by byte, without the ones that start with a dot. Anyone
+// can create files there, so each name is quoted as ls quotes names for a
+// terminal (shm.QuoteName): an escape sequence or a newline in a name cannot
+// act on the terminal or forge a line.
 func list(w io.Writer, dir string) error {
 	entries, err := os.ReadDir(dir) // sorted by name
 	if err != nil {
@@ -154,7 +156,7 @@ func list(w io.Writer, dir string) error {
 	bw := bufio.NewWriter(w)
 	for _, e := range entries {
 		if !strings.HasPrefix(e.Name(), ".") {
-			fmt.Fprintln(bw, e.Name())
+			fmt.Fprintln(bw, shm.QuoteName(e.Name()))
 		}
 	}
 	return bw.Flush()
