@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 
 	"github.com/shmkit/shm"
 	"github.com/spf13/cobra"
@@ -78,7 +79,9 @@ func newCatCmd() *cobra.Command {
 		Use:   "cat NAME",
 		Short: "Copy a segment's bytes, raw, to stdout",
 		Long: `Copy the segment's bytes to stdout as they are, from --offset for --length
-bytes (to the end when --length is not given).`,
+bytes (to the end when --length is not given). The bytes are read through the
+object's file (pread), a megabyte at a time: a sparse object's holes read as
+zeros without taking space on the file system.`,
 		Example:           "  shm cat jobs | xxd | head\n  shm cat jobs --offset 4K --length 16",
 		Args:              exactArgs("NAME"),
 		ValidArgsFunction: completeNames(false),
@@ -93,7 +96,7 @@ bytes (to the end when --length is not given).`,
 			if err != nil {
 				return err
 			}
-			_, err = io.Copy(cmd.OutOrStdout(), io.NewSectionReader(seg, offset.n, n))
+			_, err = io.CopyBuffer(cmd.OutOrStdout(), seg.NewReader(offset.n, n), make([]byte, copyBuffer))
 			return err
 		},
 	}
@@ -102,6 +105,10 @@ bytes (to the end when --length is not given).`,
 	addDirFlag(cmd, &dir)
 	return cmd
 }
+
+// copyBuffer is the most of a segment that cat, dump and write hold in
+// memory at once.
+const copyBuffer = 1 << 20
 
 // span checks that length bytes at offset lie inside a segment of size bytes
 // and returns how many bytes to take (to the end when length is not set).
@@ -125,8 +132,10 @@ func newWriteCmd() *cobra.Command {
 		Use:   "write NAME",
 		Short: "Copy stdin into a segment",
 		Long: `Copy stdin into the segment at --offset. Input that does not fit between the
-offset and the end of the segment is an error, and then nothing is written: the
-input is read whole before the first byte goes in.`,
+offset and the end of the segment is an error, and then nothing is written; so
+is a file system without room for the bytes (a sparse object on a full tmpfs).
+Input from a file is streamed, a megabyte at a time; input from a pipe is read
+whole, into memory, before the first byte goes in.`,
 		Example:           "  echo hello | shm write jobs\n  shm write jobs --offset 4K < record.bin",
 		Args:              exactArgs("NAME"),
 		ValidArgsFunction: completeNames(false),
@@ -141,15 +150,44 @@ input is read whole before the first byte goes in.`,
 			if err != nil {
 				return err
 			}
-			data, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), room+1))
+			tooLong := &shm.Error{Op: "write", Name: name, Err: fmt.Errorf("%w: input is more than the %d bytes from offset %d to the end of the segment; nothing was written", shm.ErrInvalid, room, offset.n)}
+			stdin := cmd.InOrStdin()
+			if n, ok := fileLength(stdin); ok {
+				// A file says how long it is: check, reserve, stream.
+				if n > room {
+					return tooLong
+				}
+				w, err := seg.NewWriter(offset.n, n)
+				if err != nil {
+					return err
+				}
+				copied, err := io.CopyBuffer(w, io.LimitReader(stdin, n), make([]byte, copyBuffer))
+				if err == nil && copied < n {
+					err = fmt.Errorf("stdin ended after %d of its %d bytes", copied, n)
+				}
+				if err != nil {
+					return annotateWrite(name, err, copied)
+				}
+				return seg.Close()
+			}
+			chunks, n, err := readChunks(stdin, room+1)
 			if err != nil {
-				return &shm.Error{Op: "write", Name: name, Err: fmt.Errorf("reading stdin: %w", err)}
+				return &shm.Error{Op: "write", Name: name, Err: fmt.Errorf("reading stdin, nothing was written: %w", err)}
 			}
-			if int64(len(data)) > room {
-				return &shm.Error{Op: "write", Name: name, Err: fmt.Errorf("%w: input is more than the %d bytes from offset %d to the end of the segment; nothing was written", shm.ErrInvalid, room, offset.n)}
+			if n > room {
+				return tooLong
 			}
-			if _, err := seg.WriteAt(data, offset.n); err != nil {
+			w, err := seg.NewWriter(offset.n, n)
+			if err != nil {
 				return err
+			}
+			var copied int64
+			for _, c := range chunks {
+				m, err := w.Write(c)
+				copied += int64(m)
+				if err != nil {
+					return annotateWrite(name, err, copied)
+				}
 			}
 			return seg.Close()
 		},
@@ -159,13 +197,71 @@ input is read whole before the first byte goes in.`,
 	return cmd
 }
 
+// fileLength returns how many bytes r has left to read when it is a regular
+// file, and false when it is anything else (a pipe, a terminal).
+func fileLength(r io.Reader) (int64, bool) {
+	f, ok := r.(*os.File)
+	if !ok {
+		return 0, false
+	}
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		return 0, false
+	}
+	pos, err := f.Seek(0, io.SeekCurrent)
+	if err != nil || pos > fi.Size() {
+		return 0, false
+	}
+	return fi.Size() - pos, true
+}
+
+// readChunks reads r to its end, or until more than limit bytes came, into
+// chunks of copyBuffer bytes (one copy of the input in memory, never the
+// two of a doubling buffer). It returns the chunks and their total length.
+func readChunks(r io.Reader, limit int64) ([][]byte, int64, error) {
+	var chunks [][]byte
+	var total int64
+	for total < limit {
+		c := make([]byte, min(copyBuffer, limit-total))
+		n, err := io.ReadFull(r, c)
+		if n > 0 {
+			chunks = append(chunks, c[:n])
+			total += int64(n)
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			break
+		}
+		if err != nil {
+			return nil, 0, err
+		}
+	}
+	return chunks, total, nil
+}
+
+// annotateWrite adds to a failure in the middle of a write how much of the
+// input went in before it.
+func annotateWrite(name string, err error, written int64) error {
+	return &shm.Error{Op: "write", Name: name, Err: fmt.Errorf("%w (the first %d bytes of the input were written)", unwrapShm(err), written)}
+}
+
+// unwrapShm returns the cause of a library *shm.Error, or err itself.
+func unwrapShm(err error) error {
+	var se *shm.Error
+	if errors.As(err, &se) && se.Error() == err.Error() {
+		return se.Err
+	}
+	return err
+}
+
 func newDumpCmd() *cobra.Command {
 	var dir string
 	cmd := &cobra.Command{
 		Use:   "dump NAME",
 		Short: "Show a segment in hex and ASCII, like hexdump -C",
 		Long: `Show the segment's bytes in hex and ASCII, 16 to a line, in the format of
-hexdump -C: repeated lines collapse into one "*", and the last line is the size.`,
+hexdump -C: repeated lines collapse into one "*", and the last line is the size.
+Like cat, it reads through the object's file: holes take no space. If reading
+fails, the lines before the failure are printed, then the error.`,
 		Args:              exactArgs("NAME"),
 		ValidArgsFunction: completeNames(false),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -174,7 +270,7 @@ hexdump -C: repeated lines collapse into one "*", and the last line is the size.
 				return err
 			}
 			defer seg.Close()
-			return hexDump(cmd.OutOrStdout(), io.NewSectionReader(seg, 0, seg.Size()))
+			return hexDump(cmd.OutOrStdout(), bufio.NewReaderSize(seg.NewReader(0, seg.Size()), copyBuffer))
 		},
 	}
 	addDirFlag(cmd, &dir)
@@ -222,7 +318,8 @@ func hexDump(w io.Writer, r io.Reader) error {
 			break
 		}
 		if err != nil {
-			return err
+			// What was read before the failure is shown.
+			return errors.Join(bw.Flush(), err)
 		}
 	}
 	if off > 0 {
