@@ -374,7 +374,8 @@ existed, print "before: " and the string stored at its start (up to the first
 NUL byte, at most size-1 bytes). Then read one whitespace-delimited word from
 stdin, like scanf("%s"), and store it at the start followed by a NUL byte.
 Without a word on stdin nothing is stored. A word longer than size-1 bytes is
-an error and nothing is stored.
+an error and nothing is stored. A new segment appears only once it holds the
+word: if edit fails (stdin unreadable, the word too long) it creates nothing.
 
 This is what the C program of the lesson this project grew from does with
 /comento_mem; "shm edit comento_mem" works on the same object.`,
@@ -383,38 +384,84 @@ This is what the C program of the lesson this project grew from does with
 		ValidArgsFunction: completeNames(false),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
-			seg, created, err := shm.OpenOrCreate(name, size.n, shm.Dir(dir))
+			stdin := bufio.NewReader(cmd.InOrStdin())
+			seg, err := shm.Open(name, shm.Dir(dir))
+			if errors.Is(err, fs.ErrNotExist) {
+				// Read the word first and create the segment with it in
+				// place, so that a failure leaves nothing behind.
+				if size.n <= 0 {
+					_, err := shm.Create(name, size.n, shm.Dir(dir)) // refused: says why
+					return err
+				}
+				var word []byte
+				word, err = editWord(name, stdin, size.n)
+				if err != nil {
+					return err
+				}
+				seg, err = shm.Create(name, size.n, shm.Dir(dir), shm.Initialize(func(b []byte) error {
+					if word != nil {
+						copy(b, append(word, 0))
+					}
+					return nil
+				}))
+				if !errors.Is(err, fs.ErrExist) {
+					if err != nil {
+						return err
+					}
+					return seg.Close()
+				}
+				// Another process created it meanwhile: edit theirs.
+				seg, err = shm.Open(name, shm.Dir(dir))
+				if err == nil {
+					defer seg.Close()
+					return editExisting(cmd.OutOrStdout(), seg, func(int64) ([]byte, error) { return word, nil })
+				}
+			}
 			if err != nil {
 				return err
 			}
 			defer seg.Close()
-			room := seg.Size() - 1 // the word and its NUL must fit
-			if !created {
-				before, err := cString(seg, room)
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "before: %s\n", before)
-			}
-			word, err := readWord(bufio.NewReader(cmd.InOrStdin()), max(room, 0)+1)
-			if err != nil {
-				return &shm.Error{Op: "edit", Name: name, Err: fmt.Errorf("reading stdin: %w", err)}
-			}
-			if word == nil {
-				return seg.Close()
-			}
-			if int64(len(word)) > room {
-				return &shm.Error{Op: "edit", Name: name, Err: fmt.Errorf("%w: the word on stdin is longer than the %d bytes the segment holds before its NUL; nothing was stored", shm.ErrInvalid, max(room, 0))}
-			}
-			if _, err := seg.WriteAt(append(word, 0), 0); err != nil {
-				return err
-			}
-			return seg.Close()
+			return editExisting(cmd.OutOrStdout(), seg, func(size int64) ([]byte, error) { return editWord(name, stdin, size) })
 		},
 	}
 	cmd.Flags().Var(&size, "size", "size of the segment if it has to be created")
 	addDirFlag(cmd, &dir)
 	return cmd
+}
+
+// editExisting prints the string stored in seg as "before: ", then stores
+// the word that word returns for the segment's size, if any.
+func editExisting(out io.Writer, seg *shm.Segment, word func(size int64) ([]byte, error)) error {
+	before, err := cString(seg, seg.Size()-1)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "before: %s\n", before)
+	w, err := word(seg.Size())
+	if err != nil || w == nil {
+		return errors.Join(err, seg.Close())
+	}
+	if int64(len(w)) > seg.Size()-1 {
+		return &shm.Error{Op: "edit", Name: seg.Name(), Err: fmt.Errorf("%w: the word on stdin is longer than the %d bytes the segment holds before its NUL; nothing was stored", shm.ErrInvalid, max(seg.Size()-1, 0))}
+	}
+	if _, err := seg.WriteAt(append(w, 0), 0); err != nil {
+		return err
+	}
+	return seg.Close()
+}
+
+// editWord reads the word for a segment of size bytes from r: nil when
+// there is none, an error when it does not fit before the NUL.
+func editWord(name string, r io.ByteReader, size int64) ([]byte, error) {
+	room := size - 1 // the word and its NUL must fit
+	word, err := readWord(r, max(room, 0)+1)
+	if err != nil {
+		return nil, &shm.Error{Op: "edit", Name: name, Err: fmt.Errorf("reading stdin: %w", err)}
+	}
+	if int64(len(word)) > room {
+		return nil, &shm.Error{Op: "edit", Name: name, Err: fmt.Errorf("%w: the word on stdin is longer than the %d bytes the segment holds before its NUL; nothing was stored", shm.ErrInvalid, max(room, 0))}
+	}
+	return word, nil
 }
 
 // cString returns the bytes at the start of seg up to the first NUL, at most

@@ -190,3 +190,46 @@ func TestHexDumpFlushesBeforeError(t *testing.T) {
 type errReader struct{ err error }
 
 func (r errReader) Read([]byte) (int, error) { return 0, r.err }
+
+// TestFailedCommandLeavesObject runs creating commands that fail: none
+// leaves an object behind.
+func TestFailedCommandLeavesObject(t *testing.T) {
+	dir := shmtest.Tmpfs(t, "1m")
+	stdinDir, err := os.Open(t.TempDir()) // reading a directory fails
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stdinDir.Close()
+	for _, c := range []struct {
+		what  string
+		stdin io.Reader
+		args  []string
+	}{
+		{"edit, word too long", strings.NewReader("x\n"), []string{"edit", "--size", "1"}},
+		{"edit, word longer than --size", strings.NewReader(strings.Repeat("w", 5000)), []string{"edit"}},
+		{"edit, unreadable stdin", stdinDir, []string{"edit"}},
+		{"edit, --size 0", strings.NewReader("x"), []string{"edit", "--size", "0"}},
+		{"edit, no space", strings.NewReader("x"), []string{"edit", "--size", "2M"}},
+		{"create, no space", strings.NewReader(""), []string{"create", "--size", "2M"}},
+		{"queue create, no space", strings.NewReader(""), []string{"queue", "create", "--capacity", "1M"}},
+	} {
+		name := shmtest.Name(t, dir)
+		var stderr bytes.Buffer
+		code := run(append(c.args, name, "--dir", dir), c.stdin, io.Discard, &stderr)
+		if code != 1 || !strings.HasPrefix(stderr.String(), "shm: ") {
+			t.Errorf("%s: exit %d, stderr %q; want a failure", c.what, code, stderr.String())
+		}
+		if _, err := os.Lstat(filepath.Join(dir, name)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s: the failed command left %s behind (%v)", c.what, name, err)
+		}
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Errorf("the failed commands left %d files", len(left))
+	}
+	// An edit that succeeds creates the object with its word.
+	name := shmtest.Name(t, dir)
+	ok(t, "word\n", "edit", name, "--dir", dir, "--size", "5")
+	if b, err := os.ReadFile(filepath.Join(dir, name)); err != nil || string(b) != "word\x00" {
+		t.Errorf("edit created %q, %v", b, err)
+	}
+}
