@@ -75,13 +75,20 @@ func describe(dir string, info shm.Info, names *idNames) object {
 	if !utf8.ValidString(info.Name) {
 		o.NameBase64 = base64.StdEncoding.EncodeToString([]byte(info.Name))
 	}
+	o.Kind, o.Details = probeKind(dir, info)
+	return o
+}
+
+// probeKind returns the kind of an object, and what its probe found inside:
+// the first registered probe that recognizes it decides, or else the
+// library's Kind.
+func probeKind(dir string, info shm.Info) (string, map[string]any) {
 	for _, probe := range kindProbes {
 		if kind, details, ok := probe(dir, info); ok {
-			o.Kind, o.Details = kind, details
-			break
+			return kind, details
 		}
 	}
-	return o
+	return string(info.Kind), nil
 }
 
 // lsPerm shows a mode as ls -l does: "-rw-r-----", "lrwxrwxrwx",

@@ -110,6 +110,35 @@ zeros without taking space on the file system.`,
 // memory at once.
 const copyBuffer = 1 << 20
 
+// refuseKind protects objects of a kind that a plain segment command would
+// break: resizing a queue destroys it, and writing into a queue or a
+// semaphore file corrupts it. Unless force is set, it returns an error
+// naming the kind when the object named in dir is a queue or a semaphore;
+// verb says what the command would do ("resizing"). An object that cannot
+// be looked at is left to the command itself to report.
+func refuseKind(dir, name, op, verb string, force bool) error {
+	if force {
+		return nil
+	}
+	info, err := shm.Stat(name, shm.Dir(dir))
+	if err != nil {
+		return nil
+	}
+	kind, _ := probeKind(dir, info)
+	if kind != "queue" && kind != string(shm.KindSemaphore) {
+		return nil
+	}
+	return &shm.Error{Op: op, Name: name, Err: fmt.Errorf("it is a %s, and %s would break it (use the \"shm %s\" commands, or --force to go ahead)", kind, verb, kindCommand[kind])}
+}
+
+// kindCommand is the command group that works on each protected kind.
+var kindCommand = map[string]string{"queue": "queue", string(shm.KindSemaphore): "sem"}
+
+// addForceFlag gives cmd the --force flag of the commands refuseKind guards.
+func addForceFlag(cmd *cobra.Command, force *bool) {
+	cmd.Flags().BoolVar(force, "force", false, "work on a queue or a semaphore file too, which this breaks")
+}
+
 // span checks that length bytes at offset lie inside a segment of size bytes
 // and returns how many bytes to take (to the end when length is not set).
 func span(name, op string, size, offset, length int64, lengthSet bool) (int64, error) {
@@ -127,6 +156,7 @@ func span(name, op string, size, offset, length int64, lengthSet bool) (int64, e
 
 func newWriteCmd() *cobra.Command {
 	var dir string
+	var force bool
 	var offset sizeFlag
 	cmd := &cobra.Command{
 		Use:   "write NAME",
@@ -135,12 +165,16 @@ func newWriteCmd() *cobra.Command {
 offset and the end of the segment is an error, and then nothing is written; so
 is a file system without room for the bytes (a sparse object on a full tmpfs).
 Input from a file is streamed, a megabyte at a time; input from a pipe is read
-whole, into memory, before the first byte goes in.`,
+whole, into memory, before the first byte goes in. A queue or a
+semaphore file is refused (writing would corrupt it) unless --force is given.`,
 		Example:           "  echo hello | shm write jobs\n  shm write jobs --offset 4K < record.bin",
 		Args:              exactArgs("NAME"),
 		ValidArgsFunction: completeNames(false),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
+			if err := refuseKind(dir, name, "write", "writing into", force); err != nil {
+				return err
+			}
 			seg, err := shm.Open(name, shm.Dir(dir))
 			if err != nil {
 				return err
@@ -193,6 +227,7 @@ whole, into memory, before the first byte goes in.`,
 		},
 	}
 	cmd.Flags().Var(&offset, "offset", "where the input goes in the segment")
+	addForceFlag(cmd, &force)
 	addDirFlag(cmd, &dir)
 	return cmd
 }
@@ -330,13 +365,15 @@ func hexDump(w io.Writer, r io.Reader) error {
 
 func newResizeCmd() *cobra.Command {
 	var dir string
+	var force bool
 	cmd := &cobra.Command{
 		Use:   "resize NAME SIZE",
 		Short: "Grow or shrink a segment",
 		Long: `Set the segment's size to SIZE bytes. Growing reserves the space now (a full
 file system is an error here) and fills it with zeros; shrinking drops the end,
 and other processes that still map it get an error or a fault when they touch
-what is gone.`,
+what is gone. A queue or a semaphore file is refused (resizing would destroy
+it) unless --force is given.`,
 		Example:           "  shm resize jobs 1M",
 		Args:              exactArgs("NAME", "SIZE"),
 		ValidArgsFunction: completeNames(false),
@@ -344,6 +381,9 @@ what is gone.`,
 			size, err := parseSize(args[1])
 			if err != nil {
 				return usageErr(cmd, "%v", err)
+			}
+			if err := refuseKind(dir, args[0], "resize", "resizing", force); err != nil {
+				return err
 			}
 			seg, err := shm.Open(args[0], shm.Dir(dir))
 			if err != nil {
@@ -356,6 +396,7 @@ what is gone.`,
 			return seg.Close()
 		},
 	}
+	addForceFlag(cmd, &force)
 	addDirFlag(cmd, &dir)
 	return cmd
 }
@@ -365,6 +406,7 @@ const defaultEditSize = 4096
 
 func newEditCmd() *cobra.Command {
 	var dir string
+	var force bool
 	size := sizeFlag{n: defaultEditSize}
 	cmd := &cobra.Command{
 		Use:   "edit NAME",
@@ -376,6 +418,7 @@ stdin, like scanf("%s"), and store it at the start followed by a NUL byte.
 Without a word on stdin nothing is stored. A word longer than size-1 bytes is
 an error and nothing is stored. A new segment appears only once it holds the
 word: if edit fails (stdin unreadable, the word too long) it creates nothing.
+A queue or a semaphore file is refused unless --force is given.
 
 This is what the C program of the lesson this project grew from does with
 /comento_mem; "shm edit comento_mem" works on the same object.`,
@@ -384,6 +427,9 @@ This is what the C program of the lesson this project grew from does with
 		ValidArgsFunction: completeNames(false),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
+			if err := refuseKind(dir, name, "edit", "writing into", force); err != nil {
+				return err
+			}
 			stdin := bufio.NewReader(cmd.InOrStdin())
 			seg, err := shm.Open(name, shm.Dir(dir))
 			if errors.Is(err, fs.ErrNotExist) {
@@ -425,6 +471,7 @@ This is what the C program of the lesson this project grew from does with
 		},
 	}
 	cmd.Flags().Var(&size, "size", "size of the segment if it has to be created")
+	addForceFlag(cmd, &force)
 	addDirFlag(cmd, &dir)
 	return cmd
 }
