@@ -60,3 +60,45 @@ func TestSegmentCommandBreaksKnownKind(t *testing.T) {
 	}
 	ok(t, "x", "write", semFile, "--force", "--dir", dir)
 }
+
+// TestMessagesBreakRules covers the names and messages of rm and ls: rm of
+// a semaphore's name points to "shm sem rm", the path that stat prints is
+// accepted for the name, and --dir "" is the default directory, as it is
+// for every other command.
+func TestMessagesBreakRules(t *testing.T) {
+	dir := t.TempDir()
+	s, x := shmtest.Name(t, dir), shmtest.Name(t, dir)
+	ok(t, "", "sem", "create", s, "--dir", dir)
+	r := shmRun(t, "", "rm", s, "--dir", dir)
+	if r.code != 1 || !strings.Contains(r.stderr, `"shm sem rm `+s+`" removes it`) || strings.Count(r.stderr, "\n") != 1 {
+		t.Errorf("rm of a semaphore's name: exit %d, stderr %q; want a hint to shm sem rm", r.code, r.stderr)
+	}
+	r = shmRun(t, "", "rm", x, "--dir", dir)
+	if r.code != 1 || strings.Contains(r.stderr, "sem rm") {
+		t.Errorf("rm of a missing name: exit %d, stderr %q; want no semaphore hint", r.code, r.stderr)
+	}
+
+	ok(t, "", "create", x, "--size", "4K", "--dir", dir)
+	path := filepath.Join(dir, x)
+	if out := ok(t, "", "stat", x, "--dir", dir); !strings.Contains(out, "path:     "+path+"\n") {
+		t.Fatalf("stat does not print the path %s:\n%s", path, out)
+	}
+	ok(t, "hi", "write", path, "--dir", dir)
+	if out := ok(t, "", "cat", path, "--dir", dir, "--length", "2"); out != "hi" {
+		t.Errorf("cat by path printed %q", out)
+	}
+	ok(t, "", "stat", path, "--dir", dir)
+	ok(t, "", "rm", path, "--dir", dir)
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("rm by path left %s: %v", path, err)
+	}
+	// A path outside the directory is still an invalid name.
+	if r := shmRun(t, "", "rm", "/elsewhere/"+x, "--dir", dir); r.code != 1 || !strings.Contains(r.stderr, "invalid name") {
+		t.Errorf("rm of a path outside the directory: exit %d, stderr %q", r.code, r.stderr)
+	}
+
+	r = shmRun(t, "", "ls", "--dir", "")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "NAME ") {
+		t.Errorf(`ls --dir "": exit %d, stderr %q`, r.code, r.stderr)
+	}
+}

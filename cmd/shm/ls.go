@@ -207,7 +207,7 @@ func newStatCmd() *cobra.Command {
 		Args:              exactArgs("NAME"),
 		ValidArgsFunction: completeNames(false),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			info, err := shm.Stat(args[0], shm.Dir(dir))
+			info, err := shm.Stat(objectName(dir, args[0]), shm.Dir(dir))
 			if err != nil {
 				return err
 			}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -75,4 +76,19 @@ func isPrintable(s string) bool {
 		}
 	}
 	return true
+}
+
+// objectName takes an object's path as well as its name: "/dev/shm/jobs",
+// which stat prints as the path, names "jobs" when the directory in use is
+// /dev/shm (dir "" means the default). Anything else comes back as it is,
+// for the library to check as a name.
+func objectName(dir, arg string) string {
+	if dir == "" {
+		dir = shm.DefaultDir
+	}
+	rest, ok := strings.CutPrefix(arg, filepath.Clean(dir)+"/")
+	if !ok || rest == "" || strings.Contains(rest, "/") {
+		return arg
+	}
+	return rest
 }

@@ -32,7 +32,7 @@ is exactly --mode, whatever the umask.`,
 			if !size.set {
 				return usageErr(cmd, "--size is required (such as --size 64K)")
 			}
-			seg, err := shm.Create(args[0], size.n, shm.Dir(dir), shm.Mode(fs.FileMode(mode)))
+			seg, err := shm.Create(objectName(dir, args[0]), size.n, shm.Dir(dir), shm.Mode(fs.FileMode(mode)))
 			if err != nil {
 				return err
 			}
@@ -50,14 +50,19 @@ func newRmCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "rm NAME...",
 		Short: "Remove segments (processes that have them mapped keep them until they close)",
-		Long: `Remove each NAME. Every name is tried; if any fails, each failure is reported
-and the exit status is 1.`,
+		Long: `Remove each NAME (or its path, such as /dev/shm/NAME). Every name is tried; if
+any fails, each failure is reported and the exit status is 1. A named
+semaphore is the file sem.NAME: "shm sem rm NAME" removes it.`,
 		Args:              minArgs(1, "NAME"),
 		ValidArgsFunction: completeNames(true),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			failed := false
-			for _, name := range args {
+			for _, arg := range args {
+				name := objectName(dir, arg)
 				if err := shm.Unlink(name, shm.Dir(dir)); err != nil {
+					if errors.Is(err, fs.ErrNotExist) {
+						err = semaphoreHint(dir, name, err)
+					}
 					fmt.Fprintln(cmd.ErrOrStderr(), "shm: "+errorLine(err))
 					failed = true
 				}
@@ -70,6 +75,19 @@ and the exit status is 1.`,
 	}
 	addDirFlag(cmd, &dir)
 	return cmd
+}
+
+// semaphoreHint adds to err, the failure to find the object name, that a
+// semaphore of that name exists, and which command removes it.
+func semaphoreHint(dir, name string, err error) error {
+	clean, cerr := shm.CleanName(name)
+	if cerr != nil {
+		return err
+	}
+	if _, serr := shm.Stat(shm.SemaphorePrefix+clean, shm.Dir(dir)); serr != nil {
+		return err
+	}
+	return &shm.Error{Op: "unlink", Name: name, Err: fmt.Errorf("%w (there is a semaphore %s: \"shm sem rm %s\" removes it)", unwrapShm(err), shm.QuoteName(clean), shm.QuoteName(clean))}
 }
 
 func newCatCmd() *cobra.Command {
@@ -86,7 +104,7 @@ zeros without taking space on the file system.`,
 		Args:              exactArgs("NAME"),
 		ValidArgsFunction: completeNames(false),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name := args[0]
+			name := objectName(dir, args[0])
 			seg, err := shm.Open(name, shm.Dir(dir), shm.ReadOnly())
 			if err != nil {
 				return err
@@ -171,7 +189,7 @@ semaphore file is refused (writing would corrupt it) unless --force is given.`,
 		Args:              exactArgs("NAME"),
 		ValidArgsFunction: completeNames(false),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name := args[0]
+			name := objectName(dir, args[0])
 			if err := refuseKind(dir, name, "write", "writing into", force); err != nil {
 				return err
 			}
@@ -300,7 +318,7 @@ fails, the lines before the failure are printed, then the error.`,
 		Args:              exactArgs("NAME"),
 		ValidArgsFunction: completeNames(false),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			seg, err := shm.Open(args[0], shm.Dir(dir), shm.ReadOnly())
+			seg, err := shm.Open(objectName(dir, args[0]), shm.Dir(dir), shm.ReadOnly())
 			if err != nil {
 				return err
 			}
@@ -382,10 +400,11 @@ it) unless --force is given.`,
 			if err != nil {
 				return usageErr(cmd, "%v", err)
 			}
-			if err := refuseKind(dir, args[0], "resize", "resizing", force); err != nil {
+			name := objectName(dir, args[0])
+			if err := refuseKind(dir, name, "resize", "resizing", force); err != nil {
 				return err
 			}
-			seg, err := shm.Open(args[0], shm.Dir(dir))
+			seg, err := shm.Open(name, shm.Dir(dir))
 			if err != nil {
 				return err
 			}
@@ -426,7 +445,7 @@ This is what the C program of the lesson this project grew from does with
 		Args:              exactArgs("NAME"),
 		ValidArgsFunction: completeNames(false),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name := args[0]
+			name := objectName(dir, args[0])
 			if err := refuseKind(dir, name, "edit", "writing into", force); err != nil {
 				return err
 			}
