@@ -113,6 +113,8 @@ func TestHostileNames(t *testing.T) {
 		}
 		// Commands that fail on the object name it in their error line.
 		for _, args := range [][]string{
+			{"create", name, "--size", "4K"},
+			{"edit", name + "-missing", "--size", "0"},
 			{"cat", name, "--offset", "1M"},
 			{"dump", name + "-missing"},
 			{"write", name, "--offset", "1M"},

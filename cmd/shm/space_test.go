@@ -226,6 +226,17 @@ func TestFailedCommandLeavesObject(t *testing.T) {
 	if left, _ := os.ReadDir(dir); len(left) != 0 {
 		t.Errorf("the failed commands left %d files", len(left))
 	}
+	// A full file system: sem create fails and leaves nothing either.
+	filler := shmtest.Name(t, dir)
+	ok(t, "", "create", filler, "--size", "1M", "--dir", dir)
+	sem := shmtest.Name(t, dir)
+	if r := shmRun(t, "", "sem", "create", sem, "--dir", dir); r.code != 1 {
+		t.Errorf("sem create on a full tmpfs: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 1 {
+		t.Errorf("sem create on a full tmpfs left %d files besides the filler", len(left)-1)
+	}
+	ok(t, "", "rm", filler, "--dir", dir)
 	// An edit that succeeds creates the object with its word.
 	name := shmtest.Name(t, dir)
 	ok(t, "word\n", "edit", name, "--dir", dir, "--size", "5")
