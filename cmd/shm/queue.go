@@ -33,8 +33,8 @@ func probeQueue(dir string, info shm.Info) (string, map[string]any, bool) {
 		err = se.Err // ls and stat name the object already
 	}
 	switch {
-	case errors.Is(err, queue.ErrNotQueue) || errors.Is(err, os.ErrNotExist):
-		return "", nil, false
+	case err != nil && !errors.Is(err, queue.ErrCorrupt) && !errors.Is(err, queue.ErrVersion) && !errors.Is(err, shm.ErrFault):
+		return "", nil, false // not a queue, or no header could be read (no permission)
 	case err != nil && st.Capacity == 0:
 		return "queue", map[string]any{"error": err.Error(), "state": corruptState(err)}, true
 	}
