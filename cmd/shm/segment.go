@@ -183,7 +183,8 @@ func newWriteCmd() *cobra.Command {
 offset and the end of the segment is an error, and then nothing is written; so
 is a file system without room for the bytes (a sparse object on a full tmpfs).
 Input from a file is streamed, a megabyte at a time; input from a pipe is read
-whole, into memory, before the first byte goes in. A queue or a
+to its end before the first byte goes in (beyond 16 MiB into an unnamed
+temporary file in $TMPDIR, so that memory stays bounded). A queue or a
 semaphore file is refused (writing would corrupt it) unless --force is given.`,
 		Example:           "  echo hello | shm write jobs\n  shm write jobs --offset 4K < record.bin",
 		Args:              exactArgs("NAME"),
@@ -202,44 +203,32 @@ semaphore file is refused (writing would corrupt it) unless --force is given.`,
 			if err != nil {
 				return err
 			}
-			tooLong := &shm.Error{Op: "write", Name: name, Err: fmt.Errorf("%w: input is more than the %d bytes from offset %d to the end of the segment; nothing was written", shm.ErrInvalid, room, offset.n)}
+			// The input's length must be known before the first byte goes
+			// in: a file says it; anything else is read to its end first.
 			stdin := cmd.InOrStdin()
-			if n, ok := fileLength(stdin); ok {
-				// A file says how long it is: check, reserve, stream.
-				if n > room {
-					return tooLong
-				}
-				w, err := seg.NewWriter(offset.n, n)
+			n, ok := fileLength(stdin)
+			if !ok {
+				var input io.ReadCloser
+				input, n, err = bufferInput(stdin, room+1)
 				if err != nil {
-					return err
+					return &shm.Error{Op: "write", Name: name, Err: fmt.Errorf("reading stdin, nothing was written: %w", err)}
 				}
-				copied, err := io.CopyBuffer(w, io.LimitReader(stdin, n), make([]byte, copyBuffer))
-				if err == nil && copied < n {
-					err = fmt.Errorf("stdin ended after %d of its %d bytes", copied, n)
-				}
-				if err != nil {
-					return annotateWrite(name, err, copied)
-				}
-				return seg.Close()
-			}
-			chunks, n, err := readChunks(stdin, room+1)
-			if err != nil {
-				return &shm.Error{Op: "write", Name: name, Err: fmt.Errorf("reading stdin, nothing was written: %w", err)}
+				defer input.Close()
+				stdin = input
 			}
 			if n > room {
-				return tooLong
+				return &shm.Error{Op: "write", Name: name, Err: fmt.Errorf("%w: input is more than the %d bytes from offset %d to the end of the segment; nothing was written", shm.ErrInvalid, room, offset.n)}
 			}
 			w, err := seg.NewWriter(offset.n, n)
 			if err != nil {
 				return err
 			}
-			var copied int64
-			for _, c := range chunks {
-				m, err := w.Write(c)
-				copied += int64(m)
-				if err != nil {
-					return annotateWrite(name, err, copied)
-				}
+			copied, err := io.CopyBuffer(w, io.LimitReader(stdin, n), make([]byte, copyBuffer))
+			if err == nil && copied < n {
+				err = fmt.Errorf("stdin ended after %d of its %d bytes", copied, n)
+			}
+			if err != nil {
+				return annotateWrite(name, err, copied)
 			}
 			return seg.Close()
 		},
@@ -268,27 +257,37 @@ func fileLength(r io.Reader) (int64, bool) {
 	return fi.Size() - pos, true
 }
 
-// readChunks reads r to its end, or until more than limit bytes came, into
-// chunks of copyBuffer bytes (one copy of the input in memory, never the
-// two of a doubling buffer). It returns the chunks and their total length.
-func readChunks(r io.Reader, limit int64) ([][]byte, int64, error) {
-	var chunks [][]byte
-	var total int64
-	for total < limit {
-		c := make([]byte, min(copyBuffer, limit-total))
-		n, err := io.ReadFull(r, c)
-		if n > 0 {
-			chunks = append(chunks, c[:n])
-			total += int64(n)
-		}
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			break
-		}
-		if err != nil {
-			return nil, 0, err
-		}
+// inMemoryInput is the most of a pipe's input that write keeps in memory;
+// beyond it the input goes to a temporary file.
+const inMemoryInput = 16 << 20
+
+// bufferInput reads r to its end, or until limit bytes came, and returns a
+// reader of what it read and its length. Up to inMemoryInput bytes stay in
+// memory; a longer input goes to an unnamed temporary file (in $TMPDIR), so
+// that memory stays bounded whatever the input's size.
+func bufferInput(r io.Reader, limit int64) (io.ReadCloser, int64, error) {
+	buf := make([]byte, min(limit, inMemoryInput))
+	n, err := io.ReadFull(r, buf)
+	switch {
+	case err == io.EOF || err == io.ErrUnexpectedEOF || err == nil && int64(n) == limit:
+		return io.NopCloser(bytes.NewReader(buf[:n])), int64(n), nil
+	case err != nil:
+		return nil, 0, err
 	}
-	return chunks, total, nil
+	f, err := os.CreateTemp("", "shm-write-")
+	if err != nil {
+		return nil, 0, err
+	}
+	os.Remove(f.Name()) // unnamed: gone when closed, whatever happens
+	m, err := io.CopyBuffer(f, io.MultiReader(bytes.NewReader(buf), io.LimitReader(r, limit-int64(n))), make([]byte, copyBuffer))
+	if err == nil {
+		_, err = f.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	return f, m, nil
 }
 
 // annotateWrite adds to a failure in the middle of a write how much of the
