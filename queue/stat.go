@@ -80,8 +80,9 @@ func (s Stats) Fill() float64 {
 // and for a single-producer queue Bytes may lag by up to a sixteenth of
 // the ring (its producer publishes the tail cursor only now and then).
 // It fails with ErrNotQueue, ErrVersion or ErrCorrupt; with ErrCorrupt for
-// bad cursors the static fields of Stats are still filled in. It is meant
-// for listings such as "shm ls". When b is a mapping that another process
+// bad cursors the static fields of Stats are still filled in. It checks
+// the header only, not the object's size or ring: to list queues by name,
+// use Inspect, which makes every check. When b is a mapping that another process
 // shrank, so that reading it faults, Probe returns shm.ErrFault (like its
 // other errors, without a name) instead of crashing.
 func Probe(b []byte) (s Stats, err error) {

@@ -72,9 +72,9 @@ func exitStatus(err error, stderr io.Writer) int {
 func errorLine(err error) string {
 	var se *shm.Error
 	if errors.As(err, &se) && se.Error() == err.Error() {
-		return se.Op + " " + se.Name + ": " + se.Err.Error()
+		return se.Op + " " + shm.QuoteName(se.Name) + ": " + printable(strings.ReplaceAll(se.Err.Error(), "\n", "; "))
 	}
-	return strings.ReplaceAll(err.Error(), "\n", "; ")
+	return printable(strings.ReplaceAll(err.Error(), "\n", "; "))
 }
 
 // noSuchCommand refuses arguments to a command that only groups others, so

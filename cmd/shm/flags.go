@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/shmkit/shm"
 	"github.com/spf13/cobra"
@@ -77,7 +78,9 @@ func completeNames(many bool) cobra.CompletionFunc {
 		}
 		var names []cobra.Completion
 		for _, info := range infos {
-			if strings.HasPrefix(info.Name, toComplete) {
+			// A completion is a line: a name with a control character
+			// (a newline, say) cannot be one.
+			if strings.HasPrefix(info.Name, toComplete) && !strings.ContainsFunc(info.Name, unicode.IsControl) {
 				names = append(names, info.Name)
 			}
 		}

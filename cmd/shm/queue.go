@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/signal"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -21,27 +20,23 @@ import (
 
 func init() { kindProbes = append(kindProbes, probeQueue) }
 
-// probeQueue tells queues apart for ls and stat by their header (the first
-// page, read without mapping the object) and reports their fill.
-func probeQueue(_ string, info shm.Info) (string, map[string]any, bool) {
-	if info.Kind != shm.KindData || info.Size < 4096 {
+// probeQueue tells queues apart for ls and stat with queue.Inspect, the
+// checks of "shm queue stat", and reports their fill, or where a damaged
+// queue is corrupt ("corrupt:size").
+func probeQueue(dir string, info shm.Info) (string, map[string]any, bool) {
+	if info.Kind != shm.KindData {
 		return "", nil, false
 	}
-	f, err := os.OpenFile(info.Path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return "", nil, false
+	st, err := queue.Inspect(info.Name, queue.Dir(dir))
+	var se *shm.Error
+	if errors.As(err, &se) {
+		err = se.Err // ls and stat name the object already
 	}
-	defer f.Close()
-	b := make([]byte, 4096)
-	if _, err := io.ReadFull(f, b); err != nil {
-		return "", nil, false
-	}
-	st, err := queue.ProbeFile(b, f)
 	switch {
-	case errors.Is(err, queue.ErrNotQueue):
-		return "", nil, false
+	case err != nil && !errors.Is(err, queue.ErrCorrupt) && !errors.Is(err, queue.ErrVersion) && !errors.Is(err, shm.ErrFault) && !errors.Is(err, errors.ErrUnsupported):
+		return "", nil, false // not a queue, or no header could be read (no permission)
 	case err != nil && st.Capacity == 0:
-		return "queue", map[string]any{"error": err.Error(), "state": "corrupt"}, true
+		return "queue", map[string]any{"error": err.Error(), "state": corruptState(err)}, true
 	}
 	d := map[string]any{
 		"capacity":       st.Capacity,
@@ -55,11 +50,23 @@ func probeQueue(_ string, info shm.Info) (string, map[string]any, bool) {
 	}
 	if err != nil {
 		d["error"] = err.Error()
-		if !errors.Is(err, errors.ErrUnsupported) { // peers' liveness unknown, not corruption
-			d["state"] = "corrupt"
+		if !errors.Is(err, errors.ErrUnsupported) { // peers' liveness unknown, not damage
+			d["state"] = corruptState(err)
 		}
 	}
 	return "queue", d, true
+}
+
+// corruptState is the STATE of a queue that Inspect found wrong: where it
+// is corrupt, or "unreadable" for another failure (such as a fault).
+func corruptState(err error) string {
+	switch part := queue.Part(err); {
+	case part != "":
+		return "corrupt:" + part
+	case errors.Is(err, queue.ErrCorrupt):
+		return "corrupt"
+	}
+	return "unreadable"
 }
 
 // newQueueCmd is "shm queue": message queues over shared memory.
@@ -341,7 +348,7 @@ sending. On a corrupt queue it says which field is wrong, and where.`,
 		Args:              exactArgs("NAME"),
 		ValidArgsFunction: completeNames(false),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := queue.Stat(args[0], queue.Dir(dir))
+			st, err := queue.Inspect(args[0], queue.Dir(dir))
 			if st.Capacity == 0 {
 				return err
 			}
@@ -367,7 +374,7 @@ sending. On a corrupt queue it says which field is wrong, and where.`,
 			if st.MultiProducer {
 				kind = "multi-producer"
 			}
-			fmt.Fprintf(tw, "name:\t%s\n", strings.TrimLeft(args[0], "/"))
+			fmt.Fprintf(tw, "name:\t%s\n", shm.QuoteName(strings.TrimLeft(args[0], "/")))
 			fmt.Fprintf(tw, "kind:\tqueue, %s\n", kind)
 			fmt.Fprintf(tw, "capacity:\t%s (%d bytes)\n", formatSize(st.Capacity), st.Capacity)
 			fmt.Fprintf(tw, "max message:\t%s (%d bytes)\n", formatSize(int64(st.MaxMessage)), st.MaxMessage)
@@ -401,6 +408,9 @@ sending. On a corrupt queue it says which field is wrong, and where.`,
 }
 
 func countOrUnknown(n int, err error) string {
+	if n < 0 {
+		return "unknown" // not counted: the ring could not be read
+	}
 	if err != nil {
 		return fmt.Sprintf("at least %d", n)
 	}
