@@ -5,8 +5,10 @@
 //
 // Exit status: 0 on success, 1 when an operation failed (the reason is one
 // line on stderr, "shm: OP NAME: reason"), 2 for a usage error (unknown
-// command or flag, wrong number of arguments, a size that does not parse).
-// Some commands document further statuses of their own.
+// command or flag, wrong number of arguments, a size that does not parse),
+// 3 a "sem wait --timeout" that ran out, 4 a queue peer that died, 5 a
+// queue stream its sender aborted, 130 a command stopped by SIGINT,
+// SIGTERM or SIGHUP (README.md, "Exit status").
 package main
 
 import (
@@ -42,7 +44,9 @@ objects in /dev/shm that C's shm_open and Python's multiprocessing.shared_memory
 use. New here? Run "shm demo".
 
 Sizes accept binary units: 4096, 64K, 1M, 1GiB (K, KB and KiB all mean 1024).
-Exit status: 0 ok, 1 an operation failed, 2 usage error.`,
+Exit status: 0 ok, 1 an operation failed, 2 usage error, 3 "sem wait"
+timed out, 4 a queue's peer process died, 5 a queue stream was aborted by
+its sender, 130 stopped by SIGINT, SIGTERM or SIGHUP.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Args:          noSuchCommand,
