@@ -14,7 +14,11 @@ package main
 import (
 	"io"
 	"os"
+	"runtime/debug"
+	"strings"
 
+	"github.com/shmkit/shm"
+	"github.com/shmkit/shm/internal/fault"
 	"github.com/spf13/cobra"
 )
 
@@ -27,12 +31,39 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return execute(newRootCmd(), args, stdin, stdout, stderr)
 }
 
-func execute(root *cobra.Command, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+func execute(root *cobra.Command, args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 	root.SetArgs(args)
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
+	// A fault in a mapping that another process truncated is an error of
+	// the command, one line and status 1, not a SIGBUS that kills it with
+	// a goroutine dump: the libraries recover their own faults, and this
+	// catches any other on the command's goroutine.
+	defer func() {
+		if r := recover(); r != nil {
+			if _, ok := fault.Addr(r); !ok {
+				panic(r)
+			}
+			code = exitStatus(faultError(root, args), stderr)
+		}
+	}()
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	return exitStatus(root.Execute(), stderr)
+}
+
+// faultError is the error of a command line whose run met a memory fault:
+// "OP NAME: memory fault ...", OP the command ("sem wait") and NAME its
+// first argument.
+func faultError(root *cobra.Command, args []string) error {
+	op, name := "", ""
+	if cmd, _, err := root.Find(args); err == nil {
+		op = strings.TrimPrefix(cmd.CommandPath(), root.Name()+" ")
+		if cmd.Flags().Parsed() && cmd.Flags().NArg() > 0 {
+			name = cmd.Flags().Arg(0)
+		}
+	}
+	return &shm.Error{Op: op, Name: name, Err: shm.ErrFault}
 }
 
 func newRootCmd() *cobra.Command {
