@@ -499,7 +499,17 @@ func (q *Queue) claimProducer() error {
 	if q.multi {
 		return fmt.Errorf("%w: all %d producer slots are held by live processes", ErrBusy, len(q.producers))
 	}
-	return fmt.Errorf("%w: the queue has a live producer (pid %d)", ErrBusy, claimPID(q.producers[0].claim.Load()))
+	return fmt.Errorf("%w: %s", ErrBusy, holder("producer", q.producers[0].claim.Load()))
+}
+
+// holder names the process in a role's claim word w for ErrBusy's message.
+// The word is read again after the claim failed: by then its holder may
+// have let go, and another process be taking the role.
+func holder(role string, w uint64) string {
+	if pid := claimPID(w); pid != 0 {
+		return fmt.Sprintf("the queue has a live %s (pid %d)", role, pid)
+	}
+	return "another process is taking the " + role + " role at this moment"
 }
 
 // claimConsumer makes the handle the consumer on first use.
@@ -509,7 +519,7 @@ func (q *Queue) claimConsumer() error {
 	}
 	gen, err := q.claim(q.consumer)
 	if err != nil {
-		return fmt.Errorf("%w: the queue has a live consumer (pid %d)", ErrBusy, claimPID(q.consumer.claim.Load()))
+		return fmt.Errorf("%w: %s", ErrBusy, holder("consumer", q.consumer.claim.Load()))
 	}
 	h := q.head.Load()
 	t := q.tail.Load()

@@ -83,7 +83,7 @@ its sender, 130 stopped by SIGINT, SIGTERM or SIGHUP.`,
 		Args:          noSuchCommand,
 		RunE:          func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
-	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return usageErr(cmd, "%v", err) })
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return usageErr(cmd, "%s", flagError(err)) })
 
 	root.AddCommand(newLsCmd())
 	root.AddCommand(newCreateCmd())
