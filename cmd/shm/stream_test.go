@@ -93,3 +93,16 @@ func TestPeerDiedStatus(t *testing.T) {
 		t.Errorf("recv from a dead sender: exit %d, stdout %q, stderr %q; want %d", r.code, r.stdout, r.stderr, peerDeadStatus)
 	}
 }
+
+// TestLineModeKeepsCarriageReturn: a line's message is its bytes without
+// the newline, a carriage return before it included, so text with CRLF
+// line ends goes through send and recv unchanged.
+func TestLineModeKeepsCarriageReturn(t *testing.T) {
+	dir := t.TempDir()
+	ok(t, "", "queue", "create", "q", "--capacity", "4K", "--dir", dir)
+	in := "dos\r\nunix\n\r\nlast\r"
+	ok(t, in, "queue", "send", "q", "--dir", dir)
+	if got := ok(t, "", "queue", "recv", "q", "--raw", "--dir", dir); got != "\x04\x00\x00\x00dos\r\x04\x00\x00\x00unix\x01\x00\x00\x00\r\x05\x00\x00\x00last\r" {
+		t.Errorf("messages %q, want dos\\r, unix, \\r, last\\r", got)
+	}
+}
