@@ -305,8 +305,8 @@ func (q *Queue) Detach() error { return q.close(endDetach) }
 // producers there are, and a handle that has not sent yet first becomes
 // the producer (so it fails with ErrBusy while another live process is the
 // single producer). A new producer reopens an aborted queue, as a closed
-// one. Abort on a handle broken by a memory fault still marks the queue
-// aborted if the header page is there.
+// one. Abort on a producer's handle broken by a memory fault still marks
+// the queue aborted if the header page is there.
 func (q *Queue) Abort() error { return q.close(endAbort) }
 
 // How a handle ends: Detach, Close or Abort.
@@ -336,7 +336,7 @@ func (q *Queue) close(how ending) error {
 		// A fault left the ring and this handle's cursors out of step:
 		// give up the roles (header words, each access guarded) so that
 		// others may take them, and publish nothing.
-		if how == endAbort {
+		if how == endAbort && q.p.active {
 			fault.Catch(func() { q.closed.Store(closedAborted) })
 		}
 		q.releaseRoles()

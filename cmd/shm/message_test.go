@@ -94,4 +94,8 @@ func TestMessageFormat(t *testing.T) {
 			}
 		})
 	}
+	// The second sender's failure did not end the live producer's stream.
+	if out := ok(t, "", "queue", "stat", "busy", "--dir", dir); !strings.Contains(out, "closed:      no") {
+		t.Errorf("the refused second sender changed the live producer's queue:\n%s", out)
+	}
 }

@@ -196,10 +196,14 @@ receiver died, 130 stopped by SIGINT, SIGTERM or SIGHUP.`,
 				return q.Close()
 			}
 			// The stream is cut short: the receiver must be able to tell.
-			// ErrBusy means another live process is the producer, whose
-			// stream this one never was.
-			if aerr := q.Abort(); aerr != nil && !errors.Is(aerr, queue.ErrBusy) {
-				err = errors.Join(err, aerr)
+			// Unless another live process is the producer (ErrBusy): that
+			// stream was never this one's to end.
+			end := q.Abort
+			if errors.Is(err, queue.ErrBusy) {
+				end = q.Close
+			}
+			if eerr := end(); eerr != nil && !errors.Is(eerr, queue.ErrBusy) {
+				err = errors.Join(err, eerr)
 			}
 			switch {
 			case interruption(ctx) != nil:
