@@ -119,11 +119,24 @@ func TestInterruptedCommandsLoseNothing(t *testing.T) {
 			t.Run(fmt.Sprintf("recv %s/%s", strings.Join(mode, " "), sigName(sig)), func(t *testing.T) {
 				dir := t.TempDir()
 				ok(t, "", "queue", "create", "q", "--capacity", "64K", "--dir", dir)
-				send := startShm(t, strings.NewReader(input), false, "queue", "send", "q", "--dir", dir)
+				// The sender gets the first half of the input, and the rest
+				// only once the receiver was stopped: the signal lands
+				// mid-stream however fast the machine.
+				pr, pw, err := os.Pipe()
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer pr.Close()
+				defer pw.Close()
+				send := startShm(t, pr, false, "queue", "send", "q", "--dir", dir)
+				half := strings.Index(input, "\n"+strconv.Itoa(n/2)+"\n") + 1
+				firstHalf := make(chan struct{})
+				go func() { pw.WriteString(input[:half]); close(firstHalf) }()
 				recv := startShm(t, nil, true, append([]string{"queue", "recv", "q", "--dir", dir}, mode...)...)
 				waitFor(t, "output from recv", func() bool { return len(recv.output(t)) > 20_000 })
 				recv.cmd.Process.Signal(sig)
 				code := recv.wait(t, 20*time.Second)
+				go func() { <-firstHalf; pw.WriteString(input[half:]); pw.Close() }()
 				first := recv.output(t)
 				want := regexp.MustCompile(`^shm: queue receive q: interrupted by ` + sigName(sig) + ` after (\d+) messages\n$`)
 				m := want.FindStringSubmatch(recv.stderr.String())
