@@ -242,35 +242,34 @@ func TestInterruptedCommandsLoseNothing(t *testing.T) {
 }
 
 // TestInterruptedCommandsLoseNothingOnBrokenOutput: a receiver whose
-// standard output goes away mid-stream (the reader of its pipe exits)
-// leaves every message it did not write out in the queue: what the reader
-// got and what the next receiver prints cover the input with no gap.
+// standard output fails mid-stream (a file that reached the file size
+// limit, set with ulimit -f) leaves every message it did not write out in
+// the queue: what reached the file and what the next receiver prints cover
+// the input with no gap. (A pipe would not do for this test: what sits in
+// a pipe's buffer when its reader exits was written, and is lost with the
+// reader.)
 func TestInterruptedCommandsLoseNothingOnBrokenOutput(t *testing.T) {
+	if _, err := exec.LookPath("sh"); err != nil {
+		t.Skip("no sh to set the file size limit with")
+	}
 	const n = 200_000
 	input := lines(1, n)
 	dir := t.TempDir()
 	ok(t, "", "queue", "create", "q", "--capacity", "64K", "--dir", dir)
 	send := startShm(t, strings.NewReader(input), false, "queue", "send", "q", "--dir", dir)
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
+	out := filepath.Join(t.TempDir(), "out")
+	// 100 blocks of 512 bytes: the output fails after 51200 bytes.
+	recv := exec.Command("sh", "-c", `ulimit -f 100 && exec "$0" queue recv q --follow --dir "$1" > "$2"`, buildShm(t), dir, out)
+	var stderr bytes.Buffer
+	recv.Stderr = &stderr
+	err := recv.Run()
+	first, rerr := os.ReadFile(out)
+	if rerr != nil {
+		t.Fatal(rerr)
 	}
-	recv := &proc{cmd: exec.Command(buildShm(t), "queue", "recv", "q", "--follow", "--dir", dir), stderr: new(bytes.Buffer), done: make(chan struct{})}
-	recv.cmd.Stdout, recv.cmd.Stderr = pw, recv.stderr
-	if err := recv.cmd.Start(); err != nil {
-		t.Fatal(err)
+	if err == nil || len(first) != 51200 {
+		t.Fatalf("recv with a 51200-byte output limit: %v, %d bytes out, stderr %q; want a failure after 51200 bytes", err, len(first), stderr.String())
 	}
-	pw.Close()
-	go func() { recv.cmd.Wait(); close(recv.done) }()
-	t.Cleanup(func() { recv.cmd.Process.Kill(); <-recv.done })
-	got := make([]byte, 100_000)
-	k, err := io.ReadAtLeast(pr, got, 50_000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pr.Close() // the reader goes away
-	recv.wait(t, 20*time.Second)
-	first := string(got[:k])
 	rest := startShm(t, nil, true, "queue", "recv", "q", "--follow", "--dir", dir)
 	if code := rest.wait(t, 60*time.Second); code != 0 {
 		t.Fatalf("second recv: exit %d, stderr %q", code, rest.stderr)
@@ -279,8 +278,8 @@ func TestInterruptedCommandsLoseNothingOnBrokenOutput(t *testing.T) {
 		t.Fatalf("send: exit %d, stderr %q", code, send.stderr)
 	}
 	second := rest.output(t)
-	if !strings.HasPrefix(input, first) || !strings.HasSuffix(input, second) || len(input)-len(second) > len(first) {
-		t.Fatalf("the reader got bytes 0 to %d of the input and the next receiver the last %d: a gap of %d bytes", len(first), len(second), len(input)-len(second)-len(first))
+	if !strings.HasPrefix(input, string(first)) || !strings.HasSuffix(input, second) || len(input)-len(second) > len(first) {
+		t.Fatalf("the file got bytes 0 to %d of the input and the next receiver the last %d: a gap of %d bytes", len(first), len(second), len(input)-len(second)-len(first))
 	}
 }
 
