@@ -171,10 +171,10 @@ func TestInterruptedCommandsLoseNothing(t *testing.T) {
 			// The sender fills the queue and waits for room; the receiver
 			// has not started yet.
 			send := startShm(t, strings.NewReader(input), false, "queue", "send", "q", "--dir", dir)
-			waitFor(t, "a full queue", func() bool {
-				return strings.Contains(ok(t, "", "queue", "stat", "q", "--dir", dir), "% full")
+			full := regexp.MustCompile(`\(9\d\.\d% full\)(.|\n)*producers: +pid \d+ \(alive\)`)
+			waitFor(t, "a full queue and its producer", func() bool {
+				return full.MatchString(ok(t, "", "queue", "stat", "q", "--dir", dir))
 			})
-			time.Sleep(100 * time.Millisecond)
 			send.cmd.Process.Signal(sig)
 			code := send.wait(t, 20*time.Second)
 			want := regexp.MustCompile(`^shm: queue send q: interrupted by ` + sigName(sig) + ` after (\d+) messages; the stream is marked aborted\n$`)
