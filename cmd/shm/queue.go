@@ -433,7 +433,7 @@ func recvResult(ctx context.Context, name string, got, count int, timeout time.D
 	case errors.Is(err, queue.ErrAborted):
 		return &exitError{code: abortedStatus, err: annotate(err, "%w after %d message%s", got, plural(got))}
 	case errors.Is(err, queue.ErrPeerDead):
-		return &exitError{code: peerDeadStatus, err: annotate(err, "%w after %d message%s", got, plural(got))}
+		return &exitError{code: peerDeadStatus, err: annotate(err, "%w; %d message%s printed before", got, plural(got))}
 	case err == io.EOF:
 		if count > 0 && got < count {
 			return &shm.Error{Op: "queue receive", Name: name, Err: fmt.Errorf("got %d of %d messages: the queue was closed for sending", got, count)}
