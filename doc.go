@@ -71,8 +71,8 @@
 // and the process lives, but a direct access through Bytes to a page that is
 // gone raises SIGBUS, which kills the process unless the goroutine has set
 // runtime/debug.SetPanicOnFault(true), which turns it into a panic to
-// recover. Package queue does this in all of its methods and returns
-// ErrFault; sem and lock, like sem_t and pthread mutexes in C, do not.
+// recover. Packages queue and sem do this in all of their methods and
+// return ErrFault; lock, like pthread mutexes in C, does not.
 //
 // Space is reserved only for objects this package creates or resizes. An
 // object that a C program sized with ftruncate alone (as shm_open users and

@@ -74,6 +74,8 @@ const (
 	opRelease = "queue release"
 	opClose   = "queue close"
 	opDetach  = "queue detach"
+	opAbort   = "queue abort"
+	opAck     = "queue ack"
 )
 
 // errBroken is the cause of every call on a broken handle.
