@@ -64,5 +64,6 @@ Exit status: 0 ok, 1 an operation failed, 2 usage error.`,
 	root.AddCommand(newSemCmd())
 	root.AddCommand(newQueueCmd())
 	root.AddCommand(newBenchCmd())
+	root.AddCommand(newCleanCmd())
 	return root
 }
