@@ -65,5 +65,6 @@ Exit status: 0 ok, 1 an operation failed, 2 usage error.`,
 	root.AddCommand(newQueueCmd())
 	root.AddCommand(newBenchCmd())
 	root.AddCommand(newCleanCmd())
+	root.AddCommand(newDoctorCmd())
 	return root
 }
