@@ -66,5 +66,6 @@ Exit status: 0 ok, 1 an operation failed, 2 usage error.`,
 	root.AddCommand(newBenchCmd())
 	root.AddCommand(newCleanCmd())
 	root.AddCommand(newDoctorCmd())
+	root.AddCommand(newTopCmd())
 	return root
 }
