@@ -45,8 +45,11 @@ type Object struct {
 	AttachedKnown bool
 	// Uninspected is how many processes the scan could not inspect.
 	Uninspected int
-	State       State
-	Reason      string // why, in words: "consumer pid 812 and 1 producer died without closing"
+	// Blind says, when AttachedKnown is false, why: which processes could
+	// not be inspected, or that /proc hides some.
+	Blind  string
+	State  State
+	Reason string // why, in words: "consumer pid 812 and 1 producer died without closing"
 	// Queue is a queue's header and ring, read without taking a role
 	// (nil for other kinds, and for a queue too damaged to read).
 	Queue *queue.Stats
@@ -139,6 +142,7 @@ func Classify(dir string, info shm.Info, att *shm.Attachments) Object {
 	o := Object{Info: info, Kind: string(info.Kind)}
 	o.Attached, o.AttachedKnown = att.Of(info)
 	o.Uninspected = len(att.Uninspected)
+	o.Blind = blindness(att)
 	switch {
 	case info.Kind == shm.KindSemaphore:
 		st, err := sem.Peek(strings.TrimPrefix(info.Name, shm.SemaphorePrefix), sem.Dir(dir))
@@ -191,7 +195,7 @@ func classify(o *Object) (State, string) {
 		}
 	}
 	if !o.AttachedKnown {
-		return Unknown, fmt.Sprintf("none attached among the processes inspected, but %d could not be inspected", o.Uninspected)
+		return Unknown, "none attached among the processes inspected, but " + o.Blind
 	}
 	switch o.Kind {
 	case KindQueue:
@@ -214,6 +218,27 @@ func classify(o *Object) (State, string) {
 	return Idle, "nobody attached; a data segment may hold data for the next run"
 }
 
+// blindness says why a scan is incomplete, or "" when it is not.
+func blindness(att *shm.Attachments) string {
+	switch n := len(att.Uninspected); {
+	case n > 0:
+		u := att.Uninspected[0]
+		first := fmt.Sprintf("pid %d (%s, uid %d): %v", u.PID, quoteName(u.Command), u.UID, u.Err)
+		if n == 1 {
+			return "1 process could not be inspected (" + first + ")"
+		}
+		return fmt.Sprintf("%d processes could not be inspected (%s, ...)", n, first)
+	case att.Hidden:
+		return "/proc does not show every process"
+	}
+	return ""
+}
+
+// NoScan stands for a scan of /proc that could not be made (no /proc
+// mounted, say): it finds nobody and is never complete, so objects are
+// classified as if every process were hidden.
+func NoScan() *shm.Attachments { return &shm.Attachments{Hidden: true} }
+
 // describeProcs lists up to three processes: "pid 12 (worker), pid 13 (cat) and 2 more".
 func describeProcs(ps []shm.Process) string {
 	var parts []string
@@ -226,7 +251,7 @@ func describeProcs(ps []shm.Process) string {
 		if !p.Maps() {
 			how = "holds a descriptor"
 		}
-		parts = append(parts, fmt.Sprintf("pid %d (%s) %s", p.PID, p.Command, how))
+		parts = append(parts, fmt.Sprintf("pid %d (%s) %s", p.PID, quoteName(p.Command), how))
 	}
 	return strings.Join(parts, ", ")
 }

@@ -387,3 +387,22 @@ func ExampleList() {
 	}
 	// Output: example-list-q queue 1 undelivered
 }
+
+// TestUnknownWithoutScan: when /proc cannot tell who is attached, an
+// object nobody visibly uses is unknown, says why, and Clean keeps it.
+func TestUnknownWithoutScan(t *testing.T) {
+	name := shmtest.Name(t, "")
+	seg, err := shm.Create(name, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seg.Close()
+	info, err := shm.Stat(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := inspect.Classify(shm.DefaultDir, info, inspect.NoScan())
+	if o.State != inspect.Unknown || o.AttachedCount() != -1 || !strings.Contains(o.Reason, "/proc does not show every process") {
+		t.Errorf("without a scan: %s (%s), attached %d; want unknown, -1", o.State, o.Reason, o.AttachedCount())
+	}
+}

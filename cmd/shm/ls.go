@@ -160,7 +160,7 @@ is attached); STATE says whether it is in-use, idle, stale or unknown (see
 			}
 			att, err := shm.ScanAttachments()
 			if err != nil {
-				return err
+				att = inspect.NoScan() // list the objects all the same, as unknown
 			}
 			names := newIDNames()
 			objs := make([]object, 0, len(infos))
@@ -205,7 +205,7 @@ func newStatCmd() *cobra.Command {
 			}
 			att, err := shm.ScanAttachments()
 			if err != nil {
-				return err
+				att = inspect.NoScan()
 			}
 			o := describe(dir, info, newIDNames())
 			o.lifecycle = lifecycleOf(inspect.Classify(dir, info, att), true)
