@@ -406,3 +406,37 @@ func TestUnknownWithoutScan(t *testing.T) {
 		t.Errorf("without a scan: %s (%s), attached %d; want unknown, -1", o.State, o.Reason, o.AttachedCount())
 	}
 }
+
+// TestCleanOtherUsers: another user's idle object is kept unless root
+// passes AllUsers.
+func TestCleanOtherUsers(t *testing.T) {
+	if !shmtest.OwnPIDNamespace(t) {
+		return
+	}
+	name := shmtest.Name(t, "")
+	seg, err := shm.Create(name, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seg.Close()
+	p, _ := shm.Path("", name)
+	if err := os.Chown(p, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	opts := &inspect.CleanOptions{Options: inspect.Options{Prefix: name}, Force: true, Idle: true, HasOlderThan: true}
+	outs, err := inspect.Clean(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := outcomeOf(t, outs, name); got.Action != inspect.Kept || !strings.Contains(got.Reason, "owned by uid 65534") {
+		t.Errorf("without AllUsers: %v; want kept as another user's", got)
+	}
+	opts.AllUsers = true
+	outs, err = inspect.Clean(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := outcomeOf(t, outs, name); got.Action != inspect.Removed {
+		t.Errorf("root with AllUsers: %v; want removed", got)
+	}
+}
