@@ -24,6 +24,9 @@ const pfKthread = 0x00200000
 // inode of the file behind each, so that an object renamed, or removed and
 // created again under the same name, is never confused with another.
 //
+// Each process's descriptors are read before its mappings, so one that
+// opens, maps and closes is seen at every step; /proc is listed again
+// after each pass, up to four times, for children born during the scan.
 // A process that exits during the scan is left out. A process whose maps or
 // descriptors cannot be read (another user's, seen without root or
 // CAP_SYS_PTRACE) is listed in Uninspected instead, and makes every answer
@@ -35,19 +38,47 @@ const pfKthread = 0x00200000
 // points to (a stat) may block on a hung network file system, as lsof may;
 // descriptors of sockets, pipes and anonymous inodes are never looked at.
 func ScanAttachments() (*Attachments, error) {
+	a := &Attachments{files: map[fileID][]Process{}, Hidden: procHidesPIDs()}
+	// A process that forks and then lets go of the object hands it to a
+	// child that may be born after /proc was listed: list it again, and
+	// scan the newcomers, until a listing shows none (a few rounds).
+	seen := map[int]bool{}
+	for range scanRounds {
+		pids, err := listPIDs()
+		if err != nil {
+			return nil, err
+		}
+		fresh := 0
+		for _, pid := range pids {
+			if !seen[pid] {
+				seen[pid] = true
+				fresh++
+				scanProcess(a, pid)
+			}
+		}
+		if fresh == 0 {
+			break
+		}
+	}
+	return a, nil
+}
+
+// scanRounds bounds the listings of /proc in one scan.
+const scanRounds = 4
+
+// listPIDs returns the process ids in /proc.
+func listPIDs() ([]int, error) {
 	entries, err := os.ReadDir(procRoot)
 	if err != nil {
 		return nil, err
 	}
-	a := &Attachments{files: map[fileID][]Process{}, Hidden: procHidesPIDs()}
+	pids := make([]int, 0, len(entries))
 	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid <= 0 {
-			continue
+		if pid, err := strconv.Atoi(e.Name()); err == nil && pid > 0 {
+			pids = append(pids, pid)
 		}
-		scanProcess(a, pid)
 	}
-	return a, nil
+	return pids, nil
 }
 
 // scanProcess adds what process pid maps and holds to a.
@@ -64,9 +95,12 @@ func scanProcess(a *Attachments, pid int) {
 	if comm, err := os.ReadFile(dir + "/comm"); err == nil {
 		p.Command = strings.TrimSuffix(string(comm), "\n")
 	}
-	maps, mapErr := readMaps(dir + "/maps")
+	// Descriptors first, then mappings: a process that opens, maps and
+	// closes (as C programs do after mmap) holds the object in one or the
+	// other at every moment, and this order cannot miss it in between.
 	fds, fdErr := readFDs(dir + "/fd")
-	for _, err := range []error{mapErr, fdErr} {
+	maps, mapErr := readMaps(dir + "/maps")
+	for _, err := range []error{fdErr, mapErr} {
 		switch {
 		case err == nil:
 		case gone(err):

@@ -58,6 +58,9 @@
 //     name.
 //   - A descriptor in flight between processes (sent over a Unix socket
 //     and not yet received) is in no process's table.
+//   - A holder that forks and lets go of the object at once, again and
+//     again, faster than /proc can be listed: the scan lists /proc up to
+//     four times to catch children born while it runs.
 //   - Processes in another PID namespace that share the directory are not
 //     in this /proc. A queue's live participants are still seen through
 //     the queue's own records; a process there that maps a data segment
