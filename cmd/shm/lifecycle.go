@@ -59,7 +59,7 @@ func writeLifecycle(w io.Writer, l lifecycle) {
 	fmt.Fprintf(w, "state:\t%s (%s)\n", l.State, l.Reason)
 	switch {
 	case len(l.procs) == 0 && !l.AttachedKnown:
-		fmt.Fprintf(w, "attached:\tunknown (some processes could not be inspected; run as root)\n")
+		fmt.Fprintf(w, "attached:\tunknown: none seen, but some processes could not be inspected\n")
 	case len(l.procs) == 0:
 		fmt.Fprintf(w, "attached:\tnone\n")
 	}
