@@ -440,3 +440,26 @@ func TestCleanOtherUsers(t *testing.T) {
 		t.Errorf("root with AllUsers: %v; want removed", got)
 	}
 }
+
+// ExampleSampler follows a queue's traffic, as "shm top" does.
+func ExampleSampler() {
+	q, err := queue.Create("example-sampler-q", 4096)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer queue.Unlink("example-sampler-q")
+	defer q.Close()
+
+	s := inspect.NewSampler(&inspect.Options{Prefix: "example-sampler-"})
+	first, _ := s.Sample()
+	fmt.Println("first sample has a rate:", first[0].Rate != nil)
+
+	q.Send(context.Background(), []byte("hello"))
+	time.Sleep(10 * time.Millisecond)
+	second, _ := s.Sample()
+	fmt.Println("second sample has a rate:", second[0].Rate != nil, "with bytes in:", second[0].Rate.InBytes > 0)
+	// Output:
+	// first sample has a rate: false
+	// second sample has a rate: true with bytes in: true
+}
