@@ -25,6 +25,9 @@ func (opts *CleanOptions) remove(o Object, now time.Time) Outcome {
 	}
 	dir := opts.dir()
 	hiddenName := hiddenPrefix + hex.EncodeToString(b[:])
+	if o.Kind == KindSemaphore {
+		hiddenName = shm.SemaphorePrefix + hiddenName // still a semaphore to the final check
+	}
 	hidden := filepath.Join(dir, hiddenName)
 	if err := unix.Renameat2(unix.AT_FDCWD, o.Path, unix.AT_FDCWD, hidden, unix.RENAME_NOREPLACE); err != nil {
 		if errors.Is(err, unix.ENOENT) {

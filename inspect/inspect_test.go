@@ -22,6 +22,7 @@ import (
 	"github.com/shmkit/shm/inspect"
 	"github.com/shmkit/shm/internal/shmtest"
 	"github.com/shmkit/shm/queue"
+	"github.com/shmkit/shm/sem"
 )
 
 // The tests re-execute this binary as their peers: envRole selects what the
@@ -462,4 +463,32 @@ func ExampleSampler() {
 	// Output:
 	// first sample has a rate: false
 	// second sample has a rate: true with bytes in: true
+}
+
+// TestCleanSemaphore: an idle named semaphore goes through the final check
+// as a semaphore, and is removed with Idle.
+func TestCleanSemaphore(t *testing.T) {
+	if !shmtest.OwnPIDNamespace(t) {
+		return
+	}
+	name := shmtest.Name(t, "")
+	s, err := sem.Open(name, sem.Create(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	file := shm.SemaphorePrefix + name
+	if o := stat(t, file, nil); o.Kind != inspect.KindSemaphore || o.State != inspect.Idle || o.Semaphore == nil || o.Semaphore.Value != 3 {
+		t.Fatalf("closed semaphore: %+v", o)
+	}
+	outs, err := inspect.Clean(context.Background(), &inspect.CleanOptions{
+		Options: inspect.Options{Prefix: file, Kind: inspect.KindSemaphore}, Force: true, Idle: true, HasOlderThan: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := outcomeOf(t, outs, file)
+	if got.Action != inspect.Removed || got.Object.Kind != inspect.KindSemaphore || got.Object.Semaphore == nil {
+		t.Errorf("%v (%+v); want the semaphore removed as a semaphore", got, got.Object.Semaphore)
+	}
 }
