@@ -41,6 +41,8 @@ type Info struct {
 	GID     uint32      `json:"gid"`      // group
 	ModTime time.Time   `json:"modified"` // the file's mtime; Info's doc says when it changes
 	Kind    Kind        `json:"kind"`     // data, semaphore or other
+	Device  uint64      `json:"device"`   // the file system's device number (st_dev)
+	Inode   uint64      `json:"inode"`    // the file's inode: with Device, the object itself, whatever its name
 }
 
 // String formats an Info as one line: name (as QuoteName gives it), size,

@@ -68,6 +68,8 @@ func infoOf(name, path string, st *unix.Stat_t) Info {
 		GID:     st.Gid,
 		ModTime: time.Unix(st.Mtim.Unix()),
 		Kind:    kind,
+		Device:  st.Dev,
+		Inode:   st.Ino,
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/shmkit/shm"
+	"github.com/shmkit/shm/inspect"
 	"github.com/spf13/cobra"
 )
 
@@ -40,6 +41,7 @@ type object struct {
 	Modified   time.Time      `json:"modified"`
 	Kind       string         `json:"kind"`              // data, semaphore, other, or what a kindProbe says
 	Details    map[string]any `json:"details,omitempty"` // what a kindProbe found inside
+	lifecycle
 }
 
 // A kindProbe looks at an object more closely than its name can: the
@@ -165,30 +167,39 @@ func newLsCmd() *cobra.Command {
 		Long: `List every object in the shared-memory directory (/dev/shm unless --dir says
 otherwise): segments of C, Python and Go programs alike. KIND tells glibc's
 named semaphores (sem.NAME) and this project's queues apart from plain data;
-STATE shows a semaphore's value and a queue's fill level.`,
+ATTACHED counts the processes that map an object or hold a descriptor to
+it ("?" when some processes could not be inspected and none of the others
+is attached); STATE says whether it is in-use, idle, stale or unknown (see
+"shm clean"); DETAIL shows a semaphore's value and a queue's fill level.`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			infos, err := shm.List(shm.Dir(dir))
 			if err != nil {
 				return err
 			}
+			att, err := shm.ScanAttachments()
+			if err != nil {
+				att = inspect.NoScan() // list the objects all the same, as unknown
+			}
 			names := newIDNames()
 			objs := make([]object, 0, len(infos))
 			for _, info := range infos {
-				objs = append(objs, describe(dir, info, names))
+				o := describe(dir, info, names)
+				o.lifecycle = lifecycleOf(inspect.Classify(dir, info, att), false)
+				objs = append(objs, o)
 			}
 			if asJSON {
 				return writeJSON(cmd.OutOrStdout(), objs)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tSIZE\tMODE\tOWNER\tMODIFIED\tKIND\tSTATE")
+			fmt.Fprintln(tw, "NAME\tSIZE\tMODE\tOWNER\tMODIFIED\tKIND\tATTACHED\tSTATE\tDETAIL")
 			for _, o := range objs {
 				state, ok := o.Details["state"].(string)
 				if !ok {
 					state = "-"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", columnName(o.Name), formatSize(o.Size), o.Perm,
-					printable(o.Owner), o.Modified.Local().Format("2006-01-02 15:04"), o.Kind, printable(state))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", columnName(o.Name), formatSize(o.Size), o.Perm,
+					printable(o.Owner), o.Modified.Local().Format("2006-01-02 15:04"), o.Kind, o.attachedColumn(), o.State, printable(state))
 			}
 			return tw.Flush()
 		},
@@ -211,7 +222,12 @@ func newStatCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			att, err := shm.ScanAttachments()
+			if err != nil {
+				att = inspect.NoScan()
+			}
 			o := describe(dir, info, newIDNames())
+			o.lifecycle = lifecycleOf(inspect.Classify(dir, info, att), true)
 			if asJSON {
 				return writeJSON(cmd.OutOrStdout(), o)
 			}
@@ -225,8 +241,13 @@ func newStatCmd() *cobra.Command {
 			fmt.Fprintf(tw, "modified:\t%s\n", o.Modified.Local().Format("2006-01-02 15:04:05.000000000 -0700"))
 			fmt.Fprintf(tw, "kind:\t%s\n", o.Kind)
 			for _, k := range slices.Sorted(maps.Keys(o.Details)) {
-				fmt.Fprintf(tw, "%s:\t%s\n", printable(k), printable(fmt.Sprint(o.Details[k])))
+				label := k
+				if k == "state" {
+					label = "detail" // ls's DETAIL column; STATE is the lifecycle state below
+				}
+				fmt.Fprintf(tw, "%s:\t%s\n", printable(label), printable(fmt.Sprint(o.Details[k])))
 			}
+			writeLifecycle(tw, o.lifecycle)
 			return tw.Flush()
 		},
 	}

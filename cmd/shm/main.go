@@ -99,5 +99,8 @@ its sender, 130 stopped by SIGINT, SIGTERM or SIGHUP.`,
 	root.AddCommand(newSemCmd())
 	root.AddCommand(newQueueCmd())
 	root.AddCommand(newBenchCmd())
+	root.AddCommand(newCleanCmd())
+	root.AddCommand(newDoctorCmd())
+	root.AddCommand(newTopCmd())
 	return root
 }

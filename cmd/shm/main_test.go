@@ -70,13 +70,16 @@ func TestSegmentCommands(t *testing.T) {
 		}},
 		{args: []string{"ls"}, check: func(t *testing.T, out string) {
 			lines := strings.Split(out, "\n")
-			if f := strings.Fields(lines[0]); strings.Join(f, " ") != "NAME SIZE MODE OWNER MODIFIED KIND STATE" {
+			if f := strings.Fields(lines[0]); strings.Join(f, " ") != "NAME SIZE MODE OWNER MODIFIED KIND ATTACHED STATE DETAIL" {
 				t.Fatalf("ls header %q", lines[0])
 			}
 			for _, l := range lines {
 				f := strings.Fields(l)
-				if len(f) == 8 && f[0] == name {
-					if f[1] != "8.0K" || f[2] != "-rw-r-----" || f[3] != "root" && os.Getuid() == 0 || f[6] != "data" || f[7] != "-" {
+				if len(f) == 10 && f[0] == name {
+					// Nobody maps it: 0 attached and idle, or unknown when
+					// some process could not be inspected.
+					nobody := f[7] == "0" && f[8] == "idle" || f[7] == "?" && f[8] == "unknown"
+					if f[1] != "8.0K" || f[2] != "-rw-r-----" || f[3] != "root" && os.Getuid() == 0 || f[6] != "data" || !nobody || f[9] != "-" {
 						t.Fatalf("ls row %q", l)
 					}
 					return

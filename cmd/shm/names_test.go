@@ -72,13 +72,23 @@ func TestHostileNames(t *testing.T) {
 	if r.code != 0 || len(lines) != len(all)+1 {
 		t.Fatalf("ls: exit %d, %d lines for %d objects:\n%s", r.code, len(lines), len(all), r.stdout)
 	}
-	if w := utf8.RuneCountInString(lines[0]); w > maxNameColumn+70 {
+	if w := utf8.RuneCountInString(lines[0]); w > maxNameColumn+90 {
 		t.Errorf("ls header is %d characters wide: %q", w, lines[0])
 	}
 	for _, want := range []string{"queue", "semaphore"} {
 		if !strings.Contains(r.stdout, " "+want+" ") {
 			t.Errorf("ls shows no %s:\n%s", want, r.stdout)
 		}
+	}
+
+	// The lifecycle commands list every object too.
+	for _, args := range [][]string{
+		{"clean", "--idle", "--older-than", "0s"},
+		{"top", "--once"},
+		{"doctor"},
+	} {
+		r := shmRun(t, "", append(args, "--dir", dir)...)
+		checkSafeOutput(t, strings.Join(args, " "), r.stdout+r.stderr)
 	}
 
 	// ls --json: every name comes back byte for byte.

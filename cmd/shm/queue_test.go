@@ -188,7 +188,7 @@ func TestQueueKind(t *testing.T) {
 	if len(objs) != 2 || objs[0].Kind != "data" || objs[1].Kind != "queue" || objs[1].Details["fill"] != "25.0%" || objs[1].Details["capacity"] != 4096.0 {
 		t.Fatalf("ls --json: %+v", objs)
 	}
-	if table := ok(t, "", "ls", "--dir", dir); !regexp.MustCompile(`(?m)^q .* queue +fill=25\.0%$`).MatchString(table) {
+	if table := ok(t, "", "ls", "--dir", dir); !regexp.MustCompile(`(?m)^q .* queue +\S+ +\S+ +fill=25\.0%$`).MatchString(table) {
 		t.Fatalf("ls table does not show the queue's fill:\n%s", table)
 	}
 	if out := ok(t, "", "stat", "q", "--dir", dir); !strings.Contains(out, "kind:           queue\n") || !strings.Contains(out, "fill:           25.0%\n") {

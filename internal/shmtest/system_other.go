@@ -20,3 +20,10 @@ func FreeBytes(t testing.TB, dir string) int64 {
 	t.Skip("skipping: free space is read on Linux only")
 	return 0
 }
+
+// OwnPIDNamespace skips the test: PID namespaces are Linux's.
+func OwnPIDNamespace(t *testing.T) bool {
+	t.Helper()
+	t.Skip("skipping: PID namespaces are not supported on " + runtime.GOOS)
+	return false
+}
