@@ -118,3 +118,50 @@ func ExampleQueue_ReceiveBatch() {
 	// one two | 2 in this batch
 	// three | 1 in this batch
 }
+
+// Holding messages until a slower system has them: ReceiveHeld reads
+// ahead without consuming, ReleaseThrough consumes through a position. A
+// consumer that starts after a crash resumes at the released position and
+// gets the rest again, at the same positions.
+func ExampleQueue_ReceiveHeld() {
+	name := fmt.Sprintf("example-queue-held-%d", os.Getpid())
+	q, err := queue.Create(name, 4096)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer queue.Unlink(name)
+	for _, m := range []string{"one", "two", "three"} {
+		q.TrySend([]byte(m))
+	}
+	var positions []queue.Position
+	for range 3 {
+		msg, pos, err := q.TryReceiveHeld(nil)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		positions = append(positions, pos) // e.g. sent on, acknowledged later
+		fmt.Printf("%s at %d\n", msg, pos)
+	}
+	// "one" was acknowledged: release it. The other two stay in the queue.
+	if err := q.ReleaseThrough(positions[0]); err != nil {
+		fmt.Println(err)
+		return
+	}
+	q.Close()
+
+	again, err := queue.Open(name)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer again.Close()
+	msg, pos, err := again.TryReceiveHeld(nil)
+	fmt.Printf("after reopening: %s at %d %v\n", msg, pos, err)
+	// Output:
+	// one at 16
+	// two at 32
+	// three at 48
+	// after reopening: two at 32 <nil>
+}

@@ -115,6 +115,9 @@ type consumer struct {
 	peekOff uint64 // ring offset of the peeked payload
 	peekLen int
 	peekN   uint64 // ring bytes from head to the peeked message's end
+
+	held     bool   // messages are held: publish released, not head (position.go)
+	released uint64 // the cursor through which held messages are released
 }
 
 // Create makes a new queue segment with a ring of capacity bytes (a power
@@ -550,10 +553,10 @@ func (q *Queue) wakeSleeper(word *atomic.Uint32, sleeping uint32) {
 // publishHead makes the consumer's progress visible to producers and wakes
 // a producer that sleeps for space.
 func (q *Queue) publishHead() {
-	if q.c.head != q.c.pub {
-		q.c.pub = q.c.head
+	if h := q.publishable(); h != q.c.pub {
+		q.c.pub = h
 		racehint.Release(q.race)
-		q.publish(q.head, q.c.head)
+		q.publish(q.head, h)
 	}
 	if q.prodWait.Load() != prodIdle {
 		q.wakeSleeper(q.prodWait, prodSleeping)
