@@ -1,0 +1,285 @@
+package natsbridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/shmkit/shm/queue"
+)
+
+// In moves the messages of cfg.Subject from its JetStream stream into
+// cfg.Queue through the durable consumer cfg.Durable, as the package
+// documentation describes, until cfg.Count messages were sent (nil), ctx
+// ends (nil), or an error that retrying cannot mend: no stream takes the
+// subject, the queue cannot be opened or refuses a message, a message is
+// too large and cfg.Oversize is Stop. It is the queue's (single or one
+// of many) producer. One bridge at a time reads a durable consumer.
+func In(ctx context.Context, nc *nats.Conn, cfg Config) error {
+	q, err := queue.Open(cfg.Queue, cfg.QueueOptions...)
+	if err != nil {
+		return &Error{Op: "in", Name: cfg.Queue, Err: err}
+	}
+	i := &in{cfg: &cfg, nc: nc, q: q, st: cfg.stats()}
+	err = i.run(ctx)
+	if err == nil && cfg.Count > 0 && i.moved >= cfg.Count {
+		// The source ended: the queue's consumer gets io.EOF after the
+		// last message.
+		err = q.Close()
+	} else if derr := q.Detach(); err == nil {
+		err = derr
+	}
+	if err != nil {
+		return &Error{Op: "in", Name: cfg.Queue, Err: err}
+	}
+	return nil
+}
+
+type in struct {
+	cfg    *Config
+	nc     *nats.Conn
+	q      *queue.Queue
+	st     *Stats
+	stream jetstream.Stream
+	cons   jetstream.Consumer
+
+	moved int64
+	// last is the stream sequence of the last message sent to the queue
+	// (at the start: the consumer's acknowledgement floor); a delivery at
+	// or below it is a redelivery.
+	last uint64
+	// lastDelivery is the consumer sequence of the last delivery seen; 0
+	// at the start. A delivery that does not follow it means deliveries
+	// were lost, and the stream is read directly up to it.
+	lastDelivery uint64
+	fill         bool // read the stream from last+1 before the next message
+	buf          []byte
+}
+
+func (i *in) run(ctx context.Context) error {
+	if err := i.setup(ctx); err != nil || ctx.Err() != nil {
+		return err
+	}
+	failures := 0
+	for i.cfg.Count == 0 || i.moved < i.cfg.Count {
+		if ctx.Err() != nil {
+			return nil
+		}
+		n := i.cfg.window()
+		if i.cfg.Count > 0 {
+			n = int(min(int64(n), i.cfg.Count-i.moved))
+		}
+		batch, err := i.cons.Fetch(n, jetstream.FetchMaxWait(time.Second))
+		if err == nil {
+			for m := range batch.Messages() {
+				if err := i.deliver(ctx, m); err != nil {
+					return err
+				}
+				if ctx.Err() != nil || i.cfg.Count > 0 && i.moved >= i.cfg.Count {
+					break
+				}
+			}
+			err = batch.Error()
+		}
+		if err == nil || errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) {
+			failures = 0
+			continue
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		failures++
+		d := backoff(failures)
+		i.cfg.logf("in %s: fetch: %v; again in %v", i.cfg.Queue, err, d)
+		if !sleep(ctx, d) {
+			return nil
+		}
+	}
+	// Acknowledgements are sent without waiting: make sure the server has
+	// them before going.
+	if err := i.nc.FlushTimeout(i.cfg.ackTimeout()); err != nil {
+		i.cfg.logf("in %s: flushing acknowledgements: %v (the messages not acknowledged come again to the next bridge)", i.cfg.Queue, err)
+	}
+	return nil
+}
+
+// setup finds the stream and creates or updates the durable consumer,
+// retrying while the server is unreachable.
+func (i *in) setup(ctx context.Context) error {
+	js, err := jetstream.New(i.nc)
+	if err != nil {
+		return err
+	}
+	durable := i.cfg.Durable
+	if durable == "" {
+		durable = DurableFor(i.cfg.Queue)
+	}
+	for failures := 1; ; failures++ {
+		err := i.setupOnce(ctx, js, durable)
+		if err == nil || ctx.Err() != nil {
+			return nil
+		}
+		if errors.Is(err, jetstream.ErrStreamNotFound) || errors.Is(err, errNoStream) {
+			return err
+		}
+		var apiErr *jetstream.APIError
+		if errors.As(err, &apiErr) && apiErr.Code != 503 && apiErr.Code != 408 {
+			return err
+		}
+		d := backoff(failures)
+		i.cfg.logf("in %s: %v; again in %v", i.cfg.Queue, err, d)
+		if !sleep(ctx, d) {
+			return nil
+		}
+	}
+}
+
+var errNoStream = errors.New("no JetStream stream takes the subject")
+
+func (i *in) setupOnce(ctx context.Context, js jetstream.JetStream, durable string) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	name := i.cfg.Stream
+	if name == "" {
+		var err error
+		if name, err = js.StreamNameBySubject(ctx, i.cfg.Subject); err != nil {
+			if errors.Is(err, jetstream.ErrStreamNotFound) {
+				return fmt.Errorf("%w %s", errNoStream, i.cfg.Subject)
+			}
+			return err
+		}
+	}
+	stream, err := js.Stream(ctx, name)
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", name, err)
+	}
+	cons, err := stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+		Durable:       durable,
+		FilterSubject: i.cfg.Subject,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       i.cfg.ackWait(),
+		MaxAckPending: i.cfg.window(),
+	})
+	if err != nil {
+		return fmt.Errorf("durable consumer %s of stream %s: %w", durable, name, err)
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("durable consumer %s of stream %s: %w", durable, name, err)
+	}
+	i.stream, i.cons = stream, cons
+	i.last = info.AckFloor.Stream
+	// Deliveries outstanding from an earlier bridge: JetStream delivers
+	// them again only after AckWait, after newer messages; read them from
+	// the stream first.
+	i.fill = info.Delivered.Stream > info.AckFloor.Stream
+	i.st.Lag.Store(int64(info.NumPending))
+	return nil
+}
+
+// DurableFor is the durable consumer name In uses for a queue when none
+// is given: "shm-bridge-" and the queue's name, with the characters a
+// consumer name may not hold replaced by '_'.
+func DurableFor(queueName string) string {
+	return "shm-bridge-" + strings.Map(func(r rune) rune {
+		if r <= ' ' || r > '~' || strings.ContainsRune(".*>/\\", r) {
+			return '_'
+		}
+		return r
+	}, strings.TrimLeft(queueName, "/"))
+}
+
+// deliver sends one delivery to the queue and acknowledges it.
+func (i *in) deliver(ctx context.Context, m jetstream.Msg) error {
+	meta, err := m.Metadata()
+	if err != nil {
+		return fmt.Errorf("a delivery on %s without JetStream metadata: %w", m.Subject(), err)
+	}
+	seq, delivery := meta.Sequence.Stream, meta.Sequence.Consumer
+	gap := i.lastDelivery != 0 && delivery != i.lastDelivery+1
+	i.lastDelivery = delivery
+	i.st.Lag.Store(int64(meta.NumPending))
+	if seq <= i.last {
+		i.st.Redelivered.Add(1)
+		m.Ack()
+		return nil
+	}
+	if gap || i.fill {
+		if err := i.fillTo(ctx, seq); err != nil {
+			// m stays unacknowledged and comes again; so do the gap's.
+			i.fill = true
+			i.cfg.logf("in %s: reading stream sequences %d to %d: %v", i.cfg.Queue, i.last+1, seq-1, err)
+			return nil
+		}
+	}
+	sent, err := i.send(ctx, m.Subject(), seq, m.Data())
+	if err != nil || !sent {
+		return err
+	}
+	m.Ack()
+	return nil
+}
+
+// fillTo sends the stream's messages on the subject from last+1 to
+// before seq, read directly from the stream: deliveries that were lost,
+// or that a dead bridge took and did not acknowledge.
+func (i *in) fillTo(ctx context.Context, seq uint64) error {
+	for i.last+1 < seq {
+		raw, err := i.stream.GetMsg(ctx, i.last+1, jetstream.WithGetMsgSubject(i.cfg.Subject))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if raw.Sequence >= seq {
+			break
+		}
+		i.st.Redelivered.Add(1)
+		if sent, err := i.send(ctx, raw.Subject, raw.Sequence, raw.Data); err != nil || !sent {
+			if err == nil {
+				err = ctx.Err()
+			}
+			return err
+		}
+	}
+	i.fill = false
+	return nil
+}
+
+// send commits one message to the queue and records its sequence. It
+// reports false, with a nil error, when ctx ended first.
+func (i *in) send(ctx context.Context, subject string, seq uint64, data []byte) (bool, error) {
+	if i.cfg.Sequence {
+		i.buf = Frame(i.buf[:0], seq, data)
+		data = i.buf
+	}
+	if len(data) > i.q.MaxMessage() {
+		frame := ""
+		if i.cfg.Sequence {
+			frame = fmt.Sprintf(" (with the %d-byte sequence frame)", FrameSize)
+		}
+		err := fmt.Errorf("%w: stream sequence %d on %s is %d bytes%s, more than the queue's max message of %d bytes", ErrTooLarge, seq, subject, len(data), frame, i.q.MaxMessage())
+		if i.cfg.Oversize == Stop {
+			return false, err
+		}
+		i.cfg.logf("in %s: skipped: %v", i.cfg.Queue, err)
+		i.st.Skipped.Add(1)
+		i.last = seq
+		return true, nil
+	}
+	if err := i.q.Send(ctx, data); err != nil {
+		if ctx.Err() != nil {
+			return false, nil
+		}
+		return false, err
+	}
+	i.last = seq
+	i.moved++
+	i.st.Moved.Add(1)
+	return true, nil
+}
