@@ -1,0 +1,137 @@
+package natsbridge
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/shmkit/shm/internal/shmtest"
+	"github.com/shmkit/shm/queue"
+)
+
+// million is how many messages the long tests move each way: a million,
+// a tenth of it under the race detector (ten times slower), or
+// SHM_BRIDGE_MESSAGES.
+func million() int {
+	if n, err := strconv.Atoi(os.Getenv("SHM_BRIDGE_MESSAGES")); err == nil && n > 0 {
+		return n
+	}
+	if raceEnabled {
+		return 100_000
+	}
+	return 1_000_000
+}
+
+// sendChecked sends checked messages 0..n-1 into the queue, then closes it
+// for sending.
+func sendChecked(ctx context.Context, name string, n, spread int) error {
+	q, err := queue.Open(name)
+	if err != nil {
+		return err
+	}
+	defer q.Close()
+	var buf []byte
+	for i := range uint64(n) {
+		buf = checkedMsg(buf, i, spread)
+		if err := q.Send(ctx, buf); err != nil {
+			return err
+		}
+	}
+	return q.Close()
+}
+
+// TestOutMillion: a million checked messages from a queue to a stream
+// while the producer sends them: the stream holds each once, in order.
+func TestOutMillion(t *testing.T) {
+	n := million()
+	srv := startServer(t, 0)
+	nc := srv.connect(t, nil)
+	makeStream(t, nc, "OUT", "out.>")
+	name := shmtest.Name(t, "")
+	q, err := queue.Create(name, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	sent := make(chan error, 1)
+	go func() { sent <- sendChecked(ctx, name, n, 112) }()
+	start := time.Now()
+	var st Stats
+	if err := Out(ctx, nc, Config{Queue: name, Subject: "out.m", Stats: &st}); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d messages out in %v: %s", n, time.Since(start).Round(time.Millisecond), &st)
+	if got := st.Moved.Load(); got != int64(n) {
+		t.Errorf("Moved = %d, want %d", got, n)
+	}
+	readStream(t, nc, "OUT", n)
+}
+
+// TestInMillion: a million checked messages from a stream to a queue
+// while its consumer receives them: each once, in order, with the stream
+// sequence framed in front.
+func TestInMillion(t *testing.T) {
+	n := million()
+	srv := startServer(t, 0)
+	nc := srv.connect(t, nil)
+	makeStream(t, nc, "IN", "in.>")
+	publishChecked(t, nc, "in.m", n, 112)
+	name := shmtest.Name(t, "")
+	q, err := queue.Create(name, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	received := make(chan error, 1)
+	go func() {
+		received <- func() error {
+			var buf []byte
+			for next := uint64(0); ; next++ {
+				buf, err = q.Receive(ctx, buf)
+				if err == io.EOF {
+					if next != uint64(n) {
+						return errors.New("end of file after " + strconv.FormatUint(next, 10) + " messages")
+					}
+					return nil
+				}
+				if err != nil {
+					return err
+				}
+				seq, payload, err := Unframe(buf)
+				if err != nil {
+					return err
+				}
+				i, err := checkMsg(payload)
+				if err != nil {
+					return err
+				}
+				if i != next || seq != next+1 {
+					return errors.New("message " + strconv.FormatUint(next, 10) + " is checked message " + strconv.FormatUint(i, 10) + " at stream sequence " + strconv.FormatUint(seq, 10))
+				}
+			}
+		}()
+	}()
+	start := time.Now()
+	var st Stats
+	if err := In(ctx, nc, Config{Queue: name, Subject: "in.m", Count: int64(n), Sequence: true, Stats: &st}); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-received; err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d messages in in %v: %s", n, time.Since(start).Round(time.Millisecond), &st)
+	if got := st.Redelivered.Load(); got != 0 {
+		t.Errorf("Redelivered = %d without a crash, want 0", got)
+	}
+}
