@@ -64,7 +64,8 @@ type Config struct {
 	Durable string
 
 	// Window bounds the publishes in flight (Out) and the messages
-	// fetched and not yet acknowledged (In): 256 if 0.
+	// fetched at a time and delivered and not yet acknowledged (In, the
+	// consumer's MaxAckPending): 256 if 0.
 	Window int
 
 	// AckTimeout is how long Out waits for a publish's acknowledgement
@@ -137,14 +138,15 @@ type Stats struct {
 	InFlight atomic.Int64
 	// Redelivered counts Out's messages published again after a failed
 	// publish, and In's deliveries at or below the last sequence sent
-	// (passed over) and messages read from the stream to fill a gap.
+	// (acknowledged and passed over).
 	Redelivered atomic.Int64
 	// Skipped counts messages too large that Skip dropped.
 	Skipped atomic.Int64
 	// Lag is the number of messages the stream holds for In's consumer
 	// beyond the last one delivered; Out does not set it.
 	Lag atomic.Int64
-	// Restarts counts Out's restarts from the released position.
+	// Restarts counts Out's restarts from the released position and In's
+	// restarts of its durable consumer.
 	Restarts atomic.Int64
 }
 

@@ -47,23 +47,31 @@
 //
 // # In: stream to queue, at least once
 //
-// In reads a subject of a stream through a durable pull consumer (created
-// or updated by In, AckPolicy explicit, MaxAckPending Window) and sends
-// each message into a queue; it acknowledges a message only after the
-// queue's Send returned, so a message is in the queue before JetStream
-// forgets it. A bridge that dies between the two sends the message again
-// when it restarts: at least once into the queue. The duplicates of one
-// crash are bounded: they are the messages committed to the queue and not
-// yet acknowledged, at most Window.
+// In reads a subject of a stream through a durable pull consumer (AckPolicy
+// explicit, MaxAckPending Window; In owns it: it creates it, updates it,
+// and creates it again as below) and sends each message into a queue; it
+// acknowledges a message only after the queue's Send returned, so a
+// message is in the queue before JetStream forgets it. A bridge that dies
+// between the two sends the message again when it restarts: at least once
+// into the queue.
 //
-// Order is kept, also across crashes: In remembers the stream sequence of
-// the last message it sent to the queue and passes over (acknowledging)
-// any delivery at or below it. A new bridge whose durable consumer has
-// deliveries outstanding from a dead one, or a bridge that sees a gap in
-// the consumer's delivery sequence (a delivery lost on a broken
-// connection), reads the missing stream sequences directly from the stream
-// before the message that showed the gap, instead of receiving them later
-// out of order.
+// Order is kept, also across crashes. A bridge that starts and finds
+// deliveries outstanding (delivered to a bridge that died, not all
+// acknowledged) creates the durable consumer again, delivering from the
+// first unacknowledged stream sequence: JetStream itself would deliver
+// the outstanding messages only after AckWait, after newer ones. So does
+// a bridge that sees a gap in the consumer's delivery sequence (deliveries
+// lost on a broken connection). While it deletes and creates the durable,
+// a consumer named after it with "-restart" records the sequence to start
+// from, so that a bridge killed half-way is finished by the next one. A
+// delivery at or below the last sequence sent is a redelivery: it is
+// acknowledged and passed over.
+//
+// The duplicates after a crash are the messages the dead bridge sent to
+// the queue whose acknowledgements JetStream did not get: at most the
+// deliveries outstanding when the next bridge starts, which MaxAckPending
+// bounds by Window (Stats.Restarts counts the restarts of the consumer).
+// One bridge at a time reads a durable consumer.
 //
 // With Config.Sequence each queue message is framed as the 8-byte
 // little-endian stream sequence followed by the payload (see Frame and

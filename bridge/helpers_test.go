@@ -150,12 +150,18 @@ func checkMsg(b []byte) (uint64, error) {
 // with a window, and waits for them all.
 func publishChecked(t testing.TB, nc *nats.Conn, subject string, n int, spread int) {
 	t.Helper()
+	publishRange(t, nc, subject, 0, n, spread)
+}
+
+// publishRange publishes the checked messages from to before to.
+func publishRange(t testing.TB, nc *nats.Conn, subject string, from, to int, spread int) {
+	t.Helper()
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(1024))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var buf []byte
-	for i := range uint64(n) {
+	for i := uint64(from); i < uint64(to); i++ {
 		buf = checkedMsg(buf, i, spread)
 		if _, err := js.PublishAsync(subject, append([]byte(nil), buf...)); err != nil {
 			t.Fatal(err)

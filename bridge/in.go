@@ -53,12 +53,16 @@ type in struct {
 	// or below it is a redelivery.
 	last uint64
 	// lastDelivery is the consumer sequence of the last delivery seen; 0
-	// at the start. A delivery that does not follow it means deliveries
-	// were lost, and the stream is read directly up to it.
+	// after the consumer was (re)created. A delivery that does not follow
+	// it means deliveries were lost, and the consumer starts again after
+	// last.
 	lastDelivery uint64
-	fill         bool // read the stream from last+1 before the next message
+	durable      string
 	buf          []byte
 }
+
+// errRestarted ends a batch whose consumer was created again.
+var errRestarted = errors.New("durable consumer created again")
 
 func (i *in) run(ctx context.Context) error {
 	if err := i.setup(ctx); err != nil || ctx.Err() != nil {
@@ -69,6 +73,11 @@ func (i *in) run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
+		if i.cons == nil {
+			if err := i.setup(ctx); err != nil || ctx.Err() != nil {
+				return err
+			}
+		}
 		n := i.cfg.window()
 		if i.cfg.Count > 0 {
 			n = int(min(int64(n), i.cfg.Count-i.moved))
@@ -76,7 +85,9 @@ func (i *in) run(ctx context.Context) error {
 		batch, err := i.cons.Fetch(n, jetstream.FetchMaxWait(time.Second))
 		if err == nil {
 			for m := range batch.Messages() {
-				if err := i.deliver(ctx, m); err != nil {
+				if err := i.deliver(ctx, m); err == errRestarted {
+					break
+				} else if err != nil {
 					return err
 				}
 				if ctx.Err() != nil || i.cfg.Count > 0 && i.moved >= i.cfg.Count {
@@ -85,7 +96,7 @@ func (i *in) run(ctx context.Context) error {
 			}
 			err = batch.Error()
 		}
-		if err == nil || errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) {
+		if err == nil || err == errRestarted || errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) {
 			failures = 0
 			continue
 		}
@@ -157,13 +168,17 @@ func (i *in) setupOnce(ctx context.Context, js jetstream.JetStream, durable stri
 	if err != nil {
 		return fmt.Errorf("stream %s: %w", name, err)
 	}
-	cons, err := stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
-		Durable:       durable,
-		FilterSubject: i.cfg.Subject,
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       i.cfg.ackWait(),
-		MaxAckPending: i.cfg.window(),
-	})
+	i.stream, i.durable = stream, durable
+	// A restart that a crash interrupted: finish it.
+	if m, err := stream.Consumer(ctx, i.restartMarker()); err == nil {
+		return i.restartAt(ctx, m.CachedInfo().Config.OptStartSeq)
+	} else if !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return fmt.Errorf("consumer %s of stream %s: %w", i.restartMarker(), name, err)
+	}
+	cons, err := stream.Consumer(ctx, durable)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		cons, err = stream.CreateConsumer(ctx, i.consumerConfig(durable, 0))
+	}
 	if err != nil {
 		return fmt.Errorf("durable consumer %s of stream %s: %w", durable, name, err)
 	}
@@ -171,13 +186,65 @@ func (i *in) setupOnce(ctx context.Context, js jetstream.JetStream, durable stri
 	if err != nil {
 		return fmt.Errorf("durable consumer %s of stream %s: %w", durable, name, err)
 	}
-	i.stream, i.cons = stream, cons
-	i.last = info.AckFloor.Stream
-	// Deliveries outstanding from an earlier bridge: JetStream delivers
-	// them again only after AckWait, after newer messages; read them from
-	// the stream first.
-	i.fill = info.Delivered.Stream > info.AckFloor.Stream
+	if info.Delivered.Stream > info.AckFloor.Stream {
+		// Deliveries outstanding from a bridge that died: JetStream would
+		// deliver them again after AckWait, after newer messages.
+		i.cfg.logf("in %s: stream sequences %d to %d were delivered to an earlier bridge and not all acknowledged: the durable consumer starts again at %d", i.cfg.Queue, info.AckFloor.Stream+1, info.Delivered.Stream, info.AckFloor.Stream+1)
+		return i.restartAt(ctx, info.AckFloor.Stream+1)
+	}
+	// Keep where it starts, take the rest of the configuration.
+	cfg := i.consumerConfig(durable, 0)
+	cfg.DeliverPolicy, cfg.OptStartSeq = info.Config.DeliverPolicy, info.Config.OptStartSeq
+	if cons, err = stream.UpdateConsumer(ctx, cfg); err != nil {
+		return fmt.Errorf("durable consumer %s of stream %s: %w", durable, name, err)
+	}
+	i.cons, i.last, i.lastDelivery = cons, info.AckFloor.Stream, 0
 	i.st.Lag.Store(int64(info.NumPending))
+	return nil
+}
+
+// consumerConfig is the durable consumer's configuration, delivering from
+// stream sequence start (0: from the stream's first message).
+func (i *in) consumerConfig(name string, start uint64) jetstream.ConsumerConfig {
+	c := jetstream.ConsumerConfig{
+		Durable:       name,
+		FilterSubject: i.cfg.Subject,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       i.cfg.ackWait(),
+		MaxAckPending: i.cfg.window(),
+	}
+	if start > 0 {
+		c.DeliverPolicy, c.OptStartSeq = jetstream.DeliverByStartSequencePolicy, start
+	}
+	return c
+}
+
+func (i *in) restartMarker() string { return i.durable + "-restart" }
+
+// restartAt creates the durable consumer again, delivering from stream
+// sequence start, so that messages continue in the stream's order at once
+// instead of after AckWait. A consumer named after the durable with
+// "-restart" records start while the durable is deleted and created
+// again: a bridge that dies half-way leaves it, and the next one finishes
+// the restart from it instead of creating the durable from the stream's
+// first message.
+func (i *in) restartAt(ctx context.Context, start uint64) error {
+	start = max(start, 1)
+	if _, err := i.stream.CreateOrUpdateConsumer(ctx, i.consumerConfig(i.restartMarker(), start)); err != nil {
+		return fmt.Errorf("consumer %s: %w", i.restartMarker(), err)
+	}
+	if err := i.stream.DeleteConsumer(ctx, i.durable); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return fmt.Errorf("durable consumer %s: %w", i.durable, err)
+	}
+	cons, err := i.stream.CreateOrUpdateConsumer(ctx, i.consumerConfig(i.durable, start))
+	if err != nil {
+		return fmt.Errorf("durable consumer %s: %w", i.durable, err)
+	}
+	if err := i.stream.DeleteConsumer(ctx, i.restartMarker()); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return fmt.Errorf("consumer %s: %w", i.restartMarker(), err)
+	}
+	i.cons, i.last, i.lastDelivery = cons, start-1, 0
+	i.st.Restarts.Add(1)
 	return nil
 }
 
@@ -208,46 +275,24 @@ func (i *in) deliver(ctx context.Context, m jetstream.Msg) error {
 		m.Ack()
 		return nil
 	}
-	if gap || i.fill {
-		if err := i.fillTo(ctx, seq); err != nil {
-			// m stays unacknowledged and comes again; so do the gap's.
-			i.fill = true
-			i.cfg.logf("in %s: reading stream sequences %d to %d: %v", i.cfg.Queue, i.last+1, seq-1, err)
-			return nil
+	if gap {
+		// Deliveries were lost (a broken connection): JetStream would
+		// deliver them again after AckWait, after this one.
+		i.cfg.logf("in %s: deliveries lost before stream sequence %d: the durable consumer starts again at %d", i.cfg.Queue, seq, i.last+1)
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		if err := i.restartAt(rctx, i.last+1); err != nil {
+			// Set up again (and finish the restart) before the next fetch.
+			i.cfg.logf("in %s: %v", i.cfg.Queue, err)
+			i.cons = nil
 		}
+		return errRestarted
 	}
 	sent, err := i.send(ctx, m.Subject(), seq, m.Data())
 	if err != nil || !sent {
 		return err
 	}
 	m.Ack()
-	return nil
-}
-
-// fillTo sends the stream's messages on the subject from last+1 to
-// before seq, read directly from the stream: deliveries that were lost,
-// or that a dead bridge took and did not acknowledge.
-func (i *in) fillTo(ctx context.Context, seq uint64) error {
-	for i.last+1 < seq {
-		raw, err := i.stream.GetMsg(ctx, i.last+1, jetstream.WithGetMsgSubject(i.cfg.Subject))
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		if raw.Sequence >= seq {
-			break
-		}
-		i.st.Redelivered.Add(1)
-		if sent, err := i.send(ctx, raw.Subject, raw.Sequence, raw.Data); err != nil || !sent {
-			if err == nil {
-				err = ctx.Err()
-			}
-			return err
-		}
-	}
-	i.fill = false
 	return nil
 }
 
