@@ -208,3 +208,15 @@ func sleep(ctx context.Context, d time.Duration) bool {
 		return false
 	}
 }
+
+// errNotConnected stands for nats.ErrReconnectBufExceeded, which a publish
+// gets while the connection is down (Connect keeps no reconnect buffer).
+var errNotConnected = errors.New("not connected to NATS (reconnecting)")
+
+// describe makes a connection error say what it means for the bridge.
+func describe(err error) error {
+	if errors.Is(err, nats.ErrReconnectBufExceeded) {
+		return errNotConnected
+	}
+	return err
+}

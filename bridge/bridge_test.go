@@ -135,3 +135,48 @@ func TestInMillion(t *testing.T) {
 		t.Errorf("Redelivered = %d without a crash, want 0", got)
 	}
 }
+
+// TestOutCore: without JetStream, out publishes plain NATS messages that a
+// subscriber gets in order, and ends when the queue is closed and drained.
+func TestOutCore(t *testing.T) {
+	const n = 10_000
+	srv := startServer(t, 0)
+	nc := srv.connect(t, nil)
+	sub, err := nc.SubscribeSync("core.m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub.SetPendingLimits(-1, -1)
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	name := shmtest.Name(t, "")
+	q, err := queue.Create(name, 1<<16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	sent := make(chan error, 1)
+	go func() { sent <- sendChecked(ctx, name, n, 48) }()
+	var st Stats
+	if err := Out(ctx, nc, Config{Queue: name, Subject: "core.m", Core: true, Stats: &st}); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	for want := range uint64(n) {
+		m, err := sub.NextMsg(30 * time.Second)
+		if err != nil {
+			t.Fatalf("message %d: %v", want, err)
+		}
+		if i, err := checkMsg(m.Data); err != nil || i != want {
+			t.Fatalf("message %d is checked message %d (%v)", want, i, err)
+		}
+	}
+	if st.Moved.Load() != n {
+		t.Errorf("Moved = %d, want %d", st.Moved.Load(), n)
+	}
+}

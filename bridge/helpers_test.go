@@ -163,7 +163,7 @@ func publishRange(t testing.TB, nc *nats.Conn, subject string, from, to int, spr
 	var buf []byte
 	for i := uint64(from); i < uint64(to); i++ {
 		buf = checkedMsg(buf, i, spread)
-		if _, err := js.PublishAsync(subject, append([]byte(nil), buf...)); err != nil {
+		if _, err := js.PublishAsync(subject, append([]byte(nil), buf...), jetstream.WithStallWait(time.Minute)); err != nil {
 			t.Fatal(err)
 		}
 	}

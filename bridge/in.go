@@ -105,7 +105,7 @@ func (i *in) run(ctx context.Context) error {
 		}
 		failures++
 		d := backoff(failures)
-		i.cfg.logf("in %s: fetch: %v; again in %v", i.cfg.Queue, err, d)
+		i.cfg.logf("in %s: fetch: %v; again in %v", i.cfg.Queue, describe(err), d)
 		if !sleep(ctx, d) {
 			return nil
 		}
@@ -142,7 +142,7 @@ func (i *in) setup(ctx context.Context) error {
 			return err
 		}
 		d := backoff(failures)
-		i.cfg.logf("in %s: %v; again in %v", i.cfg.Queue, err, d)
+		i.cfg.logf("in %s: %v; again in %v", i.cfg.Queue, describe(err), d)
 		if !sleep(ctx, d) {
 			return nil
 		}

@@ -47,7 +47,7 @@ func Out(ctx context.Context, nc *nats.Conn, cfg Config) error {
 		o.st.Restarts.Add(1)
 		o.st.InFlight.Store(0)
 		d := backoff(failures)
-		cfg.logf("out %s: %v; publishing again from position %d in %v", cfg.Queue, r.err, r.from, d)
+		cfg.logf("out %s: %v; publishing again from position %d in %v", cfg.Queue, describe(r.err), r.from, d)
 		if !sleep(ctx, d) {
 			return nil
 		}
@@ -157,6 +157,9 @@ func (o *out) session(ctx context.Context) error {
 		if errors.Is(err, nats.ErrMaxPayload) {
 			err = fmt.Errorf("%w: the message at position %d is %d bytes, more than the server's max payload of %d bytes (with the Nats-Msg-Id header)", ErrTooLarge, pos, len(msg), o.nc.MaxPayload())
 			if o.cfg.Oversize == Stop {
+				// Release what came before it: the large message is the
+				// queue's next.
+				o.drain(q)
 				return err
 			}
 			o.cfg.logf("out %s: skipped: %v", o.cfg.Queue, err)
@@ -287,6 +290,11 @@ func (o *out) core(ctx context.Context, q *queue.Queue) error {
 				}
 				err = fmt.Errorf("%w: the message at position %d is %d bytes, more than the server's max payload of %d bytes", ErrTooLarge, pos, len(msg), o.nc.MaxPayload())
 				if o.cfg.Oversize == Stop {
+					// Release what came before it: the large message is
+					// the queue's next.
+					if len(bufs) > 0 && o.nc.FlushTimeout(o.cfg.ackTimeout()) == nil {
+						q.ReleaseThrough(last)
+					}
 					return err
 				}
 				o.cfg.logf("out %s: skipped: %v", o.cfg.Queue, err)
