@@ -174,10 +174,8 @@ func Connect(url, name string, logf func(format string, args ...any)) (*nats.Con
 		nats.CustomReconnectDelay(func(attempts int) time.Duration { return backoff(attempts) }),
 		nats.ConnectHandler(func(c *nats.Conn) { logf("connected to %s", c.ConnectedUrlRedacted()) }),
 		nats.DisconnectErrHandler(func(c *nats.Conn, err error) {
-			if err != nil {
+			if err != nil { // nil: the bridge closed the connection
 				logf("disconnected from NATS: %v", err)
-			} else {
-				logf("disconnected from NATS")
 			}
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) {
