@@ -38,6 +38,23 @@ func TestMain(m *testing.M) {
 // bridgeChild runs Out or In as configured by the environment until it
 // ends or SIGTERM drains it.
 func bridgeChild(role string) error {
+	if role == "produce" {
+		// Send the first BRIDGE_COUNT checked messages, say so and wait
+		// to be killed, the queue left open.
+		q, err := queue.Open(os.Getenv("BRIDGE_QUEUE"))
+		if err != nil {
+			return err
+		}
+		n, _ := strconv.Atoi(os.Getenv("BRIDGE_COUNT"))
+		var buf []byte
+		for i := range uint64(n) {
+			if buf = checkedMsg(buf, i, 48); q.TrySend(buf) != nil {
+				return fmt.Errorf("message %d does not fit", i)
+			}
+		}
+		fmt.Println("ready")
+		time.Sleep(time.Hour)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 	logf := func(format string, args ...any) { fmt.Fprintf(os.Stderr, role+": "+format+"\n", args...) }
@@ -343,4 +360,47 @@ func TestInKilled(t *testing.T) {
 	if dups > bound || dups > trials*window {
 		t.Errorf("%d redeliveries: more than the %d deliveries outstanding when the bridges started, or than Window %d per kill", dups, bound, window)
 	}
+}
+
+// TestOutProducerDies: the queue's producer is SIGKILLed without closing
+// the queue; out waits for the next producer instead of failing, and the
+// stream gets the messages of both.
+func TestOutProducerDies(t *testing.T) {
+	const first, n = 100, 300
+	srv := startServer(t, 0)
+	var log eventLog
+	nc := srv.connect(t, &log)
+	makeStream(t, nc, "PD", "pd.>")
+	name := shmtest.Name(t, "")
+	q, err := queue.Create(name, 1<<16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var st Stats
+	done := make(chan error, 1)
+	go func() { done <- Out(ctx, nc, Config{Queue: name, Subject: "pd.m", Stats: &st, Logf: log.logf(t)}) }()
+	killAfter(startChild(t, "produce", "BRIDGE_QUEUE="+name, "BRIDGE_COUNT="+strconv.Itoa(first)), 0)
+	for deadline := time.Now().Add(time.Minute); log.count("producer died") == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("out did not say that the producer died")
+		}
+	}
+	p, err := queue.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf []byte
+	for i := uint64(first); i < n; i++ {
+		if err := p.Send(ctx, checkedMsg(buf, i, 48)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	readStream(t, nc, "PD", n)
 }

@@ -317,11 +317,25 @@ func (i *in) send(ctx context.Context, subject string, seq uint64, data []byte) 
 		i.last = seq
 		return true, nil
 	}
-	if err := i.q.Send(ctx, data); err != nil {
+	for logged := false; ; {
+		err := i.q.Send(ctx, data)
+		if err == nil {
+			break
+		}
 		if ctx.Err() != nil {
 			return false, nil
 		}
-		return false, err
+		if !errors.Is(err, queue.ErrPeerDead) {
+			return false, err
+		}
+		// The queue is full and its consumer died: wait for the next.
+		if !logged {
+			logged = true
+			i.cfg.logf("in %s: the queue is full and its consumer died; waiting for another", i.cfg.Queue)
+		}
+		if !sleep(ctx, 200*time.Millisecond) {
+			return false, nil
+		}
 	}
 	i.last = seq
 	i.moved++

@@ -74,7 +74,8 @@ type out struct {
 	free [][]byte  // message buffers no publish uses any more
 	// published is the highest position published so far: a message at
 	// or below it is published again.
-	published queue.Position
+	published   queue.Position
+	waitingPeer bool // the queue's producer died; logged
 }
 
 // pending is a message published and not yet released.
@@ -134,6 +135,15 @@ func (o *out) session(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
+			if errors.Is(err, queue.ErrPeerDead) {
+				// The producer died without closing the queue: wait for
+				// the next one.
+				o.free = append(o.free, msg)
+				if !o.deadPeer(ctx) {
+					return nil
+				}
+				continue
+			}
 		}
 		if err == io.EOF {
 			if len(o.pend) == 0 {
@@ -147,6 +157,7 @@ func (o *out) session(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		o.waitingPeer = false
 		if pos <= o.published {
 			o.st.Redelivered.Add(1)
 		} else {
@@ -173,6 +184,16 @@ func (o *out) session(ctx context.Context) error {
 		o.pend = append(o.pend, pending{pos: pos, fut: fut, buf: msg})
 		o.st.InFlight.Store(int64(len(o.pend)))
 	}
+}
+
+// deadPeer logs (once until a message comes) that the queue's producer
+// died and waits a moment; it reports false when ctx ended.
+func (o *out) deadPeer(ctx context.Context) bool {
+	if !o.waitingPeer {
+		o.waitingPeer = true
+		o.cfg.logf("out %s: the queue's producer died without closing it; waiting for another", o.cfg.Queue)
+	}
+	return sleep(ctx, 200*time.Millisecond)
 }
 
 func (o *out) buffer() []byte {
@@ -273,6 +294,14 @@ func (o *out) core(ctx context.Context, q *queue.Queue) error {
 				if ctx.Err() != nil {
 					return nil
 				}
+				if errors.Is(err, queue.ErrPeerDead) {
+					o.free = append(o.free, msg)
+					if !o.deadPeer(ctx) {
+						return nil
+					}
+					continue
+				}
+				o.waitingPeer = false
 			}
 			if err == queue.ErrEmpty || err == io.EOF && len(bufs) > 0 {
 				o.free = append(o.free, msg)
