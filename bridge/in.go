@@ -26,6 +26,7 @@ func In(ctx context.Context, nc *nats.Conn, cfg Config) error {
 	}
 	i := &in{cfg: &cfg, nc: nc, q: q, st: cfg.stats()}
 	err = i.run(ctx)
+	i.flush()
 	if err == nil && cfg.Count > 0 && i.moved >= cfg.Count {
 		// The source ended: the queue's consumer gets io.EOF after the
 		// last message.
@@ -103,6 +104,9 @@ func (i *in) run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
+		if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) {
+			i.cons = nil // set up again
+		}
 		failures++
 		d := backoff(failures)
 		i.cfg.logf("in %s: fetch: %v; again in %v", i.cfg.Queue, describe(err), d)
@@ -110,12 +114,15 @@ func (i *in) run(ctx context.Context) error {
 			return nil
 		}
 	}
-	// Acknowledgements are sent without waiting: make sure the server has
-	// them before going.
-	if err := i.nc.FlushTimeout(i.cfg.ackTimeout()); err != nil {
-		i.cfg.logf("in %s: flushing acknowledgements: %v (the messages not acknowledged come again to the next bridge)", i.cfg.Queue, err)
-	}
 	return nil
+}
+
+// flush makes sure the server has the acknowledgements, which are sent
+// without waiting, before the bridge goes.
+func (i *in) flush() {
+	if err := i.nc.FlushTimeout(i.cfg.ackTimeout()); err != nil {
+		i.cfg.logf("in %s: flushing acknowledgements: %v (the messages not acknowledged come again to the next bridge)", i.cfg.Queue, describe(err))
+	}
 }
 
 // setup finds the stream and creates or updates the durable consumer,

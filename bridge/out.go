@@ -23,7 +23,8 @@ func Out(ctx context.Context, nc *nats.Conn, cfg Config) error {
 	o := &out{cfg: &cfg, nc: nc, st: cfg.stats()}
 	if !cfg.Core {
 		js, err := jetstream.New(nc,
-			jetstream.WithPublishAsyncMaxPending(cfg.window()),
+			// Futures of a session given up still count until they time out.
+			jetstream.WithPublishAsyncMaxPending(2*cfg.window()),
 			jetstream.WithPublishAsyncTimeout(cfg.ackTimeout()))
 		if err != nil {
 			return &Error{Op: "out", Name: cfg.Queue, Err: err}
