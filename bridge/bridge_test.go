@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/shmkit/shm/internal/shmtest"
 	"github.com/shmkit/shm/queue"
 )
@@ -63,8 +64,29 @@ func TestOutMillion(t *testing.T) {
 	go func() { sent <- sendChecked(ctx, name, n, 112) }()
 	start := time.Now()
 	var st Stats
-	if err := Out(ctx, nc, Config{Queue: name, Subject: "out.m", Stats: &st}); err != nil {
+	// The publishes in flight never pass the window.
+	const window = 256
+	stop := make(chan struct{})
+	maxInFlight := make(chan int64, 1)
+	go func() {
+		m := int64(0)
+		for {
+			select {
+			case <-stop:
+				maxInFlight <- m
+				return
+			case <-time.After(100 * time.Microsecond):
+				m = max(m, st.InFlight.Load())
+			}
+		}
+	}()
+	err = Out(ctx, nc, Config{Queue: name, Subject: "out.m", Window: window, Stats: &st})
+	close(stop)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if m := <-maxInFlight; m > window || m == 0 {
+		t.Errorf("at most %d publishes were seen in flight, want 1 to the window %d", m, window)
 	}
 	if err := <-sent; err != nil {
 		t.Fatal(err)
@@ -178,5 +200,66 @@ func TestOutCore(t *testing.T) {
 	}
 	if st.Moved.Load() != n {
 		t.Errorf("Moved = %d, want %d", st.Moved.Load(), n)
+	}
+}
+
+// TestInBackPressure: a full queue holds in back: it acknowledges only
+// what the queue took and has at most Window deliveries outstanding; once
+// the queue is read, the rest follows.
+func TestInBackPressure(t *testing.T) {
+	const n, window = 2000, 32
+	srv := startServer(t, 0)
+	nc := srv.connect(t, nil)
+	stream := makeStream(t, nc, "BP", "bp.>")
+	publishChecked(t, nc, "bp.m", n, 48)
+	name := shmtest.Name(t, "")
+	q, err := queue.Create(name, 4096) // about 60 messages
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- In(ctx, nc, Config{Queue: name, Subject: "bp.m", Window: window, Count: n}) }()
+	// Wait until the queue is full and the bridge has stopped.
+	var info *jetstream.ConsumerInfo
+	for prev := uint64(0); ; prev = info.AckFloor.Stream {
+		time.Sleep(300 * time.Millisecond)
+		c, err := stream.Consumer(ctx, DurableFor(name))
+		if err != nil {
+			continue
+		}
+		if info, err = c.Info(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if info.AckFloor.Stream > 0 && info.AckFloor.Stream == prev {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal("the bridge did not stop on a full queue")
+		}
+	}
+	st, err := queue.Stat(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Full: no room for another record of the largest checked message
+	// (16+47 bytes and its header).
+	if st.Bytes < 4096-72 || info.AckFloor.Stream > uint64(st.Messages) || info.NumAckPending > window {
+		t.Fatalf("a queue of %d bytes holds %d bytes, %d messages; the bridge acknowledged %d and has %d outstanding (window %d)", st.Capacity, st.Bytes, st.Messages, info.AckFloor.Stream, info.NumAckPending, window)
+	}
+	t.Logf("full queue: %d messages, %d acknowledged, %d outstanding", st.Messages, info.AckFloor.Stream, info.NumAckPending)
+	var buf []byte
+	for want := uint64(0); want < n; want++ {
+		if buf, err = q.Receive(ctx, buf); err != nil {
+			t.Fatalf("message %d: %v", want, err)
+		}
+		if i, err := checkMsg(buf); err != nil || i != want {
+			t.Fatalf("message %d is checked message %d (%v)", want, i, err)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -171,8 +172,8 @@ func TestSignalDrains(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer q.Close()
-			cmd := command("in", "--nats", url, "--subject", "cmd.sig", name, "--status", "0")
-			var stderr bytes.Buffer
+			cmd := command("in", "--nats", url, "--subject", "cmd.sig", name, "--status", "50ms")
+			var stderr syncBuffer
 			cmd.Stderr = &stderr
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
@@ -187,6 +188,13 @@ func TestSignalDrains(t *testing.T) {
 					t.Fatalf("message %d is %q", got, m)
 				}
 				got++
+			}
+			// The periodic status line shows them.
+			status := "in cmd.sig -> " + name + ": moved 50, in flight 0, redelivered 0, skipped 0, lag 0, restarts 0"
+			for deadline := time.Now().Add(time.Minute); !strings.Contains(stderr.String(), status); time.Sleep(10 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("no status line %q in a minute; stderr:\n%s", status, stderr.String())
+				}
 			}
 			cmd.Process.Signal(sig)
 			done := make(chan error, 1)
@@ -224,4 +232,22 @@ func TestErrorLine(t *testing.T) {
 	if code != 1 || !strings.Contains(stderr, want) || !strings.Contains(stderr, "no such file or directory") {
 		t.Fatalf("exit %d, stderr:\n%s\nwant exit 1 and a line starting %q", code, stderr, want)
 	}
+}
+
+// syncBuffer is a bytes.Buffer that a process writes while a test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
