@@ -69,8 +69,11 @@
 //
 // The duplicates after a crash are the messages the dead bridge sent to
 // the queue whose acknowledgements JetStream did not get: at most the
-// deliveries outstanding when the next bridge starts, which MaxAckPending
-// bounds by Window (Stats.Restarts counts the restarts of the consumer).
+// deliveries outstanding (above the consumer's acknowledgement floor) when
+// the next bridge starts, which are at most Window (MaxAckPending) unless
+// acknowledgements were lost on a broken connection, leaving acknowledged
+// messages above the floor. Stats.Restarts counts the restarts of the
+// consumer.
 // One bridge at a time reads a durable consumer.
 //
 // With Config.Sequence each queue message is framed as the 8-byte
