@@ -20,7 +20,10 @@
 // Peek → read → Release work in place in the ring. SendBatch publishes many
 // messages with one header store, and ReceiveBatch takes every message that
 // is ready (up to its slice's length) in one call. TrySend and TryReceive
-// never wait.
+// never wait. ReceiveHeld reads ahead without consuming, and ReleaseThrough
+// consumes through a message's Position, so a consumer that forwards
+// messages elsewhere releases them only once they are safe there (see
+// position.go).
 //
 // The single producer commits each message by storing its header over the
 // ring's end marker (a zero word), so the consumer reads headers and never
@@ -114,7 +117,8 @@
 //     mapped here. A page that is gone would raise SIGBUS, which kills a Go
 //     program; every method that touches the mapping (Send, TrySend,
 //     SendBatch, Reserve, Commit, Receive, TryReceive, ReceiveBatch, Peek,
-//     Release, Close, Detach, and Open, Stat and Probe while they read the
+//     Release, ReceiveHeld, TryReceiveHeld, ReleaseThrough, Close, Detach,
+//     and Open, Stat and Probe while they read the
 //     header)
 //     runs with runtime/debug.SetPanicOnFault and returns an error wrapping
 //     shm.ErrFault instead. A call waiting on a truncated queue returns it
