@@ -23,6 +23,7 @@ type Error struct {
 	Err  error
 }
 
+// Error returns "shm-bridge OP NAME: cause".
 func (e *Error) Error() string { return "shm-bridge " + e.Op + " " + e.Name + ": " + e.Err.Error() }
 
 // Unwrap returns the cause.
