@@ -178,11 +178,11 @@ func ExampleQueue_Hold() {
 	first, _ := queue.Open(name)
 	first.Hold()
 	msg, _ := first.Receive(ctx, nil)
-	fmt.Printf("written out: %s\n", msg) // and only then:
-	first.Ack()
+	fmt.Printf("written out: %s\n", msg) // and only then released:
+	first.ReleaseThrough(first.Position())
 	msg, _ = first.Receive(ctx, nil)
 	fmt.Printf("received, not written: %s\n", msg)
-	first.Close() // stopped before its Ack
+	first.Close() // stopped before it released "b"
 
 	second, _ := queue.Open(name)
 	defer second.Close()

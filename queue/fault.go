@@ -75,7 +75,6 @@ const (
 	opClose   = "queue close"
 	opDetach  = "queue detach"
 	opAbort   = "queue abort"
-	opAck     = "queue ack"
 )
 
 // errBroken is the cause of every call on a broken handle.

@@ -82,6 +82,9 @@ func child(role string) error {
 	if role == "send-truncated" {
 		return sendTruncatedChild()
 	}
+	if role == "hold" {
+		return holdChild()
+	}
 	ctx := context.Background()
 	q, err := Open(os.Getenv("QUEUE_NAME"))
 	if err != nil {

@@ -117,18 +117,18 @@ type producer struct {
 }
 
 type consumer struct {
-	active  bool
-	gen     uint32
-	head    uint64 // the local read cursor
-	pub     uint64 // the last published head
-	hold    bool   // Hold: publish held, not head
-	held    uint64 // Hold: the read cursor at the last Ack
-	tail    uint64 // the last tail seen
-	every   uint64 // publish head after this many bytes
-	peeked  bool
-	peekOff uint64 // ring offset of the peeked payload
-	peekLen int
-	peekN   uint64 // ring bytes from head to the peeked message's end
+	active   bool
+	gen      uint32
+	head     uint64 // the local read cursor
+	pub      uint64 // the last published head
+	hold     bool   // Hold: publish released, not head (position.go)
+	released uint64 // Hold: the cursor through which messages are released
+	tail     uint64 // the last tail seen
+	every    uint64 // publish head after this many bytes
+	peeked   bool
+	peekOff  uint64 // ring offset of the peeked payload
+	peekLen  int
+	peekN    uint64 // ring bytes from head to the peeked message's end
 }
 
 // Create makes a new queue segment with a ring of capacity bytes (a power
@@ -696,11 +696,7 @@ func (q *Queue) wakeSleeper(word *atomic.Uint32, sleeping uint32) {
 // publishHead makes the consumer's progress visible to producers and wakes
 // a producer that sleeps for space.
 func (q *Queue) publishHead() {
-	h := q.c.head
-	if q.c.hold {
-		h = q.c.held
-	}
-	if h != q.c.pub {
+	if h := q.publishable(); h != q.c.pub {
 		q.c.pub = h
 		racehint.Release(q.race)
 		q.publish(q.head, h)

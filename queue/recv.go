@@ -59,43 +59,6 @@ func done(ctx context.Context) error {
 	}
 }
 
-// Hold makes the consumer keep the messages it receives from now on in
-// the queue until it acknowledges them with Ack: their ring space is not
-// given back to the producers, and if this handle closes or its process
-// dies before the Ack, the next consumer receives them again. It is for a
-// consumer that hands messages on (to a file, a socket) and must not lose
-// the ones it took but could not hand on: it calls Ack once they are safe.
-// Messages are delivered at least once, then: a consumer that dies after
-// handing messages on and before its Ack has its successor see them again.
-//
-// A held message still takes room in the ring. A consumer that holds must
-// Ack before it waits for more (a Receive that blocks, on an empty queue),
-// or a producer that waits for that room waits with it, until its context
-// ends. Hold is for the handle's consumer role and does nothing else.
-func (q *Queue) Hold() {
-	if q.c.hold {
-		return
-	}
-	q.c.hold, q.c.held = true, q.c.head
-}
-
-// Ack gives the ring space of every message received since Hold (or the
-// last Ack) back to the producers, and makes those messages consumed for
-// good: a later consumer will not see them. A message returned by Peek and
-// not yet Released is not acknowledged.
-func (q *Queue) Ack() (err error) {
-	defer q.catch(debug.SetPanicOnFault(true), opAck, &err)
-	if q.state != stateOpen {
-		return wrapErr(opAck, q.name, q.stateErr())
-	}
-	if !q.c.hold || !q.c.active {
-		return nil
-	}
-	q.c.held = q.c.head
-	q.publishHead()
-	return nil
-}
-
 // TryReceive is Receive without waiting: it returns ErrEmpty (unwrapped)
 // when no message is ready.
 func (q *Queue) TryReceive(buf []byte) (_ []byte, err error) {
@@ -262,7 +225,7 @@ func (q *Queue) next(ctx context.Context, block bool) (off uint64, n int, adv ui
 		if err := q.claimConsumer(); err != nil {
 			return 0, 0, 0, err
 		}
-		q.c.hold, q.c.held = hold, q.c.head
+		q.c.hold, q.c.released = hold, q.c.head
 	}
 	for {
 		h := q.c.head

@@ -159,7 +159,7 @@ func TestHeldMessagesSurviveClose(t *testing.T) {
 					t.Fatalf("message %d: %v", i, err)
 				}
 			}
-			if err := c.Ack(); err != nil {
+			if err := c.ReleaseThrough(c.Position()); err != nil {
 				t.Fatal(err)
 			}
 			for i := 2; i < 6; i++ {

@@ -544,7 +544,7 @@ func (r *receiver) flush() error {
 		return fmt.Errorf("writing standard output: %w", err)
 	}
 	r.unacked = 0
-	return r.q.Ack()
+	return r.q.ReleaseThrough(r.q.Position())
 }
 
 func waitContext(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
