@@ -63,6 +63,7 @@ Exit status: 0 ok, 1 an operation failed, 2 usage error.`,
 	root.AddCommand(newDemoPeerCmd())
 	root.AddCommand(newSemCmd())
 	root.AddCommand(newQueueCmd())
+	root.AddCommand(newTopicCmd())
 	root.AddCommand(newBenchCmd())
 	return root
 }
