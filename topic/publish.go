@@ -307,8 +307,8 @@ func (t *Topic) recordAt(pos, seq uint64) (next, nextSeq uint64, data bool, err 
 		}
 		return pos + rec, seq + 1, true, nil
 	case kindWrap:
-		if n != t.capacity-o-recordHeader {
-			return pos, seq, false, t.corruptRecord(pos, "wrap length", n, fmt.Sprintf("%d to the ring's end", t.capacity-o-recordHeader))
+		if o == 0 || n != t.capacity-o-recordHeader {
+			return pos, seq, false, t.corruptRecord(pos, "wrap length", n, fmt.Sprintf("%d to the ring's end, not at offset 0", t.capacity-o-recordHeader))
 		}
 		return pos + t.capacity - o, seq, false, nil
 	case kindEnd:

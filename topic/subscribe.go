@@ -112,7 +112,7 @@ func (t *Topic) chooseStart() (uint64, uint64, error) {
 		}
 		return start, seq, err
 	}
-	return 0, 0, errors.New("the publisher overtook every start chosen")
+	return 0, 0, fmt.Errorf("%w: cursor oldest at header offset %d passed each of 1000 starts chosen behind it", ErrCorrupt, offOldest)
 }
 
 // historyStart walks from oldest to tail and returns the position and
@@ -348,8 +348,11 @@ func (t *Topic) next(ctx context.Context, block bool) (off uint64, n int, adv ui
 		}
 		switch kind {
 		case kindWrap:
-			if length != t.capacity-o-recordHeader {
-				return 0, 0, 0, bad("wrap length", length, fmt.Sprintf("%d to the ring's end", t.capacity-o-recordHeader))
+			// A wrap record at offset 0 would cover the whole ring: the
+			// publisher never writes one, and passing it would go round
+			// for ever.
+			if o == 0 || length != t.capacity-o-recordHeader {
+				return 0, 0, 0, bad("wrap length", length, fmt.Sprintf("%d to the ring's end, not at offset 0", t.capacity-o-recordHeader))
 			}
 			if t.overwrite && t.oldest.Load() > c {
 				return 0, 0, 0, t.lag()
@@ -403,7 +406,7 @@ func (t *Topic) lag() error {
 		t.publish(e.pos, oldest)
 		return &LaggedError{Missed: missed}
 	}
-	return errors.New("the publisher kept overtaking this subscriber while it moved to the oldest message")
+	return fmt.Errorf("%w: cursor oldest at header offset %d moved on every one of %d looks at the record there", ErrCorrupt, offOldest, 1<<16)
 }
 
 // waitData waits for a record at the subscriber's position. It returns
