@@ -253,14 +253,18 @@ func (t *Topic) makeRoom(ctx context.Context, need uint64, block bool) error {
 	} else {
 		t.publish(t.oldest, pos)
 	}
-	t.p.oldest, t.p.oldestSeq = pos, seq
 	if g := t.joinGen.Load(); g != t.p.joinGen {
 		t.p.joinGen = g
 		t.p.minPos = t.minPosition()
 		if !t.overwrite && pos > t.p.minPos {
-			return t.waitRoom(ctx, pos, block)
+			if err := t.waitRoom(ctx, pos, block); err != nil {
+				// Nothing was written over: the next call walks from
+				// the old oldest again and waits for the joiner then.
+				return err
+			}
 		}
 	}
+	t.p.oldest, t.p.oldestSeq = pos, seq
 	return nil
 }
 

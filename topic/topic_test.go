@@ -2,9 +2,11 @@ package topic
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -318,5 +320,68 @@ func TestTableFull(t *testing.T) {
 	s := open(t, name)
 	if err := s.Subscribe(); !errors.Is(err, ErrBusy) {
 		t.Fatalf("third subscriber of two: %v, want ErrBusy", err)
+	}
+}
+
+// TestJoinWhilePublishing: subscribers join a lossless topic with history
+// while a publisher fills its small ring as fast as it can. Each gets an
+// unbroken run of messages that starts no later than the first message
+// published after Subscribe returned, and no earlier than the history
+// allows.
+func TestJoinWhilePublishing(t *testing.T) {
+	ctx := ctxT(t)
+	const history = 8
+	name, pub := newTopic(t, 1024, History(history))
+	var published atomic.Uint64
+	stop := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		var b [8]byte
+		for i := uint64(0); ; i++ {
+			select {
+			case <-stop:
+				done <- nil
+				return
+			default:
+			}
+			binary.LittleEndian.PutUint64(b[:], i)
+			if err := pub.Publish(ctx, b[:]); err != nil {
+				done <- err
+				return
+			}
+			published.Store(i + 1)
+		}
+	}()
+	for j := range 100 {
+		s := open(t, name)
+		before := published.Load()
+		if err := s.Subscribe(); err != nil {
+			t.Fatal(err)
+		}
+		after := published.Load()
+		var first, prev uint64
+		for k := range 50 {
+			m, err := s.Receive(ctx, nil)
+			if err != nil {
+				t.Fatalf("joiner %d, message %d: %v", j, k, err)
+			}
+			n := binary.LittleEndian.Uint64(m)
+			if k == 0 {
+				first = n
+				// Published before Subscribe began: at most history of
+				// them (and one in flight); after it returned: none missed.
+				if n+history+1 < before || n > after+1 {
+					t.Fatalf("joiner %d started at message %d; %d were published before it joined, %d when it had", j, n, before, after)
+				}
+			} else if n != prev+1 {
+				t.Fatalf("joiner %d: message %d after %d (started at %d)", j, n, prev, first)
+			}
+			prev = n
+		}
+		s.Close()
+	}
+	close(stop)
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
