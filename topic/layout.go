@@ -81,9 +81,12 @@ import (
 // its entry active, adds one to join gen, and only then reads oldest and
 // tail and chooses its start; the publisher, after it moves oldest, reads
 // join gen and, when it changed, looks at the table again before it writes
-// over anything. Either the publisher sees the joiner (and waits for it) or
-// the joiner sees the new oldest (and starts after it): a message
-// published after a subscriber joined is never lost to it.
+// over anything. Either the publisher sees the joiner (and, on a lossless
+// topic, waits for it) or the joiner sees the new oldest (and starts after
+// it): a message published after a subscriber joined is never lost to it
+// on a lossless topic, and on an overwrite topic it is read or counted as
+// missed. The joiner's position 0 holds a lossless publisher back while
+// the joiner walks the ring for its history.
 const (
 	magic         uint64 = 0x4349504f544d4853 // "SHMTOPIC" read as a little-endian uint64
 	layoutVersion uint32 = 1
