@@ -24,11 +24,11 @@ func init() {
 // The topic header fields the attacker aims at (offset, size), from the
 // layout in package topic: magic, version, flags, capacity, max message,
 // subscribers, history, tail, oldest, closed, subscriber wait, publisher
-// wait, join gen, publisher state and pid, and the first subscriber
+// wait, join gen, publisher state, pid and target, and the first subscriber
 // entries' position, sequence, state and pid.
 var topicFields = [][2]int{
 	{0, 8}, {8, 4}, {12, 4}, {16, 8}, {24, 4}, {28, 4}, {32, 4},
-	{64, 8}, {72, 8}, {80, 4}, {84, 4}, {128, 4}, {132, 4}, {136, 4}, {140, 4},
+	{64, 8}, {72, 8}, {80, 4}, {84, 4}, {128, 4}, {132, 4}, {136, 4}, {140, 4}, {144, 8},
 	{256, 8}, {264, 8}, {272, 4}, {276, 4},
 	{320, 8}, {328, 8}, {336, 4}, {340, 4},
 	{384, 8}, {392, 8}, {400, 4}, {404, 4},

@@ -30,6 +30,7 @@ import (
 //	   132     4  join gen        joiners               grows by one with every join
 //	   136     4  pub state       publisher             1 while a publisher holds the role
 //	   140     4  pub pid         publisher             for display only
+//	   144     8  pub want        publisher             position it waits for (pub wait)
 //	line 3:
 //	   192     1  publisher role  (an OFD lock, no data; see package internal/live)
 //	   256  64*n  subscriber table, one line per entry:
@@ -108,6 +109,7 @@ const (
 	offJoinGen  = 132
 	offPubState = 136
 	offPubPID   = 140
+	offWant     = 144
 
 	offPubRole = 192
 

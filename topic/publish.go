@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"time"
 
 	"github.com/shmkit/shm/internal/live"
 	"github.com/shmkit/shm/internal/racehint"
@@ -328,10 +329,20 @@ func (t *Topic) corruptRecord(pos uint64, field string, val uint64, want string)
 // waitRoom waits until every active subscriber's position is at or after
 // pos (lossless topics), or fails with ErrFull when not block. While it
 // waits it frees the entries of subscribers that died.
+//
+// When it has to sleep, it first sleeps for a quarter of the ring more
+// than it needs (but no further than tail, which every subscriber
+// reaches), for at most hysteresisSlice: the room then comes in runs, not
+// one message at a time, each of which would cost a wake-up. After that
+// slice it waits for pos itself, so that a subscriber that pauses after a
+// few messages holds it back no longer than that. The target goes to pub
+// want before the publisher advertises its sleep, and a subscriber wakes
+// it only when its own position passes the target (see wait.go).
 func (t *Topic) waitRoom(ctx context.Context, pos uint64, block bool) error {
+	target := pos
 	ready := func() (bool, error) {
 		t.p.minPos = t.minPosition()
-		return pos <= t.p.minPos, nil
+		return target <= t.p.minPos, nil
 	}
 	if ok, _ := ready(); ok {
 		return nil
@@ -345,12 +356,29 @@ func (t *Topic) waitRoom(ctx context.Context, pos uint64, block bool) error {
 	}
 	// Subscribers see everything published while we wait.
 	t.flush()
+	t.want.Store(target)
 	peer := func() error {
 		t.reclaimDead()
 		return nil
 	}
-	return t.await(ctx, t.pubWait, ready, peer)
+	beforeSleep := func(round int) time.Duration {
+		if round == 0 {
+			target = max(pos, min(pos+t.capacity/4, t.p.tail))
+			t.want.Store(target)
+			return hysteresisSlice
+		}
+		if target != pos {
+			target = pos
+			t.want.Store(target)
+		}
+		return peerCheck
+	}
+	return t.await(ctx, t.pubWait, ready, peer, beforeSleep)
 }
+
+// hysteresisSlice bounds the publisher's first sleep for room, in which it
+// waits for more room than it needs (see waitRoom).
+const hysteresisSlice = 10 * time.Millisecond
 
 // minPosition is the lowest position of an active subscriber, or noLimit.
 // A handle that is both publisher and subscriber counts too: it holds its

@@ -282,13 +282,17 @@ func (t *Topic) copyWords(buf []byte, off uint64, n int) []byte {
 // position, waking a publisher that waits for room.
 func (t *Topic) consume(adv uint64) {
 	t.s.peeked = false
+	prev := t.s.pos
 	t.s.pos += adv
 	t.s.seq++
 	e := t.table[t.s.slot]
 	t.publish(e.seq, t.s.seq)
 	t.publish(e.pos, t.s.pos)
 	if t.pubWait.Load() != 0 {
-		t.wakePublisher()
+		// Only the step past the publisher's target wakes it.
+		if w := t.want.Load(); prev < w && w <= t.s.pos {
+			t.wakePublisher()
+		}
 	}
 }
 
@@ -440,7 +444,7 @@ func (t *Topic) waitData(ctx context.Context, block bool) error {
 	if !block {
 		return ErrEmpty
 	}
-	return t.await(ctx, t.subWait, ready, t.publisherDead)
+	return t.await(ctx, t.subWait, ready, t.publisherDead, nil)
 }
 
 // publisherDead reports ErrPeerDead when a publisher held the role and

@@ -96,7 +96,7 @@ type Topic struct {
 	race  *byte           // race detector key (race builds only)
 	light bool            // commits may be release-only (see wait.go)
 
-	tail, oldest                      *atomic.Uint64
+	tail, oldest, want                *atomic.Uint64
 	closed, subWait, pubWait, joinGen *atomic.Uint32
 	pubState, pubPID                  *atomic.Uint32
 	table                             []entry
@@ -224,6 +224,7 @@ func attachMapped(name string, seg *shm.Segment, c *config) (*Topic, error) {
 		ring:     b[g.header:end:end],
 		tail:     mem.MustUint64(b, offTail),
 		oldest:   mem.MustUint64(b, offOldest),
+		want:     mem.MustUint64(b, offWant),
 		closed:   mem.MustUint32(b, offClosed),
 		subWait:  mem.MustUint32(b, offSubWait),
 		pubWait:  mem.MustUint32(b, offPubWait),

@@ -55,6 +55,19 @@ import (
 // while its peer registered) cannot rule the race out, and sleeps in
 // slices of heavyFallback instead.
 //
+// The publisher waits for a position, the target it stores in pub want
+// before it advertises (before 1), and a subscriber wakes it only with
+// the position store that takes it from below the target to at or past
+// it. That is still Dekker's pattern, per subscriber: if the subscriber
+// that crossed the target last did so (its a) in time for the
+// publisher's step 2, the publisher sees every position at the target
+// and does not sleep; otherwise that subscriber's b comes after the
+// publisher's step 1, sees the word set and the target stored before
+// it, and wakes the publisher. A subscriber that was past the target
+// before the wait began was past it for step 2 too. A subscriber that
+// leaves, and one that joins (position 0, then its start), wake the
+// publisher whatever the target.
+//
 // Sleeps last at most peerCheck (100 ms): between them the waiter checks
 // its peers (a subscriber: whether the publisher died; the publisher:
 // whether a subscriber that holds it back died, whose entry it then
@@ -66,8 +79,10 @@ const heavyFallback = time.Millisecond
 // await waits until ready reports true or an error. word is the futex word
 // this side advertises its sleep in; peer is called about every peerCheck
 // and may end the wait with an error, returned only if ready still says
-// no afterwards.
-func (t *Topic) await(ctx context.Context, word *atomic.Uint32, ready func() (bool, error), peer func() error) error {
+// no afterwards. beforeSleep, when not nil, is called before each round
+// of the sleep loop advertises (round 0 first) and returns how long that
+// round's sleep may last at most.
+func (t *Topic) await(ctx context.Context, word *atomic.Uint32, ready func() (bool, error), peer func() error, beforeSleep func(round int) time.Duration) error {
 	var start, lastPeer time.Time
 	checkPeer := func(now time.Time) error {
 		if start.IsZero() {
@@ -111,7 +126,11 @@ func (t *Topic) await(ctx context.Context, word *atomic.Uint32, ready func() (bo
 			}
 		}
 	}
-	for {
+	for round := 0; ; round++ {
+		slice := peerCheck
+		if beforeSleep != nil {
+			slice = beforeSleep(round)
+		}
 		word.Store(1)
 		heavyErr := mem.Heavy()
 		if ok, err := ready(); ok || err != nil {
@@ -122,8 +141,9 @@ func (t *Topic) await(ctx context.Context, word *atomic.Uint32, ready func() (bo
 		case heavyErr != nil:
 			futex.WaitTimeout(word, 1, heavyFallback)
 			err = ctx.Err()
-		case ctx.Done() == nil:
-			futex.WaitTimeout(word, 1, peerCheck)
+		case ctx.Done() == nil || slice < peerCheck:
+			futex.WaitTimeout(word, 1, slice)
+			err = ctx.Err()
 		default:
 			err = futex.Wait(ctx, word, 1) // sleeps at most 100 ms too
 		}
