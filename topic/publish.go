@@ -256,7 +256,9 @@ func (t *Topic) makeRoom(ctx context.Context, need uint64, block bool) error {
 	}
 	if g := t.joinGen.Load(); g != t.p.joinGen {
 		t.p.joinGen = g
-		t.p.minPos = t.minPosition()
+		if t.p.minPos, err = t.minPosition(); err != nil {
+			return err
+		}
 		if !t.overwrite && pos > t.p.minPos {
 			if err := t.waitRoom(ctx, pos, block); err != nil {
 				// Nothing was written over: the next call walks from
@@ -341,16 +343,17 @@ func (t *Topic) corruptRecord(pos uint64, field string, val uint64, want string)
 func (t *Topic) waitRoom(ctx context.Context, pos uint64, block bool) error {
 	target := pos
 	ready := func() (bool, error) {
-		t.p.minPos = t.minPosition()
-		return target <= t.p.minPos, nil
+		var err error
+		t.p.minPos, err = t.minPosition()
+		return err == nil && target <= t.p.minPos, err
 	}
-	if ok, _ := ready(); ok {
-		return nil
+	if ok, err := ready(); ok || err != nil {
+		return err
 	}
 	if !block {
 		t.reclaimDead()
-		if ok, _ := ready(); ok {
-			return nil
+		if ok, err := ready(); ok || err != nil {
+			return err
 		}
 		return ErrFull
 	}
@@ -382,19 +385,24 @@ const hysteresisSlice = 10 * time.Millisecond
 
 // minPosition is the lowest position of an active subscriber, or noLimit.
 // A handle that is both publisher and subscriber counts too: it holds its
-// own publishing back until it reads.
-func (t *Topic) minPosition() uint64 {
+// own publishing back until it reads. A position that is not a record
+// boundary or lies past the tail is damage. (One below oldest is not: a
+// joiner's 0, or the start of one that a publisher which died while
+// waiting for it had already passed in oldest, are held to.)
+func (t *Topic) minPosition() (uint64, error) {
 	m := noLimit
 	for i := range t.table {
 		e := &t.table[i]
 		if e.state.Load()&1 == 0 {
 			continue
 		}
-		if p := e.pos.Load(); p < m {
-			m = p
+		p := e.pos.Load()
+		if !t.overwrite && (p%recordHeader != 0 || p > t.p.tail) {
+			return 0, fmt.Errorf("%w: subscriber entry %d's position (header offset %d) is %d; it must be a multiple of %d no further than tail %d", ErrCorrupt, i, offTable+i*entrySize+entPos, p, recordHeader, t.p.tail)
 		}
+		m = min(m, p)
 	}
-	return m
+	return m, nil
 }
 
 // reclaimDead frees the entries whose subscriber died: the active bit is

@@ -384,14 +384,18 @@ func (t *Topic) claimPublisher() error {
 		live.Release(t.fd, offPubRole)
 		return err
 	}
-	t.p = publisher{active: true, tail: tail, oldest: oldest, seq: seq, oldestSeq: oldestSeq, joinGen: t.joinGen.Load()}
+	t.p = publisher{tail: tail, oldest: oldest, seq: seq, oldestSeq: oldestSeq, joinGen: t.joinGen.Load()}
+	// A full look at the table: subscribers that joined before this
+	// publisher are held to from the first message.
+	if t.p.minPos, err = t.minPosition(); err != nil {
+		live.Release(t.fd, offPubRole)
+		return err
+	}
+	t.p.active = true
 	t.pubPID.Store(uint32(os.Getpid()))
 	t.pubState.Store(1)
 	t.closed.Store(0)
 	t.tail.Store(tail)
-	// A full look at the table: subscribers that joined before this
-	// publisher are held to from the first message.
-	t.p.minPos = t.minPosition()
 	return nil
 }
 
