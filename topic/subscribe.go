@@ -74,7 +74,9 @@ func (t *Topic) join() error {
 	e.state.Store(gen<<1 | 1)
 	t.joinGen.Add(1)
 	// The publisher stores oldest with a release store and then loads join
-	// gen: Heavy gives that pair its store-load order (see wait.go).
+	// gen: Heavy gives that pair its store-load order (see wait.go). When
+	// membarrier is refused here, a pause gives the publisher's store
+	// buffer time to drain instead: the fallback wait.go uses for sleeps.
 	if mem.Heavy() != nil {
 		time.Sleep(heavyFallback)
 	}
