@@ -246,3 +246,21 @@ func TestTopicSubLag(t *testing.T) {
 		t.Errorf("the last line is not the last message")
 	}
 }
+
+// checkFanOut checks the demo's topic step: two subscriber processes, each
+// with every message the lead published.
+func checkFanOut(t *testing.T, out, lead string) {
+	t.Helper()
+	got := regexp.MustCompile(`\[peer (\d+)\] received (\d+) messages, each once and in order, then end-of-file`).FindAllStringSubmatch(out, -1)
+	if len(got) != 2 || got[0][1] == got[1][1] || got[0][1] == lead {
+		t.Fatalf("transcript lacks two subscribers' reports:\n%s", out)
+	}
+	for _, m := range got {
+		if m[2] != strconv.Itoa(fanOutMessages) {
+			t.Errorf("subscriber %s received %s messages, want %d", m[1], m[2], fanOutMessages)
+		}
+	}
+	if !strings.Contains(out, fmt.Sprintf("[lead %s] published %d messages; both subscribers had all of them", lead, fanOutMessages)) {
+		t.Errorf("transcript lacks the publisher's report:\n%s", out)
+	}
+}
