@@ -65,6 +65,7 @@ type LaggedError struct {
 	Missed uint64
 }
 
+// Error says how many messages were missed.
 func (e *LaggedError) Error() string {
 	return fmt.Sprintf("missed %d message%s", e.Missed, plural(e.Missed))
 }
