@@ -83,7 +83,8 @@ fell behind is told how many messages it missed. From shells:
   seq 1000000 | shm topic pub t           # closes the topic at the end
 
 A subscriber gets the messages published after it joined (with --history N
-at creation: the last N the ring still holds first). With --raw, pub reads
+at creation: the last N the ring still holds first); a script that starts
+subscribers in the background waits until "shm topic stat" lists them. With --raw, pub reads
 and sub writes each message as a 4-byte little-endian length followed by the
 bytes.`,
 		Args: noSuchCommand,
