@@ -403,9 +403,14 @@ func (t *Topic) claimPublisher() error {
 // wakeSubscribers wakes every sleeping subscriber, with one system call.
 func (t *Topic) wakeSubscribers() {
 	if t.subWait.Load() != 0 && t.subWait.Swap(0) != 0 {
+		subscriberWakes.Add(1)
 		futex.WakeAll(t.subWait)
 	}
 }
+
+// subscriberWakes counts wakeSubscribers' system calls in this process, so
+// that a test can see how many one publish makes.
+var subscriberWakes atomic.Uint64
 
 // wakePublisher wakes the publisher if it sleeps for room.
 func (t *Topic) wakePublisher() {

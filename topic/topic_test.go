@@ -385,3 +385,51 @@ func TestJoinWhilePublishing(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestOneWakeForAll: subscribers asleep on a topic are all woken by one
+// publish, which makes one wake system call; a publish with nobody asleep
+// makes none.
+func TestOneWakeForAll(t *testing.T) {
+	ctx := ctxT(t)
+	name, pub := newTopic(t, 4096)
+	if err := pub.Publish(ctx, []byte("before anyone listens")); err != nil {
+		t.Fatal(err)
+	}
+	before := subscriberWakes.Load()
+	if err := pub.Publish(ctx, []byte("nobody asleep")); err != nil {
+		t.Fatal(err)
+	}
+	if n := subscriberWakes.Load() - before; n != 0 {
+		t.Fatalf("a publish with no subscriber asleep made %d wake calls", n)
+	}
+	const n = 4
+	got := make(chan string, n)
+	for range n {
+		s := subscribe(t, name, SpinTime(0))
+		go func() {
+			m, err := s.Receive(ctx, nil)
+			if err != nil {
+				got <- err.Error()
+				return
+			}
+			got <- string(m)
+		}()
+	}
+	// Let every subscriber advertise its sleep.
+	for pub.subWait.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond)
+	before = subscriberWakes.Load()
+	if err := pub.Publish(ctx, []byte("wake up")); err != nil {
+		t.Fatal(err)
+	}
+	if w := subscriberWakes.Load() - before; w != 1 {
+		t.Fatalf("one publish to %d sleeping subscribers made %d wake calls, want 1", n, w)
+	}
+	for range n {
+		if m := <-got; m != "wake up" {
+			t.Fatalf("a subscriber got %q", m)
+		}
+	}
+}
