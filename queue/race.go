@@ -1,6 +1,9 @@
 package queue
 
-import "github.com/shmkit/shm/internal/racehint"
+import (
+	"github.com/shmkit/shm/internal/objstat"
+	"github.com/shmkit/shm/internal/racehint"
+)
 
 // Race builds tell the race detector about each commit, close and head
 // publication (a release) and each message, end of file and room seen (an
@@ -8,13 +11,11 @@ import "github.com/shmkit/shm/internal/racehint"
 // handle on the same object: its device and inode, since two handles map one
 // object at different addresses.
 
-type objectID struct{ dev, ino uint64 }
-
 func raceKey(fd int) *byte {
 	if !racehint.Enabled {
 		return nil
 	}
-	_, id, ok := objectStat(fd)
+	_, id, ok := objstat.Of(fd)
 	if !ok {
 		return racehint.Key(new(byte))
 	}
