@@ -229,8 +229,8 @@ func TestValueRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := lock.ValueSize[odd](); got != 8+16 {
-			t.Fatalf("ValueSize = %d, want 24", got)
+		if got := lock.ValueSize[odd](); got != lock.SeqlockHeader+16 {
+			t.Fatalf("ValueSize = %d, want %d", got, lock.SeqlockHeader+16)
 		}
 		if x, err := v.Load(); err != nil || x != (odd{}) {
 			t.Fatalf("Load of fresh value = %+v, %v", x, err)
@@ -299,7 +299,7 @@ func TestSeqlockBytes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Len() != 13 || lock.SeqlockSize(13) != 24 {
+	if s.Len() != 13 || lock.SeqlockSize(13) != lock.SeqlockHeader+16 {
 		t.Fatalf("Len %d, SeqlockSize %d", s.Len(), lock.SeqlockSize(13))
 	}
 	if err := s.Write(make([]byte, 12)); !errors.Is(err, shm.ErrInvalid) {
