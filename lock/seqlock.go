@@ -2,7 +2,6 @@ package lock
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"reflect"
 	"runtime"
@@ -56,21 +55,26 @@ import (
 // no store on every later Write); Close stores token|2. Any other word is
 // corrupt (ErrCorrupt from Writer and Wait).
 //
-// Why a snapshot is never torn: every access to seq and to the payload is an
-// atomic 64-bit load or store, and Go's atomics are sequentially consistent
-// (there is one total order of them that agrees with each thread's program
-// order; the hardware instructions behind them give that to any threads
-// sharing the memory, in this process or another). Suppose a reader's
-// payload load returned a word stored by a write that began with the odd
-// value b. That begin comes before the word's store, which comes before the
-// load that read it, which comes before the reader's second seq load: so
-// that load returns at least b. If both seq loads returned the same even s,
-// then b < s, and that write also ended (s >= b+1) before the first seq
-// load. Hence every word the reader saw comes from writes that had finished
-// before its first seq load and nothing later: the words of the last of them,
-// which is one consistent value. Copying the payload with plain loads instead
-// would let the compiler or CPU move them past the second seq load; typed
-// loads of T could also tear a word.
+// Why a snapshot is never torn. The sequence loads and stores are Go's
+// atomics, sequentially consistent; the payload words are copied with
+// mem.CopyRelease (each store a release store) and mem.CopyAcquire (each
+// load an acquire load), which on amd64 are plain MOVQs and elsewhere Go's
+// atomics. Suppose a reader's payload load returned a word stored by a
+// write that began with the odd value b. The begin store comes before that
+// word's release store, so it is visible to whoever reads the word; the
+// reader's acquire load of the word comes before its second seq load,
+// which therefore returns at least b. If both seq loads returned the same
+// even s, then b < s, and that write also ended (s >= b+1) before the
+// first seq load: the end store is a release after all its payload stores,
+// and the first seq load an acquire, so every later payload load sees
+// those stores or newer ones. Hence every word the reader saw comes from
+// writes that had finished before its first seq load and nothing later:
+// the words of the last of them, which is one consistent value. Copying
+// the payload with plain Go loads instead would let the compiler move
+// them past the second seq load (the copy functions are calls it cannot
+// see into); typed loads of T could also tear a word. Release and acquire
+// are all the payload needs: a sequentially consistent store per word (an
+// XCHG on amd64) costs a 1 MiB Write several times as much.
 const (
 	// SeqlockAlign is the alignment a Seqlock's or Value's offset (and
 	// address) must have.
@@ -214,16 +218,7 @@ func (s *Seqlock) write(p []byte) {
 		q++
 		s.seq.Store(q)
 	}
-	w := s.words
-	i := 0
-	for ; len(p)-i*8 >= 8; i++ {
-		w[i].Store(binary.NativeEndian.Uint64(p[i*8:]))
-	}
-	if i*8 < len(p) {
-		var t [8]byte
-		copy(t[:], p[i*8:])
-		w[i].Store(binary.NativeEndian.Uint64(t[:]))
-	}
+	mem.CopyRelease(s.words, p)
 	s.seq.Store(q + 1)
 	if s.sleepers.Load() != 0 {
 		s.wakeSleepers()
@@ -294,16 +289,7 @@ func (s *Seqlock) tryRead(p []byte) (uint64, bool) {
 	if q&1 != 0 {
 		return q, false
 	}
-	w := s.words
-	i := 0
-	for ; len(p)-i*8 >= 8; i++ {
-		binary.NativeEndian.PutUint64(p[i*8:], w[i].Load())
-	}
-	if i*8 < len(p) {
-		var t [8]byte
-		binary.NativeEndian.PutUint64(t[:], w[i].Load())
-		copy(p[i*8:], t[:])
-	}
+	mem.CopyAcquire(p, s.words)
 	return q, s.seq.Load() == q
 }
 
