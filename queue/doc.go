@@ -84,7 +84,9 @@
 //
 // Close on the producer's handle marks the queue closed (with several
 // producers: when the last live one closes); the consumer receives what was
-// committed and then io.EOF. A new producer reopens a closed queue.
+// committed and then io.EOF. A new producer reopens a closed queue. A
+// consumer opened with FollowProducers never gets io.EOF: it waits for the
+// next producer instead (and waits out a dead one too).
 // Waiters check their peer every 100 ms: a Receive waiting on an empty
 // queue whose producers all died fails with ErrPeerDead, and so does a Send
 // waiting for room whose consumer died. A multi-producer record reserved by

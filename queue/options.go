@@ -20,6 +20,7 @@ type config struct {
 	strategy WaitStrategy
 	spin     time.Duration
 	noGuard  bool
+	follow   bool // FollowProducers
 }
 
 func newConfig(opts []Option) config {

@@ -293,7 +293,7 @@ func (q *Queue) waitData(ctx context.Context, block bool) error {
 			return true, nil
 		}
 		// Producers commit before they close: look again after closed.
-		if q.closed.Load() != 0 && empty() {
+		if q.closed.Load() != 0 && !q.cfg.follow && empty() {
 			racehint.Acquire(q.race)
 			return false, io.EOF
 		}
@@ -307,7 +307,11 @@ func (q *Queue) waitData(ctx context.Context, block bool) error {
 	}
 	// Producers see all the room there is while we wait.
 	q.publishHead()
-	err := q.await(ctx, q.consWait, 1, ready, q.producersDead, false)
+	peer := q.producersDead
+	if q.cfg.follow {
+		peer = func() error { return nil }
+	}
+	err := q.await(ctx, q.consWait, 1, ready, peer, false)
 	q.stopWaiting()
 	return err
 }
