@@ -1,8 +1,8 @@
 package queue_test
 
 import (
-	"errors"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"time"
