@@ -24,7 +24,7 @@ func init() { kindProbes = append(kindProbes, probeQueue) }
 // probeQueue tells queues apart for ls and stat by their header (the first
 // page, read without mapping the object) and reports their fill.
 func probeQueue(_ string, info shm.Info) (string, map[string]any, bool) {
-	if info.Kind != shm.KindData || info.Size < 4096 {
+	if info.Kind != shm.KindQueue || info.Size < 4096 {
 		return "", nil, false
 	}
 	f, err := os.OpenFile(info.Path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
