@@ -155,19 +155,19 @@ func (s *Seqlock) wait(ctx context.Context, p []byte, after Version) (Version, e
 		if ok && Version(q) != after {
 			return Version(q), nil
 		}
-		if !ok && q&1 == 0 {
-			continue // a write overlapped the copy: the next try is likely clean
-		}
-		if !ok && busy < spinReads {
+		if !ok {
+			// A write is in progress or overlapped the copy: the next try
+			// is likely clean.
 			busy++
-			runtime.Gosched()
-			continue
+			if busy <= spinReads {
+				continue
+			}
 		}
 		if err := ctx.Err(); err != nil {
 			return after, err
 		}
 		w := s.writer.Load()
-		if ok && w&writerReserved == 0 && w&writerStateMask == writerClosed {
+		if w&writerReserved == 0 && w&writerStateMask == writerClosed {
 			if s.seq.Load() == q {
 				return after, ErrClosed
 			}
@@ -185,9 +185,15 @@ func (s *Seqlock) wait(ctx context.Context, p []byte, after Version) (Version, e
 			}
 		}
 		if !ok {
-			// A write is in progress: it ends within microseconds unless
-			// its writer is descheduled or died (seen by the check above).
-			time.Sleep(busySleep)
+			// Writes keep overlapping the copy. One ends within
+			// microseconds unless its writer is descheduled or died (seen
+			// by the check above): yield a few times, then sleep briefly
+			// between tries, as Read does.
+			if busy < 4*spinReads {
+				runtime.Gosched()
+			} else {
+				time.Sleep(busySleep)
+			}
 			continue
 		}
 		d := writerCheck - now.Sub(checked)

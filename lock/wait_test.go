@@ -392,7 +392,26 @@ func TestWaitHostileHeader(t *testing.T) {
 	if st, err := v.Writer(); st != lock.WriterDead || err != nil {
 		t.Fatalf("Writer of an unheld token = %v, %v", st, err)
 	}
-	// Garbage wake words; a Store repairs the writer word.
+	// A writer that died in the middle of a Store (seq odd) orphans the
+	// value; one that closed it leaves it closed.
+	seq, err := mem.Uint64(seg.Bytes(), offWait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seq.Store(seq.Load() | 1)
+	for _, tc := range []struct {
+		word uint64
+		want error
+	}{{12345<<6 | 1, lock.ErrWriterDead}, {12345<<6 | 2, lock.ErrClosed}} {
+		writer.Store(tc.word)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, _, err := v.Wait(ctx, 0)
+		cancel()
+		if !errors.Is(err, tc.want) {
+			t.Errorf("Wait mid-write with writer word %#x = %v, want %v", tc.word, err, tc.want)
+		}
+	}
+	// Garbage wake words; a Store repairs the writer word and the sequence.
 	b := seg.Bytes()
 	copy(b[offWait+8:offWait+16], []byte{0xff, 0xff, 0xff, 0xff, 7, 0, 0, 0})
 	v.Store(9)
