@@ -29,7 +29,10 @@ const (
 // kinds without one. Stat and List read an object's first 8 bytes (with
 // one pread, without mapping it) and report the kind whose magic they
 // hold; an object they cannot read, or that is shorter than 8 bytes, is
-// KindData. Package shm cannot import the packages that make these
+// KindData. (That open and close of the file, like any, drops the
+// classic POSIX record locks (F_SETLK) the calling process holds on it;
+// open file description locks, which this module uses, are not affected.)
+// Package shm cannot import the packages that make these
 // objects (they import it), so the numbers are kept here, and each
 // package's tests check that its layout's magic is the one listed.
 func Magic(k Kind) string {
