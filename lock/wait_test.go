@@ -89,6 +89,21 @@ func waitWord(t *testing.T, seg *shm.Segment) uint32 {
 	return w.Load()
 }
 
+// asleep waits until a reader advertised its sleep on the Value at
+// offWait (the sleepers word is set).
+func asleep(t *testing.T, seg *shm.Segment) {
+	t.Helper()
+	w, err := mem.Uint32(seg.Bytes(), offWait+12)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for end := time.Now().Add(30 * time.Second); w.Load() == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatal("no reader went to sleep in 30 s")
+		}
+	}
+}
+
 func expect(t *testing.T, c *child, want string) {
 	t.Helper()
 	if l := c.line(t, 30*time.Second); l != want {
@@ -105,7 +120,7 @@ func TestWaitWokenByWriterProcess(t *testing.T) {
 	seg, name := newSeg(t)
 	r := startChild(t, "vwait", name, "60s")
 	expect(t, r, "waiting 0")
-	time.Sleep(100 * time.Millisecond) // let it go to sleep
+	asleep(t, seg)
 	before := waitWord(t, seg)
 	w := startChild(t, "vwrite", name, "42")
 	expect(t, w, "stored")
