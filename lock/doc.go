@@ -62,7 +62,8 @@
 //
 // # Waiting for a change, and orphaned values
 //
-// A reader that wants every change, not the value now, calls Wait with the
+// A reader that wants to learn of changes, not only read the value now,
+// calls Wait with the
 // Version of the last snapshot it has (LoadVersion gives one; 0 is the
 // value nobody stored yet):
 //
@@ -72,7 +73,7 @@
 //		t, seen, err = temp.Wait(ctx, seen)
 //		switch {
 //		case errors.Is(err, lock.ErrClosed):     // the writer is done
-//		case errors.Is(err, lock.ErrWriterDead): // orphaned: t stays as it was
+//		case errors.Is(err, lock.ErrWriterDead): // orphaned: stays as last written
 //		}
 //		...
 //	}

@@ -105,6 +105,7 @@ const (
 	WriterDead
 )
 
+// String names the state: "no writer", "alive", "closed" or "dead".
 func (w WriterState) String() string {
 	switch w {
 	case NoWriter:
