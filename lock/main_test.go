@@ -171,7 +171,7 @@ func runChild(role, name, arg string) error {
 				return nil
 			}
 		}
-	case "vwrite", "vwait":
+	case "vwrite", "vwrite-loop", "vwait":
 		return valueChild(seg, role, arg)
 	case "write": // arg: duration; store snapshots at full speed
 		return seqWriter(b, arg)

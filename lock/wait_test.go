@@ -6,8 +6,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -22,6 +24,7 @@ const orphanBound = time.Second
 
 // valueChild runs the roles on the Value[uint64] at offWait.
 //
+//	vwrite-loop             store 1, say "started", store 2, 3, ... until killed
 //	vwrite N[,close|,exit]  store N, say "stored", then Close and exit,
 //	                        exit without Close, or stay until killed
 //	vwait D                 say "waiting X", then "got X" for each new
@@ -33,6 +36,15 @@ func valueChild(seg *shm.Segment, role, arg string) error {
 		return err
 	}
 	switch role {
+	case "vwrite-loop": // store 1, 2, 3, ... with pauses, until killed
+		v.Store(1)
+		fmt.Println("started")
+		for x := uint64(2); ; x++ {
+			v.Store(x)
+			if x%64 == 0 {
+				time.Sleep(100 * time.Microsecond)
+			}
+		}
 	case "vwrite":
 		n, then, _ := strings.Cut(arg, ",")
 		x, err := strconv.ParseUint(n, 10, 64)
@@ -481,4 +493,63 @@ func TestSeqlockWaitBytes(t *testing.T) {
 	if st, err := s.Writer(); st != lock.NoWriter || err != nil {
 		t.Fatalf("Writer after a write without identity = %v, %v", st, err)
 	}
+}
+
+// TestWaitWriterKilledAtRandom: a writer process storing a counter without
+// pause is SIGKILLed at a random moment (sometimes mid-Store), 20 times;
+// a reader here waits all along. It sees the counter only grow, and gets
+// ErrWriterDead within one second of each kill; the next writer's
+// Stores reach it again.
+func TestWaitWriterKilledAtRandom(t *testing.T) {
+	const rounds = 20
+	seg, name := newSeg(t)
+	v, err := lock.ValueAt[uint64](seg, offWait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var worst time.Duration
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 15))
+	for i := range rounds {
+		w := startChild(t, "vwrite-loop", name, "")
+		expect(t, w, "started")
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		kills := make(chan time.Time, 1)
+		time.AfterFunc(time.Duration(rng.IntN(50))*time.Millisecond, func() {
+			kills <- time.Now()
+			w.cmd.Process.Signal(syscall.SIGKILL)
+		})
+		var last uint64
+		var ver lock.Version
+		got := 0
+		for {
+			x, nv, err := v.Wait(ctx, ver)
+			if errors.Is(err, lock.ErrWriterDead) {
+				break
+			}
+			if err != nil {
+				t.Fatalf("round %d: Wait = %v", i, err)
+			}
+			// A new writer starts again from 1.
+			if x <= last && got > 0 {
+				t.Fatalf("round %d: value %d after %d", i, x, last)
+			}
+			last, ver, got = x, nv, got+1
+		}
+		cancel()
+		var killed time.Time
+		select {
+		case killed = <-kills:
+		default:
+			t.Fatalf("round %d: ErrWriterDead before the writer was killed", i)
+		}
+		took := time.Since(killed)
+		if took >= orphanBound {
+			t.Fatalf("round %d: ErrWriterDead %v after the kill, bound %v", i, took, orphanBound)
+		}
+		worst = max(worst, took)
+		w.killed(t)
+		t.Logf("round %d: %d values seen, last %d; ErrWriterDead %v after the kill", i, got, last, took)
+		last = 0
+	}
+	t.Logf("%d writers killed; slowest ErrWriterDead %v after the kill", rounds, worst)
 }
