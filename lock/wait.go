@@ -30,18 +30,19 @@ import (
 //	}
 //
 // Every step is a sequentially consistent atomic (Go's sync/atomic on the
-// mapping), so there is one order of them all. Take a write whose a the
-// reader's load at 0 did not see. If b comes before 1 in that order, then
-// a came before 2, and 2 sees seq changed: the reader does not sleep. If b
-// comes after 1, either b sees the 1 and the writer bumps wake after the
-// reader's load at 0, or b sees 0, which only a waker can have stored after
-// 1, followed by its own bump of wake. Either way wake was bumped after g
-// was read: the futex wait at 3 finds wake != g and returns at once, or it
-// was queued before the bump's futex_wake and is woken by it (the kernel
-// compares the word and queues the sleeper under the same lock that the
-// wake takes). So a sleeping reader always wakes for a write it has not
-// seen. The writer's cost when nobody waits is the load at b: no store to
-// the sleepers word (which shares a line with seq) and no system call.
+// mapping), so there is one order of them all. Take a write whose end (a)
+// the reader's snapshot missed: its seq load came before a. If b comes
+// before 1 in that order, then a came before 2, and 2 sees seq changed: the
+// reader does not sleep. If b comes after 1, either b sees the 1 and the
+// writer bumps wake after the reader's step 1 (so after its load at 0), or b
+// sees 0, which only a waker can have stored after 1, followed by its own
+// bump of wake. Either way wake was bumped after g was read: the futex wait
+// at 3 finds wake != g and returns at once, or it was queued before the
+// bump's futex_wake and is woken by it (the kernel compares the word and
+// queues the sleeper under the same lock that the wake takes). So a sleeping
+// reader always wakes for a write it has not seen. The writer's cost when
+// nobody waits is the load at b: no store to the sleepers word (which shares
+// a line with seq) and no system call.
 //
 // Only the reader sets sleepers and only the writer clears it, so with
 // several readers the writer wakes them all (FUTEX_WAKE of every sleeper);
