@@ -1,8 +1,8 @@
 // Package lock synchronises processes that share memory: a Mutex that
 // survives the death of its owner, and a Seqlock with a typed Value on top
-// for one writer and many readers. Both live in a few bytes of any shared
-// mapping, usually a region of a shm.Segment, and work between any
-// processes that map it.
+// (and a DoubleBuffer for large frames) for one writer and many readers.
+// They live in a few bytes of any shared mapping, usually a region of a
+// shm.Segment, and work between any processes that map it.
 //
 // # Mutex
 //
@@ -111,11 +111,19 @@
 // costs more. What limits image-sized data is not the copy but the
 // retries: a reader whose copy overlaps a Store copies again, so a writer
 // that stores a new frame more often than a reader can copy one starves
-// that reader (ErrBusy after ReadTimeout). For a stream of frames where
-// each reader must get every frame, or must read frames in place without
-// copying, use a queue (package queue: one record per frame, read in place
-// with Peek) rather than a Value; a Value suits the latest state, read
-// less often than it is written or at a similar rate.
+// that reader (ErrBusy after ReadTimeout).
+//
+// DoubleBuffer serves image-sized frames: two slots behind a front index,
+// so that the writer writes the next frame in the back slot, in place if
+// it likes (Loan, fill, Publish: no copy on the writer's side), while
+// readers copy the front one; a reader's copy is lost only when the writer
+// publishes a frame and begins the next during it. Its Write and Read of
+// 1 MiB cost about what the Seqlock's do (BenchmarkValue1MiB: 1.0x to
+// 1.3x the plain copy in the same run). It waits, closes and reports its
+// writer as a Value does. For a stream where each reader must get every
+// frame, or read frames in place without copying, use a queue (package
+// queue: one record per frame, read in place with Peek) instead; a Value or
+// DoubleBuffer holds the latest state, and a slow reader skips frames.
 //
 // # Caveats
 //

@@ -173,3 +173,42 @@ func ExampleValue_Wait() {
 	fmt.Println("last:", last, "writer:", state)
 	// Output: last: 22 writer: closed
 }
+
+// Image-sized frames: the writer renders each frame in place in the back
+// slot and publishes it; readers copy the newest.
+func ExampleDoubleBuffer() {
+	const width, height = 640, 480
+	name := fmt.Sprintf("lock-example-frames-%d", os.Getpid())
+	seg, err := shm.Create(name, int64(lock.DoubleBufferSize(width*height)))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer shm.Unlink(name)
+	defer seg.Close()
+	frames, err := lock.DoubleBufferAt(seg, 0, width*height)
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	// The writer, usually another process: no staging buffer, no copy.
+	for shade := range byte(3) {
+		img, err := frames.Loan()
+		if err != nil {
+			log.Fatal(err)
+		}
+		for i := range img {
+			img[i] = shade
+		}
+		if err := frames.Publish(); err != nil {
+			log.Fatal(err)
+		}
+	}
+
+	// A reader, in any process.
+	img := make([]byte, width*height)
+	if _, err := frames.Read(img); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("pixel:", img[12345])
+	// Output: pixel: 2
+}

@@ -171,6 +171,8 @@ func runChild(role, name, arg string) error {
 				return nil
 			}
 		}
+	case "dwrite", "dread":
+		return doubleChild(seg, role, arg)
 	case "vwrite", "vwrite-loop", "vwait":
 		return valueChild(seg, role, arg)
 	case "write": // arg: duration; store snapshots at full speed

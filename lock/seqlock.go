@@ -210,15 +210,29 @@ func (s *Seqlock) Write(p []byte) error {
 }
 
 func (s *Seqlock) write(p []byte) {
+	q := s.begin()
+	mem.CopyRelease(s.words, p)
+	s.end(q)
+}
+
+// begin records the writer and makes the sequence odd (keeping an odd one
+// a dead writer left), and returns it. The odd store is a read-modify-write
+// (Add): on every architecture no later store, atomic or plain (a
+// DoubleBuffer's loan), is performed before it.
+func (s *Seqlock) begin() uint64 {
 	if s.writer.Load() != s.me {
 		s.writer.Store(s.me)
 	}
 	q := s.seq.Load()
 	if q&1 == 0 {
-		q++
-		s.seq.Store(q)
+		q = s.seq.Add(1)
 	}
-	mem.CopyRelease(s.words, p)
+	return q
+}
+
+// end makes the odd sequence q even again, after every store of the
+// payload, and wakes the readers that sleep in Wait.
+func (s *Seqlock) end(q uint64) {
 	s.seq.Store(q + 1)
 	if s.sleepers.Load() != 0 {
 		s.wakeSleepers()
