@@ -48,6 +48,8 @@ func frameOK(b []byte) (uint64, bool) {
 //
 //	dwrite  publish frames 1, 2, 3, ... without pause, every other one
 //	        written in place (Loan, Publish); say "wrote N"
+//	dloan-hang  publish frame 1, loan frame 2, half fill it, say "loaned"
+//	        and hang until killed
 //	dread   Read (even tries) and Wait (odd tries) frames and check them:
 //	        never torn, numbers never going back (Wait: always forward);
 //	        say "read N torn T busy B"
@@ -56,12 +58,28 @@ func doubleChild(seg *shm.Segment, role, arg string) error {
 	if err != nil {
 		return err
 	}
+	buf := make([]byte, doubleFrame)
+	if role == "dloan-hang" {
+		// Publish frame 1, loan frame 2, fill half of it, and hang.
+		fillFrame(buf, 1)
+		if err := d.Write(buf); err != nil {
+			return err
+		}
+		b, err := d.Loan()
+		if err != nil {
+			return err
+		}
+		fillFrame(buf, 2)
+		copy(b[:len(b)/2], buf)
+		fmt.Println("loaned")
+		time.Sleep(time.Hour)
+		return nil
+	}
 	dur, err := time.ParseDuration(arg)
 	if err != nil {
 		return err
 	}
 	end := time.Now().Add(dur)
-	buf := make([]byte, doubleFrame)
 	if role == "dwrite" {
 		k := uint64(0)
 		for time.Now().Before(end) {
@@ -235,5 +253,62 @@ func TestDoubleBuffer(t *testing.T) {
 	}
 	if _, err := lock.NewDoubleBuffer(make([]byte, lock.DoubleBufferSize(n)-8), n); !errors.Is(err, shm.ErrInvalid) || !strings.Contains(err.Error(), "DoubleBufferSize(100)") {
 		t.Fatalf("NewDoubleBuffer short = %v", err)
+	}
+}
+
+// TestDoubleBufferWriterKilledMidLoan: a writer killed with a frame half
+// written in place leaves readers the frame before, whole, and a waiting
+// reader ErrWriterDead within one second; the next writer's frames come
+// through.
+func TestDoubleBufferWriterKilledMidLoan(t *testing.T) {
+	name := shmtest.Name(t, "")
+	seg, err := shm.Create(name, int64(offDouble+lock.DoubleBufferSize(doubleFrame)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer seg.Close()
+	d, err := lock.DoubleBufferAt(seg, offDouble, doubleFrame)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := startChild(t, "dloan-hang", name, "")
+	expect(t, w, "loaned")
+	buf := make([]byte, doubleFrame)
+	v, err := d.Read(buf)
+	if k, ok := frameOK(buf); err != nil || !ok || k != 1 {
+		t.Fatalf("Read during the loan = frame %d (whole %v), %v", k, ok, err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := d.Wait(context.Background(), make([]byte, doubleFrame), v); done <- err }()
+	time.Sleep(50 * time.Millisecond)
+	w.kill(t)
+	killed := time.Now()
+	select {
+	case err := <-done:
+		if !errors.Is(err, lock.ErrWriterDead) {
+			t.Fatalf("Wait after the kill = %v, want ErrWriterDead", err)
+		}
+		if d := time.Since(killed); d >= orphanBound {
+			t.Fatalf("ErrWriterDead %v after the kill", d)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Wait did not see the writer's death")
+	}
+	w.killed(t)
+	if st, _ := d.Writer(); st != lock.WriterDead {
+		t.Fatalf("Writer after the kill = %v", st)
+	}
+	// This process writes on: the half-written slot is taken over.
+	for k := uint64(3); k <= 6; k++ {
+		fillFrame(buf, k)
+		if err := d.Write(buf); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.Read(buf); err != nil {
+			t.Fatal(err)
+		}
+		if got, ok := frameOK(buf); !ok || got != k {
+			t.Fatalf("after the takeover, Read = frame %d (whole %v), want %d", got, ok, k)
+		}
 	}
 }

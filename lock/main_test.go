@@ -171,7 +171,7 @@ func runChild(role, name, arg string) error {
 				return nil
 			}
 		}
-	case "dwrite", "dread":
+	case "dwrite", "dread", "dloan-hang":
 		return doubleChild(seg, role, arg)
 	case "vwrite", "vwrite-loop", "vwait":
 		return valueChild(seg, role, arg)
