@@ -1,9 +1,7 @@
 package inspect
 
 import (
-	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 
 	"github.com/shmkit/shm"
@@ -149,8 +147,7 @@ func Classify(dir string, info shm.Info, att *shm.Attachments) Object {
 		} else {
 			o.Semaphore = &st
 		}
-	case info.Kind == shm.KindData && isQueue(info):
-		o.Kind = KindQueue
+	case info.Kind == shm.KindQueue:
 		st, err := queue.Stat(info.Name, queue.Dir(dir))
 		if err != nil {
 			o.Err = err
@@ -161,15 +158,6 @@ func Classify(dir string, info shm.Info, att *shm.Attachments) Object {
 	}
 	o.State, o.Reason = classify(&o)
 	return o
-}
-
-// isQueue tells whether the object holds a queue header, damaged or not,
-// by queue.Inspect's checks (the header is read without mapping the
-// object).
-func isQueue(info shm.Info) bool {
-	_, err := queue.Inspect(info.Name, queue.Dir(filepath.Dir(info.Path)))
-	return err == nil || errors.Is(err, queue.ErrCorrupt) || errors.Is(err, queue.ErrVersion) ||
-		errors.Is(err, shm.ErrFault) || errors.Is(err, errors.ErrUnsupported)
 }
 
 // classify decides o's state from its attachments and its records.

@@ -25,7 +25,7 @@ func init() { kindProbes = append(kindProbes, probeQueue) }
 // checks of "shm queue stat", and reports their fill, or where a damaged
 // queue is corrupt ("corrupt:size").
 func probeQueue(dir string, info shm.Info) (string, map[string]any, bool) {
-	if info.Kind != shm.KindData {
+	if info.Kind != shm.KindQueue {
 		return "", nil, false
 	}
 	st, err := queue.Inspect(info.Name, queue.Dir(dir))

@@ -23,7 +23,7 @@ func init() { kindProbes = append(kindProbes, probeTopic) }
 // probeTopic tells topics apart for ls and stat by their header (the first
 // page, read without mapping the object).
 func probeTopic(_ string, info shm.Info) (string, map[string]any, bool) {
-	if info.Kind != shm.KindData || info.Size < 4096 {
+	if info.Kind != shm.KindTopic || info.Size < 4096 {
 		return "", nil, false
 	}
 	f, err := openNoFollow(info.Path)
