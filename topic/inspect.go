@@ -61,8 +61,9 @@ func (e *partError) Error() string { return e.err.Error() }
 func (e *partError) Unwrap() error { return e.err }
 
 // Part names the part of a topic that a corruption error from Inspect,
-// Stat, Probe or Open is about: PartHeader, PartSize, PartCursors or
-// PartRing; "" for any other error.
+// Stat or Probe is about (Open's checks of the header are marked too):
+// PartHeader, PartSize, PartCursors or PartRing; "" for any other error,
+// such as a damaged record met while receiving.
 func Part(err error) string {
 	var pe *partError
 	if errors.As(err, &pe) {
