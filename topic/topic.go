@@ -94,8 +94,11 @@ type Topic struct {
 	mask  uint64
 	ring  []byte
 	words []atomic.Uint64 // the ring as 8-byte words
-	race  *byte           // race detector key (race builds only)
-	light bool            // commits may be release-only (see wait.go)
+	// race is the object's key for the race detector (race builds only):
+	// each commit and close is a release on it, and each message and end
+	// of file seen an acquire, as with a channel.
+	race  *byte
+	light bool // commits may be release-only (see wait.go)
 
 	tail, oldest, want                *atomic.Uint64
 	closed, subWait, pubWait, joinGen *atomic.Uint32
@@ -232,7 +235,7 @@ func attachMapped(name string, seg *shm.Segment, c *config) (*Topic, error) {
 		joinGen:  mem.MustUint32(b, offJoinGen),
 		pubState: mem.MustUint32(b, offPubState),
 		pubPID:   mem.MustUint32(b, offPubPID),
-		race:     raceKey(seg.Fd()),
+		race:     racehint.ObjectKey(seg.Fd()),
 		light:    mem.Asymmetric(),
 	}
 	if t.words, err = mem.Uint64s(t.ring, 0, len(t.ring)/8); err != nil {
