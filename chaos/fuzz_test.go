@@ -177,12 +177,12 @@ func FuzzHostileSemaphore(f *testing.F) {
 }
 
 func FuzzHostileMutex(f *testing.F) {
-	self := uint64(os.Getpid())<<4 | 1
+	oldLayout := uint64(os.Getpid())<<4 | 1
 	le := func(v uint64) []byte { return binary.LittleEndian.AppendUint64(nil, v) }
 	f.Add(append(append([]byte{0x01, 0, 0}, le(3)...), 0x80, 0x81, 0x82))                    // not recoverable
-	f.Add(append(append([]byte{0x01, 0, 0}, le(self)...), 0x80, 0x82, 0x83))                 // "locked" by us, wrong start time
-	f.Add(append(append([]byte{0x01, 0, 0}, le(1<<4|2|4)...), 0x81, 0x83, 0x82, 0x80))       // pid 1, inconsistent
-	f.Add(append(append([]byte{0x01, 0, 0}, le(uint64(1<<22-1)<<4|1)...), 0x80, 0x83, 0x82)) // a pid no process has
+	f.Add(append(append([]byte{0x01, 0, 0}, le(oldLayout)...), 0x80, 0x82, 0x83))            // our pid where a token goes
+	f.Add(append(append([]byte{0x01, 0, 0}, le(1<<6|2|4)...), 0x81, 0x83, 0x82, 0x80))       // token 1, inconsistent
+	f.Add(append(append([]byte{0x01, 0, 0}, le(uint64(1<<58-1)<<6|1)...), 0x80, 0x83, 0x82)) // a token nobody holds
 	f.Add([]byte{0x80, 0x82, 0x81, 0x82, 0x83, 0x84, 0x85})                                  // every operation
 	f.Fuzz(func(t *testing.T, data []byte) {
 		name := fuzzName(t)

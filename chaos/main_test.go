@@ -133,6 +133,30 @@ func asUser(uid, gid uint32, exe string) startOpt {
 	}
 }
 
+// inNewPIDNamespace starts the child in a new PID namespace of its own
+// (CLONE_NEWPID; root only), where it is pid 1 and its pids mean nothing
+// here: as a container that shares /dev/shm with this process.
+func inNewPIDNamespace() startOpt {
+	return func(c *exec.Cmd) {
+		if c.SysProcAttr == nil {
+			c.SysProcAttr = &syscall.SysProcAttr{}
+		}
+		c.SysProcAttr.Cloneflags |= syscall.CLONE_NEWPID
+	}
+}
+
+// victimsIn returns the start options and the summary's wording for kill
+// tests whose victims run in this PID namespace (otherNS false) or each in
+// a new one; the latter skips unless root.
+func victimsIn(t *testing.T, otherNS bool) ([]startOpt, string) {
+	t.Helper()
+	if !otherNS {
+		return nil, ""
+	}
+	needRoot(t, "start victims in new PID namespaces (CLONE_NEWPID)")
+	return []startOpt{inNewPIDNamespace()}, ", victims each in its own PID namespace"
+}
+
 // spawn starts a child in role with a. The child is killed and reaped when
 // the test ends, whatever happened.
 func spawn(t testing.TB, role string, a args, opts ...startOpt) *proc {

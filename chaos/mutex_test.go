@@ -122,10 +122,12 @@ func mutexWorker(a args) int {
 		return exitFail
 	}
 	s := mxWords(seg.Bytes())
+	word := mem.MustUint64(seg.Bytes(), 0)
 	slot := uint64(a.int("slot"))
 	pause := a["pause"] == "1"
 	r := roleRand()
 	var mine, recovered int
+	told := false
 	say("ready")
 	for s.stop.Load() == 0 {
 		ctx, cancel := withTimeout(5 * time.Second)
@@ -148,6 +150,11 @@ func mutexWorker(a args) int {
 		if bad := s.check(); bad != "" {
 			say("INVARIANT BROKEN on acquire: %s", bad)
 			return exitFail
+		}
+		if !told {
+			// The parent tells the holder by its owner token.
+			say("token %d", lockOwner(word.Load()))
+			told = true
 		}
 		s.jOldA.Store(s.a.Load())
 		s.jSlot.Store(slot)
@@ -185,20 +192,39 @@ func spin(n int) {
 	}
 }
 
-// lockOwnerPID decodes the owner pid from the lock word (see lock's layout:
-// bits 4 to 25).
-func lockOwnerPID(w uint64) int {
+// lockOwner decodes the owner token from the lock word (see lock's layout:
+// bits 6 to 63), 0 when the word is not locked.
+func lockOwner(w uint64) uint64 {
 	if w&3 == 0 || w&3 == 3 {
 		return 0
 	}
-	return int(w >> 4 & (1<<22 - 1))
+	return w >> 6
+}
+
+// ownerToken returns the owner token a mutex worker said it has, or 0 if
+// it has not acquired the mutex yet.
+func (p *proc) ownerToken() uint64 {
+	var tok uint64
+	for line := range strings.Lines(p.output()) {
+		if _, err := fmt.Sscanf(line, "token %d", &tok); err == nil {
+			return tok
+		}
+	}
+	return 0
 }
 
 // TestMutexKill: four processes share the mutex; again and again one is
 // SIGKILLed at a random moment (half the time whichever holds the mutex at
 // that moment) and replaced. After each kill the others must make progress
 // within one second; at the end the invariant must hold exactly.
-func TestMutexKill(t *testing.T) {
+func TestMutexKill(t *testing.T) { testMutexKill(t, false) }
+
+// TestMutexKillPIDNamespace is TestMutexKill with every worker in a PID
+// namespace of its own.
+func TestMutexKillPIDNamespace(t *testing.T) { testMutexKill(t, true) }
+
+func testMutexKill(t *testing.T, otherNS bool) {
+	nsOpts, where := victimsIn(t, otherNS)
 	const workers = 4
 	n := trials(40, 400)
 	r := newRand(t)
@@ -213,7 +239,7 @@ func TestMutexKill(t *testing.T) {
 	nextSlot := 0
 	var all []*proc
 	start := func() *proc {
-		p := spawn(t, "mutex-worker", args{"name": name, "slot": itoa(nextSlot), "pause": "1"})
+		p := spawn(t, "mutex-worker", args{"name": name, "slot": itoa(nextSlot), "pause": "1"}, nsOpts...)
 		nextSlot++
 		all = append(all, p)
 		if _, ok := p.expect("ready", 10*time.Second); !ok {
@@ -231,9 +257,9 @@ func TestMutexKill(t *testing.T) {
 		time.Sleep(time.Duration(5+r.IntN(25)) * time.Millisecond)
 		victim := r.IntN(workers)
 		if r.IntN(2) == 0 { // aim at the holder
-			owner := lockOwnerPID(word.Load())
+			owner := lockOwner(word.Load())
 			for i, p := range procs {
-				if p.pid() == owner {
+				if owner != 0 && p.ownerToken() == owner {
 					victim = i
 				}
 			}
@@ -243,7 +269,8 @@ func TestMutexKill(t *testing.T) {
 		if p.wait(0) != -1 {
 			t.Fatalf("trial %d: worker died by itself: %s", trial, p.output())
 		}
-		held := lockOwnerPID(word.Load()) == p.pid()
+		tok := p.ownerToken()
+		held := tok != 0 && lockOwner(word.Load()) == tok
 		if held {
 			holding++
 			if s.jActive.Load() == 1 {
@@ -285,8 +312,8 @@ func TestMutexKill(t *testing.T) {
 	}
 	sortDur(recoveries)
 	sortDur(progress)
-	t.Logf("SUMMARY mutex kill: trials=%d kills; ErrOwnerDead takeovers reported by survivors=%d (the parent saw %d victims still named in the lock word, %d of them mid-update); worker processes=%d increments=%d; invariant a==b==sum(counts) held after every acquisition and at the end; progress after a kill: median %v max %v; takeover from an owner seen dead: median %v max %v (bound 1s)",
-		n, recovered, holding, midUpdate, nextSlot, s.a.Load(), pct(progress, 50), pct(progress, 100), pct(recoveries, 50), pct(recoveries, 100))
+	t.Logf("SUMMARY mutex kill%s: trials=%d kills; ErrOwnerDead takeovers reported by survivors=%d (the parent saw %d victims still named in the lock word, %d of them mid-update); worker processes=%d increments=%d; invariant a==b==sum(counts) held after every acquisition and at the end; progress after a kill: median %v max %v; takeover from an owner seen dead: median %v max %v (bound 1s)",
+		where, n, recovered, holding, midUpdate, nextSlot, s.a.Load(), pct(progress, 50), pct(progress, 100), pct(recoveries, 50), pct(recoveries, 100))
 }
 
 func sortDur(d []time.Duration) { sort.Slice(d, func(i, j int) bool { return d[i] < d[j] }) }

@@ -349,7 +349,14 @@ func newQueue(t *testing.T, capacity int64, opts ...queue.Option) (string, *queu
 // drained it gets ErrPeerDead within a second of the death; what it got is
 // what the producer's ledger says was sent (plus at most the one batch in
 // flight); and the next producer takes over the role.
-func TestQueueKillProducer(t *testing.T) {
+func TestQueueKillProducer(t *testing.T) { testQueueKillProducer(t, false) }
+
+// TestQueueKillProducerPIDNamespace is TestQueueKillProducer with every
+// producer in a PID namespace of its own.
+func TestQueueKillProducerPIDNamespace(t *testing.T) { testQueueKillProducer(t, true) }
+
+func testQueueKillProducer(t *testing.T, otherNS bool) {
+	nsOpts, where := victimsIn(t, otherNS)
 	n := trials(40, 400)
 	r := newRand(t)
 	qname, q := newQueue(t, 64<<10)
@@ -361,7 +368,7 @@ func TestQueueKillProducer(t *testing.T) {
 	var exact, inflight int
 	for trial := range n {
 		id := uint32(trial)
-		p := spawn(t, "q-producer", args{"name": qname, "ledger": lname, "id": itoa(trial), "count": "0", "max": "2000", "mode": "mixed", "pause": "1"})
+		p := spawn(t, "q-producer", args{"name": qname, "ledger": lname, "id": itoa(trial), "count": "0", "max": "2000", "mode": "mixed", "pause": "1"}, nsOpts...)
 		if _, ok := p.expect("ready", 10*time.Second); !ok {
 			t.Fatalf("producer not ready: %s", p.output())
 		}
@@ -412,8 +419,8 @@ func TestQueueKillProducer(t *testing.T) {
 	if worst := pct(detect, 100); worst > time.Second+200*time.Millisecond {
 		t.Errorf("ErrPeerDead came %v after the producer's death", worst)
 	}
-	t.Logf("SUMMARY queue kill producer (SPSC): trials=%d kills at random points of Send/Reserve+Commit/SendBatch; %d messages checked: torn=0 lost=0 duplicated=0 out-of-order=0; received == ledger in %d trials, ledger+in-flight (committed, kill came before the ledger store) in %d; ErrPeerDead after the death: median %v max %v (bound 1s); every next producer took over",
-		n, o.n, exact, inflight, pct(detect, 50), pct(detect, 100))
+	t.Logf("SUMMARY queue kill producer (SPSC%s): trials=%d kills at random points of Send/Reserve+Commit/SendBatch; %d messages checked: torn=0 lost=0 duplicated=0 out-of-order=0; received == ledger in %d trials, ledger+in-flight (committed, kill came before the ledger store) in %d; ErrPeerDead after the death: median %v max %v (bound 1s); every next producer took over",
+		where, n, o.n, exact, inflight, pct(detect, 50), pct(detect, 100))
 }
 
 // TestQueueKillProducersMPSC: four producers send at once; again and again
@@ -422,7 +429,14 @@ func TestQueueKillProducer(t *testing.T) {
 // get messages the survivors sent after the kill within one second (a record
 // the dead one reserved but never committed is skipped, not waited on); at
 // the end every producer's count matches its ledger.
-func TestQueueKillProducersMPSC(t *testing.T) {
+func TestQueueKillProducersMPSC(t *testing.T) { testQueueKillProducersMPSC(t, false) }
+
+// TestQueueKillProducersMPSCPIDNamespace is TestQueueKillProducersMPSC with
+// every producer in a PID namespace of its own.
+func TestQueueKillProducersMPSCPIDNamespace(t *testing.T) { testQueueKillProducersMPSC(t, true) }
+
+func testQueueKillProducersMPSC(t *testing.T, otherNS bool) {
+	nsOpts, where := victimsIn(t, otherNS)
 	const producers = 4
 	n := trials(40, 400)
 	r := newRand(t)
@@ -458,7 +472,7 @@ func TestQueueKillProducersMPSC(t *testing.T) {
 	start := func() (*proc, uint32) {
 		id := nextID
 		nextID++
-		p := spawn(t, "q-producer", args{"name": qname, "ledger": lname, "id": itoa(id), "count": "0", "max": "1000", "mode": "mixed", "pause": "1", "hold": "600"})
+		p := spawn(t, "q-producer", args{"name": qname, "ledger": lname, "id": itoa(id), "count": "0", "max": "1000", "mode": "mixed", "pause": "1", "hold": "600"}, nsOpts...)
 		if _, ok := p.expect("ready", 10*time.Second); !ok {
 			t.Fatalf("producer not ready: %s", p.output())
 		}
@@ -522,8 +536,8 @@ func TestQueueKillProducersMPSC(t *testing.T) {
 		}
 	}
 	sortDur(stalls)
-	t.Logf("SUMMARY queue kill producers (MPSC, 4 at once): trials=%d kills (%d inside Reserve..Commit), %d producer processes, %d messages checked: torn=0 lost=0 duplicated=0 out-of-order=0; per producer received == ledger for %d, ledger+in-flight for %d; survivors' messages arrived after a death: median %v max %v (bound 1s); ErrPeerDead %v after the last producer died",
-		n, pendingSeen, nextID, o.n, exact, inflight, pct(stalls, 50), pct(stalls, 100), endDetect.Round(time.Millisecond))
+	t.Logf("SUMMARY queue kill producers (MPSC, 4 at once%s): trials=%d kills (%d inside Reserve..Commit), %d producer processes, %d messages checked: torn=0 lost=0 duplicated=0 out-of-order=0; per producer received == ledger for %d, ledger+in-flight for %d; survivors' messages arrived after a death: median %v max %v (bound 1s); ErrPeerDead %v after the last producer died",
+		where, n, pendingSeen, nextID, o.n, exact, inflight, pct(stalls, 50), pct(stalls, 100), endDetect.Round(time.Millisecond))
 }
 
 // TestQueueKillConsumer: consumers (Peek, record, Release) are SIGKILLed at
@@ -532,7 +546,14 @@ func TestQueueKillProducersMPSC(t *testing.T) {
 // published as read (the documented bound: a quarter of the ring), and the
 // producer's Send waiting for room on a dead consumer fails with ErrPeerDead
 // within a second.
-func TestQueueKillConsumer(t *testing.T) {
+func TestQueueKillConsumer(t *testing.T) { testQueueKillConsumer(t, false) }
+
+// TestQueueKillConsumerPIDNamespace is TestQueueKillConsumer with every
+// consumer in a PID namespace of its own.
+func TestQueueKillConsumerPIDNamespace(t *testing.T) { testQueueKillConsumer(t, true) }
+
+func testQueueKillConsumer(t *testing.T, otherNS bool) {
+	nsOpts, where := victimsIn(t, otherNS)
 	n := trials(30, 300)
 	r := newRand(t)
 	const capacity = 64 << 10
@@ -543,7 +564,7 @@ func TestQueueKillConsumer(t *testing.T) {
 	var detect []time.Duration
 	var all []*proc
 	consumer := func() *proc {
-		p := spawn(t, "q-consumer", args{"name": qname, "ledger": lname})
+		p := spawn(t, "q-consumer", args{"name": qname, "ledger": lname}, nsOpts...)
 		if _, ok := p.expect("ready", 10*time.Second); !ok {
 			t.Fatalf("consumer not ready: %s", p.output())
 		}
@@ -600,8 +621,8 @@ func TestQueueKillConsumer(t *testing.T) {
 	if worst := pct(detect, 100); worst > time.Second+200*time.Millisecond {
 		t.Errorf("ErrPeerDead came %v after the consumer's death", worst)
 	}
-	t.Logf("SUMMARY queue kill consumer: trials=%d consumer kills, %d messages sent, all %d processed once in order by the chain of consumers: lost=0 torn=0; redelivered to a successor (read position not yet published): %d; Send on a full ring with a dead consumer: ErrPeerDead after median %v max %v (bound 1s)",
-		n, seq, seq, redelivered, pct(detect, 50), pct(detect, 100))
+	t.Logf("SUMMARY queue kill consumer%s: trials=%d consumer kills, %d messages sent, all %d processed once in order by the chain of consumers: lost=0 torn=0; redelivered to a successor (read position not yet published): %d; Send on a full ring with a dead consumer: ErrPeerDead after median %v max %v (bound 1s)",
+		where, n, seq, seq, redelivered, pct(detect, 50), pct(detect, 100))
 }
 
 // TestQueueLoad: eight producer processes and one consumer (this process)

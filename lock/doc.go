@@ -21,18 +21,24 @@
 //	err = mu.Unlock()
 //
 // The uncontended Lock and Unlock are one compare-and-swap each, with no
-// syscall and no allocation. A contended Lock spins briefly, then sleeps on
+// syscall and no allocation; MutexAt makes one to take the owner token. A contended Lock spins briefly, then sleeps on
 // a futex; Unlock makes the wake-up syscall only when someone sleeps.
 //
-// The owner is a process, identified by its pid and its start time, which
-// the acquiring compare-and-swap writes into the lock word together with the
-// state, so the mutex is never locked by an unknown owner, even if the
-// owner is killed in the middle of Lock. The layout and every legal
-// transition are described above the constants in mutex.go.
+// The owner is a process, identified by an owner token: a random number
+// that the process holds as an open file description lock on the
+// segment's file (taken once, by MutexAt, and shared by every Mutex
+// attached through that segment), and that the acquiring compare-and-swap
+// writes into the lock word together with the state, so the mutex is never
+// locked by an unknown owner, even if the owner is killed in the middle of
+// Lock. The kernel drops the lock when the owner dies, and any process
+// that maps the file, in any PID namespace (containers sharing /dev/shm),
+// can ask whether it is still held; no pid and no /proc is involved, so a
+// reused pid never passes for a dead owner. The layout and every legal
+// transition are described above the constants in mutex_linux.go.
 //
 // When the owner dies holding the mutex, exactly one later locker acquires
-// it with ErrOwnerDead, within about 100 ms (sleepers re-check the owner
-// through /proc at that interval; the contract is one second). It then
+// it with ErrOwnerDead, within about 100 ms (sleepers re-check the owner's
+// token at that interval; the contract is one second). It then
 // holds the mutex and should repair what it protects and call
 // MarkConsistent before Unlock. If it unlocks without doing so, the mutex
 // becomes not recoverable: that Unlock, every waiter and every later Lock
@@ -58,9 +64,18 @@
 //     spurious wake-ups. No call panics or waits without bound because of
 //     what it reads, except that Lock on a mutex held by a live process
 //     waits as long as its ctx allows.
-//   - The processes must share a pid namespace, and /proc must be mounted:
-//     the owner check reads /proc/PID/stat. Where /proc hides other users'
-//     processes, an owner that cannot be inspected counts as alive.
+//   - The owner token lives as long as the descriptor it is held on: the
+//     segment's for MutexAt, the one given with File for NewMutex, which
+//     refuses to make a mutex without it (shm.ErrInvalid). Closing that
+//     descriptor while holding the mutex counts as the owner's death for
+//     the other processes. A kernel without open file description locks
+//     (Linux before 3.15) is refused with errors.ErrUnsupported.
+//   - Anyone who can open the file for writing can lock its bytes, so a
+//     hostile process can make a dead owner look alive: its mutex is then
+//     never taken over, and lockers wait until their contexts end (a denial
+//     of service; such a process can write the lock word anyway). A process
+//     that forks without exec shares its descriptors, and so its token,
+//     with the child until both have closed them.
 //   - A Mutex is not reentrant, and it is held by a process: any goroutine
 //     of the owning process may unlock it; another process gets ErrNotOwner.
 //   - Lock takes a free mutex even when ctx is already done: ctx bounds only
@@ -77,7 +92,8 @@
 //   - MutexAt refuses a ReadOnly segment; a Seqlock or Value from one reads
 //     but refuses to write (Seqlock.Write returns shm.ErrReadOnly,
 //     Value.Store panics). NewMutex, NewSeqlock and NewValue take raw bytes
-//     and cannot tell: writing to a read-only mapping faults.
+//     and cannot tell: writing to a read-only mapping faults. NewMutex
+//     needs the mapped file's descriptor (option File).
 //   - A Mutex, Seqlock or Value works in place on the mapping, as a
 //     pthread_mutex_t in shared memory does, and keeps its semantics: if
 //     another process truncates the object so that the page holding its

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"syscall"
 
 	"github.com/shmkit/shm"
 	"github.com/shmkit/shm/lock"
@@ -47,6 +48,44 @@ func ExampleMutex() {
 	}
 	fmt.Println("counter:", n)
 	// Output: counter: 1
+}
+
+// A mutex in a mapping made outside package shm: NewMutex needs the
+// mapped file's descriptor, on which the owner's token is held, so that
+// other processes, in any PID namespace, can tell whether the owner lives.
+func ExampleNewMutex() {
+	f, err := os.CreateTemp("/dev/shm", "lock-example-file-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	if err := f.Truncate(4096); err != nil {
+		log.Fatal(err)
+	}
+	b, err := syscall.Mmap(int(f.Fd()), 0, 4096, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer syscall.Munmap(b)
+
+	if _, err := lock.NewMutex(b); errors.Is(err, shm.ErrInvalid) {
+		fmt.Println("without File: refused")
+	}
+	mu, err := lock.NewMutex(b, lock.File(int(f.Fd())))
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := mu.Lock(context.Background()); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("locked")
+	if err := mu.Unlock(); err != nil {
+		log.Fatal(err)
+	}
+	// Output:
+	// without File: refused
+	// locked
 }
 
 // A value that one process publishes and others read without ever blocking

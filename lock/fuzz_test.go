@@ -6,11 +6,9 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"os"
 	"testing"
 	"time"
 
-	"github.com/shmkit/shm/internal/proc"
 	"github.com/shmkit/shm/lock"
 )
 
@@ -19,18 +17,18 @@ import (
 // Whatever the bytes, every call returns in bounded time with nil or one of
 // the documented errors, and never panics.
 func FuzzMutexState(f *testing.F) {
-	me, err := proc.Self()
-	if err != nil {
-		f.Fatal(err)
-	}
-	parent, _ := proc.Of(os.Getppid())
+	seg, _ := newSeg(f)
+	m := newMutex(f, seg)
+	me := self(f, seg, m, lockWord(f, seg))
+	other := otherToken(f, seg)
 	words := []uint64{
-		0, wNotRecoverable, ^uint64(0), 1, 2, 8, 0x10,
+		0, wNotRecoverable, ^uint64(0), 1, 2, 8, 0x10, 0x20,
 		ownerBits(me) | wLocked,
 		ownerBits(me) | wContended | wInconsistent,
-		ownerBits(parent) | wLocked,
-		ownerBits(proc.Identity{PID: 4194303, Start: 1}) | wContended,
-		ownerBits(proc.Identity{PID: 1, Start: 0}) | wLocked,
+		ownerBits(other) | wLocked,
+		ownerBits(deadToken(f, seg)) | wContended,
+		ownerBits(1<<58-1) | wContended,
+		ownerBits(1) | wLocked,
 	}
 	for i, w := range words {
 		b := make([]byte, lock.MutexSize+1)
@@ -39,8 +37,6 @@ func FuzzMutexState(f *testing.F) {
 		b[lock.MutexSize] = byte(i)
 		f.Add(b)
 	}
-	seg, _ := newSeg(f)
-	m := newMutex(f, seg)
 	region := seg.Bytes()[offMutex : offMutex+lock.MutexSize]
 	plant := func(data []byte) {
 		clear(region)
@@ -70,7 +66,7 @@ func FuzzMutexState(f *testing.F) {
 		ok, err := m.TryLock()
 		check(t, "TryLock", err)
 		if ok {
-			if got := w.Load(); got&^15 != ownerBits(me)&^15 {
+			if got := w.Load(); got>>tokenShift != me {
 				t.Fatalf("TryLock succeeded but the word %#x names another owner", got)
 			}
 			if flags&1 != 0 {

@@ -63,7 +63,7 @@ func runChild(role, name, arg string) error {
 	}
 	defer seg.Close()
 	b := seg.Bytes()
-	m, err := lock.NewMutex(b[offMutex:], lock.Name(name))
+	m, err := lock.NewMutex(b[offMutex:], lock.Name(name), lock.File(seg.Fd()))
 	if err != nil {
 		return err
 	}
@@ -192,8 +192,18 @@ type child struct {
 
 func startChild(t testing.TB, role, seg, arg string) *child {
 	t.Helper()
+	return startChildIn(t, false, role, seg, arg)
+}
+
+// startChildIn is startChild, in a new PID namespace of its own when newNS
+// is set (as root only: see needNewNS).
+func startChildIn(t testing.TB, newNS bool, role, seg, arg string) *child {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), roleEnv+"="+role, segEnv+"="+seg, argEnv+"="+arg)
+	if newNS {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID}
+	}
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {

@@ -2,16 +2,18 @@ package lock
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
+	"weak"
 
 	"github.com/shmkit/shm"
 	"github.com/shmkit/shm/internal/futex"
+	"github.com/shmkit/shm/internal/live"
 	"github.com/shmkit/shm/internal/mem"
-	"github.com/shmkit/shm/internal/proc"
 	"github.com/shmkit/shm/internal/racehint"
 )
 
@@ -26,10 +28,10 @@ import (
 // The lock word holds the state and the owner together, so that one
 // compare-and-swap both takes the mutex and records who took it:
 //
-//	 63                        26 25                    4   3   2   1     0
-//	+----------------------------+-----------------------+---+---+-------+
-//	| owner start time mod 2^38  | owner pid (22 bits)   | 0 | I | state |
-//	+----------------------------+-----------------------+---+---+-------+
+//	 63                                      6   5   4   3   2   1     0
+//	+-----------------------------------------+---+---+---+---+-------+
+//	| owner token (58 bits, not 0)            | 0 | 0 | 0 | I | state |
+//	+-----------------------------------------+---+---+---+---+-------+
 //
 //	state 0  unlocked; then the whole word is 0
 //	state 1  locked, nobody sleeps
@@ -38,14 +40,22 @@ import (
 //	I        inconsistent: the owner took the mutex from a dead owner and
 //	         has not called MarkConsistent yet
 //
-// The owner is a process: its pid (Linux's pid_max is at most 2^22) and its
-// start time in clock ticks since boot (/proc/PID/stat field 22; 2^38 ticks
-// at 100 Hz are 87 years of uptime), so a reused pid cannot pass for a dead
-// owner. Any other word is corrupt (ErrCorrupt): state 0 or 3 with other
-// bits, bit 3 set, or a locked word with pid 0.
+// The owner is a token: a number from 1 to 2^58-1 that the owning process
+// holds, as an open file description lock on byte live.TokenBase+token of
+// the segment's file (internal/live), for as long as the mapping is open.
+// The token is taken once, when the Mutex is made (MutexAt), never per
+// Lock. Whether the owner lives is whether its token is held, which any
+// process that has the file open can ask the kernel (F_OFD_GETLK) from
+// any PID namespace; the kernel drops the lock when the owner dies, however
+// it dies. Tokens are random, so one a dead owner left in a lock word is
+// held again only by chance (one in 2^58), and no pid is involved: a
+// reused pid cannot pass for a dead owner, nor one process for another in
+// another PID namespace. Any other word is corrupt (ErrCorrupt): state 0
+// or 3 with other bits, bit 3, 4 or 5 set, or a locked word with token 0.
 //
 // Legal transitions, all by compare-and-swap ("me" is the caller's owner
-// bits, "s" a locked state 1 or 2, "[I]" the flag as it was):
+// token in place, "dead" a token no live process holds, "s" a locked state
+// 1 or 2, "[I]" the flag as it was):
 //
 //	from           to         by
 //	0              me|1       Lock, TryLock: the fast path
@@ -79,9 +89,17 @@ import (
 // no such window: whenever the word says locked, it says by whom.
 //
 // Waiters never sleep longer than pollInterval at a time. After each such
-// interval they check the owner (proc.AliveMasked reads /proc/PID/stat), so
-// a dead owner's mutex is taken over within about pollInterval plus the time
-// to be scheduled; the bound is one second.
+// interval they check the owner (one F_OFD_GETLK on its token), so a dead
+// owner's mutex is taken over within about pollInterval plus the time to
+// be scheduled; the promised bound is one second. The check is on the slow
+// path only: the uncontended Lock and Unlock make no system call.
+//
+// Which tokens are this process's own is kept in the process (ownTokens):
+// F_OFD_GETLK does not report locks of the asking descriptor's own open
+// file description, and any Mutex of the process may unlock what another
+// locked, as the owner is the process. A Mutex attached through a
+// shm.Segment shares the segment's token with every other Mutex attached
+// through it (one lock per open segment, however many mutexes).
 const (
 	offWord = 0
 	offWake = 8
@@ -92,12 +110,9 @@ const (
 	stateContended = 2
 	notRecoverable = 3 // the whole word
 	flagInconsist  = 1 << 2
-	reservedBit    = 1 << 3
-	pidShift       = 4
-	pidBits        = 22
-	startShift     = pidShift + pidBits
-	startBits      = 64 - startShift
-	ownerMask      = 1<<64 - 1<<pidShift
+	reservedBits   = 7 << 3
+	tokenShift     = 6
+	ownerMask      = 1<<64 - 1<<tokenShift
 )
 
 const (
@@ -111,54 +126,114 @@ const (
 )
 
 // Mutex is a mutual-exclusion lock in shared memory that works across
-// processes and survives the death of its owner, with the semantics of a
-// POSIX robust mutex. It is owned by a process, not a goroutine: any
-// goroutine of the owning process may unlock it. Its methods are safe for
-// concurrent use. A Mutex must not outlive the mapping it lives in.
+// processes, in any PID namespaces, and survives the death of its owner,
+// with the semantics of a POSIX robust mutex. It is owned by a process, not
+// a goroutine: any goroutine of the owning process may unlock it. Its
+// methods are safe for concurrent use. A Mutex must not outlive the
+// mapping it lives in, nor the file descriptor its token is held on (the
+// segment's, for MutexAt): closing that counts as the owner's death.
 type Mutex struct {
 	word *atomic.Uint64
 	wake *atomic.Uint32
-	me   uint64 // this process's identity, shifted into owner position
+	me   uint64 // this Mutex's owner token, shifted into owner position
+	fd   int    // the descriptor the token is held on; owners' tokens are asked through it
 	name string
 	race *byte // the race detector's key for this lock word; nil unless -race
 }
 
-var self struct {
-	once sync.Once
-	tag  uint64
-	err  error
+// holdToken and tokenHeld are live.HoldToken and live.TokenHeld; tests
+// replace them to play a kernel without open file description locks.
+var (
+	holdToken = live.HoldToken
+	tokenHeld = live.TokenHeld
+)
+
+// tokens keeps the owner tokens of this process: those of each open
+// segment that a Mutex was attached through, and the set of all of them.
+var tokens struct {
+	sync.Mutex
+	bySegment map[weak.Pointer[shm.Segment]]uint64
+	own       map[uint64]bool
 }
 
-// selfTag returns this process's owner bits for the lock word.
-func selfTag() (uint64, error) {
-	self.once.Do(func() {
-		id, err := proc.Self()
-		if err != nil {
-			self.err = fmt.Errorf("cannot identify this process: %w", err)
-			return
+// ownToken reports whether owner token t is this process's.
+func ownToken(t uint64) bool {
+	tokens.Lock()
+	defer tokens.Unlock()
+	return tokens.own[t]
+}
+
+// newToken holds a new owner token on fd and records it as this process's.
+func newToken(fd int) (uint64, error) {
+	t, err := holdToken(fd)
+	if err != nil {
+		if errors.Is(err, live.ErrUnsupported) {
+			return 0, fmt.Errorf("%w: %w: the owner of a mutex is told alive by such a lock, in every PID namespace", errors.ErrUnsupported, err)
 		}
-		if id.PID <= 0 || uint64(id.PID) >= 1<<pidBits {
-			self.err = fmt.Errorf("pid %d does not fit in %d bits", id.PID, pidBits)
-			return
-		}
-		self.tag = uint64(id.PID)<<pidShift | id.Start<<startShift
-	})
-	return self.tag, self.err
+		return 0, fmt.Errorf("cannot take an owner token: %w", err)
+	}
+	if tokens.own == nil {
+		tokens.own = map[uint64]bool{}
+	}
+	tokens.own[t] = true
+	return t, nil
+}
+
+// segmentToken returns seg's owner token, taking it on seg's descriptor the
+// first time. It is dropped from the table when seg is garbage.
+func segmentToken(seg *shm.Segment) (uint64, error) {
+	key := weak.Make(seg)
+	tokens.Lock()
+	defer tokens.Unlock()
+	if t, ok := tokens.bySegment[key]; ok {
+		return t, nil
+	}
+	t, err := newToken(seg.Fd())
+	if err != nil {
+		return 0, err
+	}
+	if tokens.bySegment == nil {
+		tokens.bySegment = map[weak.Pointer[shm.Segment]]uint64{}
+	}
+	tokens.bySegment[key] = t
+	runtime.AddCleanup(seg, func(t uint64) {
+		tokens.Lock()
+		defer tokens.Unlock()
+		delete(tokens.bySegment, key)
+		delete(tokens.own, t)
+	}, t)
+	return t, nil
 }
 
 // NewMutex returns the mutex held in b[:MutexSize]. b must be at least
-// MutexSize bytes of a shared, writable mapping, at an address aligned to
-// MutexAlign. All zero bytes are an unlocked mutex: a fresh segment needs no
-// initialisation, and creating a Mutex writes nothing.
+// MutexSize bytes of a shared, writable mapping of a file, at an address
+// aligned to MutexAlign, and the File option must give that file's
+// descriptor, open for writing: the mutex's owner token is held on it (see
+// MutexAt). Without File, NewMutex fails with an error wrapping
+// shm.ErrInvalid: an owner that cannot be told alive in every PID
+// namespace is not made. All zero bytes are an unlocked mutex: a fresh
+// segment needs no initialisation, and creating a Mutex writes nothing.
+// Each call takes a new token; MutexAt shares one per segment.
 func NewMutex(b []byte, opts ...Option) (*Mutex, error) {
 	c := newConfig(opts)
-	m, err := newMutex(b, c.name)
+	m, err := newMutex(b, c.name, func() (int, uint64, error) {
+		if c.fd < 0 {
+			return 0, 0, fmt.Errorf("%w: NewMutex needs the descriptor of the mapped file (option File) to tell whether an owner lives; or use MutexAt", shm.ErrInvalid)
+		}
+		tokens.Lock()
+		defer tokens.Unlock()
+		t, err := newToken(c.fd)
+		return c.fd, t, err
+	})
 	return m, wrap("mutex open", c.name, err)
 }
 
 // MutexAt returns the mutex at offset off of seg (see NewMutex). Errors name
 // it SEGMENT+OFFSET unless the Name option says otherwise. A segment opened
-// ReadOnly is refused with shm.ErrReadOnly: locking writes.
+// ReadOnly is refused with shm.ErrReadOnly: locking writes. The owner token
+// is held on seg's descriptor, taken by the first MutexAt on seg and shared
+// by the later ones; a kernel without open file description locks (Linux
+// before 3.15) is refused with an error wrapping errors.ErrUnsupported.
 func MutexAt(seg *shm.Segment, off int, opts ...Option) (*Mutex, error) {
 	c := newConfig(append([]Option{Name(fmt.Sprintf("%s+%d", seg.Name(), off))}, opts...))
 	b := seg.Bytes()
@@ -168,11 +243,16 @@ func MutexAt(seg *shm.Segment, off int, opts ...Option) (*Mutex, error) {
 	if readOnly(seg) {
 		return nil, wrap("mutex open", c.name, shm.ErrReadOnly)
 	}
-	m, err := newMutex(b[off:], c.name)
+	m, err := newMutex(b[off:], c.name, func() (int, uint64, error) {
+		t, err := segmentToken(seg)
+		return seg.Fd(), t, err
+	})
 	return m, wrap("mutex open", c.name, err)
 }
 
-func newMutex(b []byte, name string) (*Mutex, error) {
+// newMutex checks b and makes the Mutex in it, with the owner token that
+// token returns, held on the descriptor it returns.
+func newMutex(b []byte, name string, token func() (int, uint64, error)) (*Mutex, error) {
 	if len(b) < MutexSize {
 		return nil, fmt.Errorf("%w: a mutex needs %d bytes, have %d", shm.ErrInvalid, MutexSize, len(b))
 	}
@@ -184,11 +264,11 @@ func newMutex(b []byte, name string) (*Mutex, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", shm.ErrInvalid, err)
 	}
-	me, err := selfTag()
+	fd, t, err := token()
 	if err != nil {
 		return nil, err
 	}
-	return &Mutex{word: word, wake: wake, me: me, name: name, race: racehint.Key(word)}, nil
+	return &Mutex{word: word, wake: wake, me: t << tokenShift, fd: fd, name: name, race: racehint.Key(word)}, nil
 }
 
 // Lock acquires the mutex, waiting while another process (or goroutine)
@@ -309,7 +389,7 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 // error matching ErrOwnerDead when it took it from a dead owner (see Lock);
 // false, nil when a live process holds it; false and ErrNotRecoverable or
 // ErrCorrupt otherwise. Finding the mutex held by another process costs a
-// read of /proc/PID/stat to check that the owner lives.
+// system call (F_OFD_GETLK) to check that the owner lives.
 func (m *Mutex) TryLock() (bool, error) {
 	ok, err := m.tryLock()
 	if ok {
@@ -412,7 +492,7 @@ func (m *Mutex) owned() (uint64, error) {
 		return 0, ErrNotLocked
 	case check(v) != nil:
 		return 0, check(v)
-	case v&ownerMask != m.me&ownerMask:
+	case v&ownerMask != m.me && !ownToken(v>>tokenShift):
 		return 0, ErrNotOwner
 	}
 	return v, nil
@@ -424,22 +504,23 @@ func check(v uint64) error {
 	case v == notRecoverable:
 		return ErrNotRecoverable
 	case v&stateMask == stateUnlocked, v&stateMask == notRecoverable,
-		v&reservedBit != 0, v>>pidShift&(1<<pidBits-1) == 0:
+		v&reservedBits != 0, v&ownerMask == 0:
 		return fmt.Errorf("%w: lock word %#016x", ErrCorrupt, v)
 	}
 	return nil
 }
 
-// alive reports whether the owner recorded in the valid locked word v runs.
+// alive reports whether the owner recorded in the valid locked word v
+// lives: whether its token is this process's or held by another open file
+// description of the file. A failure to ask counts as alive: the mutex is
+// never taken from an owner that may live (Lock then waits for its ctx).
 func (m *Mutex) alive(v uint64) bool {
-	if v&ownerMask == m.me&ownerMask {
+	t := v >> tokenShift
+	if v&ownerMask == m.me || ownToken(t) {
 		return true
 	}
-	id := proc.Identity{
-		PID:   int32(v >> pidShift & (1<<pidBits - 1)),
-		Start: v >> startShift,
-	}
-	return proc.AliveMasked(id, startBits)
+	held, err := tokenHeld(m.fd, t)
+	return held || err != nil
 }
 
 func (m *Mutex) wakeOne() {

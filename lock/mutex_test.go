@@ -5,17 +5,17 @@ package lock_test
 import (
 	"context"
 	"errors"
-	"os"
-	"os/exec"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/shmkit/shm"
+	"github.com/shmkit/shm/internal/live"
 	"github.com/shmkit/shm/internal/mem"
-	"github.com/shmkit/shm/internal/proc"
 	"github.com/shmkit/shm/lock"
+	"golang.org/x/sys/unix"
 )
 
 // The lock word layout, restated from mutex.go's diagram so that the tests
@@ -26,11 +26,11 @@ const (
 	wContended      = 2
 	wNotRecoverable = 3
 	wInconsistent   = 1 << 2
+	tokenShift      = 6
 )
 
-func ownerBits(id proc.Identity) uint64 {
-	return uint64(id.PID)<<4 | id.Start<<26
-}
+// ownerBits is an owner token's place in the lock word.
+func ownerBits(token uint64) uint64 { return token << tokenShift }
 
 func lockWord(t testing.TB, seg *shm.Segment) *atomic.Uint64 {
 	t.Helper()
@@ -41,36 +41,68 @@ func lockWord(t testing.TB, seg *shm.Segment) *atomic.Uint64 {
 	return w
 }
 
-func self(t testing.TB) proc.Identity {
+// openAgain opens seg's file once more, as another process would: another
+// open file description, closed when the test ends.
+func openAgain(t testing.TB, seg *shm.Segment) int {
 	t.Helper()
-	id, err := proc.Self()
+	fd, err := unix.Open(seg.Path(), unix.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return id
+	t.Cleanup(func() { unix.Close(fd) })
+	return fd
 }
 
-// deadIdentity returns the identity of a process that ran and was reaped.
-func deadIdentity(t testing.TB) proc.Identity {
+// self returns the owner token of the Mutex m on seg (whose word is w),
+// checking that it is held on seg's file as another open of the file sees
+// it: m must be free.
+func self(t testing.TB, seg *shm.Segment, m *lock.Mutex, w *atomic.Uint64) uint64 {
 	t.Helper()
-	cmd := exec.Command("sleep", "60")
-	if err := cmd.Start(); err != nil {
-		t.Skipf("cannot start sleep: %v", err)
+	if err := m.Lock(context.Background()); err != nil {
+		t.Fatal(err)
 	}
-	id, err := proc.Of(cmd.Process.Pid)
-	cmd.Process.Kill()
-	cmd.Wait()
+	tok := w.Load() >> tokenShift
+	if err := m.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+	if held, err := live.TokenHeld(openAgain(t, seg), tok); err != nil || !held {
+		t.Fatalf("owner token %#x: held %v, %v; want held on the segment's file", tok, held, err)
+	}
+	return tok
+}
+
+// otherToken returns a token held on seg's file by another open file
+// description, as by another live process, for as long as the test runs.
+func otherToken(t testing.TB, seg *shm.Segment) uint64 {
+	t.Helper()
+	tok, err := live.HoldToken(openAgain(t, seg))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return id
+	return tok
+}
+
+// deadToken returns a token that an owner held on seg's file and lost with
+// its descriptor, as a process that died does.
+func deadToken(t testing.TB, seg *shm.Segment) uint64 {
+	t.Helper()
+	fd, err := unix.Open(seg.Path(), unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := live.HoldToken(fd)
+	unix.Close(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
 }
 
 func TestMutexBasic(t *testing.T) {
 	seg, _ := newSeg(t)
 	m := newMutex(t, seg)
 	w := lockWord(t, seg)
-	me := self(t)
+	me := self(t, seg, m, w)
 	ctx := context.Background()
 
 	if err := m.Lock(ctx); err != nil {
@@ -132,11 +164,21 @@ func TestNewMutexRefuses(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := lock.NewMutex(tc.b); !errors.Is(err, shm.ErrInvalid) {
+			if _, err := lock.NewMutex(tc.b, lock.File(seg.Fd())); !errors.Is(err, shm.ErrInvalid) {
 				t.Fatalf("NewMutex = %v, want ErrInvalid", err)
 			}
 		})
 	}
+	// Without the file, an owner could not be told alive: refused.
+	_, err := lock.NewMutex(b[offMutex:])
+	if !errors.Is(err, shm.ErrInvalid) || !strings.Contains(err.Error(), "option File") {
+		t.Errorf("NewMutex without File = %v, want ErrInvalid naming option File", err)
+	}
+	m, err := lock.NewMutex(b[offMutex:], lock.File(seg.Fd()))
+	if err != nil {
+		t.Fatalf("NewMutex with File: %v", err)
+	}
+	self(t, seg, m, lockWord(t, seg))
 	for _, off := range []int{-1, segSize + 1, segSize - 8} {
 		if _, err := lock.MutexAt(seg, off); !errors.Is(err, shm.ErrInvalid) {
 			t.Errorf("MutexAt(%d) = %v, want ErrInvalid", off, err)
@@ -147,13 +189,12 @@ func TestNewMutexRefuses(t *testing.T) {
 // TestMutexStates plants lock words and checks what TryLock, Unlock and
 // MarkConsistent make of them.
 func TestMutexStates(t *testing.T) {
-	me := self(t)
-	dead := deadIdentity(t)
-	parent, err := proc.Of(os.Getppid())
-	if err != nil {
-		t.Fatal(err)
-	}
-	wrongStart := proc.Identity{PID: me.PID, Start: me.Start + 1}
+	seg, _ := newSeg(t)
+	m := newMutex(t, seg)
+	w := lockWord(t, seg)
+	me := self(t, seg, m, w)
+	dead := deadToken(t, seg)
+	other := otherToken(t, seg)
 	tests := []struct {
 		name      string
 		word      uint64
@@ -165,21 +206,19 @@ func TestMutexStates(t *testing.T) {
 		{"unlocked", 0, true, nil, ownerBits(me) | wLocked, lock.ErrNotLocked},
 		{"not recoverable", wNotRecoverable, false, lock.ErrNotRecoverable, wNotRecoverable, lock.ErrNotRecoverable},
 		{"held by me", ownerBits(me) | wLocked, false, nil, ownerBits(me) | wLocked, nil},
-		{"held by live parent", ownerBits(parent) | wContended, false, nil, ownerBits(parent) | wContended, lock.ErrNotOwner},
+		{"held by a live other owner", ownerBits(other) | wContended, false, nil, ownerBits(other) | wContended, lock.ErrNotOwner},
 		{"dead owner", ownerBits(dead) | wLocked, true, lock.ErrOwnerDead, ownerBits(me) | wLocked | wInconsistent, lock.ErrNotOwner},
 		{"dead owner, sleepers", ownerBits(dead) | wContended, true, lock.ErrOwnerDead, ownerBits(me) | wContended | wInconsistent, lock.ErrNotOwner},
 		{"dead inconsistent owner", ownerBits(dead) | wLocked | wInconsistent, true, lock.ErrOwnerDead, ownerBits(me) | wLocked | wInconsistent, lock.ErrNotOwner},
-		{"reused pid (my pid, other start)", ownerBits(wrongStart) | wLocked, true, lock.ErrOwnerDead, ownerBits(me) | wLocked | wInconsistent, lock.ErrNotOwner},
-		{"absent pid", 4194303<<4 | 12345<<26 | wLocked, true, lock.ErrOwnerDead, ownerBits(me) | wLocked | wInconsistent, lock.ErrNotOwner},
-		{"locked, pid 0", 12345<<26 | wLocked, false, lock.ErrCorrupt, 12345<<26 | wLocked, lock.ErrCorrupt},
+		{"token never held", ownerBits(1<<58-1) | wLocked, true, lock.ErrOwnerDead, ownerBits(me) | wLocked | wInconsistent, lock.ErrNotOwner},
+		{"locked, token 0", wLocked, false, lock.ErrCorrupt, wLocked, lock.ErrCorrupt},
 		{"unlocked state with owner", ownerBits(me), false, lock.ErrCorrupt, ownerBits(me), lock.ErrCorrupt},
 		{"state 3 with owner", ownerBits(me) | 3, false, lock.ErrCorrupt, ownerBits(me) | 3, lock.ErrCorrupt},
-		{"reserved bit", ownerBits(me) | wLocked | 8, false, lock.ErrCorrupt, ownerBits(me) | wLocked | 8, lock.ErrCorrupt},
+		{"reserved bit 3", ownerBits(me) | wLocked | 8, false, lock.ErrCorrupt, ownerBits(me) | wLocked | 8, lock.ErrCorrupt},
+		{"reserved bit 4", ownerBits(me) | wLocked | 16, false, lock.ErrCorrupt, ownerBits(me) | wLocked | 16, lock.ErrCorrupt},
+		{"reserved bit 5", ownerBits(me) | wContended | 32, false, lock.ErrCorrupt, ownerBits(me) | wContended | 32, lock.ErrCorrupt},
 		{"all ones", ^uint64(0), false, lock.ErrCorrupt, ^uint64(0), lock.ErrCorrupt},
 	}
-	seg, _ := newSeg(t)
-	m := newMutex(t, seg)
-	w := lockWord(t, seg)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			w.Store(tc.word)
@@ -234,7 +273,7 @@ func TestOwnerDeadRepair(t *testing.T) {
 	seg, _ := newSeg(t)
 	m := newMutex(t, seg)
 	w := lockWord(t, seg)
-	w.Store(ownerBits(deadIdentity(t)) | wLocked)
+	w.Store(ownerBits(deadToken(t, seg)) | wLocked)
 	if err := m.Lock(context.Background()); !errors.Is(err, lock.ErrOwnerDead) {
 		t.Fatalf("Lock = %v, want ErrOwnerDead", err)
 	}
@@ -339,7 +378,7 @@ func TestNotRecoverableInProcess(t *testing.T) {
 	seg, _ := newSeg(t)
 	m := newMutex(t, seg)
 	w := lockWord(t, seg)
-	w.Store(ownerBits(deadIdentity(t)) | wLocked)
+	w.Store(ownerBits(deadToken(t, seg)) | wLocked)
 	if err := m.Lock(context.Background()); !errors.Is(err, lock.ErrOwnerDead) {
 		t.Fatalf("Lock = %v, want ErrOwnerDead", err)
 	}

@@ -9,6 +9,7 @@ type Option func(*config)
 type config struct {
 	name        string
 	readTimeout time.Duration
+	fd          int
 }
 
 // DefaultReadTimeout bounds how long a seqlock read retries while a write is
@@ -16,7 +17,7 @@ type config struct {
 const DefaultReadTimeout = time.Second
 
 func newConfig(opts []Option) config {
-	c := config{name: "anonymous", readTimeout: DefaultReadTimeout}
+	c := config{name: "anonymous", readTimeout: DefaultReadTimeout, fd: -1}
 	for _, o := range opts {
 		if o != nil {
 			o(&c)
@@ -34,3 +35,10 @@ func Name(name string) Option { return func(c *config) { c.name = name } }
 // progress (default DefaultReadTimeout) before it returns ErrBusy. A value
 // of 0 or less makes a single attempt.
 func ReadTimeout(d time.Duration) Option { return func(c *config) { c.readTimeout = d } }
+
+// File gives NewMutex the descriptor of the file its bytes are mapped
+// from, open for writing (for an *os.File f: int(f.Fd())). The mutex's
+// owner token is an open file description lock on that file, held for as
+// long as the descriptor is open: closing it counts as the owner's death.
+// MutexAt needs no File: it uses the segment's descriptor.
+func File(fd int) Option { return func(c *config) { c.fd = fd } }

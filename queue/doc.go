@@ -6,9 +6,8 @@
 //
 // A queue is its own segment (package shm): a one-page header holding the
 // magic, layout version, sizes, the write and read cursors on separate cache
-// lines, two futex words and the identities (pid and start time) of the
-// consumer and the producers, followed by the ring. The layout is described
-// once, in layout.go.
+// lines, two futex words and the claims of the consumer and the producers,
+// followed by the ring. The layout is described once, in layout.go.
 //
 //	q, err := queue.Create("jobs", 1<<20)        // or queue.Open("jobs")
 //	defer q.Close()
@@ -92,6 +91,15 @@
 // a producer that died (or closed) before committing is skipped, never
 // waited on for ever; the other producers' messages go on.
 //
+// A peer is alive while it holds its role's open file description lock on
+// the queue's object (see layout.go and wait.go), which the kernel drops
+// when the peer dies: this holds between processes in different PID
+// namespaces, such as containers that share /dev/shm, and a reused pid
+// never passes for a live or a dead peer. Where the kernel has no such
+// locks (Linux before 3.15), taking a role fails with an error wrapping
+// errors.ErrUnsupported. Stat reports each peer's pid in its own PID
+// namespace and whether that is another namespace than the caller's.
+//
 // # Caveats
 //
 //   - The slice from Reserve lives until Commit, and the one from Peek until
@@ -104,6 +112,12 @@
 //     make a Receive wait until its context ends.
 //   - A consumer that dies loses the read position it had not yet published:
 //     its successor may see up to a quarter of the ring again.
+//   - A process with write access to the object can lock a role's byte
+//     itself and so make a dead peer look alive: the role stays taken and
+//     waits on it last until their contexts end (a denial of service; such
+//     a process can write the queue anyway). A handle's roles are held
+//     through its open file description: a process that forks without exec
+//     shares them with its child until both have closed the handle.
 //   - The race detector cannot see the ordering that atomics on mapped
 //     memory give (golang/go#16206); race builds tell it about every commit
 //     and receive, so Go memory handed through a queue between goroutines

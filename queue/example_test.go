@@ -118,3 +118,31 @@ func ExampleQueue_ReceiveBatch() {
 	// one two | 2 in this batch
 	// three | 1 in this batch
 }
+
+// Stat tells the peers apart by their role locks: alive while the role is
+// held, dead once its process died (or, as here, gave it up), in any PID
+// namespace. A peer's pid is its pid in its own namespace, marked when that
+// is not the caller's.
+func ExampleStat() {
+	name := fmt.Sprintf("example-queue-stat-%d", os.Getpid())
+	q, err := queue.Create(name, 4096)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer queue.Unlink(name)
+	defer q.Close()
+	if err := q.Send(context.Background(), []byte("hi")); err != nil { // q is now the producer
+		fmt.Println(err)
+		return
+	}
+	st, err := queue.Stat(name)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	p := st.Producers[0]
+	fmt.Println(p.PID == os.Getpid(), p.Alive, p.OtherNamespace, st.Consumer == nil)
+	// Output:
+	// true true false true
+}

@@ -30,9 +30,11 @@ import (
 //	line 3:
 //	   192     4  reserve lock   producers (MPSC)    0 free, else lockValue(slot, gen)
 //	line 4:
-//	   256    16  consumer       consumer            claim word + start time
+//	   256     8  consumer       consumer            claim word; its role byte (live)
+//	   264     8  consumer ns    consumer            the claimant's PID namespace
 //	line 5 on:
-//	   320  16*n  producer slots producers           claim word + start time each
+//	   320  16*n  producer slots producers           claim word + PID namespace each;
+//	                                                 slot i's role byte is 320+16*i
 //	  4096   cap  ring           producers           records, see below
 //
 // Cursors are byte positions that only grow (2^64 bytes never wrap in
@@ -58,11 +60,48 @@ import (
 // record's header says whether it is committed, and the consumer reads only
 // below tail.
 //
-// A claim word (uint64) is pid<<32 | generation: pid 0 means free; the
-// generation grows by one with every claim so that a record or a lock left by
-// an earlier owner of the same slot is told apart from the current owner's.
-// The start-time word holds the owner's start time (internal/proc), written
-// right after the claim; 0 means "not yet known".
+// Bytes 32 to 47 of the static line are reserved (kept zero).
+//
+// Roles. The consumer and each producer slot are a role, and a role's
+// liveness is not written anywhere: it is an open file description lock
+// (internal/live) on the role byte, the first byte of the role's slot
+// (256 for the consumer, 320+16*i for producer slot i), held for as long as
+// the role is played. A role is live exactly while some open file
+// description of the object holds that lock; the kernel drops it when its
+// holder dies, and every PID namespace that shares the object sees it.
+// Locks do not change the bytes: the claim words below live there as well.
+//
+// A claim word (uint64) is pid<<32 | generation, written by the lock's
+// holder right after it took the lock: pid 0 means the role was given up;
+// the generation grows by one with every claim so that a record or a
+// reserve lock left by an earlier owner of the same slot is told apart from
+// the current owner's. The pid is the claimant's in its own PID namespace,
+// for people (stat, error messages) only: nothing decides on it. The word
+// after it holds the claimant's PID namespace (the inode number of
+// /proc/self/ns/pid, 0 when unknown), written before the claim word, so
+// that a reader can tell a pid from its own namespace from one of another.
+//
+// The lock is a write lock of one byte: struct flock {l_type F_WRLCK,
+// l_whence SEEK_SET, l_start the role byte's offset, l_len 1}, taken with
+// fcntl(F_OFD_SETLK) on a descriptor of the object open for writing, which
+// stays open while the role is played. A role is held when
+// fcntl(F_OFD_GETLK) with that flock, on any descriptor of the object (a
+// read-only one will do), returns l_type F_WRLCK; a read lock, which a
+// reader may take, does not count. GETLK does not report the asker's own
+// open file description's locks, so a handle knows its own roles itself.
+//
+// Taking a role (claim):
+//
+//	lock the role byte (F_OFD_SETLK)     fails while a live holder has it: ErrBusy
+//	namespace word = own PID namespace
+//	claim word     = pid<<32 | (generation in the claim word)+1
+//
+// Giving it up (Close): claim word = 0<<32 | gen, then unlock the role
+// byte (F_UNLCK). A holder that dies in between, or anywhere, loses the
+// lock with its last descriptor; the next claimant takes the role over
+// whatever the words say. A claim word that says free under a held lock
+// is a claimant between its steps, or a Close between its: a claim
+// looks again for up to 10 ms before it says ErrBusy.
 //
 // A record is an 8-byte header and its payload, padded to 8 bytes:
 //
@@ -76,7 +115,7 @@ import (
 // producer, not yet committed), kindWrap, kindSkip (abandoned, no message).
 const (
 	magic         uint64 = 0x45554555514d4853 // "SHMQUEUE" read as a little-endian uint64
-	layoutVersion uint32 = 1
+	layoutVersion uint32 = 2
 
 	offMagic    = 0
 	offVersion  = 8

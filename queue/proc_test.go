@@ -59,6 +59,12 @@ func openChildQueue() (*Queue, error) {
 //	               say "ready" and sleep (killed holding the lock)
 //	producer-hang  send one message, say "ready" and sleep
 //	consumer-hang  take the consumer role, say "ready" and sleep
+//	produce-wait   take the producer slot, say "ready", wait for a line on
+//	               stdin, then send QUEUE_COUNT checked messages and Close
+//	consume        take the consumer role (saying "busy" once if a live
+//	               consumer holds it, and trying again every 2 ms), say
+//	               "ready", receive and check messages until io.EOF and say
+//	               "got N"
 //	truncate       shrink the object (see truncateChild in fault_test.go)
 //	send-truncated send, shrink the object, send again (TestNoFaultGuard)
 //
@@ -154,6 +160,52 @@ func child(role string) error {
 			return fmt.Errorf("TryReceive: %v", err)
 		}
 		ready()
+	case "produce-wait":
+		if err := q.claimProducer(); err != nil {
+			return err
+		}
+		fmt.Println("ready")
+		if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
+			return err
+		}
+		for range count {
+			if err := q.Send(ctx, g.next()); err != nil {
+				return err
+			}
+		}
+		return q.Close()
+	case "consume":
+		for said := false; ; {
+			err := q.claimConsumer()
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, ErrBusy) {
+				return err
+			}
+			if !said {
+				fmt.Println("busy:", err)
+				said = true
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		fmt.Println("ready")
+		chk := &checker{next: map[uint32]uint64{}}
+		var buf []byte
+		for n := 0; ; n++ {
+			var err error
+			buf, err = q.Receive(ctx, buf)
+			if err == io.EOF {
+				fmt.Println("got", n)
+				return q.Close()
+			}
+			if err != nil {
+				return fmt.Errorf("message %d: %w", n, err)
+			}
+			if err := chk.check(buf); err != nil {
+				return fmt.Errorf("message %d: %w", n, err)
+			}
+		}
 	}
 	return fmt.Errorf("unknown role %q", role)
 }
@@ -242,10 +294,20 @@ type childProc struct {
 // the test ends.
 func spawn(t testing.TB, role, name string, id, count int, env ...string) *childProc {
 	t.Helper()
+	return spawnIn(t, false, role, name, id, count, env...)
+}
+
+// spawnIn is spawn, in a new PID namespace of its own when newNS is set
+// (the child is pid 1 there; see needNewNS).
+func spawnIn(t testing.TB, newNS bool, role, name string, id, count int, env ...string) *childProc {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "QUEUE_TEST_ROLE="+role, "QUEUE_NAME="+name,
 		"QUEUE_ID="+strconv.Itoa(id), "QUEUE_COUNT="+strconv.Itoa(count))
 	cmd.Env = append(cmd.Env, env...)
+	if newNS {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID}
+	}
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -446,10 +508,10 @@ func TestProcessTakeover(t *testing.T) {
 		{"mpsc reserve", "reserve-hang", []Option{MultiProducer()}, 5},
 		{"mpsc lock", "lock-hang", []Option{MultiProducer()}, 1},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
+		forEachNS(t, tc.name, func(t *testing.T, newNS bool) {
 			ctx := ctxT(t)
 			name, _, c := pair(t, 1<<16, tc.opts...) // room for what the child sends
-			k := spawn(t, tc.role, name, 1, int(tc.committed))
+			k := spawnIn(t, newNS, tc.role, name, 1, int(tc.committed))
 			k.ready(t)
 			k.kill()
 			if tc.role == "lock-hang" && c.lock.Load() == 0 {
@@ -491,10 +553,10 @@ func TestProcessProducerDies(t *testing.T) {
 		name string
 		opts []Option
 	}{{"spsc", nil}, {"mpsc", []Option{MultiProducer()}}, {"spin", []Option{Wait(Spin)}}} {
-		t.Run(mode.name, func(t *testing.T) {
+		forEachNS(t, mode.name, func(t *testing.T, newNS bool) {
 			ctx := ctxT(t)
 			name, _, c := pair(t, 4096, mode.opts...)
-			k := spawn(t, "producer-hang", name, 1, 0)
+			k := spawnIn(t, newNS, "producer-hang", name, 1, 0)
 			k.ready(t)
 			if _, err := c.Receive(ctx, nil); err != nil {
 				t.Fatal(err)
@@ -514,10 +576,10 @@ func TestProcessConsumerDies(t *testing.T) {
 		name string
 		opts []Option
 	}{{"spsc", nil}, {"mpsc", []Option{MultiProducer()}}, {"block", []Option{Wait(Block)}}} {
-		t.Run(mode.name, func(t *testing.T) {
+		forEachNS(t, mode.name, func(t *testing.T, newNS bool) {
 			ctx := ctxT(t)
 			name, p, _ := pair(t, 4096, mode.opts...)
-			k := spawn(t, "consumer-hang", name, 1, 0)
+			k := spawnIn(t, newNS, "consumer-hang", name, 1, 0)
 			k.ready(t)
 			for p.TrySend(make([]byte, 100)) == nil {
 			}
@@ -544,5 +606,24 @@ func killAndWantPeerDead(t *testing.T, k *childProc, errc <-chan error, call, pe
 		t.Logf("%v after %v", err, time.Since(killed))
 	case <-time.After(time.Second):
 		t.Fatalf("no error within one second of the %s's death", peer)
+	}
+}
+
+// forEachNS runs f as subtest name twice: with the child peers in this
+// process's PID namespace, and with each in a new one (as root only).
+func forEachNS(t *testing.T, name string, f func(t *testing.T, newNS bool)) {
+	t.Run(name, func(t *testing.T) { f(t, false) })
+	t.Run(name+" in another PID namespace", func(t *testing.T) {
+		needNewNS(t)
+		f(t, true)
+	})
+}
+
+// needNewNS skips a test that starts peers in new PID namespaces unless it
+// runs as root (CLONE_NEWPID needs CAP_SYS_ADMIN).
+func needNewNS(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("a new PID namespace needs root (CLONE_NEWPID); run the tests as root")
 	}
 }

@@ -6,13 +6,15 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 	"sync/atomic"
+	"time"
 
 	"github.com/shmkit/shm"
 	"github.com/shmkit/shm/internal/fault"
 	"github.com/shmkit/shm/internal/futex"
+	"github.com/shmkit/shm/internal/live"
 	"github.com/shmkit/shm/internal/mem"
-	"github.com/shmkit/shm/internal/proc"
 	"github.com/shmkit/shm/internal/racehint"
 )
 
@@ -70,7 +72,9 @@ type Queue struct {
 	// tailEvery is how many bytes a single producer sends between
 	// publications of its tail (which the consumer does not need).
 	tailEvery uint64
-	self      proc.Identity
+	fd        int    // the object's descriptor, whose open file description holds the roles' locks
+	pid       int32  // this process's pid, for claim words
+	ns        uint64 // this process's PID namespace (live.Namespace), for claim words
 
 	tail, head         *atomic.Uint64
 	consWait, prodWait *atomic.Uint32
@@ -82,9 +86,11 @@ type Queue struct {
 	c                  consumer
 }
 
-// slot is a claim word and a start-time word in the header.
+// slot is a role in the header: its claim word and namespace word, and
+// the offset of its role byte, whose lock says whether the role is held.
 type slot struct {
-	claim, start *atomic.Uint64
+	claim, ns *atomic.Uint64
+	off       int64
 }
 
 type producer struct {
@@ -218,10 +224,6 @@ func attachMapped(name string, seg *shm.Segment, c *config) (*Queue, error) {
 	if err != nil {
 		return nil, err
 	}
-	self, err := proc.Self()
-	if err != nil {
-		return nil, err
-	}
 	q := &Queue{
 		name:     shmName(name),
 		seg:      seg,
@@ -229,7 +231,9 @@ func attachMapped(name string, seg *shm.Segment, c *config) (*Queue, error) {
 		geometry: g,
 		mask:     g.capacity - 1,
 		ring:     b[headerSize : headerSize+g.capacity : headerSize+g.capacity],
-		self:     self,
+		fd:       seg.Fd(),
+		pid:      int32(os.Getpid()),
+		ns:       live.Namespace(),
 		tail:     mem.MustUint64(b, offTail),
 		head:     mem.MustUint64(b, offHead),
 		consWait: mem.MustUint32(b, offConsWait),
@@ -252,7 +256,7 @@ func attachMapped(name string, seg *shm.Segment, c *config) (*Queue, error) {
 }
 
 func slotAt(b []byte, off int) slot {
-	return slot{claim: mem.MustUint64(b, off), start: mem.MustUint64(b, off+8)}
+	return slot{claim: mem.MustUint64(b, off), ns: mem.MustUint64(b, off+8), off: int64(off)}
 }
 
 func shmName(n string) string {
@@ -337,7 +341,7 @@ func (q *Queue) closeRoles(markClosed bool) {
 	}
 	if q.c.active {
 		q.publishHead()
-		q.consumer.claim.CompareAndSwap(claimWord(q.self.PID, q.c.gen), claimWord(0, q.c.gen))
+		q.unclaim(q.consumer, q.c.gen)
 		q.c.active = false
 	}
 }
@@ -350,13 +354,11 @@ func (q *Queue) closeRoles(markClosed bool) {
 func (q *Queue) releaseRoles() {
 	if q.p.active {
 		s := q.producers[q.p.slot]
-		fault.Catch(func() { s.claim.CompareAndSwap(claimWord(q.self.PID, q.p.gen), claimWord(0, q.p.gen)) })
+		fault.Catch(func() { q.unclaim(s, q.p.gen) })
 		q.p.active = false
 	}
 	if q.c.active {
-		fault.Catch(func() {
-			q.consumer.claim.CompareAndSwap(claimWord(q.self.PID, q.c.gen), claimWord(0, q.c.gen))
-		})
+		fault.Catch(func() { q.unclaim(q.consumer, q.c.gen) })
 		q.c.active = false
 	}
 	fault.Catch(q.wakeConsumer)
@@ -375,8 +377,7 @@ func (q *Queue) closeProducer(markClosed bool) {
 		q.flushBatch()
 		q.publishTail()
 	}
-	s := q.producers[q.p.slot]
-	s.claim.CompareAndSwap(claimWord(q.self.PID, q.p.gen), claimWord(0, q.p.gen))
+	q.unclaim(q.producers[q.p.slot], q.p.gen)
 	q.p.active = false
 	// Closed once no other live producer remains. A producer that claims a
 	// slot clears closed after its claim; re-scanning after the store means
@@ -395,42 +396,120 @@ func (q *Queue) closeProducer(markClosed bool) {
 func (q *Queue) liveProducers() int {
 	n := 0
 	for _, s := range q.producers {
-		if w := s.claim.Load(); claimPID(w) != 0 && slotAlive(s, w) {
+		if alive, _ := q.held(s); alive {
 			n++
 		}
 	}
 	return n
 }
 
-// slotAlive reports whether the owner named by claim word w of s lives.
-func slotAlive(s slot, w uint64) bool {
-	pid := claimPID(w)
-	if pid <= 0 {
-		return false
+// held reports whether a live process holds role s: whether its role byte
+// is locked by this handle or by another open file description (see
+// "Roles" in layout.go). The words in the slot do not matter. It costs a
+// system call unless the role is this handle's, and is only asked where a
+// handle claims a role, waits or recovers, never per message.
+func (q *Queue) held(s slot) (bool, error) {
+	if q.holds(s) {
+		return true, nil
 	}
-	start := s.start.Load()
-	if start == 0 { // claimed a moment ago, start time not yet written
-		_, err := proc.Of(int(pid))
-		return err == nil
+	ok, err := roleHeld(q.fd, s.off)
+	if err != nil {
+		return false, liveErr(err)
 	}
-	return proc.Alive(proc.Identity{PID: pid, Start: start})
+	return ok, nil
 }
 
-// claim takes slot s for this process, if it is free or its owner is dead,
-// and returns the new generation. ErrBusy if a live owner holds it.
+// alive is held for the callers that decide a peer is dead: an error from
+// the lock counts as alive, so that nothing is taken from a live peer;
+// the waits, which call held, report the error.
+func (q *Queue) alive(s slot) bool {
+	ok, err := q.held(s)
+	return ok || err != nil
+}
+
+// holds reports whether this handle plays role s. Its own lock does not
+// show through its own descriptor (F_OFD_GETLK reports only other open
+// file descriptions' locks), so a handle that is producer and consumer
+// asks itself.
+func (q *Queue) holds(s slot) bool {
+	return q.c.active && s.off == offConsumer || q.p.active && s.off == q.producers[q.p.slot].off
+}
+
+// liveErr makes an error of package live the queue's: a kernel without
+// open file description locks is refused with errors.ErrUnsupported.
+func liveErr(err error) error {
+	if errors.Is(err, live.ErrUnsupported) {
+		return fmt.Errorf("%w: %w: a queue's peers are told alive by these locks, in every PID namespace", errors.ErrUnsupported, err)
+	}
+	return err
+}
+
+// claim takes role s for this handle and returns the new generation: it
+// locks the role byte (the kernel lets one open file description have it)
+// and then writes the claim. ErrBusy if a live process holds the role.
+//
+// A claim word that says free (pid 0) under a held lock belongs to a
+// process between its claim's two steps, or between a Close's: that
+// lasts microseconds, so claim looks again for a while before it calls
+// the role busy.
 func (q *Queue) claim(s slot) (uint32, error) {
-	for range 100 {
-		w := s.claim.Load()
-		if claimPID(w) != 0 && slotAlive(s, w) {
+	for i := 0; ; i++ {
+		err := holdRole(q.fd, s.off)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, live.ErrHeld) {
+			return 0, liveErr(err)
+		}
+		if claimPID(s.claim.Load()) != 0 || i == claimRetries {
 			return 0, ErrBusy
 		}
-		gen := claimGen(w) + 1
-		if s.claim.CompareAndSwap(w, claimWord(q.self.PID, gen)) {
-			s.start.Store(q.self.Start)
-			return gen, nil
-		}
+		time.Sleep(claimPause)
 	}
-	return 0, ErrBusy
+	gen := claimGen(s.claim.Load()) + 1
+	s.ns.Store(q.ns)
+	s.claim.Store(claimWord(q.pid, gen))
+	return gen, nil
+}
+
+// holdRole and roleHeld are live.Hold and live.Held; tests replace them to
+// play a kernel without open file description locks.
+var (
+	holdRole = live.Hold
+	roleHeld = live.Held
+)
+
+// claimRetries and claimPause bound how long claim waits for a role whose
+// claim word says free while its lock is held: 10 ms.
+const (
+	claimRetries = 100
+	claimPause   = 100 * time.Microsecond
+)
+
+// unclaim gives up role s of generation gen: it clears the claim and then
+// unlocks the role byte. The lock goes with the descriptor anyway (Close
+// closes it); unlocking first lets a new claimant in at once.
+func (q *Queue) unclaim(s slot, gen uint32) {
+	s.claim.CompareAndSwap(claimWord(q.pid, gen), claimWord(0, gen))
+	live.Release(q.fd, s.off)
+}
+
+// claimant describes who holds role s, for an error message: the pid in
+// the claim word, and whether it is one of this PID namespace's.
+func (q *Queue) claimant(s slot) string {
+	return describePeer(claimPID(s.claim.Load()), s.ns.Load(), q.ns)
+}
+
+// describePeer says "pid N", adding where N is a pid when it is not one of
+// this PID namespace's (or when that is not known).
+func describePeer(pid int32, theirs, ours uint64) string {
+	switch {
+	case theirs == 0 || ours == 0:
+		return fmt.Sprintf("pid %d, PID namespace unknown", pid)
+	case theirs != ours:
+		return fmt.Sprintf("pid %d in another PID namespace", pid)
+	}
+	return fmt.Sprintf("pid %d", pid)
 }
 
 // claimProducer makes the handle a producer on first use.
@@ -442,6 +521,9 @@ func (q *Queue) claimProducer() error {
 	for i, s := range q.producers {
 		var gen uint32
 		gen, err = q.claim(s)
+		if errors.Is(err, errors.ErrUnsupported) {
+			return err
+		}
 		if err != nil {
 			continue
 		}
@@ -452,7 +534,7 @@ func (q *Queue) claimProducer() error {
 			h := q.head.Load()
 			t, err := q.findEnd(h)
 			if err != nil {
-				s.claim.CompareAndSwap(claimWord(q.self.PID, gen), claimWord(0, gen))
+				q.unclaim(s, gen)
 				q.p.active = false
 				return err
 			}
@@ -465,7 +547,7 @@ func (q *Queue) claimProducer() error {
 	if q.multi {
 		return fmt.Errorf("%w: all %d producer slots are held by live processes", ErrBusy, len(q.producers))
 	}
-	return fmt.Errorf("%w: the queue has a live producer (pid %d)", ErrBusy, claimPID(q.producers[0].claim.Load()))
+	return fmt.Errorf("%w: the queue has a live producer (%s)", ErrBusy, q.claimant(q.producers[0]))
 }
 
 // claimConsumer makes the handle the consumer on first use.
@@ -474,13 +556,16 @@ func (q *Queue) claimConsumer() error {
 		return nil
 	}
 	gen, err := q.claim(q.consumer)
+	if errors.Is(err, ErrBusy) {
+		return fmt.Errorf("%w: the queue has a live consumer (%s)", ErrBusy, q.claimant(q.consumer))
+	}
 	if err != nil {
-		return fmt.Errorf("%w: the queue has a live consumer (pid %d)", ErrBusy, claimPID(q.consumer.claim.Load()))
+		return err
 	}
 	h := q.head.Load()
 	t := q.tail.Load()
 	if h%8 != 0 || q.multi && (t < h || t-h > q.capacity) {
-		q.consumer.claim.CompareAndSwap(claimWord(q.self.PID, gen), claimWord(0, gen))
+		q.unclaim(q.consumer, gen)
 		return q.corruptCursors(t, h)
 	}
 	q.c = consumer{active: true, gen: gen, head: h, pub: h, tail: h, every: q.c.every}

@@ -5,8 +5,11 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
+	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -142,6 +145,16 @@ func TestOpenNotQueue(t *testing.T) {
 	seg.WriteAt(hdr, 0)
 	if _, err := Open(name); !errors.Is(err, ErrVersion) {
 		t.Fatalf("Open of version 99: %v, want ErrVersion", err)
+	}
+	// Layout version 1 told peers alive by pid and start time, which this
+	// package does not trust: refused, with both versions named.
+	binary.LittleEndian.PutUint32(hdr[offVersion:], 1)
+	seg.WriteAt(hdr, 0)
+	if _, err := Open(name); !errors.Is(err, ErrVersion) || !strings.Contains(err.Error(), "layout version 1, this package reads 2") {
+		t.Fatalf("Open of version 1: %v, want ErrVersion naming versions 1 and 2", err)
+	}
+	if _, err := Stat(name); !errors.Is(err, ErrVersion) {
+		t.Fatalf("Stat of version 1: %v, want ErrVersion", err)
 	}
 	if _, err := Open(shmtest.Name(t, "")); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("Open of a missing name: %v, want fs.ErrNotExist", err)
@@ -649,6 +662,22 @@ func TestStatProbe(t *testing.T) {
 	pr, err := Probe(c.seg.Bytes()[:headerSize])
 	if err != nil || pr.Messages != -1 || pr.Bytes != want {
 		t.Errorf("Probe = %+v, %v", pr, err)
+	}
+	// Probe has no file to ask for the roles' locks; ProbeFile has.
+	if pr.Consumer == nil || !pr.Consumer.LivenessUnknown || pr.Consumer.Alive || len(pr.Producers) != 1 || !pr.Producers[0].LivenessUnknown {
+		t.Errorf("Probe peers: consumer %+v producers %+v, want liveness unknown", pr.Consumer, pr.Producers)
+	}
+	f, err := os.Open(c.seg.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	pr, err = ProbeFile(c.seg.Bytes()[:headerSize], f)
+	if err != nil || pr.Consumer == nil || !pr.Consumer.Alive || pr.Consumer.LivenessUnknown || pr.Consumer.OtherNamespace || len(pr.Producers) != 1 || !pr.Producers[0].Alive {
+		t.Errorf("ProbeFile = %+v, %v; want both peers alive in this PID namespace", pr, err)
+	}
+	if got, want := pr.Producers[0].String(), fmt.Sprintf("pid %d (alive)", os.Getpid()); got != want {
+		t.Errorf("producer %q, want %q", got, want)
 	}
 	if _, err := Probe(make([]byte, headerSize)); !errors.Is(err, ErrNotQueue) {
 		t.Errorf("Probe of zeros: %v, want ErrNotQueue", err)

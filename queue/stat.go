@@ -3,10 +3,11 @@ package queue
 import (
 	"encoding/binary"
 	"fmt"
+	"os"
 
 	"github.com/shmkit/shm"
 	"github.com/shmkit/shm/internal/fault"
-	"github.com/shmkit/shm/internal/proc"
+	"github.com/shmkit/shm/internal/live"
 )
 
 // Stats describes a queue as its header (and, for Stat, its ring) shows it
@@ -26,11 +27,38 @@ type Stats struct {
 	Producers     []Peer `json:"producers"`
 }
 
-// Peer is a process holding a role on the queue.
+// Peer is a process that claimed a role on the queue. Whether it is alive
+// is whether it holds the role's lock (see "Roles" in layout.go), which
+// holds in every PID namespace; its pid is only what it wrote, in its own
+// PID namespace.
 type Peer struct {
-	Slot  int  `json:"slot"` // producer slot; 0 for the consumer
-	PID   int  `json:"pid"`
-	Alive bool `json:"alive"`
+	Slot  int  `json:"slot"`  // producer slot; 0 for the consumer
+	PID   int  `json:"pid"`   // in the peer's PID namespace
+	Alive bool `json:"alive"` // it holds its role; false when LivenessUnknown
+	// OtherNamespace is set when the peer wrote another PID namespace than
+	// the reader's, or when either is not known: PID is not one of the
+	// reader's pids then.
+	OtherNamespace bool `json:"other_pid_namespace,omitempty"`
+	// LivenessUnknown is set by Probe, which has no file to ask for the
+	// role's lock (ProbeFile has), and when asking the lock failed (the
+	// error says why).
+	LivenessUnknown bool `json:"liveness_unknown,omitempty"`
+}
+
+// String describes the peer for people: "pid 12 (alive)", "pid 1 (alive,
+// in another PID namespace)", "pid 7 (dead)".
+func (p Peer) String() string {
+	state := "dead"
+	switch {
+	case p.LivenessUnknown:
+		state = "liveness unknown"
+	case p.Alive:
+		state = "alive"
+	}
+	if p.OtherNamespace {
+		state += ", in another PID namespace"
+	}
+	return fmt.Sprintf("pid %d (%s)", p.PID, state)
 }
 
 // Fill returns the used fraction of the ring, from 0 to 1.
@@ -43,6 +71,7 @@ func (s Stats) Fill() float64 {
 
 // Probe tells whether b, the start of an object (at least its first page),
 // holds a queue, and describes it from the header alone: Messages is -1,
+// each peer's liveness is unknown (see ProbeFile),
 // and for a single-producer queue Bytes may lag by up to a sixteenth of
 // the ring (its producer publishes the tail cursor only now and then).
 // It fails with ErrNotQueue, ErrVersion or ErrCorrupt; with ErrCorrupt for
@@ -51,13 +80,25 @@ func (s Stats) Fill() float64 {
 // shrank, so that reading it faults, Probe returns shm.ErrFault (like its
 // other errors, without a name) instead of crashing.
 func Probe(b []byte) (s Stats, err error) {
-	if fault.Catch(func() { s, err = probe(b) }) {
+	if fault.Catch(func() { s, err = probe(b, -1) }) {
 		return Stats{}, shm.ErrFault
 	}
 	return s, err
 }
 
-func probe(b []byte) (Stats, error) {
+// ProbeFile is Probe for b, the start of the object open as f (which may be
+// read-only): it also tells whether each peer is alive, by its role's lock.
+func ProbeFile(b []byte, f *os.File) (s Stats, err error) {
+	fd := int(f.Fd())
+	if fault.Catch(func() { s, err = probe(b, fd) }) {
+		return Stats{}, shm.ErrFault
+	}
+	return s, err
+}
+
+// probe describes the queue whose header is b; fd is the object's
+// descriptor, to ask for the roles' locks, or -1.
+func probe(b []byte, fd int) (Stats, error) {
 	g, err := parseHeader(b, -1)
 	if err != nil {
 		return Stats{}, err
@@ -76,11 +117,12 @@ func probe(b []byte) (Stats, error) {
 		Messages:      -1,
 		Producers:     []Peer{},
 	}
-	if p := peerAt(b, offConsumer, 0); p != nil {
-		s.Consumer = p
-	}
+	// An error from the locks leaves the peers' liveness unknown and is
+	// returned once the rest is filled in.
+	var lockErr error
+	s.Consumer = peerAt(b, fd, offConsumer, 0, &lockErr)
 	for i := range g.slots {
-		if p := peerAt(b, offProducers+i*slotSize, i); p != nil {
+		if p := peerAt(b, fd, offProducers+i*slotSize, i, &lockErr); p != nil {
 			s.Producers = append(s.Producers, *p)
 		}
 	}
@@ -93,23 +135,35 @@ func probe(b []byte) (Stats, error) {
 		return s, fmt.Errorf("%w: cursors tail %d (header offset %d) and head %d (header offset %d) are misaligned or more than capacity %d apart", ErrCorrupt, s.Tail, offTail, s.Head, offHead, g.capacity)
 	}
 	s.Bytes = int64(s.Tail - s.Head)
-	return s, nil
+	return s, lockErr
 }
 
-func peerAt(b []byte, off, i int) *Peer {
+// peerAt describes the claimant of the role at header offset off (producer
+// slot i), or returns nil when the role was never claimed or was given up.
+// With fd < 0 its liveness is unknown; so it is when asking the lock fails,
+// and then *errp is set to the failure.
+func peerAt(b []byte, fd, off, i int, errp *error) *Peer {
 	le := binary.LittleEndian
-	w := le.Uint64(b[off:])
-	pid := claimPID(w)
+	pid := claimPID(le.Uint64(b[off:]))
 	if pid == 0 {
 		return nil
 	}
-	id := proc.Identity{PID: pid, Start: le.Uint64(b[off+8:])}
-	alive := proc.Alive(id)
-	if id.Start == 0 {
-		_, err := proc.Of(int(pid))
-		alive = err == nil
+	theirs, ours := le.Uint64(b[off+8:]), live.Namespace()
+	p := &Peer{Slot: i, PID: int(pid), OtherNamespace: theirs == 0 || ours == 0 || theirs != ours}
+	if fd < 0 {
+		p.LivenessUnknown = true
+		return p
 	}
-	return &Peer{Slot: i, PID: int(pid), Alive: alive}
+	alive, err := roleHeld(fd, int64(off))
+	if err != nil {
+		p.LivenessUnknown = true
+		if *errp == nil {
+			*errp = fmt.Errorf("the liveness of peer %s: %w", p, liveErr(err))
+		}
+		return p
+	}
+	p.Alive = alive
+	return p
 }
 
 // Stat opens the named queue read-only and describes it, counting the
@@ -123,14 +177,14 @@ func Stat(name string, opts ...Option) (s Stats, err error) {
 		return Stats{}, err
 	}
 	defer seg.Close()
-	if fault.Catch(func() { s, err = stat(seg.Bytes(), name) }) {
+	if fault.Catch(func() { s, err = stat(seg.Bytes(), seg.Fd(), name) }) {
 		return s, wrapErr("queue stat", name, shm.ErrFault)
 	}
 	return s, err
 }
 
-func stat(b []byte, name string) (Stats, error) {
-	s, err := probe(b)
+func stat(b []byte, fd int, name string) (Stats, error) {
+	s, err := probe(b, fd)
 	if err == nil {
 		_, err = parseHeader(b, int64(len(b)))
 	}

@@ -80,8 +80,27 @@ import (
 // before it sleeps, so a sleeping consumer never hides free space.
 //
 // Sleeps last at most peerCheck (100 ms): between them the waiter checks
-// that its peer is alive (pid and start time), so a dead peer is reported
-// within well under a second, and a context's cancellation is seen.
+// that its peer is alive, so a dead peer is reported within well under a
+// second, and a context's cancellation is seen.
+//
+// Peers, and why their liveness is a lock.
+//
+// A peer is alive while it holds its role's open file description lock
+// (the role byte of its slot; see "Roles" in layout.go and package
+// internal/live). The waits here (a consumer on an empty ring or on a
+// pending record, a producer on a full ring or the reserve lock) ask the
+// kernel with F_OFD_GETLK once per peerCheck, never per message. The lock
+// is the one fact about a peer that holds in every PID namespace: a pid
+// read from shared memory names another process, or none, in a container
+// that shares /dev/shm with its own PID namespace, and /proc/PID there
+// tells nothing about the peer; the lock belongs to the object's inode, and
+// the kernel drops it when its holder dies, however it dies. So a peer
+// that lives is never declared dead (its lock stays while its descriptor
+// is open), one that died is seen dead at the next check, and a reused pid
+// plays no part. Taking a role is arbitrated by the same lock: of two
+// claimants, in any namespaces, the kernel lets one have it. The claim
+// word's generation still tells one owner of a slot from the next, for
+// records and the reserve lock a dead owner left behind.
 
 // heavyFallback bounds a sleep when mem.Heavy fails (see above).
 const heavyFallback = time.Millisecond
@@ -174,45 +193,50 @@ func (q *Queue) await(ctx context.Context, word *atomic.Uint32, sleepVal uint32,
 	}
 }
 
-// consumerDead reports ErrPeerDead when the consumer's process died.
+// consumerDead reports ErrPeerDead when the queue had a consumer and no
+// live process holds the role now.
 func (q *Queue) consumerDead() error {
 	w := q.consumer.claim.Load()
-	if claimPID(w) != 0 && !slotAlive(q.consumer, w) {
-		return fmt.Errorf("%w: consumer pid %d", ErrPeerDead, claimPID(w))
+	if claimPID(w) == 0 {
+		return nil
 	}
-	return nil
+	alive, err := q.held(q.consumer)
+	if err != nil || alive {
+		return err
+	}
+	return fmt.Errorf("%w: consumer %s", ErrPeerDead, q.claimant(q.consumer))
 }
 
 // producersDead reports ErrPeerDead when producers held slots and all of
 // them died (a queue that never had a producer is waited on).
 func (q *Queue) producersDead() error {
-	dead := int32(0)
-	for _, s := range q.producers {
-		w := s.claim.Load()
-		if claimPID(w) == 0 {
+	var dead *slot
+	for i, s := range q.producers {
+		if claimPID(s.claim.Load()) == 0 {
 			continue
 		}
-		if slotAlive(s, w) {
-			return nil
+		alive, err := q.held(s)
+		if err != nil || alive {
+			return err
 		}
-		dead = claimPID(w)
+		dead = &q.producers[i]
 	}
-	if dead != 0 {
-		return fmt.Errorf("%w: producer pid %d", ErrPeerDead, dead)
+	if dead != nil {
+		return fmt.Errorf("%w: producer %s", ErrPeerDead, q.claimant(*dead))
 	}
 	return nil
 }
 
 // ownerGone reports whether the producer that wrote record state st can no
 // longer commit it: its slot was released or taken by another generation,
-// or its process died.
+// or no live process holds the slot.
 func (q *Queue) ownerGone(st uint32) bool {
 	s := q.producers[stateSlot(st)]
 	w := s.claim.Load()
 	if claimPID(w) == 0 || claimGen(w)&genMask != stateGen(st) {
 		return true
 	}
-	return !slotAlive(s, w)
+	return !q.alive(s)
 }
 
 // lockHolderGone reports whether the reserve lock value v names a producer
@@ -227,7 +251,7 @@ func (q *Queue) lockHolderGone(v uint32) bool {
 	if claimPID(w) == 0 || claimGen(w)&0xffffff != lockGen(v) {
 		return true
 	}
-	return !slotAlive(s, w)
+	return !q.alive(s)
 }
 
 // lockReserve takes the multi-producer reserve lock. It is held only to

@@ -36,7 +36,7 @@ func probeQueue(_ string, info shm.Info) (string, map[string]any, bool) {
 	if _, err := io.ReadFull(f, b); err != nil {
 		return "", nil, false
 	}
-	st, err := queue.Probe(b)
+	st, err := queue.ProbeFile(b, f)
 	switch {
 	case errors.Is(err, queue.ErrNotQueue):
 		return "", nil, false
@@ -50,11 +50,14 @@ func probeQueue(_ string, info shm.Info) (string, map[string]any, bool) {
 		"closed":         st.Closed,
 		"multi_producer": st.MultiProducer,
 		"producers":      len(st.Producers),
+		"peers":          peersString(st),
 		"state":          fmt.Sprintf("fill=%.1f%%", 100*st.Fill()),
 	}
 	if err != nil {
 		d["error"] = err.Error()
-		d["state"] = "corrupt"
+		if !errors.Is(err, errors.ErrUnsupported) { // peers' liveness unknown, not corruption
+			d["state"] = "corrupt"
+		}
 	}
 	return "queue", d, true
 }
@@ -404,12 +407,22 @@ func countOrUnknown(n int, err error) string {
 	return fmt.Sprint(n)
 }
 
-func peerString(p queue.Peer) string {
-	state := "alive"
-	if !p.Alive {
-		state = "dead"
+func peerString(p queue.Peer) string { return p.String() }
+
+// peersString lists a queue's peers for ls and stat: "consumer pid 12
+// (alive), producer pid 1 (alive, in another PID namespace)", or "none".
+func peersString(st queue.Stats) string {
+	var ps []string
+	if st.Consumer != nil {
+		ps = append(ps, "consumer "+st.Consumer.String())
 	}
-	return fmt.Sprintf("pid %d (%s)", p.PID, state)
+	for _, p := range st.Producers {
+		ps = append(ps, "producer "+p.String())
+	}
+	if len(ps) == 0 {
+		return "none"
+	}
+	return strings.Join(ps, ", ")
 }
 
 func yesNo(b bool) string {

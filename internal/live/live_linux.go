@@ -48,9 +48,12 @@ func Release(fd int, off int64) error {
 }
 
 // Held reports whether an open file description other than fd's holds a
-// lock on the byte at off: whether the role there has a live holder. A lock
-// held through fd's own description does not count, so a process asking
-// about its own role gets false. fd may be read-only.
+// write lock on the byte at off: whether the role there has a live holder.
+// A lock held through fd's own description does not count, so a process
+// asking about its own role gets false. Nor does a read lock, which anyone
+// who can open the file read-only may take: it makes Hold fail (the role
+// looks taken) but cannot make a dead holder look alive. fd may be
+// read-only.
 func Held(fd int, off int64) (bool, error) {
 	lk := unix.Flock_t{Type: unix.F_WRLCK, Whence: 0, Start: off, Len: 1}
 	if err := unix.FcntlFlock(uintptr(fd), unix.F_OFD_GETLK, &lk); err != nil {
@@ -59,7 +62,7 @@ func Held(fd int, off int64) (bool, error) {
 		}
 		return false, os.NewSyscallError("fcntl F_OFD_GETLK", err)
 	}
-	return lk.Type != unix.F_UNLCK, nil
+	return lk.Type == unix.F_WRLCK, nil
 }
 
 // Namespace returns an identifier of the calling process's PID namespace

@@ -199,3 +199,23 @@ func TestTokensAreUnique(t *testing.T) {
 		t.Fatal("TokenHeld(0): no error")
 	}
 }
+
+// TestReadLockIsNotAHolder: a process with read access only can take a read
+// lock on a role's byte; that blocks Hold, but Held does not count it, so
+// it cannot make a dead holder look alive.
+func TestReadLockIsNotAHolder(t *testing.T) {
+	path, fd := tempFile(t)
+	ro, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(ro)
+	lk := unix.Flock_t{Type: unix.F_RDLCK, Start: 256, Len: 1}
+	if err := unix.FcntlFlock(uintptr(ro), unix.F_OFD_SETLK, &lk); err != nil {
+		t.Fatal(err)
+	}
+	mustHeld(t, fd, 256, false, "under a reader's read lock")
+	if err := Hold(fd, 256); !errors.Is(err, ErrHeld) {
+		t.Fatalf("Hold under a read lock: %v, want ErrHeld", err)
+	}
+}
