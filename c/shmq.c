@@ -84,7 +84,7 @@ struct shmq {
 	uint8_t id[ID_SIZE];
 	int light;        /* publications may be release stores (§8) */
 	int32_t pid;      /* this process's pid */
-	uint64_t ident;   /* start time (version 1) or PID namespace (version 2) */
+	uint64_t ns;      /* this process's PID namespace (0: unknown) */
 	uint64_t tail_every;
 
 	/* producer */
@@ -250,76 +250,10 @@ static int asymmetric(void)
 
 /* ---- identities and liveness (§6) ---- */
 
-/* proc_stat reads the state and start time of pid from /proc/PID/stat:
- * 1 found, 0 no such entry, -1 unreadable or malformed. */
-static int proc_stat(int32_t pid, char *state, uint64_t *start)
-{
-	char path[64], buf[1024];
-	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT || errno == ESRCH ? 0 : -1;
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return n == 0 ? 0 : -1;
-	buf[n] = 0;
-	char *p = strrchr(buf, ')');
-	if (!p)
-		return -2;
-	/* After ") " come field 3 (state), 4, ...; the start time is field 22. */
-	p++;
-	int field = 2;
-	char *tok, *save = NULL;
-	for (tok = strtok_r(p, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
-		field++;
-		if (field == 3)
-			*state = tok[0];
-		if (field == 22) {
-			char *end;
-			errno = 0;
-			unsigned long long v = strtoull(tok, &end, 10);
-			if (errno || end == tok)
-				return -2;
-			*start = v;
-			return 1;
-		}
-	}
-	return -2;
-}
-
-static int pid_alive_v1(int32_t pid, uint64_t start)
-{
-	if (pid <= 0)
-		return 0;
-	char st = 0;
-	uint64_t s = 0;
-	int r = proc_stat(pid, &st, &s);
-	if (start == 0) /* claimed a moment ago, start time not yet written */
-		return r == 1;
-	if (r == 0) /* no /proc entry: gone, or hidden; only ESRCH proves gone */
-		return !(kill(pid, 0) < 0 && errno == ESRCH);
-	if (r == -2)
-		return 0;
-	if (r < 0)
-		return 1; /* cannot tell: the safe answer is alive */
-	return s == start && st != 'Z' && st != 'X' && st != 'x';
-}
-
 static uint64_t pid_namespace(void)
 {
 	struct stat st;
 	return stat("/proc/self/ns/pid", &st) == 0 ? (uint64_t)st.st_ino : 0;
-}
-
-static int ofd_lock(int fd, size_t off, short type, int cmd)
-{
-	struct flock lk = {.l_type = type, .l_whence = SEEK_SET, .l_start = (off_t)off, .l_len = 1};
-	if (fcntl(fd, cmd, &lk) < 0)
-		return -errno;
-	if (cmd == F_OFD_GETLK)
-		return lk.l_type != F_UNLCK;
-	return 0;
 }
 
 /* own_role reports whether the slot at off is a role this handle plays. */
@@ -328,92 +262,99 @@ static int own_role(const shmq *q, size_t off)
 	return (q->c_active && off == OFF_CONSUMER) || (q->p_active && off == slot_off(q->p_slot));
 }
 
-/* slot_alive reports whether the holder named by claim word w of the slot
- * at off lives. */
-static int slot_alive(shmq *q, size_t off, uint64_t w)
+/* held reports whether a live process holds the role at off: this handle,
+ * or another open file description with a write lock on the role byte
+ * (§6). An error of the lock call counts as held: nothing is taken from a
+ * peer that cannot be proven dead. */
+static int held(shmq *q, size_t off)
 {
-	if (claim_pid(w) == 0)
-		return 0;
-	if (q->version == 1)
-		return pid_alive_v1(claim_pid(w), atomic_load(w64(q, off + 8)));
 	if (own_role(q, off))
 		return 1;
-	int r = ofd_lock(q->fd, off, F_WRLCK, F_OFD_GETLK);
-	return r != 0; /* an error cannot prove death: alive */
+	struct flock lk = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = (off_t)off, .l_len = 1};
+	if (fcntl(q->fd, F_OFD_GETLK, &lk) < 0)
+		return 1;
+	return lk.l_type == F_WRLCK;
 }
 
-/* claim takes the slot at off; it returns the new generation in *gen. */
+/* claim takes the role at off: it locks the role byte, then writes the
+ * namespace and claim words, and returns the new generation in *gen. A
+ * claim word that says free under a held lock is a process between the
+ * steps of a claim or a give-up: claim looks again for up to 10 ms. */
 static int claim(shmq *q, size_t off, uint32_t *gen)
 {
 	_Atomic uint64_t *cw = w64(q, off);
-	if (q->version >= 2) {
-		int r = ofd_lock(q->fd, off, F_WRLCK, F_OFD_SETLK);
-		if (r == -EAGAIN || r == -EACCES)
+	struct flock lk = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = (off_t)off, .l_len = 1};
+	for (int i = 0;; i++) {
+		if (fcntl(q->fd, F_OFD_SETLK, &lk) == 0)
+			break;
+		if (errno != EAGAIN && errno != EACCES)
+			return -errno;
+		if (claim_pid(atomic_load(cw)) != 0 || i == 100)
 			return SHMQ_EBUSY;
-		if (r < 0)
-			return r;
-		uint32_t g = claim_gen(atomic_load(cw)) + 1;
-		atomic_store(w64(q, off + 8), q->ident);
-		atomic_store(cw, claim_word(q->pid, g));
-		*gen = g;
-		return 0;
+		struct timespec ts = {0, 100000};
+		nanosleep(&ts, NULL);
 	}
-	for (int i = 0; i < 100; i++) {
-		uint64_t w = atomic_load(cw);
-		if (claim_pid(w) != 0 && slot_alive(q, off, w))
-			return SHMQ_EBUSY;
-		uint32_t g = claim_gen(w) + 1;
-		if (atomic_compare_exchange_strong(cw, &w, claim_word(q->pid, g))) {
-			atomic_store(w64(q, off + 8), q->ident);
-			*gen = g;
-			return 0;
-		}
-	}
-	return SHMQ_EBUSY;
+	uint32_t g = claim_gen(atomic_load(cw)) + 1;
+	atomic_store(w64(q, off + 8), q->ns);
+	atomic_store(cw, claim_word(q->pid, g));
+	*gen = g;
+	return 0;
 }
 
+/* give_up clears the claim of generation gen, then unlocks the role byte. */
 static void give_up(shmq *q, size_t off, uint32_t gen)
 {
 	uint64_t w = claim_word(q->pid, gen);
 	atomic_compare_exchange_strong(w64(q, off), &w, claim_word(0, gen));
-	if (q->version >= 2)
-		ofd_lock(q->fd, off, F_UNLCK, F_OFD_SETLK);
+	struct flock lk = {.l_type = F_UNLCK, .l_whence = SEEK_SET, .l_start = (off_t)off, .l_len = 1};
+	fcntl(q->fd, F_OFD_SETLK, &lk);
+}
+
+/* claimant describes the holder of the role at off for a message. */
+static const char *claimant(shmq *q, size_t off, char *buf, size_t size)
+{
+	int32_t pid = claim_pid(atomic_load(w64(q, off)));
+	uint64_t ns = atomic_load(w64(q, off + 8));
+	if (ns == 0 || q->ns == 0)
+		snprintf(buf, size, "pid %d, PID namespace unknown", (int)pid);
+	else if (ns != q->ns)
+		snprintf(buf, size, "pid %d in another PID namespace", (int)pid);
+	else
+		snprintf(buf, size, "pid %d", (int)pid);
+	return buf;
 }
 
 static int consumer_dead(shmq *q, void *arg)
 {
 	(void)arg;
-	uint64_t w = atomic_load(w64(q, OFF_CONSUMER));
-	if (claim_pid(w) != 0 && !slot_alive(q, OFF_CONSUMER, w))
-		return fail(SHMQ_EPEERDEAD, "queue send", q->name, "peer process died: consumer pid %d", (int)claim_pid(w));
+	char who[96];
+	if (claim_pid(atomic_load(w64(q, OFF_CONSUMER))) != 0 && !held(q, OFF_CONSUMER))
+		return fail(SHMQ_EPEERDEAD, "queue send", q->name, "peer process died: consumer %s", claimant(q, OFF_CONSUMER, who, sizeof who));
 	return 0;
 }
 
 static int producers_dead(shmq *q, void *arg)
 {
 	(void)arg;
-	int32_t dead = 0;
+	int dead = -1;
 	for (uint32_t i = 0; i < q->slots; i++) {
-		uint64_t w = atomic_load(w64(q, slot_off((int)i)));
-		if (claim_pid(w) == 0)
+		if (claim_pid(atomic_load(w64(q, slot_off((int)i)))) == 0)
 			continue;
-		if (slot_alive(q, slot_off((int)i), w))
+		if (held(q, slot_off((int)i)))
 			return 0;
-		dead = claim_pid(w);
+		dead = (int)i;
 	}
-	if (dead)
-		return fail(SHMQ_EPEERDEAD, "queue receive", q->name, "peer process died: producer pid %d", (int)dead);
+	char who[96];
+	if (dead >= 0)
+		return fail(SHMQ_EPEERDEAD, "queue receive", q->name, "peer process died: producer %s", claimant(q, slot_off(dead), who, sizeof who));
 	return 0;
 }
 
 static int live_producers(shmq *q)
 {
 	int n = 0;
-	for (uint32_t i = 0; i < q->slots; i++) {
-		uint64_t w = atomic_load(w64(q, slot_off((int)i)));
-		if (claim_pid(w) != 0 && slot_alive(q, slot_off((int)i), w))
-			n++;
-	}
+	for (uint32_t i = 0; i < q->slots; i++)
+		n += held(q, slot_off((int)i));
 	return n;
 }
 
@@ -425,7 +366,7 @@ static int owner_gone(shmq *q, uint32_t st)
 	uint64_t w = atomic_load(w64(q, off));
 	if (claim_pid(w) == 0 || (claim_gen(w) & GEN_MASK) != st_gen(st))
 		return 1;
-	return !slot_alive(q, off, w);
+	return !held(q, off);
 }
 
 static int lock_holder_gone(shmq *q, uint32_t v)
@@ -436,7 +377,7 @@ static int lock_holder_gone(shmq *q, uint32_t v)
 	uint64_t w = atomic_load(w64(q, slot_off(i)));
 	if (claim_pid(w) == 0 || (claim_gen(w) & 0xffffff) != (v & 0xffffff))
 		return 1;
-	return !slot_alive(q, slot_off(i), w);
+	return !held(q, slot_off(i));
 }
 
 /* ---- waking (§7) ---- */
@@ -635,8 +576,8 @@ static int attach(int fd, const char *name, const char *op, shmq **out)
 	memcpy(&slots, b + OFF_SLOTS, 4);
 	if (magic != MAGIC)
 		rc = fail(SHMQ_ENOTQUEUE, op, name, "not a queue: magic %#018llx, want %#018llx", (unsigned long long)magic, MAGIC);
-	else if (version != 1 && version != 2)
-		rc = fail(SHMQ_EVERSION, op, name, "unsupported queue layout version %u, this library reads 1 and 2", version);
+	else if (version != SHMQ_LAYOUT_VERSION)
+		rc = fail(SHMQ_EVERSION, op, name, "unsupported queue layout version: %u, this library reads %d", version, SHMQ_LAYOUT_VERSION);
 	else if (flags & ~FLAG_MULTI)
 		rc = fail(SHMQ_ECORRUPT, op, name, "queue is corrupt: header field flags at offset %d: unknown bits %#x", OFF_FLAGS, flags & ~FLAG_MULTI);
 	else if (!is_pow2(capacity) || capacity < SHMQ_MIN_CAPACITY || capacity > SHMQ_MAX_CAPACITY)
@@ -673,14 +614,7 @@ static int attach(int fd, const char *name, const char *op, shmq **out)
 	memcpy(q->id, b + OFF_ID, ID_SIZE);
 	q->light = asymmetric();
 	q->pid = (int32_t)getpid();
-	if (version == 1) {
-		char s;
-		uint64_t start = 0;
-		proc_stat(q->pid, &s, &start);
-		q->ident = start;
-	} else {
-		q->ident = pid_namespace();
-	}
+	q->ns = pid_namespace();
 	q->c_every = capacity / 4 > RECORD_HEADER ? capacity / 4 : RECORD_HEADER;
 	q->tail_every = capacity / 16 > RECORD_HEADER ? capacity / 16 : RECORD_HEADER;
 	*out = q;
@@ -895,8 +829,9 @@ static int claim_producer(shmq *q)
 	}
 	if (q->multi)
 		return fail(SHMQ_EBUSY, "queue send", q->name, "another live process holds this role: all %u producer slots are held", q->slots);
-	return fail(SHMQ_EBUSY, "queue send", q->name, "another live process holds this role: the queue has a live producer (pid %d)",
-	            (int)claim_pid(atomic_load(w64(q, OFF_PRODUCERS))));
+	char who[96];
+	return fail(SHMQ_EBUSY, "queue send", q->name, "another live process holds this role: the queue has a live producer (%s)",
+	            claimant(q, OFF_PRODUCERS, who, sizeof who));
 }
 
 static int sendable(shmq *q, size_t n)
@@ -1195,9 +1130,10 @@ static int claim_consumer(shmq *q)
 {
 	uint32_t gen;
 	int rc = claim(q, OFF_CONSUMER, &gen);
+	char who[96];
 	if (rc == SHMQ_EBUSY)
-		return fail(rc, "queue receive", q->name, "another live process holds this role: the queue has a live consumer (pid %d)",
-		            (int)claim_pid(atomic_load(w64(q, OFF_CONSUMER))));
+		return fail(rc, "queue receive", q->name, "another live process holds this role: the queue has a live consumer (%s)",
+		            claimant(q, OFF_CONSUMER, who, sizeof who));
 	if (rc < 0)
 		return fail(rc, "queue receive", q->name, "claiming the consumer role: %s", shmq_strerror(rc));
 	uint64_t h = atomic_load_explicit(w64(q, OFF_HEAD), memory_order_acquire);
@@ -1311,8 +1247,13 @@ static int next(shmq *q, int64_t deadline, int block, uint64_t *off, uint32_t *l
 	int rc;
 	if (!q->c_active && (rc = claim_consumer(q)) < 0)
 		return rc;
+	uint64_t from = q->c_head;
 	for (;;) {
 		uint64_t h = q->c_head, o = h & q->mask, avail = q->capacity - o;
+		if (!q->multi && h - from > q->capacity)
+			return fail(SHMQ_ECORRUPT, "queue receive", q->name,
+			            "queue is corrupt: more than capacity %llu bytes of wrap and skip records after position %llu, and no end marker",
+			            (unsigned long long)q->capacity, (unsigned long long)from);
 		if (q->multi) {
 			if (h == q->c_tail) {
 				if ((rc = refresh_tail(q)) < 0)

@@ -45,7 +45,7 @@ extern "C" {
 #endif
 
 /* The layout version this library creates queues in (docs/PROTOCOL.md). */
-#define SHMQ_LAYOUT_VERSION 1
+#define SHMQ_LAYOUT_VERSION 2
 
 /* Bounds of a ring's capacity, in bytes (a power of two). */
 #define SHMQ_MIN_CAPACITY 64ULL

@@ -240,6 +240,19 @@ func TestMultiProducerMixed(t *testing.T) {
 	}
 	const minLen = 12
 	q := createQueue(t, name, streamCap, queue.MaxMessage(streamMaxMsg), queue.MultiProducer())
+	// A fifth producer, this test, holds a slot until the four are done, so
+	// that the queue is not closed by the first of them to finish before the
+	// last one started.
+	hold, err := queue.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hold.Close()
+	ctx, cancel := ctxFor(10 * time.Minute)
+	defer cancel()
+	if err := hold.Send(ctx, fillMsg(make([]byte, streamMaxMsg), 5, 0, msgLen(5, 0, streamMaxMsg, minLen))); err != nil {
+		t.Fatal(err)
+	}
 	var cmds []*exec.Cmd
 	var outs []*strings.Builder
 	for p := 1; p <= 4; p++ {
@@ -256,16 +269,19 @@ func TestMultiProducerMixed(t *testing.T) {
 		}
 		cmds, outs = append(cmds, cmd), append(outs, &out)
 	}
-	defer func() {
+	var failed sync.Mutex
+	var errs []string
+	go func() {
 		for i, cmd := range cmds {
-			if err := waitCmd(t, cmd, time.Minute); err != nil {
-				t.Errorf("producer %d: %v\n%s", i+1, err, outs[i])
+			if err := waitCmd(t, cmd, 10*time.Minute); err != nil {
+				failed.Lock()
+				errs = append(errs, fmt.Sprintf("producer %d: %v\n%s", i+1, err, outs[i]))
+				failed.Unlock()
 			}
 		}
+		hold.Close() // the last producer: the queue is closed for sending
 	}()
-	ctx, cancel := ctxFor(10 * time.Minute)
-	defer cancel()
-	next := make([]uint64, 5)
+	next := make([]uint64, 6)
 	scratch := make([]byte, q.MaxMessage())
 	var buf []byte
 	for got := 0; ; got++ {
@@ -278,8 +294,8 @@ func TestMultiProducerMixed(t *testing.T) {
 			t.Fatalf("after %d messages: %v", got, err)
 		}
 		p, seq, ok := msgOwner(buf)
-		if !ok || p < 1 || p > 4 {
-			t.Fatalf("message %d: %d bytes, not from producers 1-4", got, len(buf))
+		if !ok || p < 1 || p > 5 {
+			t.Fatalf("message %d: %d bytes, not from producers 1-5", got, len(buf))
 		}
 		if seq != next[p] {
 			t.Fatalf("producer %d: message %d, want %d (lost, duplicated or reordered)", p, seq, next[p])
@@ -289,6 +305,11 @@ func TestMultiProducerMixed(t *testing.T) {
 		}
 		next[p]++
 	}
+	failed.Lock()
+	for _, e := range errs {
+		t.Error(e)
+	}
+	failed.Unlock()
 	for p := 1; p <= 4; p++ {
 		if next[p] != uint64(each) {
 			t.Errorf("producer %d: %d messages before EOF, want %d", p, next[p], each)
