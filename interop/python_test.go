@@ -370,3 +370,24 @@ func TestPythonKilledMidSend(t *testing.T) {
 		t.Logf("trial %d: %d whole messages, then ErrPeerDead; the queue took a new producer", trial, got)
 	}
 }
+
+// TestPythonBenchScript runs python/bench.py for a moment, to keep it
+// working: every transport prints a row for every size. (Its figures are
+// for quiet machines and longer runs; this test reads none of them.)
+func TestPythonBenchScript(t *testing.T) {
+	cmd := python(t, filepath.Join(repoDir(t), "python", "bench.py"), "--seconds", "0.02", "--sizes", "64,4096")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("bench.py: %v\n%s", err, out)
+	}
+	rows := 0
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 5 && (f[0] == "64" || f[0] == "4096") {
+			rows++
+		}
+	}
+	if rows != 8 {
+		t.Fatalf("bench.py printed %d rows, want 8 (4 transports, 2 sizes):\n%s", rows, out)
+	}
+}

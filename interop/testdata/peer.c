@@ -11,6 +11,8 @@
  *   peer chaos-send NAME PROD MAXLEN MINLEN   send until killed, pausing inside reserve/commit
  *   peer chaos-recv NAME PROD MAXLEN MINLEN   receive and check until the producer dies
  *   peer hostile NAME MILLIS                  consume while another process rewrites the queue
+ *   peer bench-send NAME SIZE COUNT           send COUNT messages of SIZE bytes, one at a time, then close
+ *   peer bench-recv NAME                      receive until the end; "ready" once it is the consumer
  */
 #define _GNU_SOURCE
 #include "shmq.h"
@@ -252,6 +254,34 @@ static int hostile(const char *name, long millis)
 	return 0;
 }
 
+static int bench_send(shmq *q, size_t size, uint64_t count)
+{
+	memset(buf, 'x', size);
+	for (uint64_t i = 0; i < count; i++) {
+		int rc = shmq_send(q, buf, size, -1);
+		if (rc < 0)
+			return die("send", rc);
+	}
+	return 0;
+}
+
+static int bench_recv(shmq *q)
+{
+	size_t n;
+	int rc = shmq_receive(q, buf, sizeof buf, &n, 0); /* takes the consumer role */
+	if (rc != SHMQ_EEMPTY)
+		return die("first receive (want empty)", rc);
+	printf("ready\n");
+	fflush(stdout);
+	uint64_t got = 0;
+	while ((rc = shmq_receive(q, buf, sizeof buf, &n, -1)) == 0)
+		got++;
+	if (rc != SHMQ_EOF)
+		return die("receive", rc);
+	printf("got %llu\n", (unsigned long long)got);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -269,6 +299,10 @@ int main(int argc, char **argv)
 		status = do_send(q, (uint32_t)atol(argv[3]), strtoull(argv[4], NULL, 10), (size_t)atol(argv[5]), (size_t)atol(argv[6]));
 	else if (!strcmp(cmd, "recv") && argc == 7)
 		status = do_recv(q, (uint32_t)atol(argv[3]), strtoull(argv[4], NULL, 10), (size_t)atol(argv[5]), (size_t)atol(argv[6]));
+	else if (!strcmp(cmd, "bench-send") && argc == 5)
+		status = bench_send(q, (size_t)atol(argv[3]), strtoull(argv[4], NULL, 10));
+	else if (!strcmp(cmd, "bench-recv") && argc == 3)
+		status = bench_recv(q);
 	else if (!strcmp(cmd, "chaos-send") && argc == 6)
 		status = chaos_send(q, (uint32_t)atol(argv[3]), (size_t)atol(argv[4]), (size_t)atol(argv[5]));
 	else if (!strcmp(cmd, "chaos-recv") && argc == 6)

@@ -108,6 +108,10 @@ class Queue:
         self.capacity = lib.shmq_capacity(handle)
         self.max_message = lib.shmq_max_message(handle)
         self.multi_producer = bool(lib.shmq_is_multi_producer(handle))
+        self._send, self._peek, self._release = (lib.shmq_send, lib.shmq_peek,
+                                                 lib.shmq_release)
+        self._p, self._n = ctypes.c_void_p(), ctypes.c_size_t()
+        self._pp, self._pn = ctypes.byref(self._p), ctypes.byref(self._n)
         idbuf = ctypes.create_string_buffer(16)
         lib.shmq_id(handle, idbuf)
         self.id = idbuf.raw.hex()
@@ -166,10 +170,13 @@ class Queue:
         """Sends data (bytes-like) as one message, waiting for room up to
         timeout seconds (None: no limit; 0: Full at once)."""
         h = self._handle()
-        if not isinstance(data, bytes):
+        if type(data) is not bytes:
             data = bytes(data)
-        lib = _lib.lib()
-        rc = self._wait(lambda ns: lib.shmq_send(h, data, len(data), ns), timeout)
+        send = self._send
+        # The common case first: room now, one library call.
+        rc = send(h, data, len(data), 0)
+        if rc == EFULL and (timeout is None or timeout > 0):
+            rc = self._wait(lambda ns: send(h, data, len(data), ns), timeout)
         if rc < 0:
             raise _error(rc)
 
@@ -178,15 +185,14 @@ class Queue:
         (None: no limit; 0: Empty at once). Raises Closed (an EOFError)
         after the last message of a queue closed for sending."""
         h = self._handle()
-        lib = _lib.lib()
-        p = ctypes.c_void_p()
-        n = ctypes.c_size_t()
-        rc = self._wait(lambda ns: lib.shmq_peek(h, ns, ctypes.byref(p),
-                                                 ctypes.byref(n)), timeout)
+        peek, p, n, pp, pn = self._peek, self._p, self._n, self._pp, self._pn
+        rc = peek(h, 0, pp, pn)
+        if rc == EEMPTY and (timeout is None or timeout > 0):
+            rc = self._wait(lambda ns: peek(h, ns, pp, pn), timeout)
         if rc < 0:
             raise _error(rc)
         msg = ctypes.string_at(p.value, n.value) if n.value else b""
-        rc = lib.shmq_release(h)
+        rc = self._release(h)
         if rc < 0:
             raise _error(rc)
         return msg
