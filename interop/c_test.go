@@ -247,7 +247,8 @@ func TestMultiProducerMixed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer hold.Close()
+	closeHold := sync.OnceFunc(func() { hold.Close() })
+	defer closeHold()
 	ctx, cancel := ctxFor(10 * time.Minute)
 	defer cancel()
 	if err := hold.Send(ctx, fillMsg(make([]byte, streamMaxMsg), 5, 0, msgLen(5, 0, streamMaxMsg, minLen))); err != nil {
@@ -279,7 +280,7 @@ func TestMultiProducerMixed(t *testing.T) {
 				failed.Unlock()
 			}
 		}
-		hold.Close() // the last producer: the queue is closed for sending
+		closeHold() // the last producer: the queue is closed for sending
 	}()
 	next := make([]uint64, 6)
 	scratch := make([]byte, q.MaxMessage())
