@@ -164,7 +164,7 @@ static int chaos_send(shmq *q, uint32_t prod, size_t maxlen, size_t minlen)
 			if (rand() % 16 == 0) { /* linger between reserve and commit */
 				printf("reserved %llu\n", (unsigned long long)s);
 				fflush(stdout);
-				pause_us(rand() % 3000);
+				pause_us(100000);
 			}
 			fill(p, prod, s, n);
 			if ((rc = shmq_commit(q)) < 0)
