@@ -42,9 +42,9 @@ import (
 //
 // The owner is a token: a number from 1 to 2^58-1 that the owning process
 // holds, as an open file description lock on byte live.TokenBase+token of
-// the segment's file (internal/live), for as long as the mapping is open.
-// The token is taken once, when the Mutex is made (MutexAt), never per
-// Lock. Whether the owner lives is whether its token is held, which any
+// the segment's file (internal/live), for as long as the segment stays open
+// (for NewMutex: the descriptor given with File). The token is taken once,
+// when the first Mutex is attached through the segment, never per Lock. Whether the owner lives is whether its token is held, which any
 // process that has the file open can ask the kernel (F_OFD_GETLK) from
 // any PID namespace; the kernel drops the lock when the owner dies, however
 // it dies. Tokens are random, so one a dead owner left in a lock word is
@@ -88,18 +88,36 @@ import (
 // that was merely descheduled between the two stores. With one CAS there is
 // no such window: whenever the word says locked, it says by whom.
 //
+// Why a token held as a lock, and not another identity. The owner must be
+// recognisable from every process that maps the file, whatever its PID
+// namespace (containers share /dev/shm without sharing pids), and its death
+// must be seen without trusting anything it wrote. A pid with its start
+// time (read from /proc/PID/stat) names another process, or none, in
+// another namespace, and needs /proc. The kernel's robust-futex list
+// (set_robust_list) marks a dead owner's word, but it is per thread and
+// identifies the owner by its thread id, while a Go mutex is owned by a
+// process whose goroutines move between threads, and thread ids repeat
+// across namespaces. A pidfd needs a pid that means the owner in the
+// asker's namespace. An open file description lock has none of these
+// limits: it belongs to the file, is seen from every namespace, goes with
+// the owner's last descriptor however the owner dies, and costs a system
+// call only when it is taken (once per segment) or asked about (on the
+// slow paths below).
+//
 // Waiters never sleep longer than pollInterval at a time. After each such
 // interval they check the owner (one F_OFD_GETLK on its token), so a dead
 // owner's mutex is taken over within about pollInterval plus the time to
 // be scheduled; the promised bound is one second. The check is on the slow
 // path only: the uncontended Lock and Unlock make no system call.
 //
-// Which tokens are this process's own is kept in the process (ownTokens):
+// Which tokens are this process's own is kept in the process (ownToken):
 // F_OFD_GETLK does not report locks of the asking descriptor's own open
 // file description, and any Mutex of the process may unlock what another
 // locked, as the owner is the process. A Mutex attached through a
 // shm.Segment shares the segment's token with every other Mutex attached
-// through it (one lock per open segment, however many mutexes).
+// through it (one lock per open segment, however many mutexes). Once the
+// segment is closed its token is no longer the process's: the lock went
+// with the descriptor, and a mutex it held is a dead owner's for everyone.
 const (
 	offWord = 0
 	offWake = 8
@@ -148,23 +166,35 @@ var (
 	tokenHeld = live.TokenHeld
 )
 
-// tokens keeps the owner tokens of this process: those of each open
-// segment that a Mutex was attached through, and the set of all of them.
+// tokens keeps the owner tokens of this process: that of each segment a
+// Mutex was attached through, and all of them with the segment each is
+// held through (a zero weak pointer for NewMutex's).
 var tokens struct {
 	sync.Mutex
 	bySegment map[weak.Pointer[shm.Segment]]uint64
-	own       map[uint64]bool
+	own       map[uint64]weak.Pointer[shm.Segment]
 }
 
-// ownToken reports whether owner token t is this process's.
+// ownToken reports whether owner token t is this process's and still
+// held: a token of a segment that was closed since is not (its lock went
+// with the descriptor, and other processes take such an owner for dead).
 func ownToken(t uint64) bool {
 	tokens.Lock()
 	defer tokens.Unlock()
-	return tokens.own[t]
+	seg, ok := tokens.own[t]
+	if !ok {
+		return false
+	}
+	if seg == (weak.Pointer[shm.Segment]{}) {
+		return true
+	}
+	s := seg.Value()
+	return s != nil && s.Fd() >= 0
 }
 
-// newToken holds a new owner token on fd and records it as this process's.
-func newToken(fd int) (uint64, error) {
+// newToken holds a new owner token on fd and records it as this process's,
+// held through seg (zero for NewMutex).
+func newToken(fd int, seg weak.Pointer[shm.Segment]) (uint64, error) {
 	t, err := holdToken(fd)
 	if err != nil {
 		if errors.Is(err, live.ErrUnsupported) {
@@ -173,9 +203,9 @@ func newToken(fd int) (uint64, error) {
 		return 0, fmt.Errorf("cannot take an owner token: %w", err)
 	}
 	if tokens.own == nil {
-		tokens.own = map[uint64]bool{}
+		tokens.own = map[uint64]weak.Pointer[shm.Segment]{}
 	}
-	tokens.own[t] = true
+	tokens.own[t] = seg
 	return t, nil
 }
 
@@ -188,7 +218,7 @@ func segmentToken(seg *shm.Segment) (uint64, error) {
 	if t, ok := tokens.bySegment[key]; ok {
 		return t, nil
 	}
-	t, err := newToken(seg.Fd())
+	t, err := newToken(seg.Fd(), key)
 	if err != nil {
 		return 0, err
 	}
@@ -222,7 +252,7 @@ func NewMutex(b []byte, opts ...Option) (*Mutex, error) {
 		}
 		tokens.Lock()
 		defer tokens.Unlock()
-		t, err := newToken(c.fd)
+		t, err := newToken(c.fd, weak.Pointer[shm.Segment]{})
 		return c.fd, t, err
 	})
 	return m, wrap("mutex open", c.name, err)

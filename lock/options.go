@@ -39,6 +39,7 @@ func ReadTimeout(d time.Duration) Option { return func(c *config) { c.readTimeou
 // File gives NewMutex the descriptor of the file its bytes are mapped
 // from, open for writing (for an *os.File f: int(f.Fd())). The mutex's
 // owner token is an open file description lock on that file, held for as
-// long as the descriptor is open: closing it counts as the owner's death.
+// long as the descriptor is open: closing it counts as the owner's death
+// for other processes, so it must stay open while the Mutex is used.
 // MutexAt needs no File: it uses the segment's descriptor.
 func File(fd int) Option { return func(c *config) { c.fd = fd } }

@@ -158,3 +158,41 @@ func TestMutexWithoutOFDLocks(t *testing.T) {
 		t.Fatalf("NewMutex = %v, want errors.ErrUnsupported", err)
 	}
 }
+
+// TestMutexSegmentClosedWhileHeld: closing the segment a Mutex was attached
+// through, while it holds the mutex, lets its token go: for everyone,
+// this process's other Mutexes included, the owner is dead, and the next
+// locker gets ErrOwnerDead within the bound.
+func TestMutexSegmentClosedWhileHeld(t *testing.T) {
+	seg, name := newSeg(t)
+	m := newMutex(t, seg)
+	seg2, err := shm.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m2 := newMutex(t, seg2)
+	if err := m2.Lock(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := m.TryLock(); ok || err != nil {
+		t.Fatalf("TryLock while the other segment's Mutex holds it = %v, %v; want false, nil", ok, err)
+	}
+	if err := seg2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := m.Lock(ctx); !errors.Is(err, lock.ErrOwnerDead) {
+		t.Fatalf("Lock after the holder's segment closed = %v, want ErrOwnerDead", err)
+	}
+	if d := time.Since(start); d >= ownerDeadBound {
+		t.Fatalf("ErrOwnerDead after %v, bound %v", d, ownerDeadBound)
+	}
+	if err := m.MarkConsistent(); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -218,3 +218,22 @@ func TestNamespaceConsumerTakeover(t *testing.T) {
 		})
 	}
 }
+
+// TestPeerString: how Stat's peers read for people.
+func TestPeerString(t *testing.T) {
+	for _, tc := range []struct {
+		p    Peer
+		want string
+	}{
+		{Peer{PID: 12, Alive: true}, "pid 12 (alive)"},
+		{Peer{PID: 12}, "pid 12 (dead)"},
+		{Peer{PID: 1, Alive: true, OtherNamespace: true}, "pid 1 (alive, in another PID namespace)"},
+		{Peer{PID: 1, OtherNamespace: true}, "pid 1 (dead, in another PID namespace)"},
+		{Peer{PID: 7, Alive: true, NamespaceUnknown: true}, "pid 7 (alive, PID namespace unknown)"},
+		{Peer{PID: 7, LivenessUnknown: true}, "pid 7 (liveness unknown)"},
+	} {
+		if got := tc.p.String(); got != tc.want {
+			t.Errorf("%+v: %q, want %q", tc.p, got, tc.want)
+		}
+	}
+}

@@ -36,9 +36,11 @@ type Peer struct {
 	PID   int  `json:"pid"`   // in the peer's PID namespace
 	Alive bool `json:"alive"` // it holds its role; false when LivenessUnknown
 	// OtherNamespace is set when the peer wrote another PID namespace than
-	// the reader's, or when either is not known: PID is not one of the
-	// reader's pids then.
+	// the reader's: PID is not one of the reader's pids then.
 	OtherNamespace bool `json:"other_pid_namespace,omitempty"`
+	// NamespaceUnknown is set when the peer's PID namespace or the
+	// reader's is not known (no /proc): PID may or may not be the reader's.
+	NamespaceUnknown bool `json:"pid_namespace_unknown,omitempty"`
 	// LivenessUnknown is set by Probe, which has no file to ask for the
 	// role's lock (ProbeFile has), and when asking the lock failed (the
 	// error says why).
@@ -55,8 +57,11 @@ func (p Peer) String() string {
 	case p.Alive:
 		state = "alive"
 	}
-	if p.OtherNamespace {
+	switch {
+	case p.OtherNamespace:
 		state += ", in another PID namespace"
+	case p.NamespaceUnknown:
+		state += ", PID namespace unknown"
 	}
 	return fmt.Sprintf("pid %d (%s)", p.PID, state)
 }
@@ -149,7 +154,12 @@ func peerAt(b []byte, fd, off, i int, errp *error) *Peer {
 		return nil
 	}
 	theirs, ours := le.Uint64(b[off+8:]), live.Namespace()
-	p := &Peer{Slot: i, PID: int(pid), OtherNamespace: theirs == 0 || ours == 0 || theirs != ours}
+	p := &Peer{Slot: i, PID: int(pid)}
+	if theirs == 0 || ours == 0 {
+		p.NamespaceUnknown = true
+	} else {
+		p.OtherNamespace = theirs != ours
+	}
 	if fd < 0 {
 		p.LivenessUnknown = true
 		return p
