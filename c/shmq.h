@@ -90,9 +90,10 @@ int shmq_unlink(const char *name, const char *dir);
 /* shmq_send copies n bytes into the queue as one message. */
 int shmq_send(shmq *q, const void *msg, size_t n, int64_t timeout_ns);
 
-/* shmq_send_batch sends count messages in order and makes them visible
- * together (a single producer commits them with one store). *sent, if not
- * NULL, says how many were sent, also on an error. */
+/* shmq_send_batch sends count messages in order, cheaper than one by one:
+ * a single producer makes them visible together with one store, and in a
+ * multi-producer queue a run of up to 64 that fit takes the reserve lock
+ * once. *sent, if not NULL, says how many were sent, also on an error. */
 int shmq_send_batch(shmq *q, const struct iovec *msgs, size_t count, int64_t timeout_ns, size_t *sent);
 
 /* shmq_reserve makes room for an n-byte message and sets *buf to it, in
