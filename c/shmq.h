@@ -10,7 +10,11 @@
  *
  * A handle becomes the queue's producer with its first send (or reserve)
  * and its consumer with its first receive (or peek); it may be both. A
- * handle is for one thread at a time: open one handle per thread.
+ * handle is for one thread at a time: open one handle per thread. A role is
+ * held by an open file description lock on the handle's descriptor (see
+ * docs/PROTOCOL.md, "Roles"): a child forked without exec shares it and
+ * keeps the role alive until both have closed it, so open handles after
+ * fork, in the process that uses them.
  *
  * Every function that can fail returns 0 (or a non-negative count) on
  * success and a negative errno-style code on failure: one of the SHMQ_E*
