@@ -71,14 +71,19 @@
 // and the process lives, but a direct access through Bytes to a page that is
 // gone raises SIGBUS, which kills the process unless the goroutine has set
 // runtime/debug.SetPanicOnFault(true), which turns it into a panic to
-// recover. Package queue does this in all of its methods and returns
-// ErrFault; sem and lock, like sem_t and pthread mutexes in C, do not.
+// recover. Packages queue and sem do this in all of their methods and
+// return ErrFault; lock, like pthread mutexes in C, does not.
 //
 // Space is reserved only for objects this package creates or resizes. An
 // object that a C program sized with ftruncate alone (as shm_open users and
 // Python do) is sparse: when the file system fills up, the first touch of one
-// of its pages through Bytes raises SIGBUS, and ReadAt or WriteAt return
-// ErrFault. Resize to its own size reserves it.
+// of its pages through Bytes raises SIGBUS. WriteAt and NewWriter reserve
+// the pages they write first, so they fail with ErrNoSpace and write
+// nothing; ReadAt of a hole (which makes tmpfs allocate the page) returns a
+// *FaultError that matches ErrFault and ErrNoSpace and says that the page
+// is inside the object. NewReader reads through the descriptor instead:
+// holes read as zeros and take no space. Resize to its own size reserves
+// the whole object.
 //
 // Nothing unmaps a segment but Close: there is no finalizer, because a slice
 // from Bytes may still be in use when the Segment itself is unreachable. A

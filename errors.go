@@ -2,13 +2,15 @@ package shm
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"syscall"
 )
 
 // Error records a failed operation on a named segment. It prints like
-// *fs.PathError ("shm open /jobs: no such file or directory") and unwraps to
-// its cause, so errors.Is(err, fs.ErrNotExist), fs.ErrExist,
+// *fs.PathError ("shm open /jobs: no such file or directory"), with the
+// name as QuoteName gives it (so a name holding control characters cannot
+// act on a terminal), and unwraps to its cause, so errors.Is(err, fs.ErrNotExist), fs.ErrExist,
 // fs.ErrPermission and ErrNoSpace work on every error this package returns.
 type Error struct {
 	Op   string // "create", "open", "resize", "read", ...
@@ -16,7 +18,9 @@ type Error struct {
 	Err  error  // the cause: an errno, or one of this package's sentinels
 }
 
-func (e *Error) Error() string { return "shm " + e.Op + " " + e.Name + ": " + e.Err.Error() }
+func (e *Error) Error() string {
+	return "shm " + e.Op + " " + QuoteName(e.Name) + ": " + e.Err.Error()
+}
 
 // Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Err }
@@ -42,10 +46,11 @@ var (
 	// It is fs.ErrInvalid.
 	ErrInvalid = fs.ErrInvalid
 
-	// ErrFault is wrapped by the error from ReadAt or WriteAt when the mapped
-	// memory could not be accessed, typically because another process
-	// truncated the object.
-	ErrFault = errors.New("memory fault in the mapping (was the object truncated by another process?)")
+	// ErrFault is matched by the error from ReadAt or WriteAt when the mapped
+	// memory could not be accessed: another process truncated the object,
+	// or a page of a sparse object could not be given memory. That error
+	// is a *FaultError, which says which.
+	ErrFault = errors.New("memory fault in the mapping (the object was truncated, or a page of it could not be allocated)")
 )
 
 type readOnlyError struct{}
@@ -58,4 +63,34 @@ func wrap(op, name string, err error) error {
 		return nil
 	}
 	return &Error{Op: op, Name: name, Err: err}
+}
+
+// FaultError is the cause a Segment's ReadAt or WriteAt returns (inside an
+// *Error) when the mapping faulted. It matches ErrFault, and ErrNoSpace too
+// when the faulting byte lies inside the object: then the page could not be
+// given memory (a sparse object on a full file system, or a memory limit),
+// and nothing was truncated.
+type FaultError struct {
+	Offset int64 // of the faulting byte in the object; -1 if unknown
+	Size   int64 // the object's size when the fault was looked at; -1 if unknown
+}
+
+// Truncated reports whether the faulting byte is past the object's end, or
+// may be: another process shrank the object.
+func (e *FaultError) Truncated() bool { return e.Offset < 0 || e.Size < 0 || e.Size <= e.Offset }
+
+func (e *FaultError) Error() string {
+	switch {
+	case e.Offset < 0 || e.Size < 0:
+		return ErrFault.Error()
+	case e.Truncated():
+		return fmt.Sprintf("memory fault in the mapping at offset %d: the object is now %d bytes (truncated by another process)", e.Offset, e.Size)
+	}
+	return fmt.Sprintf("memory fault in the mapping at offset %d, inside the object's %d bytes: no memory for the page (a full file system or a memory limit): %v", e.Offset, e.Size, ErrNoSpace)
+}
+
+// Is makes errors.Is match ErrFault, and ErrNoSpace for a fault inside the
+// object.
+func (e *FaultError) Is(target error) bool {
+	return target == ErrFault || target == ErrNoSpace && !e.Truncated()
 }

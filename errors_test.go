@@ -82,14 +82,14 @@ func TestBadInputs(t *testing.T) {
 	empty := "invalid name: empty (a name needs 1 to 255 bytes after its leading slashes)"
 	cases := []tc{
 		// Names, refused before any syscall.
-		{"name empty", createErr("", page), []error{shm.ErrInvalidName}, "shm create : " + empty},
+		{"name empty", createErr("", page), []error{shm.ErrInvalidName}, "shm create '': " + empty},
 		{"name slash", createErr("/", page), []error{shm.ErrInvalidName}, "shm create /: " + empty},
 		{"name two slashes", openErr("//"), []error{shm.ErrInvalidName}, "shm open //: " + empty},
 		{"name 256 bytes", createErr(long, page), []error{shm.ErrInvalidName},
 			"shm create " + long + ": invalid name: 256 bytes long, more than 255"},
 		{"name 256 bytes after slash", openErr("/" + long), []error{shm.ErrInvalidName},
 			"shm open /" + long + ": invalid name: 256 bytes long, more than 255"},
-		{"name NUL", createErr("a\x00b", page), []error{shm.ErrInvalidName}, "shm create a\x00b: invalid name: contains a NUL byte"},
+		{"name NUL", createErr("a\x00b", page), []error{shm.ErrInvalidName}, "shm create $'a\\x00b': invalid name: contains a NUL byte"},
 		{"name inner slash", createErr("a/b", page), []error{shm.ErrInvalidName},
 			"shm create a/b: invalid name: contains '/' after the leading slashes"},
 		{"name escapes", orCreateErr("/../etc/passwd", page), []error{shm.ErrInvalidName},
@@ -99,7 +99,7 @@ func TestBadInputs(t *testing.T) {
 		{"name slash dotdot", openErr("/.."), []error{shm.ErrInvalidName}, `shm open /..: invalid name: ".." names a directory, not an object`},
 		{"unlink bad name", func() error { return shm.Unlink("a/b") }, []error{shm.ErrInvalidName},
 			"shm unlink a/b: invalid name: contains '/' after the leading slashes"},
-		{"stat bad name", func() error { _, err := shm.Stat(""); return err }, []error{shm.ErrInvalidName}, "shm stat : " + empty},
+		{"stat bad name", func() error { _, err := shm.Stat(""); return err }, []error{shm.ErrInvalidName}, "shm stat '': " + empty},
 
 		// Sizes.
 		{"size zero", createErr(fresh, 0), []error{shm.ErrInvalid, fs.ErrInvalid},

@@ -6,8 +6,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
+	"strings"
 
 	"github.com/shmkit/shm"
 )
@@ -213,4 +215,47 @@ func ExampleList() {
 	// Output:
 	// queue 32 -rw------- data
 	// sem.ready 32 -rw------- semaphore
+}
+
+// ExampleQuoteName prints names from the shared-memory directory safely:
+// plain names as they are, others quoted as a shell would read them back.
+func ExampleQuoteName() {
+	for _, name := range []string{"jobs", "my jobs", "\x1b]0;PWNED\a", "caf\xe9"} {
+		fmt.Println(shm.QuoteName(name))
+	}
+	// Output:
+	// jobs
+	// 'my jobs'
+	// $'\e]0;PWNED\a'
+	// $'caf\xe9'
+}
+
+// ExampleSegment_NewWriter copies a stream into a segment and back out
+// through the descriptor, in bounded memory: the writer reserves its bytes
+// first (ErrNoSpace, with nothing written, when the file system is full),
+// and the reader reads holes as zeros without allocating them.
+func ExampleSegment_NewWriter() {
+	name := exampleName("newwriter")
+	seg, err := shm.Create(name, 64)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer shm.Unlink(name)
+	defer seg.Close()
+
+	input := strings.NewReader("streamed in")
+	w, err := seg.NewWriter(8, input.Size())
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	if _, err := io.Copy(w, input); err != nil {
+		fmt.Println(err)
+		return
+	}
+	out, err := io.ReadAll(seg.NewReader(8, 11))
+	fmt.Printf("%q %v\n", out, err)
+	// Output:
+	// "streamed in" <nil>
 }

@@ -37,20 +37,20 @@ func TestTruncatedByPeer(t *testing.T) {
 	if got := readString(t, seg, 0, 16); got != "first page" {
 		t.Errorf("first page reads %q", got)
 	}
-	fault := func(op string) string {
-		return fmt.Sprintf("shm %s %s: memory fault in the mapping (was the object truncated by another process?)", op, name)
+	fault := func(op string, off int64) string {
+		return fmt.Sprintf("shm %s %s: memory fault in the mapping at offset %d: the object is now %d bytes (truncated by another process)", op, name, off, page)
 	}
 	for _, c := range []struct {
 		what string
 		call func() (int, error)
 		msg  string
 	}{
-		{"read in the cut page", func() (int, error) { return seg.ReadAt(make([]byte, 8), page+8) }, fault("read")},
-		{"read across the cut", func() (int, error) { return seg.ReadAt(make([]byte, 16), page-8) }, fault("read")},
-		{"write in the cut page", func() (int, error) { return seg.WriteAt([]byte("x"), page) }, fault("write")},
+		{"read in the cut page", func() (int, error) { return seg.ReadAt(make([]byte, 8), page+8) }, fault("read", page+8)},
+		{"read across the cut", func() (int, error) { return seg.ReadAt(make([]byte, 16), page-8) }, fault("read", page)},
+		{"write in the cut page", func() (int, error) { return seg.WriteAt([]byte("x"), page) }, fault("write", page)},
 	} {
 		n, err := c.call()
-		if n != 0 || !errors.Is(err, shm.ErrFault) || err.Error() != c.msg {
+		if n != 0 || !errors.Is(err, shm.ErrFault) || errors.Is(err, shm.ErrNoSpace) || err.Error() != c.msg {
 			t.Errorf("%s: %d, %v; want 0, %q", c.what, n, err, c.msg)
 		}
 	}

@@ -81,6 +81,9 @@ func runChild(role, name, arg string) int {
 		fmt.Println("truncated")
 		return childOK
 	}
+	if f := attachRoles[role]; f != nil {
+		return f(name, arg)
+	}
 	fmt.Printf("unknown child role %q\n", role)
 	return childFailed
 }

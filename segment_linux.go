@@ -30,6 +30,11 @@ type Segment struct {
 	prot     int
 	flags    int
 	addr     uintptr
+	// sparse says that the object had pages without space when it was
+	// mapped or last resized (an object sized with ftruncate alone, as C
+	// and Python make them): WriteAt then reserves its range before it
+	// copies. An object this package created or resized is not sparse.
+	sparse bool
 }
 
 // Create makes a new object of size bytes and maps it. It fails with an error
@@ -263,11 +268,17 @@ func newSegment(fd int, path, name string, c *config) (*Segment, error) {
 	if c.prefault {
 		s.flags |= unix.MAP_POPULATE
 	}
+	s.sparse = isSparse(&st)
 	if err := s.mapWindow(st.Size); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
+
+// isSparse reports whether a file has fewer blocks than its size needs:
+// pages that a first write must still allocate, and that a full file
+// system cannot give.
+func isSparse(st *unix.Stat_t) bool { return st.Blocks*512 < st.Size }
 
 // mapWindow maps the window of an object of objSize bytes. An empty window
 // (an object that was created but not yet sized) maps nothing.
@@ -399,9 +410,9 @@ func (s *Segment) ReadAt(p []byte, off int64) (n int, err error) {
 	if off >= int64(len(s.data)) {
 		return 0, io.EOF
 	}
-	n, err = faultSafeCopy(p, s.data[off:])
-	if err != nil {
-		return 0, wrap("read", s.name, err)
+	n, addr, faulted := faultSafeCopy(p, s.data[off:])
+	if faulted {
+		return 0, wrap("read", s.name, s.faultAt(addr))
 	}
 	if n < len(p) {
 		return n, io.EOF
@@ -411,7 +422,13 @@ func (s *Segment) ReadAt(p []byte, off int64) (n int, err error) {
 
 // WriteAt copies p into the mapping at offset off. It implements
 // io.WriterAt. A write that does not fit entirely is refused and writes
-// nothing; a segment opened ReadOnly returns ErrReadOnly.
+// nothing; a segment opened ReadOnly returns ErrReadOnly. On a sparse object
+// (one sized with ftruncate alone, as C's shm_open users and Python make
+// them, whose pages get their memory only when first written) WriteAt
+// first reserves the pages it will write with fallocate, so that a full
+// file system is ErrNoSpace with nothing written rather than a fault
+// halfway through; the objects this package creates or resizes are
+// reserved whole already and skip that step.
 func (s *Segment) WriteAt(p []byte, off int64) (n int, err error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -425,27 +442,203 @@ func (s *Segment) WriteAt(p []byte, off int64) (n int, err error) {
 	case off > int64(len(s.data)) || int64(len(p)) > int64(len(s.data))-off:
 		return 0, wrap("write", s.name, fmt.Errorf("%w: %d bytes at offset %d do not fit in %d bytes", ErrInvalid, len(p), off, len(s.data)))
 	}
-	n, err = faultSafeCopy(s.data[off:], p)
-	if err != nil {
-		return 0, wrap("write", s.name, err)
+	if s.sparse && s.flags&unix.MAP_PRIVATE == 0 && len(p) > 0 {
+		if err := reserveRange(s.fd, s.offset+off, int64(len(p))); err != nil {
+			return 0, wrap("write", s.name, err)
+		}
+	}
+	n, addr, faulted := faultSafeCopy(s.data[off:], p)
+	if faulted {
+		return 0, wrap("write", s.name, s.faultAt(addr))
 	}
 	return n, nil
 }
 
+// NewReader returns a reader of n bytes of the segment from offset off
+// (offsets are in the window, as for ReadAt) that reads through the
+// object's descriptor with pread(2) rather than through the mapping. That
+// is the way to read a whole object that may be sparse, or large: a hole
+// reads as zeros without taking memory (reading a hole through a shared
+// mapping makes tmpfs allocate its page, which fills the file system and
+// adds the page to this process's resident memory), and memory stays
+// bounded by the caller's buffer. An object that another process truncated
+// meanwhile ends the read with an error wrapping io.ErrUnexpectedEOF that
+// gives its new size, never a fault. For a Private segment it reads the
+// object, not this process's own changes.
+func (s *Segment) NewReader(off, n int64) *io.SectionReader {
+	return io.NewSectionReader(fileReader{s}, off, n)
+}
+
+// fileReader reads a segment through its descriptor.
+type fileReader struct{ s *Segment }
+
+func (r fileReader) ReadAt(p []byte, off int64) (int, error) {
+	s := r.s
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	switch {
+	case s.fd < 0:
+		return 0, wrap("read", s.name, ErrClosed)
+	case off < 0:
+		return 0, wrap("read", s.name, fmt.Errorf("%w: negative offset %d", ErrInvalid, off))
+	case off >= int64(len(s.data)):
+		return 0, io.EOF
+	}
+	want := p[:min(int64(len(p)), int64(len(s.data))-off)]
+	n := 0
+	for n < len(want) {
+		m, err := unix.Pread(s.fd, want[n:], s.offset+off+int64(n))
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			return n, wrap("read", s.name, err)
+		case m == 0:
+			return n, wrap("read", s.name, s.shrunk(off+int64(n), io.ErrUnexpectedEOF))
+		}
+		n += m
+	}
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// shrunk is the error for an object found shorter than the window, at off
+// in it: another process truncated it.
+func (s *Segment) shrunk(off int64, cause error) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(s.fd, &st); err != nil {
+		return err
+	}
+	return fmt.Errorf("the object is now %d bytes (truncated by another process), it ends before offset %d: %w", st.Size, s.offset+off, cause)
+}
+
+// NewWriter reserves n bytes of the segment at offset off (in the window,
+// as for WriteAt) and returns a writer that fills them in order, through the
+// object's descriptor with pwrite(2) rather than through the mapping. The
+// space is reserved first: a file system that cannot hold the pages is
+// ErrNoSpace, and then nothing is written. Writing through the descriptor
+// keeps the object's pages out of this process's resident memory, so a
+// large copy into the segment costs no more memory than the caller's
+// buffer. A write beyond the n bytes writes nothing and fails with
+// ErrInvalid. NewWriter refuses a ReadOnly segment (ErrReadOnly) and a
+// Private one (ErrInvalid: its changes live in the mapping; use WriteAt).
+func (s *Segment) NewWriter(off, n int64) (io.Writer, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	switch {
+	case s.fd < 0:
+		return nil, wrap("write", s.name, ErrClosed)
+	case s.readOnly:
+		return nil, wrap("write", s.name, ErrReadOnly)
+	case s.flags&unix.MAP_PRIVATE != 0:
+		return nil, wrap("write", s.name, fmt.Errorf("%w: a Private segment's changes live in its mapping, not in the object", ErrInvalid))
+	case off < 0 || n < 0 || off > int64(len(s.data)) || n > int64(len(s.data))-off:
+		return nil, wrap("write", s.name, fmt.Errorf("%w: %d bytes at offset %d do not fit in %d bytes", ErrInvalid, n, off, len(s.data)))
+	}
+	if n > 0 {
+		if err := reserveRange(s.fd, s.offset+off, n); err != nil {
+			return nil, wrap("write", s.name, err)
+		}
+	}
+	return &fileWriter{s: s, off: off, end: off + n}, nil
+}
+
+// fileWriter writes a reserved range of a segment through its descriptor.
+type fileWriter struct {
+	s        *Segment
+	off, end int64 // next byte to write, end of the range (in the window)
+}
+
+func (w *fileWriter) Write(p []byte) (int, error) {
+	s := w.s
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	switch {
+	case s.fd < 0:
+		return 0, wrap("write", s.name, ErrClosed)
+	case int64(len(p)) > w.end-w.off:
+		return 0, wrap("write", s.name, fmt.Errorf("%w: %d bytes at offset %d go beyond the %d bytes reserved up to offset %d", ErrInvalid, len(p), w.off, w.end-w.off, w.end))
+	}
+	// pwrite past the end would grow the object again: look first.
+	var st unix.Stat_t
+	if err := unix.Fstat(s.fd, &st); err != nil {
+		return 0, wrap("write", s.name, err)
+	}
+	if s.offset+w.off+int64(len(p)) > st.Size {
+		return 0, wrap("write", s.name, s.shrunk(w.off+int64(len(p)), io.ErrShortWrite))
+	}
+	n := 0
+	for n < len(p) {
+		m, err := unix.Pwrite(s.fd, p[n:], s.offset+w.off)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == unix.EINVAL && n == 0 && int64(len(s.data)) >= w.off+int64(len(p)):
+			// hugetlbfs has no write(2): copy through the mapping.
+			if _, addr, faulted := faultSafeCopy(s.data[w.off:], p); faulted {
+				return 0, wrap("write", s.name, s.faultAt(addr))
+			}
+			w.off += int64(len(p))
+			return len(p), nil
+		case err != nil:
+			return n, wrap("write", s.name, err)
+		}
+		n += m
+		w.off += int64(m)
+	}
+	return n, nil
+}
+
+// reserveRange allocates the pages of n bytes at off in the object without
+// changing its size (FALLOC_FL_KEEP_SIZE: if another process shrank the
+// object meanwhile, the write faults and says so instead of growing it
+// back). A file system that cannot reserve space is let through.
+func reserveRange(fd int, off, n int64) error {
+	err := unix.Fallocate(fd, unix.FALLOC_FL_KEEP_SIZE, off, n)
+	switch err {
+	case nil, unix.EOPNOTSUPP, unix.ENOSYS:
+		return nil
+	case unix.ENOSPC:
+		return fmt.Errorf("reserving %d bytes at offset %d of a sparse object, nothing was written: %w", n, off, ErrNoSpace)
+	}
+	return fmt.Errorf("reserving %d bytes at offset %d: %w", n, off, err)
+}
+
+// faultAt says why an access to the mapping at addr faulted: the page is
+// past the object's end, which another process truncated, or it is inside
+// it and could not be given memory (a sparse object on a full tmpfs, or a
+// memory limit). The caller holds s.mu.
+func (s *Segment) faultAt(addr uintptr) error {
+	base := uintptr(unsafe.Pointer(unsafe.SliceData(s.data)))
+	fe := &FaultError{Offset: -1, Size: -1}
+	if addr >= base && addr-base < uintptr(len(s.data)) {
+		fe.Offset = s.offset + int64(addr-base)
+	}
+	var st unix.Stat_t
+	if unix.Fstat(s.fd, &st) == nil {
+		fe.Size = st.Size
+	}
+	return fe
+}
+
 // faultSafeCopy copies like copy, but turns a SIGBUS or SIGSEGV in the
-// mapping into ErrFault. It is fault.Catch written out, without the call
-// through a closure, for ReadAt's and WriteAt's small copies.
-func faultSafeCopy(dst, src []byte) (n int, err error) {
+// mapping into faulted, with the faulting address. It is fault.Catch written
+// out, without the call through a closure, for ReadAt's and WriteAt's small
+// copies.
+func faultSafeCopy(dst, src []byte) (n int, addr uintptr, faulted bool) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
-			if _, ok := fault.Addr(r); !ok {
+			a, ok := fault.Addr(r)
+			if !ok {
 				panic(r)
 			}
-			n, err = 0, ErrFault
+			n, addr, faulted = 0, a, true
 		}
 	}()
-	return copy(dst, src), nil
+	return copy(dst, src), 0, false
 }
 
 // Resize changes the object's size to size bytes, reserving the space when it
@@ -476,6 +669,8 @@ func (s *Segment) Resize(size int64) error {
 	if err := reserve(s.fd, size); err != nil {
 		return wrap("resize", s.name, err)
 	}
+	var st unix.Stat_t
+	s.sparse = unix.Fstat(s.fd, &st) != nil || isSparse(&st)
 	old := s.data
 	s.data = nil
 	if err := munmap(old); err != nil {

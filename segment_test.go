@@ -706,3 +706,20 @@ func TestSegmentNameKeepsCallerSpelling(t *testing.T) {
 		t.Errorf("error names the segment as %v", err)
 	}
 }
+
+// TestListEmptyDir checks that Dir("") means DefaultDir for List, as for
+// every other call.
+func TestListEmptyDir(t *testing.T) {
+	name := shmtest.Name(t, "")
+	create(t, name, page)
+	infos, err := shm.List(shm.Dir(""))
+	if err != nil {
+		t.Fatalf(`List(Dir("")): %v`, err)
+	}
+	for _, info := range infos {
+		if info.Name == name && info.Path == filepath.Join(shm.DefaultDir, name) {
+			return
+		}
+	}
+	t.Errorf(`List(Dir("")) does not show %s in %s`, name, shm.DefaultDir)
+}

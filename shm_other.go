@@ -5,6 +5,7 @@ package shm
 import (
 	"errors"
 	"fmt"
+	"io"
 	"runtime"
 )
 
@@ -66,6 +67,21 @@ func (s *Segment) ReadAt(p []byte, off int64) (int, error) { return 0, unsupport
 
 // WriteAt is not supported on this system.
 func (s *Segment) WriteAt(p []byte, off int64) (int, error) { return 0, unsupported("write", s.name) }
+
+// NewReader returns a reader that fails: segments are not supported on
+// this system.
+func (s *Segment) NewReader(off, n int64) *io.SectionReader {
+	return io.NewSectionReader(unsupportedReader{s.name}, off, n)
+}
+
+type unsupportedReader struct{ name string }
+
+func (r unsupportedReader) ReadAt([]byte, int64) (int, error) { return 0, unsupported("read", r.name) }
+
+// NewWriter is not supported on this system.
+func (s *Segment) NewWriter(off, n int64) (io.Writer, error) {
+	return nil, unsupported("write", s.name)
+}
 
 // Resize is not supported on this system.
 func (s *Segment) Resize(size int64) error { return unsupported("resize", s.name) }

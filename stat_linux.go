@@ -25,8 +25,12 @@ func Stat(name string, opts ...Option) (Info, error) {
 }
 
 // List describes every object in the shared-memory directory, sorted by name.
+// Dir("") means DefaultDir, as it does for every other call.
 func List(opts ...Option) ([]Info, error) {
 	c := newConfig(opts)
+	if c.dir == "" {
+		c.dir = DefaultDir
+	}
 	entries, err := os.ReadDir(c.dir)
 	if err != nil {
 		if pe, ok := err.(*fs.PathError); ok {
@@ -64,6 +68,8 @@ func infoOf(name, path string, st *unix.Stat_t) Info {
 		GID:     st.Gid,
 		ModTime: time.Unix(st.Mtim.Unix()),
 		Kind:    kind,
+		Device:  st.Dev,
+		Inode:   st.Ino,
 	}
 }
 

@@ -22,8 +22,10 @@ import (
 // memory: a byte below 0x80 starts a rewrite of a shared word (as a hostile
 // peer would make), the others are operations of a user. The user must get
 // a documented error or a plausible result, never a panic, an out-of-range
-// access or a call that outlives its deadline. The seeds that the fuzzer
-// found worth keeping live in testdata/fuzz/FuzzHostile*.
+// access or a call that outlives its deadline. testdata/fuzz/FuzzHostile*
+// keeps a small corpus: the inputs that once crashed a worker, and a spread
+// of the ones the fuzzer found interesting. Run `go test -fuzz` to find
+// more; commit only those that fail or that cover something new.
 //
 // A rewrite is: op byte (bit 0: 8-byte word, else 4-byte), 2 bytes of
 // offset (little endian; the target maps it into its region), 8 bytes of

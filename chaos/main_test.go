@@ -80,10 +80,15 @@ func TestMain(m *testing.M) {
 // chaos, or SHM_CHAOS=full in the environment.
 func full() bool { return fullByTag || os.Getenv(envStrength) == "full" }
 
-// trials returns def, or fullN at full strength.
+// trials returns def, or fullN at full strength, or a tenth of def (at
+// least one) under -short: a smoke run that each kind of trial still works,
+// for a quick go test -short.
 func trials(def, fullN int) int {
-	if full() {
+	switch {
+	case full():
 		return fullN
+	case testing.Short():
+		return max(1, def/10)
 	}
 	return def
 }

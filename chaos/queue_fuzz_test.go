@@ -46,7 +46,7 @@ func FuzzHostileQueue(f *testing.F) {
 		}
 		defer func() { c.Close() }()
 		allowed := []error{queue.ErrCorrupt, queue.ErrPeerDead, queue.ErrBusy, queue.ErrTooLarge,
-			queue.ErrNotQueue, queue.ErrVersion, queue.ErrFull, queue.ErrEmpty, queue.ErrClosed, io.EOF,
+			queue.ErrNotQueue, queue.ErrVersion, queue.ErrFull, queue.ErrEmpty, queue.ErrClosed, queue.ErrAborted, io.EOF,
 			context.DeadlineExceeded}
 		msg := make([]byte, capacity)
 		buf := make([]byte, 0, capacity)

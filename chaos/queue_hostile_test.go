@@ -43,7 +43,7 @@ func hostileQueueVictim(a args) int {
 	role := os.Getenv(envRole)
 	r := roleRand()
 	allowed := []error{queue.ErrCorrupt, queue.ErrPeerDead, queue.ErrBusy, queue.ErrTooLarge,
-		queue.ErrNotQueue, queue.ErrVersion, queue.ErrFull, queue.ErrEmpty, io.EOF,
+		queue.ErrNotQueue, queue.ErrVersion, queue.ErrFull, queue.ErrEmpty, queue.ErrAborted, io.EOF,
 		context.DeadlineExceeded, shm.ErrInvalid}
 	var v victimStats
 	var wrong int

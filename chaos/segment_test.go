@@ -79,7 +79,7 @@ func segUser(a args) int {
 // a crash shows as exit status 2.
 func queueUser(a args) int {
 	allowed := []error{queue.ErrCorrupt, queue.ErrPeerDead, queue.ErrBusy, queue.ErrNotQueue,
-		queue.ErrVersion, io.EOF, context.DeadlineExceeded, fs.ErrNotExist}
+		queue.ErrVersion, queue.ErrAborted, io.EOF, context.DeadlineExceeded, fs.ErrNotExist}
 	var q *queue.Queue
 	msg, buf := make([]byte, 512), make([]byte, 0, 1024)
 	var ops, ok, faults, other int

@@ -260,15 +260,16 @@ func NewMutex(b []byte, opts ...Option) (*Mutex, error) {
 
 // MutexAt returns the mutex at offset off of seg (see NewMutex). Errors name
 // it SEGMENT+OFFSET unless the Name option says otherwise. A segment opened
-// ReadOnly is refused with shm.ErrReadOnly: locking writes. The owner token
-// is held on seg's descriptor, taken by the first MutexAt on seg and shared
-// by the later ones; a kernel without open file description locks (Linux
-// before 3.15) is refused with an error wrapping errors.ErrUnsupported.
+// ReadOnly is refused with shm.ErrReadOnly: locking writes; a closed one
+// with shm.ErrClosed, a nil one with shm.ErrInvalid. The owner token is held
+// on seg's descriptor, taken by the first MutexAt on seg and shared by the
+// later ones; a kernel without open file description locks (Linux before
+// 3.15) is refused with an error wrapping errors.ErrUnsupported.
 func MutexAt(seg *shm.Segment, off int, opts ...Option) (*Mutex, error) {
-	c := newConfig(append([]Option{Name(fmt.Sprintf("%s+%d", seg.Name(), off))}, opts...))
-	b := seg.Bytes()
-	if off < 0 || off > len(b) {
-		return nil, wrap("mutex open", c.name, fmt.Errorf("%w: offset %d is outside the %d-byte mapping", shm.ErrInvalid, off, len(b)))
+	c := newConfig(append([]Option{Name(segName(seg, off))}, opts...))
+	b, err := mapping(seg, off)
+	if err != nil {
+		return nil, wrap("mutex open", c.name, err)
 	}
 	if readOnly(seg) {
 		return nil, wrap("mutex open", c.name, shm.ErrReadOnly)

@@ -84,10 +84,10 @@ func NewSeqlock(b []byte, n int, opts ...Option) (*Seqlock, error) {
 // says otherwise. On a segment opened ReadOnly, Read works and Write
 // returns shm.ErrReadOnly.
 func SeqlockAt(seg *shm.Segment, off, n int, opts ...Option) (*Seqlock, error) {
-	c := newConfig(append([]Option{Name(fmt.Sprintf("%s+%d", seg.Name(), off))}, opts...))
-	b := seg.Bytes()
-	if off < 0 || off > len(b) {
-		return nil, wrap("seqlock open", c.name, fmt.Errorf("%w: offset %d is outside the %d-byte mapping", shm.ErrInvalid, off, len(b)))
+	c := newConfig(append([]Option{Name(segName(seg, off))}, opts...))
+	b, err := mapping(seg, off)
+	if err != nil {
+		return nil, wrap("seqlock open", c.name, err)
 	}
 	s, err := newSeqlock(b[off:], n, c)
 	if err != nil {
@@ -236,10 +236,10 @@ func NewValue[T any](b []byte, opts ...Option) (*Value[T], error) {
 // ValueAt returns the Value[T] at offset off of seg (see NewValue). Errors
 // name it SEGMENT+OFFSET unless the Name option says otherwise.
 func ValueAt[T any](seg *shm.Segment, off int, opts ...Option) (*Value[T], error) {
-	c := newConfig(append([]Option{Name(fmt.Sprintf("%s+%d", seg.Name(), off))}, opts...))
-	b := seg.Bytes()
-	if off < 0 || off > len(b) {
-		return nil, wrap("value open", c.name, fmt.Errorf("%w: offset %d is outside the %d-byte mapping", shm.ErrInvalid, off, len(b)))
+	c := newConfig(append([]Option{Name(segName(seg, off))}, opts...))
+	b, err := mapping(seg, off)
+	if err != nil {
+		return nil, wrap("value open", c.name, err)
 	}
 	v, err := newValue[T](b[off:], c)
 	if err != nil {
@@ -321,3 +321,28 @@ func (v *Value[T]) TryLoad() (x T, ok bool) {
 // readOnly reports whether seg is mapped read-only, where a store would
 // fault.
 func readOnly(seg *shm.Segment) bool { return !seg.Writable() }
+
+// segName names the lock at offset off of seg for errors: "SEGMENT+OFFSET".
+func segName(seg *shm.Segment, off int) string {
+	if seg == nil {
+		return fmt.Sprintf("+%d", off)
+	}
+	return fmt.Sprintf("%s+%d", seg.Name(), off)
+}
+
+// mapping returns seg's mapping for a lock at offset off, or why there is
+// none: a nil or closed segment (whose mapping is gone: its Bytes are
+// empty), or an offset outside the mapping.
+func mapping(seg *shm.Segment, off int) ([]byte, error) {
+	switch {
+	case seg == nil:
+		return nil, fmt.Errorf("%w: nil segment", shm.ErrInvalid)
+	case seg.Fd() < 0:
+		return nil, shm.ErrClosed
+	}
+	b := seg.Bytes()
+	if off < 0 || off > len(b) {
+		return nil, fmt.Errorf("%w: offset %d is outside the %d-byte mapping", shm.ErrInvalid, off, len(b))
+	}
+	return b, nil
+}

@@ -84,7 +84,24 @@
 //
 // Close on the producer's handle marks the queue closed (with several
 // producers: when the last live one closes); the consumer receives what was
-// committed and then io.EOF. A new producer reopens a closed queue.
+// committed and then io.EOF. A producer that fails part-way calls Abort
+// instead: the consumer receives what was committed and then an error
+// wrapping ErrAborted, so a stream cut short is never taken for a complete
+// one (Stats.Aborted shows it too). A new producer reopens a closed or
+// aborted queue.
+//
+// A consumer's Close only gives up the role: a producer waiting for room
+// keeps waiting, for the next consumer (a queue is often drained by one
+// consumer after another, each taking some messages). Only a consumer that
+// died ends that wait (ErrPeerDead); bound it with the context.
+//
+// A consumer that hands its messages on (to a file, a socket, another
+// system) calls Hold, and ReleaseThrough once what it received is safe:
+// what it received and did not release stays in the queue for the next
+// consumer if it is stopped or dies, instead of being lost with its
+// buffers. Position says where the consumer is: the position of a message
+// just received, which with the queue's ID names it for good (see
+// position.go).
 // Waiters check their peer every 100 ms: a Receive waiting on an empty
 // queue whose producers all died fails with ErrPeerDead, and so does a Send
 // waiting for room whose consumer died. A multi-producer record reserved by
@@ -128,7 +145,8 @@
 //     mapped here. A page that is gone would raise SIGBUS, which kills a Go
 //     program; every method that touches the mapping (Send, TrySend,
 //     SendBatch, Reserve, Commit, Receive, TryReceive, ReceiveBatch, Peek,
-//     Release, Close, Detach, and Open, Stat and Probe while they read the
+//     Release, ReleaseThrough, Close, Detach,
+//     and Open, Stat and Probe while they read the
 //     header)
 //     runs with runtime/debug.SetPanicOnFault and returns an error wrapping
 //     shm.ErrFault instead. A call waiting on a truncated queue returns it

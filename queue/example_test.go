@@ -2,6 +2,7 @@ package queue_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -117,6 +118,83 @@ func ExampleQueue_ReceiveBatch() {
 	// Output:
 	// one two | 2 in this batch
 	// three | 1 in this batch
+}
+
+// A producer that fails part-way aborts the stream: the consumer receives
+// what was sent and then ErrAborted, not io.EOF, and knows it is incomplete.
+func ExampleQueue_Abort() {
+	name := fmt.Sprintf("example-queue-abort-%d", os.Getpid())
+	producer, err := queue.Create(name, 4096)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer queue.Unlink(name)
+	consumer, err := queue.Open(name)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer consumer.Close()
+
+	ctx := context.Background()
+	producer.Send(ctx, []byte("part 1"))
+	producer.Abort() // say, the input broke before part 2
+
+	for {
+		msg, err := consumer.Receive(ctx, nil)
+		if err == io.EOF {
+			fmt.Println("complete")
+			break
+		}
+		if errors.Is(err, queue.ErrAborted) {
+			fmt.Println("cut short")
+			break
+		}
+		fmt.Printf("%s\n", msg)
+	}
+	// Output:
+	// part 1
+	// cut short
+}
+
+// A consumer that writes what it receives to a file holds the messages
+// until they are written: if it is stopped before its Ack, the next
+// consumer gets them again instead of their being lost.
+func ExampleQueue_Hold() {
+	name := fmt.Sprintf("example-queue-hold-%d", os.Getpid())
+	producer, err := queue.Create(name, 4096)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer queue.Unlink(name)
+	defer producer.Close()
+	ctx := context.Background()
+	for _, m := range []string{"a", "b", "c"} {
+		producer.Send(ctx, []byte(m))
+	}
+
+	first, _ := queue.Open(name)
+	first.Hold()
+	msg, _ := first.Receive(ctx, nil)
+	fmt.Printf("written out: %s\n", msg) // and only then released:
+	first.ReleaseThrough(first.Position())
+	msg, _ = first.Receive(ctx, nil)
+	fmt.Printf("received, not written: %s\n", msg)
+	first.Close() // stopped before it released "b"
+
+	second, _ := queue.Open(name)
+	defer second.Close()
+	for range 2 {
+		msg, _ := second.Receive(ctx, nil)
+		fmt.Printf("next consumer: %s\n", msg)
+	}
+	// Output:
+	// written out: a
+	// received, not written: b
+	// next consumer: b
+	// next consumer: c
 }
 
 // Stat tells the peers apart by their role locks: alive while the role is

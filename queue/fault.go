@@ -7,7 +7,7 @@ import (
 
 	"github.com/shmkit/shm"
 	"github.com/shmkit/shm/internal/fault"
-	"golang.org/x/sys/unix"
+	"github.com/shmkit/shm/internal/objstat"
 )
 
 // Memory faults.
@@ -75,6 +75,7 @@ const (
 	opRelease = "queue release"
 	opClose   = "queue close"
 	opDetach  = "queue detach"
+	opAbort   = "queue abort"
 )
 
 // errBroken is the cause of every call on a broken handle.
@@ -120,13 +121,13 @@ func (q *Queue) stateErr() error {
 // truncated it. Waiters call it with their peer checks, since a truncation
 // that spares the page they watch would otherwise go unnoticed.
 func (q *Queue) checkSize() error {
-	var st unix.Stat_t
-	if unix.Fstat(q.seg.Fd(), &st) != nil {
+	size, _, ok := objstat.Of(q.seg.Fd())
+	if !ok {
 		return nil
 	}
-	if need := int64(headerSize + q.capacity); st.Size < need {
+	if need := int64(headerSize + q.capacity); size < need {
 		q.broke()
-		return fmt.Errorf("%w: the object was truncated to %d bytes; the queue needs %d", shm.ErrFault, st.Size, need)
+		return fmt.Errorf("%w: the object was truncated to %d bytes; the queue needs %d", shm.ErrFault, size, need)
 	}
 	return nil
 }

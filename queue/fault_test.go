@@ -172,6 +172,7 @@ func TestTruncateWhileBlocked(t *testing.T) {
 		_, err := c.ReceiveBatch(ctx, make([][]byte, 4))
 		return err
 	}
+	held := func(ctx context.Context, p, c *Queue) error { _, _, err := recvHeld(ctx, c, nil); return err }
 	send := func(ctx context.Context, p, c *Queue) error {
 		msg := make([]byte, 1000)
 		for {
@@ -187,6 +188,7 @@ func TestTruncateWhileBlocked(t *testing.T) {
 		{"Receive", opReceive, "cons", false, receive},
 		{"Peek", opReceive, "cons", false, peek},
 		{"ReceiveBatch", opReceive, "cons", false, batch},
+		{"Receive held", opReceive, "cons", false, held},
 		{"Send", opSend, "prod", false, send},
 		{"ReceiveMPSC", opReceive, "cons", true, receive},
 		{"SendMPSC", opSend, "prod", true, send},
@@ -255,6 +257,7 @@ const (
 // that map the object afresh, refuse it as not a queue), and every later
 // call on the handle must fail too, until Close.
 func TestTruncateBetweenCalls(t *testing.T) {
+	var held Position // what ReleaseThrough releases
 	cases := []struct {
 		name  string
 		op    string
@@ -285,6 +288,15 @@ func TestTruncateBetweenCalls(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, func(e *faultEnv) error { return e.c.Release() }},
+		{"Receive held", opReceive, wantFaultErr, halfFaults, sendOneMsg, func(e *faultEnv) error { _, _, err := recvHeld(e.ctx, e.c, nil); return err }},
+		{"TryReceive held", opReceive, wantFaultErr, halfFaults, sendOneMsg, func(e *faultEnv) error { _, _, err := tryHeld(e.c, nil); return err }},
+		{"ReleaseThrough", opRelease, wantFaultErr, halfMayPass, func(t *testing.T, e *faultEnv) {
+			sendOneMsg(t, e)
+			var err error
+			if _, held, err = tryHeld(e.c, nil); err != nil {
+				t.Fatal(err)
+			}
+		}, func(e *faultEnv) error { return e.c.ReleaseThrough(held) }},
 		{"CloseProducer", opClose, wantFaultErr, halfMayPass, nil, func(e *faultEnv) error { return e.p.Close() }},
 		{"CloseConsumer", opClose, wantFaultErr, halfMayPass, nil, func(e *faultEnv) error { return e.c.Close() }},
 		{"CloseReserved", opClose, wantFaultErr, halfMayPass, func(t *testing.T, e *faultEnv) {

@@ -23,7 +23,7 @@ import (
 //	line 1: the producers' line
 //	    64     8  tail           producer(s)         write cursor (see below)
 //	    72     4  consumer wait  consumer, producers futex word: 1 = consumer sleeps
-//	    76     4  closed         producers           1 = the sending side closed
+//	    76     4  closed         producers           closedOpen, closedEnd, closedAborted
 //	line 2: the consumer's line
 //	   128     8  head           consumer            read cursor, published lazily
 //	   136     4  producer wait  producers, consumer futex word: 0, wantHead, sleeping
@@ -36,6 +36,13 @@ import (
 //	   320  16*n  producer slots producers           claim word + PID namespace each;
 //	                                                 slot i's role byte is 320+16*i
 //	  4096   cap  ring           producers           records, see below
+//
+// The closed word says how the sending side ended: closedOpen while a
+// producer may still send, closedEnd after a producer's Close (the stream
+// is complete: the consumer drains it and gets io.EOF), closedAborted after
+// a producer's Abort (the stream was cut short: the consumer drains what
+// was committed and gets ErrAborted). A producer that claims a slot sets it
+// back to closedOpen. Any other value is corrupt.
 //
 // Cursors are byte positions that only grow (2^64 bytes never wrap in
 // practice); a position's ring offset is pos & (capacity-1). The consumer
@@ -161,6 +168,13 @@ const (
 	slotShift = 22
 	slotMask  = 0x3f
 	genMask   = 1<<slotShift - 1
+)
+
+// Values of the closed word.
+const (
+	closedOpen    uint32 = 0
+	closedEnd     uint32 = 1
+	closedAborted uint32 = 2
 )
 
 // Values of the producer-wait word.

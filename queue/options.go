@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"fmt"
 	"io/fs"
 	"time"
 
@@ -20,6 +21,7 @@ type config struct {
 	strategy WaitStrategy
 	spin     time.Duration
 	noGuard  bool
+	err      error // an option's invalid value, for Create and Open to return
 }
 
 func newConfig(opts []Option) config {
@@ -93,11 +95,31 @@ func (s WaitStrategy) String() string {
 // DefaultSpin is how long SpinThenSleep spins before it sleeps.
 const DefaultSpin = 20 * time.Microsecond
 
-// Wait sets the wait strategy of the handle.
-func Wait(s WaitStrategy) Option { return func(c *config) { c.strategy = s } }
+// Wait sets the wait strategy of the handle: SpinThenSleep, Spin or Block.
+// Any other value makes Create and Open fail with an error wrapping
+// shm.ErrInvalid.
+func Wait(s WaitStrategy) Option {
+	return func(c *config) {
+		if s < SpinThenSleep || s > Block {
+			c.err = fmt.Errorf("%w: wait strategy %d is not SpinThenSleep (%d), Spin (%d) or Block (%d)", shm.ErrInvalid, int(s), SpinThenSleep, Spin, Block)
+			return
+		}
+		c.strategy = s
+	}
+}
 
-// SpinTime sets how long SpinThenSleep spins before sleeping.
-func SpinTime(d time.Duration) Option { return func(c *config) { c.spin = d } }
+// SpinTime sets how long SpinThenSleep spins before sleeping. A negative
+// duration makes Create and Open fail with an error wrapping
+// shm.ErrInvalid.
+func SpinTime(d time.Duration) Option {
+	return func(c *config) {
+		if d < 0 {
+			c.err = fmt.Errorf("%w: spin time %v is negative", shm.ErrInvalid, d)
+			return
+		}
+		c.spin = d
+	}
+}
 
 // peerCheck is how often a waiter looks whether its peer still lives: a
 // dead peer is reported within about this time, well under one second.

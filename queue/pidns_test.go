@@ -1,3 +1,5 @@
+//go:build linux
+
 package queue
 
 // Peers in other PID namespaces, as containers that share /dev/shm are: the

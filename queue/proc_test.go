@@ -1,3 +1,5 @@
+//go:build linux
+
 package queue
 
 // Multi-process tests: the test binary re-executes itself as the peer, with
@@ -79,6 +81,9 @@ func child(role string) error {
 	}
 	if role == "send-truncated" {
 		return sendTruncatedChild()
+	}
+	if role == "hold" {
+		return holdChild()
 	}
 	ctx := context.Background()
 	q, err := Open(os.Getenv("QUEUE_NAME"))

@@ -48,6 +48,12 @@ var (
 	// ErrClosed is wrapped by the error of every method called after Close.
 	ErrClosed = errors.New("queue handle is closed")
 
+	// ErrAborted is wrapped by the error of a Receive on a queue whose
+	// producer ended the stream with Abort, once every message committed
+	// before the Abort was received: the stream was cut short, where
+	// io.EOF says it is complete.
+	ErrAborted = errors.New("the sender aborted the stream")
+
 	// ErrFull is returned, unwrapped, by TrySend when there is no room.
 	ErrFull = errors.New("queue is full")
 
@@ -111,16 +117,18 @@ type producer struct {
 }
 
 type consumer struct {
-	active  bool
-	gen     uint32
-	head    uint64 // the local read cursor
-	pub     uint64 // the last published head
-	tail    uint64 // the last tail seen
-	every   uint64 // publish head after this many bytes
-	peeked  bool
-	peekOff uint64 // ring offset of the peeked payload
-	peekLen int
-	peekN   uint64 // ring bytes from head to the peeked message's end
+	active   bool
+	gen      uint32
+	head     uint64 // the local read cursor
+	pub      uint64 // the last published head
+	hold     bool   // Hold: publish released, not head (position.go)
+	released uint64 // Hold: the cursor through which messages are released
+	tail     uint64 // the last tail seen
+	every    uint64 // publish head after this many bytes
+	peeked   bool
+	peekOff  uint64 // ring offset of the peeked payload
+	peekLen  int
+	peekN    uint64 // ring bytes from head to the peeked message's end
 }
 
 // Create makes a new queue segment with a ring of capacity bytes (a power
@@ -136,6 +144,9 @@ func Create(name string, capacity int64, opts ...Option) (*Queue, error) {
 }
 
 func create(name string, capacity int64, c *config) (*Queue, error) {
+	if c.err != nil {
+		return nil, c.err
+	}
 	if capacity < MinCapacity || capacity > MaxCapacity || !isPow2(uint64(capacity)) {
 		return nil, fmt.Errorf("%w: capacity %d is not a power of two from %d to %d", shm.ErrInvalid, capacity, MinCapacity, int64(MaxCapacity))
 	}
@@ -185,6 +196,9 @@ func create(name string, capacity int64, c *config) (*Queue, error) {
 // layout version.
 func Open(name string, opts ...Option) (*Queue, error) {
 	c := newConfig(opts)
+	if c.err != nil {
+		return nil, wrapErr("queue open", name, c.err)
+	}
 	seg, err := shm.Open(name, shm.Dir(c.dir))
 	if err != nil {
 		return nil, err // already "shm open NAME: ..."
@@ -294,33 +308,58 @@ func (q *Queue) IsMultiProducer() bool { return q.multi }
 // abandons an uncommitted Reserve and marks the queue closed (for a
 // multi-producer queue: when no other live producer is left), so that the
 // consumer drains the queue and then gets io.EOF. A consumer's Close
-// publishes how far it read. Close is idempotent.
-func (q *Queue) Close() error { return q.close(true) }
+// publishes how far it read (with Hold: how far it acknowledged). Close is
+// idempotent.
+func (q *Queue) Close() error { return q.close(endClose) }
 
 // Detach ends the handle like Close, but a producer leaves the queue open
 // for sending: the consumer does not get io.EOF, and waits for the next
 // producer.
-func (q *Queue) Detach() error { return q.close(false) }
+func (q *Queue) Detach() error { return q.close(endDetach) }
 
-func (q *Queue) close(markClosed bool) error {
+// Abort ends the handle like Close, but marks the stream aborted rather
+// than complete: the consumer receives every message committed before the
+// Abort and then an error wrapping ErrAborted instead of io.EOF. It is what
+// a producer calls when it fails part-way (its input broke, a message was
+// too large, a deadline passed), so that the consumer can tell a cut-short
+// stream from a complete one. It marks the queue aborted whatever other
+// producers there are, and a handle that has not sent yet first becomes
+// the producer (so it fails with ErrBusy while another live process is the
+// single producer). A new producer reopens an aborted queue, as a closed
+// one. Abort on a producer's handle broken by a memory fault still marks
+// the queue aborted if the header page is there.
+func (q *Queue) Abort() error { return q.close(endAbort) }
+
+// How a handle ends: Detach, Close or Abort.
+type ending uint8
+
+const (
+	endDetach ending = iota
+	endClose
+	endAbort
+)
+
+func (q *Queue) close(how ending) error {
 	if q.state == stateClosed {
 		return nil
 	}
-	op := opClose
-	if !markClosed {
-		op = opDetach
-	}
+	op := [...]string{endDetach: opDetach, endClose: opClose, endAbort: opAbort}[how]
 	var err error
 	if q.state == stateOpen {
-		if fault.Catch(func() { q.closeRoles(markClosed) }) {
+		if fault.Catch(func() { err = q.closeRoles(how) }) {
 			err = wrapErr(op, q.name, shm.ErrFault)
 			q.broke()
+		} else if err != nil {
+			err = wrapErr(op, q.name, err)
 		}
 	}
 	if q.state == stateBroken {
 		// A fault left the ring and this handle's cursors out of step:
 		// give up the roles (header words, each access guarded) so that
 		// others may take them, and publish nothing.
+		if how == endAbort && q.p.active {
+			fault.Catch(func() { q.closed.Store(closedAborted) })
+		}
 		q.releaseRoles()
 	}
 	// Every method checks state first: nothing touches the mapping after
@@ -333,17 +372,24 @@ func (q *Queue) close(markClosed bool) error {
 	return err
 }
 
-// closeRoles gives up the handle's roles at Close: a producer publishes and
-// marks the queue closed, a consumer publishes its head.
-func (q *Queue) closeRoles(markClosed bool) {
+// closeRoles gives up the handle's roles at Close, Detach or Abort: a
+// producer publishes and marks the queue closed or aborted, a consumer
+// publishes its head. Abort on a handle that has not sent makes it the
+// producer first; that claim's error is returned.
+func (q *Queue) closeRoles(how ending) error {
+	var err error
+	if how == endAbort && !q.p.active {
+		err = q.claimProducer()
+	}
 	if q.p.active {
-		q.closeProducer(markClosed)
+		q.closeProducer(how)
 	}
 	if q.c.active {
 		q.publishHead()
 		q.unclaim(q.consumer, q.c.gen)
 		q.c.active = false
 	}
+	return err
 }
 
 // releaseRoles frees a broken handle's claims, so that other handles may
@@ -365,7 +411,7 @@ func (q *Queue) releaseRoles() {
 	fault.Catch(func() { q.wakeSleeper(q.prodWait, prodSleeping) })
 }
 
-func (q *Queue) closeProducer(markClosed bool) {
+func (q *Queue) closeProducer(how ending) {
 	if q.p.resv && q.multi {
 		// Abandon the reservation: a skip record that the consumer passes.
 		// (A single producer's reservation was never published: it just
@@ -381,12 +427,17 @@ func (q *Queue) closeProducer(markClosed bool) {
 	q.p.active = false
 	// Closed once no other live producer remains. A producer that claims a
 	// slot clears closed after its claim; re-scanning after the store means
-	// that one of the two always sees the other (see claimProducer).
+	// that one of the two always sees the other (see claimProducer). The
+	// compare-and-swaps leave an abort in place. An abort marks the stream
+	// whoever else is sending: it is incomplete.
 	racehint.Release(q.race)
-	if markClosed && q.liveProducers() == 0 {
-		q.closed.Store(1)
+	switch {
+	case how == endAbort:
+		q.closed.Store(closedAborted)
+	case how == endClose && q.liveProducers() == 0:
+		q.closed.CompareAndSwap(closedOpen, closedEnd)
 		if q.liveProducers() > 0 {
-			q.closed.Store(0)
+			q.closed.CompareAndSwap(closedEnd, closedOpen)
 		}
 	}
 	q.wakeConsumer()
@@ -500,6 +551,16 @@ func (q *Queue) claimant(s slot) string {
 	return describePeer(claimPID(s.claim.Load()), s.ns.Load(), q.ns)
 }
 
+// holder names the process that holds role s for ErrBusy's message. The
+// claim word is read again after the claim failed: by then its holder may
+// have let go, and another process be taking the role.
+func (q *Queue) holder(role string, s slot) string {
+	if claimPID(s.claim.Load()) == 0 {
+		return "another process is taking the " + role + " role at this moment"
+	}
+	return "the queue has a live " + role + " (" + q.claimant(s) + ")"
+}
+
 // describePeer says "pid N", adding where N is a pid when it is not one of
 // this PID namespace's (or when that is not known).
 func describePeer(pid int32, theirs, ours uint64) string {
@@ -547,7 +608,7 @@ func (q *Queue) claimProducer() error {
 	if q.multi {
 		return fmt.Errorf("%w: all %d producer slots are held by live processes", ErrBusy, len(q.producers))
 	}
-	return fmt.Errorf("%w: the queue has a live producer (%s)", ErrBusy, q.claimant(q.producers[0]))
+	return fmt.Errorf("%w: %s", ErrBusy, q.holder("producer", q.producers[0]))
 }
 
 // claimConsumer makes the handle the consumer on first use.
@@ -557,7 +618,7 @@ func (q *Queue) claimConsumer() error {
 	}
 	gen, err := q.claim(q.consumer)
 	if errors.Is(err, ErrBusy) {
-		return fmt.Errorf("%w: the queue has a live consumer (%s)", ErrBusy, q.claimant(q.consumer))
+		return fmt.Errorf("%w: %s", ErrBusy, q.holder("consumer", q.consumer))
 	}
 	if err != nil {
 		return err
@@ -635,10 +696,10 @@ func (q *Queue) wakeSleeper(word *atomic.Uint32, sleeping uint32) {
 // publishHead makes the consumer's progress visible to producers and wakes
 // a producer that sleeps for space.
 func (q *Queue) publishHead() {
-	if q.c.head != q.c.pub {
-		q.c.pub = q.c.head
+	if h := q.publishable(); h != q.c.pub {
+		q.c.pub = h
 		racehint.Release(q.race)
-		q.publish(q.head, q.c.head)
+		q.publish(q.head, h)
 	}
 	if q.prodWait.Load() != prodIdle {
 		q.wakeSleeper(q.prodWait, prodSleeping)

@@ -1,8 +1,8 @@
 package queue
 
 import (
+	"github.com/shmkit/shm/internal/objstat"
 	"github.com/shmkit/shm/internal/racehint"
-	"golang.org/x/sys/unix"
 )
 
 // Race builds tell the race detector about each commit, close and head
@@ -11,15 +11,13 @@ import (
 // handle on the same object: its device and inode, since two handles map one
 // object at different addresses.
 
-type objectID struct{ dev, ino uint64 }
-
 func raceKey(fd int) *byte {
 	if !racehint.Enabled {
 		return nil
 	}
-	var st unix.Stat_t
-	if unix.Fstat(fd, &st) != nil {
+	_, id, ok := objstat.Of(fd)
+	if !ok {
 		return racehint.Key(new(byte))
 	}
-	return racehint.Key(objectID{uint64(st.Dev), st.Ino})
+	return racehint.Key(id)
 }

@@ -16,13 +16,22 @@ var errSkip = errors.New("pending record abandoned")
 // Receive waits for the next message and returns it appended to buf[:0]
 // (so a buf with enough capacity means no allocation). After the producer
 // closed the queue and every committed message was received, it returns
-// io.EOF (unwrapped). It fails with ErrPeerDead when it waits on an empty
+// io.EOF (unwrapped); after the producer aborted the stream (Abort) and
+// every message committed before was received, an error wrapping
+// ErrAborted. It fails with ErrPeerDead when it waits on an empty
 // queue whose producers all died, with ErrCorrupt when the ring breaks
 // the layout's rules, and with shm.ErrFault when another process truncated
-// the queue's object.
+// the queue's object. It looks at ctx before it takes a message: once ctx
+// is done, Receive returns ctx's error (wrapped) even when messages are
+// waiting, so a consumer told to stop stops while a busy producer keeps
+// the queue full. ReceiveBatch and Peek do the same; TryReceive, which has
+// no context, does not.
 func (q *Queue) Receive(ctx context.Context, buf []byte) (_ []byte, err error) {
 	if !q.cfg.noGuard {
 		defer q.catch(debug.SetPanicOnFault(true), opReceive, &err)
+	}
+	if err := done(ctx); err != nil {
+		return buf[:0], wrapErr(opReceive, q.name, err)
 	}
 	off, n, adv, err := q.next(ctx, true)
 	if err != nil {
@@ -31,6 +40,23 @@ func (q *Queue) Receive(ctx context.Context, buf []byte) (_ []byte, err error) {
 	buf = append(buf[:0], q.ring[off:off+uint64(n)]...)
 	q.consume(adv)
 	return buf, nil
+}
+
+// done returns ctx's error if ctx is done, cheaply for a context that can
+// never be: Receive, ReceiveBatch and Peek look at their context before
+// they take a message, so that a consumer told to stop stops even while
+// messages keep coming.
+func done(ctx context.Context) error {
+	d := ctx.Done()
+	if d == nil {
+		return nil
+	}
+	select {
+	case <-d:
+		return ctx.Err()
+	default:
+		return nil
+	}
 }
 
 // TryReceive is Receive without waiting: it returns ErrEmpty (unwrapped)
@@ -68,6 +94,9 @@ func (q *Queue) ReceiveBatch(ctx context.Context, msgs [][]byte) (n int, err err
 	if !q.cfg.noGuard {
 		defer q.catch(debug.SetPanicOnFault(true), opReceive, &err)
 	}
+	if err := done(ctx); err != nil {
+		return 0, wrapErr(opReceive, q.name, err)
+	}
 	block := true
 	for n < len(msgs) {
 		off, size, adv, err := q.next(ctx, block)
@@ -98,6 +127,9 @@ func (q *Queue) ReceiveBatch(ctx context.Context, msgs [][]byte) (n int, err err
 func (q *Queue) Peek(ctx context.Context) (_ []byte, err error) {
 	if !q.cfg.noGuard {
 		defer q.catch(debug.SetPanicOnFault(true), opReceive, &err)
+	}
+	if err := done(ctx); err != nil {
+		return nil, wrapErr(opReceive, q.name, err)
 	}
 	off, n, adv, err := q.next(ctx, true)
 	if err != nil {
@@ -189,9 +221,11 @@ func (q *Queue) next(ctx context.Context, block bool) (off uint64, n int, adv ui
 		return q.c.peekOff, q.c.peekLen, q.c.peekN, nil
 	}
 	if !q.c.active {
+		hold := q.c.hold
 		if err := q.claimConsumer(); err != nil {
 			return 0, 0, 0, err
 		}
+		q.c.hold, q.c.released = hold, q.c.head
 	}
 	for {
 		h := q.c.head
@@ -274,8 +308,8 @@ func (q *Queue) corruptRecord(pos uint64, field string, val uint64, want string)
 
 // waitData waits for a record at the consumer's head: the tail moving past
 // it (multi-producer), or the end marker there replaced by a header. It returns
-// nil when there may be data, io.EOF when the queue is closed and drained,
-// ErrEmpty when not blocking.
+// nil when there may be data, io.EOF when the queue is closed and drained
+// (ErrAborted when aborted), ErrEmpty when not blocking.
 func (q *Queue) waitData(ctx context.Context, block bool) error {
 	h := q.c.head
 	w := &q.words[(h&q.mask)>>3]
@@ -293,9 +327,9 @@ func (q *Queue) waitData(ctx context.Context, block bool) error {
 			return true, nil
 		}
 		// Producers commit before they close: look again after closed.
-		if q.closed.Load() != 0 && empty() {
+		if c := q.closed.Load(); c != closedOpen && empty() {
 			racehint.Acquire(q.race)
-			return false, io.EOF
+			return false, closedErr(c)
 		}
 		return false, nil
 	}
@@ -310,6 +344,18 @@ func (q *Queue) waitData(ctx context.Context, block bool) error {
 	err := q.await(ctx, q.consWait, 1, ready, q.producersDead, false)
 	q.stopWaiting()
 	return err
+}
+
+// closedErr is what a consumer that drained the queue gets for the closed
+// word c (not closedOpen): io.EOF after a Close, ErrAborted after an Abort.
+func closedErr(c uint32) error {
+	switch c {
+	case closedEnd:
+		return io.EOF
+	case closedAborted:
+		return ErrAborted
+	}
+	return fmt.Errorf("%w: header field closed at offset %d: %d, want %d, %d or %d", ErrCorrupt, offClosed, c, closedOpen, closedEnd, closedAborted)
 }
 
 // waitCommit waits for the pending record at ring offset o, whose state was

@@ -17,7 +17,9 @@ var errPendingReserve = errors.New("a Reserve is waiting for its Commit")
 // longer than MaxMessage fails with ErrTooLarge at once. Send fails with
 // ErrPeerDead when it has to wait for room while the consumer is dead, and
 // with shm.ErrFault when another process truncated the queue's object (see
-// the package's caveats).
+// the package's caveats). A consumer that closed is not dead: its queue
+// may get another consumer, so a Send waiting for room keeps waiting until
+// one comes or ctx ends.
 func (q *Queue) Send(ctx context.Context, msg []byte) (err error) {
 	if !q.cfg.noGuard {
 		defer q.catch(debug.SetPanicOnFault(true), opSend, &err)

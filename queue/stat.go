@@ -17,7 +17,8 @@ type Stats struct {
 	Capacity      int64  `json:"capacity"`       // ring bytes
 	MaxMessage    int    `json:"max_message"`    // largest message, bytes
 	MultiProducer bool   `json:"multi_producer"` // created with MultiProducer
-	Closed        bool   `json:"closed"`         // the sending side closed
+	Closed        bool   `json:"closed"`         // the sending side closed (completed or aborted)
+	Aborted       bool   `json:"aborted"`        // the sending side closed with Abort: the stream was cut short
 	Head          uint64 `json:"head"`           // published read cursor
 	Tail          uint64 `json:"tail"`           // write (reservation) cursor
 	Bytes         int64  `json:"bytes"`          // ring bytes in use: Tail - Head
@@ -80,8 +81,9 @@ func (s Stats) Fill() float64 {
 // and for a single-producer queue Bytes may lag by up to a sixteenth of
 // the ring (its producer publishes the tail cursor only now and then).
 // It fails with ErrNotQueue, ErrVersion or ErrCorrupt; with ErrCorrupt for
-// bad cursors the static fields of Stats are still filled in. It is meant
-// for listings such as "shm ls". When b is a mapping that another process
+// bad cursors the static fields of Stats are still filled in. It checks
+// the header only, not the object's size or ring: to list queues by name,
+// use Inspect, which makes every check. When b is a mapping that another process
 // shrank, so that reading it faults, Probe returns shm.ErrFault (like its
 // other errors, without a name) instead of crashing.
 func Probe(b []byte) (s Stats, err error) {
@@ -116,7 +118,8 @@ func probe(b []byte, fd int) (Stats, error) {
 		Capacity:      int64(g.capacity),
 		MaxMessage:    g.maxMsg,
 		MultiProducer: g.multi,
-		Closed:        le.Uint32(b[offClosed:]) != 0,
+		Closed:        le.Uint32(b[offClosed:]) != closedOpen,
+		Aborted:       le.Uint32(b[offClosed:]) == closedAborted,
 		Head:          le.Uint64(b[offHead:]),
 		Tail:          le.Uint64(b[offTail:]),
 		Messages:      -1,
@@ -135,6 +138,9 @@ func probe(b []byte, fd int) (Stats, error) {
 		// A single producer publishes its tail only now and then (every
 		// sixteenth of the ring, and when it waits or closes): it may lag.
 		s.Tail = s.Head
+	}
+	if c := le.Uint32(b[offClosed:]); c > closedAborted {
+		return s, closedErr(c)
 	}
 	if s.Tail < s.Head || s.Tail-s.Head > g.capacity || s.Head%8 != 0 || s.Tail%8 != 0 {
 		return s, fmt.Errorf("%w: cursors tail %d (header offset %d) and head %d (header offset %d) are misaligned or more than capacity %d apart", ErrCorrupt, s.Tail, offTail, s.Head, offHead, g.capacity)

@@ -48,12 +48,12 @@
 // sleeps until the next post, but Wait and WaitTimeout never sleep more
 // than 100 ms at a time and find the token on their next look. A process
 // that truncates a named semaphore's file to 0 bytes (or an unnamed one's
-// segment below the page that holds it) makes every user fault with
-// SIGBUS, as it would C users of sem_t: the semaphore works in place on
-// the mapping and, unlike package queue, does not recover the fault (set
-// runtime/debug.SetPanicOnFault(true) and recover where that matters).
-// Truncated to a size inside that page, the rest of the page reads as
-// zeros: a wrong value, not a fault.
+// segment below the page that holds it) takes the page away: C users of
+// sem_t die of SIGBUS, but Post, TryWait, Wait, WaitTimeout, Value and
+// Waiters (and Init and At) recover the fault and return an error wrapping
+// shm.ErrFault, also from the middle of a wait (see fault.go; race builds
+// excepted). Truncated to a size inside that page, the rest of the page
+// reads as zeros: a wrong value, not a fault.
 //
 // A Semaphore is valid until Close (named) or until its segment is closed
 // or resized (unnamed). Close wakes and ends this handle's blocked Wait

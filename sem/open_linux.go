@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/shmkit/shm"
+	"github.com/shmkit/shm/internal/fault"
 	"github.com/shmkit/shm/internal/nameless"
 )
 
@@ -214,8 +215,9 @@ func mapFile(name, path string, fd int, existing bool) (*Semaphore, error) {
 		return nil, err
 	}
 	s, err := words(name, b)
-	if err == nil && existing {
-		err = s.check(b)
+	// The file may have been truncated since the Fstat.
+	if err == nil && existing && fault.Catch(func() { err = s.check(b) }) {
+		err = shm.ErrFault
 	}
 	if err != nil {
 		unix.Munmap(b)

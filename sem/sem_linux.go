@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -12,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/shmkit/shm"
+	"github.com/shmkit/shm/internal/fault"
 	"github.com/shmkit/shm/internal/futex"
 	"github.com/shmkit/shm/internal/mem"
 	"github.com/shmkit/shm/internal/racehint"
@@ -50,9 +52,13 @@ func Init(seg *shm.Segment, offset int, value uint32) (*Semaphore, error) {
 		return nil, s.opError("sem init", fmt.Errorf("%w: initial value %d exceeds SEM_VALUE_MAX %d", shm.ErrInvalid, value, ValueMax))
 	}
 	b := seg.Bytes()[offset:]
-	mem.MustUint32(b, offPrivate).Store(privateShared)
-	mem.MustUint32(b, offPad).Store(0)
-	s.data.Store(uint64(value))
+	if fault.Catch(func() {
+		mem.MustUint32(b, offPrivate).Store(privateShared)
+		mem.MustUint32(b, offPad).Store(0)
+		s.data.Store(uint64(value))
+	}) {
+		return nil, s.opError("sem init", shm.ErrFault)
+	}
 	return s, nil
 }
 
@@ -62,8 +68,8 @@ func Init(seg *shm.Segment, offset int, value uint32) (*Semaphore, error) {
 // semaphore. The Semaphore is valid while seg stays open and is not resized.
 func At(seg *shm.Segment, offset int) (*Semaphore, error) {
 	s, err := inSegment(seg, offset)
-	if err == nil {
-		err = s.check(seg.Bytes()[offset:])
+	if err == nil && fault.Catch(func() { err = s.check(seg.Bytes()[offset:]) }) {
+		err = shm.ErrFault
 	}
 	if err != nil {
 		return nil, &shm.Error{Op: "sem attach", Name: segName(seg, offset), Err: err}
@@ -130,7 +136,8 @@ func (s *Semaphore) Name() string { return s.name }
 // Post adds a token, waking one waiter if any may be sleeping: sem_post.
 // It makes no system call when nobody waits. At ValueMax it fails with
 // ErrOverflow and changes nothing.
-func (s *Semaphore) Post() error {
+func (s *Semaphore) Post() (err error) {
+	defer s.catch(debug.SetPanicOnFault(true), "sem post", &err)
 	if s.closed.Load() {
 		return s.opError("sem post", ErrClosed)
 	}
@@ -155,7 +162,8 @@ func (s *Semaphore) Post() error {
 // TryWait takes a token if one is available, without blocking: sem_trywait.
 // It reports whether it took one; no token is (false, nil), not an error,
 // so the common case costs no allocation.
-func (s *Semaphore) TryWait() (bool, error) {
+func (s *Semaphore) TryWait() (_ bool, err error) {
+	defer s.catch(debug.SetPanicOnFault(true), "sem trywait", &err)
 	if s.closed.Load() {
 		return false, s.opError("sem trywait", ErrClosed)
 	}
@@ -201,7 +209,8 @@ func (s *Semaphore) WaitTimeout(d time.Duration) error {
 	return s.wait("sem wait", nil, time.Now().Add(d))
 }
 
-func (s *Semaphore) wait(op string, ctx context.Context, deadline time.Time) error {
+func (s *Semaphore) wait(op string, ctx context.Context, deadline time.Time) (err error) {
+	defer s.catch(debug.SetPanicOnFault(true), op, &err)
 	// Counted before closed is checked, and Close sets closed before it
 	// looks at the count: either this wait sees closed, or Close waits for
 	// it to leave before unmapping.
@@ -324,7 +333,8 @@ func (s *Semaphore) unregister() {
 }
 
 // Value returns the number of tokens: sem_getvalue.
-func (s *Semaphore) Value() (int, error) {
+func (s *Semaphore) Value() (_ int, err error) {
+	defer s.catch(debug.SetPanicOnFault(true), "sem value", &err)
 	if s.closed.Load() {
 		return 0, s.opError("sem value", ErrClosed)
 	}
@@ -338,7 +348,8 @@ func (s *Semaphore) Value() (int, error) {
 // Waiters returns the waiter count glibc keeps in the semaphore: how many
 // waits in any process registered to sleep. It is an upper bound (a waiter
 // killed while waiting stays counted) meant for diagnostics.
-func (s *Semaphore) Waiters() (int, error) {
+func (s *Semaphore) Waiters() (_ int, err error) {
+	defer s.catch(debug.SetPanicOnFault(true), "sem waiters", &err)
 	if s.closed.Load() {
 		return 0, s.opError("sem waiters", ErrClosed)
 	}

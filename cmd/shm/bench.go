@@ -5,10 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/shmkit/shm/bench"
@@ -54,8 +52,8 @@ ratios are the median of the ratios taken within each round, with xRAW's
 range over the rounds in brackets. Use it where the machine's speed drifts
 (a VM whose host moves its CPUs): two cases of one round ran moments apart.
 
-It removes every object it creates in /dev/shm, also when interrupted
-(exit status 130).
+It removes every object it creates in /dev/shm, also when SIGINT (Ctrl-C),
+SIGTERM or SIGHUP stops it (exit status 130).
 
 Transports: ` + strings.Join(bench.TransportNames(), ", ") + `.`,
 		Example: `  shm bench
@@ -130,12 +128,12 @@ Transports: ` + strings.Join(bench.TransportNames(), ", ") + `.`,
 				defer p.clear()
 			}
 
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			ctx, stop := stopContext(cmd.Context())
 			defer stop()
 			rep, err := bench.Run(ctx, opts...)
 			if err != nil {
 				if ctx.Err() != nil {
-					return &exitError{code: 130, err: errors.New("bench: interrupted; its objects are removed")}
+					return &exitError{code: interruptedStatus, err: errors.New("bench: interrupted; its objects are removed")}
 				}
 				return fmt.Errorf("bench: %w", err)
 			}

@@ -9,10 +9,8 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"os/signal"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/shmkit/shm"
@@ -40,6 +38,7 @@ var demoSteps = []demoStep{
 	{name: "sem", title: "Semaphores: taking turns", lead: semDemoLead, peer: semDemoPeer},
 	{name: "lock", title: "A mutex: no update lost", lead: lockDemoLead, peer: lockDemoPeer},
 	{name: "queue", title: "Queues: messages there and back, next to a pipe", lead: queueDemoLead, peer: queueDemoPeer},
+	{name: "topic", title: "A topic: one publisher, every message to two subscribers", lead: topicDemoLead, peer: topicDemoPeer},
 }
 
 func findDemoStep(name string) (demoStep, bool) {
@@ -53,7 +52,7 @@ func findDemoStep(name string) (demoStep, bool) {
 
 // demoEnv is what a step's half works with.
 type demoEnv struct {
-	ctx   context.Context // cancelled on Ctrl-C (SIGINT) or SIGTERM
+	ctx   context.Context // cancelled by SIGINT (Ctrl-C), SIGTERM or SIGHUP
 	out   io.Writer
 	dir   string
 	role  string // "lead" or "peer"
@@ -238,10 +237,11 @@ func newDemoCmd() *cobra.Command {
 itself, both map the same segment, and each shows what the other wrote; then
 the two take turns with semaphores, add to shared counters with and without a
 mutex, and echo messages through queues, timed next to a pipe. Every object
-the demo creates is removed at the end, also on an error or Ctrl-C.`,
+the demo creates is removed at the end, also on an error or when SIGINT
+(Ctrl-C), SIGTERM or SIGHUP stops it (exit status 130).`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			ctx, stop := stopContext(cmd.Context())
 			defer stop()
 			e := &demoEnv{ctx: ctx, out: transcriptWriter(cmd.OutOrStdout()), dir: dir, role: "lead", pause: pause, in: bufio.NewReader(cmd.InOrStdin())}
 			defer e.cleanup()
@@ -251,7 +251,7 @@ the demo creates is removed at the end, also on an error or Ctrl-C.`,
 				err := step.lead(e)
 				if ctx.Err() != nil {
 					e.cleanup()
-					return &exitError{code: 130, err: errors.New("demo: interrupted; its objects are removed")}
+					return &exitError{code: interruptedStatus, err: errors.New("demo: interrupted; its objects are removed")}
 				}
 				if err != nil {
 					return err
@@ -290,7 +290,7 @@ func newDemoPeerCmd() *cobra.Command {
 			if !ok || step.peer == nil {
 				return usageErr(cmd, "no demo step %q", args[0])
 			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			ctx, stop := stopContext(cmd.Context())
 			defer stop()
 			e := &demoEnv{ctx: ctx, out: cmd.OutOrStdout(), dir: dir, role: "peer"}
 			defer e.cleanup()

@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 import (
@@ -12,58 +14,12 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/shmkit/shm"
 )
-
-// TestMain lets the test binary stand in for the shm executable: the demo
-// starts its second process as os.Executable() with "demo-peer ...", which
-// during an in-process test is this binary.
-func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && os.Args[1] == "demo-peer" {
-		os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
-	}
-	// The demo's second process is this binary: built with -race, it would
-	// sleep a second at exit unless told not to.
-	os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
-	code := m.Run()
-	if builtShm != "" {
-		os.RemoveAll(filepath.Dir(builtShm))
-	}
-	os.Exit(code)
-}
-
-var (
-	buildOnce sync.Once
-	builtShm  string
-	buildErr  error
-)
-
-// buildShm builds the real shm binary once for the tests that need one;
-// TestMain removes it at the end.
-func buildShm(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "shm-cmd-test-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		builtShm = filepath.Join(dir, "shm")
-		out, err := exec.Command("go", "build", "-o", builtShm, ".").CombinedOutput()
-		if err != nil {
-			buildErr = errors.New("go build: " + err.Error() + "\n" + string(out))
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return builtShm
-}
 
 // demoLeftovers lists the objects of the demo run by pid left in dir.
 func demoLeftovers(t *testing.T, dir string, pid int) []string {
@@ -107,6 +63,7 @@ func checkTranscript(t *testing.T, out string, leadPID int, ordered bool) {
 	checkTurns(t, out, lead, ordered)
 	checkCounters(t, out, lead)
 	checkEcho(t, out, lead)
+	checkFanOut(t, out, lead)
 }
 
 var echoTimes = regexp.MustCompile(`\[lead (\d+)\] (queue|pipe) round trip: +median (\S+) \(99th percentile (\S+)\)`)

@@ -28,6 +28,32 @@ func (e *exitError) Error() string {
 
 func (e *exitError) Unwrap() error { return e.err }
 
+// Exit statuses beyond 0, 1 (failure) and 2 (usage error), each listed in
+// README.md's "Exit status" and in the --help of the commands that use it.
+// semTimeoutStatus (3) is in sem.go, interruptedStatus (130) in signals.go.
+const (
+	// peerDeadStatus: "shm queue recv" or "send" found the process at the
+	// other end dead (it had not closed the queue).
+	peerDeadStatus = 4
+	// abortedStatus: "shm queue recv" printed every message and found the
+	// stream aborted by its sender.
+	abortedStatus = 5
+)
+
+// opError gives err the command's operation and name unless it already
+// names them (a library error does): "queue send q: reading standard
+// input: is a directory".
+func opError(op, name string, err error) error {
+	var se *shm.Error
+	if errors.As(err, &se) && se.Error() == err.Error() {
+		return err
+	}
+	if errors.As(err, new(interface{ Unwrap() []error })) {
+		return err // several errors, each printed on its own line
+	}
+	return &shm.Error{Op: op, Name: name, Err: err}
+}
+
 // usageError is a command line that does not make sense: an unknown command
 // or flag, a wrong number of arguments, a size that does not parse. It exits
 // with status 2.
@@ -60,8 +86,15 @@ func exitStatus(err error, stderr io.Writer) int {
 	case errors.As(err, &usage):
 		code = 2
 	}
-	if err != nil {
-		fmt.Fprintln(stderr, "shm: "+errorLine(err))
+	// Several errors (errors.Join) print one line each.
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	for _, e := range errs {
+		if e != nil {
+			fmt.Fprintln(stderr, "shm: "+errorLine(e))
+		}
 	}
 	return code
 }
@@ -72,9 +105,9 @@ func exitStatus(err error, stderr io.Writer) int {
 func errorLine(err error) string {
 	var se *shm.Error
 	if errors.As(err, &se) && se.Error() == err.Error() {
-		return se.Op + " " + se.Name + ": " + se.Err.Error()
+		return se.Op + " " + shm.QuoteName(se.Name) + ": " + printable(strings.ReplaceAll(se.Err.Error(), "\n", "; "))
 	}
-	return strings.ReplaceAll(err.Error(), "\n", "; ")
+	return printable(strings.ReplaceAll(err.Error(), "\n", "; "))
 }
 
 // noSuchCommand refuses arguments to a command that only groups others, so

@@ -1,13 +1,16 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/shmkit/shm"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // sizeFlag is a flag that takes a size such as 64K (see parseSize). A value
@@ -77,10 +80,54 @@ func completeNames(many bool) cobra.CompletionFunc {
 		}
 		var names []cobra.Completion
 		for _, info := range infos {
-			if strings.HasPrefix(info.Name, toComplete) {
+			// A completion is a line: a name with a control character
+			// (a newline, say) cannot be one.
+			if strings.HasPrefix(info.Name, toComplete) && !strings.ContainsFunc(info.Name, unicode.IsControl) {
 				names = append(names, info.Name)
 			}
 		}
 		return names, cobra.ShellCompDirectiveNoFileComp
 	}
+}
+
+// flagError rewrites a flag's parse error for people: the flag and the
+// value, and what the flag wants, instead of the parser's internals
+// ("strconv.ParseInt: parsing ..."). The flag types of this package
+// (sizes, modes) explain themselves.
+func flagError(err error) string {
+	var ive *pflag.InvalidValueError
+	if !errors.As(err, &ive) {
+		return err.Error()
+	}
+	f := ive.GetFlag()
+	name := "--" + f.Name
+	if f.Shorthand != "" {
+		name = "-" + f.Shorthand + "/--" + f.Name
+	}
+	if want := flagWants(f.Value.Type()); want != "" {
+		return fmt.Sprintf("invalid %s %q: want %s", name, ive.GetValue(), want)
+	}
+	return fmt.Sprintf("%s: %v", name, errors.Unwrap(err))
+}
+
+// flagWants says what a value of a pflag type looks like, or "" for the
+// types whose own errors say it.
+func flagWants(typ string) string {
+	switch typ {
+	case "int", "int64":
+		return "a whole number"
+	case "uint32":
+		return "a whole number from 0 to 4294967295"
+	case "uint", "uint64":
+		return "a whole number from 0"
+	case "bool":
+		return "true or false"
+	case "duration":
+		return "a duration such as 500ms, 5s or 2m"
+	case "intSlice":
+		return "whole numbers separated by commas"
+	case "float64":
+		return "a number"
+	}
+	return ""
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,26 +13,35 @@ import (
 	"strconv"
 	"text/tabwriter"
 	"time"
+	"unicode"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/shmkit/shm"
+	"github.com/shmkit/shm/inspect"
 	"github.com/spf13/cobra"
 )
 
 // object is what ls and stat show about an object in the shared-memory
-// directory, and the JSON they print with --json.
+// directory, and the JSON they print with --json. JSON strings are UTF-8,
+// so a name that is not (any bytes but '/' and NUL make a file name) would
+// reach a script with U+FFFD in place of its bad bytes and name nothing:
+// NameBase64 then holds the name's exact bytes.
 type object struct {
-	Name     string         `json:"name"`
-	Path     string         `json:"path"`
-	Size     int64          `json:"size"`
-	Mode     string         `json:"mode"` // permission bits in octal, "0640"
-	Perm     string         `json:"perm"` // as ls -l shows them, "-rw-r-----"
-	UID      uint32         `json:"uid"`
-	GID      uint32         `json:"gid"`
-	Owner    string         `json:"owner"` // user name, or the uid when it has none
-	Group    string         `json:"group"` // group name, or the gid
-	Modified time.Time      `json:"modified"`
-	Kind     string         `json:"kind"`              // data, semaphore, other, or what a kindProbe says
-	Details  map[string]any `json:"details,omitempty"` // what a kindProbe found inside
+	Name       string         `json:"name"`
+	NameBase64 string         `json:"name_base64,omitempty"` // the name's bytes, when they are not UTF-8
+	Path       string         `json:"path"`
+	Size       int64          `json:"size"`
+	Mode       string         `json:"mode"` // permission bits in octal, "0640"
+	Perm       string         `json:"perm"` // as ls -l shows them, "-rw-r-----"
+	UID        uint32         `json:"uid"`
+	GID        uint32         `json:"gid"`
+	Owner      string         `json:"owner"` // user name, or the uid when it has none
+	Group      string         `json:"group"` // group name, or the gid
+	Modified   time.Time      `json:"modified"`
+	Kind       string         `json:"kind"`              // data, semaphore, other, or what a kindProbe says
+	Details    map[string]any `json:"details,omitempty"` // what a kindProbe found inside
+	lifecycle
 }
 
 // A kindProbe looks at an object more closely than its name can: the
@@ -63,13 +74,23 @@ func describe(dir string, info shm.Info, names *idNames) object {
 		Modified: info.ModTime,
 		Kind:     string(info.Kind),
 	}
+	if !utf8.ValidString(info.Name) {
+		o.NameBase64 = base64.StdEncoding.EncodeToString([]byte(info.Name))
+	}
+	o.Kind, o.Details = probeKind(dir, info)
+	return o
+}
+
+// probeKind returns the kind of an object, and what its probe found inside:
+// the first registered probe that recognizes it decides, or else the
+// library's Kind.
+func probeKind(dir string, info shm.Info) (string, map[string]any) {
 	for _, probe := range kindProbes {
 		if kind, details, ok := probe(dir, info); ok {
-			o.Kind, o.Details = kind, details
-			break
+			return kind, details
 		}
 	}
-	return o
+	return string(info.Kind), nil
 }
 
 // lsPerm shows a mode as ls -l does: "-rw-r-----", "lrwxrwxrwx",
@@ -146,30 +167,39 @@ func newLsCmd() *cobra.Command {
 		Long: `List every object in the shared-memory directory (/dev/shm unless --dir says
 otherwise): segments of C, Python and Go programs alike. KIND tells glibc's
 named semaphores (sem.NAME) and this project's queues apart from plain data;
-STATE shows a semaphore's value and a queue's fill level.`,
+ATTACHED counts the processes that map an object or hold a descriptor to
+it ("?" when some processes could not be inspected and none of the others
+is attached); STATE says whether it is in-use, idle, stale or unknown (see
+"shm clean"); DETAIL shows a semaphore's value and a queue's fill level.`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			infos, err := shm.List(shm.Dir(dir))
 			if err != nil {
 				return err
 			}
+			att, err := shm.ScanAttachments()
+			if err != nil {
+				att = inspect.NoScan() // list the objects all the same, as unknown
+			}
 			names := newIDNames()
 			objs := make([]object, 0, len(infos))
 			for _, info := range infos {
-				objs = append(objs, describe(dir, info, names))
+				o := describe(dir, info, names)
+				o.lifecycle = lifecycleOf(inspect.Classify(dir, info, att), false)
+				objs = append(objs, o)
 			}
 			if asJSON {
 				return writeJSON(cmd.OutOrStdout(), objs)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tSIZE\tMODE\tOWNER\tMODIFIED\tKIND\tSTATE")
+			fmt.Fprintln(tw, "NAME\tSIZE\tMODE\tOWNER\tMODIFIED\tKIND\tATTACHED\tSTATE\tDETAIL")
 			for _, o := range objs {
 				state, ok := o.Details["state"].(string)
 				if !ok {
 					state = "-"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", o.Name, formatSize(o.Size), o.Perm, o.Owner,
-					o.Modified.Local().Format("2006-01-02 15:04"), o.Kind, state)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", columnName(o.Name), formatSize(o.Size), o.Perm,
+					printable(o.Owner), o.Modified.Local().Format("2006-01-02 15:04"), o.Kind, o.attachedColumn(), o.State, printable(state))
 			}
 			return tw.Flush()
 		},
@@ -188,26 +218,36 @@ func newStatCmd() *cobra.Command {
 		Args:              exactArgs("NAME"),
 		ValidArgsFunction: completeNames(false),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			info, err := shm.Stat(args[0], shm.Dir(dir))
+			info, err := shm.Stat(objectName(dir, args[0]), shm.Dir(dir))
 			if err != nil {
 				return err
 			}
+			att, err := shm.ScanAttachments()
+			if err != nil {
+				att = inspect.NoScan()
+			}
 			o := describe(dir, info, newIDNames())
+			o.lifecycle = lifecycleOf(inspect.Classify(dir, info, att), true)
 			if asJSON {
 				return writeJSON(cmd.OutOrStdout(), o)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 1, ' ', 0)
-			fmt.Fprintf(tw, "name:\t%s\n", o.Name)
-			fmt.Fprintf(tw, "path:\t%s\n", o.Path)
+			fmt.Fprintf(tw, "name:\t%s\n", shm.QuoteName(o.Name))
+			fmt.Fprintf(tw, "path:\t%s\n", shm.QuoteName(o.Path))
 			fmt.Fprintf(tw, "size:\t%d (%s)\n", o.Size, formatSize(o.Size))
 			fmt.Fprintf(tw, "mode:\t%s (%s)\n", o.Mode, o.Perm)
-			fmt.Fprintf(tw, "owner:\t%s (%d)\n", o.Owner, o.UID)
-			fmt.Fprintf(tw, "group:\t%s (%d)\n", o.Group, o.GID)
+			fmt.Fprintf(tw, "owner:\t%s (%d)\n", printable(o.Owner), o.UID)
+			fmt.Fprintf(tw, "group:\t%s (%d)\n", printable(o.Group), o.GID)
 			fmt.Fprintf(tw, "modified:\t%s\n", o.Modified.Local().Format("2006-01-02 15:04:05.000000000 -0700"))
 			fmt.Fprintf(tw, "kind:\t%s\n", o.Kind)
 			for _, k := range slices.Sorted(maps.Keys(o.Details)) {
-				fmt.Fprintf(tw, "%s:\t%v\n", k, o.Details[k])
+				label := k
+				if k == "state" {
+					label = "detail" // ls's DETAIL column; STATE is the lifecycle state below
+				}
+				fmt.Fprintf(tw, "%s:\t%s\n", printable(label), printable(fmt.Sprint(o.Details[k])))
 			}
+			writeLifecycle(tw, o.lifecycle)
 			return tw.Flush()
 		},
 	}
@@ -216,8 +256,38 @@ func newStatCmd() *cobra.Command {
 	return cmd
 }
 
+// writeJSON prints v as indented JSON in which every character that does not
+// print is escaped: encoding/json escapes control characters below 0x20 but
+// writes DEL and characters such as U+202E (which reorders the text around
+// it) as they are, and names from the shared-memory directory may hold them.
 func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
 	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	_, err := w.Write(escapeUnprintable(buf.Bytes()))
+	return err
+}
+
+// escapeUnprintable escapes, as \uXXXX, every character of encoded JSON that
+// does not print but newline. Outside strings JSON holds only printable
+// ASCII and white space, so each such character is inside a string, where
+// the escape means the same character.
+func escapeUnprintable(b []byte) []byte {
+	var out []byte
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
+		if r == '\n' || unicode.IsPrint(r) || r == utf8.RuneError && size <= 1 {
+			// encoding/json writes valid UTF-8 only; keep anything else.
+			out = append(out, b[i:i+size]...)
+		} else if r1, r2 := utf16.EncodeRune(r); r1 != utf8.RuneError {
+			out = fmt.Appendf(out, `\u%04x\u%04x`, r1, r2)
+		} else {
+			out = fmt.Appendf(out, `\u%04x`, r)
+		}
+		i += size
+	}
+	return out
 }

@@ -70,13 +70,16 @@ func TestSegmentCommands(t *testing.T) {
 		}},
 		{args: []string{"ls"}, check: func(t *testing.T, out string) {
 			lines := strings.Split(out, "\n")
-			if f := strings.Fields(lines[0]); strings.Join(f, " ") != "NAME SIZE MODE OWNER MODIFIED KIND STATE" {
+			if f := strings.Fields(lines[0]); strings.Join(f, " ") != "NAME SIZE MODE OWNER MODIFIED KIND ATTACHED STATE DETAIL" {
 				t.Fatalf("ls header %q", lines[0])
 			}
 			for _, l := range lines {
 				f := strings.Fields(l)
-				if len(f) == 8 && f[0] == name {
-					if f[1] != "8.0K" || f[2] != "-rw-r-----" || f[3] != "root" && os.Getuid() == 0 || f[6] != "data" || f[7] != "-" {
+				if len(f) == 10 && f[0] == name {
+					// Nobody maps it: 0 attached and idle, or unknown when
+					// some process could not be inspected.
+					nobody := f[7] == "0" && f[8] == "idle" || f[7] == "?" && f[8] == "unknown"
+					if f[1] != "8.0K" || f[2] != "-rw-r-----" || f[3] != "root" && os.Getuid() == 0 || f[6] != "data" || !nobody || f[9] != "-" {
 						t.Fatalf("ls row %q", l)
 					}
 					return
@@ -307,17 +310,17 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"create"}, "shm: create: wants 1 argument (NAME), got 0; see 'shm create --help'\n"},
 		{[]string{"create", "a", "b", "--size", "1"}, "shm: create: wants 1 argument (NAME), got 2; see 'shm create --help'\n"},
 		{[]string{"create", "a"}, "shm: create: --size is required (such as --size 64K); see 'shm create --help'\n"},
-		{[]string{"create", "a", "--size", "1.5M"}, "shm: create: invalid argument \"1.5M\" for \"--size\" flag: invalid size \"1.5M\": fractions are not accepted; use a smaller unit (1536K, not 1.5M); see 'shm create --help'\n"},
-		{[]string{"create", "a", "--size", "-1"}, "shm: create: invalid argument \"-1\" for \"--size\" flag: invalid size \"-1\": a size cannot be negative; see 'shm create --help'\n"},
-		{[]string{"create", "a", "--size", "1K", "--mode", "0800"}, "shm: create: invalid argument \"0800\" for \"--mode\" flag: invalid mode \"0800\": want octal permission bits 0 to 0777, such as 0640; see 'shm create --help'\n"},
-		{[]string{"create", "a", "--size", "1K", "--mode", "1777"}, "shm: create: invalid argument \"1777\" for \"--mode\" flag: invalid mode \"1777\": want octal permission bits 0 to 0777, such as 0640; see 'shm create --help'\n"},
+		{[]string{"create", "a", "--size", "1.5M"}, "shm: create: --size: invalid size \"1.5M\": fractions are not accepted; use a smaller unit (1536K, not 1.5M); see 'shm create --help'\n"},
+		{[]string{"create", "a", "--size", "-1"}, "shm: create: --size: invalid size \"-1\": a size cannot be negative; see 'shm create --help'\n"},
+		{[]string{"create", "a", "--size", "1K", "--mode", "0800"}, "shm: create: --mode: invalid mode \"0800\": want octal permission bits 0 to 0777, such as 0640; see 'shm create --help'\n"},
+		{[]string{"create", "a", "--size", "1K", "--mode", "1777"}, "shm: create: --mode: invalid mode \"1777\": want octal permission bits 0 to 0777, such as 0640; see 'shm create --help'\n"},
 		{[]string{"rm"}, "shm: rm: wants at least 1 NAME argument, got 0; see 'shm rm --help'\n"},
 		{[]string{"ls", "x"}, "shm: ls: takes no arguments, got 1 (\"x\"); see 'shm ls --help'\n"},
 		{[]string{"creat", "x"}, "shm: unknown command \"creat\" (did you mean create?); see 'shm --help'\n"},
-		{[]string{"stat", "--json=maybe", "a"}, "shm: stat: invalid argument \"maybe\" for \"--json\" flag: strconv.ParseBool: parsing \"maybe\": invalid syntax; see 'shm stat --help'\n"},
+		{[]string{"stat", "--json=maybe", "a"}, "shm: stat: invalid --json \"maybe\": want true or false; see 'shm stat --help'\n"},
 		{[]string{"resize", "a", "lots"}, "shm: resize: invalid size \"lots\": want a whole number of bytes with an optional unit (4096, 64K, 1M, 1GiB); see 'shm resize --help'\n"},
 		{[]string{"resize", "a", "99999E"}, "shm: resize: invalid size \"99999E\": more than 9223372036854775807 bytes; see 'shm resize --help'\n"},
-		{[]string{"cat", "a", "--offset", "x"}, "shm: cat: invalid argument \"x\" for \"--offset\" flag: invalid size \"x\": want a whole number of bytes with an optional unit (4096, 64K, 1M, 1GiB); see 'shm cat --help'\n"},
+		{[]string{"cat", "a", "--offset", "x"}, "shm: cat: --offset: invalid size \"x\": want a whole number of bytes with an optional unit (4096, 64K, 1M, 1GiB); see 'shm cat --help'\n"},
 		{[]string{"edit", "a", "--size"}, "shm: edit: flag needs an argument: --size; see 'shm edit --help'\n"},
 		{[]string{"demo", "extra"}, "shm: demo: takes no arguments, got 1 (\"extra\"); see 'shm demo --help'\n"},
 		{[]string{"demo-peer", "nosuchstep"}, "shm: demo-peer: no demo step \"nosuchstep\"; see 'shm demo-peer --help'\n"},

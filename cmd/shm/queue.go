@@ -2,15 +2,15 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -21,33 +21,30 @@ import (
 
 func init() { kindProbes = append(kindProbes, probeQueue) }
 
-// probeQueue tells queues apart for ls and stat by their header (the first
-// page, read without mapping the object) and reports their fill.
-func probeQueue(_ string, info shm.Info) (string, map[string]any, bool) {
-	if info.Kind != shm.KindData || info.Size < 4096 {
+// probeQueue tells queues apart for ls and stat with queue.Inspect, the
+// checks of "shm queue stat", and reports their fill, or where a damaged
+// queue is corrupt ("corrupt:size").
+func probeQueue(dir string, info shm.Info) (string, map[string]any, bool) {
+	if info.Kind != shm.KindData {
 		return "", nil, false
 	}
-	f, err := os.OpenFile(info.Path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return "", nil, false
+	st, err := queue.Inspect(info.Name, queue.Dir(dir))
+	var se *shm.Error
+	if errors.As(err, &se) {
+		err = se.Err // ls and stat name the object already
 	}
-	defer f.Close()
-	b := make([]byte, 4096)
-	if _, err := io.ReadFull(f, b); err != nil {
-		return "", nil, false
-	}
-	st, err := queue.ProbeFile(b, f)
 	switch {
-	case errors.Is(err, queue.ErrNotQueue):
-		return "", nil, false
+	case err != nil && !errors.Is(err, queue.ErrCorrupt) && !errors.Is(err, queue.ErrVersion) && !errors.Is(err, shm.ErrFault) && !errors.Is(err, errors.ErrUnsupported):
+		return "", nil, false // not a queue, or no header could be read (no permission)
 	case err != nil && st.Capacity == 0:
-		return "queue", map[string]any{"error": err.Error(), "state": "corrupt"}, true
+		return "queue", map[string]any{"error": err.Error(), "state": corruptState(err)}, true
 	}
 	d := map[string]any{
 		"capacity":       st.Capacity,
 		"bytes":          st.Bytes,
 		"fill":           fmt.Sprintf("%.1f%%", 100*st.Fill()),
 		"closed":         st.Closed,
+		"aborted":        st.Aborted,
 		"multi_producer": st.MultiProducer,
 		"producers":      len(st.Producers),
 		"peers":          peersString(st),
@@ -55,11 +52,23 @@ func probeQueue(_ string, info shm.Info) (string, map[string]any, bool) {
 	}
 	if err != nil {
 		d["error"] = err.Error()
-		if !errors.Is(err, errors.ErrUnsupported) { // peers' liveness unknown, not corruption
-			d["state"] = "corrupt"
+		if !errors.Is(err, errors.ErrUnsupported) { // peers' liveness unknown, not damage
+			d["state"] = corruptState(err)
 		}
 	}
 	return "queue", d, true
+}
+
+// corruptState is the STATE of a queue that Inspect found wrong: where it
+// is corrupt, or "unreadable" for another failure (such as a fault).
+func corruptState(err error) string {
+	switch part := queue.Part(err); {
+	case part != "":
+		return "corrupt:" + part
+	case errors.Is(err, queue.ErrCorrupt):
+		return "corrupt"
+	}
+	return "unreadable"
 }
 
 // newQueueCmd is "shm queue": message queues over shared memory.
@@ -145,29 +154,74 @@ func newQueueSendCmd() *cobra.Command {
 		Use:   "send NAME [MSG...]",
 		Short: "Send messages: the arguments, or one per line of standard input",
 		Long: `Send each argument as a message, or without arguments each line of
-standard input (without its newline), or with --raw each length-prefixed
-message of standard input. At the end the queue is closed for sending, so
-that the receiver gets end-of-file after the last message; --keep-open
-leaves it open. A full queue makes send wait (up to --timeout per message).`,
+standard input (without its newline; a carriage return before it is part of
+the message), or with --raw each length-prefixed message of standard input.
+At the end the queue is closed for sending, so that the receiver gets
+end-of-file after the last message; --keep-open leaves it open. A full queue
+makes send wait (up to --timeout per message).
+
+When send fails part-way (a message too large, unreadable input, a
+--timeout that passed, a signal), the messages sent stay sent and the
+stream is marked aborted, with or without --keep-open: "shm queue recv"
+prints them and then exits with status 5 instead of taking the stream for
+complete.
+
+Exit status: 0 ok, 1 an error (the stream is aborted), 2 usage error, 4 the
+receiver died, 130 stopped by SIGINT, SIGTERM or SIGHUP.`,
 		Args:              minArgs(1, "NAME"),
 		ValidArgsFunction: completeNames(false),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if timeout < 0 {
+				return usageErr(cmd, "--timeout %v is negative", timeout)
+			}
 			name := args[0]
 			q, err := queue.Open(name, queue.Dir(dir))
 			if err != nil {
 				return err
 			}
+			ctx, stop := stopContext(cmd.Context())
+			defer stop()
+			sent := 0
 			send := func(msg []byte) error {
-				ctx, cancel := waitContext(cmd.Context(), timeout)
-				defer cancel()
-				return q.Send(ctx, msg)
+				sctx, cancel := waitContext(ctx, timeout)
+				err := q.Send(sctx, msg)
+				cancel()
+				switch {
+				case err == nil:
+					sent++
+					return nil
+				case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+					return &shm.Error{Op: "queue send", Name: q.Name(), Err: fmt.Errorf("no room for message %d within --timeout %v: the queue stayed full", sent+1, timeout)}
+				}
+				return err
 			}
-			err = sendAll(cmd.InOrStdin(), args[1:], raw, q.MaxMessage(), send)
-			// What was sent stays sent, also after an error.
-			if keepOpen {
-				return errors.Join(err, q.Detach())
+			in := newSignalReader(ctx, cmd.InOrStdin())
+			defer in.Close()
+			err = sendAll(in, args[1:], raw, q.MaxMessage(), send)
+			if err == nil {
+				// What was sent stays sent; the stream is complete.
+				if keepOpen {
+					return q.Detach()
+				}
+				return q.Close()
 			}
-			return errors.Join(err, q.Close())
+			// The stream is cut short: the receiver must be able to tell.
+			// Unless another live process is the producer (ErrBusy): that
+			// stream was never this one's to end.
+			end := q.Abort
+			if errors.Is(err, queue.ErrBusy) {
+				end = q.Close
+			}
+			if eerr := end(); eerr != nil && !errors.Is(eerr, queue.ErrBusy) {
+				err = errors.Join(err, eerr)
+			}
+			switch {
+			case interruption(ctx) != nil:
+				return interruptedf(ctx, "queue send", q.Name(), "after %d message%s; the stream is marked aborted", sent, plural(sent))
+			case errors.Is(err, queue.ErrPeerDead):
+				return &exitError{code: peerDeadStatus, err: err}
+			}
+			return opError("queue send", q.Name(), err)
 		},
 	}
 	f := cmd.Flags()
@@ -192,22 +246,26 @@ func sendAll(r io.Reader, args []string, raw bool, maxMsg int, send func([]byte)
 	if raw {
 		var hdr [4]byte
 		buf := make([]byte, 0, 1<<16)
-		for {
-			if _, err := io.ReadFull(br, hdr[:]); err == io.EOF {
+		for i := 1; ; i++ {
+			if n, err := io.ReadFull(br, hdr[:]); err == io.EOF {
 				return nil
+			} else if err == io.ErrUnexpectedEOF {
+				return fmt.Errorf("standard input ends inside the length prefix of message %d (%d of its 4 bytes)", i, n)
 			} else if err != nil {
-				return fmt.Errorf("reading a length prefix: %w", err)
+				return inputError(err)
 			}
 			n := binary.LittleEndian.Uint32(hdr[:])
 			if uint64(n) > uint64(maxMsg) {
-				return fmt.Errorf("a %d-byte message on standard input: %w (at most %d)", n, queue.ErrTooLarge, maxMsg)
+				return fmt.Errorf("message %d of standard input has %d bytes: %w (at most %d)", i, n, queue.ErrTooLarge, maxMsg)
 			}
 			if cap(buf) < int(n) {
 				buf = make([]byte, n)
 			}
 			buf = buf[:n]
-			if _, err := io.ReadFull(br, buf); err != nil {
-				return fmt.Errorf("reading a %d-byte message: %w", n, err)
+			if k, err := io.ReadFull(br, buf); err == io.ErrUnexpectedEOF || err == io.EOF {
+				return fmt.Errorf("standard input ends inside message %d: %d of its %d bytes", i, k, n)
+			} else if err != nil {
+				return inputError(err)
 			}
 			if err := send(buf); err != nil {
 				return err
@@ -215,7 +273,8 @@ func sendAll(r io.Reader, args []string, raw bool, maxMsg int, send func([]byte)
 		}
 	}
 	sc := bufio.NewScanner(br)
-	sc.Buffer(make([]byte, 0, 1<<16), maxMsg+2)
+	sc.Buffer(make([]byte, 0, 1<<16), maxMsg+1)
+	sc.Split(scanLines)
 	for sc.Scan() {
 		if err := send(sc.Bytes()); err != nil {
 			return err
@@ -224,8 +283,88 @@ func sendAll(r io.Reader, args []string, raw bool, maxMsg int, send func([]byte)
 	if errors.Is(sc.Err(), bufio.ErrTooLong) {
 		return fmt.Errorf("a line of standard input is longer than the queue's maximum message of %d bytes: %w", maxMsg, queue.ErrTooLarge)
 	}
-	return sc.Err()
+	if sc.Err() != nil {
+		return inputError(sc.Err())
+	}
+	return nil
 }
+
+// scanLines splits lines at "\n" and keeps everything else, a carriage
+// return before the newline included, so that a message is the line's
+// bytes exactly (bufio.ScanLines would drop the "\r").
+func scanLines(data []byte, atEOF bool) (advance int, token []byte, err error) {
+	if i := bytes.IndexByte(data, '\n'); i >= 0 {
+		return i + 1, data[:i], nil
+	}
+	if atEOF && len(data) > 0 {
+		return len(data), data, nil
+	}
+	return 0, nil, nil
+}
+
+// inputError describes a failure to read standard input, or the signal
+// that stopped the read.
+func inputError(err error) error {
+	if _, ok := err.(*errInterrupted); ok {
+		return err
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	return fmt.Errorf("reading standard input: %w", err)
+}
+
+// signalReader reads from r in a goroutine of its own, so that a read
+// blocked on a terminal or an idle pipe does not keep the command from
+// seeing a signal: Read returns the signal's error as soon as ctx ends.
+type signalReader struct {
+	ctx     context.Context
+	r       io.Reader
+	reqs    chan int
+	res     chan readResult
+	buf     []byte // written by the reading goroutine, handed over by res
+	pending bool   // a request was sent and its result not yet taken
+}
+
+type readResult struct {
+	n   int
+	err error
+}
+
+func newSignalReader(ctx context.Context, r io.Reader) *signalReader {
+	s := &signalReader{ctx: ctx, r: r, reqs: make(chan int), res: make(chan readResult, 1)}
+	go func() {
+		for n := range s.reqs {
+			if cap(s.buf) < n {
+				s.buf = make([]byte, n)
+			}
+			k, err := s.r.Read(s.buf[:n])
+			s.res <- readResult{k, err}
+		}
+	}()
+	return s
+}
+
+func (s *signalReader) Read(p []byte) (int, error) {
+	if s.ctx.Err() != nil {
+		return 0, context.Cause(s.ctx)
+	}
+	if !s.pending {
+		s.reqs <- len(p)
+		s.pending = true
+	}
+	select {
+	case r := <-s.res:
+		s.pending = false
+		return copy(p, s.buf[:r.n]), r.err
+	case <-s.ctx.Done():
+		return 0, context.Cause(s.ctx)
+	}
+}
+
+// Close lets the reading goroutine end (at once if it is not in a read).
+func (s *signalReader) Close() { close(s.reqs) }
 
 func newQueueRecvCmd() *cobra.Command {
 	var (
@@ -242,30 +381,43 @@ func newQueueRecvCmd() *cobra.Command {
 little-endian length and the bytes). Without -n or --follow, recv prints the
 messages waiting now and exits. With -n N it waits for N messages; with
 --follow it prints messages as they come until the queue is closed for
-sending (or Ctrl-C). --timeout D gives up when no message came for D: that
-ends --follow and the default mode quietly, and fails -n.`,
+sending. --timeout D gives up when no message came for D: that ends --follow
+and the default mode quietly, and fails -n.
+
+A message leaves the queue only once it was written to standard output:
+recv stopped by a signal, or whose output fails, leaves what it did not
+write out to the next receiver.
+
+Exit status: 0 ok (the stream ended, or nothing more came), 1 an error,
+2 usage error, 4 the sender died before closing the queue, 5 the sender
+aborted the stream (after every message it sent was printed), 130 stopped
+by SIGINT, SIGTERM or SIGHUP.`,
 		Args:              exactArgs("NAME"),
 		ValidArgsFunction: completeNames(false),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if count < 0 {
 				return usageErr(cmd, "-n %d is negative", count)
 			}
+			if timeout < 0 {
+				return usageErr(cmd, "--timeout %v is negative", timeout)
+			}
 			q, err := queue.Open(args[0], queue.Dir(dir))
 			if err != nil {
 				return err
 			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
+			ctx, stop := stopContext(cmd.Context())
 			defer stop()
-			w := bufio.NewWriterSize(cmd.OutOrStdout(), 1<<16)
-			got, err := recvAll(ctx, q, w, raw, follow || count > 0, count, timeout)
-			err = errors.Join(err, w.Flush(), q.Close())
-			if count > 0 && got < count && err == nil {
-				err = &shm.Error{Op: "queue receive", Name: q.Name(), Err: fmt.Errorf("got %d of %d messages: the queue was closed for sending", got, count)}
+			r := newReceiver(q, cmd.OutOrStdout(), raw)
+			got, err := r.run(ctx, follow || count > 0, count, timeout)
+			// What was received is written out, and only then given up;
+			// what could not be written stays in the queue.
+			if ferr := r.flush(); ferr != nil && interruption(ctx) == nil {
+				err = ferr
 			}
-			if err != nil && ctx.Err() != nil && cmd.Context().Err() == nil {
-				return nil // interrupted: what was received was printed
+			if cerr := q.Close(); err == nil {
+				err = cerr
 			}
-			return err
+			return recvResult(ctx, q.Name(), got, count, timeout, err)
 		},
 	}
 	f := cmd.Flags()
@@ -277,47 +429,122 @@ ends --follow and the default mode quietly, and fails -n.`,
 	return cmd
 }
 
-// recvAll prints messages until count (if > 0), end of file, or, when not
-// waiting, an empty queue. It returns how many it printed.
-func recvAll(ctx context.Context, q *queue.Queue, w *bufio.Writer, raw, wait bool, count int, timeout time.Duration) (int, error) {
+// errNoMessage ends a receive whose --timeout passed without a message.
+var errNoMessage = errors.New("no message within the timeout")
+
+// recvResult turns how a receive ended into the command's error and exit
+// status.
+func recvResult(ctx context.Context, name string, got, count int, timeout time.Duration, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case interruption(ctx) != nil:
+		return interruptedf(ctx, "queue receive", name, "after %d message%s", got, plural(got))
+	case errors.Is(err, queue.ErrAborted):
+		return &exitError{code: abortedStatus, err: annotate(err, "%w after %d message%s", got, plural(got))}
+	case errors.Is(err, queue.ErrPeerDead):
+		return &exitError{code: peerDeadStatus, err: annotate(err, "%w; %d message%s printed before", got, plural(got))}
+	case err == io.EOF:
+		if count > 0 && got < count {
+			return &shm.Error{Op: "queue receive", Name: name, Err: fmt.Errorf("got %d of %d messages: the queue was closed for sending", got, count)}
+		}
+		return nil
+	case err == errNoMessage:
+		if count > 0 {
+			return &shm.Error{Op: "queue receive", Name: name, Err: fmt.Errorf("got %d of %d messages: none came within --timeout %v", got, count, timeout)}
+		}
+		return nil
+	}
+	return opError("queue receive", name, err)
+}
+
+// receiver prints messages from a queue that holds them (queue.Hold) and
+// acknowledges them only once they were written out.
+type receiver struct {
+	q        *queue.Queue
+	w        *bufio.Writer
+	raw      bool
+	unacked  int // ring bytes received since the last Ack
+	ackEvery int
+}
+
+func newReceiver(q *queue.Queue, out io.Writer, raw bool) *receiver {
+	q.Hold()
+	// Acknowledging every quarter of the ring (at most every 64 KiB of
+	// output) keeps room for the producer without a write per message.
+	return &receiver{q: q, w: bufio.NewWriterSize(out, 1<<16), raw: raw, ackEvery: int(min(q.Capacity()/4, 1<<16))}
+}
+
+// run prints messages until count (if > 0), end of file, or, when not
+// waiting, an empty queue. It returns how many it printed and why it
+// stopped: nil after count messages, io.EOF, errNoMessage, or the error.
+func (r *receiver) run(ctx context.Context, wait bool, count int, timeout time.Duration) (int, error) {
+	stopped := ctx.Done()
 	var buf []byte
 	got := 0
 	for count == 0 || got < count {
+		select {
+		case <-stopped:
+			return got, context.Cause(ctx)
+		default:
+		}
 		var err error
-		buf, err = q.TryReceive(buf)
-		if err == queue.ErrEmpty && (wait || timeout > 0) {
+		buf, err = r.q.TryReceive(buf)
+		if err == queue.ErrEmpty {
+			if !wait && timeout == 0 {
+				return got, io.EOF
+			}
 			// About to wait: what was printed goes out first.
-			if ferr := w.Flush(); ferr != nil {
-				return got, ferr
+			if err := r.flush(); err != nil {
+				return got, err
 			}
 			wctx, cancel := waitContext(ctx, timeout)
-			buf, err = q.Receive(wctx, buf)
+			buf, err = r.q.Receive(wctx, buf)
 			cancel()
 			if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
-				if count > 0 {
-					return got, &shm.Error{Op: "queue receive", Name: q.Name(), Err: fmt.Errorf("got %d of %d messages: no message for %v: %w", got, count, timeout, err)}
-				}
-				return got, nil
+				return got, errNoMessage
 			}
 		}
-		switch {
-		case err == queue.ErrEmpty || err == io.EOF:
-			return got, nil
-		case err != nil:
+		if err != nil {
 			return got, err
 		}
-		if raw {
-			var hdr [4]byte
-			binary.LittleEndian.PutUint32(hdr[:], uint32(len(buf)))
-			w.Write(hdr[:])
-			w.Write(buf)
-		} else {
-			w.Write(buf)
-			w.WriteByte('\n')
+		if err := r.write(buf); err != nil {
+			return got, err
 		}
 		got++
 	}
 	return got, nil
+}
+
+func (r *receiver) write(msg []byte) error {
+	if r.raw {
+		var hdr [4]byte
+		binary.LittleEndian.PutUint32(hdr[:], uint32(len(msg)))
+		r.w.Write(hdr[:])
+		r.w.Write(msg)
+	} else {
+		r.w.Write(msg)
+		r.w.WriteByte('\n')
+	}
+	r.unacked += len(msg) + 16
+	if r.unacked >= r.ackEvery {
+		return r.flush()
+	}
+	return nil
+}
+
+// flush writes out what was printed and then acknowledges it: only then
+// does it leave the queue.
+func (r *receiver) flush() error {
+	if err := r.w.Flush(); err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return fmt.Errorf("writing standard output: %w", err)
+	}
+	r.unacked = 0
+	return r.q.ReleaseThrough(r.q.Position())
 }
 
 func waitContext(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
@@ -337,11 +564,12 @@ func newQueueStatCmd() *cobra.Command {
 		Short: "Show a queue's size, fill, peers and state",
 		Long: `Show a queue's capacity, the bytes and messages waiting, its producers and
 consumer with whether they are alive, and whether it was closed for
-sending. On a corrupt queue it says which field is wrong, and where.`,
+sending: "yes" when its sender finished, "aborted" when the sender failed
+part-way. On a corrupt queue it says which field is wrong, and where.`,
 		Args:              exactArgs("NAME"),
 		ValidArgsFunction: completeNames(false),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := queue.Stat(args[0], queue.Dir(dir))
+			st, err := queue.Inspect(args[0], queue.Dir(dir))
 			if st.Capacity == 0 {
 				return err
 			}
@@ -367,7 +595,7 @@ sending. On a corrupt queue it says which field is wrong, and where.`,
 			if st.MultiProducer {
 				kind = "multi-producer"
 			}
-			fmt.Fprintf(tw, "name:\t%s\n", strings.TrimLeft(args[0], "/"))
+			fmt.Fprintf(tw, "name:\t%s\n", shm.QuoteName(strings.TrimLeft(args[0], "/")))
 			fmt.Fprintf(tw, "kind:\tqueue, %s\n", kind)
 			fmt.Fprintf(tw, "capacity:\t%s (%d bytes)\n", formatSize(st.Capacity), st.Capacity)
 			fmt.Fprintf(tw, "max message:\t%s (%d bytes)\n", formatSize(int64(st.MaxMessage)), st.MaxMessage)
@@ -375,7 +603,11 @@ sending. On a corrupt queue it says which field is wrong, and where.`,
 			if st.Pending > 0 {
 				fmt.Fprintf(tw, "pending:\t%d reserved, not committed\n", st.Pending)
 			}
-			fmt.Fprintf(tw, "closed:\t%s\n", yesNo(st.Closed))
+			closed := yesNo(st.Closed)
+			if st.Aborted {
+				closed = "aborted (the sender failed; the stream is incomplete)"
+			}
+			fmt.Fprintf(tw, "closed:\t%s\n", closed)
 			if st.Consumer != nil {
 				fmt.Fprintf(tw, "consumer:\t%s\n", peerString(*st.Consumer))
 			} else {
@@ -401,6 +633,9 @@ sending. On a corrupt queue it says which field is wrong, and where.`,
 }
 
 func countOrUnknown(n int, err error) string {
+	if n < 0 {
+		return "unknown" // not counted: the ring could not be read
+	}
 	if err != nil {
 		return fmt.Sprintf("at least %d", n)
 	}

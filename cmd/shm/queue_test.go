@@ -55,7 +55,7 @@ func TestQueueCommands(t *testing.T) {
 	// A new producer reopens the queue; --timeout ends a wait.
 	ok(t, "", "queue", "send", name, "--keep-open", "again")
 	r = shmRun(t, "", "queue", "recv", name, "-n", "2", "--timeout", "50ms")
-	if r.code != 1 || r.stdout != "again\n" || !strings.Contains(r.stderr, "got 1 of 2 messages: no message for 50ms") {
+	if r.code != 1 || r.stdout != "again\n" || !strings.Contains(r.stderr, "got 1 of 2 messages: none came within --timeout 50ms") {
 		t.Errorf("recv -n 2 --timeout with one message: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}
 	if got := ok(t, "", "queue", "recv", name, "--timeout", "20ms"); got != "" {
@@ -80,7 +80,7 @@ func TestQueueRaw(t *testing.T) {
 	}
 	// A truncated frame and an oversized one are errors, not hangs.
 	r := shmRun(t, "\x05\x00\x00\x00ab", "queue", "send", name, "--raw")
-	if r.code != 1 || !strings.Contains(r.stderr, "reading a 5-byte message") {
+	if r.code != 1 || !strings.Contains(r.stderr, "standard input ends inside message 1: 2 of its 5 bytes") {
 		t.Errorf("truncated frame: exit %d, stderr %q", r.code, r.stderr)
 	}
 	r = shmRun(t, "\xff\xff\x00\x00", "queue", "send", name, "--raw")
@@ -188,7 +188,7 @@ func TestQueueKind(t *testing.T) {
 	if len(objs) != 2 || objs[0].Kind != "data" || objs[1].Kind != "queue" || objs[1].Details["fill"] != "25.0%" || objs[1].Details["capacity"] != 4096.0 {
 		t.Fatalf("ls --json: %+v", objs)
 	}
-	if table := ok(t, "", "ls", "--dir", dir); !regexp.MustCompile(`(?m)^q .* queue +fill=25\.0%$`).MatchString(table) {
+	if table := ok(t, "", "ls", "--dir", dir); !regexp.MustCompile(`(?m)^q .* queue +\S+ +\S+ +fill=25\.0%$`).MatchString(table) {
 		t.Fatalf("ls table does not show the queue's fill:\n%s", table)
 	}
 	if out := ok(t, "", "stat", "q", "--dir", dir); !strings.Contains(out, "kind:           queue\n") || !strings.Contains(out, "fill:           25.0%\n") {

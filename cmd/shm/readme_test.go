@@ -48,11 +48,11 @@ func fenced(t *testing.T, doc, after, info string) string {
 	return body[:k]
 }
 
-// The set-up section has exactly two commands, the demo and the tests, and
-// CI runs that same test command.
+// The set-up section has exactly two commands, the demo and the tests
+// (this module's, then the bridge module's), and CI runs those same tests.
 func TestReadmeSetup(t *testing.T) {
 	got := fenced(t, readme(t), "## Set up", "sh")
-	want := "go run ./cmd/shm demo\ngo test ./...\n"
+	want := "go run ./cmd/shm demo\ngo test ./... && (cd bridge && go test ./...)\n"
 	if got != want {
 		t.Fatalf("set-up commands:\n%s\nwant:\n%s", got, want)
 	}
@@ -60,8 +60,10 @@ func TestReadmeSetup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !regexp.MustCompile(`(?m)^go test \./\.\.\.$`).Match(ci) {
-		t.Fatalf(".ci/run does not run the README's test command %q:\n%s", "go test ./...", ci)
+	for _, cmd := range []string{`go test \./\.\.\.`, `\(cd bridge && go test \./\.\.\.\)`} {
+		if !regexp.MustCompile(`(?m)^` + cmd + `$`).Match(ci) {
+			t.Fatalf(".ci/run does not run the README's test command %s:\n%s", cmd, ci)
+		}
 	}
 }
 

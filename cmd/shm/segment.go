@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 
 	"github.com/shmkit/shm"
 	"github.com/spf13/cobra"
@@ -31,7 +32,7 @@ is exactly --mode, whatever the umask.`,
 			if !size.set {
 				return usageErr(cmd, "--size is required (such as --size 64K)")
 			}
-			seg, err := shm.Create(args[0], size.n, shm.Dir(dir), shm.Mode(fs.FileMode(mode)))
+			seg, err := shm.Create(objectName(dir, args[0]), size.n, shm.Dir(dir), shm.Mode(fs.FileMode(mode)))
 			if err != nil {
 				return err
 			}
@@ -49,14 +50,19 @@ func newRmCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "rm NAME...",
 		Short: "Remove segments (processes that have them mapped keep them until they close)",
-		Long: `Remove each NAME. Every name is tried; if any fails, each failure is reported
-and the exit status is 1.`,
+		Long: `Remove each NAME (or its path, such as /dev/shm/NAME). Every name is tried; if
+any fails, each failure is reported and the exit status is 1. A named
+semaphore is the file sem.NAME: "shm sem rm NAME" removes it.`,
 		Args:              minArgs(1, "NAME"),
 		ValidArgsFunction: completeNames(true),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			failed := false
-			for _, name := range args {
+			for _, arg := range args {
+				name := objectName(dir, arg)
 				if err := shm.Unlink(name, shm.Dir(dir)); err != nil {
+					if errors.Is(err, fs.ErrNotExist) {
+						err = semaphoreHint(dir, name, err)
+					}
 					fmt.Fprintln(cmd.ErrOrStderr(), "shm: "+errorLine(err))
 					failed = true
 				}
@@ -71,6 +77,19 @@ and the exit status is 1.`,
 	return cmd
 }
 
+// semaphoreHint adds to err, the failure to find the object name, that a
+// semaphore of that name exists, and which command removes it.
+func semaphoreHint(dir, name string, err error) error {
+	clean, cerr := shm.CleanName(name)
+	if cerr != nil {
+		return err
+	}
+	if _, serr := shm.Stat(shm.SemaphorePrefix+clean, shm.Dir(dir)); serr != nil {
+		return err
+	}
+	return &shm.Error{Op: "unlink", Name: name, Err: fmt.Errorf("%w (there is a semaphore %s: \"shm sem rm %s\" removes it)", unwrapShm(err), shm.QuoteName(clean), shm.QuoteName(clean))}
+}
+
 func newCatCmd() *cobra.Command {
 	var dir string
 	var offset, length sizeFlag
@@ -78,12 +97,14 @@ func newCatCmd() *cobra.Command {
 		Use:   "cat NAME",
 		Short: "Copy a segment's bytes, raw, to stdout",
 		Long: `Copy the segment's bytes to stdout as they are, from --offset for --length
-bytes (to the end when --length is not given).`,
+bytes (to the end when --length is not given). The bytes are read through the
+object's file (pread), a megabyte at a time: a sparse object's holes read as
+zeros without taking space on the file system.`,
 		Example:           "  shm cat jobs | xxd | head\n  shm cat jobs --offset 4K --length 16",
 		Args:              exactArgs("NAME"),
 		ValidArgsFunction: completeNames(false),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name := args[0]
+			name := objectName(dir, args[0])
 			seg, err := shm.Open(name, shm.Dir(dir), shm.ReadOnly())
 			if err != nil {
 				return err
@@ -93,7 +114,7 @@ bytes (to the end when --length is not given).`,
 			if err != nil {
 				return err
 			}
-			_, err = io.Copy(cmd.OutOrStdout(), io.NewSectionReader(seg, offset.n, n))
+			_, err = io.CopyBuffer(cmd.OutOrStdout(), seg.NewReader(offset.n, n), make([]byte, copyBuffer))
 			return err
 		},
 	}
@@ -101,6 +122,39 @@ bytes (to the end when --length is not given).`,
 	cmd.Flags().Var(&length, "length", "number of bytes to copy (default: to the end)")
 	addDirFlag(cmd, &dir)
 	return cmd
+}
+
+// copyBuffer is the most of a segment that cat, dump and write hold in
+// memory at once.
+const copyBuffer = 1 << 20
+
+// refuseKind protects objects of a kind that a plain segment command would
+// break: resizing a queue destroys it, and writing into a queue or a
+// semaphore file corrupts it. Unless force is set, it returns an error
+// naming the kind when the object named in dir is a queue or a semaphore;
+// verb says what the command would do ("resizing"). An object that cannot
+// be looked at is left to the command itself to report.
+func refuseKind(dir, name, op, verb string, force bool) error {
+	if force {
+		return nil
+	}
+	info, err := shm.Stat(name, shm.Dir(dir))
+	if err != nil {
+		return nil
+	}
+	kind, _ := probeKind(dir, info)
+	if kind != "queue" && kind != string(shm.KindSemaphore) {
+		return nil
+	}
+	return &shm.Error{Op: op, Name: name, Err: fmt.Errorf("it is a %s, and %s would break it (use the \"shm %s\" commands, or --force to go ahead)", kind, verb, kindCommand[kind])}
+}
+
+// kindCommand is the command group that works on each protected kind.
+var kindCommand = map[string]string{"queue": "queue", string(shm.KindSemaphore): "sem"}
+
+// addForceFlag gives cmd the --force flag of the commands refuseKind guards.
+func addForceFlag(cmd *cobra.Command, force *bool) {
+	cmd.Flags().BoolVar(force, "force", false, "work on a queue or a semaphore file too, which this breaks")
 }
 
 // span checks that length bytes at offset lie inside a segment of size bytes
@@ -120,18 +174,26 @@ func span(name, op string, size, offset, length int64, lengthSet bool) (int64, e
 
 func newWriteCmd() *cobra.Command {
 	var dir string
+	var force bool
 	var offset sizeFlag
 	cmd := &cobra.Command{
 		Use:   "write NAME",
 		Short: "Copy stdin into a segment",
 		Long: `Copy stdin into the segment at --offset. Input that does not fit between the
-offset and the end of the segment is an error, and then nothing is written: the
-input is read whole before the first byte goes in.`,
+offset and the end of the segment is an error, and then nothing is written; so
+is a file system without room for the bytes (a sparse object on a full tmpfs).
+Input from a file is streamed, a megabyte at a time; input from a pipe is read
+to its end before the first byte goes in (beyond 16 MiB into an unnamed
+temporary file in $TMPDIR, so that memory stays bounded). A queue or a
+semaphore file is refused (writing would corrupt it) unless --force is given.`,
 		Example:           "  echo hello | shm write jobs\n  shm write jobs --offset 4K < record.bin",
 		Args:              exactArgs("NAME"),
 		ValidArgsFunction: completeNames(false),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name := args[0]
+			name := objectName(dir, args[0])
+			if err := refuseKind(dir, name, "write", "writing into", force); err != nil {
+				return err
+			}
 			seg, err := shm.Open(name, shm.Dir(dir))
 			if err != nil {
 				return err
@@ -141,22 +203,106 @@ input is read whole before the first byte goes in.`,
 			if err != nil {
 				return err
 			}
-			data, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), room+1))
-			if err != nil {
-				return &shm.Error{Op: "write", Name: name, Err: fmt.Errorf("reading stdin: %w", err)}
+			// The input's length must be known before the first byte goes
+			// in: a file says it; anything else is read to its end first.
+			stdin := cmd.InOrStdin()
+			n, ok := fileLength(stdin)
+			if !ok {
+				var input io.ReadCloser
+				input, n, err = bufferInput(stdin, room+1)
+				if err != nil {
+					return &shm.Error{Op: "write", Name: name, Err: fmt.Errorf("reading stdin, nothing was written: %w", err)}
+				}
+				defer input.Close()
+				stdin = input
 			}
-			if int64(len(data)) > room {
+			if n > room {
 				return &shm.Error{Op: "write", Name: name, Err: fmt.Errorf("%w: input is more than the %d bytes from offset %d to the end of the segment; nothing was written", shm.ErrInvalid, room, offset.n)}
 			}
-			if _, err := seg.WriteAt(data, offset.n); err != nil {
+			w, err := seg.NewWriter(offset.n, n)
+			if err != nil {
 				return err
+			}
+			copied, err := io.CopyBuffer(w, io.LimitReader(stdin, n), make([]byte, copyBuffer))
+			if err == nil && copied < n {
+				err = fmt.Errorf("stdin ended after %d of its %d bytes", copied, n)
+			}
+			if err != nil {
+				return annotateWrite(name, err, copied)
 			}
 			return seg.Close()
 		},
 	}
 	cmd.Flags().Var(&offset, "offset", "where the input goes in the segment")
+	addForceFlag(cmd, &force)
 	addDirFlag(cmd, &dir)
 	return cmd
+}
+
+// fileLength returns how many bytes r has left to read when it is a regular
+// file, and false when it is anything else (a pipe, a terminal).
+func fileLength(r io.Reader) (int64, bool) {
+	f, ok := r.(*os.File)
+	if !ok {
+		return 0, false
+	}
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		return 0, false
+	}
+	pos, err := f.Seek(0, io.SeekCurrent)
+	if err != nil || pos > fi.Size() {
+		return 0, false
+	}
+	return fi.Size() - pos, true
+}
+
+// inMemoryInput is the most of a pipe's input that write keeps in memory;
+// beyond it the input goes to a temporary file.
+const inMemoryInput = 16 << 20
+
+// bufferInput reads r to its end, or until limit bytes came, and returns a
+// reader of what it read and its length. Up to inMemoryInput bytes stay in
+// memory; a longer input goes to an unnamed temporary file (in $TMPDIR), so
+// that memory stays bounded whatever the input's size.
+func bufferInput(r io.Reader, limit int64) (io.ReadCloser, int64, error) {
+	buf := make([]byte, min(limit, inMemoryInput))
+	n, err := io.ReadFull(r, buf)
+	switch {
+	case err == io.EOF || err == io.ErrUnexpectedEOF || err == nil && int64(n) == limit:
+		return io.NopCloser(bytes.NewReader(buf[:n])), int64(n), nil
+	case err != nil:
+		return nil, 0, err
+	}
+	f, err := os.CreateTemp("", "shm-write-")
+	if err != nil {
+		return nil, 0, err
+	}
+	os.Remove(f.Name()) // unnamed: gone when closed, whatever happens
+	m, err := io.CopyBuffer(f, io.MultiReader(bytes.NewReader(buf), io.LimitReader(r, limit-int64(n))), make([]byte, copyBuffer))
+	if err == nil {
+		_, err = f.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	return f, m, nil
+}
+
+// annotateWrite adds to a failure in the middle of a write how much of the
+// input went in before it.
+func annotateWrite(name string, err error, written int64) error {
+	return &shm.Error{Op: "write", Name: name, Err: fmt.Errorf("%w (the first %d bytes of the input were written)", unwrapShm(err), written)}
+}
+
+// unwrapShm returns the cause of a library *shm.Error, or err itself.
+func unwrapShm(err error) error {
+	var se *shm.Error
+	if errors.As(err, &se) && se.Error() == err.Error() {
+		return se.Err
+	}
+	return err
 }
 
 func newDumpCmd() *cobra.Command {
@@ -165,16 +311,18 @@ func newDumpCmd() *cobra.Command {
 		Use:   "dump NAME",
 		Short: "Show a segment in hex and ASCII, like hexdump -C",
 		Long: `Show the segment's bytes in hex and ASCII, 16 to a line, in the format of
-hexdump -C: repeated lines collapse into one "*", and the last line is the size.`,
+hexdump -C: repeated lines collapse into one "*", and the last line is the size.
+Like cat, it reads through the object's file: holes take no space. If reading
+fails, the lines before the failure are printed, then the error.`,
 		Args:              exactArgs("NAME"),
 		ValidArgsFunction: completeNames(false),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			seg, err := shm.Open(args[0], shm.Dir(dir), shm.ReadOnly())
+			seg, err := shm.Open(objectName(dir, args[0]), shm.Dir(dir), shm.ReadOnly())
 			if err != nil {
 				return err
 			}
 			defer seg.Close()
-			return hexDump(cmd.OutOrStdout(), io.NewSectionReader(seg, 0, seg.Size()))
+			return hexDump(cmd.OutOrStdout(), bufio.NewReaderSize(seg.NewReader(0, seg.Size()), copyBuffer))
 		},
 	}
 	addDirFlag(cmd, &dir)
@@ -222,7 +370,8 @@ func hexDump(w io.Writer, r io.Reader) error {
 			break
 		}
 		if err != nil {
-			return err
+			// What was read before the failure is shown.
+			return errors.Join(bw.Flush(), err)
 		}
 	}
 	if off > 0 {
@@ -233,13 +382,15 @@ func hexDump(w io.Writer, r io.Reader) error {
 
 func newResizeCmd() *cobra.Command {
 	var dir string
+	var force bool
 	cmd := &cobra.Command{
 		Use:   "resize NAME SIZE",
 		Short: "Grow or shrink a segment",
 		Long: `Set the segment's size to SIZE bytes. Growing reserves the space now (a full
 file system is an error here) and fills it with zeros; shrinking drops the end,
 and other processes that still map it get an error or a fault when they touch
-what is gone.`,
+what is gone. A queue or a semaphore file is refused (resizing would destroy
+it) unless --force is given.`,
 		Example:           "  shm resize jobs 1M",
 		Args:              exactArgs("NAME", "SIZE"),
 		ValidArgsFunction: completeNames(false),
@@ -248,7 +399,11 @@ what is gone.`,
 			if err != nil {
 				return usageErr(cmd, "%v", err)
 			}
-			seg, err := shm.Open(args[0], shm.Dir(dir))
+			name := objectName(dir, args[0])
+			if err := refuseKind(dir, name, "resize", "resizing", force); err != nil {
+				return err
+			}
+			seg, err := shm.Open(name, shm.Dir(dir))
 			if err != nil {
 				return err
 			}
@@ -259,6 +414,7 @@ what is gone.`,
 			return seg.Close()
 		},
 	}
+	addForceFlag(cmd, &force)
 	addDirFlag(cmd, &dir)
 	return cmd
 }
@@ -268,6 +424,7 @@ const defaultEditSize = 4096
 
 func newEditCmd() *cobra.Command {
 	var dir string
+	var force bool
 	size := sizeFlag{n: defaultEditSize}
 	cmd := &cobra.Command{
 		Use:   "edit NAME",
@@ -277,7 +434,9 @@ existed, print "before: " and the string stored at its start (up to the first
 NUL byte, at most size-1 bytes). Then read one whitespace-delimited word from
 stdin, like scanf("%s"), and store it at the start followed by a NUL byte.
 Without a word on stdin nothing is stored. A word longer than size-1 bytes is
-an error and nothing is stored.
+an error and nothing is stored. A new segment appears only once it holds the
+word: if edit fails (stdin unreadable, the word too long) it creates nothing.
+A queue or a semaphore file is refused unless --force is given.
 
 This is what the C program of the lesson this project grew from does with
 /comento_mem; "shm edit comento_mem" works on the same object.`,
@@ -285,39 +444,89 @@ This is what the C program of the lesson this project grew from does with
 		Args:              exactArgs("NAME"),
 		ValidArgsFunction: completeNames(false),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name := args[0]
-			seg, created, err := shm.OpenOrCreate(name, size.n, shm.Dir(dir))
+			name := objectName(dir, args[0])
+			if err := refuseKind(dir, name, "edit", "writing into", force); err != nil {
+				return err
+			}
+			stdin := bufio.NewReader(cmd.InOrStdin())
+			seg, err := shm.Open(name, shm.Dir(dir))
+			if errors.Is(err, fs.ErrNotExist) {
+				// Read the word first and create the segment with it in
+				// place, so that a failure leaves nothing behind.
+				if size.n <= 0 {
+					_, err := shm.Create(name, size.n, shm.Dir(dir)) // refused: says why
+					return err
+				}
+				var word []byte
+				word, err = editWord(name, stdin, size.n)
+				if err != nil {
+					return err
+				}
+				seg, err = shm.Create(name, size.n, shm.Dir(dir), shm.Initialize(func(b []byte) error {
+					if word != nil {
+						copy(b, append(word, 0))
+					}
+					return nil
+				}))
+				if !errors.Is(err, fs.ErrExist) {
+					if err != nil {
+						return err
+					}
+					return seg.Close()
+				}
+				// Another process created it meanwhile: edit theirs.
+				seg, err = shm.Open(name, shm.Dir(dir))
+				if err == nil {
+					defer seg.Close()
+					return editExisting(cmd.OutOrStdout(), seg, func(int64) ([]byte, error) { return word, nil })
+				}
+			}
 			if err != nil {
 				return err
 			}
 			defer seg.Close()
-			room := seg.Size() - 1 // the word and its NUL must fit
-			if !created {
-				before, err := cString(seg, room)
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "before: %s\n", before)
-			}
-			word, err := readWord(bufio.NewReader(cmd.InOrStdin()), max(room, 0)+1)
-			if err != nil {
-				return &shm.Error{Op: "edit", Name: name, Err: fmt.Errorf("reading stdin: %w", err)}
-			}
-			if word == nil {
-				return seg.Close()
-			}
-			if int64(len(word)) > room {
-				return &shm.Error{Op: "edit", Name: name, Err: fmt.Errorf("%w: the word on stdin is longer than the %d bytes the segment holds before its NUL; nothing was stored", shm.ErrInvalid, max(room, 0))}
-			}
-			if _, err := seg.WriteAt(append(word, 0), 0); err != nil {
-				return err
-			}
-			return seg.Close()
+			return editExisting(cmd.OutOrStdout(), seg, func(size int64) ([]byte, error) { return editWord(name, stdin, size) })
 		},
 	}
 	cmd.Flags().Var(&size, "size", "size of the segment if it has to be created")
+	addForceFlag(cmd, &force)
 	addDirFlag(cmd, &dir)
 	return cmd
+}
+
+// editExisting prints the string stored in seg as "before: ", then stores
+// the word that word returns for the segment's size, if any.
+func editExisting(out io.Writer, seg *shm.Segment, word func(size int64) ([]byte, error)) error {
+	before, err := cString(seg, seg.Size()-1)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "before: %s\n", before)
+	w, err := word(seg.Size())
+	if err != nil || w == nil {
+		return errors.Join(err, seg.Close())
+	}
+	if int64(len(w)) > seg.Size()-1 {
+		return &shm.Error{Op: "edit", Name: seg.Name(), Err: fmt.Errorf("%w: the word on stdin is longer than the %d bytes the segment holds before its NUL; nothing was stored", shm.ErrInvalid, max(seg.Size()-1, 0))}
+	}
+	if _, err := seg.WriteAt(append(w, 0), 0); err != nil {
+		return err
+	}
+	return seg.Close()
+}
+
+// editWord reads the word for a segment of size bytes from r: nil when
+// there is none, an error when it does not fit before the NUL.
+func editWord(name string, r io.ByteReader, size int64) ([]byte, error) {
+	room := size - 1 // the word and its NUL must fit
+	word, err := readWord(r, max(room, 0)+1)
+	if err != nil {
+		return nil, &shm.Error{Op: "edit", Name: name, Err: fmt.Errorf("reading stdin: %w", err)}
+	}
+	if int64(len(word)) > room {
+		return nil, &shm.Error{Op: "edit", Name: name, Err: fmt.Errorf("%w: the word on stdin is longer than the %d bytes the segment holds before its NUL; nothing was stored", shm.ErrInvalid, max(room, 0))}
+	}
+	return word, nil
 }
 
 // cString returns the bytes at the start of seg up to the first NUL, at most

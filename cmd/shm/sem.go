@@ -6,10 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/shmkit/shm"
@@ -49,8 +46,9 @@ glibc's sem_open, sem_post and sem_wait use, so a C program and a shell script
 can take turns. NAME is what C passes to sem_open, with or without its
 leading slash.
 
-Exit status: 0 ok, 1 an operation failed, 2 usage error, and 3 when
-"shm sem wait --timeout" ran out of time.`,
+Exit status: 0 ok, 1 an operation failed, 2 usage error, 3 when
+"shm sem wait --timeout" ran out of time, 130 when "shm sem wait" was
+stopped by SIGINT, SIGTERM or SIGHUP.`,
 		Args: noSuchCommand,
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
@@ -133,10 +131,12 @@ func newSemWaitCmd() *cobra.Command {
 		Short: "Take tokens from a semaphore, sleeping until there are some (sem_wait)",
 		Long: `Take -n tokens from the semaphore NAME, one at a time, sleeping while there
 is none, as sem_wait does. With --timeout it gives up when that much time has
-passed and exits with status 3; tokens already taken stay taken. Ctrl-C
-(SIGINT) or SIGTERM stop the wait cleanly.
+passed and exits with status 3; tokens already taken stay taken. SIGINT
+(Ctrl-C), SIGTERM and SIGHUP stop the wait cleanly: the wait is taken off
+the semaphore's waiter count, and tokens already taken stay taken.
 
-Exit status: 0 all tokens taken, 1 an error, 2 usage error, 3 timed out.`,
+Exit status: 0 all tokens taken, 1 an error, 2 usage error, 3 timed out,
+130 stopped by SIGINT, SIGTERM or SIGHUP.`,
 		Args: exactArgs("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if n < 1 {
@@ -152,7 +152,7 @@ Exit status: 0 all tokens taken, 1 an error, 2 usage error, 3 timed out.`,
 			defer s.Close()
 			// A signal ends the wait through the context, so that the
 			// semaphore's waiter count is put back before the exit.
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			ctx, stop := stopContext(cmd.Context())
 			defer stop()
 			if timeout > 0 {
 				var cancel context.CancelFunc
@@ -164,6 +164,8 @@ Exit status: 0 all tokens taken, 1 an error, 2 usage error, 3 timed out.`,
 				switch {
 				case err == nil:
 					continue
+				case interruption(ctx) != nil:
+					return interruptedf(ctx, "sem wait", args[0], "(took %d of %d token%s)", i, n, plural(n))
 				case errors.Is(err, context.DeadlineExceeded):
 					err = &shm.Error{Op: "sem wait", Name: args[0], Err: fmt.Errorf("%w after %v", sem.ErrTimeout, timeout)}
 					if i > 0 {

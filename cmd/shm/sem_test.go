@@ -135,8 +135,8 @@ func TestSemInLs(t *testing.T) {
 		t.Errorf("ls --json row for a damaged semaphore: %+v", broken)
 	}
 	table := ok(t, "", "ls", "--dir", dir)
-	if !regexp.MustCompile(`(?m)^sem\.jobs .* semaphore +value=4$`).MatchString(table) ||
-		!regexp.MustCompile(`(?m)^sem\.broken .* semaphore +unreadable$`).MatchString(table) {
+	if !regexp.MustCompile(`(?m)^sem\.jobs .* semaphore +\S+ +\S+ +value=4$`).MatchString(table) ||
+		!regexp.MustCompile(`(?m)^sem\.broken .* semaphore +\S+ +\S+ +unreadable$`).MatchString(table) {
 		t.Errorf("ls table does not show the semaphores' state:\n%s", table)
 	}
 	if out := ok(t, "", "stat", "sem.jobs", "--dir", dir); !strings.Contains(out, "value:") || !strings.Contains(out, "4\n") {

@@ -7,8 +7,8 @@
 //	           earlier run stored ("before: ..."), then store one word read
 //	           from stdin (like scanf("%4095s"))
 //	mmap -d    remove /comento_mem
-//	mmap -l    list /dev/shm, one name per line, sorted (what /bin/ls prints
-//	           when its output is not a terminal)
+//	mmap -l    list /dev/shm, one name per line, sorted (what /bin/ls prints;
+//	           on a terminal each name is quoted as ls quotes it there)
 //
 // Exit status: 0 done, 1 shm_open failed, 2 creating or sizing the object
 // failed, 3 mapping failed, 4 usage, 5 listing failed. The messages, the
@@ -143,10 +143,19 @@ func scanWord(r io.ByteReader, limit int) []byte {
 	return word
 }
 
-// list prints the names in dir as "/bin/ls dir" does when its output is not
-// a terminal and the locale is C: one a line, sorted byte by byte, without
-// the ones that start with a dot.
+// list prints the names in dir as "/bin/ls dir" does in the C locale: one a
+// line, sorted byte by byte, without the ones that start with a dot. Anyone
+// can create files there, so on a terminal, as ls does, each name is quoted
+// (shm.QuoteName): an escape sequence in a name cannot act on the terminal.
+// Into a pipe the names go as they are, as ls's do, so that the output is
+// the C program's byte for byte.
 func list(w io.Writer, dir string) error {
+	quote := func(name string) string { return name }
+	if f, ok := w.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			quote = shm.QuoteName // a terminal (or /dev/null)
+		}
+	}
 	entries, err := os.ReadDir(dir) // sorted by name
 	if err != nil {
 		return err
@@ -154,7 +163,7 @@ func list(w io.Writer, dir string) error {
 	bw := bufio.NewWriter(w)
 	for _, e := range entries {
 		if !strings.HasPrefix(e.Name(), ".") {
-			fmt.Fprintln(bw, e.Name())
+			fmt.Fprintln(bw, quote(e.Name()))
 		}
 	}
 	return bw.Flush()

@@ -1,0 +1,369 @@
+package natsbridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/shmkit/shm/queue"
+)
+
+// Out moves the messages of cfg.Queue to cfg.Subject on nc, as the package
+// documentation describes, until the queue is closed for sending and every
+// message is acknowledged (nil), ctx ends (nil, after the publishes in
+// flight are acknowledged or time out), or an error that publishing again
+// cannot mend: the queue cannot be opened or is corrupt, a message is too
+// large and cfg.Oversize is Stop.
+func Out(ctx context.Context, nc *nats.Conn, cfg Config) error {
+	o := &out{cfg: &cfg, nc: nc, st: cfg.stats()}
+	if !cfg.Core {
+		js, err := jetstream.New(nc,
+			// Futures of a session given up still count until they time out.
+			jetstream.WithPublishAsyncMaxPending(2*cfg.window()),
+			jetstream.WithPublishAsyncTimeout(cfg.ackTimeout()))
+		if err != nil {
+			return &Error{Op: "out", Name: cfg.Queue, Err: err}
+		}
+		o.js = js
+	}
+	failures := 0
+	for {
+		err := o.session(ctx)
+		var r *restart
+		if !errors.As(err, &r) {
+			if err != nil {
+				return &Error{Op: "out", Name: cfg.Queue, Err: err}
+			}
+			return nil
+		}
+		if r.progress {
+			failures = 0
+		}
+		failures++
+		o.st.Restarts.Add(1)
+		o.st.InFlight.Store(0)
+		d := backoff(failures)
+		cfg.logf("out %s: %v; publishing again from position %d in %v", cfg.Queue, describe(r.err), r.from, d)
+		if !sleep(ctx, d) {
+			return nil
+		}
+	}
+}
+
+// restart is a failed publish: Out lets go of the queue and publishes
+// again from the position released.
+type restart struct {
+	err      error
+	from     queue.Position
+	progress bool // a publish was acknowledged in this session
+}
+
+func (r *restart) Error() string { return r.err.Error() }
+
+type out struct {
+	cfg *Config
+	nc  *nats.Conn
+	js  jetstream.JetStream
+	st  *Stats
+
+	pend []pending // publishes in flight, oldest first
+	free [][]byte  // message buffers no publish uses any more
+	// published is the highest position published so far: a message at
+	// or below it is published again.
+	published   queue.Position
+	waitingPeer bool // the queue's producer died; logged
+}
+
+// pending is a message published and not yet released.
+type pending struct {
+	pos  queue.Position
+	fut  jetstream.PubAckFuture // nil: skipped, release it in turn
+	buf  []byte
+	skip bool
+}
+
+// session publishes from the queue's released position until the end,
+// a fatal error, or a failed publish (*restart).
+func (o *out) session(ctx context.Context) error {
+	q, err := queue.Open(o.cfg.Queue, o.cfg.QueueOptions...)
+	if err != nil {
+		return err
+	}
+	defer q.Close()
+	if o.cfg.Core {
+		return o.core(ctx, q)
+	}
+	o.pend = o.pend[:0]
+	id := q.ID().String() + "-"
+	progress := false
+	fail := func(err error) error {
+		return &restart{err: err, from: q.Released(), progress: progress}
+	}
+	for {
+		if n, err := o.reap(q, false); n > 0 || err != nil {
+			progress = progress || n > 0
+			if err != nil {
+				return fail(err)
+			}
+		}
+		if ctx.Err() != nil {
+			return o.drain(q)
+		}
+		if len(o.pend) >= o.cfg.window() {
+			if _, err := o.reap(q, true); err != nil {
+				return fail(err)
+			}
+			continue
+		}
+		msg, pos, err := tryReceiveHeld(q, o.buffer())
+		if err == queue.ErrEmpty {
+			if len(o.pend) > 0 {
+				// Acknowledgements release room; look at the queue again
+				// after the oldest.
+				o.free = append(o.free, msg)
+				if _, err := o.reap(q, true); err != nil {
+					return fail(err)
+				}
+				continue
+			}
+			// Nothing held: waiting cannot keep room from producers.
+			msg, pos, err = receiveHeld(ctx, q, msg)
+			if ctx.Err() != nil {
+				return nil
+			}
+			if errors.Is(err, queue.ErrPeerDead) {
+				// The producer died without closing the queue: wait for
+				// the next one.
+				o.free = append(o.free, msg)
+				if !o.deadPeer(ctx) {
+					return nil
+				}
+				continue
+			}
+		}
+		if err == io.EOF {
+			if len(o.pend) == 0 {
+				return nil
+			}
+			if _, err := o.reap(q, true); err != nil {
+				return fail(err)
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		o.waitingPeer = false
+		if pos <= o.published {
+			o.st.Redelivered.Add(1)
+		} else {
+			o.published = pos
+		}
+		m := &nats.Msg{Subject: o.cfg.Subject, Data: msg}
+		fut, err := o.js.PublishMsgAsync(m, jetstream.WithMsgID(id+strconv.FormatUint(uint64(pos), 10)))
+		if errors.Is(err, nats.ErrMaxPayload) {
+			err = fmt.Errorf("%w: the message at position %d is %d bytes, more than the server's max payload of %d bytes (with the Nats-Msg-Id header)", ErrTooLarge, pos, len(msg), o.nc.MaxPayload())
+			if o.cfg.Oversize == Stop {
+				// Release what came before it: the large message is the
+				// queue's next.
+				o.drain(q)
+				return err
+			}
+			o.cfg.logf("out %s: skipped: %v", o.cfg.Queue, err)
+			o.st.Skipped.Add(1)
+			o.pend = append(o.pend, pending{pos: pos, buf: msg, skip: true})
+			continue
+		}
+		if err != nil {
+			return fail(err)
+		}
+		o.pend = append(o.pend, pending{pos: pos, fut: fut, buf: msg})
+		o.st.InFlight.Store(int64(len(o.pend)))
+	}
+}
+
+// deadPeer logs (once until a message comes) that the queue's producer
+// died and waits a moment; it reports false when ctx ended.
+func (o *out) deadPeer(ctx context.Context) bool {
+	if !o.waitingPeer {
+		o.waitingPeer = true
+		o.cfg.logf("out %s: the queue's producer died without closing it; waiting for another", o.cfg.Queue)
+	}
+	return sleep(ctx, 200*time.Millisecond)
+}
+
+func (o *out) buffer() []byte {
+	if n := len(o.free); n > 0 {
+		b := o.free[n-1]
+		o.free = o.free[:n-1]
+		return b
+	}
+	return nil
+}
+
+// reap takes the acknowledged publishes at the front of the window and
+// releases the queue through the last of them; with wait it first waits
+// for the oldest (which fails by itself after AckTimeout). It returns how
+// many it took, and the error of a failed publish.
+func (o *out) reap(q *queue.Queue, wait bool) (int, error) {
+	n := 0
+	var last queue.Position
+	var failed error
+	var timeout <-chan time.Time
+	if wait {
+		t := time.NewTimer(2 * o.cfg.ackTimeout())
+		defer t.Stop()
+		timeout = t.C
+	}
+	for len(o.pend) > 0 {
+		p := o.pend[0]
+		if !p.skip {
+			acked := false
+			var err error
+			if n == 0 && wait {
+				select {
+				case <-p.fut.Ok():
+					acked = true
+				case err = <-p.fut.Err():
+				case <-timeout:
+					err = fmt.Errorf("no acknowledgement for the message at position %d within %v", p.pos, 2*o.cfg.ackTimeout())
+				}
+			} else {
+				select {
+				case <-p.fut.Ok():
+					acked = true
+				case err = <-p.fut.Err():
+				default:
+				}
+			}
+			if err != nil {
+				failed = err
+				break
+			}
+			if !acked {
+				break
+			}
+			o.st.Moved.Add(1)
+		}
+		o.free = append(o.free, p.buf[:0])
+		o.pend = o.pend[1:]
+		last = p.pos
+		n++
+	}
+	o.st.InFlight.Store(int64(len(o.pend)))
+	if n > 0 {
+		if err := q.ReleaseThrough(last); err != nil {
+			return n, err
+		}
+	}
+	return n, failed
+}
+
+// drain waits for the publishes in flight after ctx ended and releases
+// what was acknowledged.
+func (o *out) drain(q *queue.Queue) error {
+	for len(o.pend) > 0 {
+		if _, err := o.reap(q, true); err != nil {
+			o.cfg.logf("out %s: stopping: %v; the queue keeps the messages from position %d", o.cfg.Queue, err, q.Released())
+			return nil
+		}
+	}
+	return nil
+}
+
+// core publishes without JetStream: a window of messages, a flush (the
+// server has them), then their release.
+func (o *out) core(ctx context.Context, q *queue.Queue) error {
+	var bufs [][]byte
+	for {
+		bufs = bufs[:0]
+		var last queue.Position
+		for len(bufs) < o.cfg.window() {
+			var b []byte
+			if len(o.free) > 0 {
+				b = o.free[len(o.free)-1]
+				o.free = o.free[:len(o.free)-1]
+			}
+			msg, pos, err := tryReceiveHeld(q, b)
+			if err == queue.ErrEmpty && len(bufs) == 0 {
+				msg, pos, err = receiveHeld(ctx, q, msg)
+				if ctx.Err() != nil {
+					return nil
+				}
+				if errors.Is(err, queue.ErrPeerDead) {
+					o.free = append(o.free, msg)
+					if !o.deadPeer(ctx) {
+						return nil
+					}
+					continue
+				}
+				o.waitingPeer = false
+			}
+			if err == queue.ErrEmpty || err == io.EOF && len(bufs) > 0 {
+				o.free = append(o.free, msg)
+				break
+			}
+			if err == io.EOF {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if err := o.nc.Publish(o.cfg.Subject, msg); err != nil {
+				if !errors.Is(err, nats.ErrMaxPayload) {
+					return &restart{err: err, from: q.Released()}
+				}
+				err = fmt.Errorf("%w: the message at position %d is %d bytes, more than the server's max payload of %d bytes", ErrTooLarge, pos, len(msg), o.nc.MaxPayload())
+				if o.cfg.Oversize == Stop {
+					// Release what came before it: the large message is
+					// the queue's next.
+					if len(bufs) > 0 && o.nc.FlushTimeout(o.cfg.ackTimeout()) == nil {
+						q.ReleaseThrough(last)
+					}
+					return err
+				}
+				o.cfg.logf("out %s: skipped: %v", o.cfg.Queue, err)
+				o.st.Skipped.Add(1)
+			}
+			bufs = append(bufs, msg)
+			last = pos
+		}
+		o.st.InFlight.Store(int64(len(bufs)))
+		if err := o.nc.FlushTimeout(o.cfg.ackTimeout()); err != nil {
+			return &restart{err: err, from: q.Released()}
+		}
+		if err := q.ReleaseThrough(last); err != nil {
+			return err
+		}
+		o.st.Moved.Add(int64(len(bufs)))
+		o.st.InFlight.Store(0)
+		o.free = append(o.free, bufs...)
+	}
+}
+
+// tryReceiveHeld takes the next message of q without waiting (ErrEmpty
+// when there is none), held in the queue until released, with its
+// position.
+func tryReceiveHeld(q *queue.Queue, buf []byte) ([]byte, queue.Position, error) {
+	q.Hold()
+	msg, err := q.TryReceive(buf)
+	if err != nil {
+		return msg, 0, err
+	}
+	return msg, q.Position(), nil
+}
+
+// receiveHeld is tryReceiveHeld waiting for a message like Receive.
+func receiveHeld(ctx context.Context, q *queue.Queue, buf []byte) ([]byte, queue.Position, error) {
+	q.Hold()
+	msg, err := q.Receive(ctx, buf)
+	if err != nil {
+		return msg, 0, err
+	}
+	return msg, q.Position(), nil
+}

@@ -1,0 +1,172 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"io"
+	"io/fs"
+	"os/exec"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/shmkit/shm"
+	"github.com/shmkit/shm/internal/shmtest"
+)
+
+// startPiped starts the real shm binary with args and returns it with its
+// standard output and input; it is killed when the test ends.
+func startPiped(t *testing.T, args ...string) (*exec.Cmd, *bufio.Reader, io.WriteCloser) {
+	t.Helper()
+	cmd := exec.Command(buildShm(t), args...)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	return cmd, bufio.NewReader(stdout), stdin
+}
+
+// lsRow is what the lifecycle test reads of "ls --json".
+type lsRow struct {
+	Name     string `json:"name"`
+	Kind     string `json:"kind"`
+	Attached *int   `json:"attached"`
+	State    string `json:"state"`
+	Reason   string `json:"reason"`
+}
+
+func lsJSON(t *testing.T, dir string) map[string]lsRow {
+	t.Helper()
+	var rows []lsRow
+	if err := json.Unmarshal([]byte(ok(t, "", "ls", "--json", "--dir", dir)), &rows); err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]lsRow{}
+	for _, r := range rows {
+		m[r.Name] = r
+	}
+	return m
+}
+
+// TestLifecycleCommands: ls and stat show who is attached and the state;
+// a queue whose consumer and producer were killed is stale and "clean
+// --force" removes it; an idle data segment is kept; an object this
+// process maps is kept even with --idle --older-than 0s. It runs in a PID
+// namespace of its own, where every process can be inspected.
+func TestLifecycleCommands(t *testing.T) {
+	if !shmtest.OwnPIDNamespace(t) {
+		return
+	}
+	dir := shmtest.Tmpfs(t, "4m")
+	ok(t, "", "queue", "create", "q", "--capacity", "4K", "--dir", dir)
+	ok(t, "", "create", "plain", "--size", "4K", "--dir", dir)
+	ok(t, "", "create", "held", "--size", "4K", "--dir", dir)
+	seg, err := shm.Open("held", shm.Dir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer seg.Close()
+
+	consumer, consumerOut, _ := startPiped(t, "queue", "recv", "q", "--follow", "--dir", dir)
+	producer, _, producerIn := startPiped(t, "queue", "send", "q", "--dir", dir)
+	if _, err := producerIn.Write([]byte("one\n")); err != nil {
+		t.Fatal(err)
+	}
+	if line, err := consumerOut.ReadString('\n'); strings.TrimSpace(line) != "one" {
+		t.Fatalf("consumer read %q, %v", line, err)
+	}
+
+	rows := lsJSON(t, dir)
+	if r := rows["q"]; r.Kind != "queue" || r.Attached == nil || *r.Attached != 2 || r.State != "in-use" {
+		t.Errorf("ls --json q with a live consumer and producer: %+v", r)
+	}
+	if r := rows["plain"]; r.Attached == nil || *r.Attached != 0 || r.State != "idle" {
+		t.Errorf("ls --json plain: %+v", r)
+	}
+	if table := ok(t, "", "ls", "--dir", dir); !strings.Contains(table, "ATTACHED") || !regexp.MustCompile(`(?m)^q .* queue +2 +in-use `).MatchString(table) {
+		t.Errorf("ls table:\n%s", table)
+	}
+	var st struct {
+		Attached []shm.Process `json:"attached"`
+		State    string        `json:"state"`
+		Reason   string        `json:"reason"`
+	}
+	if err := json.Unmarshal([]byte(ok(t, "", "stat", "q", "--json", "--dir", dir)), &st); err != nil {
+		t.Fatal(err)
+	}
+	pids := map[int]bool{}
+	for _, p := range st.Attached {
+		if p.Mapped > 0 && p.FD {
+			pids[p.PID] = true
+		}
+	}
+	if !pids[consumer.Process.Pid] || !pids[producer.Process.Pid] || st.State != "in-use" || st.Reason == "" {
+		t.Errorf("stat --json q: %+v; want pids %d and %d mapping it", st, consumer.Process.Pid, producer.Process.Pid)
+	}
+	if out := ok(t, "", "stat", "q", "--dir", dir); !strings.Contains(out, "state:") || strings.Count(out, "\nattached:") != 2 {
+		t.Errorf("stat q:\n%s", out)
+	}
+
+	for _, c := range []*exec.Cmd{consumer, producer} {
+		c.Process.Signal(syscall.SIGKILL)
+		c.Wait()
+	}
+	if r := lsJSON(t, dir)["q"]; r.State != "stale" || r.Attached == nil || *r.Attached != 0 {
+		t.Errorf("ls --json q after SIGKILL of both: %+v; want stale", r)
+	}
+
+	dry := ok(t, "", "clean", "--dir", dir)
+	for _, want := range []string{"would remove q (queue): stale", "kept plain (data): idle", "kept held (data): in-use"} {
+		if !strings.Contains(dry, want) {
+			t.Errorf("clean (dry run) lacks %q:\n%s", want, dry)
+		}
+	}
+	if _, err := shm.Stat("q", shm.Dir(dir)); err != nil {
+		t.Fatalf("the dry run removed q: %v", err)
+	}
+	out := ok(t, "", "clean", "--force", "--dir", dir)
+	if !strings.Contains(out, "removed q (queue): stale") || !strings.Contains(out, "kept plain (data): idle") {
+		t.Errorf("clean --force:\n%s", out)
+	}
+	if _, err := shm.Stat("q", shm.Dir(dir)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("after clean --force: q %v", err)
+	}
+	out = ok(t, "", "clean", "--force", "--idle", "--older-than", "0s", "--dir", dir)
+	if !strings.Contains(out, "removed plain (data): idle") || !strings.Contains(out, "kept held (data): in-use") {
+		t.Errorf("clean --force --idle --older-than 0s:\n%s", out)
+	}
+	if _, err := shm.Stat("held", shm.Dir(dir)); err != nil {
+		t.Errorf("the mapped object is gone: %v", err)
+	}
+}
+
+// TestCleanUsage: flag combinations clean refuses.
+func TestCleanUsage(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"clean", "--idle"}, "--idle needs --older-than"},
+		{[]string{"clean", "--kind", "tape"}, `--kind "tape"`},
+		{[]string{"clean", "--older-than", "-1s"}, "want a duration of 0 or more"},
+	}
+	for _, tc := range tests {
+		r := shmRun(t, "", tc.args...)
+		if r.code != 2 || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("shm %s: exit %d, stderr %q; want 2 and %q", strings.Join(tc.args, " "), r.code, r.stderr, tc.want)
+		}
+	}
+}

@@ -1,0 +1,343 @@
+package main
+
+import (
+	"cmp"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/gdamore/tcell/v2"
+	"github.com/shmkit/shm/inspect"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+)
+
+// topSortKeys are the orders "shm top" offers, in the order "s" cycles
+// through them.
+var topSortKeys = []string{"name", "size", "attached", "state", "fill", "in", "out"}
+
+// topView is what "shm top" shows: the latest sample, sorted and
+// filtered.
+type topView struct {
+	dir     string
+	sampler *inspect.Sampler
+	sortKey string
+	reverse bool
+	filter  string // a name prefix
+	rows    []inspect.Sample
+	err     error
+	at      time.Time
+}
+
+// refresh takes a new sample.
+func (v *topView) refresh() {
+	v.rows, v.err = v.sampler.Sample()
+	v.at = time.Now()
+}
+
+// table returns the header and the cells of the rows to show, filtered
+// and sorted.
+func (v *topView) table() ([]string, [][]string) {
+	header := []string{"NAME", "KIND", "SIZE", "ATTACHED", "STATE", "FILL", "IN/s", "OUT/s", "DETAIL"}
+	rows := make([]inspect.Sample, 0, len(v.rows))
+	for _, r := range v.rows {
+		if strings.HasPrefix(r.Name, v.filter) {
+			rows = append(rows, r)
+		}
+	}
+	slices.SortStableFunc(rows, func(a, b inspect.Sample) int {
+		c := topCompare(v.sortKey, a, b)
+		if c == 0 {
+			c = strings.Compare(a.Name, b.Name)
+		}
+		if v.reverse {
+			c = -c
+		}
+		return c
+	})
+	cells := make([][]string, 0, len(rows))
+	for _, r := range rows {
+		attached := "?"
+		if n := r.AttachedCount(); n >= 0 {
+			attached = fmt.Sprint(n)
+		}
+		fill, in, out := "-", "-", "-"
+		if r.Queue != nil {
+			fill = fmt.Sprintf("%.1f%%", 100*r.Queue.Fill())
+		}
+		if r.Rate != nil {
+			in, out = formatRate(r.Rate.InMessages), formatRate(r.Rate.OutMessages)
+		}
+		cells = append(cells, []string{columnName(r.Name), r.Kind, formatSize(r.Size), attached, string(r.State), fill, in, out, topDetail(r)})
+	}
+	return header, cells
+}
+
+// topCompare orders two rows by key, the biggest first for numbers.
+func topCompare(key string, a, b inspect.Sample) int {
+	fill := func(s inspect.Sample) float64 {
+		if s.Queue == nil {
+			return -1
+		}
+		return s.Queue.Fill()
+	}
+	rate := func(s inspect.Sample, in bool) float64 {
+		if s.Rate == nil {
+			return -1
+		}
+		if in {
+			return s.Rate.InBytes
+		}
+		return s.Rate.OutBytes
+	}
+	switch key {
+	case "size":
+		return cmp.Compare(b.Size, a.Size)
+	case "attached":
+		return cmp.Compare(b.AttachedCount(), a.AttachedCount())
+	case "state":
+		return strings.Compare(string(a.State), string(b.State))
+	case "fill":
+		return cmp.Compare(fill(b), fill(a))
+	case "in":
+		return cmp.Compare(rate(b, true), rate(a, true))
+	case "out":
+		return cmp.Compare(rate(b, false), rate(a, false))
+	}
+	return strings.Compare(a.Name, b.Name)
+}
+
+// topDetail sums up what an object's kind records, in one word for tables
+// that scripts split on spaces: "msgs=3,producers=1/1,consumer=alive".
+func topDetail(r inspect.Sample) string {
+	switch {
+	case r.Queue != nil:
+		q := r.Queue
+		consumer := "none"
+		if q.Consumer != nil {
+			consumer = "dead"
+			if q.Consumer.Alive {
+				consumer = "alive"
+			}
+		}
+		alive := 0
+		for _, p := range q.Producers {
+			if p.Alive {
+				alive++
+			}
+		}
+		return fmt.Sprintf("msgs=%d,producers=%d/%d,consumer=%s", q.Messages, alive, len(q.Producers), consumer)
+	case r.Semaphore != nil:
+		return fmt.Sprintf("value=%d,waiters=%d", r.Semaphore.Value, r.Semaphore.Waiters)
+	case r.Err != nil:
+		return "unreadable"
+	}
+	return "-"
+}
+
+// formatRate shows a message rate: "0", "850", "12.3k", "1.2M"; "?" when
+// it cannot be estimated yet.
+func formatRate(r float64) string {
+	switch {
+	case math.IsNaN(r):
+		return "?"
+	case r >= 1e6:
+		return fmt.Sprintf("%.1fM", r/1e6)
+	case r >= 1e4:
+		return fmt.Sprintf("%.1fk", r/1e3)
+	}
+	return fmt.Sprintf("%.0f", r)
+}
+
+// writeTable prints the view once, for --once and for a stdout that is not
+// a terminal.
+func (v *topView) writeTable(w io.Writer) error {
+	if v.err != nil {
+		return v.err
+	}
+	header, cells := v.table()
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	for _, row := range cells {
+		fmt.Fprintln(tw, strings.Join(row, "\t"))
+	}
+	return tw.Flush()
+}
+
+func newTopCmd() *cobra.Command {
+	var opts inspect.Options
+	var once, reverse bool
+	var sortKey string
+	var interval time.Duration
+	cmd := &cobra.Command{
+		Use:   "top",
+		Short: "Watch the objects live: attached processes, state, queue traffic",
+		Long: `A live view of the shared-memory directory that refreshes every second, as
+top does: each object with its kind, size, attached processes and state;
+queues with their fill, messages per second in and out (estimated from the
+cursors' movement and the mean record size) and their participants;
+semaphores with their value and waiters.
+
+Keys: q (or Esc) quits; s sorts by the next key (name, size, attached,
+state, fill, in, out), r reverses the order; / edits the name-prefix filter
+(Enter keeps it, Esc clears it).
+
+With --once, or when standard output is not a terminal, it prints one table
+and exits.`,
+		Args: exactArgs(),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !slices.Contains(topSortKeys, sortKey) {
+				return usageErr(cmd, "--sort %q: want one of %s", sortKey, strings.Join(topSortKeys, ", "))
+			}
+			if interval <= 0 {
+				return usageErr(cmd, "--interval %s: want more than 0", interval)
+			}
+			v := &topView{dir: opts.Dir, sampler: inspect.NewSampler(&inspect.Options{Dir: opts.Dir}), sortKey: sortKey, reverse: reverse, filter: opts.Prefix}
+			out := cmd.OutOrStdout()
+			f, isFile := out.(*os.File)
+			if once || !isFile || !term.IsTerminal(int(f.Fd())) {
+				v.refresh()
+				return v.writeTable(out)
+			}
+			return v.run(interval)
+		},
+	}
+	cmd.Flags().BoolVar(&once, "once", false, "print one table and exit")
+	cmd.Flags().StringVar(&sortKey, "sort", "name", "order by `KEY`: "+strings.Join(topSortKeys, ", "))
+	cmd.Flags().BoolVar(&reverse, "reverse", false, "reverse the order")
+	cmd.Flags().StringVar(&opts.Prefix, "prefix", "", "show only names that start with `P`")
+	cmd.Flags().DurationVar(&interval, "interval", time.Second, "time between refreshes")
+	addDirFlag(cmd, &opts.Dir)
+	return cmd
+}
+
+// run shows the view on the terminal until the user quits.
+func (v *topView) run(interval time.Duration) error {
+	screen, err := tcell.NewScreen()
+	if err != nil {
+		return fmt.Errorf("top: %w", err)
+	}
+	if err := screen.Init(); err != nil {
+		return fmt.Errorf("top: %w", err)
+	}
+	defer screen.Fini()
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				screen.PostEvent(tcell.NewEventInterrupt(nil))
+			}
+		}
+	}()
+	editing := false
+	v.refresh()
+	for {
+		v.draw(screen, editing)
+		switch ev := screen.PollEvent().(type) {
+		case nil:
+			return nil
+		case *tcell.EventInterrupt:
+			v.refresh()
+		case *tcell.EventResize:
+			screen.Sync()
+		case *tcell.EventKey:
+			if editing {
+				switch ev.Key() {
+				case tcell.KeyEnter:
+					editing = false
+				case tcell.KeyEscape:
+					editing, v.filter = false, ""
+				case tcell.KeyBackspace, tcell.KeyBackspace2:
+					if r := []rune(v.filter); len(r) > 0 {
+						v.filter = string(r[:len(r)-1])
+					}
+				case tcell.KeyRune:
+					v.filter += string(ev.Rune())
+				}
+				continue
+			}
+			switch {
+			case ev.Key() == tcell.KeyEscape, ev.Key() == tcell.KeyCtrlC, ev.Key() == tcell.KeyRune && ev.Rune() == 'q':
+				return nil
+			case ev.Key() == tcell.KeyRune && ev.Rune() == 's':
+				i := slices.Index(topSortKeys, v.sortKey)
+				v.sortKey = topSortKeys[(i+1)%len(topSortKeys)]
+			case ev.Key() == tcell.KeyRune && ev.Rune() == 'r':
+				v.reverse = !v.reverse
+			case ev.Key() == tcell.KeyRune && ev.Rune() == '/':
+				editing = true
+			}
+		}
+	}
+}
+
+// draw paints the view: a status line, the header, the rows.
+func (v *topView) draw(s tcell.Screen, editing bool) {
+	s.Clear()
+	width, height := s.Size()
+	put := func(y int, text string, style tcell.Style) {
+		x := 0
+		for _, r := range text {
+			if x >= width {
+				break
+			}
+			s.SetContent(x, y, r, nil, style)
+			x++
+		}
+	}
+	order := v.sortKey
+	if v.reverse {
+		order += " (reversed)"
+	}
+	filter := printable(v.filter)
+	if v.filter == "" {
+		filter = "none"
+	}
+	if editing {
+		filter = "/" + v.filter + "_"
+	}
+	header, cells := v.table()
+	status := fmt.Sprintf("shm top  %s  %s  %d objects  sort: %s  filter: %s  [q quit, s sort, r reverse, / filter]",
+		v.dir, v.at.Format("15:04:05"), len(cells), order, filter)
+	put(0, status, tcell.StyleDefault)
+	if v.err != nil {
+		put(1, "error: "+v.err.Error(), tcell.StyleDefault.Bold(true))
+		s.Show()
+		return
+	}
+	widths := make([]int, len(header))
+	for _, row := range append([][]string{header}, cells...) {
+		for i, c := range row {
+			widths[i] = max(widths[i], len([]rune(c)))
+		}
+	}
+	line := func(row []string) string {
+		var b strings.Builder
+		for i, c := range row {
+			b.WriteString(c)
+			if i < len(row)-1 {
+				b.WriteString(strings.Repeat(" ", widths[i]-len([]rune(c))+2))
+			}
+		}
+		return b.String()
+	}
+	put(2, line(header), tcell.StyleDefault.Reverse(true))
+	for i, row := range cells {
+		if 3+i >= height {
+			break
+		}
+		put(3+i, line(row), tcell.StyleDefault)
+	}
+	s.Show()
+}

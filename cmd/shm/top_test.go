@@ -1,0 +1,344 @@
+//go:build linux
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/shmkit/shm"
+	"github.com/shmkit/shm/internal/shmtest"
+	"github.com/shmkit/shm/queue"
+	"golang.org/x/sys/unix"
+)
+
+// vt is a small terminal emulator for the pseudo-terminal test: it keeps
+// a screen of runes and understands what a full-screen program draws with
+// (cursor moves, erasing, text), ignoring colours, modes and queries.
+type vt struct {
+	mu       sync.Mutex
+	rows     [][]rune
+	row, col int
+	pending  []byte // an incomplete escape sequence or rune
+}
+
+func newVT(rows, cols int) *vt {
+	v := &vt{rows: make([][]rune, rows)}
+	for i := range v.rows {
+		v.rows[i] = []rune(strings.Repeat(" ", cols))
+	}
+	return v
+}
+
+// Write feeds output of the program to the screen.
+func (v *vt) Write(p []byte) (int, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	b := append(v.pending, p...)
+	v.pending = nil
+	for len(b) > 0 {
+		n := v.step(b)
+		if n == 0 { // incomplete: wait for more
+			v.pending = append([]byte(nil), b...)
+			break
+		}
+		b = b[n:]
+	}
+	return len(p), nil
+}
+
+// step consumes one character or sequence from b and returns its length,
+// or 0 when b ends in the middle of one.
+func (v *vt) step(b []byte) int {
+	switch c := b[0]; {
+	case c == 0x1b:
+		if len(b) < 2 {
+			return 0
+		}
+		switch b[1] {
+		case '[':
+			for i := 2; i < len(b); i++ {
+				if b[i] >= 0x40 && b[i] <= 0x7e {
+					v.csi(string(b[2:i]), b[i])
+					return i + 1
+				}
+			}
+			return 0
+		case ']', 'P', '_', '^': // string sequences: up to BEL or ESC \
+			for i := 2; i < len(b); i++ {
+				if b[i] == 0x07 {
+					return i + 1
+				}
+				if b[i] == 0x1b && i+1 < len(b) && b[i+1] == '\\' {
+					return i + 2
+				}
+			}
+			return 0
+		case '(', ')', '*', '+', '#':
+			if len(b) < 3 {
+				return 0
+			}
+			return 3
+		}
+		return 2
+	case c == '\r':
+		v.col = 0
+	case c == '\n':
+		v.row = min(v.row+1, len(v.rows)-1)
+	case c == '\b':
+		v.col = max(v.col-1, 0)
+	case c < 0x20 || c == 0x7f:
+	default:
+		if !utf8.FullRune(b) {
+			return 0
+		}
+		r, n := utf8.DecodeRune(b)
+		if v.col < len(v.rows[v.row]) {
+			v.rows[v.row][v.col] = r
+		}
+		v.col++
+		return n
+	}
+	return 1
+}
+
+func (v *vt) csi(params string, final byte) {
+	var n []int
+	for _, f := range strings.Split(strings.TrimLeft(params, "?>=<"), ";") {
+		var x int
+		fmt.Sscanf(f, "%d", &x)
+		n = append(n, x)
+	}
+	arg := func(i, def int) int {
+		if i < len(n) && n[i] > 0 {
+			return n[i]
+		}
+		return def
+	}
+	clear := func(row, from int) {
+		for c := from; c < len(v.rows[row]); c++ {
+			v.rows[row][c] = ' '
+		}
+	}
+	switch final {
+	case 'H', 'f':
+		v.row = min(arg(0, 1)-1, len(v.rows)-1)
+		v.col = arg(1, 1) - 1
+	case 'A':
+		v.row = max(v.row-arg(0, 1), 0)
+	case 'B':
+		v.row = min(v.row+arg(0, 1), len(v.rows)-1)
+	case 'C':
+		v.col += arg(0, 1)
+	case 'D':
+		v.col = max(v.col-arg(0, 1), 0)
+	case 'G':
+		v.col = arg(0, 1) - 1
+	case 'd':
+		v.row = min(arg(0, 1)-1, len(v.rows)-1)
+	case 'K':
+		if len(n) > 0 && n[0] == 2 {
+			clear(v.row, 0)
+		} else if v.col < len(v.rows[v.row]) {
+			clear(v.row, v.col)
+		}
+	case 'J':
+		from := v.row
+		if len(n) > 0 && n[0] == 2 {
+			from = 0
+		} else if v.col < len(v.rows[v.row]) {
+			clear(v.row, v.col)
+			from++
+		}
+		for r := from; r < len(v.rows); r++ {
+			clear(r, 0)
+		}
+	}
+}
+
+// screen returns the screen's lines, trailing spaces trimmed.
+func (v *vt) screen() []string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	out := make([]string, len(v.rows))
+	for i, r := range v.rows {
+		out[i] = strings.TrimRight(string(r), " ")
+	}
+	return out
+}
+
+// openPTY opens a pseudo-terminal pair of the given size.
+func openPTY(t *testing.T, rows, cols uint16) (master, slave *os.File) {
+	t.Helper()
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		if shmtest.InCI() {
+			t.Fatalf("no pseudo-terminals: %v", err)
+		}
+		t.Skipf("skipping: no pseudo-terminals here: %v", err)
+	}
+	fd := int(m.Fd())
+	if err := unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatal(err)
+	}
+	n, err := unix.IoctlGetInt(fd, unix.TIOCGPTN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.IoctlSetWinsize(fd, unix.TIOCSWINSZ, &unix.Winsize{Row: rows, Col: cols}); err != nil {
+		t.Fatal(err)
+	}
+	return m, s
+}
+
+// rowOf returns the screen line that starts with name and a space, or "".
+func rowOf(lines []string, name string) string {
+	for _, l := range lines {
+		if strings.HasPrefix(l, name+" ") {
+			return l
+		}
+	}
+	return ""
+}
+
+// TestTopInPTY drives "shm top" in a pseudo-terminal the test opens: it
+// shows an object created while it runs, a queue's fill as it changes, a
+// new sort order, the prefix filter, and quits on q.
+func TestTopInPTY(t *testing.T) {
+	dir := shmtest.Tmpfs(t, "4m")
+	q, err := queue.Create("q", 4096, queue.Dir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+
+	const rows, cols = 30, 160
+	master, slave := openPTY(t, rows, cols)
+	defer master.Close()
+	screen := newVT(rows, cols)
+	cmd := exec.Command(buildShm(t), "top", "--dir", dir)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+	cmd.Env = append(os.Environ(), "TERM=xterm")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	slave.Close()
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-exited
+	})
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := master.Read(buf)
+			screen.Write(buf[:n])
+			if err != nil {
+				return
+			}
+		}
+	}()
+
+	// Generous deadlines: the machine may be loaded; the view refreshes
+	// every second.
+	waitFor := func(what string, ok func(lines []string) bool) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for time.Now().Before(deadline) {
+			if ok(screen.screen()) {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		t.Fatalf("shm top never showed %s; the screen:\n%s", what, strings.Join(screen.screen(), "\n"))
+	}
+	waitFor("the empty queue", func(l []string) bool {
+		r := rowOf(l, "q")
+		return strings.Contains(r, " queue ") && strings.Contains(r, " 0.0% ")
+	})
+
+	seg, err := shm.Create("fresh", 8192, shm.Dir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seg.Close()
+	waitFor("the object created while it runs", func(l []string) bool { return strings.Contains(rowOf(l, "fresh"), " data ") })
+
+	// 64 records of 32 bytes: half the ring.
+	for range 64 {
+		if err := q.Send(context.Background(), make([]byte, 24)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor("the queue's new fill", func(l []string) bool { return strings.Contains(rowOf(l, "q"), " 50.0% ") })
+
+	master.Write([]byte("s"))
+	waitFor("the next sort order", func(l []string) bool { return strings.Contains(l[0], "sort: size") })
+	master.Write([]byte("/fr\r"))
+	waitFor("only the filtered names", func(l []string) bool {
+		return strings.Contains(l[0], "filter: fr") && rowOf(l, "fresh") != "" && rowOf(l, "q") == ""
+	})
+
+	master.Write([]byte("q"))
+	select {
+	case err := <-exited:
+		exited <- err
+		if err != nil {
+			t.Errorf("shm top exited with %v after q", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("shm top still runs 30 s after q; the screen:\n%s", strings.Join(screen.screen(), "\n"))
+	}
+}
+
+// TestTopOnce: with --once (and whenever standard output is not a
+// terminal, as here) top prints one table that parses: a header and a row
+// of nine fields per object.
+func TestTopOnce(t *testing.T) {
+	dir := shmtest.Tmpfs(t, "4m")
+	q, err := queue.Create("jobs", 4096, queue.Dir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.Send(context.Background(), make([]byte, 24))
+	q.Close()
+	ok(t, "", "create", "data", "--size", "4K", "--dir", dir)
+	for _, args := range [][]string{{"top", "--dir", dir}, {"top", "--once", "--dir", dir, "--sort", "size"}} {
+		out := ok(t, "", args...)
+		lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+		if len(lines) != 3 || strings.Join(strings.Fields(lines[0]), " ") != "NAME KIND SIZE ATTACHED STATE FILL IN/s OUT/s DETAIL" {
+			t.Fatalf("shm %s:\n%s", strings.Join(args, " "), out)
+		}
+		rows := map[string][]string{}
+		for _, l := range lines[1:] {
+			f := strings.Fields(l)
+			if len(f) != 9 {
+				t.Fatalf("row %q has %d fields, want 9", l, len(f))
+			}
+			rows[f[0]] = f
+		}
+		if j := rows["jobs"]; j == nil || j[1] != "queue" || j[5] != "0.8%" || !strings.Contains(j[8], "msgs=1") {
+			t.Errorf("jobs row: %q", j)
+		}
+		if d := rows["data"]; d == nil || d[1] != "data" || d[2] != "4.0K" || d[5] != "-" {
+			t.Errorf("data row: %q", d)
+		}
+	}
+	if r := shmRun(t, "", "top", "--sort", "colour"); r.code != 2 {
+		t.Errorf("top --sort colour: %+v; want a usage error", r)
+	}
+}

@@ -1,0 +1,272 @@
+package inspect
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/shmkit/shm"
+	"github.com/shmkit/shm/queue"
+	"github.com/shmkit/shm/sem"
+)
+
+// State is an object's classification; see the package documentation.
+type State string
+
+const (
+	InUse   State = "in-use"  // a process is attached, or a recorded participant lives
+	Idle    State = "idle"    // nobody attached, nothing says it is dead
+	Stale   State = "stale"   // nobody attached, every recorded participant died
+	Unknown State = "unknown" // some processes could not be inspected
+)
+
+// String returns the state as "shm ls" shows it.
+func (s State) String() string { return string(s) }
+
+// Kinds of object, as Object.Kind names them.
+const (
+	KindQueue     = "queue"
+	KindSemaphore = string(shm.KindSemaphore)
+	KindData      = string(shm.KindData)
+	KindOther     = string(shm.KindOther)
+)
+
+// Object is one object of a shared-memory directory, classified.
+type Object struct {
+	shm.Info
+	// Kind is KindQueue, KindSemaphore, KindData or KindOther.
+	Kind string
+	// Attached lists the processes that map the object or hold a
+	// descriptor to it. When AttachedKnown is false, others may be too.
+	Attached      []shm.Process
+	AttachedKnown bool
+	// Uninspected is how many processes the scan could not inspect.
+	Uninspected int
+	// Blind says, when AttachedKnown is false, why: which processes could
+	// not be inspected, or that /proc hides some.
+	Blind  string
+	State  State
+	Reason string // why, in words: "consumer pid 812 and 1 producer died without closing"
+	// Queue is a queue's header and ring, read without taking a role
+	// (nil for other kinds, and for a queue too damaged to read).
+	Queue *queue.Stats
+	// Semaphore is a semaphore's value and waiter count (nil for others).
+	Semaphore *sem.State
+	// Err is what went wrong reading the object's contents (a damaged
+	// queue, an unreadable semaphore); it is described in Reason as well.
+	Err error
+}
+
+// AttachedCount returns the number of attached processes, or -1 when the
+// scan could not tell that none is (AttachedKnown false and none found).
+func (o Object) AttachedCount() int {
+	if len(o.Attached) == 0 && !o.AttachedKnown {
+		return -1
+	}
+	return len(o.Attached)
+}
+
+// Undelivered returns the messages a queue holds that its consumer has not
+// received (0 for other kinds).
+func (o Object) Undelivered() int {
+	if o.Queue == nil || o.Queue.Messages < 0 {
+		return 0
+	}
+	return o.Queue.Messages
+}
+
+// Options selects the objects that List describes. The zero value (or
+// nil) means every object in shm.DefaultDir.
+type Options struct {
+	Dir    string // the shared-memory directory; "" means shm.DefaultDir
+	Prefix string // only names that start with it
+	Kind   string // only this kind (KindQueue, KindSemaphore, KindData, KindOther); "" for all
+}
+
+func (o *Options) dir() string {
+	if o == nil || o.Dir == "" {
+		return shm.DefaultDir
+	}
+	return o.Dir
+}
+
+func (o *Options) match(name string) bool {
+	return o == nil || strings.HasPrefix(name, o.Prefix)
+}
+
+// List describes and classifies the objects of the directory that match
+// opts, sorted by name. It scans /proc once for all of them.
+func List(opts *Options) ([]Object, error) {
+	infos, err := shm.List(shm.Dir(opts.dir()))
+	if err != nil {
+		return nil, err
+	}
+	att, err := shm.ScanAttachments()
+	if err != nil {
+		return nil, &shm.Error{Op: "inspect", Name: opts.dir(), Err: err}
+	}
+	objs := make([]Object, 0, len(infos))
+	for _, info := range infos {
+		if !opts.match(info.Name) {
+			continue
+		}
+		o := Classify(opts.dir(), info, att)
+		if opts != nil && opts.Kind != "" && o.Kind != opts.Kind {
+			continue
+		}
+		objs = append(objs, o)
+	}
+	return objs, nil
+}
+
+// Stat describes and classifies the named object.
+func Stat(name string, opts *Options) (Object, error) {
+	info, err := shm.Stat(name, shm.Dir(opts.dir()))
+	if err != nil {
+		return Object{}, err
+	}
+	att, err := shm.ScanAttachments()
+	if err != nil {
+		return Object{}, &shm.Error{Op: "inspect", Name: name, Err: err}
+	}
+	return Classify(opts.dir(), info, att), nil
+}
+
+// Classify tells the kind of the object that info describes (in dir),
+// reads what its kind records, and classifies it with the attachments of
+// one scan. It opens the object only for reading, and only briefly.
+func Classify(dir string, info shm.Info, att *shm.Attachments) Object {
+	o := Object{Info: info, Kind: string(info.Kind)}
+	o.Attached, o.AttachedKnown = att.Of(info)
+	o.Uninspected = len(att.Uninspected)
+	o.Blind = blindness(att)
+	switch {
+	case info.Kind == shm.KindSemaphore:
+		st, err := sem.Peek(strings.TrimPrefix(info.Name, shm.SemaphorePrefix), sem.Dir(dir))
+		if err != nil {
+			o.Err = err
+		} else {
+			o.Semaphore = &st
+		}
+	case info.Kind == shm.KindData && isQueue(info):
+		o.Kind = KindQueue
+		st, err := queue.Stat(info.Name, queue.Dir(dir))
+		if err != nil {
+			o.Err = err
+		}
+		if st.Capacity != 0 {
+			o.Queue = &st
+		}
+	}
+	o.State, o.Reason = classify(&o)
+	return o
+}
+
+// isQueue tells whether the object holds a queue header, damaged or not,
+// by queue.Inspect's checks (the header is read without mapping the
+// object).
+func isQueue(info shm.Info) bool {
+	_, err := queue.Inspect(info.Name, queue.Dir(filepath.Dir(info.Path)))
+	return err == nil || errors.Is(err, queue.ErrCorrupt) || errors.Is(err, queue.ErrVersion) ||
+		errors.Is(err, shm.ErrFault) || errors.Is(err, errors.ErrUnsupported)
+}
+
+// classify decides o's state from its attachments and its records.
+func classify(o *Object) (State, string) {
+	if n := len(o.Attached); n > 0 {
+		return InUse, "attached: " + describeProcs(o.Attached)
+	}
+	if o.Queue != nil {
+		if live := livePeers(o.Queue); live != "" {
+			return InUse, live + " (not visible in this /proc: another PID namespace?)"
+		}
+	}
+	if !o.AttachedKnown {
+		return Unknown, "none attached among the processes inspected, but " + o.Blind
+	}
+	switch o.Kind {
+	case KindQueue:
+		if o.Queue == nil {
+			return Idle, fmt.Sprintf("nobody attached; the queue cannot be read (%v), so nothing says its participants died", o.Err)
+		}
+		dead := deadPeers(o.Queue)
+		if dead == "" {
+			return Idle, "nobody attached; no participant recorded (all closed it)"
+		}
+		return Stale, "nobody attached; " + dead + " died without closing it"
+	case KindSemaphore:
+		if o.Semaphore != nil && o.Semaphore.Waiters > 0 {
+			return Idle, fmt.Sprintf("nobody attached; %d waiters recorded died waiting; the value %d may be meant for the next run", o.Semaphore.Waiters, o.Semaphore.Value)
+		}
+		return Idle, "nobody attached; a semaphore's value may be meant for the next run"
+	case KindOther:
+		return Idle, "not a regular file: not a shared-memory object"
+	}
+	return Idle, "nobody attached; a data segment may hold data for the next run"
+}
+
+// blindness says why a scan is incomplete, or "" when it is not.
+func blindness(att *shm.Attachments) string {
+	switch n := len(att.Uninspected); {
+	case n > 0:
+		u := att.Uninspected[0]
+		first := fmt.Sprintf("pid %d (%s, uid %d): %v", u.PID, shm.QuoteName(u.Command), u.UID, u.Err)
+		if n == 1 {
+			return "1 process could not be inspected (" + first + ")"
+		}
+		return fmt.Sprintf("%d processes could not be inspected (%s, ...)", n, first)
+	case att.Hidden:
+		return "/proc does not show every process"
+	}
+	return ""
+}
+
+// NoScan stands for a scan of /proc that could not be made (no /proc
+// mounted, say): it finds nobody and is never complete, so objects are
+// classified as if every process were hidden.
+func NoScan() *shm.Attachments { return &shm.Attachments{Hidden: true} }
+
+// describeProcs lists up to three processes: "pid 12 (worker), pid 13 (cat) and 2 more".
+func describeProcs(ps []shm.Process) string {
+	var parts []string
+	for i, p := range ps {
+		if i == 3 {
+			parts = append(parts, fmt.Sprintf("%d more", len(ps)-3))
+			break
+		}
+		how := "maps it"
+		if !p.Maps() {
+			how = "holds a descriptor"
+		}
+		parts = append(parts, fmt.Sprintf("pid %d (%s) %s", p.PID, shm.QuoteName(p.Command), how))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// livePeers names a queue's live recorded participants, or "".
+func livePeers(s *queue.Stats) string {
+	var parts []string
+	if s.Consumer != nil && s.Consumer.Alive {
+		parts = append(parts, fmt.Sprintf("consumer pid %d lives", s.Consumer.PID))
+	}
+	for _, p := range s.Producers {
+		if p.Alive {
+			parts = append(parts, fmt.Sprintf("producer pid %d lives", p.PID))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// deadPeers names a queue's recorded participants when all are dead, or
+// "" when none is recorded.
+func deadPeers(s *queue.Stats) string {
+	var parts []string
+	if s.Consumer != nil {
+		parts = append(parts, fmt.Sprintf("consumer pid %d", s.Consumer.PID))
+	}
+	for _, p := range s.Producers {
+		parts = append(parts, fmt.Sprintf("producer pid %d", p.PID))
+	}
+	return strings.Join(parts, " and ")
+}

@@ -1,0 +1,494 @@
+//go:build linux
+
+package inspect_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/shmkit/shm"
+	"github.com/shmkit/shm/inspect"
+	"github.com/shmkit/shm/internal/shmtest"
+	"github.com/shmkit/shm/queue"
+	"github.com/shmkit/shm/sem"
+)
+
+// The tests re-execute this binary as their peers: envRole selects what the
+// child does with the object envName. A child prints "ready" once it holds
+// its role, then waits for its standard input to close (or to be killed).
+const (
+	envRole = "SHM_INSPECT_ROLE"
+	envName = "SHM_INSPECT_NAME"
+)
+
+func TestMain(m *testing.M) {
+	if role := os.Getenv(envRole); role != "" {
+		os.Exit(runRole(role, os.Getenv(envName)))
+	}
+	os.Exit(m.Run())
+}
+
+func runRole(role, name string) int {
+	switch role {
+	case "consumer":
+		q, err := queue.Open(name)
+		if err != nil {
+			fmt.Println(err)
+			return 1
+		}
+		if _, err := q.TryReceive(nil); err != nil && !errors.Is(err, queue.ErrEmpty) {
+			fmt.Println(err)
+			return 1
+		}
+	case "producer":
+		q, err := queue.Open(name)
+		if err != nil {
+			fmt.Println(err)
+			return 1
+		}
+		if err := q.Send(context.Background(), []byte("undelivered")); err != nil {
+			fmt.Println(err)
+			return 1
+		}
+	case "map":
+		seg, err := shm.Open(name)
+		if err != nil {
+			fmt.Println(err)
+			return 1
+		}
+		defer seg.Close()
+	default:
+		fmt.Printf("unknown role %q\n", role)
+		return 1
+	}
+	fmt.Println("ready")
+	io.Copy(io.Discard, os.Stdin)
+	return 0
+}
+
+// peer starts a child in role on name and returns it once it is ready; it
+// is killed when the test ends.
+func peer(t *testing.T, role, name string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), envRole+"="+role, envName+"="+name)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stdin.Close()
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if strings.TrimSpace(line) != "ready" {
+		t.Fatalf("%s child: %q, %v", role, line, err)
+	}
+	return cmd
+}
+
+// kill ends a peer with SIGKILL and reaps it.
+func kill(t *testing.T, cmd *exec.Cmd) {
+	t.Helper()
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+}
+
+func stat(t *testing.T, name string, opts *inspect.Options) inspect.Object {
+	t.Helper()
+	o, err := inspect.Stat(name, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+// outcomeOf returns the outcome for name.
+func outcomeOf(t *testing.T, outs []inspect.Outcome, name string) inspect.Outcome {
+	t.Helper()
+	for _, o := range outs {
+		if o.Object.Name == name {
+			return o
+		}
+	}
+	t.Fatalf("no outcome for %s among %v", name, outs)
+	return inspect.Outcome{}
+}
+
+// The tests run in a PID namespace of their own (see
+// shmtest.OwnPIDNamespace), where every process can be inspected.
+
+// TestStaleQueueAfterKill: a queue whose consumer and producer were killed
+// is stale; Clean keeps it while it holds an undelivered message, and
+// removes it with Discard. A dry run removes nothing.
+func TestStaleQueueAfterKill(t *testing.T) {
+	if !shmtest.OwnPIDNamespace(t) {
+		return
+	}
+	name := shmtest.Name(t, "")
+	q, err := queue.Create(name, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.Close()
+	if o := stat(t, name, nil); o.State != inspect.Idle || o.Kind != inspect.KindQueue {
+		t.Errorf("new queue nobody has open: %s %s (%s); want an idle queue", o.Kind, o.State, o.Reason)
+	}
+	consumer := peer(t, "consumer", name)
+	producer := peer(t, "producer", name)
+	if o := stat(t, name, nil); o.State != inspect.InUse || len(o.Attached) != 2 {
+		t.Errorf("queue with a live consumer and producer: %s (%s), attached %v; want in-use by 2", o.State, o.Reason, o.Attached)
+	}
+	kill(t, consumer)
+	kill(t, producer)
+	o := stat(t, name, nil)
+	if o.State != inspect.Stale || o.Undelivered() != 1 {
+		t.Fatalf("after SIGKILL of both: %s (%s), %d undelivered; want stale with 1", o.State, o.Reason, o.Undelivered())
+	}
+
+	opts := &inspect.CleanOptions{Options: inspect.Options{Prefix: name}}
+	outs, err := inspect.Clean(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := outcomeOf(t, outs, name); got.Action != inspect.Kept || !strings.Contains(got.Reason, "undelivered") {
+		t.Errorf("dry run: %v; want kept for its undelivered message", got)
+	}
+	opts.Discard = true
+	outs, _ = inspect.Clean(context.Background(), opts)
+	if got := outcomeOf(t, outs, name); got.Action != inspect.WouldRemove {
+		t.Errorf("dry run with Discard: %v; want would remove", got)
+	}
+	if _, err := shm.Stat(name); err != nil {
+		t.Fatalf("a dry run removed the queue: %v", err)
+	}
+	opts.Force = true
+	outs, err = inspect.Clean(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := outcomeOf(t, outs, name); got.Action != inspect.Removed {
+		t.Errorf("Force: %v; want removed", got)
+	}
+	if _, err := shm.Stat(name); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("after Clean: Stat = %v; want the queue gone", err)
+	}
+}
+
+// TestCleanKeeps: what Clean keeps even with Force, and why.
+func TestCleanKeeps(t *testing.T) {
+	if !shmtest.OwnPIDNamespace(t) {
+		return
+	}
+	idle := shmtest.Name(t, "")
+	seg, err := shm.Create(idle, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seg.Close()
+	mapped := shmtest.Name(t, "")
+	seg, err = shm.Create(mapped, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seg.Close()
+	holder := peer(t, "map", mapped)
+
+	tests := []struct {
+		name   string
+		object string
+		opts   inspect.CleanOptions
+		action inspect.Action
+		reason string
+	}{
+		{"idle data segment", idle, inspect.CleanOptions{Force: true}, inspect.Kept, "idle"},
+		{"idle segment too young", idle, inspect.CleanOptions{Force: true, Idle: true, OlderThan: time.Hour, HasOlderThan: true}, inspect.Kept, "less than 1h0m0s"},
+		{"mapped, even with --idle --older-than 0s", mapped, inspect.CleanOptions{Force: true, Idle: true, HasOlderThan: true}, inspect.Kept, fmt.Sprintf("pid %d", holder.Process.Pid)},
+		{"idle, dry run", idle, inspect.CleanOptions{Idle: true, HasOlderThan: true}, inspect.WouldRemove, "idle"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.opts.Prefix = tc.object
+			outs, err := inspect.Clean(context.Background(), &tc.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := outcomeOf(t, outs, tc.object)
+			if got.Action != tc.action || !strings.Contains(got.Reason, tc.reason) {
+				t.Errorf("%v; want %s, with %q in the reason", got, tc.action, tc.reason)
+			}
+			if _, err := shm.Stat(tc.object); err != nil {
+				t.Errorf("the object is gone: %v", err)
+			}
+		})
+	}
+
+	// Taken at last: the idle segment with --idle --older-than 0s.
+	outs, err := inspect.Clean(context.Background(), &inspect.CleanOptions{Options: inspect.Options{Prefix: idle}, Force: true, Idle: true, HasOlderThan: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := outcomeOf(t, outs, idle); got.Action != inspect.Removed {
+		t.Errorf("idle with Idle and OlderThan 0: %v; want removed", got)
+	}
+
+	if _, err := inspect.Clean(context.Background(), &inspect.CleanOptions{Idle: true}); !errors.Is(err, inspect.ErrIdleNeedsAge) {
+		t.Errorf("Idle without OlderThan: %v; want ErrIdleNeedsAge", err)
+	}
+}
+
+// TestCleanOpenerRace: a process that opens the object by name while Clean
+// removes it is never left holding the object with its name gone: either
+// Clean saw it at the final check and put the name back, or its open
+// failed. Many trials, each with an opener racing Clean.
+func TestCleanOpenerRace(t *testing.T) {
+	if !shmtest.OwnPIDNamespace(t) {
+		return
+	}
+	trials := 300
+	if testing.Short() {
+		trials = 50
+	}
+	var removed, kept, late, attached int
+	cleanTime := time.Millisecond
+	for i := range trials {
+		name := shmtest.Name(t, "")
+		seg, err := shm.Create(name, 4096)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seg.Close()
+
+		var stop atomic.Bool
+		var wg sync.WaitGroup
+		var held *shm.Segment
+		// The opener starts at a random moment within one Clean's time, so
+		// that some trials land between the first look and the final check.
+		delay := time.Duration(rand.Int64N(int64(cleanTime) + 1))
+		if i%3 == 0 {
+			delay = 0 // and some attach before Clean's first look
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			time.Sleep(delay)
+			for !stop.Load() {
+				s, err := shm.Open(name)
+				if err == nil {
+					held = s
+					return
+				}
+			}
+		}()
+		start := time.Now()
+		outs, err := inspect.Clean(context.Background(), &inspect.CleanOptions{
+			Options: inspect.Options{Prefix: name}, Force: true, Idle: true, HasOlderThan: true,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cleanTime = (cleanTime*7 + time.Since(start)) / 8
+		stop.Store(true)
+		wg.Wait()
+		got := outcomeOf(t, outs, name)
+		switch got.Action {
+		case inspect.Removed:
+			removed++
+		case inspect.Kept:
+			kept++
+			if strings.HasPrefix(got.Reason, "at the final check") {
+				late++
+			}
+		}
+		if held == nil {
+			continue
+		}
+		attached++
+		var st syscall.Stat_t
+		if err := syscall.Fstat(held.Fd(), &st); err != nil {
+			t.Fatal(err)
+		}
+		info, err := shm.Stat(name)
+		held.Close()
+		if err != nil || info.Inode != st.Ino {
+			t.Fatalf("trial %d: the opener holds inode %d, but the name says %+v, %v (clean: %v)", i, st.Ino, info, err, got)
+		}
+		shm.Unlink(name)
+	}
+	t.Logf("%d trials: clean removed %d and kept %d (%d at the final check); the opener attached in %d", trials, removed, kept, late, attached)
+	if removed == 0 || attached == 0 {
+		t.Errorf("the trials never raced: removed %d, attached %d", removed, attached)
+	}
+}
+
+// ExampleClean shows what a service does at start-up: remove what its
+// crashed predecessors left, keep what is in use.
+func ExampleClean() {
+	seg, err := shm.Create("example-clean-jobs", 4096)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer shm.Unlink("example-clean-jobs")
+	defer seg.Close() // mapped here: in use
+
+	outcomes, err := inspect.Clean(context.Background(), &inspect.CleanOptions{
+		Options: inspect.Options{Prefix: "example-clean-"},
+		Force:   true,
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, o := range outcomes {
+		fmt.Println(o.Object.Name, o.Action, o.Object.State)
+	}
+	// Output: example-clean-jobs kept in-use
+}
+
+// ExampleList shows the kind and the contents an inspection reads.
+func ExampleList() {
+	q, err := queue.Create("example-list-q", 4096)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer queue.Unlink("example-list-q")
+	q.Send(context.Background(), []byte("hello"))
+	q.Detach()
+
+	objs, err := inspect.List(&inspect.Options{Prefix: "example-list-"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, o := range objs {
+		fmt.Println(o.Name, o.Kind, o.Undelivered(), "undelivered")
+	}
+	// Output: example-list-q queue 1 undelivered
+}
+
+// TestUnknownWithoutScan: when /proc cannot tell who is attached, an
+// object nobody visibly uses is unknown, says why, and Clean keeps it.
+func TestUnknownWithoutScan(t *testing.T) {
+	name := shmtest.Name(t, "")
+	seg, err := shm.Create(name, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seg.Close()
+	info, err := shm.Stat(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := inspect.Classify(shm.DefaultDir, info, inspect.NoScan())
+	if o.State != inspect.Unknown || o.AttachedCount() != -1 || !strings.Contains(o.Reason, "/proc does not show every process") {
+		t.Errorf("without a scan: %s (%s), attached %d; want unknown, -1", o.State, o.Reason, o.AttachedCount())
+	}
+}
+
+// TestCleanOtherUsers: another user's idle object is kept unless root
+// passes AllUsers.
+func TestCleanOtherUsers(t *testing.T) {
+	if !shmtest.OwnPIDNamespace(t) {
+		return
+	}
+	name := shmtest.Name(t, "")
+	seg, err := shm.Create(name, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seg.Close()
+	p, _ := shm.Path("", name)
+	if err := os.Chown(p, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	opts := &inspect.CleanOptions{Options: inspect.Options{Prefix: name}, Force: true, Idle: true, HasOlderThan: true}
+	outs, err := inspect.Clean(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := outcomeOf(t, outs, name); got.Action != inspect.Kept || !strings.Contains(got.Reason, "owned by uid 65534") {
+		t.Errorf("without AllUsers: %v; want kept as another user's", got)
+	}
+	opts.AllUsers = true
+	outs, err = inspect.Clean(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := outcomeOf(t, outs, name); got.Action != inspect.Removed {
+		t.Errorf("root with AllUsers: %v; want removed", got)
+	}
+}
+
+// ExampleSampler follows a queue's traffic, as "shm top" does.
+func ExampleSampler() {
+	q, err := queue.Create("example-sampler-q", 4096)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer queue.Unlink("example-sampler-q")
+	defer q.Close()
+
+	s := inspect.NewSampler(&inspect.Options{Prefix: "example-sampler-"})
+	first, _ := s.Sample()
+	fmt.Println("first sample has a rate:", first[0].Rate != nil)
+
+	q.Send(context.Background(), []byte("hello"))
+	time.Sleep(10 * time.Millisecond)
+	second, _ := s.Sample()
+	fmt.Println("second sample has a rate:", second[0].Rate != nil, "with bytes in:", second[0].Rate.InBytes > 0)
+	// Output:
+	// first sample has a rate: false
+	// second sample has a rate: true with bytes in: true
+}
+
+// TestCleanSemaphore: an idle named semaphore goes through the final check
+// as a semaphore, and is removed with Idle.
+func TestCleanSemaphore(t *testing.T) {
+	if !shmtest.OwnPIDNamespace(t) {
+		return
+	}
+	name := shmtest.Name(t, "")
+	s, err := sem.Open(name, sem.Create(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	file := shm.SemaphorePrefix + name
+	if o := stat(t, file, nil); o.Kind != inspect.KindSemaphore || o.State != inspect.Idle || o.Semaphore == nil || o.Semaphore.Value != 3 {
+		t.Fatalf("closed semaphore: %+v", o)
+	}
+	outs, err := inspect.Clean(context.Background(), &inspect.CleanOptions{
+		Options: inspect.Options{Prefix: file, Kind: inspect.KindSemaphore}, Force: true, Idle: true, HasOlderThan: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := outcomeOf(t, outs, file)
+	if got.Action != inspect.Removed || got.Object.Kind != inspect.KindSemaphore || got.Object.Semaphore == nil {
+		t.Errorf("%v (%+v); want the semaphore removed as a semaphore", got, got.Object.Semaphore)
+	}
+}

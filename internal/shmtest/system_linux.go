@@ -1,0 +1,44 @@
+package shmtest
+
+import (
+	"os"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// Tmpfs mounts a tmpfs of the given size ("1m", "64m") on a new temporary
+// directory and unmounts it when the test ends, after the cleanups the test
+// registers later (those of the names it takes in the directory). It skips
+// the test, saying why, when it cannot mount: not root, or no permission.
+func Tmpfs(t testing.TB, size string) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("skipping: mounting a tmpfs needs root")
+	}
+	dir, err := os.MkdirTemp("", "shmtest-tmpfs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "size="+size+",mode=1777"); err != nil {
+		os.Remove(dir)
+		t.Skipf("skipping: cannot mount a tmpfs on %s: %v", dir, err)
+	}
+	t.Cleanup(func() {
+		if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
+			t.Errorf("unmount %s: %v", dir, err)
+		}
+		os.Remove(dir)
+	})
+	return dir
+}
+
+// FreeBytes returns the bytes available on the file system at dir.
+func FreeBytes(t testing.TB, dir string) int64 {
+	t.Helper()
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	return int64(st.Bavail) * st.Bsize
+}

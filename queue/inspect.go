@@ -1,0 +1,72 @@
+package queue
+
+import (
+	"errors"
+
+	"github.com/shmkit/shm"
+)
+
+// opStat names the errors of Stat and Inspect.
+const opStat = "queue stat"
+
+// Inspect tells whether the named object is a queue and describes it with
+// every check Stat makes: it is the one entry point for anything that
+// shows queues, such as a directory listing. It reads the header through
+// the descriptor (pread) first, so an object that is not a queue fails with
+// ErrNotQueue without being mapped and without a page of a sparse object
+// being allocated. A queue is then described as Stat describes it. A
+// corrupt queue (a damaged header, an object shorter than its header says,
+// bad cursors, a bad record in the ring) gives what could be read with an
+// error wrapping ErrCorrupt that says which field is wrong, and where;
+// Part names the part for a one-word summary.
+func Inspect(name string, opts ...Option) (Stats, error) {
+	c := newConfig(opts)
+	p, err := shm.Path(c.dir, name)
+	if err != nil {
+		return Stats{}, wrapErr(opStat, name, err)
+	}
+	hdr, size, err := readHeader(p)
+	if err != nil {
+		return Stats{}, wrapErr(opStat, name, err)
+	}
+	if _, err := parseHeader(hdr, -1); err != nil {
+		if errors.Is(err, ErrCorrupt) {
+			err = &partError{"header", err}
+		}
+		return Stats{}, wrapErr(opStat, name, err)
+	}
+	s, perr := probe(hdr, -1)
+	if _, err := parseHeader(hdr, size); err != nil {
+		return s, wrapErr(opStat, name, &partError{"size", err})
+	}
+	if perr != nil {
+		return s, wrapErr(opStat, name, &partError{"cursors", perr})
+	}
+	s, err = Stat(name, opts...)
+	var se *shm.Error
+	if errors.Is(err, ErrCorrupt) && errors.As(err, &se) {
+		err = wrapErr(opStat, name, &partError{"ring", se.Err})
+	}
+	return s, err
+}
+
+// partError marks a corruption error with the part of the queue it is in.
+type partError struct {
+	part string
+	err  error
+}
+
+func (e *partError) Error() string { return e.err.Error() }
+func (e *partError) Unwrap() error { return e.err }
+
+// Part names the part of a queue that a corruption error from Inspect is
+// about: "header" (a header field), "size" (the object is shorter than its
+// header says), "cursors" (the head and tail cursors) or "ring" (a record
+// in the ring); "" for any other error.
+func Part(err error) string {
+	var pe *partError
+	if errors.As(err, &pe) {
+		return pe.part
+	}
+	return ""
+}

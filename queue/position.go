@@ -1,0 +1,121 @@
+package queue
+
+import (
+	"fmt"
+	"runtime/debug"
+)
+
+// Holding messages: receiving ahead of what is consumed.
+//
+// Receive consumes a message as it returns it, and Peek/Release lets one
+// message wait between the two. A consumer that hands messages on to
+// something slower than a call (a file it flushes, a server that
+// acknowledges later) needs more: many messages received, none of them
+// consumed until they are safe, and after a crash the same messages again.
+// The consumer's head is that record: it is the cursor the queue keeps in
+// its header (offset 128), the one a new consumer starts from. After Hold,
+// the handle receives with its local cursor and publishes head only up to
+// the released position:
+//
+//	released ≤ head (local) ≤ tail
+//	   │          │
+//	   │          └─ the next receive reads here; Position returns it
+//	   └─ published as the header's head: what producers may overwrite,
+//	      and where the next consumer resumes
+//
+// A message's position is the cursor just past its record. Positions only
+// grow, no two messages of a queue have the same one, and they depend only
+// on what the producers wrote, so a consumer that resumes from a released
+// position sees the messages after it at the same positions as the
+// consumer before it. With the queue's ID a position names a message for
+// good (a deduplication key for a downstream system).
+
+// Position is a place in a queue: the queue's read cursor, in bytes since
+// the queue was created. The position of a message is the cursor just past
+// its record.
+type Position uint64
+
+// Hold makes the consumer keep the messages it receives from now on in the
+// queue until it releases them with ReleaseThrough: their ring space is not
+// given back to the producers, and if this handle closes or its process
+// dies first, the next consumer receives them again, at the same positions.
+// It is for a consumer that hands messages on (to a file, a socket, another
+// system) and must not lose the ones it took but could not hand on.
+// Messages are delivered at least once, then: a consumer that dies after
+// handing messages on and before releasing them has its successor see them
+// again. Every receive call (Receive, ReceiveBatch, Peek and Release) holds
+// what it takes.
+//
+// A held message still takes room in the ring: a consumer that holds must
+// release before it waits for more (a Receive that blocks on an empty
+// queue, or on a ring full of held messages), or a producer that waits for
+// that room waits with it until its context ends. Hold is for the handle's
+// consumer role and does nothing else; it cannot be undone.
+func (q *Queue) Hold() {
+	if q.c.hold {
+		return
+	}
+	q.c.hold, q.c.released = true, q.c.head
+}
+
+// Position returns the consumer's read cursor: the position of the last
+// message it received (a message returned by Peek and not yet Released is
+// not received yet), or 0 before the handle's first receive.
+func (q *Queue) Position() Position {
+	if !q.c.active {
+		return Position(q.c.pub)
+	}
+	return Position(q.c.head)
+}
+
+// ReleaseThrough consumes the held messages up to and including the one
+// at pos, and publishes the consumer's progress at once, so that producers
+// get the room and a consumer that starts after this one resumes with the
+// message after pos. pos must lie between Released and Position;
+// ReleaseThrough(Position()) releases everything received.
+func (q *Queue) ReleaseThrough(pos Position) (err error) {
+	if !q.cfg.noGuard {
+		defer q.catch(debug.SetPanicOnFault(true), opRelease, &err)
+	}
+	if q.state != stateOpen {
+		return wrapErr(opRelease, q.name, q.stateErr())
+	}
+	p := uint64(pos)
+	if !q.c.active {
+		if p == q.c.pub {
+			return nil
+		}
+		return wrapErr(opRelease, q.name, fmt.Errorf("position %d is not held: the handle has received nothing", p))
+	}
+	if !q.c.hold {
+		if p == q.c.head {
+			return nil
+		}
+		return wrapErr(opRelease, q.name, fmt.Errorf("position %d is not held: the consumer does not hold messages (Hold) and is at %d", p, q.c.head))
+	}
+	if p < q.c.released || p > q.c.head {
+		return wrapErr(opRelease, q.name, fmt.Errorf("position %d is not held: held positions are from %d to %d", p, q.c.released, q.c.head))
+	}
+	q.c.released = p
+	q.publishHead()
+	return nil
+}
+
+// Released returns the position through which this handle's consumer has
+// released its messages: where a consumer that starts after it resumes
+// (0 before the handle's first receive). Without Hold it is Position.
+func (q *Queue) Released() Position {
+	if !q.c.active {
+		return Position(q.c.pub)
+	}
+	return Position(q.publishable())
+}
+
+// publishable is the cursor publishHead may store as the header's head:
+// the local head, or the released position while messages are held.
+func (q *Queue) publishable() uint64 {
+	if q.c.hold {
+		return q.c.released
+	}
+	return q.c.head
+}
