@@ -3,8 +3,14 @@
  * line of its own. Without -n or --follow it prints the messages waiting
  * now and exits; with -n N it waits for N messages (and fails if the queue
  * is closed for sending before); with --follow it prints messages as they
- * come until the queue is closed for sending, or Ctrl-C. The same line
- * semantics as `shm queue recv`.
+ * come until the queue is closed for sending. The same line semantics as
+ * `shm queue recv`. A message leaves the queue only once it was written
+ * out: each is peeked, written and then released.
+ *
+ * Exit status: 0 ok (the stream ended, or nothing more came), 1 an error,
+ * 2 usage error, 4 the sender died before closing the queue, 5 the sender
+ * aborted the stream (after every message it sent was printed), 130
+ * stopped by SIGINT, SIGTERM or SIGHUP.
  */
 #define _GNU_SOURCE
 #include "shmq.h"
@@ -14,13 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static volatile sig_atomic_t interrupted;
+static volatile sig_atomic_t stopped;
 
-static void on_signal(int sig)
-{
-	(void)sig;
-	interrupted = 1;
-}
+static void on_signal(int sig) { stopped = sig; }
 
 static int usage(void)
 {
@@ -55,11 +57,13 @@ int main(int argc, char **argv)
 	}
 	if (!name)
 		return usage();
-	/* Ctrl-C interrupts a wait (SHMQ_EINTR): what was received is printed. */
+	/* A signal interrupts a wait (SHMQ_EINTR): what was received is printed. */
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = on_signal;
 	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 
 	shmq *q;
 	int rc = shmq_open(name, NULL, &q);
@@ -69,53 +73,47 @@ int main(int argc, char **argv)
 	}
 	static char out[1 << 16];
 	setvbuf(stdout, out, _IOFBF, sizeof out);
-	size_t cap = 1 << 16, len = 0;
-	char *buf = malloc(cap);
 	long got = 0;
 	int wait = follow || count > 0;
 	rc = 0;
-	while (buf && (count == 0 || got < count)) {
-		rc = shmq_receive(q, buf, cap, &len, 0);
+	while ((count == 0 || got < count) && !stopped) {
+		const void *msg;
+		size_t len;
+		rc = shmq_peek(q, 0, &msg, &len);
 		if (rc == SHMQ_EEMPTY && wait) {
 			fflush(stdout); /* about to wait: what was printed goes out first */
-			rc = shmq_receive(q, buf, cap, &len, -1);
-		}
-		if (rc == SHMQ_ETOOLARGE && len > cap) {
-			char *nb = realloc(buf, len);
-			if (!nb)
-				break;
-			buf = nb;
-			cap = len;
-			continue;
-		}
-		if (rc == SHMQ_EINTR && interrupted) {
-			rc = 0;
-			break;
-		}
-		if (rc == SHMQ_EEMPTY || rc == SHMQ_EOF) {
-			rc = 0;
-			break;
+			rc = shmq_peek(q, -1, &msg, &len);
 		}
 		if (rc < 0)
 			break;
-		fwrite(buf, 1, len, stdout);
-		putchar('\n');
+		if (fwrite(msg, 1, len, stdout) != len || putchar('\n') == EOF) {
+			rc = -EIO;
+			break;
+		}
+		shmq_release(q);
 		got++;
 	}
 	int status = 0;
-	if (!buf) {
-		fprintf(stderr, "shmq-recv: out of memory\n");
+	const char *s = got == 1 ? "" : "s";
+	if (fflush(stdout) != 0 && !stopped) {
+		fprintf(stderr, "shmq-recv: queue receive %s: writing standard output failed\n", name);
 		status = 1;
-	} else if (rc < 0) {
-		fprintf(stderr, "shmq-recv: %s\n", shmq_last_error());
+	} else if (stopped) {
+		fprintf(stderr, "shmq-recv: queue receive %s: stopped by signal %d after %ld message%s\n", name, (int)stopped, got, s);
+		status = 130;
+	} else if (rc == SHMQ_EABORTED) {
+		fprintf(stderr, "shmq-recv: queue receive %s: the sender aborted the stream after %ld message%s\n", name, got, s);
+		status = 5;
+	} else if (rc == SHMQ_EPEERDEAD) {
+		fprintf(stderr, "shmq-recv: %s; %ld message%s printed before\n", shmq_last_error(), got, s);
+		status = 4;
+	} else if (rc == SHMQ_EOF && count > 0 && got < count) {
+		fprintf(stderr, "shmq-recv: queue receive %s: got %ld of %ld messages: the queue was closed for sending\n", name, got, count);
 		status = 1;
-	} else if (count > 0 && got < count && !interrupted) {
-		fprintf(stderr, "shmq-recv: queue receive %s: got %ld of %ld messages: the queue was closed for sending\n", shmq_name(q), got, count);
+	} else if (rc < 0 && rc != SHMQ_EEMPTY && rc != SHMQ_EOF) {
+		fprintf(stderr, "shmq-recv: %s\n", rc == -EIO ? "writing standard output failed" : shmq_last_error());
 		status = 1;
 	}
-	if (fflush(stdout) != 0)
-		status = 1;
 	shmq_close(q);
-	free(buf);
 	return status;
 }

@@ -1,17 +1,29 @@
 /*
- * shmq-send NAME [MSG...]: send each argument as a message, or without
- * arguments each line of standard input (without its newline, and without
- * a carriage return before it; a last line without a newline counts when it
- * is not empty), then close the queue for sending so that the receiver gets
- * end-of-file after the last message. --keep-open leaves it open. The same
- * line semantics as `shm queue send`.
+ * shmq-send NAME [--keep-open] [MSG...]: send each argument as a message,
+ * or without arguments each line of standard input (without its newline; a
+ * carriage return before it is part of the message; a last line without a
+ * newline counts when it is not empty), then close the queue for sending so
+ * that the receiver gets end-of-file after the last message; --keep-open
+ * leaves it open. The same line semantics as `shm queue send`.
+ *
+ * When it fails part-way (a line longer than the queue's maximum message,
+ * unreadable input, a signal), the messages sent stay sent and the stream
+ * is marked aborted, so that the receiver can tell.
+ *
+ * Exit status: 0 ok, 1 an error (the stream is aborted), 2 usage error, 4
+ * the receiver died, 130 stopped by SIGINT, SIGTERM or SIGHUP.
  */
 #define _GNU_SOURCE
 #include "shmq.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+static volatile sig_atomic_t stopped;
+
+static void on_signal(int sig) { stopped = sig; }
 
 static int usage(void)
 {
@@ -40,53 +52,80 @@ int main(int argc, char **argv)
 	}
 	if (!name)
 		return usage();
+	/* A signal interrupts a read or a wait for room (no SA_RESTART). */
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+
 	shmq *q;
 	int rc = shmq_open(name, NULL, &q);
 	if (rc < 0) {
 		fprintf(stderr, "shmq-send: %s\n", shmq_last_error());
 		return 1;
 	}
-	const char *what = NULL;
+	char what[256] = "";
+	long sent = 0;
 	if (nargs) {
-		for (int i = 0; i < nargs && rc == 0; i++)
-			rc = shmq_send(q, msgs[i], strlen(msgs[i]), -1);
+		for (int i = 0; i < nargs && rc == 0 && !stopped; i++)
+			if ((rc = shmq_send(q, msgs[i], strlen(msgs[i]), -1)) == 0)
+				sent++;
 	} else {
 		char *line = NULL;
 		size_t cap = 0;
 		ssize_t n;
-		while (rc == 0 && (n = getline(&line, &cap, stdin)) >= 0) {
+		while (rc == 0 && !stopped && (n = getline(&line, &cap, stdin)) >= 0) {
 			size_t len = (size_t)n;
-			int newline = len > 0 && line[len - 1] == '\n';
-			if (newline)
+			if (len > 0 && line[len - 1] == '\n')
 				len--;
-			if (len > 0 && line[len - 1] == '\r')
-				len--;
-			if (!newline && len == 0)
+			else if (len == 0)
 				break;
 			if (len > shmq_max_message(q)) {
-				what = "a line of standard input is longer than the queue's maximum message";
+				snprintf(what, sizeof what, "a line of standard input is longer than the queue's maximum message of %u bytes",
+				         shmq_max_message(q));
 				rc = SHMQ_ETOOLARGE;
 				break;
 			}
-			rc = shmq_send(q, line, len, -1);
+			if ((rc = shmq_send(q, line, len, -1)) == 0)
+				sent++;
 		}
-		if (rc == 0 && ferror(stdin)) {
-			what = "reading standard input failed";
+		if (rc == 0 && !stopped && ferror(stdin)) {
+			snprintf(what, sizeof what, "reading standard input failed");
 			rc = -EIO;
 		}
 		free(line);
 	}
-	if (rc < 0) {
-		if (what)
-			fprintf(stderr, "shmq-send: queue send %s: %s of %u bytes: %s\n", name, what, shmq_max_message(q), shmq_strerror(rc));
+	if (stopped && (rc == 0 || rc == SHMQ_EINTR))
+		rc = SHMQ_EINTR;
+	int status = 0;
+	if (rc == 0) {
+		/* What was sent stays sent; the stream is complete. */
+		if (keep_open)
+			shmq_detach(q);
 		else
-			fprintf(stderr, "shmq-send: %s\n", shmq_last_error());
+			shmq_close(q);
+	} else {
+		/* The stream is cut short: the receiver must be able to tell, unless
+		 * another live process is the producer (that stream was never this
+		 * one's to end). */
+		if (rc == SHMQ_EBUSY)
+			shmq_close(q);
+		else
+			shmq_abort(q);
+		if (rc == SHMQ_EINTR) {
+			fprintf(stderr, "shmq-send: queue send %s: stopped by signal %d after %ld message%s; the stream is marked aborted\n", name,
+			        (int)stopped, sent, sent == 1 ? "" : "s");
+			status = 130;
+		} else {
+			if (what[0])
+				fprintf(stderr, "shmq-send: queue send %s: %s: %s\n", name, what, shmq_strerror(rc));
+			else
+				fprintf(stderr, "shmq-send: %s\n", shmq_last_error());
+			status = rc == SHMQ_EPEERDEAD ? 4 : 1;
+		}
 	}
-	/* What was sent stays sent, also after an error. */
-	if (keep_open)
-		shmq_detach(q);
-	else
-		shmq_close(q);
 	free(msgs);
-	return rc < 0 ? 1 : 0;
+	return status;
 }

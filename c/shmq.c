@@ -60,6 +60,9 @@ enum { KIND_DATA = 1, KIND_PENDING = 2, KIND_WRAP = 3, KIND_SKIP = 4 };
 #define SLOT_MASK 0x3fu
 #define GEN_MASK ((1u << SLOT_SHIFT) - 1)
 
+/* Values of the closed word (§6.4). */
+enum { CLOSED_OPEN = 0, CLOSED_END = 1, CLOSED_ABORTED = 2 };
+
 /* Producer wait values (§7). */
 enum { PROD_IDLE = 0, PROD_WANT_HEAD = 1, PROD_SLEEPING = 2 };
 
@@ -146,6 +149,7 @@ const char *shmq_strerror(int err)
 	case SHMQ_ETOOLARGE: return "message too large";
 	case SHMQ_EFAULT: return "the object was truncated while mapped";
 	case SHMQ_ESTATE: return "call out of order (a reserve awaits its commit, or nothing to commit or release)";
+	case SHMQ_EABORTED: return "the sender aborted the stream";
 	}
 	if (err < 0)
 		return strerror(-err);
@@ -1247,9 +1251,17 @@ static int data_ready(shmq *q, void *arg)
 	if (!queue_empty(q))
 		return 1;
 	/* Producers commit before they close: look again after closed. */
-	if (atomic_load(w32(q, OFF_CLOSED)) != 0 && queue_empty(q))
+	uint32_t c = atomic_load(w32(q, OFF_CLOSED));
+	if (c == CLOSED_OPEN)
+		return 0;
+	if (!queue_empty(q))
+		return 1;
+	if (c == CLOSED_END)
 		return SHMQ_EOF;
-	return 0;
+	if (c == CLOSED_ABORTED)
+		return SHMQ_EABORTED;
+	return fail(SHMQ_ECORRUPT, "queue receive", q->name, "queue is corrupt: header field closed at offset %d: %u, want %d, %d or %d", OFF_CLOSED, c,
+	            CLOSED_OPEN, CLOSED_END, CLOSED_ABORTED);
 }
 
 static int wait_data(shmq *q, int64_t deadline, int block)
@@ -1383,7 +1395,7 @@ static int next(shmq *q, int64_t deadline, int block, uint64_t *off, uint32_t *l
 
 static int recv_err(shmq *q, int rc)
 {
-	if (rc == SHMQ_EEMPTY || rc == SHMQ_EOF)
+	if (rc == SHMQ_EEMPTY || rc == SHMQ_EOF || rc == SHMQ_EABORTED)
 		return fail(rc, "queue receive", q->name, NULL);
 	return rc;
 }
@@ -1444,7 +1456,9 @@ int shmq_release(shmq *q)
 
 /* ---- closing (§6.4) ---- */
 
-static int close_handle(shmq *q, int mark_closed)
+enum ending { END_DETACH, END_CLOSE, END_ABORT };
+
+static int close_handle(shmq *q, enum ending how)
 {
 	if (!q)
 		return 0;
@@ -1458,10 +1472,18 @@ static int close_handle(shmq *q, int mark_closed)
 		}
 		give_up(q, slot_off(q->p_slot), q->p_gen);
 		q->p_active = 0;
-		if (mark_closed && live_producers(q) == 0) {
-			atomic_store(w32(q, OFF_CLOSED), 1);
-			if (live_producers(q) > 0)
-				atomic_store(w32(q, OFF_CLOSED), 0);
+		/* Closed once no other live producer remains; a producer that
+		 * claims a slot reopens after its claim, and looking again after
+		 * the store means one of the two sees the other. The
+		 * compare-and-swaps leave an abort in place; an abort marks the
+		 * stream whoever else is sending. */
+		uint32_t c = CLOSED_OPEN;
+		if (how == END_ABORT) {
+			atomic_store(w32(q, OFF_CLOSED), CLOSED_ABORTED);
+		} else if (how == END_CLOSE && live_producers(q) == 0 &&
+		           atomic_compare_exchange_strong(w32(q, OFF_CLOSED), &c, CLOSED_END) && live_producers(q) > 0) {
+			c = CLOSED_END;
+			atomic_compare_exchange_strong(w32(q, OFF_CLOSED), &c, CLOSED_OPEN);
 		}
 		wake_consumer(q);
 	}
@@ -1476,5 +1498,6 @@ static int close_handle(shmq *q, int mark_closed)
 	return 0;
 }
 
-int shmq_close(shmq *q) { return close_handle(q, 1); }
-int shmq_detach(shmq *q) { return close_handle(q, 0); }
+int shmq_close(shmq *q) { return close_handle(q, END_CLOSE); }
+int shmq_detach(shmq *q) { return close_handle(q, END_DETACH); }
+int shmq_abort(shmq *q) { return close_handle(q, END_ABORT); }

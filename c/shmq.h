@@ -70,6 +70,7 @@ extern "C" {
 #define SHMQ_EFAULT (-EFAULT)             /* the object was truncated under the mapping */
 #define SHMQ_ESTATE (-EINPROGRESS)        /* a reserve awaits its commit, or no reserve/peek to finish */
 #define SHMQ_EINVAL (-EINVAL)             /* a bad argument (name, capacity, size) */
+#define SHMQ_EABORTED (-ECANCELED)        /* the sender aborted the stream, and it is drained */
 
 typedef struct shmq shmq;
 
@@ -129,6 +130,11 @@ int shmq_close(shmq *q);
 
 /* shmq_detach is shmq_close without marking the queue closed. */
 int shmq_detach(shmq *q);
+
+/* shmq_abort is shmq_close for a producer whose stream is cut short: it
+ * marks the queue aborted, whoever else is sending, so that the consumer
+ * gets SHMQ_EABORTED instead of SHMQ_EOF after the last message. */
+int shmq_abort(shmq *q);
 
 /* Facts about an open queue. */
 uint64_t shmq_capacity(const shmq *q);

@@ -63,10 +63,12 @@ func run(t *testing.T, cmd *exec.Cmd, stdin string) (string, string, int) {
 
 // TestLineSemantics: shm queue send/recv, shmq-send/shmq-recv and python3
 // -m shmkit queue send/recv read and print lines the same way, in every
-// pairing: a carriage return before a newline goes, an empty line is an
-// empty message, a last line without a newline counts; -n N waits for N and
-// fails when the queue is closed before; a line longer than the maximum
-// message fails; a usage error exits 2.
+// pairing: a carriage return before a newline is part of the message, an
+// empty line is an empty message, a last line without a newline counts;
+// -n N waits for N and fails when the queue is closed before; a line longer
+// than the maximum message fails the send (status 1) and aborts the stream,
+// which the receiver reports after the messages before it (status 5); a
+// usage error exits 2.
 func TestLineSemantics(t *testing.T) {
 	shmBin, sendBin, recvBin := cliTools(t)
 	shmtest.Need(t, "python3")
@@ -95,7 +97,7 @@ func TestLineSemantics(t *testing.T) {
 				if _, e, code := run(t, send[s](name), input); code != 0 {
 					t.Fatalf("%s send: exit %d: %s", s, code, e)
 				}
-				if out, e, code := run(t, recv[r](name, "-n", "2"), ""); code != 0 || out != "one\ntwo\n" {
+				if out, e, code := run(t, recv[r](name, "-n", "2"), ""); code != 0 || out != "one\r\ntwo\n" {
 					t.Fatalf("%s recv -n 2: exit %d, printed %q (%s)", r, code, out, e)
 				}
 				if out, e, code := run(t, recv[r](name, "--follow"), ""); code != 0 || out != "\nthree\n" {
@@ -110,8 +112,8 @@ func TestLineSemantics(t *testing.T) {
 				if _, e, code := run(t, send[s](name), "fits\n"+strings.Repeat("x", 17)+"\n"); code != 1 || !strings.Contains(e, "maximum") {
 					t.Fatalf("%s send of a long line: exit %d, said %q", s, code, e)
 				}
-				if out, e, code := run(t, recv[r](name), ""); code != 0 || out != "fits\n" {
-					t.Fatalf("%s recv: exit %d, printed %q (%s)", r, code, out, e)
+				if out, e, code := run(t, recv[r](name), ""); code != 5 || out != "fits\n" || !strings.Contains(e, "aborted") {
+					t.Fatalf("%s recv after an aborted send: exit %d, printed %q, said %q; want 5, the message before, and the abort", r, code, out, e)
 				}
 			})
 		}

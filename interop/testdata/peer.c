@@ -206,7 +206,7 @@ static int chaos_recv(shmq *q, uint32_t prod, size_t maxlen, size_t minlen)
 static int hostile(const char *name, long millis)
 {
 	static const int allowed[] = {SHMQ_EEMPTY, SHMQ_EOF, SHMQ_ETIMEDOUT, SHMQ_ENOTQUEUE, SHMQ_EVERSION, SHMQ_ECORRUPT,
-	                              SHMQ_EPEERDEAD, SHMQ_EBUSY, SHMQ_ETOOLARGE, SHMQ_EINVAL};
+	                              SHMQ_EPEERDEAD, SHMQ_EBUSY, SHMQ_ETOOLARGE, SHMQ_EINVAL, SHMQ_EABORTED};
 	struct timespec t0, t;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	shmq *q = NULL;

@@ -8,11 +8,11 @@
 Standard library only. From the repository root: PYTHONPATH=python.
 """
 
-from .queue import (Busy, Closed, Corrupt, Empty, Full, NotQueue, PeerDead,
-                    Queue, QueueError, Timeout, TooLarge)
+from .queue import (Aborted, Busy, Closed, Corrupt, Empty, Full, NotQueue,
+                    PeerDead, Queue, QueueError, Timeout, TooLarge)
 from .segment import Segment
 from .sem import Semaphore
 
-__all__ = ["Queue", "QueueError", "Empty", "Full", "Closed", "Timeout",
+__all__ = ["Queue", "QueueError", "Empty", "Full", "Closed", "Aborted", "Timeout",
            "PeerDead", "Corrupt", "NotQueue", "Busy", "TooLarge", "Segment",
            "Semaphore"]

@@ -98,6 +98,7 @@ def _declare(l):
         "shmq_release": (c_int, [vp]),
         "shmq_close": (c_int, [vp]),
         "shmq_detach": (c_int, [vp]),
+        "shmq_abort": (c_int, [vp]),
         "shmq_capacity": (c_u64, [vp]),
         "shmq_max_message": (c_u32, [vp]),
         "shmq_is_multi_producer": (c_int, [vp]),

@@ -18,6 +18,7 @@ ECORRUPT = -errno.EBADMSG
 EPEERDEAD = -errno.EOWNERDEAD
 EBUSY = -errno.EBUSY
 ETOOLARGE = -errno.EMSGSIZE
+EABORTED = -errno.ECANCELED
 
 # The longest a single library call waits: between calls Python runs its
 # signal handlers, so Ctrl-C (KeyboardInterrupt) ends a wait promptly, and
@@ -40,6 +41,11 @@ class Full(QueueError):
 
 class Closed(QueueError, EOFError):
     """The queue was closed for sending and every message was received."""
+
+
+class Aborted(QueueError):
+    """The sender aborted the stream (it is incomplete), and every message
+    it sent was received."""
 
 
 class Timeout(QueueError, TimeoutError):
@@ -68,7 +74,8 @@ class TooLarge(QueueError, ValueError):
 
 _CLASSES = {EEMPTY: Empty, EFULL: Full, EOF_: Closed, ETIMEDOUT: Timeout,
             EPEERDEAD: PeerDead, ECORRUPT: Corrupt, ENOTQUEUE: NotQueue,
-            EVERSION: NotQueue, EBUSY: Busy, ETOOLARGE: TooLarge}
+            EVERSION: NotQueue, EBUSY: Busy, ETOOLARGE: TooLarge,
+            EABORTED: Aborted}
 
 
 def _error(rc):
@@ -215,6 +222,13 @@ class Queue:
         if self._h is not None:
             h, self._h = self._h, None
             _lib.lib().shmq_detach(h)
+
+    def abort(self):
+        """Ends the handle and marks the stream cut short: the consumer
+        gets Aborted instead of Closed after the last message."""
+        if self._h is not None:
+            h, self._h = self._h, None
+            _lib.lib().shmq_abort(h)
 
     def __enter__(self):
         return self
