@@ -88,7 +88,8 @@
 // instead: the consumer receives what was committed and then an error
 // wrapping ErrAborted, so a stream cut short is never taken for a complete
 // one (Stats.Aborted shows it too). A new producer reopens a closed or
-// aborted queue.
+// aborted queue. A consumer opened with FollowProducers never gets io.EOF:
+// it waits for the next producer instead (and waits out a dead one too).
 //
 // A consumer's Close only gives up the role: a producer waiting for room
 // keeps waiting, for the next consumer (a queue is often drained by one

@@ -194,31 +194,31 @@ func parseHeader(b []byte, size int64) (geometry, error) {
 	g := geometry{}
 	flags := le.Uint32(b[offFlags:])
 	if flags&^knownFlags != 0 {
-		return g, fmt.Errorf("%w: header field flags at offset %d: unknown bits %#x", ErrCorrupt, offFlags, flags&^knownFlags)
+		return g, &partError{PartHeader, fmt.Errorf("%w: header field flags at offset %d: unknown bits %#x", ErrCorrupt, offFlags, flags&^knownFlags)}
 	}
 	g.overwrite = flags&flagOverwr != 0
 	g.capacity = le.Uint64(b[offCapacity:])
 	if !isPow2(g.capacity) || g.capacity < MinCapacity || g.capacity > MaxCapacity {
-		return g, fmt.Errorf("%w: header field capacity at offset %d: %d is not a power of two in [%d, %d]", ErrCorrupt, offCapacity, g.capacity, MinCapacity, uint64(MaxCapacity))
+		return g, &partError{PartHeader, fmt.Errorf("%w: header field capacity at offset %d: %d is not a power of two in [%d, %d]", ErrCorrupt, offCapacity, g.capacity, MinCapacity, uint64(MaxCapacity))}
 	}
 	mm := uint64(le.Uint32(b[offMaxMsg:]))
 	if mm > maxMessageFor(g.capacity) {
-		return g, fmt.Errorf("%w: header field max message at offset %d: %d is more than %d allowed by capacity %d", ErrCorrupt, offMaxMsg, mm, maxMessageFor(g.capacity), g.capacity)
+		return g, &partError{PartHeader, fmt.Errorf("%w: header field max message at offset %d: %d is more than %d allowed by capacity %d", ErrCorrupt, offMaxMsg, mm, maxMessageFor(g.capacity), g.capacity)}
 	}
 	g.maxMsg = int(mm)
 	n := le.Uint32(b[offSubscribers:])
 	if n < 1 || n > MaxSubscribers {
-		return g, fmt.Errorf("%w: header field subscribers at offset %d: %d is not in [1, %d]", ErrCorrupt, offSubscribers, n, MaxSubscribers)
+		return g, &partError{PartHeader, fmt.Errorf("%w: header field subscribers at offset %d: %d is not in [1, %d]", ErrCorrupt, offSubscribers, n, MaxSubscribers)}
 	}
 	g.nsubs = int(n)
 	h := le.Uint32(b[offHistory:])
 	if uint64(h) > g.capacity/recordHeader {
-		return g, fmt.Errorf("%w: header field history at offset %d: %d is more than the %d records capacity %d holds", ErrCorrupt, offHistory, h, g.capacity/recordHeader, g.capacity)
+		return g, &partError{PartHeader, fmt.Errorf("%w: header field history at offset %d: %d is more than the %d records capacity %d holds", ErrCorrupt, offHistory, h, g.capacity/recordHeader, g.capacity)}
 	}
 	g.history = int(h)
 	g.header = headerSizeFor(g.nsubs)
 	if size >= 0 && uint64(size) < uint64(g.header)+g.capacity {
-		return g, fmt.Errorf("%w: the object has %d bytes, a topic of capacity %d with %d subscribers needs %d", ErrCorrupt, size, g.capacity, g.nsubs, uint64(g.header)+g.capacity)
+		return g, &partError{PartSize, fmt.Errorf("%w: the object has %d bytes, a topic of capacity %d with %d subscribers needs %d", ErrCorrupt, size, g.capacity, g.nsubs, uint64(g.header)+g.capacity)}
 	}
 	return g, nil
 }

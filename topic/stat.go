@@ -52,6 +52,27 @@ func (s Stats) Policy() string {
 	return "lossless"
 }
 
+// Fill returns the part of the ring, from 0 to 1, that the slowest active
+// subscriber has still to read: the bytes from its position (or from
+// oldest, when it is behind that, as a joiner or a subscriber that lagged
+// is) to tail, over the capacity. On a lossless topic the publisher waits
+// when a message does not fit in the rest; on an overwrite topic the
+// slowest subscriber misses messages once it passes 1. It is 0 without
+// subscribers.
+func (s Stats) Fill() float64 {
+	if s.Capacity <= 0 {
+		return 0
+	}
+	var most uint64
+	for _, sub := range s.Subscribers {
+		pos := max(sub.Position, s.Oldest)
+		if pos < s.Tail {
+			most = max(most, s.Tail-pos)
+		}
+	}
+	return min(float64(most)/float64(s.Capacity), 1)
+}
+
 // Probe tells whether b, the start of an object (at least its first page),
 // holds a topic, and describes it from the header alone: Published and Kept
 // are -1, Subscribers lists the active entries that lie within b, and
@@ -119,7 +140,7 @@ func probe(b []byte, fd int) (Stats, error) {
 		})
 	}
 	if s.Tail%recordHeader != 0 || s.Oldest%recordHeader != 0 || s.Oldest > s.Tail || s.Tail-s.Oldest > g.capacity {
-		return s, fmt.Errorf("%w: cursors tail %d (header offset %d) and oldest %d (header offset %d) are not multiples of %d with oldest ≤ tail ≤ oldest + capacity %d", ErrCorrupt, s.Tail, offTail, s.Oldest, offOldest, recordHeader, g.capacity)
+		return s, &partError{PartCursors, fmt.Errorf("%w: cursors tail %d (header offset %d) and oldest %d (header offset %d) are not multiples of %d with oldest ≤ tail ≤ oldest + capacity %d", ErrCorrupt, s.Tail, offTail, s.Oldest, offOldest, recordHeader, g.capacity)}
 	}
 	return s, nil
 }
@@ -157,7 +178,7 @@ func stat(b []byte, fd int) (Stats, error) {
 	pub := le.Uint64(ring[s.Tail&mask:])
 	first := le.Uint64(ring[s.Oldest&mask:])
 	if first > pub || pub-first > (s.Tail-s.Oldest)/recordHeader {
-		return s, fmt.Errorf("%w: the end marker's sequence %d (ring offset %d) is not from %d (the oldest record's) to %d more", ErrCorrupt, pub, s.Tail&mask, first, (s.Tail-s.Oldest)/recordHeader)
+		return s, &partError{PartRing, fmt.Errorf("%w: the end marker's sequence %d (ring offset %d) is not from %d (the oldest record's) to %d more", ErrCorrupt, pub, s.Tail&mask, first, (s.Tail-s.Oldest)/recordHeader)}
 	}
 	s.Published, s.Kept = int64(pub), int64(pub-first)
 	for i := range s.Subscribers {

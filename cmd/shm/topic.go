@@ -20,47 +20,37 @@ import (
 
 func init() { kindProbes = append(kindProbes, probeTopic) }
 
-// probeTopic tells topics apart for ls and stat by their header (the first
-// page, read without mapping the object).
-func probeTopic(_ string, info shm.Info) (string, map[string]any, bool) {
-	if info.Kind != shm.KindData || info.Size < 4096 {
+// probeTopic tells topics apart for ls and stat with topic.Inspect, the
+// checks of "shm topic stat", and reports their policy and subscribers, or
+// where a damaged topic is corrupt ("corrupt:cursors").
+func probeTopic(dir string, info shm.Info) (string, map[string]any, bool) {
+	if info.Kind != shm.KindTopic {
 		return "", nil, false
 	}
-	f, err := openNoFollow(info.Path)
-	if err != nil {
-		return "", nil, false
-	}
-	defer f.Close()
-	b := make([]byte, 4096)
-	if _, err := io.ReadFull(f, b); err != nil {
-		return "", nil, false
-	}
-	st, err := topic.Probe(b)
-	if need := int64(256 + 64*st.MaxSubscribers); err == nil && need > int64(len(b)) && info.Size >= need {
-		// The subscriber table goes on past the first page.
-		b = make([]byte, need)
-		if _, err := f.ReadAt(b, 0); err != nil {
-			return "", nil, false
-		}
-		st, err = topic.Probe(b)
+	st, err := topic.Inspect(info.Name, topic.Dir(dir))
+	var se *shm.Error
+	if errors.As(err, &se) {
+		err = se.Err // ls and stat name the object already
 	}
 	switch {
-	case errors.Is(err, topic.ErrNotTopic):
-		return "", nil, false
+	case err != nil && !errors.Is(err, topic.ErrCorrupt) && !errors.Is(err, topic.ErrVersion) && !errors.Is(err, shm.ErrFault):
+		return "", nil, false // not a topic, or no header could be read (no permission)
 	case err != nil && st.Capacity == 0:
-		return "topic", map[string]any{"error": err.Error(), "state": "corrupt"}, true
+		return "topic", map[string]any{"error": err.Error(), "state": corruptState(topic.Part(err), errors.Is(err, topic.ErrCorrupt))}, true
 	}
 	d := map[string]any{
 		"capacity":        st.Capacity,
 		"policy":          st.Policy(),
 		"max_subscribers": st.MaxSubscribers,
 		"subscribers":     st.Active,
+		"published":       st.Published,
+		"fill":            fmt.Sprintf("%.1f%%", 100*st.Fill()),
 		"closed":          st.Closed,
 		"state":           fmt.Sprintf("%s subs=%d", st.Policy(), st.Active),
 	}
 	if err != nil {
 		d["error"] = err.Error()
-		d["state"] = "corrupt"
+		d["state"] = corruptState(topic.Part(err), errors.Is(err, topic.ErrCorrupt))
 	}
 	return "topic", d, true
 }
@@ -323,7 +313,7 @@ is wrong, and where.`,
 		Args:              exactArgs("NAME"),
 		ValidArgsFunction: completeNames(false),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := topic.Stat(args[0], topic.Dir(dir))
+			st, err := topic.Inspect(args[0], topic.Dir(dir))
 			if st.Capacity == 0 {
 				return err
 			}
