@@ -67,8 +67,6 @@ import (
 // record's header says whether it is committed, and the consumer reads only
 // below tail.
 //
-// Bytes 32 to 47 of the static line are reserved (kept zero).
-//
 // Roles. The consumer and each producer slot are a role, and a role's
 // liveness is not written anywhere: it is an open file description lock
 // (internal/live) on the role byte, the first byte of the role's slot
