@@ -37,6 +37,11 @@ type CleanOptions struct {
 	Discard bool
 	// Now is the time ages are measured from; zero means time.Now().
 	Now time.Time
+	// Report, when set, is called with each outcome as soon as Clean has
+	// decided it (and, for a removal, finished it), before it moves on to
+	// the next object: a caller that may be stopped shows what was done
+	// so far.
+	Report func(Outcome)
 }
 
 // Action is what Clean did with an object.
@@ -77,8 +82,10 @@ var ErrIdleNeedsAge = errors.New("idle objects are taken only with an age (Older
 // ones older than OlderThan), and reports what it did with every object
 // that matched the prefix and kind, removed or kept, and why. See the
 // package documentation for the final check each removal passes and the
-// window that remains. It stops early, with the outcomes so far, when ctx
-// is done. An error in removing one object is that object's outcome
+// window that remains. It stops early, with the outcomes so far and ctx's
+// error, when ctx is done; it looks at ctx only between objects, so the
+// object at hand is always finished (removed, or back under its name). An
+// error in removing one object is that object's outcome
 // (kept, with the reason), not Clean's error.
 func Clean(ctx context.Context, opts *CleanOptions) ([]Outcome, error) {
 	if opts == nil {
@@ -103,15 +110,19 @@ func Clean(ctx context.Context, opts *CleanOptions) ([]Outcome, error) {
 		if err := ctx.Err(); err != nil {
 			return out, err
 		}
-		if why := opts.refuse(o, now); why != "" {
-			out = append(out, Outcome{Object: o, Action: Kept, Reason: why})
-			continue
+		var done Outcome
+		switch why := opts.refuse(o, now); {
+		case why != "":
+			done = Outcome{Object: o, Action: Kept, Reason: why}
+		case !opts.Force:
+			done = Outcome{Object: o, Action: WouldRemove, Reason: string(o.State) + ": " + o.Reason}
+		default:
+			done = opts.remove(o, now)
 		}
-		if !opts.Force {
-			out = append(out, Outcome{Object: o, Action: WouldRemove, Reason: string(o.State) + ": " + o.Reason})
-			continue
+		out = append(out, done)
+		if opts.Report != nil {
+			opts.Report(done)
 		}
-		out = append(out, opts.remove(o, now))
 	}
 	return out, nil
 }

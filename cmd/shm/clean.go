@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/shmkit/shm"
 	"github.com/shmkit/shm/inspect"
 	"github.com/spf13/cobra"
 )
@@ -48,8 +47,13 @@ topic without one holds nothing undelivered.
 When some processes cannot be inspected (run without root), unattached
 objects are "unknown" and kept.
 
+It looks at the objects one at a time and prints each outcome as soon as
+it is decided. SIGINT, SIGTERM or SIGHUP stop it after the object at hand
+(removed, or back under its name: never left under a hidden one), with
+the outcomes so far printed.
+
 Exit status: 0 when it did what was asked (kept objects included), 1 when
-an operation failed, 2 usage error.`,
+an operation failed, 2 usage error, 130 when a signal stopped it.`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if opts.Kind != "" && !slices.Contains(cleanKinds, opts.Kind) {
@@ -62,20 +66,33 @@ an operation failed, 2 usage error.`,
 			if opts.HasOlderThan && opts.OlderThan < 0 {
 				return usageErr(cmd, "--older-than %s: want a duration of 0 or more", opts.OlderThan)
 			}
-			outs, err := inspect.Clean(cmd.Context(), &opts)
+			// Each outcome is printed as it is decided, so that a clean
+			// stopped by a signal has said what it did.
+			ctx, stop := stopContext(cmd.Context())
+			defer stop()
+			w := cmd.OutOrStdout()
+			rows := &jsonArray{w: w}
+			done := 0
+			opts.Report = func(o inspect.Outcome) {
+				done++
+				if asJSON {
+					rows.add(cleanOutcome{o.Object.Name, o.Object.Kind, string(o.Object.State), string(o.Action), o.Reason, o.HiddenAs})
+					return
+				}
+				fmt.Fprintln(w, o)
+			}
+			_, err := inspect.Clean(ctx, &opts)
+			if interruption(ctx) != nil {
+				if asJSON {
+					rows.close()
+				}
+				return interruptedf(ctx, "clean", opts.Dir, "after %d object%s", done, plural(done))
+			}
 			if err != nil {
 				return err
 			}
 			if asJSON {
-				rows := make([]cleanOutcome, 0, len(outs))
-				for _, o := range outs {
-					rows = append(rows, cleanOutcome{o.Object.Name, o.Object.Kind, string(o.Object.State), string(o.Action), o.Reason, o.HiddenAs})
-				}
-				return writeJSON(cmd.OutOrStdout(), rows)
-			}
-			w := cmd.OutOrStdout()
-			for _, o := range outs {
-				fmt.Fprintf(w, "%s %s (%s): %s\n", o.Action, shm.QuoteName(o.Object.Name), o.Object.Kind, o.Reason)
+				return rows.close()
 			}
 			return nil
 		},

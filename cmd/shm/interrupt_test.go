@@ -3,7 +3,9 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -16,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shmkit/shm/internal/shmtest"
 	"github.com/shmkit/shm/sem"
 )
 
@@ -322,5 +325,108 @@ func TestInterruptedDemoAndBench(t *testing.T) {
 				t.Errorf("left in /dev/shm: %v", left)
 			}
 		})
+	}
+}
+
+// TestInterruptedClean: "clean --force" stopped by each stop signal while
+// it removes many idle objects finishes the object at hand, has printed
+// every outcome so far (text, or a JSON array that parses), exits with
+// interruptedStatus, and leaves no object under a hidden name: each
+// object is either removed, and said so, or still under its own name. It
+// runs in a PID namespace of its own, where every object is idle rather
+// than unknown.
+func TestInterruptedClean(t *testing.T) {
+	if !shmtest.OwnPIDNamespace(t) {
+		return
+	}
+	// More objects than the outcomes a pipe holds (64 KiB of lines): the
+	// clean blocks on its output until the signal has been sent.
+	const objects = 2000
+	for _, sig := range stopSignalsUnderTest {
+		for _, asJSON := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/json=%v", sigName(sig), asJSON), func(t *testing.T) {
+				dir := shmtest.Tmpfs(t, "4m")
+				for i := range objects {
+					if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("idle-%04d", i)), nil, 0o600); err != nil {
+						t.Fatal(err)
+					}
+				}
+				args := []string{"clean", "--dir", dir, "--idle", "--older-than", "0s", "--force"}
+				if asJSON {
+					args = append(args, "--json")
+				}
+				cmd := exec.Command(buildShm(t), args...)
+				var stderr bytes.Buffer
+				cmd.Stderr = &stderr
+				out, err := cmd.StdoutPipe()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := cmd.Start(); err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { cmd.Process.Kill() })
+				r := bufio.NewReader(out)
+				first, err := r.ReadString('\n')
+				if err != nil {
+					t.Fatalf("first line: %q, %v", first, err)
+				}
+				cmd.Process.Signal(sig)
+				rest, err := io.ReadAll(r)
+				if err != nil {
+					t.Fatal(err)
+				}
+				cmd.Wait()
+				printed := first + string(rest)
+				if code := cmd.ProcessState.ExitCode(); code != interruptedStatus {
+					t.Fatalf("exit status %d (%v), want %d; stderr %q", code, cmd.ProcessState, interruptedStatus, stderr.String())
+				}
+				if want := "interrupted by " + sigName(sig) + " after "; !strings.Contains(stderr.String(), want) {
+					t.Errorf("stderr %q lacks %q", stderr.String(), want)
+				}
+				var said []string // the names printed as removed
+				if asJSON {
+					var rows []struct{ Name, Action string }
+					if err := json.Unmarshal([]byte(printed), &rows); err != nil {
+						t.Fatalf("clean --json output does not parse: %v\n%s", err, printed)
+					}
+					for _, row := range rows {
+						if row.Action == "removed" {
+							said = append(said, row.Name)
+						}
+					}
+				} else {
+					for _, line := range strings.Split(strings.TrimSuffix(printed, "\n"), "\n") {
+						name, ok := strings.CutPrefix(line, "removed ")
+						if !ok {
+							t.Fatalf("unexpected line %q", line)
+						}
+						said = append(said, strings.Fields(name)[0])
+					}
+				}
+				entries, err := os.ReadDir(dir)
+				if err != nil {
+					t.Fatal(err)
+				}
+				left := map[string]bool{}
+				for _, e := range entries {
+					if strings.HasPrefix(e.Name(), ".shm-clean-") {
+						t.Errorf("an object was left under the hidden name %s", e.Name())
+					}
+					left[e.Name()] = true
+				}
+				if len(said) == 0 || len(said) >= objects {
+					t.Fatalf("%d of %d objects removed: the signal did not stop the clean half-way", len(said), objects)
+				}
+				for _, name := range said {
+					if left[name] {
+						t.Errorf("%s printed as removed but still there", name)
+					}
+				}
+				if len(said)+len(left) != objects {
+					t.Errorf("%d printed as removed and %d left, of %d objects", len(said), len(left), objects)
+				}
+			})
+		}
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -272,6 +273,43 @@ func writeJSON(w io.Writer, v any) error {
 	}
 	_, err := w.Write(escapeUnprintable(buf.Bytes()))
 	return err
+}
+
+// jsonArray writes a JSON array one element at a time, each as soon as it
+// is known, in the form writeJSON gives the whole array: for a command that
+// may be stopped half-way and must have printed what it did. Write errors
+// are kept for close to return.
+type jsonArray struct {
+	w   io.Writer
+	n   int
+	err error
+}
+
+// add writes v as the array's next element.
+func (a *jsonArray) add(v any) {
+	b, err := json.MarshalIndent(v, "  ", "  ")
+	if err != nil {
+		a.err = cmp.Or(a.err, err)
+		return
+	}
+	sep := ",\n  "
+	if a.n == 0 {
+		sep = "[\n  "
+	}
+	a.n++
+	if _, err := a.w.Write(escapeUnprintable(append([]byte(sep), b...))); err != nil {
+		a.err = cmp.Or(a.err, err)
+	}
+}
+
+// close ends the array and returns the first error in writing it.
+func (a *jsonArray) close() error {
+	end := "\n]\n"
+	if a.n == 0 {
+		end = "[]\n"
+	}
+	_, err := io.WriteString(a.w, end)
+	return cmp.Or(a.err, err)
 }
 
 // escapeUnprintable escapes, as \uXXXX, every character of encoded JSON that
