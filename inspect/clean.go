@@ -32,8 +32,8 @@ type CleanOptions struct {
 	// AllUsers takes other users' objects too. Only root may set it;
 	// otherwise Clean keeps every object the caller does not own.
 	AllUsers bool
-	// Discard takes queues that hold undelivered messages; otherwise they
-	// are kept.
+	// Discard takes queues that hold undelivered messages, and queues and
+	// topics too damaged to say what they hold; otherwise they are kept.
 	Discard bool
 	// Now is the time ages are measured from; zero means time.Now().
 	Now time.Time
@@ -140,8 +140,22 @@ func (opts *CleanOptions) refuse(o Object, now time.Time) string {
 		return "idle: " + o.Reason
 	case opts.HasOlderThan && now.Sub(o.ModTime) < opts.OlderThan:
 		return fmt.Sprintf("%s, but modified %s ago, less than %s", o.State, now.Sub(o.ModTime).Round(time.Second), opts.OlderThan)
-	case o.Undelivered() > 0 && !opts.Discard:
-		return fmt.Sprintf("%s, but holds %d undelivered messages (discard them to remove it)", o.State, o.Undelivered())
+	case opts.Discard:
+	case o.Damaged():
+		return fmt.Sprintf("%s, but damaged (%v), so what it holds cannot be counted (--discard, or Discard, removes it all the same)", o.State, o.Err)
+	case o.Undelivered() < 0:
+		return fmt.Sprintf("%s, but its undelivered messages could not be counted (--discard, or Discard, removes it all the same)", o.State)
+	case o.Undelivered() > 0:
+		n := o.Undelivered()
+		return fmt.Sprintf("%s, but holds %d undelivered %s (--discard, or Discard, removes %s with it)", o.State, n, plural(n, "message", "messages"), plural(n, "it", "them"))
 	}
 	return ""
+}
+
+// plural returns one when n is 1, else many.
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

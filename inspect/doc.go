@@ -41,7 +41,8 @@
 // Clean removes the stale objects that match its filters, and with Idle
 // the idle ones older than OlderThan too. It never removes another user's
 // object unless AllUsers is set by root, never a queue with undelivered
-// messages unless Discard is set, and never an object attached at its
+// messages, nor a queue or topic too damaged to count them (see
+// Object.Damaged), unless Discard is set, and never an object attached at its
 // final check. Without Force it removes nothing and says what it would do.
 //
 // A topic's messages are owed to its live subscribers only (see

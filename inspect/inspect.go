@@ -78,9 +78,17 @@ func (o Object) AttachedCount() int {
 // nothing undelivered: a message is owed only to the subscribers there
 // when it was published (a later one starts after its join, or with the
 // topic's history, a replay rather than a delivery).
+//
+// It returns -1 when the count is unknown: a queue that is damaged (see
+// Damaged) or whose ring was not counted, or a damaged topic, whose
+// subscriber table may not say who is owed what.
 func (o Object) Undelivered() int {
 	switch {
-	case o.Queue != nil && o.Queue.Messages > 0:
+	case o.Damaged():
+		return -1
+	case o.Queue != nil && o.Queue.Messages < 0:
+		return -1
+	case o.Queue != nil:
 		return o.Queue.Messages
 	case o.Topic != nil:
 		most := int64(0)
@@ -92,6 +100,13 @@ func (o Object) Undelivered() int {
 		return int(most)
 	}
 	return 0
+}
+
+// Damaged reports whether o is a queue or a topic whose contents could not
+// be read whole: its header, cursors, ring or table break the format (Err
+// says where), so what it holds cannot be told.
+func (o Object) Damaged() bool {
+	return (o.Kind == KindQueue || o.Kind == KindTopic) && (o.Err != nil || o.Kind == KindQueue && o.Queue == nil || o.Kind == KindTopic && o.Topic == nil)
 }
 
 // Options selects the objects that List describes. The zero value (or

@@ -41,7 +41,8 @@ about to open is not taken for a forgotten one.
 It never removes an object that is attached at its final check (it takes the
 object out of its name first, looks again, and puts it back if anyone
 holds it), never another user's object unless run as root with --all-users,
-and never a queue holding undelivered messages unless --discard says so. A
+and never a queue holding undelivered messages, nor a queue or topic too
+damaged to count what it holds, unless --discard says so. A
 topic's messages are owed to its live subscribers, which make it in use; a
 topic without one holds nothing undelivered.
 When some processes cannot be inspected (run without root), unattached
@@ -104,7 +105,7 @@ an operation failed, 2 usage error, 130 when a signal stopped it.`,
 	f.DurationVar(&opts.OlderThan, "older-than", 0, "only objects modified at least `D` ago (1h, 30m, 0s)")
 	f.BoolVar(&opts.Idle, "idle", false, "take idle objects too, not only stale ones (needs --older-than)")
 	f.BoolVar(&opts.AllUsers, "all-users", false, "take other users' objects too (root only)")
-	f.BoolVar(&opts.Discard, "discard", false, "take queues that hold undelivered messages too")
+	f.BoolVar(&opts.Discard, "discard", false, "take queues that hold undelivered messages, and damaged queues and topics, too")
 	f.BoolVar(&asJSON, "json", false, "print a JSON array of outcomes for scripts")
 	addDirFlag(cmd, &opts.Dir)
 	return cmd
