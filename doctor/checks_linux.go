@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/shmkit/shm/inspect"
+	"github.com/shmkit/shm/internal/jsonname"
 	"golang.org/x/sys/unix"
 )
 
@@ -288,7 +289,7 @@ func checkStale(dir string) []Finding {
 	if len(stale) == 0 {
 		out = append(out, Finding{Check: "stale", Severity: OK, Message: fmt.Sprintf("no stale objects among %d", len(objs))})
 	} else {
-		out = append(out, Finding{Check: "stale", Severity: Warning, Value: map[string]any{"names": stale},
+		out = append(out, Finding{Check: "stale", Severity: Warning, Value: namesValue(stale),
 			Message: fmt.Sprintf("%d stale objects (every participant died without closing them), taking space", len(stale)),
 			Remedy:  "shm clean --dir " + dir + " to see them, shm clean --force --dir " + dir + " to remove them"})
 	}
@@ -298,6 +299,24 @@ func checkStale(dir string) []Finding {
 			Remedy:  "run as root (with CAP_SYS_PTRACE) to see every process"})
 	}
 	return out
+}
+
+// namesValue is a finding's Value for a list of object names: "names",
+// and, when some are not UTF-8 (which JSON cannot carry), "names_base64"
+// beside it: for each name, its bytes in base64 when it is not UTF-8, else
+// "" (see package jsonname).
+func namesValue(names []string) map[string]any {
+	v := map[string]any{"names": names}
+	enc := make([]string, len(names))
+	any64 := false
+	for i, n := range names {
+		enc[i] = jsonname.Base64(n)
+		any64 = any64 || enc[i] != ""
+	}
+	if any64 {
+		v["names_base64"] = enc
+	}
+	return v
 }
 
 // human formats a byte count: "64.0 MiB".

@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/shmkit/shm/inspect"
+	"github.com/shmkit/shm/internal/jsonname"
 	"github.com/spf13/cobra"
 )
 
@@ -13,7 +14,7 @@ var cleanKinds = []string{inspect.KindQueue, inspect.KindTopic, inspect.KindSema
 
 // cleanOutcome is one line of "shm clean --json".
 type cleanOutcome struct {
-	Name     string `json:"name"`
+	jsonname.Field
 	Kind     string `json:"kind"`
 	State    string `json:"state"`
 	Action   string `json:"action"` // removed, would remove, kept
@@ -77,7 +78,7 @@ an operation failed, 2 usage error, 130 when a signal stopped it.`,
 			opts.Report = func(o inspect.Outcome) {
 				done++
 				if asJSON {
-					rows.add(cleanOutcome{o.Object.Name, o.Object.Kind, string(o.Object.State), string(o.Action), o.Reason, o.HiddenAs})
+					rows.add(cleanOutcome{jsonname.Of(o.Object.Name), o.Object.Kind, string(o.Object.State), string(o.Action), o.Reason, o.HiddenAs})
 					return
 				}
 				fmt.Fprintln(w, o)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -11,8 +12,10 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/shmkit/shm"
+	"github.com/shmkit/shm/internal/jsonname"
 	"github.com/shmkit/shm/internal/shmtest"
 )
 
@@ -168,5 +171,92 @@ func TestCleanUsage(t *testing.T) {
 		if r.code != 2 || !strings.Contains(r.stderr, tc.want) {
 			t.Errorf("shm %s: exit %d, stderr %q; want 2 and %q", strings.Join(tc.args, " "), r.code, r.stderr, tc.want)
 		}
+	}
+}
+
+// TestJSONNamesNotUTF8: every --json output that carries an object's name
+// carries one that is not UTF-8 (0xff in it) exactly, in name_base64:
+// clean, queue stat, topic stat, sem value, and doctor's list of stale
+// objects (value.names_base64 beside value.names). It runs in a PID
+// namespace of its own, where a queue whose consumer was killed is stale.
+func TestJSONNamesNotUTF8(t *testing.T) {
+	if !shmtest.OwnPIDNamespace(t) {
+		return
+	}
+	dir := shmtest.Tmpfs(t, "4m")
+	qName, tName, sName := "q\xff", "t\xff", "s\xff"
+	ok(t, "", "queue", "create", qName, "--capacity", "4K", "--dir", dir)
+	ok(t, "", "topic", "create", tName, "--capacity", "4K", "--dir", dir)
+	ok(t, "", "sem", "create", sName, "--dir", dir)
+	consumer, consumerOut, _ := startPiped(t, "queue", "recv", qName, "--follow", "--dir", dir)
+	ok(t, "", "queue", "send", qName, "--keep-open", "one", "--dir", dir)
+	if line, err := consumerOut.ReadString('\n'); line != "one\n" {
+		t.Fatalf("consumer read %q, %v", line, err)
+	}
+	consumer.Process.Signal(syscall.SIGKILL)
+	consumer.Wait()
+
+	// exact decodes one JSON name field: name_base64 when there is one.
+	exact := func(what string, f jsonname.Field) string {
+		t.Helper()
+		if f.NameBase64 == "" {
+			if strings.ContainsRune(f.Name, utf8.RuneError) {
+				t.Errorf("%s: name %q without name_base64", what, f.Name)
+			}
+			return f.Name
+		}
+		b, err := base64.StdEncoding.DecodeString(f.NameBase64)
+		if err != nil {
+			t.Errorf("%s: name_base64 %q: %v", what, f.NameBase64, err)
+		}
+		return string(b)
+	}
+
+	var outcomes []jsonname.Field
+	if err := json.Unmarshal([]byte(ok(t, "", "clean", "--json", "--dir", dir)), &outcomes); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, o := range outcomes {
+		got[exact("clean --json", o)] = true
+	}
+	for _, name := range []string{qName, tName, shm.SemaphorePrefix + sName} {
+		if !got[name] {
+			t.Errorf("clean --json: no outcome for %q among %v", name, outcomes)
+		}
+	}
+	for _, args := range [][]string{{"queue", "stat", qName}, {"topic", "stat", tName}, {"sem", "value", sName}} {
+		var f jsonname.Field
+		if err := json.Unmarshal([]byte(ok(t, "", append(args, "--json", "--dir", dir)...)), &f); err != nil {
+			t.Fatal(err)
+		}
+		if name := exact(args[0]+" "+args[1]+" --json", f); name != args[2] {
+			t.Errorf("%s %s --json: name %q, want %q", args[0], args[1], name, args[2])
+		}
+	}
+
+	var findings []struct {
+		Check string `json:"check"`
+		Value struct {
+			Names       []string `json:"names"`
+			NamesBase64 []string `json:"names_base64"`
+		} `json:"value"`
+	}
+	if err := json.Unmarshal([]byte(ok(t, "", "doctor", "--json", "--dir", dir)), &findings); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, f := range findings {
+		if f.Check != "stale" {
+			continue
+		}
+		v := f.Value
+		if len(v.Names) != 1 || len(v.NamesBase64) != 1 {
+			t.Fatalf("doctor --json stale: %+v; want the queue in names and names_base64; ls:\n%s", v, ok(t, "", "ls", "--dir", dir))
+		}
+		found = exact("doctor --json", jsonname.Field{Name: v.Names[0], NameBase64: v.NamesBase64[0]}) == qName
+	}
+	if !found {
+		t.Errorf("doctor --json: the stale queue %q is not named exactly: %+v", qName, findings)
 	}
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"cmp"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -20,28 +19,27 @@ import (
 
 	"github.com/shmkit/shm"
 	"github.com/shmkit/shm/inspect"
+	"github.com/shmkit/shm/internal/jsonname"
 	"github.com/spf13/cobra"
 )
 
 // object is what ls and stat show about an object in the shared-memory
-// directory, and the JSON they print with --json. JSON strings are UTF-8,
-// so a name that is not (any bytes but '/' and NUL make a file name) would
-// reach a script with U+FFFD in place of its bad bytes and name nothing:
-// NameBase64 then holds the name's exact bytes.
+// directory, and the JSON they print with --json (with name_base64 for a
+// name that is not UTF-8, as every --json that carries a name has: see
+// package jsonname).
 type object struct {
-	Name       string         `json:"name"`
-	NameBase64 string         `json:"name_base64,omitempty"` // the name's bytes, when they are not UTF-8
-	Path       string         `json:"path"`
-	Size       int64          `json:"size"`
-	Mode       string         `json:"mode"` // permission bits in octal, "0640"
-	Perm       string         `json:"perm"` // as ls -l shows them, "-rw-r-----"
-	UID        uint32         `json:"uid"`
-	GID        uint32         `json:"gid"`
-	Owner      string         `json:"owner"` // user name, or the uid when it has none
-	Group      string         `json:"group"` // group name, or the gid
-	Modified   time.Time      `json:"modified"`
-	Kind       string         `json:"kind"`              // data, semaphore, other, or what a kindProbe says
-	Details    map[string]any `json:"details,omitempty"` // what a kindProbe found inside
+	jsonname.Field
+	Path     string         `json:"path"`
+	Size     int64          `json:"size"`
+	Mode     string         `json:"mode"` // permission bits in octal, "0640"
+	Perm     string         `json:"perm"` // as ls -l shows them, "-rw-r-----"
+	UID      uint32         `json:"uid"`
+	GID      uint32         `json:"gid"`
+	Owner    string         `json:"owner"` // user name, or the uid when it has none
+	Group    string         `json:"group"` // group name, or the gid
+	Modified time.Time      `json:"modified"`
+	Kind     string         `json:"kind"`              // data, semaphore, other, or what a kindProbe says
+	Details  map[string]any `json:"details,omitempty"` // what a kindProbe found inside
 	lifecycle
 }
 
@@ -63,7 +61,7 @@ var kindProbes []kindProbe
 // it is the library's Kind.
 func describe(dir string, info shm.Info, names *idNames) object {
 	o := object{
-		Name:     info.Name,
+		Field:    jsonname.Of(info.Name),
 		Path:     info.Path,
 		Size:     info.Size,
 		Mode:     fmt.Sprintf("%04o", uint32(info.Mode.Perm())),
@@ -74,9 +72,6 @@ func describe(dir string, info shm.Info, names *idNames) object {
 		Group:    names.group(info.GID),
 		Modified: info.ModTime,
 		Kind:     string(info.Kind),
-	}
-	if !utf8.ValidString(info.Name) {
-		o.NameBase64 = base64.StdEncoding.EncodeToString([]byte(info.Name))
 	}
 	o.Kind, o.Details = probeKind(dir, info)
 	return o

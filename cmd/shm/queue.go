@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/shmkit/shm"
+	"github.com/shmkit/shm/internal/jsonname"
 	"github.com/shmkit/shm/queue"
 	"github.com/spf13/cobra"
 )
@@ -577,12 +578,12 @@ part-way. On a corrupt queue it says which field is wrong, and where.`,
 			out := cmd.OutOrStdout()
 			if asJSON {
 				type jsonStats struct {
-					Name string `json:"name"`
+					jsonname.Field
 					queue.Stats
 					Fill    float64 `json:"fill"`
 					Corrupt string  `json:"corrupt,omitempty"`
 				}
-				js := jsonStats{Name: strings.TrimLeft(args[0], "/"), Stats: st, Fill: st.Fill()}
+				js := jsonStats{Field: jsonname.Of(strings.TrimLeft(args[0], "/")), Stats: st, Fill: st.Fill()}
 				if err != nil {
 					js.Corrupt = err.Error()
 				}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/shmkit/shm"
+	"github.com/shmkit/shm/internal/jsonname"
 	"github.com/shmkit/shm/sem"
 	"github.com/spf13/cobra"
 )
@@ -199,9 +200,9 @@ func annotate(err error, format string, args ...any) error {
 
 // semState is what "shm sem value --json" prints.
 type semState struct {
-	Name    string `json:"name"`
-	Value   int    `json:"value"`
-	Waiters int    `json:"waiters"`
+	jsonname.Field
+	Value   int `json:"value"`
+	Waiters int `json:"waiters"`
 }
 
 func newSemValueCmd() *cobra.Command {
@@ -236,7 +237,7 @@ upper bound: a waiter that was killed stays counted).`,
 			}
 			enc := json.NewEncoder(cmd.OutOrStdout())
 			enc.SetIndent("", "  ")
-			return enc.Encode(semState{Name: s.Name(), Value: v, Waiters: w})
+			return enc.Encode(semState{Field: jsonname.Of(s.Name()), Value: v, Waiters: w})
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON for scripts")

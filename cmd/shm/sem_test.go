@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/shmkit/shm"
+	"github.com/shmkit/shm/internal/jsonname"
 	"github.com/shmkit/shm/internal/shmtest"
 	"github.com/shmkit/shm/sem"
 )
@@ -36,7 +37,7 @@ func TestSemCommands(t *testing.T) {
 	ok(t, "", "sem", "post", name, "-n", "3")
 	ok(t, "", "sem", "wait", name, "-n", "4", "--timeout", "5s")
 	var st semState
-	if err := json.Unmarshal([]byte(ok(t, "", "sem", "value", name, "--json")), &st); err != nil || st != (semState{Name: name, Value: 1, Waiters: 0}) {
+	if err := json.Unmarshal([]byte(ok(t, "", "sem", "value", name, "--json")), &st); err != nil || st != (semState{Field: jsonname.Of(name), Value: 1, Waiters: 0}) {
 		t.Errorf("value --json = %+v, %v", st, err)
 	}
 

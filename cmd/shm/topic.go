@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/shmkit/shm"
+	"github.com/shmkit/shm/internal/jsonname"
 	"github.com/shmkit/shm/topic"
 	"github.com/spf13/cobra"
 )
@@ -321,12 +322,12 @@ is wrong, and where.`,
 			name := strings.TrimLeft(args[0], "/")
 			if asJSON {
 				type jsonStats struct {
-					Name string `json:"name"`
+					jsonname.Field
 					topic.Stats
 					Policy  string `json:"policy"`
 					Corrupt string `json:"corrupt,omitempty"`
 				}
-				js := jsonStats{Name: name, Stats: st, Policy: st.Policy()}
+				js := jsonStats{Field: jsonname.Of(name), Stats: st, Policy: st.Policy()}
 				if err != nil {
 					js.Corrupt = err.Error()
 				}
