@@ -14,12 +14,14 @@ import (
 // Interrupted commands.
 //
 // Every command that runs until it is stopped (queue recv --follow and -n,
-// queue send, sem wait, demo, bench) is stopped the same way by the
+// queue send, sem wait, demo, bench, top) or may run long (clean) is
+// stopped the same way by the
 // signals a terminal, a shell, kill, timeout, systemd or docker send:
 // SIGINT, SIGTERM and SIGHUP. The command finishes what it must (a
 // receiver writes out what it took off the queue, a sender marks its
 // stream aborted, a waiter takes itself off the semaphore's waiter count,
-// the demo and the benchmark remove their objects), prints one line, and
+// the demo and the benchmark remove their objects, top restores the
+// terminal, clean finishes the object at hand), prints one line, and
 // exits with interruptedStatus. A second signal while it does so kills it
 // as the signal's default action would.
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"io"
 	"math"
@@ -224,9 +225,11 @@ per second published and read (summed over the subscribers), the publisher
 and the least and most messages one has still to read ("lag=0/15");
 semaphores with their value and waiters.
 
-Keys: q (or Esc) quits; s sorts by the next key (name, size, attached,
-state, fill, in, out), r reverses the order; / edits the name-prefix filter
-(Enter keeps it, Esc clears it).
+Keys: q (or Esc, or Ctrl-C) quits; s sorts by the next key (name, size,
+attached, state, fill, in, out), r reverses the order; / edits the
+name-prefix filter (Enter keeps it, Esc clears it). SIGINT, SIGTERM or
+SIGHUP quit as q does, putting the terminal back as it was, and exit with
+status 130.
 
 With --once, or when standard output is not a terminal, it prints one table
 and exits.`,
@@ -245,7 +248,12 @@ and exits.`,
 				v.refresh()
 				return v.writeTable(out)
 			}
-			return v.run(interval)
+			ctx, stop := stopContext(cmd.Context())
+			defer stop()
+			if err := v.run(ctx, interval); err != nil || interruption(ctx) == nil {
+				return err
+			}
+			return interrupted(ctx, "top", opts.Dir, "")
 		},
 	}
 	cmd.Flags().BoolVar(&once, "once", false, "print one table and exit")
@@ -257,8 +265,9 @@ and exits.`,
 	return cmd
 }
 
-// run shows the view on the terminal until the user quits.
-func (v *topView) run(interval time.Duration) error {
+// run shows the view on the terminal until the user quits or ctx ends (a
+// stop signal), and puts the terminal back as it was either way.
+func (v *topView) run(ctx context.Context, interval time.Duration) error {
 	screen, err := tcell.NewScreen()
 	if err != nil {
 		return fmt.Errorf("top: %w", err)
@@ -276,6 +285,9 @@ func (v *topView) run(interval time.Duration) error {
 			select {
 			case <-done:
 				return
+			case <-ctx.Done():
+				screen.PostEvent(tcell.NewEventInterrupt(ctx))
+				return
 			case <-t.C:
 				screen.PostEvent(tcell.NewEventInterrupt(nil))
 			}
@@ -289,6 +301,9 @@ func (v *topView) run(interval time.Duration) error {
 		case nil:
 			return nil
 		case *tcell.EventInterrupt:
+			if ev.Data() == ctx {
+				return nil // the deferred Fini restores the terminal
+			}
 			v.refresh()
 		case *tcell.EventResize:
 			screen.Sync()

@@ -23,12 +23,16 @@ import (
 
 // vt is a small terminal emulator for the pseudo-terminal test: it keeps
 // a screen of runes and understands what a full-screen program draws with
-// (cursor moves, erasing, text), ignoring colours, modes and queries.
+// (cursor moves, erasing, text), and follows the alternate screen and the
+// cursor's visibility, ignoring colours, other modes and queries.
 type vt struct {
 	mu       sync.Mutex
 	rows     [][]rune
 	row, col int
 	pending  []byte // an incomplete escape sequence or rune
+	// altScreen and cursorHidden follow the private modes 1049 (and 47,
+	// 1047) and 25, which a full-screen program must set back on exit.
+	altScreen, cursorHidden bool
 }
 
 func newVT(rows, cols int) *vt {
@@ -129,6 +133,17 @@ func (v *vt) csi(params string, final byte) {
 			v.rows[row][c] = ' '
 		}
 	}
+	if strings.HasPrefix(params, "?") && (final == 'h' || final == 'l') {
+		for _, mode := range n {
+			switch mode {
+			case 47, 1047, 1049:
+				v.altScreen = final == 'h'
+			case 25:
+				v.cursorHidden = final == 'l'
+			}
+		}
+		return
+	}
 	switch final {
 	case 'H', 'f':
 		v.row = min(arg(0, 1)-1, len(v.rows)-1)
@@ -217,6 +232,84 @@ func rowOf(lines []string, name string) string {
 // TestTopInPTY drives "shm top" in a pseudo-terminal the test opens: it
 // shows an object created while it runs, a queue's fill as it changes, a
 // new sort order, the prefix filter, and quits on q.
+// ptyTop is "shm top" running on a pseudo-terminal.
+type ptyTop struct {
+	cmd     *exec.Cmd
+	master  *os.File
+	screen  *vt
+	exited  chan error
+	drained chan struct{} // closed when the last output has reached screen
+	before  *unix.Termios // the terminal's modes before top started
+}
+
+// startTop runs "shm top --dir dir" on a new pseudo-terminal of 30 rows
+// and 160 columns, as its controlling terminal; it is killed when the test
+// ends.
+func startTop(t *testing.T, dir string) *ptyTop {
+	t.Helper()
+	const rows, cols = 30, 160
+	master, slave := openPTY(t, rows, cols)
+	t.Cleanup(func() { master.Close() })
+	p := &ptyTop{master: master, screen: newVT(rows, cols), exited: make(chan error, 1), drained: make(chan struct{})}
+	before, err := unix.IoctlGetTermios(int(master.Fd()), unix.TCGETS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.before = before
+	p.cmd = exec.Command(buildShm(t), "top", "--dir", dir)
+	p.cmd.Stdin, p.cmd.Stdout, p.cmd.Stderr = slave, slave, slave
+	p.cmd.Env = append(os.Environ(), "TERM=xterm")
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	slave.Close()
+	go func() { p.exited <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		p.cmd.Process.Kill()
+		p.exited <- <-p.exited
+	})
+	go func() {
+		defer close(p.drained)
+		buf := make([]byte, 4096)
+		for {
+			n, err := master.Read(buf)
+			p.screen.Write(buf[:n])
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return p
+}
+
+// waitFor waits until the screen shows what ok looks for. Generous
+// deadlines: the machine may be loaded; the view refreshes every second.
+func (p *ptyTop) waitFor(t *testing.T, what string, ok func(lines []string) bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if ok(p.screen.screen()) {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("shm top never showed %s; the screen:\n%s", what, strings.Join(p.screen.screen(), "\n"))
+}
+
+// wait waits for top to exit and returns its exit status.
+func (p *ptyTop) wait(t *testing.T, after string) int {
+	t.Helper()
+	select {
+	case err := <-p.exited:
+		p.exited <- err
+		return p.cmd.ProcessState.ExitCode()
+	case <-time.After(30 * time.Second):
+		t.Fatalf("shm top still runs 30 s after %s; the screen:\n%s", after, strings.Join(p.screen.screen(), "\n"))
+	}
+	return -1
+}
+
 func TestTopInPTY(t *testing.T) {
 	dir := shmtest.Tmpfs(t, "4m")
 	q, err := queue.Create("q", 4096, queue.Dir(dir))
@@ -224,48 +317,10 @@ func TestTopInPTY(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer q.Close()
-
-	const rows, cols = 30, 160
-	master, slave := openPTY(t, rows, cols)
-	defer master.Close()
-	screen := newVT(rows, cols)
-	cmd := exec.Command(buildShm(t), "top", "--dir", dir)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
-	cmd.Env = append(os.Environ(), "TERM=xterm")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	slave.Close()
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-	})
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			n, err := master.Read(buf)
-			screen.Write(buf[:n])
-			if err != nil {
-				return
-			}
-		}
-	}()
-
-	// Generous deadlines: the machine may be loaded; the view refreshes
-	// every second.
-	waitFor := func(what string, ok func(lines []string) bool) {
+	top := startTop(t, dir)
+	master, waitFor := top.master, func(what string, ok func(lines []string) bool) {
 		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for time.Now().Before(deadline) {
-			if ok(screen.screen()) {
-				return
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		t.Fatalf("shm top never showed %s; the screen:\n%s", what, strings.Join(screen.screen(), "\n"))
+		top.waitFor(t, what, ok)
 	}
 	waitFor("the empty queue", func(l []string) bool {
 		r := rowOf(l, "q")
@@ -320,14 +375,55 @@ func TestTopInPTY(t *testing.T) {
 	})
 
 	master.Write([]byte("q"))
-	select {
-	case err := <-exited:
-		exited <- err
-		if err != nil {
-			t.Errorf("shm top exited with %v after q", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatalf("shm top still runs 30 s after q; the screen:\n%s", strings.Join(screen.screen(), "\n"))
+	if code := top.wait(t, "q"); code != 0 {
+		t.Errorf("shm top exited with status %d after q", code)
+	}
+	if top.screen.altScreen || top.screen.cursorHidden {
+		t.Errorf("after q: alternate screen %v, cursor hidden %v", top.screen.altScreen, top.screen.cursorHidden)
+	}
+}
+
+// TestTopStoppedBySignalInPTY: top on a terminal that gets SIGINT, SIGTERM
+// or SIGHUP quits as the q key does, putting the terminal back (out of
+// raw mode and the alternate screen, cursor shown), and exits with
+// interruptedStatus.
+func TestTopStoppedBySignalInPTY(t *testing.T) {
+	dir := shmtest.Tmpfs(t, "4m")
+	seg, err := shm.Create("obj", 4096, shm.Dir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seg.Close()
+	for _, sig := range stopSignalsUnderTest {
+		t.Run(sigName(sig), func(t *testing.T) {
+			top := startTop(t, dir)
+			before := top.before
+			top.waitFor(t, "the object", func(l []string) bool { return strings.Contains(rowOf(l, "obj"), " data ") })
+			raw, err := unix.IoctlGetTermios(int(top.master.Fd()), unix.TCGETS)
+			if err != nil || raw.Lflag&unix.ICANON != 0 || !top.screen.altScreen {
+				t.Fatalf("top is running, but the terminal is not in raw mode on the alternate screen (lflag %#x, %v)", raw.Lflag, err)
+			}
+			top.cmd.Process.Signal(sig)
+			if code := top.wait(t, sigName(sig)); code != interruptedStatus {
+				t.Errorf("exit status %d after %s, want %d", code, sigName(sig), interruptedStatus)
+			}
+			after, err := unix.IoctlGetTermios(int(top.master.Fd()), unix.TCGETS)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if after.Lflag != before.Lflag || after.Iflag != before.Iflag || after.Oflag != before.Oflag {
+				t.Errorf("terminal modes after %s: lflag %#x iflag %#x oflag %#x; before: %#x %#x %#x",
+					sigName(sig), after.Lflag, after.Iflag, after.Oflag, before.Lflag, before.Iflag, before.Oflag)
+			}
+			select {
+			case <-top.drained:
+			case <-time.After(30 * time.Second):
+				t.Fatal("the terminal still open 30 s after top exited")
+			}
+			if top.screen.altScreen || top.screen.cursorHidden {
+				t.Errorf("after %s: alternate screen %v, cursor hidden %v", sigName(sig), top.screen.altScreen, top.screen.cursorHidden)
+			}
+		})
 	}
 }
 
