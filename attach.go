@@ -43,6 +43,14 @@ type Attachments struct {
 	// Hidden is true when /proc hides other users' processes from the
 	// caller (mounted with hidepid), so some may not be listed at all.
 	Hidden bool
+	// ChildPIDNamespace is true when the scan ran in a PID namespace other
+	// than the machine's initial one (a container's, say). Its /proc lists
+	// only that namespace's processes, so one outside it that shares the
+	// directory (a container sharing /dev/shm with the host or another
+	// container) is never seen, and an object only such a process uses
+	// looks unattached. It does not make the scan incomplete: nothing
+	// tells, from inside, whether anyone outside shares the directory.
+	ChildPIDNamespace bool
 }
 
 // fileID is a file by device and inode: what a name pointed to at the

@@ -33,12 +33,14 @@ const pfKthread = 0x00200000
 // incomplete. Kernel threads are skipped: they attach nothing.
 //
 // What it cannot see: processes in other PID namespaces (a container that
-// shares /dev/shm with this one but not its /proc), and descriptors held by
+// shares /dev/shm with this one but not its /proc; ChildPIDNamespace says
+// when the scan runs in one that is not the machine's initial namespace,
+// and so may miss processes outside it), and descriptors held by
 // a thread that unshared its descriptor table. Looking at what a descriptor
 // points to (a stat) may block on a hung network file system, as lsof may;
 // descriptors of sockets, pipes and anonymous inodes are never looked at.
 func ScanAttachments() (*Attachments, error) {
-	a := &Attachments{files: map[fileID][]Process{}, Hidden: procHidesPIDs()}
+	a := &Attachments{files: map[fileID][]Process{}, Hidden: procHidesPIDs(), ChildPIDNamespace: inChildPIDNamespace()}
 	// A process that forks and then lets go of the object hands it to a
 	// child that may be born after /proc was listed: list it again, and
 	// scan the newcomers, until a listing shows none (a few rounds).
@@ -245,6 +247,22 @@ func readFDs(dir string) (map[fileID]bool, error) {
 		out[fileID{st.Dev, st.Ino}] = true
 	}
 	return out, nil
+}
+
+// initPIDNamespaceInode is the inode of the machine's initial PID
+// namespace as /proc/PID/ns/pid shows it: a constant of the kernel
+// (PROC_PID_INIT_INO) since Linux 3.8.
+const initPIDNamespaceInode = 0xEFFFFFFC
+
+// inChildPIDNamespace reports whether the calling process runs in a PID
+// namespace other than the initial one, so that processes outside it are
+// not in its /proc. It answers false when it cannot tell.
+func inChildPIDNamespace() bool {
+	var st unix.Stat_t
+	if err := unix.Stat(procRoot+"/self/ns/pid", &st); err != nil {
+		return false
+	}
+	return st.Ino != initPIDNamespaceInode
 }
 
 // procHidesPIDs reports whether /proc is mounted with hidepid (1, 2,

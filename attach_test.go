@@ -312,3 +312,18 @@ func ExampleScanAttachments() {
 	}
 	// Output: this process maps 4096 bytes; descriptor held: true
 }
+
+// TestScanInChildPIDNamespace: a scan from a PID namespace of its own says
+// so, since processes outside it are not in its /proc.
+func TestScanInChildPIDNamespace(t *testing.T) {
+	if !shmtest.OwnPIDNamespace(t) {
+		return
+	}
+	a, err := shm.ScanAttachments()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !a.ChildPIDNamespace {
+		t.Error("a scan in a new PID namespace does not say it runs in a child namespace")
+	}
+}

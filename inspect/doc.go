@@ -22,7 +22,9 @@
 //     producers were killed, a topic whose publisher and subscribers were).
 //   - Unknown: some processes could not be inspected (another user's,
 //     seen without privilege) and none of those that could be is
-//     attached: "nobody" cannot be said.
+//     attached: "nobody" cannot be said. A semaphore nobody visibly maps
+//     that records waiters is unknown too: they may wait in another PID
+//     namespace, or have been killed while waiting.
 //
 // Kinds are told by content, not by name: a queue or a topic by its
 // header (packages queue and topic, whose Inspect reads it without mapping
@@ -74,9 +76,13 @@
 //     again, faster than /proc can be listed: the scan lists /proc up to
 //     four times to catch children born while it runs.
 //   - Processes in another PID namespace that share the directory are not
-//     in this /proc. A queue's live participants are still seen through
-//     the queue's own records; a process there that maps a data segment
-//     is not, so do not pass Idle where containers share /dev/shm.
+//     in this /proc. A queue's or topic's live participants are still seen
+//     through its own records; a process there that maps a data segment
+//     or a semaphore is not, so do not pass Idle where containers share
+//     /dev/shm. When the scan runs in a child PID namespace
+//     (shm.Attachments.ChildPIDNamespace), the reasons of idle data
+//     segments and semaphores say the claim holds only as far as that
+//     namespace shows.
 //   - While the object is renamed (for the duration of one /proc scan), an
 //     open by its name fails with "no such file" (or OpenOrCreate creates
 //     a new object), and when the object is kept, the new object holds the

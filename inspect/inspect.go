@@ -17,7 +17,7 @@ const (
 	InUse   State = "in-use"  // a process is attached, or a recorded participant lives
 	Idle    State = "idle"    // nobody attached, nothing says it is dead
 	Stale   State = "stale"   // nobody attached, every recorded participant died
-	Unknown State = "unknown" // some processes could not be inspected
+	Unknown State = "unknown" // some processes could not be inspected, or a semaphore's waiters are unseen
 )
 
 // String returns the state as "shm ls" shows it.
@@ -61,6 +61,8 @@ type Object struct {
 	// queue or topic, an unreadable semaphore); it is described in Reason
 	// as well.
 	Err error
+
+	childPIDNamespace bool // the scan's, see shm.Attachments
 }
 
 // AttachedCount returns the number of attached processes, or -1 when the
@@ -174,6 +176,7 @@ func Classify(dir string, info shm.Info, att *shm.Attachments) Object {
 	o.Attached, o.AttachedKnown = att.Of(info)
 	o.Uninspected = len(att.Uninspected)
 	o.Blind = blindness(att)
+	o.childPIDNamespace = att.ChildPIDNamespace
 	switch {
 	case info.Kind == shm.KindSemaphore:
 		st, err := sem.Peek(strings.TrimPrefix(info.Name, shm.SemaphorePrefix), sem.Dir(dir))
@@ -245,13 +248,28 @@ func classify(o *Object) (State, string) {
 		return Idle, "nobody attached; no participant recorded (all closed or detached it)"
 	case KindSemaphore:
 		if o.Semaphore != nil && o.Semaphore.Waiters > 0 {
-			return Idle, fmt.Sprintf("nobody attached; %d waiters recorded died waiting; the value %d may be meant for the next run", o.Semaphore.Waiters, o.Semaphore.Value)
+			// A waiter maps the semaphore, so none of this namespace
+			// waits: the count is of waiters killed while waiting, or of
+			// waiters in another PID namespace, which /proc does not
+			// show. Nothing tells which.
+			n := o.Semaphore.Waiters
+			return Unknown, fmt.Sprintf("nobody attached that this /proc shows, but %d %s recorded: a waiter in another PID namespace is not seen here, and one killed while waiting stays counted", n, plural(n, "waiter", "waiters"))
 		}
-		return Idle, "nobody attached; a semaphore's value may be meant for the next run"
+		return Idle, "nobody attached; a semaphore's value may be meant for the next run" + o.namespaceNote()
 	case KindOther:
 		return Idle, "not a regular file: not a shared-memory object"
 	}
-	return Idle, "nobody attached; a data segment may hold data for the next run"
+	return Idle, "nobody attached; a data segment may hold data for the next run" + o.namespaceNote()
+}
+
+// namespaceNote qualifies "nobody attached" for an object that keeps no
+// record of its users (a data segment, a semaphore) when the scan ran in a
+// child PID namespace, whose /proc does not show processes outside it.
+func (o *Object) namespaceNote() string {
+	if !o.childPIDNamespace {
+		return ""
+	}
+	return " (as far as this PID namespace shows: a process outside it, sharing the directory, would not be seen)"
 }
 
 // blindness says why a scan is incomplete, or "" when it is not.

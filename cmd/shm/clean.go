@@ -49,6 +49,14 @@ topic without one holds nothing undelivered.
 When some processes cannot be inspected (run without root), unattached
 objects are "unknown" and kept.
 
+/proc shows only the processes of this PID namespace: where containers
+share the directory, an object used only from another PID namespace looks
+unattached. Queues and topics record their participants, so a live one
+elsewhere still keeps them in use; a data segment or a semaphore does not,
+so do not pass --idle where other PID namespaces share the directory. A
+semaphore that records waiters nobody here is attached as is "unknown" and
+kept.
+
 It looks at the objects one at a time and prints each outcome as soon as
 it is decided. SIGINT, SIGTERM or SIGHUP stop it after the object at hand
 (removed, or back under its name: never left under a hidden one), with
