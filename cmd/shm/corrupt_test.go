@@ -108,3 +108,35 @@ func TestDamagedTopicShownCorrupt(t *testing.T) {
 		t.Errorf("healthy topic: topic stat:\n%s", out)
 	}
 }
+
+// TestReadmeSaysWhereCorruptShows: where the README says a damaged queue
+// or topic shows `corrupt:PART` "in COLUMN", COLUMN is the column of ls's
+// table that holds it for a queue truncated below its header's size.
+func TestReadmeSaysWhereCorruptShows(t *testing.T) {
+	dir := t.TempDir()
+	ok(t, "", "queue", "create", "q", "--capacity", "64K", "--dir", dir)
+	if err := os.Truncate(filepath.Join(dir, "q"), 4096); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(ok(t, "", "ls", "--dir", dir)), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("ls:\n%s", strings.Join(lines, "\n"))
+	}
+	// The table is aligned: the value starts where its column's title does.
+	column := ""
+	if at := strings.Index(lines[1], "corrupt:"); at >= 0 && at < len(lines[0]) {
+		column, _, _ = strings.Cut(lines[0][at:], " ")
+	}
+	if column == "" {
+		t.Fatalf("ls shows no corrupt: column:\n%s", strings.Join(lines, "\n"))
+	}
+	claims := regexp.MustCompile("`corrupt:ring` in\\s+([A-Z]+)").FindAllStringSubmatch(readme(t), -1)
+	if len(claims) == 0 {
+		t.Fatal("the README no longer says where corrupt:PART shows")
+	}
+	for _, c := range claims {
+		if c[1] != column {
+			t.Errorf("README says corrupt:PART shows in %s; ls shows it in %s", c[1], column)
+		}
+	}
+}

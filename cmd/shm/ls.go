@@ -51,7 +51,7 @@ type object struct {
 // that looks like theirs but is damaged should come back with its kind and
 // a detail saying what is wrong, never a panic. The detail "state", a short
 // string without spaces such as "value=3" or "fill=12.5%", is what ls shows
-// in its STATE column.
+// in its DETAIL column (STATE is the lifecycle state).
 type kindProbe func(dir string, info shm.Info) (kind string, details map[string]any, ok bool)
 
 var kindProbes []kindProbe
