@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/shmkit/shm"
 	"github.com/shmkit/shm/inspect"
 	"github.com/shmkit/shm/internal/jsonname"
 	"golang.org/x/sys/unix"
@@ -285,20 +286,49 @@ func checkStale(dir string) []Finding {
 			unknown = append(unknown, o.Name)
 		}
 	}
-	var out []Finding
-	if len(stale) == 0 {
-		out = append(out, Finding{Check: "stale", Severity: OK, Message: fmt.Sprintf("no stale objects among %d", len(objs))})
-	} else {
-		out = append(out, Finding{Check: "stale", Severity: Warning, Value: namesValue(stale),
-			Message: fmt.Sprintf("%d stale objects (every participant died without closing them), taking space", len(stale)),
-			Remedy:  "shm clean --dir " + dir + " to see them, shm clean --force --dir " + dir + " to remove them"})
-	}
+	out := []Finding{staleFinding(dir, len(objs), stale)}
 	if uninspected > 0 {
-		out = append(out, Finding{Check: "inspection", Severity: Info, Value: map[string]any{"uninspected": uninspected, "unknown": unknown},
-			Message: fmt.Sprintf("%d processes could not be inspected, so %d objects nobody visibly uses are unknown rather than idle or stale", uninspected, len(unknown)),
-			Remedy:  "run as root (with CAP_SYS_PTRACE) to see every process"})
+		out = append(out, inspectionFinding(uninspected, unknown))
 	}
 	return out
+}
+
+// staleFinding reports the stale objects among the total in dir, with the
+// commands that show and remove them, the directory quoted for a shell.
+func staleFinding(dir string, total int, stale []string) Finding {
+	if len(stale) == 0 {
+		return Finding{Check: "stale", Severity: OK, Message: fmt.Sprintf("no stale objects among %d", total)}
+	}
+	them := "them"
+	if len(stale) == 1 {
+		them = "it"
+	}
+	d := shm.QuoteName(dir)
+	return Finding{Check: "stale", Severity: Warning, Value: namesValue(stale),
+		Message: fmt.Sprintf("%s (every participant died without closing %s), taking space", count(len(stale), "stale object", "stale objects"), them),
+		Remedy: fmt.Sprintf("shm clean --dir %s to see %s, shm clean --force --dir %s to remove %s (add --discard to remove queues that still hold messages, or are damaged)",
+			d, them, d, them)}
+}
+
+// inspectionFinding reports that some processes could not be inspected,
+// and the objects that are unknown for it.
+func inspectionFinding(uninspected int, unknown []string) Finding {
+	verb := "are"
+	if len(unknown) == 1 {
+		verb = "is"
+	}
+	return Finding{Check: "inspection", Severity: Info, Value: map[string]any{"uninspected": uninspected, "unknown": unknown},
+		Message: fmt.Sprintf("%s could not be inspected, so %s nobody visibly uses %s unknown rather than idle or stale",
+			count(uninspected, "process", "processes"), count(len(unknown), "object", "objects"), verb),
+		Remedy: "run as root (with CAP_SYS_PTRACE) to see every process"}
+}
+
+// count says n things: "1 object", "2 objects".
+func count(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }
 
 // namesValue is a finding's Value for a list of object names: "names",

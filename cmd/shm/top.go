@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gdamore/tcell/v2"
+	"github.com/shmkit/shm"
 	"github.com/shmkit/shm/inspect"
 	"github.com/shmkit/shm/topic"
 	"github.com/spf13/cobra"
@@ -364,8 +365,8 @@ func (v *topView) draw(s tcell.Screen, editing bool) {
 		filter = "/" + v.filter + "_"
 	}
 	header, cells := v.table()
-	status := fmt.Sprintf("shm top  %s  %s  %d objects  sort: %s  filter: %s  [q quit, s sort, r reverse, / filter]",
-		v.dir, v.at.Format("15:04:05"), len(cells), order, filter)
+	status := fmt.Sprintf("shm top  %s  %s  %d object%s  sort: %s  filter: %s  [q quit, s sort, r reverse, / filter]",
+		shm.QuoteName(v.dir), v.at.Format("15:04:05"), len(cells), plural(len(cells)), order, filter)
 	put(0, status, tcell.StyleDefault)
 	if v.err != nil {
 		put(1, "error: "+v.err.Error(), tcell.StyleDefault.Bold(true))
