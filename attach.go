@@ -116,8 +116,9 @@ func Attached(name string, opts ...Option) (procs []Process, complete bool, err 
 	return procs, complete, nil
 }
 
-// String describes u for a message: `pid 12 ("sshd", uid 0): permission
-// denied`. The command is quoted: any process may choose its own.
+// String describes u for a message: `pid 12 (sshd, uid 0): permission
+// denied`. The command is quoted as QuoteName quotes names: any process
+// may choose its own.
 func (u Uninspected) String() string {
-	return fmt.Sprintf("pid %d (%q, uid %d): %v", u.PID, u.Command, u.UID, u.Err)
+	return fmt.Sprintf("pid %d (%s, uid %d): %v", u.PID, QuoteName(u.Command), u.UID, u.Err)
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/shmkit/shm"
 	"github.com/shmkit/shm/inspect"
 	"github.com/shmkit/shm/internal/jsonname"
 	"github.com/spf13/cobra"
@@ -89,7 +90,7 @@ an operation failed, 2 usage error, 130 when a signal stopped it.`,
 					rows.add(cleanOutcome{jsonname.Of(o.Object.Name), o.Object.Kind, string(o.Object.State), string(o.Action), o.Reason, o.HiddenAs})
 					return
 				}
-				fmt.Fprintln(w, o)
+				fmt.Fprintf(w, "%s %s (%s): %s\n", o.Action, shm.QuoteName(o.Object.Name), o.Object.Kind, printable(o.Reason))
 			}
 			_, err := inspect.Clean(ctx, &opts)
 			if interruption(ctx) != nil {

@@ -5,13 +5,17 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/shmkit/shm"
@@ -258,5 +262,55 @@ func TestJSONNamesNotUTF8(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("doctor --json: the stale queue %q is not named exactly: %+v", qName, findings)
+	}
+}
+
+// TestStatQuotesCommandsOneWay: a process whose command holds an escape
+// sequence (its executable's name) is shown the same way, as shm.QuoteName
+// quotes names, on stat's state line and on its attached line, and no raw
+// control byte reaches the output.
+func TestStatQuotesCommandsOneWay(t *testing.T) {
+	if !shmtest.OwnPIDNamespace(t) {
+		return
+	}
+	dir := shmtest.Tmpfs(t, "4m")
+	ok(t, "", "create", "held", "--size", "4K", "--dir", dir)
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Skip("no sleep(1) to run under another name")
+	}
+	comm := "z\x1b]0;x\a"
+	bin := filepath.Join(t.TempDir(), comm)
+	b, err := os.ReadFile(sleep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	holder := exec.Command("sh", "-c", `exec 3<"$OBJ"; exec "$BIN" 60`)
+	holder.Env = append(os.Environ(), "OBJ="+filepath.Join(dir, "held"), "BIN="+bin)
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { holder.Process.Kill(); holder.Wait() })
+	want := fmt.Sprintf("pid %d (%s", holder.Process.Pid, shm.QuoteName(comm))
+	var out string
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		// Until the shell has exec'd, the holder's command is sh.
+		if out = ok(t, "", "stat", "held", "--dir", dir); strings.Count(out, want) == 2 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if strings.ContainsAny(out, "\x1b\a") {
+		t.Errorf("stat printed a raw control byte:\n%q", out)
+	}
+	for _, line := range []string{"state:", "attached:"} {
+		i := strings.Index(out, "\n"+line)
+		if i < 0 || !strings.Contains(strings.SplitN(out[i+1:], "\n", 2)[0], want) {
+			t.Errorf("stat's %s line does not show %q:\n%s", line, want, out)
+		}
 	}
 }

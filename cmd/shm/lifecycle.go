@@ -54,7 +54,7 @@ func (l lifecycle) attachedColumn() string {
 // writeLifecycle adds stat's lines: the state with its reason, then one
 // line per attached process.
 func writeLifecycle(w io.Writer, l lifecycle) {
-	fmt.Fprintf(w, "state:\t%s (%s)\n", l.State, l.Reason)
+	fmt.Fprintf(w, "state:\t%s (%s)\n", l.State, printable(l.Reason))
 	switch {
 	case len(l.procs) == 0 && !l.AttachedKnown:
 		fmt.Fprintf(w, "attached:\tunknown: none seen, but some processes could not be inspected\n")
@@ -68,7 +68,7 @@ func writeLifecycle(w io.Writer, l lifecycle) {
 		} else if p.FD {
 			how = "holds a descriptor only"
 		}
-		fmt.Fprintf(w, "attached:\tpid %d (%s, uid %d): %s\n", p.PID, printable(p.Command), p.UID, how)
+		fmt.Fprintf(w, "attached:\tpid %d (%s, uid %d): %s\n", p.PID, shm.QuoteName(p.Command), p.UID, how)
 	}
 	if len(l.procs) > 0 && !l.AttachedKnown {
 		fmt.Fprintf(w, "attached:\tand perhaps others (some processes could not be inspected)\n")

@@ -12,10 +12,12 @@ import (
 
 // Names and other text from the shared-memory directory are untrusted:
 // anyone can create a file there, with any bytes in its name. What the
-// command prints for a terminal goes through shm.QuoteName (names) or
-// printable (free text that may quote a name or a path, such as an error's
-// reason), so that no control character, invalid UTF-8 or 0xFF reaches the
-// output. --json prints names as they are, with name_base64 when they are
+// command prints for a terminal goes through shm.QuoteName (names: of
+// objects, paths, and the commands of processes, which each process
+// chooses) or printable (free text that may quote a name or a path, such
+// as an error's or a classification's reason), so that no control
+// character, invalid UTF-8 or 0xFF reaches the output, and a name looks
+// the same wherever it appears. --json prints names as they are, with name_base64 when they are
 // not UTF-8 (see object).
 
 // maxNameColumn is the widest a name gets in a table, in characters: one
