@@ -190,17 +190,16 @@ corrupt).`,
 			if asJSON {
 				return writeJSON(cmd.OutOrStdout(), objs)
 			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tSIZE\tMODE\tOWNER\tMODIFIED\tKIND\tATTACHED\tSTATE\tDETAIL")
+			rows := [][]string{{"NAME", "SIZE", "MODE", "OWNER", "MODIFIED", "KIND", "ATTACHED", "STATE", "DETAIL"}}
 			for _, o := range objs {
 				state, ok := o.Details["state"].(string)
 				if !ok {
 					state = "-"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", columnName(o.Name), formatSize(o.Size), o.Perm,
-					printable(o.Owner), o.Modified.Local().Format("2006-01-02 15:04"), o.Kind, o.attachedColumn(), o.State, printable(state))
+				rows = append(rows, []string{columnName(o.Name), formatSize(o.Size), o.Perm,
+					printable(o.Owner), o.Modified.Local().Format("2006-01-02 15:04"), o.Kind, o.attachedColumn(), o.State, printable(state)})
 			}
-			return tw.Flush()
+			return writeColumns(cmd.OutOrStdout(), rows, 2)
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array for scripts")

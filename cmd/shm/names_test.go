@@ -112,7 +112,8 @@ func TestHostileNames(t *testing.T) {
 		// stat and stat --json show the whole name, quoted or exact.
 		r := shmRun(t, "", "stat", name, "--dir", dir)
 		checkSafeOutput(t, "stat "+name, r.stdout+r.stderr)
-		if r.code != 0 || !strings.Contains(r.stdout, strings.TrimSuffix(columnName(name), "…")) {
+		shown, _, _ := strings.Cut(columnName(name), "…")
+		if r.code != 0 || !strings.Contains(r.stdout, shown) {
 			t.Errorf("stat %q: exit %d\n%s%s", name, r.code, r.stdout, r.stderr)
 		}
 		r = shmRun(t, "", "stat", name, "--dir", dir, "--json")
@@ -182,10 +183,46 @@ func TestColumnName(t *testing.T) {
 		{"a\nb", `$'a\nb'`},
 		{strings.Repeat("y", maxNameColumn), strings.Repeat("y", maxNameColumn)},
 		{strings.Repeat("y", maxNameColumn+1), strings.Repeat("y", maxNameColumn-1) + "…"},
-		{strings.Repeat("\xff", 20), `$'` + strings.Repeat(`\xff`, 11) + `\…`},
+		// Cut between whole escapes, inside the quotes, which stay closed.
+		{strings.Repeat("\xff", 20), `$'` + strings.Repeat(`\xff`, 11) + `…'`},
+		{strings.Repeat("a", 60) + "\n", `$'` + strings.Repeat("a", 44) + `…'`},
+		{"a" + strings.Repeat("\u202e", 20), `$'a` + strings.Repeat(`\u202e`, 7) + `…'`},
+		{strings.Repeat("a b", 30), `'` + strings.Repeat("a b", 15) + `…'`},
+		{strings.Repeat("it's ", 12), `'` + strings.Repeat(`it'\''s `, 5) + `it…'`},
+		// Wide characters take two columns each.
+		{strings.Repeat("日", 24), strings.Repeat("日", 24)},
+		{strings.Repeat("日", 30), strings.Repeat("日", 23) + "…"},
 	} {
-		if got := columnName(c.name); got != c.want {
+		got := columnName(c.name)
+		if got != c.want {
 			t.Errorf("columnName(%q) = %q, want %q", c.name, got, c.want)
+		}
+		if w := displayWidth(got); w > maxNameColumn {
+			t.Errorf("columnName(%q) = %q is %d columns wide", c.name, got, w)
+		}
+	}
+}
+
+// TestLsAlignsWideNames: ls's columns line up, counted in terminal columns,
+// when names hold wide (CJK) characters: each column starts at the same
+// display column in every row.
+func TestLsAlignsWideNames(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"plain", "日本語の名前", "mixed日本"} {
+		ok(t, "", "create", name, "--size", "4K", "--dir", dir)
+	}
+	lines := strings.Split(strings.TrimSuffix(ok(t, "", "ls", "--dir", dir), "\n"), "\n")
+	// Where SIZE starts, in display columns: just after the padding
+	// that follows the name.
+	sizeAt := func(line string) int {
+		name, _, _ := strings.Cut(line, "  ")
+		rest := strings.TrimLeft(line[len(name):], " ")
+		return displayWidth(line[:len(line)-len(rest)])
+	}
+	want := sizeAt(lines[0])
+	for _, l := range lines[1:] {
+		if got := sizeAt(l); got != want {
+			t.Errorf("the row %q has SIZE at column %d, the header at %d:\n%s", l, got, want, strings.Join(lines, "\n"))
 		}
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/gdamore/tcell/v2"
@@ -200,12 +199,7 @@ func (v *topView) writeTable(w io.Writer) error {
 		return v.err
 	}
 	header, cells := v.table()
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, strings.Join(header, "\t"))
-	for _, row := range cells {
-		fmt.Fprintln(tw, strings.Join(row, "\t"))
-	}
-	return tw.Flush()
+	return writeColumns(w, append([][]string{header}, cells...), 2)
 }
 
 func newTopCmd() *cobra.Command {
@@ -346,11 +340,12 @@ func (v *topView) draw(s tcell.Screen, editing bool) {
 	put := func(y int, text string, style tcell.Style) {
 		x := 0
 		for _, r := range text {
-			if x >= width {
+			w := runeWidth(r)
+			if x+w > width {
 				break
 			}
 			s.SetContent(x, y, r, nil, style)
-			x++
+			x += w
 		}
 	}
 	order := v.sortKey
@@ -376,19 +371,10 @@ func (v *topView) draw(s tcell.Screen, editing bool) {
 	widths := make([]int, len(header))
 	for _, row := range append([][]string{header}, cells...) {
 		for i, c := range row {
-			widths[i] = max(widths[i], len([]rune(c)))
+			widths[i] = max(widths[i], displayWidth(c))
 		}
 	}
-	line := func(row []string) string {
-		var b strings.Builder
-		for i, c := range row {
-			b.WriteString(c)
-			if i < len(row)-1 {
-				b.WriteString(strings.Repeat(" ", widths[i]-len([]rune(c))+2))
-			}
-		}
-		return b.String()
-	}
+	line := func(row []string) string { return alignRow(row, widths, 2) }
 	put(2, line(header), tcell.StyleDefault.Reverse(true))
 	for i, row := range cells {
 		if 3+i >= height {
