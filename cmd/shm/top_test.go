@@ -297,17 +297,22 @@ func (p *ptyTop) waitFor(t *testing.T, what string, ok func(lines []string) bool
 	t.Fatalf("shm top never showed %s; the screen:\n%s", what, strings.Join(p.screen.screen(), "\n"))
 }
 
-// wait waits for top to exit and returns its exit status.
+// wait waits for top to exit, and for its last output to reach the
+// screen, and returns its exit status.
 func (p *ptyTop) wait(t *testing.T, after string) int {
 	t.Helper()
 	select {
 	case err := <-p.exited:
 		p.exited <- err
-		return p.cmd.ProcessState.ExitCode()
 	case <-time.After(30 * time.Second):
 		t.Fatalf("shm top still runs 30 s after %s; the screen:\n%s", after, strings.Join(p.screen.screen(), "\n"))
 	}
-	return -1
+	select {
+	case <-p.drained:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the terminal still open 30 s after top exited on %s", after)
+	}
+	return p.cmd.ProcessState.ExitCode()
 }
 
 func TestTopInPTY(t *testing.T) {
@@ -414,11 +419,6 @@ func TestTopStoppedBySignalInPTY(t *testing.T) {
 			if after.Lflag != before.Lflag || after.Iflag != before.Iflag || after.Oflag != before.Oflag {
 				t.Errorf("terminal modes after %s: lflag %#x iflag %#x oflag %#x; before: %#x %#x %#x",
 					sigName(sig), after.Lflag, after.Iflag, after.Oflag, before.Lflag, before.Iflag, before.Oflag)
-			}
-			select {
-			case <-top.drained:
-			case <-time.After(30 * time.Second):
-				t.Fatal("the terminal still open 30 s after top exited")
 			}
 			if top.screen.altScreen || top.screen.cursorHidden {
 				t.Errorf("after %s: alternate screen %v, cursor hidden %v", sigName(sig), top.screen.altScreen, top.screen.cursorHidden)
