@@ -180,6 +180,13 @@ func (v *vt) csi(params string, final byte) {
 	}
 }
 
+// modes returns whether the alternate screen is on and the cursor hidden.
+func (v *vt) modes() (altScreen, cursorHidden bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.altScreen, v.cursorHidden
+}
+
 // screen returns the screen's lines, trailing spaces trimmed.
 func (v *vt) screen() []string {
 	v.mu.Lock()
@@ -383,8 +390,8 @@ func TestTopInPTY(t *testing.T) {
 	if code := top.wait(t, "q"); code != 0 {
 		t.Errorf("shm top exited with status %d after q", code)
 	}
-	if top.screen.altScreen || top.screen.cursorHidden {
-		t.Errorf("after q: alternate screen %v, cursor hidden %v", top.screen.altScreen, top.screen.cursorHidden)
+	if alt, hidden := top.screen.modes(); alt || hidden {
+		t.Errorf("after q: alternate screen %v, cursor hidden %v", alt, hidden)
 	}
 }
 
@@ -405,7 +412,7 @@ func TestTopStoppedBySignalInPTY(t *testing.T) {
 			before := top.before
 			top.waitFor(t, "the object", func(l []string) bool { return strings.Contains(rowOf(l, "obj"), " data ") })
 			raw, err := unix.IoctlGetTermios(int(top.master.Fd()), unix.TCGETS)
-			if err != nil || raw.Lflag&unix.ICANON != 0 || !top.screen.altScreen {
+			if alt, _ := top.screen.modes(); err != nil || raw.Lflag&unix.ICANON != 0 || !alt {
 				t.Fatalf("top is running, but the terminal is not in raw mode on the alternate screen (lflag %#x, %v)", raw.Lflag, err)
 			}
 			top.cmd.Process.Signal(sig)
@@ -420,8 +427,8 @@ func TestTopStoppedBySignalInPTY(t *testing.T) {
 				t.Errorf("terminal modes after %s: lflag %#x iflag %#x oflag %#x; before: %#x %#x %#x",
 					sigName(sig), after.Lflag, after.Iflag, after.Oflag, before.Lflag, before.Iflag, before.Oflag)
 			}
-			if top.screen.altScreen || top.screen.cursorHidden {
-				t.Errorf("after %s: alternate screen %v, cursor hidden %v", sigName(sig), top.screen.altScreen, top.screen.cursorHidden)
+			if alt, hidden := top.screen.modes(); alt || hidden {
+				t.Errorf("after %s: alternate screen %v, cursor hidden %v", sigName(sig), alt, hidden)
 			}
 		})
 	}
