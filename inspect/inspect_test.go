@@ -488,6 +488,31 @@ func ExampleClean() {
 	// Output: example-clean-jobs kept in-use
 }
 
+// ExampleCleanOptions_report prints each outcome as Clean decides it, so
+// that a clean stopped half-way (its context cancelled) has said what it
+// did.
+func ExampleCleanOptions_report() {
+	seg, err := shm.Create("example-report-jobs", 4096)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer shm.Unlink("example-report-jobs")
+	defer seg.Close() // mapped here: in use
+
+	_, err = inspect.Clean(context.Background(), &inspect.CleanOptions{
+		Options: inspect.Options{Prefix: "example-report-"},
+		Force:   true,
+		Report: func(o inspect.Outcome) {
+			fmt.Println(o.Object.Name, o.Action, o.Object.State)
+		},
+	})
+	if err != nil {
+		fmt.Println(err)
+	}
+	// Output: example-report-jobs kept in-use
+}
+
 // ExampleList shows the kind and the contents an inspection reads.
 func ExampleList() {
 	q, err := queue.Create("example-list-q", 4096)
