@@ -105,6 +105,10 @@ func (q *Queue) broke() {
 		me := lockValue(q.p.slot, q.p.gen)
 		fault.Catch(func() { q.lock.CompareAndSwap(me, 0) })
 	}
+	if q.c.active && q.cslots != nil {
+		me := lockValue(q.c.slot, q.c.gen)
+		fault.Catch(func() { q.consumeLock.CompareAndSwap(me, 0) })
+	}
 }
 
 // stateErr is the error of a call on a handle that is not open.

@@ -81,6 +81,9 @@ func (q *Queue) ReleaseThrough(pos Position) (err error) {
 		return wrapErr(opRelease, q.name, q.stateErr())
 	}
 	p := uint64(pos)
+	if q.cslots != nil && q.c.active {
+		return wrapErr(opRelease, q.name, q.competeReleaseThrough(p))
+	}
 	if !q.c.active {
 		if p == q.c.pub {
 			return nil
@@ -107,6 +110,12 @@ func (q *Queue) ReleaseThrough(pos Position) (err error) {
 func (q *Queue) Released() Position {
 	if !q.c.active {
 		return Position(q.c.pub)
+	}
+	if q.cslots != nil {
+		if q.c.hold && q.c.inFlight {
+			return Position(q.c.flight.pos)
+		}
+		return Position(q.c.head)
 	}
 	return Position(q.publishable())
 }

@@ -85,6 +85,9 @@ func child(role string) error {
 	if role == "hold" {
 		return holdChild()
 	}
+	if role == "compete" {
+		return competeChild()
+	}
 	ctx := context.Background()
 	q, err := Open(os.Getenv("QUEUE_NAME"))
 	if err != nil {

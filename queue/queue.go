@@ -87,9 +87,13 @@ type Queue struct {
 	closed, lock       *atomic.Uint32
 	consumer           slot
 	producers          []slot
-	state              handleState
-	p                  producer
-	c                  consumer
+	// Competing consumers (consumers.go); nil without them.
+	take        *atomic.Uint64
+	consumeLock *atomic.Uint32
+	cslots      []cslot
+	state       handleState
+	p           producer
+	c           consumer
 }
 
 // slot is a role in the header: its claim word and namespace word, and
@@ -129,6 +133,13 @@ type consumer struct {
 	peekOff  uint64 // ring offset of the peeked payload
 	peekLen  int
 	peekN    uint64 // ring bytes from head to the peeked message's end
+
+	// Competing consumers (consumers.go).
+	slot     int    // this handle's consumer slot
+	inFlight bool   // the slot holds a message: peeked, or received and held
+	flight   taken  // that message
+	sweep    bool   // look for dead consumers' messages at the next take
+	deliv    uint32 // deliveries of the message last taken
 }
 
 // Create makes a new queue segment with a ring of capacity bytes (a power
@@ -167,6 +178,10 @@ func create(name string, capacity int64, c *config) (*Queue, error) {
 		if c.multi {
 			le.PutUint32(b[offFlags:], flagMultiProducer)
 			slots = maxSlots
+		}
+		if c.cons > 1 {
+			le.PutUint32(b[offFlags:], le.Uint32(b[offFlags:])|flagConsumers)
+			le.PutUint32(b[offConsN:], uint32(c.cons))
 		}
 		le.PutUint64(b[offCapacity:], uint64(capacity))
 		le.PutUint32(b[offMaxMsg:], uint32(mm))
@@ -263,6 +278,13 @@ func attachMapped(name string, seg *shm.Segment, c *config) (*Queue, error) {
 	}
 	for i := range g.slots {
 		q.producers = append(q.producers, slotAt(b, offProducers+i*slotSize))
+	}
+	if g.cons > 0 {
+		q.take = mem.MustUint64(b, offTake)
+		q.consumeLock = mem.MustUint32(b, offConsumeLock)
+		for i := range g.cons {
+			q.cslots = append(q.cslots, cslotAt(b, offConsSlots+i*consSlotSize))
+		}
 	}
 	q.c.every = max(g.capacity/4, recordHeader)
 	q.tailEvery = max(g.capacity/16, recordHeader)
@@ -384,7 +406,9 @@ func (q *Queue) closeRoles(how ending) error {
 	if q.p.active {
 		q.closeProducer(how)
 	}
-	if q.c.active {
+	if q.c.active && q.cslots != nil {
+		err = errors.Join(err, q.closeCompeting())
+	} else if q.c.active {
 		q.publishHead()
 		q.unclaim(q.consumer, q.c.gen)
 		q.c.active = false
@@ -403,7 +427,11 @@ func (q *Queue) releaseRoles() {
 		fault.Catch(func() { q.unclaim(s, q.p.gen) })
 		q.p.active = false
 	}
-	if q.c.active {
+	if q.c.active && q.cslots != nil {
+		s := q.cslots[q.c.slot].slot
+		fault.Catch(func() { q.unclaim(s, q.c.gen) })
+		q.c.active = false
+	} else if q.c.active {
 		fault.Catch(func() { q.unclaim(q.consumer, q.c.gen) })
 		q.c.active = false
 	}
@@ -483,6 +511,9 @@ func (q *Queue) alive(s slot) bool {
 // file descriptions' locks), so a handle that is producer and consumer
 // asks itself.
 func (q *Queue) holds(s slot) bool {
+	if q.c.active && q.cslots != nil && s.off == q.cslots[q.c.slot].off {
+		return true
+	}
 	return q.c.active && s.off == offConsumer || q.p.active && s.off == q.producers[q.p.slot].off
 }
 

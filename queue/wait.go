@@ -196,6 +196,9 @@ func (q *Queue) await(ctx context.Context, word *atomic.Uint32, sleepVal uint32,
 // consumerDead reports ErrPeerDead when the queue had a consumer and no
 // live process holds the role now.
 func (q *Queue) consumerDead() error {
+	if q.cslots != nil {
+		return q.consumersDead()
+	}
 	w := q.consumer.claim.Load()
 	if claimPID(w) == 0 {
 		return nil

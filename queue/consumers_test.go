@@ -1,0 +1,262 @@
+package queue
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/shmkit/shm"
+	"github.com/shmkit/shm/internal/shmtest"
+)
+
+// consumersQueue creates a queue with n competing consumers and returns its
+// producer handle and n consumer handles, closed when the test ends.
+func consumersQueue(t testing.TB, capacity int64, n int, opts ...Option) (name string, p *Queue, cs []*Queue) {
+	t.Helper()
+	name = shmtest.Name(t, "")
+	p, err := Create(name, capacity, append(opts, Consumers(n))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	for range n {
+		c, err := Open(name, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		cs = append(cs, c)
+	}
+	return name, p, cs
+}
+
+func TestConsumersOption(t *testing.T) {
+	for _, n := range []int{0, -1, MaxConsumers + 1} {
+		name := shmtest.Name(t, "")
+		if _, err := Create(name, 4096, Consumers(n)); !errors.Is(err, shm.ErrInvalid) {
+			t.Errorf("Consumers(%d): %v, want shm.ErrInvalid", n, err)
+		}
+	}
+	_, p, cs := consumersQueue(t, 4096, 3)
+	if !p.IsCompeting() || p.MaxConsumers() != 3 {
+		t.Errorf("IsCompeting %v MaxConsumers %d, want true 3", p.IsCompeting(), p.MaxConsumers())
+	}
+	_, single, _ := pair(t, 4096)
+	if single.IsCompeting() || single.MaxConsumers() != 1 {
+		t.Errorf("single: IsCompeting %v MaxConsumers %d, want false 1", single.IsCompeting(), single.MaxConsumers())
+	}
+	_ = cs
+}
+
+// Every message goes to exactly one consumer, each consumer sees its
+// messages in order, and every consumer gets io.EOF after the producer's
+// Close.
+func TestConsumersShareWork(t *testing.T) {
+	for _, m := range bothModes {
+		t.Run(m.name, func(t *testing.T) {
+			const count = 20000
+			_, p, cs := consumersQueue(t, 4096, 3, m.opts...)
+			ctx := ctxT(t)
+			got := make([][]int, len(cs))
+			var wg sync.WaitGroup
+			errs := make(chan error, len(cs))
+			for i, c := range cs {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					var buf []byte
+					for {
+						var err error
+						buf, err = c.Receive(ctx, buf)
+						if err == io.EOF {
+							return
+						}
+						if err != nil {
+							errs <- err
+							return
+						}
+						if c.Deliveries() != 1 {
+							errs <- fmt.Errorf("deliveries %d, want 1", c.Deliveries())
+							return
+						}
+						got[i] = append(got[i], int(binary.LittleEndian.Uint32(buf)))
+					}
+				}()
+			}
+			for i := range count {
+				msg := make([]byte, 4+i%50)
+				binary.LittleEndian.PutUint32(msg, uint32(i))
+				if err := p.Send(ctx, msg); err != nil {
+					t.Fatal(err)
+				}
+			}
+			p.Close()
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Fatal(err)
+			}
+			seen := make([]bool, count)
+			for i, g := range got {
+				for j, v := range g {
+					if j > 0 && v <= g[j-1] {
+						t.Fatalf("consumer %d: %d after %d: out of order", i, v, g[j-1])
+					}
+					if seen[v] {
+						t.Fatalf("message %d delivered twice", v)
+					}
+					seen[v] = true
+				}
+			}
+			for v, ok := range seen {
+				if !ok {
+					t.Fatalf("message %d lost", v)
+				}
+			}
+		})
+	}
+}
+
+// A message peeked (or held) by a consumer that closes without releasing
+// it goes to another consumer, counted as a second delivery; released
+// messages do not come back.
+func TestConsumersRedeliver(t *testing.T) {
+	for _, how := range []string{"peek", "hold"} {
+		t.Run(how, func(t *testing.T) {
+			_, p, cs := consumersQueue(t, 4096, 2)
+			ctx := ctxT(t)
+			for _, m := range []string{"a", "b", "c"} {
+				if err := p.Send(ctx, []byte(m)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			p.Close()
+			a, b := cs[0], cs[1]
+			if how == "hold" {
+				a.Hold()
+			}
+			got, err := a.Receive(ctx, nil)
+			if err != nil || string(got) != "a" {
+				t.Fatalf("Receive: %q %v", got, err)
+			}
+			if err := a.ReleaseThrough(a.Position()); err != nil {
+				t.Fatal(err)
+			}
+			var msg []byte
+			if how == "peek" {
+				msg, err = a.Peek(ctx)
+			} else {
+				msg, err = a.Receive(ctx, nil)
+				if _, herr := a.Receive(ctx, nil); herr == nil || !strings.Contains(herr.Error(), "holds a message") {
+					t.Errorf("second Receive while holding: %v, want the holding error", herr)
+				}
+			}
+			if err != nil || string(msg) != "b" || a.Deliveries() != 1 {
+				t.Fatalf("take b: %q %v deliveries %d", msg, err, a.Deliveries())
+			}
+			st, err := Stat(p.Name())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(st.Consumers) != 1 || !st.Consumers[0].InFlight || st.Consumers[0].Deliveries != 1 {
+				t.Errorf("Stat consumers %v, want one with b in flight", st.Consumers)
+			}
+			a.Close()
+			want := []string{"b", "c"}
+			for i, w := range want {
+				msg, err := b.Receive(ctx, nil)
+				if err != nil || string(msg) != w {
+					t.Fatalf("b's message %d: %q %v, want %q", i, msg, err, w)
+				}
+				if d := b.Deliveries(); d != 2-i {
+					t.Errorf("message %q: deliveries %d, want %d", w, d, 2-i)
+				}
+			}
+			if _, err := b.Receive(ctx, nil); err != io.EOF {
+				t.Fatalf("after the last: %v, want io.EOF", err)
+			}
+		})
+	}
+}
+
+// A consumer at the end of a closed queue waits for another's message in
+// flight: released, it gets io.EOF; had it been dropped, it would take it.
+func TestConsumersEOFWaitsForInFlight(t *testing.T) {
+	_, p, cs := consumersQueue(t, 4096, 2)
+	ctx := ctxT(t)
+	if err := p.Send(ctx, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	p.Close()
+	if _, err := cs[0].Peek(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs[1].TryReceive(nil); err != ErrEmpty {
+		t.Fatalf("TryReceive with x in flight: %v, want ErrEmpty", err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := cs[1].Receive(ctx, nil)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("Receive returned %v while a message is in flight", err)
+	default:
+	}
+	if err := cs[0].Release(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != io.EOF {
+		t.Fatalf("after the release: %v, want io.EOF", err)
+	}
+}
+
+func TestConsumersBusy(t *testing.T) {
+	name, _, cs := consumersQueue(t, 4096, 2)
+	for _, c := range cs {
+		if _, err := c.TryReceive(nil); err != ErrEmpty {
+			t.Fatal(err)
+		}
+	}
+	extra, err := Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer extra.Close()
+	if _, err := extra.TryReceive(nil); !errors.Is(err, ErrBusy) {
+		t.Fatalf("third consumer of two slots: %v, want ErrBusy", err)
+	}
+	cs[0].Close()
+	if _, err := extra.TryReceive(nil); err != ErrEmpty {
+		t.Fatalf("after a slot was given up: %v, want ErrEmpty", err)
+	}
+}
+
+func TestConsumersBatch(t *testing.T) {
+	_, p, cs := consumersQueue(t, 4096, 2)
+	ctx := ctxT(t)
+	for i := range 10 {
+		if err := p.Send(ctx, []byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	msgs := make([][]byte, 4)
+	n, err := cs[0].ReceiveBatch(ctx, msgs)
+	if err != nil || n != 4 {
+		t.Fatalf("ReceiveBatch: %d %v", n, err)
+	}
+	for i := range n {
+		if msgs[i][0] != byte(i) {
+			t.Fatalf("message %d is %d", i, msgs[i][0])
+		}
+	}
+	n, err = cs[1].ReceiveBatch(ctx, msgs)
+	if err != nil || n != 4 || msgs[0][0] != 4 {
+		t.Fatalf("second consumer's batch: %d %v", n, err)
+	}
+}
