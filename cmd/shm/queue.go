@@ -77,8 +77,9 @@ func newQueueCmd() *cobra.Command {
 		Use:   "queue",
 		Short: "Message queues over shared memory",
 		Long: `A queue is a shared-memory object holding a ring of messages, with one
-consumer and one producer (or many, with --multi-producer). Two shells can
-pipe through one:
+consumer and one producer (or many, with --multi-producer), or several
+consumers that share the messages, each going to one of them (create
+--consumers N). Two shells can pipe through one:
 
   shm queue create q --capacity 1M
   seq 1000000 | shm queue send q          # closes the queue at the end
@@ -100,14 +101,21 @@ func newQueueCreateCmd() *cobra.Command {
 		maxMsg   sizeFlag
 		mode     = modeFlag(shm.DefaultMode)
 		multi    bool
+		cons     int
 	)
 	cmd := &cobra.Command{
-		Use:   "create NAME [--capacity 1M] [--multi-producer] [--max-message 64K]",
+		Use:   "create NAME [--capacity 1M] [--multi-producer] [--consumers N] [--max-message 64K]",
 		Short: "Create a queue",
 		Long: `Create a queue whose ring holds --capacity bytes (a power of two; each
 message takes 8 bytes more than its length, rounded up to 8). The largest
 message is --max-message, at most half the capacity less 8 bytes (the
-default).`,
+default).
+
+With --consumers N (2 to 32) up to N receivers take messages from the queue
+at once, each message going to one of them (a work queue): order holds for
+each receiver, not across them. A receiver that dies, or is stopped, with a
+message it had not yet written out leaves that message to another receiver,
+which gets it once more.`,
 		Args:              exactArgs("NAME"),
 		ValidArgsFunction: cobra.NoFileCompletions,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -118,6 +126,12 @@ default).`,
 			opts := []queue.Option{queue.Dir(dir), queue.Mode(mode.perm())}
 			if multi {
 				opts = append(opts, queue.MultiProducer())
+			}
+			if cmd.Flags().Changed("consumers") {
+				if cons < 1 || cons > queue.MaxConsumers {
+					return usageErr(cmd, "--consumers %d is not from 1 to %d", cons, queue.MaxConsumers)
+				}
+				opts = append(opts, queue.Consumers(cons))
 			}
 			if maxMsg.set {
 				if maxMsg.n == 0 || maxMsg.n > c/2-8 {
@@ -137,6 +151,7 @@ default).`,
 	f.Var(&maxMsg, "max-message", "largest message (default: capacity/2 - 8)")
 	f.Var(&mode, "mode", "permission bits of the new object, in octal")
 	f.BoolVar(&multi, "multi-producer", false, "let many processes send at once")
+	f.IntVar(&cons, "consumers", 1, "let up to N processes receive at once, sharing the messages")
 	addDirFlag(cmd, &dir)
 	return cmd
 }
@@ -388,6 +403,11 @@ A message leaves the queue only once it was written to standard output:
 recv stopped by a signal, or whose output fails, leaves what it did not
 write out to the next receiver.
 
+On a queue created with --consumers N, recv is one of up to N receivers
+that share the messages: it writes out each message before it takes the
+next (one write per message), and a message it took and could not write
+out goes to another receiver.
+
 Exit status: 0 ok (the stream ended, or nothing more came), 1 an error,
 2 usage error, 4 the sender died before closing the queue, 5 the sender
 aborted the stream (after every message it sent was printed), 130 stopped
@@ -472,7 +492,13 @@ func newReceiver(q *queue.Queue, out io.Writer, raw bool) *receiver {
 	q.Hold()
 	// Acknowledging every quarter of the ring (at most every 64 KiB of
 	// output) keeps room for the producer without a write per message.
-	return &receiver{q: q, w: bufio.NewWriterSize(out, 1<<16), raw: raw, ackEvery: int(min(q.Capacity()/4, 1<<16))}
+	// One of competing consumers holds one message at a time: it
+	// acknowledges each.
+	every := int(min(q.Capacity()/4, 1<<16))
+	if q.IsCompeting() {
+		every = 0
+	}
+	return &receiver{q: q, w: bufio.NewWriterSize(out, 1<<16), raw: raw, ackEvery: every}
 }
 
 // run prints messages until count (if > 0), end of file, or, when not
@@ -595,6 +621,9 @@ part-way. On a corrupt queue it says which field is wrong, and where.`,
 			if st.MultiProducer {
 				kind = "multi-producer"
 			}
+			if st.MaxConsumers > 0 {
+				kind += fmt.Sprintf(", up to %d competing consumers", st.MaxConsumers)
+			}
 			fmt.Fprintf(tw, "name:\t%s\n", shm.QuoteName(strings.TrimLeft(args[0], "/")))
 			fmt.Fprintf(tw, "kind:\tqueue, %s\n", kind)
 			fmt.Fprintf(tw, "capacity:\t%s (%d bytes)\n", formatSize(st.Capacity), st.Capacity)
@@ -608,7 +637,16 @@ part-way. On a corrupt queue it says which field is wrong, and where.`,
 				closed = "aborted (the sender failed; the stream is incomplete)"
 			}
 			fmt.Fprintf(tw, "closed:\t%s\n", closed)
-			if st.Consumer != nil {
+			if st.MaxConsumers > 0 {
+				var cs []string
+				for _, c := range st.Consumers {
+					cs = append(cs, fmt.Sprintf("slot %d: %s", c.Slot, c))
+				}
+				if len(cs) == 0 {
+					cs = append(cs, "none")
+				}
+				fmt.Fprintf(tw, "consumers:\t%s\n", strings.Join(cs, "; "))
+			} else if st.Consumer != nil {
 				fmt.Fprintf(tw, "consumer:\t%s\n", peerString(*st.Consumer))
 			} else {
 				fmt.Fprintf(tw, "consumer:\tnone\n")
@@ -650,6 +688,9 @@ func peersString(st queue.Stats) string {
 	var ps []string
 	if st.Consumer != nil {
 		ps = append(ps, "consumer "+st.Consumer.String())
+	}
+	for _, c := range st.Consumers {
+		ps = append(ps, "consumer "+c.String())
 	}
 	for _, p := range st.Producers {
 		ps = append(ps, "producer "+p.String())
