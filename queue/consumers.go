@@ -167,10 +167,17 @@ func (q *Queue) claimCompeting() error {
 	return fmt.Errorf("%w: all %d consumer slots are held by live processes", ErrBusy, len(q.cslots))
 }
 
+// lockPatience bounds how long lockConsume waits for a live holder: a
+// holder keeps the lock for a few loads and stores, or the copy of one
+// message, so a lock held longer was written by a misbehaving peer.
+const lockPatience = 5 * time.Second
+
 // lockConsume takes the consume lock, as lockReserve takes the reserve
 // lock: spinning and yielding, and taking it over from a holder that died.
+// It gives up when ctx ends, or after lockPatience.
 func (q *Queue) lockConsume(ctx context.Context) error {
 	me := lockValue(q.c.slot, q.c.gen)
+	var since time.Time
 	for i := 1; ; i++ {
 		if q.consumeLock.Load() == 0 && q.consumeLock.CompareAndSwap(0, me) {
 			return nil
@@ -187,6 +194,11 @@ func (q *Queue) lockConsume(ctx context.Context) error {
 			}
 			if v := q.consumeLock.Load(); v != 0 && q.consumeHolderGone(v) && q.consumeLock.CompareAndSwap(v, me) {
 				return nil
+			}
+			if now := time.Now(); since.IsZero() {
+				since = now
+			} else if now.Sub(since) > lockPatience {
+				return fmt.Errorf("%w: the consume lock at header offset %d stayed taken (value %#x) for more than %v", ErrCorrupt, offConsumeLock, q.consumeLock.Load(), lockPatience)
 			}
 		}
 	}
@@ -433,6 +445,9 @@ func (q *Queue) redeliver() (m taken, ok bool, err error) {
 		return m, false, err
 	}
 	t, h := q.take.Load(), q.head.Load()
+	if t%8 != 0 || t < h || t-h > q.capacity {
+		return m, false, fmt.Errorf("%w: take cursor at header offset %d is %d; it must be a multiple of 8 from head %d to head + capacity %d", ErrCorrupt, offTake, t, h, q.capacity)
+	}
 	var p uint64
 	found, more := false, false
 	for _, o := range orphans {
@@ -612,12 +627,12 @@ func (q *Queue) competePeek(ctx context.Context) ([]byte, error) {
 			return nil, err
 		}
 		q.keep(m)
+		q.c.peeked, q.c.deliv = true, m.deliv
 		err = q.publishIfDue(false)
 		q.unlockConsume()
 		if err != nil {
 			return nil, err
 		}
-		q.c.peeked, q.c.deliv = true, m.deliv
 	}
 	m := q.c.flight
 	return q.ring[m.off : m.off+uint64(m.n) : m.off+uint64(m.n)], nil

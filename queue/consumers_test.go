@@ -1,13 +1,16 @@
 package queue
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/shmkit/shm"
 	"github.com/shmkit/shm/internal/shmtest"
@@ -258,5 +261,164 @@ func TestConsumersBatch(t *testing.T) {
 	n, err = cs[1].ReceiveBatch(ctx, msgs)
 	if err != nil || n != 4 || msgs[0][0] != 4 {
 		t.Fatalf("second consumer's batch: %d %v", n, err)
+	}
+}
+
+// Each field of the consumer table and the take cursor, damaged, gives
+// ErrCorrupt naming it (Open for the static field, Receive for the rest),
+// never a panic or a wrong message. The queue: "first" at position 0
+// taken and finished, "second" at 16 in flight at slot 0, "third" at 32
+// ready; head 16, take 32. The damage is to slot 1, which the consumer
+// that then receives claims, or to the shared words.
+func TestConsumersCorrupt(t *testing.T) {
+	slot1 := offConsSlots + consSlotSize
+	le := binary.LittleEndian
+	for _, tc := range []struct {
+		name  string
+		write func(b []byte)
+		want  string
+	}{
+		{"consumers count", func(b []byte) { le.PutUint32(b[offConsN:], 99) }, "header field consumers at offset 48"},
+		{"count without flag", func(b []byte) { le.PutUint32(b[offFlags:], 0) }, "header field consumers at offset 48: 2, want 0"},
+		{"take misaligned", func(b []byte) { le.PutUint64(b[offTake:], 35) }, "take cursor at header offset 1344"},
+		{"take behind head", func(b []byte) { le.PutUint64(b[offTake:], 8) }, "take cursor at header offset 1344"},
+		{"take past the ring", func(b []byte) { le.PutUint64(b[offTake:], 1<<20) }, "take cursor at header offset 1344"},
+		{"in flight flag", func(b []byte) { le.PutUint64(b[slot1+consOffInFlight:], 16|6) }, "consumer slot 1: in flight at header offset 1488"},
+		{"in flight below head", func(b []byte) {
+			le.PutUint64(b[slot1+consOffInFlight:], 0|1)
+			le.PutUint64(b[slot1+consOffDeliv:], 1)
+		}, "consumer slot 1: in flight at header offset 1488"},
+		{"deliveries", func(b []byte) {
+			le.PutUint64(b[slot1+consOffInFlight:], 16|1)
+			le.PutUint64(b[slot1+consOffDeliv:], 0)
+		}, "consumer slot 1: deliveries at header offset 1496"},
+		{"in flight on no message", func(b []byte) {
+			le.PutUint64(b[slot1+consOffInFlight:], 24|1)
+			le.PutUint64(b[slot1+consOffDeliv:], 1)
+		}, "record at position 24"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			name, p, cs := consumersQueue(t, 4096, 2)
+			ctx := ctxT(t)
+			for _, m := range []string{"first", "second", "third"} {
+				if err := p.Send(ctx, []byte(m)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			p.Close()
+			a, b := cs[0], cs[1]
+			if _, err := b.TryReceive(nil); err != nil { // b: slot 0, takes "first"
+				t.Fatal(err)
+			}
+			if _, err := a.Peek(ctx); err != nil { // a: slot 1, "second" in flight
+				t.Fatal(err)
+			}
+			b.Close() // slot 0 is free; a's message stays in flight
+			seg, err := shm.Open(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer seg.Close()
+			hdr := seg.Bytes()
+			if h, tk := le.Uint64(hdr[offHead:]), le.Uint64(hdr[offTake:]); h != 16 || tk != 32 {
+				t.Fatalf("head %d, take %d: want 16 and 32", h, tk)
+			}
+			// a closes, leaving its message to the next consumer, which
+			// claims slot 0: the message is moved there, and slot 1 is an
+			// orphan only when the damage makes it one.
+			a.Close()
+			le.PutUint64(hdr[offConsSlots+consOffInFlight:], 16|1) // a's message, now at slot 0
+			le.PutUint64(hdr[offConsSlots+consOffDeliv:], 1)
+			le.PutUint64(hdr[slot1+consOffInFlight:], 0)
+			tc.write(hdr)
+			// A damaged slot may be the second orphan taken: a good
+			// message may come first.
+			c, err := Open(name)
+			if err == nil {
+				defer c.Close()
+				for i := 0; i < 3 && err == nil; i++ {
+					_, err = c.Receive(ctx, nil)
+				}
+			}
+			if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want ErrCorrupt naming %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestHostilePeerConsumers rewrites the take cursor, the consume lock and
+// the consumer table at random while two consumers receive (one by Peek)
+// and a producer sends: every call returns, and nothing panics.
+func TestHostilePeerConsumers(t *testing.T) {
+	name, p, cs := consumersQueue(t, 1024, 2)
+	cs[1].Hold()
+	seg, err := shm.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer seg.Close()
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	var once sync.Once
+	halt := func() { once.Do(func() { close(stop); <-done }) }
+	defer halt() // before seg.Close, also when the test fails
+	go func() {
+		defer close(done)
+		rnd := rand.New(rand.NewPCG(8, 9))
+		var w [8]byte
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			v := rnd.Uint64() >> rnd.IntN(64)
+			if rnd.IntN(2) == 0 {
+				v = binary.LittleEndian.Uint64(seg.Bytes()[offHead:]) + uint64(rnd.IntN(256)) // near the cursors
+			}
+			binary.LittleEndian.PutUint64(w[:], v)
+			fields := []int64{offTake, offConsumeLock, offConsSlots + consOffInFlight, offConsSlots + consOffDeliv,
+				offConsSlots + consSlotSize + consOffInFlight, offConsSlots + consSlotSize + consOffDeliv, offConsSlots + 2*consSlotSize + consOffInFlight}
+			off := fields[rnd.IntN(len(fields))]
+			n := 8
+			if off == offConsumeLock {
+				n = 4
+			}
+			seg.WriteAt(w[:n], off)
+			time.Sleep(time.Duration(rnd.IntN(50)) * time.Microsecond)
+		}
+	}()
+	deadline := time.Now().Add(500 * time.Millisecond)
+	buf := make([]byte, 0, 600)
+	msg := make([]byte, 100)
+	for i := 0; time.Now().Before(deadline); i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
+		start := time.Now()
+		var err error
+		switch i % 3 {
+		case 0:
+			err = p.Send(ctx, msg[:i%100])
+		case 1:
+			buf, err = cs[0].Receive(ctx, buf)
+		case 2:
+			if _, err = cs[1].Peek(ctx); err == nil {
+				err = cs[1].Release()
+				if err == nil {
+					err = cs[1].ReleaseThrough(cs[1].Position())
+				}
+			}
+		}
+		cancel()
+		if d := time.Since(start); d > time.Second {
+			t.Fatalf("a call took %v with a 5 ms timeout", d)
+		}
+		if err != nil && !errors.Is(err, ErrCorrupt) && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, ErrPeerDead) && err != io.EOF && !strings.Contains(err.Error(), "not held") {
+			t.Fatalf("call %d: unexpected error %v", i, err)
+		}
+	}
+	halt()
+	if _, err := Stat(name); err != nil && !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Stat: %v", err)
 	}
 }
