@@ -77,9 +77,9 @@ import (
 // delivered at least once: again, to another consumer, after each consumer
 // that had it in flight died or closed without releasing it; with at most
 // one such death, at most once more. Deliveries says how many times the
-// message just taken has been. Order holds per consumer (each takes
-// messages in ring order, and a redelivered message comes before the
-// next new one), not across consumers.
+// message just taken has been. Order holds per consumer (each takes new
+// messages in ring order; a redelivered one comes before its next new
+// one), not across consumers.
 //
 // Waking: every consumer that waits advertises in the same futex word
 // (consWait) and a producer's commit wakes all of them (FUTEX_WAKE of
