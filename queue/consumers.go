@@ -231,7 +231,10 @@ func (q *Queue) unlockConsume() {
 // competePublish publishes head as the smallest position in use (see
 // above) and wakes a producer that waits for room. Under the lock.
 func (q *Queue) competePublish() error {
-	m := q.take.Load()
+	m, h := q.take.Load(), q.head.Load()
+	if m%8 != 0 || m < h || m-h > q.capacity {
+		return fmt.Errorf("%w: take cursor at header offset %d is %d; it must be a multiple of 8 from head %d to head + capacity %d", ErrCorrupt, offTake, m, h, q.capacity)
+	}
 	for i := range q.cslots {
 		w := q.cslots[i].inFlight.Load()
 		if w == 0 {
@@ -242,7 +245,7 @@ func (q *Queue) competePublish() error {
 		}
 		m = min(m, w&^7)
 	}
-	if m > q.head.Load() {
+	if m > h {
 		racehint.Release(q.race)
 		q.publish(q.head, m)
 	}
