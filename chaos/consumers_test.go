@@ -94,7 +94,17 @@ func qcConsumer(a args) int {
 // lost or torn, a message is recorded again only after a kill, each kill
 // adds at most one delivery, Deliveries counts every delivery a receiver
 // recorded, and the consumers end with io.EOF once the queue is drained.
-func TestQueueKillCompetingConsumers(t *testing.T) {
+func TestQueueKillCompetingConsumers(t *testing.T) { testQueueKillCompetingConsumers(t, false) }
+
+// TestQueueKillCompetingConsumersPIDNamespace is
+// TestQueueKillCompetingConsumers with every consumer in a PID namespace
+// of its own: a dead consumer is found by its slot's lock, not its pid.
+func TestQueueKillCompetingConsumersPIDNamespace(t *testing.T) {
+	testQueueKillCompetingConsumers(t, true)
+}
+
+func testQueueKillCompetingConsumers(t *testing.T, otherNS bool) {
+	nsOpts, where := victimsIn(t, otherNS)
 	n := trials(10, 100)
 	r := newRand(t)
 	qname, q := newQueue(t, 16<<10, queue.Consumers(3))
@@ -109,7 +119,7 @@ func TestQueueKillCompetingConsumers(t *testing.T) {
 		t.Fatal(err)
 	}
 	consumer := func() *proc {
-		p := spawn(t, "qc-consumer", args{"name": qname, "ledger": lname, "hold": "50"})
+		p := spawn(t, "qc-consumer", args{"name": qname, "ledger": lname, "hold": "50"}, nsOpts...)
 		if _, ok := p.expect("ready", 10*time.Second); !ok {
 			t.Fatalf("consumer not ready: %s", p.output())
 		}
@@ -182,6 +192,6 @@ func TestQueueKillCompetingConsumers(t *testing.T) {
 	if n >= 10 && extraDeliveries == 0 {
 		t.Errorf("no kill in %d landed with a message in flight: the test exercised nothing", n)
 	}
-	t.Logf("SUMMARY competing consumers: kills=%d, %d messages sent, %d recorded, lost=0 torn=0; messages delivered again after a kill: %d (at most one per kill); recorded twice: %d",
-		n, total, recorded, extraDeliveries, extraRecords)
+	t.Logf("SUMMARY competing consumers%s: kills=%d, %d messages sent, %d recorded, lost=0 torn=0; messages delivered again after a kill: %d (at most one per kill); recorded twice: %d",
+		where, n, total, recorded, extraDeliveries, extraRecords)
 }
