@@ -280,3 +280,44 @@ func consumersChaos(t *testing.T, rnd *rand.Rand, kills int) (int, int) {
 	}
 	return killed, extra
 }
+
+// competeLockHangChild is the "compete-lock-hang" role: one of a queue's
+// competing consumers that takes the consume lock, says "ready" and
+// sleeps, to be killed holding it.
+func competeLockHangChild() error {
+	q, err := Open(os.Getenv("QUEUE_NAME"))
+	if err != nil {
+		return err
+	}
+	if err := q.claimCompeting(); err != nil {
+		return err
+	}
+	if err := q.lockConsume(context.Background()); err != nil {
+		return err
+	}
+	fmt.Println("ready")
+	time.Sleep(time.Hour)
+	return nil
+}
+
+// A consumer killed holding the consume lock does not stop the others:
+// the next one takes the lock over (its holder's slot is no longer
+// locked) and receives, well within a second.
+func TestProcessConsumerDiesHoldingLock(t *testing.T) {
+	name, p, cs := consumersQueue(t, 4096, 2)
+	ctx := ctxT(t)
+	k := spawn(t, "compete-lock-hang", name, 0, 0)
+	k.ready(t)
+	if err := p.Send(ctx, []byte("after")); err != nil {
+		t.Fatal(err)
+	}
+	k.kill()
+	start := time.Now()
+	got, err := cs[0].Receive(ctx, nil)
+	if err != nil || string(got) != "after" || cs[0].Deliveries() != 1 {
+		t.Fatalf("Receive after the lock holder died: %q %v, delivery %d", got, err, cs[0].Deliveries())
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("the lock was taken over after %v, want well under a second (2 s with slack)", d)
+	}
+}

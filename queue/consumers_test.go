@@ -422,3 +422,73 @@ func TestHostilePeerConsumers(t *testing.T) {
 		t.Fatalf("Stat: %v", err)
 	}
 }
+
+// What a consumer that died half-way through a step under the consume
+// lock leaves (see the state machine in consumers.go) is read right: a
+// message put in flight whose take was not moved is taken once, as new;
+// a message left in two dead slots by a move cut short is delivered once,
+// counted once more than the higher count.
+func TestConsumersCrashStates(t *testing.T) {
+	le := binary.LittleEndian
+	slot := func(i int) int { return offConsSlots + i*consSlotSize }
+	for _, tc := range []struct {
+		name  string
+		write func(b []byte)
+		want  []string // messages, in order
+		deliv []int
+	}{
+		{"taken half-way", func(b []byte) {
+			le.PutUint64(b[slot(1)+consOffDeliv:], 1)
+			le.PutUint64(b[slot(1)+consOffInFlight:], 0|1) // take is still 0
+		}, []string{"first", "second"}, []int{1, 1}},
+		{"moved half-way", func(b []byte) {
+			le.PutUint64(b[offTake:], 16) // "first" was taken
+			le.PutUint64(b[slot(1)+consOffDeliv:], 1)
+			le.PutUint64(b[slot(1)+consOffInFlight:], 0|1)
+			le.PutUint64(b[slot(2)+consOffDeliv:], 2)
+			le.PutUint64(b[slot(2)+consOffInFlight:], 0|1)
+		}, []string{"first", "second"}, []int{3, 1}},
+		{"two orphans", func(b []byte) {
+			le.PutUint64(b[offTake:], 32) // both taken, both in flight at dead slots
+			le.PutUint64(b[slot(1)+consOffDeliv:], 1)
+			le.PutUint64(b[slot(1)+consOffInFlight:], 16|1)
+			le.PutUint64(b[slot(2)+consOffDeliv:], 1)
+			le.PutUint64(b[slot(2)+consOffInFlight:], 0|1)
+		}, []string{"first", "second"}, []int{2, 2}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			name, p, _ := consumersQueue(t, 4096, 3)
+			ctx := ctxT(t)
+			for _, m := range []string{"first", "second"} {
+				if err := p.Send(ctx, []byte(m)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			p.Close()
+			seg, err := shm.Open(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer seg.Close()
+			tc.write(seg.Bytes())
+			c, err := Open(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			for i, want := range tc.want {
+				got, err := c.Receive(ctx, nil)
+				if err != nil || string(got) != want || c.Deliveries() != tc.deliv[i] {
+					t.Fatalf("message %d: %q %v, delivery %d; want %q, delivery %d", i, got, err, c.Deliveries(), want, tc.deliv[i])
+				}
+			}
+			if got, err := c.Receive(ctx, nil); err != io.EOF {
+				t.Fatalf("after the messages: %q %v, want io.EOF", got, err)
+			}
+			st, err := Stat(name)
+			if err != nil || len(st.Consumers) != 1 || st.Consumers[0].InFlight || st.Head != 32 {
+				t.Fatalf("Stat: %+v %v; want one consumer, nothing in flight, head 32", st, err)
+			}
+		})
+	}
+}

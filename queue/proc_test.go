@@ -88,6 +88,9 @@ func child(role string) error {
 	if role == "compete" {
 		return competeChild()
 	}
+	if role == "compete-lock-hang" {
+		return competeLockHangChild()
+	}
 	ctx := context.Background()
 	q, err := Open(os.Getenv("QUEUE_NAME"))
 	if err != nil {
