@@ -51,6 +51,12 @@ type Position uint64
 // queue, or on a ring full of held messages), or a producer that waits for
 // that room waits with it until its context ends. Hold is for the handle's
 // consumer role and does nothing else; it cannot be undone.
+//
+// On a queue with competing consumers (Consumers) a consumer holds one
+// message at a time: a receive while one is held fails and says so, and
+// the held message goes to another consumer, delivered once more, if this
+// one dies or closes first (see "Competing consumers" in the package
+// documentation).
 func (q *Queue) Hold() {
 	if q.c.hold {
 		return
@@ -72,7 +78,10 @@ func (q *Queue) Position() Position {
 // at pos, and publishes the consumer's progress at once, so that producers
 // get the room and a consumer that starts after this one resumes with the
 // message after pos. pos must lie between Released and Position;
-// ReleaseThrough(Position()) releases everything received.
+// ReleaseThrough(Position()) releases everything received. On a queue with
+// competing consumers pos must be the held message's position, Position.
+// Positions there are the queue's, shared by all consumers: one
+// consumer's messages have increasing positions with gaps between them.
 func (q *Queue) ReleaseThrough(pos Position) (err error) {
 	if !q.cfg.noGuard {
 		defer q.catch(debug.SetPanicOnFault(true), opRelease, &err)
