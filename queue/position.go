@@ -81,7 +81,7 @@ func (q *Queue) Position() Position {
 // ReleaseThrough(Position()) releases everything received. On a queue with
 // competing consumers pos must be the held message's position, Position.
 // Positions there are the queue's, shared by all consumers: one
-// consumer's messages have increasing positions with gaps between them.
+// consumer.s new messages have increasing positions with gaps between them.
 func (q *Queue) ReleaseThrough(pos Position) (err error) {
 	if !q.cfg.noGuard {
 		defer q.catch(debug.SetPanicOnFault(true), opRelease, &err)
