@@ -492,3 +492,20 @@ func TestConsumersCrashStates(t *testing.T) {
 		})
 	}
 }
+
+func TestConsumerLayout(t *testing.T) {
+	// The take cursor's line comes after the last producer slot, each
+	// consumer slot has a line of its own, and the table fits the header.
+	if offTake < offProducers+maxSlots*slotSize || offTake%64 != 0 || offConsumeLock/64 != offTake/64 {
+		t.Errorf("take %d and consume lock %d: want one line after the producer slots (which end at %d)", offTake, offConsumeLock, offProducers+maxSlots*slotSize)
+	}
+	if offConsSlots < offTake+64 || offConsSlots%64 != 0 || consSlotSize != 64 || consOffDeliv+8 > consSlotSize {
+		t.Errorf("consumer slots at %d, %d bytes each: want whole lines after the take line", offConsSlots, consSlotSize)
+	}
+	if end := offConsSlots + MaxConsumers*consSlotSize; end > headerSize {
+		t.Errorf("the consumer table ends at %d, past the header's %d bytes", end, headerSize)
+	}
+	if offConsN+4 > 64 || offConsN < offID+idSize {
+		t.Errorf("the consumer count at %d is not in the static line's free bytes", offConsN)
+	}
+}

@@ -83,7 +83,9 @@ import (
 // With flagConsumers the queue has competing consumers (see consumers.go
 // for their state machine): head is then the smallest position still in
 // use, the take cursor or a message in flight at some consumer, and the
-// single consumer's words at 256 stay unused.
+// single consumer's words at 256 stay unused. The layout version did not
+// change for it, since no offset moved: a reader that predates the flag
+// refuses such a queue for its unknown flag bit, and never misreads it.
 //
 // Roles. The consumer and each producer slot are a role, and a role's
 // liveness is not written anywhere: it is an open file description lock
