@@ -7,7 +7,10 @@ import (
 )
 
 // Kind tells what an object in the shared-memory directory holds, as far as
-// its name tells: glibc names its semaphores sem.NAME.
+// its name and its first bytes tell: glibc names its semaphores sem.NAME,
+// and the objects this module's packages make begin with a magic number
+// (see Magic). Kind only says what an object claims to be: the package
+// that opens it checks the rest.
 type Kind string
 
 const (
@@ -17,7 +20,51 @@ const (
 	KindSemaphore Kind = "semaphore"
 	// KindOther is anything that is not a regular file.
 	KindOther Kind = "other"
+	// KindQueue is a message queue of package queue (magic "SHMQUEUE").
+	KindQueue Kind = "queue"
+	// KindTopic is a publish-subscribe topic of package topic (magic
+	// "SHMTOPIC").
+	KindTopic Kind = "topic"
 )
+
+// Magic is the 8-byte magic number at offset 0 of an object of a kind that
+// this module's packages make, as a string of those bytes, or "" for
+// kinds without one. Stat and List read an object's first 8 bytes (with
+// one pread, without mapping it) and report the kind whose magic they
+// hold; an object they cannot read, or that is shorter than 8 bytes, is
+// KindData. (That open and close of the file, like any, drops the
+// classic POSIX record locks (F_SETLK) the calling process holds on it;
+// open file description locks, which this module uses, are not affected.)
+// Package shm cannot import the packages that make these
+// objects (they import it), so the numbers are kept here, and each
+// package's tests check that its layout's magic is the one listed.
+func Magic(k Kind) string {
+	for _, m := range magics {
+		if m.kind == k {
+			return m.magic
+		}
+	}
+	return ""
+}
+
+// magics lists the module's kinds that begin with a magic number.
+var magics = []struct {
+	magic string
+	kind  Kind
+}{
+	{"SHMQUEUE", KindQueue},
+	{"SHMTOPIC", KindTopic},
+}
+
+// kindOfMagic returns the kind whose magic b holds, if any.
+func kindOfMagic(b []byte) (Kind, bool) {
+	for _, m := range magics {
+		if string(b) == m.magic {
+			return m.kind, true
+		}
+	}
+	return "", false
+}
 
 // SemaphorePrefix starts the file name of every glibc named semaphore.
 const SemaphorePrefix = "sem."
@@ -40,7 +87,7 @@ type Info struct {
 	UID     uint32      `json:"uid"`      // owner
 	GID     uint32      `json:"gid"`      // group
 	ModTime time.Time   `json:"modified"` // the file's mtime; Info's doc says when it changes
-	Kind    Kind        `json:"kind"`     // data, semaphore or other
+	Kind    Kind        `json:"kind"`     // data, semaphore, queue, topic or other
 	Device  uint64      `json:"device"`   // the file system's device number (st_dev)
 	Inode   uint64      `json:"inode"`    // the file's inode: with Device, the object itself, whatever its name
 }

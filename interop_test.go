@@ -11,10 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/shmkit/shm"
-	"github.com/shmkit/shm/internal/proc"
 	"github.com/shmkit/shm/internal/shmtest"
 	"golang.org/x/sys/unix"
 )
@@ -266,22 +264,32 @@ def untrack(shm):
     resource_tracker.unregister(shm._name, "shared_memory")
 `
 
-// waitGone waits up to five seconds for process pid to end.
+// waitGone waits up to five seconds for process pid to end, through a
+// pidfd: it becomes readable when the process exits, and names that process
+// only, whatever pid the kernel hands out next.
 func waitGone(t *testing.T, pid int) {
 	t.Helper()
 	if pid <= 0 {
 		return
 	}
-	id, err := proc.Of(pid)
+	fd, err := unix.PidfdOpen(pid, 0)
 	if err != nil {
 		return // already gone
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for proc.Alive(id) {
-		if time.Now().After(deadline) {
+	defer unix.Close(fd)
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	for {
+		n, err := unix.Poll(fds, 5000)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			t.Fatalf("poll pidfd of pid %d: %v", pid, err)
+		}
+		if n == 0 {
 			t.Fatalf("python's resource tracker (pid %d) still runs after 5s", pid)
 		}
-		time.Sleep(10 * time.Millisecond)
+		return
 	}
 }
 

@@ -58,6 +58,10 @@ func infoOf(name, path string, st *unix.Stat_t) Info {
 		kind = KindOther
 	case strings.HasPrefix(name, SemaphorePrefix):
 		kind = KindSemaphore
+	case st.Size >= 8:
+		if k, ok := kindOfMagic(readMagic(path)); ok {
+			kind = k
+		}
 	}
 	return Info{
 		Name:    name,
@@ -93,4 +97,22 @@ func fileMode(m uint32) fs.FileMode {
 		mode |= fs.ModeSticky
 	}
 	return mode
+}
+
+// readMagic returns the first 8 bytes of the regular file at path, or nil
+// when it cannot read them. It opens without following a symbolic link and
+// without blocking (a FIFO put under the name since it was looked at), and
+// reads with pread: nothing is mapped, so a file that shrinks meanwhile
+// cannot fault.
+func readMagic(path string) []byte {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil
+	}
+	defer unix.Close(fd)
+	b := make([]byte, 8)
+	if n, err := unix.Pread(fd, b, 0); err != nil || n != len(b) {
+		return nil
+	}
+	return b
 }

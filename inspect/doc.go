@@ -9,22 +9,27 @@
 //
 //   - InUse: a process maps it or holds a descriptor to it (found through
 //     /proc, see shm.ScanAttachments), or its own records name a live
-//     participant (a queue's consumer or producer) that may be outside
-//     this PID namespace.
+//     participant (a queue's consumer or producer, a topic's publisher or
+//     subscriber) that may be outside this PID namespace.
 //   - Idle: nobody is attached and nothing says it is dead. A plain data
 //     segment or a semaphore nobody maps is idle, never stale: it may hold
-//     data, or a count, for the next run. So is a queue whose participants
-//     all closed it properly.
+//     data, or a count, for the next run. So is a queue or a topic whose
+//     participants all closed it properly. A topic closed for publishing
+//     is not stale by itself: its publisher finished, and a subscriber
+//     may still join and read what the ring keeps before its end.
 //   - Stale: nobody is attached, and its own records say every recorded
 //     participant died without closing it (a queue whose consumer and
-//     producers were killed).
+//     producers were killed, a topic whose publisher and subscribers were).
 //   - Unknown: some processes could not be inspected (another user's,
 //     seen without privilege) and none of those that could be is
 //     attached: "nobody" cannot be said.
 //
-// Kinds are told by content, not by name: a queue by its header (package
-// queue), a glibc named semaphore by its sem.NAME file (package sem); the
-// rest is data, or "other" for what is not a regular file.
+// Kinds are told by content, not by name: a queue or a topic by its
+// header (packages queue and topic, whose Inspect reads it without mapping
+// the object), a glibc named semaphore by its sem.NAME file (package sem);
+// the rest is data, or "other" for what is not a regular file. A topic's
+// participants are its publisher and the active entries of its subscriber
+// table, each alive while the role lock that topic.Stat reports is held.
 //
 // # Cleanup
 //
@@ -38,6 +43,12 @@
 // object unless AllUsers is set by root, never a queue with undelivered
 // messages unless Discard is set, and never an object attached at its
 // final check. Without Force it removes nothing and says what it would do.
+//
+// A topic's messages are owed to its live subscribers only (see
+// Object.Undelivered): a topic with one is in use and always kept, and a
+// stale or idle topic, with no live subscriber, holds nothing undelivered,
+// so Discard is not needed to remove it. The messages a History topic
+// replays to a joiner are not a delivery anyone waits for.
 //
 // The final check closes the race with a process that opens the object by
 // name while Clean works: Clean first renames the object to a hidden name

@@ -1,14 +1,13 @@
 package inspect
 
 import (
-	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 
 	"github.com/shmkit/shm"
 	"github.com/shmkit/shm/queue"
 	"github.com/shmkit/shm/sem"
+	"github.com/shmkit/shm/topic"
 )
 
 // State is an object's classification; see the package documentation.
@@ -27,6 +26,7 @@ func (s State) String() string { return string(s) }
 // Kinds of object, as Object.Kind names them.
 const (
 	KindQueue     = "queue"
+	KindTopic     = "topic"
 	KindSemaphore = string(shm.KindSemaphore)
 	KindData      = string(shm.KindData)
 	KindOther     = string(shm.KindOther)
@@ -35,7 +35,7 @@ const (
 // Object is one object of a shared-memory directory, classified.
 type Object struct {
 	shm.Info
-	// Kind is KindQueue, KindSemaphore, KindData or KindOther.
+	// Kind is KindQueue, KindTopic, KindSemaphore, KindData or KindOther.
 	Kind string
 	// Attached lists the processes that map the object or hold a
 	// descriptor to it. When AttachedKnown is false, others may be too.
@@ -51,10 +51,15 @@ type Object struct {
 	// Queue is a queue's header and ring, read without taking a role
 	// (nil for other kinds, and for a queue too damaged to read).
 	Queue *queue.Stats
+	// Topic is a topic's header, subscriber table and ring, read without
+	// taking a role (nil for other kinds, and for a topic too damaged to
+	// read).
+	Topic *topic.Stats
 	// Semaphore is a semaphore's value and waiter count (nil for others).
 	Semaphore *sem.State
 	// Err is what went wrong reading the object's contents (a damaged
-	// queue, an unreadable semaphore); it is described in Reason as well.
+	// queue or topic, an unreadable semaphore); it is described in Reason
+	// as well.
 	Err error
 }
 
@@ -68,12 +73,25 @@ func (o Object) AttachedCount() int {
 }
 
 // Undelivered returns the messages a queue holds that its consumer has not
-// received (0 for other kinds).
+// received, or the most messages a live subscriber of a topic has still to
+// read (0 for other kinds). A topic without a live subscriber holds
+// nothing undelivered: a message is owed only to the subscribers there
+// when it was published (a later one starts after its join, or with the
+// topic's history, a replay rather than a delivery).
 func (o Object) Undelivered() int {
-	if o.Queue == nil || o.Queue.Messages < 0 {
-		return 0
+	switch {
+	case o.Queue != nil && o.Queue.Messages > 0:
+		return o.Queue.Messages
+	case o.Topic != nil:
+		most := int64(0)
+		for _, s := range o.Topic.Subscribers {
+			if s.Alive {
+				most = max(most, s.Lag)
+			}
+		}
+		return int(most)
 	}
-	return o.Queue.Messages
+	return 0
 }
 
 // Options selects the objects that List describes. The zero value (or
@@ -81,7 +99,7 @@ func (o Object) Undelivered() int {
 type Options struct {
 	Dir    string // the shared-memory directory; "" means shm.DefaultDir
 	Prefix string // only names that start with it
-	Kind   string // only this kind (KindQueue, KindSemaphore, KindData, KindOther); "" for all
+	Kind   string // only this kind (KindQueue, KindTopic, KindSemaphore, KindData, KindOther); "" for all
 }
 
 func (o *Options) dir() string {
@@ -149,8 +167,7 @@ func Classify(dir string, info shm.Info, att *shm.Attachments) Object {
 		} else {
 			o.Semaphore = &st
 		}
-	case info.Kind == shm.KindData && isQueue(info):
-		o.Kind = KindQueue
+	case info.Kind == shm.KindQueue:
 		st, err := queue.Stat(info.Name, queue.Dir(dir))
 		if err != nil {
 			o.Err = err
@@ -158,18 +175,17 @@ func Classify(dir string, info shm.Info, att *shm.Attachments) Object {
 		if st.Capacity != 0 {
 			o.Queue = &st
 		}
+	case info.Kind == shm.KindTopic:
+		// topic.Inspect describes a topic, damaged or not, with its
+		// table's liveness.
+		st, err := topic.Inspect(info.Name, topic.Dir(dir))
+		o.Err = err
+		if st.Capacity != 0 {
+			o.Topic = &st
+		}
 	}
 	o.State, o.Reason = classify(&o)
 	return o
-}
-
-// isQueue tells whether the object holds a queue header, damaged or not,
-// by queue.Inspect's checks (the header is read without mapping the
-// object).
-func isQueue(info shm.Info) bool {
-	_, err := queue.Inspect(info.Name, queue.Dir(filepath.Dir(info.Path)))
-	return err == nil || errors.Is(err, queue.ErrCorrupt) || errors.Is(err, queue.ErrVersion) ||
-		errors.Is(err, shm.ErrFault) || errors.Is(err, errors.ErrUnsupported)
 }
 
 // classify decides o's state from its attachments and its records.
@@ -177,10 +193,15 @@ func classify(o *Object) (State, string) {
 	if n := len(o.Attached); n > 0 {
 		return InUse, "attached: " + describeProcs(o.Attached)
 	}
-	if o.Queue != nil {
-		if live := livePeers(o.Queue); live != "" {
-			return InUse, live + " (not visible in this /proc: another PID namespace?)"
-		}
+	live := ""
+	switch {
+	case o.Queue != nil:
+		live = livePeers(o.Queue)
+	case o.Topic != nil:
+		live = liveTopicPeers(o.Topic)
+	}
+	if live != "" {
+		return InUse, live + " (not visible in this /proc: another PID namespace?)"
 	}
 	if !o.AttachedKnown {
 		return Unknown, "none attached among the processes inspected, but " + o.Blind
@@ -195,6 +216,18 @@ func classify(o *Object) (State, string) {
 			return Idle, "nobody attached; no participant recorded (all closed it)"
 		}
 		return Stale, "nobody attached; " + dead + " died without closing it"
+	case KindTopic:
+		if o.Topic == nil {
+			return Idle, fmt.Sprintf("nobody attached; the topic cannot be read (%v), so nothing says its participants died", o.Err)
+		}
+		dead := deadTopicPeers(o.Topic)
+		switch {
+		case dead != "":
+			return Stale, "nobody attached; " + dead + " died without closing it"
+		case o.Topic.Closed:
+			return Idle, "nobody attached; closed for publishing, no participant recorded (all closed it)"
+		}
+		return Idle, "nobody attached; no participant recorded (all closed or detached it)"
 	case KindSemaphore:
 		if o.Semaphore != nil && o.Semaphore.Waiters > 0 {
 			return Idle, fmt.Sprintf("nobody attached; %d waiters recorded died waiting; the value %d may be meant for the next run", o.Semaphore.Waiters, o.Semaphore.Value)
@@ -279,4 +312,54 @@ func deadPeers(s *queue.Stats) string {
 		parts = append(parts, fmt.Sprintf("producer pid %d", p.PID))
 	}
 	return strings.Join(parts, " and ")
+}
+
+// liveTopicPeers names a topic's live recorded participants, or "".
+func liveTopicPeers(s *topic.Stats) string {
+	var parts, subs []string
+	if s.Publisher != nil && s.Publisher.Alive {
+		parts = append(parts, fmt.Sprintf("publisher pid %d lives", s.Publisher.PID))
+	}
+	for _, sub := range s.Subscribers {
+		if sub.Alive {
+			subs = append(subs, fmt.Sprint(sub.PID))
+		}
+	}
+	switch len(subs) {
+	case 0:
+	case 1:
+		parts = append(parts, "subscriber pid "+subs[0]+" lives")
+	default:
+		parts = append(parts, "subscriber pids "+firstFew(subs)+" live")
+	}
+	return strings.Join(parts, ", ")
+}
+
+// deadTopicPeers names a topic's recorded participants (the caller found
+// none alive), or "" when none is recorded.
+func deadTopicPeers(s *topic.Stats) string {
+	var parts, subs []string
+	if s.Publisher != nil {
+		parts = append(parts, fmt.Sprintf("publisher pid %d", s.Publisher.PID))
+	}
+	for _, sub := range s.Subscribers {
+		subs = append(subs, fmt.Sprint(sub.PID))
+	}
+	switch len(subs) {
+	case 0:
+	case 1:
+		parts = append(parts, "subscriber pid "+subs[0])
+	default:
+		parts = append(parts, "subscriber pids "+firstFew(subs))
+	}
+	return strings.Join(parts, " and ")
+}
+
+// firstFew lists up to three items: "7, 8, 9 and 2 more"; a table may
+// hold a thousand entries.
+func firstFew(items []string) string {
+	if len(items) <= 3 {
+		return strings.Join(items, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(items[:3], ", "), len(items)-3)
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/shmkit/shm/internal/shmtest"
 	"github.com/shmkit/shm/queue"
 	"github.com/shmkit/shm/sem"
+	"github.com/shmkit/shm/topic"
 )
 
 // The tests re-execute this binary as their peers: envRole selects what the
@@ -59,6 +60,26 @@ func runRole(role, name string) int {
 			return 1
 		}
 		if err := q.Send(context.Background(), []byte("undelivered")); err != nil {
+			fmt.Println(err)
+			return 1
+		}
+	case "publisher":
+		t, err := topic.Open(name)
+		if err != nil {
+			fmt.Println(err)
+			return 1
+		}
+		if err := t.Publish(context.Background(), []byte("unread")); err != nil {
+			fmt.Println(err)
+			return 1
+		}
+	case "subscriber":
+		t, err := topic.Open(name)
+		if err != nil {
+			fmt.Println(err)
+			return 1
+		}
+		if err := t.Subscribe(); err != nil {
 			fmt.Println(err)
 			return 1
 		}
@@ -193,6 +214,106 @@ func TestStaleQueueAfterKill(t *testing.T) {
 	}
 	if _, err := shm.Stat(name); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("after Clean: Stat = %v; want the queue gone", err)
+	}
+}
+
+// TestStaleTopicAfterKill: a topic is in use while a recorded publisher
+// or subscriber lives, Clean keeps it (with Discard and Idle too) while a
+// live subscriber has a message to read, and it is stale once every
+// recorded participant was killed: with no live subscriber it holds
+// nothing undelivered, and Clean removes it without Discard.
+func TestStaleTopicAfterKill(t *testing.T) {
+	if !shmtest.OwnPIDNamespace(t) {
+		return
+	}
+	name := shmtest.Name(t, "")
+	tp, err := topic.Create(name, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp.Close()
+	if o := stat(t, name, nil); o.State != inspect.Idle || o.Kind != inspect.KindTopic || o.Topic == nil {
+		t.Errorf("new topic nobody has open: %s %s (%s); want an idle topic", o.Kind, o.State, o.Reason)
+	}
+	subscriber := peer(t, "subscriber", name)
+	publisher := peer(t, "publisher", name)
+	o := stat(t, name, nil)
+	if o.State != inspect.InUse || len(o.Attached) != 2 || o.Undelivered() != 1 {
+		t.Errorf("topic with a live publisher and subscriber: %s (%s), attached %v, %d undelivered; want in-use by 2 with 1", o.State, o.Reason, o.Attached, o.Undelivered())
+	}
+	kill(t, publisher)
+	// The records alone tell: classified without a scan of /proc (as for
+	// a subscriber in another PID namespace), the topic is in use.
+	info, err := shm.Stat(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("subscriber pid %d lives", subscriber.Process.Pid)
+	if o := inspect.Classify(shm.DefaultDir, info, inspect.NoScan()); o.State != inspect.InUse || !strings.HasPrefix(o.Reason, want) {
+		t.Errorf("live subscriber, no scan: %s (%s); want in use: %s", o.State, o.Reason, want)
+	}
+	outs, err := inspect.Clean(context.Background(), &inspect.CleanOptions{
+		Options: inspect.Options{Prefix: name}, Force: true, Discard: true, Idle: true, HasOlderThan: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := outcomeOf(t, outs, name); got.Action != inspect.Kept || got.Object.State != inspect.InUse || got.Object.Undelivered() != 1 {
+		t.Errorf("publisher killed, subscriber alive with a message to read: %v; want kept in use", got)
+	}
+	kill(t, subscriber)
+	o = stat(t, name, nil)
+	want = fmt.Sprintf("publisher pid %d and subscriber pid %d died without closing it", publisher.Process.Pid, subscriber.Process.Pid)
+	if o.State != inspect.Stale || !strings.Contains(o.Reason, want) || o.Undelivered() != 0 {
+		t.Fatalf("after SIGKILL of both: %s (%s), %d undelivered; want stale: %s", o.State, o.Reason, o.Undelivered(), want)
+	}
+	outs, err = inspect.Clean(context.Background(), &inspect.CleanOptions{Options: inspect.Options{Prefix: name, Kind: inspect.KindTopic}, Force: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := outcomeOf(t, outs, name); got.Action != inspect.Removed || got.Object.Kind != inspect.KindTopic {
+		t.Errorf("stale topic, Force: %v; want removed", got)
+	}
+	if _, err := shm.Stat(name); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("after Clean: Stat = %v; want the topic gone", err)
+	}
+}
+
+// TestClosedTopic: a topic closed for publishing is idle, not stale, and
+// stays so after a subscriber that read it closes; a subscriber killed on
+// it makes it stale.
+func TestClosedTopic(t *testing.T) {
+	if !shmtest.OwnPIDNamespace(t) {
+		return
+	}
+	name := shmtest.Name(t, "")
+	tp, err := topic.Create(name, 4096, topic.History(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tp.Publish(context.Background(), []byte("last")); err != nil {
+		t.Fatal(err)
+	}
+	tp.Close()
+	o := stat(t, name, nil)
+	if o.State != inspect.Idle || !o.Topic.Closed || !strings.Contains(o.Reason, "closed for publishing") {
+		t.Errorf("closed topic: %s (%s); want idle, closed", o.State, o.Reason)
+	}
+	outs, err := inspect.Clean(context.Background(), &inspect.CleanOptions{Options: inspect.Options{Prefix: name}, Force: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := outcomeOf(t, outs, name); got.Action != inspect.Kept || !strings.HasPrefix(got.Reason, "idle") {
+		t.Errorf("closed topic, Force without Idle: %v; want kept as idle", got)
+	}
+	subscriber := peer(t, "subscriber", name)
+	if o := stat(t, name, nil); o.State != inspect.InUse {
+		t.Errorf("closed topic with a live subscriber: %s (%s); want in use", o.State, o.Reason)
+	}
+	kill(t, subscriber)
+	want := fmt.Sprintf("nobody attached; subscriber pid %d died without closing it", subscriber.Process.Pid)
+	if o := stat(t, name, nil); o.State != inspect.Stale || o.Reason != want {
+		t.Errorf("closed topic, its subscriber killed: %s (%s); want stale: %s", o.State, o.Reason, want)
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shmkit/shm"
+	"github.com/shmkit/shm/internal/shmtest"
 	"github.com/shmkit/shm/lock"
 )
 
@@ -104,6 +106,80 @@ func BenchmarkValue(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			if _, err := v.Load(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkValue1MiB compares a 1 MiB Seqlock Write and Read, and a
+// DoubleBuffer's, with a plain copy of the same bytes into and out of the
+// same mapping: the figures the package documentation gives as ratios to
+// Copy.
+func BenchmarkValue1MiB(b *testing.B) {
+	const n = 1 << 20
+	name := shmtest.Name(b, "")
+	seg, err := shm.Create(name, int64(lock.SeqlockSize(n)+lock.DoubleBufferSize(n)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { seg.Close() })
+	s, err := lock.SeqlockAt(seg, 0, n)
+	if err != nil {
+		b.Fatal(err)
+	}
+	src := make([]byte, n)
+	for i := range src {
+		src[i] = byte(i * 7)
+	}
+	dst := make([]byte, n)
+	payload := seg.Bytes()[lock.SeqlockHeader:]
+	copy(payload, src) // fault the pages in before anything is timed
+	copy(dst, payload)
+	b.Run("CopyIn", func(b *testing.B) {
+		b.SetBytes(n)
+		for b.Loop() {
+			copy(payload, src)
+		}
+	})
+	b.Run("CopyOut", func(b *testing.B) {
+		b.SetBytes(n)
+		for b.Loop() {
+			copy(dst, payload)
+		}
+	})
+	b.Run("Write", func(b *testing.B) {
+		b.SetBytes(n)
+		for b.Loop() {
+			if err := s.Write(src); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("Read", func(b *testing.B) {
+		b.SetBytes(n)
+		for b.Loop() {
+			if err := s.Read(dst); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	d, err := lock.DoubleBufferAt(seg, lock.SeqlockSize(n), n)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("DoubleWrite", func(b *testing.B) {
+		b.SetBytes(n)
+		for b.Loop() {
+			if err := d.Write(src); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("DoubleRead", func(b *testing.B) {
+		b.SetBytes(n)
+		for b.Loop() {
+			if _, err := d.Read(dst); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -44,3 +44,19 @@ func wrap(op, name string, err error) error {
 	}
 	return &shm.Error{Op: op, Name: name, Err: err}
 }
+
+var (
+	// ErrWriterDead is returned by Wait when the process that wrote a
+	// Seqlock or Value last died (or closed its segment) without closing
+	// it, and nothing newer is there: the value is orphaned, and stays as
+	// it was last written until another writer writes.
+	ErrWriterDead = errors.New("writer died without closing the value: it is orphaned")
+
+	// ErrClosed is returned by Wait when the writer closed the Seqlock or
+	// Value and the caller has its last write.
+	ErrClosed = errors.New("writer closed the value")
+
+	// ErrNotWriter is returned by Close when another live process wrote
+	// the value last.
+	ErrNotWriter = errors.New("value is written by another live process")
+)

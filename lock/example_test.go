@@ -10,6 +10,7 @@ import (
 	"log"
 	"os"
 	"syscall"
+	"time"
 
 	"github.com/shmkit/shm"
 	"github.com/shmkit/shm/lock"
@@ -130,4 +131,84 @@ func ExampleNewValue_refused() {
 	// Output:
 	// true
 	// shm value open anonymous: invalid argument: lock_test.message.Text is a string, which is not fixed-size and pointer-free
+}
+
+// A reader that sleeps until the value changes, and learns when its writer
+// is done: ErrClosed after a Close, ErrWriterDead if the writer dies first.
+func ExampleValue_Wait() {
+	name := fmt.Sprintf("lock-example-wait-%d", os.Getpid())
+	seg, err := shm.Create(name, int64(lock.ValueSize[uint64]()))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer shm.Unlink(name)
+	defer seg.Close()
+	temp, err := lock.ValueAt[uint64](seg, 0)
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	go func() { // the writer, usually another process
+		for t := uint64(20); t <= 22; t++ {
+			temp.Store(t)
+			time.Sleep(time.Millisecond)
+		}
+		temp.Close()
+	}()
+
+	ctx := context.Background()
+	var last uint64
+	var seen lock.Version // 0: the value nobody stored yet
+	for {
+		t, v, err := temp.Wait(ctx, seen)
+		if errors.Is(err, lock.ErrClosed) {
+			break
+		}
+		if err != nil { // lock.ErrWriterDead: the value is orphaned
+			log.Fatal(err)
+		}
+		last, seen = t, v
+	}
+	state, _ := temp.Writer()
+	fmt.Println("last:", last, "writer:", state)
+	// Output: last: 22 writer: closed
+}
+
+// Image-sized frames: the writer renders each frame in place in the back
+// slot and publishes it; readers copy the newest.
+func ExampleDoubleBuffer() {
+	const width, height = 640, 480
+	name := fmt.Sprintf("lock-example-frames-%d", os.Getpid())
+	seg, err := shm.Create(name, int64(lock.DoubleBufferSize(width*height)))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer shm.Unlink(name)
+	defer seg.Close()
+	frames, err := lock.DoubleBufferAt(seg, 0, width*height)
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	// The writer, usually another process: no staging buffer, no copy.
+	for shade := range byte(3) {
+		img, err := frames.Loan()
+		if err != nil {
+			log.Fatal(err)
+		}
+		for i := range img {
+			img[i] = shade
+		}
+		if err := frames.Publish(); err != nil {
+			log.Fatal(err)
+		}
+	}
+
+	// A reader, in any process.
+	img := make([]byte, width*height)
+	if _, err := frames.Read(img); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("pixel:", img[12345])
+	// Output: pixel: 2
 }

@@ -41,6 +41,7 @@ const (
 	offA       = 104 // the hammer role's pair, equal outside the critical section
 	offB       = 112
 	offValue   = 128
+	offWait    = 1024 // the Value[uint64] of the vwrite and vwait roles
 	segSize    = 4096
 )
 
@@ -170,6 +171,10 @@ func runChild(role, name, arg string) error {
 				return nil
 			}
 		}
+	case "dwrite", "dread", "dloan-hang":
+		return doubleChild(seg, role, arg)
+	case "vwrite", "vwrite-loop", "vwait":
+		return valueChild(seg, role, arg)
 	case "write": // arg: duration; store snapshots at full speed
 		return seqWriter(b, arg)
 	case "read": // arg: duration; load and verify snapshots

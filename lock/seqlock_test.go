@@ -3,6 +3,7 @@
 package lock_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -229,8 +230,8 @@ func TestValueRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := lock.ValueSize[odd](); got != 8+16 {
-			t.Fatalf("ValueSize = %d, want 24", got)
+		if got := lock.ValueSize[odd](); got != lock.SeqlockHeader+16 {
+			t.Fatalf("ValueSize = %d, want %d", got, lock.SeqlockHeader+16)
 		}
 		if x, err := v.Load(); err != nil || x != (odd{}) {
 			t.Fatalf("Load of fresh value = %+v, %v", x, err)
@@ -299,7 +300,7 @@ func TestSeqlockBytes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Len() != 13 || lock.SeqlockSize(13) != 24 {
+	if s.Len() != 13 || lock.SeqlockSize(13) != lock.SeqlockHeader+16 {
 		t.Fatalf("Len %d, SeqlockSize %d", s.Len(), lock.SeqlockSize(13))
 	}
 	if err := s.Write(make([]byte, 12)); !errors.Is(err, shm.ErrInvalid) {
@@ -382,9 +383,12 @@ func FuzzSeqlock(f *testing.F) {
 	f.Add([]byte{1, 0, 0, 0, 0, 0, 0, 0, 42})
 	f.Add([]byte{2, 0, 0, 0, 0, 0, 0, 0, 42})
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+	// sequence, wake, sleepers, writer word: a dead writer, a closed one.
+	f.Add([]byte{2, 0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 1, 0, 0, 0, 0x41, 0x30, 0, 0, 0, 0, 0, 0})
+	f.Add([]byte{3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x42, 0x30, 0, 0, 0, 0, 0, 0})
 	seg, _ := newSeg(f)
 	region := seg.Bytes()[offValue : offValue+lock.ValueSize[snap]()]
-	v, err := lock.NewValue[snap](region, lock.ReadTimeout(time.Millisecond))
+	v, err := lock.NewValue[snap](region, lock.ReadTimeout(time.Millisecond), lock.File(seg.Fd()))
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -399,6 +403,22 @@ func FuzzSeqlock(f *testing.F) {
 		odd := len(data) > 0 && data[0]&1 != 0
 		if odd != errors.Is(err, lock.ErrBusy) {
 			t.Fatalf("sequence odd %v, Load error %v", odd, err)
+		}
+		// Wait and Writer on whatever the header holds: an answer, never a
+		// hang or a panic.
+		start = time.Now()
+		if _, err := v.Writer(); err != nil && !errors.Is(err, lock.ErrCorrupt) {
+			t.Fatalf("Writer = %v", err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		_, _, err = v.Wait(ctx, 0)
+		cancel()
+		if err != nil && !errors.Is(err, lock.ErrCorrupt) && !errors.Is(err, lock.ErrClosed) &&
+			!errors.Is(err, lock.ErrWriterDead) && !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Wait = %v", err)
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Fatalf("Writer and Wait took %v", d)
 		}
 		v.Store(makeSnap(7))
 		if s, err := v.Load(); err != nil || s != makeSnap(7) {

@@ -304,6 +304,11 @@ func (q *Queue) competeTake(ctx context.Context, block bool) (taken, error) {
 			return taken{}, err
 		}
 		if !block {
+			if pend == nil {
+				if err := q.drained(t); err != nil {
+					return taken{}, err
+				}
+			}
 			return taken{}, ErrEmpty
 		}
 		err = q.competeWait(ctx, t, pend)
@@ -506,16 +511,8 @@ func (q *Queue) redeliver() (m taken, ok bool, err error) {
 // competeWait waits for something to take at take cursor t: a record
 // there, take moving (another consumer took it), the pending record pend
 // changing; or an orphaned message, which it finds with its peer checks.
-// It returns io.EOF (or ErrAborted) when the queue is closed, nothing is
-// left to take and no consumer has a message in flight: until then a
-// consumer that dies may leave one to take.
+// It returns io.EOF (or ErrAborted) when drained says the stream ended.
 func (q *Queue) competeWait(ctx context.Context, t uint64, pend *pendingRec) error {
-	empty := func() bool {
-		if q.multi {
-			return q.tail.Load() == t
-		}
-		return q.words[(t&q.mask)>>3].Load() == 0
-	}
 	ready := func() (bool, error) {
 		if q.take.Load() != t {
 			return true, nil
@@ -523,20 +520,10 @@ func (q *Queue) competeWait(ctx context.Context, t uint64, pend *pendingRec) err
 		if pend != nil {
 			return uint32(q.words[pend.o>>3].Load()>>32) != pend.st, nil
 		}
-		if !empty() {
+		if !q.emptyAt(t) {
 			return true, nil
 		}
-		c := q.closed.Load()
-		if c == closedOpen || !empty() || q.take.Load() != t {
-			return false, nil
-		}
-		for i := range q.cslots {
-			if q.cslots[i].inFlight.Load() != 0 {
-				return false, nil
-			}
-		}
-		racehint.Acquire(q.race)
-		return false, closedErr(c)
+		return false, q.drained(t)
 	}
 	peer := func() error {
 		if pend != nil && q.ownerGone(pend.st) {
@@ -549,12 +536,41 @@ func (q *Queue) competeWait(ctx context.Context, t uint64, pend *pendingRec) err
 			}
 			return errRetake
 		}
-		if pend != nil {
+		if pend != nil || q.cfg.follow {
 			return nil
 		}
 		return q.producersDead()
 	}
 	return q.await(ctx, q.consWait, 1, ready, peer, pend != nil)
+}
+
+// emptyAt reports whether no record follows take cursor t yet.
+func (q *Queue) emptyAt(t uint64) bool {
+	if q.multi {
+		return q.tail.Load() == t
+	}
+	return q.words[(t&q.mask)>>3].Load() == 0
+}
+
+// drained returns io.EOF (or ErrAborted) when the stream has ended for
+// the consumers at take cursor t, which found nothing to take: the
+// producers closed the queue, nothing followed t since, take is still t,
+// and no consumer has a message in flight (a consumer that dies could
+// leave one to take). It returns nil otherwise, and always for a handle
+// that follows producers (FollowProducers).
+func (q *Queue) drained(t uint64) error {
+	c := q.closed.Load()
+	// Producers commit before they close: look again after closed.
+	if c == closedOpen || q.cfg.follow || !q.emptyAt(t) || q.take.Load() != t {
+		return nil
+	}
+	for i := range q.cslots {
+		if q.cslots[i].inFlight.Load() != 0 {
+			return nil
+		}
+	}
+	racehint.Acquire(q.race)
+	return closedErr(c)
 }
 
 // keep puts a message taken under the lock in flight at this consumer.

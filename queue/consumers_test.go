@@ -509,3 +509,56 @@ func TestConsumerLayout(t *testing.T) {
 		t.Errorf("the consumer count at %d is not in the static line's free bytes", offConsN)
 	}
 }
+
+// TryReceive on a drained, closed queue with competing consumers gives
+// io.EOF as on any queue (ErrEmpty while another consumer has a message
+// in flight); a consumer that follows producers waits for the next one
+// instead.
+func TestConsumersEndOfStream(t *testing.T) {
+	name, p, cs := consumersQueue(t, 4096, 3)
+	ctx := ctxT(t)
+	if err := p.Send(ctx, []byte("one")); err != nil {
+		t.Fatal(err)
+	}
+	p.Close()
+	if _, err := cs[0].Peek(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs[1].TryReceive(nil); err != ErrEmpty {
+		t.Fatalf("TryReceive with a message in flight: %v, want ErrEmpty", err)
+	}
+	if err := cs[0].Release(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs[1].TryReceive(nil); err != io.EOF {
+		t.Fatalf("TryReceive at the end: %v, want io.EOF", err)
+	}
+	f, err := Open(name, FollowProducers())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.TryReceive(nil); err != ErrEmpty {
+		t.Fatalf("TryReceive following producers: %v, want ErrEmpty", err)
+	}
+	got := make(chan string, 1)
+	go func() {
+		m, err := f.Receive(ctx, nil)
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		got <- string(m)
+	}()
+	p2, err := Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p2.Close()
+	if err := p2.Send(ctx, []byte("two")); err != nil {
+		t.Fatal(err)
+	}
+	if m := <-got; m != "two" {
+		t.Fatalf("the follower got %q, want the next producer's message", m)
+	}
+}

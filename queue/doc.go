@@ -89,7 +89,8 @@
 // instead: the consumer receives what was committed and then an error
 // wrapping ErrAborted, so a stream cut short is never taken for a complete
 // one (Stats.Aborted shows it too). A new producer reopens a closed or
-// aborted queue.
+// aborted queue. A consumer opened with FollowProducers never gets io.EOF:
+// it waits for the next producer instead (and waits out a dead one too).
 //
 // A consumer's Close only gives up the role: a producer waiting for room
 // keeps waiting, for the next consumer (a queue is often drained by one
@@ -154,6 +155,8 @@
 //   - A consumer gets io.EOF (or ErrAborted) once the producers closed
 //     the queue, nothing is left to take and no consumer has a message in
 //     flight: until then, a consumer that dies could leave one to take.
+//     A consumer opened with FollowProducers waits for the next producer
+//     instead, as on any queue.
 //
 // Producers are unchanged; a producer waiting for room gets ErrPeerDead
 // only when every consumer that held a slot died. The single-consumer

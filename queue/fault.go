@@ -7,6 +7,7 @@ import (
 
 	"github.com/shmkit/shm"
 	"github.com/shmkit/shm/internal/fault"
+	"github.com/shmkit/shm/internal/objstat"
 )
 
 // Memory faults.
@@ -124,7 +125,7 @@ func (q *Queue) stateErr() error {
 // truncated it. Waiters call it with their peer checks, since a truncation
 // that spares the page they watch would otherwise go unnoticed.
 func (q *Queue) checkSize() error {
-	size, _, ok := objectStat(q.seg.Fd())
+	size, _, ok := objstat.Of(q.seg.Fd())
 	if !ok {
 		return nil
 	}

@@ -140,7 +140,7 @@ import (
 // at offset 0. Kinds: kindData (committed), kindPending (reserved by an MPSC
 // producer, not yet committed), kindWrap, kindSkip (abandoned, no message).
 const (
-	magic         uint64 = 0x45554555514d4853 // "SHMQUEUE" read as a little-endian uint64
+	magic         uint64 = 0x45554555514d4853 // "SHMQUEUE" read as a little-endian uint64; shm.Magic(shm.KindQueue) too
 	layoutVersion uint32 = 2
 
 	offMagic    = 0

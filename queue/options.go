@@ -23,6 +23,7 @@ type config struct {
 	spin     time.Duration
 	noGuard  bool
 	err      error // an option's invalid value, for Create and Open to return
+	follow   bool  // FollowProducers
 }
 
 func newConfig(opts []Option) config {

@@ -69,6 +69,9 @@ func openChildQueue() (*Queue, error) {
 //	               "got N"
 //	truncate       shrink the object (see truncateChild in fault_test.go)
 //	send-truncated send, shrink the object, send again (TestNoFaultGuard)
+//	open-or-create say "ready", wait for a line on stdin, OpenOrCreate the
+//	               queue and say "created ID" or "opened ID", then send
+//	               one message (see openorcreate_test.go)
 //
 // and the benchmark peers of bench_test.go (echo, stream, pingpong,
 // rawring, rawstream).
@@ -90,6 +93,9 @@ func child(role string) error {
 	}
 	if role == "compete-lock-hang" {
 		return competeLockHangChild()
+	}
+	if role == "open-or-create" {
+		return openOrCreateChild()
 	}
 	ctx := context.Background()
 	q, err := Open(os.Getenv("QUEUE_NAME"))

@@ -73,8 +73,11 @@ type Queue struct {
 	mask  uint64
 	ring  []byte
 	words []atomic.Uint64 // the ring as 8-byte words: record headers are words[off/8]
-	race  *byte           // race detector key (race builds only; see race.go)
-	light bool            // commits and head stores may be release-only (see wait.go)
+	// race is the object's key for the race detector (race builds only):
+	// each commit, close and head publication is a release on it, and each
+	// message, end of file and room seen an acquire, as with a channel.
+	race  *byte
+	light bool // commits and head stores may be release-only (see wait.go)
 	// tailEvery is how many bytes a single producer sends between
 	// publications of its tail (which the consumer does not need).
 	tailEvery uint64
@@ -270,7 +273,7 @@ func attachMapped(name string, seg *shm.Segment, c *config) (*Queue, error) {
 		closed:   mem.MustUint32(b, offClosed),
 		lock:     mem.MustUint32(b, offLock),
 		consumer: slotAt(b, offConsumer),
-		race:     raceKey(seg.Fd()),
+		race:     racehint.ObjectKey(seg.Fd()),
 		light:    mem.Asymmetric(),
 	}
 	if q.words, err = mem.Uint64s(q.ring, 0, len(q.ring)/8); err != nil {

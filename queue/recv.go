@@ -345,7 +345,7 @@ func (q *Queue) waitData(ctx context.Context, block bool) error {
 			return true, nil
 		}
 		// Producers commit before they close: look again after closed.
-		if c := q.closed.Load(); c != closedOpen && empty() {
+		if c := q.closed.Load(); c != closedOpen && !q.cfg.follow && empty() {
 			racehint.Acquire(q.race)
 			return false, closedErr(c)
 		}
@@ -359,7 +359,11 @@ func (q *Queue) waitData(ctx context.Context, block bool) error {
 	}
 	// Producers see all the room there is while we wait.
 	q.publishHead()
-	err := q.await(ctx, q.consWait, 1, ready, q.producersDead, false)
+	peer := q.producersDead
+	if q.cfg.follow {
+		peer = func() error { return nil }
+	}
+	err := q.await(ctx, q.consWait, 1, ready, peer, false)
 	q.stopWaiting()
 	return err
 }

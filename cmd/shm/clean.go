@@ -10,7 +10,7 @@ import (
 )
 
 // cleanKinds are the values --kind takes.
-var cleanKinds = []string{inspect.KindQueue, inspect.KindSemaphore, inspect.KindData, inspect.KindOther}
+var cleanKinds = []string{inspect.KindQueue, inspect.KindTopic, inspect.KindSemaphore, inspect.KindData, inspect.KindOther}
 
 // cleanOutcome is one line of "shm clean --json".
 type cleanOutcome struct {
@@ -33,7 +33,8 @@ only says what it would remove, and why; with --force it removes.
 
 An object is stale when no process maps it or holds a descriptor to it, and
 its own records say every participant died without closing it (a queue whose
-consumer and producers were killed). A data segment or semaphore that nobody
+consumer and producers were killed, a topic whose publisher and subscribers
+were). A data segment or semaphore that nobody
 maps is idle, never stale: it may hold data for the next run; --idle takes
 idle objects too, and needs --older-than so that an object a program is
 about to open is not taken for a forgotten one.
@@ -41,7 +42,9 @@ about to open is not taken for a forgotten one.
 It never removes an object that is attached at its final check (it takes the
 object out of its name first, looks again, and puts it back if anyone
 holds it), never another user's object unless run as root with --all-users,
-and never a queue holding undelivered messages unless --discard says so.
+and never a queue holding undelivered messages unless --discard says so. A
+topic's messages are owed to its live subscribers, which make it in use; a
+topic without one holds nothing undelivered.
 When some processes cannot be inspected (run without root), unattached
 objects are "unknown" and kept.
 
@@ -80,7 +83,7 @@ an operation failed, 2 usage error.`,
 	f := cmd.Flags()
 	f.BoolVar(&opts.Force, "force", false, "remove; without it, only say what would be removed")
 	f.StringVar(&opts.Prefix, "prefix", "", "only objects whose names start with `P`")
-	f.StringVar(&opts.Kind, "kind", "", "only objects of kind `K`: queue, semaphore, data or other")
+	f.StringVar(&opts.Kind, "kind", "", "only objects of kind `K`: queue, topic, semaphore, data or other")
 	f.DurationVar(&opts.OlderThan, "older-than", 0, "only objects modified at least `D` ago (1h, 30m, 0s)")
 	f.BoolVar(&opts.Idle, "idle", false, "take idle objects too, not only stale ones (needs --older-than)")
 	f.BoolVar(&opts.AllUsers, "all-users", false, "take other users' objects too (root only)")

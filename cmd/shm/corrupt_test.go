@@ -59,3 +59,52 @@ func patchFile(p string, size, off int64, b []byte) error {
 	}
 	return f.Close()
 }
+
+// TestDamagedTopicShownCorrupt damages topics and checks that ls and stat
+// say corrupt, with the part, as topic stat refuses them, and that topic
+// stat prints no count it could not read.
+func TestDamagedTopicShownCorrupt(t *testing.T) {
+	dir := t.TempDir()
+	// A ring of 64K after a header of one page; three records of 32 bytes
+	// put the end marker at ring offset 96.
+	const size, header, tail = 69632, 4096, 96
+	for _, c := range []struct {
+		what   string
+		damage func(p string) error
+		state  string
+	}{
+		{"truncated to 4096", func(p string) error { return os.Truncate(p, 4096) }, "corrupt:size"},
+		{"truncated to 69631", func(p string) error { return os.Truncate(p, size-1) }, "corrupt:size"},
+		{"capacity not a power of two", func(p string) error { return patchFile(p, size, 16, []byte{1, 1}) }, "corrupt:header"},
+		{"tail cursor misaligned", func(p string) error { return patchFile(p, size, 64, []byte{3}) }, "corrupt:cursors"},
+		{"end marker's sequence garbage", func(p string) error { return patchFile(p, size, header+tail+6, []byte{1}) }, "corrupt:ring"},
+	} {
+		name := shmtest.Name(t, dir)
+		ok(t, "", "topic", "create", name, "--capacity", "64K", "--subscribers", "4", "--dir", dir)
+		ok(t, "", "topic", "pub", name, "a", "b", "c", "--dir", dir)
+		if err := c.damage(filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+		table := ok(t, "", "ls", "--dir", dir)
+		if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` .* topic .* ` + c.state + `$`).MatchString(table) {
+			t.Errorf("%s: ls does not say %s:\n%s", c.what, c.state, table)
+		}
+		if out := ok(t, "", "stat", name, "--dir", dir); !regexp.MustCompile(`(?m)^detail: +`+c.state+`$`).MatchString(out) || !strings.Contains(out, "topic is corrupt") {
+			t.Errorf("%s: stat does not say %s:\n%s", c.what, c.state, out)
+		}
+		r := shmRun(t, "", "topic", "stat", name, "--dir", dir)
+		if r.code != 1 || !strings.Contains(r.stderr, "topic is corrupt") || strings.Contains(r.stdout, "published:") {
+			t.Errorf("%s: topic stat: exit %d, stdout %q, stderr %q", c.what, r.code, r.stdout, r.stderr)
+		}
+	}
+	// Healthy, the same topic reads as such everywhere.
+	name := shmtest.Name(t, dir)
+	ok(t, "", "topic", "create", name, "--capacity", "64K", "--subscribers", "4", "--dir", dir)
+	ok(t, "", "topic", "pub", name, "a", "b", "c", "--dir", dir)
+	if table := ok(t, "", "ls", "--dir", dir); !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` .* topic .* lossless subs=0$`).MatchString(table) {
+		t.Errorf("healthy topic: ls:\n%s", table)
+	}
+	if out := ok(t, "", "topic", "stat", name, "--dir", dir); !strings.Contains(out, "published:   3 messages, 3 kept") {
+		t.Errorf("healthy topic: topic stat:\n%s", out)
+	}
+}

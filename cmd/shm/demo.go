@@ -38,6 +38,7 @@ var demoSteps = []demoStep{
 	{name: "sem", title: "Semaphores: taking turns", lead: semDemoLead, peer: semDemoPeer},
 	{name: "lock", title: "A mutex: no update lost", lead: lockDemoLead, peer: lockDemoPeer},
 	{name: "queue", title: "Queues: messages there and back, next to a pipe", lead: queueDemoLead, peer: queueDemoPeer},
+	{name: "topic", title: "A topic: one publisher, every message to two subscribers", lead: topicDemoLead, peer: topicDemoPeer},
 }
 
 func findDemoStep(name string) (demoStep, bool) {

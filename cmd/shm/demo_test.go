@@ -63,6 +63,7 @@ func checkTranscript(t *testing.T, out string, leadPID int, ordered bool) {
 	checkTurns(t, out, lead, ordered)
 	checkCounters(t, out, lead)
 	checkEcho(t, out, lead)
+	checkFanOut(t, out, lead)
 }
 
 var echoTimes = regexp.MustCompile(`\[lead (\d+)\] (queue|pipe) round trip: +median (\S+) \(99th percentile (\S+)\)`)

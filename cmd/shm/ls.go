@@ -166,11 +166,14 @@ func newLsCmd() *cobra.Command {
 		Short: "List the objects in the shared-memory directory",
 		Long: `List every object in the shared-memory directory (/dev/shm unless --dir says
 otherwise): segments of C, Python and Go programs alike. KIND tells glibc's
-named semaphores (sem.NAME) and this project's queues apart from plain data;
+named semaphores (sem.NAME) and this project's queues and topics apart from
+plain data;
 ATTACHED counts the processes that map an object or hold a descriptor to
 it ("?" when some processes could not be inspected and none of the others
 is attached); STATE says whether it is in-use, idle, stale or unknown (see
-"shm clean"); DETAIL shows a semaphore's value and a queue's fill level.`,
+"shm clean"); DETAIL shows a semaphore's value, a queue's fill level and a topic's policy
+and subscriber count (or, for a damaged queue or topic, the part that is
+corrupt).`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			infos, err := shm.List(shm.Dir(dir))

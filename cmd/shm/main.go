@@ -98,6 +98,7 @@ its sender, 130 stopped by SIGINT, SIGTERM or SIGHUP.`,
 	root.AddCommand(newDemoPeerCmd())
 	root.AddCommand(newSemCmd())
 	root.AddCommand(newQueueCmd())
+	root.AddCommand(newTopicCmd())
 	root.AddCommand(newBenchCmd())
 	root.AddCommand(newCleanCmd())
 	root.AddCommand(newDoctorCmd())

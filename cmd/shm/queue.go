@@ -25,7 +25,7 @@ func init() { kindProbes = append(kindProbes, probeQueue) }
 // checks of "shm queue stat", and reports their fill, or where a damaged
 // queue is corrupt ("corrupt:size").
 func probeQueue(dir string, info shm.Info) (string, map[string]any, bool) {
-	if info.Kind != shm.KindData {
+	if info.Kind != shm.KindQueue {
 		return "", nil, false
 	}
 	st, err := queue.Inspect(info.Name, queue.Dir(dir))
@@ -37,7 +37,7 @@ func probeQueue(dir string, info shm.Info) (string, map[string]any, bool) {
 	case err != nil && !errors.Is(err, queue.ErrCorrupt) && !errors.Is(err, queue.ErrVersion) && !errors.Is(err, shm.ErrFault) && !errors.Is(err, errors.ErrUnsupported):
 		return "", nil, false // not a queue, or no header could be read (no permission)
 	case err != nil && st.Capacity == 0:
-		return "queue", map[string]any{"error": err.Error(), "state": corruptState(err)}, true
+		return "queue", map[string]any{"error": err.Error(), "state": corruptState(queue.Part(err), errors.Is(err, queue.ErrCorrupt))}, true
 	}
 	d := map[string]any{
 		"capacity":       st.Capacity,
@@ -53,19 +53,20 @@ func probeQueue(dir string, info shm.Info) (string, map[string]any, bool) {
 	if err != nil {
 		d["error"] = err.Error()
 		if !errors.Is(err, errors.ErrUnsupported) { // peers' liveness unknown, not damage
-			d["state"] = corruptState(err)
+			d["state"] = corruptState(queue.Part(err), errors.Is(err, queue.ErrCorrupt))
 		}
 	}
 	return "queue", d, true
 }
 
-// corruptState is the STATE of a queue that Inspect found wrong: where it
-// is corrupt, or "unreadable" for another failure (such as a fault).
-func corruptState(err error) string {
-	switch part := queue.Part(err); {
+// corruptState is the STATE of a queue or topic that Inspect found wrong:
+// where it is corrupt (its part), or "unreadable" for another failure (such
+// as a fault).
+func corruptState(part string, corrupt bool) string {
+	switch {
 	case part != "":
 		return "corrupt:" + part
-	case errors.Is(err, queue.ErrCorrupt):
+	case corrupt:
 		return "corrupt"
 	}
 	return "unreadable"

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gdamore/tcell/v2"
 	"github.com/shmkit/shm/inspect"
+	"github.com/shmkit/shm/topic"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 )
@@ -67,8 +68,11 @@ func (v *topView) table() ([]string, [][]string) {
 			attached = fmt.Sprint(n)
 		}
 		fill, in, out := "-", "-", "-"
-		if r.Queue != nil {
+		switch {
+		case r.Queue != nil:
 			fill = fmt.Sprintf("%.1f%%", 100*r.Queue.Fill())
+		case r.Topic != nil:
+			fill = fmt.Sprintf("%.1f%%", 100*r.Topic.Fill())
 		}
 		if r.Rate != nil {
 			in, out = formatRate(r.Rate.InMessages), formatRate(r.Rate.OutMessages)
@@ -81,10 +85,13 @@ func (v *topView) table() ([]string, [][]string) {
 // topCompare orders two rows by key, the biggest first for numbers.
 func topCompare(key string, a, b inspect.Sample) int {
 	fill := func(s inspect.Sample) float64 {
-		if s.Queue == nil {
-			return -1
+		switch {
+		case s.Queue != nil:
+			return s.Queue.Fill()
+		case s.Topic != nil:
+			return s.Topic.Fill()
 		}
-		return s.Queue.Fill()
+		return -1
 	}
 	rate := func(s inspect.Sample, in bool) float64 {
 		if s.Rate == nil {
@@ -113,7 +120,10 @@ func topCompare(key string, a, b inspect.Sample) int {
 }
 
 // topDetail sums up what an object's kind records, in one word for tables
-// that scripts split on spaces: "msgs=3,producers=1/1,consumer=alive".
+// that scripts split on spaces: "msgs=3,producers=1/1,consumer=alive";
+// for a topic "pub=alive,subs=2/2,lag=0/15": the publisher, the live
+// subscribers of those recorded, and the least and most messages a live
+// one has still to read.
 func topDetail(r inspect.Sample) string {
 	switch {
 	case r.Queue != nil:
@@ -132,12 +142,39 @@ func topDetail(r inspect.Sample) string {
 			}
 		}
 		return fmt.Sprintf("msgs=%d,producers=%d/%d,consumer=%s", q.Messages, alive, len(q.Producers), consumer)
+	case r.Topic != nil:
+		return topicDetail(r.Topic)
 	case r.Semaphore != nil:
 		return fmt.Sprintf("value=%d,waiters=%d", r.Semaphore.Value, r.Semaphore.Waiters)
 	case r.Err != nil:
 		return "unreadable"
 	}
 	return "-"
+}
+
+// topicDetail is topDetail for a topic.
+func topicDetail(t *topic.Stats) string {
+	pub := "none"
+	switch {
+	case t.Publisher != nil && t.Publisher.Alive:
+		pub = "alive"
+	case t.Publisher != nil:
+		pub = "dead"
+	case t.Closed:
+		pub = "closed"
+	}
+	alive, lag := 0, "-"
+	least, most := int64(math.MaxInt64), int64(0)
+	for _, s := range t.Subscribers {
+		if s.Alive {
+			alive++
+			least, most = min(least, s.Lag), max(most, s.Lag)
+		}
+	}
+	if alive > 0 {
+		lag = fmt.Sprintf("%d/%d", least, most)
+	}
+	return fmt.Sprintf("pub=%s,subs=%d/%d,lag=%s", pub, alive, len(t.Subscribers), lag)
 }
 
 // formatRate shows a message rate: "0", "850", "12.3k", "1.2M"; "?" when
@@ -176,11 +213,15 @@ func newTopCmd() *cobra.Command {
 	var interval time.Duration
 	cmd := &cobra.Command{
 		Use:   "top",
-		Short: "Watch the objects live: attached processes, state, queue traffic",
+		Short: "Watch the objects live: attached processes, state, queue and topic traffic",
 		Long: `A live view of the shared-memory directory that refreshes every second, as
 top does: each object with its kind, size, attached processes and state;
 queues with their fill, messages per second in and out (estimated from the
-cursors' movement and the mean record size) and their participants;
+cursors' movement and the mean record size) and their participants; topics
+with their fill (what the slowest subscriber has still to read), messages
+per second published and read (summed over the subscribers), the publisher
+("closed" once it closed the topic), the live subscribers of those recorded
+and the least and most messages one has still to read ("lag=0/15");
 semaphores with their value and waiters.
 
 Keys: q (or Esc) quits; s sorts by the next key (name, size, attached,

@@ -17,6 +17,7 @@ import (
 	"github.com/shmkit/shm"
 	"github.com/shmkit/shm/internal/shmtest"
 	"github.com/shmkit/shm/queue"
+	"github.com/shmkit/shm/topic"
 	"golang.org/x/sys/unix"
 )
 
@@ -286,6 +287,31 @@ func TestTopInPTY(t *testing.T) {
 	}
 	waitFor("the queue's new fill", func(l []string) bool { return strings.Contains(rowOf(l, "q"), " 50.0% ") })
 
+	// A topic with a subscriber here that reads nothing: 64 records of 32
+	// bytes are half the ring it has still to read.
+	tp, err := topic.Create("t", 4096, topic.Dir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tp.Close()
+	sub, err := topic.Open("t", topic.Dir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	if err := sub.Subscribe(); err != nil {
+		t.Fatal(err)
+	}
+	for range 64 {
+		if err := tp.Publish(context.Background(), make([]byte, 16)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor("the topic's fill and its subscriber's lag", func(l []string) bool {
+		r := rowOf(l, "t")
+		return strings.Contains(r, " topic ") && strings.Contains(r, " 50.0% ") && strings.HasSuffix(r, " pub=alive,subs=1/1,lag=64/64")
+	})
+
 	master.Write([]byte("s"))
 	waitFor("the next sort order", func(l []string) bool { return strings.Contains(l[0], "sort: size") })
 	master.Write([]byte("/fr\r"))
@@ -317,10 +343,30 @@ func TestTopOnce(t *testing.T) {
 	q.Send(context.Background(), make([]byte, 24))
 	q.Close()
 	ok(t, "", "create", "data", "--size", "4K", "--dir", dir)
+	// A topic whose subscriber (here) has two messages of 16 bytes to
+	// read: 64 of the ring's 4096 bytes.
+	tp, err := topic.Create("news", 4096, topic.Dir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tp.Close()
+	sub, err := topic.Open("news", topic.Dir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	if err := sub.Subscribe(); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := tp.Publish(context.Background(), make([]byte, 16)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, args := range [][]string{{"top", "--dir", dir}, {"top", "--once", "--dir", dir, "--sort", "size"}} {
 		out := ok(t, "", args...)
 		lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
-		if len(lines) != 3 || strings.Join(strings.Fields(lines[0]), " ") != "NAME KIND SIZE ATTACHED STATE FILL IN/s OUT/s DETAIL" {
+		if len(lines) != 4 || strings.Join(strings.Fields(lines[0]), " ") != "NAME KIND SIZE ATTACHED STATE FILL IN/s OUT/s DETAIL" {
 			t.Fatalf("shm %s:\n%s", strings.Join(args, " "), out)
 		}
 		rows := map[string][]string{}
@@ -333,6 +379,9 @@ func TestTopOnce(t *testing.T) {
 		}
 		if j := rows["jobs"]; j == nil || j[1] != "queue" || j[5] != "0.8%" || !strings.Contains(j[8], "msgs=1") {
 			t.Errorf("jobs row: %q", j)
+		}
+		if n := rows["news"]; n == nil || n[1] != "topic" || n[3] != "1" || n[4] != "in-use" || n[5] != "1.6%" || n[8] != "pub=alive,subs=1/1,lag=2/2" {
+			t.Errorf("news row: %q", n)
 		}
 		if d := rows["data"]; d == nil || d[1] != "data" || d[2] != "4.0K" || d[5] != "-" {
 			t.Errorf("data row: %q", d)

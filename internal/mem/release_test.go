@@ -1,6 +1,8 @@
 package mem
 
 import (
+	"bytes"
+	"encoding/binary"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -80,5 +82,38 @@ func TestHeavyDekker(t *testing.T) {
 	wg.Wait()
 	if lost != 0 {
 		t.Errorf("%d of %d rounds: each side missed the other's store", lost, rounds)
+	}
+}
+
+// TestCopyReleaseAcquire round-trips payloads of every length around word
+// and chunk boundaries through words, checking each word's bytes and the
+// zero padding of a last partial word.
+func TestCopyReleaseAcquire(t *testing.T) {
+	for _, n := range []int{0, 1, 7, 8, 9, 15, 16, 100, copyChunk*8 - 1, copyChunk * 8, copyChunk*8 + 8, copyChunk*16 + 3} {
+		src := make([]byte, n)
+		for i := range src {
+			src[i] = byte(i*131 + 7)
+		}
+		words := make([]atomic.Uint64, (n+7)/8+1)
+		for i := range words {
+			words[i].Store(^uint64(0))
+		}
+		CopyRelease(words, src)
+		for i := 0; i < (n+7)/8; i++ {
+			var want [8]byte
+			copy(want[:], src[i*8:])
+			if got := words[i].Load(); got != binary.NativeEndian.Uint64(want[:]) {
+				t.Fatalf("n=%d: word %d = %#x, want %x", n, i, got, want)
+			}
+		}
+		if words[len(words)-1].Load() != ^uint64(0) {
+			t.Fatalf("n=%d: CopyRelease wrote past the payload", n)
+		}
+		dst := make([]byte, n+1)
+		dst[n] = 0xa5
+		CopyAcquire(dst[:n], words)
+		if !bytes.Equal(dst[:n], src) || dst[n] != 0xa5 {
+			t.Fatalf("n=%d: CopyAcquire gave other bytes, or wrote past dst", n)
+		}
 	}
 }

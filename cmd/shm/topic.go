@@ -1,0 +1,374 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/shmkit/shm"
+	"github.com/shmkit/shm/topic"
+	"github.com/spf13/cobra"
+)
+
+func init() { kindProbes = append(kindProbes, probeTopic) }
+
+// probeTopic tells topics apart for ls and stat with topic.Inspect, the
+// checks of "shm topic stat", and reports their policy and subscribers, or
+// where a damaged topic is corrupt ("corrupt:cursors").
+func probeTopic(dir string, info shm.Info) (string, map[string]any, bool) {
+	if info.Kind != shm.KindTopic {
+		return "", nil, false
+	}
+	st, err := topic.Inspect(info.Name, topic.Dir(dir))
+	var se *shm.Error
+	if errors.As(err, &se) {
+		err = se.Err // ls and stat name the object already
+	}
+	switch {
+	case err != nil && !errors.Is(err, topic.ErrCorrupt) && !errors.Is(err, topic.ErrVersion) && !errors.Is(err, shm.ErrFault):
+		return "", nil, false // not a topic, or no header could be read (no permission)
+	case err != nil && st.Capacity == 0:
+		return "topic", map[string]any{"error": err.Error(), "state": corruptState(topic.Part(err), errors.Is(err, topic.ErrCorrupt))}, true
+	}
+	d := map[string]any{
+		"capacity":        st.Capacity,
+		"policy":          st.Policy(),
+		"max_subscribers": st.MaxSubscribers,
+		"subscribers":     st.Active,
+		"published":       st.Published,
+		"fill":            fmt.Sprintf("%.1f%%", 100*st.Fill()),
+		"closed":          st.Closed,
+		"state":           fmt.Sprintf("%s subs=%d", st.Policy(), st.Active),
+	}
+	if err != nil {
+		d["error"] = err.Error()
+		d["state"] = corruptState(topic.Part(err), errors.Is(err, topic.ErrCorrupt))
+	}
+	return "topic", d, true
+}
+
+// newTopicCmd is "shm topic": publish-subscribe over shared memory.
+func newTopicCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "topic",
+		Short: "Publish-subscribe over shared memory",
+		Long: `A topic is a shared-memory object holding a ring of messages that one
+publisher writes and every subscriber reads (up to --subscribers of them at
+once). A lossless topic (the default) makes the publisher wait for the
+slowest subscriber; an --overwrite topic never waits, and a subscriber that
+fell behind is told how many messages it missed. From shells:
+
+  shm topic create t
+  shm topic sub t --follow > a &          # each subscriber gets every message
+  shm topic sub t --follow > b &
+  seq 1000000 | shm topic pub t           # closes the topic at the end
+
+A subscriber gets the messages published after it joined (with --history N
+at creation: the last N the ring still holds first); a script that starts
+subscribers in the background waits until "shm topic stat" lists them. With --raw, pub reads
+and sub writes each message as a 4-byte little-endian length followed by the
+bytes.`,
+		Args: noSuchCommand,
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+	}
+	cmd.AddCommand(newTopicCreateCmd(), newTopicPubCmd(), newTopicSubCmd(), newTopicStatCmd())
+	return cmd
+}
+
+func newTopicCreateCmd() *cobra.Command {
+	var (
+		dir       string
+		capacity  = sizeFlag{n: 4 << 20}
+		maxMsg    = sizeFlag{n: 64 << 10}
+		mode      = modeFlag(shm.DefaultMode)
+		subs      int
+		history   int
+		overwrite bool
+	)
+	cmd := &cobra.Command{
+		Use:   "create NAME [--capacity 4M] [--max-message 64K] [--subscribers 64] [--history N] [--overwrite]",
+		Short: "Create a topic",
+		Long: `Create a topic whose ring holds --capacity bytes (a power of two; each
+message takes 16 bytes more than its length, rounded up to 16). The largest
+message is --max-message (at most half the capacity less 32 bytes). Up to
+--subscribers subscribers may read at once. A subscriber that joins gets
+the last --history messages the ring still holds before the new ones. With
+--overwrite the publisher never waits for a slow subscriber, which misses
+what was written over instead (and is told how many).`,
+		Args:              exactArgs("NAME"),
+		ValidArgsFunction: cobra.NoFileCompletions,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c := capacity.n
+			if c < topic.MinCapacity || c > topic.MaxCapacity || c&(c-1) != 0 {
+				return usageErr(cmd, "--capacity %s is not a power of two from %s to %s", exactSize(c), exactSize(topic.MinCapacity), exactSize(topic.MaxCapacity))
+			}
+			limit := c/2 - 32
+			if maxMsg.n == 0 || maxMsg.n > limit {
+				if !maxMsg.set && maxMsg.n > limit {
+					maxMsg.n = limit // the default, cut to a small ring
+				} else {
+					return usageErr(cmd, "--max-message %s is not from 1 to %d for a capacity of %s", exactSize(maxMsg.n), limit, exactSize(c))
+				}
+			}
+			if subs < 1 || subs > topic.MaxSubscribers {
+				return usageErr(cmd, "--subscribers %d is not from 1 to %d", subs, topic.MaxSubscribers)
+			}
+			if history < 0 || int64(history) > c/16 {
+				return usageErr(cmd, "--history %d is not from 0 to %d, the messages a capacity of %s holds", history, c/16, exactSize(c))
+			}
+			opts := []topic.Option{topic.Dir(dir), topic.Mode(mode.perm()), topic.MaxMessage(int(maxMsg.n)),
+				topic.Subscribers(subs), topic.History(history)}
+			if overwrite {
+				opts = append(opts, topic.Overwrite())
+			}
+			t, err := topic.Create(args[0], c, opts...)
+			if err != nil {
+				return err
+			}
+			return t.Close()
+		},
+	}
+	f := cmd.Flags()
+	f.Var(&capacity, "capacity", "ring size in bytes, a power of two (64K, 4M, ...)")
+	f.Var(&maxMsg, "max-message", "largest message (at most capacity/2 - 32)")
+	f.Var(&mode, "mode", "permission bits of the new object, in octal")
+	f.IntVar(&subs, "subscribers", topic.DefaultSubscribers, "most subscribers at once")
+	f.IntVar(&history, "history", 0, "messages a joining subscriber gets from before it joined")
+	f.BoolVar(&overwrite, "overwrite", false, "never wait for slow subscribers: they miss messages instead")
+	addDirFlag(cmd, &dir)
+	return cmd
+}
+
+func newTopicPubCmd() *cobra.Command {
+	var (
+		dir      string
+		raw      bool
+		keepOpen bool
+		timeout  time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "pub NAME [MSG...]",
+		Short: "Publish messages: the arguments, or one per line of standard input",
+		Long: `Publish each argument as a message, or without arguments each line of
+standard input (without its newline), or with --raw each length-prefixed
+message of standard input. At the end the topic is closed for publishing, so
+that every subscriber gets end-of-file after the last message; --keep-open
+leaves it open. On a lossless topic a slow subscriber makes pub wait (up to
+--timeout per message).`,
+		Args:              minArgs(1, "NAME"),
+		ValidArgsFunction: completeNames(false),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			t, err := topic.Open(args[0], topic.Dir(dir))
+			if err != nil {
+				return err
+			}
+			publish := func(msg []byte) error {
+				if timeout == 0 {
+					return t.Publish(cmd.Context(), msg)
+				}
+				ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+				defer cancel()
+				return t.Publish(ctx, msg)
+			}
+			err = sendAll(cmd.InOrStdin(), args[1:], raw, t.MaxMessage(), publish)
+			if keepOpen {
+				return errors.Join(err, t.Detach())
+			}
+			return errors.Join(err, t.Close())
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&raw, "raw", false, "read length-prefixed messages (4-byte little-endian length, then the bytes)")
+	f.BoolVar(&keepOpen, "keep-open", false, "do not close the topic for publishing at the end")
+	f.DurationVar(&timeout, "timeout", 0, "longest wait for room for one message (0: no limit)")
+	addDirFlag(cmd, &dir)
+	return cmd
+}
+
+func newTopicSubCmd() *cobra.Command {
+	var (
+		dir     string
+		raw     bool
+		follow  bool
+		count   int
+		timeout time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "sub NAME [-n N] [--follow] [--timeout D] [--raw]",
+		Short: "Subscribe and print messages, one per line",
+		Long: `Join the topic's subscribers and print each message on a line of its own
+(with --raw: a 4-byte little-endian length and the bytes). Without -n or
+--follow, sub prints the messages there are now (the topic's history) and
+exits. With -n N it waits for N messages; with --follow it prints messages
+as they come until the topic is closed for publishing (or Ctrl-C). --timeout
+D gives up when no message came for D: that ends --follow and the default
+mode quietly, and fails -n. On an overwrite topic, falling behind prints
+"shm: topic sub NAME: missed N messages" on standard error and goes on.`,
+		Args:              exactArgs("NAME"),
+		ValidArgsFunction: completeNames(false),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if count < 0 {
+				return usageErr(cmd, "-n %d is negative", count)
+			}
+			t, err := topic.Open(args[0], topic.Dir(dir))
+			if err != nil {
+				return err
+			}
+			if err := t.Subscribe(); err != nil {
+				t.Close()
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
+			defer stop()
+			w := bufio.NewWriterSize(cmd.OutOrStdout(), 1<<16)
+			got, err := subAll(ctx, t, w, cmd.ErrOrStderr(), raw, follow || count > 0, count, timeout)
+			err = errors.Join(err, w.Flush(), t.Close())
+			if count > 0 && got < count && err == nil {
+				err = &shm.Error{Op: "topic sub", Name: t.Name(), Err: fmt.Errorf("got %d of %d messages: the topic was closed for publishing", got, count)}
+			}
+			if err != nil && ctx.Err() != nil && cmd.Context().Err() == nil {
+				return nil // interrupted: what was received was printed
+			}
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&raw, "raw", false, "write length-prefixed messages (4-byte little-endian length, then the bytes)")
+	f.BoolVar(&follow, "follow", false, "keep waiting for messages until the topic is closed for publishing")
+	f.IntVarP(&count, "count", "n", 0, "stop after N messages, waiting for them")
+	f.DurationVar(&timeout, "timeout", 0, "give up when no message came for this long (0: no limit)")
+	addDirFlag(cmd, &dir)
+	return cmd
+}
+
+// subAll prints messages until count (if > 0), end of file, or, when not
+// waiting, no message ready. A lag is reported on stderr and passed. It
+// returns how many messages it printed.
+func subAll(ctx context.Context, t *topic.Topic, w *bufio.Writer, stderr io.Writer, raw, wait bool, count int, timeout time.Duration) (int, error) {
+	var buf []byte
+	got := 0
+	for count == 0 || got < count {
+		var err error
+		buf, err = t.TryReceive(buf)
+		if err == topic.ErrEmpty && (wait || timeout > 0) {
+			// About to wait: what was printed goes out first.
+			if ferr := w.Flush(); ferr != nil {
+				return got, ferr
+			}
+			wctx, cancel := waitContext(ctx, timeout)
+			buf, err = t.Receive(wctx, buf)
+			cancel()
+			if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+				if count > 0 {
+					return got, &shm.Error{Op: "topic sub", Name: t.Name(), Err: fmt.Errorf("got %d of %d messages: no message for %v: %w", got, count, timeout, err)}
+				}
+				return got, nil
+			}
+		}
+		var lag *topic.LaggedError
+		switch {
+		case err == topic.ErrEmpty || err == io.EOF:
+			return got, nil
+		case errors.As(err, &lag):
+			fmt.Fprintf(stderr, "shm: topic sub %s: %s\n", t.Name(), lag)
+			continue
+		case err != nil:
+			return got, err
+		}
+		if raw {
+			var hdr [4]byte
+			binary.LittleEndian.PutUint32(hdr[:], uint32(len(buf)))
+			w.Write(hdr[:])
+			w.Write(buf)
+		} else {
+			w.Write(buf)
+			w.WriteByte('\n')
+		}
+		got++
+	}
+	return got, nil
+}
+
+func newTopicStatCmd() *cobra.Command {
+	var (
+		dir    string
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "stat NAME [--json]",
+		Short: "Show a topic's size, policy, publisher and subscribers",
+		Long: `Show a topic's capacity, policy (lossless or overwrite), the messages
+published and still kept, whether it was closed for publishing, its
+publisher and each subscriber with whether it is alive, its position and how
+many messages it has still to read. On a corrupt topic it says which field
+is wrong, and where.`,
+		Args:              exactArgs("NAME"),
+		ValidArgsFunction: completeNames(false),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := topic.Inspect(args[0], topic.Dir(dir))
+			if st.Capacity == 0 {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			name := strings.TrimLeft(args[0], "/")
+			if asJSON {
+				type jsonStats struct {
+					Name string `json:"name"`
+					topic.Stats
+					Policy  string `json:"policy"`
+					Corrupt string `json:"corrupt,omitempty"`
+				}
+				js := jsonStats{Name: name, Stats: st, Policy: st.Policy()}
+				if err != nil {
+					js.Corrupt = err.Error()
+				}
+				if werr := writeJSON(out, js); werr != nil {
+					return werr
+				}
+				return err
+			}
+			tw := tabwriter.NewWriter(out, 0, 4, 1, ' ', 0)
+			fmt.Fprintf(tw, "name:\t%s\n", name)
+			fmt.Fprintf(tw, "kind:\ttopic, %s\n", st.Policy())
+			fmt.Fprintf(tw, "capacity:\t%s (%d bytes)\n", formatSize(st.Capacity), st.Capacity)
+			fmt.Fprintf(tw, "max message:\t%s (%d bytes)\n", formatSize(int64(st.MaxMessage)), st.MaxMessage)
+			fmt.Fprintf(tw, "history:\t%d messages\n", st.History)
+			if st.Published >= 0 {
+				fmt.Fprintf(tw, "published:\t%d messages, %d kept in the ring\n", st.Published, st.Kept)
+			}
+			fmt.Fprintf(tw, "closed:\t%s\n", yesNo(st.Closed))
+			if st.Publisher != nil {
+				fmt.Fprintf(tw, "publisher:\t%s\n", aliveString(st.Publisher.PID, st.Publisher.Alive))
+			} else {
+				fmt.Fprintf(tw, "publisher:\tnone\n")
+			}
+			fmt.Fprintf(tw, "subscribers:\t%d of %d\n", len(st.Subscribers), st.MaxSubscribers)
+			for _, s := range st.Subscribers {
+				fmt.Fprintf(tw, "  slot %d:\t%s, position %d, %d messages behind\n", s.Slot, aliveString(s.PID, s.Alive), s.Position, s.Lag)
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			return err
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON object for scripts")
+	addDirFlag(cmd, &dir)
+	return cmd
+}
+
+func aliveString(pid int, alive bool) string {
+	state := "alive"
+	if !alive {
+		state = "dead"
+	}
+	return fmt.Sprintf("pid %d (%s)", pid, state)
+}

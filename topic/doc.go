@@ -1,0 +1,86 @@
+// Package topic publishes messages to many processes through a named POSIX
+// shared-memory segment: a ring of records that one publisher writes and
+// every subscriber reads in full, each at its own pace, up to a number of
+// subscribers fixed at creation (DefaultSubscribers unless told).
+//
+// # Model
+//
+// A topic is its own segment (package shm): a header holding the magic,
+// layout version, sizes and policy, the publisher's cursors, two futex
+// words and the subscriber table (one cache line per subscriber: its
+// position and the number of its next message), followed by the ring. The
+// layout and its state machine are described once, in layout.go.
+//
+//	t, err := topic.Create("prices", 4<<20)   // or topic.Open("prices")
+//	defer t.Close()
+//	err = t.Publish(ctx, []byte("hello"))      // publisher side
+//	err = s.Subscribe()                        // subscriber side: join now
+//	msg, err := s.Receive(ctx, buf)            // every message, buf reused
+//
+// A handle becomes the publisher with its first Publish (one publisher at
+// a time; another gets ErrBusy until the first closes, detaches or dies)
+// and a subscriber with Subscribe or its first Receive. A subscriber
+// starts with the next message published, or, on a topic created with
+// History(n), with the last n messages the ring still holds. Publish and
+// Receive copy; Reserve → write → Commit and Peek → read → Release work in
+// place in the ring; PublishBatch makes a batch visible with one store and
+// one wake-up, and ReceiveBatch takes what is ready in one call.
+//
+// # Policies
+//
+// A lossless topic (the default) never loses a message for a subscriber:
+// the publisher waits while the slowest live subscriber still has to read
+// the space it needs. A subscriber that closes stops holding it back at
+// once; one that dies is found within about 100 ms (its role is a lock on
+// a byte of the object, which the kernel drops when the process dies; see
+// package internal/live) and its entry is freed.
+//
+// An Overwrite topic never makes the publisher wait. A subscriber that
+// fell more than the ring behind gets an error wrapping a *LaggedError
+// (errors.Is(err, ErrLagged)) whose Missed field says exactly how many
+// messages were written over before it read them; its next Receive
+// returns the oldest message still kept. A message written over while it
+// is being copied is detected (the reader checks the publisher's oldest
+// cursor after the copy, seqlock style) and never returned torn; a Peek
+// on such a topic is checked at Release.
+//
+// Every message published after Subscribe returns reaches a subscriber of
+// a lossless topic, in order; on an overwrite topic it reaches it or is
+// counted in a LaggedError.
+//
+// # Waiting
+//
+// A waiting call spins for SpinTime (DefaultSpin) and then sleeps on a
+// futex word. All subscribers sleep on one word, so that a publish wakes
+// every sleeping subscriber with one system call, and none when nobody
+// sleeps (wait.go has the argument that no wake-up is lost). Every wait
+// takes a context.Context. The publisher's Close marks the topic closed:
+// each subscriber receives what remains and then io.EOF. A subscriber
+// waiting on a topic whose publisher died without closing gets
+// ErrPeerDead; a new publisher may take over where the dead one stopped.
+//
+// # Caveats
+//
+//   - The slice from Reserve lives until Commit, and the one from Peek
+//     until Release; both point into shared memory.
+//   - The other processes are not trusted: every cursor, length, sequence
+//     and table entry read from the segment is checked, and a topic that
+//     breaks the rules gives an error wrapping ErrCorrupt that says which
+//     field and where, never a panic or an access outside the ring. A
+//     misbehaving peer can still change a message while a subscriber of a
+//     lossless topic reads it in place, make a call wait until its context
+//     ends, or hold a subscriber entry's lock and so look alive.
+//   - A handle is for one goroutine; open one handle per goroutine. A
+//     handle that is both publisher and subscriber of a lossless topic
+//     holds its own publishing back until it reads.
+//   - A process that forks without exec shares its role locks with the
+//     child (see package internal/live).
+//   - Another process with write access may truncate the object while it
+//     is mapped here. Every method that touches the mapping runs with
+//     runtime/debug.SetPanicOnFault and returns an error wrapping
+//     shm.ErrFault instead of dying of SIGBUS (NoFaultGuard trades that for
+//     a few nanoseconds per call); the handle is broken from then on, and
+//     Close gives up its roles. The slices from Reserve and Peek are used
+//     outside the package's methods: touching them after a truncation
+//     faults in your code.
+package topic

@@ -1,0 +1,105 @@
+package topic_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/shmkit/shm/topic"
+)
+
+// A publisher and two subscribers on one topic. In real use each is its
+// own process, opening the topic by name.
+func Example() {
+	ctx := context.Background()
+	name := fmt.Sprintf("example-topic-%d", os.Getpid())
+	pub, err := topic.Create(name, 64<<10)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer topic.Unlink(name)
+	defer pub.Close()
+
+	var subs []*topic.Topic
+	for range 2 {
+		s, err := topic.Open(name)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		defer s.Close()
+		if err := s.Subscribe(); err != nil { // joins now: gets what follows
+			fmt.Println(err)
+			return
+		}
+		subs = append(subs, s)
+	}
+
+	for _, m := range []string{"tick 1", "tick 2", "tick 3"} {
+		if err := pub.Publish(ctx, []byte(m)); err != nil {
+			fmt.Println(err)
+			return
+		}
+	}
+	pub.Close() // every subscriber gets what remains, then io.EOF
+
+	for i, s := range subs {
+		var buf []byte
+		for {
+			buf, err = s.Receive(ctx, buf)
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				fmt.Println(err)
+				return
+			}
+			fmt.Printf("subscriber %d: %s\n", i, buf)
+		}
+	}
+	// Output:
+	// subscriber 0: tick 1
+	// subscriber 0: tick 2
+	// subscriber 0: tick 3
+	// subscriber 1: tick 1
+	// subscriber 1: tick 2
+	// subscriber 1: tick 3
+}
+
+// An overwrite topic never waits for a slow subscriber; the subscriber
+// learns how many messages it missed and goes on from the oldest kept.
+func Example_overwrite() {
+	ctx := context.Background()
+	name := fmt.Sprintf("example-topic-overwrite-%d", os.Getpid())
+	pub, err := topic.Create(name, 1024, topic.Overwrite())
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer topic.Unlink(name)
+	defer pub.Close()
+	sub, err := topic.Open(name)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer sub.Close()
+	sub.Subscribe()
+
+	for i := range 100 {
+		pub.Publish(ctx, fmt.Appendf(nil, "message %02d, padded to 48 bytes............", i))
+	}
+	_, err = sub.Receive(ctx, nil)
+	var lag *topic.LaggedError
+	if errors.As(err, &lag) {
+		fmt.Println("missed", lag.Missed)
+	}
+	msg, _ := sub.Receive(ctx, nil)
+	fmt.Printf("%.10s\n", msg)
+	// Output:
+	// missed 85
+	// message 85
+}

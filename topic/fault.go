@@ -1,0 +1,108 @@
+package topic
+
+import (
+	"errors"
+	"fmt"
+	"runtime/debug"
+
+	"github.com/shmkit/shm"
+	"github.com/shmkit/shm/internal/fault"
+	"github.com/shmkit/shm/internal/objstat"
+)
+
+// Memory faults.
+//
+// A topic works in place on its mapping, and another process with write
+// access may shrink the object under it (ftruncate): the next access to a
+// page past the new end raises SIGBUS, which kills a Go program. As in
+// package queue (see its fault.go), every exported method that touches the
+// mapping runs with runtime/debug.SetPanicOnFault(true) and recovers the
+// fault in one deferred call at its top:
+//
+//	func (t *Topic) Publish(ctx context.Context, msg []byte) (err error) {
+//		if !t.cfg.noGuard {
+//			defer t.catch(debug.SetPanicOnFault(true), opPublish, &err)
+//		}
+//		...
+//
+// catch turns the fault into an error wrapping shm.ErrFault and re-panics
+// anything else. A fault can strike between any two stores of an
+// operation, so the handle is broken from then on: every later call
+// returns shm.ErrFault without touching the mapping, except Close and
+// Detach, which give up the roles (header words only, each access
+// guarded) and the mapping. A waiter notices a truncation that spares the
+// page it watches by the size check that comes with every peer check.
+
+// handleState says what a handle may still do.
+type handleState uint8
+
+const (
+	stateOpen   handleState = iota // usable
+	stateBroken                    // a call faulted: only Close is left
+	stateClosed                    // Close was called
+)
+
+// Operation names, as *shm.Error prints them.
+const (
+	opPublish   = "topic publish"
+	opCommit    = "topic commit"
+	opSubscribe = "topic subscribe"
+	opReceive   = "topic receive"
+	opRelease   = "topic release"
+	opClose     = "topic close"
+	opDetach    = "topic detach"
+)
+
+// errBroken is the cause of every call on a broken handle.
+var errBroken = fmt.Errorf("%w (an earlier call on this handle faulted; only Close is left)", shm.ErrFault)
+
+// catch ends the guard of an exported call: old is what SetPanicOnFault
+// returned at the call's start, op the operation for the error, err the
+// call's error result. A fault breaks the handle and becomes the error;
+// any other panic goes on.
+func (t *Topic) catch(old bool, op string, err *error) {
+	debug.SetPanicOnFault(old)
+	if r := recover(); r != nil {
+		addr, ok := fault.Addr(r)
+		if !ok {
+			panic(r)
+		}
+		t.state = stateBroken
+		*err = wrapErr(op, t.name, fmt.Errorf("%w: fault at address %#x", shm.ErrFault, addr))
+	}
+}
+
+// stateErr is the error of a call on a handle that is not open.
+func (t *Topic) stateErr() error {
+	if t.state == stateClosed {
+		return ErrClosed
+	}
+	return errBroken
+}
+
+// checkSize fails with shm.ErrFault, and breaks the handle as a fault
+// does, when the object is now shorter than the topic: another process
+// truncated it.
+func (t *Topic) checkSize() error {
+	size, _, ok := objstat.Of(t.fd)
+	if !ok {
+		return nil
+	}
+	if need := int64(uint64(t.header) + t.capacity); size < need {
+		t.state = stateBroken
+		return fmt.Errorf("%w: the object was truncated to %d bytes; the topic needs %d", shm.ErrFault, size, need)
+	}
+	return nil
+}
+
+// truncated replaces an ErrCorrupt error with the ErrFault one when the
+// object was truncated: shrinking to a size inside a page zeroes the rest
+// of that page, which stays mapped.
+func (t *Topic) truncated(err error) error {
+	if errors.Is(err, ErrCorrupt) {
+		if serr := t.checkSize(); serr != nil {
+			return serr
+		}
+	}
+	return err
+}

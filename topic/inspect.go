@@ -1,0 +1,73 @@
+package topic
+
+import (
+	"errors"
+
+	"github.com/shmkit/shm"
+)
+
+// opStat names the errors of Stat and Inspect.
+const opStat = "topic stat"
+
+// Inspect tells whether the named object is a topic and describes it with
+// every check Stat makes: it is the one entry point for anything that
+// shows topics, such as a directory listing. It reads the header through
+// the descriptor (pread) first, so an object that is not a topic fails
+// with ErrNotTopic without being mapped and without a page of a sparse
+// object being allocated. A topic is then described as Stat describes it,
+// with the liveness of its publisher and subscribers. A corrupt topic (a
+// damaged header, an object shorter than its header says, bad cursors, an
+// end marker that does not fit the ring) gives what could be read with an
+// error wrapping ErrCorrupt that says which field is wrong, and where;
+// Part names the part for a one-word summary.
+func Inspect(name string, opts ...Option) (Stats, error) {
+	c := newConfig(opts)
+	p, err := shm.Path(c.dir, name)
+	if err != nil {
+		return Stats{}, wrapErr(opStat, name, err)
+	}
+	hdr, size, err := readHeader(p)
+	if err != nil {
+		return Stats{}, wrapErr(opStat, name, err)
+	}
+	if _, err := parseHeader(hdr, -1); err != nil {
+		return Stats{}, wrapErr(opStat, name, err)
+	}
+	s, perr := probe(hdr, -1)
+	if _, err := parseHeader(hdr, size); err != nil {
+		return s, wrapErr(opStat, name, err)
+	}
+	if perr != nil {
+		return s, wrapErr(opStat, name, perr)
+	}
+	return Stat(name, opts...)
+}
+
+// The parts of a topic that Part names.
+const (
+	PartHeader  = "header"  // a field of the header's static line
+	PartSize    = "size"    // the object is shorter than its header says
+	PartCursors = "cursors" // the publisher's tail and oldest cursors
+	PartRing    = "ring"    // a record in the ring (the end marker at tail)
+)
+
+// partError marks a corruption error with the part of the topic it is in.
+type partError struct {
+	part string
+	err  error
+}
+
+func (e *partError) Error() string { return e.err.Error() }
+func (e *partError) Unwrap() error { return e.err }
+
+// Part names the part of a topic that a corruption error from Inspect,
+// Stat or Probe is about (Open's checks of the header are marked too):
+// PartHeader, PartSize, PartCursors or PartRing; "" for any other error,
+// such as a damaged record met while receiving.
+func Part(err error) string {
+	var pe *partError
+	if errors.As(err, &pe) {
+		return pe.part
+	}
+	return ""
+}

@@ -1,0 +1,465 @@
+package topic
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"time"
+
+	"github.com/shmkit/shm/internal/live"
+	"github.com/shmkit/shm/internal/racehint"
+)
+
+// noLimit is the publisher's minimum position when no subscriber is active.
+const noLimit = ^uint64(0)
+
+var errPendingReserve = errors.New("a Reserve is waiting for its Commit")
+
+type publisher struct {
+	active    bool
+	tail      uint64 // where the end marker is
+	seq       uint64 // the next message's sequence
+	oldest    uint64 // the first intact record, as last stored
+	oldestSeq uint64 // its sequence
+	minPos    uint64 // the lowest active subscriber position last seen
+	joinGen   uint32 // join gen when the table was last looked at
+
+	resv    bool   // a Reserve awaits its Commit
+	resvLen int    // its payload size
+	pending commit // the store that commits it (or the batch's first record)
+	defer1  bool   // a batch holds back pending
+}
+
+// commit is the store that commits a record: its second word.
+type commit struct {
+	off  uint64 // ring offset of the record (or of the wrap record before it)
+	word uint64
+	pos  uint64 // its position
+}
+
+// Publish copies msg into the topic as one message. On a lossless topic it
+// waits, until ctx is done, while the slowest live subscriber holds back
+// the room it needs; on an overwrite topic it never waits. A message of 0
+// bytes is fine; one longer than MaxMessage fails with ErrTooLarge at once.
+func (t *Topic) Publish(ctx context.Context, msg []byte) (err error) {
+	if !t.cfg.noGuard {
+		defer t.catch(debug.SetPanicOnFault(true), opPublish, &err)
+	}
+	if err := t.publishOne(ctx, msg, true); err != nil {
+		return t.pubErr(err)
+	}
+	return nil
+}
+
+// TryPublish is Publish without waiting: on a lossless topic whose slowest
+// subscriber holds back the room it needs it returns ErrFull (unwrapped).
+func (t *Topic) TryPublish(msg []byte) (err error) {
+	if !t.cfg.noGuard {
+		defer t.catch(debug.SetPanicOnFault(true), opPublish, &err)
+	}
+	if err := t.publishOne(context.Background(), msg, false); err != nil {
+		return t.pubErr(err)
+	}
+	return nil
+}
+
+// PublishBatch publishes msgs in order as separate messages and makes them
+// visible together: one release store commits the batch, one store of the
+// tail and at most one wake-up follow it. On an error, the messages before
+// the failing one were published.
+func (t *Topic) PublishBatch(ctx context.Context, msgs [][]byte) (err error) {
+	if !t.cfg.noGuard {
+		defer t.catch(debug.SetPanicOnFault(true), opPublish, &err)
+	}
+	for _, m := range msgs {
+		if err := t.publishable(len(m)); err != nil {
+			t.flush()
+			return t.pubErr(err)
+		}
+		c, off, err := t.prepare(ctx, len(m), true)
+		if err != nil {
+			t.flush()
+			return t.pubErr(err)
+		}
+		copy(t.ring[off:], m)
+		if !t.p.defer1 {
+			// The batch's first record (or the first after a flush in
+			// the middle): its commit goes last.
+			t.p.pending, t.p.defer1 = c, true
+		} else {
+			binary.LittleEndian.PutUint64(t.ring[c.off+8:], c.word)
+		}
+	}
+	t.flush()
+	return nil
+}
+
+// Reserve makes room for an n-byte message and returns it, to be written
+// in place and then published with Commit. The slice lives in the shared
+// ring: it is valid until Commit (or Close, which abandons the message).
+// Only one reservation per handle may be open.
+func (t *Topic) Reserve(ctx context.Context, n int) (_ []byte, err error) {
+	if !t.cfg.noGuard {
+		defer t.catch(debug.SetPanicOnFault(true), opPublish, &err)
+	}
+	if n < 0 {
+		return nil, t.pubErr(fmt.Errorf("%w: negative size %d", ErrTooLarge, n))
+	}
+	if err := t.publishable(n); err != nil {
+		return nil, t.pubErr(err)
+	}
+	c, off, err := t.prepare(ctx, n, true)
+	if err != nil {
+		return nil, t.pubErr(err)
+	}
+	t.p.resv, t.p.resvLen, t.p.pending = true, n, c
+	return t.ring[off : off+uint64(n) : off+uint64(n)], nil
+}
+
+// Commit publishes the message that the last Reserve made room for.
+func (t *Topic) Commit() (err error) {
+	if !t.cfg.noGuard {
+		defer t.catch(debug.SetPanicOnFault(true), opCommit, &err)
+	}
+	if t.state != stateOpen {
+		return wrapErr(opCommit, t.name, t.stateErr())
+	}
+	if !t.p.resv {
+		return wrapErr(opCommit, t.name, errors.New("no Reserve to commit"))
+	}
+	t.p.resv, t.p.defer1 = false, true
+	t.flush()
+	return nil
+}
+
+func (t *Topic) pubErr(err error) error {
+	if err == ErrFull {
+		return err
+	}
+	return wrapErr(opPublish, t.name, t.truncated(err))
+}
+
+func (t *Topic) publishable(n int) error {
+	switch {
+	case t.state != stateOpen:
+		return t.stateErr()
+	case t.p.resv:
+		return errPendingReserve
+	case n > t.maxMsg:
+		return fmt.Errorf("%w: %d bytes, the topic's maximum is %d", ErrTooLarge, n, t.maxMsg)
+	}
+	return t.claimPublisher()
+}
+
+func (t *Topic) publishOne(ctx context.Context, msg []byte, block bool) error {
+	if err := t.publishable(len(msg)); err != nil {
+		return err
+	}
+	c, off, err := t.prepare(ctx, len(msg), block)
+	if err != nil {
+		return err
+	}
+	copy(t.ring[off:], msg)
+	t.p.pending, t.p.defer1 = c, true
+	t.flush()
+	return nil
+}
+
+// flush commits the held-back record, if any, with a release store (all
+// the plain stores before it, later records of a batch included, are
+// visible first), publishes tail and wakes the sleeping subscribers.
+func (t *Topic) flush() {
+	if !t.p.defer1 {
+		return
+	}
+	t.p.defer1 = false
+	racehint.Release(t.race)
+	t.publish(&t.words[(t.p.pending.off+8)>>3], t.p.pending.word)
+	t.publish(t.tail, t.p.tail)
+	t.wakeSubscribers()
+}
+
+// prepare makes room for a record with an n-byte payload at the
+// publisher's tail, waiting if block (lossless topics only), and writes
+// everything of it but the payload and the commit: the end marker after
+// it, and the headers that the commit does not store (the record's
+// sequence; behind a wrap record, the record itself). It moves the local
+// tail past the record and returns the commit store and the payload's
+// ring offset.
+func (t *Topic) prepare(ctx context.Context, n int, block bool) (commit, uint64, error) {
+	tail := t.p.tail
+	o := tail & t.mask
+	rec := recSize(n)
+	pad := uint64(0)
+	if o+rec > t.capacity {
+		pad = t.capacity - o
+	}
+	end := tail + pad + rec
+	if need := end + recordHeader; need > t.capacity && need-t.capacity > t.p.oldest {
+		if t.p.defer1 && need-t.capacity > t.p.pending.pos {
+			// A batch larger than the ring: what it held back is about
+			// to be written over, so it goes out now.
+			t.flush()
+		}
+		if err := t.makeRoom(ctx, need-t.capacity, block); err != nil {
+			return commit{}, 0, err
+		}
+	}
+	le := binary.LittleEndian
+	seq := t.p.seq
+	eo := end & t.mask
+	le.PutUint64(t.ring[eo:], seq+1) // the new end marker
+	le.PutUint64(t.ring[eo+8:], 0)
+	var c commit
+	ro := o
+	if pad > 0 {
+		// A wrap record at o, committed last, covers the rest of the
+		// ring; the record goes at offset 0.
+		le.PutUint64(t.ring[o:], seq)
+		ro = 0
+		le.PutUint64(t.ring[0:], seq)
+		le.PutUint64(t.ring[8:], lenKind(uint32(n), kindData))
+		c = commit{off: o, word: lenKind(uint32(pad-recordHeader), kindWrap), pos: tail}
+	} else {
+		le.PutUint64(t.ring[o:], seq)
+		c = commit{off: o, word: lenKind(uint32(n), kindData), pos: tail}
+	}
+	t.p.tail = end
+	t.p.seq++
+	return c, ro + recordHeader, nil
+}
+
+// makeRoom moves oldest to the first record boundary at or after need
+// (positions below it are about to be written over). On a lossless topic
+// it first waits until no active subscriber reads below that boundary. It
+// stores the new oldest before it looks at join gen: a subscriber that
+// joined since the table was last looked at is either seen now (and waited
+// for) or saw the new oldest and starts after it (see layout.go).
+func (t *Topic) makeRoom(ctx context.Context, need uint64, block bool) error {
+	pos, seq, err := t.walkFrom(t.p.oldest, t.p.oldestSeq, need)
+	if err != nil {
+		return err
+	}
+	if !t.overwrite && pos > t.p.minPos {
+		if err := t.waitRoom(ctx, pos, block); err != nil {
+			return err
+		}
+	}
+	if t.overwrite {
+		// A full barrier: no payload store below may become visible
+		// before a reader can see that its record is gone.
+		t.oldest.Swap(pos)
+	} else {
+		t.publish(t.oldest, pos)
+	}
+	if g := t.joinGen.Load(); g != t.p.joinGen {
+		t.p.joinGen = g
+		if t.p.minPos, err = t.minPosition(); err != nil {
+			return err
+		}
+		if !t.overwrite && pos > t.p.minPos {
+			if err := t.waitRoom(ctx, pos, block); err != nil {
+				// Nothing was written over: the next call walks from
+				// the old oldest again and waits for the joiner then.
+				return err
+			}
+		}
+	}
+	t.p.oldest, t.p.oldestSeq = pos, seq
+	return nil
+}
+
+// walkFrom walks the records from pos (whose message has sequence seq) to
+// the first record boundary at or after need, and returns it with its
+// sequence. The records are the publisher's own, but a hostile peer may
+// have changed them: each is checked.
+func (t *Topic) walkFrom(pos, seq, need uint64) (uint64, uint64, error) {
+	for pos < need {
+		if pos >= t.p.tail {
+			return 0, 0, fmt.Errorf("%w: no record boundary between oldest %d (header offset %d) and tail %d at or after %d", ErrCorrupt, t.p.oldest, offOldest, t.p.tail, need)
+		}
+		var err error
+		if pos, seq, _, err = t.recordAt(pos, seq); err != nil {
+			if err == errAtEnd {
+				err = t.corruptRecord(pos, "kind", uint64(kindEnd), "a committed record below tail")
+			}
+			return 0, 0, err
+		}
+	}
+	return pos, seq, nil
+}
+
+// errAtEnd is recordAt's report of the end marker.
+var errAtEnd = errors.New("end marker")
+
+// recordAt checks the record header at pos, which must carry sequence
+// seq, and returns the position and sequence after it and whether it holds
+// a message; errAtEnd for the end marker. Both words are read once, with
+// atomic loads.
+func (t *Topic) recordAt(pos, seq uint64) (next, nextSeq uint64, data bool, err error) {
+	o := pos & t.mask
+	s := t.words[o>>3].Load()
+	w := t.words[o>>3+1].Load()
+	n, kind := uint64(uint32(w)), uint32(w>>32)
+	if s != seq {
+		return pos, seq, false, t.corruptRecord(pos, "sequence", s, fmt.Sprint(seq))
+	}
+	switch kind {
+	case kindData:
+		rec := recSize(int(min(n, 1<<32)))
+		if n > uint64(t.maxMsg) || o+rec > t.capacity {
+			return pos, seq, false, t.corruptRecord(pos, "length", n, fmt.Sprintf("at most %d, within the ring", t.maxMsg))
+		}
+		return pos + rec, seq + 1, true, nil
+	case kindWrap:
+		if o == 0 || n != t.capacity-o-recordHeader {
+			return pos, seq, false, t.corruptRecord(pos, "wrap length", n, fmt.Sprintf("%d to the ring's end, not at offset 0", t.capacity-o-recordHeader))
+		}
+		return pos + t.capacity - o, seq, false, nil
+	case kindEnd:
+		return pos, seq, false, errAtEnd
+	}
+	return pos, seq, false, t.corruptRecord(pos, "kind", uint64(kind), "a known record kind")
+}
+
+func (t *Topic) corruptRecord(pos uint64, field string, val uint64, want string) error {
+	return fmt.Errorf("%w: record at position %d (ring offset %d, segment offset %d): %s %d, want %s", ErrCorrupt, pos, pos&t.mask, uint64(t.header)+pos&t.mask, field, val, want)
+}
+
+// waitRoom waits until every active subscriber's position is at or after
+// pos (lossless topics), or fails with ErrFull when not block. While it
+// waits it frees the entries of subscribers that died.
+//
+// When it has to sleep, it first sleeps for a quarter of the ring more
+// than it needs (but no further than tail, which every subscriber
+// reaches), for at most hysteresisSlice: the room then comes in runs, not
+// one message at a time, each of which would cost a wake-up. After that
+// slice it waits for pos itself, so that a subscriber that pauses after a
+// few messages holds it back no longer than that. The target goes to pub
+// want before the publisher advertises its sleep, and a subscriber wakes
+// it only when its own position passes the target (see wait.go).
+func (t *Topic) waitRoom(ctx context.Context, pos uint64, block bool) error {
+	target := pos
+	ready := func() (bool, error) {
+		var err error
+		t.p.minPos, err = t.minPosition()
+		return err == nil && target <= t.p.minPos, err
+	}
+	if ok, err := ready(); ok || err != nil {
+		return err
+	}
+	if !block {
+		t.reclaimDead()
+		if ok, err := ready(); ok || err != nil {
+			return err
+		}
+		return ErrFull
+	}
+	// Subscribers see everything published while we wait.
+	t.flush()
+	t.want.Store(target)
+	peer := func() error {
+		t.reclaimDead()
+		return nil
+	}
+	beforeSleep := func(round int) time.Duration {
+		if round == 0 {
+			target = max(pos, min(pos+t.capacity/4, t.p.tail))
+			t.want.Store(target)
+			return hysteresisSlice
+		}
+		if target != pos {
+			target = pos
+			t.want.Store(target)
+		}
+		return peerCheck
+	}
+	return t.await(ctx, t.pubWait, ready, peer, beforeSleep)
+}
+
+// hysteresisSlice bounds the publisher's first sleep for room, in which it
+// waits for more room than it needs (see waitRoom).
+const hysteresisSlice = 10 * time.Millisecond
+
+// minPosition is the lowest position of an active subscriber, or noLimit.
+// A handle that is both publisher and subscriber counts too: it holds its
+// own publishing back until it reads. A position that is not a record
+// boundary or lies past the tail is damage. (One below oldest is not: a
+// joiner's 0, or the start of one that a publisher which died while
+// waiting for it had already passed in oldest, are held to.)
+func (t *Topic) minPosition() (uint64, error) {
+	m := noLimit
+	for i := range t.table {
+		e := &t.table[i]
+		if e.state.Load()&1 == 0 {
+			continue
+		}
+		p := e.pos.Load()
+		if !t.overwrite && (p%recordHeader != 0 || p > t.p.tail) {
+			return 0, fmt.Errorf("%w: subscriber entry %d's position (header offset %d) is %d; it must be a multiple of %d no further than tail %d", ErrCorrupt, i, offTable+i*entrySize+entPos, p, recordHeader, t.p.tail)
+		}
+		m = min(m, p)
+	}
+	return m, nil
+}
+
+// reclaimDead frees the entries whose subscriber died: the active bit is
+// set but no live open file description holds the entry's role byte.
+func (t *Topic) reclaimDead() {
+	for i := range t.table {
+		e := &t.table[i]
+		w := e.state.Load()
+		if w&1 == 0 || (t.s.active && t.s.slot == i) {
+			continue
+		}
+		held, err := live.Held(t.fd, e.role)
+		if err != nil || held {
+			continue
+		}
+		e.state.CompareAndSwap(w, w&^1)
+	}
+}
+
+// findEnd finds where a publisher that takes over goes on: the end marker
+// at or after the published tail (a publisher that died between a commit
+// and the tail's store left it one record behind), with the oldest record
+// and the sequences. Everything is checked: the records from oldest to the
+// end marker must hold together, or a reader would find garbage there.
+func (t *Topic) findEnd() (tail, oldest, seq, oldestSeq uint64, err error) {
+	tail, oldest = t.tail.Load(), t.oldest.Load()
+	if err := t.checkCursors(tail, oldest); err != nil {
+		return 0, 0, 0, 0, err
+	}
+	oldestSeq = t.words[(oldest&t.mask)>>3].Load()
+	pos, s := oldest, oldestSeq
+	for {
+		if pos-oldest > t.capacity-recordHeader {
+			return 0, 0, 0, 0, fmt.Errorf("%w: no end marker within %d bytes after oldest %d (header offset %d)", ErrCorrupt, t.capacity, oldest, offOldest)
+		}
+		next, nextSeq, _, err := t.recordAt(pos, s)
+		if err == errAtEnd && pos >= tail {
+			return pos, oldest, s, oldestSeq, nil
+		}
+		if err == errAtEnd {
+			err = t.corruptRecord(pos, "kind", uint64(kindEnd), fmt.Sprintf("a committed record below tail %d (header offset %d)", tail, offTail))
+		}
+		if err != nil {
+			return 0, 0, 0, 0, err
+		}
+		pos, s = next, nextSeq
+	}
+}
+
+// checkCursors checks tail and oldest as read from the header.
+func (t *Topic) checkCursors(tail, oldest uint64) error {
+	if tail%recordHeader != 0 || oldest%recordHeader != 0 || oldest > tail || tail-oldest > t.capacity {
+		return t.corruptCursors(tail, oldest)
+	}
+	return nil
+}
+
+func (t *Topic) corruptCursors(tail, oldest uint64) error {
+	return fmt.Errorf("%w: cursors tail %d (header offset %d) and oldest %d (header offset %d) are not multiples of %d with oldest ≤ tail ≤ oldest + capacity %d", ErrCorrupt, tail, offTail, oldest, offOldest, recordHeader, t.capacity)
+}

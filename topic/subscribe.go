@@ -1,0 +1,466 @@
+package topic
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+	"time"
+
+	"github.com/shmkit/shm/internal/live"
+	"github.com/shmkit/shm/internal/mem"
+	"github.com/shmkit/shm/internal/racehint"
+)
+
+type subscriber struct {
+	active  bool
+	slot    int
+	gen     uint32
+	pos     uint64 // the next record to read
+	seq     uint64 // the sequence of the next message
+	peeked  bool
+	peekOff uint64 // ring offset of the peeked payload
+	peekLen int
+	peekAdv uint64 // ring bytes from pos to the peeked record's end
+	held    error  // a lag that ended a batch, for the next call
+}
+
+// Subscribe makes the handle a subscriber now: it takes an entry of the
+// subscriber table and chooses where it starts, at the next message
+// published, or with up to History messages the ring still holds. Every
+// message published after Subscribe returns reaches this subscriber (on a
+// lossless topic; on an overwrite topic, or a *LaggedError counts it).
+// The first Receive or Peek subscribes a handle that has not. It fails
+// with ErrBusy when every entry is held by a live subscriber.
+func (t *Topic) Subscribe() (err error) {
+	defer t.catch(debug.SetPanicOnFault(true), opSubscribe, &err)
+	if t.state != stateOpen {
+		return wrapErr(opSubscribe, t.name, t.stateErr())
+	}
+	return wrapErr(opSubscribe, t.name, t.truncated(t.join()))
+}
+
+// join takes a table entry: locks its role byte, sets it active at
+// position 0 (which holds a lossless publisher back until the start is
+// chosen), adds one to join gen, and only then reads oldest and tail to
+// choose the start (see layout.go for why that order loses nothing).
+func (t *Topic) join() error {
+	if t.s.active {
+		return nil
+	}
+	slot := -1
+	for i := range t.table {
+		err := live.Hold(t.fd, t.table[i].role)
+		if errors.Is(err, live.ErrHeld) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		slot = i
+		break
+	}
+	if slot < 0 {
+		return fmt.Errorf("%w: all %d subscriber entries are held by live processes", ErrBusy, len(t.table))
+	}
+	e := t.table[slot]
+	gen := (e.state.Load()>>1 + 1) & (1<<31 - 1)
+	e.pos.Store(0)
+	e.seq.Store(0)
+	e.pid.Store(uint32(os.Getpid()))
+	e.state.Store(gen<<1 | 1)
+	t.joinGen.Add(1)
+	// The publisher stores oldest with a release store and then loads join
+	// gen: Heavy gives that pair its store-load order (see wait.go). When
+	// membarrier is refused here, a pause gives the publisher's store
+	// buffer time to drain instead: the fallback wait.go uses for sleeps.
+	if mem.Heavy() != nil {
+		time.Sleep(heavyFallback)
+	}
+	start, seq, err := t.chooseStart()
+	if err != nil {
+		e.state.CompareAndSwap(gen<<1|1, gen<<1)
+		live.Release(t.fd, e.role)
+		return err
+	}
+	e.seq.Store(seq)
+	t.publish(e.pos, start)
+	t.s = subscriber{active: true, slot: slot, gen: gen, pos: start, seq: seq}
+	t.wakePublisher() // it may wait for this entry's position
+	return nil
+}
+
+// chooseStart reads oldest and tail and returns where a joiner starts, with
+// the sequence of the message there: at tail, or History messages before
+// it when the ring holds them. On an overwrite topic the publisher may pass
+// the chosen record while it is chosen: then it tries again.
+func (t *Topic) chooseStart() (uint64, uint64, error) {
+	for range 1000 {
+		oldest := t.oldest.Load()
+		tail := t.tail.Load()
+		if err := t.checkCursors(tail, oldest); err != nil {
+			return 0, 0, err
+		}
+		start, seq := tail, t.words[(tail&t.mask)>>3].Load()
+		var err error
+		if t.history > 0 && oldest < tail {
+			start, seq, err = t.historyStart(oldest, tail, seq)
+		}
+		if t.overwrite && t.oldest.Load() > start {
+			continue // overtaken while choosing
+		}
+		return start, seq, err
+	}
+	return 0, 0, fmt.Errorf("%w: cursor oldest at header offset %d passed each of 1000 starts chosen behind it", ErrCorrupt, offOldest)
+}
+
+// historyStart walks from oldest to tail and returns the position and
+// sequence of the History-th message before tail (or oldest's, when the
+// ring holds fewer).
+func (t *Topic) historyStart(oldest, tail, tailSeq uint64) (uint64, uint64, error) {
+	pos, seq := oldest, t.words[(oldest&t.mask)>>3].Load()
+	if tailSeq < seq || tailSeq-seq > (tail-oldest)/recordHeader {
+		return 0, 0, t.corruptRecord(tail, "sequence", tailSeq, fmt.Sprintf("from %d (the oldest's) to %d more", seq, (tail-oldest)/recordHeader))
+	}
+	kept := tailSeq - seq
+	skip := kept - min(kept, uint64(t.history))
+	for seq-(tailSeq-kept) < skip {
+		next, nextSeq, _, err := t.recordAt(pos, seq)
+		if err == errAtEnd || err == nil && next > tail {
+			err = t.corruptRecord(pos, "kind", uint64(kindEnd), "a committed record below tail")
+		}
+		if err != nil {
+			return 0, 0, err
+		}
+		pos, seq = next, nextSeq
+	}
+	return pos, seq, nil
+}
+
+// Receive waits for the next message and returns it appended to buf[:0]
+// (so a buf with enough capacity means no allocation). After the
+// publisher closed the topic and every message was received, it returns
+// io.EOF (unwrapped). On an overwrite topic it returns an error wrapping a
+// *LaggedError when the publisher wrote over messages this subscriber had
+// not read; the next call returns the oldest message still kept. It fails
+// with ErrPeerDead when it waits on a topic whose publisher died without
+// closing it, with ErrCorrupt when the ring breaks the layout's rules, and
+// with shm.ErrFault when another process truncated the topic's object.
+func (t *Topic) Receive(ctx context.Context, buf []byte) (_ []byte, err error) {
+	if !t.cfg.noGuard {
+		defer t.catch(debug.SetPanicOnFault(true), opReceive, &err)
+	}
+	buf, err = t.receive(ctx, buf, true)
+	return buf, t.recvErr(err)
+}
+
+// TryReceive is Receive without waiting: it returns ErrEmpty (unwrapped)
+// when no message is ready.
+func (t *Topic) TryReceive(buf []byte) (_ []byte, err error) {
+	if !t.cfg.noGuard {
+		defer t.catch(debug.SetPanicOnFault(true), opReceive, &err)
+	}
+	buf, err = t.receive(context.Background(), buf, false)
+	return buf, t.recvErr(err)
+}
+
+// ReceiveBatch receives several messages in one call: it waits like
+// Receive for the first, then takes the messages that are ready behind it
+// without waiting, until msgs is full, and appends each to msgs[i][:0]. It
+// returns how many it received; msgs[:n] hold them whatever the error. An
+// error that ends a batch after its first message (io.EOF, a lag, the
+// errors of Receive) is held back for the next call, which returns it with
+// n == 0.
+func (t *Topic) ReceiveBatch(ctx context.Context, msgs [][]byte) (n int, err error) {
+	if len(msgs) == 0 {
+		return 0, nil
+	}
+	if !t.cfg.noGuard {
+		defer t.catch(debug.SetPanicOnFault(true), opReceive, &err)
+	}
+	block := true
+	for n < len(msgs) {
+		m, err := t.receive(ctx, msgs[n], block)
+		if err != nil {
+			if n > 0 {
+				if errors.Is(err, ErrLagged) {
+					t.s.held = err
+				}
+				break
+			}
+			return 0, t.recvErr(err)
+		}
+		msgs[n] = m
+		n++
+		block = false
+	}
+	return n, nil
+}
+
+// Peek waits for the next message like Receive and returns it in place, in
+// the shared ring, without copying. The slice is valid until Release,
+// which consumes the message; Peek again before Release returns the same
+// message. On an overwrite topic the publisher may write over the message
+// while it is held: Release then returns a *LaggedError that counts it
+// among the missed, and what was read from the slice must be thrown away.
+func (t *Topic) Peek(ctx context.Context) (_ []byte, err error) {
+	if !t.cfg.noGuard {
+		defer t.catch(debug.SetPanicOnFault(true), opReceive, &err)
+	}
+	off, n, adv, err := t.next(ctx, true)
+	if err != nil {
+		return nil, t.recvErr(err)
+	}
+	t.s.peeked, t.s.peekOff, t.s.peekLen, t.s.peekAdv = true, off, n, adv
+	return t.ring[off : off+uint64(n) : off+uint64(n)], nil
+}
+
+// Release consumes the message that Peek returned; the slice from Peek
+// must not be used afterwards. On an overwrite topic it returns an error
+// wrapping a *LaggedError when the message was written over while it was
+// held (see Peek).
+func (t *Topic) Release() (err error) {
+	if !t.cfg.noGuard {
+		defer t.catch(debug.SetPanicOnFault(true), opRelease, &err)
+	}
+	if t.state != stateOpen {
+		return wrapErr(opRelease, t.name, t.stateErr())
+	}
+	if !t.s.peeked {
+		return wrapErr(opRelease, t.name, errors.New("no Peek to release"))
+	}
+	t.s.peeked = false
+	if t.overwrite && t.oldest.Load() > t.s.pos {
+		return wrapErr(opRelease, t.name, t.lag())
+	}
+	t.consume(t.s.peekAdv)
+	return nil
+}
+
+// receive copies the next message into buf. On an overwrite topic it
+// copies with atomic loads and then checks that the record was not
+// written over meanwhile (the seqlock of layout.go); a torn copy is thrown
+// away and the lag reported.
+func (t *Topic) receive(ctx context.Context, buf []byte, block bool) ([]byte, error) {
+	off, n, adv, err := t.next(ctx, block)
+	if err != nil {
+		return buf[:0], err
+	}
+	if !t.overwrite {
+		buf = append(buf[:0], t.ring[off:off+uint64(n)]...)
+		t.consume(adv)
+		return buf, nil
+	}
+	buf = t.copyWords(buf, off, n)
+	if t.oldest.Load() > t.s.pos {
+		t.s.peeked = false
+		return buf[:0], t.lag()
+	}
+	t.consume(adv)
+	return buf, nil
+}
+
+// copyWords appends the n bytes at ring offset off to buf[:0], reading
+// 8-byte words with atomic loads, so that the check that follows orders
+// after every one of them. The record's padding makes whole words safe to
+// read.
+func (t *Topic) copyWords(buf []byte, off uint64, n int) []byte {
+	words := (n + 7) / 8
+	if cap(buf) < words*8 {
+		buf = make([]byte, 0, words*8)
+	}
+	buf = buf[:words*8]
+	w := t.words[off>>3 : off>>3+uint64(words)]
+	for i := range w {
+		binary.LittleEndian.PutUint64(buf[i*8:], w[i].Load())
+	}
+	return buf[:n]
+}
+
+// consume moves past the message that next returned and publishes the
+// position, waking a publisher that waits for room.
+func (t *Topic) consume(adv uint64) {
+	t.s.peeked = false
+	prev := t.s.pos
+	t.s.pos += adv
+	t.s.seq++
+	e := t.table[t.s.slot]
+	t.publish(e.seq, t.s.seq)
+	t.publish(e.pos, t.s.pos)
+	if t.pubWait.Load() != 0 {
+		// Only the step past the publisher's target wakes it.
+		if w := t.want.Load(); prev < w && w <= t.s.pos {
+			t.wakePublisher()
+		}
+	}
+}
+
+func (t *Topic) recvErr(err error) error {
+	if err == nil || err == io.EOF || err == ErrEmpty {
+		return err
+	}
+	return wrapErr(opReceive, t.name, t.truncated(err))
+}
+
+// next finds the next message at the subscriber's position, passing wrap
+// records on the way. It returns the payload's ring offset and length, and
+// how many ring bytes from the position to the record's end consuming it
+// takes. Every field read from the ring is checked against the ring's
+// bounds, the expected sequence and the maximum message size before it is
+// used, and is read once. On an overwrite topic a field that fails its
+// check while oldest has passed the position is a lap, not damage.
+func (t *Topic) next(ctx context.Context, block bool) (off uint64, n int, adv uint64, err error) {
+	if t.state != stateOpen {
+		return 0, 0, 0, t.stateErr()
+	}
+	if t.s.peeked {
+		return t.s.peekOff, t.s.peekLen, t.s.peekAdv, nil
+	}
+	if err := t.s.held; err != nil {
+		t.s.held = nil
+		return 0, 0, 0, err
+	}
+	if !t.s.active {
+		if err := t.join(); err != nil {
+			return 0, 0, 0, err
+		}
+	}
+	for {
+		c := t.s.pos
+		o := c & t.mask
+		w := t.words[o>>3+1].Load()
+		length, kind := uint64(uint32(w)), uint32(w>>32)
+		if kind == kindEnd {
+			if t.overwrite && t.oldest.Load() > c {
+				return 0, 0, 0, t.lag()
+			}
+			// The end marker carries the next message's sequence: zeros
+			// where a marker should be are damage (or a truncation inside
+			// the page), not an empty topic.
+			if s := t.words[o>>3].Load(); s != t.s.seq {
+				return 0, 0, 0, t.corruptRecord(c, "end marker's sequence", s, fmt.Sprint(t.s.seq))
+			}
+			if err := t.waitData(ctx, block); err != nil {
+				return 0, 0, 0, err
+			}
+			continue
+		}
+		seq := t.words[o>>3].Load()
+		bad := func(field string, val uint64, want string) error {
+			if t.overwrite && t.oldest.Load() > c {
+				return t.lag()
+			}
+			return t.corruptRecord(c, field, val, want)
+		}
+		if seq != t.s.seq {
+			return 0, 0, 0, bad("sequence", seq, fmt.Sprint(t.s.seq))
+		}
+		switch kind {
+		case kindWrap:
+			// A wrap record at offset 0 would cover the whole ring: the
+			// publisher never writes one, and passing it would go round
+			// for ever.
+			if o == 0 || length != t.capacity-o-recordHeader {
+				return 0, 0, 0, bad("wrap length", length, fmt.Sprintf("%d to the ring's end, not at offset 0", t.capacity-o-recordHeader))
+			}
+			if t.overwrite && t.oldest.Load() > c {
+				return 0, 0, 0, t.lag()
+			}
+			t.s.pos += t.capacity - o
+		case kindData:
+			rec := recSize(int(min(length, 1<<32)))
+			if length > uint64(t.maxMsg) || o+rec > t.capacity {
+				return 0, 0, 0, bad("length", length, fmt.Sprintf("at most the maximum message %d, within the ring", t.maxMsg))
+			}
+			racehint.Acquire(t.race)
+			return o + recordHeader, int(length), rec, nil
+		default:
+			return 0, 0, 0, bad("kind", uint64(kind), "a known record kind")
+		}
+	}
+}
+
+// lag moves an overwrite subscriber that oldest has passed to oldest, and
+// returns the *LaggedError that counts the messages it skipped: the
+// difference between the sequence there and the one it expected. The
+// record at oldest is read and then oldest again: if it moved, the record
+// may be gone too, and it starts over.
+func (t *Topic) lag() error {
+	c := t.s.pos
+	for range 1 << 16 {
+		oldest := t.oldest.Load()
+		if oldest <= c {
+			return fmt.Errorf("%w: cursor oldest at header offset %d moved back from after position %d to %d", ErrCorrupt, offOldest, c, oldest)
+		}
+		tail := t.tail.Load()
+		if err := t.checkCursors(tail, oldest); err != nil {
+			return err
+		}
+		o := oldest & t.mask
+		seq := t.words[o>>3].Load()
+		kind := uint32(t.words[o>>3+1].Load() >> 32)
+		if t.oldest.Load() != oldest {
+			continue
+		}
+		if kind != kindEnd && kind != kindData && kind != kindWrap {
+			return t.corruptRecord(oldest, "kind", uint64(kind), "a known record kind")
+		}
+		if seq < t.s.seq || seq-t.s.seq > (oldest-c)/recordHeader {
+			return t.corruptRecord(oldest, "sequence", seq, fmt.Sprintf("from %d to %d more (the records between)", t.s.seq, (oldest-c)/recordHeader))
+		}
+		missed := seq - t.s.seq
+		t.s.pos, t.s.seq, t.s.peeked = oldest, seq, false
+		e := t.table[t.s.slot]
+		t.publish(e.seq, seq)
+		t.publish(e.pos, oldest)
+		return &LaggedError{Missed: missed}
+	}
+	return fmt.Errorf("%w: cursor oldest at header offset %d moved on every one of %d looks at the record there", ErrCorrupt, offOldest, 1<<16)
+}
+
+// waitData waits for a record at the subscriber's position. It returns
+// nil when there may be one (or an overwrite subscriber was passed),
+// io.EOF when the topic is closed and everything was received, ErrEmpty
+// when not blocking.
+func (t *Topic) waitData(ctx context.Context, block bool) error {
+	c := t.s.pos
+	w := &t.words[(c&t.mask)>>3+1]
+	empty := func() bool { return uint32(w.Load()>>32) == kindEnd }
+	ready := func() (bool, error) {
+		if !empty() || t.overwrite && t.oldest.Load() > c {
+			return true, nil
+		}
+		// The publisher commits before it closes: look again after closed.
+		if t.closed.Load() != 0 && empty() {
+			racehint.Acquire(t.race)
+			return false, io.EOF
+		}
+		return false, nil
+	}
+	if ok, err := ready(); ok || err != nil {
+		return err
+	}
+	if !block {
+		return ErrEmpty
+	}
+	return t.await(ctx, t.subWait, ready, t.publisherDead, nil)
+}
+
+// publisherDead reports ErrPeerDead when a publisher held the role and
+// died without giving it up: the role byte is no longer locked.
+func (t *Topic) publisherDead() error {
+	if t.p.active || t.pubState.Load() == 0 {
+		return nil
+	}
+	held, err := live.Held(t.fd, offPubRole)
+	if err != nil || held {
+		return nil
+	}
+	if t.pubState.Load() == 0 { // it gave the role up meanwhile
+		return nil
+	}
+	return fmt.Errorf("%w: publisher pid %d", ErrPeerDead, t.pubPID.Load())
+}

@@ -1,0 +1,452 @@
+package topic
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"sync/atomic"
+
+	"github.com/shmkit/shm"
+	"github.com/shmkit/shm/internal/fault"
+	"github.com/shmkit/shm/internal/futex"
+	"github.com/shmkit/shm/internal/live"
+	"github.com/shmkit/shm/internal/mem"
+	"github.com/shmkit/shm/internal/racehint"
+)
+
+var (
+	// ErrNotTopic is wrapped by Open's and Probe's error for an object that
+	// is not a topic (no topic magic).
+	ErrNotTopic = errors.New("not a topic")
+
+	// ErrVersion is wrapped by Open's and Probe's error for a topic of
+	// another layout version.
+	ErrVersion = errors.New("unsupported topic layout version")
+
+	// ErrCorrupt is wrapped by the error for a header, cursor, table entry
+	// or record that breaks the layout's rules; the error says which field
+	// and where.
+	ErrCorrupt = errors.New("topic is corrupt")
+
+	// ErrPeerDead is wrapped by the error of a Receive that waits on a
+	// topic whose publisher died without closing it. A new publisher may
+	// take over; the next Receive waits for it.
+	ErrPeerDead = errors.New("peer process died")
+
+	// ErrBusy is wrapped by the error of the first Publish of a handle when
+	// another live handle is the topic's publisher, and of a subscriber's
+	// join when every entry of the subscriber table is taken.
+	ErrBusy = errors.New("another live process holds this role")
+
+	// ErrTooLarge is wrapped by the error for a message longer than the
+	// topic's maximum message size.
+	ErrTooLarge = errors.New("message too large")
+
+	// ErrClosed is wrapped by the error of every method called after Close.
+	ErrClosed = errors.New("topic handle is closed")
+
+	// ErrLagged is matched (errors.Is) by a *LaggedError.
+	ErrLagged = errors.New("subscriber fell behind")
+
+	// ErrFull is returned, unwrapped, by TryPublish on a lossless topic when
+	// a subscriber holds back the room the message needs.
+	ErrFull = errors.New("topic is full")
+
+	// ErrEmpty is returned, unwrapped, by TryReceive when there is no message.
+	ErrEmpty = errors.New("topic is empty")
+)
+
+// LaggedError is the error of a receiving call on an overwrite topic when
+// the publisher wrote over messages this subscriber had not read: Missed
+// says exactly how many. The subscriber has moved on to the oldest message
+// still kept, which the next call returns.
+type LaggedError struct {
+	Missed uint64
+}
+
+// Error says how many messages were missed.
+func (e *LaggedError) Error() string {
+	return fmt.Sprintf("missed %d message%s", e.Missed, plural(e.Missed))
+}
+
+// Is makes errors.Is(err, ErrLagged) true.
+func (e *LaggedError) Is(target error) bool { return target == ErrLagged }
+
+func plural(n uint64) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+// Topic is a handle on a topic segment. A handle becomes the topic's
+// publisher with its first Publish (or Reserve) and a subscriber with
+// Subscribe or its first Receive (or Peek); it may be both. A handle is
+// not safe for concurrent use by several goroutines: give each goroutine
+// its own handle (Open again).
+type Topic struct {
+	name string
+	seg  *shm.Segment
+	fd   int
+	cfg  config
+	geometry
+	mask  uint64
+	ring  []byte
+	words []atomic.Uint64 // the ring as 8-byte words
+	// race is the object's key for the race detector (race builds only):
+	// each commit and close is a release on it, and each message and end
+	// of file seen an acquire, as with a channel.
+	race  *byte
+	light bool // commits may be release-only (see wait.go)
+
+	tail, oldest, want                *atomic.Uint64
+	closed, subWait, pubWait, joinGen *atomic.Uint32
+	pubState, pubPID                  *atomic.Uint32
+	table                             []entry
+	state                             handleState
+	p                                 publisher
+	s                                 subscriber
+}
+
+// entry is a subscriber table entry.
+type entry struct {
+	pos, seq   *atomic.Uint64
+	state, pid *atomic.Uint32
+	role       int64 // offset of the role byte
+}
+
+// Create makes a new topic segment with a ring of capacity bytes (a power
+// of two from MinCapacity to MaxCapacity) and opens it. It fails like
+// shm.Create when the name is taken or there is no room.
+func Create(name string, capacity int64, opts ...Option) (*Topic, error) {
+	c := newConfig(opts)
+	t, err := create(name, capacity, &c)
+	if err != nil {
+		return nil, wrapErr("topic create", name, err)
+	}
+	return t, nil
+}
+
+func create(name string, capacity int64, c *config) (*Topic, error) {
+	if capacity < MinCapacity || capacity > MaxCapacity || !isPow2(uint64(capacity)) {
+		return nil, fmt.Errorf("%w: capacity %d is not a power of two from %d to %d", shm.ErrInvalid, capacity, MinCapacity, int64(MaxCapacity))
+	}
+	limit := maxMessageFor(uint64(capacity))
+	mm := uint64(c.maxMsg)
+	if c.maxMsg == 0 {
+		mm = limit
+	}
+	if c.maxMsg < 0 || mm > limit {
+		return nil, fmt.Errorf("%w: max message %d is not in [0, %d] for capacity %d", shm.ErrInvalid, c.maxMsg, limit, capacity)
+	}
+	if c.nsubs < 1 || c.nsubs > MaxSubscribers {
+		return nil, fmt.Errorf("%w: %d subscribers is not in [1, %d]", shm.ErrInvalid, c.nsubs, MaxSubscribers)
+	}
+	if c.history < 0 || uint64(c.history) > uint64(capacity)/recordHeader {
+		return nil, fmt.Errorf("%w: history %d is not in [0, %d], the records capacity %d holds", shm.ErrInvalid, c.history, capacity/recordHeader, capacity)
+	}
+	header := func(b []byte) error {
+		le := binary.LittleEndian
+		le.PutUint32(b[offVersion:], layoutVersion)
+		if c.overwrite {
+			le.PutUint32(b[offFlags:], flagOverwr)
+		}
+		le.PutUint64(b[offCapacity:], uint64(capacity))
+		le.PutUint32(b[offMaxMsg:], uint32(mm))
+		le.PutUint32(b[offSubscribers:], uint32(c.nsubs))
+		le.PutUint32(b[offHistory:], uint32(c.history))
+		// The magic goes last, atomically: an Open that sees it sees the rest.
+		mem.MustUint64(b, offMagic).Store(magic)
+		return nil
+	}
+	seg, err := shm.Create(name, int64(headerSizeFor(c.nsubs))+capacity, append(c.shmOptions(), shm.Initialize(header))...)
+	if err != nil {
+		return nil, unwrapShm(err)
+	}
+	t, err := attach(name, seg, c)
+	if err != nil {
+		seg.Close()
+		shm.Unlink(name, shm.Dir(c.dir))
+		return nil, err
+	}
+	return t, nil
+}
+
+// Open opens an existing topic. It fails with an error wrapping ErrNotTopic
+// for an object that is not a topic and ErrVersion for a topic of another
+// layout version.
+func Open(name string, opts ...Option) (*Topic, error) {
+	c := newConfig(opts)
+	seg, err := shm.Open(name, shm.Dir(c.dir))
+	if err != nil {
+		return nil, err // already "shm open NAME: ..."
+	}
+	t, err := attach(name, seg, &c)
+	if err != nil {
+		seg.Close()
+		return nil, wrapErr("topic open", name, err)
+	}
+	return t, nil
+}
+
+// Unlink removes the topic's name; handles that have it open keep working.
+func Unlink(name string, opts ...Option) error {
+	c := newConfig(opts)
+	if err := shm.Unlink(name, shm.Dir(c.dir)); err != nil {
+		return wrapErr("topic unlink", name, unwrapShm(err))
+	}
+	return nil
+}
+
+func attach(name string, seg *shm.Segment, c *config) (t *Topic, err error) {
+	// Reading the header may fault if another process shrank the object
+	// since it was mapped.
+	if fault.Catch(func() { t, err = attachMapped(name, seg, c) }) {
+		return nil, shm.ErrFault
+	}
+	return t, err
+}
+
+func attachMapped(name string, seg *shm.Segment, c *config) (*Topic, error) {
+	b := seg.Bytes()
+	if len(b) < minHeader {
+		return nil, fmt.Errorf("%w: %d bytes, too small for a topic header", ErrNotTopic, len(b))
+	}
+	g, err := parseHeader(b, int64(len(b)))
+	if err != nil {
+		return nil, err
+	}
+	end := uint64(g.header) + g.capacity
+	t := &Topic{
+		name:     shmName(name),
+		seg:      seg,
+		fd:       seg.Fd(),
+		cfg:      *c,
+		geometry: g,
+		mask:     g.capacity - 1,
+		ring:     b[g.header:end:end],
+		tail:     mem.MustUint64(b, offTail),
+		oldest:   mem.MustUint64(b, offOldest),
+		want:     mem.MustUint64(b, offWant),
+		closed:   mem.MustUint32(b, offClosed),
+		subWait:  mem.MustUint32(b, offSubWait),
+		pubWait:  mem.MustUint32(b, offPubWait),
+		joinGen:  mem.MustUint32(b, offJoinGen),
+		pubState: mem.MustUint32(b, offPubState),
+		pubPID:   mem.MustUint32(b, offPubPID),
+		race:     racehint.ObjectKey(seg.Fd()),
+		light:    mem.Asymmetric(),
+	}
+	if t.words, err = mem.Uint64s(t.ring, 0, len(t.ring)/8); err != nil {
+		return nil, err
+	}
+	for i := range g.nsubs {
+		t.table = append(t.table, entryAt(b, offTable+i*entrySize))
+	}
+	return t, nil
+}
+
+func entryAt(b []byte, off int) entry {
+	return entry{
+		pos:   mem.MustUint64(b, off+entPos),
+		seq:   mem.MustUint64(b, off+entSeq),
+		state: mem.MustUint32(b, off+entState),
+		pid:   mem.MustUint32(b, off+entPID),
+		role:  int64(off + entRole),
+	}
+}
+
+func shmName(n string) string {
+	for len(n) > 0 && n[0] == '/' {
+		n = n[1:]
+	}
+	return n
+}
+
+// Name returns the topic's name without a leading slash.
+func (t *Topic) Name() string { return t.name }
+
+// Capacity returns the ring's size in bytes.
+func (t *Topic) Capacity() int64 { return int64(t.capacity) }
+
+// MaxMessage returns the largest message the topic takes, in bytes.
+func (t *Topic) MaxMessage() int { return t.maxMsg }
+
+// MaxSubscribers returns how many subscribers the topic can have at once.
+func (t *Topic) MaxSubscribers() int { return t.nsubs }
+
+// History returns how many recent messages a joining subscriber starts
+// with (at most: as many as the ring still holds).
+func (t *Topic) History() int { return t.history }
+
+// IsOverwrite reports whether the topic was created with Overwrite.
+func (t *Topic) IsOverwrite() bool { return t.overwrite }
+
+// Close ends the handle. A publisher's Close abandons an uncommitted
+// Reserve and marks the topic closed for publishing, so that every
+// subscriber receives what remains and then io.EOF. A subscriber's Close
+// leaves the subscriber table: a lossless publisher no longer waits for
+// it. Close is idempotent.
+func (t *Topic) Close() error { return t.close(true) }
+
+// Detach ends the handle like Close, but a publisher leaves the topic open
+// for publishing: subscribers do not get io.EOF, and wait for the next
+// publisher.
+func (t *Topic) Detach() error { return t.close(false) }
+
+func (t *Topic) close(markClosed bool) error {
+	if t.state == stateClosed {
+		return nil
+	}
+	op := opClose
+	if !markClosed {
+		op = opDetach
+	}
+	var err error
+	if t.state == stateOpen {
+		if fault.Catch(func() { t.closeRoles(markClosed) }) {
+			err = wrapErr(op, t.name, shm.ErrFault)
+			t.state = stateBroken
+		}
+	}
+	if t.state == stateBroken {
+		t.releaseRoles()
+	}
+	t.state = stateClosed
+	t.ring, t.words = nil, nil
+	// Closing the descriptor drops this handle's role locks too.
+	if cerr := t.seg.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	return err
+}
+
+// closeRoles gives up the handle's roles at Close: a publisher marks the
+// topic closed (or not, for Detach) and wakes the subscribers, a
+// subscriber leaves its table entry and wakes a waiting publisher.
+func (t *Topic) closeRoles(markClosed bool) {
+	if t.p.active {
+		t.p.resv = false // a reservation was never committed: it just goes
+		racehint.Release(t.race)
+		if markClosed {
+			t.closed.Store(1)
+		}
+		t.pubState.Store(0)
+		live.Release(t.fd, offPubRole)
+		t.p.active = false
+		t.wakeSubscribers()
+	}
+	if t.s.active {
+		t.leave()
+	}
+}
+
+// releaseRoles gives up a broken handle's roles, each access guarded: the
+// header page may be there when the ring is gone. It does not mark the
+// topic closed: a subscriber must not take a publisher's fault for the
+// end of the stream.
+func (t *Topic) releaseRoles() {
+	if t.p.active {
+		fault.Catch(func() { t.pubState.Store(0) })
+		live.Release(t.fd, offPubRole)
+		t.p.active = false
+	}
+	if t.s.active {
+		fault.Catch(t.leave)
+		t.s.active = false
+	}
+	fault.Catch(t.wakeSubscribers)
+	fault.Catch(t.wakePublisher)
+}
+
+// leave clears this handle's subscriber entry and wakes a publisher that
+// may wait for it.
+func (t *Topic) leave() {
+	e := t.table[t.s.slot]
+	e.state.CompareAndSwap(t.s.gen<<1|1, t.s.gen<<1)
+	live.Release(t.fd, e.role)
+	t.s.active = false
+	t.wakePublisher()
+}
+
+// claimPublisher makes the handle the publisher on first use: it locks the
+// publisher role, and takes over the ring from where the last publisher
+// left it.
+func (t *Topic) claimPublisher() error {
+	if t.p.active {
+		return nil
+	}
+	if err := live.Hold(t.fd, offPubRole); err != nil {
+		if errors.Is(err, live.ErrHeld) {
+			return fmt.Errorf("%w: the topic has a live publisher (pid %d)", ErrBusy, t.pubPID.Load())
+		}
+		return err
+	}
+	tail, oldest, seq, oldestSeq, err := t.findEnd()
+	if err != nil {
+		live.Release(t.fd, offPubRole)
+		return err
+	}
+	t.p = publisher{tail: tail, oldest: oldest, seq: seq, oldestSeq: oldestSeq, joinGen: t.joinGen.Load()}
+	// A full look at the table: subscribers that joined before this
+	// publisher are held to from the first message.
+	if t.p.minPos, err = t.minPosition(); err != nil {
+		live.Release(t.fd, offPubRole)
+		return err
+	}
+	t.p.active = true
+	t.pubPID.Store(uint32(os.Getpid()))
+	t.pubState.Store(1)
+	t.closed.Store(0)
+	t.tail.Store(tail)
+	return nil
+}
+
+// wakeSubscribers wakes every sleeping subscriber, with one system call.
+func (t *Topic) wakeSubscribers() {
+	if t.subWait.Load() != 0 && t.subWait.Swap(0) != 0 {
+		subscriberWakes.Add(1)
+		futex.WakeAll(t.subWait)
+	}
+}
+
+// subscriberWakes counts wakeSubscribers' system calls in this process, so
+// that a test can see how many one publish makes.
+var subscriberWakes atomic.Uint64
+
+// wakePublisher wakes the publisher if it sleeps for room.
+func (t *Topic) wakePublisher() {
+	if t.pubWait.Load() != 0 && t.pubWait.Swap(0) != 0 {
+		futex.WakeAll(t.pubWait)
+	}
+}
+
+// publish stores a word that hands data to the other side: a record's
+// commit, tail, a subscriber's position. When this process is registered
+// for the asymmetric barrier it is a release store; a sleeper pays for the
+// store-load order instead (see wait.go).
+func (t *Topic) publish(w *atomic.Uint64, v uint64) {
+	if t.light {
+		mem.StoreRelease64(w, v)
+		return
+	}
+	w.Store(v)
+}
+
+func wrapErr(op, name string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &shm.Error{Op: op, Name: shmName(name), Err: err}
+}
+
+// unwrapShm takes the cause out of a *shm.Error so that the topic's own
+// operation names the error.
+func unwrapShm(err error) error {
+	var e *shm.Error
+	if errors.As(err, &e) {
+		return e.Err
+	}
+	return err
+}
