@@ -38,7 +38,8 @@ var (
 
 	// ErrBusy is wrapped by the error of the first Send (or Receive) of a
 	// handle when another live handle already is the queue's single producer
-	// (or its consumer).
+	// (or its consumer; on a queue with competing consumers, when live
+	// handles hold all its consumer slots).
 	ErrBusy = errors.New("another live process holds this role")
 
 	// ErrTooLarge is wrapped by the error for a message longer than the
