@@ -46,7 +46,7 @@ func ExampleCreate() {
 	// 4096 4096 -rw-r----- data
 }
 
-// The seed program's flow: open the object or create it, show what an earlier
+// Open the object or create it, show what an earlier
 // run left there, and store something new.
 func ExampleOpenOrCreate() {
 	name := exampleName("edit")

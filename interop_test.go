@@ -17,8 +17,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// cPeer is our own C program on POSIX shared memory, the way the seed program
-// uses it: shm_open, ftruncate, mmap, shm_unlink. Names are passed with their
+// cPeer is our own C program on POSIX shared memory, the way C programs
+// use it: shm_open, ftruncate, mmap, shm_unlink. Names are passed with their
 // leading slash, as C programs write them. It prints one line per command
 // and exits 0, or prints the failing call and errno and exits 1.
 const cPeer = `

@@ -56,7 +56,8 @@ func Open(name string, opts ...Option) (*Segment, error) {
 	return s, wrap("open", name, err)
 }
 
-// OpenOrCreate is the seed program's flow: it opens the object if it exists,
+// OpenOrCreate is the flow of most C examples (shm_open with O_CREAT,
+// ftruncate on creation): it opens the object if it exists,
 // or else creates it with size bytes, and reports whether it created it. If
 // another process creates the object between the two steps, it is opened.
 func OpenOrCreate(name string, size int64, opts ...Option) (seg *Segment, created bool, err error) {

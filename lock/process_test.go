@@ -16,7 +16,7 @@ import (
 	"github.com/shmkit/shm/lock"
 )
 
-// ownerDeadBound is the liveness bound the issue states: after its owner
+// ownerDeadBound is the liveness bound the package promises: after its owner
 // dies, the next locker acquires the mutex within one second.
 const ownerDeadBound = time.Second
 

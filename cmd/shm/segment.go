@@ -419,7 +419,8 @@ it) unless --force is given.`,
 	return cmd
 }
 
-// defaultEditSize is the seed program's SHM_SIZE.
+// defaultEditSize is the size edit gives a new segment: one page, the
+// SHM_SIZE of the C program examples/mmap ports.
 const defaultEditSize = 4096
 
 func newEditCmd() *cobra.Command {
@@ -428,7 +429,7 @@ func newEditCmd() *cobra.Command {
 	size := sizeFlag{n: defaultEditSize}
 	cmd := &cobra.Command{
 		Use:   "edit NAME",
-		Short: "The seed program's flow: show the stored word, store a new one from stdin",
+		Short: "Open or create a segment, show the stored word, store a new one from stdin",
 		Long: `Open the segment, or create it with --size bytes if there is none. If it
 existed, print "before: " and the string stored at its start (up to the first
 NUL byte, at most size-1 bytes). Then read one whitespace-delimited word from

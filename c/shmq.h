@@ -1,0 +1,159 @@
+/*
+ * shmq: the shm queue from C.
+ *
+ * A queue is a POSIX shared-memory object holding a ring of messages with
+ * one consumer and one producer (or up to 64 producers in a multi-producer
+ * queue). The bytes and the rules are specified in docs/PROTOCOL.md; this
+ * library speaks the same protocol as the Go package
+ * github.com/shmkit/shm/queue and the Python package shmkit, so the three
+ * can share one queue.
+ *
+ * A handle becomes the queue's producer with its first send (or reserve)
+ * and its consumer with its first receive (or peek); it may be both. A
+ * handle is for one thread at a time: open one handle per thread. A role is
+ * held by an open file description lock on the handle's descriptor (see
+ * docs/PROTOCOL.md, "Roles"): a child forked without exec shares it and
+ * keeps the role alive until both have closed it, so open handles after
+ * fork, in the process that uses them.
+ *
+ * Every function that can fail returns 0 (or a non-negative count) on
+ * success and a negative errno-style code on failure: one of the SHMQ_E*
+ * codes below, or the negated errno of a failed system call. shmq_strerror
+ * names a code; shmq_last_error gives the calling thread's last failure in
+ * full (which object, which field, which rule).
+ *
+ * Timeouts are in nanoseconds: a negative timeout waits without limit, 0
+ * never waits (SHMQ_EFULL or SHMQ_EEMPTY instead), a positive one waits at
+ * most that long (then SHMQ_ETIMEDOUT). A signal that interrupts a sleep
+ * returns SHMQ_EINTR; nothing was sent or received, and the call may be
+ * made again.
+ *
+ * Everything read from the shared object is checked before it is used:
+ * a damaged or hostile queue gives SHMQ_ECORRUPT (or another error), never
+ * a read or write outside the mapping. One thing the library cannot catch
+ * is another process shrinking the object while it is mapped: a waiting
+ * call notices within about 100 ms (SHMQ_EFAULT), but a copy that touches a
+ * page that is gone raises SIGBUS, as for any mapped file.
+ */
+#ifndef SHMQ_H
+#define SHMQ_H
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The layout version this library creates queues in (docs/PROTOCOL.md). */
+#define SHMQ_LAYOUT_VERSION 2
+
+/* Bounds of a ring's capacity, in bytes (a power of two). */
+#define SHMQ_MIN_CAPACITY 64ULL
+#define SHMQ_MAX_CAPACITY (1ULL << 40)
+
+/* Error codes, all negative. */
+#define SHMQ_EEMPTY (-ENODATA)            /* no message, and timeout 0 */
+#define SHMQ_EFULL (-ENOBUFS)             /* no room, and timeout 0 */
+#define SHMQ_EOF (-EPIPE)                 /* closed for sending and drained */
+#define SHMQ_ETIMEDOUT (-ETIMEDOUT)       /* the timeout passed */
+#define SHMQ_EINTR (-EINTR)               /* a signal interrupted a sleep */
+#define SHMQ_ENOTQUEUE (-EPROTO)          /* the object is not a queue */
+#define SHMQ_EVERSION (-EPROTONOSUPPORT)  /* a queue of another layout version */
+#define SHMQ_ECORRUPT (-EBADMSG)          /* a field breaks the layout's rules */
+#define SHMQ_EPEERDEAD (-EOWNERDEAD)      /* the peer waited on died */
+#define SHMQ_EBUSY (-EBUSY)               /* a live process holds the role */
+#define SHMQ_ETOOLARGE (-EMSGSIZE)        /* larger than the maximum message (or the buffer) */
+#define SHMQ_EFAULT (-EFAULT)             /* the object was truncated under the mapping */
+#define SHMQ_ESTATE (-EINPROGRESS)        /* a reserve awaits its commit, or no reserve/peek to finish */
+#define SHMQ_EINVAL (-EINVAL)             /* a bad argument (name, capacity, size) */
+#define SHMQ_EABORTED (-ECANCELED)        /* the sender aborted the stream, and it is drained */
+
+typedef struct shmq shmq;
+
+/* Options of shmq_create; zero means the default. */
+typedef struct shmq_options {
+	uint32_t max_message; /* largest payload; default capacity/2 - 8 */
+	int multi_producer;   /* non-zero: up to 64 producers at once */
+	mode_t mode;          /* permission bits; default 0600 */
+	const char *dir;      /* where the object lives; default /dev/shm */
+} shmq_options;
+
+/* shmq_create makes a new queue NAME (a leading slash is allowed) with a
+ * ring of capacity bytes and opens it. -EEXIST when the name is taken. */
+int shmq_create(const char *name, uint64_t capacity, const shmq_options *opt, shmq **out);
+
+/* shmq_open opens an existing queue. dir may be NULL (/dev/shm). */
+int shmq_open(const char *name, const char *dir, shmq **out);
+
+/* shmq_unlink removes the queue's name; open handles keep working. */
+int shmq_unlink(const char *name, const char *dir);
+
+/* shmq_send copies n bytes into the queue as one message. */
+int shmq_send(shmq *q, const void *msg, size_t n, int64_t timeout_ns);
+
+/* shmq_send_batch sends count messages in order, cheaper than one by one:
+ * a single producer makes them visible together with one store, and in a
+ * multi-producer queue a run of up to 64 that fit takes the reserve lock
+ * once. *sent, if not NULL, says how many were sent, also on an error. */
+int shmq_send_batch(shmq *q, const struct iovec *msgs, size_t count, int64_t timeout_ns, size_t *sent);
+
+/* shmq_reserve makes room for an n-byte message and sets *buf to it, in
+ * the shared ring, to be written in place and sent with shmq_commit. */
+int shmq_reserve(shmq *q, size_t n, int64_t timeout_ns, void **buf);
+
+/* shmq_commit sends the message of the last shmq_reserve. */
+int shmq_commit(shmq *q);
+
+/* shmq_receive waits for the next message and copies it to buf; *len gets
+ * its length. A message longer than cap stays in the queue: the call
+ * returns SHMQ_ETOOLARGE with *len set to the length needed. SHMQ_EOF
+ * after the last message of a closed queue. */
+int shmq_receive(shmq *q, void *buf, size_t cap, size_t *len, int64_t timeout_ns);
+
+/* shmq_peek waits for the next message and returns it in place: *msg and
+ * *len are valid until shmq_release, which consumes it. Peek again before
+ * release returns the same message. */
+int shmq_peek(shmq *q, int64_t timeout_ns, const void **msg, size_t *len);
+
+/* shmq_release consumes the message shmq_peek returned. */
+int shmq_release(shmq *q);
+
+/* shmq_close ends the handle and frees it. A producer publishes what it
+ * sent, abandons an uncommitted reserve and marks the queue closed for
+ * sending (multi-producer: when no other live producer is left), so the
+ * consumer gets SHMQ_EOF after the last message. NULL is fine. */
+int shmq_close(shmq *q);
+
+/* shmq_detach is shmq_close without marking the queue closed. */
+int shmq_detach(shmq *q);
+
+/* shmq_abort is shmq_close for a producer whose stream is cut short: it
+ * marks the queue aborted, whoever else is sending, so that the consumer
+ * gets SHMQ_EABORTED instead of SHMQ_EOF after the last message. */
+int shmq_abort(shmq *q);
+
+/* Facts about an open queue. */
+uint64_t shmq_capacity(const shmq *q);
+uint32_t shmq_max_message(const shmq *q);
+int shmq_is_multi_producer(const shmq *q);
+const char *shmq_name(const shmq *q);
+/* shmq_id copies the queue's 16-byte random identity to id. */
+void shmq_id(const shmq *q, uint8_t id[16]);
+
+/* shmq_strerror names an error code (SHMQ_E* or a negated errno). */
+const char *shmq_strerror(int err);
+
+/* shmq_last_error describes the calling thread's last failure in full,
+ * e.g. "queue receive jobs: record at position 64 ...: length 9999, want at
+ * most the maximum message 512". Empty when nothing failed yet. */
+const char *shmq_last_error(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,147 @@
+"""python3 -m shmkit queue send NAME [MSG...] [--keep-open]
+python3 -m shmkit queue recv NAME [-n N] [--follow]
+
+The same line semantics and exit statuses as `shm queue send` and `shm
+queue recv`. send sends each argument, or each line of standard input
+without its newline (a carriage return before it is part of the message),
+then closes the queue for sending; when it fails part-way the messages sent
+stay sent and the stream is marked aborted. recv prints each message on a
+line of its own: the messages waiting now, or N of them (-n), or all until
+the queue is closed for sending (--follow).
+
+Exit status: 0 ok, 1 an error, 2 usage error, 4 the peer died, 5 (recv)
+the sender aborted the stream, 130 stopped by SIGINT, SIGTERM or SIGHUP.
+"""
+
+import argparse
+import signal
+import sys
+
+from .queue import Aborted, Busy, Closed, Empty, PeerDead, Queue, QueueError
+
+
+class _Stopped(BaseException):
+    pass
+
+
+def _stop(signum, frame):
+    raise _Stopped(signum)
+
+
+def _plural(n):
+    return "" if n == 1 else "s"
+
+
+def _send(a):
+    q = Queue.open(a.name)
+    sent = 0
+    try:
+        if a.messages:
+            for m in a.messages:
+                q.send(m.encode())
+                sent += 1
+        else:
+            for line in sys.stdin.buffer:
+                if line.endswith(b"\n"):
+                    line = line[:-1]
+                elif not line:
+                    break
+                if len(line) > q.max_message:
+                    raise QueueError(0, f"queue send {q.name}: a line of standard input is longer "
+                                        f"than the queue's maximum message of {q.max_message} bytes")
+                q.send(line)
+                sent += 1
+    except (QueueError, OSError, _Stopped, KeyboardInterrupt) as e:
+        # The stream is cut short: the receiver must be able to tell, unless
+        # another live process is the producer.
+        if isinstance(e, Busy):
+            q.close()
+        else:
+            q.abort()
+        if isinstance(e, (_Stopped, KeyboardInterrupt)):
+            print(f"shmkit: queue send {q.name}: stopped after {sent} message{_plural(sent)}; "
+                  "the stream is marked aborted", file=sys.stderr)
+            return 130
+        print(f"shmkit: {e.strerror or e}", file=sys.stderr)
+        return 4 if isinstance(e, PeerDead) else 1
+    # What was sent stays sent; the stream is complete.
+    if a.keep_open:
+        q.detach()
+    else:
+        q.close()
+    return 0
+
+
+def _recv(a):
+    if a.n < 0:
+        print(f"shmkit: -n {a.n} is negative", file=sys.stderr)
+        return 2
+    q = Queue.open(a.name)
+    out = sys.stdout.buffer
+    got = 0
+    wait = a.follow or a.n > 0
+    status = 0
+    try:
+        while a.n == 0 or got < a.n:
+            try:
+                m = q.receive(timeout=0)
+            except Empty:
+                if not wait:
+                    break
+                out.flush()  # about to wait: what was printed goes out first
+                m = q.receive()
+            out.write(m)
+            out.write(b"\n")
+            got += 1
+    except Closed:
+        if a.n > 0 and got < a.n:
+            print(f"shmkit: queue receive {q.name}: got {got} of {a.n} messages: "
+                  "the queue was closed for sending", file=sys.stderr)
+            status = 1
+    except Aborted:
+        print(f"shmkit: queue receive {q.name}: the sender aborted the stream "
+              f"after {got} message{_plural(got)}", file=sys.stderr)
+        status = 5
+    except PeerDead as e:
+        print(f"shmkit: {e.strerror}; {got} message{_plural(got)} printed before", file=sys.stderr)
+        status = 4
+    except (_Stopped, KeyboardInterrupt):
+        print(f"shmkit: queue receive {q.name}: stopped after {got} message{_plural(got)}",
+              file=sys.stderr)
+        status = 130
+    finally:
+        try:
+            out.flush()
+        finally:
+            q.close()
+    return status
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python3 -m shmkit")
+    sub = p.add_subparsers(dest="kind", required=True)
+    qp = sub.add_parser("queue", help="message queues over shared memory")
+    qs = qp.add_subparsers(dest="cmd", required=True)
+    s = qs.add_parser("send", help="send the arguments, or one message per line of standard input")
+    s.add_argument("name")
+    s.add_argument("messages", nargs="*")
+    s.add_argument("--keep-open", action="store_true",
+                   help="do not close the queue for sending at the end")
+    r = qs.add_parser("recv", help="receive messages and print them, one per line")
+    r.add_argument("name")
+    r.add_argument("-n", "--count", dest="n", type=int, default=0,
+                   help="stop after N messages, waiting for them")
+    r.add_argument("--follow", action="store_true",
+                   help="keep waiting for messages until the queue is closed for sending")
+    a = p.parse_args(argv)
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGHUP, _stop)
+    try:
+        return _send(a) if a.cmd == "send" else _recv(a)
+    except (QueueError, OSError) as e:
+        print(f"shmkit: {e.strerror or e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
