@@ -19,8 +19,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { kindProbes = append(kindProbes, probeQueue) }
-
 // probeQueue tells queues apart for ls and stat with queue.Inspect, the
 // checks of "shm queue stat", and reports their fill, or where a damaged
 // queue is corrupt ("corrupt:size").

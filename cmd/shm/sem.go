@@ -18,8 +18,6 @@ import (
 // passed before it took every token.
 const semTimeoutStatus = 3
 
-func init() { kindProbes = append(kindProbes, semProbe) }
-
 // semProbe shows glibc named semaphores in ls and stat with their value
 // and waiter count, read without opening them for writing.
 func semProbe(dir string, info shm.Info) (string, map[string]any, bool) {

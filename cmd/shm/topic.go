@@ -18,8 +18,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { kindProbes = append(kindProbes, probeTopic) }
-
 // probeTopic tells topics apart for ls and stat with topic.Inspect, the
 // checks of "shm topic stat", and reports their policy and subscribers, or
 // where a damaged topic is corrupt ("corrupt:cursors").
