@@ -158,12 +158,26 @@ func Create(name string, capacity int64, opts ...Option) (*Queue, error) {
 	return q, nil
 }
 
-func create(name string, capacity int64, c *config) (*Queue, error) {
+// Validate reports whether Create would accept capacity and opts, without
+// creating anything: an error wrapping shm.ErrInvalid that names the rule
+// broken (a capacity that is not a power of two in range, a maximum
+// message too large for the capacity, an option's bad value), or nil. A
+// program that takes these from its user (a command's flags) calls it to
+// report a usage error before it touches the file system.
+func Validate(capacity int64, opts ...Option) error {
+	c := newConfig(opts)
+	_, err := c.validate(capacity)
+	return err
+}
+
+// validate checks capacity and c for create and returns the largest
+// message the queue will take.
+func (c *config) validate(capacity int64) (uint64, error) {
 	if c.err != nil {
-		return nil, c.err
+		return 0, c.err
 	}
 	if capacity < MinCapacity || capacity > MaxCapacity || !isPow2(uint64(capacity)) {
-		return nil, fmt.Errorf("%w: capacity %d is not a power of two from %d to %d", shm.ErrInvalid, capacity, MinCapacity, int64(MaxCapacity))
+		return 0, fmt.Errorf("%w: capacity %d is not a power of two from %d to %d", shm.ErrInvalid, capacity, MinCapacity, int64(MaxCapacity))
 	}
 	limit := maxMessageFor(uint64(capacity))
 	mm := uint64(c.maxMsg)
@@ -171,7 +185,15 @@ func create(name string, capacity int64, c *config) (*Queue, error) {
 		mm = limit
 	}
 	if c.maxMsg < 0 || mm > limit {
-		return nil, fmt.Errorf("%w: max message %d is not in [0, %d] for capacity %d", shm.ErrInvalid, c.maxMsg, limit, capacity)
+		return 0, fmt.Errorf("%w: max message %d is not in [0, %d] for capacity %d", shm.ErrInvalid, c.maxMsg, limit, capacity)
+	}
+	return mm, nil
+}
+
+func create(name string, capacity int64, c *config) (*Queue, error) {
+	mm, err := c.validate(capacity)
+	if err != nil {
+		return nil, err
 	}
 	// The header is written before the segment gets its name (shm.Initialize),
 	// so that a creator killed half-way leaves no queue without a header.

@@ -119,24 +119,27 @@ which gets it once more.`,
 		ValidArgsFunction: cobra.NoFileCompletions,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c := capacity.n
-			if c < queue.MinCapacity || c > queue.MaxCapacity || c&(c-1) != 0 {
-				return usageErr(cmd, "--capacity %s is not a power of two from %s to %s", exactSize(c), exactSize(queue.MinCapacity), exactSize(queue.MaxCapacity))
-			}
 			opts := []queue.Option{queue.Dir(dir), queue.Mode(mode.perm())}
+			given := []string{"--capacity " + exactSize(c)}
 			if multi {
 				opts = append(opts, queue.MultiProducer())
 			}
 			if cmd.Flags().Changed("consumers") {
-				if cons < 1 || cons > queue.MaxConsumers {
-					return usageErr(cmd, "--consumers %d is not from 1 to %d", cons, queue.MaxConsumers)
-				}
 				opts = append(opts, queue.Consumers(cons))
+				given = append(given, fmt.Sprintf("--consumers %d", cons))
 			}
 			if maxMsg.set {
-				if maxMsg.n == 0 || maxMsg.n > c/2-8 {
-					return usageErr(cmd, "--max-message %s is not from 1 to %d for a capacity of %s", exactSize(maxMsg.n), c/2-8, exactSize(c))
+				if maxMsg.n == 0 {
+					return usageErr(cmd, "--max-message 0: a queue takes messages of at least 1 byte")
 				}
 				opts = append(opts, queue.MaxMessage(int(maxMsg.n)))
+				given = append(given, "--max-message "+exactSize(maxMsg.n))
+			}
+			// The library's rules (capacity, message size, consumers) are
+			// the command's: a value they refuse is a usage error.
+			if err := queue.Validate(c, opts...); err != nil {
+				reason := strings.TrimPrefix(err.Error(), shm.ErrInvalid.Error()+": ")
+				return usageErr(cmd, "%s: %s", strings.Join(given, " "), reason)
 			}
 			q, err := queue.Create(args[0], c, opts...)
 			if err != nil {
