@@ -67,6 +67,7 @@ func bridgeChild(role string) error {
 	atoi := func(k string) int { n, _ := strconv.Atoi(os.Getenv(k)); return n }
 	cfg := Config{
 		Queue:    os.Getenv("BRIDGE_QUEUE"),
+		Topic:    os.Getenv("BRIDGE_TOPIC"),
 		Subject:  os.Getenv("BRIDGE_SUBJECT"),
 		Window:   atoi("BRIDGE_WINDOW"),
 		AckWait:  time.Duration(atoi("BRIDGE_ACK_WAIT_MS")) * time.Millisecond,
