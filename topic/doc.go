@@ -6,10 +6,11 @@
 // # Model
 //
 // A topic is its own segment (package shm): a header holding the magic,
-// layout version, sizes and policy, the publisher's cursors, two futex
-// words and the subscriber table (one cache line per subscriber: its
-// position and the number of its next message), followed by the ring. The
-// layout and its state machine are described once, in layout.go.
+// layout version, sizes and policy, a random ID, the publisher's cursors,
+// two futex words and the subscriber table (one cache line per
+// subscriber: its position and the number of its next message), followed
+// by the ring. The layout and its state machine are described once, in
+// layout.go.
 //
 //	t, err := topic.Create("prices", 4<<20)   // or topic.Open("prices")
 //	defer t.Close()
