@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strconv"
 	"syscall"
 	"testing"
@@ -82,6 +85,86 @@ func TestOutTopicKilled(t *testing.T) {
 	t.Logf("%d messages, %d kills, %d of them while publishing (some messages stored, others waiting)", n, trials, busy)
 	if busy < trials/5 {
 		t.Errorf("only %d of %d kills came while the bridge was publishing", busy, trials)
+	}
+}
+
+// TestOutTopicKilledGaps: the out bridge of a topic whose ring is too
+// small to keep what is published while no bridge runs, SIGKILLed at
+// random points and started again each time: the stream holds each
+// message at most once, in order, and the messages it lacks are exactly
+// the ones the bridges reported missed (the numbers in their log lines),
+// except those published before the first message the stream holds,
+// which a bridge that finds none of the topic's messages in the stream
+// does not know of.
+func TestOutTopicKilledGaps(t *testing.T) {
+	trials, n := chaosTrials()
+	srv := startServer(t, 0)
+	nc := srv.connect(t, nil)
+	makeStream(t, nc, "KTG", "ktg.>")
+	const capacity = 32 << 10 // about 600 messages of the 800 a trial publishes
+	name := createTopic(t, capacity, topic.History(capacity/16))
+	p, err := topic.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	logPath := filepath.Join(t.TempDir(), "bridges.log")
+	env := []string{"BRIDGE_URL=" + srv.url(), "BRIDGE_TOPIC=" + name, "BRIDGE_SUBJECT=ktg.m", "BRIDGE_WINDOW=64", "BRIDGE_LOG=" + logPath}
+	rnd := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 5))
+	next := 0
+	for trial := range trials {
+		// A trial's share and then some, published with no bridge
+		// running: the publisher writes over what the ring cannot keep.
+		to := min(n, 2*n*(trial+1)/trials)
+		publishTopic(ctx, t, p, next, to)
+		next = to
+		cmd := startChild(t, "out", env...)
+		time.Sleep(time.Duration(rnd.IntN(50_000)) * time.Microsecond)
+		killAfter(cmd, 0)
+	}
+	publishTopic(ctx, t, p, next, n)
+	p.Close()
+	waitChild(t, startChild(t, "out", env...), 5*time.Minute)
+
+	indices := streamIndices(t, nc, "KTG", topicID(t, name), true)
+	gaps(t, indices, n) // in order, each at most once, up to the last
+	inStream := make(map[uint64]bool, len(indices))
+	for _, i := range indices {
+		inStream[i] = true
+	}
+	log, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reported := map[uint64]bool{}
+	lines := regexp.MustCompile(`missed (\d+) messages? \(numbers (\d+) to (\d+)\)`).FindAllStringSubmatch(string(log), -1)
+	for _, m := range lines {
+		k, _ := strconv.ParseUint(m[1], 10, 64)
+		from, _ := strconv.ParseUint(m[2], 10, 64)
+		to, _ := strconv.ParseUint(m[3], 10, 64)
+		if to+1-from != k {
+			t.Fatalf("log line %q: the numbers do not make the count", m[0])
+		}
+		for i := from; i <= to; i++ {
+			reported[i] = true
+		}
+	}
+	missing := 0
+	for i := indices[0]; i < uint64(n); i++ {
+		if !inStream[i] {
+			missing++
+			if !reported[i] {
+				t.Fatalf("message %d is not in the stream, and no bridge reported it missed", i)
+			}
+		} else if reported[i] {
+			t.Fatalf("message %d is in the stream, and a bridge reported it missed", i)
+		}
+	}
+	t.Logf("%d messages, %d kills; the stream holds %d from message %d on, %d missing, all reported (%d log lines)", n, trials, len(indices), indices[0], missing, len(lines))
+	if missing == 0 {
+		t.Error("no message was missed: the test did not test the report")
 	}
 }
 
