@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -61,7 +62,7 @@ func publishTopic(ctx context.Context, t testing.TB, p *topic.Topic, from, to in
 // streamIndices reads the checked messages of a stream, in order, and
 // checks that each carries the Nats-Msg-Id of the topic's message it came
 // from.
-func streamIndices(t testing.TB, nc *nats.Conn, stream string, id topic.ID, numbers bool) []uint64 {
+func streamIndices(t testing.TB, nc *nats.Conn, stream string, id topic.ID) []uint64 {
 	t.Helper()
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -96,7 +97,7 @@ func streamIndices(t testing.TB, nc *nats.Conn, stream string, id topic.ID, numb
 			}
 			// The topic's message number is the checked index: the tests
 			// publish nothing else to their topics.
-			if want := id.String() + "-" + itoa(i); numbers && m.Headers().Get(jetstream.MsgIDHeader) != want {
+			if want := id.String() + "-" + strconv.FormatUint(i, 10); m.Headers().Get(jetstream.MsgIDHeader) != want {
 				t.Fatalf("stream message %d (checked message %d) has Nats-Msg-Id %q, want %q", len(got), i, m.Headers().Get(jetstream.MsgIDHeader), want)
 			}
 			got = append(got, i)
@@ -106,16 +107,6 @@ func streamIndices(t testing.TB, nc *nats.Conn, stream string, id topic.ID, numb
 		}
 	}
 	return got
-}
-
-func itoa(i uint64) string {
-	var b []byte
-	for {
-		b = append([]byte{byte('0' + i%10)}, b...)
-		if i /= 10; i == 0 {
-			return string(b)
-		}
-	}
 }
 
 // gaps checks that indices only grow, ending with n-1, and returns how
@@ -183,7 +174,7 @@ func TestOutTopic(t *testing.T) {
 	if err := wait(); err != nil {
 		t.Fatal(err)
 	}
-	if missing := gaps(t, streamIndices(t, nc, "TOUT", topicID(t, name), true), n); missing != 0 || st.Missed.Load() != 0 || st.Moved.Load() != int64(n) {
+	if missing := gaps(t, streamIndices(t, nc, "TOUT", topicID(t, name)), n); missing != 0 || st.Missed.Load() != 0 || st.Moved.Load() != int64(n) {
 		t.Fatalf("%d messages missing from the stream, %d counted missed, %d moved; want 0, 0, %d", missing, st.Missed.Load(), st.Moved.Load(), n)
 	}
 }
@@ -244,7 +235,7 @@ func TestOutTopicResume(t *testing.T) {
 			if err := wait(); err != nil {
 				t.Fatal(err)
 			}
-			missing := gaps(t, streamIndices(t, nc, "RES", topicID(t, name), true), first+down+after)
+			missing := gaps(t, streamIndices(t, nc, "RES", topicID(t, name)), first+down+after)
 			t.Logf("%d messages missing from the stream, %d counted missed by the first bridge, %d by the restarted one", missing, st.Missed.Load(), st2.Missed.Load())
 			if uint64(st.Missed.Load()+st2.Missed.Load()) != missing || !p.IsOverwrite() && st.Missed.Load() != 0 {
 				t.Fatalf("%d messages missing from the stream; the bridges counted %d and %d missed", missing, st.Missed.Load(), st2.Missed.Load())
@@ -291,7 +282,7 @@ func TestOutTopicLag(t *testing.T) {
 	if err := wait(); err != nil {
 		t.Fatal(err)
 	}
-	indices := streamIndices(t, nc, "LAG", topicID(t, name), true)
+	indices := streamIndices(t, nc, "LAG", topicID(t, name))
 	missing := gaps(t, indices, n)
 	t.Logf("%d messages in the stream, %d missed (%s)", len(indices), missing, &st)
 	if missing == 0 || uint64(st.Missed.Load()) != missing || st.Moved.Load() != int64(len(indices)) {
