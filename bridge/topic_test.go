@@ -370,3 +370,53 @@ func TestInTopicBusy(t *testing.T) {
 		t.Fatalf("In on a topic with a live publisher: %v; want an *Error for in %s wrapping topic.ErrBusy", err, name)
 	}
 }
+
+// TestOutTopicServerRestart: the server stops and starts again while out
+// publishes a lossless topic's messages; the bridge publishes its window
+// again after it reconnects (holding the topic's publisher back
+// meanwhile), and the stream has every message exactly once, in order.
+func TestOutTopicServerRestart(t *testing.T) {
+	const n = 50_000
+	srv := startServer(t, 0)
+	var log eventLog
+	nc := srv.connect(t, &log)
+	makeStream(t, nc, "RTO", "rto.>")
+	name := createTopic(t, 1<<16) // small: the publisher waits while the server is away
+	var st Stats
+	wait, _ := runOut(t, nc, Config{Topic: name, Subject: "rto.m", Window: 128, AckTimeout: 2 * time.Second, Stats: &st, Logf: log.logf(t)})
+	waitSubscribers(t, name, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	published := make(chan error, 1)
+	go func() {
+		p, err := topic.Open(name)
+		if err != nil {
+			published <- err
+			return
+		}
+		var buf []byte
+		for i := uint64(0); i < n && err == nil; i++ {
+			buf = checkedMsg(buf, i, 48)
+			err = p.Publish(ctx, buf)
+		}
+		if cerr := p.Close(); err == nil {
+			err = cerr
+		}
+		published <- err
+	}()
+	restartWhen(t, srv, &st, n/4)
+	if err := wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-published; err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s", &st)
+	if log.count("reconnected") == 0 || st.Restarts.Load() == 0 {
+		t.Errorf("no reconnection logged, or no window published again (%d restarts)", st.Restarts.Load())
+	}
+	if missing := gaps(t, streamIndices(t, nc, "RTO", topicID(t, name)), n); missing != 0 || st.Missed.Load() != 0 {
+		t.Fatalf("%d messages missing from the stream, %d counted missed; want none", missing, st.Missed.Load())
+	}
+	readStream(t, nc, "RTO", n)
+}
