@@ -1,6 +1,7 @@
 package natsbridge
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -419,4 +420,63 @@ func TestOutTopicServerRestart(t *testing.T) {
 		t.Fatalf("%d messages missing from the stream, %d counted missed; want none", missing, st.Missed.Load())
 	}
 	readStream(t, nc, "RTO", n)
+}
+
+// TestOutTopicOversize: a topic message larger than the server's max
+// payload stops out with an error naming the topic, the message's number,
+// its size and the limit; a bridge started again stops at it again
+// (nothing lost). With Skip it is counted and dropped.
+func TestOutTopicOversize(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		oversize Oversize
+	}{{"Stop", Stop}, {"Skip", Skip}} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := startServer(t, 4096)
+			nc := srv.connect(t, nil)
+			stream := makeStream(t, nc, "TOO", "too.>")
+			name := createTopic(t, 1<<16, topic.History(3))
+			p, err := topic.Open(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			for _, m := range [][]byte{[]byte("first"), bytes.Repeat([]byte{'b'}, 5000), []byte("third")} {
+				if err := p.Publish(ctx, m); err != nil {
+					t.Fatal(err)
+				}
+			}
+			p.Close()
+			var st Stats
+			cfg := Config{Topic: name, Subject: "too.m", Oversize: tc.oversize, Stats: &st, Logf: t.Logf}
+			err = Out(ctx, nc, cfg)
+			info, ierr := stream.Info(ctx)
+			if ierr != nil {
+				t.Fatal(ierr)
+			}
+			switch tc.oversize {
+			case Stop:
+				for _, want := range []string{name, "message 1 is 5000 bytes", "max payload of 4096"} {
+					if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), want) {
+						t.Fatalf("Out: %v; want ErrTooLarge saying %q", err, want)
+					}
+				}
+				if info.State.Msgs != 1 {
+					t.Errorf("the stream has %d messages, want the one before the large one", info.State.Msgs)
+				}
+				// Started again, the bridge resumes at the large message.
+				if err := Out(ctx, nc, cfg); !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "message 1 ") {
+					t.Fatalf("Out started again: %v; want it to stop at message 1 again", err)
+				}
+			case Skip:
+				if err != nil {
+					t.Fatal(err)
+				}
+				if info.State.Msgs != 2 || st.Skipped.Load() != 1 {
+					t.Errorf("the stream has %d messages and Skipped is %d, want 2 and 1", info.State.Msgs, st.Skipped.Load())
+				}
+			}
+		})
+	}
 }
