@@ -62,9 +62,10 @@ var (
 )
 
 // Queue is a handle on a queue segment. A handle becomes the queue's
-// producer with its first Send (or Reserve) and its consumer with its first
-// Receive (or Peek); it may be both. A handle is not safe for concurrent use
-// by several goroutines: give each goroutine its own handle (Open again).
+// producer with its first Send (or Reserve, or BecomeProducer) and its
+// consumer with its first Receive (or Peek); it may be both. A handle is
+// not safe for concurrent use by several goroutines: give each goroutine
+// its own handle (Open again).
 type Queue struct {
 	name string
 	seg  *shm.Segment
@@ -311,8 +312,10 @@ func (q *Queue) IsMultiProducer() bool { return q.multi }
 // abandons an uncommitted Reserve and marks the queue closed (for a
 // multi-producer queue: when no other live producer is left), so that the
 // consumer drains the queue and then gets io.EOF. A consumer's Close
-// publishes how far it read (with Hold: how far it acknowledged). Close is
-// idempotent.
+// publishes how far it read (with Hold: how far it acknowledged). The
+// Close of a handle that never became the producer does not close the
+// queue: a producer that may send nothing calls BecomeProducer first.
+// Close is idempotent.
 func (q *Queue) Close() error { return q.close(endClose) }
 
 // Detach ends the handle like Close, but a producer leaves the queue open

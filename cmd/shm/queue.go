@@ -199,6 +199,11 @@ receiver died, 130 stopped by SIGINT, SIGTERM or SIGHUP.`,
 			in := newSignalReader(ctx, cmd.InOrStdin())
 			defer in.Close()
 			err = sendAll(in, args[1:], raw, q.MaxMessage(), send)
+			if err == nil && sent == 0 && !keepOpen {
+				// Nothing to send: the stream is still complete, and only
+				// the producer's Close says so.
+				err = q.BecomeProducer()
+			}
 			if err == nil {
 				// What was sent stays sent; the stream is complete.
 				if keepOpen {

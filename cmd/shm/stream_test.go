@@ -109,3 +109,28 @@ func TestLineModeKeepsCarriageReturn(t *testing.T) {
 		t.Errorf("messages %q, want dos\\r, unix, \\r, last\\r", got)
 	}
 }
+
+// TestEmptySendClosesQueue: "shm queue send" with no input still closes
+// the queue, so that a "recv --follow" already waiting ends with status 0
+// (and, with --keep-open, does not).
+func TestEmptySendClosesQueue(t *testing.T) {
+	dir := t.TempDir()
+	ok(t, "", "queue", "create", "q", "--capacity", "4K", "--dir", dir)
+	recv := startShm(t, nil, false, "queue", "recv", "q", "--follow", "--dir", dir)
+	waitFor(t, "a waiting consumer", func() bool {
+		return strings.Contains(ok(t, "", "queue", "stat", "q", "--dir", dir), "consumer:    pid")
+	})
+	ok(t, "", "queue", "send", "q", "--keep-open", "--dir", dir)
+	select {
+	case <-recv.done:
+		t.Fatalf("recv --follow ended after an empty send --keep-open: exit %d, stderr %q", recv.cmd.ProcessState.ExitCode(), recv.stderr)
+	case <-time.After(300 * time.Millisecond):
+	}
+	ok(t, "", "queue", "send", "q", "--dir", dir)
+	if code := recv.wait(t, 20*time.Second); code != 0 || recv.output(t) != "" || recv.stderr.Len() != 0 {
+		t.Errorf("recv --follow after an empty send: exit %d, stdout %q, stderr %q; want 0 and nothing", code, recv.output(t), recv.stderr)
+	}
+	if out := ok(t, "", "queue", "stat", "q", "--dir", dir); !strings.Contains(out, "closed:      yes") {
+		t.Errorf("stat after an empty send:\n%s", out)
+	}
+}
