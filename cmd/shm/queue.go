@@ -416,8 +416,12 @@ by SIGINT, SIGTERM or SIGHUP.`,
 			r := newReceiver(q, cmd.OutOrStdout(), raw)
 			got, err := r.run(ctx, follow || count > 0, count, timeout)
 			// What was received is written out, and only then given up;
-			// what could not be written stays in the queue.
-			if ferr := r.flush(); ferr != nil && interruption(ctx) == nil {
+			// what could not be written stays in the queue. A handle that
+			// a fault broke gives up nothing (it can publish nothing), and
+			// a failed flush replaces only an ending that would say all
+			// went well, never the error that stopped the receive.
+			r.broken = errors.Is(err, shm.ErrFault)
+			if ferr := r.flush(); ferr != nil && interruption(ctx) == nil && endedWell(err) {
 				err = ferr
 			}
 			if cerr := q.Close(); err == nil {
@@ -464,6 +468,12 @@ func recvResult(ctx context.Context, name string, got, count int, timeout time.D
 	return opError("queue receive", name, err)
 }
 
+// endedWell reports whether err, the reason a receive stopped, is no
+// failure: the count reached, end of file, or a --timeout with no message.
+func endedWell(err error) bool {
+	return err == nil || err == io.EOF || err == errNoMessage
+}
+
 // receiver prints messages from a queue that holds them (queue.Hold) and
 // acknowledges them only once they were written out.
 type receiver struct {
@@ -472,6 +482,7 @@ type receiver struct {
 	raw      bool
 	unacked  int // ring bytes received since the last Ack
 	ackEvery int
+	broken   bool // a fault broke the queue handle: write out, release nothing
 }
 
 func newReceiver(q *queue.Queue, out io.Writer, raw bool) *receiver {
@@ -550,6 +561,9 @@ func (r *receiver) flush() error {
 		return fmt.Errorf("writing standard output: %w", err)
 	}
 	r.unacked = 0
+	if r.broken {
+		return nil
+	}
 	return r.q.ReleaseThrough(r.q.Position())
 }
 

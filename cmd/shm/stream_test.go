@@ -5,6 +5,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -132,5 +133,32 @@ func TestEmptySendClosesQueue(t *testing.T) {
 	}
 	if out := ok(t, "", "queue", "stat", "q", "--dir", dir); !strings.Contains(out, "closed:      yes") {
 		t.Errorf("stat after an empty send:\n%s", out)
+	}
+}
+
+// TestRecvTruncatedQueue: a queue truncated under a running "recv
+// --follow" ends it with exit status 1 and one line that says the queue
+// was truncated, after the messages that came before; the release of what
+// was printed, which a broken handle cannot do, does not replace it.
+func TestRecvTruncatedQueue(t *testing.T) {
+	dir := t.TempDir()
+	ok(t, "", "queue", "create", "big", "--capacity", "64K", "--dir", dir)
+	recv := startShm(t, nil, false, "queue", "recv", "big", "--follow", "--dir", dir)
+	ok(t, "one\ntwo\n", "queue", "send", "big", "--keep-open", "--dir", dir)
+	waitFor(t, "the messages printed", func() bool {
+		select {
+		case <-recv.done:
+			return true
+		default:
+		}
+		return strings.Contains(ok(t, "", "queue", "stat", "big", "--dir", dir), "waiting:     0 messages")
+	})
+	if err := os.Truncate(filepath.Join(dir, "big"), 4096); err != nil {
+		t.Fatal(err)
+	}
+	code := recv.wait(t, 20*time.Second)
+	want := regexp.MustCompile(`^shm: queue receive big: [^\n]*truncated to 4096 bytes[^\n]*\n$`)
+	if code != 1 || !want.MatchString(recv.stderr.String()) || recv.output(t) != "one\ntwo\n" {
+		t.Errorf("recv --follow on a truncated queue: exit %d, stdout %q, stderr %q; want 1, the two messages and one line matching %s", code, recv.output(t), recv.stderr, want)
 	}
 }
