@@ -39,6 +39,9 @@ func probeQueue(dir string, info shm.Info) (string, map[string]any, bool) {
 	case err != nil && st.Capacity == 0:
 		return "queue", map[string]any{"error": err.Error(), "state": corruptState(queue.Part(err), errors.Is(err, queue.ErrCorrupt))}, true
 	}
+	if err != nil && !errors.Is(err, errors.ErrUnsupported) { // ErrUnsupported: peers' liveness unknown, not damage
+		return "queue", damagedQueue(st, err), true
+	}
 	d := map[string]any{
 		"capacity":       st.Capacity,
 		"bytes":          st.Bytes,
@@ -52,11 +55,35 @@ func probeQueue(dir string, info shm.Info) (string, map[string]any, bool) {
 	}
 	if err != nil {
 		d["error"] = err.Error()
-		if !errors.Is(err, errors.ErrUnsupported) { // peers' liveness unknown, not damage
-			d["state"] = corruptState(queue.Part(err), errors.Is(err, queue.ErrCorrupt))
-		}
 	}
 	return "queue", d, true
+}
+
+// damagedQueue describes a queue that Inspect found corrupt or could not
+// read to the end with only what was read before the damage: the header's
+// geometry always; the closed word and the bytes in use once the cursors
+// passed their checks (a damaged object size); the peers once the ring was
+// reached, since only then was the liveness of each asked. A fill of 0% or
+// "peers: none" next to the error would read as a healthy, idle queue.
+func damagedQueue(st queue.Stats, err error) map[string]any {
+	part := queue.Part(err)
+	d := map[string]any{
+		"capacity":       st.Capacity,
+		"multi_producer": st.MultiProducer,
+		"error":          err.Error(),
+		"state":          corruptState(part, errors.Is(err, queue.ErrCorrupt)),
+	}
+	if part == "size" || part == "ring" {
+		d["closed"], d["aborted"] = st.Closed, st.Aborted
+	}
+	if part == "size" {
+		d["bytes"] = st.Bytes
+	}
+	if part == "ring" {
+		d["producers"] = len(st.Producers)
+		d["peers"] = peersString(st)
+	}
+	return d
 }
 
 // corruptState is the STATE of a queue or topic that Inspect found wrong:
