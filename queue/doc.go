@@ -15,8 +15,9 @@
 //	err = q.Send(ctx, []byte("hello"))          // producer side
 //	msg, err := q.Receive(ctx, buf)             // consumer side, buf reused
 //
-// A handle becomes the producer with its first Send and the consumer with
-// its first Receive. Send and Receive copy; Reserve → write → Commit and
+// A handle becomes the producer with its first Send (or BecomeProducer,
+// for a producer that may send nothing and must still close the queue)
+// and the consumer with its first Receive. Send and Receive copy; Reserve → write → Commit and
 // Peek → read → Release work in place in the ring. SendBatch publishes many
 // messages with one header store, and ReceiveBatch takes every message that
 // is ready (up to its slice's length) in one call. TrySend and TryReceive
@@ -193,7 +194,7 @@
 //     mapped here. A page that is gone would raise SIGBUS, which kills a Go
 //     program; every method that touches the mapping (Send, TrySend,
 //     SendBatch, Reserve, Commit, Receive, TryReceive, ReceiveBatch, Peek,
-//     Release, ReleaseThrough, Close, Detach,
+//     Release, ReleaseThrough, BecomeProducer, Close, Detach,
 //     and Open, Stat and Probe while they read the
 //     header)
 //     runs with runtime/debug.SetPanicOnFault and returns an error wrapping

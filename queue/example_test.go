@@ -282,3 +282,37 @@ func ExampleConsumers() {
 	// second worker did job 2 (delivery 1)
 	// second worker did job 3 (delivery 1)
 }
+
+// A producer that may have nothing to send becomes the producer first, so
+// that its Close ends the stream even when it sent no message: the
+// consumer gets io.EOF instead of waiting for the first message.
+func ExampleQueue_BecomeProducer() {
+	name := fmt.Sprintf("example-queue-become-%d", os.Getpid())
+	consumer, err := queue.Create(name, 4096)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer queue.Unlink(name)
+	defer consumer.Close()
+
+	producer, err := queue.Open(name)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	if err := producer.BecomeProducer(); err != nil {
+		fmt.Println(err)
+		return
+	}
+	var lines []string // say, the lines of a file that matched nothing
+	for _, l := range lines {
+		producer.Send(context.Background(), []byte(l))
+	}
+	producer.Close()
+
+	_, err = consumer.Receive(context.Background(), nil)
+	fmt.Println(err == io.EOF)
+	// Output:
+	// true
+}

@@ -63,9 +63,10 @@ var (
 )
 
 // Queue is a handle on a queue segment. A handle becomes the queue's
-// producer with its first Send (or Reserve) and its consumer with its first
-// Receive (or Peek); it may be both. A handle is not safe for concurrent use
-// by several goroutines: give each goroutine its own handle (Open again).
+// producer with its first Send (or Reserve, or BecomeProducer) and its
+// consumer with its first Receive (or Peek); it may be both. A handle is
+// not safe for concurrent use by several goroutines: give each goroutine
+// its own handle (Open again).
 type Queue struct {
 	name string
 	seg  *shm.Segment
@@ -356,8 +357,10 @@ func (q *Queue) IsMultiProducer() bool { return q.multi }
 // abandons an uncommitted Reserve and marks the queue closed (for a
 // multi-producer queue: when no other live producer is left), so that the
 // consumer drains the queue and then gets io.EOF. A consumer's Close
-// publishes how far it read (with Hold: how far it acknowledged). Close is
-// idempotent.
+// publishes how far it read (with Hold: how far it acknowledged). The
+// Close of a handle that never became the producer does not close the
+// queue: a producer that may send nothing calls BecomeProducer first.
+// Close is idempotent.
 func (q *Queue) Close() error { return q.close(endClose) }
 
 // Detach ends the handle like Close, but a producer leaves the queue open
@@ -569,8 +572,11 @@ func (q *Queue) claim(s slot) (uint32, error) {
 		if !errors.Is(err, live.ErrHeld) {
 			return 0, liveErr(err)
 		}
-		if claimPID(s.claim.Load()) != 0 || i == claimRetries {
+		if claimPID(s.claim.Load()) != 0 {
 			return 0, ErrBusy
+		}
+		if i == claimRetries {
+			return 0, errLockedUnclaimed
 		}
 		time.Sleep(claimPause)
 	}
@@ -579,6 +585,12 @@ func (q *Queue) claim(s slot) (uint32, error) {
 	s.claim.Store(claimWord(q.pid, gen))
 	return gen, nil
 }
+
+// errLockedUnclaimed is claim's ErrBusy when the role's byte stayed
+// locked for all of claim's retries while its claim word said free: a read
+// lock that a process with read access took (see docs/SECURITY.md), or a
+// claimant stopped between its claim's two steps.
+var errLockedUnclaimed = fmt.Errorf("%w: role byte locked, claim word free", ErrBusy)
 
 // holdRole and roleHeld are live.Hold and live.Held; tests replace them to
 // play a kernel without open file description locks.
@@ -608,10 +620,19 @@ func (q *Queue) claimant(s slot) string {
 	return describePeer(claimPID(s.claim.Load()), s.ns.Load(), q.ns)
 }
 
-// holder names the process that holds role s for ErrBusy's message. The
-// claim word is read again after the claim failed: by then its holder may
-// have let go, and another process be taking the role.
-func (q *Queue) holder(role string, s slot) string {
+// holder names the process that holds role s for ErrBusy's message; err
+// is claim's error. A role byte locked for all of claim's retries with the
+// claim word free is not a claimant at work: most likely a process with
+// read access holds a read lock on it, which the lock itself tells. Else
+// the claim word is read again after the claim failed: by then its holder
+// may have let go, and another process be taking the role.
+func (q *Queue) holder(role string, s slot, err error) string {
+	if errors.Is(err, errLockedUnclaimed) {
+		if r, lerr := live.ReadLocked(q.fd, s.off); lerr == nil && r {
+			return fmt.Sprintf("a process with read access to the queue holds a read lock on the %s role's byte (offset %d), which keeps the role from being claimed until it lets go", role, s.off)
+		}
+		return fmt.Sprintf("a lock is held on the %s role's byte (offset %d) by a process that wrote no claim within %v", role, s.off, claimRetries*claimPause)
+	}
 	if claimPID(s.claim.Load()) == 0 {
 		return "another process is taking the " + role + " role at this moment"
 	}
@@ -665,7 +686,7 @@ func (q *Queue) claimProducer() error {
 	if q.multi {
 		return fmt.Errorf("%w: all %d producer slots are held by live processes", ErrBusy, len(q.producers))
 	}
-	return fmt.Errorf("%w: %s", ErrBusy, q.holder("producer", q.producers[0]))
+	return fmt.Errorf("%w: %s", ErrBusy, q.holder("producer", q.producers[0], err))
 }
 
 // claimConsumer makes the handle the consumer on first use.
@@ -675,7 +696,7 @@ func (q *Queue) claimConsumer() error {
 	}
 	gen, err := q.claim(q.consumer)
 	if errors.Is(err, ErrBusy) {
-		return fmt.Errorf("%w: %s", ErrBusy, q.holder("consumer", q.consumer))
+		return fmt.Errorf("%w: %s", ErrBusy, q.holder("consumer", q.consumer, err))
 	}
 	if err != nil {
 		return err

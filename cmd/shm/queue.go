@@ -37,6 +37,9 @@ func probeQueue(dir string, info shm.Info) (string, map[string]any, bool) {
 	case err != nil && st.Capacity == 0:
 		return "queue", map[string]any{"error": err.Error(), "state": corruptState(queue.Part(err), errors.Is(err, queue.ErrCorrupt))}, true
 	}
+	if err != nil && !errors.Is(err, errors.ErrUnsupported) { // ErrUnsupported: peers' liveness unknown, not damage
+		return "queue", damagedQueue(st, err), true
+	}
 	d := map[string]any{
 		"capacity":       st.Capacity,
 		"bytes":          st.Bytes,
@@ -50,11 +53,35 @@ func probeQueue(dir string, info shm.Info) (string, map[string]any, bool) {
 	}
 	if err != nil {
 		d["error"] = err.Error()
-		if !errors.Is(err, errors.ErrUnsupported) { // peers' liveness unknown, not damage
-			d["state"] = corruptState(queue.Part(err), errors.Is(err, queue.ErrCorrupt))
-		}
 	}
 	return "queue", d, true
+}
+
+// damagedQueue describes a queue that Inspect found corrupt or could not
+// read to the end with only what was read before the damage: the header's
+// geometry always; the closed word and the bytes in use once the cursors
+// passed their checks (a damaged object size); the peers once the ring was
+// reached, since only then was the liveness of each asked. A fill of 0% or
+// "peers: none" next to the error would read as a healthy, idle queue.
+func damagedQueue(st queue.Stats, err error) map[string]any {
+	part := queue.Part(err)
+	d := map[string]any{
+		"capacity":       st.Capacity,
+		"multi_producer": st.MultiProducer,
+		"error":          err.Error(),
+		"state":          corruptState(part, errors.Is(err, queue.ErrCorrupt)),
+	}
+	if part == "size" || part == "ring" {
+		d["closed"], d["aborted"] = st.Closed, st.Aborted
+	}
+	if part == "size" {
+		d["bytes"] = st.Bytes
+	}
+	if part == "ring" {
+		d["producers"] = len(st.Producers)
+		d["peers"] = peersString(st)
+	}
+	return d
 }
 
 // corruptState is the STATE of a queue or topic that Inspect found wrong:
@@ -215,6 +242,11 @@ receiver died, 130 stopped by SIGINT, SIGTERM or SIGHUP.`,
 			in := newSignalReader(ctx, cmd.InOrStdin())
 			defer in.Close()
 			err = sendAll(in, args[1:], raw, q.MaxMessage(), send)
+			if err == nil && sent == 0 && !keepOpen {
+				// Nothing to send: the stream is still complete, and only
+				// the producer's Close says so.
+				err = q.BecomeProducer()
+			}
 			if err == nil {
 				// What was sent stays sent; the stream is complete.
 				if keepOpen {
@@ -432,8 +464,12 @@ by SIGINT, SIGTERM or SIGHUP.`,
 			r := newReceiver(q, cmd.OutOrStdout(), raw)
 			got, err := r.run(ctx, follow || count > 0, count, timeout)
 			// What was received is written out, and only then given up;
-			// what could not be written stays in the queue.
-			if ferr := r.flush(); ferr != nil && interruption(ctx) == nil {
+			// what could not be written stays in the queue. A handle that
+			// a fault broke gives up nothing (it can publish nothing), and
+			// a failed flush replaces only an ending that would say all
+			// went well, never the error that stopped the receive.
+			r.broken = errors.Is(err, shm.ErrFault)
+			if ferr := r.flush(); ferr != nil && interruption(ctx) == nil && endedWell(err) {
 				err = ferr
 			}
 			if cerr := q.Close(); err == nil {
@@ -480,6 +516,12 @@ func recvResult(ctx context.Context, name string, got, count int, timeout time.D
 	return opError("queue receive", name, err)
 }
 
+// endedWell reports whether err, the reason a receive stopped, is no
+// failure: the count reached, end of file, or a --timeout with no message.
+func endedWell(err error) bool {
+	return err == nil || err == io.EOF || err == errNoMessage
+}
+
 // receiver prints messages from a queue that holds them (queue.Hold) and
 // acknowledges them only once they were written out.
 type receiver struct {
@@ -488,6 +530,7 @@ type receiver struct {
 	raw      bool
 	unacked  int // ring bytes received since the last Ack
 	ackEvery int
+	broken   bool // a fault broke the queue handle: write out, release nothing
 }
 
 func newReceiver(q *queue.Queue, out io.Writer, raw bool) *receiver {
@@ -572,6 +615,9 @@ func (r *receiver) flush() error {
 		return fmt.Errorf("writing standard output: %w", err)
 	}
 	r.unacked = 0
+	if r.broken {
+		return nil
+	}
 	return r.q.ReleaseThrough(r.q.Position())
 }
 
