@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/shmkit/shm/queue"
+	"github.com/shmkit/shm/topic"
 )
 
 // ErrTooLarge is wrapped by the error for a message larger than the
@@ -16,7 +17,7 @@ import (
 var ErrTooLarge = errors.New("message too large")
 
 // Error records a failed bridge operation: Op is "out" or "in", Name the
-// queue. It unwraps to the cause.
+// queue (or topic). It unwraps to the cause.
 type Error struct {
 	Op   string
 	Name string
@@ -48,6 +49,12 @@ type Config struct {
 	// queue.Open (queue.Dir, say).
 	Queue        string
 	QueueOptions []queue.Option
+
+	// Topic, when not "", names a topic of package topic to bridge
+	// instead of a queue (Queue is then ""): Out is one subscriber of it,
+	// In its publisher. TopicOptions are passed to topic.Open.
+	Topic        string
+	TopicOptions []topic.Option
 
 	// Subject is the NATS subject published to (Out) or consumed (In,
 	// where it may hold wildcards).
@@ -93,6 +100,22 @@ type Config struct {
 
 	// Stats, if not nil, is kept up to date while the bridge runs.
 	Stats *Stats
+}
+
+// name is the local object's name: the topic's, or the queue's.
+func (c *Config) name() string {
+	if c.Topic != "" {
+		return c.Topic
+	}
+	return c.Queue
+}
+
+// kind is "topic" or "queue".
+func (c *Config) kind() string {
+	if c.Topic != "" {
+		return "topic"
+	}
+	return "queue"
 }
 
 func (c *Config) window() int {
@@ -146,15 +169,24 @@ type Stats struct {
 	// Lag is the number of messages the stream holds for In's consumer
 	// beyond the last one delivered; Out does not set it.
 	Lag atomic.Int64
-	// Restarts counts Out's restarts from the released position and In's
-	// restarts of its durable consumer.
+	// Restarts counts Out's restarts from the released position (from
+	// the first unacknowledged message, for a topic) and In's restarts of
+	// its durable consumer.
 	Restarts atomic.Int64
+	// Missed counts the messages of a topic that Out never received: an
+	// overwrite topic's publisher wrote over them before the bridge read
+	// them, or they were gone from the ring when a bridge started again.
+	Missed atomic.Int64
 }
 
 // String is the bridge's status line.
 func (s *Stats) String() string {
-	return fmt.Sprintf("moved %d, in flight %d, redelivered %d, skipped %d, lag %d, restarts %d",
+	line := fmt.Sprintf("moved %d, in flight %d, redelivered %d, skipped %d, lag %d, restarts %d",
 		s.Moved.Load(), s.InFlight.Load(), s.Redelivered.Load(), s.Skipped.Load(), s.Lag.Load(), s.Restarts.Load())
+	if m := s.Missed.Load(); m > 0 {
+		line += fmt.Sprintf(", missed %d", m)
+	}
+	return line
 }
 
 // Connect connects to the NATS server at url (a comma-separated list of

@@ -58,6 +58,20 @@ func bridgeChild(role string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 	logf := func(format string, args ...any) { fmt.Fprintf(os.Stderr, role+": "+format+"\n", args...) }
+	if path := os.Getenv("BRIDGE_LOG"); path != "" {
+		// The test reads the log lines of every bridge it killed: each
+		// line is one write to a file opened for appending.
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		stderr := logf
+		logf = func(format string, args ...any) {
+			stderr(format, args...)
+			f.WriteString(fmt.Sprintf(format, args...) + "\n")
+		}
+	}
 	nc, err := Connect(os.Getenv("BRIDGE_URL"), "bridge child", logf)
 	if err != nil {
 		return err
@@ -67,6 +81,7 @@ func bridgeChild(role string) error {
 	atoi := func(k string) int { n, _ := strconv.Atoi(os.Getenv(k)); return n }
 	cfg := Config{
 		Queue:    os.Getenv("BRIDGE_QUEUE"),
+		Topic:    os.Getenv("BRIDGE_TOPIC"),
 		Subject:  os.Getenv("BRIDGE_SUBJECT"),
 		Window:   atoi("BRIDGE_WINDOW"),
 		AckWait:  time.Duration(atoi("BRIDGE_ACK_WAIT_MS")) * time.Millisecond,

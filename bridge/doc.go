@@ -1,7 +1,8 @@
 // Package natsbridge carries messages between the shared-memory queues of
-// package queue and NATS, so that what one host's processes exchange
-// through a queue continues onto a NATS JetStream stream, and what a stream
-// holds arrives in a local queue. It lives in a module of its own
+// package queue (or the topics of package topic; see Topics) and NATS, so
+// that what one host's processes exchange through a queue continues onto
+// a NATS JetStream stream, and what a stream holds arrives in a local
+// queue. It lives in a module of its own
 // (github.com/shmkit/shm/bridge): programs that use shm, sem, lock or queue
 // never download NATS.
 //
@@ -89,6 +90,49 @@
 // bridge that ends by Count closes the queue for sending, so that its
 // consumer gets io.EOF after the last message; one that ends otherwise
 // detaches and leaves the queue open for the next bridge.
+//
+// # Topics
+//
+// With Config.Topic the local object is a topic of package topic. In is
+// then the topic's publisher (it fails with topic.ErrBusy while another
+// live process is) and acknowledges a message after Publish returned: at
+// least once into the topic, with the redeliveries described above; on a
+// lossless topic a slow subscriber holds In back.
+//
+// Out is one subscriber of the topic. Each message carries
+//
+//	Nats-Msg-Id: <topic ID in hex>-<message number>
+//
+// from the topic's random identity (topic.(*Topic).ID) and the number the
+// topic gives each message (topic.(*Topic).Sequence). The bridge keeps the
+// bytes of the messages in flight (at most Window) until JetStream
+// acknowledged them: a failed publish publishes them again, in order and
+// with the same ids, after a growing backoff, while the bridge keeps its
+// place in the topic (on a lossless topic it holds the publisher back).
+//
+// A subscriber's place does not outlive its process, so a bridge that
+// starts reads the last message the stream holds on the subject. When its
+// id is this topic's, the bridge resumes with the next number
+// (topic.(*Topic).SubscribeFrom): nothing lost and, with the duplicate
+// window dropping what a dead bridge's publishes in flight stored late,
+// nothing duplicated, as long as the topic still holds that message. A
+// live bridge holds a lossless topic's publisher back; a dead one does
+// not (the topic drops a dead subscriber within about 100 ms), so messages
+// published while no bridge runs stay only as long as the ring keeps
+// them. When the next message is gone the bridge starts with the oldest
+// the topic keeps and reports exactly how many it missed, and which
+// numbers, in the log and Stats.Missed. An overwrite topic's publisher
+// never waits for the bridge: a bridge that falls more than the ring
+// behind reports the messages written over the same way. When the
+// stream's last message on the subject is not one of this topic's (there
+// is none yet, or the topic was created again and has a new identity) the
+// bridge joins as any new subscriber does: with the next message
+// published, or the topic's history. One bridge at a time publishes a
+// topic to a subject, and nothing else publishes to that subject.
+//
+// Out ends when the topic's publisher closed it and every message was
+// read and acknowledged. Without JetStream (Config.Core) it publishes
+// plain NATS messages with a flush every Window messages: at most once.
 //
 // # Messages too large
 //

@@ -74,3 +74,23 @@ func ExampleIn() {
 		log.Fatal(err)
 	}
 }
+
+// Publishing a topic's messages to a JetStream stream as one of its
+// subscribers: a bridge started again resumes after the last of the
+// topic's messages the stream holds, and counts what the topic no longer
+// kept.
+func ExampleOut_topic() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	nc, err := natsbridge.Connect("nats://127.0.0.1:4222", "prices bridge", log.Printf)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer nc.Close()
+	var st natsbridge.Stats
+	err = natsbridge.Out(ctx, nc, natsbridge.Config{Topic: "prices", Subject: "prices.eu", Stats: &st})
+	if err != nil {
+		log.Fatal(err)
+	}
+	log.Printf("done: %s; %d messages missed", &st, st.Missed.Load())
+}

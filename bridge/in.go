@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/shmkit/shm/queue"
+	"github.com/shmkit/shm/topic"
 )
 
 // In moves the messages of cfg.Subject from its JetStream stream into
@@ -19,10 +20,14 @@ import (
 // subject, the queue cannot be opened or refuses a message, a message is
 // too large and cfg.Oversize is Stop. It is the queue's (single or one
 // of many) producer. One bridge at a time reads a durable consumer.
+//
+// With cfg.Topic it is the topic's publisher instead (ErrBusy while
+// another live process is), and a message is acknowledged after the
+// topic's Publish returned.
 func In(ctx context.Context, nc *nats.Conn, cfg Config) error {
-	q, err := queue.Open(cfg.Queue, cfg.QueueOptions...)
+	q, err := openSink(&cfg)
 	if err != nil {
-		return &Error{Op: "in", Name: cfg.Queue, Err: err}
+		return &Error{Op: "in", Name: cfg.name(), Err: err}
 	}
 	i := &in{cfg: &cfg, nc: nc, q: q, st: cfg.stats()}
 	err = i.run(ctx)
@@ -35,15 +40,44 @@ func In(ctx context.Context, nc *nats.Conn, cfg Config) error {
 		err = derr
 	}
 	if err != nil {
-		return &Error{Op: "in", Name: cfg.Queue, Err: err}
+		return &Error{Op: "in", Name: cfg.name(), Err: err}
 	}
 	return nil
+}
+
+// sink is where In sends: a queue, or a topic as its publisher.
+type sink interface {
+	Send(ctx context.Context, msg []byte) error
+	MaxMessage() int
+	Close() error
+	Detach() error
+}
+
+// topicSink publishes to a topic.
+type topicSink struct{ *topic.Topic }
+
+// Send publishes msg; on a lossless topic it waits while the slowest
+// subscriber holds back the room it needs.
+func (t topicSink) Send(ctx context.Context, msg []byte) error { return t.Publish(ctx, msg) }
+
+func openSink(cfg *Config) (sink, error) {
+	if cfg.Topic == "" {
+		return queue.Open(cfg.Queue, cfg.QueueOptions...)
+	}
+	if cfg.Queue != "" {
+		return nil, fmt.Errorf("both a queue (%s) and a topic (%s) to bridge: want one", cfg.Queue, cfg.Topic)
+	}
+	t, err := topic.Open(cfg.Topic, cfg.TopicOptions...)
+	if err != nil {
+		return nil, err
+	}
+	return topicSink{t}, nil
 }
 
 type in struct {
 	cfg    *Config
 	nc     *nats.Conn
-	q      *queue.Queue
+	q      sink
 	st     *Stats
 	stream jetstream.Stream
 	cons   jetstream.Consumer
@@ -109,7 +143,7 @@ func (i *in) run(ctx context.Context) error {
 		}
 		failures++
 		d := backoff(failures)
-		i.cfg.logf("in %s: fetch: %v; again in %v", i.cfg.Queue, describe(err), d)
+		i.cfg.logf("in %s: fetch: %v; again in %v", i.cfg.name(), describe(err), d)
 		if !sleep(ctx, d) {
 			return nil
 		}
@@ -121,7 +155,7 @@ func (i *in) run(ctx context.Context) error {
 // without waiting, before the bridge goes.
 func (i *in) flush() {
 	if err := i.nc.FlushTimeout(i.cfg.ackTimeout()); err != nil {
-		i.cfg.logf("in %s: flushing acknowledgements: %v (the messages not acknowledged come again to the next bridge)", i.cfg.Queue, describe(err))
+		i.cfg.logf("in %s: flushing acknowledgements: %v (the messages not acknowledged come again to the next bridge)", i.cfg.name(), describe(err))
 	}
 }
 
@@ -134,7 +168,7 @@ func (i *in) setup(ctx context.Context) error {
 	}
 	durable := i.cfg.Durable
 	if durable == "" {
-		durable = DurableFor(i.cfg.Queue)
+		durable = DurableFor(i.cfg.name())
 	}
 	for failures := 1; ; failures++ {
 		err := i.setupOnce(ctx, js, durable)
@@ -149,7 +183,7 @@ func (i *in) setup(ctx context.Context) error {
 			return err
 		}
 		d := backoff(failures)
-		i.cfg.logf("in %s: %v; again in %v", i.cfg.Queue, describe(err), d)
+		i.cfg.logf("in %s: %v; again in %v", i.cfg.name(), describe(err), d)
 		if !sleep(ctx, d) {
 			return nil
 		}
@@ -196,7 +230,7 @@ func (i *in) setupOnce(ctx context.Context, js jetstream.JetStream, durable stri
 	if info.Delivered.Stream > info.AckFloor.Stream {
 		// Deliveries outstanding from a bridge that died: JetStream would
 		// deliver them again after AckWait, after newer messages.
-		i.cfg.logf("in %s: stream sequences %d to %d were delivered to an earlier bridge and not all acknowledged: the durable consumer starts again at %d", i.cfg.Queue, info.AckFloor.Stream+1, info.Delivered.Stream, info.AckFloor.Stream+1)
+		i.cfg.logf("in %s: stream sequences %d to %d were delivered to an earlier bridge and not all acknowledged: the durable consumer starts again at %d", i.cfg.name(), info.AckFloor.Stream+1, info.Delivered.Stream, info.AckFloor.Stream+1)
 		return i.restartAt(ctx, info.AckFloor.Stream+1)
 	}
 	// Keep where it starts, take the rest of the configuration.
@@ -285,12 +319,12 @@ func (i *in) deliver(ctx context.Context, m jetstream.Msg) error {
 	if gap {
 		// Deliveries were lost (a broken connection): JetStream would
 		// deliver them again after AckWait, after this one.
-		i.cfg.logf("in %s: deliveries lost before stream sequence %d: the durable consumer starts again at %d", i.cfg.Queue, seq, i.last+1)
+		i.cfg.logf("in %s: deliveries lost before stream sequence %d: the durable consumer starts again at %d", i.cfg.name(), seq, i.last+1)
 		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 		if err := i.restartAt(rctx, i.last+1); err != nil {
 			// Set up again (and finish the restart) before the next fetch.
-			i.cfg.logf("in %s: %v", i.cfg.Queue, err)
+			i.cfg.logf("in %s: %v", i.cfg.name(), err)
 			i.cons = nil
 		}
 		return errRestarted
@@ -315,11 +349,11 @@ func (i *in) send(ctx context.Context, subject string, seq uint64, data []byte) 
 		if i.cfg.Sequence {
 			frame = fmt.Sprintf(" (with the %d-byte sequence frame)", FrameSize)
 		}
-		err := fmt.Errorf("%w: stream sequence %d on %s is %d bytes%s, more than the queue's max message of %d bytes", ErrTooLarge, seq, subject, len(data), frame, i.q.MaxMessage())
+		err := fmt.Errorf("%w: stream sequence %d on %s is %d bytes%s, more than the %s's max message of %d bytes", ErrTooLarge, seq, subject, len(data), frame, i.cfg.kind(), i.q.MaxMessage())
 		if i.cfg.Oversize == Stop {
 			return false, err
 		}
-		i.cfg.logf("in %s: skipped: %v", i.cfg.Queue, err)
+		i.cfg.logf("in %s: skipped: %v", i.cfg.name(), err)
 		i.st.Skipped.Add(1)
 		i.last = seq
 		return true, nil
@@ -338,7 +372,7 @@ func (i *in) send(ctx context.Context, subject string, seq uint64, data []byte) 
 		// The queue is full and its consumer died: wait for the next.
 		if !logged {
 			logged = true
-			i.cfg.logf("in %s: the queue is full and its consumer died; waiting for another", i.cfg.Queue)
+			i.cfg.logf("in %s: the queue is full and its consumer died; waiting for another", i.cfg.name())
 		}
 		if !sleep(ctx, 200*time.Millisecond) {
 			return false, nil

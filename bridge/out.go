@@ -19,6 +19,9 @@ import (
 // flight are acknowledged or time out), or an error that publishing again
 // cannot mend: the queue cannot be opened or is corrupt, a message is too
 // large and cfg.Oversize is Stop.
+//
+// With cfg.Topic it is one subscriber of the topic instead, as the
+// package documentation describes under "Topics".
 func Out(ctx context.Context, nc *nats.Conn, cfg Config) error {
 	o := &out{cfg: &cfg, nc: nc, st: cfg.stats()}
 	if !cfg.Core {
@@ -27,9 +30,15 @@ func Out(ctx context.Context, nc *nats.Conn, cfg Config) error {
 			jetstream.WithPublishAsyncMaxPending(2*cfg.window()),
 			jetstream.WithPublishAsyncTimeout(cfg.ackTimeout()))
 		if err != nil {
-			return &Error{Op: "out", Name: cfg.Queue, Err: err}
+			return &Error{Op: "out", Name: cfg.name(), Err: err}
 		}
 		o.js = js
+	}
+	if cfg.Topic != "" {
+		if err := outTopic(ctx, nc, &cfg, o.js); err != nil {
+			return &Error{Op: "out", Name: cfg.Topic, Err: err}
+		}
+		return nil
 	}
 	failures := 0
 	for {

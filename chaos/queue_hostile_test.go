@@ -31,6 +31,16 @@ var queueFields = [][2]int{
 	{256, 8}, {264, 8}, {320, 8}, {328, 8}, {336, 8}, {344, 8},
 }
 
+// competingFields are the fields of a queue with competing consumers
+// (queue.Consumers): the consumer count, the take cursor, the consume lock
+// and the first two consumer slots (claim, namespace, in flight,
+// deliveries).
+var competingFields = [][2]int{
+	{48, 4}, {1344, 8}, {1352, 4},
+	{1408, 8}, {1416, 8}, {1424, 8}, {1432, 8},
+	{1472, 8}, {1480, 8}, {1488, 8}, {1496, 8},
+}
+
 const queueHeader = 4096 // the header page before the ring
 
 // hostileQueueVictim plays its role (producer, consumer or a process that
@@ -142,9 +152,17 @@ func TestHostileQueue(t *testing.T) {
 	var writes, wrong int
 	var tot victimStats
 	r := newRand(t)
-	for range n {
+	for trial := range n {
+		// Every other trial, a queue with competing consumers: the consumer
+		// and the opener are two of its three consumers.
 		name := shmtest.Name(t, "")
-		q, err := queue.Create(name, 16<<10)
+		fields := queueFields
+		var opts []queue.Option
+		if trial%2 == 1 {
+			fields = append(fields[:len(fields):len(fields)], competingFields...)
+			opts = append(opts, queue.Consumers(3))
+		}
+		q, err := queue.Create(name, 16<<10, opts...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -171,7 +189,7 @@ func TestHostileQueue(t *testing.T) {
 			if r.IntN(3) == 0 { // a record header, or anything, in the ring
 				off, size = queueHeader+8*r.IntN(int(capacity)/8), []int{4, 8}[r.IntN(2)]
 			} else {
-				f := queueFields[r.IntN(len(queueFields))]
+				f := fields[r.IntN(len(fields))]
 				off, size = f[0], f[1]
 			}
 			val := hostileValue(r, known)
@@ -203,6 +221,6 @@ func TestHostileQueue(t *testing.T) {
 	if tot.slowest > hostileOpTimeout+hostileSlack {
 		t.Errorf("a victim's call took %v under attack (deadline %v)", tot.slowest, hostileOpTimeout)
 	}
-	t.Logf("SUMMARY hostile queue: trials=%d (fresh queue, 3 victim processes, %v each): %d random rewrites of header fields, cursors, wait words, claims and ring records; %d calls, %d ok, %d documented errors (%s), %d forged messages caught by checksum, 0 crashes, heap canaries intact, slowest call %v (deadline %v)",
+	t.Logf("SUMMARY hostile queue: trials=%d (fresh queue, every other one with competing consumers; 3 victim processes, %v each): %d random rewrites of header fields, cursors, wait words, claims, consumer tables and ring records; %d calls, %d ok, %d documented errors (%s), %d forged messages caught by checksum, 0 crashes, heap canaries intact, slowest call %v (deadline %v)",
 		n, dur, writes, tot.ops, tot.ok, tot.errs, tot.kindsString(), wrong, tot.slowest.Round(time.Millisecond), hostileOpTimeout)
 }

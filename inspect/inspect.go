@@ -316,6 +316,11 @@ func livePeers(s *queue.Stats) string {
 	if s.Consumer != nil && s.Consumer.Alive {
 		parts = append(parts, fmt.Sprintf("consumer pid %d lives", s.Consumer.PID))
 	}
+	for _, c := range s.Consumers {
+		if c.Alive {
+			parts = append(parts, fmt.Sprintf("consumer pid %d lives", c.PID))
+		}
+	}
 	for _, p := range s.Producers {
 		if p.Alive {
 			parts = append(parts, fmt.Sprintf("producer pid %d lives", p.PID))
@@ -330,6 +335,11 @@ func deadPeers(s *queue.Stats) string {
 	var parts []string
 	if s.Consumer != nil {
 		parts = append(parts, fmt.Sprintf("consumer pid %d", s.Consumer.PID))
+	}
+	for _, c := range s.Consumers {
+		if c.PID != 0 { // a slot given up, with a message left in flight
+			parts = append(parts, fmt.Sprintf("consumer pid %d", c.PID))
+		}
 	}
 	for _, p := range s.Producers {
 		parts = append(parts, fmt.Sprintf("producer pid %d", p.PID))

@@ -124,3 +124,32 @@ func TestLineSemantics(t *testing.T) {
 		}
 	}
 }
+
+// TestCompetingConsumersRefused: a queue with competing consumers (shm
+// queue create --consumers N) is the Go package's alone; shmq-send,
+// shmq-recv and python3 -m shmkit refuse it for its flag bit, with an error
+// that names the field, and leave it untouched.
+func TestCompetingConsumersRefused(t *testing.T) {
+	shmBin, sendBin, recvBin := cliTools(t)
+	shmtest.Need(t, "python3")
+	name := shmtest.Name(t, "")
+	if _, e, code := run(t, exec.Command(shmBin, "queue", "create", name, "--consumers", "2"), ""); code != 0 {
+		t.Fatal(e)
+	}
+	for _, c := range []struct {
+		what string
+		cmd  *exec.Cmd
+	}{
+		{"shmq-send", exec.Command(sendBin, name, "x")},
+		{"shmq-recv", exec.Command(recvBin, name)},
+		{"python send", python(t, "-m", "shmkit", "queue", "send", name, "x")},
+		{"python recv", python(t, "-m", "shmkit", "queue", "recv", name)},
+	} {
+		if _, e, code := run(t, c.cmd, ""); code != 1 || !strings.Contains(e, "flags at offset 12: unknown bits 0x2") {
+			t.Errorf("%s on a queue with competing consumers: exit %d, said %q; want exit 1 naming the flags", c.what, code, e)
+		}
+	}
+	if out, e, code := run(t, exec.Command(shmBin, "queue", "stat", name), ""); code != 0 || !strings.Contains(out, "waiting:     0 messages") {
+		t.Errorf("the queue after the refusals: exit %d, %q %q", code, out, e)
+	}
+}

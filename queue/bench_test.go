@@ -682,3 +682,44 @@ func BenchmarkGuard(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkConsumersProcess streams 64-byte messages from another process
+// into a queue with competing consumers, taken by 1 or 2 consumers (each a
+// goroutine with a handle of its own) with Receive: the consumers' total
+// throughput. An op is one message, whichever consumer took it.
+func BenchmarkConsumersProcess(b *testing.B) {
+	for _, consumers := range []int{1, 2} {
+		b.Run(fmt.Sprint(consumers), func(b *testing.B) {
+			name, _, cs := consumersQueue(b, 1<<20, 2)
+			k := spawn(b, "stream", name, 1, 64)
+			ctx := context.Background()
+			up, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			if _, err := cs[0].Receive(up, nil); err != nil {
+				b.Fatal(err)
+			}
+			var left atomic.Int64
+			left.Store(int64(b.N))
+			errs := make(chan error, consumers)
+			b.SetBytes(64)
+			b.ResetTimer()
+			for _, c := range cs[:consumers] {
+				go func() {
+					buf := make([]byte, 0, 64)
+					var err error
+					for left.Add(-1) >= 0 && err == nil {
+						buf, err = c.Receive(ctx, buf)
+					}
+					errs <- err
+				}()
+			}
+			for range consumers {
+				if err := <-errs; err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			k.kill()
+		})
+	}
+}

@@ -1,6 +1,7 @@
 // Package queue moves messages between processes through a named POSIX
 // shared-memory segment: a ring of length-prefixed records with one
-// consumer and either one producer (the default) or many (MultiProducer).
+// consumer (the default) or several competing ones (Consumers), and either
+// one producer (the default) or many (MultiProducer).
 //
 // # Model
 //
@@ -14,8 +15,9 @@
 //	err = q.Send(ctx, []byte("hello"))          // producer side
 //	msg, err := q.Receive(ctx, buf)             // consumer side, buf reused
 //
-// A handle becomes the producer with its first Send and the consumer with
-// its first Receive. Send and Receive copy; Reserve → write → Commit and
+// A handle becomes the producer with its first Send (or BecomeProducer,
+// for a producer that may send nothing and must still close the queue)
+// and the consumer with its first Receive. Send and Receive copy; Reserve → write → Commit and
 // Peek → read → Release work in place in the ring. SendBatch publishes many
 // messages with one header store, and ReceiveBatch takes every message that
 // is ready (up to its slice's length) in one call. TrySend and TryReceive
@@ -118,6 +120,52 @@
 // errors.ErrUnsupported. Stat reports each peer's pid in its own PID
 // namespace and whether that is another namespace than the caller's.
 //
+// # Competing consumers
+//
+// A queue created with Consumers(n) is a work queue: up to n handles, in
+// any processes, receive from it at once, and each message goes to one of
+// them. A handle takes a slot of the queue's consumer table with its first
+// receive (ErrBusy when all n are held by live processes) and gives it up
+// with Close. The guarantees:
+//
+//   - Receive, TryReceive and ReceiveBatch (without Hold) take and copy a
+//     message in one step, under a lock the consumers share: each message
+//     is delivered exactly once. A consumer that dies before the step is
+//     complete never took the message; one that dies after it has it in
+//     its buffer, and the queue has let it go, as Receive does on any queue.
+//   - Peek, and any receive after Hold, leave the message in flight at the
+//     consumer until Release (Peek without Hold) or ReleaseThrough. If the
+//     consumer dies or closes first, the message is delivered again, to
+//     another consumer (or to the next one that takes the same slot),
+//     before any new message that consumer takes: at least once. Each
+//     consumer that dies with it in flight adds exactly one delivery, so
+//     a message whose consumer died once is delivered at most twice, and
+//     Deliveries tells the receiver which delivery it has (1 the first
+//     time). A message is redelivered when a consumer claims its slot, or
+//     within about 100 ms of a consumer waiting for a message; since head
+//     cannot pass a message in flight, the ring fills behind it at worst,
+//     and then the consumers run dry and wait.
+//   - Under Hold a consumer of such a queue holds one message at a time: a
+//     receive while one is held fails and says so. ReleaseThrough takes
+//     that message's position (Position).
+//   - Order holds per consumer, not across consumers: each consumer takes
+//     new messages in the order they were committed, and a redelivered
+//     message, older than some it took before, comes before its next new
+//     one. Two messages sent one after the other may be worked on at
+//     once by two consumers and finished in either order.
+//   - A consumer gets io.EOF (or ErrAborted) once the producers closed
+//     the queue, nothing is left to take and no consumer has a message in
+//     flight: until then, a consumer that dies could leave one to take.
+//     A consumer opened with FollowProducers waits for the next producer
+//     instead, as on any queue.
+//
+// Producers are unchanged; a producer waiting for room gets ErrPeerDead
+// only when every consumer that held a slot died. The single-consumer
+// path pays nothing for the option: no atomic operation and no system call
+// per message more than before. Stat lists each consumer, alive or dead,
+// with its message in flight; the layout and state machine are in
+// layout.go and consumers.go.
+//
 // # Caveats
 //
 //   - The slice from Reserve lives until Commit, and the one from Peek until
@@ -146,7 +194,7 @@
 //     mapped here. A page that is gone would raise SIGBUS, which kills a Go
 //     program; every method that touches the mapping (Send, TrySend,
 //     SendBatch, Reserve, Commit, Receive, TryReceive, ReceiveBatch, Peek,
-//     Release, ReleaseThrough, Close, Detach,
+//     Release, ReleaseThrough, BecomeProducer, Close, Detach,
 //     and Open, Stat and Probe while they read the
 //     header)
 //     runs with runtime/debug.SetPanicOnFault and returns an error wrapping

@@ -224,3 +224,95 @@ func ExampleStat() {
 	// Output:
 	// true true false true
 }
+
+// Two workers share a queue's jobs. The first takes one job to work on in
+// place (Peek) and stops before it releases it, as a worker that crashes
+// would: the job goes to the other worker, counted as its second delivery.
+func ExampleConsumers() {
+	name := fmt.Sprintf("example-consumers-%d", os.Getpid())
+	producer, err := queue.Create(name, 64<<10, queue.Consumers(2))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer queue.Unlink(name)
+	ctx := context.Background()
+	for _, job := range []string{"job 1", "job 2", "job 3"} {
+		if err := producer.Send(ctx, []byte(job)); err != nil {
+			fmt.Println(err)
+			return
+		}
+	}
+	producer.Close()
+
+	first, err := queue.Open(name)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	job, err := first.Peek(ctx)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Printf("first worker took %s and stops\n", job)
+	first.Close() // without Release: the job is still to be done
+
+	second, err := queue.Open(name)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer second.Close()
+	var buf []byte
+	for {
+		buf, err = second.Receive(ctx, buf)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		fmt.Printf("second worker did %s (delivery %d)\n", buf, second.Deliveries())
+	}
+	// Output:
+	// first worker took job 1 and stops
+	// second worker did job 1 (delivery 2)
+	// second worker did job 2 (delivery 1)
+	// second worker did job 3 (delivery 1)
+}
+
+// A producer that may have nothing to send becomes the producer first, so
+// that its Close ends the stream even when it sent no message: the
+// consumer gets io.EOF instead of waiting for the first message.
+func ExampleQueue_BecomeProducer() {
+	name := fmt.Sprintf("example-queue-become-%d", os.Getpid())
+	consumer, err := queue.Create(name, 4096)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer queue.Unlink(name)
+	defer consumer.Close()
+
+	producer, err := queue.Open(name)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	if err := producer.BecomeProducer(); err != nil {
+		fmt.Println(err)
+		return
+	}
+	var lines []string // say, the lines of a file that matched nothing
+	for _, l := range lines {
+		producer.Send(context.Background(), []byte(l))
+	}
+	producer.Close()
+
+	_, err = consumer.Receive(context.Background(), nil)
+	fmt.Println(err == io.EOF)
+	// Output:
+	// true
+}

@@ -89,13 +89,19 @@ var errBroken = fmt.Errorf("%w (an earlier call on this handle faulted; only Clo
 func (q *Queue) catch(old bool, op string, err *error) {
 	debug.SetPanicOnFault(old)
 	if r := recover(); r != nil {
-		addr, ok := fault.Addr(r)
-		if !ok {
+		if _, ok := fault.Addr(r); !ok {
 			panic(r)
 		}
 		q.broke()
-		*err = wrapErr(op, q.name, fmt.Errorf("%w: fault at address %#x", shm.ErrFault, addr))
+		*err = wrapErr(op, q.name, q.faultErr())
 	}
+}
+
+// faultErr says why the mapping faulted: the object was truncated (to how
+// many bytes), or it is whole and a page could not be allocated.
+func (q *Queue) faultErr() error {
+	size, _, ok := objstat.Of(q.seg.Fd())
+	return fmt.Errorf("%w: %s", shm.ErrFault, fault.Why(size, q.seg.Size(), ok))
 }
 
 // broke marks the handle broken after a fault and lets go of the reserve
@@ -105,6 +111,10 @@ func (q *Queue) broke() {
 	if q.p.active && q.multi {
 		me := lockValue(q.p.slot, q.p.gen)
 		fault.Catch(func() { q.lock.CompareAndSwap(me, 0) })
+	}
+	if q.c.active && q.cslots != nil {
+		me := lockValue(q.c.slot, q.c.gen)
+		fault.Catch(func() { q.consumeLock.CompareAndSwap(me, 0) })
 	}
 }
 

@@ -54,6 +54,16 @@ func hostileSegment(t testing.TB, data []byte) string {
 	le.PutUint64(b[offCapacity:], capacity)
 	le.PutUint32(b[offMaxMsg:], uint32(maxMessageFor(capacity)))
 	le.PutUint32(b[offSlots:], uint32(slots))
+	if sel&0x20 != 0 {
+		// Competing consumers: the take cursor and the consumer table are
+		// the fuzz data too; half the time take lies from head to tail.
+		le.PutUint32(b[offFlags:], le.Uint32(b[offFlags:])|flagConsumers)
+		le.PutUint32(b[offConsN:], 2+uint32(sel)%3)
+		if sel&0x40 != 0 {
+			h, t := le.Uint64(b[offHead:]), le.Uint64(b[offTail:])
+			le.PutUint64(b[offTake:], h+(le.Uint64(b[offTake:])%(t-h+8))&^7)
+		}
+	}
 	return name
 }
 
@@ -105,6 +115,8 @@ func FuzzOpenReceive(f *testing.F) {
 	f.Add([]byte{0x41, 0, 0, 0, 0, 0, 0, 0, 0, 16, 0, 0, 0, 0, 0, 0, 0})
 	f.Add([]byte{0xc2, 8, 0, 0, 0, 0, 0, 0, 0, 200, 1, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0x10})
 	f.Add([]byte{0x40, 0, 0, 0, 0, 0, 0, 0, 0, 64, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0x30})
+	f.Add([]byte{0x60, 0, 0, 0, 0, 0, 0, 0, 0, 64, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0x10})
+	f.Add([]byte{0xe1, 8, 0, 0, 0, 0, 0, 0, 0, 200, 1, 0, 0, 0, 0, 0, 0, 0x19, 0, 0, 0, 0, 0, 0, 0x10})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		// Raw bytes as a header: Probe must refuse them or read them.
 		Probe(data)

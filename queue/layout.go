@@ -14,12 +14,15 @@ import (
 //	line 0: static, written once by Create (magic last)
 //	     0     8  magic          creator             "SHMQUEUE"
 //	     8     4  version        creator             layoutVersion
-//	    12     4  flags          creator             flagMultiProducer
+//	    12     4  flags          creator             flagMultiProducer, flagConsumers
 //	    16     8  capacity       creator             ring bytes, a power of two
 //	    24     4  max message    creator             ≤ capacity/2 - recordHeader
 //	    28     4  slots          creator             producer slots: 1, or maxSlots
 //	    32    16  id             creator             random; tells this queue from
 //	                                                 an earlier one of the same name
+//	    48     4  consumers      creator             consumer slots: 0 (one consumer,
+//	                                                 at 256), or 2..MaxConsumers with
+//	                                                 flagConsumers
 //	line 1: the producers' line
 //	    64     8  tail           producer(s)         write cursor (see below)
 //	    72     4  consumer wait  consumer, producers futex word: 1 = consumer sleeps
@@ -35,6 +38,14 @@ import (
 //	line 5 on:
 //	   320  16*n  producer slots producers           claim word + PID namespace each;
 //	                                                 slot i's role byte is 320+16*i
+//	line 21: competing consumers only (flagConsumers; zero otherwise)
+//	  1344     8  take           consumers           next record to take, under the
+//	                                                 consume lock
+//	  1352     4  consume lock   consumers           0 free, else lockValue(slot, gen)
+//	line 22 on: the consumer table (flagConsumers), one line per slot
+//	  1408  64*n  consumer slots consumers           +0 claim word, +8 PID namespace,
+//	                                                 +16 in flight, +24 deliveries;
+//	                                                 slot i's role byte is 1408+64*i
 //	  4096   cap  ring           producers           records, see below
 //
 // The closed word says how the sending side ended: closedOpen while a
@@ -67,10 +78,20 @@ import (
 // record's header says whether it is committed, and the consumer reads only
 // below tail.
 //
+// Bytes 52 to 63 of the static line are reserved (kept zero).
+//
+// With flagConsumers the queue has competing consumers (see consumers.go
+// for their state machine): head is then the smallest position still in
+// use, the take cursor or a message in flight at some consumer, and the
+// single consumer's words at 256 stay unused. The layout version did not
+// change for it, since no offset moved: a reader that predates the flag
+// refuses such a queue for its unknown flag bit, and never misreads it.
+//
 // Roles. The consumer and each producer slot are a role, and a role's
 // liveness is not written anywhere: it is an open file description lock
 // (internal/live) on the role byte, the first byte of the role's slot
-// (256 for the consumer, 320+16*i for producer slot i), held for as long as
+// (256 for the consumer, 320+16*i for producer slot i, 1408+64*i for
+// consumer slot i of a queue with competing consumers), held for as long as
 // the role is played. A role is live exactly while some open file
 // description of the object holds that lock; the kernel drops it when its
 // holder dies, and every PID namespace that shares the object sees it.
@@ -130,6 +151,7 @@ const (
 	offSlots    = 28
 	offID       = 32
 	idSize      = 16
+	offConsN    = 48
 
 	offTail     = 64
 	offConsWait = 72
@@ -145,10 +167,22 @@ const (
 	slotSize     = 16
 	maxSlots     = 64
 
+	offTake         = 1344
+	offConsumeLock  = 1352
+	offConsSlots    = 1408
+	consSlotSize    = 64
+	consOffInFlight = 16
+	consOffDeliv    = 24
+
 	headerSize = 4096
 
 	flagMultiProducer uint32 = 1
-	knownFlags               = flagMultiProducer
+	flagConsumers     uint32 = 2
+	knownFlags               = flagMultiProducer | flagConsumers
+
+	// MaxConsumers is the most consumers a queue created with Consumers
+	// can have at once.
+	MaxConsumers = 32
 
 	recordHeader = 8
 
@@ -213,6 +247,7 @@ type geometry struct {
 	maxMsg   int
 	slots    int
 	multi    bool
+	cons     int // competing consumer slots; 0 for a single consumer
 	id       ID
 }
 
@@ -257,6 +292,18 @@ func parseHeader(b []byte, size int64) (geometry, error) {
 	}
 	if len(b) >= offID+idSize {
 		copy(g.id[:], b[offID:offID+idSize])
+	}
+	if len(b) >= offConsN+4 {
+		n := int(le.Uint32(b[offConsN:]))
+		switch {
+		case flags&flagConsumers == 0 && n != 0:
+			return g, fmt.Errorf("%w: header field consumers at offset %d: %d, want 0 without competing consumers (flags %#x)", ErrCorrupt, offConsN, n, flags)
+		case flags&flagConsumers != 0 && (n < 2 || n > MaxConsumers):
+			return g, fmt.Errorf("%w: header field consumers at offset %d: %d, want 2 to %d", ErrCorrupt, offConsN, n, MaxConsumers)
+		}
+		g.cons = n
+	} else if flags&flagConsumers != 0 {
+		return g, fmt.Errorf("%w: %d bytes, too small for the header field consumers at offset %d", ErrCorrupt, len(b), offConsN)
 	}
 	return g, nil
 }

@@ -15,6 +15,7 @@ type Option func(*config)
 
 type config struct {
 	multi    bool
+	cons     int // Consumers: 0 or 1 for the single consumer
 	maxMsg   int // 0: the largest the capacity allows
 	mode     fs.FileMode
 	dir      string
@@ -42,6 +43,22 @@ func (c *config) shmOptions() []shm.Option {
 // MultiProducer makes Create build a queue that many processes (or handles)
 // may send to at once. Without it a queue has one producer at a time.
 func MultiProducer() Option { return func(c *config) { c.multi = true } }
+
+// Consumers makes Create build a queue that up to n consumer processes
+// (or handles) receive from at once, each message going to one of them:
+// a work queue (see "Competing consumers" in the package documentation).
+// n is from 1 to MaxConsumers; 1 is the default, a queue with a single
+// consumer. Any other value makes Create fail with an error wrapping
+// shm.ErrInvalid.
+func Consumers(n int) Option {
+	return func(c *config) {
+		if n < 1 || n > MaxConsumers {
+			c.err = fmt.Errorf("%w: consumers %d is not from 1 to %d", shm.ErrInvalid, n, MaxConsumers)
+			return
+		}
+		c.cons = n
+	}
+}
 
 // MaxMessage sets the largest message, in bytes, that Create's queue
 // accepts. The default and the upper bound is capacity/2 - 8, so that a

@@ -51,6 +51,12 @@ type Position uint64
 // queue, or on a ring full of held messages), or a producer that waits for
 // that room waits with it until its context ends. Hold is for the handle's
 // consumer role and does nothing else; it cannot be undone.
+//
+// On a queue with competing consumers (Consumers) a consumer holds one
+// message at a time: a receive while one is held fails and says so, and
+// the held message goes to another consumer, delivered once more, if this
+// one dies or closes first (see "Competing consumers" in the package
+// documentation).
 func (q *Queue) Hold() {
 	if q.c.hold {
 		return
@@ -71,8 +77,14 @@ func (q *Queue) Position() Position {
 // ReleaseThrough consumes the held messages up to and including the one
 // at pos, and publishes the consumer's progress at once, so that producers
 // get the room and a consumer that starts after this one resumes with the
-// message after pos. pos must lie between Released and Position;
-// ReleaseThrough(Position()) releases everything received.
+// message after pos. pos must be Released, Position, or the position of a
+// message received in between (what Position returned after receiving it):
+// any other position fails, since a consumer that resumed there would read
+// the middle of a record. ReleaseThrough(Position()) releases everything
+// received. On a queue with competing consumers pos must be the held
+// message's position, Position. Positions there are the queue's, shared by
+// all consumers: one consumer's messages have increasing positions with
+// gaps between them.
 func (q *Queue) ReleaseThrough(pos Position) (err error) {
 	if !q.cfg.noGuard {
 		defer q.catch(debug.SetPanicOnFault(true), opRelease, &err)
@@ -81,6 +93,9 @@ func (q *Queue) ReleaseThrough(pos Position) (err error) {
 		return wrapErr(opRelease, q.name, q.stateErr())
 	}
 	p := uint64(pos)
+	if q.cslots != nil && q.c.active {
+		return wrapErr(opRelease, q.name, q.competeReleaseThrough(p))
+	}
 	if !q.c.active {
 		if p == q.c.pub {
 			return nil
@@ -96,8 +111,51 @@ func (q *Queue) ReleaseThrough(pos Position) (err error) {
 	if p < q.c.released || p > q.c.head {
 		return wrapErr(opRelease, q.name, fmt.Errorf("position %d is not held: held positions are from %d to %d", p, q.c.released, q.c.head))
 	}
+	if p != q.c.head && p != q.c.released {
+		if err := q.recordEnd(p); err != nil {
+			return wrapErr(opRelease, q.name, err)
+		}
+	}
 	q.c.released = p
 	q.publishHead()
+	return nil
+}
+
+// recordEnd reports whether p, strictly between the released position and
+// the local head, is where a record this handle received ends: only there
+// may the next consumer resume, since anywhere else it would read a
+// payload's bytes as a record header. It walks the held records from the
+// released position; they are at most the ring, were checked when they
+// were received and are not the producers' to write until released, but
+// they are in shared memory, so each step is checked again.
+// ReleaseThrough asks only for a position that is neither end of the held
+// region, so receiving costs nothing more and releasing everything
+// received walks nothing.
+func (q *Queue) recordEnd(p uint64) error {
+	for pos := q.c.released; pos < p; {
+		o := pos & q.mask
+		hdr := q.words[o>>3].Load()
+		length, st := uint64(uint32(hdr)), uint32(hdr>>32)
+		var rec uint64
+		switch stateKind(st) {
+		case kindWrap:
+			rec = q.capacity - o
+		case kindData, kindSkip, kindPending:
+			if length > uint64(q.maxMsg) {
+				return q.corruptRecord(pos, "length", length, fmt.Sprintf("at most the maximum message %d", q.maxMsg))
+			}
+			rec = recSize(int(length))
+		default:
+			return q.corruptRecord(pos, "state", uint64(st), "a known record kind")
+		}
+		if o+rec > q.capacity || pos+rec > q.c.head {
+			return q.corruptRecord(pos, "length", length, fmt.Sprintf("a record that ends by the local head %d", q.c.head))
+		}
+		if pos+rec > p {
+			return fmt.Errorf("position %d is not the end of a message: it lies inside the record from %d to %d", p, pos, pos+rec)
+		}
+		pos += rec
+	}
 	return nil
 }
 
@@ -107,6 +165,12 @@ func (q *Queue) ReleaseThrough(pos Position) (err error) {
 func (q *Queue) Released() Position {
 	if !q.c.active {
 		return Position(q.c.pub)
+	}
+	if q.cslots != nil {
+		if q.c.hold && q.c.inFlight {
+			return Position(q.c.flight.pos)
+		}
+		return Position(q.c.head)
 	}
 	return Position(q.publishable())
 }

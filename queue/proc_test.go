@@ -88,6 +88,12 @@ func child(role string) error {
 	if role == "hold" {
 		return holdChild()
 	}
+	if role == "compete" {
+		return competeChild()
+	}
+	if role == "compete-lock-hang" {
+		return competeLockHangChild()
+	}
 	if role == "open-or-create" {
 		return openOrCreateChild()
 	}

@@ -38,7 +38,8 @@ var (
 
 	// ErrBusy is wrapped by the error of the first Send (or Receive) of a
 	// handle when another live handle already is the queue's single producer
-	// (or its consumer).
+	// (or its consumer; on a queue with competing consumers, when live
+	// handles hold all its consumer slots).
 	ErrBusy = errors.New("another live process holds this role")
 
 	// ErrTooLarge is wrapped by the error for a message longer than the
@@ -62,9 +63,10 @@ var (
 )
 
 // Queue is a handle on a queue segment. A handle becomes the queue's
-// producer with its first Send (or Reserve) and its consumer with its first
-// Receive (or Peek); it may be both. A handle is not safe for concurrent use
-// by several goroutines: give each goroutine its own handle (Open again).
+// producer with its first Send (or Reserve, or BecomeProducer) and its
+// consumer with its first Receive (or Peek); it may be both. A handle is
+// not safe for concurrent use by several goroutines: give each goroutine
+// its own handle (Open again).
 type Queue struct {
 	name string
 	seg  *shm.Segment
@@ -90,9 +92,13 @@ type Queue struct {
 	closed, lock       *atomic.Uint32
 	consumer           slot
 	producers          []slot
-	state              handleState
-	p                  producer
-	c                  consumer
+	// Competing consumers (consumers.go); nil without them.
+	take        *atomic.Uint64
+	consumeLock *atomic.Uint32
+	cslots      []cslot
+	state       handleState
+	p           producer
+	c           consumer
 }
 
 // slot is a role in the header: its claim word and namespace word, and
@@ -132,6 +138,13 @@ type consumer struct {
 	peekOff  uint64 // ring offset of the peeked payload
 	peekLen  int
 	peekN    uint64 // ring bytes from head to the peeked message's end
+
+	// Competing consumers (consumers.go).
+	slot     int    // this handle's consumer slot
+	inFlight bool   // the slot holds a message: peeked, or received and held
+	flight   taken  // that message
+	sweep    bool   // look for dead consumers' messages at the next take
+	deliv    uint32 // deliveries of the message last taken
 }
 
 // Create makes a new queue segment with a ring of capacity bytes (a power
@@ -146,12 +159,26 @@ func Create(name string, capacity int64, opts ...Option) (*Queue, error) {
 	return q, nil
 }
 
-func create(name string, capacity int64, c *config) (*Queue, error) {
+// Validate reports whether Create would accept capacity and opts, without
+// creating anything: an error wrapping shm.ErrInvalid that names the rule
+// broken (a capacity that is not a power of two in range, a maximum
+// message too large for the capacity, an option's bad value), or nil. A
+// program that takes these from its user (a command's flags) calls it to
+// report a usage error before it touches the file system.
+func Validate(capacity int64, opts ...Option) error {
+	c := newConfig(opts)
+	_, err := c.validate(capacity)
+	return err
+}
+
+// validate checks capacity and c for create and returns the largest
+// message the queue will take.
+func (c *config) validate(capacity int64) (uint64, error) {
 	if c.err != nil {
-		return nil, c.err
+		return 0, c.err
 	}
 	if capacity < MinCapacity || capacity > MaxCapacity || !isPow2(uint64(capacity)) {
-		return nil, fmt.Errorf("%w: capacity %d is not a power of two from %d to %d", shm.ErrInvalid, capacity, MinCapacity, int64(MaxCapacity))
+		return 0, fmt.Errorf("%w: capacity %d is not a power of two from %d to %d", shm.ErrInvalid, capacity, MinCapacity, int64(MaxCapacity))
 	}
 	limit := maxMessageFor(uint64(capacity))
 	mm := uint64(c.maxMsg)
@@ -159,7 +186,15 @@ func create(name string, capacity int64, c *config) (*Queue, error) {
 		mm = limit
 	}
 	if c.maxMsg < 0 || mm > limit {
-		return nil, fmt.Errorf("%w: max message %d is not in [0, %d] for capacity %d", shm.ErrInvalid, c.maxMsg, limit, capacity)
+		return 0, fmt.Errorf("%w: max message %d is not in [0, %d] for capacity %d", shm.ErrInvalid, c.maxMsg, limit, capacity)
+	}
+	return mm, nil
+}
+
+func create(name string, capacity int64, c *config) (*Queue, error) {
+	mm, err := c.validate(capacity)
+	if err != nil {
+		return nil, err
 	}
 	// The header is written before the segment gets its name (shm.Initialize),
 	// so that a creator killed half-way leaves no queue without a header.
@@ -170,6 +205,10 @@ func create(name string, capacity int64, c *config) (*Queue, error) {
 		if c.multi {
 			le.PutUint32(b[offFlags:], flagMultiProducer)
 			slots = maxSlots
+		}
+		if c.cons > 1 {
+			le.PutUint32(b[offFlags:], le.Uint32(b[offFlags:])|flagConsumers)
+			le.PutUint32(b[offConsN:], uint32(c.cons))
 		}
 		le.PutUint64(b[offCapacity:], uint64(capacity))
 		le.PutUint32(b[offMaxMsg:], uint32(mm))
@@ -267,6 +306,13 @@ func attachMapped(name string, seg *shm.Segment, c *config) (*Queue, error) {
 	for i := range g.slots {
 		q.producers = append(q.producers, slotAt(b, offProducers+i*slotSize))
 	}
+	if g.cons > 0 {
+		q.take = mem.MustUint64(b, offTake)
+		q.consumeLock = mem.MustUint32(b, offConsumeLock)
+		for i := range g.cons {
+			q.cslots = append(q.cslots, cslotAt(b, offConsSlots+i*consSlotSize))
+		}
+	}
 	q.c.every = max(g.capacity/4, recordHeader)
 	q.tailEvery = max(g.capacity/16, recordHeader)
 	return q, nil
@@ -311,8 +357,10 @@ func (q *Queue) IsMultiProducer() bool { return q.multi }
 // abandons an uncommitted Reserve and marks the queue closed (for a
 // multi-producer queue: when no other live producer is left), so that the
 // consumer drains the queue and then gets io.EOF. A consumer's Close
-// publishes how far it read (with Hold: how far it acknowledged). Close is
-// idempotent.
+// publishes how far it read (with Hold: how far it acknowledged). The
+// Close of a handle that never became the producer does not close the
+// queue: a producer that may send nothing calls BecomeProducer first.
+// Close is idempotent.
 func (q *Queue) Close() error { return q.close(endClose) }
 
 // Detach ends the handle like Close, but a producer leaves the queue open
@@ -387,7 +435,9 @@ func (q *Queue) closeRoles(how ending) error {
 	if q.p.active {
 		q.closeProducer(how)
 	}
-	if q.c.active {
+	if q.c.active && q.cslots != nil {
+		err = errors.Join(err, q.closeCompeting())
+	} else if q.c.active {
 		q.publishHead()
 		q.unclaim(q.consumer, q.c.gen)
 		q.c.active = false
@@ -406,7 +456,11 @@ func (q *Queue) releaseRoles() {
 		fault.Catch(func() { q.unclaim(s, q.p.gen) })
 		q.p.active = false
 	}
-	if q.c.active {
+	if q.c.active && q.cslots != nil {
+		s := q.cslots[q.c.slot].slot
+		fault.Catch(func() { q.unclaim(s, q.c.gen) })
+		q.c.active = false
+	} else if q.c.active {
 		fault.Catch(func() { q.unclaim(q.consumer, q.c.gen) })
 		q.c.active = false
 	}
@@ -486,6 +540,9 @@ func (q *Queue) alive(s slot) bool {
 // file descriptions' locks), so a handle that is producer and consumer
 // asks itself.
 func (q *Queue) holds(s slot) bool {
+	if q.c.active && q.cslots != nil && s.off == q.cslots[q.c.slot].off {
+		return true
+	}
 	return q.c.active && s.off == offConsumer || q.p.active && s.off == q.producers[q.p.slot].off
 }
 
@@ -515,8 +572,11 @@ func (q *Queue) claim(s slot) (uint32, error) {
 		if !errors.Is(err, live.ErrHeld) {
 			return 0, liveErr(err)
 		}
-		if claimPID(s.claim.Load()) != 0 || i == claimRetries {
+		if claimPID(s.claim.Load()) != 0 {
 			return 0, ErrBusy
+		}
+		if i == claimRetries {
+			return 0, errLockedUnclaimed
 		}
 		time.Sleep(claimPause)
 	}
@@ -525,6 +585,12 @@ func (q *Queue) claim(s slot) (uint32, error) {
 	s.claim.Store(claimWord(q.pid, gen))
 	return gen, nil
 }
+
+// errLockedUnclaimed is claim's ErrBusy when the role's byte stayed
+// locked for all of claim's retries while its claim word said free: a read
+// lock that a process with read access took (see docs/SECURITY.md), or a
+// claimant stopped between its claim's two steps.
+var errLockedUnclaimed = fmt.Errorf("%w: role byte locked, claim word free", ErrBusy)
 
 // holdRole and roleHeld are live.Hold and live.Held; tests replace them to
 // play a kernel without open file description locks.
@@ -554,10 +620,19 @@ func (q *Queue) claimant(s slot) string {
 	return describePeer(claimPID(s.claim.Load()), s.ns.Load(), q.ns)
 }
 
-// holder names the process that holds role s for ErrBusy's message. The
-// claim word is read again after the claim failed: by then its holder may
-// have let go, and another process be taking the role.
-func (q *Queue) holder(role string, s slot) string {
+// holder names the process that holds role s for ErrBusy's message; err
+// is claim's error. A role byte locked for all of claim's retries with the
+// claim word free is not a claimant at work: most likely a process with
+// read access holds a read lock on it, which the lock itself tells. Else
+// the claim word is read again after the claim failed: by then its holder
+// may have let go, and another process be taking the role.
+func (q *Queue) holder(role string, s slot, err error) string {
+	if errors.Is(err, errLockedUnclaimed) {
+		if r, lerr := live.ReadLocked(q.fd, s.off); lerr == nil && r {
+			return fmt.Sprintf("a process with read access to the queue holds a read lock on the %s role's byte (offset %d), which keeps the role from being claimed until it lets go", role, s.off)
+		}
+		return fmt.Sprintf("a lock is held on the %s role's byte (offset %d) by a process that wrote no claim within %v", role, s.off, claimRetries*claimPause)
+	}
 	if claimPID(s.claim.Load()) == 0 {
 		return "another process is taking the " + role + " role at this moment"
 	}
@@ -611,7 +686,7 @@ func (q *Queue) claimProducer() error {
 	if q.multi {
 		return fmt.Errorf("%w: all %d producer slots are held by live processes", ErrBusy, len(q.producers))
 	}
-	return fmt.Errorf("%w: %s", ErrBusy, q.holder("producer", q.producers[0]))
+	return fmt.Errorf("%w: %s", ErrBusy, q.holder("producer", q.producers[0], err))
 }
 
 // claimConsumer makes the handle the consumer on first use.
@@ -621,7 +696,7 @@ func (q *Queue) claimConsumer() error {
 	}
 	gen, err := q.claim(q.consumer)
 	if errors.Is(err, ErrBusy) {
-		return fmt.Errorf("%w: %s", ErrBusy, q.holder("consumer", q.consumer))
+		return fmt.Errorf("%w: %s", ErrBusy, q.holder("consumer", q.consumer, err))
 	}
 	if err != nil {
 		return err

@@ -757,3 +757,47 @@ func TestIDTellsQueuesApart(t *testing.T) {
 		t.Fatalf("a queue created again under the same name has the same ID %v", id)
 	}
 }
+
+// TestBecomeProducer: a handle that becomes the producer and sends nothing
+// closes the queue with its Close (the consumer gets io.EOF), while one
+// that never did leaves it open; with another live single producer it
+// fails with ErrBusy.
+func TestBecomeProducer(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		become bool
+		want   error
+	}{{"become", true, io.EOF}, {"never", false, ErrEmpty}} {
+		t.Run(tc.name, func(t *testing.T) {
+			name := shmtest.Name(t, "")
+			c, err := Create(name, 4096)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			p, err := Open(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.become {
+				if err := p.BecomeProducer(); err != nil {
+					t.Fatal(err)
+				}
+				other, err := Open(name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := other.BecomeProducer(); !errors.Is(err, ErrBusy) {
+					t.Errorf("BecomeProducer while another handle is the producer: %v, want ErrBusy", err)
+				}
+				other.Close()
+			}
+			if err := p.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.TryReceive(nil); err != tc.want {
+				t.Fatalf("TryReceive after the Close: %v, want %v", err, tc.want)
+			}
+		})
+	}
+}

@@ -33,6 +33,10 @@ func (q *Queue) Receive(ctx context.Context, buf []byte) (_ []byte, err error) {
 	if err := done(ctx); err != nil {
 		return buf[:0], wrapErr(opReceive, q.name, err)
 	}
+	if q.cslots != nil {
+		buf, err = q.competeReceive(ctx, buf, true)
+		return buf, q.recvErr(err)
+	}
 	off, n, adv, err := q.next(ctx, true)
 	if err != nil {
 		return buf[:0], q.recvErr(err)
@@ -65,6 +69,10 @@ func (q *Queue) TryReceive(buf []byte) (_ []byte, err error) {
 	if !q.cfg.noGuard {
 		defer q.catch(debug.SetPanicOnFault(true), opReceive, &err)
 	}
+	if q.cslots != nil {
+		buf, err = q.competeReceive(context.Background(), buf, false)
+		return buf, q.recvErr(err)
+	}
 	off, n, adv, err := q.next(context.Background(), false)
 	if err != nil {
 		return buf[:0], q.recvErr(err)
@@ -96,6 +104,9 @@ func (q *Queue) ReceiveBatch(ctx context.Context, msgs [][]byte) (n int, err err
 	}
 	if err := done(ctx); err != nil {
 		return 0, wrapErr(opReceive, q.name, err)
+	}
+	if q.cslots != nil {
+		return q.competeBatch(ctx, msgs)
 	}
 	block := true
 	for n < len(msgs) {
@@ -131,6 +142,10 @@ func (q *Queue) Peek(ctx context.Context) (_ []byte, err error) {
 	if err := done(ctx); err != nil {
 		return nil, wrapErr(opReceive, q.name, err)
 	}
+	if q.cslots != nil {
+		b, err := q.competePeek(ctx)
+		return b, q.recvErr(err)
+	}
 	off, n, adv, err := q.next(ctx, true)
 	if err != nil {
 		return nil, q.recvErr(err)
@@ -150,6 +165,9 @@ func (q *Queue) Release() (err error) {
 	}
 	if !q.c.peeked {
 		return wrapErr(opRelease, q.name, errors.New("no Peek to release"))
+	}
+	if q.cslots != nil {
+		return wrapErr(opRelease, q.name, q.competeRelease(context.Background(), true))
 	}
 	q.consume(q.c.peekN)
 	return nil

@@ -101,7 +101,23 @@ func (q *Queue) appendBatch(msgs [][]byte) int {
 	return i
 }
 
+// BecomeProducer makes the handle the queue's producer now, as its first
+// Send would: a producer that may have nothing to send calls it first, so
+// that its Close still closes the queue and the consumer gets io.EOF
+// instead of waiting for a message that never comes (the Close of a handle
+// that never became the producer leaves the queue as it is). It fails with
+// ErrBusy while another live process is the single producer (or, for a
+// multi-producer queue, holds every slot); on a producer it does nothing.
+func (q *Queue) BecomeProducer() (err error) {
+	defer q.catch(debug.SetPanicOnFault(true), opSend, &err)
+	if q.state != stateOpen {
+		return wrapErr(opSend, q.name, q.stateErr())
+	}
+	return q.sendErr(q.claimProducer())
+}
+
 func (q *Queue) sendErr(err error) error {
+
 	if err == ErrFull {
 		return err
 	}

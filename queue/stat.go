@@ -26,6 +26,40 @@ type Stats struct {
 	Pending       int    `json:"pending"`        // reserved, not yet committed records
 	Consumer      *Peer  `json:"consumer,omitempty"`
 	Producers     []Peer `json:"producers"`
+	// MaxConsumers is n for a queue created with Consumers(n), n ≥ 2
+	// (competing consumers), and 0 otherwise; Take is then the next
+	// position to take, Messages counts the messages from there (not those
+	// in flight), and Consumers lists the table's slots that have a
+	// consumer or a message in flight.
+	MaxConsumers int            `json:"max_consumers,omitempty"`
+	Take         uint64         `json:"take,omitempty"`
+	Consumers    []ConsumerPeer `json:"consumers,omitempty"`
+}
+
+// ConsumerPeer is a slot of a queue with competing consumers: its
+// consumer, if one claimed it (PID 0 when the slot was given up), and the
+// message it has in flight.
+type ConsumerPeer struct {
+	Peer
+	// InFlight is set while the slot has a message taken and not
+	// finished; Position is then that message's position (the start of
+	// its record) and Deliveries how many times it has been taken.
+	InFlight   bool   `json:"in_flight"`
+	Position   uint64 `json:"position,omitempty"`
+	Deliveries int    `json:"deliveries,omitempty"`
+}
+
+// String describes the slot for people: "pid 12 (alive), in flight at 4096
+// (delivery 1)".
+func (c ConsumerPeer) String() string {
+	s := c.Peer.String()
+	if c.PID == 0 {
+		s = "no consumer"
+	}
+	if c.InFlight {
+		s += fmt.Sprintf(", in flight at %d (delivery %d)", c.Position, c.Deliveries)
+	}
+	return s
 }
 
 // Peer is a process that claimed a role on the queue. Whether it is alive
@@ -134,6 +168,18 @@ func probe(b []byte, fd int) (Stats, error) {
 			s.Producers = append(s.Producers, *p)
 		}
 	}
+	if g.cons > 0 {
+		// The slots before take: a consumer stores its message in flight
+		// before it moves take past it, so a position read here is never
+		// past the take read after it.
+		s.MaxConsumers = g.cons
+		for i := range g.cons {
+			if c := consumerAt(b, fd, i, &lockErr); c != nil {
+				s.Consumers = append(s.Consumers, *c)
+			}
+		}
+		s.Take = le.Uint64(b[offTake:])
+	}
 	if s.Tail < s.Head && !g.multi {
 		// A single producer publishes its tail only now and then (every
 		// sixteenth of the ring, and when it waits or closes): it may lag.
@@ -146,7 +192,35 @@ func probe(b []byte, fd int) (Stats, error) {
 		return s, fmt.Errorf("%w: cursors tail %d (header offset %d) and head %d (header offset %d) are misaligned or more than capacity %d apart", ErrCorrupt, s.Tail, offTail, s.Head, offHead, g.capacity)
 	}
 	s.Bytes = int64(s.Tail - s.Head)
+	if g.cons > 0 && (s.Take%8 != 0 || s.Take < s.Head || s.Take-s.Head > g.capacity || g.multi && s.Take > s.Tail) {
+		return s, fmt.Errorf("%w: take cursor at header offset %d is %d; it must be a multiple of 8 from head %d to tail %d", ErrCorrupt, offTake, s.Take, s.Head, s.Tail)
+	}
+	for _, c := range s.Consumers {
+		if c.InFlight && (c.Position < s.Head || c.Position > s.Take || c.Deliveries < 1) {
+			return s, fmt.Errorf("%w: consumer slot %d has a message in flight at position %d (delivery %d); it must lie from head %d to take %d, delivery 1 or more", ErrCorrupt, c.Slot, c.Position, c.Deliveries, s.Head, s.Take)
+		}
+	}
 	return s, lockErr
+}
+
+// consumerAt describes slot i of the consumer table, or returns nil when
+// it has neither a consumer nor a message in flight.
+func consumerAt(b []byte, fd, i int, errp *error) *ConsumerPeer {
+	le := binary.LittleEndian
+	off := offConsSlots + i*consSlotSize
+	w := le.Uint64(b[off+consOffInFlight:])
+	c := &ConsumerPeer{InFlight: w != 0, Position: w &^ 7, Deliveries: int(min(le.Uint64(b[off+consOffDeliv:]), maxDeliveries))}
+	if !c.InFlight {
+		c.Position, c.Deliveries = 0, 0
+	}
+	if p := peerAt(b, fd, off, i, errp); p != nil {
+		c.Peer = *p
+	} else if !c.InFlight {
+		return nil
+	} else {
+		c.Slot = i
+	}
+	return c
 }
 
 // peerAt describes the claimant of the role at header offset off (producer
@@ -209,7 +283,11 @@ func stat(b []byte, fd int, name string) (Stats, error) {
 	}
 	ring := b[headerSize : headerSize+uint64(s.Capacity)]
 	var end uint64
-	end, s.Messages, s.Pending, err = scan(ring, s.Head, s.Tail, s.MultiProducer, s.MaxMessage)
+	from := s.Head
+	if s.MaxConsumers > 0 {
+		from = s.Take
+	}
+	end, s.Messages, s.Pending, err = scan(ring, from, s.Tail, s.MultiProducer, s.MaxMessage)
 	if !s.MultiProducer {
 		// The single producer publishes its tail only now and then.
 		s.Tail, s.Bytes = end, int64(end-s.Head)

@@ -79,6 +79,13 @@ import (
 // head at once when it sees a non-zero value. The consumer also publishes
 // before it sleeps, so a sleeping consumer never hides free space.
 //
+// With competing consumers (consumers.go) several consumers may sleep on
+// consWait at once. Each runs the waiter's steps above on its own, and a
+// producer's wake is FUTEX_WAKE of every waiter, so each of them is either
+// woken or sees the condition; and no consumer clears the word after its
+// wait (stopWaiting is for the single consumer), since that store could
+// erase another sleeper's step 1 before the producer's b.
+//
 // Sleeps last at most peerCheck (100 ms): between them the waiter checks
 // that its peer is alive, so a dead peer is reported within well under a
 // second, and a context's cancellation is seen.
@@ -196,6 +203,9 @@ func (q *Queue) await(ctx context.Context, word *atomic.Uint32, sleepVal uint32,
 // consumerDead reports ErrPeerDead when the queue had a consumer and no
 // live process holds the role now.
 func (q *Queue) consumerDead() error {
+	if q.cslots != nil {
+		return q.consumersDead()
+	}
 	w := q.consumer.claim.Load()
 	if claimPID(w) == 0 {
 		return nil

@@ -1,3 +1,5 @@
+//go:build linux
+
 package sem
 
 import (
@@ -43,10 +45,20 @@ import (
 func (s *Semaphore) catch(old bool, op string, err *error) {
 	debug.SetPanicOnFault(old)
 	if r := recover(); r != nil {
-		addr, ok := fault.Addr(r)
-		if !ok {
+		if _, ok := fault.Addr(r); !ok {
 			panic(r)
 		}
-		*err = s.opError(op, fmt.Errorf("%w: fault at address %#x", shm.ErrFault, addr))
+		*err = s.opError(op, s.faultErr())
 	}
+}
+
+// faultErr says why the semaphore's page faulted: the object that holds
+// it was truncated (to how many bytes), or it is whole and the page could
+// not be allocated.
+func (s *Semaphore) faultErr() error {
+	size, known := int64(0), false
+	if s.size != nil {
+		size, known = s.size()
+	}
+	return fmt.Errorf("%w: %s", shm.ErrFault, fault.Why(size, s.had, known))
 }

@@ -224,6 +224,16 @@ func mapFile(name, path string, fd int, existing bool) (*Semaphore, error) {
 		return nil, err
 	}
 	s.mapping = b
+	s.size = func() (int64, bool) {
+		// The name may have been given to another file since: only the
+		// same file's size says anything.
+		var now unix.Stat_t
+		if unix.Stat(path, &now) != nil || now.Dev != st.Dev || now.Ino != st.Ino {
+			return 0, false
+		}
+		return now.Size, true
+	}
+	s.had = st.Size
 	return s, nil
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/shmkit/shm/internal/fault"
 	"github.com/shmkit/shm/internal/futex"
 	"github.com/shmkit/shm/internal/mem"
+	"github.com/shmkit/shm/internal/objstat"
 	"github.com/shmkit/shm/internal/racehint"
 )
 
@@ -30,7 +31,13 @@ type Semaphore struct {
 	value *atomic.Uint32 // low half of data: the futex word
 
 	mapping []byte // a named semaphore's own mapping; nil inside a segment
-	race    *byte  // race detector key (race builds only; see internal/racehint)
+
+	// size reads the size of the object that holds the semaphore now, for
+	// the message of a memory fault, and had is its size when mapped.
+	size func() (int64, bool)
+	had  int64
+
+	race *byte // race detector key (race builds only; see internal/racehint)
 
 	closed  atomic.Bool
 	waiting atomic.Int32 // this Semaphore's Wait calls in progress
@@ -99,7 +106,16 @@ func inSegment(seg *shm.Segment, offset int) (*Semaphore, error) {
 	if offset < 0 || offset%Align != 0 || offset > len(b)-Size {
 		return nil, fmt.Errorf("%w: offset %d is not a multiple of %d with %d bytes after it in the %d-byte segment", shm.ErrInvalid, offset, Align, Size, len(b))
 	}
-	return words(segName(seg, offset), b[offset:offset+Size])
+	s, err := words(segName(seg, offset), b[offset:offset+Size])
+	if err != nil {
+		return nil, err
+	}
+	s.size = func() (int64, bool) {
+		size, _, ok := objstat.Of(seg.Fd())
+		return size, ok
+	}
+	s.had, _, _ = objstat.Of(seg.Fd())
+	return s, nil
 }
 
 // words points a Semaphore at the Size bytes of b.

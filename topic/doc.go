@@ -6,10 +6,11 @@
 // # Model
 //
 // A topic is its own segment (package shm): a header holding the magic,
-// layout version, sizes and policy, the publisher's cursors, two futex
-// words and the subscriber table (one cache line per subscriber: its
-// position and the number of its next message), followed by the ring. The
-// layout and its state machine are described once, in layout.go.
+// layout version, sizes and policy, a random ID, the publisher's cursors,
+// two futex words and the subscriber table (one cache line per
+// subscriber: its position and the number of its next message), followed
+// by the ring. The layout and its state machine are described once, in
+// layout.go.
 //
 //	t, err := topic.Create("prices", 4<<20)   // or topic.Open("prices")
 //	defer t.Close()
@@ -21,7 +22,9 @@
 // a time; another gets ErrBusy until the first closes, detaches or dies)
 // and a subscriber with Subscribe or its first Receive. A subscriber
 // starts with the next message published, or, on a topic created with
-// History(n), with the last n messages the ring still holds. Publish and
+// History(n), with the last n messages the ring still holds;
+// SubscribeFrom starts it at a message number it kept (Sequence; with the
+// topic's random ID, a message's name in every process). Publish and
 // Receive copy; Reserve → write → Commit and Peek → read → Release work in
 // place in the ring; PublishBatch makes a batch visible with one store and
 // one wake-up, and ReceiveBatch takes what is ready in one call.

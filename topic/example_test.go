@@ -103,3 +103,46 @@ func Example_overwrite() {
 	// missed 85
 	// message 85
 }
+
+// A subscriber that kept the number of the last message it handled picks
+// up after it in another handle (or another process, after a crash).
+func ExampleTopic_SubscribeFrom() {
+	ctx := context.Background()
+	name := fmt.Sprintf("example-topic-from-%d", os.Getpid())
+	pub, err := topic.Create(name, 64<<10)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer topic.Unlink(name)
+	defer pub.Close()
+	for _, m := range []string{"a", "b", "c", "d"} {
+		if err := pub.Publish(ctx, []byte(m)); err != nil {
+			fmt.Println(err)
+			return
+		}
+	}
+
+	s, err := topic.Open(name)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer s.Close()
+	last := uint64(1) // "b" was handled before
+	if err := s.SubscribeFrom(last + 1); err != nil {
+		fmt.Println(err) // a *LaggedError when "c" is gone
+		return
+	}
+	for range 2 {
+		msg, err := s.Receive(ctx, nil)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		fmt.Printf("message %d: %s\n", s.Sequence()-1, msg)
+	}
+	// Output:
+	// message 2: c
+	// message 3: d
+}

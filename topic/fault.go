@@ -63,13 +63,19 @@ var errBroken = fmt.Errorf("%w (an earlier call on this handle faulted; only Clo
 func (t *Topic) catch(old bool, op string, err *error) {
 	debug.SetPanicOnFault(old)
 	if r := recover(); r != nil {
-		addr, ok := fault.Addr(r)
-		if !ok {
+		if _, ok := fault.Addr(r); !ok {
 			panic(r)
 		}
 		t.state = stateBroken
-		*err = wrapErr(op, t.name, fmt.Errorf("%w: fault at address %#x", shm.ErrFault, addr))
+		*err = wrapErr(op, t.name, t.faultErr())
 	}
+}
+
+// faultErr says why the mapping faulted: the object was truncated (to how
+// many bytes), or it is whole and a page could not be allocated.
+func (t *Topic) faultErr() error {
+	size, _, ok := objstat.Of(t.fd)
+	return fmt.Errorf("%w: %s", shm.ErrFault, fault.Why(size, t.seg.Size(), ok))
 }
 
 // stateErr is the error of a call on a handle that is not open.

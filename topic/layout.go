@@ -20,6 +20,8 @@ import (
 //	    24     4  max message     creator               ≤ capacity/2 - 2*recordHeader
 //	    28     4  subscribers     creator               table entries, 1..MaxSubscribers
 //	    32     4  history         creator               messages a joiner may start with
+//	    48    16  id              creator               random; tells this topic from an
+//	                                                    earlier one of the same name
 //	line 1: the publisher's line
 //	    64     8  tail            publisher             end of the last committed record
 //	    72     8  oldest          publisher             first record still intact
@@ -99,6 +101,8 @@ const (
 	offMaxMsg      = 24
 	offSubscribers = 28
 	offHistory     = 32
+	offID          = 48
+	idSize         = 16
 
 	offTail    = 64
 	offOldest  = 72

@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/shmkit/shm"
 	"github.com/shmkit/shm/internal/live"
 	"github.com/shmkit/shm/internal/mem"
 	"github.com/shmkit/shm/internal/racehint"
@@ -40,14 +41,52 @@ func (t *Topic) Subscribe() (err error) {
 	if t.state != stateOpen {
 		return wrapErr(opSubscribe, t.name, t.stateErr())
 	}
-	return wrapErr(opSubscribe, t.name, t.truncated(t.join()))
+	return wrapErr(opSubscribe, t.name, t.truncated(t.join(nil)))
+}
+
+// SubscribeFrom makes the handle a subscriber that starts with message
+// number seq (see Sequence), when the ring still holds it, instead of
+// where Subscribe starts: a subscriber that kept the number of the last
+// message it handled picks up after it in a new handle or process. When
+// the publisher has already written over message seq, the subscriber
+// starts with the oldest message kept and SubscribeFrom returns an error
+// wrapping a *LaggedError whose Missed says exactly how many messages
+// from seq on are gone; the handle is a subscriber all the same. A seq
+// past the next message to be published fails with an error wrapping
+// shm.ErrInvalid, and the handle is not a subscriber. A handle that is
+// already a subscriber fails with shm.ErrInvalid too.
+func (t *Topic) SubscribeFrom(seq uint64) (err error) {
+	defer t.catch(debug.SetPanicOnFault(true), opSubscribe, &err)
+	if t.state != stateOpen {
+		return wrapErr(opSubscribe, t.name, t.stateErr())
+	}
+	if t.s.active {
+		return wrapErr(opSubscribe, t.name, fmt.Errorf("%w: the handle is already a subscriber, at message %d", shm.ErrInvalid, t.s.seq))
+	}
+	return wrapErr(opSubscribe, t.name, t.truncated(t.join(&seq)))
+}
+
+// Sequence returns the number of the next message this subscriber
+// receives. Messages are numbered from 0 in the order they are published,
+// for as long as the topic lives (a new publisher goes on from the last
+// number); after a Receive that returned a message, that message is number
+// Sequence()-1, and a message held by Peek is number Sequence(). With
+// ID it names a message in every process. It is 0 for a handle that is
+// not a subscriber.
+func (t *Topic) Sequence() uint64 {
+	if !t.s.active {
+		return 0
+	}
+	return t.s.seq
 }
 
 // join takes a table entry: locks its role byte, sets it active at
 // position 0 (which holds a lossless publisher back until the start is
 // chosen), adds one to join gen, and only then reads oldest and tail to
-// choose the start (see layout.go for why that order loses nothing).
-func (t *Topic) join() error {
+// choose the start (see layout.go for why that order loses nothing). With
+// from it starts at that message number when the ring holds it (see
+// SubscribeFrom).
+func (t *Topic) join(from *uint64) error {
 	if t.s.active {
 		return nil
 	}
@@ -80,7 +119,7 @@ func (t *Topic) join() error {
 	if mem.Heavy() != nil {
 		time.Sleep(heavyFallback)
 	}
-	start, seq, err := t.chooseStart()
+	start, seq, missed, err := t.chooseStart(from)
 	if err != nil {
 		e.state.CompareAndSwap(gen<<1|1, gen<<1)
 		live.Release(t.fd, e.role)
@@ -90,54 +129,75 @@ func (t *Topic) join() error {
 	t.publish(e.pos, start)
 	t.s = subscriber{active: true, slot: slot, gen: gen, pos: start, seq: seq}
 	t.wakePublisher() // it may wait for this entry's position
+	if missed > 0 {
+		return &LaggedError{Missed: missed}
+	}
 	return nil
 }
 
 // chooseStart reads oldest and tail and returns where a joiner starts, with
 // the sequence of the message there: at tail, or History messages before
-// it when the ring holds them. On an overwrite topic the publisher may pass
-// the chosen record while it is chosen: then it tries again.
-func (t *Topic) chooseStart() (uint64, uint64, error) {
+// it when the ring holds them; with from, at message *from, or at oldest
+// when the ring no longer holds it, with the number of messages missed
+// from *from on. On an overwrite topic the publisher may pass the chosen
+// record while it is chosen: then it tries again.
+func (t *Topic) chooseStart(from *uint64) (start, seq, missed uint64, err error) {
 	for range 1000 {
 		oldest := t.oldest.Load()
 		tail := t.tail.Load()
 		if err := t.checkCursors(tail, oldest); err != nil {
-			return 0, 0, err
+			return 0, 0, 0, err
 		}
-		start, seq := tail, t.words[(tail&t.mask)>>3].Load()
-		var err error
-		if t.history > 0 && oldest < tail {
-			start, seq, err = t.historyStart(oldest, tail, seq)
+		tailSeq := t.words[(tail&t.mask)>>3].Load()
+		start, seq, missed, err = tail, tailSeq, 0, nil
+		switch {
+		case from != nil && *from > tailSeq:
+			return 0, 0, 0, fmt.Errorf("%w: message %d is not published yet: the next is %d", shm.ErrInvalid, *from, tailSeq)
+		case from != nil && oldest < tail:
+			start, seq, missed, err = t.walkTo(oldest, tail, tailSeq, func(oldestSeq uint64) uint64 {
+				return *from - min(*from, oldestSeq)
+			})
+			if *from < seq {
+				missed = seq - *from
+			}
+		case from != nil:
+			if *from < tailSeq {
+				missed = tailSeq - *from
+			}
+		case t.history > 0 && oldest < tail:
+			start, seq, _, err = t.walkTo(oldest, tail, tailSeq, func(oldestSeq uint64) uint64 {
+				kept := tailSeq - oldestSeq
+				return kept - min(kept, uint64(t.history))
+			})
 		}
-		if t.overwrite && t.oldest.Load() > start {
+		if t.overwrite && t.oldest.Load() != oldest && (err != nil || t.oldest.Load() > start) {
 			continue // overtaken while choosing
 		}
-		return start, seq, err
+		return start, seq, missed, err
 	}
-	return 0, 0, fmt.Errorf("%w: cursor oldest at header offset %d passed each of 1000 starts chosen behind it", ErrCorrupt, offOldest)
+	return 0, 0, 0, fmt.Errorf("%w: cursor oldest at header offset %d passed each of 1000 starts chosen behind it", ErrCorrupt, offOldest)
 }
 
-// historyStart walks from oldest to tail and returns the position and
-// sequence of the History-th message before tail (or oldest's, when the
-// ring holds fewer).
-func (t *Topic) historyStart(oldest, tail, tailSeq uint64) (uint64, uint64, error) {
-	pos, seq := oldest, t.words[(oldest&t.mask)>>3].Load()
+// walkTo walks from oldest towards tail past as many messages as skip
+// says (given the oldest record's sequence) and returns the position and
+// sequence there.
+func (t *Topic) walkTo(oldest, tail, tailSeq uint64, skip func(oldestSeq uint64) uint64) (pos, seq, _ uint64, err error) {
+	pos, seq = oldest, t.words[(oldest&t.mask)>>3].Load()
 	if tailSeq < seq || tailSeq-seq > (tail-oldest)/recordHeader {
-		return 0, 0, t.corruptRecord(tail, "sequence", tailSeq, fmt.Sprintf("from %d (the oldest's) to %d more", seq, (tail-oldest)/recordHeader))
+		return 0, 0, 0, t.corruptRecord(tail, "sequence", tailSeq, fmt.Sprintf("from %d (the oldest's) to %d more", seq, (tail-oldest)/recordHeader))
 	}
-	kept := tailSeq - seq
-	skip := kept - min(kept, uint64(t.history))
-	for seq-(tailSeq-kept) < skip {
+	first, n := seq, skip(seq)
+	for seq-first < n {
 		next, nextSeq, _, err := t.recordAt(pos, seq)
 		if err == errAtEnd || err == nil && next > tail {
 			err = t.corruptRecord(pos, "kind", uint64(kindEnd), "a committed record below tail")
 		}
 		if err != nil {
-			return 0, 0, err
+			return 0, 0, 0, err
 		}
 		pos, seq = next, nextSeq
 	}
-	return pos, seq, nil
+	return pos, seq, 0, nil
 }
 
 // Receive waits for the next message and returns it appended to buf[:0]
@@ -324,7 +384,7 @@ func (t *Topic) next(ctx context.Context, block bool) (off uint64, n int, adv ui
 		return 0, 0, 0, err
 	}
 	if !t.s.active {
-		if err := t.join(); err != nil {
+		if err := t.join(nil); err != nil {
 			return 0, 0, 0, err
 		}
 	}

@@ -1,7 +1,9 @@
 package topic
 
 import (
+	"crypto/rand"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -91,6 +93,7 @@ type Topic struct {
 	fd   int
 	cfg  config
 	geometry
+	id    ID
 	mask  uint64
 	ring  []byte
 	words []atomic.Uint64 // the ring as 8-byte words
@@ -156,6 +159,9 @@ func create(name string, capacity int64, c *config) (*Topic, error) {
 		le.PutUint32(b[offMaxMsg:], uint32(mm))
 		le.PutUint32(b[offSubscribers:], uint32(c.nsubs))
 		le.PutUint32(b[offHistory:], uint32(c.history))
+		if _, err := rand.Read(b[offID : offID+idSize]); err != nil {
+			return err
+		}
 		// The magic goes last, atomically: an Open that sees it sees the rest.
 		mem.MustUint64(b, offMagic).Store(magic)
 		return nil
@@ -224,6 +230,7 @@ func attachMapped(name string, seg *shm.Segment, c *config) (*Topic, error) {
 		fd:       seg.Fd(),
 		cfg:      *c,
 		geometry: g,
+		id:       ID(b[offID : offID+idSize]),
 		mask:     g.capacity - 1,
 		ring:     b[g.header:end:end],
 		tail:     mem.MustUint64(b, offTail),
@@ -279,6 +286,18 @@ func (t *Topic) MaxSubscribers() int { return t.nsubs }
 // History returns how many recent messages a joining subscriber starts
 // with (at most: as many as the ring still holds).
 func (t *Topic) History() int { return t.history }
+
+// ID returns the identity that Create gave the topic: random, so that a
+// topic created again under the same name has another. With a message's
+// number (see Sequence) it names a message for as long as the topic lives,
+// in every process.
+func (t *Topic) ID() ID { return t.id }
+
+// ID is a topic's identity: 16 random bytes written once by Create.
+type ID [idSize]byte
+
+// String returns the identity in hexadecimal.
+func (id ID) String() string { return hex.EncodeToString(id[:]) }
 
 // IsOverwrite reports whether the topic was created with Overwrite.
 func (t *Topic) IsOverwrite() bool { return t.overwrite }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -137,6 +138,54 @@ func TestReadmeSaysWhereCorruptShows(t *testing.T) {
 	for _, c := range claims {
 		if c[1] != column {
 			t.Errorf("README says corrupt:PART shows in %s; ls shows it in %s", c[1], column)
+		}
+	}
+}
+
+// TestStatCorruptShowsOnlyWhatWasRead: "shm stat" on a damaged queue or
+// topic prints the error and what was read before the damage, and no fill,
+// peer or subscriber line that would make it read as healthy and idle.
+func TestStatCorruptShowsOnlyWhatWasRead(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		kind, what string
+		damage     func(p string) error
+		want, not  []string // detail keys shown, and never shown
+	}{
+		{"queue", "truncated to 4096", func(p string) error { return os.Truncate(p, 4096) },
+			[]string{"capacity", "bytes", "closed", "error"}, []string{"fill", "peers", "producers"}},
+		{"queue", "head cursor misaligned", func(p string) error { return patchFile(p, 69632, 128, []byte{3}) },
+			[]string{"capacity", "error"}, []string{"fill", "peers", "producers", "bytes", "closed"}},
+		{"queue", "first record's length garbage", func(p string) error { return patchFile(p, 69632, 4096, []byte{0xff, 0xff}) },
+			[]string{"capacity", "closed", "peers", "producers", "error"}, []string{"fill", "bytes"}},
+		{"topic", "truncated to 4096", func(p string) error { return os.Truncate(p, 4096) },
+			[]string{"capacity", "policy", "error"}, []string{"fill", "subscribers", "published"}},
+	} {
+		name := shmtest.Name(t, dir)
+		ok(t, "", c.kind, "create", name, "--capacity", "64K", "--dir", dir)
+		if c.kind == "queue" {
+			ok(t, "", "queue", "send", name, "a", "b", "--keep-open", "--dir", dir)
+		} else {
+			ok(t, "", "topic", "pub", name, "a", "b", "--dir", dir)
+		}
+		if err := c.damage(filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+		var got struct {
+			Details map[string]any `json:"details"`
+		}
+		if err := json.Unmarshal([]byte(ok(t, "", "stat", name, "--json", "--dir", dir)), &got); err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range c.want {
+			if _, ok := got.Details[k]; !ok {
+				t.Errorf("%s %s: stat lacks %q: %v", c.kind, c.what, k, got.Details)
+			}
+		}
+		for _, k := range c.not {
+			if v, ok := got.Details[k]; ok {
+				t.Errorf("%s %s: stat shows %s: %v, which was not read: %v", c.kind, c.what, k, v, got.Details)
+			}
 		}
 	}
 }

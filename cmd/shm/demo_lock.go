@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/shmkit/shm"
-	"github.com/shmkit/shm/internal/mem"
 	"github.com/shmkit/shm/lock"
 	"github.com/shmkit/shm/sem"
 )
@@ -18,22 +17,22 @@ import (
 // then to one under a lock.Mutex. An add is a load, an increment and a
 // store; without the lock the two processes' adds interleave and overwrite
 // each other, with it the count ends exact. An unnamed semaphore tells the
-// lead that the peer is ready, a spinning barrier starts the two together,
-// and the peer's exit says it has finished.
+// lead that the peer is ready, a second one serves as a spinning barrier
+// that starts the two together, and the peer's exit says it has finished.
 //
 // Segment layout (4 KiB):
 //
 //	0        16       64        96        128              192
 //	+--------+--------+---------+---------+----------------+----------------+
 //	| Mutex  |        | ready   | barrier | counter under  | bare counter   |
-//	|        |        | sem_t   | (u32)   | the mutex (u64)| (u64)          |
+//	|        |        | sem_t   | sem_t   | the mutex (u64)| (u64)          |
 //	+--------+--------+---------+---------+----------------+----------------+
 //
 // The counters sit on cache lines of their own, away from the mutex.
 const (
 	counterMutexOff   = 0
 	counterReadyOff   = 64  // the peer posts it when it is ready
-	counterBarrierOff = 96  // each process adds 1 and spins until both have
+	counterBarrierOff = 96  // each process posts it and spins until both have
 	counterLockedOff  = 128 // incremented under the mutex
 	counterBareOff    = 192 // incremented without it
 	counterAdds       = 1000000
@@ -51,15 +50,24 @@ func loadCounter(b []byte) uint64 { return binary.NativeEndian.Uint64(b) }
 // addCounters meets the other process at the barrier, waiting no longer
 // than meet allows, then adds 1 to the bare counter n times and to the one
 // under mu n times, each Lock waiting no longer than ctx allows.
-func addCounters(ctx, meet context.Context, seg *shm.Segment, mu *lock.Mutex, n int) error {
+func addCounters(ctx, meet context.Context, seg *shm.Segment, mu *lock.Mutex, barrier *sem.Semaphore, n int) error {
 	b := seg.Bytes()
 	// Both processes must be adding at the same moment for the bare
 	// counter to show what a lock prevents: a semaphore's wake-up takes
-	// longer than the bare adds themselves, so the two meet spinning.
-	barrier := mem.MustUint32(b, counterBarrierOff)
-	barrier.Add(1)
+	// longer than the bare adds themselves, so the two meet spinning on
+	// the barrier's value (a load from shared memory) until both posted.
+	if err := barrier.Post(); err != nil {
+		return err
+	}
 	deadline := time.Now().Add(turnsWaitTime)
-	for i := 0; barrier.Load() < 2; i++ {
+	for i := 0; ; i++ {
+		v, err := barrier.Value()
+		if err != nil {
+			return err
+		}
+		if v >= 2 {
+			break
+		}
 		if i%1024 == 0 {
 			if err := meet.Err(); err != nil {
 				return err
@@ -105,6 +113,10 @@ func lockDemoLead(e *demoEnv) error {
 	if err != nil {
 		return err
 	}
+	barrier, err := sem.Init(seg, counterBarrierOff, 0)
+	if err != nil {
+		return err
+	}
 	e.say("created segment %q: a lock.Mutex at offset %d (zero bytes are an unlocked mutex), a bare counter at %d and one the mutex guards at %d",
 		name, counterMutexOff, counterBareOff, counterLockedOff)
 	e.say("starting the second process; then we both add 1 to each counter %d times, at the same moment: first to the bare one, then to the one under the mutex", counterAdds)
@@ -117,7 +129,7 @@ func lockDemoLead(e *demoEnv) error {
 	}
 	e.say("go")
 	t0 := time.Now()
-	if err := addCounters(e.ctx, p.ctx, seg, mu, counterAdds); err != nil {
+	if err := addCounters(e.ctx, p.ctx, seg, mu, barrier, counterAdds); err != nil {
 		return p.failed(e, err)
 	}
 	took := time.Since(t0)
@@ -163,11 +175,15 @@ func lockDemoPeer(e *demoEnv, args []string) error {
 	if err != nil {
 		return err
 	}
+	barrier, err := sem.At(seg, counterBarrierOff)
+	if err != nil {
+		return err
+	}
 	e.say("opened segment %q and the mutex in it; ready", name)
 	if err := ready.Post(); err != nil {
 		return err
 	}
-	if err := addCounters(e.ctx, e.ctx, seg, mu, counterAdds); err != nil {
+	if err := addCounters(e.ctx, e.ctx, seg, mu, barrier, counterAdds); err != nil {
 		return err
 	}
 	e.say("added 1 to each counter %d times, and exit", counterAdds)

@@ -7,10 +7,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strconv"
 	"time"
 
+	"github.com/shmkit/shm/bench"
 	"github.com/shmkit/shm/queue"
 )
 
@@ -38,10 +38,11 @@ func echoMessage(msg []byte, i int) {
 }
 
 // roundTrips makes echoWarmup+echoRounds round trips with rt, which sends
-// msg and returns the echo, and returns the timed ones' durations, sorted.
-func roundTrips(rt func(msg []byte) ([]byte, error)) ([]time.Duration, error) {
+// msg and returns the echo, and returns the timed ones' durations in
+// nanoseconds.
+func roundTrips(rt func(msg []byte) ([]byte, error)) (*bench.Histogram, error) {
 	msg := make([]byte, echoSize)
-	times := make([]time.Duration, 0, echoRounds)
+	times := new(bench.Histogram)
 	for i := range echoWarmup + echoRounds {
 		echoMessage(msg, i)
 		t0 := time.Now()
@@ -54,16 +55,15 @@ func roundTrips(rt func(msg []byte) ([]byte, error)) ([]time.Duration, error) {
 			return nil, fmt.Errorf("demo: round trip %d came back as %d different bytes", i, len(got))
 		}
 		if i >= echoWarmup {
-			times = append(times, d)
+			times.Record(uint64(d))
 		}
 	}
-	slices.Sort(times)
 	return times, nil
 }
 
-// percentile returns the p-th percentile (0 < p < 100) of sorted.
-func percentile(sorted []time.Duration, p int) time.Duration {
-	return sorted[(len(sorted)-1)*p/100]
+// quantile returns the q-quantile (0 < q < 1) of the durations in h.
+func quantile(h *bench.Histogram, q float64) time.Duration {
+	return time.Duration(h.Quantile(q))
 }
 
 // roundDuration shows d with about three significant digits.
@@ -146,9 +146,9 @@ func queueDemoLead(e *demoEnv) error {
 		return err
 	}
 
-	q, pp := percentile(queueTimes, 50), percentile(pipeTimes, 50)
-	e.say("queue round trip: median %v (99th percentile %v)", roundDuration(q), roundDuration(percentile(queueTimes, 99)))
-	e.say("pipe round trip:  median %v (99th percentile %v)", roundDuration(pp), roundDuration(percentile(pipeTimes, 99)))
+	q, pp := quantile(queueTimes, 0.5), quantile(pipeTimes, 0.5)
+	e.say("queue round trip: median %v (99th percentile %v)", roundDuration(q), roundDuration(quantile(queueTimes, 0.99)))
+	e.say("pipe round trip:  median %v (99th percentile %v)", roundDuration(pp), roundDuration(quantile(pipeTimes, 0.99)))
 	if q > 0 && pp > q {
 		e.say("the queue was %s times as fast: no system call and no copy into the kernel while both sides are busy", strconv.FormatFloat(float64(pp)/float64(q), 'f', 1, 64))
 	} else {

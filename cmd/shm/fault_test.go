@@ -35,7 +35,7 @@ func TestMappingFaultIsOneLine(t *testing.T) {
 			t.Fatal(err)
 		}
 		code := wait.wait(t, 10*time.Second)
-		want := regexp.MustCompile(`^shm: sem wait s: memory fault in the mapping [^\n]*\n$`)
+		want := regexp.MustCompile(`^shm: sem wait s: memory fault in the mapping [^\n]*: the object was truncated to 0 bytes; it had 32\n$`)
 		if code != 1 || !want.MatchString(wait.stderr.String()) {
 			t.Errorf("sem wait on a truncated semaphore: exit %d, stderr %q; want 1 and one line matching %s", code, wait.stderr, want)
 		}
@@ -70,3 +70,32 @@ func TestMappingFaultIsOneLine(t *testing.T) {
 // faultSink keeps the test's read of a truncated page from being optimized
 // away.
 var faultSink byte
+
+// TestFaultMessageWithoutAddress: "queue send" on a queue truncated to 0
+// bytes under it says so in one line, without the faulting address (sem
+// wait's case is in TestMappingFaultIsOneLine).
+func TestFaultMessageWithoutAddress(t *testing.T) {
+	dir := t.TempDir()
+	ok(t, "", "queue", "create", "q", "--capacity", "4K", "--dir", dir)
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	defer pw.Close()
+	send := startShm(t, pr, false, "queue", "send", "q", "--dir", dir)
+	pw.WriteString("one\n")
+	waitFor(t, "the first message", func() bool {
+		return strings.Contains(ok(t, "", "queue", "stat", "q", "--dir", dir), "waiting:     1 messages")
+	})
+	if err := os.Truncate(filepath.Join(dir, "q"), 0); err != nil {
+		t.Fatal(err)
+	}
+	pw.WriteString("two\n")
+	pw.Close()
+	code := send.wait(t, 20*time.Second)
+	want := regexp.MustCompile(`^shm: queue send q: memory fault in the mapping [^\n]*: the object was truncated to 0 bytes; it had \d+\n$`)
+	if code != 1 || !want.MatchString(send.stderr.String()) || strings.Contains(send.stderr.String(), "0x") {
+		t.Errorf("send on a queue truncated to 0: exit %d, stderr %q; want 1 and one line matching %s", code, send.stderr, want)
+	}
+}

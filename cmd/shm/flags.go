@@ -116,8 +116,6 @@ func flagWants(typ string) string {
 	switch typ {
 	case "int", "int64":
 		return "a whole number"
-	case "uint32":
-		return "a whole number from 0 to 4294967295"
 	case "uint", "uint64":
 		return "a whole number from 0"
 	case "bool":

@@ -44,17 +44,19 @@ type object struct {
 }
 
 // A kindProbe looks at an object more closely than its name can: the
-// semaphore and queue commands register one each (in an init function of
-// their own file) to tell their objects apart and say what is inside, such
-// as a semaphore's value or a queue's depth. It returns ok false for objects
+// semaphore, queue and topic commands have one each (in their own file)
+// to tell their objects apart and say what is inside, such as a
+// semaphore's value or a queue's depth. It returns ok false for objects
 // that are not its kind. Probes read untrusted shared memory: an object
 // that looks like theirs but is damaged should come back with its kind and
 // a detail saying what is wrong, never a panic. The detail "state", a short
-// string without spaces such as "value=3" or "fill=12.5%", is what ls shows
-// in its DETAIL column (STATE is the lifecycle state).
+// string such as "value=3" or "fill=12.5%", is what ls shows in its DETAIL
+// column.
 type kindProbe func(dir string, info shm.Info) (kind string, details map[string]any, ok bool)
 
-var kindProbes []kindProbe
+// kindProbes are asked in this order; the first that knows an object
+// decides its kind.
+var kindProbes = []kindProbe{semProbe, probeQueue, probeTopic}
 
 // describe turns a library Info into what ls and stat show. The first
 // registered probe that recognizes the object decides its kind; otherwise

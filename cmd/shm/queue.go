@@ -20,8 +20,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { kindProbes = append(kindProbes, probeQueue) }
-
 // probeQueue tells queues apart for ls and stat with queue.Inspect, the
 // checks of "shm queue stat", and reports their fill, or where a damaged
 // queue is corrupt ("corrupt:size").
@@ -40,6 +38,9 @@ func probeQueue(dir string, info shm.Info) (string, map[string]any, bool) {
 	case err != nil && st.Capacity == 0:
 		return "queue", map[string]any{"error": err.Error(), "state": corruptState(queue.Part(err), errors.Is(err, queue.ErrCorrupt))}, true
 	}
+	if err != nil && !errors.Is(err, errors.ErrUnsupported) { // ErrUnsupported: peers' liveness unknown, not damage
+		return "queue", damagedQueue(st, err), true
+	}
 	d := map[string]any{
 		"capacity":       st.Capacity,
 		"bytes":          st.Bytes,
@@ -53,11 +54,35 @@ func probeQueue(dir string, info shm.Info) (string, map[string]any, bool) {
 	}
 	if err != nil {
 		d["error"] = err.Error()
-		if !errors.Is(err, errors.ErrUnsupported) { // peers' liveness unknown, not damage
-			d["state"] = corruptState(queue.Part(err), errors.Is(err, queue.ErrCorrupt))
-		}
 	}
 	return "queue", d, true
+}
+
+// damagedQueue describes a queue that Inspect found corrupt or could not
+// read to the end with only what was read before the damage: the header's
+// geometry always; the closed word and the bytes in use once the cursors
+// passed their checks (a damaged object size); the peers once the ring was
+// reached, since only then was the liveness of each asked. A fill of 0% or
+// "peers: none" next to the error would read as a healthy, idle queue.
+func damagedQueue(st queue.Stats, err error) map[string]any {
+	part := queue.Part(err)
+	d := map[string]any{
+		"capacity":       st.Capacity,
+		"multi_producer": st.MultiProducer,
+		"error":          err.Error(),
+		"state":          corruptState(part, errors.Is(err, queue.ErrCorrupt)),
+	}
+	if part == "size" || part == "ring" {
+		d["closed"], d["aborted"] = st.Closed, st.Aborted
+	}
+	if part == "size" {
+		d["bytes"] = st.Bytes
+	}
+	if part == "ring" {
+		d["producers"] = len(st.Producers)
+		d["peers"] = peersString(st)
+	}
+	return d
 }
 
 // corruptState is the STATE of a queue or topic that Inspect found wrong:
@@ -79,8 +104,9 @@ func newQueueCmd() *cobra.Command {
 		Use:   "queue",
 		Short: "Message queues over shared memory",
 		Long: `A queue is a shared-memory object holding a ring of messages, with one
-consumer and one producer (or many, with --multi-producer). Two shells can
-pipe through one:
+consumer and one producer (or many, with --multi-producer), or several
+consumers that share the messages, each going to one of them (create
+--consumers N). Two shells can pipe through one:
 
   shm queue create q --capacity 1M
   seq 1000000 | shm queue send q          # closes the queue at the end
@@ -102,30 +128,46 @@ func newQueueCreateCmd() *cobra.Command {
 		maxMsg   sizeFlag
 		mode     = modeFlag(shm.DefaultMode)
 		multi    bool
+		cons     int
 	)
 	cmd := &cobra.Command{
-		Use:   "create NAME [--capacity 1M] [--multi-producer] [--max-message 64K]",
+		Use:   "create NAME [--capacity 1M] [--multi-producer] [--consumers N] [--max-message 64K]",
 		Short: "Create a queue",
 		Long: `Create a queue whose ring holds --capacity bytes (a power of two; each
 message takes 8 bytes more than its length, rounded up to 8). The largest
 message is --max-message, at most half the capacity less 8 bytes (the
-default).`,
+default).
+
+With --consumers N (2 to 32) up to N receivers take messages from the queue
+at once, each message going to one of them (a work queue): order holds for
+each receiver, not across them. A receiver that dies, or is stopped, with a
+message it had not yet written out leaves that message to another receiver,
+which gets it once more.`,
 		Args:              exactArgs("NAME"),
 		ValidArgsFunction: cobra.NoFileCompletions,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c := capacity.n
-			if c < queue.MinCapacity || c > queue.MaxCapacity || c&(c-1) != 0 {
-				return usageErr(cmd, "--capacity %s is not a power of two from %s to %s", exactSize(c), exactSize(queue.MinCapacity), exactSize(queue.MaxCapacity))
-			}
 			opts := []queue.Option{queue.Dir(dir), queue.Mode(mode.perm())}
+			given := []string{"--capacity " + exactSize(c)}
 			if multi {
 				opts = append(opts, queue.MultiProducer())
 			}
+			if cmd.Flags().Changed("consumers") {
+				opts = append(opts, queue.Consumers(cons))
+				given = append(given, fmt.Sprintf("--consumers %d", cons))
+			}
 			if maxMsg.set {
-				if maxMsg.n == 0 || maxMsg.n > c/2-8 {
-					return usageErr(cmd, "--max-message %s is not from 1 to %d for a capacity of %s", exactSize(maxMsg.n), c/2-8, exactSize(c))
+				if maxMsg.n == 0 {
+					return usageErr(cmd, "--max-message 0: a queue takes messages of at least 1 byte")
 				}
 				opts = append(opts, queue.MaxMessage(int(maxMsg.n)))
+				given = append(given, "--max-message "+exactSize(maxMsg.n))
+			}
+			// The library's rules (capacity, message size, consumers) are
+			// the command's: a value they refuse is a usage error.
+			if err := queue.Validate(c, opts...); err != nil {
+				reason := strings.TrimPrefix(err.Error(), shm.ErrInvalid.Error()+": ")
+				return usageErr(cmd, "%s: %s", strings.Join(given, " "), reason)
 			}
 			q, err := queue.Create(args[0], c, opts...)
 			if err != nil {
@@ -139,6 +181,7 @@ default).`,
 	f.Var(&maxMsg, "max-message", "largest message (default: capacity/2 - 8)")
 	f.Var(&mode, "mode", "permission bits of the new object, in octal")
 	f.BoolVar(&multi, "multi-producer", false, "let many processes send at once")
+	f.IntVar(&cons, "consumers", 1, "let up to N processes receive at once, sharing the messages")
 	addDirFlag(cmd, &dir)
 	return cmd
 }
@@ -200,6 +243,11 @@ receiver died, 130 stopped by SIGINT, SIGTERM or SIGHUP.`,
 			in := newSignalReader(ctx, cmd.InOrStdin())
 			defer in.Close()
 			err = sendAll(in, args[1:], raw, q.MaxMessage(), send)
+			if err == nil && sent == 0 && !keepOpen {
+				// Nothing to send: the stream is still complete, and only
+				// the producer's Close says so.
+				err = q.BecomeProducer()
+			}
 			if err == nil {
 				// What was sent stays sent; the stream is complete.
 				if keepOpen {
@@ -390,6 +438,11 @@ A message leaves the queue only once it was written to standard output:
 recv stopped by a signal, or whose output fails, leaves what it did not
 write out to the next receiver.
 
+On a queue created with --consumers N, recv is one of up to N receivers
+that share the messages: it writes out each message before it takes the
+next (one write per message), and a message it took and could not write
+out goes to another receiver.
+
 Exit status: 0 ok (the stream ended, or nothing more came), 1 an error,
 2 usage error, 4 the sender died before closing the queue, 5 the sender
 aborted the stream (after every message it sent was printed), 130 stopped
@@ -412,8 +465,12 @@ by SIGINT, SIGTERM or SIGHUP.`,
 			r := newReceiver(q, cmd.OutOrStdout(), raw)
 			got, err := r.run(ctx, follow || count > 0, count, timeout)
 			// What was received is written out, and only then given up;
-			// what could not be written stays in the queue.
-			if ferr := r.flush(); ferr != nil && interruption(ctx) == nil {
+			// what could not be written stays in the queue. A handle that
+			// a fault broke gives up nothing (it can publish nothing), and
+			// a failed flush replaces only an ending that would say all
+			// went well, never the error that stopped the receive.
+			r.broken = errors.Is(err, shm.ErrFault)
+			if ferr := r.flush(); ferr != nil && interruption(ctx) == nil && endedWell(err) {
 				err = ferr
 			}
 			if cerr := q.Close(); err == nil {
@@ -460,6 +517,12 @@ func recvResult(ctx context.Context, name string, got, count int, timeout time.D
 	return opError("queue receive", name, err)
 }
 
+// endedWell reports whether err, the reason a receive stopped, is no
+// failure: the count reached, end of file, or a --timeout with no message.
+func endedWell(err error) bool {
+	return err == nil || err == io.EOF || err == errNoMessage
+}
+
 // receiver prints messages from a queue that holds them (queue.Hold) and
 // acknowledges them only once they were written out.
 type receiver struct {
@@ -468,13 +531,20 @@ type receiver struct {
 	raw      bool
 	unacked  int // ring bytes received since the last Ack
 	ackEvery int
+	broken   bool // a fault broke the queue handle: write out, release nothing
 }
 
 func newReceiver(q *queue.Queue, out io.Writer, raw bool) *receiver {
 	q.Hold()
 	// Acknowledging every quarter of the ring (at most every 64 KiB of
 	// output) keeps room for the producer without a write per message.
-	return &receiver{q: q, w: bufio.NewWriterSize(out, 1<<16), raw: raw, ackEvery: int(min(q.Capacity()/4, 1<<16))}
+	// One of competing consumers holds one message at a time: it
+	// acknowledges each.
+	every := int(min(q.Capacity()/4, 1<<16))
+	if q.IsCompeting() {
+		every = 0
+	}
+	return &receiver{q: q, w: bufio.NewWriterSize(out, 1<<16), raw: raw, ackEvery: every}
 }
 
 // run prints messages until count (if > 0), end of file, or, when not
@@ -546,6 +616,9 @@ func (r *receiver) flush() error {
 		return fmt.Errorf("writing standard output: %w", err)
 	}
 	r.unacked = 0
+	if r.broken {
+		return nil
+	}
 	return r.q.ReleaseThrough(r.q.Position())
 }
 
@@ -597,6 +670,9 @@ part-way. On a corrupt queue it says which field is wrong, and where.`,
 			if st.MultiProducer {
 				kind = "multi-producer"
 			}
+			if st.MaxConsumers > 0 {
+				kind += fmt.Sprintf(", up to %d competing consumers", st.MaxConsumers)
+			}
 			fmt.Fprintf(tw, "name:\t%s\n", shm.QuoteName(strings.TrimLeft(args[0], "/")))
 			fmt.Fprintf(tw, "kind:\tqueue, %s\n", kind)
 			fmt.Fprintf(tw, "capacity:\t%s (%d bytes)\n", formatSize(st.Capacity), st.Capacity)
@@ -610,7 +686,16 @@ part-way. On a corrupt queue it says which field is wrong, and where.`,
 				closed = "aborted (the sender failed; the stream is incomplete)"
 			}
 			fmt.Fprintf(tw, "closed:\t%s\n", closed)
-			if st.Consumer != nil {
+			if st.MaxConsumers > 0 {
+				var cs []string
+				for _, c := range st.Consumers {
+					cs = append(cs, fmt.Sprintf("slot %d: %s", c.Slot, c))
+				}
+				if len(cs) == 0 {
+					cs = append(cs, "none")
+				}
+				fmt.Fprintf(tw, "consumers:\t%s\n", strings.Join(cs, "; "))
+			} else if st.Consumer != nil {
 				fmt.Fprintf(tw, "consumer:\t%s\n", peerString(*st.Consumer))
 			} else {
 				fmt.Fprintf(tw, "consumer:\tnone\n")
@@ -652,6 +737,9 @@ func peersString(st queue.Stats) string {
 	var ps []string
 	if st.Consumer != nil {
 		ps = append(ps, "consumer "+st.Consumer.String())
+	}
+	for _, c := range st.Consumers {
+		ps = append(ps, "consumer "+c.String())
 	}
 	for _, p := range st.Producers {
 		ps = append(ps, "producer "+p.String())

@@ -195,3 +195,55 @@ func TestQueueKind(t *testing.T) {
 		t.Fatalf("stat:\n%s", out)
 	}
 }
+
+// TestQueueConsumers: two "recv --follow" share the lines of one "send" on
+// a queue created with --consumers: each line printed once by one of them,
+// each receiver's lines in order, both ending by themselves.
+func TestQueueConsumers(t *testing.T) {
+	name := shmtest.Name(t, "")
+	if r := shmRun(t, "", "queue", "create", name, "--consumers", "0"); r.code != 2 || !strings.Contains(r.stderr, "--consumers 0") || !strings.Contains(r.stderr, "not from 1 to 32") {
+		t.Errorf("--consumers 0: exit %d, stderr %q", r.code, r.stderr)
+	}
+	ok(t, "", "queue", "create", name, "--capacity", "4K", "--consumers", "2")
+	if out := ok(t, "", "queue", "stat", name); !strings.Contains(out, "up to 2 competing consumers") || !strings.Contains(out, "consumers:   none") {
+		t.Errorf("stat of a queue with competing consumers:\n%s", out)
+	}
+	const n = 20_000
+	var seq strings.Builder
+	for i := 1; i <= n; i++ {
+		fmt.Fprintln(&seq, i)
+	}
+	var wg sync.WaitGroup
+	recv := make([]result, 2)
+	for i := range recv {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			recv[i] = shmRun(t, "", "queue", "recv", name, "--follow")
+		}()
+	}
+	send := shmRun(t, seq.String(), "queue", "send", name)
+	wg.Wait()
+	if send.code != 0 {
+		t.Fatalf("send: exit %d %q", send.code, send.stderr)
+	}
+	seen := make([]bool, n+1)
+	for i, r := range recv {
+		if r.code != 0 {
+			t.Fatalf("recv %d: exit %d %q", i, r.code, r.stderr)
+		}
+		last := 0
+		for _, line := range strings.Fields(r.stdout) {
+			var v int
+			if _, err := fmt.Sscan(line, &v); err != nil || v < 1 || v > n || v <= last || seen[v] {
+				t.Fatalf("recv %d printed %q after %d (seen before: %v)", i, line, last, v >= 1 && v <= n && seen[v])
+			}
+			seen[v], last = true, v
+		}
+	}
+	for v := 1; v <= n; v++ {
+		if !seen[v] {
+			t.Fatalf("line %d was printed by neither receiver", v)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strconv"
 	"strings"
 	"time"
 
@@ -18,8 +19,6 @@ import (
 // semTimeoutStatus is the exit status of "shm sem wait" when its --timeout
 // passed before it took every token.
 const semTimeoutStatus = 3
-
-func init() { kindProbes = append(kindProbes, semProbe) }
 
 // semProbe shows glibc named semaphores in ls and stat with their value
 // and waiter count, read without opening them for writing.
@@ -60,7 +59,7 @@ stopped by SIGINT, SIGTERM or SIGHUP.`,
 func newSemCreateCmd() *cobra.Command {
 	var (
 		dir   string
-		value uint32
+		value semValueFlag
 		mode  = modeFlag(shm.DefaultMode)
 	)
 	cmd := &cobra.Command{
@@ -71,17 +70,14 @@ sem_open(NAME, O_CREAT|O_EXCL, MODE, VALUE) does. It is an error if it exists.
 The mode is set exactly, whatever the umask.`,
 		Args: exactArgs("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if value > sem.ValueMax {
-				return usageErr(cmd, "--value %d is more than the largest semaphore value %d", value, sem.ValueMax)
-			}
-			s, err := sem.Open(args[0], sem.Create(value), sem.Exclusive(), sem.Mode(fs.FileMode(mode)), sem.Dir(dir))
+			s, err := sem.Open(args[0], sem.Create(uint32(value)), sem.Exclusive(), sem.Mode(fs.FileMode(mode)), sem.Dir(dir))
 			if err != nil {
 				return err
 			}
 			return s.Close()
 		},
 	}
-	cmd.Flags().Uint32Var(&value, "value", 0, "initial number of tokens")
+	cmd.Flags().Var(&value, "value", "initial number of tokens, from 0 to 2147483647")
 	cmd.Flags().Var(&mode, "mode", "permission bits, in octal")
 	addDirFlag(cmd, &dir)
 	return cmd
@@ -266,3 +262,19 @@ until they close it.`,
 	addDirFlag(cmd, &dir)
 	return cmd
 }
+
+// semValueFlag is a flag that takes a semaphore's value: a whole number
+// from 0 to sem.ValueMax (SEM_VALUE_MAX), less than a uint32 holds.
+type semValueFlag uint32
+
+func (f *semValueFlag) Set(s string) error {
+	n, err := strconv.ParseUint(s, 10, 32)
+	if err != nil || n > sem.ValueMax {
+		return fmt.Errorf("invalid value %q: want a whole number from 0 to %d (SEM_VALUE_MAX)", s, sem.ValueMax)
+	}
+	*f = semValueFlag(n)
+	return nil
+}
+
+func (f *semValueFlag) String() string { return strconv.FormatUint(uint64(*f), 10) }
+func (f *semValueFlag) Type() string   { return "value" }

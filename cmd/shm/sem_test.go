@@ -144,3 +144,20 @@ func TestSemInLs(t *testing.T) {
 		t.Errorf("stat of a semaphore:\n%s", out)
 	}
 }
+
+// TestSemCreateValueRange: "sem create --value" refuses a value outside 0
+// to SEM_VALUE_MAX (2147483647), or not a number, with a usage error that
+// states that range, and takes the largest.
+func TestSemCreateValueRange(t *testing.T) {
+	dir := t.TempDir()
+	for _, v := range []string{"-1", "2147483648", "4294967295", "4294967296", "abc"} {
+		r := shmRun(t, "", "sem", "create", "s", "--value", v, "--dir", dir)
+		if want := "want a whole number from 0 to 2147483647"; r.code != 2 || !strings.Contains(r.stderr, want) || strings.Contains(r.stderr, "to 4294967295") {
+			t.Errorf("--value %s: exit %d, stderr %q; want 2 and %q", v, r.code, r.stderr, want)
+		}
+	}
+	ok(t, "", "sem", "create", "s", "--value", "2147483647", "--dir", dir)
+	if out := ok(t, "", "sem", "value", "s", "--dir", dir); out != "2147483647\n" {
+		t.Errorf("value after --value 2147483647: %q", out)
+	}
+}

@@ -5,6 +5,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -107,5 +108,57 @@ func TestLineModeKeepsCarriageReturn(t *testing.T) {
 	ok(t, in, "queue", "send", "q", "--dir", dir)
 	if got := ok(t, "", "queue", "recv", "q", "--raw", "--dir", dir); got != "\x04\x00\x00\x00dos\r\x04\x00\x00\x00unix\x01\x00\x00\x00\r\x05\x00\x00\x00last\r" {
 		t.Errorf("messages %q, want dos\\r, unix, \\r, last\\r", got)
+	}
+}
+
+// TestEmptySendClosesQueue: "shm queue send" with no input still closes
+// the queue, so that a "recv --follow" already waiting ends with status 0
+// (and, with --keep-open, does not).
+func TestEmptySendClosesQueue(t *testing.T) {
+	dir := t.TempDir()
+	ok(t, "", "queue", "create", "q", "--capacity", "4K", "--dir", dir)
+	recv := startShm(t, nil, false, "queue", "recv", "q", "--follow", "--dir", dir)
+	waitFor(t, "a waiting consumer", func() bool {
+		return strings.Contains(ok(t, "", "queue", "stat", "q", "--dir", dir), "consumer:    pid")
+	})
+	ok(t, "", "queue", "send", "q", "--keep-open", "--dir", dir)
+	select {
+	case <-recv.done:
+		t.Fatalf("recv --follow ended after an empty send --keep-open: exit %d, stderr %q", recv.cmd.ProcessState.ExitCode(), recv.stderr)
+	case <-time.After(300 * time.Millisecond):
+	}
+	ok(t, "", "queue", "send", "q", "--dir", dir)
+	if code := recv.wait(t, 20*time.Second); code != 0 || recv.output(t) != "" || recv.stderr.Len() != 0 {
+		t.Errorf("recv --follow after an empty send: exit %d, stdout %q, stderr %q; want 0 and nothing", code, recv.output(t), recv.stderr)
+	}
+	if out := ok(t, "", "queue", "stat", "q", "--dir", dir); !strings.Contains(out, "closed:      yes") {
+		t.Errorf("stat after an empty send:\n%s", out)
+	}
+}
+
+// TestRecvTruncatedQueue: a queue truncated under a running "recv
+// --follow" ends it with exit status 1 and one line that says the queue
+// was truncated, after the messages that came before; the release of what
+// was printed, which a broken handle cannot do, does not replace it.
+func TestRecvTruncatedQueue(t *testing.T) {
+	dir := t.TempDir()
+	ok(t, "", "queue", "create", "big", "--capacity", "64K", "--dir", dir)
+	recv := startShm(t, nil, false, "queue", "recv", "big", "--follow", "--dir", dir)
+	ok(t, "one\ntwo\n", "queue", "send", "big", "--keep-open", "--dir", dir)
+	waitFor(t, "the messages printed", func() bool {
+		select {
+		case <-recv.done:
+			return true
+		default:
+		}
+		return strings.Contains(ok(t, "", "queue", "stat", "big", "--dir", dir), "waiting:     0 messages")
+	})
+	if err := os.Truncate(filepath.Join(dir, "big"), 4096); err != nil {
+		t.Fatal(err)
+	}
+	code := recv.wait(t, 20*time.Second)
+	want := regexp.MustCompile(`^shm: queue receive big: [^\n]*truncated to 4096 bytes[^\n]*\n$`)
+	if code != 1 || !want.MatchString(recv.stderr.String()) || recv.output(t) != "one\ntwo\n" {
+		t.Errorf("recv --follow on a truncated queue: exit %d, stdout %q, stderr %q; want 1, the two messages and one line matching %s", code, recv.output(t), recv.stderr, want)
 	}
 }

@@ -19,8 +19,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { kindProbes = append(kindProbes, probeTopic) }
-
 // probeTopic tells topics apart for ls and stat with topic.Inspect, the
 // checks of "shm topic stat", and reports their policy and subscribers, or
 // where a damaged topic is corrupt ("corrupt:cursors").
@@ -39,6 +37,18 @@ func probeTopic(dir string, info shm.Info) (string, map[string]any, bool) {
 	case err != nil && st.Capacity == 0:
 		return "topic", map[string]any{"error": err.Error(), "state": corruptState(topic.Part(err), errors.Is(err, topic.ErrCorrupt))}, true
 	}
+	if err != nil {
+		// Only the header's geometry is sure to have been read: a count
+		// of 0 subscribers or a fill of 0% next to the error would read
+		// as a healthy, idle topic.
+		return "topic", map[string]any{
+			"capacity":        st.Capacity,
+			"policy":          st.Policy(),
+			"max_subscribers": st.MaxSubscribers,
+			"error":           err.Error(),
+			"state":           corruptState(topic.Part(err), errors.Is(err, topic.ErrCorrupt)),
+		}, true
+	}
 	d := map[string]any{
 		"capacity":        st.Capacity,
 		"policy":          st.Policy(),
@@ -48,10 +58,6 @@ func probeTopic(dir string, info shm.Info) (string, map[string]any, bool) {
 		"fill":            fmt.Sprintf("%.1f%%", 100*st.Fill()),
 		"closed":          st.Closed,
 		"state":           fmt.Sprintf("%s subs=%d", st.Policy(), st.Active),
-	}
-	if err != nil {
-		d["error"] = err.Error()
-		d["state"] = corruptState(topic.Part(err), errors.Is(err, topic.ErrCorrupt))
 	}
 	return "topic", d, true
 }

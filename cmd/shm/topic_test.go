@@ -235,7 +235,7 @@ func TestTopicSubLag(t *testing.T) {
 	missed := 0
 	for _, line := range strings.Split(strings.TrimSpace(stderr.String()), "\n") {
 		var m int
-		if _, err := fmt.Sscanf(line, "shm: topic sub "+name+": missed %d messages", &m); err != nil {
+		if _, err := fmt.Sscanf(line, "shm: topic sub "+name+": missed %d message", &m); err != nil {
 			t.Fatalf("stderr line %q: %v", line, err)
 		}
 		missed += m

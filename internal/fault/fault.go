@@ -6,7 +6,10 @@
 // instead, with a value that has an Addr method.
 package fault
 
-import "runtime/debug"
+import (
+	"fmt"
+	"runtime/debug"
+)
 
 // Addr returns the faulting address if r, a recovered panic value, is a
 // memory fault made into a panic by SetPanicOnFault, and whether it is one.
@@ -32,4 +35,20 @@ func Catch(f func()) (faulted bool) {
 	}()
 	f()
 	return false
+}
+
+// Why says what a memory fault in the mapping of an object means, for an
+// error message (a faulting address means nothing to its reader): the
+// object was truncated, or, when it still has every byte it had when it
+// was mapped, that the kernel had no page to give it (its file system or a
+// memory limit is full). size is the object's size now (sizeKnown false
+// when it could not be read), had its size when it was mapped.
+func Why(size, had int64, sizeKnown bool) string {
+	switch {
+	case !sizeKnown:
+		return "the object was truncated, or a page of it could not be allocated; its size could not be read to tell which"
+	case size < had:
+		return fmt.Sprintf("the object was truncated to %d bytes; it had %d", size, had)
+	}
+	return fmt.Sprintf("the object still has its %d bytes, so no memory could be allocated for a page of it (its file system or a memory limit is full)", size)
 }

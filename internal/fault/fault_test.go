@@ -5,6 +5,7 @@ package fault
 import (
 	"errors"
 	"os"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -51,5 +52,23 @@ func TestCatch(t *testing.T) {
 func TestAddr(t *testing.T) {
 	if _, ok := Addr(errors.New("x")); ok {
 		t.Error("Addr of a plain error reports a fault")
+	}
+}
+
+func TestWhy(t *testing.T) {
+	for _, tc := range []struct {
+		size, need int64
+		known      bool
+		want       string
+	}{
+		{4096, 8192, true, "truncated to 4096 bytes; it had 8192"},
+		{0, 32, true, "truncated to 0 bytes"},
+		{8192, 8192, true, "no memory could be allocated"},
+		{0, 8192, false, "could not be read"},
+	} {
+		got := Why(tc.size, tc.need, tc.known)
+		if !strings.Contains(got, tc.want) || strings.Contains(got, "0x") {
+			t.Errorf("Why(%d, %d, %v) = %q, want it to say %q", tc.size, tc.need, tc.known, got, tc.want)
+		}
 	}
 }

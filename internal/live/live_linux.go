@@ -65,6 +65,21 @@ func Held(fd int, off int64) (bool, error) {
 	return lk.Type == unix.F_WRLCK, nil
 }
 
+// ReadLocked reports whether an open file description other than fd's
+// holds a read lock, and no write lock, on the byte at off: a process with
+// read access to the file that blocks Hold there without holding the role.
+// It is for an error message that says why Hold keeps failing.
+func ReadLocked(fd int, off int64) (bool, error) {
+	lk := unix.Flock_t{Type: unix.F_WRLCK, Whence: 0, Start: off, Len: 1}
+	if err := unix.FcntlFlock(uintptr(fd), unix.F_OFD_GETLK, &lk); err != nil {
+		if errors.Is(err, unix.EINVAL) {
+			return false, fmt.Errorf("%w: %v", ErrUnsupported, err)
+		}
+		return false, os.NewSyscallError("fcntl F_OFD_GETLK", err)
+	}
+	return lk.Type == unix.F_RDLCK, nil
+}
+
 // Namespace returns an identifier of the calling process's PID namespace
 // (the inode of /proc/self/ns/pid), or 0 when /proc does not say. Two
 // processes with the same non-zero Namespace see the same pids.

@@ -215,6 +215,12 @@ func TestReadLockIsNotAHolder(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustHeld(t, fd, 256, false, "under a reader's read lock")
+	if r, err := ReadLocked(fd, 256); err != nil || !r {
+		t.Fatalf("ReadLocked under a reader's read lock: %v, %v; want true", r, err)
+	}
+	if r, err := ReadLocked(fd, 320); err != nil || r {
+		t.Fatalf("ReadLocked on a free byte: %v, %v; want false", r, err)
+	}
 	if err := Hold(fd, 256); !errors.Is(err, ErrHeld) {
 		t.Fatalf("Hold under a read lock: %v, want ErrHeld", err)
 	}

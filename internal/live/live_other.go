@@ -23,6 +23,9 @@ func Release(fd int, off int64) error { return ErrUnsupported }
 // Held is not supported on this system.
 func Held(fd int, off int64) (bool, error) { return false, ErrUnsupported }
 
+// ReadLocked is not supported on this system.
+func ReadLocked(fd int, off int64) (bool, error) { return false, ErrUnsupported }
+
 // Namespace returns 0: unknown.
 func Namespace() uint64 { return 0 }
 

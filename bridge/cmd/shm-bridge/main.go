@@ -1,8 +1,9 @@
 // Command shm-bridge carries messages between a shared-memory queue of
-// package queue and NATS (JetStream): "out" publishes a queue's messages
-// to a subject, exactly once into a stream; "in" sends a stream's
-// messages on a subject into a queue, at least once. The guarantees are
-// those of package natsbridge (go doc github.com/shmkit/shm/bridge).
+// package queue (or a topic of package topic, with --topic) and NATS
+// (JetStream): "out" publishes a queue's messages to a subject, exactly
+// once into a stream; "in" sends a stream's messages on a subject into a
+// queue, at least once. The guarantees are those of package natsbridge
+// (go doc github.com/shmkit/shm/bridge).
 //
 // Exit status: 0 when the bridge ended by itself or drained after
 // SIGINT, SIGTERM or SIGHUP; 1 when it failed (the reason is one line on
@@ -25,6 +26,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	natsbridge "github.com/shmkit/shm/bridge"
 	"github.com/shmkit/shm/queue"
+	"github.com/shmkit/shm/topic"
 	"github.com/spf13/cobra"
 )
 
@@ -81,6 +83,13 @@ func newRootCmd(stderr io.Writer) *cobra.Command {
   shm-bridge in --nats URL --subject S QUEUE    stream -> queue, at least once,
                                                 through a durable consumer
 
+With --topic the local object is a topic (package topic) instead of a queue:
+
+  shm-bridge out --topic TOPIC --subject S      topic -> subject: the bridge is
+                                                one subscriber of the topic
+  shm-bridge in --subject S --topic TOPIC       stream -> topic: the bridge is
+                                                the topic's publisher
+
 Exit status: 0 ended or drained after SIGINT/SIGTERM/SIGHUP, 1 failure,
 2 usage error.`,
 		SilenceUsage:  true,
@@ -103,16 +112,18 @@ type common struct {
 	url, subject, dir, oversize string
 	window                      int
 	status                      time.Duration
+	topic                       bool
 }
 
 func (c *common) register(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVar(&c.url, "nats", nats.DefaultURL, "NATS server URL (several: comma-separated)")
 	f.StringVar(&c.subject, "subject", "", "NATS subject (required)")
-	f.StringVar(&c.dir, "dir", "", "directory of the queue (default /dev/shm)")
+	f.StringVar(&c.dir, "dir", "", "directory of the queue or topic (default /dev/shm)")
 	f.IntVar(&c.window, "window", 256, "messages in flight at most (out: unacknowledged publishes; in: fetched, MaxAckPending)")
 	f.StringVar(&c.oversize, "oversize", "stop", "a message too large: stop (exit 1, nothing lost) or skip (log, count, drop)")
 	f.DurationVar(&c.status, "status", 10*time.Second, "print a status line this often (0: only at the end)")
+	f.BoolVar(&c.topic, "topic", false, "the name is a topic's (package topic), not a queue's")
 }
 
 func (c *common) config(cmd *cobra.Command, name string, stderr io.Writer) (natsbridge.Config, error) {
@@ -131,8 +142,12 @@ func (c *common) config(cmd *cobra.Command, name string, stderr io.Writer) (nats
 	default:
 		return cfg, usageErr(cmd, "--oversize %q: want stop or skip", c.oversize)
 	}
+	if c.topic {
+		cfg.Queue, cfg.Topic = "", name
+	}
 	if c.dir != "" {
 		cfg.QueueOptions = append(cfg.QueueOptions, queue.Dir(c.dir))
+		cfg.TopicOptions = append(cfg.TopicOptions, topic.Dir(c.dir))
 	}
 	var mu sync.Mutex
 	cfg.Logf = func(format string, args ...any) {
@@ -151,7 +166,7 @@ func (c *common) bridge(cfg natsbridge.Config, what string, fn func(context.Cont
 	defer stop()
 	nc, err := natsbridge.Connect(c.url, "shm-bridge "+what, cfg.Logf)
 	if err != nil {
-		return &natsbridge.Error{Op: strings.Fields(what)[0], Name: cfg.Queue, Err: fmt.Errorf("connect to %s: %w", c.url, err)}
+		return &natsbridge.Error{Op: strings.Fields(what)[0], Name: cfg.Queue + cfg.Topic, Err: fmt.Errorf("connect to %s: %w", c.url, err)}
 	}
 	defer nc.Close()
 	return runWithStatus(ctx, nc, cfg, what, c.status, fn)
@@ -207,11 +222,22 @@ again what was not acknowledged, which the stream's duplicate window drops.
 Exactly once in the stream. Without a stream (--jetstream=false) messages
 are plain NATS publishes, released once the server has them.
 
-out ends when the queue is closed for sending and drained, or drains (waits
-for the publishes in flight) on SIGINT, SIGTERM or SIGHUP.`,
+With --topic, out is one subscriber of the topic TOPIC. Each message carries
+a Nats-Msg-Id of the topic's identity and its message number; the bridge
+keeps the messages in flight until JetStream acknowledged them. A bridge
+started again resumes after the last message of the topic the stream holds,
+when the topic still holds the next (on a lossless topic a live bridge holds
+the publisher back, a dead one does not); otherwise, and when an overwrite
+topic's publisher writes over messages the bridge has not read, it says
+exactly how many it missed ("missed N" in the status line). A first bridge
+starts as any new subscriber: with the next message, or the topic's history.
+
+out ends when the queue is closed for sending and drained (the topic closed
+and read), or drains (waits for the publishes in flight) on SIGINT, SIGTERM
+or SIGHUP.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
-				return usageErr(cmd, "wants 1 argument (QUEUE), got %d", len(args))
+				return usageErr(cmd, "wants 1 argument (QUEUE, or TOPIC with --topic), got %d", len(args))
 			}
 			return nil
 		},
@@ -221,16 +247,17 @@ for the publishes in flight) on SIGINT, SIGTERM or SIGHUP.`,
 				return err
 			}
 			cfg.AckTimeout = ackTimeout
-			what := fmt.Sprintf("out %s -> %s", cfg.Queue, cfg.Subject)
+			name := args[0]
+			what := fmt.Sprintf("out %s -> %s", name, cfg.Subject)
 			explicit := cmd.Flags().Changed("jetstream")
 			return c.bridge(cfg, what, func(ctx context.Context, nc *nats.Conn, cfg natsbridge.Config) error {
 				if !explicit || jetStream {
 					stream, err := streamFor(ctx, nc, cfg.Subject)
 					switch {
 					case err != nil:
-						return &natsbridge.Error{Op: "out", Name: cfg.Queue, Err: err}
+						return &natsbridge.Error{Op: "out", Name: name, Err: err}
 					case stream == "" && explicit:
-						return &natsbridge.Error{Op: "out", Name: cfg.Queue, Err: fmt.Errorf("--jetstream: no JetStream stream takes subject %s", cfg.Subject)}
+						return &natsbridge.Error{Op: "out", Name: name, Err: fmt.Errorf("--jetstream: no JetStream stream takes subject %s", cfg.Subject)}
 					case stream == "":
 						cfg.Logf("%s: no JetStream stream takes the subject: plain NATS publishes, at most once", what)
 					default:
@@ -295,11 +322,16 @@ per crash. With --seq each message is the 8-byte little-endian stream
 sequence followed by the payload, so that the queue's consumer can drop
 what it already has (a sequence not above the last one it processed).
 
+With --topic, in is the publisher of the topic TOPIC (it fails while another
+live process is) and acknowledges a message after it was published: at least
+once into the topic, as into a queue.
+
 in ends after -n N messages (then it closes the queue for sending: its
-consumer gets end-of-file), or on SIGINT, SIGTERM or SIGHUP.`,
+consumer gets end-of-file; or closes the topic), or on SIGINT, SIGTERM or
+SIGHUP.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
-				return usageErr(cmd, "wants 1 argument (QUEUE), got %d", len(args))
+				return usageErr(cmd, "wants 1 argument (QUEUE, or TOPIC with --topic), got %d", len(args))
 			}
 			return nil
 		},
@@ -312,7 +344,7 @@ consumer gets end-of-file), or on SIGINT, SIGTERM or SIGHUP.`,
 				return usageErr(cmd, "-n %d: must not be negative", count)
 			}
 			cfg.Durable, cfg.Stream, cfg.Count, cfg.Sequence, cfg.AckWait = durable, stream, count, seq, ackWait
-			what := fmt.Sprintf("in %s -> %s", cfg.Subject, cfg.Queue)
+			what := fmt.Sprintf("in %s -> %s", cfg.Subject, args[0])
 			return c.bridge(cfg, what, natsbridge.In)
 		},
 	}

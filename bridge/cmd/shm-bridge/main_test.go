@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/shmkit/shm/internal/shmtest"
 	"github.com/shmkit/shm/queue"
+	"github.com/shmkit/shm/topic"
 )
 
 // The test binary runs as shm-bridge when SHM_BRIDGE_MAIN is set: the
@@ -91,7 +92,8 @@ func TestUsage(t *testing.T) {
 		want string
 	}{
 		{[]string{"frob"}, `unknown command "frob"`},
-		{[]string{"out"}, "wants 1 argument (QUEUE), got 0"},
+		{[]string{"out"}, "wants 1 argument (QUEUE, or TOPIC with --topic), got 0"},
+		{[]string{"in", "--topic", "--subject", "s"}, "wants 1 argument (QUEUE, or TOPIC with --topic), got 0"},
 		{[]string{"out", "q"}, "--subject is required"},
 		{[]string{"out", "q", "--subject", "s", "--oversize", "drop"}, `--oversize "drop": want stop or skip`},
 		{[]string{"in", "--subject", "s", "q", "--window", "0"}, "--window 0: must be at least 1"},
@@ -227,10 +229,60 @@ func TestSignalDrains(t *testing.T) {
 func TestErrorLine(t *testing.T) {
 	url, _ := startServer(t)
 	name := shmtest.Name(t, "")
-	code, stderr := runCommand(t, "out", name, "--nats", url, "--subject", "cmd.x", "--status", "0")
-	want := "shm-bridge: out " + name + ": "
-	if code != 1 || !strings.Contains(stderr, want) || !strings.Contains(stderr, "no such file or directory") {
-		t.Fatalf("exit %d, stderr:\n%s\nwant exit 1 and a line starting %q", code, stderr, want)
+	for _, args := range [][]string{{"out", name}, {"out", "--topic", name}, {"in", "--topic", name}} {
+		code, stderr := runCommand(t, append(args, "--nats", url, "--subject", "cmd.x", "--status", "0")...)
+		want := "shm-bridge: " + args[0] + " " + name + ": "
+		if code != 1 || !strings.Contains(stderr, want) || !strings.Contains(stderr, "no such file or directory") {
+			t.Fatalf("%v: exit %d, stderr:\n%s\nwant exit 1 and a line starting %q", args, code, stderr, want)
+		}
+	}
+}
+
+// TestTopicOutThenIn: out --topic moves a closed topic's messages (its
+// history) into the stream and ends; in --topic publishes them to another
+// topic with -n and closes it, and that topic's subscriber gets them all
+// and then end of file.
+func TestTopicOutThenIn(t *testing.T) {
+	url, _ := startServer(t)
+	src, dst := shmtest.Name(t, ""), shmtest.Name(t, "")
+	p, err := topic.Create(src, 1<<16, topic.History(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer topic.Unlink(src)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for i := range 100 {
+		if err := p.Publish(ctx, fmt.Appendf(nil, "message %d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.Close()
+	code, stderr := runCommand(t, "out", "--topic", src, "--nats", url, "--subject", "cmd.t", "--status", "0")
+	if code != 0 || !strings.Contains(stderr, "into JetStream stream CMD") || !strings.Contains(stderr, "done: moved 100,") {
+		t.Fatalf("out: exit %d, stderr:\n%s", code, stderr)
+	}
+	s, err := topic.Create(dst, 1<<16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer topic.Unlink(dst)
+	defer s.Close()
+	if err := s.Subscribe(); err != nil {
+		t.Fatal(err)
+	}
+	code, stderr = runCommand(t, "in", "--nats", url, "--subject", "cmd.t", "--topic", dst, "-n", "100", "--status", "0")
+	if code != 0 || !strings.Contains(stderr, "done: moved 100,") {
+		t.Fatalf("in: exit %d, stderr:\n%s", code, stderr)
+	}
+	for i := range 100 {
+		m, err := s.TryReceive(nil)
+		if err != nil || string(m) != fmt.Sprintf("message %d", i) {
+			t.Fatalf("message %d: %q, %v", i, m, err)
+		}
+	}
+	if _, err := s.TryReceive(nil); err != io.EOF {
+		t.Fatalf("after -n 100: %v, want end of file (the topic closed)", err)
 	}
 }
 
