@@ -279,7 +279,7 @@ func TestStatQuotesCommandsOneWay(t *testing.T) {
 	if err != nil {
 		t.Skip("no sleep(1) to run under another name")
 	}
-	comm := "z\x1b]0;x\a"
+	comm := "z\x1b]0;x\a\xff"
 	bin := filepath.Join(t.TempDir(), comm)
 	b, err := os.ReadFile(sleep)
 	if err != nil {
@@ -312,5 +312,21 @@ func TestStatQuotesCommandsOneWay(t *testing.T) {
 		if i < 0 || !strings.Contains(strings.SplitN(out[i+1:], "\n", 2)[0], want) {
 			t.Errorf("stat's %s line does not show %q:\n%s", line, want, out)
 		}
+	}
+	// --json gives the command's exact bytes, which are not UTF-8.
+	var st struct {
+		Attached []struct {
+			PID           int    `json:"pid"`
+			CommandBase64 string `json:"command_base64"`
+		} `json:"attached"`
+	}
+	if err := json.Unmarshal([]byte(ok(t, "", "stat", "held", "--json", "--dir", dir)), &st); err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Attached) != 1 {
+		t.Fatalf("stat --json: attached %+v, want the holder", st.Attached)
+	}
+	if b, err := base64.StdEncoding.DecodeString(st.Attached[0].CommandBase64); err != nil || string(b) != comm {
+		t.Errorf("stat --json: command_base64 %q decodes to %q, %v; want %q", st.Attached[0].CommandBase64, b, err, comm)
 	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/shmkit/shm"
 	"github.com/shmkit/shm/inspect"
+	"github.com/shmkit/shm/internal/jsonname"
 )
 
 // lifecycle is what ls and stat add to an object from package inspect:
@@ -26,15 +27,24 @@ type lifecycle struct {
 	procs []shm.Process // for stat's text
 }
 
+// attachedProcess is one process of stat --json's "attached": a
+// process's command is a name it chose, any bytes, so one that is not
+// UTF-8 comes with its exact bytes too, as object names do (package
+// jsonname).
+type attachedProcess struct {
+	shm.Process
+	CommandBase64 string `json:"command_base64,omitempty"`
+}
+
 // lifecycleOf turns a classification into what ls (list false: a count)
 // or stat (list true: the processes) prints.
 func lifecycleOf(c inspect.Object, list bool) lifecycle {
 	l := lifecycle{AttachedKnown: c.AttachedKnown, State: string(c.State), Reason: c.Reason, count: c.AttachedCount(), procs: c.Attached}
 	switch {
 	case list:
-		procs := c.Attached
-		if procs == nil {
-			procs = []shm.Process{}
+		procs := make([]attachedProcess, 0, len(c.Attached))
+		for _, p := range c.Attached {
+			procs = append(procs, attachedProcess{Process: p, CommandBase64: jsonname.Base64(p.Command)})
 		}
 		l.Attached = procs
 	case l.count >= 0:
