@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -231,9 +230,9 @@ upper bound: a waiter that was killed stays counted).`,
 			if err != nil {
 				return err
 			}
-			enc := json.NewEncoder(cmd.OutOrStdout())
-			enc.SetIndent("", "  ")
-			return enc.Encode(semState{Field: jsonname.Of(s.Name()), Value: v, Waiters: w})
+			// writeJSON, as every --json: a name's characters that do not
+			// print are escaped.
+			return writeJSON(cmd.OutOrStdout(), semState{Field: jsonname.Of(s.Name()), Value: v, Waiters: w})
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON for scripts")
