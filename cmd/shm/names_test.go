@@ -242,3 +242,16 @@ func TestPrintable(t *testing.T) {
 		}
 	}
 }
+
+// TestSemValueJSONIsSafe: sem value --json escapes a name's characters
+// that do not print (a right-to-left override here), as every --json does.
+func TestSemValueJSONIsSafe(t *testing.T) {
+	dir := t.TempDir()
+	name := "s\u202eevil"
+	ok(t, "", "sem", "create", name, "--dir", dir)
+	out := ok(t, "", "sem", "value", name, "--json", "--dir", dir)
+	checkSafeOutput(t, "sem value --json", out)
+	if !strings.Contains(out, `"s\u202eevil"`) {
+		t.Errorf("sem value --json does not escape U+202E:\n%s", out)
+	}
+}
