@@ -1,0 +1,325 @@
+//go:build linux
+
+package interop
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/shmkit/shm/internal/mem"
+	"github.com/shmkit/shm/internal/shmtest"
+	"github.com/shmkit/shm/topic"
+)
+
+// buildTopicPeer compiles testdata/topicpeer.c with the C library, once
+// per set of extra flags, and returns the program's path.
+func buildTopicPeer(t testing.TB, extra ...string) string {
+	t.Helper()
+	gcc := shmtest.Need(t, "gcc")
+	builds.Lock()
+	defer builds.Unlock()
+	key := "topicpeer " + strings.Join(extra, " ")
+	if p, ok := builds.done[key]; ok {
+		return p
+	}
+	root := repoDir(t)
+	bin := filepath.Join(buildDir, fmt.Sprintf("topicpeer%d", len(builds.done)))
+	args := append(append([]string{"-O2"}, cFlags...), extra...)
+	args = append(args, "-I", filepath.Join(root, "c"), "-o", bin, filepath.Join(root, "interop", "testdata", "topicpeer.c"), filepath.Join(root, "c", "shmq.c"))
+	if out, err := exec.Command(gcc, args...).CombinedOutput(); err != nil {
+		t.Fatalf("gcc %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	if builds.done == nil {
+		builds.done = map[string]string{}
+	}
+	builds.done[key] = bin
+	return bin
+}
+
+// subscriber is a subscriber process whose first line of output says it
+// joined.
+type subscriber struct {
+	cmd  *exec.Cmd
+	out  strings.Builder
+	done chan struct{}
+}
+
+// startSubscriber starts cmd and returns once it printed "ready" (it is in
+// the subscriber table), failing the test if it does not within a minute.
+func startSubscriber(t *testing.T, cmd *exec.Cmd) *subscriber {
+	t.Helper()
+	s := &subscriber{cmd: cmd, done: make(chan struct{})}
+	pr, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ready := make(chan string, 1)
+	go func() {
+		defer close(s.done)
+		r := bufio.NewReader(pr)
+		line, _ := r.ReadString('\n')
+		ready <- line
+		rest, _ := io.ReadAll(r)
+		s.out.Write(rest)
+	}()
+	select {
+	case line := <-ready:
+		if strings.TrimSpace(line) != "ready" {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("%s did not join: %q %s", cmd.Path, line, stderr.String())
+		}
+	case <-time.After(time.Minute):
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("%s did not join within a minute", cmd.Path)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-s.done
+		cmd.Wait()
+	})
+	return s
+}
+
+// result waits for the subscriber to end and returns what it printed
+// after "ready".
+func (s *subscriber) result(t *testing.T) string {
+	t.Helper()
+	err := waitCmd(t, s.cmd, 2*time.Minute)
+	<-s.done
+	o := strings.TrimSpace(s.out.String())
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", s.cmd.Path, err, o)
+	}
+	return o
+}
+
+// publishCRC publishes messages from..to-1 in the crcMsg format, with
+// payloads of random sizes up to maxLen bytes in all.
+func publishCRC(t *testing.T, p *topic.Topic, r *rand.Rand, from, to uint64, maxLen int) {
+	t.Helper()
+	payload := make([]byte, maxLen)
+	for seq := from; seq < to; seq++ {
+		n := r.IntN(maxLen - 12 + 1)
+		for i := range payload[:n] {
+			payload[i] = byte(r.Uint32())
+		}
+		ctx, cancel := ctxFor(time.Minute)
+		err := p.Publish(ctx, crcMsg(seq, payload[:n]))
+		cancel()
+		if err != nil {
+			t.Fatalf("publish %d: %v", seq, err)
+		}
+	}
+}
+
+func topicCount() int {
+	if testing.Short() {
+		return 1000
+	}
+	return 4000
+}
+
+// TestTopicGoToCAndPython: a Go publisher, one C and one Python subscriber
+// process on a lossless topic; a few thousand checksummed messages of
+// random sizes through a ring small enough to wrap often. Each subscriber
+// gets every message, in order, and then the end of the stream.
+func TestTopicGoToCAndPython(t *testing.T) {
+	name := shmtest.Name(t, "")
+	p, err := topic.Create(name, 16<<10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer topic.Unlink(name)
+	defer p.Close()
+	csub := startSubscriber(t, exec.Command(buildTopicPeer(t), "sub", name))
+	pysub := startSubscriber(t, python(t, filepath.Join(repoDir(t), "interop", "testdata", "pytopic.py"), name))
+	n := uint64(topicCount())
+	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 17))
+	publishCRC(t, p, r, 0, n, 3000)
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("received %d missed 0", n)
+	for _, s := range []*subscriber{csub, pysub} {
+		if got := s.result(t); got != want {
+			t.Errorf("%s: %q, want %q", s.cmd.Path, got, want)
+		}
+	}
+}
+
+// TestTopicOverwriteStoppedC: on an overwrite topic a C subscriber stopped
+// with SIGSTOP while the publisher goes on laps; resumed, it reports the
+// lag, and what it received plus what it was told it missed is every
+// message published.
+func TestTopicOverwriteStoppedC(t *testing.T) {
+	name := shmtest.Name(t, "")
+	p, err := topic.Create(name, 8<<10, topic.Overwrite())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer topic.Unlink(name)
+	defer p.Close()
+	s := startSubscriber(t, exec.Command(buildTopicPeer(t), "sub", name))
+	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 18))
+	n := uint64(topicCount())
+	publishCRC(t, p, r, 0, n/4, 1000)
+	if err := s.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	publishCRC(t, p, r, n/4, 3*n/4, 1000) // many times the ring
+	if err := s.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	publishCRC(t, p, r, 3*n/4, n, 1000)
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var got, missed uint64
+	o := s.result(t)
+	if _, err := fmt.Sscanf(o, "received %d missed %d", &got, &missed); err != nil {
+		t.Fatalf("C subscriber: %q: %v", o, err)
+	}
+	if got+missed != n || missed == 0 {
+		t.Fatalf("C subscriber received %d and missed %d of %d published; want a sum of %d with some missed", got, missed, n, n)
+	}
+	t.Logf("received %d, missed %d of %d", got, missed, n)
+}
+
+// topicHostileFields are the header words and subscriber entry words a
+// hostile peer rewrites: offset and size.
+var topicHostileFields = [][2]int{
+	{0, 8}, {8, 4}, {12, 4}, {16, 8}, {24, 4}, {28, 4}, {32, 4},
+	{64, 8}, {72, 8}, {80, 4}, {84, 4}, {128, 4}, {132, 4}, {136, 4}, {144, 8},
+	{256, 8}, {264, 8}, {272, 4},
+}
+
+// TestTopicCSubscriberHostile: the C subscriber, built with
+// AddressSanitizer and UndefinedBehaviorSanitizer, receives while this
+// process rewrites the topic's header, cursors, table and records at
+// random and a Go publisher keeps publishing (odd trials spare the static
+// header line, so that the attack reaches cursors and records). Every call
+// must return a message or a documented error code, and the sanitizers
+// must report nothing.
+func TestTopicCSubscriberHostile(t *testing.T) {
+	peer := buildTopicPeer(t, "-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer")
+	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 19))
+	const capacity = 16 << 10
+	header := 4096 // 64 subscriber entries fit the first page
+	n := trials(4, 30)
+	dur := 700 * time.Millisecond
+	writes, corrupt := 0, 0
+	for trial := range n {
+		name := shmtest.Name(t, "")
+		opts := []topic.Option{}
+		if trial%4 >= 2 {
+			opts = append(opts, topic.Overwrite())
+		}
+		tp, err := topic.Create(name, capacity, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, closeMap := mapObject(t, name)
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() { // a publisher that keeps going whatever happens
+			defer wg.Done()
+			p, err := topic.Open(name)
+			if err != nil {
+				return
+			}
+			defer func() {
+				if p != nil {
+					p.Detach()
+				}
+			}()
+			msg := make([]byte, 600)
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+				if err := p.Publish(ctx, msg[:i%len(msg)]); err != nil && ctx.Err() == nil {
+					p.Detach()
+					if p, err = topic.Open(name); err != nil {
+						p = nil
+						cancel()
+						return
+					}
+				}
+				cancel()
+			}
+		}()
+		cmd := exec.Command(peer, "hostile", name, fmt.Sprint(dur.Milliseconds()))
+		cmd.Env = append(os.Environ(), "ASAN_OPTIONS=detect_leaks=0:abort_on_error=0", "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1")
+		var out strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		known := []uint64{0, 1, 2, 3, 15, 16, 17, 64, capacity, capacity - 16, capacity + 16, 1 << 31, 1 << 32, 0x4349504f544d4853, 1 << 40, ^uint64(0)}
+		end := time.Now().Add(dur - 50*time.Millisecond)
+		time.Sleep(50 * time.Millisecond) // let it join first, most of the time
+		for time.Now().Before(end) {
+			var off, size int
+			if r.IntN(3) == 0 {
+				off, size = header+8*r.IntN(capacity/8), []int{4, 8}[r.IntN(2)]
+			} else {
+				f := topicHostileFields[r.IntN(len(topicHostileFields))]
+				if trial%2 == 1 && f[0] < 64 {
+					continue
+				}
+				off, size = f[0], f[1]
+			}
+			val := known[r.IntN(len(known))]
+			if r.IntN(2) == 0 {
+				val = r.Uint64()
+			}
+			if size == 8 {
+				mem.MustUint64(b, off).Store(val)
+			} else {
+				mem.MustUint32(b, off).Store(uint32(val))
+			}
+			writes++
+			time.Sleep(time.Duration(r.IntN(2000)) * time.Microsecond)
+		}
+		err = waitCmd(t, cmd, dur+time.Minute)
+		close(stop)
+		wg.Wait()
+		closeMap()
+		tp.Close()
+		topic.Unlink(name)
+		o := out.String()
+		if err != nil || !strings.Contains(o, "done ops=") || strings.Contains(o, "Sanitizer") || strings.Contains(o, "runtime error") {
+			t.Fatalf("trial %d: the C subscriber under attack: %v\n%s", trial, err, o)
+		}
+		var ops, ok, errs, c int
+		fmt.Sscanf(strings.TrimSpace(o), "done ops=%d ok=%d errors=%d corrupt=%d", &ops, &ok, &errs, &c)
+		corrupt += c
+		t.Logf("trial %d: %s", trial, strings.TrimSpace(o))
+	}
+	if corrupt == 0 {
+		t.Errorf("%d trials, %d rewrites: the C subscriber never reported damage", n, writes)
+	}
+	t.Logf("%d trials, %d random rewrites: errors only, no sanitizer report", n, writes)
+}
