@@ -5,6 +5,7 @@ package interop
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -21,6 +22,29 @@ import (
 	"github.com/shmkit/shm/internal/shmtest"
 	"github.com/shmkit/shm/topic"
 )
+
+func init() {
+	roles["go-topic-pub"] = goTopicPubRole
+}
+
+// goTopicPubRole publishes args[1] messages "m0", "m1", ... to topic
+// args[0], says "published" and waits to be killed.
+func goTopicPubRole(a []string) int {
+	p, err := topic.Open(a[0])
+	if err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	for i := range atoi(a[1]) {
+		if err := p.TryPublish([]byte(fmt.Sprintf("m%d", i))); err != nil {
+			fmt.Println(err)
+			return 1
+		}
+	}
+	fmt.Println("published")
+	time.Sleep(time.Hour)
+	return 0
+}
 
 // buildTopicPeer compiles testdata/topicpeer.c with the C library, once
 // per set of extra flags, and returns the program's path.
@@ -50,9 +74,10 @@ func buildTopicPeer(t testing.TB, extra ...string) string {
 // subscriber is a subscriber process whose first line of output says it
 // joined.
 type subscriber struct {
-	cmd  *exec.Cmd
-	out  strings.Builder
-	done chan struct{}
+	cmd    *exec.Cmd
+	out    strings.Builder
+	stderr strings.Builder
+	done   chan struct{}
 }
 
 // startSubscriber starts cmd and returns once it printed "ready" (it is in
@@ -64,8 +89,7 @@ func startSubscriber(t *testing.T, cmd *exec.Cmd) *subscriber {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
+	cmd.Stderr = &s.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +107,7 @@ func startSubscriber(t *testing.T, cmd *exec.Cmd) *subscriber {
 		if strings.TrimSpace(line) != "ready" {
 			cmd.Process.Kill()
 			cmd.Wait()
-			t.Fatalf("%s did not join: %q %s", cmd.Path, line, stderr.String())
+			t.Fatalf("%s did not join: %q %s", cmd.Path, line, s.stderr.String())
 		}
 	case <-time.After(time.Minute):
 		cmd.Process.Kill()
@@ -106,7 +130,7 @@ func (s *subscriber) result(t *testing.T) string {
 	<-s.done
 	o := strings.TrimSpace(s.out.String())
 	if err != nil {
-		t.Fatalf("%s: %v\n%s", s.cmd.Path, err, o)
+		t.Fatalf("%s: %v\n%s\n%s", s.cmd.Path, err, o, s.stderr.String())
 	}
 	return o
 }
@@ -322,4 +346,173 @@ func TestTopicCSubscriberHostile(t *testing.T) {
 		t.Errorf("%d trials, %d rewrites: the C subscriber never reported damage", n, writes)
 	}
 	t.Logf("%d trials, %d random rewrites: errors only, no sanitizer report", n, writes)
+}
+
+// TestPythonTopicAPI runs testdata/pyapi.py's topic checks on an overwrite
+// topic that Go publishes to: FileNotFoundError and NotTopic, Empty and
+// Timeout, then, after Go published 201 messages through a ring that
+// holds a few of them and closed the topic, one Lagged whose missed count
+// and the messages iteration returns until the end add up to all 201.
+func TestPythonTopicAPI(t *testing.T) {
+	name := shmtest.Name(t, "")
+	p, err := topic.Create(name, 1024, topic.Overwrite())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer topic.Unlink(name)
+	defer p.Close()
+	cmd := python(t, filepath.Join(repoDir(t), "interop", "testdata", "pyapi.py"), "topic", name)
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := startSubscriber(t, cmd)
+	for i := range 201 {
+		if err := p.TryPublish([]byte(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(in, "go\n")
+	o := s.result(t)
+	var missed, got int
+	if _, err := fmt.Sscanf(o, "ok %d %d", &missed, &got); err != nil || missed+got != 201 || missed == 0 {
+		t.Fatalf("pyapi.py topic: %q, want ok with missed + received = 201", o)
+	}
+	t.Logf("%s", o)
+}
+
+// TestTopicPublisherKilled: shmt-sub --follow (the C library's line
+// program) waits on a topic whose Go
+// publisher is killed with SIGKILL after 5 messages: it prints the 5,
+// reports the dead publisher and exits with status 4, within seconds.
+func TestTopicPublisherKilled(t *testing.T) {
+	name := shmtest.Name(t, "")
+	c, err := topic.Create(name, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer topic.Unlink(name)
+	defer c.Close()
+	follow := exec.Command(buildShmtSub(t), name, "--follow")
+	var fout, ferr strings.Builder
+	follow.Stdout, follow.Stderr = &fout, &ferr
+	if err := follow.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer follow.Process.Kill()
+	waitSubscribers(t, name, 1)
+	pub := child(t, "go-topic-pub", name, "5")
+	out, err := pub.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, _ := bufio.NewReader(out).ReadString('\n')
+	if strings.TrimSpace(line) != "published" {
+		pub.Process.Kill()
+		pub.Wait()
+		t.Fatalf("publisher: %q", line)
+	}
+	pub.Process.Kill()
+	pub.Wait()
+	err = waitCmd(t, follow, time.Minute)
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 4 {
+		t.Fatalf("shmt-sub --follow after its publisher died: %v, want exit status 4\n%s%s", err, fout.String(), ferr.String())
+	}
+	if want := "m0\nm1\nm2\nm3\nm4\n"; fout.String() != want || !strings.Contains(ferr.String(), "peer process died: publisher pid") {
+		t.Fatalf("shmt-sub printed %q and %q; want %q and the dead publisher", fout.String(), ferr.String(), want)
+	}
+}
+
+// TestTopicCSubscriberKilled: a C subscriber of a lossless topic killed
+// with SIGKILL holds the Go publisher back no longer: its entry is freed
+// and the publisher goes on through many rings' worth of messages.
+func TestTopicCSubscriberKilled(t *testing.T) {
+	name := shmtest.Name(t, "")
+	p, err := topic.Create(name, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer topic.Unlink(name)
+	defer p.Close()
+	s := startSubscriber(t, exec.Command(buildTopicPeer(t), "sub", name))
+	msg := make([]byte, 500)
+	for range 4 { // fits: the subscriber need not read
+		if err := p.TryPublish(msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.cmd.Process.Signal(syscall.SIGSTOP)
+	for range 16 { // the stopped subscriber holds the ring
+		if err := p.TryPublish(msg); err == topic.ErrFull {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.TryPublish(msg); err != topic.ErrFull {
+		t.Fatalf("publish past a stopped lossless subscriber: %v, want ErrFull", err)
+	}
+	s.cmd.Process.Kill()
+	for i := range 100 {
+		ctx, cancel := ctxFor(time.Minute)
+		err := p.Publish(ctx, msg)
+		cancel()
+		if err != nil {
+			t.Fatalf("publish %d after the subscriber was killed: %v", i, err)
+		}
+	}
+}
+
+// waitSubscribers waits until n subscribers are in the topic's table.
+func waitSubscribers(t *testing.T, name string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		st, err := topic.Stat(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		live := 0
+		for _, s := range st.Subscribers {
+			if s.Alive {
+				live++
+			}
+		}
+		if live >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d subscribers joined within a minute", live, n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// buildShmtSub compiles c/shmt-sub.c with the C library.
+func buildShmtSub(t testing.TB) string {
+	t.Helper()
+	gcc := shmtest.Need(t, "gcc")
+	builds.Lock()
+	defer builds.Unlock()
+	if p, ok := builds.done["shmt-sub"]; ok {
+		return p
+	}
+	root := repoDir(t)
+	bin := filepath.Join(buildDir, "shmt-sub")
+	args := append(append([]string{"-O2"}, cFlags...), "-o", bin, filepath.Join(root, "c", "shmt-sub.c"), filepath.Join(root, "c", "shmq.c"))
+	if out, err := exec.Command(gcc, args...).CombinedOutput(); err != nil {
+		t.Fatalf("gcc %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	if builds.done == nil {
+		builds.done = map[string]string{}
+	}
+	builds.done["shmt-sub"] = bin
+	return bin
 }
