@@ -1588,7 +1588,8 @@ static int t_role_lock(shmt *t, size_t off, short type, int cmd)
 	return cmd == F_OFD_GETLK ? lk.l_type == F_WRLCK : 0;
 }
 
-/* t_truncated turns an error into SHMQ_EFAULT when the object shrank. */
+/* t_check_size reports SHMQ_EFAULT when the object shrank below the
+ * topic's size while mapped. */
 static int t_check_size(shmt *t, const char *op)
 {
 	struct stat st;

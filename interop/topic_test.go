@@ -516,3 +516,56 @@ func buildShmtSub(t testing.TB) string {
 	builds.done["shmt-sub"] = bin
 	return bin
 }
+
+// TestTopicSubLineSemantics: shm topic sub, shmt-sub and python3 -m shmkit
+// topic sub print a topic's messages the same way: the history there is
+// (a carriage return and an empty message kept), -n N, --follow until the
+// publisher closes, -n N failing on a closed topic after what there was;
+// a usage error exits 2.
+func TestTopicSubLineSemantics(t *testing.T) {
+	shmBin, _, _ := cliTools(t)
+	shmtest.Need(t, "python3")
+	subBin := buildShmtSub(t)
+	sub := map[string]func(name string, args ...string) *exec.Cmd{
+		"shm": func(n string, a ...string) *exec.Cmd {
+			return exec.Command(shmBin, append([]string{"topic", "sub", n}, a...)...)
+		},
+		"c": func(n string, a ...string) *exec.Cmd { return exec.Command(subBin, append([]string{n}, a...)...) },
+		"python": func(n string, a ...string) *exec.Cmd {
+			return python(t, append([]string{"-m", "shmkit", "topic", "sub", n}, a...)...)
+		},
+	}
+	const all = "one\r\ntwo\n\nthree\n"
+	for _, impl := range []string{"shm", "c", "python"} {
+		t.Run(impl, func(t *testing.T) {
+			name := shmtest.Name(t, "")
+			if _, e, code := run(t, exec.Command(shmBin, "topic", "create", name, "--capacity", "4K", "--history", "8"), ""); code != 0 {
+				t.Fatal(e)
+			}
+			defer topic.Unlink(name)
+			if _, e, code := run(t, exec.Command(shmBin, "topic", "pub", name, "--keep-open"), "one\r\ntwo\n\nthree"); code != 0 {
+				t.Fatal(e)
+			}
+			if out, e, code := run(t, sub[impl](name), ""); code != 0 || out != all {
+				t.Fatalf("%s sub: exit %d, printed %q (%s)", impl, code, out, e)
+			}
+			if out, e, code := run(t, sub[impl](name, "-n", "2"), ""); code != 0 || out != "one\r\ntwo\n" {
+				t.Fatalf("%s sub -n 2: exit %d, printed %q (%s)", impl, code, out, e)
+			}
+			if _, e, code := run(t, exec.Command(shmBin, "topic", "pub", name, "four"), ""); code != 0 { // and close
+				t.Fatal(e)
+			}
+			if out, e, code := run(t, sub[impl](name, "--follow"), ""); code != 0 || out != all+"four\n" {
+				t.Fatalf("%s sub --follow on a closed topic: exit %d, printed %q (%s)", impl, code, out, e)
+			}
+			if out, e, code := run(t, sub[impl](name, "-n", "6"), ""); code != 1 || out != all+"four\n" || !strings.Contains(e, "got 5 of 6 messages") {
+				t.Fatalf("%s sub -n 6 on a closed topic of 5: exit %d, printed %q, said %q", impl, code, out, e)
+			}
+		})
+	}
+	for impl, cmd := range map[string]*exec.Cmd{"c": exec.Command(subBin), "python": python(t, "-m", "shmkit", "topic", "sub")} {
+		if _, _, code := run(t, cmd, ""); code != 2 {
+			t.Errorf("%s sub without a name: exit %d, want 2 (usage)", impl, code)
+		}
+	}
+}

@@ -129,7 +129,7 @@ class Topic:
                          (lib.shmq_last_error() or b"").decode(errors="replace"))
         if rc < 0:
             raise _topic_error(rc)
-        return self._buf.raw[:self._n.value]
+        return ctypes.string_at(self._buf, self._n.value)
 
     def __iter__(self):
         while True:
