@@ -246,7 +246,7 @@ func TestTopicCSubscriberHostile(t *testing.T) {
 	peer := buildTopicPeer(t, "-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer")
 	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 19))
 	const capacity = 16 << 10
-	header := 4096 // 64 subscriber entries fit the first page
+	header := 8192 // the default 64 subscriber entries need a second page
 	n := trials(4, 30)
 	dur := 700 * time.Millisecond
 	writes, corrupt := 0, 0
@@ -568,4 +568,81 @@ func TestTopicSubLineSemantics(t *testing.T) {
 			t.Errorf("%s sub without a name: exit %d, want 2 (usage)", impl, code)
 		}
 	}
+}
+
+// TestTopicCDamage: a topic with one field rewritten is refused by the C
+// subscriber (built with AddressSanitizer and UndefinedBehaviorSanitizer)
+// with an error that names the field, at open, join or receive: never a
+// crash, a hang or a message.
+func TestTopicCDamage(t *testing.T) {
+	peer := buildTopicPeer(t, "-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer")
+	const ring = 8192 // the ring's offset: the default 64 entries need a second page
+	tests := []struct {
+		name      string
+		off, size int
+		val       uint64
+		want      string
+	}{
+		{"magic", 0, 8, 1, "not a topic: magic"},
+		{"version", 8, 4, 2, "unsupported topic layout version: 2"},
+		{"flags", 12, 4, 0x10, "header field flags at offset 12"},
+		{"capacity", 16, 8, 1000, "header field capacity at offset 16"},
+		{"max message", 24, 4, 1 << 30, "header field max message at offset 24"},
+		{"subscribers", 28, 4, 0, "header field subscribers at offset 28"},
+		{"history", 32, 4, 1 << 20, "header field history at offset 32"},
+		{"tail", 64, 8, 17, "cursors tail 17"},
+		{"oldest", 72, 8, 1 << 20, "cursors tail"},
+		{"sequence", ring, 8, 5, "sequence 3, want from 5 (the oldest's)"},
+		{"length", ring + 8, 4, 1 << 20, "length 1048576, want at most the maximum message"},
+		{"kind", ring + 12, 4, 7, "kind 7, want a known record kind"},
+	}
+	for _, tc := range tests {
+		t.Run(strings.ReplaceAll(tc.name, " ", "-"), func(t *testing.T) {
+			name := shmtest.Name(t, "")
+			p, err := topic.Create(name, 4096, topic.History(8))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer topic.Unlink(name)
+			defer p.Close()
+			for i := range 3 {
+				if err := p.TryPublish(crcMsg(uint64(i), []byte("payload"))); err != nil {
+					t.Fatal(err)
+				}
+			}
+			b, closeMap := mapObject(t, name)
+			if tc.size == 8 {
+				mem.MustUint64(b, tc.off).Store(tc.val)
+			} else {
+				mem.MustUint32(b, tc.off).Store(uint32(tc.val))
+			}
+			closeMap()
+			cmd := exec.Command(peer, "sub", name)
+			cmd.Env = append(os.Environ(), "ASAN_OPTIONS=detect_leaks=0", "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1")
+			out, _, code := runTimeout(t, cmd, time.Minute)
+			if code != 3 || !strings.Contains(out, tc.want) || strings.Contains(out, "Sanitizer") || strings.Contains(out, "runtime error") {
+				t.Fatalf("C subscriber of a topic with %s rewritten: exit %d, printed %q; want exit 3 and %q", tc.name, code, out, tc.want)
+			}
+		})
+	}
+}
+
+// runTimeout runs cmd, killing it after d, and returns its combined
+// output, whether it was killed and its exit status.
+func runTimeout(t *testing.T, cmd *exec.Cmd, d time.Duration) (string, bool, int) {
+	t.Helper()
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	err := waitCmd(t, cmd, d)
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return out.String(), false, ee.ExitCode()
+	}
+	if err != nil {
+		return out.String(), true, -1
+	}
+	return out.String(), false, 0
 }
