@@ -260,6 +260,7 @@ func TestTopicCSubscriberHostile(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(func() { topic.Unlink(name) })
 		b, closeMap := mapObject(t, name)
 		stop := make(chan struct{})
 		var wg sync.WaitGroup
@@ -332,7 +333,6 @@ func TestTopicCSubscriberHostile(t *testing.T) {
 		wg.Wait()
 		closeMap()
 		tp.Close()
-		topic.Unlink(name)
 		o := out.String()
 		if err != nil || !strings.Contains(o, "done ops=") || strings.Contains(o, "Sanitizer") || strings.Contains(o, "runtime error") {
 			t.Fatalf("trial %d: the C subscriber under attack: %v\n%s", trial, err, o)
