@@ -149,6 +149,8 @@ const char *shmq_strerror(int err)
 	case SHMQ_EFAULT: return "the object was truncated while mapped";
 	case SHMQ_ESTATE: return "call out of order (a reserve awaits its commit, or nothing to commit or release)";
 	case SHMQ_EABORTED: return "the sender aborted the stream";
+	case SHMT_ENOTTOPIC: return "not a topic";
+	case SHMT_ELAGGED: return "subscriber fell behind: messages were written over (shmt_missed says how many)";
 	}
 	if (err < 0)
 		return strerror(-err);
@@ -520,15 +522,15 @@ static int64_t deadline_of(int64_t timeout_ns)
 
 /* ---- opening and creating ---- */
 
-static int clean_name(const char *name, const char **out)
+static int clean_name(const char *name, const char *op, const char **out)
 {
 	if (!name)
-		return fail(SHMQ_EINVAL, "queue open", "(null)", "invalid name: NULL");
+		return fail(SHMQ_EINVAL, op, "(null)", "invalid name: NULL");
 	while (*name == '/')
 		name++;
 	size_t n = strlen(name);
 	if (n == 0 || n > 255 || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, ".."))
-		return fail(SHMQ_EINVAL, "queue open", name,
+		return fail(SHMQ_EINVAL, op, name,
 		            "invalid name: it needs 1 to 255 bytes after its leading slashes, no '/', and not \".\" or \"..\"");
 	*out = name;
 	return 0;
@@ -628,7 +630,7 @@ int shmq_open(const char *name, const char *dir, shmq **out)
 {
 	const char *n;
 	char path[4096];
-	int rc = clean_name(name, &n);
+	int rc = clean_name(name, "queue open", &n);
 	if (rc)
 		return rc;
 	if (object_path(dir, n, path, sizeof path))
@@ -643,7 +645,7 @@ int shmq_unlink(const char *name, const char *dir)
 {
 	const char *n;
 	char path[4096];
-	int rc = clean_name(name, &n);
+	int rc = clean_name(name, "queue unlink", &n);
 	if (rc)
 		return rc;
 	if (object_path(dir, n, path, sizeof path))
@@ -683,7 +685,7 @@ int shmq_create(const char *name, uint64_t capacity, const shmq_options *opt, sh
 	char path[4096], tmp[4096];
 	if (!opt)
 		opt = &none;
-	int rc = clean_name(name, &n);
+	int rc = clean_name(name, "queue create", &n);
 	if (rc)
 		return rc;
 	if (!is_pow2(capacity) || capacity < SHMQ_MIN_CAPACITY || capacity > SHMQ_MAX_CAPACITY)
@@ -1500,3 +1502,632 @@ static int close_handle(shmq *q, enum ending how)
 int shmq_close(shmq *q) { return close_handle(q, END_CLOSE); }
 int shmq_detach(shmq *q) { return close_handle(q, END_DETACH); }
 int shmq_abort(shmq *q) { return close_handle(q, END_ABORT); }
+
+/* ---- topics: the subscriber side (docs/PROTOCOL.md, "Topic") ---- */
+
+enum {
+	T_OFF_MAGIC = 0,
+	T_OFF_VERSION = 8,
+	T_OFF_FLAGS = 12,
+	T_OFF_CAPACITY = 16,
+	T_OFF_MAXMSG = 24,
+	T_OFF_SUBS = 28,
+	T_OFF_HISTORY = 32,
+	T_OFF_ID = 48,
+	T_OFF_TAIL = 64,
+	T_OFF_OLDEST = 72,
+	T_OFF_CLOSED = 80,
+	T_OFF_SUB_WAIT = 84,
+	T_OFF_PUB_WAIT = 128,
+	T_OFF_JOIN_GEN = 132,
+	T_OFF_PUB_STATE = 136,
+	T_OFF_PUB_PID = 140,
+	T_OFF_WANT = 144,
+	T_OFF_PUB_ROLE = 192,
+	T_OFF_TABLE = 256,
+	T_ENTRY = 64,
+	T_ENT_POS = 0,
+	T_ENT_SEQ = 8,
+	T_ENT_STATE = 16,
+	T_ENT_PID = 20,
+	T_ENT_ROLE = 24,
+	T_PAGE = 4096,
+	T_RECORD = 16,
+	T_MAX_SUBS = 1024,
+};
+
+#define T_MAGIC 0x4349504f544d4853ULL /* "SHMTOPIC" */
+#define T_FLAG_OVERWRITE 1u
+#define T_MIN_CAPACITY 256ULL
+enum { T_END = 0, T_DATA = 1, T_WRAP = 2 };
+
+struct shmt {
+	char name[256];
+	int fd;
+	uint8_t *base;
+	size_t size;
+	uint8_t *ring;
+	uint64_t capacity, mask, header;
+	uint32_t max_msg, nsubs, history;
+	int overwrite;
+	uint8_t id[16];
+	int light;
+
+	int active, slot;
+	uint32_t gen;
+	uint64_t pos, seq; /* the next record to read, the next message's number */
+	uint64_t missed;
+};
+
+static inline _Atomic uint64_t *t64(const shmt *t, size_t off) { return (_Atomic uint64_t *)(void *)(t->base + off); }
+static inline _Atomic uint32_t *t32(const shmt *t, size_t off) { return (_Atomic uint32_t *)(void *)(t->base + off); }
+static inline _Atomic uint64_t *tword(const shmt *t, uint64_t roff) { return (_Atomic uint64_t *)(void *)(t->ring + roff); }
+static inline size_t entry_off(int i) { return T_OFF_TABLE + (size_t)i * T_ENTRY; }
+static inline uint64_t t_rec_size(uint64_t n) { return (n + T_RECORD + 15) & ~15ULL; }
+static inline uint64_t t_max_message_for(uint64_t capacity)
+{
+	uint64_t m = capacity / 2 - 2 * T_RECORD;
+	return m > (1ULL << 31) ? 1ULL << 31 : m;
+}
+
+static inline void t_publish(shmt *t, _Atomic uint64_t *w, uint64_t v)
+{
+	if (t->light)
+		atomic_store_explicit(w, v, memory_order_release);
+	else
+		atomic_store(w, v);
+}
+
+static inline uint64_t t_oldest(const shmt *t) { return atomic_load(t64(t, T_OFF_OLDEST)); }
+
+static int t_role_lock(shmt *t, size_t off, short type, int cmd)
+{
+	struct flock lk = {.l_type = type, .l_whence = SEEK_SET, .l_start = (off_t)off, .l_len = 1};
+	if (fcntl(t->fd, cmd, &lk) < 0)
+		return -errno;
+	return cmd == F_OFD_GETLK ? lk.l_type == F_WRLCK : 0;
+}
+
+/* t_check_size reports SHMQ_EFAULT when the object shrank below the
+ * topic's size while mapped. */
+static int t_check_size(shmt *t, const char *op)
+{
+	struct stat st;
+	if (fstat(t->fd, &st) < 0)
+		return fail(-errno, op, t->name, "fstat: %s", strerror(errno));
+	if ((uint64_t)st.st_size < t->header + t->capacity)
+		return fail(SHMQ_EFAULT, op, t->name, "the object was truncated to %lld bytes while mapped; the topic needs %llu",
+		            (long long)st.st_size, (unsigned long long)(t->header + t->capacity));
+	return 0;
+}
+
+static int t_corrupt_record(shmt *t, const char *op, uint64_t pos, const char *field, uint64_t val, const char *want)
+{
+	int rc = t_check_size(t, op);
+	if (rc < 0)
+		return rc;
+	return fail(SHMQ_ECORRUPT, op, t->name, "topic is corrupt: record at position %llu (ring offset %llu, segment offset %llu): %s %llu, want %s",
+	            (unsigned long long)pos, (unsigned long long)(pos & t->mask), (unsigned long long)(t->header + (pos & t->mask)), field,
+	            (unsigned long long)val, want);
+}
+
+static int t_check_cursors(shmt *t, const char *op, uint64_t tail, uint64_t oldest)
+{
+	if (tail % T_RECORD || oldest % T_RECORD || oldest > tail || tail - oldest > t->capacity)
+		return fail(SHMQ_ECORRUPT, op, t->name,
+		            "topic is corrupt: cursors tail %llu (header offset %d) and oldest %llu (header offset %d) are not multiples of %d with oldest <= tail <= oldest + capacity %llu",
+		            (unsigned long long)tail, T_OFF_TAIL, (unsigned long long)oldest, T_OFF_OLDEST, T_RECORD, (unsigned long long)t->capacity);
+	return 0;
+}
+
+int shmt_open(const char *name, const char *dir, shmt **out)
+{
+	const char *n, *op = "topic open";
+	char path[4096];
+	if (!out)
+		return fail(SHMQ_EINVAL, op, name ? name : "(null)", "invalid argument");
+	int rc = clean_name(name, op, &n);
+	if (rc)
+		return rc;
+	if (object_path(dir, n, path, sizeof path))
+		return fail(SHMQ_EINVAL, op, n, "directory name too long");
+	int fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return fail(-errno, op, n, "%s", strerror(errno));
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		int e = -errno;
+		close(fd);
+		return fail(e, op, n, "fstat: %s", strerror(-e));
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size < T_PAGE) {
+		close(fd);
+		return fail(SHMT_ENOTTOPIC, op, n, "not a topic: %lld bytes, too small for a topic header", (long long)st.st_size);
+	}
+	if ((uint64_t)st.st_size > (uint64_t)SIZE_MAX) {
+		close(fd);
+		return fail(SHMQ_EINVAL, op, n, "the object is too large to map");
+	}
+	size_t size = (size_t)st.st_size;
+	void *base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (base == MAP_FAILED) {
+		int e = -errno;
+		close(fd);
+		return fail(e, op, n, "mmap: %s", strerror(-e));
+	}
+	uint8_t *b = base;
+	uint64_t magic = atomic_load((_Atomic uint64_t *)(void *)(b + T_OFF_MAGIC)), capacity;
+	uint32_t version, flags, maxmsg, nsubs, history;
+	memcpy(&version, b + T_OFF_VERSION, 4);
+	memcpy(&flags, b + T_OFF_FLAGS, 4);
+	memcpy(&capacity, b + T_OFF_CAPACITY, 8);
+	memcpy(&maxmsg, b + T_OFF_MAXMSG, 4);
+	memcpy(&nsubs, b + T_OFF_SUBS, 4);
+	memcpy(&history, b + T_OFF_HISTORY, 4);
+	uint64_t header = ((uint64_t)T_OFF_TABLE + (uint64_t)nsubs * T_ENTRY + T_PAGE - 1) / T_PAGE * T_PAGE;
+	rc = 0;
+	if (magic != T_MAGIC)
+		rc = fail(SHMT_ENOTTOPIC, op, n, "not a topic: magic %#018llx, want %#018llx", (unsigned long long)magic, T_MAGIC);
+	else if (version != SHMT_LAYOUT_VERSION)
+		rc = fail(SHMQ_EVERSION, op, n, "unsupported topic layout version: %u, this library reads %d", version, SHMT_LAYOUT_VERSION);
+	else if (flags & ~T_FLAG_OVERWRITE)
+		rc = fail(SHMQ_ECORRUPT, op, n, "topic is corrupt: header field flags at offset %d: unknown bits %#x", T_OFF_FLAGS, flags & ~T_FLAG_OVERWRITE);
+	else if (!is_pow2(capacity) || capacity < T_MIN_CAPACITY || capacity > SHMQ_MAX_CAPACITY)
+		rc = fail(SHMQ_ECORRUPT, op, n, "topic is corrupt: header field capacity at offset %d: %llu is not a power of two in [%llu, %llu]",
+		          T_OFF_CAPACITY, (unsigned long long)capacity, T_MIN_CAPACITY, SHMQ_MAX_CAPACITY);
+	else if (maxmsg > t_max_message_for(capacity))
+		rc = fail(SHMQ_ECORRUPT, op, n, "topic is corrupt: header field max message at offset %d: %u is more than %llu allowed by capacity %llu",
+		          T_OFF_MAXMSG, maxmsg, (unsigned long long)t_max_message_for(capacity), (unsigned long long)capacity);
+	else if (nsubs < 1 || nsubs > T_MAX_SUBS)
+		rc = fail(SHMQ_ECORRUPT, op, n, "topic is corrupt: header field subscribers at offset %d: %u is not in [1, %d]", T_OFF_SUBS, nsubs, T_MAX_SUBS);
+	else if (history > capacity / T_RECORD)
+		rc = fail(SHMQ_ECORRUPT, op, n, "topic is corrupt: header field history at offset %d: %u is more than the %llu records capacity %llu holds",
+		          T_OFF_HISTORY, history, (unsigned long long)(capacity / T_RECORD), (unsigned long long)capacity);
+	else if ((uint64_t)size < header + capacity)
+		rc = fail(SHMQ_ECORRUPT, op, n, "topic is corrupt: the object has %zu bytes, a topic of capacity %llu with %u subscribers needs %llu", size,
+		          (unsigned long long)capacity, nsubs, (unsigned long long)(header + capacity));
+	shmt *t = NULL;
+	if (!rc && !(t = calloc(1, sizeof *t)))
+		rc = fail(-ENOMEM, op, n, NULL);
+	if (rc) {
+		munmap(base, size);
+		close(fd);
+		return rc;
+	}
+	snprintf(t->name, sizeof t->name, "%s", n);
+	t->fd = fd;
+	t->base = b;
+	t->size = size;
+	t->header = header;
+	t->ring = b + header;
+	t->capacity = capacity;
+	t->mask = capacity - 1;
+	t->max_msg = maxmsg;
+	t->nsubs = nsubs;
+	t->history = history;
+	t->overwrite = (flags & T_FLAG_OVERWRITE) != 0;
+	memcpy(t->id, b + T_OFF_ID, 16);
+	t->light = asymmetric();
+	*out = t;
+	return 0;
+}
+
+static void t_wake_publisher(shmt *t)
+{
+	_Atomic uint32_t *w = t32(t, T_OFF_PUB_WAIT);
+	if (atomic_load(w) != 0 && atomic_exchange(w, 0) != 0)
+		futex_wake_all(w);
+}
+
+/* t_record_at checks the record header at pos, which must carry sequence
+ * seq: 1 and the position and sequence after it for a data or wrap record,
+ * 0 for the end marker, < 0 for a record that breaks the rules. */
+static int t_record_at(shmt *t, const char *op, uint64_t pos, uint64_t seq, uint64_t *next, uint64_t *next_seq)
+{
+	uint64_t o = pos & t->mask;
+	uint64_t s = atomic_load(tword(t, o));
+	uint64_t w = atomic_load(tword(t, o + 8));
+	uint64_t n = (uint32_t)w;
+	uint32_t kind = (uint32_t)(w >> 32);
+	char want[96];
+	if (s != seq) {
+		snprintf(want, sizeof want, "%llu", (unsigned long long)seq);
+		return t_corrupt_record(t, op, pos, "sequence", s, want);
+	}
+	switch (kind) {
+	case T_DATA:
+		if (n > t->max_msg || o + t_rec_size(n) > t->capacity) {
+			snprintf(want, sizeof want, "at most the maximum message %u, within the ring", t->max_msg);
+			return t_corrupt_record(t, op, pos, "length", n, want);
+		}
+		*next = pos + t_rec_size(n);
+		*next_seq = seq + 1;
+		return 1;
+	case T_WRAP:
+		if (o == 0 || n != t->capacity - o - T_RECORD) {
+			snprintf(want, sizeof want, "%llu to the ring's end, not at offset 0", (unsigned long long)(t->capacity - o - T_RECORD));
+			return t_corrupt_record(t, op, pos, "wrap length", n, want);
+		}
+		*next = pos + t->capacity - o;
+		*next_seq = seq;
+		return 1;
+	case T_END:
+		return 0;
+	}
+	return t_corrupt_record(t, op, pos, "kind", kind, "a known record kind");
+}
+
+/* t_choose_start reads oldest and tail after the join was announced and
+ * returns where the subscriber starts: at tail, or up to history messages
+ * before it that the ring still holds. */
+static int t_choose_start(shmt *t, uint64_t *start, uint64_t *seq)
+{
+	const char *op = "topic subscribe";
+	for (int attempt = 0; attempt < 1000; attempt++) {
+		uint64_t oldest = t_oldest(t);
+		uint64_t tail = atomic_load(t64(t, T_OFF_TAIL));
+		int rc = t_check_cursors(t, op, tail, oldest);
+		if (rc < 0)
+			return rc;
+		uint64_t tail_seq = atomic_load(tword(t, tail & t->mask));
+		uint64_t pos = tail, s = tail_seq;
+		rc = 0;
+		if (t->history > 0 && oldest < tail) {
+			pos = oldest;
+			s = atomic_load(tword(t, oldest & t->mask));
+			if (tail_seq < s || tail_seq - s > (tail - oldest) / T_RECORD) {
+				char want[96];
+				snprintf(want, sizeof want, "from %llu (the oldest's) to %llu more", (unsigned long long)s,
+				         (unsigned long long)((tail - oldest) / T_RECORD));
+				rc = t_corrupt_record(t, op, tail, "sequence", tail_seq, want);
+			} else {
+				uint64_t kept = tail_seq - s, skip = kept > t->history ? kept - t->history : 0, first = s;
+				while (rc >= 0 && s - first < skip) {
+					uint64_t np = 0, ns = 0;
+					rc = t_record_at(t, op, pos, s, &np, &ns);
+					if (rc == 0 || (rc > 0 && np > tail))
+						rc = t_corrupt_record(t, op, pos, "kind", T_END, "a committed record below tail");
+					if (rc > 0)
+						pos = np, s = ns;
+				}
+			}
+		}
+		uint64_t now = t_oldest(t);
+		if (t->overwrite && now != oldest && (rc < 0 || now > pos))
+			continue; /* overtaken while choosing */
+		if (rc < 0)
+			return rc;
+		*start = pos;
+		*seq = s;
+		return 0;
+	}
+	return fail(SHMQ_ECORRUPT, op, t->name, "topic is corrupt: cursor oldest at header offset %d passed each of 1000 starts chosen behind it",
+	            T_OFF_OLDEST);
+}
+
+int shmt_subscribe(shmt *t)
+{
+	const char *op = "topic subscribe";
+	if (!t)
+		return fail(SHMQ_EINVAL, op, "(null)", "invalid argument");
+	if (t->active)
+		return 0;
+	int slot = -1;
+	for (uint32_t i = 0; i < t->nsubs && slot < 0; i++) {
+		int rc = t_role_lock(t, entry_off((int)i) + T_ENT_ROLE, F_WRLCK, F_OFD_SETLK);
+		if (rc == 0)
+			slot = (int)i;
+		else if (rc != -EAGAIN && rc != -EACCES)
+			return fail(rc, op, t->name, "locking the role byte of subscriber entry %u: %s", i, strerror(-rc));
+	}
+	if (slot < 0)
+		return fail(SHMQ_EBUSY, op, t->name, "another live process holds this role: all %u subscriber entries are held by live processes", t->nsubs);
+	size_t e = entry_off(slot);
+	uint32_t gen = ((atomic_load(t32(t, e + T_ENT_STATE)) >> 1) + 1) & 0x7fffffffu;
+	atomic_store(t64(t, e + T_ENT_POS), 0);
+	atomic_store(t64(t, e + T_ENT_SEQ), 0);
+	atomic_store(t32(t, e + T_ENT_PID), (uint32_t)getpid());
+	atomic_store(t32(t, e + T_ENT_STATE), gen << 1 | 1);
+	atomic_fetch_add(t32(t, T_OFF_JOIN_GEN), 1);
+	/* The publisher stores oldest and then loads join gen: the barrier
+	 * gives that pair its store-load order; without it, a pause lets the
+	 * publisher's store buffer drain. */
+	if (heavy() < 0) {
+		struct timespec ts = {0, HEAVY_FALLBACK_NS};
+		nanosleep(&ts, NULL);
+	}
+	uint64_t start = 0, seq = 0;
+	int rc = t_choose_start(t, &start, &seq);
+	if (rc < 0) {
+		uint32_t v = gen << 1 | 1;
+		atomic_compare_exchange_strong(t32(t, e + T_ENT_STATE), &v, gen << 1);
+		t_role_lock(t, e + T_ENT_ROLE, F_UNLCK, F_OFD_SETLK);
+		return rc;
+	}
+	atomic_store(t64(t, e + T_ENT_SEQ), seq);
+	t_publish(t, t64(t, e + T_ENT_POS), start);
+	t->active = 1;
+	t->slot = slot;
+	t->gen = gen;
+	t->pos = start;
+	t->seq = seq;
+	t_wake_publisher(t);
+	return 0;
+}
+
+/* t_lag moves an overwrite subscriber that oldest passed to oldest and
+ * returns SHMT_ELAGGED with the number of messages skipped in t->missed. */
+static int t_lag(shmt *t)
+{
+	const char *op = "topic receive";
+	uint64_t c = t->pos;
+	for (int i = 0; i < 1 << 16; i++) {
+		uint64_t oldest = t_oldest(t);
+		if (oldest <= c)
+			return fail(SHMQ_ECORRUPT, op, t->name, "topic is corrupt: cursor oldest at header offset %d moved back from after position %llu to %llu",
+			            T_OFF_OLDEST, (unsigned long long)c, (unsigned long long)oldest);
+		int rc = t_check_cursors(t, op, atomic_load(t64(t, T_OFF_TAIL)), oldest);
+		if (rc < 0)
+			return rc;
+		uint64_t o = oldest & t->mask;
+		uint64_t seq = atomic_load(tword(t, o));
+		uint32_t kind = (uint32_t)(atomic_load(tword(t, o + 8)) >> 32);
+		if (t_oldest(t) != oldest)
+			continue;
+		if (kind != T_END && kind != T_DATA && kind != T_WRAP)
+			return t_corrupt_record(t, op, oldest, "kind", kind, "a known record kind");
+		if (seq < t->seq || seq - t->seq > (oldest - c) / T_RECORD) {
+			char want[96];
+			snprintf(want, sizeof want, "from %llu to %llu more (the records between)", (unsigned long long)t->seq,
+			         (unsigned long long)((oldest - c) / T_RECORD));
+			return t_corrupt_record(t, op, oldest, "sequence", seq, want);
+		}
+		t->missed = seq - t->seq;
+		t->pos = oldest;
+		t->seq = seq;
+		size_t e = entry_off(t->slot);
+		t_publish(t, t64(t, e + T_ENT_SEQ), seq);
+		t_publish(t, t64(t, e + T_ENT_POS), oldest);
+		return fail(SHMT_ELAGGED, op, t->name, "subscriber fell behind: missed %llu message%s", (unsigned long long)t->missed,
+		            t->missed == 1 ? "" : "s");
+	}
+	return fail(SHMQ_ECORRUPT, op, t->name, "topic is corrupt: cursor oldest at header offset %d moved on every one of %d looks at the record there",
+	            T_OFF_OLDEST, 1 << 16);
+}
+
+static int t_passed(shmt *t, uint64_t c) { return t->overwrite && t_oldest(t) > c; }
+
+/* t_ready: 1 when a record may be at the position (or an overwrite
+ * subscriber was passed), SHMQ_EOF when the topic is closed and drained. */
+static int t_ready(shmt *t)
+{
+	uint64_t c = t->pos;
+	_Atomic uint64_t *w = tword(t, (c & t->mask) + 8);
+	if ((uint32_t)(atomic_load(w) >> 32) != T_END || t_passed(t, c))
+		return 1;
+	/* The publisher commits before it closes: look again after closed. */
+	if (atomic_load(t32(t, T_OFF_CLOSED)) != 0 && (uint32_t)(atomic_load(w) >> 32) == T_END)
+		return SHMQ_EOF;
+	return 0;
+}
+
+/* t_publisher_dead: SHMQ_EPEERDEAD when a publisher held the role and its
+ * role byte is no longer locked. */
+static int t_publisher_dead(shmt *t)
+{
+	if (atomic_load(t32(t, T_OFF_PUB_STATE)) == 0)
+		return 0;
+	if (t_role_lock(t, T_OFF_PUB_ROLE, F_WRLCK, F_OFD_GETLK) != 0)
+		return 0; /* held, or the lock call failed: not proven dead */
+	if (atomic_load(t32(t, T_OFF_PUB_STATE)) == 0)
+		return 0;
+	return fail(SHMQ_EPEERDEAD, "topic receive", t->name, "peer process died: publisher pid %u", atomic_load(t32(t, T_OFF_PUB_PID)));
+}
+
+static int t_periodic(shmt *t, int64_t deadline, int64_t now, int64_t *last)
+{
+	const char *op = "topic receive";
+	if (deadline >= 0 && now >= deadline)
+		return fail(SHMQ_ETIMEDOUT, op, t->name, NULL);
+	if (now - *last < PEER_CHECK_NS)
+		return 0;
+	*last = now;
+	int rc = t_check_size(t, op);
+	if (rc < 0)
+		return rc;
+	if ((rc = t_publisher_dead(t)) < 0) {
+		int r = t_ready(t);
+		return r ? r : rc;
+	}
+	return 0;
+}
+
+/* t_wait waits for a record at the position: spin, then sleep on sub wait
+ * (advertise, barrier, look again, futex wait). */
+static int t_wait(shmt *t, int64_t deadline, int block)
+{
+	const char *op = "topic receive";
+	int r = t_ready(t);
+	if (r)
+		return r < 0 ? r : 0;
+	if (!block)
+		return fail(SHMQ_EEMPTY, op, t->name, "topic is empty");
+	int64_t start = now_ns(), last = start;
+	for (long i = 1;; i++) {
+		if ((r = t_ready(t)) != 0)
+			return r < 0 ? r : 0;
+		if (i % 64)
+			continue;
+		int64_t now = now_ns();
+		if ((r = t_periodic(t, deadline, now, &last)) != 0)
+			return r < 0 ? r : 0;
+		if (now - start >= SPIN_NS)
+			break;
+	}
+	_Atomic uint32_t *word = t32(t, T_OFF_SUB_WAIT);
+	for (;;) {
+		atomic_store(word, 1);
+		int hv = heavy();
+		if ((r = t_ready(t)) != 0)
+			return r < 0 ? r : 0;
+		int64_t slice = hv < 0 ? HEAVY_FALLBACK_NS : PEER_CHECK_NS;
+		if (deadline >= 0) {
+			int64_t left = deadline - now_ns();
+			if (left <= 0)
+				return fail(SHMQ_ETIMEDOUT, op, t->name, NULL);
+			if (left < slice)
+				slice = left;
+		}
+		if (futex_wait(word, 1, slice) == -EINTR)
+			return fail(SHMQ_EINTR, op, t->name, NULL);
+		if ((r = t_ready(t)) != 0)
+			return r < 0 ? r : 0;
+		if ((r = t_periodic(t, deadline, now_ns(), &last)) != 0)
+			return r < 0 ? r : 0;
+	}
+}
+
+/* t_next finds the next message at the position, passing wrap records:
+ * its payload's ring offset and length, and the ring bytes to its end.
+ * Every field is read once and checked before use; on an overwrite topic a
+ * field that fails its check after oldest passed the position is a lap. */
+static int t_next(shmt *t, int64_t deadline, int block, uint64_t *off, uint32_t *len, uint64_t *adv)
+{
+	const char *op = "topic receive";
+	char want[96];
+	for (;;) {
+		uint64_t c = t->pos, o = c & t->mask;
+		uint64_t w = atomic_load(tword(t, o + 8));
+		uint64_t length = (uint32_t)w;
+		uint32_t kind = (uint32_t)(w >> 32);
+		if (kind == T_END) {
+			if (t_passed(t, c))
+				return t_lag(t);
+			uint64_t s = atomic_load(tword(t, o));
+			if (s != t->seq) {
+				snprintf(want, sizeof want, "%llu", (unsigned long long)t->seq);
+				return t_corrupt_record(t, op, c, "end marker's sequence", s, want);
+			}
+			int rc = t_wait(t, deadline, block);
+			if (rc < 0)
+				return rc;
+			continue;
+		}
+		uint64_t seq = atomic_load(tword(t, o));
+		if (seq != t->seq) {
+			if (t_passed(t, c))
+				return t_lag(t);
+			snprintf(want, sizeof want, "%llu", (unsigned long long)t->seq);
+			return t_corrupt_record(t, op, c, "sequence", seq, want);
+		}
+		switch (kind) {
+		case T_WRAP:
+			if (o == 0 || length != t->capacity - o - T_RECORD) {
+				if (t_passed(t, c))
+					return t_lag(t);
+				snprintf(want, sizeof want, "%llu to the ring's end, not at offset 0", (unsigned long long)(t->capacity - o - T_RECORD));
+				return t_corrupt_record(t, op, c, "wrap length", length, want);
+			}
+			if (t_passed(t, c))
+				return t_lag(t);
+			t->pos += t->capacity - o;
+			break;
+		case T_DATA:
+			if (length > t->max_msg || o + t_rec_size(length) > t->capacity) {
+				if (t_passed(t, c))
+					return t_lag(t);
+				snprintf(want, sizeof want, "at most the maximum message %u, within the ring", t->max_msg);
+				return t_corrupt_record(t, op, c, "length", length, want);
+			}
+			*off = o + T_RECORD;
+			*len = (uint32_t)length;
+			*adv = t_rec_size(length);
+			return 0;
+		default:
+			if (t_passed(t, c))
+				return t_lag(t);
+			return t_corrupt_record(t, op, c, "kind", kind, "a known record kind");
+		}
+	}
+}
+
+/* t_copy copies n bytes at ring offset off to buf in 8-byte atomic loads,
+ * so that the check of oldest after it orders after every one of them
+ * (the seqlock of an overwrite topic). The record's padding makes whole
+ * words safe to read. */
+static void t_copy(shmt *t, void *buf, uint64_t off, uint32_t n)
+{
+	uint8_t *dst = buf;
+	for (uint64_t i = 0; i < n; i += 8) {
+		uint64_t v = atomic_load_explicit(tword(t, off + i), memory_order_relaxed);
+		memcpy(dst + i, &v, n - i < 8 ? n - i : 8);
+	}
+	atomic_thread_fence(memory_order_acquire);
+}
+
+int shmt_receive(shmt *t, void *buf, size_t cap, size_t *len, int64_t timeout_ns)
+{
+	const char *op = "topic receive";
+	if (!t || !len || (cap && !buf))
+		return fail(SHMQ_EINVAL, op, t ? t->name : "(null)", "invalid argument");
+	if (!t->active) {
+		int rc = shmt_subscribe(t);
+		if (rc < 0)
+			return rc;
+	}
+	uint64_t off = 0, adv = 0;
+	uint32_t n = 0;
+	int rc = t_next(t, deadline_of(timeout_ns), timeout_ns != 0, &off, &n, &adv);
+	if (rc < 0)
+		return rc;
+	*len = n;
+	if (n > cap)
+		return fail(SHMQ_ETOOLARGE, op, t->name, "message too large: %u bytes for a buffer of %zu", n, cap);
+	if (t->overwrite) {
+		t_copy(t, buf, off, n);
+		if (t_oldest(t) > t->pos)
+			return t_lag(t);
+	} else if (n) {
+		memcpy(buf, t->ring + off, n);
+	}
+	uint64_t prev = t->pos;
+	t->pos += adv;
+	t->seq++;
+	size_t e = entry_off(t->slot);
+	t_publish(t, t64(t, e + T_ENT_SEQ), t->seq);
+	t_publish(t, t64(t, e + T_ENT_POS), t->pos);
+	if (atomic_load(t32(t, T_OFF_PUB_WAIT)) != 0) {
+		/* Only the step past the publisher's target wakes it. */
+		uint64_t want = atomic_load(t64(t, T_OFF_WANT));
+		if (prev < want && want <= t->pos)
+			t_wake_publisher(t);
+	}
+	return 0;
+}
+
+uint64_t shmt_missed(const shmt *t) { return t ? t->missed : 0; }
+uint64_t shmt_sequence(const shmt *t) { return t && t->active ? t->seq : 0; }
+uint64_t shmt_capacity(const shmt *t) { return t->capacity; }
+uint32_t shmt_max_message(const shmt *t) { return t->max_msg; }
+uint32_t shmt_max_subscribers(const shmt *t) { return t->nsubs; }
+int shmt_is_overwrite(const shmt *t) { return t->overwrite; }
+const char *shmt_name(const shmt *t) { return t->name; }
+void shmt_id(const shmt *t, uint8_t id[16]) { memcpy(id, t->id, 16); }
+
+int shmt_close(shmt *t)
+{
+	if (!t)
+		return 0;
+	if (t->active) {
+		size_t e = entry_off(t->slot);
+		uint32_t v = t->gen << 1 | 1;
+		atomic_compare_exchange_strong(t32(t, e + T_ENT_STATE), &v, t->gen << 1);
+		t_role_lock(t, e + T_ENT_ROLE, F_UNLCK, F_OFD_SETLK);
+		t->active = 0;
+		t_wake_publisher(t);
+	}
+	munmap(t->base, t->size);
+	close(t->fd);
+	free(t);
+	return 0;
+}

@@ -152,6 +152,67 @@ const char *shmq_strerror(int err);
  * most the maximum message 512". Empty when nothing failed yet. */
 const char *shmq_last_error(void);
 
+/* ---- Topics: the subscriber side ----
+ *
+ * A topic (Go package github.com/shmkit/shm/topic, docs/PROTOCOL.md,
+ * "Topic") is a ring that one publisher writes and every subscriber reads
+ * in full, each at its own pace. This library is a subscriber: it joins
+ * the subscriber table, receives every message published after it joined
+ * (and, on a topic created with a history, up to that many older ones),
+ * in order, and leaves at shmt_close. On a lossless topic the publisher
+ * waits for the slowest live subscriber; on an overwrite topic it never
+ * waits, and a subscriber that fell more than the ring behind gets
+ * SHMT_ELAGGED once, with shmt_missed saying exactly how many messages it
+ * lost; the next receive returns the oldest message still kept.
+ *
+ * Codes, timeouts and shmq_last_error/shmq_strerror are the queue's. A
+ * topic whose publisher closed it gives SHMQ_EOF after its last message; a
+ * wait on a topic whose publisher died without closing it gives
+ * SHMQ_EPEERDEAD (a new publisher may take over: receive again). */
+
+#define SHMT_LAYOUT_VERSION 1
+#define SHMT_ENOTTOPIC (-ENOMSG)  /* the object is not a topic */
+#define SHMT_ELAGGED (-EOVERFLOW) /* messages were written over before they were read */
+
+typedef struct shmt shmt;
+
+/* shmt_open opens an existing topic NAME. dir may be NULL (/dev/shm).
+ * SHMT_ENOTTOPIC, SHMQ_EVERSION or SHMQ_ECORRUPT for an object that is not
+ * a topic this library reads. */
+int shmt_open(const char *name, const char *dir, shmt **out);
+
+/* shmt_subscribe makes the handle a subscriber now, starting with the next
+ * message published (or the topic's history). The first shmt_receive
+ * subscribes a handle that has not. SHMQ_EBUSY when every entry of the
+ * subscriber table is held by a live process. */
+int shmt_subscribe(shmt *t);
+
+/* shmt_receive waits for the next message and copies it to buf; *len gets
+ * its length. A message longer than cap stays: SHMQ_ETOOLARGE with *len
+ * set to the length needed. SHMT_ELAGGED on an overwrite topic when
+ * messages were lost (see shmt_missed). SHMQ_EOF after the last message of
+ * a closed topic. */
+int shmt_receive(shmt *t, void *buf, size_t cap, size_t *len, int64_t timeout_ns);
+
+/* shmt_missed is the number of messages the last SHMT_ELAGGED counted. */
+uint64_t shmt_missed(const shmt *t);
+
+/* shmt_sequence is the number of the next message the subscriber
+ * receives (messages are numbered from 0 for as long as the topic lives). */
+uint64_t shmt_sequence(const shmt *t);
+
+/* shmt_close leaves the subscriber table, ends the handle and frees it.
+ * NULL is fine. */
+int shmt_close(shmt *t);
+
+/* Facts about an open topic. */
+uint64_t shmt_capacity(const shmt *t);
+uint32_t shmt_max_message(const shmt *t);
+uint32_t shmt_max_subscribers(const shmt *t);
+int shmt_is_overwrite(const shmt *t);
+const char *shmt_name(const shmt *t);
+void shmt_id(const shmt *t, uint8_t id[16]);
+
 #ifdef __cplusplus
 }
 #endif

@@ -3,13 +3,15 @@
   pyapi.py queue NAME    errors, timeouts, iteration and the context manager
   pyapi.py sem NAME      wait on a semaphore Go posts, then post twice
   pyapi.py seg NAME      read what Go wrote in a segment, write back
+  pyapi.py topic NAME    a subscriber of Go's overwrite topic: errors,
+                         timeouts, one lag, iteration until the end
 """
 
 import sys
 import time
 
-from shmkit import (Empty, Full, Queue, Segment, Semaphore, Timeout,
-                    TooLarge)
+from shmkit import (Empty, Full, Lagged, NotTopic, Queue, Segment, Semaphore,
+                    Timeout, TooLarge, Topic)
 
 
 def expect(exc, f):
@@ -70,5 +72,31 @@ def seg(name):
         s.buf[100:111] = b"from Python"
 
 
+def topic(name):
+    expect(FileNotFoundError, lambda: Topic.open(name + "-missing"))
+    with Queue.create(name + "-q", 4096) as q:
+        expect(NotTopic, lambda: Topic.open(q.name))
+        Queue.unlink(q.name)
+    with Topic.open("/" + name) as t:
+        assert t.overwrite and t.capacity == 1024 and len(t.id) == 32, t
+        t.subscribe()
+        expect(Empty, lambda: t.receive(timeout=0))
+        start = time.monotonic()
+        expect(Timeout, lambda: t.receive(timeout=0.05))
+        assert time.monotonic() - start >= 0.045
+        print("ready", flush=True)
+        sys.stdin.readline()  # Go published 201 messages and closed
+        try:
+            t.receive()
+            raise SystemExit("want Lagged")
+        except Lagged as e:
+            missed = e.missed
+        got = list(t)
+        assert got and got[-1] == b"200", got[-3:]
+        assert [int(m) for m in got] == list(range(missed, 201)), (missed, got)
+        assert t.sequence == 201, t.sequence
+    print("ok", missed, len(got))
+
+
 if __name__ == "__main__":
-    {"queue": queue, "sem": sem, "seg": seg}[sys.argv[1]](sys.argv[2])
+    {"queue": queue, "sem": sem, "seg": seg, "topic": topic}[sys.argv[1]](sys.argv[2])

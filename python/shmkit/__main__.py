@@ -1,13 +1,17 @@
 """python3 -m shmkit queue send NAME [MSG...] [--keep-open]
 python3 -m shmkit queue recv NAME [-n N] [--follow]
+python3 -m shmkit topic sub NAME [-n N] [--follow]
 
-The same line semantics and exit statuses as `shm queue send` and `shm
-queue recv`. send sends each argument, or each line of standard input
+The same line semantics and exit statuses as `shm queue send`, `shm
+queue recv` and `shm topic sub`. send sends each argument, or each line of standard input
 without its newline (a carriage return before it is part of the message),
 then closes the queue for sending; when it fails part-way the messages sent
 stay sent and the stream is marked aborted. recv prints each message on a
 line of its own: the messages waiting now, or N of them (-n), or all until
-the queue is closed for sending (--follow).
+the queue is closed for sending (--follow). topic sub joins a topic's
+subscribers and prints its messages the same way: the history there is now,
+N of them, or all until the publisher closes the topic; on an overwrite
+topic a lag prints "missed N messages" on standard error and goes on.
 
 Exit status: 0 ok, 1 an error, 2 usage error, 4 the peer died, 5 (recv)
 the sender aborted the stream, 130 stopped by SIGINT, SIGTERM or SIGHUP.
@@ -18,6 +22,7 @@ import signal
 import sys
 
 from .queue import Aborted, Busy, Closed, Empty, PeerDead, Queue, QueueError
+from .topic import Lagged, Topic
 
 
 class _Stopped(BaseException):
@@ -117,6 +122,53 @@ def _recv(a):
     return status
 
 
+def _sub(a):
+    if a.n < 0:
+        print(f"shmkit: -n {a.n} is negative", file=sys.stderr)
+        return 2
+    t = Topic.open(a.name)
+    out = sys.stdout.buffer
+    got = 0
+    wait = a.follow or a.n > 0
+    status = 0
+    try:
+        t.subscribe()
+        while a.n == 0 or got < a.n:
+            try:
+                try:
+                    m = t.receive(timeout=0)
+                except Empty:
+                    if not wait:
+                        break
+                    out.flush()  # about to wait: what was printed goes out first
+                    m = t.receive()
+            except Lagged as e:
+                print(f"shmkit: topic sub {t.name}: missed {e.missed} message{_plural(e.missed)}",
+                      file=sys.stderr)
+                continue
+            out.write(m)
+            out.write(b"\n")
+            got += 1
+    except Closed:
+        if a.n > 0 and got < a.n:
+            print(f"shmkit: topic sub {t.name}: got {got} of {a.n} messages: "
+                  "the topic was closed for publishing", file=sys.stderr)
+            status = 1
+    except PeerDead as e:
+        print(f"shmkit: {e.strerror}; {got} message{_plural(got)} printed before", file=sys.stderr)
+        status = 4
+    except (_Stopped, KeyboardInterrupt):
+        print(f"shmkit: topic sub {t.name}: stopped after {got} message{_plural(got)}",
+              file=sys.stderr)
+        status = 130
+    finally:
+        try:
+            out.flush()
+        finally:
+            t.close()
+    return status
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python3 -m shmkit")
     sub = p.add_subparsers(dest="kind", required=True)
@@ -133,11 +185,19 @@ def main(argv=None):
                    help="stop after N messages, waiting for them")
     r.add_argument("--follow", action="store_true",
                    help="keep waiting for messages until the queue is closed for sending")
+    tp = sub.add_parser("topic", help="a topic's subscriber side")
+    ts = tp.add_subparsers(dest="cmd", required=True)
+    t = ts.add_parser("sub", help="join and print messages, one per line")
+    t.add_argument("name")
+    t.add_argument("-n", "--count", dest="n", type=int, default=0,
+                   help="stop after N messages, waiting for them")
+    t.add_argument("--follow", action="store_true",
+                   help="keep waiting for messages until the topic is closed for publishing")
     a = p.parse_args(argv)
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGHUP, _stop)
     try:
-        return _send(a) if a.cmd == "send" else _recv(a)
+        return {"send": _send, "recv": _recv, "sub": _sub}[a.cmd](a)
     except (QueueError, OSError) as e:
         print(f"shmkit: {e.strerror or e}", file=sys.stderr)
         return 1

@@ -1,4 +1,5 @@
-"""Loading libshmq, the C implementation of the queue, through ctypes.
+"""Loading libshmq, the C implementation of the queue and of a topic's
+subscriber, through ctypes.
 
 The library comes from this repository's c/ directory. It is looked for,
 in order, at $SHMKIT_LIB, at c/libshmq.so (what ``make -C c`` builds) and
@@ -103,6 +104,17 @@ def _declare(l):
         "shmq_max_message": (c_u32, [vp]),
         "shmq_is_multi_producer": (c_int, [vp]),
         "shmq_id": (None, [vp, ctypes.c_char_p]),
+        "shmt_open": (c_int, [cp, cp, pp]),
+        "shmt_subscribe": (c_int, [vp]),
+        "shmt_receive": (c_int, [vp, vp, c_size, ctypes.POINTER(c_size), c_i64]),
+        "shmt_missed": (c_u64, [vp]),
+        "shmt_sequence": (c_u64, [vp]),
+        "shmt_close": (c_int, [vp]),
+        "shmt_capacity": (c_u64, [vp]),
+        "shmt_max_message": (c_u32, [vp]),
+        "shmt_max_subscribers": (c_u32, [vp]),
+        "shmt_is_overwrite": (c_int, [vp]),
+        "shmt_id": (None, [vp, ctypes.c_char_p]),
         "shmq_strerror": (cp, [c_int]),
         "shmq_last_error": (cp, []),
     }
