@@ -53,6 +53,26 @@ func (t *Topic) Publish(ctx context.Context, msg []byte) (err error) {
 	return nil
 }
 
+// BecomePublisher makes the handle the topic's publisher now, as its first
+// Publish would: a publisher that may have nothing to publish calls it
+// first, so that its Close still closes the topic and every subscriber gets
+// io.EOF instead of waiting for a message that never comes (the Close of a
+// handle that never became the publisher leaves the topic as it is). It
+// fails with ErrBusy while another live process publishes; on the
+// publisher it does nothing.
+func (t *Topic) BecomePublisher() (err error) {
+	if !t.cfg.noGuard {
+		defer t.catch(debug.SetPanicOnFault(true), opPublish, &err)
+	}
+	if t.state != stateOpen {
+		return wrapErr(opPublish, t.name, t.stateErr())
+	}
+	if err := t.claimPublisher(); err != nil {
+		return t.pubErr(err)
+	}
+	return nil
+}
+
 // TryPublish is Publish without waiting: on a lossless topic whose slowest
 // subscriber holds back the room it needs it returns ErrFull (unwrapped).
 func (t *Topic) TryPublish(msg []byte) (err error) {

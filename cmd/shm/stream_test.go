@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shmkit/shm/topic"
 )
 
 // TestAbortedStream: every way "shm queue send" fails part-way marks the
@@ -160,5 +162,21 @@ func TestRecvTruncatedQueue(t *testing.T) {
 	want := regexp.MustCompile(`^shm: queue receive big: [^\n]*truncated to 4096 bytes[^\n]*\n$`)
 	if code != 1 || !want.MatchString(recv.stderr.String()) || recv.output(t) != "one\ntwo\n" {
 		t.Errorf("recv --follow on a truncated queue: exit %d, stdout %q, stderr %q; want 1, the two messages and one line matching %s", code, recv.output(t), recv.stderr, want)
+	}
+}
+
+// TestEmptyPubClosesTopic: "topic pub" with nothing to publish still closes
+// the topic, so a "sub --follow" ends with exit 0 and prints nothing.
+func TestEmptyPubClosesTopic(t *testing.T) {
+	dir := t.TempDir()
+	ok(t, "", "topic", "create", "t", "--capacity", "4K", "--dir", dir)
+	sub := startShm(t, nil, false, "topic", "sub", "t", "--follow", "--dir", dir)
+	waitFor(t, "a subscriber", func() bool {
+		st, err := topic.Inspect("t", topic.Dir(dir))
+		return err == nil && st.Active == 1
+	})
+	ok(t, "", "topic", "pub", "t", "--dir", dir)
+	if code := sub.wait(t, 20*time.Second); code != 0 || sub.output(t) != "" || sub.stderr.Len() != 0 {
+		t.Errorf("sub --follow after an empty pub: exit %d, stdout %q, stderr %q; want 0 and nothing", code, sub.output(t), sub.stderr)
 	}
 }

@@ -185,7 +185,16 @@ leaves it open. On a lossless topic a slow subscriber makes pub wait (up to
 				defer cancel()
 				return t.Publish(ctx, msg)
 			}
-			err = sendAll(cmd.InOrStdin(), args[1:], raw, t.MaxMessage(), publish)
+			published := 0
+			err = sendAll(cmd.InOrStdin(), args[1:], raw, t.MaxMessage(), func(msg []byte) error {
+				published++
+				return publish(msg)
+			})
+			if err == nil && published == 0 && !keepOpen {
+				// Nothing to publish: only the publisher's Close tells the
+				// subscribers that the stream is complete.
+				err = t.BecomePublisher()
+			}
 			if keepOpen {
 				return errors.Join(err, t.Detach())
 			}
