@@ -230,7 +230,10 @@ func (q *Queue) refreshTail() error {
 // the payload's ring offset and length, and how many ring bytes from head
 // to the message's end consuming it takes. Every field read from the ring
 // is checked against the ring's bounds, the cursors and the maximum message
-// size before it is used, and is read once.
+// size before it is used, and is read once. Between two waits it passes at
+// most a ring's worth of wrap and skip records: more can only be records
+// that a hostile writer arranged in a cycle, which would otherwise keep
+// the consumer spinning for ever.
 func (q *Queue) next(ctx context.Context, block bool) (off uint64, n int, adv uint64, err error) {
 	if q.state != stateOpen {
 		return 0, 0, 0, q.stateErr()
@@ -244,6 +247,14 @@ func (q *Queue) next(ctx context.Context, block bool) (off uint64, n int, adv ui
 			return 0, 0, 0, err
 		}
 		q.c.hold, q.c.released = hold, q.c.head
+	}
+	passed := uint64(0) // wrap and skip bytes passed since the last wait
+	pass := func(h, n uint64) error {
+		if passed += n; passed > q.capacity {
+			return q.corruptRecord(h, "run of wrap and skip records", passed, fmt.Sprintf("at most the capacity %d before a message or an end marker", q.capacity))
+		}
+		q.advance(n)
+		return nil
 	}
 	for {
 		h := q.c.head
@@ -260,6 +271,7 @@ func (q *Queue) next(ctx context.Context, block bool) (off uint64, n int, adv ui
 					if err := q.waitData(ctx, block); err != nil {
 						return 0, 0, 0, err
 					}
+					passed = 0
 					continue
 				}
 			}
@@ -271,16 +283,23 @@ func (q *Queue) next(ctx context.Context, block bool) (off uint64, n int, adv ui
 			if err := q.waitData(ctx, block); err != nil {
 				return 0, 0, 0, err
 			}
+			passed = 0
 			continue
 		}
 		length, st := uint64(uint32(hdr)), uint32(hdr>>32)
 		switch kind := stateKind(st); kind {
 		case kindWrap:
 			rest := q.capacity - o
+			if o == 0 {
+				// Every record fits at the ring's start: no producer wraps there.
+				return 0, 0, 0, q.corruptRecord(h, "wrap record at ring offset", o, "a record that fits before the ring's end")
+			}
 			if length != rest-recordHeader || rest > avail {
 				return 0, 0, 0, q.corruptRecord(h, "wrap length", length, fmt.Sprintf("%d to the ring's end, %d bytes available", rest-recordHeader, avail))
 			}
-			q.advance(rest)
+			if err := pass(h, rest); err != nil {
+				return 0, 0, 0, err
+			}
 		case kindData, kindSkip, kindPending:
 			if length > uint64(q.maxMsg) {
 				return 0, 0, 0, q.corruptRecord(h, "length", length, fmt.Sprintf("at most the maximum message %d", q.maxMsg))
@@ -297,7 +316,9 @@ func (q *Queue) next(ctx context.Context, block bool) (off uint64, n int, adv ui
 				racehint.Acquire(q.race)
 				return o + recordHeader, int(length), h + rec - q.c.head, nil
 			case kindSkip:
-				q.advance(rec)
+				if err := pass(h, rec); err != nil {
+					return 0, 0, 0, err
+				}
 			case kindPending:
 				var err error
 				if !block {
@@ -309,8 +330,9 @@ func (q *Queue) next(ctx context.Context, block bool) (off uint64, n int, adv ui
 					err = q.waitCommit(ctx, o, st)
 				}
 				if err == errSkip {
-					q.advance(rec)
-				} else if err != nil {
+					err = pass(h, rec)
+				}
+				if err != nil {
 					return 0, 0, 0, err
 				}
 			}
