@@ -86,7 +86,10 @@ int main(int argc, char **argv)
 		}
 		if (rc < 0)
 			break;
-		if (fwrite(msg, 1, len, stdout) != len || putchar('\n') == EOF) {
+		/* A message leaves the queue only once it was written out: the
+		 * flush comes before the release, so a reader killed in between
+		 * leaves it to the next one (printed twice at worst, never lost). */
+		if (fwrite(msg, 1, len, stdout) != len || putchar('\n') == EOF || fflush(stdout) != 0) {
 			rc = -EIO;
 			break;
 		}

@@ -89,14 +89,18 @@ def _recv(a):
     try:
         while a.n == 0 or got < a.n:
             try:
-                m = q.receive(timeout=0)
+                m = q.peek(timeout=0)
             except Empty:
                 if not wait:
                     break
                 out.flush()  # about to wait: what was printed goes out first
-                m = q.receive()
+                m = q.peek()
+            # A message leaves the queue only once it was written out: a
+            # reader stopped in between leaves it to the next one.
             out.write(m)
             out.write(b"\n")
+            out.flush()
+            q.release()
             got += 1
     except Closed:
         if a.n > 0 and got < a.n:

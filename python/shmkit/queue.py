@@ -191,6 +191,15 @@ class Queue:
         """Returns the next message as bytes, waiting up to timeout seconds
         (None: no limit; 0: Empty at once). Raises Closed (an EOFError)
         after the last message of a queue closed for sending."""
+        msg = self.peek(timeout)
+        self.release()
+        return msg
+
+    def peek(self, timeout=None):
+        """Returns a copy of the next message as receive does, but leaves it
+        in the queue until release(): a reader that dies before releasing
+        leaves it to the next reader. Peek again before release returns the
+        same message."""
         h = self._handle()
         peek, p, n, pp, pn = self._peek, self._p, self._n, self._pp, self._pn
         rc = peek(h, 0, pp, pn)
@@ -198,11 +207,13 @@ class Queue:
             rc = self._wait(lambda ns: peek(h, ns, pp, pn), timeout)
         if rc < 0:
             raise _error(rc)
-        msg = ctypes.string_at(p.value, n.value) if n.value else b""
-        rc = self._release(h)
+        return ctypes.string_at(p.value, n.value) if n.value else b""
+
+    def release(self):
+        """Consumes the message peek returned."""
+        rc = self._release(self._handle())
         if rc < 0:
             raise _error(rc)
-        return msg
 
     def __iter__(self):
         while True:
