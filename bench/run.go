@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/shmkit/shm/queue"
 )
 
 // DefaultSizes are the message sizes of a run unless Sizes says otherwise.
@@ -102,7 +104,8 @@ func PeerCommand(exe string, args ...string) Option {
 // message size it streams through raw, and through c-ring in both its
 // forms, at each capacity, in a quarter of the run's Duration, and then
 // runs every case at the capacity that was fastest for raw (c-ring at its
-// own fastest). Report.Sweep holds that sweep's figures.
+// own fastest). Report.Sweep holds that sweep's figures. A run with round
+// trips only makes no sweep and uses 1 MiB.
 func Capacities(cs ...int64) Option { return func(c *config) { c.capacities = cs } }
 
 // OnProgress has fn called before each case of the run.
@@ -376,12 +379,17 @@ func (r *runner) run(ctx context.Context, cs Case, d time.Duration) Result {
 	return res
 }
 
-// sweepCases lists the capacity sweep's cases: none with Capacities or
-// without a transport that has a ring; otherwise, for each size, raw's
+// sweepCases lists the capacity sweep's cases: none with Capacities, in a
+// run without a streaming workload (a round trip uses one slot at a time)
+// or without a transport that has a ring; otherwise, for each size, raw's
 // stream at each of DefaultCapacities (when a Go transport has a ring) and
 // c-ring's in each streaming workload of the run.
 func (r *runner) sweepCases() []Case {
-	if r.c.capacities != nil {
+	streams := false
+	for _, w := range r.c.workloads {
+		streams = streams || w.streaming()
+	}
+	if r.c.capacities != nil || !streams {
 		return nil
 	}
 	goRing, cBuilt := false, false
@@ -421,11 +429,11 @@ func (r *runner) newCase(t Transport, w Workload, size int, capacity int64) Case
 // cases lists the run's cases in report order: workload, size, transport,
 // capacity. A transport with a ring gets a case per capacity of
 // Capacities or, after a sweep, the one the sweep chose: raw's fastest for
-// the size, or c-ring's own for c-ring (1 MiB where the sweep has no
-// figure).
+// the size, or c-ring's own for c-ring (queue.DefaultCapacity where the
+// sweep has no figure).
 func (r *runner) cases(sweep []Result) []Case {
 	fastest := func(transport string, w Workload, size int) int64 {
-		best, at := 0.0, int64(1<<20)
+		best, at := 0.0, int64(queue.DefaultCapacity)
 		for _, res := range sweep {
 			if res.Transport == transport && res.Workload == w && res.Size == size && res.MsgsPerS > best {
 				best, at = res.MsgsPerS, res.Capacity

@@ -336,7 +336,7 @@ func TestProcessCPU(t *testing.T) {
 func TestRunRounds(t *testing.T) {
 	var seen []Progress
 	rep, err := Run(context.Background(), Using(rawTransport{}, pipeTransport{}), Workloads(RTT, Stream), Sizes(64),
-		Duration(600*time.Millisecond), Rounds(3), OnProgress(func(p Progress) { seen = append(seen, p) }))
+		Duration(600*time.Millisecond), Rounds(3), Capacities(1<<20), OnProgress(func(p Progress) { seen = append(seen, p) }))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -477,7 +477,9 @@ func TestDriverProcess(t *testing.T) {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	_, err = Run(ctx, Using(ts...), Workloads(RTT), Sizes(64), Duration(time.Minute),
+	// A capacity, so that the first case is the transport's own, not the
+	// sweep's; a stream, for c-ring.
+	_, err = Run(ctx, Using(ts...), Workloads(RTT, Stream), Sizes(64), Duration(time.Minute), Capacities(1<<20),
 		OnProgress(func(Progress) { fmt.Println("case") }))
 	if errors.Is(err, context.Canceled) {
 		os.Exit(3)
