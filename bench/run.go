@@ -295,6 +295,9 @@ func Run(ctx context.Context, opts ...Option) (*Report, error) {
 	}
 	progs := buildC(ctx, c.transports)
 	defer progs.remove()
+	if err := ctx.Err(); err != nil {
+		return &Report{Placement: place, Rounds: c.rounds}, err
+	}
 	r := &runner{c: &c, place: place, progs: progs, shared: place.Available < 2}
 
 	sweep := r.sweepCases()

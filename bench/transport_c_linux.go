@@ -145,7 +145,11 @@ func buildC(ctx context.Context, ts []Transport) *cPrograms {
 			b.err = fmt.Errorf("not run: %w", err)
 			return b
 		}
-		out, err := exec.CommandContext(ctx, gcc, "-O2", "-o", bin, src).CombinedOutput()
+		cmd := exec.CommandContext(ctx, gcc, "-O2", "-o", bin, src)
+		// A group of its own: a Ctrl-C at the terminal interrupts the run,
+		// which then stops gcc, rather than failing the build under it.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		out, err := cmd.CombinedOutput()
 		if err != nil {
 			b.err = fmt.Errorf("not run: gcc testdata/%s.c: %v: %s", p.file, err, strings.TrimSpace(string(out)))
 			return b
