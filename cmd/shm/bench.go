@@ -60,12 +60,13 @@ and c-ring run once per --capacity (bytes of each direction's ring). Without
 --capacity, a sweep first streams through raw and c-ring at 256K, 1M, 4M
 and 16M for each size, in a quarter of --duration, and the run then uses
 raw's fastest capacity for raw, the queues and sem, and c-ring's own for
-c-ring; the sweep's table follows the results.
+c-ring; the sweep's table follows the results. A run of round trips alone
+makes no sweep and uses 4M, the queue's default.
 
 With --rounds N it runs every case N times, the cases in turn in each round,
 in the same --duration; a case's figures then cover all its rounds, and its
-ratios are the median of the ratios taken within each round, with xRAW's
-range over the rounds in brackets. Use it where the machine's speed drifts
+ratios are the median of the ratios taken within each round, with xC's and
+xRAW's range over the rounds in brackets. Use it where the machine's speed drifts
 (a VM whose host moves its CPUs): two cases of one round ran moments apart.
 
 It removes every object it creates in /dev/shm, also when interrupted
