@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -176,6 +177,10 @@ func runC(parent context.Context, t cRunner, bin string, cs Case, d time.Duratio
 	stderr := &headBuffer{}
 	cmd.Stdout, cmd.Stderr = &stdout, stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	// Pdeathsig fires when the forking thread ends: keep it until the
+	// program has been reaped (see startPeer).
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	if err := cmd.Run(); err != nil {
 		res.Error = fmt.Sprintf("%s: %v: %s", filepath.Base(bin), err, strings.TrimSpace(stderr.String()))
 		return res
