@@ -75,6 +75,7 @@ func TestBenchJSON(t *testing.T) {
 		BytesPerS float64  `json:"bytes_per_s"`
 		PeerCPU   *float64 `json:"peer_cpu_percent"`
 		Error     string   `json:"error"`
+		Skipped   string   `json:"skipped"`
 	}
 	if err := json.Unmarshal(stdout.Bytes(), &rows); err != nil {
 		t.Fatalf("--json output does not parse: %v\n%s", err, stdout.String())
@@ -83,7 +84,12 @@ func TestBenchJSON(t *testing.T) {
 	for _, r := range rows {
 		key := fmt.Sprintf("%s %s %d", r.Transport, r.Workload, r.Size)
 		got[key] = true
+		_, noGCC := exec.LookPath("gcc")
 		switch {
+		case r.Skipped != "":
+			if noGCC == nil {
+				t.Errorf("%s did not run: %s", key, r.Skipped)
+			}
 		case r.Error != "":
 			t.Errorf("%s: %s", key, r.Error)
 		case r.Workload == "rtt" && !(r.P50 > 0 && r.P50 <= r.P99 && r.P99 <= r.P999 && r.P999 <= r.Max):
