@@ -76,7 +76,7 @@ type cRingTransport struct{ cProgram }
 
 var cRing = cRingTransport{cProgram{
 	name: CRing, file: "ring", source: ringSource, workloads: []Workload{Stream, Batch},
-	describe: "C, no Go: SPSC ring of packed slots, copied in and out, release/acquire, busy-poll; batch: one cursor store per 64 (testdata/ring.c)",
+	describe: "C, no Go: SPSC ring of line-aligned slots, copied in and out, release/acquire, busy-poll; batch: one cursor store per 64 (testdata/ring.c)",
 }}
 
 func (t cRingTransport) args(cs Case, warm, measure time.Duration, place Placement) []string {
@@ -90,11 +90,8 @@ func (t cRingTransport) args(cs Case, warm, measure time.Duration, place Placeme
 
 // capacityFor mirrors ring.c: as many slots as fit, at least two.
 func (t cRingTransport) capacityFor(size int, capacity int64) int64 {
-	stride := int64(size+7) / 8 * 8
-	stride += 8 // the stream form's seq word; the batch form's slots are smaller
-	if size >= 4096 {
-		stride = (stride + 63) / 64 * 64
-	}
+	stride := int64(size+7)/8*8 + 8 // the stream form's; the batch form's are no larger
+	stride = (stride + 63) / 64 * 64
 	return max(capacity, 2*stride)
 }
 

@@ -27,12 +27,16 @@
  *
  * Layouts. stream: slot j holds the data, then a sequence word, seq = i+1
  * once it holds message i, stored with a release store after the data; the
- * consumer polls the seq of the one slot it waits for. The slot's stride
- * is the size rounded up to 8, plus 8, rounded up to 64 from 4 KiB on, so
- * that slots pack as a queue's records do. The consumer publishes how many
+ * consumer polls the seq of the one slot it waits for, with a PAUSE
+ * between looks. Slots start on cache lines: the stride is the size
+ * rounded up to 8, plus 8, rounded up to 64 (packed slots, whose seq
+ * shares a line with the next slot's data, measured slower: the consumer's
+ * polling pulled that line from the producer while it wrote the next
+ * message). The consumer publishes how many
  * messages it has taken (head) every quarter of the ring and when it finds
  * the ring empty; the producer reads head only when the ring looks full.
- * batch: slots hold data only; the producer publishes a tail cursor once
+ * batch: slots hold data only (the stride: the size rounded up to 64);
+ * the producer publishes a tail cursor once
  * per run of up to BATCH messages, the consumer reads it once per run,
  * takes up to BATCH messages and publishes head once.
  */
@@ -122,6 +126,7 @@ static void consume_stream(unsigned char *buf)
 				store(&ctl->head, i);
 				published = i;
 			}
+			__builtin_ia32_pause();
 		}
 		memcpy(buf, slots + j * stride, size);
 		if (!check(buf, i))
@@ -147,7 +152,7 @@ static void consume_batch(unsigned char *buf)
 	for (;;) {
 		uint64_t t;
 		while ((t = load(&ctl->tail)) == i)
-			;
+			__builtin_ia32_pause();
 		if (t - i > BATCH)
 			t = i + BATCH;
 		for (; i < t; i++) {
@@ -239,8 +244,7 @@ int main(int argc, char **argv)
 	size_t data = (size + 7) / 8 * 8;
 	seq_off = data;
 	stride = batch ? data : data + 8;
-	if (size >= 4096)
-		stride = (stride + LINE - 1) / LINE * LINE;
+	stride = (stride + LINE - 1) / LINE * LINE;
 	n = (uint64_t)capacity / stride;
 	if (n < 2)
 		n = 2;
