@@ -5,9 +5,11 @@
 // # Model
 //
 // A run is a list of cases: every combination of a workload (RTT, ping-pong
-// round trips; Stream, one-way throughput; Wake, on request, ping-pong with
-// a pause of WakeGap before every round trip), a message size and a
-// Transport.
+// round trips; Stream, one-way throughput, one message at a time; Batch,
+// the same BatchLen messages at a time; Wake, on request, ping-pong with a
+// pause of WakeGap before every round trip), a message size, a Transport
+// and, for the transports with a ring, a ring capacity (see Capacities:
+// by default a short sweep picks the fastest for raw per message size).
 // Each case gets a fresh peer process: Run re-executes the program (by
 // default os.Executable) with PeerEnv describing the case, and that program
 // must hand over to ServePeer when IsPeer reports true, before doing anything
@@ -44,14 +46,23 @@
 // start-up and the warm-up: a busy-polling peer shows about 100% of a CPU,
 // one that sleeps while idle, in the Wake workload, a few percent.
 //
-// The transports: Raw, the limit, two rings of slots in a shared segment
-// with both sides busy-polling (see ring_linux.go for the layout);
-// QueueSpin and Queue, a pair of queues from package queue with the Spin
-// and the default (spin, then sleep) wait strategies; Sem, slots handed
-// over with process-shared semaphores from package sem; Pipe, two pipes;
-// Unix, a Unix stream socket pair; TCP, a connection over 127.0.0.1 with
-// Nagle's algorithm off. The kernel transports use blocking read and write
-// calls straight from the pinned thread, as a C program would.
+// The transports: CPingPong and CRing, the C limits, programs built with
+// gcc at run time (testdata/pingpong.c, testdata/ring.c) that do what a
+// transport does, copy every message in and out and busy-poll, without Go:
+// each case runs as one such program, which forks its own peer, and every
+// row's xC compares it with the C limit of its workload and size, the
+// fastest of the C rows where they ran at several capacities (without gcc
+// their rows are Skipped, with the reason). Raw, the same in Go with no
+// queue code: two rings of slots in a shared segment with both sides
+// busy-polling (see ring_linux.go for the layout); QueueSpin and Queue, a
+// pair of queues from package queue with the Spin and the default (spin,
+// then sleep) wait strategies; QueueNoGuard, Queue without the fault
+// guard; QueueZeroCopy, Queue through Reserve/Commit and Peek/Release; Sem,
+// slots handed over with process-shared semaphores from package sem; Pipe,
+// two pipes; Unix, a Unix stream socket pair; TCP, a connection over
+// 127.0.0.1 with Nagle's algorithm off. The kernel transports use blocking
+// read and write calls straight from the pinned thread, as a C program
+// would.
 //
 // # Caveats
 //

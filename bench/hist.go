@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"fmt"
 	"math"
 	"math/bits"
 )
@@ -153,4 +154,41 @@ func (h *Histogram) CDF() []CDFPoint {
 		pts = append(pts, CDFPoint{Value: min(max(hi, h.min), h.max), Fraction: float64(seen) / float64(h.n)})
 	}
 	return pts
+}
+
+// addBucket adds n values to bucket i, for a histogram recorded elsewhere
+// (the C ping-pong's); setTotals must follow.
+func (h *Histogram) addBucket(i int, n uint64) error {
+	if i < 0 || i >= nBuckets {
+		return fmt.Errorf("histogram bucket %d is outside 0 to %d", i, nBuckets-1)
+	}
+	if h.counts == nil {
+		h.counts = make([]uint64, nBuckets)
+	}
+	h.counts[i] += n
+	h.n += n
+	return nil
+}
+
+// setTotals completes a histogram built with addBucket: n values (as many
+// as the buckets hold) adding up to sum, the smallest lo and the largest
+// hi, which must lie in the first and last non-empty buckets.
+func (h *Histogram) setTotals(n, sum, lo, hi uint64) error {
+	if n == 0 || n != h.n {
+		return fmt.Errorf("histogram of %d values has %d in its buckets", n, h.n)
+	}
+	first, last := -1, -1
+	for i, c := range h.counts {
+		if c > 0 {
+			if first < 0 {
+				first = i
+			}
+			last = i
+		}
+	}
+	if bucketOf(lo) != first || bucketOf(hi) != last || lo > hi {
+		return fmt.Errorf("histogram's minimum %d and maximum %d are not in its first and last buckets", lo, hi)
+	}
+	h.sum, h.min, h.max = float64(sum), lo, hi
+	return nil
 }

@@ -32,3 +32,25 @@ func choosePlacement(want [2]int) (Placement, error) {
 func runCase(ctx context.Context, c *config, t Transport, cs Case, d time.Duration, place Placement) Result {
 	return Result{Transport: cs.Transport, Workload: cs.Workload, Size: cs.Size, Error: errUnsupported.Error()}
 }
+
+// cRunner is a C program a run can start: none exists here.
+type cRunner interface{ Transport }
+
+// cPrograms holds no programs here.
+type cPrograms struct {
+	bins map[string]string
+	err  error
+}
+
+// Never reached: Run stops at supported.
+func buildC(ctx context.Context, ts []Transport) *cPrograms { return &cPrograms{} }
+
+func (b *cPrograms) remove() {}
+
+// Never reached: Run stops at supported.
+func runC(ctx context.Context, r cRunner, bin string, cs Case, d time.Duration, place Placement) Result {
+	return Result{Transport: cs.Transport, Skipped: errUnsupported.Error()}
+}
+
+// Never reached: Run stops at supported.
+func (r *runner) sweepCases() []Case { return nil }

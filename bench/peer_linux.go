@@ -26,6 +26,9 @@ func ServePeer(ctx context.Context) error {
 	if spec.Case.Size < MinSize || spec.Case.Size > MaxSize {
 		return fmt.Errorf("bench peer: message size %d is outside %d to %d bytes", spec.Case.Size, MinSize, MaxSize)
 	}
+	if spec.Case.Capacity < 0 || spec.Case.Capacity > 2*MaxCapacity {
+		return fmt.Errorf("bench peer: capacity %d is outside 0 to %d bytes", spec.Case.Capacity, 2*MaxCapacity)
+	}
 	if spec.Files < 0 || spec.Files > 16 {
 		return fmt.Errorf("bench peer: %d inherited files", spec.Files)
 	}
@@ -43,8 +46,8 @@ func ServePeer(ctx context.Context) error {
 	switch spec.Case.Workload {
 	case RTT, Wake:
 		err = serveRTT(ctx, conn, spec.Case.Size)
-	case Stream:
-		err = serveStream(ctx, conn, spec.Case.Size)
+	case Stream, Batch:
+		err = serveStream(ctx, conn, spec.Case.Size, spec.Case.Workload == Batch)
 	default:
 		err = fmt.Errorf("unknown workload %q", spec.Case.Workload)
 	}

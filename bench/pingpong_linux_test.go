@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"regexp"
@@ -37,5 +38,46 @@ func TestPingPongC(t *testing.T) {
 	}
 	if out, err := exec.Command(bin, "10").CombinedOutput(); err == nil {
 		t.Errorf("pingpong 10 succeeded; want a refusal: %q", out)
+	}
+}
+
+// TestCPrograms builds testdata/ring.c and runs it in both forms, and
+// pingpong.c in its -m form, briefly: their reports are whole and read back
+// as a run reads them, and bad arguments are refused with status 2.
+func TestCPrograms(t *testing.T) {
+	ring := shmtest.BuildC(t, ringSource, "-Werror")
+	pingpong := shmtest.BuildC(t, pingpongSource, "-Werror")
+	for _, mode := range []string{"stream", "batch"} {
+		for _, size := range []string{"16", "1000", "65536"} {
+			out, err := exec.Command(ring, mode, size, "65536", "1000000", "20000000", "-1", "-1").CombinedOutput()
+			if err != nil {
+				t.Fatalf("ring %s %s: %v\n%s", mode, size, err, out)
+			}
+			var r Result
+			if err := parseRate(string(out), &r); err != nil || r.MsgsPerS <= 0 {
+				t.Errorf("ring %s %s printed %q: %v", mode, size, out, err)
+			}
+		}
+	}
+	out, err := exec.Command(pingpong, "-m", "1000", "1000000", "20000000", "-1", "-1").CombinedOutput()
+	if err != nil {
+		t.Fatalf("pingpong -m: %v\n%s", err, out)
+	}
+	var r Result
+	if err := parseHistogram(string(out), &r); err != nil || r.Samples == 0 || r.P50NS < r.MinNS || r.MaxNS < r.P999NS {
+		t.Errorf("pingpong -m printed %q: %v, %+v", out, err, r)
+	}
+	for _, args := range [][]string{
+		{ring},
+		{ring, "sideways", "64", "65536", "0", "1000", "-1", "-1"},
+		{ring, "stream", "8", "65536", "0", "1000", "-1", "-1"},
+		{ring, "stream", "64", "0", "0", "1000", "-1", "-1"},
+		{pingpong, "-m", "8", "0", "1000", "-1", "-1"},
+	} {
+		err := exec.Command(args[0], args[1:]...).Run()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+			t.Errorf("%q: %v, want exit status 2", args[1:], err)
+		}
 	}
 }

@@ -24,16 +24,19 @@ const (
 // palette colours transports in report order; a transport keeps its colour
 // in every panel.
 var palette = map[string]string{
-	Raw:       "#000000",
-	QueueSpin: "#1f77b4",
-	Queue:     "#2ca02c",
-	Sem:       "#9467bd",
-	Pipe:      "#ff7f0e",
-	Unix:      "#d62728",
-	TCP:       "#8c564b",
+	CPingPong:     "#7f7f7f",
+	Raw:           "#000000",
+	QueueSpin:     "#1f77b4",
+	Queue:         "#2ca02c",
+	QueueNoGuard:  "#17becf",
+	QueueZeroCopy: "#bcbd22",
+	Sem:           "#9467bd",
+	Pipe:          "#ff7f0e",
+	Unix:          "#d62728",
+	TCP:           "#8c564b",
 }
 
-var fallbackColours = []string{"#17becf", "#bcbd22", "#e377c2", "#7f7f7f"}
+var fallbackColours = []string{"#e377c2", "#aec7e8", "#98df8a", "#ffbb78"}
 
 // WriteSVG draws the round-trip latency distributions of rep as one SVG
 // image: a panel per message size, a curve per transport. The x axis is the

@@ -4,25 +4,26 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 )
 
 // WriteJSON writes the results as a JSON list, one object per case, for
-// scripts: transport, workload ("rtt", "wake" or "stream"), size in bytes,
-// the latency percentiles in nanoseconds (p50_ns, p90_ns, p99_ns, p999_ns,
-// max_ns) for round trips, msgs_per_s and bytes_per_s for streams, the
-// ratios vs_raw, vs_unix and vs_sem (time per message over theirs; with
-// Rounds, the median of the rounds' ratios, and vs_raw_low and vs_raw_high
-// the lowest and highest round's ratio to raw), the peer's CPU time in the
-// measured part (peer_cpu_ns, peer_cpu_percent), the CPUs, and error for a
-// case that failed.
+// scripts: transport, workload ("rtt", "wake", "stream" or "batch"), size
+// in bytes, capacity (bytes per direction's ring, for the transports that
+// have one), the latency percentiles in nanoseconds (p50_ns, p90_ns,
+// p99_ns, p999_ns, max_ns) for round trips, msgs_per_s and bytes_per_s for
+// streams, the ratios vs_c (to the C limit), vs_raw, vs_unix, vs_pipe and
+// vs_sem (time per message over theirs; with Rounds, the median of the
+// rounds' ratios, and vs_c_low, vs_c_high, vs_raw_low and vs_raw_high the
+// lowest and highest round's), the peer's CPU time in the measured part
+// (peer_cpu_ns, peer_cpu_percent; 0 for the C rows, which do not measure
+// it), the CPUs, error for a case that failed and skipped for one that did
+// not run. The capacity sweep's rows follow, with "sweep": true.
 func WriteJSON(w io.Writer, rep *Report) error {
-	res := rep.Results
-	if res == nil {
-		res = []Result{}
-	}
+	res := append(append([]Result{}, rep.Results...), rep.Sweep...)
 	b, err := json.MarshalIndent(res, "", "  ")
 	if err != nil {
 		return err
@@ -31,10 +32,29 @@ func WriteJSON(w io.Writer, rep *Report) error {
 	return err
 }
 
+// isC reports whether a transport is one of the C programs, whose peer's
+// CPU use is not measured.
+func isC(transport string) bool { return transport == CPingPong || transport == CRing }
+
+// columns are the optional columns of a table: those that some row fills.
+type columns struct{ capacity, c, pipe bool }
+
+func columnsOf(rows []Result) columns {
+	var k columns
+	for _, r := range rows {
+		k.capacity = k.capacity || r.Capacity > 0
+		k.c = k.c || r.VsC > 0
+		k.pipe = k.pipe || r.VsPipe > 0
+	}
+	return k
+}
+
 // WriteTable writes the results for people: a table each of round trips,
-// wake-ups and streams, with the peer's CPU use and each row's time per
-// message relative to the raw limit and to the Unix socket (to the
-// semaphore hand-off for wake-ups).
+// wake-ups, streams and batched streams, with the ring capacity where a
+// transport has one, the peer's CPU use and each row's time per message
+// relative to the C limit, the raw transport, the Unix socket (the
+// semaphore hand-off for wake-ups) and the pipe; then the capacity sweep,
+// if the run made one.
 func WriteTable(w io.Writer, rep *Report) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	if rep.Rounds > 1 {
@@ -42,28 +62,76 @@ func WriteTable(w io.Writer, rep *Report) error {
 	} else {
 		fmt.Fprintf(w, "Two processes, %s; %v per case.\n", rep.Placement, rep.Duration.Round(time.Millisecond))
 	}
-	var rtt, wake, stream, failed []Result
+	var rtt, wake, stream, batch, failed, skipped []Result
 	for _, r := range rep.Results {
 		switch {
 		case r.Error != "":
 			failed = append(failed, r)
+		case r.Skipped != "":
+			skipped = append(skipped, r)
 		case r.Workload == RTT:
 			rtt = append(rtt, r)
 		case r.Workload == Wake:
 			wake = append(wake, r)
+		case r.Workload == Batch:
+			batch = append(batch, r)
 		default:
 			stream = append(stream, r)
 		}
 	}
+	for _, r := range rep.Sweep {
+		if r.Error != "" {
+			failed = append(failed, r)
+		}
+	}
 	hidden := false // a percentile shown as "-"
+	// head and tail are a row's first and last cells, around its figures.
+	head := func(k columns, r Result) []string {
+		cells := []string{r.Transport, FormatSize(r.Size)}
+		if k.capacity {
+			cells = append(cells, capacityCell(r.Capacity))
+		}
+		return cells
+	}
+	tail := func(k columns, r Result, vs float64) []string {
+		cpu := FormatPercent(r.PeerCPUPercent)
+		if isC(r.Transport) {
+			cpu = "-"
+		}
+		cells := []string{cpu}
+		if k.c {
+			cells = append(cells, rangeRatio(r.VsC, r.VsCLow, r.VsCHigh))
+		}
+		cells = append(cells, rawRatio(r), ratio(vs))
+		if k.pipe {
+			cells = append(cells, ratio(r.VsPipe))
+		}
+		return cells
+	}
+	header := func(k columns, figures, vs string) string {
+		h := "TRANSPORT\tSIZE\t"
+		if k.capacity {
+			h += "CAPACITY\t"
+		}
+		h += figures + "\tPEER CPU\t"
+		if k.c {
+			h += "xC\t"
+		}
+		h += "xRAW\t" + vs
+		if k.pipe {
+			h += "\txPIPE"
+		}
+		return h
+	}
 	roundTrips := func(title, vs string, rows []Result, vsOf func(Result) float64) error {
 		if len(rows) == 0 {
 			return nil
 		}
+		k := columnsOf(rows)
 		fmt.Fprintf(w, "\n%s\n", title)
-		fmt.Fprintf(tw, "TRANSPORT\tSIZE\tP50\tP90\tP99\tP99.9\tMAX\tROUND TRIPS\tPEER CPU\txRAW\t%s\n", vs)
+		fmt.Fprintln(tw, header(k, "P50\tP90\tP99\tP99.9\tMAX\tROUND TRIPS", vs))
 		for _, r := range rows {
-			cells := []string{r.Transport, FormatSize(r.Size)}
+			cells := head(k, r)
 			for _, q := range []struct {
 				q float64
 				v uint64
@@ -72,8 +140,8 @@ func WriteTable(w io.Writer, rep *Report) error {
 				hidden = hidden || c == "-"
 				cells = append(cells, c)
 			}
-			cells = append(cells, FormatNS(r.MaxNS), fmt.Sprint(r.Samples), FormatPercent(r.PeerCPUPercent),
-				rawRatio(r), ratio(vsOf(r)))
+			cells = append(cells, FormatNS(r.MaxNS), fmt.Sprint(r.Samples))
+			cells = append(cells, tail(k, r, vsOf(r))...)
 			fmt.Fprintln(tw, strings.Join(cells, "\t"))
 		}
 		return tw.Flush()
@@ -86,52 +154,168 @@ func WriteTable(w io.Writer, rep *Report) error {
 	if err := roundTrips(title, "xSEM", wake, func(r Result) float64 { return r.VsSem }); err != nil {
 		return err
 	}
-	if len(stream) > 0 {
-		fmt.Fprintf(w, "\nStreaming (one way), messages sent one at a time:\n")
-		fmt.Fprintln(tw, "TRANSPORT\tSIZE\tMSG/S\tBYTES/S\tNS/MSG\tPEER CPU\txRAW\txUNIX")
-		for _, r := range stream {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.1f\t%s\t%s\t%s\n", r.Transport, FormatSize(r.Size),
-				FormatRate(r.MsgsPerS, ""), FormatRate(r.BytesPerS, "B"), 1e9/r.MsgsPerS, FormatPercent(r.PeerCPUPercent),
-				rawRatio(r), ratio(r.VsUnix))
+	streams := func(title string, rows []Result) error {
+		if len(rows) == 0 {
+			return nil
 		}
-		if err := tw.Flush(); err != nil {
-			return err
+		k := columnsOf(rows)
+		fmt.Fprintf(w, "\n%s\n", title)
+		fmt.Fprintln(tw, header(k, "MSG/S\tBYTES/S\tNS/MSG", "xUNIX"))
+		for _, r := range rows {
+			cells := append(head(k, r), FormatRate(r.MsgsPerS, ""), FormatRate(r.BytesPerS, "B"), fmt.Sprintf("%.1f", 1e9/r.MsgsPerS))
+			fmt.Fprintln(tw, strings.Join(append(cells, tail(k, r, r.VsUnix)...), "\t"))
 		}
+		return tw.Flush()
 	}
-	fmt.Fprintf(w, "\nxRAW, xUNIX: time per message (median round trip, or 1/rate) over that of raw and of unix at the same size; below 1 is faster.\n")
+	if err := streams("Streaming (one way), messages sent one at a time:", stream); err != nil {
+		return err
+	}
+	if err := streams(fmt.Sprintf("Streaming (one way) in batches of %d (SendBatch and ReceiveBatch, one write; one at a time where a transport has no batch call):", BatchLen), batch); err != nil {
+		return err
+	}
+	all := append(append(append([]Result{}, rtt...), stream...), batch...)
+	k := columnsOf(all)
+	if k.c {
+		fmt.Fprintf(w, "\nxC: time per message (median round trip, or 1/rate) over that of the C limit at the same size: c-pingpong for round trips, c-ring for streams, at its fastest capacity.\n")
+		fmt.Fprintf(w, "xRAW, xUNIX, xPIPE: the same over raw (at its fastest capacity), unix and pipe; below 1 is faster.\n")
+	} else {
+		fmt.Fprintf(w, "\nxRAW, xUNIX: time per message (median round trip, or 1/rate) over that of raw and of unix at the same size; below 1 is faster.\n")
+	}
+	if k.capacity {
+		fmt.Fprintf(w, "CAPACITY: bytes of each direction's ring, for the transports that have one.\n")
+	}
 	if rep.Rounds > 1 {
-		fmt.Fprintf(w, "Rounds: every ratio is the median of the %d rounds' ratios, each taken within one round; after xRAW, in brackets, the lowest and highest round's.\n", rep.Rounds)
+		fmt.Fprintf(w, "Rounds: every ratio is the median of the %d rounds' ratios, each taken within one round; after xC and xRAW, in brackets, the lowest and highest round's.\n", rep.Rounds)
 	}
 	if len(wake) > 0 {
 		fmt.Fprintf(w, "xSEM: median wake-up round trip over sem's, a bare futex hand-off (both sides sleep on process-shared semaphores).\n")
 		fmt.Fprintf(w, "Wake: the driver pauses %v before each round trip, long enough for a peer that sleeps when idle to be asleep (queue's default strategy spins only briefly first); only the round trip is timed.\n", WakeGap)
 	}
-	if len(rtt)+len(wake)+len(stream) > 0 {
-		fmt.Fprintf(w, "PEER CPU: CPU time (user and system, all threads) of the peer process while the case was measured, without its start-up and warm-up, over that wall time; 100%% is one CPU busy throughout.\n")
+	if len(rtt)+len(wake)+len(stream)+len(batch) > 0 {
+		fmt.Fprintf(w, "PEER CPU: CPU time (user and system, all threads) of the peer process while the case was measured, without its start-up and warm-up, over that wall time; 100%% is one CPU busy throughout (- for the C programs, which busy-poll throughout).\n")
 	}
 	if hidden {
 		fmt.Fprintf(w, "A percentile shown as - has fewer than one round trip above it: the case timed too few.\n")
 	}
-	seen := map[string]bool{}
+	if err := writeSweep(w, tw, rep); err != nil {
+		return err
+	}
+	described := map[string]string{}
 	for _, r := range rep.Results {
-		if !seen[r.Transport] && r.Description != "" {
-			if len(seen) == 0 {
+		described[r.Transport] = r.Description
+	}
+	listed := false
+	for _, name := range TransportNames() {
+		if d := described[name]; d != "" {
+			if !listed {
 				fmt.Fprintf(w, "\nTransports:\n")
+				listed = true
 			}
-			seen[r.Transport] = true
-			fmt.Fprintf(tw, "  %s\t%s\n", r.Transport, r.Description)
+			fmt.Fprintf(tw, "  %s\t%s\n", name, d)
 		}
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if len(skipped) > 0 {
+		fmt.Fprintf(w, "\nNot run:\n")
+		said := map[string]bool{}
+		for _, r := range skipped {
+			if !said[r.Transport] {
+				said[r.Transport] = true
+				fmt.Fprintf(w, "  %s: %s\n", r.Transport, r.Skipped)
+			}
+		}
+	}
 	if len(failed) > 0 {
 		fmt.Fprintf(w, "\nFailed:\n")
 		for _, r := range failed {
-			fmt.Fprintf(w, "  %s %s %s: %s\n", r.Transport, r.Workload, FormatSize(r.Size), r.Error)
+			what := ""
+			if r.Sweep {
+				what = " (capacity sweep, " + FormatSize(int(r.Capacity)) + ")"
+			}
+			fmt.Fprintf(w, "  %s %s %s%s: %s\n", r.Transport, r.Workload, FormatSize(r.Size), what, r.Error)
 		}
 	}
 	return nil
+}
+
+// writeSweep writes the capacity sweep: a row per transport, workload and
+// size, the rate at each capacity, the one chosen marked with a star.
+func writeSweep(w io.Writer, tw *tabwriter.Writer, rep *Report) error {
+	if len(rep.Sweep) == 0 {
+		return nil
+	}
+	type key struct {
+		t string
+		w Workload
+		s int
+	}
+	var caps []int64
+	var keys []key
+	rate := map[key]map[int64]string{}
+	best := map[key]int64{}
+	top := map[key]float64{}
+	for _, r := range rep.Sweep {
+		k := key{r.Transport, r.Workload, r.Size}
+		if rate[k] == nil {
+			rate[k] = map[int64]string{}
+			keys = append(keys, k)
+		}
+		nominal := nominalCapacity(r.Capacity)
+		if !slices.Contains(caps, nominal) {
+			caps = append(caps, nominal)
+		}
+		switch {
+		case r.Error != "":
+			rate[k][nominal] = "failed"
+		default:
+			rate[k][nominal] = FormatRate(r.BytesPerS, "B")
+			if r.MsgsPerS > top[k] {
+				top[k], best[k] = r.MsgsPerS, nominal
+			}
+		}
+	}
+	slices.Sort(caps)
+	fmt.Fprintf(w, "\nCapacity sweep (%v per case): the rate at each ring capacity; * marks the one the run used.\n", rep.SweepDuration.Round(time.Millisecond))
+	h := "TRANSPORT\tWORKLOAD\tSIZE"
+	for _, c := range caps {
+		h += "\t" + capacityCell(c)
+	}
+	fmt.Fprintln(tw, h)
+	for _, k := range keys {
+		cells := []string{k.t, string(k.w), FormatSize(k.s)}
+		for _, c := range caps {
+			v := rate[k][c]
+			if v == "" {
+				v = "-"
+			}
+			if c == best[k] && top[k] > 0 {
+				v += "*"
+			}
+			cells = append(cells, v)
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
+	}
+	return tw.Flush()
+}
+
+// nominalCapacity rounds a capacity that a transport enlarged to hold two
+// slots back to the sweep's column: the power of two at or below it.
+func nominalCapacity(c int64) int64 {
+	p := int64(1)
+	for p*2 <= c {
+		p *= 2
+	}
+	return p
+}
+
+// capacityCell formats a ring capacity, or "-" for none.
+func capacityCell(c int64) string {
+	if c <= 0 {
+		return "-"
+	}
+	return FormatSize(int(c))
 }
 
 // quantileCell formats the q-quantile v of n samples, or "-" when fewer
@@ -153,13 +337,16 @@ func FormatPercent(p float64) string {
 	return fmt.Sprintf("%.1f%%", p)
 }
 
-// rawRatio formats a result's ratio to raw, with the range of its rounds'
-// ratios when there were several and they differ.
-func rawRatio(r Result) string {
-	if r.VsRawLow > 0 && r.VsRawHigh > r.VsRawLow {
-		return fmt.Sprintf("%s (%s-%s)", ratio(r.VsRaw), ratio(r.VsRawLow), ratio(r.VsRawHigh))
+// rawRatio formats a result's ratio to raw, with its rounds' range.
+func rawRatio(r Result) string { return rangeRatio(r.VsRaw, r.VsRawLow, r.VsRawHigh) }
+
+// rangeRatio formats a ratio, with the range of its rounds' ratios, low to
+// high, when there were several and they differ.
+func rangeRatio(v, low, high float64) string {
+	if low > 0 && high > low {
+		return fmt.Sprintf("%s (%s-%s)", ratio(v), ratio(low), ratio(high))
 	}
-	return ratio(r.VsRaw)
+	return ratio(v)
 }
 
 func ratio(r float64) string {

@@ -15,13 +15,14 @@ import (
 // (driver to peer first, then peer to driver). Each ring:
 //
 //	+0    head  uint64      messages emptied so far; written by the receiver
-//	+64   slot 0 | slot 1 | ... | slot n-1        (n a power of two)
+//	+64   slot 0 | slot 1 | ... | slot n-1
 //
 //	slot j, at 64 + j*stride:
 //	+0     data  [size]byte
 //	+off   seq   uint64   i+1 once it holds message i; written by the sender
 //
 // where off is size rounded up to 8, and stride is off+8 rounded up to 64.
+// n is as many slots as the case's capacity holds, and at least two.
 //
 // Message i goes in slot i%n. The sender copies the data and then stores
 // seq = i+1 with a release store: a plain MOV on amd64, as the queue's
@@ -33,33 +34,28 @@ import (
 // comes after the data, so that the receiver's polling does not pull a
 // line away from the sender while it writes the message (except the last
 // one, shared with the seq): a message costs the transfer of its own cache
-// lines from one core to the other and little more, the limit a
-// shared-memory transport works against. The receiver publishes head
-// lazily, every n/4 messages and when it finds the ring empty; the sender
-// reads it only when the ring looks full. A slot's seq before its message
-// arrives is that of message i-n (the creator sets slot j to j+1-n, modulo
-// 2^64); any other value, or a head beyond what was sent, is reported as
-// corruption, never waited on.
+// lines from one core to the other and little more. The receiver publishes
+// head lazily, every n/4 messages and when it finds the ring empty; the
+// sender reads it only when the ring looks full. A slot's seq before its
+// message arrives is that of message i-n (the creator sets slot j to
+// j+1-n, modulo 2^64); any other value, or a head beyond what was sent, is
+// reported as corruption, never waited on.
 const (
-	ringHeadOff   = 0
-	ringSlotsOff  = 64
-	slotAlign     = 64
-	ringTargetLen = 1 << 20 // bytes per ring, give or take, with at least minSlots slots
-	minSlots      = 8
-	maxSlots      = 1024
+	ringHeadOff  = 0
+	ringSlotsOff = 64
+	slotAlign    = 64
+	minSlots     = 2
 )
 
 // errCorrupt reports a sequence word or cursor that breaks the ring's rules.
 var errCorrupt = errors.New("bench: ring is corrupt")
 
 // ringGeometry returns the slot stride and count for messages of size
-// bytes, and the length in bytes of one ring.
-func ringGeometry(size int) (stride, n, length int) {
+// bytes in a ring of about capacity bytes, and the length in bytes of one
+// ring.
+func ringGeometry(size int, capacity int64) (stride, n, length int) {
 	stride = (slotSeqOff(size) + 8 + slotAlign - 1) / slotAlign * slotAlign
-	n = maxSlots
-	for n > minSlots && n*stride > ringTargetLen {
-		n /= 2
-	}
+	n = int(max(capacity/int64(stride), minSlots))
 	return stride, n, ringSlotsOff + n*stride
 }
 
@@ -69,31 +65,46 @@ func slotSeqOff(size int) int { return (size + 7) / 8 * 8 }
 // ring is one direction of the raw transport, seen from one side.
 type ring struct {
 	head      *atomic.Uint64
-	seqs      []*atomic.Uint64
-	data      [][]byte
+	words     []atomic.Uint64 // the ring as 8-byte words, for the seqs
+	b         []byte
+	size      int
+	stride    int
 	n         uint64
 	next      uint64 // the next message this side sends or receives
+	slot      int    // its slot, next % n
 	headCache uint64 // sender: the last head seen
 	published uint64 // receiver: the last head published
 	yield     bool   // the two sides may share one CPU
 }
 
-func newRing(b []byte, size int, yield bool) *ring {
-	stride, n, length := ringGeometry(size)
-	b = b[:length]
-	r := &ring{head: mem.MustUint64(b, ringHeadOff), n: uint64(n), yield: yield}
-	for j := range n {
-		s := b[ringSlotsOff+j*stride : ringSlotsOff+(j+1)*stride]
-		r.seqs = append(r.seqs, mem.MustUint64(s, slotSeqOff(size)))
-		r.data = append(r.data, s[:size])
+func newRing(b []byte, size int, capacity int64, yield bool) (*ring, error) {
+	stride, n, length := ringGeometry(size, capacity)
+	if len(b) < length {
+		return nil, fmt.Errorf("%w: %d bytes hold no ring of %d slots of %d", errCorrupt, len(b), n, stride)
 	}
-	return r
+	b = b[:length]
+	words, err := mem.Uint64s(b, 0, length/8)
+	if err != nil {
+		return nil, err
+	}
+	return &ring{head: &words[ringHeadOff/8], words: words, b: b, size: size, stride: stride, n: uint64(n), yield: yield}, nil
+}
+
+// seq returns the sequence word of slot j.
+func (r *ring) seq(j int) *atomic.Uint64 {
+	return &r.words[(ringSlotsOff+j*r.stride+slotSeqOff(r.size))/8]
+}
+
+// data returns the message bytes of slot j.
+func (r *ring) data(j int) []byte {
+	off := ringSlotsOff + j*r.stride
+	return r.b[off : off+r.size]
 }
 
 // init makes a new ring's slots look as if they held messages -n to -1.
 func (r *ring) init() {
-	for j, s := range r.seqs {
-		s.Store(uint64(j) + 1 - r.n)
+	for j := range int(r.n) {
+		r.seq(j).Store(uint64(j) + 1 - r.n)
 	}
 }
 
@@ -111,17 +122,26 @@ func (r *ring) send(ctx context.Context, msg []byte) error {
 			}
 		}
 	}
-	j := i & (r.n - 1)
-	copy(r.data[j], msg)
-	mem.StoreRelease64(r.seqs[j], i+1)
-	r.next++
+	j := r.slot
+	copy(r.data(j), msg)
+	mem.StoreRelease64(r.seq(j), i+1)
+	r.advance()
 	return nil
+}
+
+// advance moves to the next message and its slot.
+func (r *ring) advance() {
+	r.next++
+	r.slot++
+	if r.slot == int(r.n) {
+		r.slot = 0
+	}
 }
 
 func (r *ring) receive(ctx context.Context, buf []byte) error {
 	i := r.next
-	j := i & (r.n - 1)
-	seq := r.seqs[j]
+	j := r.slot
+	seq := r.seq(j)
 	s := spinner{yield: r.yield}
 	for {
 		v := seq.Load()
@@ -139,9 +159,9 @@ func (r *ring) receive(ctx context.Context, buf []byte) error {
 			return err
 		}
 	}
-	copy(buf, r.data[j])
-	r.next++
-	if r.next-r.published >= r.n/4 {
+	copy(buf, r.data(j))
+	r.advance()
+	if r.next-r.published >= max(r.n/4, 1) {
 		mem.StoreRelease64(r.head, r.next)
 		r.published = r.next
 	}

@@ -26,7 +26,10 @@ func Rounds(n int) Option { return func(c *config) { c.rounds = n } }
 // them. The ratios are left to roundRatios.
 func mergeRounds(rounds []Result) Result {
 	m := rounds[0]
-	m.VsRaw, m.VsUnix, m.VsSem = 0, 0, 0
+	m.VsC, m.VsRaw, m.VsUnix, m.VsPipe, m.VsSem = 0, 0, 0, 0, 0
+	if m.Skipped != "" {
+		return m
+	}
 	for i, r := range rounds {
 		if r.Error != "" {
 			m.Error = r.Error
@@ -70,18 +73,21 @@ func mergeRounds(rounds []Result) Result {
 func roundRatios(merged []Result, rounds [][]Result) {
 	for i := range merged {
 		m := &merged[i]
-		if m.Error != "" {
+		if m.Error != "" || m.Skipped != "" {
 			continue
 		}
-		raw := make([]float64, len(rounds))
-		unix := make([]float64, len(rounds))
-		sem := make([]float64, len(rounds))
-		for k, round := range rounds {
-			raw[k], unix[k], sem[k] = round[i].VsRaw, round[i].VsUnix, round[i].VsSem
+		var c, raw, unix, pipe, sem []float64
+		for _, round := range rounds {
+			x := round[i]
+			c, raw, unix = append(c, x.VsC), append(raw, x.VsRaw), append(unix, x.VsUnix)
+			pipe, sem = append(pipe, x.VsPipe), append(sem, x.VsSem)
 		}
-		m.VsRaw, m.VsUnix, m.VsSem = median(raw), median(unix), median(sem)
+		m.VsC, m.VsRaw, m.VsUnix, m.VsPipe, m.VsSem = median(c), median(raw), median(unix), median(pipe), median(sem)
 		if m.VsRaw > 0 && len(rounds) > 1 {
 			m.VsRawLow, m.VsRawHigh = slices.Min(raw), slices.Max(raw)
+		}
+		if m.VsC > 0 && len(rounds) > 1 {
+			m.VsCLow, m.VsCHigh = slices.Min(c), slices.Max(c)
 		}
 	}
 }

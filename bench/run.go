@@ -8,10 +8,27 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/shmkit/shm/queue"
 )
 
 // DefaultSizes are the message sizes of a run unless Sizes says otherwise.
 var DefaultSizes = []int{64, 1 << 10, 64 << 10}
+
+// DefaultCapacities are the ring capacities, in bytes per direction, that a
+// run tries for each message size unless Capacities says otherwise (see
+// Capacities).
+var DefaultCapacities = []int64{256 << 10, 1 << 20, 4 << 20, 16 << 20}
+
+// MinCapacity and MaxCapacity bound the capacities a run accepts.
+const (
+	MinCapacity = 4 << 10
+	MaxCapacity = 1 << 30
+)
+
+// sweepShare is the part of a run's Duration that the capacity sweep takes
+// when there is one.
+const sweepShare = 4 // a quarter
 
 // DefaultDuration is the measuring time of a whole run unless Duration says
 // otherwise. Starting a peer process per case adds a little to it.
@@ -37,14 +54,18 @@ type config struct {
 	args       []string
 	progress   func(Progress)
 	rounds     int
+	capacities []int64
 }
 
 // Using restricts a run to the given transports (see Lookup).
 func Using(ts ...Transport) Option { return func(c *config) { c.transports = ts } }
 
-// Workloads restricts a run to the given workloads. The default is RTT
-// and Stream: Wake spends most of its time pausing (WakeGap per round
+// DefaultWorkloads are the workloads of a run unless Workloads says
+// otherwise: Wake spends most of its time pausing (WakeGap per round
 // trip), so it runs only when asked for.
+var DefaultWorkloads = []Workload{RTT, Stream, Batch}
+
+// Workloads restricts a run to the given workloads (see DefaultWorkloads).
 func Workloads(ws ...Workload) Option { return func(c *config) { c.workloads = ws } }
 
 // Sizes sets the message sizes, each MinSize to MaxSize bytes.
@@ -72,10 +93,26 @@ func PeerCommand(exe string, args ...string) Option {
 	return func(c *config) { c.exe, c.args = exe, args }
 }
 
+// Capacities runs every transport that has a ring (raw, the queue's, sem
+// and c-ring) once per capacity, each direction's ring that many bytes
+// (MinCapacity to MaxCapacity; a transport that needs more for the
+// message size, or a power of two, takes the next size up, and its rows
+// say so). Every such row gives its capacity, and the C limit of a
+// workload and size is the best of its c-ring rows.
+//
+// Without Capacities, a run first sweeps DefaultCapacities: for each
+// message size it streams through raw, and through c-ring in both its
+// forms, at each capacity, in a quarter of the run's Duration, and then
+// runs every case at the capacity that was fastest for raw (c-ring at its
+// own fastest). Report.Sweep holds that sweep's figures. A run with round
+// trips only makes no sweep and uses 1 MiB.
+func Capacities(cs ...int64) Option { return func(c *config) { c.capacities = cs } }
+
 // OnProgress has fn called before each case of the run.
 func OnProgress(fn func(Progress)) Option { return func(c *config) { c.progress = fn } }
 
-// Progress tells which case a run is at.
+// Progress tells which case a run is at (the capacity sweep's first, when
+// there is one).
 type Progress struct {
 	Case  Case
 	Index int // from 0
@@ -83,11 +120,16 @@ type Progress struct {
 }
 
 // Result holds the figures of one case. Latencies are in nanoseconds and
-// present for RTT and Wake; rates are present for Stream only.
+// present for RTT and Wake; rates are present for Stream and Batch.
 type Result struct {
 	Transport string   `json:"transport"`
 	Workload  Workload `json:"workload"`
 	Size      int      `json:"size"`
+	// Capacity is the size of each direction's ring in bytes, for the
+	// transports that have one.
+	Capacity int64 `json:"capacity,omitempty"`
+	// Sweep marks a row of the capacity sweep (Report.Sweep).
+	Sweep bool `json:"sweep,omitempty"`
 
 	Samples uint64 `json:"samples,omitempty"` // timed round trips
 	MinNS   uint64 `json:"min_ns,omitempty"`
@@ -98,19 +140,25 @@ type Result struct {
 	MaxNS   uint64 `json:"max_ns,omitempty"`
 	MeanNS  uint64 `json:"mean_ns,omitempty"`
 
-	Messages    uint64  `json:"messages,omitempty"` // streamed while measuring
-	MsgsPerS    float64 `json:"msgs_per_s,omitempty"`
-	BytesPerS   float64 `json:"bytes_per_s,omitempty"`
-	DurationNS  int64   `json:"duration_ns"`
-	VsRaw       float64 `json:"vs_raw,omitempty"`      // time per message over raw's
-	VsUnix      float64 `json:"vs_unix,omitempty"`     // time per message over unix's
-	VsSem       float64 `json:"vs_sem,omitempty"`      // time per message over sem's
-	VsRawLow    float64 `json:"vs_raw_low,omitempty"`  // with Rounds: the lowest round's ratio to raw
-	VsRawHigh   float64 `json:"vs_raw_high,omitempty"` // and the highest
-	DriverCPU   int     `json:"driver_cpu"`            // the CPU it was pinned to, or -1
-	PeerCPU     int     `json:"peer_cpu"`              // the CPU it was pinned to, or -1
-	Error       string  `json:"error,omitempty"`
-	Description string  `json:"-"`
+	Messages   uint64  `json:"messages,omitempty"` // streamed while measuring
+	MsgsPerS   float64 `json:"msgs_per_s,omitempty"`
+	BytesPerS  float64 `json:"bytes_per_s,omitempty"`
+	DurationNS int64   `json:"duration_ns"`
+	VsC        float64 `json:"vs_c,omitempty"`        // time per message over the C limit's (see Report.ratios)
+	VsRaw      float64 `json:"vs_raw,omitempty"`      // time per message over raw's
+	VsUnix     float64 `json:"vs_unix,omitempty"`     // time per message over unix's
+	VsPipe     float64 `json:"vs_pipe,omitempty"`     // time per message over pipe's
+	VsSem      float64 `json:"vs_sem,omitempty"`      // time per message over sem's
+	VsRawLow   float64 `json:"vs_raw_low,omitempty"`  // with Rounds: the lowest round's ratio to raw
+	VsRawHigh  float64 `json:"vs_raw_high,omitempty"` // and the highest
+	VsCLow     float64 `json:"vs_c_low,omitempty"`    // with Rounds: the lowest round's ratio to the C limit
+	VsCHigh    float64 `json:"vs_c_high,omitempty"`   // and the highest
+	DriverCPU  int     `json:"driver_cpu"`            // the CPU it was pinned to, or -1
+	PeerCPU    int     `json:"peer_cpu"`              // the CPU it was pinned to, or -1
+	Error      string  `json:"error,omitempty"`
+	// Skipped says why a case did not run: the C rows without gcc.
+	Skipped     string `json:"skipped,omitempty"`
+	Description string `json:"-"`
 
 	// PeerCPUNS is the CPU time, user and system in all its threads, that
 	// the peer process used in the measured part of the case: after its
@@ -128,7 +176,7 @@ type Result struct {
 // inverse of the streaming rate. Zero means unknown.
 func (r *Result) cost() float64 {
 	switch {
-	case r.Error != "":
+	case r.Error != "" || r.Skipped != "":
 		return 0
 	case r.Workload == RTT || r.Workload == Wake:
 		return float64(r.P50NS)
@@ -161,14 +209,21 @@ type Report struct {
 	Duration  time.Duration // per case and round
 	Rounds    int           // passes over the cases (see Rounds)
 	Results   []Result
+	// Sweep holds the capacity sweep that chose the capacities of a run
+	// without Capacities (see there), and SweepDuration the time of each
+	// of its cases.
+	Sweep         []Result
+	SweepDuration time.Duration
 }
 
-// Failed returns the results whose case failed.
+// Failed returns the results whose case failed, the sweep's included.
 func (r *Report) Failed() []Result {
 	var out []Result
-	for _, res := range r.Results {
-		if res.Error != "" {
-			out = append(out, res)
+	for _, rs := range [][]Result{r.Results, r.Sweep} {
+		for _, res := range rs {
+			if res.Error != "" {
+				out = append(out, res)
+			}
 		}
 	}
 	return out
@@ -192,7 +247,7 @@ func Run(ctx context.Context, opts ...Option) (*Report, error) {
 		c.transports = Transports()
 	}
 	if c.workloads == nil {
-		c.workloads = []Workload{RTT, Stream}
+		c.workloads = DefaultWorkloads
 	}
 	if c.sizes == nil {
 		c.sizes = DefaultSizes
@@ -219,6 +274,11 @@ func Run(ctx context.Context, opts ...Option) (*Report, error) {
 	if err := supported(); err != nil {
 		return nil, err
 	}
+	for _, cp := range c.capacities {
+		if cp < MinCapacity || cp > MaxCapacity {
+			return nil, fmt.Errorf("bench: capacity %d is outside %d to %d bytes", cp, MinCapacity, MaxCapacity)
+		}
+	}
 	if c.exe == "" {
 		exe, err := os.Executable()
 		if err != nil {
@@ -233,32 +293,48 @@ func Run(ctx context.Context, opts ...Option) (*Report, error) {
 			return nil, fmt.Errorf("bench: %w", err)
 		}
 	}
-
-	var cases []Case
-	for _, w := range c.workloads {
-		for _, s := range c.sizes {
-			for _, t := range c.transports {
-				cases = append(cases, Case{Transport: t.Name(), Workload: w, Size: s, Dir: c.dir, SharedCPU: place.Available < 2})
-			}
-		}
+	progs := buildC(ctx, c.transports)
+	defer progs.remove()
+	if err := ctx.Err(); err != nil {
+		return &Report{Placement: place, Rounds: c.rounds}, err
 	}
-	per := max(c.duration/time.Duration(max(len(cases)*c.rounds, 1)), time.Millisecond)
+	r := &runner{c: &c, place: place, progs: progs, shared: place.Available < 2}
+
+	sweep := r.sweepCases()
+	main := r.cases(nil)
+	total := len(sweep) + len(main)*c.rounds
+	budget := c.duration
+	if len(sweep) > 0 {
+		budget -= c.duration / sweepShare
+	}
+	per := max(budget/time.Duration(max(len(main)*c.rounds, 1)), time.Millisecond)
 	rep := &Report{Placement: place, Duration: per, Rounds: c.rounds}
+	if len(sweep) > 0 {
+		rep.SweepDuration = max(c.duration/sweepShare/time.Duration(len(sweep)), time.Millisecond)
+		for i, cs := range sweep {
+			if err := ctx.Err(); err != nil {
+				return rep, err
+			}
+			r.progress(cs, i, total)
+			res := r.run(ctx, cs, rep.SweepDuration)
+			if err := ctx.Err(); err != nil {
+				return rep, err
+			}
+			res.Sweep = true
+			rep.Sweep = append(rep.Sweep, res)
+		}
+		main = r.cases(rep.Sweep)
+	}
 	var done [][]Result // complete rounds
 	for round := range c.rounds {
-		results := make([]Result, 0, len(cases))
-		for i, cs := range cases {
+		results := make([]Result, 0, len(main))
+		for i, cs := range main {
 			if err := ctx.Err(); err != nil {
 				rep.fold(done, results)
 				return rep, err
 			}
-			if c.progress != nil {
-				c.progress(Progress{Case: cs, Index: round*len(cases) + i, Total: len(cases) * c.rounds})
-			}
-			cs.Name = fmt.Sprintf("shm-bench-%d-%d-%s", os.Getpid(), caseCounter.Add(1), cs.Transport)
-			t := transportByName(cs.Transport)
-			res := runCase(ctx, &c, t, cs, per, place)
-			res.Description = t.Describe()
+			r.progress(cs, len(sweep)+round*len(main)+i, total)
+			res := r.run(ctx, cs, per)
 			if err := ctx.Err(); err != nil {
 				rep.fold(done, results)
 				return rep, err
@@ -269,6 +345,94 @@ func Run(ctx context.Context, opts ...Option) (*Report, error) {
 	}
 	rep.fold(done, nil)
 	return rep, nil
+}
+
+// runner runs the cases of one Run.
+type runner struct {
+	c      *config
+	place  Placement
+	progs  *cPrograms
+	shared bool // the two sides may share a CPU
+}
+
+func (r *runner) progress(cs Case, i, total int) {
+	if r.c.progress != nil {
+		r.c.progress(Progress{Case: cs, Index: i, Total: total})
+	}
+}
+
+// run measures one case for d: through its C program, or against a fresh
+// peer process.
+func (r *runner) run(ctx context.Context, cs Case, d time.Duration) Result {
+	cs.Name = fmt.Sprintf("shm-bench-%d-%d-%s", os.Getpid(), caseCounter.Add(1), cs.Transport)
+	t := transportByName(cs.Transport)
+	var res Result
+	if cr, ok := t.(cRunner); ok {
+		if r.progs.err != nil {
+			res = Result{Transport: cs.Transport, Workload: cs.Workload, Size: cs.Size, Capacity: cs.Capacity,
+				DriverCPU: r.place.Driver, PeerCPU: r.place.Peer, Skipped: r.progs.err.Error()}
+		} else {
+			res = runC(ctx, cr, r.progs.bins[cs.Transport], cs, d, r.place)
+		}
+	} else {
+		res = runCase(ctx, r.c, t, cs, d, r.place)
+		res.Capacity = cs.Capacity
+	}
+	res.Description = t.Describe()
+	return res
+}
+
+func (r *runner) newCase(t Transport, w Workload, size int, capacity int64) Case {
+	cs := Case{Transport: t.Name(), Workload: w, Size: size, Dir: r.c.dir, SharedCPU: r.shared}
+	if st, ok := t.(sizedTransport); ok {
+		cs.Capacity = st.capacityFor(size, capacity)
+	}
+	return cs
+}
+
+// cases lists the run's cases in report order: workload, size, transport,
+// capacity. A transport with a ring gets a case per capacity of
+// Capacities or, after a sweep, the one the sweep chose: raw's fastest for
+// the size, or c-ring's own for c-ring (queue.DefaultCapacity where the
+// sweep has no figure).
+func (r *runner) cases(sweep []Result) []Case {
+	fastest := func(transport string, w Workload, size int) int64 {
+		best, at := 0.0, int64(queue.DefaultCapacity)
+		for _, res := range sweep {
+			if res.Transport == transport && res.Workload == w && res.Size == size && res.MsgsPerS > best {
+				best, at = res.MsgsPerS, res.Capacity
+			}
+		}
+		return at
+	}
+	var out []Case
+	for _, w := range r.c.workloads {
+		for _, s := range r.c.sizes {
+			for _, t := range r.c.transports {
+				if !supports(t, w) {
+					continue
+				}
+				if _, ok := t.(sizedTransport); !ok {
+					out = append(out, r.newCase(t, w, s, 0))
+					continue
+				}
+				caps := r.c.capacities
+				if caps == nil {
+					_, isC := t.(cRunner)
+					switch {
+					case isC:
+						caps = []int64{fastest(CRing, w, s)}
+					default:
+						caps = []int64{fastest(Raw, Stream, s)}
+					}
+				}
+				for _, cp := range caps {
+					out = append(out, r.newCase(t, w, s, cp))
+				}
+			}
+		}
+	}
+	return out
 }
 
 // fold sets the report's results from the complete rounds, each case's
@@ -294,32 +458,36 @@ func (r *Report) fold(rounds [][]Result, partial []Result) {
 	roundRatios(r.Results, rounds)
 }
 
-// ratios fills VsRaw, VsUnix and VsSem from the raw, unix and sem results
-// of the same workload and size.
+// ratios fills VsC, VsRaw, VsUnix, VsPipe and VsSem: the row's time per
+// message over that of the same workload and size through c-ring (streams;
+// c-pingpong for round trips), raw, unix, pipe and sem, each taken at its
+// best where it ran at several capacities.
 func (r *Report) ratios() {
 	type key struct {
 		t string
 		w Workload
 		s int
 	}
-	base := map[key]float64{}
+	best := map[key]float64{}
 	for _, res := range r.Results {
-		base[key{res.Transport, res.Workload, res.Size}] = res.cost()
+		k := key{res.Transport, res.Workload, res.Size}
+		if c := res.cost(); c > 0 && (best[k] == 0 || c < best[k]) {
+			best[k] = c
+		}
 	}
+	limit := map[Workload]string{RTT: CPingPong, Stream: CRing, Batch: CRing}
 	for i := range r.Results {
 		res := &r.Results[i]
 		c := res.cost()
 		if c == 0 {
 			continue
 		}
-		if b := base[key{Raw, res.Workload, res.Size}]; b > 0 {
-			res.VsRaw = c / b
+		vs := func(t string) float64 {
+			if b := best[key{t, res.Workload, res.Size}]; b > 0 && t != "" {
+				return c / b
+			}
+			return 0
 		}
-		if b := base[key{Unix, res.Workload, res.Size}]; b > 0 {
-			res.VsUnix = c / b
-		}
-		if b := base[key{Sem, res.Workload, res.Size}]; b > 0 {
-			res.VsSem = c / b
-		}
+		res.VsC, res.VsRaw, res.VsUnix, res.VsPipe, res.VsSem = vs(limit[res.Workload]), vs(Raw), vs(Unix), vs(Pipe), vs(Sem)
 	}
 }

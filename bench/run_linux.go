@@ -104,7 +104,7 @@ func runCaseErr(parent context.Context, c *config, t Transport, cs Case, d time.
 			o.err = driveRTT(ctx, conn, cs.Size, d, gap, h, win)
 			o.elapsed = time.Since(start)
 		default:
-			o.msgs, o.elapsed, o.err = driveStream(ctx, conn, cs.Size, d, win)
+			o.msgs, o.elapsed, o.err = driveStream(ctx, conn, cs.Size, d, cs.Workload == Batch, win)
 		}
 		done <- o
 	}()

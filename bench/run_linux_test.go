@@ -57,9 +57,31 @@ func TestRunEveryTransport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := len(Transports()) * 2 * len(DefaultSizes)
-	if len(rep.Results) != want || len(seen) != want {
-		t.Fatalf("%d results and %d progress calls, want %d", len(rep.Results), len(seen), want)
+	// rowsOf counts the cases of a transport: one per workload it runs
+	// and size, at the capacity the sweep chose.
+	rowsOf := func(tr Transport) int {
+		n := 0
+		for _, w := range DefaultWorkloads {
+			if supports(tr, w) {
+				n += len(DefaultSizes)
+			}
+		}
+		return n
+	}
+	want := 0
+	for _, tr := range Transports() {
+		want += rowsOf(tr)
+	}
+	// The sweep: raw's stream and c-ring's stream and batch per size and
+	// capacity; without gcc, raw's alone, and the C rows not run.
+	_, err = exec.LookPath("gcc")
+	haveGCC := err == nil
+	sweep := 3 * len(DefaultSizes) * len(DefaultCapacities)
+	if !haveGCC {
+		sweep = len(DefaultSizes) * len(DefaultCapacities)
+	}
+	if len(rep.Results) != want || len(rep.Sweep) != sweep || len(seen) != want+sweep {
+		t.Fatalf("%d results, %d sweep cases and %d progress calls, want %d, %d and %d", len(rep.Results), len(rep.Sweep), len(seen), want, sweep, want+sweep)
 	}
 	ran := map[string]bool{}
 	for _, r := range rep.Results {
@@ -69,6 +91,12 @@ func TestRunEveryTransport(t *testing.T) {
 			continue
 		}
 		ran[key] = true
+		if r.Skipped != "" {
+			if haveGCC {
+				t.Errorf("%s did not run: %s", key, r.Skipped)
+			}
+			continue
+		}
 		if r.DurationNS <= 0 {
 			t.Errorf("%s: duration %d", key, r.DurationNS)
 		}
@@ -84,13 +112,17 @@ func TestRunEveryTransport(t *testing.T) {
 					break
 				}
 			}
-		case Stream:
+		case Stream, Batch:
 			if r.Messages == 0 || r.MsgsPerS <= 0 || r.BytesPerS != r.MsgsPerS*float64(r.Size) {
 				t.Errorf("%s: %d messages, %v msg/s, %v B/s", key, r.Messages, r.MsgsPerS, r.BytesPerS)
 			}
 		}
-		if r.VsRaw <= 0 || r.VsUnix <= 0 || r.VsSem <= 0 {
-			t.Errorf("%s: ratios %v to raw, %v to unix, %v to sem", key, r.VsRaw, r.VsUnix, r.VsSem)
+		if (haveGCC && r.VsC <= 0) || r.VsRaw <= 0 || r.VsUnix <= 0 || r.VsPipe <= 0 || r.VsSem <= 0 {
+			t.Errorf("%s: ratios %v to C, %v to raw, %v to unix, %v to pipe, %v to sem", key, r.VsC, r.VsRaw, r.VsUnix, r.VsPipe, r.VsSem)
+		}
+		_, sized := transportByName(r.Transport).(sizedTransport)
+		if sized != (r.Capacity > 0) {
+			t.Errorf("%s: capacity %d", key, r.Capacity)
 		}
 		checkPeerCPU(t, key, r)
 		if (r.Transport == Raw && r.VsRaw != 1) || (r.Transport == Unix && r.VsUnix != 1) {
@@ -98,12 +130,17 @@ func TestRunEveryTransport(t *testing.T) {
 		}
 	}
 	for _, tr := range Transports() {
-		for _, w := range []Workload{RTT, Stream} {
+		for _, w := range DefaultWorkloads {
 			for _, s := range DefaultSizes {
-				if key := fmt.Sprintf("%s/%s/%d", tr.Name(), w, s); !ran[key] {
+				if key := fmt.Sprintf("%s/%s/%d", tr.Name(), w, s); supports(tr, w) && !ran[key] {
 					t.Errorf("%s did not run", key)
 				}
 			}
+		}
+	}
+	for _, r := range rep.Sweep {
+		if !r.Sweep || r.Error != "" || r.MsgsPerS <= 0 || r.Capacity < DefaultCapacities[0] {
+			t.Errorf("sweep row %s/%s/%d at %d: %v msg/s, %q", r.Transport, r.Workload, r.Size, r.Capacity, r.MsgsPerS, r.Error)
 		}
 	}
 
@@ -116,10 +153,13 @@ func TestRunEveryTransport(t *testing.T) {
 		if err := json.Unmarshal(buf.Bytes(), &rows); err != nil {
 			t.Fatalf("--json output does not parse: %v\n%s", err, buf.Bytes())
 		}
-		if len(rows) != len(rep.Results) {
-			t.Fatalf("%d JSON rows, want %d", len(rows), len(rep.Results))
+		if len(rows) != len(rep.Results)+len(rep.Sweep) {
+			t.Fatalf("%d JSON rows, want %d", len(rows), len(rep.Results)+len(rep.Sweep))
 		}
 		for _, row := range rows {
+			if _, ok := row["skipped"]; ok && !haveGCC {
+				continue
+			}
 			keys := []string{"transport", "workload", "size"}
 			if row["workload"] == string(RTT) {
 				keys = append(keys, "p50_ns", "p99_ns", "p999_ns")
@@ -139,9 +179,18 @@ func TestRunEveryTransport(t *testing.T) {
 			t.Fatal(err)
 		}
 		out := buf.String()
-		for _, tr := range TransportNames() {
-			if strings.Count(out, "\n"+tr+" ") != 2*len(DefaultSizes) {
-				t.Errorf("table has not %d rows for %s:\n%s", 2*len(DefaultSizes), tr, out)
+		for _, tr := range Transports() {
+			want := rowsOf(tr)
+			switch {
+			case isC(tr.Name()) && !haveGCC:
+				want = 0 // listed under "Not run"
+			case tr.Name() == Raw:
+				want += len(DefaultSizes) // in the sweep's table
+			case tr.Name() == CRing:
+				want += 2 * len(DefaultSizes)
+			}
+			if got := strings.Count(out, "\n"+tr.Name()+" "); got != want {
+				t.Errorf("table has %d rows for %s, want %d:\n%s", got, tr.Name(), want, out)
 			}
 		}
 	})
@@ -164,7 +213,13 @@ func TestRunEveryTransport(t *testing.T) {
 				curves++
 			}
 		}
-		if want := len(Transports()) * len(DefaultSizes); curves != want {
+		want := 0
+		for _, tr := range Transports() {
+			if supports(tr, RTT) && (haveGCC || !isC(tr.Name())) {
+				want += len(DefaultSizes)
+			}
+		}
+		if curves != want {
 			t.Errorf("%d curves, want %d", curves, want)
 		}
 	})
@@ -297,7 +352,7 @@ func TestProcessCPU(t *testing.T) {
 func TestRunRounds(t *testing.T) {
 	var seen []Progress
 	rep, err := Run(context.Background(), Using(rawTransport{}, pipeTransport{}), Workloads(RTT, Stream), Sizes(64),
-		Duration(600*time.Millisecond), Rounds(3), OnProgress(func(p Progress) { seen = append(seen, p) }))
+		Duration(600*time.Millisecond), Rounds(3), Capacities(1<<20), OnProgress(func(p Progress) { seen = append(seen, p) }))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -438,7 +493,9 @@ func TestDriverProcess(t *testing.T) {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	_, err = Run(ctx, Using(ts...), Workloads(RTT), Sizes(64), Duration(time.Minute),
+	// A capacity, so that the first case is the transport's own, not the
+	// sweep's; a stream, for c-ring.
+	_, err = Run(ctx, Using(ts...), Workloads(RTT, Stream), Sizes(64), Duration(time.Minute), Capacities(1<<20),
 		OnProgress(func(Progress) { fmt.Println("case") }))
 	if errors.Is(err, context.Canceled) {
 		os.Exit(3)

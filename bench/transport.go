@@ -46,13 +46,23 @@ const (
 	// that a peer that sleeps when idle is asleep when the message comes:
 	// every timed round trip includes waking it.
 	Wake Workload = "wake"
+	// Batch is Stream with messages handed over BatchLen at a time, through
+	// the transport's batch calls where it has them (the queue's SendBatch
+	// and ReceiveBatch, one write of the whole batch for the kernel's
+	// transports, the C ring's batched form), one at a time where not.
+	Batch Workload = "batch"
 )
 
 // WorkloadNames returns the names of every workload, in report order.
-func WorkloadNames() []string { return []string{string(RTT), string(Wake), string(Stream)} }
+func WorkloadNames() []string {
+	return []string{string(RTT), string(Wake), string(Stream), string(Batch)}
+}
 
 // valid reports whether w is a known workload.
-func (w Workload) valid() bool { return w == RTT || w == Stream || w == Wake }
+func (w Workload) valid() bool { return w == RTT || w == Stream || w == Wake || w == Batch }
+
+// streaming reports whether w counts messages rather than timing round trips.
+func (w Workload) streaming() bool { return w == Stream || w == Batch }
 
 // Case is one measurement: a workload over a transport with one message
 // size. It travels to the peer process with the PeerInfo.
@@ -70,6 +80,9 @@ type Case struct {
 	// a busy-polling transport should then give the CPU away now and then,
 	// or its peer could not run until the scheduler preempts it.
 	SharedCPU bool `json:"shared_cpu,omitempty"`
+	// Capacity is the size in bytes of each direction's ring, for the
+	// transports that have one (0 for the others).
+	Capacity int64 `json:"capacity,omitempty"`
 }
 
 // A Transport is one way of moving messages between two processes.
@@ -91,19 +104,47 @@ type Transport interface {
 	Attach(ctx context.Context, c Case, p PeerInfo) (Conn, error)
 }
 
+// A sizedTransport has a ring whose size is a knob of the case
+// (Case.Capacity, Capacities).
+type sizedTransport interface {
+	// capacityFor returns the capacity the transport uses for messages of
+	// size bytes when asked for capacity: that, or more when it must hold
+	// at least two messages or be a power of two.
+	capacityFor(size int, capacity int64) int64
+}
+
+// A partialTransport runs some workloads only; a run makes no case of the
+// others.
+type partialTransport interface {
+	supports(w Workload) bool
+}
+
+// supports reports whether t runs workload w.
+func supports(t Transport, w Workload) bool {
+	p, ok := t.(partialTransport)
+	return !ok || p.supports(w)
+}
+
 // Names of the transports a run can include, in the order they are
 // reported. A name listed here whose package has not landed yet is absent
 // from Transports.
 const (
+	// CPingPong is the C limit of a round trip: testdata/pingpong.c.
+	CPingPong = "c-pingpong"
+	// CRing is the C limit of a stream, one message at a time (Stream) or
+	// in batches (Batch): testdata/ring.c.
+	CRing     = "c-ring"
 	Raw       = "raw"
 	QueueSpin = "queue-spin"
 	Queue     = "queue"
 	// QueueNoGuard is Queue with queue.NoFaultGuard on both sides.
 	QueueNoGuard = "queue-noguard"
-	Sem          = "sem"
-	Pipe         = "pipe"
-	Unix         = "unix"
-	TCP          = "tcp"
+	// QueueZeroCopy is Queue through Reserve/Commit and Peek/Release.
+	QueueZeroCopy = "queue-zerocopy"
+	Sem           = "sem"
+	Pipe          = "pipe"
+	Unix          = "unix"
+	TCP           = "tcp"
 )
 
 // Transports returns every transport this build knows, in report order.

@@ -127,10 +127,50 @@ func attachSocket(name string, p PeerInfo) (Conn, error) {
 	return &fdConn{rfd: fd, wfd: fd, files: p.Files}, nil
 }
 
-// fdConn moves messages with blocking read and write calls.
+// fdConn moves messages with blocking read and write calls. In the batch
+// workload, a batch is one write of the messages laid end to end, and a
+// receiver reads whatever is there, up to a batch, in one read (more only
+// to complete a message).
 type fdConn struct {
 	rfd, wfd int
 	files    []*os.File // the peer's inherited files, which own rfd and wfd
+	scratch  []byte
+}
+
+func (f *fdConn) SendBatch(ctx context.Context, msgs [][]byte) error {
+	b := f.scratch[:0]
+	for _, m := range msgs {
+		b = append(b, m...)
+	}
+	f.scratch = b
+	return f.Send(ctx, b)
+}
+
+func (f *fdConn) ReceiveBatch(ctx context.Context, bufs [][]byte) (int, error) {
+	size := len(bufs[0])
+	if cap(f.scratch) < len(bufs)*size {
+		f.scratch = make([]byte, len(bufs)*size)
+	}
+	b := f.scratch[:len(bufs)*size]
+	got := 0
+	for got == 0 || got%size != 0 {
+		n, err := unix.Read(f.rfd, b[got:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return 0, fmt.Errorf("read: %w", err)
+		}
+		if n == 0 {
+			return 0, fmt.Errorf("read: %w", io.ErrUnexpectedEOF)
+		}
+		got += n
+	}
+	n := got / size
+	for i := range n {
+		copy(bufs[i], b[i*size:])
+	}
+	return n, nil
 }
 
 func (f *fdConn) Send(_ context.Context, msg []byte) error {

@@ -10,17 +10,25 @@ import (
 
 // queueTransport moves messages through two shm queues, one per direction,
 // with the given wait strategy on both sides, and with or without the
-// fault guard.
+// fault guard. With zeroCopy, messages go through Reserve/Commit and
+// Peek/Release instead of Send and Receive: the sender writes each message
+// into its reservation, as a producer that builds a message in place
+// would, and the receiver reads it in place, one load per cache line,
+// without copying it out. In the batch workload, messages go through
+// SendBatch and ReceiveBatch (see queueConn).
 type queueTransport struct {
 	name     string
 	strategy queue.WaitStrategy
 	noGuard  bool
+	zeroCopy bool
 }
 
 func (t queueTransport) Name() string { return t.name }
 
 func (t queueTransport) Describe() string {
 	switch {
+	case t.zeroCopy:
+		return "as queue, with Reserve/Commit (message written in place) and Peek/Release (read in place, not copied out)"
 	case t.strategy == queue.Spin:
 		return "two shm queues, waiting by spinning"
 	case t.noGuard:
@@ -29,11 +37,12 @@ func (t queueTransport) Describe() string {
 	return "two shm queues, default waiting (spin briefly, then sleep on a futex)"
 }
 
-// queueCapacity gives each direction about as much room as the raw
-// transport's ring, and at least two messages' worth.
-func queueCapacity(size int) int64 {
+// capacityFor is the capacity of each direction's queue: the smallest power
+// of two at least capacity whose largest message (half the ring less a
+// record header) holds size bytes.
+func (queueTransport) capacityFor(size int, capacity int64) int64 {
 	c := int64(queue.MinCapacity)
-	for c < ringTargetLen || c < 4*int64(size+64) {
+	for c < capacity || c/2-8 < int64(size) {
 		c *= 2
 	}
 	return min(c, queue.MaxCapacity)
@@ -48,7 +57,7 @@ func (t queueTransport) opts(c Case) []queue.Option {
 }
 
 func (t queueTransport) Prepare(ctx context.Context, c Case) (Conn, PeerInfo, error) {
-	capacity := queueCapacity(c.Size)
+	capacity := t.capacityFor(c.Size, c.Capacity)
 	opts := append(t.opts(c), queue.MaxMessage(c.Size))
 	down, err := queue.Create(c.Name+"-down", capacity, opts...)
 	if err != nil {
@@ -60,7 +69,8 @@ func (t queueTransport) Prepare(ctx context.Context, c Case) (Conn, PeerInfo, er
 		unlinkQueue(c.Name+"-down", c.Dir)
 		return nil, PeerInfo{}, err
 	}
-	return &queueConn{out: down, in: up, unlink: []string{c.Name + "-down", c.Name + "-up"}, dir: c.Dir}, PeerInfo{Arg: c.Name}, nil
+	conn := &queueConn{out: down, in: up, zeroCopy: t.zeroCopy, unlink: []string{c.Name + "-down", c.Name + "-up"}, dir: c.Dir}
+	return conn, PeerInfo{Arg: c.Name}, nil
 }
 
 func (t queueTransport) Attach(ctx context.Context, c Case, p PeerInfo) (Conn, error) {
@@ -75,7 +85,7 @@ func (t queueTransport) Attach(ctx context.Context, c Case, p PeerInfo) (Conn, e
 	}
 	unlinkQueue(p.Arg+"-down", c.Dir)
 	unlinkQueue(p.Arg+"-up", c.Dir)
-	return &queueConn{out: up, in: down}, nil
+	return &queueConn{out: up, in: down, zeroCopy: t.zeroCopy}, nil
 }
 
 func unlinkQueue(name, dir string) error {
@@ -83,16 +93,43 @@ func unlinkQueue(name, dir string) error {
 }
 
 type queueConn struct {
-	out, in *queue.Queue
-	unlink  []string // the driver's end removes the names when it closes
-	dir     string
+	out, in  *queue.Queue
+	zeroCopy bool
+	touched  byte     // zero-copy: what the loads of a received message saw
+	batch    [][]byte // ReceiveBatch's buffers, reused
+	unlink   []string // the driver's end removes the names when it closes
+	dir      string
 }
 
 func (q *queueConn) Send(ctx context.Context, msg []byte) error {
-	return q.out.Send(ctx, msg)
+	if !q.zeroCopy {
+		return q.out.Send(ctx, msg)
+	}
+	b, err := q.out.Reserve(ctx, len(msg))
+	if err != nil {
+		return err
+	}
+	copy(b, msg)
+	return q.out.Commit()
 }
 
+// Receive copies the message into buf; with zeroCopy it reads the message
+// in place, a byte of every cache line, and copies only the header out.
 func (q *queueConn) Receive(ctx context.Context, buf []byte) error {
+	if q.zeroCopy {
+		p, err := q.in.Peek(ctx)
+		if err != nil {
+			return err
+		}
+		if len(p) != len(buf) {
+			return fmt.Errorf("received %d bytes, want %d", len(p), len(buf))
+		}
+		for i := headerLen; i < len(p); i += 64 {
+			q.touched ^= p[i]
+		}
+		copy(buf[:headerLen], p)
+		return q.in.Release()
+	}
 	got, err := q.in.Receive(ctx, buf[:0])
 	if err != nil {
 		return err
@@ -101,6 +138,42 @@ func (q *queueConn) Receive(ctx context.Context, buf []byte) error {
 		return fmt.Errorf("received %d bytes, want %d", len(got), len(buf))
 	}
 	return nil
+}
+
+// SendBatch sends msgs with one queue.SendBatch (Reserve and Commit one by
+// one with zeroCopy, which has no batch form).
+func (q *queueConn) SendBatch(ctx context.Context, msgs [][]byte) error {
+	if q.zeroCopy {
+		for _, m := range msgs {
+			if err := q.Send(ctx, m); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return q.out.SendBatch(ctx, msgs)
+}
+
+// ReceiveBatch fills bufs[:n] with one queue.ReceiveBatch (Peek and Release
+// one at a time with zeroCopy).
+func (q *queueConn) ReceiveBatch(ctx context.Context, bufs [][]byte) (int, error) {
+	if q.zeroCopy {
+		return 1, q.Receive(ctx, bufs[0])
+	}
+	if len(q.batch) < len(bufs) {
+		q.batch = make([][]byte, len(bufs))
+	}
+	b := q.batch[:len(bufs)]
+	for i := range b {
+		b[i] = bufs[i][:0]
+	}
+	n, err := q.in.ReceiveBatch(ctx, b)
+	for i := range n {
+		if len(b[i]) != len(bufs[i]) {
+			return i, fmt.Errorf("received %d bytes, want %d", len(b[i]), len(bufs[i]))
+		}
+	}
+	return n, err
 }
 
 func (q *queueConn) Close() error {

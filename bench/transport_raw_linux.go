@@ -8,26 +8,36 @@ import (
 	"github.com/shmkit/shm"
 )
 
-// rawTransport is the hardware's limit: two rings of slots in one shared
-// segment, each side busy-polling the sequence word of the slot it waits
-// for (see ring_linux.go). It
-// makes no system call and has no wait strategy: nothing between two
-// processes can be faster on the same pair of CPUs.
+// rawTransport is the Go limit: two rings of slots in one shared segment,
+// each side busy-polling the sequence word of the slot it waits for (see
+// ring_linux.go). It makes no system call, has no wait strategy and no
+// checks beyond the sequence words: what Go does at best with the same
+// ring, next to the C programs that do it without Go (c-ring, c-pingpong).
 type rawTransport struct{}
 
 func (rawTransport) Name() string { return Raw }
 func (rawTransport) Describe() string {
-	return "slots in one shared segment, both sides busy-polling a sequence word (the hardware limit)"
+	return "Go, no queue code: slots in one shared segment, both sides busy-polling a sequence word"
+}
+
+// capacityFor is the capacity a raw ring has for messages of size bytes
+// when asked for capacity: at least two slots.
+func (rawTransport) capacityFor(size int, capacity int64) int64 {
+	stride, n, _ := ringGeometry(size, capacity)
+	return max(capacity, int64(n*stride))
 }
 
 func (rawTransport) Prepare(ctx context.Context, c Case) (Conn, PeerInfo, error) {
-	_, _, length := ringGeometry(c.Size)
+	_, _, length := ringGeometry(c.Size, c.Capacity)
 	seg, err := shm.Create(c.Name, int64(2*length), shm.Dir(shmDir(c.Dir)), shm.Prefault())
 	if err != nil {
 		return nil, PeerInfo{}, err
 	}
-	b := seg.Bytes()
-	conn := &rawConn{seg: seg, out: newRing(b, c.Size, c.SharedCPU), in: newRing(b[length:], c.Size, c.SharedCPU), unlink: true, c: c}
+	conn := &rawConn{seg: seg, unlink: true, c: c}
+	if err := conn.wire(false); err != nil {
+		conn.Close()
+		return nil, PeerInfo{}, err
+	}
 	conn.out.init()
 	conn.in.init()
 	return conn, PeerInfo{Arg: c.Name}, nil
@@ -38,14 +48,38 @@ func (rawTransport) Attach(ctx context.Context, c Case, p PeerInfo) (Conn, error
 	if err != nil {
 		return nil, err
 	}
-	_, _, length := ringGeometry(c.Size)
+	_, _, length := ringGeometry(c.Size, c.Capacity)
 	if seg.Size() != int64(2*length) {
 		seg.Close()
 		return nil, &shm.Error{Op: "bench attach", Name: p.Arg, Err: errCorrupt}
 	}
 	shm.Unlink(p.Arg, shm.Dir(shmDir(c.Dir)))
-	b := seg.Bytes()
-	return &rawConn{seg: seg, out: newRing(b[length:], c.Size, c.SharedCPU), in: newRing(b, c.Size, c.SharedCPU)}, nil
+	conn := &rawConn{seg: seg, c: c}
+	if err := conn.wire(true); err != nil {
+		seg.Close()
+		return nil, err
+	}
+	return conn, nil
+}
+
+// wire builds the two rings; the peer sends on the second and receives on
+// the first.
+func (r *rawConn) wire(peer bool) error {
+	_, _, length := ringGeometry(r.c.Size, r.c.Capacity)
+	b := r.seg.Bytes()
+	down, err := newRing(b, r.c.Size, r.c.Capacity, r.c.SharedCPU)
+	if err != nil {
+		return err
+	}
+	up, err := newRing(b[length:], r.c.Size, r.c.Capacity, r.c.SharedCPU)
+	if err != nil {
+		return err
+	}
+	r.out, r.in = down, up
+	if peer {
+		r.out, r.in = up, down
+	}
+	return nil
 }
 
 type rawConn struct {

@@ -27,7 +27,7 @@ import (
 //	...   slots of the peer-to-driver ring, n * stride
 //
 // stride is the message size rounded up to 64 bytes; n follows the raw
-// transport's ringGeometry.
+// transport's ringGeometry for the case's capacity.
 type semTransport struct{}
 
 const semSlotsOff = 256
@@ -37,14 +37,18 @@ func (semTransport) Describe() string {
 	return "slots in a shared segment handed over with two process-shared semaphores per direction"
 }
 
-func semGeometry(size int) (stride, n, length int) {
+func (semTransport) capacityFor(size int, capacity int64) int64 {
+	return rawTransport{}.capacityFor(size, capacity)
+}
+
+func semGeometry(size int, capacity int64) (stride, n, length int) {
 	stride = (size + slotAlign - 1) / slotAlign * slotAlign
-	_, n, _ = ringGeometry(size)
+	_, n, _ = ringGeometry(size, capacity)
 	return stride, n, semSlotsOff + 2*n*stride
 }
 
 func (semTransport) Prepare(ctx context.Context, c Case) (Conn, PeerInfo, error) {
-	_, n, length := semGeometry(c.Size)
+	_, n, length := semGeometry(c.Size, c.Capacity)
 	seg, err := shm.Create(c.Name, int64(length), shm.Dir(shmDir(c.Dir)), shm.Prefault())
 	if err != nil {
 		return nil, PeerInfo{}, err
@@ -71,7 +75,7 @@ func (semTransport) Attach(ctx context.Context, c Case, p PeerInfo) (Conn, error
 	}
 	shm.Unlink(p.Arg, shm.Dir(shmDir(c.Dir)))
 	conn := &semConn{seg: seg, c: c}
-	if _, _, length := semGeometry(c.Size); seg.Size() != int64(length) {
+	if _, _, length := semGeometry(c.Size, c.Capacity); seg.Size() != int64(length) {
 		conn.Close()
 		return nil, &shm.Error{Op: "bench attach", Name: p.Arg, Err: errCorrupt}
 	}
@@ -104,7 +108,7 @@ type semRing struct {
 // wire points the two directions at their semaphores and slots; the peer
 // sends on the second direction and receives on the first.
 func (s *semConn) wire(sems [4]*sem.Semaphore, peer bool) {
-	stride, n, _ := semGeometry(s.c.Size)
+	stride, n, _ := semGeometry(s.c.Size, s.c.Capacity)
 	b := s.seg.Bytes()
 	dir := func(k int) semRing {
 		r := semRing{items: sems[2*k], spaces: sems[2*k+1]}

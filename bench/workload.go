@@ -14,8 +14,9 @@ import (
 //	+0  kind  byte    msgData or msgStop
 //	+1  seq   uint64  little-endian, counts messages from 0 per direction
 const (
-	msgData = 0
-	msgStop = 1
+	msgData   = 0
+	msgStop   = 1
+	headerLen = 9
 	// MinSize is the smallest message a run accepts: room for the header.
 	MinSize = 16
 	// MaxSize is the largest message a run accepts.
@@ -29,6 +30,23 @@ func setHeader(msg []byte, kind byte, seq uint64) {
 
 func header(msg []byte) (kind byte, seq uint64) {
 	return msg[0], binary.LittleEndian.Uint64(msg[1:9])
+}
+
+// BatchLen is how many messages the Batch workload hands to a transport in
+// one call, and the most it takes back in one.
+const BatchLen = 64
+
+// A batchConn is a Conn that also moves several messages in one call. The
+// Batch workload uses it where a transport has it, and Send and Receive one
+// message at a time where it has not.
+type batchConn interface {
+	Conn
+	// SendBatch delivers msgs, whole and in order.
+	SendBatch(ctx context.Context, msgs [][]byte) error
+	// ReceiveBatch waits for the next message and fills bufs[:n] with it
+	// and those ready behind it, each len(bufs[i]) bytes; n >= 1 unless
+	// err is set.
+	ReceiveBatch(ctx context.Context, bufs [][]byte) (n int, err error)
 }
 
 // WakeGap is the pause before every round trip of the Wake workload. It
@@ -168,11 +186,13 @@ func serveRTT(ctx context.Context, c Conn, size int) error {
 
 // driveStream sends messages for d after a warm-up, then a stop message,
 // and waits for the peer's acknowledgement that it received everything.
+// With batch, it hands them over BatchLen at a time where the transport
+// takes batches (see batchConn).
 // It returns how many messages were sent while measuring and how long
 // sending and draining them took, which is the window win. A second stop
 // message then lets the peer go: it stays until the window has read its
 // CPU clock, which a process that has exited no longer has.
-func driveStream(ctx context.Context, c Conn, size int, d time.Duration, win *window) (msgs uint64, elapsed time.Duration, err error) {
+func driveStream(ctx context.Context, c Conn, size int, d time.Duration, batch bool, win *window) (msgs uint64, elapsed time.Duration, err error) {
 	msg, buf := make([]byte, size), make([]byte, size)
 	var seq uint64
 	send := func(kind byte) error {
@@ -183,6 +203,32 @@ func driveStream(ctx context.Context, c Conn, size int, d time.Duration, win *wi
 		}
 		return nil
 	}
+	// group sends the messages between two looks at the clock.
+	const every = 16
+	group := func() error {
+		for range every {
+			if err := send(msgData); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if bc, ok := c.(batchConn); ok && batch {
+		msgs := make([][]byte, BatchLen)
+		for i := range msgs {
+			msgs[i] = make([]byte, size)
+		}
+		group = func() error {
+			for _, m := range msgs {
+				setHeader(m, msgData, seq)
+				seq++
+			}
+			if err := bc.SendBatch(ctx, msgs); err != nil {
+				return fmt.Errorf("send batch: %w", err)
+			}
+			return nil
+		}
+	}
 	// The first message is echoed: the peer is attached and ready.
 	if err := send(msgData); err != nil {
 		return 0, 0, err
@@ -191,22 +237,17 @@ func driveStream(ctx context.Context, c Conn, size int, d time.Duration, win *wi
 		return 0, 0, fmt.Errorf("receive: %w", err)
 	}
 	warm, measure := caseTimes(d)
-	const batch = 16 // messages between looks at the clock
 	for start := time.Now(); time.Since(start) < warm; {
-		for range batch {
-			if err := send(msgData); err != nil {
-				return 0, 0, err
-			}
+		if err := group(); err != nil {
+			return 0, 0, err
 		}
 	}
 	first := seq
 	win.open()
 	start := time.Now()
 	for time.Since(start) < measure {
-		for range batch {
-			if err := send(msgData); err != nil {
-				return 0, 0, err
-			}
+		if err := group(); err != nil {
+			return 0, 0, err
 		}
 	}
 	msgs = seq - first
@@ -229,30 +270,44 @@ func driveStream(ctx context.Context, c Conn, size int, d time.Duration, win *wi
 
 // serveStream echoes the first message, receives the rest in order until
 // the stop message, sends that back as the acknowledgement, and waits for
-// the second stop message that lets it go.
-func serveStream(ctx context.Context, c Conn, size int) error {
-	buf := make([]byte, size)
-	for seq := uint64(0); ; seq++ {
-		if err := c.Receive(ctx, buf); err != nil {
+// the second stop message that lets it go. With batch, it takes up to
+// BatchLen messages at a time where the transport can.
+func serveStream(ctx context.Context, c Conn, size int, batch bool) error {
+	bufs := [][]byte{make([]byte, size)}
+	receive := func() (int, error) { return 1, c.Receive(ctx, bufs[0]) }
+	if bc, ok := c.(batchConn); ok && batch {
+		bufs = make([][]byte, BatchLen)
+		for i := range bufs {
+			bufs[i] = make([]byte, size)
+		}
+		receive = func() (int, error) { return bc.ReceiveBatch(ctx, bufs) }
+	}
+	var seq uint64
+	for {
+		n, err := receive()
+		if err != nil {
 			return fmt.Errorf("receive: %w", err)
 		}
-		k, s := header(buf)
-		if s != seq {
-			return fmt.Errorf("message %d arrived as %d", seq, s)
-		}
-		if seq == 0 || k == msgStop {
-			if err := c.Send(ctx, buf); err != nil {
-				return fmt.Errorf("send: %w", err)
+		for _, buf := range bufs[:n] {
+			k, s := header(buf)
+			if s != seq {
+				return fmt.Errorf("message %d arrived as %d", seq, s)
 			}
-		}
-		if k == msgStop {
-			if err := c.Receive(ctx, buf); err != nil {
-				return fmt.Errorf("receive release: %w", err)
+			if seq == 0 || k == msgStop {
+				if err := c.Send(ctx, buf); err != nil {
+					return fmt.Errorf("send: %w", err)
+				}
 			}
-			if k, s := header(buf); k != msgStop || s != seq+1 {
-				return fmt.Errorf("release %d arrived as kind %d seq %d", seq+1, k, s)
+			if k == msgStop {
+				if err := c.Receive(ctx, buf); err != nil {
+					return fmt.Errorf("receive release: %w", err)
+				}
+				if k, s := header(buf); k != msgStop || s != seq+1 {
+					return fmt.Errorf("release %d arrived as kind %d seq %d", seq+1, k, s)
+				}
+				return nil
 			}
-			return nil
+			seq++
 		}
 	}
 }

@@ -298,7 +298,7 @@ func spawnEcho(b *testing.B, req, resp string, s WaitStrategy) *childProc {
 	return spawn(b, "echo", req, int(s), 0, "QUEUE_RESP="+resp)
 }
 
-// BenchmarkRawPingPong is the hardware's limit for comparison: two
+// BenchmarkRawPingPong is the floor for comparison, in Go: two
 // processes flip one word of shared memory back and forth, spinning.
 func BenchmarkRawPingPong(b *testing.B) {
 	name := shmtest.Name(b, "")
@@ -323,8 +323,8 @@ func BenchmarkRawPingPong(b *testing.B) {
 	k.wait()
 }
 
-// BenchmarkRawRing is the hardware's limit for the queue's 64-byte round
-// trip, with no queue code: each side hands the other messages through a
+// BenchmarkRawRing is the Go limit for the queue's 64-byte round trip,
+// with no queue code: each side hands the other messages through a
 // 1 MiB ring in shared memory, in one of two layouts, so that the cost of
 // the layout shows apart from the cost of the calls.
 //
@@ -358,8 +358,8 @@ func BenchmarkRawRing(b *testing.B) {
 	}
 }
 
-// BenchmarkRawStream is the hardware's limit for BenchmarkStreamProcess,
-// with no queue code: another process writes 64-byte messages into a
+// BenchmarkRawStream is the Go limit for BenchmarkStreamProcess, with no
+// queue code: another process writes 64-byte messages into a
 // 1 MiB ring, and this one reads them one at a time, in the two layouts of
 // BenchmarkRawRing (with rawRing's send and receive), and in the records
 // layout 64 messages at a time (rawRing's sendBatch). The reader publishes

@@ -10,7 +10,7 @@
 // lines, two futex words and the claims of the consumer and the producers,
 // followed by the ring. The layout is described once, in layout.go.
 //
-//	q, err := queue.Create("jobs", 1<<20)        // or queue.Open("jobs")
+//	q, err := queue.Create("jobs", 0)            // or queue.Open("jobs")
 //	defer q.Close()
 //	err = q.Send(ctx, []byte("hello"))          // producer side
 //	msg, err := q.Receive(ctx, buf)             // consumer side, buf reused
@@ -42,6 +42,29 @@
 // DefaultSpin and then sleeps on a futex word; the other side makes the wake
 // syscall only when that word says someone sleeps. Neither Send nor Receive
 // allocates or makes a syscall while the queue is neither full nor empty.
+//
+// # Sizing the ring
+//
+// A stream's speed depends on the ring's capacity as much as on the calls:
+// give a queue at least 16 times its largest message and at least 4 MiB.
+// Create with capacity 0 does (RecommendedCapacity), and so does "shm queue
+// create" without --capacity. On the 2-core AMD EPYC VM of
+// docs/BENCHMARKS.md (1 MiB of L2 per core, 32 MiB of shared L3), rings of
+// 256 KiB and 1 MiB were the two slowest for nearly every message size and
+// transport, in Go and in C: this queue's 64 KiB stream moved 2.7 and 5.6
+// GB/s through them against 11.3 GB/s through 4 MiB, its 64 B stream 18
+// and 22 M/s against 29 M/s. Past 4 MiB the rates rose for some rows and
+// fell for others, within that VM's swings.
+//
+// The likely reason is where the consumer finds the lines it reads. A ring
+// that fits in the producer's own cache stays there: every line the
+// consumer reads is one the producer has just written and still holds, so
+// each read waits for a transfer out of the other core's cache, and the
+// producer's next write to that line waits for the consumer's copy to be
+// invalidated. A ring several times larger than that cache is written
+// through to the shared L3 by the time the consumer comes to it. The
+// step in the measurements sits where the ring outgrows a core's L2; the
+// VM has no cache counters to show the transfers themselves.
 //
 // # Choosing calls for speed
 //

@@ -148,10 +148,14 @@ type consumer struct {
 }
 
 // Create makes a new queue segment with a ring of capacity bytes (a power
-// of two from MinCapacity to MaxCapacity) and opens it. It fails like
-// shm.Create when the name is taken or there is no room.
+// of two from MinCapacity to MaxCapacity; 0 means RecommendedCapacity for
+// the MaxMessage option) and opens it. It fails like shm.Create when the
+// name is taken or there is no room.
 func Create(name string, capacity int64, opts ...Option) (*Queue, error) {
 	c := newConfig(opts)
+	if capacity == 0 {
+		capacity = RecommendedCapacity(c.maxMsg)
+	}
 	q, err := create(name, capacity, &c)
 	if err != nil {
 		return nil, wrapErr("queue create", name, err)

@@ -8,16 +8,38 @@
  *	gcc -O2 -o /tmp/pingpong bench/testdata/pingpong.c
  *	/tmp/pingpong [round-trips]        (default 2000000)
  *
- * docs/BENCHMARKS.md uses it to tell the machine's own latency tail from
- * one that Go or shm adds: whatever this program sees, no Go transport can
- * beat.
+ * It tells the machine's own latency tail from one that Go or shm adds:
+ * whatever this program sees, no Go transport can beat.
+ *
+ * The row "c-pingpong" of shm bench runs it in its second form, with
+ * messages of SIZE bytes copied in and out as a transport's are:
+ *
+ *	/tmp/pingpong -m SIZE WARM_NS MEASURE_NS DRIVER_CPU PEER_CPU
+ *
+ * Each direction has a slot in the shared mapping: the data, then a
+ * sequence word (i+1 once it holds message i) that the sender stores with a
+ * release store after copying the message in from a private buffer; the
+ * receiver polls it and copies the message out into another. The parent
+ * times round trips for WARM_NS nanoseconds without recording them, then
+ * for MEASURE_NS, and prints the log-linear histogram of shm bench
+ * (package bench, hist.go) for the Go side to read back:
+ *
+ *	bucket INDEX COUNT        (one line per non-empty bucket)
+ *	total N sum NS min NS max NS
+ *
+ * A CPU of -1 leaves that process unpinned. Every message starts with its
+ * sequence number, which both sides check (exit status 1 when one is
+ * wrong; 2 for bad arguments).
  */
 #define _GNU_SOURCE
 #include <sched.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -66,8 +88,131 @@ static uint64_t trip(uint64_t *word, uint64_t v)
 	return v + 2;
 }
 
+/* The histogram of package bench: values below 256 exact, above that 128
+ * linear buckets per power of two. */
+#define SUB_BITS 7
+#define SUB_COUNT (1 << SUB_BITS)
+#define BUCKETS ((64 - SUB_BITS + 1) * SUB_COUNT)
+
+static int bucket_of(uint64_t v)
+{
+	int msb = 63 - __builtin_clzll(v | 1);
+	if (msb <= SUB_BITS)
+		return (int)v;
+	int shift = msb - SUB_BITS;
+	return shift * SUB_COUNT + (int)(v >> shift);
+}
+
+static size_t msg_size, slot_stride;
+
+static uint64_t *seq_at(unsigned char *slot) { return (uint64_t *)(slot + (msg_size + 7) / 8 * 8); }
+
+/* put copies msg, numbered i, into slot and publishes it. */
+static void put(unsigned char *slot, unsigned char *msg, uint64_t i)
+{
+	memcpy(msg, &i, 8);
+	memcpy(slot, msg, msg_size);
+	__atomic_store_n(seq_at(slot), i + 1, __ATOMIC_RELEASE);
+}
+
+/* get waits for message i in slot and copies it into buf; it returns 0
+ * when the message is the stop message (seq STOP), 1 otherwise, and exits
+ * when the message is not message i. */
+static int get(unsigned char *slot, unsigned char *buf, uint64_t i)
+{
+	uint64_t v;
+	while ((v = __atomic_load_n(seq_at(slot), __ATOMIC_ACQUIRE)) != i + 1)
+		if (v == STOP)
+			return 0;
+	memcpy(buf, slot, msg_size);
+	uint64_t got;
+	memcpy(&got, buf, 8);
+	if (got != i) {
+		fprintf(stderr, "pingpong: message %lu arrived as %lu\n", (unsigned long)i, (unsigned long)got);
+		_exit(1);
+	}
+	return 1;
+}
+
+static int messages(char **argv)
+{
+	long long sz = atoll(argv[2]), warm = atoll(argv[3]), measure = atoll(argv[4]);
+	int dcpu = atoi(argv[5]), pcpu = atoi(argv[6]);
+	if (sz < 16 || sz > (1ll << 30) || warm < 0 || measure < 1) {
+		fprintf(stderr, "pingpong: want SIZE >= 16, WARM_NS >= 0, MEASURE_NS >= 1\n");
+		return 2;
+	}
+	msg_size = (size_t)sz;
+	slot_stride = ((msg_size + 7) / 8 * 8 + 8 + 63) / 64 * 64;
+	unsigned char *down = mmap(NULL, 2 * slot_stride, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	unsigned char *msg = aligned_alloc(64, slot_stride), *buf = aligned_alloc(64, slot_stride);
+	uint64_t *counts = calloc(BUCKETS, sizeof *counts);
+	if (down == MAP_FAILED || msg == NULL || buf == NULL || counts == NULL) {
+		perror("pingpong: memory");
+		return 1;
+	}
+	unsigned char *up = down + slot_stride;
+	memset(msg, 0xa5, msg_size);
+	pid_t child = fork();
+	if (child < 0) {
+		perror("pingpong: fork");
+		return 1;
+	}
+	if (child == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() == 1)
+			_exit(1);
+		if (pcpu >= 0 && pin(pcpu) != 0) {
+			perror("pingpong: pin the child");
+			_exit(2);
+		}
+		for (uint64_t i = 0; get(down, buf, i); i++) {
+			memcpy(msg, buf, msg_size);
+			put(up, msg, i);
+		}
+		_exit(0);
+	}
+	if (dcpu >= 0 && pin(dcpu) != 0) {
+		perror("pingpong: pin the parent");
+		return 2;
+	}
+	uint64_t i = 0, start = now_ns(), prev;
+	for (; now_ns() - start < (uint64_t)warm || i == 0; i++) {
+		put(down, msg, i);
+		get(up, buf, i);
+	}
+	uint64_t n = 0, sum = 0, lo = UINT64_MAX, hi = 0;
+	start = prev = now_ns();
+	for (;; i++) {
+		put(down, msg, i);
+		get(up, buf, i);
+		uint64_t t = now_ns(), d = t - prev;
+		prev = t;
+		counts[bucket_of(d)]++;
+		n++;
+		sum += d;
+		lo = d < lo ? d : lo;
+		hi = d > hi ? d : hi;
+		if (t - start >= (uint64_t)measure)
+			break;
+	}
+	__atomic_store_n(seq_at(down), STOP, __ATOMIC_RELEASE);
+	int status;
+	if (waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		fprintf(stderr, "pingpong: the child failed\n");
+		return 1;
+	}
+	for (int b = 0; b < BUCKETS; b++)
+		if (counts[b])
+			printf("bucket %d %lu\n", b, (unsigned long)counts[b]);
+	printf("total %lu sum %lu min %lu max %lu\n", (unsigned long)n, (unsigned long)sum, (unsigned long)lo, (unsigned long)hi);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 7 && strcmp(argv[1], "-m") == 0)
+		return messages(argv);
 	long n = argc > 1 ? atol(argv[1]) : 2000000;
 	if (n < 1000) {
 		fprintf(stderr, "pingpong: want at least 1000 round trips, got %s\n", argv[1]);

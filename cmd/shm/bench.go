@@ -18,6 +18,7 @@ func newBenchCmd() *cobra.Command {
 		transports []string
 		workloads  []string
 		sizes      []string
+		capacities []string
 		duration   time.Duration
 		rounds     int
 		asJSON     bool
@@ -30,26 +31,40 @@ func newBenchCmd() *cobra.Command {
 		Use:   "bench",
 		Short: "Measure shared memory against pipes and sockets on this machine",
 		Long: `bench measures, in one run of bounded time, how fast two processes on this
-machine exchange messages over each transport: the raw limit (two processes
-busy-polling a word in shared memory), the shm queue with spin and default
-waiting (and, as queue-noguard, without the fault guard), a semaphore hand-off, a pipe, a Unix stream socket and TCP over
-127.0.0.1.
+machine exchange messages over each transport: the C limits (c-pingpong for
+round trips, c-ring for streams: two C processes copying messages through
+shared memory and busy-polling, built with gcc at run time; without gcc
+their rows say so), raw (the same in Go, with no queue code), the shm queue
+with spin and default waiting (as queue-noguard without the fault guard,
+as queue-zerocopy through Reserve/Commit and Peek/Release), a semaphore
+hand-off, a pipe, a Unix stream socket and TCP over 127.0.0.1.
 
 It re-executes itself as the second process and pins the two to different
 CPUs where there are two (and says which). Each case (transport, workload,
-message size) gets an equal share of --duration, plus the time to start its
-peer. Workloads: rtt, ping-pong round trips, with percentiles of every round
-trip; stream, one-way throughput; wake, ping-pong with a pause before every
-round trip, so that each one wakes an idle peer (not run unless asked for:
-most of its time is pauses). Each row also shows the CPU the peer process
-used while measured (PEER CPU, 100% is one CPU busy), and its time per
-message relative to the raw limit (xRAW) and to the Unix socket (xUNIX), or
-for wake to a bare futex hand-off between semaphores (xSEM).
+message size, capacity) gets an equal share of --duration, plus the time to
+start its peer. Workloads: rtt, ping-pong round trips, with percentiles of
+every round trip; stream, one-way throughput, one message at a time; batch,
+the same in batches of 64 (SendBatch and ReceiveBatch; one write for the
+kernel's transports); wake, ping-pong with a pause before every round trip,
+so that each one wakes an idle peer (not run unless asked for: most of its
+time is pauses). Each row also shows the CPU the peer process used while
+measured (PEER CPU, 100% is one CPU busy), and its time per message
+relative to the C limit (xC), to raw (xRAW), to the Unix socket (xUNIX) and
+to the pipe (xPIPE), or for wake to a bare futex hand-off between
+semaphores (xSEM).
+
+The ring's capacity matters as much as the transport: raw, the queues, sem
+and c-ring run once per --capacity (bytes of each direction's ring). Without
+--capacity, a sweep first streams through raw and c-ring at 256K, 1M, 4M
+and 16M for each size, in a quarter of --duration, and the run then uses
+raw's fastest capacity for raw, the queues and sem, and c-ring's own for
+c-ring; the sweep's table follows the results. A run of round trips alone
+makes no sweep and uses 4M, the queue's default.
 
 With --rounds N it runs every case N times, the cases in turn in each round,
 in the same --duration; a case's figures then cover all its rounds, and its
-ratios are the median of the ratios taken within each round, with xRAW's
-range over the rounds in brackets. Use it where the machine's speed drifts
+ratios are the median of the ratios taken within each round, with xC's and
+xRAW's range over the rounds in brackets. Use it where the machine's speed drifts
 (a VM whose host moves its CPUs): two cases of one round ran moments apart.
 
 It removes every object it creates in /dev/shm, also when SIGINT (Ctrl-C),
@@ -61,7 +76,8 @@ Transports: ` + strings.Join(bench.TransportNames(), ", ") + `.`,
   shm bench --json > bench.json
   shm bench --workload rtt --plot latency.svg
   shm bench --workload wake --transport queue,sem --size 64
-  shm bench --transport raw,queue-spin --workload rtt --size 64 --rounds 10`,
+  shm bench --transport raw,queue-spin --workload rtt --size 64 --rounds 10
+  shm bench --transport c-ring,raw,queue --workload stream,batch --capacity 1M,16M`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var opts []bench.Option
@@ -93,6 +109,20 @@ Transports: ` + strings.Join(bench.TransportNames(), ", ") + `.`,
 					ns = append(ns, int(n))
 				}
 				opts = append(opts, bench.Sizes(ns...))
+			}
+			if len(capacities) > 0 {
+				var cs []int64
+				for _, s := range splitList(capacities) {
+					n, err := parseSize(s)
+					if err != nil {
+						return usageErr(cmd, "--capacity: %v", err)
+					}
+					if n < bench.MinCapacity || n > bench.MaxCapacity {
+						return usageErr(cmd, "--capacity: %s is outside %s to %s", s, exactSize(bench.MinCapacity), exactSize(bench.MaxCapacity))
+					}
+					cs = append(cs, n)
+				}
+				opts = append(opts, bench.Capacities(cs...))
 			}
 			if duration <= 0 {
 				return usageErr(cmd, "--duration: %v is not positive", duration)
@@ -163,8 +193,9 @@ Transports: ` + strings.Join(bench.TransportNames(), ", ") + `.`,
 	}
 	f := c.Flags()
 	f.StringSliceVar(&transports, "transport", nil, "transports to run, comma-separated (default all: "+strings.Join(bench.TransportNames(), ",")+")")
-	f.StringSliceVar(&workloads, "workload", nil, "workloads to run: rtt, wake, stream (default rtt,stream)")
+	f.StringSliceVar(&workloads, "workload", nil, "workloads to run: rtt, wake, stream, batch (default rtt,stream,batch)")
 	f.StringSliceVar(&sizes, "size", nil, "message sizes, comma-separated, such as 64,1K,64K (default 64,1K,64K)")
+	f.StringSliceVar(&capacities, "capacity", nil, "ring capacities per direction, comma-separated, such as 256K,1M,4M,16M (default: the fastest for raw, from a sweep)")
 	f.DurationVar(&duration, "duration", bench.DefaultDuration, "measuring time of the whole run, shared by its cases")
 	f.IntVar(&rounds, "rounds", 1, "run every case this many times, the cases in turn in each round; ratios are the median of the rounds'")
 	f.BoolVar(&asJSON, "json", false, "print a JSON list of results instead of tables")

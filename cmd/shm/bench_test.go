@@ -77,6 +77,7 @@ func TestBenchJSON(t *testing.T) {
 		BytesPerS float64  `json:"bytes_per_s"`
 		PeerCPU   *float64 `json:"peer_cpu_percent"`
 		Error     string   `json:"error"`
+		Skipped   string   `json:"skipped"`
 	}
 	if err := json.Unmarshal(stdout.Bytes(), &rows); err != nil {
 		t.Fatalf("--json output does not parse: %v\n%s", err, stdout.String())
@@ -85,19 +86,31 @@ func TestBenchJSON(t *testing.T) {
 	for _, r := range rows {
 		key := fmt.Sprintf("%s %s %d", r.Transport, r.Workload, r.Size)
 		got[key] = true
+		_, noGCC := exec.LookPath("gcc")
 		switch {
+		case r.Skipped != "":
+			if noGCC == nil {
+				t.Errorf("%s did not run: %s", key, r.Skipped)
+			}
 		case r.Error != "":
 			t.Errorf("%s: %s", key, r.Error)
 		case r.Workload == "rtt" && !(r.P50 > 0 && r.P50 <= r.P99 && r.P99 <= r.P999 && r.P999 <= r.Max):
 			t.Errorf("%s: p50 %d, p99 %d, p99.9 %d, max %d", key, r.P50, r.P99, r.P999, r.Max)
-		case r.Workload == "stream" && !(r.MsgsPerS > 0 && r.BytesPerS > 0):
+		case (r.Workload == "stream" || r.Workload == "batch") && !(r.MsgsPerS > 0 && r.BytesPerS > 0):
 			t.Errorf("%s: %v msg/s, %v B/s", key, r.MsgsPerS, r.BytesPerS)
 		case r.PeerCPU == nil || *r.PeerCPU < 0 || *r.PeerCPU > 100*float64(runtime.NumCPU()):
 			t.Errorf("%s: peer_cpu_percent %v, want 0 to %d", key, r.PeerCPU, 100*runtime.NumCPU())
 		}
 	}
 	for _, tr := range bench.TransportNames() {
-		for _, w := range []string{"rtt", "stream"} {
+		workloads := []string{"rtt", "stream", "batch"}
+		switch tr {
+		case bench.CPingPong:
+			workloads = []string{"rtt"}
+		case bench.CRing:
+			workloads = []string{"stream", "batch"}
+		}
+		for _, w := range workloads {
 			for _, s := range []int{64, 1024, 65536} {
 				if key := fmt.Sprintf("%s %s %d", tr, w, s); !got[key] {
 					t.Errorf("no result for %s", key)
@@ -166,18 +179,23 @@ func TestBenchOneCPU(t *testing.T) {
 	if err != nil {
 		t.Fatalf("shm bench on one CPU: %v", err)
 	}
-	var rows []bench.Result
-	if err := json.Unmarshal(out, &rows); err != nil {
+	var all, rows []bench.Result
+	if err := json.Unmarshal(out, &all); err != nil {
 		t.Fatalf("--json: %v\n%s", err, out)
 	}
-	if len(rows) != 4 {
-		t.Fatalf("%d results, want 4:\n%s", len(rows), out)
+	for _, r := range all {
+		if !r.Sweep {
+			rows = append(rows, r)
+		}
+	}
+	if len(rows) != 6 || len(all) != 6+len(bench.DefaultCapacities) {
+		t.Fatalf("%d results and %d of the capacity sweep, want 6 and %d:\n%s", len(rows), len(all)-len(rows), len(bench.DefaultCapacities), out)
 	}
 	for _, r := range rows {
 		if r.Error != "" || r.DriverCPU != -1 || r.PeerCPU != -1 {
 			t.Errorf("%s %s: error %q, CPUs %d and %d (want -1: not pinned)", r.Transport, r.Workload, r.Error, r.DriverCPU, r.PeerCPU)
 		}
-		if r.Workload == bench.RTT && (r.P50NS == 0 || r.P50NS > r.MaxNS) || r.Workload == bench.Stream && r.MsgsPerS <= 0 {
+		if r.Workload == bench.RTT && (r.P50NS == 0 || r.P50NS > r.MaxNS) || r.Workload != bench.RTT && r.MsgsPerS <= 0 {
 			t.Errorf("%s %s: figures %+v", r.Transport, r.Workload, r)
 		}
 	}
@@ -194,6 +212,9 @@ func TestBenchUsageErrors(t *testing.T) {
 		{[]string{"bench", "--workload", "burst"}, `unknown workload "burst"`},
 		{[]string{"bench", "--duration", "0s"}, "--duration: 0s is not positive"},
 		{[]string{"bench", "--rounds", "0"}, "--rounds: 0 is outside 1 to 100"},
+		{[]string{"bench", "--capacity", "1M,1K"}, "--capacity: 1K is outside 4K to 1G"},
+		{[]string{"bench", "--capacity", "2G"}, "--capacity: 2G is outside 4K to 1G"},
+		{[]string{"bench", "--capacity", "1.5M"}, "fractions are not accepted"},
 		{[]string{"bench", "--rounds", "101"}, "--rounds: 101 is outside 1 to 100"},
 		{[]string{"bench", "--plot", "latency.png"}, "only SVG is drawn"},
 		{[]string{"bench", "--cpus", "1"}, "want two CPUs"},

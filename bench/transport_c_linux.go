@@ -1,0 +1,254 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// The C rows are the limits the Go transports are held to: programs that
+// do the same work (copy every message in and out, busy-poll, two pinned
+// processes) with no Go runtime and no queue code. A run builds them with
+// gcc into a temporary directory and runs each case as one such program,
+// both processes its own (it forks its peer); without gcc their rows say
+// so instead of failing the run.
+
+//go:embed testdata/pingpong.c
+var pingpongSource string
+
+//go:embed testdata/ring.c
+var ringSource string
+
+// cProgram is a C program that measures a case by itself.
+type cProgram struct {
+	name, file, source, describe string
+	workloads                    []Workload
+}
+
+func (p cProgram) Name() string     { return p.name }
+func (p cProgram) Describe() string { return p.describe }
+
+func (p cProgram) supports(w Workload) bool {
+	for _, x := range p.workloads {
+		if x == w {
+			return true
+		}
+	}
+	return false
+}
+
+var errWholeProgram = errors.New("a C program measures the whole case itself; it has no Conn")
+
+func (p cProgram) Prepare(ctx context.Context, c Case) (Conn, PeerInfo, error) {
+	return nil, PeerInfo{}, errWholeProgram
+}
+
+func (p cProgram) Attach(ctx context.Context, c Case, pi PeerInfo) (Conn, error) {
+	return nil, errWholeProgram
+}
+
+// cPingPongTransport is testdata/pingpong.c in its -m form.
+type cPingPongTransport struct{ cProgram }
+
+var cPingPong = cPingPongTransport{cProgram{
+	name: CPingPong, file: "pingpong", source: pingpongSource, workloads: []Workload{RTT},
+	describe: "C, no Go: one slot per direction, message copied in and out, release store, busy-poll (testdata/pingpong.c)",
+}}
+
+func (t cPingPongTransport) args(cs Case, warm, measure time.Duration, place Placement) []string {
+	return []string{"-m", strconv.Itoa(cs.Size), ns(warm), ns(measure), strconv.Itoa(place.Driver), strconv.Itoa(place.Peer)}
+}
+
+// cRingTransport is testdata/ring.c: stream one message at a time, batch
+// in runs of BatchLen.
+type cRingTransport struct{ cProgram }
+
+var cRing = cRingTransport{cProgram{
+	name: CRing, file: "ring", source: ringSource, workloads: []Workload{Stream, Batch},
+	describe: "C, no Go: SPSC ring of line-aligned slots, copied in and out, release/acquire, busy-poll; batch: one cursor store per 64 (testdata/ring.c)",
+}}
+
+func (t cRingTransport) args(cs Case, warm, measure time.Duration, place Placement) []string {
+	mode := "stream"
+	if cs.Workload == Batch {
+		mode = "batch"
+	}
+	return []string{mode, strconv.Itoa(cs.Size), strconv.FormatInt(cs.Capacity, 10), ns(warm), ns(measure),
+		strconv.Itoa(place.Driver), strconv.Itoa(place.Peer)}
+}
+
+// capacityFor mirrors ring.c: as many slots as fit, at least two.
+func (t cRingTransport) capacityFor(size int, capacity int64) int64 {
+	stride := int64(size+7)/8*8 + 8 // the stream form's; the batch form's are no larger
+	stride = (stride + 63) / 64 * 64
+	return max(capacity, 2*stride)
+}
+
+func ns(d time.Duration) string { return strconv.FormatInt(int64(d), 10) }
+
+// cRunner is a C program that a run can start for a case.
+type cRunner interface {
+	Transport
+	program() cProgram
+	args(cs Case, warm, measure time.Duration, place Placement) []string
+}
+
+func (p cProgram) program() cProgram { return p }
+
+// cPrograms holds the C programs a run built, or why it could not.
+type cPrograms struct {
+	dir  string
+	bins map[string]string // by transport name
+	err  error
+}
+
+// buildC compiles the programs of the C transports among ts with gcc into
+// a new temporary directory; remove cleans it up. A missing gcc or a
+// failed build is kept in err, for the C rows to report.
+func buildC(ctx context.Context, ts []Transport) *cPrograms {
+	var progs []cProgram
+	for _, t := range ts {
+		if r, ok := t.(cRunner); ok {
+			progs = append(progs, r.program())
+		}
+	}
+	b := &cPrograms{bins: map[string]string{}}
+	if len(progs) == 0 {
+		return b
+	}
+	gcc, err := exec.LookPath("gcc")
+	if err != nil {
+		b.err = errors.New("not run: gcc is not installed; the C limits are built with it at run time")
+		return b
+	}
+	if b.dir, err = os.MkdirTemp("", "shm-bench-c-"); err != nil {
+		b.err = fmt.Errorf("not run: build directory for the C programs: %w", err)
+		return b
+	}
+	for _, p := range progs {
+		src := filepath.Join(b.dir, p.file+".c")
+		bin := filepath.Join(b.dir, p.file)
+		if err := os.WriteFile(src, []byte(p.source), 0o600); err != nil {
+			b.err = fmt.Errorf("not run: %w", err)
+			return b
+		}
+		cmd := exec.CommandContext(ctx, gcc, "-O2", "-o", bin, src)
+		// A group of its own: a Ctrl-C at the terminal interrupts the run,
+		// which then stops gcc, rather than failing the build under it.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			b.err = fmt.Errorf("not run: gcc testdata/%s.c: %v: %s", p.file, err, strings.TrimSpace(string(out)))
+			return b
+		}
+		b.bins[p.name] = bin
+	}
+	return b
+}
+
+func (b *cPrograms) remove() {
+	if b.dir != "" {
+		os.RemoveAll(b.dir)
+	}
+}
+
+// runC measures case cs with its C program for about d.
+func runC(parent context.Context, t cRunner, bin string, cs Case, d time.Duration, place Placement) (res Result) {
+	res = Result{Transport: cs.Transport, Workload: cs.Workload, Size: cs.Size, Capacity: cs.Capacity, DriverCPU: place.Driver, PeerCPU: place.Peer}
+	ctx, cancel := context.WithTimeout(parent, 2*d+15*time.Second)
+	defer cancel()
+	warm, measure := caseTimes(d)
+	cmd := exec.CommandContext(ctx, bin, t.args(cs, warm, measure, place)...)
+	var stdout bytes.Buffer
+	stderr := &headBuffer{}
+	cmd.Stdout, cmd.Stderr = &stdout, stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	// Pdeathsig fires when the forking thread ends: keep it until the
+	// program has been reaped (see startPeer).
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if err := cmd.Run(); err != nil {
+		res.Error = fmt.Sprintf("%s: %v: %s", filepath.Base(bin), err, strings.TrimSpace(stderr.String()))
+		return res
+	}
+	var err error
+	if cs.Workload.streaming() {
+		err = parseRate(stdout.String(), &res)
+	} else {
+		err = parseHistogram(stdout.String(), &res)
+	}
+	if err != nil {
+		res.Error = fmt.Sprintf("%s printed %q: %v", filepath.Base(bin), firstLine(stdout.String()), err)
+	}
+	return res
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// parseRate reads ring.c's "messages N ns T slots S".
+func parseRate(out string, res *Result) error {
+	var msgs, elapsed, slots uint64
+	if _, err := fmt.Sscanf(out, "messages %d ns %d slots %d\n", &msgs, &elapsed, &slots); err != nil {
+		return err
+	}
+	if msgs == 0 || elapsed == 0 || elapsed > 1<<62 {
+		return fmt.Errorf("%d messages in %dns", msgs, elapsed)
+	}
+	res.DurationNS = int64(elapsed)
+	res.setRate(msgs, time.Duration(elapsed))
+	return nil
+}
+
+// parseHistogram reads pingpong.c's buckets and totals into a Histogram.
+func parseHistogram(out string, res *Result) error {
+	h := &Histogram{}
+	sc := bufio.NewScanner(strings.NewReader(out))
+	var total, sum, lo, hi uint64
+	done := false
+	for sc.Scan() {
+		line := sc.Text()
+		var b int
+		var n uint64
+		switch {
+		case done:
+			return fmt.Errorf("line %q after the totals", line)
+		case strings.HasPrefix(line, "bucket "):
+			if _, err := fmt.Sscanf(line, "bucket %d %d", &b, &n); err != nil {
+				return err
+			}
+			if err := h.addBucket(b, n); err != nil {
+				return err
+			}
+		default:
+			if _, err := fmt.Sscanf(line, "total %d sum %d min %d max %d", &total, &sum, &lo, &hi); err != nil {
+				return err
+			}
+			done = true
+		}
+	}
+	if !done {
+		return errors.New("no totals")
+	}
+	if err := h.setTotals(total, sum, lo, hi); err != nil {
+		return err
+	}
+	res.DurationNS = int64(sum)
+	res.setLatencies(h)
+	return nil
+}
