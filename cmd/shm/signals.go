@@ -14,7 +14,8 @@ import (
 // Interrupted commands.
 //
 // Every command that runs until it is stopped (queue recv --follow and -n,
-// queue send, sem wait, demo, bench, top) or may run long (clean) is
+// queue send, topic sub and pub, sem wait, demo, bench, top) or may run
+// long (clean) is
 // stopped the same way by the
 // signals a terminal, a shell, kill, timeout, systemd or docker send:
 // SIGINT, SIGTERM and SIGHUP. The command finishes what it must (a

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -178,5 +179,36 @@ func TestEmptyPubClosesTopic(t *testing.T) {
 	ok(t, "", "topic", "pub", "t", "--dir", dir)
 	if code := sub.wait(t, 20*time.Second); code != 0 || sub.output(t) != "" || sub.stderr.Len() != 0 {
 		t.Errorf("sub --follow after an empty pub: exit %d, stdout %q, stderr %q; want 0 and nothing", code, sub.output(t), sub.stderr)
+	}
+}
+
+// TestInterruptedTopicSub: "topic sub --follow" stopped by SIGINT, SIGTERM
+// or SIGHUP writes out every message it received, then one line, and exits
+// with the interrupted status.
+func TestInterruptedTopicSub(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP} {
+		t.Run(sig.String(), func(t *testing.T) {
+			dir := t.TempDir()
+			ok(t, "", "topic", "create", "t", "--capacity", "64K", "--dir", dir)
+			sub := startShm(t, nil, true, "topic", "sub", "t", "--follow", "--dir", dir)
+			waitFor(t, "a subscriber", func() bool {
+				st, err := topic.Inspect("t", topic.Dir(dir))
+				return err == nil && st.Active == 1
+			})
+			var want strings.Builder
+			for i := 1; i <= 100; i++ {
+				fmt.Fprintf(&want, "%d\n", i)
+			}
+			ok(t, want.String(), "topic", "pub", "t", "--keep-open", "--dir", dir)
+			waitFor(t, "the subscriber to read everything", func() bool {
+				st, err := topic.Inspect("t", topic.Dir(dir))
+				return err == nil && len(st.Subscribers) == 1 && st.Subscribers[0].Lag == 0
+			})
+			sub.cmd.Process.Signal(sig)
+			code := sub.wait(t, 20*time.Second)
+			if code != 130 || sub.output(t) != want.String() || strings.Count(sub.stderr.String(), "\n") != 1 {
+				t.Errorf("exit %d, %d bytes out of %d, stderr %q; want 130, everything, one line", code, len(sub.output(t)), want.Len(), sub.stderr)
+			}
+		})
 	}
 }

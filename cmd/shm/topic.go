@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -177,16 +175,20 @@ leaves it open. On a lossless topic a slow subscriber makes pub wait (up to
 			if err != nil {
 				return err
 			}
+			sctx, stop := stopContext(cmd.Context())
+			defer stop()
 			publish := func(msg []byte) error {
 				if timeout == 0 {
-					return t.Publish(cmd.Context(), msg)
+					return t.Publish(sctx, msg)
 				}
-				ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+				ctx, cancel := context.WithTimeout(sctx, timeout)
 				defer cancel()
 				return t.Publish(ctx, msg)
 			}
+			in := newSignalReader(sctx, cmd.InOrStdin())
+			defer in.Close()
 			published := 0
-			err = sendAll(cmd.InOrStdin(), args[1:], raw, t.MaxMessage(), func(msg []byte) error {
+			err = sendAll(in, args[1:], raw, t.MaxMessage(), func(msg []byte) error {
 				published++
 				return publish(msg)
 			})
@@ -196,9 +198,14 @@ leaves it open. On a lossless topic a slow subscriber makes pub wait (up to
 				err = t.BecomePublisher()
 			}
 			if keepOpen {
-				return errors.Join(err, t.Detach())
+				err = errors.Join(err, t.Detach())
+			} else {
+				err = errors.Join(err, t.Close())
 			}
-			return errors.Join(err, t.Close())
+			if interruption(sctx) != nil {
+				return interruptedf(sctx, "topic pub", t.Name(), "after %d message%s", published, plural(published))
+			}
+			return err
 		},
 	}
 	f := cmd.Flags()
@@ -242,16 +249,17 @@ mode quietly, and fails -n. On an overwrite topic, falling behind prints
 				t.Close()
 				return err
 			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
+			ctx, stop := stopContext(cmd.Context())
 			defer stop()
 			w := bufio.NewWriterSize(cmd.OutOrStdout(), 1<<16)
 			got, err := subAll(ctx, t, w, cmd.ErrOrStderr(), raw, follow || count > 0, count, timeout)
 			err = errors.Join(err, w.Flush(), t.Close())
+			if interruption(ctx) != nil {
+				// What was received was printed before the one line.
+				return interruptedf(ctx, "topic sub", t.Name(), "after %d message%s", got, plural(got))
+			}
 			if count > 0 && got < count && err == nil {
 				err = &shm.Error{Op: "topic sub", Name: t.Name(), Err: fmt.Errorf("got %d of %d messages: the topic was closed for publishing", got, count)}
-			}
-			if err != nil && ctx.Err() != nil && cmd.Context().Err() == nil {
-				return nil // interrupted: what was received was printed
 			}
 			return err
 		},
