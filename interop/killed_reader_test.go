@@ -3,6 +3,7 @@
 package interop
 
 import (
+	"errors"
 	"io"
 	"os"
 	"os/exec"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/shmkit/shm/internal/shmtest"
+	"github.com/shmkit/shm/queue"
 )
 
 // TestKilledReaderLosesNothing: shmq-recv and python3 -m shmkit queue recv,
@@ -33,18 +35,33 @@ func TestKilledReaderLosesNothing(t *testing.T) {
 			}
 			name := shmtest.Name(t, "")
 			const n = 200000
-			if out, err := exec.Command(shmBin, "queue", "create", name, "--capacity", "64K").CombinedOutput(); err != nil {
-				t.Fatalf("queue create: %v\n%s", err, out)
-			}
-			var lines strings.Builder
-			for i := 1; i <= n; i++ {
-				lines.WriteString(strconv.Itoa(i) + "\n")
-			}
-			send := exec.Command(shmBin, "queue", "send", name)
-			send.Stdin = strings.NewReader(lines.String())
-			if err := send.Start(); err != nil {
+			// This process produces, through a small ring that makes the
+			// consumer publish its progress often; a Send that finds the
+			// killed reader dead waits for the next one.
+			q, err := queue.Create(name, 64<<10)
+			if err != nil {
 				t.Fatal(err)
 			}
+			sent := make(chan error, 1)
+			go func() {
+				defer q.Close()
+				for i := 1; i <= n; i++ {
+					msg := []byte(strconv.Itoa(i))
+					for {
+						err := q.Send(t.Context(), msg)
+						if errors.Is(err, queue.ErrPeerDead) {
+							time.Sleep(10 * time.Millisecond)
+							continue
+						}
+						if err != nil {
+							sent <- err
+							return
+						}
+						break
+					}
+				}
+				sent <- nil
+			}()
 
 			// The reader writes into a pipe nobody reads yet: it fills, and
 			// the reader blocks in a write with more lines in its buffers,
@@ -71,7 +88,7 @@ func TestKilledReaderLosesNothing(t *testing.T) {
 			if err != nil {
 				t.Fatalf("second reader: %v", err)
 			}
-			if err := send.Wait(); err != nil {
+			if err := <-sent; err != nil {
 				t.Fatalf("send: %v", err)
 			}
 			// The killed reader's file ends at a whole line, or in the
