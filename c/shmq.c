@@ -544,9 +544,11 @@ static int object_path(const char *dir, const char *name, char *path, size_t siz
 	return n < 0 || (size_t)n >= size ? SHMQ_EINVAL : 0;
 }
 
-/* attach validates the header of the object open as fd (§3) and makes the
- * handle. It takes over fd. */
-static int attach(int fd, const char *name, const char *op, shmq **out)
+/* map_object maps the whole object open as fd, shared and writable, once
+ * fstat shows a regular file of at least min bytes; otherwise it closes fd
+ * and fails with notkind, naming what the object is not ("queue",
+ * "topic"). */
+static int map_object(int fd, int64_t min, int notkind, const char *what, const char *op, const char *name, void **base, size_t *size)
 {
 	struct stat st;
 	if (fstat(fd, &st) < 0) {
@@ -554,21 +556,33 @@ static int attach(int fd, const char *name, const char *op, shmq **out)
 		close(fd);
 		return fail(e, op, name, "fstat: %s", strerror(-e));
 	}
-	if (!S_ISREG(st.st_mode) || st.st_size < HEADER_SIZE) {
+	if (!S_ISREG(st.st_mode) || st.st_size < min) {
 		close(fd);
-		return fail(SHMQ_ENOTQUEUE, op, name, "not a queue: %lld bytes, too small for a queue header", (long long)st.st_size);
+		return fail(notkind, op, name, "not a %s: %lld bytes, too small for a %s header", what, (long long)st.st_size, what);
 	}
 	if ((uint64_t)st.st_size > (uint64_t)SIZE_MAX) {
 		close(fd);
 		return fail(SHMQ_EINVAL, op, name, "the object is too large to map");
 	}
-	size_t size = (size_t)st.st_size;
-	void *base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (base == MAP_FAILED) {
+	*size = (size_t)st.st_size;
+	*base = mmap(NULL, *size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (*base == MAP_FAILED) {
 		int e = -errno;
 		close(fd);
 		return fail(e, op, name, "mmap: %s", strerror(-e));
 	}
+	return 0;
+}
+
+/* attach validates the header of the object open as fd (§3) and makes the
+ * handle. It takes over fd. */
+static int attach(int fd, const char *name, const char *op, shmq **out)
+{
+	void *base;
+	size_t size;
+	int mrc = map_object(fd, HEADER_SIZE, SHMQ_ENOTQUEUE, "queue", op, name, &base, &size);
+	if (mrc < 0)
+		return mrc;
 	uint8_t *b = base;
 	int rc = 0;
 	uint64_t magic = atomic_load((_Atomic uint64_t *)(void *)(b + OFF_MAGIC));
@@ -1634,27 +1648,11 @@ int shmt_open(const char *name, const char *dir, shmt **out)
 	int fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return fail(-errno, op, n, "%s", strerror(errno));
-	struct stat st;
-	if (fstat(fd, &st) < 0) {
-		int e = -errno;
-		close(fd);
-		return fail(e, op, n, "fstat: %s", strerror(-e));
-	}
-	if (!S_ISREG(st.st_mode) || st.st_size < T_PAGE) {
-		close(fd);
-		return fail(SHMT_ENOTTOPIC, op, n, "not a topic: %lld bytes, too small for a topic header", (long long)st.st_size);
-	}
-	if ((uint64_t)st.st_size > (uint64_t)SIZE_MAX) {
-		close(fd);
-		return fail(SHMQ_EINVAL, op, n, "the object is too large to map");
-	}
-	size_t size = (size_t)st.st_size;
-	void *base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (base == MAP_FAILED) {
-		int e = -errno;
-		close(fd);
-		return fail(e, op, n, "mmap: %s", strerror(-e));
-	}
+	void *base;
+	size_t size;
+	int mrc = map_object(fd, T_PAGE, SHMT_ENOTTOPIC, "topic", op, n, &base, &size);
+	if (mrc < 0)
+		return mrc;
 	uint8_t *b = base;
 	uint64_t magic = atomic_load((_Atomic uint64_t *)(void *)(b + T_OFF_MAGIC)), capacity;
 	uint32_t version, flags, maxmsg, nsubs, history;
