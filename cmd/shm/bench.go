@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/shmkit/shm/bench"
+	"github.com/shmkit/shm/internal/bench"
 	"github.com/spf13/cobra"
 )
 
