@@ -169,11 +169,8 @@ which gets it once more.`,
 				opts = append(opts, queue.MaxMessage(int(maxMsg.n)))
 				given = append(given, "--max-message "+exactSize(maxMsg.n))
 			}
-			// The library's rules (capacity, message size, consumers) are
-			// the command's: a value they refuse is a usage error.
 			if err := queue.Validate(c, opts...); err != nil {
-				reason := strings.TrimPrefix(err.Error(), shm.ErrInvalid.Error()+": ")
-				return usageErr(cmd, "%s: %s", strings.Join(given, " "), reason)
+				return ruleError(cmd, given, err)
 			}
 			q, err := queue.Create(args[0], c, opts...)
 			if err != nil {
