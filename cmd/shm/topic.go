@@ -99,6 +99,7 @@ type topicCreateOptions struct {
 	overwrite bool
 }
 
+// newTopicCreateCmd declares "shm topic create" and its flags.
 func newTopicCreateCmd() *cobra.Command {
 	o := topicCreateOptions{
 		capacity: sizeFlag{n: 4 << 20},
@@ -172,6 +173,7 @@ type topicPubOptions struct {
 	timeout  time.Duration
 }
 
+// newTopicPubCmd declares "shm topic pub" and its flags.
 func newTopicPubCmd() *cobra.Command {
 	var o topicPubOptions
 	cmd := &cobra.Command{
@@ -243,6 +245,7 @@ type topicSubOptions struct {
 	timeout time.Duration
 }
 
+// newTopicSubCmd declares "shm topic sub" and its flags.
 func newTopicSubCmd() *cobra.Command {
 	var o topicSubOptions
 	cmd := &cobra.Command{
@@ -351,6 +354,7 @@ type topicStatOptions struct {
 	asJSON bool
 }
 
+// newTopicStatCmd declares "shm topic stat" and its flags.
 func newTopicStatCmd() *cobra.Command {
 	var o topicStatOptions
 	cmd := &cobra.Command{
