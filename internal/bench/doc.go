@@ -1,6 +1,9 @@
 // Package bench measures how fast two processes on this machine exchange
 // messages over shared memory and over the kernel's pipes and sockets, side
-// by side in one run, the way "shm bench" reports it.
+// by side in one run: it is the runner of "shm bench". It is internal
+// because its options, report fields and formatters follow the command's
+// flags and tables; a program that wants the figures runs
+// "shm bench --json".
 //
 // # Model
 //
@@ -13,7 +16,7 @@
 // Each case gets a fresh peer process: Run re-executes the program (by
 // default os.Executable) with PeerEnv describing the case, and that program
 // must hand over to ServePeer when IsPeer reports true, before doing anything
-// else:
+// else, as cmd/shm's "shm bench peer" and this package's TestMain do:
 //
 //	func main() {
 //		if bench.IsPeer() {
