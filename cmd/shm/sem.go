@@ -76,7 +76,7 @@ The mode is set exactly, whatever the umask.`,
 			return s.Close()
 		},
 	}
-	cmd.Flags().Var(&value, "value", "initial number of tokens, from 0 to 2147483647")
+	cmd.Flags().Var(&value, "value", fmt.Sprintf("initial number of tokens, from 0 to %d", sem.ValueMax))
 	cmd.Flags().Var(&mode, "mode", "permission bits, in octal")
 	addDirFlag(cmd, &dir)
 	return cmd
