@@ -14,7 +14,7 @@
 // and, for the transports with a ring, a ring capacity (see Capacities:
 // by default a short sweep picks the fastest for raw per message size).
 // Each case gets a fresh peer process: Run re-executes the program (by
-// default os.Executable) with PeerEnv describing the case, and that program
+// default os.Executable) with peerEnv describing the case, and that program
 // must hand over to ServePeer when IsPeer reports true, before doing anything
 // else, as cmd/shm's "shm bench peer" and this package's TestMain do:
 //
