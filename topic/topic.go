@@ -132,22 +132,9 @@ func Create(name string, capacity int64, opts ...Option) (*Topic, error) {
 }
 
 func create(name string, capacity int64, c *config) (*Topic, error) {
-	if capacity < MinCapacity || capacity > MaxCapacity || !isPow2(uint64(capacity)) {
-		return nil, fmt.Errorf("%w: capacity %d is not a power of two from %d to %d", shm.ErrInvalid, capacity, MinCapacity, int64(MaxCapacity))
-	}
-	limit := maxMessageFor(uint64(capacity))
-	mm := uint64(c.maxMsg)
-	if c.maxMsg == 0 {
-		mm = limit
-	}
-	if c.maxMsg < 0 || mm > limit {
-		return nil, fmt.Errorf("%w: max message %d is not in [0, %d] for capacity %d", shm.ErrInvalid, c.maxMsg, limit, capacity)
-	}
-	if c.nsubs < 1 || c.nsubs > MaxSubscribers {
-		return nil, fmt.Errorf("%w: %d subscribers is not in [1, %d]", shm.ErrInvalid, c.nsubs, MaxSubscribers)
-	}
-	if c.history < 0 || uint64(c.history) > uint64(capacity)/recordHeader {
-		return nil, fmt.Errorf("%w: history %d is not in [0, %d], the records capacity %d holds", shm.ErrInvalid, c.history, capacity/recordHeader, capacity)
+	mm, err := c.validate(capacity)
+	if err != nil {
+		return nil, err
 	}
 	header := func(b []byte) error {
 		le := binary.LittleEndian

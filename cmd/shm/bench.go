@@ -9,24 +9,29 @@ import (
 	"strings"
 	"time"
 
-	"github.com/shmkit/shm/bench"
+	"github.com/shmkit/shm/internal/bench"
 	"github.com/spf13/cobra"
 )
 
+// benchOptions are the flags of "shm bench".
+type benchOptions struct {
+	transports []string
+	workloads  []string
+	sizes      []string
+	capacities []string
+	duration   time.Duration
+	rounds     int
+	asJSON     bool
+	plot       string
+	cpus       []int
+	noPin      bool
+	dir        string
+}
+
+// newBenchCmd is "shm bench": transports measured against each other and
+// against the C limits.
 func newBenchCmd() *cobra.Command {
-	var (
-		transports []string
-		workloads  []string
-		sizes      []string
-		capacities []string
-		duration   time.Duration
-		rounds     int
-		asJSON     bool
-		plot       string
-		cpus       []int
-		noPin      bool
-		dir        string
-	)
+	var o benchOptions
 	c := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure shared memory against pipes and sockets on this machine",
@@ -79,132 +84,145 @@ Transports: ` + strings.Join(bench.TransportNames(), ", ") + `.`,
   shm bench --transport raw,queue-spin --workload rtt --size 64 --rounds 10
   shm bench --transport c-ring,raw,queue --workload stream,batch --capacity 1M,16M`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			var opts []bench.Option
-			ts, err := bench.Lookup(splitList(transports)...)
-			if err != nil {
-				return usageErr(cmd, "--transport: %v", err)
-			}
-			opts = append(opts, bench.Using(ts...))
-			if len(workloads) > 0 {
-				var ws []bench.Workload
-				for _, w := range splitList(workloads) {
-					if !slices.Contains(bench.WorkloadNames(), w) {
-						return usageErr(cmd, "--workload: unknown workload %q (want %s)", w, strings.Join(bench.WorkloadNames(), ", "))
-					}
-					ws = append(ws, bench.Workload(w))
-				}
-				opts = append(opts, bench.Workloads(ws...))
-			}
-			if len(sizes) > 0 {
-				var ns []int
-				for _, s := range splitList(sizes) {
-					n, err := parseSize(s)
-					if err != nil {
-						return usageErr(cmd, "--size: %v", err)
-					}
-					if n < bench.MinSize || n > bench.MaxSize {
-						return usageErr(cmd, "--size: %s is outside %s to %s", s, exactSize(bench.MinSize), exactSize(bench.MaxSize))
-					}
-					ns = append(ns, int(n))
-				}
-				opts = append(opts, bench.Sizes(ns...))
-			}
-			if len(capacities) > 0 {
-				var cs []int64
-				for _, s := range splitList(capacities) {
-					n, err := parseSize(s)
-					if err != nil {
-						return usageErr(cmd, "--capacity: %v", err)
-					}
-					if n < bench.MinCapacity || n > bench.MaxCapacity {
-						return usageErr(cmd, "--capacity: %s is outside %s to %s", s, exactSize(bench.MinCapacity), exactSize(bench.MaxCapacity))
-					}
-					cs = append(cs, n)
-				}
-				opts = append(opts, bench.Capacities(cs...))
-			}
-			if duration <= 0 {
-				return usageErr(cmd, "--duration: %v is not positive", duration)
-			}
-			opts = append(opts, bench.Duration(duration))
-			if rounds < 1 || rounds > bench.MaxRounds {
-				return usageErr(cmd, "--rounds: %d is outside 1 to %d", rounds, bench.MaxRounds)
-			}
-			opts = append(opts, bench.Rounds(rounds))
-			if plot != "" && !strings.EqualFold(strings.TrimPrefix(extOf(plot), "."), "svg") {
-				return usageErr(cmd, "--plot: %q: only SVG is drawn; name the file *.svg", plot)
-			}
-			switch {
-			case noPin && len(cpus) > 0:
-				return usageErr(cmd, "--cpus and --no-pin exclude each other")
-			case noPin:
-				opts = append(opts, bench.NoPin())
-			case len(cpus) == 2:
-				opts = append(opts, bench.CPUs(cpus[0], cpus[1]))
-			case len(cpus) != 0:
-				return usageErr(cmd, "--cpus: want two CPUs, DRIVER,PEER")
-			}
-			if dir != "" {
-				opts = append(opts, bench.Dir(dir))
-			}
-			exe, err := os.Executable()
-			if err != nil {
-				return fmt.Errorf("bench: find this program to start the peer: %w", err)
-			}
-			opts = append(opts, bench.PeerCommand(exe, "bench", "peer"))
-			if p := newProgress(cmd.ErrOrStderr()); p != nil {
-				opts = append(opts, bench.OnProgress(p.show))
-				defer p.clear()
-			}
-
-			ctx, stop := stopContext(cmd.Context())
-			defer stop()
-			rep, err := bench.Run(ctx, opts...)
-			if err != nil {
-				if ctx.Err() != nil {
-					return &exitError{code: interruptedStatus, err: errors.New("bench: interrupted; its objects are removed")}
-				}
-				return fmt.Errorf("bench: %w", err)
-			}
-			out := cmd.OutOrStdout()
-			if asJSON {
-				err = bench.WriteJSON(out, rep)
-			} else {
-				err = bench.WriteTable(out, rep)
-			}
-			if err != nil {
-				return err
-			}
-			if plot != "" {
-				if err := writePlot(plot, rep); err != nil {
-					return err
-				}
-				if !asJSON {
-					fmt.Fprintf(out, "\nLatency distributions drawn in %s.\n", plot)
-				}
-			}
-			if failed := rep.Failed(); len(failed) > 0 {
-				return fmt.Errorf("bench: %d of %d cases failed (first: %s %s %s: %s)", len(failed), len(rep.Results),
-					failed[0].Transport, failed[0].Workload, bench.FormatSize(failed[0].Size), failed[0].Error)
-			}
-			return nil
-		},
+		RunE: o.run,
 	}
 	f := c.Flags()
-	f.StringSliceVar(&transports, "transport", nil, "transports to run, comma-separated (default all: "+strings.Join(bench.TransportNames(), ",")+")")
-	f.StringSliceVar(&workloads, "workload", nil, "workloads to run: rtt, wake, stream, batch (default rtt,stream,batch)")
-	f.StringSliceVar(&sizes, "size", nil, "message sizes, comma-separated, such as 64,1K,64K (default 64,1K,64K)")
-	f.StringSliceVar(&capacities, "capacity", nil, "ring capacities per direction, comma-separated, such as 256K,1M,4M,16M (default: the fastest for raw, from a sweep)")
-	f.DurationVar(&duration, "duration", bench.DefaultDuration, "measuring time of the whole run, shared by its cases")
-	f.IntVar(&rounds, "rounds", 1, "run every case this many times, the cases in turn in each round; ratios are the median of the rounds'")
-	f.BoolVar(&asJSON, "json", false, "print a JSON list of results instead of tables")
-	f.StringVar(&plot, "plot", "", "also draw the round-trip latency distributions in this SVG file")
-	f.IntSliceVar(&cpus, "cpus", nil, "pin the driver and the peer to these two CPUs, DRIVER,PEER (default: chosen)")
-	f.BoolVar(&noPin, "no-pin", false, "do not pin the processes to CPUs")
-	f.StringVar(&dir, "dir", "", "directory for the shared-memory objects (default /dev/shm)")
+	f.StringSliceVar(&o.transports, "transport", nil, "transports to run, comma-separated (default all: "+strings.Join(bench.TransportNames(), ",")+")")
+	f.StringSliceVar(&o.workloads, "workload", nil, "workloads to run: rtt, wake, stream, batch (default rtt,stream,batch)")
+	f.StringSliceVar(&o.sizes, "size", nil, "message sizes, comma-separated, such as 64,1K,64K (default 64,1K,64K)")
+	f.StringSliceVar(&o.capacities, "capacity", nil, "ring capacities per direction, comma-separated, such as 256K,1M,4M,16M (default: the fastest for raw, from a sweep)")
+	f.DurationVar(&o.duration, "duration", bench.DefaultDuration, "measuring time of the whole run, shared by its cases")
+	f.IntVar(&o.rounds, "rounds", 1, "run every case this many times, the cases in turn in each round; ratios are the median of the rounds'")
+	f.BoolVar(&o.asJSON, "json", false, "print a JSON list of results instead of tables")
+	f.StringVar(&o.plot, "plot", "", "also draw the round-trip latency distributions in this SVG file")
+	f.IntSliceVar(&o.cpus, "cpus", nil, "pin the driver and the peer to these two CPUs, DRIVER,PEER (default: chosen)")
+	f.BoolVar(&o.noPin, "no-pin", false, "do not pin the processes to CPUs")
+	f.StringVar(&o.dir, "dir", "", "directory for the shared-memory objects (default /dev/shm)")
 	c.AddCommand(newBenchPeerCmd())
 	return c
+}
+
+// run measures the transports the flags chose and prints the report.
+func (o *benchOptions) run(cmd *cobra.Command, _ []string) error {
+	opts, err := o.runnerOptions(cmd)
+	if err != nil {
+		return err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("bench: find this program to start the peer: %w", err)
+	}
+	opts = append(opts, bench.PeerCommand(exe, "bench", "peer"))
+	if p := newProgress(cmd.ErrOrStderr()); p != nil {
+		opts = append(opts, bench.OnProgress(p.show))
+		defer p.clear()
+	}
+
+	ctx, stop := stopContext(cmd.Context())
+	defer stop()
+	rep, err := bench.Run(ctx, opts...)
+	if err != nil {
+		if ctx.Err() != nil {
+			return &exitError{code: interruptedStatus, err: errors.New("bench: interrupted; its objects are removed")}
+		}
+		return fmt.Errorf("bench: %w", err)
+	}
+	out := cmd.OutOrStdout()
+	if o.asJSON {
+		err = bench.WriteJSON(out, rep)
+	} else {
+		err = bench.WriteTable(out, rep)
+	}
+	if err != nil {
+		return err
+	}
+	if o.plot != "" {
+		if err := writePlot(o.plot, rep); err != nil {
+			return err
+		}
+		if !o.asJSON {
+			fmt.Fprintf(out, "\nLatency distributions drawn in %s.\n", o.plot)
+		}
+	}
+	if failed := rep.Failed(); len(failed) > 0 {
+		return fmt.Errorf("bench: %d of %d cases failed (first: %s %s %s: %s)", len(failed), len(rep.Results),
+			failed[0].Transport, failed[0].Workload, bench.FormatSize(failed[0].Size), failed[0].Error)
+	}
+	return nil
+}
+
+// runnerOptions turns the flags into the runner's options, or a usage error
+// that names the flag at fault.
+func (o *benchOptions) runnerOptions(cmd *cobra.Command) ([]bench.Option, error) {
+	var opts []bench.Option
+	ts, err := bench.Lookup(splitList(o.transports)...)
+	if err != nil {
+		return nil, usageErr(cmd, "--transport: %v", err)
+	}
+	opts = append(opts, bench.Using(ts...))
+	if len(o.workloads) > 0 {
+		var ws []bench.Workload
+		for _, w := range splitList(o.workloads) {
+			if !slices.Contains(bench.WorkloadNames(), w) {
+				return nil, usageErr(cmd, "--workload: unknown workload %q (want %s)", w, strings.Join(bench.WorkloadNames(), ", "))
+			}
+			ws = append(ws, bench.Workload(w))
+		}
+		opts = append(opts, bench.Workloads(ws...))
+	}
+	if len(o.sizes) > 0 {
+		var ns []int
+		for _, s := range splitList(o.sizes) {
+			n, err := parseSize(s)
+			if err != nil {
+				return nil, usageErr(cmd, "--size: %v", err)
+			}
+			if n < bench.MinSize || n > bench.MaxSize {
+				return nil, usageErr(cmd, "--size: %s is outside %s to %s", s, exactSize(bench.MinSize), exactSize(bench.MaxSize))
+			}
+			ns = append(ns, int(n))
+		}
+		opts = append(opts, bench.Sizes(ns...))
+	}
+	if len(o.capacities) > 0 {
+		var cs []int64
+		for _, s := range splitList(o.capacities) {
+			n, err := parseSize(s)
+			if err != nil {
+				return nil, usageErr(cmd, "--capacity: %v", err)
+			}
+			if n < bench.MinCapacity || n > bench.MaxCapacity {
+				return nil, usageErr(cmd, "--capacity: %s is outside %s to %s", s, exactSize(bench.MinCapacity), exactSize(bench.MaxCapacity))
+			}
+			cs = append(cs, n)
+		}
+		opts = append(opts, bench.Capacities(cs...))
+	}
+	if o.duration <= 0 {
+		return nil, usageErr(cmd, "--duration: %v is not positive", o.duration)
+	}
+	opts = append(opts, bench.Duration(o.duration))
+	if o.rounds < 1 || o.rounds > bench.MaxRounds {
+		return nil, usageErr(cmd, "--rounds: %d is outside 1 to %d", o.rounds, bench.MaxRounds)
+	}
+	opts = append(opts, bench.Rounds(o.rounds))
+	if o.plot != "" && !strings.EqualFold(strings.TrimPrefix(extOf(o.plot), "."), "svg") {
+		return nil, usageErr(cmd, "--plot: %q: only SVG is drawn; name the file *.svg", o.plot)
+	}
+	switch {
+	case o.noPin && len(o.cpus) > 0:
+		return nil, usageErr(cmd, "--cpus and --no-pin exclude each other")
+	case o.noPin:
+		opts = append(opts, bench.NoPin())
+	case len(o.cpus) == 2:
+		opts = append(opts, bench.CPUs(o.cpus[0], o.cpus[1]))
+	case len(o.cpus) != 0:
+		return nil, usageErr(cmd, "--cpus: want two CPUs, DRIVER,PEER")
+	}
+	if o.dir != "" {
+		opts = append(opts, bench.Dir(o.dir))
+	}
+	return opts, nil
 }
 
 // newBenchPeerCmd is the peer's half of a bench case: "shm bench peer",

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shmkit/shm/bench"
+	"github.com/shmkit/shm/internal/bench"
 	"github.com/shmkit/shm/internal/shmtest"
 )
 

@@ -23,9 +23,15 @@ type cleanOutcome struct {
 	HiddenAs string `json:"hidden_as,omitempty"`
 }
 
+// cleanOptions are the flags of "shm clean".
+type cleanOptions struct {
+	opts   inspect.CleanOptions
+	asJSON bool
+}
+
+// newCleanCmd declares "shm clean" and its flags.
 func newCleanCmd() *cobra.Command {
-	var opts inspect.CleanOptions
-	var asJSON bool
+	var o cleanOptions
 	cmd := &cobra.Command{
 		Use:   "clean",
 		Short: "Remove stale objects: those whose every participant died",
@@ -66,57 +72,60 @@ the outcomes so far printed.
 Exit status: 0 when it did what was asked (kept objects included), 1 when
 an operation failed, 2 usage error, 130 when a signal stopped it.`,
 		Args: exactArgs(),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if opts.Kind != "" && !slices.Contains(cleanKinds, opts.Kind) {
-				return usageErr(cmd, "--kind %q: want one of %v", opts.Kind, cleanKinds)
-			}
-			opts.HasOlderThan = cmd.Flags().Changed("older-than")
-			if opts.Idle && !opts.HasOlderThan {
-				return usageErr(cmd, "--idle needs --older-than (such as --older-than 1h, or 0s for any age)")
-			}
-			if opts.HasOlderThan && opts.OlderThan < 0 {
-				return usageErr(cmd, "--older-than %s: want a duration of 0 or more", opts.OlderThan)
-			}
-			// Each outcome is printed as it is decided, so that a clean
-			// stopped by a signal has said what it did.
-			ctx, stop := stopContext(cmd.Context())
-			defer stop()
-			w := cmd.OutOrStdout()
-			rows := &jsonArray{w: w}
-			done := 0
-			opts.Report = func(o inspect.Outcome) {
-				done++
-				if asJSON {
-					rows.add(cleanOutcome{jsonname.Of(o.Object.Name), o.Object.Kind, string(o.Object.State), string(o.Action), o.Reason, o.HiddenAs})
-					return
-				}
-				fmt.Fprintf(w, "%s %s (%s): %s\n", o.Action, shm.QuoteName(o.Object.Name), o.Object.Kind, printable(o.Reason))
-			}
-			_, err := inspect.Clean(ctx, &opts)
-			if interruption(ctx) != nil {
-				if asJSON {
-					rows.close()
-				}
-				return interruptedf(ctx, "clean", opts.Dir, "after %d object%s", done, plural(done))
-			}
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return rows.close()
-			}
-			return nil
-		},
+		RunE: o.run,
 	}
 	f := cmd.Flags()
-	f.BoolVar(&opts.Force, "force", false, "remove; without it, only say what would be removed")
-	f.StringVar(&opts.Prefix, "prefix", "", "only objects whose names start with `P`")
-	f.StringVar(&opts.Kind, "kind", "", "only objects of kind `K`: queue, topic, semaphore, data or other")
-	f.DurationVar(&opts.OlderThan, "older-than", 0, "only objects modified at least `D` ago (1h, 30m, 0s)")
-	f.BoolVar(&opts.Idle, "idle", false, "take idle objects too, not only stale ones (needs --older-than)")
-	f.BoolVar(&opts.AllUsers, "all-users", false, "take other users' objects too (root only)")
-	f.BoolVar(&opts.Discard, "discard", false, "take queues that hold undelivered messages, and damaged queues and topics, too")
-	f.BoolVar(&asJSON, "json", false, "print a JSON array of outcomes for scripts")
-	addDirFlag(cmd, &opts.Dir)
+	f.BoolVar(&o.opts.Force, "force", false, "remove; without it, only say what would be removed")
+	f.StringVar(&o.opts.Prefix, "prefix", "", "only objects whose names start with `P`")
+	f.StringVar(&o.opts.Kind, "kind", "", "only objects of kind `K`: queue, topic, semaphore, data or other")
+	f.DurationVar(&o.opts.OlderThan, "older-than", 0, "only objects modified at least `D` ago (1h, 30m, 0s)")
+	f.BoolVar(&o.opts.Idle, "idle", false, "take idle objects too, not only stale ones (needs --older-than)")
+	f.BoolVar(&o.opts.AllUsers, "all-users", false, "take other users' objects too (root only)")
+	f.BoolVar(&o.opts.Discard, "discard", false, "take queues that hold undelivered messages, and damaged queues and topics, too")
+	f.BoolVar(&o.asJSON, "json", false, "print a JSON array of outcomes for scripts")
+	addDirFlag(cmd, &o.opts.Dir)
 	return cmd
+}
+
+// run finds, and unless told not to removes, the objects nobody uses.
+func (o *cleanOptions) run(cmd *cobra.Command, args []string) error {
+	if o.opts.Kind != "" && !slices.Contains(cleanKinds, o.opts.Kind) {
+		return usageErr(cmd, "--kind %q: want one of %v", o.opts.Kind, cleanKinds)
+	}
+	o.opts.HasOlderThan = cmd.Flags().Changed("older-than")
+	if o.opts.Idle && !o.opts.HasOlderThan {
+		return usageErr(cmd, "--idle needs --older-than (such as --older-than 1h, or 0s for any age)")
+	}
+	if o.opts.HasOlderThan && o.opts.OlderThan < 0 {
+		return usageErr(cmd, "--older-than %s: want a duration of 0 or more", o.opts.OlderThan)
+	}
+	// Each outcome is printed as it is decided, so that a clean
+	// stopped by a signal has said what it did.
+	ctx, stop := stopContext(cmd.Context())
+	defer stop()
+	w := cmd.OutOrStdout()
+	rows := &jsonArray{w: w}
+	done := 0
+	o.opts.Report = func(out inspect.Outcome) {
+		done++
+		if o.asJSON {
+			rows.add(cleanOutcome{jsonname.Of(out.Object.Name), out.Object.Kind, string(out.Object.State), string(out.Action), out.Reason, out.HiddenAs})
+			return
+		}
+		fmt.Fprintf(w, "%s %s (%s): %s\n", out.Action, shm.QuoteName(out.Object.Name), out.Object.Kind, printable(out.Reason))
+	}
+	_, err := inspect.Clean(ctx, &o.opts)
+	if interruption(ctx) != nil {
+		if o.asJSON {
+			rows.close()
+		}
+		return interruptedf(ctx, "clean", o.opts.Dir, "after %d object%s", done, plural(done))
+	}
+	if err != nil {
+		return err
+	}
+	if o.asJSON {
+		return rows.close()
+	}
+	return nil
 }

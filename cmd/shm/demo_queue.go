@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/shmkit/shm/bench"
+	"github.com/shmkit/shm/internal/bench"
 	"github.com/shmkit/shm/queue"
 )
 

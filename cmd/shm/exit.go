@@ -110,6 +110,15 @@ func errorLine(err error) string {
 	return printable(strings.ReplaceAll(err.Error(), "\n", "; "))
 }
 
+// ruleError is the usage error of flags that a library's Validate refused:
+// the library's rules (a queue's capacity, a topic's subscribers) are the
+// command's, and its reason follows the flags given, as "queue create:
+// --capacity 1000: capacity 1000 is not a power of two from 64 to ...".
+func ruleError(cmd *cobra.Command, given []string, err error) error {
+	reason := strings.TrimPrefix(err.Error(), shm.ErrInvalid.Error()+": ")
+	return usageErr(cmd, "%s: %s", strings.Join(given, " "), reason)
+}
+
 // noSuchCommand refuses arguments to a command that only groups others, so
 // "shm frobnicate" is a usage error rather than a help page.
 func noSuchCommand(cmd *cobra.Command, args []string) error {

@@ -59,7 +59,7 @@ type kindProbe func(dir string, info shm.Info) (kind string, details map[string]
 var kindProbes = []kindProbe{semProbe, probeQueue, probeTopic}
 
 // describe turns a library Info into what ls and stat show. The first
-// registered probe that recognizes the object decides its kind; otherwise
+// of kindProbes that recognizes the object decides its kind; otherwise
 // it is the library's Kind.
 func describe(dir string, info shm.Info, names *idNames) object {
 	o := object{
@@ -80,7 +80,7 @@ func describe(dir string, info shm.Info, names *idNames) object {
 }
 
 // probeKind returns the kind of an object, and what its probe found inside:
-// the first registered probe that recognizes it decides, or else the
+// the first of kindProbes that recognizes it decides, or else the
 // library's Kind.
 func probeKind(dir string, info shm.Info) (string, map[string]any) {
 	for _, probe := range kindProbes {

@@ -121,15 +121,22 @@ little-endian length followed by the bytes.`,
 	return cmd
 }
 
+// queueCreateOptions are the flags of "shm queue create".
+type queueCreateOptions struct {
+	dir      string
+	capacity sizeFlag
+	maxMsg   sizeFlag
+	mode     modeFlag
+	multi    bool
+	cons     int
+}
+
+// newQueueCreateCmd declares "shm queue create" and its flags.
 func newQueueCreateCmd() *cobra.Command {
-	var (
-		dir      string
-		capacity = sizeFlag{n: queue.DefaultCapacity}
-		maxMsg   sizeFlag
-		mode     = modeFlag(shm.DefaultMode)
-		multi    bool
-		cons     int
-	)
+	o := queueCreateOptions{
+		capacity: sizeFlag{n: queue.DefaultCapacity},
+		mode:     modeFlag(shm.DefaultMode),
+	}
 	cmd := &cobra.Command{
 		Use:   "create NAME [--capacity 4M] [--multi-producer] [--consumers N] [--max-message 64K]",
 		Short: "Create a queue",
@@ -148,59 +155,63 @@ message it had not yet written out leaves that message to another receiver,
 which gets it once more.`,
 		Args:              exactArgs("NAME"),
 		ValidArgsFunction: cobra.NoFileCompletions,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c := capacity.n
-			if !capacity.set && maxMsg.set {
-				c = queue.RecommendedCapacity(int(maxMsg.n))
-			}
-			opts := []queue.Option{queue.Dir(dir), queue.Mode(mode.perm())}
-			given := []string{"--capacity " + exactSize(c)}
-			if multi {
-				opts = append(opts, queue.MultiProducer())
-			}
-			if cmd.Flags().Changed("consumers") {
-				opts = append(opts, queue.Consumers(cons))
-				given = append(given, fmt.Sprintf("--consumers %d", cons))
-			}
-			if maxMsg.set {
-				if maxMsg.n == 0 {
-					return usageErr(cmd, "--max-message 0: a queue takes messages of at least 1 byte")
-				}
-				opts = append(opts, queue.MaxMessage(int(maxMsg.n)))
-				given = append(given, "--max-message "+exactSize(maxMsg.n))
-			}
-			// The library's rules (capacity, message size, consumers) are
-			// the command's: a value they refuse is a usage error.
-			if err := queue.Validate(c, opts...); err != nil {
-				reason := strings.TrimPrefix(err.Error(), shm.ErrInvalid.Error()+": ")
-				return usageErr(cmd, "%s: %s", strings.Join(given, " "), reason)
-			}
-			q, err := queue.Create(args[0], c, opts...)
-			if err != nil {
-				return err
-			}
-			return q.Close()
-		},
+		RunE:              o.run,
 	}
 	f := cmd.Flags()
-	f.Var(&capacity, "capacity", "ring size in bytes, a power of two (64K, 1M, ...; default 4M, more for a --max-message above 256K)")
-	f.Var(&maxMsg, "max-message", "largest message (default: capacity/2 - 8)")
-	f.Var(&mode, "mode", "permission bits of the new object, in octal")
-	f.BoolVar(&multi, "multi-producer", false, "let many processes send at once")
-	f.IntVar(&cons, "consumers", 1, "let up to N processes receive at once, sharing the messages")
-	addDirFlag(cmd, &dir)
+	f.Var(&o.capacity, "capacity", "ring size in bytes, a power of two (64K, 1M, ...; default 4M, more for a --max-message above 256K)")
+	f.Var(&o.maxMsg, "max-message", "largest message (default: capacity/2 - 8)")
+	f.Var(&o.mode, "mode", "permission bits of the new object, in octal")
+	f.BoolVar(&o.multi, "multi-producer", false, "let many processes send at once")
+	f.IntVar(&o.cons, "consumers", 1, "let up to N processes receive at once, sharing the messages")
+	addDirFlag(cmd, &o.dir)
 	return cmd
+}
+
+// run checks the flags against the queue's rules and creates it.
+func (o *queueCreateOptions) run(cmd *cobra.Command, args []string) error {
+	c := o.capacity.n
+	if !o.capacity.set && o.maxMsg.set {
+		c = queue.RecommendedCapacity(int(o.maxMsg.n))
+	}
+	opts := []queue.Option{queue.Dir(o.dir), queue.Mode(o.mode.perm())}
+	given := []string{"--capacity " + exactSize(c)}
+	if o.multi {
+		opts = append(opts, queue.MultiProducer())
+	}
+	if cmd.Flags().Changed("consumers") {
+		opts = append(opts, queue.Consumers(o.cons))
+		given = append(given, fmt.Sprintf("--consumers %d", o.cons))
+	}
+	if o.maxMsg.set {
+		if o.maxMsg.n == 0 {
+			return usageErr(cmd, "--max-message 0: a queue takes messages of at least 1 byte")
+		}
+		opts = append(opts, queue.MaxMessage(int(o.maxMsg.n)))
+		given = append(given, "--max-message "+exactSize(o.maxMsg.n))
+	}
+	if err := queue.Validate(c, opts...); err != nil {
+		return ruleError(cmd, given, err)
+	}
+	q, err := queue.Create(args[0], c, opts...)
+	if err != nil {
+		return err
+	}
+	return q.Close()
 }
 
 func (m modeFlag) perm() os.FileMode { return os.FileMode(m) }
 
+// queueSendOptions are the flags of "shm queue send".
+type queueSendOptions struct {
+	dir      string
+	raw      bool
+	keepOpen bool
+	timeout  time.Duration
+}
+
+// newQueueSendCmd declares "shm queue send" and its flags.
 func newQueueSendCmd() *cobra.Command {
-	var (
-		dir      string
-		raw      bool
-		keepOpen bool
-		timeout  time.Duration
-	)
+	var o queueSendOptions
 	cmd := &cobra.Command{
 		Use:   "send NAME [MSG...]",
 		Short: "Send messages: the arguments, or one per line of standard input",
@@ -221,71 +232,74 @@ Exit status: 0 ok, 1 an error (the stream is aborted), 2 usage error, 4 the
 receiver died, 130 stopped by SIGINT, SIGTERM or SIGHUP.`,
 		Args:              minArgs(1, "NAME"),
 		ValidArgsFunction: completeNames(false),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if timeout < 0 {
-				return usageErr(cmd, "--timeout %v is negative", timeout)
-			}
-			name := args[0]
-			q, err := queue.Open(name, queue.Dir(dir))
-			if err != nil {
-				return err
-			}
-			ctx, stop := stopContext(cmd.Context())
-			defer stop()
-			sent := 0
-			send := func(msg []byte) error {
-				sctx, cancel := waitContext(ctx, timeout)
-				err := q.Send(sctx, msg)
-				cancel()
-				switch {
-				case err == nil:
-					sent++
-					return nil
-				case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
-					return &shm.Error{Op: "queue send", Name: q.Name(), Err: fmt.Errorf("no room for message %d within --timeout %v: the queue stayed full", sent+1, timeout)}
-				}
-				return err
-			}
-			in := newSignalReader(ctx, cmd.InOrStdin())
-			defer in.Close()
-			err = sendAll(in, args[1:], raw, q.MaxMessage(), send)
-			if err == nil && sent == 0 && !keepOpen {
-				// Nothing to send: the stream is still complete, and only
-				// the producer's Close says so.
-				err = q.BecomeProducer()
-			}
-			if err == nil {
-				// What was sent stays sent; the stream is complete.
-				if keepOpen {
-					return q.Detach()
-				}
-				return q.Close()
-			}
-			// The stream is cut short: the receiver must be able to tell.
-			// Unless another live process is the producer (ErrBusy): that
-			// stream was never this one's to end.
-			end := q.Abort
-			if errors.Is(err, queue.ErrBusy) {
-				end = q.Close
-			}
-			if eerr := end(); eerr != nil && !errors.Is(eerr, queue.ErrBusy) {
-				err = errors.Join(err, eerr)
-			}
-			switch {
-			case interruption(ctx) != nil:
-				return interruptedf(ctx, "queue send", q.Name(), "after %d message%s; the stream is marked aborted", sent, plural(sent))
-			case errors.Is(err, queue.ErrPeerDead):
-				return &exitError{code: peerDeadStatus, err: err}
-			}
-			return opError("queue send", q.Name(), err)
-		},
+		RunE:              o.run,
 	}
 	f := cmd.Flags()
-	f.BoolVar(&raw, "raw", false, "read length-prefixed messages (4-byte little-endian length, then the bytes)")
-	f.BoolVar(&keepOpen, "keep-open", false, "do not close the queue for sending at the end")
-	f.DurationVar(&timeout, "timeout", 0, "longest wait for room for one message (0: no limit)")
-	addDirFlag(cmd, &dir)
+	f.BoolVar(&o.raw, "raw", false, "read length-prefixed messages (4-byte little-endian length, then the bytes)")
+	f.BoolVar(&o.keepOpen, "keep-open", false, "do not close the queue for sending at the end")
+	f.DurationVar(&o.timeout, "timeout", 0, "longest wait for room for one message (0: no limit)")
+	addDirFlag(cmd, &o.dir)
 	return cmd
+}
+
+// run sends the arguments, or standard input, and closes the queue for sending.
+func (o *queueSendOptions) run(cmd *cobra.Command, args []string) error {
+	if o.timeout < 0 {
+		return usageErr(cmd, "--timeout %v is negative", o.timeout)
+	}
+	name := args[0]
+	q, err := queue.Open(name, queue.Dir(o.dir))
+	if err != nil {
+		return err
+	}
+	ctx, stop := stopContext(cmd.Context())
+	defer stop()
+	sent := 0
+	send := func(msg []byte) error {
+		sctx, cancel := waitContext(ctx, o.timeout)
+		err := q.Send(sctx, msg)
+		cancel()
+		switch {
+		case err == nil:
+			sent++
+			return nil
+		case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+			return &shm.Error{Op: "queue send", Name: q.Name(), Err: fmt.Errorf("no room for message %d within --timeout %v: the queue stayed full", sent+1, o.timeout)}
+		}
+		return err
+	}
+	in := newSignalReader(ctx, cmd.InOrStdin())
+	defer in.Close()
+	err = sendAll(in, args[1:], o.raw, q.MaxMessage(), send)
+	if err == nil && sent == 0 && !o.keepOpen {
+		// Nothing to send: the stream is still complete, and only
+		// the producer's Close says so.
+		err = q.BecomeProducer()
+	}
+	if err == nil {
+		// What was sent stays sent; the stream is complete.
+		if o.keepOpen {
+			return q.Detach()
+		}
+		return q.Close()
+	}
+	// The stream is cut short: the receiver must be able to tell.
+	// Unless another live process is the producer (ErrBusy): that
+	// stream was never this one's to end.
+	end := q.Abort
+	if errors.Is(err, queue.ErrBusy) {
+		end = q.Close
+	}
+	if eerr := end(); eerr != nil && !errors.Is(eerr, queue.ErrBusy) {
+		err = errors.Join(err, eerr)
+	}
+	switch {
+	case interruption(ctx) != nil:
+		return interruptedf(ctx, "queue send", q.Name(), "after %d message%s; the stream is marked aborted", sent, plural(sent))
+	case errors.Is(err, queue.ErrPeerDead):
+		return &exitError{code: peerDeadStatus, err: err}
+	}
+	return opError("queue send", q.Name(), err)
 }
 
 // sendAll sends the messages of args, or else of r (lines, or raw frames).
@@ -422,14 +436,18 @@ func (s *signalReader) Read(p []byte) (int, error) {
 // Close lets the reading goroutine end (at once if it is not in a read).
 func (s *signalReader) Close() { close(s.reqs) }
 
+// queueRecvOptions are the flags of "shm queue recv".
+type queueRecvOptions struct {
+	dir     string
+	raw     bool
+	follow  bool
+	count   int
+	timeout time.Duration
+}
+
+// newQueueRecvCmd declares "shm queue recv" and its flags.
 func newQueueRecvCmd() *cobra.Command {
-	var (
-		dir     string
-		raw     bool
-		follow  bool
-		count   int
-		timeout time.Duration
-	)
+	var o queueRecvOptions
 	cmd := &cobra.Command{
 		Use:   "recv NAME [-n N] [--timeout D] [--follow]",
 		Short: "Receive messages and print them, one per line",
@@ -455,43 +473,46 @@ aborted the stream (after every message it sent was printed), 130 stopped
 by SIGINT, SIGTERM or SIGHUP.`,
 		Args:              exactArgs("NAME"),
 		ValidArgsFunction: completeNames(false),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if count < 0 {
-				return usageErr(cmd, "-n %d is negative", count)
-			}
-			if timeout < 0 {
-				return usageErr(cmd, "--timeout %v is negative", timeout)
-			}
-			q, err := queue.Open(args[0], queue.Dir(dir))
-			if err != nil {
-				return err
-			}
-			ctx, stop := stopContext(cmd.Context())
-			defer stop()
-			r := newReceiver(q, cmd.OutOrStdout(), raw)
-			got, err := r.run(ctx, follow || count > 0, count, timeout)
-			// What was received is written out, and only then given up;
-			// what could not be written stays in the queue. A handle that
-			// a fault broke gives up nothing (it can publish nothing), and
-			// a failed flush replaces only an ending that would say all
-			// went well, never the error that stopped the receive.
-			r.broken = errors.Is(err, shm.ErrFault)
-			if ferr := r.flush(); ferr != nil && interruption(ctx) == nil && endedWell(err) {
-				err = ferr
-			}
-			if cerr := q.Close(); err == nil {
-				err = cerr
-			}
-			return recvResult(ctx, q.Name(), got, count, timeout, err)
-		},
+		RunE:              o.run,
 	}
 	f := cmd.Flags()
-	f.BoolVar(&raw, "raw", false, "write length-prefixed messages (4-byte little-endian length, then the bytes)")
-	f.BoolVar(&follow, "follow", false, "keep waiting for messages until the queue is closed for sending")
-	f.IntVarP(&count, "count", "n", 0, "stop after N messages, waiting for them")
-	f.DurationVar(&timeout, "timeout", 0, "give up when no message came for this long (0: no limit)")
-	addDirFlag(cmd, &dir)
+	f.BoolVar(&o.raw, "raw", false, "write length-prefixed messages (4-byte little-endian length, then the bytes)")
+	f.BoolVar(&o.follow, "follow", false, "keep waiting for messages until the queue is closed for sending")
+	f.IntVarP(&o.count, "count", "n", 0, "stop after N messages, waiting for them")
+	f.DurationVar(&o.timeout, "timeout", 0, "give up when no message came for this long (0: no limit)")
+	addDirFlag(cmd, &o.dir)
 	return cmd
+}
+
+// run receives and prints messages until the flags say stop.
+func (o *queueRecvOptions) run(cmd *cobra.Command, args []string) error {
+	if o.count < 0 {
+		return usageErr(cmd, "-n %d is negative", o.count)
+	}
+	if o.timeout < 0 {
+		return usageErr(cmd, "--timeout %v is negative", o.timeout)
+	}
+	q, err := queue.Open(args[0], queue.Dir(o.dir))
+	if err != nil {
+		return err
+	}
+	ctx, stop := stopContext(cmd.Context())
+	defer stop()
+	r := newReceiver(q, cmd.OutOrStdout(), o.raw)
+	got, err := r.run(ctx, o.follow || o.count > 0, o.count, o.timeout)
+	// What was received is written out, and only then given up;
+	// what could not be written stays in the queue. A handle that
+	// a fault broke gives up nothing (it can publish nothing), and
+	// a failed flush replaces only an ending that would say all
+	// went well, never the error that stopped the receive.
+	r.broken = errors.Is(err, shm.ErrFault)
+	if ferr := r.flush(); ferr != nil && interruption(ctx) == nil && endedWell(err) {
+		err = ferr
+	}
+	if cerr := q.Close(); err == nil {
+		err = cerr
+	}
+	return recvResult(ctx, q.Name(), got, o.count, o.timeout, err)
 }
 
 // errNoMessage ends a receive whose --timeout passed without a message.
@@ -635,11 +656,15 @@ func waitContext(ctx context.Context, d time.Duration) (context.Context, context
 	return context.WithCancel(ctx)
 }
 
+// queueStatOptions are the flags of "shm queue stat".
+type queueStatOptions struct {
+	dir    string
+	asJSON bool
+}
+
+// newQueueStatCmd declares "shm queue stat" and its flags.
 func newQueueStatCmd() *cobra.Command {
-	var (
-		dir    string
-		asJSON bool
-	)
+	var o queueStatOptions
 	cmd := &cobra.Command{
 		Use:   "stat NAME [--json]",
 		Short: "Show a queue's size, fill, peers and state",
@@ -649,80 +674,83 @@ sending: "yes" when its sender finished, "aborted" when the sender failed
 part-way. On a corrupt queue it says which field is wrong, and where.`,
 		Args:              exactArgs("NAME"),
 		ValidArgsFunction: completeNames(false),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := queue.Inspect(args[0], queue.Dir(dir))
-			if st.Capacity == 0 {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			if asJSON {
-				type jsonStats struct {
-					jsonname.Field
-					queue.Stats
-					Fill    float64 `json:"fill"`
-					Corrupt string  `json:"corrupt,omitempty"`
-				}
-				js := jsonStats{Field: jsonname.Of(strings.TrimLeft(args[0], "/")), Stats: st, Fill: st.Fill()}
-				if err != nil {
-					js.Corrupt = err.Error()
-				}
-				if werr := writeJSON(out, js); werr != nil {
-					return werr
-				}
-				return err
-			}
-			tw := tabwriter.NewWriter(out, 0, 4, 1, ' ', 0)
-			kind := "single producer"
-			if st.MultiProducer {
-				kind = "multi-producer"
-			}
-			if st.MaxConsumers > 0 {
-				kind += fmt.Sprintf(", up to %d competing consumers", st.MaxConsumers)
-			}
-			fmt.Fprintf(tw, "name:\t%s\n", shm.QuoteName(strings.TrimLeft(args[0], "/")))
-			fmt.Fprintf(tw, "kind:\tqueue, %s\n", kind)
-			fmt.Fprintf(tw, "capacity:\t%s (%d bytes)\n", formatSize(st.Capacity), st.Capacity)
-			fmt.Fprintf(tw, "max message:\t%s (%d bytes)\n", formatSize(int64(st.MaxMessage)), st.MaxMessage)
-			fmt.Fprintf(tw, "waiting:\t%s messages in %d bytes (%.1f%% full)\n", countOrUnknown(st.Messages, err), st.Bytes, 100*st.Fill())
-			if st.Pending > 0 {
-				fmt.Fprintf(tw, "pending:\t%d reserved, not committed\n", st.Pending)
-			}
-			closed := yesNo(st.Closed)
-			if st.Aborted {
-				closed = "aborted (the sender failed; the stream is incomplete)"
-			}
-			fmt.Fprintf(tw, "closed:\t%s\n", closed)
-			if st.MaxConsumers > 0 {
-				var cs []string
-				for _, c := range st.Consumers {
-					cs = append(cs, fmt.Sprintf("slot %d: %s", c.Slot, c))
-				}
-				if len(cs) == 0 {
-					cs = append(cs, "none")
-				}
-				fmt.Fprintf(tw, "consumers:\t%s\n", strings.Join(cs, "; "))
-			} else if st.Consumer != nil {
-				fmt.Fprintf(tw, "consumer:\t%s\n", peerString(*st.Consumer))
-			} else {
-				fmt.Fprintf(tw, "consumer:\tnone\n")
-			}
-			var ps []string
-			for _, p := range st.Producers {
-				ps = append(ps, peerString(p))
-			}
-			if len(ps) == 0 {
-				ps = append(ps, "none")
-			}
-			fmt.Fprintf(tw, "producers:\t%s\n", strings.Join(ps, ", "))
-			if err := tw.Flush(); err != nil {
-				return err
-			}
-			return err
-		},
+		RunE:              o.run,
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON object for scripts")
-	addDirFlag(cmd, &dir)
+	cmd.Flags().BoolVar(&o.asJSON, "json", false, "print a JSON object for scripts")
+	addDirFlag(cmd, &o.dir)
 	return cmd
+}
+
+// run prints the queue's state, or what is wrong with it.
+func (o *queueStatOptions) run(cmd *cobra.Command, args []string) error {
+	st, err := queue.Inspect(args[0], queue.Dir(o.dir))
+	if st.Capacity == 0 {
+		return err
+	}
+	out := cmd.OutOrStdout()
+	if o.asJSON {
+		type jsonStats struct {
+			jsonname.Field
+			queue.Stats
+			Fill    float64 `json:"fill"`
+			Corrupt string  `json:"corrupt,omitempty"`
+		}
+		js := jsonStats{Field: jsonname.Of(strings.TrimLeft(args[0], "/")), Stats: st, Fill: st.Fill()}
+		if err != nil {
+			js.Corrupt = err.Error()
+		}
+		if werr := writeJSON(out, js); werr != nil {
+			return werr
+		}
+		return err
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 1, ' ', 0)
+	kind := "single producer"
+	if st.MultiProducer {
+		kind = "multi-producer"
+	}
+	if st.MaxConsumers > 0 {
+		kind += fmt.Sprintf(", up to %d competing consumers", st.MaxConsumers)
+	}
+	fmt.Fprintf(tw, "name:\t%s\n", shm.QuoteName(strings.TrimLeft(args[0], "/")))
+	fmt.Fprintf(tw, "kind:\tqueue, %s\n", kind)
+	fmt.Fprintf(tw, "capacity:\t%s (%d bytes)\n", formatSize(st.Capacity), st.Capacity)
+	fmt.Fprintf(tw, "max message:\t%s (%d bytes)\n", formatSize(int64(st.MaxMessage)), st.MaxMessage)
+	fmt.Fprintf(tw, "waiting:\t%s messages in %d bytes (%.1f%% full)\n", countOrUnknown(st.Messages, err), st.Bytes, 100*st.Fill())
+	if st.Pending > 0 {
+		fmt.Fprintf(tw, "pending:\t%d reserved, not committed\n", st.Pending)
+	}
+	closed := yesNo(st.Closed)
+	if st.Aborted {
+		closed = "aborted (the sender failed; the stream is incomplete)"
+	}
+	fmt.Fprintf(tw, "closed:\t%s\n", closed)
+	if st.MaxConsumers > 0 {
+		var cs []string
+		for _, c := range st.Consumers {
+			cs = append(cs, fmt.Sprintf("slot %d: %s", c.Slot, c))
+		}
+		if len(cs) == 0 {
+			cs = append(cs, "none")
+		}
+		fmt.Fprintf(tw, "consumers:\t%s\n", strings.Join(cs, "; "))
+	} else if st.Consumer != nil {
+		fmt.Fprintf(tw, "consumer:\t%s\n", peerString(*st.Consumer))
+	} else {
+		fmt.Fprintf(tw, "consumer:\tnone\n")
+	}
+	var ps []string
+	for _, p := range st.Producers {
+		ps = append(ps, peerString(p))
+	}
+	if len(ps) == 0 {
+		ps = append(ps, "none")
+	}
+	fmt.Fprintf(tw, "producers:\t%s\n", strings.Join(ps, ", "))
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return err
 }
 
 func countOrUnknown(n int, err error) string {

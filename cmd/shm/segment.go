@@ -172,10 +172,16 @@ func span(name, op string, size, offset, length int64, lengthSet bool) (int64, e
 	return length, nil
 }
 
+// writeOptions are the flags of "shm write".
+type writeOptions struct {
+	dir    string
+	force  bool
+	offset sizeFlag
+}
+
+// newWriteCmd declares "shm write" and its flags.
 func newWriteCmd() *cobra.Command {
-	var dir string
-	var force bool
-	var offset sizeFlag
+	var o writeOptions
 	cmd := &cobra.Command{
 		Use:   "write NAME",
 		Short: "Copy stdin into a segment",
@@ -189,54 +195,57 @@ semaphore file is refused (writing would corrupt it) unless --force is given.`,
 		Example:           "  echo hello | shm write jobs\n  shm write jobs --offset 4K < record.bin",
 		Args:              exactArgs("NAME"),
 		ValidArgsFunction: completeNames(false),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			name := objectName(dir, args[0])
-			if err := refuseKind(dir, name, "write", "writing into", force); err != nil {
-				return err
-			}
-			seg, err := shm.Open(name, shm.Dir(dir))
-			if err != nil {
-				return err
-			}
-			defer seg.Close()
-			room, err := span(name, "write", seg.Size(), offset.n, 0, false)
-			if err != nil {
-				return err
-			}
-			// The input's length must be known before the first byte goes
-			// in: a file says it; anything else is read to its end first.
-			stdin := cmd.InOrStdin()
-			n, ok := fileLength(stdin)
-			if !ok {
-				var input io.ReadCloser
-				input, n, err = bufferInput(stdin, room+1)
-				if err != nil {
-					return &shm.Error{Op: "write", Name: name, Err: fmt.Errorf("reading stdin, nothing was written: %w", err)}
-				}
-				defer input.Close()
-				stdin = input
-			}
-			if n > room {
-				return &shm.Error{Op: "write", Name: name, Err: fmt.Errorf("%w: input is more than the %d bytes from offset %d to the end of the segment; nothing was written", shm.ErrInvalid, room, offset.n)}
-			}
-			w, err := seg.NewWriter(offset.n, n)
-			if err != nil {
-				return err
-			}
-			copied, err := io.CopyBuffer(w, io.LimitReader(stdin, n), make([]byte, copyBuffer))
-			if err == nil && copied < n {
-				err = fmt.Errorf("stdin ended after %d of its %d bytes", copied, n)
-			}
-			if err != nil {
-				return annotateWrite(name, err, copied)
-			}
-			return seg.Close()
-		},
+		RunE:              o.run,
 	}
-	cmd.Flags().Var(&offset, "offset", "where the input goes in the segment")
-	addForceFlag(cmd, &force)
-	addDirFlag(cmd, &dir)
+	cmd.Flags().Var(&o.offset, "offset", "where the input goes in the segment")
+	addForceFlag(cmd, &o.force)
+	addDirFlag(cmd, &o.dir)
 	return cmd
+}
+
+// run writes standard input, or the data argument, into the segment.
+func (o *writeOptions) run(cmd *cobra.Command, args []string) error {
+	name := objectName(o.dir, args[0])
+	if err := refuseKind(o.dir, name, "write", "writing into", o.force); err != nil {
+		return err
+	}
+	seg, err := shm.Open(name, shm.Dir(o.dir))
+	if err != nil {
+		return err
+	}
+	defer seg.Close()
+	room, err := span(name, "write", seg.Size(), o.offset.n, 0, false)
+	if err != nil {
+		return err
+	}
+	// The input's length must be known before the first byte goes
+	// in: a file says it; anything else is read to its end first.
+	stdin := cmd.InOrStdin()
+	n, ok := fileLength(stdin)
+	if !ok {
+		var input io.ReadCloser
+		input, n, err = bufferInput(stdin, room+1)
+		if err != nil {
+			return &shm.Error{Op: "write", Name: name, Err: fmt.Errorf("reading stdin, nothing was written: %w", err)}
+		}
+		defer input.Close()
+		stdin = input
+	}
+	if n > room {
+		return &shm.Error{Op: "write", Name: name, Err: fmt.Errorf("%w: input is more than the %d bytes from offset %d to the end of the segment; nothing was written", shm.ErrInvalid, room, o.offset.n)}
+	}
+	w, err := seg.NewWriter(o.offset.n, n)
+	if err != nil {
+		return err
+	}
+	copied, err := io.CopyBuffer(w, io.LimitReader(stdin, n), make([]byte, copyBuffer))
+	if err == nil && copied < n {
+		err = fmt.Errorf("stdin ended after %d of its %d bytes", copied, n)
+	}
+	if err != nil {
+		return annotateWrite(name, err, copied)
+	}
+	return seg.Close()
 }
 
 // fileLength returns how many bytes r has left to read when it is a regular
@@ -423,10 +432,18 @@ it) unless --force is given.`,
 // SHM_SIZE of the C program examples/mmap ports.
 const defaultEditSize = 4096
 
+// editOptions are the flags of "shm edit".
+type editOptions struct {
+	dir   string
+	force bool
+	size  sizeFlag
+}
+
+// newEditCmd declares "shm edit" and its flags.
 func newEditCmd() *cobra.Command {
-	var dir string
-	var force bool
-	size := sizeFlag{n: defaultEditSize}
+	o := editOptions{
+		size: sizeFlag{n: defaultEditSize},
+	}
 	cmd := &cobra.Command{
 		Use:   "edit NAME",
 		Short: "Open or create a segment, show the stored word, store a new one from stdin",
@@ -444,55 +461,58 @@ This is what the C program of the lesson this project grew from does with
 		Example:           "  echo First | shm edit notes\n  echo Second | shm edit notes   # prints: before: First",
 		Args:              exactArgs("NAME"),
 		ValidArgsFunction: completeNames(false),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			name := objectName(dir, args[0])
-			if err := refuseKind(dir, name, "edit", "writing into", force); err != nil {
-				return err
+		RunE:              o.run,
+	}
+	cmd.Flags().Var(&o.size, "size", "size of the segment if it has to be created")
+	addForceFlag(cmd, &o.force)
+	addDirFlag(cmd, &o.dir)
+	return cmd
+}
+
+// run opens the segment in an editor and writes back what changed.
+func (o *editOptions) run(cmd *cobra.Command, args []string) error {
+	name := objectName(o.dir, args[0])
+	if err := refuseKind(o.dir, name, "edit", "writing into", o.force); err != nil {
+		return err
+	}
+	stdin := bufio.NewReader(cmd.InOrStdin())
+	seg, err := shm.Open(name, shm.Dir(o.dir))
+	if errors.Is(err, fs.ErrNotExist) {
+		// Read the word first and create the segment with it in
+		// place, so that a failure leaves nothing behind.
+		if o.size.n <= 0 {
+			_, err := shm.Create(name, o.size.n, shm.Dir(o.dir)) // refused: says why
+			return err
+		}
+		var word []byte
+		word, err = editWord(name, stdin, o.size.n)
+		if err != nil {
+			return err
+		}
+		seg, err = shm.Create(name, o.size.n, shm.Dir(o.dir), shm.Initialize(func(b []byte) error {
+			if word != nil {
+				copy(b, append(word, 0))
 			}
-			stdin := bufio.NewReader(cmd.InOrStdin())
-			seg, err := shm.Open(name, shm.Dir(dir))
-			if errors.Is(err, fs.ErrNotExist) {
-				// Read the word first and create the segment with it in
-				// place, so that a failure leaves nothing behind.
-				if size.n <= 0 {
-					_, err := shm.Create(name, size.n, shm.Dir(dir)) // refused: says why
-					return err
-				}
-				var word []byte
-				word, err = editWord(name, stdin, size.n)
-				if err != nil {
-					return err
-				}
-				seg, err = shm.Create(name, size.n, shm.Dir(dir), shm.Initialize(func(b []byte) error {
-					if word != nil {
-						copy(b, append(word, 0))
-					}
-					return nil
-				}))
-				if !errors.Is(err, fs.ErrExist) {
-					if err != nil {
-						return err
-					}
-					return seg.Close()
-				}
-				// Another process created it meanwhile: edit theirs.
-				seg, err = shm.Open(name, shm.Dir(dir))
-				if err == nil {
-					defer seg.Close()
-					return editExisting(cmd.OutOrStdout(), seg, func(int64) ([]byte, error) { return word, nil })
-				}
-			}
+			return nil
+		}))
+		if !errors.Is(err, fs.ErrExist) {
 			if err != nil {
 				return err
 			}
+			return seg.Close()
+		}
+		// Another process created it meanwhile: edit theirs.
+		seg, err = shm.Open(name, shm.Dir(o.dir))
+		if err == nil {
 			defer seg.Close()
-			return editExisting(cmd.OutOrStdout(), seg, func(size int64) ([]byte, error) { return editWord(name, stdin, size) })
-		},
+			return editExisting(cmd.OutOrStdout(), seg, func(int64) ([]byte, error) { return word, nil })
+		}
 	}
-	cmd.Flags().Var(&size, "size", "size of the segment if it has to be created")
-	addForceFlag(cmd, &force)
-	addDirFlag(cmd, &dir)
-	return cmd
+	if err != nil {
+		return err
+	}
+	defer seg.Close()
+	return editExisting(cmd.OutOrStdout(), seg, func(size int64) ([]byte, error) { return editWord(name, stdin, size) })
 }
 
 // editExisting prints the string stored in seg as "before: ", then stores

@@ -76,7 +76,7 @@ The mode is set exactly, whatever the umask.`,
 			return s.Close()
 		},
 	}
-	cmd.Flags().Var(&value, "value", "initial number of tokens, from 0 to 2147483647")
+	cmd.Flags().Var(&value, "value", fmt.Sprintf("initial number of tokens, from 0 to %d", sem.ValueMax))
 	cmd.Flags().Var(&mode, "mode", "permission bits, in octal")
 	addDirFlag(cmd, &dir)
 	return cmd
@@ -116,12 +116,16 @@ func newSemPostCmd() *cobra.Command {
 	return cmd
 }
 
+// semWaitOptions are the flags of "shm sem wait".
+type semWaitOptions struct {
+	dir     string
+	n       int
+	timeout time.Duration
+}
+
+// newSemWaitCmd declares "shm sem wait" and its flags.
 func newSemWaitCmd() *cobra.Command {
-	var (
-		dir     string
-		n       int
-		timeout time.Duration
-	)
+	var o semWaitOptions
 	cmd := &cobra.Command{
 		Use:   "wait NAME",
 		Short: "Take tokens from a semaphore, sleeping until there are some (sem_wait)",
@@ -134,52 +138,55 @@ the semaphore's waiter count, and tokens already taken stay taken.
 Exit status: 0 all tokens taken, 1 an error, 2 usage error, 3 timed out,
 130 stopped by SIGINT, SIGTERM or SIGHUP.`,
 		Args: exactArgs("NAME"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if n < 1 {
-				return usageErr(cmd, "-n %d: wait for at least one token", n)
-			}
-			if timeout < 0 {
-				return usageErr(cmd, "--timeout %v is negative", timeout)
-			}
-			s, err := sem.Open(args[0], sem.Dir(dir))
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			// A signal ends the wait through the context, so that the
-			// semaphore's waiter count is put back before the exit.
-			ctx, stop := stopContext(cmd.Context())
-			defer stop()
-			if timeout > 0 {
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, timeout)
-				defer cancel()
-			}
-			for i := 0; i < n; i++ {
-				err := s.Wait(ctx)
-				switch {
-				case err == nil:
-					continue
-				case interruption(ctx) != nil:
-					return interruptedf(ctx, "sem wait", args[0], "(took %d of %d token%s)", i, n, plural(n))
-				case errors.Is(err, context.DeadlineExceeded):
-					err = &shm.Error{Op: "sem wait", Name: args[0], Err: fmt.Errorf("%w after %v", sem.ErrTimeout, timeout)}
-					if i > 0 {
-						err = annotate(err, "%w (took %d of %d tokens)", i, n)
-					}
-					return &exitError{code: semTimeoutStatus, err: err}
-				case i > 0:
-					err = annotate(err, "%w (after taking %d of %d tokens)", i, n)
-				}
-				return err
-			}
-			return nil
-		},
+		RunE: o.run,
 	}
-	cmd.Flags().IntVarP(&n, "count", "n", 1, "number of tokens to take")
-	cmd.Flags().DurationVar(&timeout, "timeout", 0, "give up after this long (such as 5s or 1m) and exit with status 3; 0 waits forever")
-	addDirFlag(cmd, &dir)
+	cmd.Flags().IntVarP(&o.n, "count", "n", 1, "number of tokens to take")
+	cmd.Flags().DurationVar(&o.timeout, "timeout", 0, "give up after this long (such as 5s or 1m) and exit with status 3; 0 waits forever")
+	addDirFlag(cmd, &o.dir)
 	return cmd
+}
+
+// run waits on the semaphore as the flags say.
+func (o *semWaitOptions) run(cmd *cobra.Command, args []string) error {
+	if o.n < 1 {
+		return usageErr(cmd, "-n %d: wait for at least one token", o.n)
+	}
+	if o.timeout < 0 {
+		return usageErr(cmd, "--timeout %v is negative", o.timeout)
+	}
+	s, err := sem.Open(args[0], sem.Dir(o.dir))
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	// A signal ends the wait through the context, so that the
+	// semaphore's waiter count is put back before the exit.
+	ctx, stop := stopContext(cmd.Context())
+	defer stop()
+	if o.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.timeout)
+		defer cancel()
+	}
+	for i := 0; i < o.n; i++ {
+		err := s.Wait(ctx)
+		switch {
+		case err == nil:
+			continue
+		case interruption(ctx) != nil:
+			return interruptedf(ctx, "sem wait", args[0], "(took %d of %d token%s)", i, o.n, plural(o.n))
+		case errors.Is(err, context.DeadlineExceeded):
+			err = &shm.Error{Op: "sem wait", Name: args[0], Err: fmt.Errorf("%w after %v", sem.ErrTimeout, o.timeout)}
+			if i > 0 {
+				err = annotate(err, "%w (took %d of %d tokens)", i, o.n)
+			}
+			return &exitError{code: semTimeoutStatus, err: err}
+		case i > 0:
+			err = annotate(err, "%w (after taking %d of %d tokens)", i, o.n)
+		}
+		return err
+	}
+	return nil
 }
 
 // annotate adds to the cause of a library error, keeping the *shm.Error

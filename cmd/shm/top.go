@@ -202,11 +202,18 @@ func (v *topView) writeTable(w io.Writer) error {
 	return writeColumns(w, append([][]string{header}, cells...), 2)
 }
 
+// topOptions are the flags of "shm top".
+type topOptions struct {
+	opts     inspect.Options
+	once     bool
+	reverse  bool
+	sortKey  string
+	interval time.Duration
+}
+
+// newTopCmd declares "shm top" and its flags.
 func newTopCmd() *cobra.Command {
-	var opts inspect.Options
-	var once, reverse bool
-	var sortKey string
-	var interval time.Duration
+	var o topOptions
 	cmd := &cobra.Command{
 		Use:   "top",
 		Short: "Watch the objects live: attached processes, state, queue and topic traffic",
@@ -229,35 +236,38 @@ status 130.
 With --once, or when standard output is not a terminal, it prints one table
 and exits.`,
 		Args: exactArgs(),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if !slices.Contains(topSortKeys, sortKey) {
-				return usageErr(cmd, "--sort %q: want one of %s", sortKey, strings.Join(topSortKeys, ", "))
-			}
-			if interval <= 0 {
-				return usageErr(cmd, "--interval %s: want more than 0", interval)
-			}
-			v := &topView{dir: opts.Dir, sampler: inspect.NewSampler(&inspect.Options{Dir: opts.Dir}), sortKey: sortKey, reverse: reverse, filter: opts.Prefix}
-			out := cmd.OutOrStdout()
-			f, isFile := out.(*os.File)
-			if once || !isFile || !term.IsTerminal(int(f.Fd())) {
-				v.refresh()
-				return v.writeTable(out)
-			}
-			ctx, stop := stopContext(cmd.Context())
-			defer stop()
-			if err := v.run(ctx, interval); err != nil || interruption(ctx) == nil {
-				return err
-			}
-			return interrupted(ctx, "top", opts.Dir, "")
-		},
+		RunE: o.run,
 	}
-	cmd.Flags().BoolVar(&once, "once", false, "print one table and exit")
-	cmd.Flags().StringVar(&sortKey, "sort", "name", "order by `KEY`: "+strings.Join(topSortKeys, ", "))
-	cmd.Flags().BoolVar(&reverse, "reverse", false, "reverse the order")
-	cmd.Flags().StringVar(&opts.Prefix, "prefix", "", "show only names that start with `P`")
-	cmd.Flags().DurationVar(&interval, "interval", time.Second, "time between refreshes")
-	addDirFlag(cmd, &opts.Dir)
+	cmd.Flags().BoolVar(&o.once, "once", false, "print one table and exit")
+	cmd.Flags().StringVar(&o.sortKey, "sort", "name", "order by `KEY`: "+strings.Join(topSortKeys, ", "))
+	cmd.Flags().BoolVar(&o.reverse, "reverse", false, "reverse the order")
+	cmd.Flags().StringVar(&o.opts.Prefix, "prefix", "", "show only names that start with `P`")
+	cmd.Flags().DurationVar(&o.interval, "interval", time.Second, "time between refreshes")
+	addDirFlag(cmd, &o.opts.Dir)
 	return cmd
+}
+
+// run shows the live view, or one table with --once or off a terminal.
+func (o *topOptions) run(cmd *cobra.Command, args []string) error {
+	if !slices.Contains(topSortKeys, o.sortKey) {
+		return usageErr(cmd, "--sort %q: want one of %s", o.sortKey, strings.Join(topSortKeys, ", "))
+	}
+	if o.interval <= 0 {
+		return usageErr(cmd, "--interval %s: want more than 0", o.interval)
+	}
+	v := &topView{dir: o.opts.Dir, sampler: inspect.NewSampler(&inspect.Options{Dir: o.opts.Dir}), sortKey: o.sortKey, reverse: o.reverse, filter: o.opts.Prefix}
+	out := cmd.OutOrStdout()
+	f, isFile := out.(*os.File)
+	if o.once || !isFile || !term.IsTerminal(int(f.Fd())) {
+		v.refresh()
+		return v.writeTable(out)
+	}
+	ctx, stop := stopContext(cmd.Context())
+	defer stop()
+	if err := v.run(ctx, o.interval); err != nil || interruption(ctx) == nil {
+		return err
+	}
+	return interrupted(ctx, "top", o.opts.Dir, "")
 }
 
 // run shows the view on the terminal until the user quits or ctx ends (a

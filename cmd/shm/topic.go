@@ -88,16 +88,24 @@ bytes.`,
 	return cmd
 }
 
+// topicCreateOptions are the flags of "shm topic create".
+type topicCreateOptions struct {
+	dir       string
+	capacity  sizeFlag
+	maxMsg    sizeFlag
+	mode      modeFlag
+	subs      int
+	history   int
+	overwrite bool
+}
+
+// newTopicCreateCmd declares "shm topic create" and its flags.
 func newTopicCreateCmd() *cobra.Command {
-	var (
-		dir       string
-		capacity  = sizeFlag{n: 4 << 20}
-		maxMsg    = sizeFlag{n: 64 << 10}
-		mode      = modeFlag(shm.DefaultMode)
-		subs      int
-		history   int
-		overwrite bool
-	)
+	o := topicCreateOptions{
+		capacity: sizeFlag{n: 4 << 20},
+		maxMsg:   sizeFlag{n: 64 << 10},
+		mode:     modeFlag(shm.DefaultMode),
+	}
 	cmd := &cobra.Command{
 		Use:   "create NAME [--capacity 4M] [--max-message 64K] [--subscribers 64] [--history N] [--overwrite]",
 		Short: "Create a topic",
@@ -110,55 +118,64 @@ the last --history messages the ring still holds before the new ones. With
 what was written over instead (and is told how many).`,
 		Args:              exactArgs("NAME"),
 		ValidArgsFunction: cobra.NoFileCompletions,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c := capacity.n
-			if c < topic.MinCapacity || c > topic.MaxCapacity || c&(c-1) != 0 {
-				return usageErr(cmd, "--capacity %s is not a power of two from %s to %s", exactSize(c), exactSize(topic.MinCapacity), exactSize(topic.MaxCapacity))
-			}
-			limit := c/2 - 32
-			if maxMsg.n == 0 || maxMsg.n > limit {
-				if !maxMsg.set && maxMsg.n > limit {
-					maxMsg.n = limit // the default, cut to a small ring
-				} else {
-					return usageErr(cmd, "--max-message %s is not from 1 to %d for a capacity of %s", exactSize(maxMsg.n), limit, exactSize(c))
-				}
-			}
-			if subs < 1 || subs > topic.MaxSubscribers {
-				return usageErr(cmd, "--subscribers %d is not from 1 to %d", subs, topic.MaxSubscribers)
-			}
-			if history < 0 || int64(history) > c/16 {
-				return usageErr(cmd, "--history %d is not from 0 to %d, the messages a capacity of %s holds", history, c/16, exactSize(c))
-			}
-			opts := []topic.Option{topic.Dir(dir), topic.Mode(mode.perm()), topic.MaxMessage(int(maxMsg.n)),
-				topic.Subscribers(subs), topic.History(history)}
-			if overwrite {
-				opts = append(opts, topic.Overwrite())
-			}
-			t, err := topic.Create(args[0], c, opts...)
-			if err != nil {
-				return err
-			}
-			return t.Close()
-		},
+		RunE:              o.run,
 	}
 	f := cmd.Flags()
-	f.Var(&capacity, "capacity", "ring size in bytes, a power of two (64K, 4M, ...)")
-	f.Var(&maxMsg, "max-message", "largest message (at most capacity/2 - 32)")
-	f.Var(&mode, "mode", "permission bits of the new object, in octal")
-	f.IntVar(&subs, "subscribers", topic.DefaultSubscribers, "most subscribers at once")
-	f.IntVar(&history, "history", 0, "messages a joining subscriber gets from before it joined")
-	f.BoolVar(&overwrite, "overwrite", false, "never wait for slow subscribers: they miss messages instead")
-	addDirFlag(cmd, &dir)
+	f.Var(&o.capacity, "capacity", "ring size in bytes, a power of two (64K, 4M, ...)")
+	f.Var(&o.maxMsg, "max-message", "largest message (at most capacity/2 - 32)")
+	f.Var(&o.mode, "mode", "permission bits of the new object, in octal")
+	f.IntVar(&o.subs, "subscribers", topic.DefaultSubscribers, "most subscribers at once")
+	f.IntVar(&o.history, "history", 0, "messages a joining subscriber gets from before it joined")
+	f.BoolVar(&o.overwrite, "overwrite", false, "never wait for slow subscribers: they miss messages instead")
+	addDirFlag(cmd, &o.dir)
 	return cmd
 }
 
+// run checks the flags against the topic's rules and creates it.
+func (o *topicCreateOptions) run(cmd *cobra.Command, args []string) error {
+	c, maxMsg := o.capacity.n, o.maxMsg.n
+	if !o.maxMsg.set {
+		maxMsg = min(maxMsg, int64(topic.MaxMessageFor(c))) // the default, cut to a small ring
+	}
+	given := []string{"--capacity " + exactSize(c)}
+	if o.maxMsg.set {
+		if maxMsg == 0 {
+			return usageErr(cmd, "--max-message 0: a topic takes messages of at least 1 byte")
+		}
+		given = append(given, "--max-message "+exactSize(maxMsg))
+	}
+	if cmd.Flags().Changed("subscribers") {
+		given = append(given, fmt.Sprintf("--subscribers %d", o.subs))
+	}
+	if cmd.Flags().Changed("history") {
+		given = append(given, fmt.Sprintf("--history %d", o.history))
+	}
+	opts := []topic.Option{topic.Dir(o.dir), topic.Mode(o.mode.perm()), topic.MaxMessage(int(maxMsg)),
+		topic.Subscribers(o.subs), topic.History(o.history)}
+	if o.overwrite {
+		opts = append(opts, topic.Overwrite())
+	}
+	if err := topic.Validate(c, opts...); err != nil {
+		return ruleError(cmd, given, err)
+	}
+	t, err := topic.Create(args[0], c, opts...)
+	if err != nil {
+		return err
+	}
+	return t.Close()
+}
+
+// topicPubOptions are the flags of "shm topic pub".
+type topicPubOptions struct {
+	dir      string
+	raw      bool
+	keepOpen bool
+	timeout  time.Duration
+}
+
+// newTopicPubCmd declares "shm topic pub" and its flags.
 func newTopicPubCmd() *cobra.Command {
-	var (
-		dir      string
-		raw      bool
-		keepOpen bool
-		timeout  time.Duration
-	)
+	var o topicPubOptions
 	cmd := &cobra.Command{
 		Use:   "pub NAME [MSG...]",
 		Short: "Publish messages: the arguments, or one per line of standard input",
@@ -170,60 +187,67 @@ leaves it open. On a lossless topic a slow subscriber makes pub wait (up to
 --timeout per message).`,
 		Args:              minArgs(1, "NAME"),
 		ValidArgsFunction: completeNames(false),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			t, err := topic.Open(args[0], topic.Dir(dir))
-			if err != nil {
-				return err
-			}
-			sctx, stop := stopContext(cmd.Context())
-			defer stop()
-			publish := func(msg []byte) error {
-				if timeout == 0 {
-					return t.Publish(sctx, msg)
-				}
-				ctx, cancel := context.WithTimeout(sctx, timeout)
-				defer cancel()
-				return t.Publish(ctx, msg)
-			}
-			in := newSignalReader(sctx, cmd.InOrStdin())
-			defer in.Close()
-			published := 0
-			err = sendAll(in, args[1:], raw, t.MaxMessage(), func(msg []byte) error {
-				published++
-				return publish(msg)
-			})
-			if err == nil && published == 0 && !keepOpen {
-				// Nothing to publish: only the publisher's Close tells the
-				// subscribers that the stream is complete.
-				err = t.BecomePublisher()
-			}
-			if keepOpen {
-				err = errors.Join(err, t.Detach())
-			} else {
-				err = errors.Join(err, t.Close())
-			}
-			if interruption(sctx) != nil {
-				return interruptedf(sctx, "topic pub", t.Name(), "after %d message%s", published, plural(published))
-			}
-			return err
-		},
+		RunE:              o.run,
 	}
 	f := cmd.Flags()
-	f.BoolVar(&raw, "raw", false, "read length-prefixed messages (4-byte little-endian length, then the bytes)")
-	f.BoolVar(&keepOpen, "keep-open", false, "do not close the topic for publishing at the end")
-	f.DurationVar(&timeout, "timeout", 0, "longest wait for room for one message (0: no limit)")
-	addDirFlag(cmd, &dir)
+	f.BoolVar(&o.raw, "raw", false, "read length-prefixed messages (4-byte little-endian length, then the bytes)")
+	f.BoolVar(&o.keepOpen, "keep-open", false, "do not close the topic for publishing at the end")
+	f.DurationVar(&o.timeout, "timeout", 0, "longest wait for room for one message (0: no limit)")
+	addDirFlag(cmd, &o.dir)
 	return cmd
 }
 
+// run publishes the arguments, or standard input, and closes the topic.
+func (o *topicPubOptions) run(cmd *cobra.Command, args []string) error {
+	t, err := topic.Open(args[0], topic.Dir(o.dir))
+	if err != nil {
+		return err
+	}
+	sctx, stop := stopContext(cmd.Context())
+	defer stop()
+	publish := func(msg []byte) error {
+		if o.timeout == 0 {
+			return t.Publish(sctx, msg)
+		}
+		ctx, cancel := context.WithTimeout(sctx, o.timeout)
+		defer cancel()
+		return t.Publish(ctx, msg)
+	}
+	in := newSignalReader(sctx, cmd.InOrStdin())
+	defer in.Close()
+	published := 0
+	err = sendAll(in, args[1:], o.raw, t.MaxMessage(), func(msg []byte) error {
+		published++
+		return publish(msg)
+	})
+	if err == nil && published == 0 && !o.keepOpen {
+		// Nothing to publish: only the publisher's Close tells the
+		// subscribers that the stream is complete.
+		err = t.BecomePublisher()
+	}
+	if o.keepOpen {
+		err = errors.Join(err, t.Detach())
+	} else {
+		err = errors.Join(err, t.Close())
+	}
+	if interruption(sctx) != nil {
+		return interruptedf(sctx, "topic pub", t.Name(), "after %d message%s", published, plural(published))
+	}
+	return err
+}
+
+// topicSubOptions are the flags of "shm topic sub".
+type topicSubOptions struct {
+	dir     string
+	raw     bool
+	follow  bool
+	count   int
+	timeout time.Duration
+}
+
+// newTopicSubCmd declares "shm topic sub" and its flags.
 func newTopicSubCmd() *cobra.Command {
-	var (
-		dir     string
-		raw     bool
-		follow  bool
-		count   int
-		timeout time.Duration
-	)
+	var o topicSubOptions
 	cmd := &cobra.Command{
 		Use:   "sub NAME [-n N] [--follow] [--timeout D] [--raw]",
 		Short: "Subscribe and print messages, one per line",
@@ -237,40 +261,43 @@ mode quietly, and fails -n. On an overwrite topic, falling behind prints
 "shm: topic sub NAME: missed N messages" on standard error and goes on.`,
 		Args:              exactArgs("NAME"),
 		ValidArgsFunction: completeNames(false),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if count < 0 {
-				return usageErr(cmd, "-n %d is negative", count)
-			}
-			t, err := topic.Open(args[0], topic.Dir(dir))
-			if err != nil {
-				return err
-			}
-			if err := t.Subscribe(); err != nil {
-				t.Close()
-				return err
-			}
-			ctx, stop := stopContext(cmd.Context())
-			defer stop()
-			w := bufio.NewWriterSize(cmd.OutOrStdout(), 1<<16)
-			got, err := subAll(ctx, t, w, cmd.ErrOrStderr(), raw, follow || count > 0, count, timeout)
-			err = errors.Join(err, w.Flush(), t.Close())
-			if interruption(ctx) != nil {
-				// What was received was printed before the one line.
-				return interruptedf(ctx, "topic sub", t.Name(), "after %d message%s", got, plural(got))
-			}
-			if count > 0 && got < count && err == nil {
-				err = &shm.Error{Op: "topic sub", Name: t.Name(), Err: fmt.Errorf("got %d of %d messages: the topic was closed for publishing", got, count)}
-			}
-			return err
-		},
+		RunE:              o.run,
 	}
 	f := cmd.Flags()
-	f.BoolVar(&raw, "raw", false, "write length-prefixed messages (4-byte little-endian length, then the bytes)")
-	f.BoolVar(&follow, "follow", false, "keep waiting for messages until the topic is closed for publishing")
-	f.IntVarP(&count, "count", "n", 0, "stop after N messages, waiting for them")
-	f.DurationVar(&timeout, "timeout", 0, "give up when no message came for this long (0: no limit)")
-	addDirFlag(cmd, &dir)
+	f.BoolVar(&o.raw, "raw", false, "write length-prefixed messages (4-byte little-endian length, then the bytes)")
+	f.BoolVar(&o.follow, "follow", false, "keep waiting for messages until the topic is closed for publishing")
+	f.IntVarP(&o.count, "count", "n", 0, "stop after N messages, waiting for them")
+	f.DurationVar(&o.timeout, "timeout", 0, "give up when no message came for this long (0: no limit)")
+	addDirFlag(cmd, &o.dir)
 	return cmd
+}
+
+// run subscribes and prints messages until the flags say stop.
+func (o *topicSubOptions) run(cmd *cobra.Command, args []string) error {
+	if o.count < 0 {
+		return usageErr(cmd, "-n %d is negative", o.count)
+	}
+	t, err := topic.Open(args[0], topic.Dir(o.dir))
+	if err != nil {
+		return err
+	}
+	if err := t.Subscribe(); err != nil {
+		t.Close()
+		return err
+	}
+	ctx, stop := stopContext(cmd.Context())
+	defer stop()
+	w := bufio.NewWriterSize(cmd.OutOrStdout(), 1<<16)
+	got, err := subAll(ctx, t, w, cmd.ErrOrStderr(), o.raw, o.follow || o.count > 0, o.count, o.timeout)
+	err = errors.Join(err, w.Flush(), t.Close())
+	if interruption(ctx) != nil {
+		// What was received was printed before the one line.
+		return interruptedf(ctx, "topic sub", t.Name(), "after %d message%s", got, plural(got))
+	}
+	if o.count > 0 && got < o.count && err == nil {
+		err = &shm.Error{Op: "topic sub", Name: t.Name(), Err: fmt.Errorf("got %d of %d messages: the topic was closed for publishing", got, o.count)}
+	}
+	return err
 }
 
 // subAll prints messages until count (if > 0), end of file, or, when not
@@ -321,11 +348,15 @@ func subAll(ctx context.Context, t *topic.Topic, w *bufio.Writer, stderr io.Writ
 	return got, nil
 }
 
+// topicStatOptions are the flags of "shm topic stat".
+type topicStatOptions struct {
+	dir    string
+	asJSON bool
+}
+
+// newTopicStatCmd declares "shm topic stat" and its flags.
 func newTopicStatCmd() *cobra.Command {
-	var (
-		dir    string
-		asJSON bool
-	)
+	var o topicStatOptions
 	cmd := &cobra.Command{
 		Use:   "stat NAME [--json]",
 		Short: "Show a topic's size, policy, publisher and subscribers",
@@ -336,57 +367,60 @@ many messages it has still to read. On a corrupt topic it says which field
 is wrong, and where.`,
 		Args:              exactArgs("NAME"),
 		ValidArgsFunction: completeNames(false),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := topic.Inspect(args[0], topic.Dir(dir))
-			if st.Capacity == 0 {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			name := strings.TrimLeft(args[0], "/")
-			if asJSON {
-				type jsonStats struct {
-					jsonname.Field
-					topic.Stats
-					Policy  string `json:"policy"`
-					Corrupt string `json:"corrupt,omitempty"`
-				}
-				js := jsonStats{Field: jsonname.Of(name), Stats: st, Policy: st.Policy()}
-				if err != nil {
-					js.Corrupt = err.Error()
-				}
-				if werr := writeJSON(out, js); werr != nil {
-					return werr
-				}
-				return err
-			}
-			tw := tabwriter.NewWriter(out, 0, 4, 1, ' ', 0)
-			fmt.Fprintf(tw, "name:\t%s\n", name)
-			fmt.Fprintf(tw, "kind:\ttopic, %s\n", st.Policy())
-			fmt.Fprintf(tw, "capacity:\t%s (%d bytes)\n", formatSize(st.Capacity), st.Capacity)
-			fmt.Fprintf(tw, "max message:\t%s (%d bytes)\n", formatSize(int64(st.MaxMessage)), st.MaxMessage)
-			fmt.Fprintf(tw, "history:\t%d messages\n", st.History)
-			if st.Published >= 0 {
-				fmt.Fprintf(tw, "published:\t%d messages, %d kept in the ring\n", st.Published, st.Kept)
-			}
-			fmt.Fprintf(tw, "closed:\t%s\n", yesNo(st.Closed))
-			if st.Publisher != nil {
-				fmt.Fprintf(tw, "publisher:\t%s\n", aliveString(st.Publisher.PID, st.Publisher.Alive))
-			} else {
-				fmt.Fprintf(tw, "publisher:\tnone\n")
-			}
-			fmt.Fprintf(tw, "subscribers:\t%d of %d\n", len(st.Subscribers), st.MaxSubscribers)
-			for _, s := range st.Subscribers {
-				fmt.Fprintf(tw, "  slot %d:\t%s, position %d, %d messages behind\n", s.Slot, aliveString(s.PID, s.Alive), s.Position, s.Lag)
-			}
-			if err := tw.Flush(); err != nil {
-				return err
-			}
-			return err
-		},
+		RunE:              o.run,
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON object for scripts")
-	addDirFlag(cmd, &dir)
+	cmd.Flags().BoolVar(&o.asJSON, "json", false, "print a JSON object for scripts")
+	addDirFlag(cmd, &o.dir)
 	return cmd
+}
+
+// run prints the topic's state, or what is wrong with it.
+func (o *topicStatOptions) run(cmd *cobra.Command, args []string) error {
+	st, err := topic.Inspect(args[0], topic.Dir(o.dir))
+	if st.Capacity == 0 {
+		return err
+	}
+	out := cmd.OutOrStdout()
+	name := strings.TrimLeft(args[0], "/")
+	if o.asJSON {
+		type jsonStats struct {
+			jsonname.Field
+			topic.Stats
+			Policy  string `json:"policy"`
+			Corrupt string `json:"corrupt,omitempty"`
+		}
+		js := jsonStats{Field: jsonname.Of(name), Stats: st, Policy: st.Policy()}
+		if err != nil {
+			js.Corrupt = err.Error()
+		}
+		if werr := writeJSON(out, js); werr != nil {
+			return werr
+		}
+		return err
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 1, ' ', 0)
+	fmt.Fprintf(tw, "name:\t%s\n", name)
+	fmt.Fprintf(tw, "kind:\ttopic, %s\n", st.Policy())
+	fmt.Fprintf(tw, "capacity:\t%s (%d bytes)\n", formatSize(st.Capacity), st.Capacity)
+	fmt.Fprintf(tw, "max message:\t%s (%d bytes)\n", formatSize(int64(st.MaxMessage)), st.MaxMessage)
+	fmt.Fprintf(tw, "history:\t%d messages\n", st.History)
+	if st.Published >= 0 {
+		fmt.Fprintf(tw, "published:\t%d messages, %d kept in the ring\n", st.Published, st.Kept)
+	}
+	fmt.Fprintf(tw, "closed:\t%s\n", yesNo(st.Closed))
+	if st.Publisher != nil {
+		fmt.Fprintf(tw, "publisher:\t%s\n", aliveString(st.Publisher.PID, st.Publisher.Alive))
+	} else {
+		fmt.Fprintf(tw, "publisher:\tnone\n")
+	}
+	fmt.Fprintf(tw, "subscribers:\t%d of %d\n", len(st.Subscribers), st.MaxSubscribers)
+	for _, s := range st.Subscribers {
+		fmt.Fprintf(tw, "  slot %d:\t%s, position %d, %d messages behind\n", s.Slot, aliveString(s.PID, s.Alive), s.Position, s.Lag)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return err
 }
 
 func aliveString(pid int, alive bool) string {

@@ -1,6 +1,9 @@
 // Package bench measures how fast two processes on this machine exchange
 // messages over shared memory and over the kernel's pipes and sockets, side
-// by side in one run, the way "shm bench" reports it.
+// by side in one run: it is the runner of "shm bench". It is internal
+// because its options, report fields and formatters follow the command's
+// flags and tables; a program that wants the figures runs
+// "shm bench --json".
 //
 // # Model
 //
@@ -11,9 +14,9 @@
 // and, for the transports with a ring, a ring capacity (see Capacities:
 // by default a short sweep picks the fastest for raw per message size).
 // Each case gets a fresh peer process: Run re-executes the program (by
-// default os.Executable) with PeerEnv describing the case, and that program
+// default os.Executable) with peerEnv describing the case, and that program
 // must hand over to ServePeer when IsPeer reports true, before doing anything
-// else:
+// else, as cmd/shm's "shm bench peer" and this package's TestMain do:
 //
 //	func main() {
 //		if bench.IsPeer() {

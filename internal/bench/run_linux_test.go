@@ -40,7 +40,7 @@ func peersOf(t *testing.T, pid int) []string {
 	var out []string
 	for _, p := range env {
 		b, err := os.ReadFile(p)
-		if err == nil && bytes.Contains(b, []byte(PeerEnv+"=")) && bytes.Contains(b, mark) {
+		if err == nil && bytes.Contains(b, []byte(peerEnv+"=")) && bytes.Contains(b, mark) {
 			out = append(out, p)
 		}
 	}
@@ -286,7 +286,7 @@ func TestRunWake(t *testing.T) {
 			t.Errorf("%s: %v to sem", key, r.VsSem)
 		}
 		t.Logf("%s: %d round trips, p50 %s, peer CPU %s, x%.2f sem", key, r.Samples, FormatNS(r.P50NS),
-			FormatPercent(r.PeerCPUPercent), r.VsSem)
+			formatPercent(r.PeerCPUPercent), r.VsSem)
 	}
 	var buf bytes.Buffer
 	if err := WriteJSON(&buf, rep); err != nil {

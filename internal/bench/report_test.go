@@ -31,13 +31,13 @@ func TestFormat(t *testing.T) {
 		{ratio(0.0099), "0.010"},
 		{ratio(58.5), "58.5"},
 		{ratio(107.4), "107"},
-		{FormatPercent(0), "0.0%"},
-		{FormatPercent(0.34), "0.3%"},
-		{FormatPercent(2.44), "2.4%"},
-		{FormatPercent(9.94), "9.9%"},
-		{FormatPercent(9.96), "10%"},
-		{FormatPercent(99.6), "100%"},
-		{FormatPercent(187.2), "187%"},
+		{formatPercent(0), "0.0%"},
+		{formatPercent(0.34), "0.3%"},
+		{formatPercent(2.44), "2.4%"},
+		{formatPercent(9.94), "9.9%"},
+		{formatPercent(9.96), "10%"},
+		{formatPercent(99.6), "100%"},
+		{formatPercent(187.2), "187%"},
 	}
 	for _, tc := range tests {
 		if tc.got != tc.want {

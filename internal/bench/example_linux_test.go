@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/shmkit/shm/bench"
+	"github.com/shmkit/shm/internal/bench"
 )
 
 // A short run of two transports. The peer is this very program, which hands

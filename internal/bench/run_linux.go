@@ -17,7 +17,7 @@ import (
 
 func supported() error { return nil }
 
-// peerSpec is what the driver passes to the peer in PeerEnv.
+// peerSpec is what the driver passes to the peer in peerEnv.
 type peerSpec struct {
 	Case  Case   `json:"case"`
 	Arg   string `json:"arg"`
@@ -56,7 +56,7 @@ func runCaseErr(parent context.Context, c *config, t Transport, cs Case, d time.
 		return err
 	}
 	cmd := exec.Command(c.exe, c.args...)
-	cmd.Env = append(os.Environ(), PeerEnv+"="+string(spec))
+	cmd.Env = append(os.Environ(), peerEnv+"="+string(spec))
 	cmd.ExtraFiles = pi.Files
 	stderr := &headBuffer{}
 	cmd.Stderr = stderr

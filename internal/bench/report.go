@@ -94,7 +94,7 @@ func WriteTable(w io.Writer, rep *Report) error {
 		return cells
 	}
 	tail := func(k columns, r Result, vs float64) []string {
-		cpu := FormatPercent(r.PeerCPUPercent)
+		cpu := formatPercent(r.PeerCPUPercent)
 		if isC(r.Transport) {
 			cpu = "-"
 		}
@@ -328,9 +328,9 @@ func quantileCell(q float64, v, n uint64) string {
 	return FormatNS(v)
 }
 
-// FormatPercent formats a percentage with two significant digits or to a
+// formatPercent formats a percentage with two significant digits or to a
 // tenth: 100%, 37%, 2.4%, 0.3%.
-func FormatPercent(p float64) string {
+func formatPercent(p float64) string {
 	if p >= 9.95 {
 		return fmt.Sprintf("%.0f%%", p)
 	}

@@ -34,10 +34,10 @@ const sweepShare = 4 // a quarter
 // otherwise. Starting a peer process per case adds a little to it.
 const DefaultDuration = 20 * time.Second
 
-// PeerEnv is the environment variable that makes a process the peer of a
+// peerEnv is the environment variable that makes a process the peer of a
 // run: the driver re-executes its own program with it set (to the case, in
 // JSON), and the program's main or TestMain hands over to ServePeer.
-const PeerEnv = "SHM_BENCH_PEER"
+const peerEnv = "SHM_BENCH_PEER"
 
 // An Option changes how Run works.
 type Option func(*config)
@@ -86,7 +86,7 @@ func NoPin() Option { return func(c *config) { c.noPin = true } }
 // /dev/shm.
 func Dir(path string) Option { return func(c *config) { c.dir = path } }
 
-// PeerCommand sets how the peer is started: exe with args, and PeerEnv in
+// PeerCommand sets how the peer is started: exe with args, and peerEnv in
 // its environment. The default is this very program (os.Executable) without
 // arguments, which suits a program whose main calls ServePeer when IsPeer.
 func PeerCommand(exe string, args ...string) Option {

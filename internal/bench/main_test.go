@@ -8,7 +8,7 @@ import (
 )
 
 // TestMain lets the test binary be the peer of the runs the tests start: Run
-// re-executes this binary with PeerEnv set.
+// re-executes this binary with peerEnv set.
 func TestMain(m *testing.M) {
 	if IsPeer() {
 		if err := ServePeer(context.Background()); err != nil {

@@ -3,7 +3,7 @@ package bench_test
 import (
 	"fmt"
 
-	"github.com/shmkit/shm/bench"
+	"github.com/shmkit/shm/internal/bench"
 )
 
 // Quantiles are the upper bounds of the histogram's buckets, within 1/128 of

@@ -8,7 +8,7 @@ import (
 	"os"
 )
 
-// ServePeer plays the peer's part of the case described in PeerEnv: it pins
+// ServePeer plays the peer's part of the case described in peerEnv: it pins
 // the calling goroutine's thread to the CPU the driver chose, attaches to
 // the transport, and answers the driver until its stop message. It returns
 // nil when the case went well; the program should then exit with status 0,
@@ -16,8 +16,8 @@ import (
 // It locks the calling goroutine to its thread for good.
 func ServePeer(ctx context.Context) error {
 	var spec peerSpec
-	if err := json.Unmarshal([]byte(os.Getenv(PeerEnv)), &spec); err != nil {
-		return fmt.Errorf("bench peer: bad %s: %w", PeerEnv, err)
+	if err := json.Unmarshal([]byte(os.Getenv(peerEnv)), &spec); err != nil {
+		return fmt.Errorf("bench peer: bad %s: %w", peerEnv, err)
 	}
 	t := transportByName(spec.Case.Transport)
 	if t == nil {
