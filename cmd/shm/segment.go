@@ -456,8 +456,8 @@ an error and nothing is stored. A new segment appears only once it holds the
 word: if edit fails (stdin unreadable, the word too long) it creates nothing.
 A queue or a semaphore file is refused unless --force is given.
 
-This is what the C program of the lesson this project grew from does with
-/comento_mem; "shm edit comento_mem" works on the same object.`,
+A C program doing the same with shm_open and mmap on /comento_mem (see
+examples/mmap) shares its object with "shm edit comento_mem".`,
 		Example:           "  echo First | shm edit notes\n  echo Second | shm edit notes   # prints: before: First",
 		Args:              exactArgs("NAME"),
 		ValidArgsFunction: completeNames(false),

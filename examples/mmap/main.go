@@ -1,5 +1,5 @@
-// Command mmap is the C program of the lesson this project grew from ("IPC
-// practice 04 – Shared Memory"), written in Go with package shm. It behaves
+// Command mmap is a classic shm_open/mmap C exercise ("IPC practice 04 –
+// Shared Memory") written in Go with package shm. It behaves
 // the same, message for message and exit status for exit status, so the two
 // can take turns on the same object:
 //
@@ -12,7 +12,7 @@
 //
 // Exit status: 0 done, 1 shm_open failed, 2 creating or sizing the object
 // failed, 3 mapping failed, 4 usage, 5 listing failed. The messages, the
-// seed's spelling included ("memeory"), are the C program's.
+// spelling "memeory" included, are the C program's.
 //
 // The environment variable SHM_MMAP_NAME names another object than
 // /comento_mem, so tests and experiments leave a real /comento_mem alone.
