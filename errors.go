@@ -7,15 +7,24 @@ import (
 	"syscall"
 )
 
-// Error records a failed operation on a named segment. It prints like
-// *fs.PathError ("shm open /jobs: no such file or directory"), with the
-// name as QuoteName gives it (so a name holding control characters cannot
-// act on a terminal), and unwraps to its cause, so errors.Is(err, fs.ErrNotExist), fs.ErrExist,
-// fs.ErrPermission and ErrNoSpace work on every error this package returns.
+// Error records a failed operation on a named object. It prints like
+// *fs.PathError, "shm OP NAME: cause" ("shm open /jobs: no such file or
+// directory"), with the name as QuoteName gives it (so a name holding
+// control characters cannot act on a terminal), and unwraps to its cause,
+// so errors.Is(err, fs.ErrNotExist), fs.ErrExist, fs.ErrPermission and
+// ErrNoSpace work on every error this module returns.
+//
+// Every package of the module returns its errors as *Error, spelled the
+// same way: Op is the bare verb for a segment ("open", "resize") and the
+// kind and the verb for anything built on one ("queue open", "sem wait",
+// "mutex lock"); Name is the name as the caller gave it, leading slashes
+// included, in the errors of the handle's methods too (the handle's Name
+// method gives it without them), or SEGMENT+OFFSET for a semaphore or a
+// lock inside a segment.
 type Error struct {
-	Op   string // "create", "open", "resize", "read", ...
+	Op   string // "create", "open", "resize", "queue send", "sem wait", ...
 	Name string // the object's name as the caller gave it
-	Err  error  // the cause: an errno, or one of this package's sentinels
+	Err  error  // the cause: an errno, or one of the module's sentinels
 }
 
 func (e *Error) Error() string {

@@ -68,7 +68,7 @@ var (
 // not safe for concurrent use by several goroutines: give each goroutine
 // its own handle (Open again).
 type Queue struct {
-	name string
+	name string // as the caller gave it, for errors; Name trims the slashes
 	seg  *shm.Segment
 	cfg  config
 	geometry
@@ -247,7 +247,7 @@ func Open(name string, opts ...Option) (*Queue, error) {
 	}
 	seg, err := shm.Open(name, shm.Dir(c.dir))
 	if err != nil {
-		return nil, err // already "shm open NAME: ..."
+		return nil, wrapErr("queue open", name, unwrapShm(err))
 	}
 	q, err := attach(name, seg, &c)
 	if err != nil {
@@ -285,7 +285,7 @@ func attachMapped(name string, seg *shm.Segment, c *config) (*Queue, error) {
 		return nil, err
 	}
 	q := &Queue{
-		name:     shmName(name),
+		name:     name,
 		seg:      seg,
 		cfg:      *c,
 		geometry: g,
@@ -334,7 +334,7 @@ func shmName(n string) string {
 }
 
 // Name returns the queue's name without a leading slash.
-func (q *Queue) Name() string { return q.name }
+func (q *Queue) Name() string { return shmName(q.name) }
 
 // Capacity returns the ring's size in bytes.
 func (q *Queue) Capacity() int64 { return int64(q.capacity) }
@@ -792,7 +792,7 @@ func wrapErr(op, name string, err error) error {
 	if err == nil {
 		return nil
 	}
-	return &shm.Error{Op: op, Name: shmName(name), Err: err}
+	return &shm.Error{Op: op, Name: name, Err: err}
 }
 
 // unwrapShm takes the cause out of a *shm.Error so that the queue's own

@@ -264,7 +264,7 @@ func Stat(name string, opts ...Option) (s Stats, err error) {
 	c := newConfig(opts)
 	seg, err := shm.Open(name, shm.Dir(c.dir), shm.ReadOnly())
 	if err != nil {
-		return Stats{}, err
+		return Stats{}, wrapErr("queue stat", name, unwrapShm(err))
 	}
 	defer seg.Close()
 	if fault.Catch(func() { s, err = stat(seg.Bytes(), seg.Fd(), name) }) {

@@ -88,7 +88,7 @@ func plural(n uint64) string {
 // not safe for concurrent use by several goroutines: give each goroutine
 // its own handle (Open again).
 type Topic struct {
-	name string
+	name string // as the caller gave it, for errors; Name trims the slashes
 	seg  *shm.Segment
 	fd   int
 	cfg  config
@@ -186,7 +186,7 @@ func Open(name string, opts ...Option) (*Topic, error) {
 	c := newConfig(opts)
 	seg, err := shm.Open(name, shm.Dir(c.dir))
 	if err != nil {
-		return nil, err // already "shm open NAME: ..."
+		return nil, wrapErr("topic open", name, unwrapShm(err))
 	}
 	t, err := attach(name, seg, &c)
 	if err != nil {
@@ -225,7 +225,7 @@ func attachMapped(name string, seg *shm.Segment, c *config) (*Topic, error) {
 	}
 	end := uint64(g.header) + g.capacity
 	t := &Topic{
-		name:     shmName(name),
+		name:     name,
 		seg:      seg,
 		fd:       seg.Fd(),
 		cfg:      *c,
@@ -272,7 +272,7 @@ func shmName(n string) string {
 }
 
 // Name returns the topic's name without a leading slash.
-func (t *Topic) Name() string { return t.name }
+func (t *Topic) Name() string { return shmName(t.name) }
 
 // Capacity returns the ring's size in bytes.
 func (t *Topic) Capacity() int64 { return int64(t.capacity) }
@@ -457,7 +457,7 @@ func wrapErr(op, name string, err error) error {
 	if err == nil {
 		return nil
 	}
-	return &shm.Error{Op: op, Name: shmName(name), Err: err}
+	return &shm.Error{Op: op, Name: name, Err: err}
 }
 
 // unwrapShm takes the cause out of a *shm.Error so that the topic's own

@@ -1,0 +1,111 @@
+//go:build linux
+
+package shm_test
+
+import (
+	"errors"
+	"io/fs"
+	"strings"
+	"testing"
+
+	"github.com/shmkit/shm"
+	"github.com/shmkit/shm/internal/shmtest"
+	"github.com/shmkit/shm/queue"
+	"github.com/shmkit/shm/sem"
+	"github.com/shmkit/shm/topic"
+)
+
+// The tests in this file check the conventions that every package of the
+// module follows (docs/ARCHITECTURE.md, "API conventions") where they are
+// behaviour, across the packages at once.
+
+// TestErrorSpelling checks that every call by name on a missing object
+// fails with a *shm.Error whose Op is the package's kind and the verb and
+// whose Name is the name as the caller gave it (leading slash included),
+// whatever package made it, and that it matches fs.ErrNotExist.
+func TestErrorSpelling(t *testing.T) {
+	name := shmtest.Name(t, "")
+	given := "/" + name
+	tests := []struct {
+		op   string
+		call func() error
+	}{
+		{"open", func() error { _, err := shm.Open(given); return err }},
+		{"stat", func() error { _, err := shm.Stat(given); return err }},
+		{"unlink", func() error { return shm.Unlink(given) }},
+		{"queue open", func() error { _, err := queue.Open(given); return err }},
+		{"queue stat", func() error { _, err := queue.Stat(given); return err }},
+		{"queue unlink", func() error { return queue.Unlink(given) }},
+		{"topic open", func() error { _, err := topic.Open(given); return err }},
+		{"topic stat", func() error { _, err := topic.Stat(given); return err }},
+		{"topic unlink", func() error { return topic.Unlink(given) }},
+		{"sem open", func() error { _, err := sem.Open(given); return err }},
+		{"sem peek", func() error { _, err := sem.Peek(given); return err }},
+		{"sem unlink", func() error { return sem.Unlink(given) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.op, func(t *testing.T) {
+			err := tt.call()
+			var e *shm.Error
+			if !errors.As(err, &e) {
+				t.Fatalf("got %v (%T), want a *shm.Error", err, err)
+			}
+			if e.Op != tt.op || e.Name != given {
+				t.Errorf("got Op %q Name %q, want Op %q Name %q (error %q)", e.Op, e.Name, tt.op, given, err)
+			}
+			if want := "shm " + tt.op + " " + given + ": "; !strings.HasPrefix(err.Error(), want) {
+				t.Errorf("error %q does not begin with %q", err, want)
+			}
+			if !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("error %q does not match fs.ErrNotExist", err)
+			}
+		})
+	}
+}
+
+// TestHandleErrorSpelling checks that the errors of a handle's methods
+// name the object as the caller spelled it when opening it, while the
+// handle's Name method gives it without the leading slash.
+func TestHandleErrorSpelling(t *testing.T) {
+	name := shmtest.Name(t, "")
+	given := "/" + name
+	seg, err := shm.Create(given, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seg.Close()
+	shm.Unlink(name)
+	q, err := queue.Create(given, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.Close()
+	queue.Unlink(name)
+	tp, err := topic.Create(given, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp.Close()
+	topic.Unlink(name)
+	tests := []struct {
+		op     string
+		handle string
+		call   func() error
+	}{
+		{"write", seg.Name(), func() error { _, err := seg.WriteAt([]byte{1}, 0); return err }},
+		{"queue send", q.Name(), func() error { return q.TrySend([]byte{1}) }},
+		{"topic publish", tp.Name(), func() error { return tp.TryPublish([]byte{1}) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.op, func(t *testing.T) {
+			if tt.handle != name {
+				t.Errorf("Name() = %q, want %q", tt.handle, name)
+			}
+			err := tt.call()
+			var e *shm.Error
+			if !errors.As(err, &e) || e.Op != tt.op || e.Name != given {
+				t.Errorf("got %v, want a *shm.Error with Op %q and Name %q", err, tt.op, given)
+			}
+		})
+	}
+}
