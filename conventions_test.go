@@ -3,6 +3,7 @@
 package shm_test
 
 import (
+	"context"
 	"errors"
 	"io/fs"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/shmkit/shm"
 	"github.com/shmkit/shm/internal/shmtest"
+	"github.com/shmkit/shm/lock"
 	"github.com/shmkit/shm/queue"
 	"github.com/shmkit/shm/sem"
 	"github.com/shmkit/shm/topic"
@@ -105,6 +107,63 @@ func TestHandleErrorSpelling(t *testing.T) {
 			var e *shm.Error
 			if !errors.As(err, &e) || e.Op != tt.op || e.Name != given {
 				t.Errorf("got %v, want a *shm.Error with Op %q and Name %q", err, tt.op, given)
+			}
+		})
+	}
+}
+
+// TestClosedSentinel checks that every package reports a closed handle,
+// and an attach to a closed segment, with the one sentinel shm.ErrClosed.
+func TestClosedSentinel(t *testing.T) {
+	name := shmtest.Name(t, "")
+	seg, err := shm.Create(name, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seg.Close()
+	shm.Unlink(name)
+	q, err := queue.Create(name, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.Close()
+	queue.Unlink(name)
+	tp, err := topic.Create(name, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp.Close()
+	topic.Unlink(name)
+	s, err := sem.Open(name, sem.Create(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	sem.Unlink(name)
+	tests := []struct {
+		what string
+		call func() error
+	}{
+		{"Segment.ReadAt", func() error { _, err := seg.ReadAt(make([]byte, 1), 0); return err }},
+		{"Segment.Resize", func() error { return seg.Resize(8192) }},
+		{"Queue.TrySend", func() error { return q.TrySend([]byte{1}) }},
+		{"Queue.Release", func() error { return q.Release() }},
+		{"Topic.TryPublish", func() error { return tp.TryPublish([]byte{1}) }},
+		{"Semaphore.Post", func() error { return s.Post() }},
+		{"Semaphore.Wait", func() error { return s.Wait(context.Background()) }},
+		{"sem.Init", func() error { _, err := sem.Init(seg, 0, 1); return err }},
+		{"sem.At", func() error { _, err := sem.At(seg, 0); return err }},
+		{"lock.MutexAt", func() error { _, err := lock.MutexAt(seg, 0); return err }},
+		{"lock.SeqlockAt", func() error { _, err := lock.SeqlockAt(seg, 0, 8); return err }},
+		{"lock.ValueAt", func() error { _, err := lock.ValueAt[int64](seg, 0); return err }},
+		{"lock.DoubleBufferAt", func() error { _, err := lock.DoubleBufferAt(seg, 0, 8); return err }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.what, func(t *testing.T) {
+			err := tt.call()
+			var e *shm.Error
+			if !errors.Is(err, shm.ErrClosed) || !errors.As(err, &e) {
+				t.Errorf("got %v, want a *shm.Error matching shm.ErrClosed", err)
 			}
 		})
 	}

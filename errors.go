@@ -40,8 +40,12 @@ var (
 	// time, because they reserve the space up front.
 	ErrNoSpace error = syscall.ENOSPC
 
-	// ErrClosed is returned by every method of a Segment after Close.
-	ErrClosed = errors.New("segment is closed")
+	// ErrClosed is wrapped by the error of every method of a handle
+	// called after its Close, in every package of the module: a Segment's,
+	// a queue's, a topic's, a semaphore's (and a Wait that Close
+	// interrupted), and by the error of anything asked to attach to a
+	// closed Segment (sem.At, lock.MutexAt, ...).
+	ErrClosed = errors.New("handle is closed")
 
 	// ErrInvalidName is wrapped by the error for a name that shm_open would
 	// refuse or that would leave the shared-memory directory.

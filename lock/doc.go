@@ -72,7 +72,7 @@
 //	for {
 //		t, seen, err = temp.Wait(ctx, seen)
 //		switch {
-//		case errors.Is(err, lock.ErrClosed):     // the writer is done
+//		case errors.Is(err, lock.ErrWriterClosed):     // the writer is done
 //		case errors.Is(err, lock.ErrWriterDead): // orphaned: stays as last written
 //		}
 //		...
@@ -88,7 +88,7 @@
 // The writer records its identity, the same owner token a Mutex owner has
 // (an open file description lock held while its segment is open; see
 // Mutex), when it first Stores. So a reader can tell a writer that is
-// merely quiet from one that closed the value (Close: ErrClosed from Wait,
+// merely quiet from one that closed the value (Close: ErrWriterClosed from Wait,
 // WriterClosed from Writer) and from one that died without closing it
 // (ErrWriterDead, WriterDead: the value is orphaned). A waiting reader sees
 // the death within one second (it checks the token every 100 ms while it

@@ -52,9 +52,10 @@ var (
 	// it was last written until another writer writes.
 	ErrWriterDead = errors.New("writer died without closing the value: it is orphaned")
 
-	// ErrClosed is returned by Wait when the writer closed the Seqlock or
-	// Value and the caller has its last write.
-	ErrClosed = errors.New("writer closed the value")
+	// ErrWriterClosed is returned by Wait when the writer closed the
+	// Seqlock or Value and the caller has its last write. (A closed handle
+	// or segment gives shm.ErrClosed, as in every package.)
+	ErrWriterClosed = errors.New("writer closed the value")
 
 	// ErrNotWriter is returned by Close when another live process wrote
 	// the value last.

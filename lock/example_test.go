@@ -134,7 +134,7 @@ func ExampleNewValue_refused() {
 }
 
 // A reader that sleeps until the value changes, and learns when its writer
-// is done: ErrClosed after a Close, ErrWriterDead if the writer dies first.
+// is done: ErrWriterClosed after a Close, ErrWriterDead if the writer dies first.
 func ExampleValue_Wait() {
 	name := fmt.Sprintf("lock-example-wait-%d", os.Getpid())
 	seg, err := shm.Create(name, int64(lock.ValueSize[uint64]()))
@@ -161,7 +161,7 @@ func ExampleValue_Wait() {
 	var seen lock.Version // 0: the value nobody stored yet
 	for {
 		t, v, err := temp.Wait(ctx, seen)
-		if errors.Is(err, lock.ErrClosed) {
+		if errors.Is(err, lock.ErrWriterClosed) {
 			break
 		}
 		if err != nil { // lock.ErrWriterDead: the value is orphaned

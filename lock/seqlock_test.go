@@ -413,7 +413,7 @@ func FuzzSeqlock(f *testing.F) {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 		_, _, err = v.Wait(ctx, 0)
 		cancel()
-		if err != nil && !errors.Is(err, lock.ErrCorrupt) && !errors.Is(err, lock.ErrClosed) &&
+		if err != nil && !errors.Is(err, lock.ErrCorrupt) && !errors.Is(err, lock.ErrWriterClosed) &&
 			!errors.Is(err, lock.ErrWriterDead) && !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("Wait = %v", err)
 		}

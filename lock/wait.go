@@ -127,7 +127,7 @@ func (w WriterState) String() string {
 // (without polling, and without any cost to the writer while nobody
 // waits). It returns, with after and p unspecified:
 //
-//   - an error matching ErrClosed when nothing is newer and the writer
+//   - an error matching ErrWriterClosed when nothing is newer and the writer
 //     closed the seqlock (every write made before Close is returned first);
 //   - an error matching ErrWriterDead when nothing is newer and the
 //     process that wrote last died without closing it (the value is
@@ -171,7 +171,7 @@ func (s *Seqlock) wait(ctx context.Context, p []byte, after Version) (Version, e
 		w := s.writer.Load()
 		if w&writerReserved == 0 && w&writerStateMask == writerClosed {
 			if s.seq.Load() == q {
-				return after, ErrClosed
+				return after, ErrWriterClosed
 			}
 			continue
 		}
@@ -251,7 +251,7 @@ func (s *Seqlock) judge(w uint64) (WriterState, error) {
 	return WriterDead, nil
 }
 
-// Close tells readers that no more writes come: Wait returns ErrClosed to
+// Close tells readers that no more writes come: Wait returns ErrWriterClosed to
 // every reader once it has the last write, and Writer reports
 // WriterClosed (not WriterDead, which a writer that exits without Close
 // leaves behind). A later Write opens the seqlock again. Close is the

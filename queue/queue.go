@@ -46,9 +46,6 @@ var (
 	// queue's maximum message size.
 	ErrTooLarge = errors.New("message too large")
 
-	// ErrClosed is wrapped by the error of every method called after Close.
-	ErrClosed = errors.New("queue handle is closed")
-
 	// ErrAborted is wrapped by the error of a Receive on a queue whose
 	// producer ended the stream with Abort, once every message committed
 	// before the Abort was received: the stream was cut short, where

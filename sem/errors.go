@@ -28,10 +28,6 @@ var (
 	// ErrTimeout is wrapped by the error from WaitTimeout when the time ran
 	// out before a token was available.
 	ErrTimeout = errors.New("timed out")
-
-	// ErrClosed is wrapped by the error from every method after Close, and
-	// from a Wait that Close interrupted.
-	ErrClosed = errors.New("semaphore is closed")
 )
 
 // opError wraps err as *shm.Error. It allocates, so only error paths call it.

@@ -230,8 +230,8 @@ func TestCloseEndsWaits(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := <-done; !errors.Is(err, ErrClosed) {
-		t.Fatalf("Wait interrupted by Close = %v, want ErrClosed", err)
+	if err := <-done; !errors.Is(err, shm.ErrClosed) {
+		t.Fatalf("Wait interrupted by Close = %v, want shm.ErrClosed", err)
 	}
 	if n := waiters(t, other); n != 0 {
 		t.Errorf("waiter count %d after Close ended the wait", n)
@@ -239,13 +239,13 @@ func TestCloseEndsWaits(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Errorf("second Close = %v", err)
 	}
-	if err := s.Post(); !errors.Is(err, ErrClosed) {
+	if err := s.Post(); !errors.Is(err, shm.ErrClosed) {
 		t.Errorf("Post after Close = %v", err)
 	}
-	if _, err := s.TryWait(); !errors.Is(err, ErrClosed) {
+	if _, err := s.TryWait(); !errors.Is(err, shm.ErrClosed) {
 		t.Errorf("TryWait after Close = %v", err)
 	}
-	if _, err := s.Value(); !errors.Is(err, ErrClosed) {
+	if _, err := s.Value(); !errors.Is(err, shm.ErrClosed) {
 		t.Errorf("Value after Close = %v", err)
 	}
 }
@@ -454,7 +454,7 @@ func TestInitAtOffsets(t *testing.T) {
 	}
 	ro.Close()
 	if _, err := Init(ro, 64, 0); !errors.Is(err, shm.ErrClosed) {
-		t.Errorf("Init on a closed segment = %v, want ErrClosed", err)
+		t.Errorf("Init on a closed segment = %v, want shm.ErrClosed", err)
 	}
 	if b.Name() != seg.Name()+"+64" {
 		t.Errorf("Name = %q", b.Name())

@@ -45,8 +45,6 @@ var (
 	// topic's maximum message size.
 	ErrTooLarge = errors.New("message too large")
 
-	// ErrClosed is wrapped by the error of every method called after Close.
-	ErrClosed = errors.New("topic handle is closed")
 
 	// ErrLagged is matched (errors.Is) by a *LaggedError.
 	ErrLagged = errors.New("subscriber fell behind")
