@@ -5,6 +5,7 @@ package shm_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"strings"
 	"testing"
@@ -166,5 +167,85 @@ func TestClosedSentinel(t *testing.T) {
 				t.Errorf("got %v, want a *shm.Error matching shm.ErrClosed", err)
 			}
 		})
+	}
+}
+
+// TestNilContext checks that every blocking call given a nil context fails
+// at once with a *shm.Error matching shm.ErrInvalid, without a panic and
+// whether or not it would have had to wait.
+func TestNilContext(t *testing.T) {
+	name := shmtest.Name(t, "")
+	seg, err := shm.Create(name, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer seg.Close()
+	q, err := queue.Create(name+"-q", 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer queue.Unlink(name + "-q")
+	defer q.Close()
+	tp, err := topic.Create(name+"-t", 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer topic.Unlink(name + "-t")
+	defer tp.Close()
+	s, err := sem.Init(seg, 0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu, err := lock.MutexAt(seg, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sl, err := lock.SeqlockAt(seg, 128, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := lock.ValueAt[int64](seg, 256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := lock.DoubleBufferAt(seg, 512, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nilCtx context.Context
+	tests := []struct {
+		op   string
+		call func() error
+	}{
+		{"sem wait", func() error { return s.Wait(nilCtx) }},
+		{"mutex lock", func() error { return mu.Lock(nilCtx) }},
+		{"seqlock wait", func() error { _, err := sl.Wait(nilCtx, make([]byte, 8), 0); return err }},
+		{"value wait", func() error { _, _, err := v.Wait(nilCtx, 0); return err }},
+		{"double buffer wait", func() error { _, err := db.Wait(nilCtx, make([]byte, 8), 0); return err }},
+		{"queue send", func() error { return q.Send(nilCtx, []byte{1}) }},
+		{"queue send", func() error { return q.SendBatch(nilCtx, [][]byte{{1}}) }},
+		{"queue send", func() error { _, err := q.Reserve(nilCtx, 1); return err }},
+		{"queue receive", func() error { _, err := q.Receive(nilCtx, nil); return err }},
+		{"queue receive", func() error { _, err := q.ReceiveBatch(nilCtx, make([][]byte, 1)); return err }},
+		{"queue receive", func() error { _, err := q.Peek(nilCtx); return err }},
+		{"topic publish", func() error { return tp.Publish(nilCtx, []byte{1}) }},
+		{"topic publish", func() error { return tp.PublishBatch(nilCtx, [][]byte{{1}}) }},
+		{"topic publish", func() error { _, err := tp.Reserve(nilCtx, 1); return err }},
+		{"topic receive", func() error { _, err := tp.Receive(nilCtx, nil); return err }},
+		{"topic receive", func() error { _, err := tp.ReceiveBatch(nilCtx, make([][]byte, 1)); return err }},
+		{"topic receive", func() error { _, err := tp.Peek(nilCtx); return err }},
+	}
+	for i, tt := range tests {
+		t.Run(fmt.Sprint(i, tt.op), func(t *testing.T) {
+			err := tt.call()
+			var e *shm.Error
+			if !errors.Is(err, shm.ErrInvalid) || !errors.As(err, &e) || e.Op != tt.op {
+				t.Errorf("got %v, want a *shm.Error with Op %q matching shm.ErrInvalid", err, tt.op)
+			}
+		})
+	}
+	// Nothing was taken: the semaphore's token is still there.
+	if n, err := s.Value(); err != nil || n != 1 {
+		t.Errorf("semaphore value after the nil-context Wait = %d, %v; want 1", n, err)
 	}
 }

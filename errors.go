@@ -55,8 +55,9 @@ var (
 	// ReadOnly. It matches fs.ErrPermission.
 	ErrReadOnly = &readOnlyError{}
 
-	// ErrInvalid is wrapped by the error for a bad size, offset, mode or option.
-	// It is fs.ErrInvalid.
+	// ErrInvalid is wrapped by the error for a bad size, offset, mode or
+	// option, in every package of the module, and for a nil context given
+	// to a blocking call (which never panics on one). It is fs.ErrInvalid.
 	ErrInvalid = fs.ErrInvalid
 
 	// ErrFault is matched by the error from ReadAt or WriteAt when the mapped

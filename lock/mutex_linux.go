@@ -312,6 +312,9 @@ func newMutex(b []byte, name string, token func() (int, uint64, error)) (*Mutex,
 // ctx.Err() when ctx is done first. ctx bounds only the wait: a free mutex
 // is taken even when ctx is already done.
 func (m *Mutex) Lock(ctx context.Context) error {
+	if ctx == nil {
+		return wrap("mutex lock", m.name, errNilContext)
+	}
 	if m.word.CompareAndSwap(0, m.me|stateLocked) {
 		racehint.Acquire(m.race)
 		return nil

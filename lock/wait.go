@@ -149,6 +149,9 @@ func (s *Seqlock) Wait(ctx context.Context, p []byte, after Version) (Version, e
 }
 
 func (s *Seqlock) wait(ctx context.Context, p []byte, after Version) (Version, error) {
+	if ctx == nil {
+		return after, errNilContext
+	}
 	var checked time.Time // the last liveness check; zero: none yet
 	busy := 0
 	for {

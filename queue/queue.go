@@ -801,3 +801,9 @@ func unwrapShm(err error) error {
 	}
 	return err
 }
+
+// errNilContext is the cause of the error from a blocking call given a nil
+// context: every blocking call takes one (context.Background() for a wait
+// without limit), and a nil one is a caller's mistake to report, not to
+// guess at.
+var errNilContext = fmt.Errorf("%w: nil context (pass context.Background() to wait without a limit)", shm.ErrInvalid)

@@ -210,10 +210,11 @@ func (s *Semaphore) tryTake() (bool, error) {
 // Wait takes a token, sleeping until one is available or ctx is done:
 // sem_wait. A token that is available is taken even when ctx is already
 // done. A cancelled wait returns ctx.Err() (wrapped) promptly and leaves
-// the waiter count as it found it.
+// the waiter count as it found it. A nil ctx is an error wrapping
+// shm.ErrInvalid: use context.Background() to wait without a limit.
 func (s *Semaphore) Wait(ctx context.Context) error {
 	if ctx == nil {
-		ctx = context.Background()
+		return s.opError("sem wait", errNilContext)
 	}
 	return s.wait("sem wait", ctx, time.Time{})
 }
