@@ -43,7 +43,7 @@ func TestErrorSpelling(t *testing.T) {
 		{"topic stat", func() error { _, err := topic.Stat(given); return err }},
 		{"topic unlink", func() error { return topic.Unlink(given) }},
 		{"sem open", func() error { _, err := sem.Open(given); return err }},
-		{"sem peek", func() error { _, err := sem.Peek(given); return err }},
+		{"sem stat", func() error { _, err := sem.Stat(given); return err }},
 		{"sem unlink", func() error { return sem.Unlink(given) }},
 	}
 	for _, tt := range tests {

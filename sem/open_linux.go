@@ -237,21 +237,21 @@ func mapFile(name, path string, fd int, existing bool) (*Semaphore, error) {
 	return s, nil
 }
 
-// Peek reads the named semaphore's value and waiter count without mapping
+// Stat reads the named semaphore's value and waiter count without mapping
 // it or opening it for writing, so it works on semaphores the caller may
 // only read (for listings such as "shm ls"). It validates the file as Open
 // does. The two numbers come from one read of the file but are a snapshot:
 // they may change right after.
-func Peek(name string, opts ...Option) (State, error) {
+func Stat(name string, opts ...Option) (State, error) {
 	c := newConfig(opts)
-	st, err := peek(c.dir, name)
+	st, err := stat(c.dir, name)
 	if err != nil {
-		return State{}, &shm.Error{Op: "sem peek", Name: name, Err: err}
+		return State{}, &shm.Error{Op: "sem stat", Name: name, Err: err}
 	}
 	return st, nil
 }
 
-func peek(dir, name string) (State, error) {
+func stat(dir, name string) (State, error) {
 	p, err := semPath(dir, name)
 	if err != nil {
 		return State{}, err

@@ -41,9 +41,9 @@ func Open(name string, opts ...Option) (*Semaphore, error) {
 // Unlink is not supported on this system.
 func Unlink(name string, opts ...Option) error { return unsupported("sem unlink", name) }
 
-// Peek is not supported on this system.
-func Peek(name string, opts ...Option) (State, error) {
-	return State{}, unsupported("sem peek", name)
+// Stat is not supported on this system.
+func Stat(name string, opts ...Option) (State, error) {
+	return State{}, unsupported("sem stat", name)
 }
 
 // Name returns the semaphore's name.

@@ -589,7 +589,7 @@ func TestCreateRace(t *testing.T) {
 	}
 }
 
-func TestPeek(t *testing.T) {
+func TestStat(t *testing.T) {
 	name, s := named(t, 3)
 	done := make(chan error, 1)
 	go func() { done <- s.WaitTimeout(10 * time.Second) }()
@@ -597,9 +597,9 @@ func TestPeek(t *testing.T) {
 	go func() { done <- s.WaitTimeout(10 * time.Second) }()
 	go func() { done <- s.WaitTimeout(10 * time.Second) }()
 	waitFor(t, "the fourth wait registered", func() bool { return waiters(t, s) == 1 })
-	st, err := Peek("/" + name)
+	st, err := Stat("/" + name)
 	if err != nil || st != (State{Value: 0, Waiters: 1}) {
-		t.Errorf("Peek = %+v, %v; want value 0, 1 waiter", st, err)
+		t.Errorf("Stat = %+v, %v; want value 0, 1 waiter", st, err)
 	}
 	s.Post()
 	for range 4 {
@@ -610,11 +610,11 @@ func TestPeek(t *testing.T) {
 	if err := os.Chmod(filepath.Join(shm.DefaultDir, "sem."+name), 0o400); err != nil {
 		t.Fatal(err)
 	}
-	if st, err := Peek(name); err != nil || st != (State{}) {
-		t.Errorf("Peek of a read-only file = %+v, %v", st, err)
+	if st, err := Stat(name); err != nil || st != (State{}) {
+		t.Errorf("Stat of a read-only file = %+v, %v", st, err)
 	}
-	if _, err := Peek(shmtest.Name(t, "")); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("Peek of a missing semaphore = %v", err)
+	if _, err := Stat(shmtest.Name(t, "")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Stat of a missing semaphore = %v", err)
 	}
 
 	dir := t.TempDir()
@@ -623,8 +623,8 @@ func TestPeek(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "sem.bad"), bad, 0o600)
 	os.WriteFile(filepath.Join(dir, "sem.short"), bad[:8], 0o600)
 	for _, n := range []string{"bad", "short"} {
-		if _, err := Peek(n, Dir(dir)); !errors.Is(err, ErrCorrupt) {
-			t.Errorf("Peek(%s) = %v, want ErrCorrupt", n, err)
+		if _, err := Stat(n, Dir(dir)); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("Stat(%s) = %v, want ErrCorrupt", n, err)
 		}
 	}
 }

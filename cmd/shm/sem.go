@@ -25,7 +25,7 @@ func semProbe(dir string, info shm.Info) (string, map[string]any, bool) {
 	if info.Kind != shm.KindSemaphore {
 		return "", nil, false
 	}
-	st, err := sem.Peek(strings.TrimPrefix(info.Name, shm.SemaphorePrefix), sem.Dir(dir))
+	st, err := sem.Stat(strings.TrimPrefix(info.Name, shm.SemaphorePrefix), sem.Dir(dir))
 	if err != nil {
 		var se *shm.Error
 		if errors.As(err, &se) {
