@@ -135,7 +135,7 @@ func TestClosedSentinel(t *testing.T) {
 	}
 	tp.Close()
 	topic.Unlink(name)
-	s, err := sem.Open(name, sem.Create(0))
+	s, _, err := sem.OpenOrCreate(name, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,9 +33,19 @@ func At(seg *shm.Segment, offset int) (*Semaphore, error) {
 	return nil, unsupported("sem attach", "")
 }
 
+// Create is not supported on this system.
+func Create(name string, value uint32, opts ...Option) (*Semaphore, error) {
+	return nil, unsupported("sem create", name)
+}
+
 // Open is not supported on this system.
 func Open(name string, opts ...Option) (*Semaphore, error) {
 	return nil, unsupported("sem open", name)
+}
+
+// OpenOrCreate is not supported on this system.
+func OpenOrCreate(name string, value uint32, opts ...Option) (*Semaphore, bool, error) {
+	return nil, false, unsupported("sem open", name)
 }
 
 // Unlink is not supported on this system.

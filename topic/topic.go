@@ -181,13 +181,8 @@ func create(name string, capacity int64, c *config) (*Topic, error) {
 // layout version.
 func Open(name string, opts ...Option) (*Topic, error) {
 	c := newConfig(opts)
-	seg, err := shm.Open(name, shm.Dir(c.dir))
+	t, err := openExisting(name, &c)
 	if err != nil {
-		return nil, wrapErr("topic open", name, unwrapShm(err))
-	}
-	t, err := attach(name, seg, &c)
-	if err != nil {
-		seg.Close()
 		return nil, wrapErr("topic open", name, err)
 	}
 	return t, nil

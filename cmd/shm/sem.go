@@ -69,7 +69,7 @@ sem_open(NAME, O_CREAT|O_EXCL, MODE, VALUE) does. It is an error if it exists.
 The mode is set exactly, whatever the umask.`,
 		Args: exactArgs("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := sem.Open(args[0], sem.Create(uint32(value)), sem.Exclusive(), sem.Mode(fs.FileMode(mode)), sem.Dir(dir))
+			s, err := sem.Create(args[0], uint32(value), sem.Mode(fs.FileMode(mode)), sem.Dir(dir))
 			if err != nil {
 				return err
 			}
