@@ -249,3 +249,67 @@ func TestNilContext(t *testing.T) {
 		t.Errorf("semaphore value after the nil-context Wait = %d, %v; want 1", n, err)
 	}
 }
+
+// TestAttachOrInit checks the rule that decides between attach (XAt) and
+// init (Init): every lock type is valid at all zero bytes, so attaching
+// to a fresh segment works, writes nothing, and reads the zero state; a
+// semaphore is not (zero bytes are glibc's process-private semaphore), so
+// it has Init, and At refuses zero bytes.
+func TestAttachOrInit(t *testing.T) {
+	name := shmtest.Name(t, "")
+	seg, err := shm.Create(name, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer seg.Close()
+	mu, err := lock.MutexAt(seg, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sl, err := lock.SeqlockAt(seg, 64, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := lock.ValueAt[int64](seg, 128)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := lock.DoubleBufferAt(seg, 256, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range seg.Bytes() {
+		if c != 0 {
+			t.Fatalf("attaching wrote byte %d (%#x) of the segment", i, c)
+		}
+	}
+	if ok, err := mu.TryLock(); !ok || err != nil {
+		t.Errorf("TryLock of zero bytes = %v, %v; want an unlocked mutex", ok, err)
+	} else {
+		mu.Unlock()
+	}
+	p := make([]byte, 8)
+	if ver, err := sl.ReadVersion(p); err != nil || ver != 0 || string(p) != string(make([]byte, 8)) {
+		t.Errorf("Seqlock of zero bytes reads %x version %d, %v; want zeros, version 0", p, ver, err)
+	}
+	if x, ver, err := v.LoadVersion(); err != nil || x != 0 || ver != 0 {
+		t.Errorf("Value of zero bytes loads %d version %d, %v; want 0, version 0", x, ver, err)
+	}
+	if ver, err := db.Read(p); err != nil || ver != 0 || string(p) != string(make([]byte, 8)) {
+		t.Errorf("DoubleBuffer of zero bytes reads %x version %d, %v; want zeros, version 0", p, ver, err)
+	}
+
+	if _, err := sem.At(seg, 1024); !errors.Is(err, sem.ErrNotShared) {
+		t.Errorf("sem.At on zero bytes = %v, want sem.ErrNotShared", err)
+	}
+	if _, err := sem.Init(seg, 1024, 2); err != nil {
+		t.Fatal(err)
+	}
+	s, err := sem.At(seg, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.Value(); n != 2 || err != nil {
+		t.Errorf("sem.At after Init: value %d, %v; want 2", n, err)
+	}
+}

@@ -70,10 +70,10 @@ type DoubleBuffer struct {
 	frame  uint64 // the frame being loaned
 }
 
-// NewDoubleBuffer returns the DoubleBuffer with n-byte frames held in
-// b[:DoubleBufferSize(n)], aligned to SeqlockAlign (see NewSeqlock, whose
+// DoubleBufferIn returns the DoubleBuffer with n-byte frames held in
+// b[:DoubleBufferSize(n)], aligned to SeqlockAlign (see SeqlockIn, whose
 // options it takes).
-func NewDoubleBuffer(b []byte, n int, opts ...Option) (*DoubleBuffer, error) {
+func DoubleBufferIn(b []byte, n int, opts ...Option) (*DoubleBuffer, error) {
 	c := newConfig(opts)
 	d, err := newDoubleBuffer(b, n, c)
 	if err == nil && c.fd >= 0 {

@@ -251,8 +251,8 @@ func TestDoubleBuffer(t *testing.T) {
 	if _, err := d.Wait(context.Background(), p, v); !errors.Is(err, lock.ErrWriterClosed) {
 		t.Fatalf("Wait after Close = %v", err)
 	}
-	if _, err := lock.NewDoubleBuffer(make([]byte, lock.DoubleBufferSize(n)-8), n); !errors.Is(err, shm.ErrInvalid) || !strings.Contains(err.Error(), "DoubleBufferSize(100)") {
-		t.Fatalf("NewDoubleBuffer short = %v", err)
+	if _, err := lock.DoubleBufferIn(make([]byte, lock.DoubleBufferSize(n)-8), n); !errors.Is(err, shm.ErrInvalid) || !strings.Contains(err.Error(), "DoubleBufferSize(100)") {
+		t.Fatalf("DoubleBufferIn short = %v", err)
 	}
 }
 

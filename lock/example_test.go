@@ -51,10 +51,10 @@ func ExampleMutex() {
 	// Output: counter: 1
 }
 
-// A mutex in a mapping made outside package shm: NewMutex needs the
+// A mutex in a mapping made outside package shm: MutexIn needs the
 // mapped file's descriptor, on which the owner's token is held, so that
 // other processes, in any PID namespace, can tell whether the owner lives.
-func ExampleNewMutex() {
+func ExampleMutexIn() {
 	f, err := os.CreateTemp("/dev/shm", "lock-example-file-")
 	if err != nil {
 		log.Fatal(err)
@@ -70,10 +70,10 @@ func ExampleNewMutex() {
 	}
 	defer syscall.Munmap(b)
 
-	if _, err := lock.NewMutex(b); errors.Is(err, shm.ErrInvalid) {
+	if _, err := lock.MutexIn(b); errors.Is(err, shm.ErrInvalid) {
 		fmt.Println("without File: refused")
 	}
-	mu, err := lock.NewMutex(b, lock.File(int(f.Fd())))
+	mu, err := lock.MutexIn(b, lock.File(int(f.Fd())))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -118,14 +118,14 @@ func ExampleValue() {
 	// Output: {X:1.5 Y:-2 Tick:42}
 }
 
-// Types with pointers cannot live in shared memory: NewValue refuses them.
-func ExampleNewValue_refused() {
+// Types with pointers cannot live in shared memory: ValueIn refuses them.
+func ExampleValueIn_refused() {
 	type message struct {
 		ID   uint32
 		Text string
 	}
 	b := make([]byte, 64)
-	_, err := lock.NewValue[message](b)
+	_, err := lock.ValueIn[message](b)
 	fmt.Println(errors.Is(err, shm.ErrInvalid))
 	fmt.Println(err)
 	// Output:

@@ -92,7 +92,7 @@ type WriterState int
 
 const (
 	// NoWriter: no writer has recorded itself. Nobody wrote the value
-	// yet, or its last writer has no identity (NewSeqlock or NewValue
+	// yet, or its last writer has no identity (SeqlockIn or ValueIn
 	// without the File option).
 	NoWriter WriterState = iota
 	// WriterAlive: the process that wrote last still has the value open.
@@ -138,7 +138,7 @@ func (w WriterState) String() string {
 //
 // Wait on a seqlock from a ReadOnly segment looks every millisecond instead
 // of sleeping on the futex (it cannot advertise its sleep); on raw bytes
-// (NewSeqlock) it writes to the header's sleepers word, so the mapping must
+// (SeqlockIn) it writes to the header's sleepers word, so the mapping must
 // be writable.
 func (s *Seqlock) Wait(ctx context.Context, p []byte, after Version) (Version, error) {
 	if len(p) != s.n {

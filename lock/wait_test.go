@@ -451,9 +451,9 @@ func TestWaitHostileHeader(t *testing.T) {
 // sequence alone is refused with both sizes named.
 func TestSeqlockOldSizeRefused(t *testing.T) {
 	b := make([]byte, 8+16)
-	_, err := lock.NewSeqlock(b, 16)
+	_, err := lock.SeqlockIn(b, 16)
 	if !errors.Is(err, shm.ErrInvalid) || !strings.Contains(err.Error(), "needs SeqlockSize(16) = 40") {
-		t.Fatalf("NewSeqlock in 24 bytes = %v", err)
+		t.Fatalf("SeqlockIn in 24 bytes = %v", err)
 	}
 }
 
@@ -462,7 +462,7 @@ func TestSeqlockOldSizeRefused(t *testing.T) {
 func TestSeqlockWaitBytes(t *testing.T) {
 	seg, _ := newSeg(t)
 	b := seg.Bytes()[offWait:]
-	s, err := lock.NewSeqlock(b, 5, lock.File(seg.Fd()))
+	s, err := lock.SeqlockIn(b, 5, lock.File(seg.Fd()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -480,7 +480,7 @@ func TestSeqlockWaitBytes(t *testing.T) {
 	if st, err := s.Writer(); st != lock.WriterAlive || err != nil {
 		t.Fatalf("Writer = %v, %v", st, err)
 	}
-	anon, err := lock.NewSeqlock(b, 5)
+	anon, err := lock.SeqlockIn(b, 5)
 	if err != nil {
 		t.Fatal(err)
 	}
