@@ -151,7 +151,7 @@ func TestMutexErrorText(t *testing.T) {
 	}
 }
 
-func TestNewMutexRefuses(t *testing.T) {
+func TestMutexInRefuses(t *testing.T) {
 	seg, _ := newSeg(t)
 	b := seg.Bytes()
 	tests := []struct {

@@ -14,11 +14,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// TestInspectDamaged damages topics the ways a careless or hostile process
+// TestStatDamaged damages topics the ways a careless or hostile process
 // can and checks that Stat, the entry point of every listing, refuses
 // each exactly when Stat does, with the part at fault; objects that are
 // not topics are told apart without being mapped.
-func TestInspectDamaged(t *testing.T) {
+func TestStatDamaged(t *testing.T) {
 	dir := shmtest.Tmpfs(t, "16m")
 	const capacity = 64 << 10
 	le := binary.LittleEndian
