@@ -66,6 +66,94 @@ func TestErrorSpelling(t *testing.T) {
 	}
 }
 
+// TestCreateOpenRule checks the three constructors of every package on
+// one name: Create of a taken name fails with fs.ErrExist and the
+// package's "create" Op, and OpenOrCreate of it opens it and says it did
+// not create it.
+func TestCreateOpenRule(t *testing.T) {
+	name := shmtest.Name(t, "")
+	seg, err := shm.Create(name, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer seg.Close()
+	// The queue, topic and semaphore each get a name of their own: the
+	// semaphore's file is sem.NAME, the others are NAME itself.
+	qn, tn := name+"-q", name+"-t"
+	q, err := queue.Create(qn, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer queue.Unlink(qn)
+	defer q.Close()
+	tp, err := topic.Create(tn, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer topic.Unlink(tn)
+	defer tp.Close()
+	s, err := sem.Create(name, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sem.Unlink(name)
+	defer s.Close()
+	tests := []struct {
+		op           string
+		create       func() error
+		openOrCreate func() (created bool, err error)
+	}{
+		{"create",
+			func() error { _, err := shm.Create(name, 4096); return err },
+			func() (bool, error) {
+				h, c, err := shm.OpenOrCreate(name, 4096)
+				if err == nil {
+					h.Close()
+				}
+				return c, err
+			}},
+		{"queue create",
+			func() error { _, err := queue.Create(qn, 4096); return err },
+			func() (bool, error) {
+				h, c, err := queue.OpenOrCreate(qn, 4096)
+				if err == nil {
+					h.Detach()
+				}
+				return c, err
+			}},
+		{"topic create",
+			func() error { _, err := topic.Create(tn, 4096); return err },
+			func() (bool, error) {
+				h, c, err := topic.OpenOrCreate(tn, 4096)
+				if err == nil {
+					h.Detach()
+				}
+				return c, err
+			}},
+		{"sem create",
+			func() error { _, err := sem.Create(name, 0); return err },
+			func() (bool, error) {
+				h, c, err := sem.OpenOrCreate(name, 0)
+				if err == nil {
+					h.Close()
+				}
+				return c, err
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.op, func(t *testing.T) {
+			err := tt.create()
+			var e *shm.Error
+			if !errors.Is(err, fs.ErrExist) || !errors.As(err, &e) || e.Op != tt.op {
+				t.Errorf("Create of a taken name: %v; want a *shm.Error with Op %q matching fs.ErrExist", err, tt.op)
+			}
+			if created, err := tt.openOrCreate(); err != nil || created {
+				t.Errorf("OpenOrCreate of an existing object: created %v, %v; want it opened", created, err)
+			}
+		})
+	}
+}
+
 // TestHandleErrorSpelling checks that the errors of a handle's methods
 // name the object as the caller spelled it when opening it, while the
 // handle's Name method gives it without the leading slash.
