@@ -7,15 +7,24 @@ import (
 	"syscall"
 )
 
-// Error records a failed operation on a named segment. It prints like
-// *fs.PathError ("shm open /jobs: no such file or directory"), with the
-// name as QuoteName gives it (so a name holding control characters cannot
-// act on a terminal), and unwraps to its cause, so errors.Is(err, fs.ErrNotExist), fs.ErrExist,
-// fs.ErrPermission and ErrNoSpace work on every error this package returns.
+// Error records a failed operation on a named object. It prints like
+// *fs.PathError, "shm OP NAME: cause" ("shm open /jobs: no such file or
+// directory"), with the name as QuoteName gives it (so a name holding
+// control characters cannot act on a terminal), and unwraps to its cause,
+// so errors.Is(err, fs.ErrNotExist), fs.ErrExist, fs.ErrPermission and
+// ErrNoSpace work on every error this module returns.
+//
+// Every package of the module returns its errors as *Error, spelled the
+// same way: Op is the bare verb for a segment ("open", "resize") and the
+// kind and the verb for anything built on one ("queue open", "sem wait",
+// "mutex lock"); Name is the name as the caller gave it, leading slashes
+// included, in the errors of the handle's methods too (the handle's Name
+// method gives it without them), or SEGMENT+OFFSET for a semaphore or a
+// lock inside a segment.
 type Error struct {
-	Op   string // "create", "open", "resize", "read", ...
+	Op   string // "create", "open", "resize", "queue send", "sem wait", ...
 	Name string // the object's name as the caller gave it
-	Err  error  // the cause: an errno, or one of this package's sentinels
+	Err  error  // the cause: an errno, or one of the module's sentinels
 }
 
 func (e *Error) Error() string {
@@ -31,8 +40,12 @@ var (
 	// time, because they reserve the space up front.
 	ErrNoSpace error = syscall.ENOSPC
 
-	// ErrClosed is returned by every method of a Segment after Close.
-	ErrClosed = errors.New("segment is closed")
+	// ErrClosed is wrapped by the error of every method of a handle
+	// called after its Close, in every package of the module: a Segment's,
+	// a queue's, a topic's, a semaphore's (and a Wait that Close
+	// interrupted), and by the error of anything asked to attach to a
+	// closed Segment (sem.At, lock.MutexAt, ...).
+	ErrClosed = errors.New("handle is closed")
 
 	// ErrInvalidName is wrapped by the error for a name that shm_open would
 	// refuse or that would leave the shared-memory directory.
@@ -42,8 +55,9 @@ var (
 	// ReadOnly. It matches fs.ErrPermission.
 	ErrReadOnly = &readOnlyError{}
 
-	// ErrInvalid is wrapped by the error for a bad size, offset, mode or option.
-	// It is fs.ErrInvalid.
+	// ErrInvalid is wrapped by the error for a bad size, offset, mode or
+	// option, in every package of the module, and for a nil context given
+	// to a blocking call (which never panics on one). It is fs.ErrInvalid.
 	ErrInvalid = fs.ErrInvalid
 
 	// ErrFault is matched by the error from ReadAt or WriteAt when the mapped

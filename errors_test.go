@@ -181,11 +181,11 @@ func TestBadInputs(t *testing.T) {
 
 		// After Close.
 		{"read after close", func() error { _, err := closed.ReadAt(make([]byte, 1), 0); return err }, []error{shm.ErrClosed},
-			"shm read " + closed.Name() + ": segment is closed"},
+			"shm read " + closed.Name() + ": handle is closed"},
 		{"write after close", func() error { _, err := closed.WriteAt([]byte{1}, 0); return err }, []error{shm.ErrClosed},
-			"shm write " + closed.Name() + ": segment is closed"},
+			"shm write " + closed.Name() + ": handle is closed"},
 		{"resize after close", func() error { return closed.Resize(2 * page) }, []error{shm.ErrClosed},
-			"shm resize " + closed.Name() + ": segment is closed"},
+			"shm resize " + closed.Name() + ": handle is closed"},
 	}
 	if len(cases) < 20 {
 		t.Fatalf("only %d bad inputs", len(cases))

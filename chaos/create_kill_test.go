@@ -44,7 +44,7 @@ func creator(a args) int {
 			}
 		case "sem":
 			var s *sem.Semaphore
-			if s, err = sem.Open(name, sem.Create(0), sem.Exclusive(), sem.Dir(dir)); err == nil {
+			if s, err = sem.Create(name, 0, sem.Dir(dir)); err == nil {
 				s.Close()
 				err = sem.Unlink(name, sem.Dir(dir))
 			}

@@ -350,7 +350,7 @@ func seqOpen(a args) (*lock.Seqlock, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	sl, err := lock.NewSeqlock(seg.Bytes(), seqPayload, lock.ReadTimeout(200*time.Millisecond))
+	sl, err := lock.SeqlockIn(seg.Bytes(), seqPayload, lock.ReadTimeout(200*time.Millisecond))
 	if err != nil {
 		seg.Close()
 		return nil, nil, err

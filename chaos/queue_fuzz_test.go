@@ -69,7 +69,7 @@ func playQueueScript(t *testing.T, data []byte, competing bool) {
 	}
 	defer func() { c.Close() }()
 	allowed := []error{queue.ErrCorrupt, queue.ErrPeerDead, queue.ErrBusy, queue.ErrTooLarge,
-		queue.ErrNotQueue, queue.ErrVersion, queue.ErrFull, queue.ErrEmpty, queue.ErrClosed, queue.ErrAborted, io.EOF,
+		queue.ErrNotQueue, queue.ErrVersion, queue.ErrFull, queue.ErrEmpty, shm.ErrClosed, queue.ErrAborted, io.EOF,
 		context.DeadlineExceeded}
 	msg := make([]byte, capacity)
 	buf := make([]byte, 0, capacity)

@@ -380,7 +380,7 @@ func TestSecurityReadOnlyPeer(t *testing.T) {
 		if _, err := seg.WriteAt([]byte(content), 0); err != nil {
 			t.Fatal(err)
 		}
-		s, err := sem.Open(name, sem.Create(1), sem.Mode(mode))
+		s, _, err := sem.OpenOrCreate(name, 1, sem.Mode(mode))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -21,8 +21,8 @@ func init() {
 	roles["sem-poster"] = semPoster
 	roles["sem-waiter"] = semWaiter
 	roles["sem-sleeper"] = semSleeper
-	extraSymlinkCalls = append(extraSymlinkCalls, namedCall{"sem.Open Create", func(n string) error {
-		s, err := sem.Open(n, sem.Create(0))
+	extraSymlinkCalls = append(extraSymlinkCalls, namedCall{"sem.OpenOrCreate", func(n string) error {
+		s, _, err := sem.OpenOrCreate(n, 0)
 		if s != nil {
 			s.Close()
 		}
@@ -34,12 +34,12 @@ func init() {
 		}
 		return err
 	}})
-	extraModeCreators = append(extraModeCreators, modeCreator{"sem.Open", func(n string, mode *fs.FileMode) (string, error) {
-		opts := []sem.Option{sem.Create(0), sem.Exclusive()}
+	extraModeCreators = append(extraModeCreators, modeCreator{"sem.Create", func(n string, mode *fs.FileMode) (string, error) {
+		var opts []sem.Option
 		if mode != nil {
 			opts = append(opts, sem.Mode(*mode))
 		}
-		s, err := sem.Open(n, opts...)
+		s, err := sem.Create(n, 0, opts...)
 		if err != nil {
 			return "", err
 		}
@@ -47,8 +47,8 @@ func init() {
 		fn, err := sem.FileName(n)
 		return filepath.Join(shm.DefaultDir, fn), err
 	}})
-	extraPreCreation = append(extraPreCreation, namedCall{"sem.Open Create Exclusive", func(n string) error {
-		s, err := sem.Open(n, sem.Create(0), sem.Exclusive())
+	extraPreCreation = append(extraPreCreation, namedCall{"sem.Create", func(n string) error {
+		s, err := sem.Create(n, 0)
 		if err == nil {
 			s.Close()
 			return errors.New("created over a planted file")
@@ -61,8 +61,8 @@ func init() {
 	extraNameCalls = append(extraNameCalls, func(dir string) []namedCall {
 		o := sem.Dir(dir)
 		return []namedCall{
-			{"sem.Open Create", func(n string) error {
-				s, err := sem.Open(n, sem.Create(1), o)
+			{"sem.OpenOrCreate", func(n string) error {
+				s, _, err := sem.OpenOrCreate(n, 1, o)
 				if s != nil {
 					s.Close()
 				}
@@ -172,7 +172,7 @@ func TestSemaphoreKill(t *testing.T) {
 	var exact, ambiguous, posts, waits, inflight int
 	for trial := range n {
 		name := shmtest.Name(t, "")
-		s, err := sem.Open(name, sem.Create(0), sem.Exclusive())
+		s, err := sem.Create(name, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -290,7 +290,7 @@ func TestSemaphoreWaiterLiveness(t *testing.T) {
 	for _, how := range []string{"ctx", "background", "timeout"} {
 		for trial := range n {
 			name := shmtest.Name(t, "")
-			s, err := sem.Open(name, sem.Create(0), sem.Exclusive())
+			s, err := sem.Create(name, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -419,7 +419,7 @@ func TestSemaphoreContention(t *testing.T) {
 		workers, dur = 16, 20*time.Second
 	}
 	name := shmtest.Name(t, "")
-	s, err := sem.Open(name, sem.Create(tokens), sem.Exclusive())
+	s, err := sem.Create(name, tokens)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -53,7 +53,7 @@ func fuzzTopic(t *testing.T, data []byte) {
 		t.Fatal(err)
 	}
 	defer func() { s.Close() }()
-	allowed := append(topicAllowed, topic.ErrClosed)
+	allowed := append(topicAllowed, shm.ErrClosed)
 	msg := make([]byte, capacity)
 	buf := make([]byte, 0, capacity)
 	maxMsg := p.MaxMessage()

@@ -179,7 +179,7 @@ func Classify(dir string, info shm.Info, att *shm.Attachments) Object {
 	o.childPIDNamespace = att.ChildPIDNamespace
 	switch {
 	case info.Kind == shm.KindSemaphore:
-		st, err := sem.Peek(strings.TrimPrefix(info.Name, shm.SemaphorePrefix), sem.Dir(dir))
+		st, err := sem.Stat(strings.TrimPrefix(info.Name, shm.SemaphorePrefix), sem.Dir(dir))
 		if err != nil {
 			o.Err = err
 		} else {
@@ -194,9 +194,9 @@ func Classify(dir string, info shm.Info, att *shm.Attachments) Object {
 			o.Queue = &st
 		}
 	case info.Kind == shm.KindTopic:
-		// topic.Inspect describes a topic, damaged or not, with its
+		// topic.Stat describes a topic, damaged or not, with its
 		// table's liveness.
-		st, err := topic.Inspect(info.Name, topic.Dir(dir))
+		st, err := topic.Stat(info.Name, topic.Dir(dir))
 		o.Err = err
 		if st.Capacity != 0 {
 			o.Topic = &st

@@ -618,7 +618,7 @@ func TestCleanSemaphore(t *testing.T) {
 		return
 	}
 	name := shmtest.Name(t, "")
-	s, err := sem.Open(name, sem.Create(3))
+	s, _, err := sem.OpenOrCreate(name, 3)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,7 +29,7 @@ func TestPythonQueueAPI(t *testing.T) {
 // created and posts, and its two posts show in Go's value.
 func TestPythonSemaphore(t *testing.T) {
 	name := shmtest.Name(t, "")
-	s, err := sem.Open(name, sem.Create(0))
+	s, _, err := sem.OpenOrCreate(name, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -90,7 +90,7 @@ type point struct {
 
 func BenchmarkValue(b *testing.B) {
 	seg, _ := newSeg(b)
-	v, err := lock.NewValue[point](seg.Bytes()[offValue:])
+	v, err := lock.ValueIn[point](seg.Bytes()[offValue:])
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -4,6 +4,13 @@
 // They live in a few bytes of any shared mapping, usually a region of a
 // shm.Segment, and work between any processes that map it.
 //
+// All zero bytes are a valid initial state of each of them (an unlocked
+// mutex, a value nobody stored), so there is nothing to initialise and
+// only one way to get one: attach. MutexAt, SeqlockAt, ValueAt and
+// DoubleBufferAt attach at an offset of a segment; MutexIn, SeqlockIn,
+// ValueIn and DoubleBufferIn attach to raw bytes of a mapping made some
+// other way. Neither writes to the shared bytes.
+//
 // # Mutex
 //
 // A Mutex occupies MutexSize (16) bytes at an offset aligned to MutexAlign
@@ -56,7 +63,7 @@
 // retries. (Wait, below, writes one header word to advertise its sleep,
 // except on a read-only mapping, where it looks every millisecond.) T must be fixed-size and free of pointers (no strings, slices,
 // maps, interfaces, channels, functions or pointers, at any depth), and
-// may not contain bool; NewValue checks this with reflect and refuses
+// may not contain bool; ValueIn checks this with reflect and refuses
 // anything else. Seqlock is the same mechanism for a plain byte payload.
 // The header's layout is drawn in seqlock.go.
 //
@@ -72,7 +79,7 @@
 //	for {
 //		t, seen, err = temp.Wait(ctx, seen)
 //		switch {
-//		case errors.Is(err, lock.ErrClosed):     // the writer is done
+//		case errors.Is(err, lock.ErrWriterClosed):     // the writer is done
 //		case errors.Is(err, lock.ErrWriterDead): // orphaned: stays as last written
 //		}
 //		...
@@ -88,14 +95,14 @@
 // The writer records its identity, the same owner token a Mutex owner has
 // (an open file description lock held while its segment is open; see
 // Mutex), when it first Stores. So a reader can tell a writer that is
-// merely quiet from one that closed the value (Close: ErrClosed from Wait,
+// merely quiet from one that closed the value (Close: ErrWriterClosed from Wait,
 // WriterClosed from Writer) and from one that died without closing it
 // (ErrWriterDead, WriterDead: the value is orphaned). A waiting reader sees
 // the death within one second (it checks the token every 100 ms while it
 // sleeps), whatever PID namespace the writer ran in; the check costs a
 // system call on the waiting path only, never in Load or Store. Readers
 // ask through the segment's descriptor (ValueAt, SeqlockAt) or the one
-// given with File (NewValue, NewSeqlock); without one a writer records no
+// given with File (ValueIn, SeqlockIn); without one a writer records no
 // identity (Writer reports NoWriter) and a reader cannot tell a death.
 //
 // # Large values
@@ -133,7 +140,7 @@
 //     what it reads, except that Lock on a mutex held by a live process
 //     waits as long as its ctx allows.
 //   - The owner token lives as long as the descriptor it is held on: the
-//     segment's for MutexAt, the one given with File for NewMutex, which
+//     segment's for MutexAt, the one given with File for MutexIn, which
 //     refuses to make a mutex without it (shm.ErrInvalid). Closing that
 //     descriptor while holding the mutex counts as the owner's death for
 //     the other processes. A kernel without open file description locks
@@ -166,8 +173,8 @@
 //     mapping: in a Private (copy-on-write) mapping each process has its own.
 //   - MutexAt refuses a ReadOnly segment; a Seqlock or Value from one reads
 //     but refuses to write (Seqlock.Write returns shm.ErrReadOnly,
-//     Value.Store panics). NewMutex, NewSeqlock and NewValue take raw bytes
-//     and cannot tell: writing to a read-only mapping faults. NewMutex
+//     Value.Store panics). MutexIn, SeqlockIn and ValueIn take raw bytes
+//     and cannot tell: writing to a read-only mapping faults. MutexIn
 //     needs the mapped file's descriptor (option File).
 //   - A Mutex, Seqlock or Value works in place on the mapping, as a
 //     pthread_mutex_t in shared memory does, and keeps its semantics: if

@@ -70,10 +70,10 @@ type DoubleBuffer struct {
 	frame  uint64 // the frame being loaned
 }
 
-// NewDoubleBuffer returns the DoubleBuffer with n-byte frames held in
-// b[:DoubleBufferSize(n)], aligned to SeqlockAlign (see NewSeqlock, whose
+// DoubleBufferIn returns the DoubleBuffer with n-byte frames held in
+// b[:DoubleBufferSize(n)], aligned to SeqlockAlign (see SeqlockIn, whose
 // options it takes).
-func NewDoubleBuffer(b []byte, n int, opts ...Option) (*DoubleBuffer, error) {
+func DoubleBufferIn(b []byte, n int, opts ...Option) (*DoubleBuffer, error) {
 	c := newConfig(opts)
 	d, err := newDoubleBuffer(b, n, c)
 	if err == nil && c.fd >= 0 {
@@ -90,10 +90,10 @@ func NewDoubleBuffer(b []byte, n int, opts ...Option) (*DoubleBuffer, error) {
 // of seg (see SeqlockAt). Errors name it SEGMENT+OFFSET unless the Name
 // option says otherwise.
 func DoubleBufferAt(seg *shm.Segment, off, n int, opts ...Option) (*DoubleBuffer, error) {
-	c := newConfig(append([]Option{Name(fmt.Sprintf("%s+%d", seg.Name(), off))}, opts...))
-	b := seg.Bytes()
-	if off < 0 || off > len(b) {
-		return nil, wrap("double buffer open", c.name, fmt.Errorf("%w: offset %d is outside the %d-byte mapping", shm.ErrInvalid, off, len(b)))
+	c := newConfig(append([]Option{Name(segName(seg, off))}, opts...))
+	b, err := mapping(seg, off)
+	if err != nil {
+		return nil, wrap("double buffer open", c.name, err)
 	}
 	d, err := newDoubleBuffer(b[off:], n, c)
 	if err == nil {
@@ -264,7 +264,7 @@ const storesInOrder = runtime.GOARCH == "amd64" || runtime.GOARCH == "386"
 
 // Wait copies into p the first frame whose Version differs from after and
 // returns its Version, sleeping until the writer publishes one; it ends
-// like Seqlock.Wait (ErrClosed, ErrWriterDead, ctx.Err(), ErrCorrupt).
+// like Seqlock.Wait (ErrWriterClosed, ErrWriterDead, ctx.Err(), ErrCorrupt).
 func (d *DoubleBuffer) Wait(ctx context.Context, p []byte, after Version) (Version, error) {
 	if len(p) != d.n {
 		return after, wrap("double buffer wait", d.front.name, fmt.Errorf("%w: %d bytes for %d-byte frames", shm.ErrInvalid, len(p), d.n))

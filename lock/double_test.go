@@ -114,7 +114,7 @@ func doubleChild(seg *shm.Segment, role, arg string) error {
 			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 			ver, err = d.Wait(ctx, buf, ver)
 			cancel()
-			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, lock.ErrClosed) {
+			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, lock.ErrWriterClosed) {
 				continue
 			}
 		}
@@ -248,11 +248,11 @@ func TestDoubleBuffer(t *testing.T) {
 		t.Fatal(err)
 	}
 	v, _ := d.Read(p)
-	if _, err := d.Wait(context.Background(), p, v); !errors.Is(err, lock.ErrClosed) {
+	if _, err := d.Wait(context.Background(), p, v); !errors.Is(err, lock.ErrWriterClosed) {
 		t.Fatalf("Wait after Close = %v", err)
 	}
-	if _, err := lock.NewDoubleBuffer(make([]byte, lock.DoubleBufferSize(n)-8), n); !errors.Is(err, shm.ErrInvalid) || !strings.Contains(err.Error(), "DoubleBufferSize(100)") {
-		t.Fatalf("NewDoubleBuffer short = %v", err)
+	if _, err := lock.DoubleBufferIn(make([]byte, lock.DoubleBufferSize(n)-8), n); !errors.Is(err, shm.ErrInvalid) || !strings.Contains(err.Error(), "DoubleBufferSize(100)") {
+		t.Fatalf("DoubleBufferIn short = %v", err)
 	}
 }
 

@@ -2,6 +2,7 @@ package lock
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/shmkit/shm"
 )
@@ -52,11 +53,18 @@ var (
 	// it was last written until another writer writes.
 	ErrWriterDead = errors.New("writer died without closing the value: it is orphaned")
 
-	// ErrClosed is returned by Wait when the writer closed the Seqlock or
-	// Value and the caller has its last write.
-	ErrClosed = errors.New("writer closed the value")
+	// ErrWriterClosed is returned by Wait when the writer closed the
+	// Seqlock or Value and the caller has its last write. (A closed handle
+	// or segment gives shm.ErrClosed, as in every package.)
+	ErrWriterClosed = errors.New("writer closed the value")
 
 	// ErrNotWriter is returned by Close when another live process wrote
 	// the value last.
 	ErrNotWriter = errors.New("value is written by another live process")
 )
+
+// errNilContext is the cause of the error from a blocking call given a nil
+// context: every blocking call takes one (context.Background() for a wait
+// without limit), and a nil one is a caller's mistake to report, not to
+// guess at.
+var errNilContext = fmt.Errorf("%w: nil context (pass context.Background() to wait without a limit)", shm.ErrInvalid)

@@ -51,10 +51,10 @@ func ExampleMutex() {
 	// Output: counter: 1
 }
 
-// A mutex in a mapping made outside package shm: NewMutex needs the
+// A mutex in a mapping made outside package shm: MutexIn needs the
 // mapped file's descriptor, on which the owner's token is held, so that
 // other processes, in any PID namespace, can tell whether the owner lives.
-func ExampleNewMutex() {
+func ExampleMutexIn() {
 	f, err := os.CreateTemp("/dev/shm", "lock-example-file-")
 	if err != nil {
 		log.Fatal(err)
@@ -70,10 +70,10 @@ func ExampleNewMutex() {
 	}
 	defer syscall.Munmap(b)
 
-	if _, err := lock.NewMutex(b); errors.Is(err, shm.ErrInvalid) {
+	if _, err := lock.MutexIn(b); errors.Is(err, shm.ErrInvalid) {
 		fmt.Println("without File: refused")
 	}
-	mu, err := lock.NewMutex(b, lock.File(int(f.Fd())))
+	mu, err := lock.MutexIn(b, lock.File(int(f.Fd())))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -118,14 +118,14 @@ func ExampleValue() {
 	// Output: {X:1.5 Y:-2 Tick:42}
 }
 
-// Types with pointers cannot live in shared memory: NewValue refuses them.
-func ExampleNewValue_refused() {
+// Types with pointers cannot live in shared memory: ValueIn refuses them.
+func ExampleValueIn_refused() {
 	type message struct {
 		ID   uint32
 		Text string
 	}
 	b := make([]byte, 64)
-	_, err := lock.NewValue[message](b)
+	_, err := lock.ValueIn[message](b)
 	fmt.Println(errors.Is(err, shm.ErrInvalid))
 	fmt.Println(err)
 	// Output:
@@ -134,7 +134,7 @@ func ExampleNewValue_refused() {
 }
 
 // A reader that sleeps until the value changes, and learns when its writer
-// is done: ErrClosed after a Close, ErrWriterDead if the writer dies first.
+// is done: ErrWriterClosed after a Close, ErrWriterDead if the writer dies first.
 func ExampleValue_Wait() {
 	name := fmt.Sprintf("lock-example-wait-%d", os.Getpid())
 	seg, err := shm.Create(name, int64(lock.ValueSize[uint64]()))
@@ -161,7 +161,7 @@ func ExampleValue_Wait() {
 	var seen lock.Version // 0: the value nobody stored yet
 	for {
 		t, v, err := temp.Wait(ctx, seen)
-		if errors.Is(err, lock.ErrClosed) {
+		if errors.Is(err, lock.ErrWriterClosed) {
 			break
 		}
 		if err != nil { // lock.ErrWriterDead: the value is orphaned

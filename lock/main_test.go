@@ -64,7 +64,7 @@ func runChild(role, name, arg string) error {
 	}
 	defer seg.Close()
 	b := seg.Bytes()
-	m, err := lock.NewMutex(b[offMutex:], lock.Name(name), lock.File(seg.Fd()))
+	m, err := lock.MutexIn(b[offMutex:], lock.Name(name), lock.File(seg.Fd()))
 	if err != nil {
 		return err
 	}

@@ -43,7 +43,7 @@ import (
 // The owner is a token: a number from 1 to 2^58-1 that the owning process
 // holds, as an open file description lock on byte live.TokenBase+token of
 // the segment's file (internal/live), for as long as the segment stays open
-// (for NewMutex: the descriptor given with File). The token is taken once,
+// (for MutexIn: the descriptor given with File). The token is taken once,
 // when the first Mutex is attached through the segment, never per Lock. Whether the owner lives is whether its token is held, which any
 // process that has the file open can ask the kernel (F_OFD_GETLK) from
 // any PID namespace; the kernel drops the lock when the owner dies, however
@@ -168,7 +168,7 @@ var (
 
 // tokens keeps the owner tokens of this process: that of each segment a
 // Mutex was attached through, and all of them with the segment each is
-// held through (a zero weak pointer for NewMutex's).
+// held through (a zero weak pointer for MutexIn's).
 var tokens struct {
 	sync.Mutex
 	bySegment map[weak.Pointer[shm.Segment]]uint64
@@ -193,7 +193,7 @@ func ownToken(t uint64) bool {
 }
 
 // newToken holds a new owner token on fd and records it as this process's,
-// held through seg (zero for NewMutex).
+// held through seg (zero for MutexIn).
 func newToken(fd int, seg weak.Pointer[shm.Segment]) (uint64, error) {
 	t, err := holdToken(fd)
 	if err != nil {
@@ -235,20 +235,20 @@ func segmentToken(seg *shm.Segment) (uint64, error) {
 	return t, nil
 }
 
-// NewMutex returns the mutex held in b[:MutexSize]. b must be at least
+// MutexIn returns the mutex held in b[:MutexSize]. b must be at least
 // MutexSize bytes of a shared, writable mapping of a file, at an address
 // aligned to MutexAlign, and the File option must give that file's
 // descriptor, open for writing: the mutex's owner token is held on it (see
-// MutexAt). Without File, NewMutex fails with an error wrapping
+// MutexAt). Without File, MutexIn fails with an error wrapping
 // shm.ErrInvalid: an owner that cannot be told alive in every PID
 // namespace is not made. All zero bytes are an unlocked mutex: a fresh
 // segment needs no initialisation, and creating a Mutex writes nothing.
 // Each call takes a new token; MutexAt shares one per segment.
-func NewMutex(b []byte, opts ...Option) (*Mutex, error) {
+func MutexIn(b []byte, opts ...Option) (*Mutex, error) {
 	c := newConfig(opts)
 	m, err := newMutex(b, c.name, func() (int, uint64, error) {
 		if c.fd < 0 {
-			return 0, 0, fmt.Errorf("%w: NewMutex needs the descriptor of the mapped file (option File) to tell whether an owner lives; or use MutexAt", shm.ErrInvalid)
+			return 0, 0, fmt.Errorf("%w: MutexIn needs the descriptor of the mapped file (option File) to tell whether an owner lives; or use MutexAt", shm.ErrInvalid)
 		}
 		tokens.Lock()
 		defer tokens.Unlock()
@@ -258,7 +258,7 @@ func NewMutex(b []byte, opts ...Option) (*Mutex, error) {
 	return m, wrap("mutex open", c.name, err)
 }
 
-// MutexAt returns the mutex at offset off of seg (see NewMutex). Errors name
+// MutexAt returns the mutex at offset off of seg (see MutexIn). Errors name
 // it SEGMENT+OFFSET unless the Name option says otherwise. A segment opened
 // ReadOnly is refused with shm.ErrReadOnly: locking writes; a closed one
 // with shm.ErrClosed, a nil one with shm.ErrInvalid. The owner token is held
@@ -312,6 +312,9 @@ func newMutex(b []byte, name string, token func() (int, uint64, error)) (*Mutex,
 // ctx.Err() when ctx is done first. ctx bounds only the wait: a free mutex
 // is taken even when ctx is already done.
 func (m *Mutex) Lock(ctx context.Context) error {
+	if ctx == nil {
+		return wrap("mutex lock", m.name, errNilContext)
+	}
 	if m.word.CompareAndSwap(0, m.me|stateLocked) {
 		racehint.Acquire(m.race)
 		return nil

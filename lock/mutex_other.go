@@ -22,8 +22,8 @@ func unsupported(op, name string) error {
 // Mutex is a cross-process mutex. On this system it cannot be made.
 type Mutex struct{ name string }
 
-// NewMutex is not supported on this system.
-func NewMutex(b []byte, opts ...Option) (*Mutex, error) {
+// MutexIn is not supported on this system.
+func MutexIn(b []byte, opts ...Option) (*Mutex, error) {
 	c := newConfig(opts)
 	return nil, unsupported("mutex open", c.name)
 }

@@ -151,7 +151,7 @@ func TestMutexErrorText(t *testing.T) {
 	}
 }
 
-func TestNewMutexRefuses(t *testing.T) {
+func TestMutexInRefuses(t *testing.T) {
 	seg, _ := newSeg(t)
 	b := seg.Bytes()
 	tests := []struct {
@@ -164,19 +164,19 @@ func TestNewMutexRefuses(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := lock.NewMutex(tc.b, lock.File(seg.Fd())); !errors.Is(err, shm.ErrInvalid) {
-				t.Fatalf("NewMutex = %v, want ErrInvalid", err)
+			if _, err := lock.MutexIn(tc.b, lock.File(seg.Fd())); !errors.Is(err, shm.ErrInvalid) {
+				t.Fatalf("MutexIn = %v, want ErrInvalid", err)
 			}
 		})
 	}
 	// Without the file, an owner could not be told alive: refused.
-	_, err := lock.NewMutex(b[offMutex:])
+	_, err := lock.MutexIn(b[offMutex:])
 	if !errors.Is(err, shm.ErrInvalid) || !strings.Contains(err.Error(), "option File") {
-		t.Errorf("NewMutex without File = %v, want ErrInvalid naming option File", err)
+		t.Errorf("MutexIn without File = %v, want ErrInvalid naming option File", err)
 	}
-	m, err := lock.NewMutex(b[offMutex:], lock.File(seg.Fd()))
+	m, err := lock.MutexIn(b[offMutex:], lock.File(seg.Fd()))
 	if err != nil {
-		t.Fatalf("NewMutex with File: %v", err)
+		t.Fatalf("MutexIn with File: %v", err)
 	}
 	self(t, seg, m, lockWord(t, seg))
 	for _, off := range []int{-1, segSize + 1, segSize - 8} {
@@ -421,7 +421,7 @@ func TestNoAllocs(t *testing.T) {
 	}); n != 0 {
 		t.Errorf("TryLock+Unlock: %v allocations", n)
 	}
-	v, err := lock.NewValue[snap](seg.Bytes()[offValue:])
+	v, err := lock.ValueIn[snap](seg.Bytes()[offValue:])
 	if err != nil {
 		t.Fatal(err)
 	}

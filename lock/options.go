@@ -2,7 +2,7 @@ package lock
 
 import "time"
 
-// An Option changes how NewMutex, MutexAt, NewSeqlock and NewValue set up a
+// An Option changes how MutexIn, MutexAt, SeqlockIn and ValueIn set up a
 // lock. Options that do not apply to a constructor are ignored by it.
 type Option func(*config)
 
@@ -36,7 +36,7 @@ func Name(name string) Option { return func(c *config) { c.name = name } }
 // of 0 or less makes a single attempt.
 func ReadTimeout(d time.Duration) Option { return func(c *config) { c.readTimeout = d } }
 
-// File gives NewMutex the descriptor of the file its bytes are mapped
+// File gives MutexIn the descriptor of the file its bytes are mapped
 // from, open for writing (for an *os.File f: int(f.Fd())). The mutex's
 // owner token is an open file description lock on that file, held for as
 // long as the descriptor is open: closing it counts as the owner's death

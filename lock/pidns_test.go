@@ -143,7 +143,7 @@ func TestMutexOwnerIsTheProcess(t *testing.T) {
 }
 
 // TestMutexWithoutOFDLocks: where the kernel has no open file description
-// locks (Linux before 3.15), MutexAt and NewMutex refuse with
+// locks (Linux before 3.15), MutexAt and MutexIn refuse with
 // errors.ErrUnsupported. The seam is the package's call into
 // internal/live, which fails there as live does: a real such kernel cannot
 // be had in a test.
@@ -154,8 +154,8 @@ func TestMutexWithoutOFDLocks(t *testing.T) {
 	if !errors.Is(err, errors.ErrUnsupported) || !strings.Contains(err.Error(), "open file description locks") {
 		t.Fatalf("MutexAt = %v, want errors.ErrUnsupported naming open file description locks", err)
 	}
-	if _, err := lock.NewMutex(seg.Bytes()[offMutex:], lock.File(seg.Fd())); !errors.Is(err, errors.ErrUnsupported) {
-		t.Fatalf("NewMutex = %v, want errors.ErrUnsupported", err)
+	if _, err := lock.MutexIn(seg.Bytes()[offMutex:], lock.File(seg.Fd())); !errors.Is(err, errors.ErrUnsupported) {
+		t.Fatalf("MutexIn = %v, want errors.ErrUnsupported", err)
 	}
 }
 

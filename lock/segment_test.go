@@ -34,7 +34,7 @@ func TestLockOnClosedSegment(t *testing.T) {
 	for _, o := range opens {
 		t.Run(o.op, func(t *testing.T) {
 			err := o.open(seg)
-			if want := "shm " + o.op + " " + name + "+0: segment is closed"; !errors.Is(err, shm.ErrClosed) || err.Error() != want {
+			if want := "shm " + o.op + " " + name + "+0: handle is closed"; !errors.Is(err, shm.ErrClosed) || err.Error() != want {
 				t.Errorf("on a closed segment: %v, want %q", err, want)
 			}
 			err = o.open(nil)

@@ -45,7 +45,7 @@ import (
 //	+-----------------------------------------+---------+
 //
 //	0                 no writer recorded: never written, or written by a
-//	                  writer with no identity (NewSeqlock without File)
+//	                  writer with no identity (SeqlockIn without File)
 //	token|1 (open)    the process holding token writes; it is alive while
 //	                  the token is held (see "Liveness" in wait.go)
 //	token|2 (closed)  that process closed the value: no more writes come;
@@ -99,7 +99,7 @@ const (
 // SeqlockSize is the number of bytes a Seqlock with an n-byte payload
 // occupies: SeqlockHeader (24) plus n rounded up to a multiple of 8. A
 // region sized for a payload behind an 8-byte sequence alone is refused by
-// NewSeqlock and SeqlockAt with an error naming both sizes.
+// SeqlockIn and SeqlockAt with an error naming both sizes.
 func SeqlockSize(n int) int { return SeqlockHeader + (n+7)/8*8 }
 
 // spinReads is how many read attempts go without yielding or looking at the
@@ -127,13 +127,13 @@ type Seqlock struct {
 	fd          int    // the descriptor writers' tokens are asked through; -1 when unknown
 }
 
-// NewSeqlock returns the seqlock with an n-byte payload held in
+// SeqlockIn returns the seqlock with an n-byte payload held in
 // b[:SeqlockSize(n)], which must be aligned to SeqlockAlign. All zero bytes
 // are a seqlock whose payload is all zero. With the File option (the
 // descriptor of the file b is mapped from) the writer records its identity
 // and readers can tell whether it lives; without it Writer reports
 // NoWriter for this process's writes and cannot ask about others'.
-func NewSeqlock(b []byte, n int, opts ...Option) (*Seqlock, error) {
+func SeqlockIn(b []byte, n int, opts ...Option) (*Seqlock, error) {
 	c := newConfig(opts)
 	s, err := newSeqlock(b, n, c)
 	if err == nil && c.fd >= 0 {
@@ -143,7 +143,7 @@ func NewSeqlock(b []byte, n int, opts ...Option) (*Seqlock, error) {
 }
 
 // SeqlockAt returns the seqlock with an n-byte payload at offset off of seg
-// (see NewSeqlock). Errors name it SEGMENT+OFFSET unless the Name option
+// (see SeqlockIn). Errors name it SEGMENT+OFFSET unless the Name option
 // says otherwise. On a segment opened ReadOnly, Read and Wait work and
 // Write returns shm.ErrReadOnly. On a writable segment the writer's
 // identity is the segment's owner token (shared with every Mutex attached
@@ -321,13 +321,13 @@ type Value[T any] struct {
 // to a multiple of 8.
 func ValueSize[T any]() int { return SeqlockSize(int(reflect.TypeFor[T]().Size())) }
 
-// NewValue returns the Value[T] held in b[:ValueSize[T]()], aligned to
+// ValueIn returns the Value[T] held in b[:ValueSize[T]()], aligned to
 // SeqlockAlign. All zero bytes hold T's zero value. A T that is not
 // fixed-size and pointer-free is refused with an error matching
-// shm.ErrInvalid that names the offending field. As with NewSeqlock, the
+// shm.ErrInvalid that names the offending field. As with SeqlockIn, the
 // File option lets the writer record its identity and readers ask whether
 // it lives.
-func NewValue[T any](b []byte, opts ...Option) (*Value[T], error) {
+func ValueIn[T any](b []byte, opts ...Option) (*Value[T], error) {
 	c := newConfig(opts)
 	v, err := newValue[T](b, c)
 	if err == nil && c.fd >= 0 {
@@ -339,7 +339,7 @@ func NewValue[T any](b []byte, opts ...Option) (*Value[T], error) {
 	return v, nil
 }
 
-// ValueAt returns the Value[T] at offset off of seg (see NewValue). Errors
+// ValueAt returns the Value[T] at offset off of seg (see ValueIn). Errors
 // name it SEGMENT+OFFSET unless the Name option says otherwise.
 func ValueAt[T any](seg *shm.Segment, off int, opts ...Option) (*Value[T], error) {
 	c := newConfig(append([]Option{Name(segName(seg, off))}, opts...))

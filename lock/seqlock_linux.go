@@ -38,7 +38,7 @@ func (s *Seqlock) segmentIdentity(seg *shm.Segment) error {
 	return nil
 }
 
-// fileIdentity is segmentIdentity for NewSeqlock's File option: a token of
+// fileIdentity is segmentIdentity for SeqlockIn's File option: a token of
 // its own, held on fd. A descriptor open only for reading cannot hold one:
 // s then reads and asks through it, and writes without an identity.
 func (s *Seqlock) fileIdentity(fd int) error {

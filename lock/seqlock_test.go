@@ -57,7 +57,7 @@ func seqWriter(b []byte, arg string) error {
 	if err != nil {
 		return err
 	}
-	v, err := lock.NewValue[snap](b[offValue:])
+	v, err := lock.ValueIn[snap](b[offValue:])
 	if err != nil {
 		return err
 	}
@@ -81,7 +81,7 @@ func seqReader(b []byte, arg string) error {
 	if err != nil {
 		return err
 	}
-	v, err := lock.NewValue[snap](b[offValue:])
+	v, err := lock.ValueIn[snap](b[offValue:])
 	if err != nil {
 		return err
 	}
@@ -183,23 +183,23 @@ func TestValueTypes(t *testing.T) {
 		open    func() error
 		wantErr string // substring; "" means accepted
 	}{
-		{"int", func() error { _, err := lock.NewValue[int](b); return err }, ""},
-		{"struct", func() error { _, err := lock.NewValue[plain](b); return err }, ""},
-		{"array", func() error { _, err := lock.NewValue[[7]uint8](b); return err }, ""},
-		{"empty struct", func() error { _, err := lock.NewValue[struct{}](b); return err }, ""},
-		{"string", func() error { _, err := lock.NewValue[string](b); return err }, "string is a string"},
-		{"pointer", func() error { _, err := lock.NewValue[*int](b); return err }, "*int is a ptr"},
-		{"slice", func() error { _, err := lock.NewValue[[]int](b); return err }, "is a slice"},
-		{"map", func() error { _, err := lock.NewValue[map[int]int](b); return err }, "is a map"},
-		{"chan", func() error { _, err := lock.NewValue[chan int](b); return err }, "is a chan"},
-		{"func", func() error { _, err := lock.NewValue[func()](b); return err }, "is a func"},
-		{"interface", func() error { _, err := lock.NewValue[any](b); return err }, "is a interface"},
-		{"unsafe.Pointer", func() error { _, err := lock.NewValue[unsafe.Pointer](b); return err }, "unsafe.Pointer"},
-		{"bool", func() error { _, err := lock.NewValue[bool](b); return err }, "use uint8"},
-		{"string field", func() error { _, err := lock.NewValue[withString](b); return err }, "withString.S is a string"},
-		{"pointer in array in struct", func() error { _, err := lock.NewValue[nested](b); return err }, "nested.In[i].P is a ptr"},
-		{"too small", func() error { _, err := lock.NewValue[[64]uint64](b[:100]); return err }, "does not fit"},
-		{"misaligned", func() error { _, err := lock.NewValue[uint64](b[4:]); return err }, "not 8-byte aligned"},
+		{"int", func() error { _, err := lock.ValueIn[int](b); return err }, ""},
+		{"struct", func() error { _, err := lock.ValueIn[plain](b); return err }, ""},
+		{"array", func() error { _, err := lock.ValueIn[[7]uint8](b); return err }, ""},
+		{"empty struct", func() error { _, err := lock.ValueIn[struct{}](b); return err }, ""},
+		{"string", func() error { _, err := lock.ValueIn[string](b); return err }, "string is a string"},
+		{"pointer", func() error { _, err := lock.ValueIn[*int](b); return err }, "*int is a ptr"},
+		{"slice", func() error { _, err := lock.ValueIn[[]int](b); return err }, "is a slice"},
+		{"map", func() error { _, err := lock.ValueIn[map[int]int](b); return err }, "is a map"},
+		{"chan", func() error { _, err := lock.ValueIn[chan int](b); return err }, "is a chan"},
+		{"func", func() error { _, err := lock.ValueIn[func()](b); return err }, "is a func"},
+		{"interface", func() error { _, err := lock.ValueIn[any](b); return err }, "is a interface"},
+		{"unsafe.Pointer", func() error { _, err := lock.ValueIn[unsafe.Pointer](b); return err }, "unsafe.Pointer"},
+		{"bool", func() error { _, err := lock.ValueIn[bool](b); return err }, "use uint8"},
+		{"string field", func() error { _, err := lock.ValueIn[withString](b); return err }, "withString.S is a string"},
+		{"pointer in array in struct", func() error { _, err := lock.ValueIn[nested](b); return err }, "nested.In[i].P is a ptr"},
+		{"too small", func() error { _, err := lock.ValueIn[[64]uint64](b[:100]); return err }, "does not fit"},
+		{"misaligned", func() error { _, err := lock.ValueIn[uint64](b[4:]); return err }, "not 8-byte aligned"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -226,7 +226,7 @@ func TestValueRoundTrip(t *testing.T) {
 			B [2]uint16
 			C [6]uint8
 		} // 11 bytes
-		v, err := lock.NewValue[odd](b)
+		v, err := lock.ValueIn[odd](b)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -246,7 +246,7 @@ func TestValueRoundTrip(t *testing.T) {
 		}
 	})
 	t.Run("snap", func(t *testing.T) {
-		v, err := lock.NewValue[snap](b[512:])
+		v, err := lock.ValueIn[snap](b[512:])
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -265,7 +265,7 @@ func TestValueRoundTrip(t *testing.T) {
 func TestSeqlockBusy(t *testing.T) {
 	seg, _ := newSeg(t)
 	b := seg.Bytes()
-	v, err := lock.NewValue[uint64](b, lock.ReadTimeout(30*time.Millisecond))
+	v, err := lock.ValueIn[uint64](b, lock.ReadTimeout(30*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,7 +296,7 @@ func TestSeqlockBusy(t *testing.T) {
 
 func TestSeqlockBytes(t *testing.T) {
 	seg, _ := newSeg(t)
-	s, err := lock.NewSeqlock(seg.Bytes(), 13)
+	s, err := lock.SeqlockIn(seg.Bytes(), 13)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -323,7 +323,7 @@ func TestSeqlockBytes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ro.Close()
-	rs, err := lock.NewSeqlock(ro.Bytes(), 13)
+	rs, err := lock.SeqlockIn(ro.Bytes(), 13)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -338,7 +338,7 @@ func TestSeqlockBytes(t *testing.T) {
 // left a write open, ErrBusy; the next Store repairs the sequence.
 func TestSeqlockWriterDeath(t *testing.T) {
 	seg, name := newSeg(t)
-	v, err := lock.NewValue[snap](seg.Bytes()[offValue:], lock.ReadTimeout(20*time.Millisecond))
+	v, err := lock.ValueIn[snap](seg.Bytes()[offValue:], lock.ReadTimeout(20*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -388,7 +388,7 @@ func FuzzSeqlock(f *testing.F) {
 	f.Add([]byte{3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x42, 0x30, 0, 0, 0, 0, 0, 0})
 	seg, _ := newSeg(f)
 	region := seg.Bytes()[offValue : offValue+lock.ValueSize[snap]()]
-	v, err := lock.NewValue[snap](region, lock.ReadTimeout(time.Millisecond), lock.File(seg.Fd()))
+	v, err := lock.ValueIn[snap](region, lock.ReadTimeout(time.Millisecond), lock.File(seg.Fd()))
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -413,7 +413,7 @@ func FuzzSeqlock(f *testing.F) {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 		_, _, err = v.Wait(ctx, 0)
 		cancel()
-		if err != nil && !errors.Is(err, lock.ErrCorrupt) && !errors.Is(err, lock.ErrClosed) &&
+		if err != nil && !errors.Is(err, lock.ErrCorrupt) && !errors.Is(err, lock.ErrWriterClosed) &&
 			!errors.Is(err, lock.ErrWriterDead) && !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("Wait = %v", err)
 		}

@@ -92,7 +92,7 @@ type WriterState int
 
 const (
 	// NoWriter: no writer has recorded itself. Nobody wrote the value
-	// yet, or its last writer has no identity (NewSeqlock or NewValue
+	// yet, or its last writer has no identity (SeqlockIn or ValueIn
 	// without the File option).
 	NoWriter WriterState = iota
 	// WriterAlive: the process that wrote last still has the value open.
@@ -127,7 +127,7 @@ func (w WriterState) String() string {
 // (without polling, and without any cost to the writer while nobody
 // waits). It returns, with after and p unspecified:
 //
-//   - an error matching ErrClosed when nothing is newer and the writer
+//   - an error matching ErrWriterClosed when nothing is newer and the writer
 //     closed the seqlock (every write made before Close is returned first);
 //   - an error matching ErrWriterDead when nothing is newer and the
 //     process that wrote last died without closing it (the value is
@@ -138,7 +138,7 @@ func (w WriterState) String() string {
 //
 // Wait on a seqlock from a ReadOnly segment looks every millisecond instead
 // of sleeping on the futex (it cannot advertise its sleep); on raw bytes
-// (NewSeqlock) it writes to the header's sleepers word, so the mapping must
+// (SeqlockIn) it writes to the header's sleepers word, so the mapping must
 // be writable.
 func (s *Seqlock) Wait(ctx context.Context, p []byte, after Version) (Version, error) {
 	if len(p) != s.n {
@@ -149,6 +149,9 @@ func (s *Seqlock) Wait(ctx context.Context, p []byte, after Version) (Version, e
 }
 
 func (s *Seqlock) wait(ctx context.Context, p []byte, after Version) (Version, error) {
+	if ctx == nil {
+		return after, errNilContext
+	}
 	var checked time.Time // the last liveness check; zero: none yet
 	busy := 0
 	for {
@@ -171,7 +174,7 @@ func (s *Seqlock) wait(ctx context.Context, p []byte, after Version) (Version, e
 		w := s.writer.Load()
 		if w&writerReserved == 0 && w&writerStateMask == writerClosed {
 			if s.seq.Load() == q {
-				return after, ErrClosed
+				return after, ErrWriterClosed
 			}
 			continue
 		}
@@ -251,7 +254,7 @@ func (s *Seqlock) judge(w uint64) (WriterState, error) {
 	return WriterDead, nil
 }
 
-// Close tells readers that no more writes come: Wait returns ErrClosed to
+// Close tells readers that no more writes come: Wait returns ErrWriterClosed to
 // every reader once it has the last write, and Writer reports
 // WriterClosed (not WriterDead, which a writer that exits without Close
 // leaves behind). A later Write opens the seqlock again. Close is the

@@ -79,7 +79,7 @@ func valueChild(seg *shm.Segment, role, arg string) error {
 		case err == nil:
 			fmt.Println("got", x)
 			continue
-		case errors.Is(err, lock.ErrClosed):
+		case errors.Is(err, lock.ErrWriterClosed):
 			fmt.Println("closed")
 		case errors.Is(err, lock.ErrWriterDead):
 			fmt.Println("dead")
@@ -308,7 +308,7 @@ func TestWaitInProcess(t *testing.T) {
 		}
 	}
 
-	// Close: the last value first, then ErrClosed, for a sleeper too.
+	// Close: the last value first, then ErrWriterClosed, for a sleeper too.
 	_, ver, _ = v.LoadVersion()
 	go func() {
 		time.Sleep(50 * time.Millisecond)
@@ -319,8 +319,8 @@ func TestWaitInProcess(t *testing.T) {
 		t.Fatalf("Wait before Close = %d, %v", x, err)
 	}
 	time.Sleep(20 * time.Millisecond)
-	if _, _, err := v.Wait(ctx, ver); !errors.Is(err, lock.ErrClosed) {
-		t.Fatalf("Wait after Close = %v, want ErrClosed", err)
+	if _, _, err := v.Wait(ctx, ver); !errors.Is(err, lock.ErrWriterClosed) {
+		t.Fatalf("Wait after Close = %v, want ErrWriterClosed", err)
 	}
 	if st, err := v.Writer(); st != lock.WriterClosed || err != nil {
 		t.Fatalf("Writer after Close = %v, %v", st, err)
@@ -429,7 +429,7 @@ func TestWaitHostileHeader(t *testing.T) {
 	for _, tc := range []struct {
 		word uint64
 		want error
-	}{{12345<<6 | 1, lock.ErrWriterDead}, {12345<<6 | 2, lock.ErrClosed}} {
+	}{{12345<<6 | 1, lock.ErrWriterDead}, {12345<<6 | 2, lock.ErrWriterClosed}} {
 		writer.Store(tc.word)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_, _, err := v.Wait(ctx, 0)
@@ -451,9 +451,9 @@ func TestWaitHostileHeader(t *testing.T) {
 // sequence alone is refused with both sizes named.
 func TestSeqlockOldSizeRefused(t *testing.T) {
 	b := make([]byte, 8+16)
-	_, err := lock.NewSeqlock(b, 16)
+	_, err := lock.SeqlockIn(b, 16)
 	if !errors.Is(err, shm.ErrInvalid) || !strings.Contains(err.Error(), "needs SeqlockSize(16) = 40") {
-		t.Fatalf("NewSeqlock in 24 bytes = %v", err)
+		t.Fatalf("SeqlockIn in 24 bytes = %v", err)
 	}
 }
 
@@ -462,7 +462,7 @@ func TestSeqlockOldSizeRefused(t *testing.T) {
 func TestSeqlockWaitBytes(t *testing.T) {
 	seg, _ := newSeg(t)
 	b := seg.Bytes()[offWait:]
-	s, err := lock.NewSeqlock(b, 5, lock.File(seg.Fd()))
+	s, err := lock.SeqlockIn(b, 5, lock.File(seg.Fd()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -480,7 +480,7 @@ func TestSeqlockWaitBytes(t *testing.T) {
 	if st, err := s.Writer(); st != lock.WriterAlive || err != nil {
 		t.Fatalf("Writer = %v, %v", st, err)
 	}
-	anon, err := lock.NewSeqlock(b, 5)
+	anon, err := lock.SeqlockIn(b, 5)
 	if err != nil {
 		t.Fatal(err)
 	}

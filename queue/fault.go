@@ -121,7 +121,7 @@ func (q *Queue) broke() {
 // stateErr is the error of a call on a handle that is not open.
 func (q *Queue) stateErr() error {
 	if q.state == stateClosed {
-		return ErrClosed
+		return shm.ErrClosed
 	}
 	return errBroken
 }

@@ -136,8 +136,8 @@ func wantGone(t testing.TB, name string, qs ...*Queue) {
 		if err := q.Close(); err != nil {
 			t.Errorf("second Close: %v", err)
 		}
-		if err := q.TrySend(nil); !errors.Is(err, ErrClosed) {
-			t.Errorf("TrySend after Close: %v; want ErrClosed", err)
+		if err := q.TrySend(nil); !errors.Is(err, shm.ErrClosed) {
+			t.Errorf("TrySend after Close: %v; want shm.ErrClosed", err)
 		}
 	}
 	if err := Unlink(name); err != nil {
@@ -374,12 +374,12 @@ func TestTruncateBetweenCalls(t *testing.T) {
 					}
 					// Whatever the handles did, from now on every call that
 					// needs the ring fails (or finds the handle closed).
-					if err := p.Send(e.ctx, e.msg); !errors.Is(err, shm.ErrFault) && !errors.Is(err, ErrClosed) {
-						t.Errorf("Send afterwards: %v; want ErrFault or ErrClosed", err)
+					if err := p.Send(e.ctx, e.msg); !errors.Is(err, shm.ErrFault) && !errors.Is(err, shm.ErrClosed) {
+						t.Errorf("Send afterwards: %v; want ErrFault or shm.ErrClosed", err)
 					}
 					// (A producer whose Close went through closed the queue.)
-					if _, err := c.Receive(e.ctx, nil); !errors.Is(err, shm.ErrFault) && !errors.Is(err, ErrClosed) && !(passed && err == io.EOF) {
-						t.Errorf("Receive afterwards: %v; want ErrFault or ErrClosed", err)
+					if _, err := c.Receive(e.ctx, nil); !errors.Is(err, shm.ErrFault) && !errors.Is(err, shm.ErrClosed) && !(passed && err == io.EOF) {
+						t.Errorf("Receive afterwards: %v; want ErrFault or shm.ErrClosed", err)
 					}
 					wantGone(t, name, p, c)
 				})

@@ -6,20 +6,23 @@ import (
 	"github.com/shmkit/shm"
 )
 
-// opStat names the errors of Stat and Inspect.
+// opStat names the errors of Stat.
 const opStat = "queue stat"
 
-// Inspect tells whether the named object is a queue and describes it with
-// every check Stat makes: it is the one entry point for anything that
-// shows queues, such as a directory listing. It reads the header through
-// the descriptor (pread) first, so an object that is not a queue fails with
-// ErrNotQueue without being mapped and without a page of a sparse object
-// being allocated. A queue is then described as Stat describes it. A
-// corrupt queue (a damaged header, an object shorter than its header says,
-// bad cursors, a bad record in the ring) gives what could be read with an
-// error wrapping ErrCorrupt that says which field is wrong, and where;
-// Part names the part for a one-word summary.
-func Inspect(name string, opts ...Option) (Stats, error) {
+// Stat tells whether the named object is a queue and describes it, read
+// only and without taking any role: the capacity, the cursors, the
+// messages waiting in the ring (counted), and each peer with whether it
+// lives. It is the one entry point for anything that shows queues by name,
+// such as a directory listing; Probe describes a header already in hand.
+// It reads the header through the descriptor (pread) first, so an object
+// that is not a queue fails with ErrNotQueue without being mapped and
+// without a page of a sparse object being allocated; only a queue is then
+// mapped, read-only, to count its messages. A corrupt queue (a damaged
+// header, an object shorter than its header says, bad cursors, a bad
+// record in the ring) gives what could be read with an error wrapping
+// ErrCorrupt that says which field is wrong, and where; Part names the part
+// for a one-word summary.
+func Stat(name string, opts ...Option) (Stats, error) {
 	c := newConfig(opts)
 	p, err := shm.Path(c.dir, name)
 	if err != nil {
@@ -42,7 +45,7 @@ func Inspect(name string, opts ...Option) (Stats, error) {
 	if perr != nil {
 		return s, wrapErr(opStat, name, &partError{"cursors", perr})
 	}
-	s, err = Stat(name, opts...)
+	s, err = statMapped(name, opts...)
 	var se *shm.Error
 	if errors.Is(err, ErrCorrupt) && errors.As(err, &se) {
 		err = wrapErr(opStat, name, &partError{"ring", se.Err})
@@ -59,7 +62,7 @@ type partError struct {
 func (e *partError) Error() string { return e.err.Error() }
 func (e *partError) Unwrap() error { return e.err }
 
-// Part names the part of a queue that a corruption error from Inspect is
+// Part names the part of a queue that a corruption error from Stat is
 // about: "header" (a header field), "size" (the object is shorter than its
 // header says), "cursors" (the head and tail cursors) or "ring" (a record
 // in the ring); "" for any other error.

@@ -9,10 +9,10 @@ import (
 	"github.com/shmkit/shm/queue"
 )
 
-// ExampleInspect lists a directory the way "shm ls" does: each object is
+// ExampleStat_listing lists a directory the way "shm ls" does: each object is
 // inspected by name, objects that are not queues are told apart, and a
 // damaged queue says which part is at fault.
-func ExampleInspect() {
+func ExampleStat_listing() {
 	dir, err := os.MkdirTemp("", "example-inspect")
 	if err != nil {
 		fmt.Println(err)
@@ -31,7 +31,7 @@ func ExampleInspect() {
 	os.WriteFile(filepath.Join(dir, "notes"), []byte("plain data"), 0o600)
 
 	for _, name := range []string{"cut", "jobs", "notes"} {
-		st, err := queue.Inspect(name, queue.Dir(dir))
+		st, err := queue.Stat(name, queue.Dir(dir))
 		switch {
 		case errors.Is(err, queue.ErrNotQueue):
 			fmt.Println(name, "is not a queue")

@@ -15,7 +15,7 @@ import (
 )
 
 // TestDamagedQueueShownHealthy damages queues the ways a careless or
-// hostile process can and checks that Inspect, the entry point of every
+// hostile process can and checks that Stat, the entry point of every
 // listing, refuses each exactly when Stat does, with the part at fault;
 // objects that are not queues are told apart without being mapped.
 func TestDamagedQueueShownHealthy(t *testing.T) {
@@ -77,23 +77,23 @@ func TestDamagedQueueShownHealthy(t *testing.T) {
 			}
 			name, p := newQueue(t, opts...)
 			c.damage(t, p)
-			st, err := Inspect(name, Dir(dir))
-			_, statErr := Stat(name, Dir(dir))
+			st, err := Stat(name, Dir(dir))
+			_, statErr := statMapped(name, Dir(dir))
 			if c.part == "" {
 				if err != nil || statErr != nil || st.Messages != 3 || st.Capacity != capacity {
-					t.Fatalf("Inspect of a healthy queue: %+v, %v (Stat: %v)", st, err, statErr)
+					t.Fatalf("Stat of a healthy queue: %+v, %v (statMapped: %v)", st, err, statErr)
 				}
 				return
 			}
 			if !errors.Is(err, ErrCorrupt) || Part(err) != c.part {
-				t.Fatalf("Inspect: %v (part %q); want ErrCorrupt in the %s", err, Part(err), c.part)
+				t.Fatalf("Stat: %v (part %q); want ErrCorrupt in the %s", err, Part(err), c.part)
 			}
 			if statErr == nil {
-				t.Errorf("Stat accepts a queue that Inspect finds corrupt")
+				t.Errorf("statMapped accepts a queue that Stat finds corrupt")
 			}
 			var se *shm.Error
 			if !errors.As(err, &se) || se.Op != "queue stat" || se.Name != name {
-				t.Errorf("Inspect's error %v does not name the queue", err)
+				t.Errorf("Stat's error %v does not name the queue", err)
 			}
 		})
 	}
@@ -120,15 +120,15 @@ func TestDamagedQueueShownHealthy(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, name := range []string{data, sparse, sub, link} {
-		if _, err := Inspect(name, Dir(dir)); !errors.Is(err, ErrNotQueue) {
-			t.Errorf("Inspect(%s): %v, want ErrNotQueue", name, err)
+		if _, err := Stat(name, Dir(dir)); !errors.Is(err, ErrNotQueue) {
+			t.Errorf("Stat(%s): %v, want ErrNotQueue", name, err)
 		}
 	}
 	var st unix.Stat_t
 	if err := unix.Stat(filepath.Join(dir, sparse), &st); err != nil || st.Blocks != 0 {
-		t.Errorf("Inspect allocated %d blocks of a sparse object (%v)", st.Blocks, err)
+		t.Errorf("Stat allocated %d blocks of a sparse object (%v)", st.Blocks, err)
 	}
-	if _, err := Inspect("missing", Dir(dir)); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("Inspect of a missing name: %v", err)
+	if _, err := Stat("missing", Dir(dir)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Stat of a missing name: %v", err)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shmkit/shm"
 	"github.com/shmkit/shm/internal/shmtest"
 )
 
@@ -192,8 +193,8 @@ func TestReleaseThroughRejects(t *testing.T) {
 		t.Fatalf("release behind the released: %v", err)
 	}
 	c.Close()
-	if err := c.ReleaseThrough(pb); !errors.Is(err, ErrClosed) {
-		t.Fatalf("release after Close: %v, want ErrClosed", err)
+	if err := c.ReleaseThrough(pb); !errors.Is(err, shm.ErrClosed) {
+		t.Fatalf("release after Close: %v, want shm.ErrClosed", err)
 	}
 }
 

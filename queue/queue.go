@@ -46,9 +46,6 @@ var (
 	// queue's maximum message size.
 	ErrTooLarge = errors.New("message too large")
 
-	// ErrClosed is wrapped by the error of every method called after Close.
-	ErrClosed = errors.New("queue handle is closed")
-
 	// ErrAborted is wrapped by the error of a Receive on a queue whose
 	// producer ended the stream with Abort, once every message committed
 	// before the Abort was received: the stream was cut short, where
@@ -68,7 +65,7 @@ var (
 // not safe for concurrent use by several goroutines: give each goroutine
 // its own handle (Open again).
 type Queue struct {
-	name string
+	name string // as the caller gave it, for errors; Name trims the slashes
 	seg  *shm.Segment
 	cfg  config
 	geometry
@@ -247,7 +244,7 @@ func Open(name string, opts ...Option) (*Queue, error) {
 	}
 	seg, err := shm.Open(name, shm.Dir(c.dir))
 	if err != nil {
-		return nil, err // already "shm open NAME: ..."
+		return nil, wrapErr("queue open", name, unwrapShm(err))
 	}
 	q, err := attach(name, seg, &c)
 	if err != nil {
@@ -285,7 +282,7 @@ func attachMapped(name string, seg *shm.Segment, c *config) (*Queue, error) {
 		return nil, err
 	}
 	q := &Queue{
-		name:     shmName(name),
+		name:     name,
 		seg:      seg,
 		cfg:      *c,
 		geometry: g,
@@ -334,7 +331,7 @@ func shmName(n string) string {
 }
 
 // Name returns the queue's name without a leading slash.
-func (q *Queue) Name() string { return q.name }
+func (q *Queue) Name() string { return shmName(q.name) }
 
 // Capacity returns the ring's size in bytes.
 func (q *Queue) Capacity() int64 { return int64(q.capacity) }
@@ -792,7 +789,7 @@ func wrapErr(op, name string, err error) error {
 	if err == nil {
 		return nil
 	}
-	return &shm.Error{Op: op, Name: shmName(name), Err: err}
+	return &shm.Error{Op: op, Name: name, Err: err}
 }
 
 // unwrapShm takes the cause out of a *shm.Error so that the queue's own
@@ -804,3 +801,9 @@ func unwrapShm(err error) error {
 	}
 	return err
 }
+
+// errNilContext is the cause of the error from a blocking call given a nil
+// context: every blocking call takes one (context.Background() for a wait
+// without limit), and a nil one is a caller's mistake to report, not to
+// guess at.
+var errNilContext = fmt.Errorf("%w: nil context (pass context.Background() to wait without a limit)", shm.ErrInvalid)

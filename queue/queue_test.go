@@ -299,8 +299,8 @@ func TestCloseEOF(t *testing.T) {
 	if err := p.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
-	if err := p.Send(ctx, nil); !errors.Is(err, ErrClosed) {
-		t.Errorf("Send after Close: %v, want ErrClosed", err)
+	if err := p.Send(ctx, nil); !errors.Is(err, shm.ErrClosed) {
+		t.Errorf("Send after Close: %v, want shm.ErrClosed", err)
 	}
 	for i := range 3 {
 		got, err := c.Receive(ctx, nil)

@@ -27,6 +27,9 @@ var errSkip = errors.New("pending record abandoned")
 // the queue full. ReceiveBatch and Peek do the same; TryReceive, which has
 // no context, does not.
 func (q *Queue) Receive(ctx context.Context, buf []byte) (_ []byte, err error) {
+	if ctx == nil {
+		return buf[:0], wrapErr(opReceive, q.name, errNilContext)
+	}
 	if !q.cfg.noGuard {
 		defer q.catch(debug.SetPanicOnFault(true), opReceive, &err)
 	}
@@ -96,6 +99,9 @@ func (q *Queue) TryReceive(buf []byte) (_ []byte, err error) {
 // fault is the exception: it breaks the handle at once and is returned
 // with the messages received before it.
 func (q *Queue) ReceiveBatch(ctx context.Context, msgs [][]byte) (n int, err error) {
+	if ctx == nil {
+		return 0, wrapErr(opReceive, q.name, errNilContext)
+	}
 	if len(msgs) == 0 {
 		return 0, nil
 	}
@@ -136,6 +142,9 @@ func (q *Queue) ReceiveBatch(ctx context.Context, msgs [][]byte) (n int, err err
 // consumes the message; Peek again before Release returns the same message.
 // Caveat: a misbehaving producer can write the ring while you read it.
 func (q *Queue) Peek(ctx context.Context) (_ []byte, err error) {
+	if ctx == nil {
+		return nil, wrapErr(opReceive, q.name, errNilContext)
+	}
 	if !q.cfg.noGuard {
 		defer q.catch(debug.SetPanicOnFault(true), opReceive, &err)
 	}

@@ -21,6 +21,9 @@ var errPendingReserve = errors.New("a Reserve is waiting for its Commit")
 // may get another consumer, so a Send waiting for room keeps waiting until
 // one comes or ctx ends.
 func (q *Queue) Send(ctx context.Context, msg []byte) (err error) {
+	if ctx == nil {
+		return wrapErr(opSend, q.name, errNilContext)
+	}
 	if !q.cfg.noGuard {
 		defer q.catch(debug.SetPanicOnFault(true), opSend, &err)
 	}
@@ -55,6 +58,9 @@ func (q *Queue) TrySend(msg []byte) (err error) {
 // per run of messages that fit (up to 64) instead of once per message. On an
 // error, the messages before the failing one were sent.
 func (q *Queue) SendBatch(ctx context.Context, msgs [][]byte) (err error) {
+	if ctx == nil {
+		return wrapErr(opSend, q.name, errNilContext)
+	}
 	if !q.cfg.noGuard {
 		defer q.catch(debug.SetPanicOnFault(true), opSend, &err)
 	}
@@ -204,6 +210,9 @@ func (q *Queue) send(ctx context.Context, msg []byte, block, batch bool) error {
 // is valid until Commit (or Close, which abandons the message). Only one
 // reservation per handle may be open.
 func (q *Queue) Reserve(ctx context.Context, n int) (_ []byte, err error) {
+	if ctx == nil {
+		return nil, wrapErr(opSend, q.name, errNilContext)
+	}
 	if !q.cfg.noGuard {
 		defer q.catch(debug.SetPanicOnFault(true), opSend, &err)
 	}

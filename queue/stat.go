@@ -117,7 +117,7 @@ func (s Stats) Fill() float64 {
 // It fails with ErrNotQueue, ErrVersion or ErrCorrupt; with ErrCorrupt for
 // bad cursors the static fields of Stats are still filled in. It checks
 // the header only, not the object's size or ring: to list queues by name,
-// use Inspect, which makes every check. When b is a mapping that another process
+// use Stat, which makes every check. When b is a mapping that another process
 // shrank, so that reading it faults, Probe returns shm.ErrFault (like its
 // other errors, without a name) instead of crashing.
 func Probe(b []byte) (s Stats, err error) {
@@ -256,15 +256,13 @@ func peerAt(b []byte, fd, off, i int, errp *error) *Peer {
 	return p
 }
 
-// Stat opens the named queue read-only and describes it, counting the
-// messages in the ring. On a corrupt queue it returns what it could read
-// with an error wrapping ErrCorrupt that says which field is wrong, and
-// where.
-func Stat(name string, opts ...Option) (s Stats, err error) {
+// statMapped maps the named queue read-only and describes it, counting the
+// messages in the ring; Stat checks the header before it calls it.
+func statMapped(name string, opts ...Option) (s Stats, err error) {
 	c := newConfig(opts)
 	seg, err := shm.Open(name, shm.Dir(c.dir), shm.ReadOnly())
 	if err != nil {
-		return Stats{}, err
+		return Stats{}, wrapErr("queue stat", name, unwrapShm(err))
 	}
 	defer seg.Close()
 	if fault.Catch(func() { s, err = stat(seg.Bytes(), seg.Fd(), name) }) {

@@ -5,15 +5,21 @@
 // A named semaphore is the file /dev/shm/sem.NAME that glibc's sem_open
 // uses, of exactly Size (32) bytes:
 //
-//	s, err := sem.Open("jobs", sem.Create(0)) // sem_open("/jobs", O_CREAT, 0600, 0)
+//	s, _, err := sem.OpenOrCreate("jobs", 0) // sem_open("/jobs", O_CREAT, 0600, 0)
 //	...
-//	err = s.Post()                            // sem_post
-//	err = s.Wait(ctx)                         // sem_wait, cancellable
-//	err = s.WaitTimeout(time.Second)          // sem_timedwait
-//	ok, err := s.TryWait()                    // sem_trywait
-//	n, err := s.Value()                       // sem_getvalue
-//	err = s.Close()                           // sem_close
-//	err = sem.Unlink("jobs")                  // sem_unlink
+//	err = s.Post()                           // sem_post
+//	err = s.Wait(ctx)                        // sem_wait, cancellable
+//	err = s.WaitTimeout(time.Second)         // sem_timedwait
+//	ok, err := s.TryWait()                   // sem_trywait
+//	n, err := s.Value()                      // sem_getvalue
+//	err = s.Close()                          // sem_close
+//	err = sem.Unlink("jobs")                 // sem_unlink
+//
+// The three ways to get one are the module's usual constructors, each one
+// of sem_open's flag sets: Create(name, value) is O_CREAT|O_EXCL (an
+// existing semaphore is an error), Open(name) is no flag (a missing one is
+// an error) and OpenOrCreate(name, value) is O_CREAT, and says whether it
+// created.
 //
 // An unnamed semaphore lives inside any shared-memory segment at an offset
 // that is a multiple of Align: Init makes one there (sem_init with pshared

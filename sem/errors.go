@@ -28,10 +28,6 @@ var (
 	// ErrTimeout is wrapped by the error from WaitTimeout when the time ran
 	// out before a token was available.
 	ErrTimeout = errors.New("timed out")
-
-	// ErrClosed is wrapped by the error from every method after Close, and
-	// from a Wait that Close interrupted.
-	ErrClosed = errors.New("semaphore is closed")
 )
 
 // opError wraps err as *shm.Error. It allocates, so only error paths call it.
@@ -59,3 +55,9 @@ func checkPrivate(p uint32) error {
 	}
 	return fmt.Errorf("%w: private flag %#x is neither %d (shared) nor %d (private)", ErrCorrupt, p, privateShared, privatePrivate)
 }
+
+// errNilContext is the cause of the error from a blocking call given a nil
+// context: every blocking call takes one (context.Background() for a wait
+// without limit), and a nil one is a caller's mistake to report, not to
+// guess at.
+var errNilContext = fmt.Errorf("%w: nil context (pass context.Background() to wait without a limit)", shm.ErrInvalid)

@@ -16,9 +16,9 @@ import (
 
 // A named semaphore, the same object as sem_open("/NAME", O_CREAT, 0600, 1)
 // in C.
-func ExampleOpen() {
+func ExampleOpenOrCreate() {
 	name := fmt.Sprintf("example-open-%d", os.Getpid())
-	s, err := sem.Open(name, sem.Create(1))
+	s, _, err := sem.OpenOrCreate(name, 1)
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -75,7 +75,7 @@ func ExampleInit() {
 
 func ExampleUnlink() {
 	name := fmt.Sprintf("example-unlink-%d", os.Getpid())
-	s, err := sem.Open(name, sem.Create(0), sem.Exclusive())
+	s, err := sem.Create(name, 0)
 	if err != nil {
 		fmt.Println(err)
 		return

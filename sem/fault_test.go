@@ -24,7 +24,7 @@ func TestTruncatedSemaphore(t *testing.T) {
 		t.Skip("under -race an atomic on a truncated page faults in C, where it cannot be recovered (see fault.go)")
 	}
 	dir := t.TempDir()
-	s, err := Open("cut", Create(0), Dir(dir))
+	s, _, err := OpenOrCreate("cut", 0, Dir(dir))
 	if err != nil {
 		t.Fatal(err)
 	}

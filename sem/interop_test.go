@@ -20,7 +20,7 @@ import (
 func named(t testing.TB, value uint32) (string, *Semaphore) {
 	t.Helper()
 	name := shmtest.Name(t, "")
-	s, err := Open(name, Create(value), Exclusive())
+	s, err := Create(name, value)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func TestCCreatesGoOpens(t *testing.T) {
 	if got := strings.TrimSpace(run(t, "value", "/"+name)); got != "3" {
 		t.Fatalf("C sem_getvalue = %s after a Go Post, want 3", got)
 	}
-	if _, err := Open(name, Create(0), Exclusive()); err == nil {
+	if _, err := Create(name, 0); err == nil {
 		t.Fatal("exclusive Create of the semaphore C made succeeded")
 	}
 }

@@ -70,7 +70,7 @@ func TestLayoutMatchesGlibc(t *testing.T) {
 func TestNamedFileMatchesGlibc(t *testing.T) {
 	cName, goName := shmtest.Name(t, ""), shmtest.Name(t, "")
 	run(t, "create", "/"+cName, "3")
-	s, err := Open(goName, Create(3), Exclusive())
+	s, err := Create(goName, 3)
 	if err != nil {
 		t.Fatal(err)
 	}

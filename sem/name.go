@@ -29,7 +29,7 @@ func semPath(dir, name string) (string, error) {
 	return filepath.Join(dir, f), nil
 }
 
-// State is a snapshot of a semaphore, as Peek reads it.
+// State is a snapshot of a semaphore, as Stat reads it.
 type State struct {
 	Value   int `json:"value"`   // tokens available
 	Waiters int `json:"waiters"` // registered waiters, an upper bound

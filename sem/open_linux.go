@@ -14,33 +14,59 @@ import (
 	"github.com/shmkit/shm/internal/nameless"
 )
 
-// maxOpenAttempts bounds Open's loop between "open it" and "create it" when
-// other processes keep creating and removing the same name under it.
+// maxOpenAttempts bounds OpenOrCreate's loop between "open it" and "create
+// it" when other processes keep creating and removing the same name under
+// it.
 const maxOpenAttempts = 16
 
-// Open opens the named semaphore, glibc's /dev/shm/sem.NAME, like sem_open:
-// the name follows shm.CleanName's rules (leading slashes are stripped) and
-// "sem." plus the name must fit in 255 bytes. Without options the semaphore
-// must exist (an error matching fs.ErrNotExist otherwise). With
-// Create(value) it is created when missing, the way glibc does it: the
-// initialized 32 bytes are written to a temporary file that is then linked
-// to the name, so nobody ever sees a half-made semaphore. With Exclusive too,
-// an existing semaphore is an error matching fs.ErrExist.
-//
-// An existing file must be a regular file of at least Size bytes holding a
-// process-shared semaphore in a sane state; it is never followed if it is a
-// symbolic link.
-func Open(name string, opts ...Option) (*Semaphore, error) {
+// Create makes the named semaphore, glibc's /dev/shm/sem.NAME, with the
+// given initial value (at most ValueMax) and opens it, like sem_open with
+// O_CREAT|O_EXCL: an existing semaphore is an error matching fs.ErrExist.
+// The name follows shm.CleanName's rules (leading slashes are stripped) and
+// "sem." plus the name must fit in 255 bytes. The semaphore is made the way
+// glibc makes it: the initialized 32 bytes are written to a file without a
+// name that is then linked to the name, so nobody ever sees a half-made
+// semaphore.
+func Create(name string, value uint32, opts ...Option) (*Semaphore, error) {
 	c := newConfig(opts)
-	s, err := open(name, &c)
+	c.create, c.exclusive, c.initial = true, true, value
+	s, _, err := open(name, &c)
 	if err != nil {
-		op := "sem open"
-		if c.create {
-			op = "sem create"
-		}
-		return nil, &shm.Error{Op: op, Name: name, Err: err}
+		return nil, &shm.Error{Op: "sem create", Name: name, Err: err}
 	}
 	return s, nil
+}
+
+// Open opens the existing named semaphore, like sem_open without O_CREAT:
+// a missing one is an error matching fs.ErrNotExist. The file must be a
+// regular file of at least Size bytes holding a process-shared semaphore in
+// a sane state; it is never followed if it is a symbolic link.
+func Open(name string, opts ...Option) (*Semaphore, error) {
+	c := newConfig(opts)
+	s, _, err := open(name, &c)
+	if err != nil {
+		return nil, &shm.Error{Op: "sem open", Name: name, Err: err}
+	}
+	return s, nil
+}
+
+// OpenOrCreate opens the named semaphore, creating it with the given
+// initial value when it is missing, like sem_open with O_CREAT, and reports
+// whether it created it. Of processes that race to create the same name,
+// one creates it and the others open theirs; an existing semaphore keeps
+// its value.
+func OpenOrCreate(name string, value uint32, opts ...Option) (s *Semaphore, created bool, err error) {
+	c := newConfig(opts)
+	c.create, c.initial = true, value
+	s, created, err = open(name, &c)
+	if err != nil {
+		op := "sem open"
+		if created {
+			op = "sem create"
+		}
+		return nil, false, &shm.Error{Op: op, Name: name, Err: err}
+	}
+	return s, created, nil
 }
 
 // Unlink removes the named semaphore, like sem_unlink. Processes that have
@@ -57,34 +83,33 @@ func Unlink(name string, opts ...Option) error {
 	return nil
 }
 
-func open(name string, c *config) (*Semaphore, error) {
-	if c.exclusive && !c.create {
-		return nil, fmt.Errorf("%w: Exclusive without Create", shm.ErrInvalid)
-	}
+// open opens the semaphore or creates it, as c says, and reports whether
+// it created it or, on failure, whether creating it failed.
+func open(name string, c *config) (*Semaphore, bool, error) {
 	if c.mode&^0o777 != 0 {
-		return nil, fmt.Errorf("%w: mode %#o has bits outside 0777", shm.ErrInvalid, uint32(c.mode))
+		return nil, c.create, fmt.Errorf("%w: mode %#o has bits outside 0777", shm.ErrInvalid, uint32(c.mode))
 	}
 	if c.create && c.initial > ValueMax {
-		return nil, fmt.Errorf("%w: initial value %d exceeds SEM_VALUE_MAX %d", shm.ErrInvalid, c.initial, ValueMax)
+		return nil, true, fmt.Errorf("%w: initial value %d exceeds SEM_VALUE_MAX %d", shm.ErrInvalid, c.initial, ValueMax)
 	}
 	p, err := semPath(c.dir, name)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	for range maxOpenAttempts {
 		if !c.exclusive {
 			s, err := openExisting(name, p)
 			if !c.create || !errors.Is(err, unix.ENOENT) {
-				return s, err
+				return s, false, err
 			}
 		}
 		s, err := create(name, p, c)
 		if c.exclusive || !errors.Is(err, unix.EEXIST) {
-			return s, err
+			return s, true, err
 		}
 		// Someone else created it after we looked: open theirs.
 	}
-	return nil, fmt.Errorf("%w: the name kept appearing and disappearing", unix.EAGAIN)
+	return nil, false, fmt.Errorf("%w: the name kept appearing and disappearing", unix.EAGAIN)
 }
 
 func openExisting(name, path string) (*Semaphore, error) {
@@ -237,21 +262,21 @@ func mapFile(name, path string, fd int, existing bool) (*Semaphore, error) {
 	return s, nil
 }
 
-// Peek reads the named semaphore's value and waiter count without mapping
+// Stat reads the named semaphore's value and waiter count without mapping
 // it or opening it for writing, so it works on semaphores the caller may
 // only read (for listings such as "shm ls"). It validates the file as Open
 // does. The two numbers come from one read of the file but are a snapshot:
 // they may change right after.
-func Peek(name string, opts ...Option) (State, error) {
+func Stat(name string, opts ...Option) (State, error) {
 	c := newConfig(opts)
-	st, err := peek(c.dir, name)
+	st, err := stat(c.dir, name)
 	if err != nil {
-		return State{}, &shm.Error{Op: "sem peek", Name: name, Err: err}
+		return State{}, &shm.Error{Op: "sem stat", Name: name, Err: err}
 	}
 	return st, nil
 }
 
-func peek(dir, name string) (State, error) {
+func stat(dir, name string) (State, error) {
 	p, err := semPath(dir, name)
 	if err != nil {
 		return State{}, err

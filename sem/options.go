@@ -6,8 +6,8 @@ import (
 	"github.com/shmkit/shm"
 )
 
-// An Option changes how Open and Unlink work. Options that mean nothing to a
-// call are ignored by it.
+// An Option changes how Create, Open, OpenOrCreate, Stat and Unlink work.
+// Options that mean nothing to a call are ignored by it.
 type Option func(*config)
 
 type config struct {
@@ -31,18 +31,8 @@ func newConfig(opts []Option) config {
 	return c
 }
 
-// Create makes Open create the semaphore with the given initial value (at
-// most ValueMax) when it does not exist, like sem_open with O_CREAT.
-func Create(initial uint32) Option {
-	return func(c *config) { c.create, c.initial = true, initial }
-}
-
-// Exclusive makes Open with Create fail with an error matching fs.ErrExist
-// when the semaphore exists already, like O_CREAT|O_EXCL. Without Create it
-// is refused.
-func Exclusive() Option { return func(c *config) { c.exclusive = true } }
-
-// Mode sets the permission bits of a semaphore that Open creates (default
+// Mode sets the permission bits of a semaphore that Create or OpenOrCreate
+// makes (default
 // shm.DefaultMode, 0600). Unlike sem_open, the umask does not change them:
 // they are set exactly with fchmod before the semaphore gets its name.
 func Mode(perm fs.FileMode) Option { return func(c *config) { c.mode = perm } }

@@ -24,7 +24,7 @@ import (
 // and protocol. Its methods are safe for concurrent use by many goroutines
 // and processes, except that Close must not run while Post, TryWait or Value
 // run on the same Semaphore (Wait calls that are blocked are woken and
-// return ErrClosed).
+// return shm.ErrClosed).
 type Semaphore struct {
 	name  string         // for errors: the name, or "segment+offset"
 	data  *atomic.Uint64 // value | nwaiters<<32
@@ -155,7 +155,7 @@ func (s *Semaphore) Name() string { return s.name }
 func (s *Semaphore) Post() (err error) {
 	defer s.catch(debug.SetPanicOnFault(true), "sem post", &err)
 	if s.closed.Load() {
-		return s.opError("sem post", ErrClosed)
+		return s.opError("sem post", shm.ErrClosed)
 	}
 	racehint.Release(s.race)
 	for {
@@ -181,7 +181,7 @@ func (s *Semaphore) Post() (err error) {
 func (s *Semaphore) TryWait() (_ bool, err error) {
 	defer s.catch(debug.SetPanicOnFault(true), "sem trywait", &err)
 	if s.closed.Load() {
-		return false, s.opError("sem trywait", ErrClosed)
+		return false, s.opError("sem trywait", shm.ErrClosed)
 	}
 	ok, err := s.tryTake()
 	if err != nil {
@@ -210,10 +210,11 @@ func (s *Semaphore) tryTake() (bool, error) {
 // Wait takes a token, sleeping until one is available or ctx is done:
 // sem_wait. A token that is available is taken even when ctx is already
 // done. A cancelled wait returns ctx.Err() (wrapped) promptly and leaves
-// the waiter count as it found it.
+// the waiter count as it found it. A nil ctx is an error wrapping
+// shm.ErrInvalid: use context.Background() to wait without a limit.
 func (s *Semaphore) Wait(ctx context.Context) error {
 	if ctx == nil {
-		ctx = context.Background()
+		return s.opError("sem wait", errNilContext)
 	}
 	return s.wait("sem wait", ctx, time.Time{})
 }
@@ -233,7 +234,7 @@ func (s *Semaphore) wait(op string, ctx context.Context, deadline time.Time) (er
 	s.waiting.Add(1)
 	defer s.waiting.Add(-1)
 	if s.closed.Load() {
-		return s.opError(op, ErrClosed)
+		return s.opError(op, shm.ErrClosed)
 	}
 	if ok, err := s.tryTake(); ok || err != nil {
 		return s.opError(op, err)
@@ -252,7 +253,7 @@ func (s *Semaphore) waitSlow(ctx context.Context, deadline time.Time) error {
 	for {
 		if s.closed.Load() {
 			s.unregister()
-			return ErrClosed
+			return shm.ErrClosed
 		}
 		v := uint32(d)
 		switch {
@@ -352,7 +353,7 @@ func (s *Semaphore) unregister() {
 func (s *Semaphore) Value() (_ int, err error) {
 	defer s.catch(debug.SetPanicOnFault(true), "sem value", &err)
 	if s.closed.Load() {
-		return 0, s.opError("sem value", ErrClosed)
+		return 0, s.opError("sem value", shm.ErrClosed)
 	}
 	v := uint32(s.data.Load())
 	if v > ValueMax {
@@ -367,7 +368,7 @@ func (s *Semaphore) Value() (_ int, err error) {
 func (s *Semaphore) Waiters() (_ int, err error) {
 	defer s.catch(debug.SetPanicOnFault(true), "sem waiters", &err)
 	if s.closed.Load() {
-		return 0, s.opError("sem waiters", ErrClosed)
+		return 0, s.opError("sem waiters", shm.ErrClosed)
 	}
 	n := s.data.Load() >> nwaitersShift
 	if n > maxWaiters {
@@ -377,9 +378,9 @@ func (s *Semaphore) Waiters() (_ int, err error) {
 }
 
 // Close releases this process's handle: it wakes this handle's blocked
-// Wait calls (they return ErrClosed), then unmaps a named semaphore. The
+// Wait calls (they return shm.ErrClosed), then unmaps a named semaphore. The
 // semaphore itself stays, for other processes and later Opens, until
-// Unlink. Close is idempotent; other methods return ErrClosed after it.
+// Unlink. Close is idempotent; other methods return shm.ErrClosed after it.
 func (s *Semaphore) Close() error {
 	s.closeMu.Lock()
 	defer s.closeMu.Unlock()

@@ -33,17 +33,27 @@ func At(seg *shm.Segment, offset int) (*Semaphore, error) {
 	return nil, unsupported("sem attach", "")
 }
 
+// Create is not supported on this system.
+func Create(name string, value uint32, opts ...Option) (*Semaphore, error) {
+	return nil, unsupported("sem create", name)
+}
+
 // Open is not supported on this system.
 func Open(name string, opts ...Option) (*Semaphore, error) {
 	return nil, unsupported("sem open", name)
 }
 
+// OpenOrCreate is not supported on this system.
+func OpenOrCreate(name string, value uint32, opts ...Option) (*Semaphore, bool, error) {
+	return nil, false, unsupported("sem open", name)
+}
+
 // Unlink is not supported on this system.
 func Unlink(name string, opts ...Option) error { return unsupported("sem unlink", name) }
 
-// Peek is not supported on this system.
-func Peek(name string, opts ...Option) (State, error) {
-	return State{}, unsupported("sem peek", name)
+// Stat is not supported on this system.
+func Stat(name string, opts ...Option) (State, error) {
+	return State{}, unsupported("sem stat", name)
 }
 
 // Name returns the semaphore's name.

@@ -215,9 +215,9 @@ func TestPostWakesWaiters(t *testing.T) {
 
 func TestCloseEndsWaits(t *testing.T) {
 	name := shmtest.Name(t, "")
-	s, err := Open(name, Create(0))
-	if err != nil {
-		t.Fatal(err)
+	s, created, err := OpenOrCreate(name, 0)
+	if err != nil || !created {
+		t.Fatalf("OpenOrCreate of a missing semaphore: created %v, %v; want a new one", created, err)
 	}
 	other, err := Open(name)
 	if err != nil {
@@ -230,8 +230,8 @@ func TestCloseEndsWaits(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := <-done; !errors.Is(err, ErrClosed) {
-		t.Fatalf("Wait interrupted by Close = %v, want ErrClosed", err)
+	if err := <-done; !errors.Is(err, shm.ErrClosed) {
+		t.Fatalf("Wait interrupted by Close = %v, want shm.ErrClosed", err)
 	}
 	if n := waiters(t, other); n != 0 {
 		t.Errorf("waiter count %d after Close ended the wait", n)
@@ -239,13 +239,13 @@ func TestCloseEndsWaits(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Errorf("second Close = %v", err)
 	}
-	if err := s.Post(); !errors.Is(err, ErrClosed) {
+	if err := s.Post(); !errors.Is(err, shm.ErrClosed) {
 		t.Errorf("Post after Close = %v", err)
 	}
-	if _, err := s.TryWait(); !errors.Is(err, ErrClosed) {
+	if _, err := s.TryWait(); !errors.Is(err, shm.ErrClosed) {
 		t.Errorf("TryWait after Close = %v", err)
 	}
-	if _, err := s.Value(); !errors.Is(err, ErrClosed) {
+	if _, err := s.Value(); !errors.Is(err, shm.ErrClosed) {
 		t.Errorf("Value after Close = %v", err)
 	}
 }
@@ -255,20 +255,17 @@ func TestOpen(t *testing.T) {
 	if _, err := Open(name); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("Open of a missing semaphore = %v, want fs.ErrNotExist", err)
 	}
-	if _, err := Open(name, Exclusive()); !errors.Is(err, fs.ErrInvalid) {
-		t.Errorf("Exclusive without Create = %v, want fs.ErrInvalid", err)
-	}
-	a, err := Open("/"+name, Create(5), Exclusive())
+	a, err := Create("/"+name, 5)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	if _, err := Open(name, Create(1), Exclusive()); !errors.Is(err, fs.ErrExist) {
+	if _, err := Create(name, 1); !errors.Is(err, fs.ErrExist) {
 		t.Errorf("exclusive Create of an existing semaphore = %v, want fs.ErrExist", err)
 	}
-	b, err := Open(name, Create(1)) // opens the existing one, value untouched
-	if err != nil {
-		t.Fatal(err)
+	b, created, err := OpenOrCreate(name, 1) // opens the existing one, value untouched
+	if err != nil || created {
+		t.Fatalf("OpenOrCreate of an existing semaphore: created %v, %v; want the existing one", created, err)
 	}
 	defer b.Close()
 	if err := a.Post(); err != nil {
@@ -277,7 +274,7 @@ func TestOpen(t *testing.T) {
 	if v := value(t, b); v != 6 {
 		t.Errorf("value seen through the second handle = %d, want 6", v)
 	}
-	if _, err := Open(name, Create(ValueMax+1)); !errors.Is(err, fs.ErrInvalid) {
+	if _, _, err := OpenOrCreate(name, ValueMax+1); !errors.Is(err, fs.ErrInvalid) {
 		t.Errorf("Create(ValueMax+1) = %v, want fs.ErrInvalid", err)
 	}
 }
@@ -287,7 +284,7 @@ func TestModeIgnoresUmask(t *testing.T) {
 	defer syscall.Umask(old)
 	for _, mode := range []fs.FileMode{0o600, 0o640, 0o666} {
 		name := shmtest.Name(t, "")
-		s, err := Open(name, Create(0), Mode(mode))
+		s, _, err := OpenOrCreate(name, 0, Mode(mode))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -300,7 +297,7 @@ func TestModeIgnoresUmask(t *testing.T) {
 			t.Errorf("Mode(%v) under umask 077 made %v", mode, fi.Mode().Perm())
 		}
 	}
-	if _, err := Open(shmtest.Name(t, ""), Create(0), Mode(0o4755)); !errors.Is(err, fs.ErrInvalid) {
+	if _, _, err := OpenOrCreate(shmtest.Name(t, ""), 0, Mode(0o4755)); !errors.Is(err, fs.ErrInvalid) {
 		t.Errorf("Mode(04755) = %v, want fs.ErrInvalid", err)
 	}
 }
@@ -324,7 +321,7 @@ func TestNames(t *testing.T) {
 			if !errors.Is(err, shm.ErrInvalidName) {
 				t.Errorf("FileName(%q) = %q, %v; want ErrInvalidName", tc.name, f, err)
 			}
-			if _, err := Open(tc.name, Create(0)); !errors.Is(err, shm.ErrInvalidName) {
+			if _, _, err := OpenOrCreate(tc.name, 0); !errors.Is(err, shm.ErrInvalidName) {
 				t.Errorf("Open(%q) = %v; want ErrInvalidName", tc.name, err)
 			}
 			continue
@@ -386,7 +383,7 @@ func TestOpenRefusesBadFiles(t *testing.T) {
 
 func TestUnlink(t *testing.T) {
 	name := shmtest.Name(t, "")
-	s, err := Open(name, Create(1))
+	s, _, err := OpenOrCreate(name, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -454,7 +451,7 @@ func TestInitAtOffsets(t *testing.T) {
 	}
 	ro.Close()
 	if _, err := Init(ro, 64, 0); !errors.Is(err, shm.ErrClosed) {
-		t.Errorf("Init on a closed segment = %v, want ErrClosed", err)
+		t.Errorf("Init on a closed segment = %v, want shm.ErrClosed", err)
 	}
 	if b.Name() != seg.Name()+"+64" {
 		t.Errorf("Name = %q", b.Name())
@@ -548,9 +545,9 @@ func TestCreateRace(t *testing.T) {
 						}
 					}
 				case exclusive:
-					s, err = Open(name, Create(5), Exclusive(), Dir(dir))
+					s, err = Create(name, 5, Dir(dir))
 				default:
-					s, err = Open(name, Create(5), Dir(dir))
+					s, _, err = OpenOrCreate(name, 5, Dir(dir))
 				}
 				if err == nil {
 					if v, verr := s.Value(); verr != nil || v != 5 {
@@ -589,7 +586,7 @@ func TestCreateRace(t *testing.T) {
 	}
 }
 
-func TestPeek(t *testing.T) {
+func TestStat(t *testing.T) {
 	name, s := named(t, 3)
 	done := make(chan error, 1)
 	go func() { done <- s.WaitTimeout(10 * time.Second) }()
@@ -597,9 +594,9 @@ func TestPeek(t *testing.T) {
 	go func() { done <- s.WaitTimeout(10 * time.Second) }()
 	go func() { done <- s.WaitTimeout(10 * time.Second) }()
 	waitFor(t, "the fourth wait registered", func() bool { return waiters(t, s) == 1 })
-	st, err := Peek("/" + name)
+	st, err := Stat("/" + name)
 	if err != nil || st != (State{Value: 0, Waiters: 1}) {
-		t.Errorf("Peek = %+v, %v; want value 0, 1 waiter", st, err)
+		t.Errorf("Stat = %+v, %v; want value 0, 1 waiter", st, err)
 	}
 	s.Post()
 	for range 4 {
@@ -610,11 +607,11 @@ func TestPeek(t *testing.T) {
 	if err := os.Chmod(filepath.Join(shm.DefaultDir, "sem."+name), 0o400); err != nil {
 		t.Fatal(err)
 	}
-	if st, err := Peek(name); err != nil || st != (State{}) {
-		t.Errorf("Peek of a read-only file = %+v, %v", st, err)
+	if st, err := Stat(name); err != nil || st != (State{}) {
+		t.Errorf("Stat of a read-only file = %+v, %v", st, err)
 	}
-	if _, err := Peek(shmtest.Name(t, "")); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("Peek of a missing semaphore = %v", err)
+	if _, err := Stat(shmtest.Name(t, "")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Stat of a missing semaphore = %v", err)
 	}
 
 	dir := t.TempDir()
@@ -623,8 +620,8 @@ func TestPeek(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "sem.bad"), bad, 0o600)
 	os.WriteFile(filepath.Join(dir, "sem.short"), bad[:8], 0o600)
 	for _, n := range []string{"bad", "short"} {
-		if _, err := Peek(n, Dir(dir)); !errors.Is(err, ErrCorrupt) {
-			t.Errorf("Peek(%s) = %v, want ErrCorrupt", n, err)
+		if _, err := Stat(n, Dir(dir)); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("Stat(%s) = %v, want ErrCorrupt", n, err)
 		}
 	}
 }

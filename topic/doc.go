@@ -12,7 +12,7 @@
 // by the ring. The layout and its state machine are described once, in
 // layout.go.
 //
-//	t, err := topic.Create("prices", 4<<20)   // or topic.Open("prices")
+//	t, err := topic.Create("prices", 4<<20)   // or Open("prices"), OpenOrCreate
 //	defer t.Close()
 //	err = t.Publish(ctx, []byte("hello"))      // publisher side
 //	err = s.Subscribe()                        // subscriber side: join now

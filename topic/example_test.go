@@ -146,3 +146,43 @@ func ExampleTopic_SubscribeFrom() {
 	// message 2: c
 	// message 3: d
 }
+
+// Peers that start in any order each call OpenOrCreate with the same
+// arguments: the first creates the topic, the others open it. In real use
+// each is its own process.
+func ExampleOpenOrCreate() {
+	ctx := context.Background()
+	name := fmt.Sprintf("example-topic-ooc-%d", os.Getpid())
+	defer topic.Unlink(name)
+
+	sub, created, err := topic.OpenOrCreate(name, 64<<10)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer sub.Close()
+	fmt.Println("subscriber created it:", created)
+	if err := sub.Subscribe(); err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	pub, created, err := topic.OpenOrCreate(name, 64<<10)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer pub.Close()
+	fmt.Println("publisher created it:", created)
+	if err := pub.Publish(ctx, []byte("hello")); err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	m, err := sub.Receive(ctx, nil)
+	fmt.Printf("subscriber got %q, %v\n", m, err)
+	// Output:
+	// subscriber created it: true
+	// publisher created it: false
+	// subscriber got "hello", <nil>
+}

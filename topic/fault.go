@@ -81,7 +81,7 @@ func (t *Topic) faultErr() error {
 // stateErr is the error of a call on a handle that is not open.
 func (t *Topic) stateErr() error {
 	if t.state == stateClosed {
-		return ErrClosed
+		return shm.ErrClosed
 	}
 	return errBroken
 }

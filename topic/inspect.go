@@ -6,21 +6,23 @@ import (
 	"github.com/shmkit/shm"
 )
 
-// opStat names the errors of Stat and Inspect.
+// opStat names the errors of Stat.
 const opStat = "topic stat"
 
-// Inspect tells whether the named object is a topic and describes it with
-// every check Stat makes: it is the one entry point for anything that
-// shows topics, such as a directory listing. It reads the header through
-// the descriptor (pread) first, so an object that is not a topic fails
-// with ErrNotTopic without being mapped and without a page of a sparse
-// object being allocated. A topic is then described as Stat describes it,
-// with the liveness of its publisher and subscribers. A corrupt topic (a
+// Stat tells whether the named object is a topic and describes it, read
+// only and without taking any role: the policy, the messages published and
+// kept, the publisher and every subscriber with whether it lives, its
+// position and its lag. It is the one entry point for anything that shows
+// topics by name, such as a directory listing; Probe describes a header
+// already in hand. It reads the header through the descriptor (pread)
+// first, so an object that is not a topic fails with ErrNotTopic without
+// being mapped and without a page of a sparse object being allocated; only
+// a topic is then mapped, read-only. A corrupt topic (a
 // damaged header, an object shorter than its header says, bad cursors, an
 // end marker that does not fit the ring) gives what could be read with an
 // error wrapping ErrCorrupt that says which field is wrong, and where;
 // Part names the part for a one-word summary.
-func Inspect(name string, opts ...Option) (Stats, error) {
+func Stat(name string, opts ...Option) (Stats, error) {
 	c := newConfig(opts)
 	p, err := shm.Path(c.dir, name)
 	if err != nil {
@@ -40,7 +42,7 @@ func Inspect(name string, opts ...Option) (Stats, error) {
 	if perr != nil {
 		return s, wrapErr(opStat, name, perr)
 	}
-	return Stat(name, opts...)
+	return statMapped(name, opts...)
 }
 
 // The parts of a topic that Part names.
@@ -60,7 +62,7 @@ type partError struct {
 func (e *partError) Error() string { return e.err.Error() }
 func (e *partError) Unwrap() error { return e.err }
 
-// Part names the part of a topic that a corruption error from Inspect,
+// Part names the part of a topic that a corruption error from Stat,
 // Stat or Probe is about (Open's checks of the header are marked too):
 // PartHeader, PartSize, PartCursors or PartRing; "" for any other error,
 // such as a damaged record met while receiving.

@@ -10,10 +10,10 @@ import (
 	"github.com/shmkit/shm/topic"
 )
 
-// ExampleInspect lists a directory the way "shm ls" does: each object is
+// ExampleStat_listing lists a directory the way "shm ls" does: each object is
 // inspected by name, objects that are not topics are told apart, and a
 // damaged topic says which part is at fault.
-func ExampleInspect() {
+func ExampleStat_listing() {
 	dir, err := os.MkdirTemp("", "example-inspect")
 	if err != nil {
 		fmt.Println(err)
@@ -33,7 +33,7 @@ func ExampleInspect() {
 	os.WriteFile(filepath.Join(dir, "notes"), []byte("plain data"), 0o600)
 
 	for _, name := range []string{"cut", "notes", "prices"} {
-		st, err := topic.Inspect(name, topic.Dir(dir))
+		st, err := topic.Stat(name, topic.Dir(dir))
 		switch {
 		case errors.Is(err, topic.ErrNotTopic):
 			fmt.Println(name, "is not a topic")

@@ -14,11 +14,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// TestInspectDamaged damages topics the ways a careless or hostile process
-// can and checks that Inspect, the entry point of every listing, refuses
+// TestStatDamaged damages topics the ways a careless or hostile process
+// can and checks that Stat, the entry point of every listing, refuses
 // each exactly when Stat does, with the part at fault; objects that are
 // not topics are told apart without being mapped.
-func TestInspectDamaged(t *testing.T) {
+func TestStatDamaged(t *testing.T) {
 	dir := shmtest.Tmpfs(t, "16m")
 	const capacity = 64 << 10
 	le := binary.LittleEndian
@@ -90,23 +90,23 @@ func TestInspectDamaged(t *testing.T) {
 			}
 			name, p := newTopic(t, c.subs, opts...)
 			c.damage(t, p)
-			st, err := Inspect(name, Dir(dir))
-			_, statErr := Stat(name, Dir(dir))
+			st, err := Stat(name, Dir(dir))
+			_, statErr := statMapped(name, Dir(dir))
 			if c.part == "" {
 				if err != nil || statErr != nil || st.Published != 3 || st.Kept != 3 || st.Capacity != capacity || st.MaxSubscribers != c.subs || st.Overwrite != c.overwrite {
-					t.Fatalf("Inspect of a healthy topic: %+v, %v (Stat: %v)", st, err, statErr)
+					t.Fatalf("Stat of a healthy topic: %+v, %v (statMapped: %v)", st, err, statErr)
 				}
 				return
 			}
 			if !errors.Is(err, ErrCorrupt) || Part(err) != c.part {
-				t.Fatalf("Inspect: %v (part %q); want ErrCorrupt in the %s", err, Part(err), c.part)
+				t.Fatalf("Stat: %v (part %q); want ErrCorrupt in the %s", err, Part(err), c.part)
 			}
 			if statErr == nil {
-				t.Errorf("Stat accepts a topic that Inspect finds corrupt")
+				t.Errorf("statMapped accepts a topic that Stat finds corrupt")
 			}
 			var se *shm.Error
 			if !errors.As(err, &se) || se.Op != "topic stat" || se.Name != name {
-				t.Errorf("Inspect's error %v does not name the topic", err)
+				t.Errorf("Stat's error %v does not name the topic", err)
 			}
 		})
 	}
@@ -114,8 +114,8 @@ func TestInspectDamaged(t *testing.T) {
 	t.Run("another layout version", func(t *testing.T) {
 		name, p := newTopic(t, 4)
 		patch(t, p, offVersion, u32(layoutVersion+1))
-		if _, err := Inspect(name, Dir(dir)); !errors.Is(err, ErrVersion) || Part(err) != "" {
-			t.Errorf("Inspect: %v (part %q); want ErrVersion", err, Part(err))
+		if _, err := Stat(name, Dir(dir)); !errors.Is(err, ErrVersion) || Part(err) != "" {
+			t.Errorf("Stat: %v (part %q); want ErrVersion", err, Part(err))
 		}
 	})
 
@@ -142,10 +142,10 @@ func TestInspectDamaged(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		st, err := Inspect(name, Dir(dir))
+		st, err := Stat(name, Dir(dir))
 		if err != nil || st.Publisher == nil || !st.Publisher.Alive || st.Publisher.PID != os.Getpid() ||
 			len(st.Subscribers) != 1 || !st.Subscribers[0].Alive || st.Subscribers[0].Lag != 2 || st.Published != 6 {
-			t.Fatalf("Inspect: %+v, %v; want a live publisher and one live subscriber 2 behind", st, err)
+			t.Fatalf("Stat: %+v, %v; want a live publisher and one live subscriber 2 behind", st, err)
 		}
 		if f := st.Fill(); f != 64.0/capacity {
 			t.Errorf("Fill = %v; want the subscriber's 2 records of 32 bytes over %d", f, capacity)
@@ -174,15 +174,15 @@ func TestInspectDamaged(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, name := range []string{data, sparse, sub, link} {
-		if _, err := Inspect(name, Dir(dir)); !errors.Is(err, ErrNotTopic) {
-			t.Errorf("Inspect(%s): %v, want ErrNotTopic", name, err)
+		if _, err := Stat(name, Dir(dir)); !errors.Is(err, ErrNotTopic) {
+			t.Errorf("Stat(%s): %v, want ErrNotTopic", name, err)
 		}
 	}
 	var st unix.Stat_t
 	if err := unix.Stat(filepath.Join(dir, sparse), &st); err != nil || st.Blocks != 0 {
-		t.Errorf("Inspect allocated %d blocks of a sparse object (%v)", st.Blocks, err)
+		t.Errorf("Stat allocated %d blocks of a sparse object (%v)", st.Blocks, err)
 	}
-	if _, err := Inspect("missing", Dir(dir)); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("Inspect of a missing name: %v", err)
+	if _, err := Stat("missing", Dir(dir)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Stat of a missing name: %v", err)
 	}
 }

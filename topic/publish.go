@@ -44,6 +44,9 @@ type commit struct {
 // the room it needs; on an overwrite topic it never waits. A message of 0
 // bytes is fine; one longer than MaxMessage fails with ErrTooLarge at once.
 func (t *Topic) Publish(ctx context.Context, msg []byte) (err error) {
+	if ctx == nil {
+		return wrapErr(opPublish, t.name, errNilContext)
+	}
 	if !t.cfg.noGuard {
 		defer t.catch(debug.SetPanicOnFault(true), opPublish, &err)
 	}
@@ -90,6 +93,9 @@ func (t *Topic) TryPublish(msg []byte) (err error) {
 // tail and at most one wake-up follow it. On an error, the messages before
 // the failing one were published.
 func (t *Topic) PublishBatch(ctx context.Context, msgs [][]byte) (err error) {
+	if ctx == nil {
+		return wrapErr(opPublish, t.name, errNilContext)
+	}
 	if !t.cfg.noGuard {
 		defer t.catch(debug.SetPanicOnFault(true), opPublish, &err)
 	}
@@ -121,6 +127,9 @@ func (t *Topic) PublishBatch(ctx context.Context, msgs [][]byte) (err error) {
 // ring: it is valid until Commit (or Close, which abandons the message).
 // Only one reservation per handle may be open.
 func (t *Topic) Reserve(ctx context.Context, n int) (_ []byte, err error) {
+	if ctx == nil {
+		return nil, wrapErr(opPublish, t.name, errNilContext)
+	}
 	if !t.cfg.noGuard {
 		defer t.catch(debug.SetPanicOnFault(true), opPublish, &err)
 	}

@@ -145,16 +145,13 @@ func probe(b []byte, fd int) (Stats, error) {
 	return s, nil
 }
 
-// Stat opens the named topic read-only and describes it: the policy, the
-// messages published and kept, the publisher and every subscriber with
-// whether it lives, its position and its lag. On a corrupt topic it returns
-// what it could read with an error wrapping ErrCorrupt that says which
-// field is wrong, and where.
-func Stat(name string, opts ...Option) (s Stats, err error) {
+// statMapped maps the named topic read-only and describes it; Stat checks
+// the header before it calls it.
+func statMapped(name string, opts ...Option) (s Stats, err error) {
 	c := newConfig(opts)
 	seg, err := shm.Open(name, shm.Dir(c.dir), shm.ReadOnly())
 	if err != nil {
-		return Stats{}, err
+		return Stats{}, wrapErr("topic stat", name, unwrapShm(err))
 	}
 	defer seg.Close()
 	if fault.Catch(func() { s, err = stat(seg.Bytes(), seg.Fd()) }) {

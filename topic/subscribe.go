@@ -210,6 +210,9 @@ func (t *Topic) walkTo(oldest, tail, tailSeq uint64, skip func(oldestSeq uint64)
 // closing it, with ErrCorrupt when the ring breaks the layout's rules, and
 // with shm.ErrFault when another process truncated the topic's object.
 func (t *Topic) Receive(ctx context.Context, buf []byte) (_ []byte, err error) {
+	if ctx == nil {
+		return buf[:0], wrapErr(opReceive, t.name, errNilContext)
+	}
 	if !t.cfg.noGuard {
 		defer t.catch(debug.SetPanicOnFault(true), opReceive, &err)
 	}
@@ -235,6 +238,9 @@ func (t *Topic) TryReceive(buf []byte) (_ []byte, err error) {
 // errors of Receive) is held back for the next call, which returns it with
 // n == 0.
 func (t *Topic) ReceiveBatch(ctx context.Context, msgs [][]byte) (n int, err error) {
+	if ctx == nil {
+		return 0, wrapErr(opReceive, t.name, errNilContext)
+	}
 	if len(msgs) == 0 {
 		return 0, nil
 	}
@@ -267,6 +273,9 @@ func (t *Topic) ReceiveBatch(ctx context.Context, msgs [][]byte) (n int, err err
 // while it is held: Release then returns a *LaggedError that counts it
 // among the missed, and what was read from the slice must be thrown away.
 func (t *Topic) Peek(ctx context.Context) (_ []byte, err error) {
+	if ctx == nil {
+		return nil, wrapErr(opReceive, t.name, errNilContext)
+	}
 	if !t.cfg.noGuard {
 		defer t.catch(debug.SetPanicOnFault(true), opReceive, &err)
 	}

@@ -45,9 +45,6 @@ var (
 	// topic's maximum message size.
 	ErrTooLarge = errors.New("message too large")
 
-	// ErrClosed is wrapped by the error of every method called after Close.
-	ErrClosed = errors.New("topic handle is closed")
-
 	// ErrLagged is matched (errors.Is) by a *LaggedError.
 	ErrLagged = errors.New("subscriber fell behind")
 
@@ -88,7 +85,7 @@ func plural(n uint64) string {
 // not safe for concurrent use by several goroutines: give each goroutine
 // its own handle (Open again).
 type Topic struct {
-	name string
+	name string // as the caller gave it, for errors; Name trims the slashes
 	seg  *shm.Segment
 	fd   int
 	cfg  config
@@ -171,13 +168,8 @@ func create(name string, capacity int64, c *config) (*Topic, error) {
 // layout version.
 func Open(name string, opts ...Option) (*Topic, error) {
 	c := newConfig(opts)
-	seg, err := shm.Open(name, shm.Dir(c.dir))
+	t, err := openExisting(name, &c)
 	if err != nil {
-		return nil, err // already "shm open NAME: ..."
-	}
-	t, err := attach(name, seg, &c)
-	if err != nil {
-		seg.Close()
 		return nil, wrapErr("topic open", name, err)
 	}
 	return t, nil
@@ -212,7 +204,7 @@ func attachMapped(name string, seg *shm.Segment, c *config) (*Topic, error) {
 	}
 	end := uint64(g.header) + g.capacity
 	t := &Topic{
-		name:     shmName(name),
+		name:     name,
 		seg:      seg,
 		fd:       seg.Fd(),
 		cfg:      *c,
@@ -259,7 +251,7 @@ func shmName(n string) string {
 }
 
 // Name returns the topic's name without a leading slash.
-func (t *Topic) Name() string { return t.name }
+func (t *Topic) Name() string { return shmName(t.name) }
 
 // Capacity returns the ring's size in bytes.
 func (t *Topic) Capacity() int64 { return int64(t.capacity) }
@@ -444,7 +436,7 @@ func wrapErr(op, name string, err error) error {
 	if err == nil {
 		return nil
 	}
-	return &shm.Error{Op: op, Name: shmName(name), Err: err}
+	return &shm.Error{Op: op, Name: name, Err: err}
 }
 
 // unwrapShm takes the cause out of a *shm.Error so that the topic's own
@@ -456,3 +448,9 @@ func unwrapShm(err error) error {
 	}
 	return err
 }
+
+// errNilContext is the cause of the error from a blocking call given a nil
+// context: every blocking call takes one (context.Background() for a wait
+// without limit), and a nil one is a caller's mistake to report, not to
+// guess at.
+var errNilContext = fmt.Errorf("%w: nil context (pass context.Background() to wait without a limit)", shm.ErrInvalid)

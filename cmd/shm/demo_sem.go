@@ -69,7 +69,7 @@ func semDemoLead(e *demoEnv) error {
 		return err
 	}
 	e.say("created segment %q with a semaphore in it at offset %d, value 0: the peer's turn", segName, turnsSemOff)
-	leadTurn, err := sem.Open(semName, sem.Create(0), sem.Exclusive(), sem.Dir(e.dir))
+	leadTurn, err := sem.Create(semName, 0, sem.Dir(e.dir))
 	if err != nil {
 		return err
 	}

@@ -20,14 +20,14 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// probeQueue tells queues apart for ls and stat with queue.Inspect, the
+// probeQueue tells queues apart for ls and stat with queue.Stat, the
 // checks of "shm queue stat", and reports their fill, or where a damaged
 // queue is corrupt ("corrupt:size").
 func probeQueue(dir string, info shm.Info) (string, map[string]any, bool) {
 	if info.Kind != shm.KindQueue {
 		return "", nil, false
 	}
-	st, err := queue.Inspect(info.Name, queue.Dir(dir))
+	st, err := queue.Stat(info.Name, queue.Dir(dir))
 	var se *shm.Error
 	if errors.As(err, &se) {
 		err = se.Err // ls and stat name the object already
@@ -58,7 +58,7 @@ func probeQueue(dir string, info shm.Info) (string, map[string]any, bool) {
 	return "queue", d, true
 }
 
-// damagedQueue describes a queue that Inspect found corrupt or could not
+// damagedQueue describes a queue that Stat found corrupt or could not
 // read to the end with only what was read before the damage: the header's
 // geometry always; the closed word and the bytes in use once the cursors
 // passed their checks (a damaged object size); the peers once the ring was
@@ -85,7 +85,7 @@ func damagedQueue(st queue.Stats, err error) map[string]any {
 	return d
 }
 
-// corruptState is the STATE of a queue or topic that Inspect found wrong:
+// corruptState is the STATE of a queue or topic that Stat found wrong:
 // where it is corrupt (its part), or "unreadable" for another failure (such
 // as a fault).
 func corruptState(part string, corrupt bool) string {
@@ -683,7 +683,7 @@ part-way. On a corrupt queue it says which field is wrong, and where.`,
 
 // run prints the queue's state, or what is wrong with it.
 func (o *queueStatOptions) run(cmd *cobra.Command, args []string) error {
-	st, err := queue.Inspect(args[0], queue.Dir(o.dir))
+	st, err := queue.Stat(args[0], queue.Dir(o.dir))
 	if st.Capacity == 0 {
 		return err
 	}

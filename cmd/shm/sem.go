@@ -25,7 +25,7 @@ func semProbe(dir string, info shm.Info) (string, map[string]any, bool) {
 	if info.Kind != shm.KindSemaphore {
 		return "", nil, false
 	}
-	st, err := sem.Peek(strings.TrimPrefix(info.Name, shm.SemaphorePrefix), sem.Dir(dir))
+	st, err := sem.Stat(strings.TrimPrefix(info.Name, shm.SemaphorePrefix), sem.Dir(dir))
 	if err != nil {
 		var se *shm.Error
 		if errors.As(err, &se) {
@@ -69,7 +69,7 @@ sem_open(NAME, O_CREAT|O_EXCL, MODE, VALUE) does. It is an error if it exists.
 The mode is set exactly, whatever the umask.`,
 		Args: exactArgs("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := sem.Open(args[0], sem.Create(uint32(value)), sem.Exclusive(), sem.Mode(fs.FileMode(mode)), sem.Dir(dir))
+			s, err := sem.Create(args[0], uint32(value), sem.Mode(fs.FileMode(mode)), sem.Dir(dir))
 			if err != nil {
 				return err
 			}

@@ -173,7 +173,7 @@ func TestEmptyPubClosesTopic(t *testing.T) {
 	ok(t, "", "topic", "create", "t", "--capacity", "4K", "--dir", dir)
 	sub := startShm(t, nil, false, "topic", "sub", "t", "--follow", "--dir", dir)
 	waitFor(t, "a subscriber", func() bool {
-		st, err := topic.Inspect("t", topic.Dir(dir))
+		st, err := topic.Stat("t", topic.Dir(dir))
 		return err == nil && st.Active == 1
 	})
 	ok(t, "", "topic", "pub", "t", "--dir", dir)
@@ -192,7 +192,7 @@ func TestInterruptedTopicSub(t *testing.T) {
 			ok(t, "", "topic", "create", "t", "--capacity", "64K", "--dir", dir)
 			sub := startShm(t, nil, true, "topic", "sub", "t", "--follow", "--dir", dir)
 			waitFor(t, "a subscriber", func() bool {
-				st, err := topic.Inspect("t", topic.Dir(dir))
+				st, err := topic.Stat("t", topic.Dir(dir))
 				return err == nil && st.Active == 1
 			})
 			var want strings.Builder
@@ -201,7 +201,7 @@ func TestInterruptedTopicSub(t *testing.T) {
 			}
 			ok(t, want.String(), "topic", "pub", "t", "--keep-open", "--dir", dir)
 			waitFor(t, "the subscriber to read everything", func() bool {
-				st, err := topic.Inspect("t", topic.Dir(dir))
+				st, err := topic.Stat("t", topic.Dir(dir))
 				return err == nil && len(st.Subscribers) == 1 && st.Subscribers[0].Lag == 0
 			})
 			sub.cmd.Process.Signal(sig)

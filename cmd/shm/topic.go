@@ -17,14 +17,14 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// probeTopic tells topics apart for ls and stat with topic.Inspect, the
+// probeTopic tells topics apart for ls and stat with topic.Stat, the
 // checks of "shm topic stat", and reports their policy and subscribers, or
 // where a damaged topic is corrupt ("corrupt:cursors").
 func probeTopic(dir string, info shm.Info) (string, map[string]any, bool) {
 	if info.Kind != shm.KindTopic {
 		return "", nil, false
 	}
-	st, err := topic.Inspect(info.Name, topic.Dir(dir))
+	st, err := topic.Stat(info.Name, topic.Dir(dir))
 	var se *shm.Error
 	if errors.As(err, &se) {
 		err = se.Err // ls and stat name the object already
@@ -376,7 +376,7 @@ is wrong, and where.`,
 
 // run prints the topic's state, or what is wrong with it.
 func (o *topicStatOptions) run(cmd *cobra.Command, args []string) error {
-	st, err := topic.Inspect(args[0], topic.Dir(o.dir))
+	st, err := topic.Stat(args[0], topic.Dir(o.dir))
 	if st.Capacity == 0 {
 		return err
 	}

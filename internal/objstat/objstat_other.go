@@ -3,7 +3,7 @@
 // Package objstat reads what a queue or a topic needs to know of an object
 // without mapping it: its size (to tell a truncation from damage), its
 // identity (to key the race detector's hints by object, not by mapping),
-// and its header, read with pread for a look by name (Inspect).
+// and its header, read with pread for a look by name (queue.Stat, topic.Stat).
 package objstat
 
 import (
