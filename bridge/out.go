@@ -25,10 +25,11 @@ import (
 func Out(ctx context.Context, nc *nats.Conn, cfg Config) error {
 	o := &out{cfg: &cfg, nc: nc, st: cfg.stats()}
 	if !cfg.Core {
-		js, err := jetstream.New(nc,
-			// Futures of a session given up still count until they time out.
-			jetstream.WithPublishAsyncMaxPending(2*cfg.window()),
-			jetstream.WithPublishAsyncTimeout(cfg.ackTimeout()))
+		// No timeout per publish (a timer each): the bridge times the
+		// oldest publish it waits for itself, and drops the futures of a
+		// session it gives up (CleanupPublisher). The limit is only a
+		// backstop; the bridge keeps within Window.
+		js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(2*cfg.window()))
 		if err != nil {
 			return &Error{Op: "out", Name: cfg.name(), Err: err}
 		}
@@ -80,8 +81,10 @@ type out struct {
 	js  jetstream.JetStream
 	st  *Stats
 
-	pend []pending // publishes in flight, oldest first
-	free [][]byte  // message buffers no publish uses any more
+	pend   []pending   // publishes in flight, oldest first
+	free   [][]byte    // message buffers no publish uses any more (Core)
+	spares []*nats.Msg // messages whose publish was acknowledged, to reuse
+	idBuf  []byte      // the Nats-Msg-Id being built
 	// published is the highest position published so far: a message at
 	// or below it is published again.
 	published   queue.Position
@@ -92,7 +95,7 @@ type out struct {
 type pending struct {
 	pos  queue.Position
 	fut  jetstream.PubAckFuture // nil: skipped, release it in turn
-	buf  []byte
+	msg  *nats.Msg
 	skip bool
 }
 
@@ -107,8 +110,13 @@ func (o *out) session(ctx context.Context) error {
 	if o.cfg.Core {
 		return o.core(ctx, q)
 	}
+	// A failed session's futures may still be referred to by nats.go:
+	// fail them, and reuse none of their messages.
+	o.js.CleanupPublisher()
+	clear(o.pend)
 	o.pend = o.pend[:0]
-	id := q.ID().String() + "-"
+	o.idBuf = append(append(o.idBuf[:0], q.ID().String()...), '-')
+	idLen := len(o.idBuf)
 	progress := false
 	fail := func(err error) error {
 		return &restart{err: err, from: q.Released(), progress: progress}
@@ -129,12 +137,14 @@ func (o *out) session(ctx context.Context) error {
 			}
 			continue
 		}
-		msg, pos, err := tryReceiveHeld(q, o.buffer())
+		m := o.spare()
+		msg, pos, err := tryReceiveHeld(q, m.Data[:0])
+		m.Data = msg
 		if err == queue.ErrEmpty {
 			if len(o.pend) > 0 {
 				// Acknowledgements release room; look at the queue again
 				// after the oldest.
-				o.free = append(o.free, msg)
+				o.spares = append(o.spares, m)
 				if _, err := o.reap(q, true); err != nil {
 					return fail(err)
 				}
@@ -142,13 +152,14 @@ func (o *out) session(ctx context.Context) error {
 			}
 			// Nothing held: waiting cannot keep room from producers.
 			msg, pos, err = receiveHeld(ctx, q, msg)
+			m.Data = msg
 			if ctx.Err() != nil {
 				return nil
 			}
 			if errors.Is(err, queue.ErrPeerDead) {
 				// The producer died without closing the queue: wait for
 				// the next one.
-				o.free = append(o.free, msg)
+				o.spares = append(o.spares, m)
 				if !o.deadPeer(ctx) {
 					return nil
 				}
@@ -156,6 +167,7 @@ func (o *out) session(ctx context.Context) error {
 			}
 		}
 		if err == io.EOF {
+			o.spares = append(o.spares, m)
 			if len(o.pend) == 0 {
 				return nil
 			}
@@ -173,8 +185,10 @@ func (o *out) session(ctx context.Context) error {
 		} else {
 			o.published = pos
 		}
-		m := &nats.Msg{Subject: o.cfg.Subject, Data: msg}
-		fut, err := o.js.PublishMsgAsync(m, jetstream.WithMsgID(id+strconv.FormatUint(uint64(pos), 10)))
+		o.idBuf = strconv.AppendUint(o.idBuf[:idLen], uint64(pos), 10)
+		m.Header[jetstream.MsgIDHeader][0] = string(o.idBuf)
+		// No publish options: with none, nats.go takes its fast path.
+		fut, err := o.js.PublishMsgAsync(m)
 		if errors.Is(err, nats.ErrMaxPayload) {
 			err = fmt.Errorf("%w: the message at position %d is %d bytes, more than the server's max payload of %d bytes (with the Nats-Msg-Id header)", ErrTooLarge, pos, len(msg), o.nc.MaxPayload())
 			if o.cfg.Oversize == Stop {
@@ -185,13 +199,13 @@ func (o *out) session(ctx context.Context) error {
 			}
 			o.cfg.logf("out %s: skipped: %v", o.cfg.Queue, err)
 			o.st.Skipped.Add(1)
-			o.pend = append(o.pend, pending{pos: pos, buf: msg, skip: true})
+			o.pend = append(o.pend, pending{pos: pos, msg: m, skip: true})
 			continue
 		}
 		if err != nil {
 			return fail(err)
 		}
-		o.pend = append(o.pend, pending{pos: pos, fut: fut, buf: msg})
+		o.pend = append(o.pend, pending{pos: pos, fut: fut, msg: m})
 		o.st.InFlight.Store(int64(len(o.pend)))
 	}
 }
@@ -206,26 +220,30 @@ func (o *out) deadPeer(ctx context.Context) bool {
 	return sleep(ctx, 200*time.Millisecond)
 }
 
-func (o *out) buffer() []byte {
-	if n := len(o.free); n > 0 {
-		b := o.free[n-1]
-		o.free = o.free[:n-1]
-		return b
+// spare returns a message to receive into and publish: one whose publish
+// was acknowledged, or a new one. nats.go keeps a message until its
+// publish is acknowledged (to publish it again to a stream that was not
+// there yet), so only acknowledged ones are reused.
+func (o *out) spare() *nats.Msg {
+	if n := len(o.spares); n > 0 {
+		m := o.spares[n-1]
+		o.spares = o.spares[:n-1]
+		return m
 	}
-	return nil
+	return &nats.Msg{Subject: o.cfg.Subject, Header: nats.Header{jetstream.MsgIDHeader: make([]string, 1)}}
 }
 
 // reap takes the acknowledged publishes at the front of the window and
 // releases the queue through the last of them; with wait it first waits
-// for the oldest (which fails by itself after AckTimeout). It returns how
-// many it took, and the error of a failed publish.
+// for the oldest, at most AckTimeout. It returns how many it took, and
+// the error of a failed publish.
 func (o *out) reap(q *queue.Queue, wait bool) (int, error) {
 	n := 0
 	var last queue.Position
 	var failed error
 	var timeout <-chan time.Time
 	if wait {
-		t := time.NewTimer(2 * o.cfg.ackTimeout())
+		t := time.NewTimer(o.cfg.ackTimeout())
 		defer t.Stop()
 		timeout = t.C
 	}
@@ -240,13 +258,15 @@ func (o *out) reap(q *queue.Queue, wait bool) (int, error) {
 					acked = true
 				case err = <-p.fut.Err():
 				case <-timeout:
-					err = fmt.Errorf("no acknowledgement for the message at position %d within %v", p.pos, 2*o.cfg.ackTimeout())
+					err = fmt.Errorf("no acknowledgement for the message at position %d within %v", p.pos, o.cfg.ackTimeout())
 				}
 			} else {
+				// Only the acknowledgement: a failed publish is found when
+				// the bridge waits for it (Err makes a channel per call's
+				// future, as Ok does).
 				select {
 				case <-p.fut.Ok():
 					acked = true
-				case err = <-p.fut.Err():
 				default:
 				}
 			}
@@ -259,7 +279,8 @@ func (o *out) reap(q *queue.Queue, wait bool) (int, error) {
 			}
 			o.st.Moved.Add(1)
 		}
-		o.free = append(o.free, p.buf[:0])
+		o.spares = append(o.spares, p.msg)
+		o.pend[0] = pending{}
 		o.pend = o.pend[1:]
 		last = p.pos
 		n++
