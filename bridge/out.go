@@ -97,6 +97,10 @@ type pending struct {
 	fut  jetstream.PubAckFuture // nil: skipped, release it in turn
 	msg  *nats.Msg
 	skip bool
+	// The outcome, once receiveOrAck took it from fut's channel: acked,
+	// or the publish's error.
+	acked bool
+	err   error
 }
 
 // session publishes from the queue's released position until the end,
@@ -142,26 +146,27 @@ func (o *out) session(ctx context.Context) error {
 		m.Data = msg
 		if err == queue.ErrEmpty {
 			if len(o.pend) > 0 {
-				// Acknowledgements release room; look at the queue again
-				// after the oldest.
-				o.spares = append(o.spares, m)
-				if _, err := o.reap(q, true); err != nil {
-					return fail(err)
+				msg, pos, err = o.receiveOrAck(ctx, q, msg)
+				m.Data = msg
+				if err == errAckFirst {
+					o.spares = append(o.spares, m)
+					continue
 				}
-				continue
+			} else {
+				// Nothing held: waiting cannot keep room from producers.
+				msg, pos, err = receiveHeld(ctx, q, msg)
+				m.Data = msg
 			}
-			// Nothing held: waiting cannot keep room from producers.
-			msg, pos, err = receiveHeld(ctx, q, msg)
-			m.Data = msg
 			if ctx.Err() != nil {
-				return nil
+				o.spares = append(o.spares, m)
+				return o.drain(q)
 			}
 			if errors.Is(err, queue.ErrPeerDead) {
 				// The producer died without closing the queue: wait for
 				// the next one.
 				o.spares = append(o.spares, m)
 				if !o.deadPeer(ctx) {
-					return nil
+					return o.drain(q)
 				}
 				continue
 			}
@@ -210,6 +215,51 @@ func (o *out) session(ctx context.Context) error {
 	}
 }
 
+// errAckFirst is receiveOrAck's answer when the oldest publish in flight
+// was settled (acknowledged, failed, or timed out) before a message came.
+var errAckFirst = errors.New("the oldest publish was settled first")
+
+// receiveOrAck waits for the queue's next message, as receiveHeld does,
+// or for the oldest publish in flight to be settled, whichever comes
+// first; for the latter it returns errAckFirst and records the outcome in
+// the pending publish for reap. Waiting for either keeps a message that
+// comes while a publish is in flight from waiting for its
+// acknowledgement, and the held messages are released as soon as they
+// are acknowledged, so a producer waiting for room does not wait for the
+// next message.
+func (o *out) receiveOrAck(ctx context.Context, q *queue.Queue, buf []byte) ([]byte, queue.Position, error) {
+	p := &o.pend[0]
+	if p.skip || p.acked || p.err != nil {
+		return buf, 0, errAckFirst
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	settled := make(chan struct{})
+	var acked bool
+	var ferr error
+	go func() {
+		defer close(settled)
+		defer cancel()
+		t := time.NewTimer(o.cfg.ackTimeout())
+		defer t.Stop()
+		select {
+		case <-p.fut.Ok():
+			acked = true
+		case ferr = <-p.fut.Err():
+		case <-t.C:
+			ferr = fmt.Errorf("no acknowledgement for the message at position %d within %v", p.pos, o.cfg.ackTimeout())
+		case <-wctx.Done():
+		}
+	}()
+	msg, pos, err := receiveHeld(wctx, q, buf)
+	cancel()
+	<-settled // o.pend is not changed while the goroutine looks at p
+	p.acked, p.err = acked, ferr
+	if err != nil && ctx.Err() == nil && wctx.Err() != nil {
+		return msg, 0, errAckFirst
+	}
+	return msg, pos, err
+}
+
 // deadPeer logs (once until a message comes) that the queue's producer
 // died and waits a moment; it reports false when ctx ended.
 func (o *out) deadPeer(ctx context.Context) bool {
@@ -250,9 +300,10 @@ func (o *out) reap(q *queue.Queue, wait bool) (int, error) {
 	for len(o.pend) > 0 {
 		p := o.pend[0]
 		if !p.skip {
-			acked := false
-			var err error
-			if n == 0 && wait {
+			acked, err := p.acked, p.err
+			if acked || err != nil {
+				// receiveOrAck took the outcome.
+			} else if n == 0 && wait {
 				select {
 				case <-p.fut.Ok():
 					acked = true
