@@ -25,10 +25,11 @@ import (
 func Out(ctx context.Context, nc *nats.Conn, cfg Config) error {
 	o := &out{cfg: &cfg, nc: nc, st: cfg.stats()}
 	if !cfg.Core {
-		js, err := jetstream.New(nc,
-			// Futures of a session given up still count until they time out.
-			jetstream.WithPublishAsyncMaxPending(2*cfg.window()),
-			jetstream.WithPublishAsyncTimeout(cfg.ackTimeout()))
+		// No timeout per publish (a timer each): the bridge times the
+		// oldest publish it waits for itself, and drops the futures of a
+		// session it gives up (CleanupPublisher). The limit is only a
+		// backstop; the bridge keeps within Window.
+		js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(2*cfg.window()))
 		if err != nil {
 			return &Error{Op: "out", Name: cfg.name(), Err: err}
 		}
@@ -80,8 +81,10 @@ type out struct {
 	js  jetstream.JetStream
 	st  *Stats
 
-	pend []pending // publishes in flight, oldest first
-	free [][]byte  // message buffers no publish uses any more
+	pend   []pending   // publishes in flight, oldest first
+	free   [][]byte    // message buffers no publish uses any more (Core)
+	spares []*nats.Msg // messages whose publish was acknowledged, to reuse
+	idBuf  []byte      // the Nats-Msg-Id being built
 	// published is the highest position published so far: a message at
 	// or below it is published again.
 	published   queue.Position
@@ -92,8 +95,12 @@ type out struct {
 type pending struct {
 	pos  queue.Position
 	fut  jetstream.PubAckFuture // nil: skipped, release it in turn
-	buf  []byte
+	msg  *nats.Msg
 	skip bool
+	// The outcome, once receiveOrAck took it from fut's channel: acked,
+	// or the publish's error.
+	acked bool
+	err   error
 }
 
 // session publishes from the queue's released position until the end,
@@ -107,8 +114,13 @@ func (o *out) session(ctx context.Context) error {
 	if o.cfg.Core {
 		return o.core(ctx, q)
 	}
+	// A failed session's futures may still be referred to by nats.go:
+	// fail them, and reuse none of their messages.
+	o.js.CleanupPublisher()
+	clear(o.pend)
 	o.pend = o.pend[:0]
-	id := q.ID().String() + "-"
+	o.idBuf = append(append(o.idBuf[:0], q.ID().String()...), '-')
+	idLen := len(o.idBuf)
 	progress := false
 	fail := func(err error) error {
 		return &restart{err: err, from: q.Released(), progress: progress}
@@ -129,33 +141,38 @@ func (o *out) session(ctx context.Context) error {
 			}
 			continue
 		}
-		msg, pos, err := tryReceiveHeld(q, o.buffer())
+		m := o.spare()
+		msg, pos, err := tryReceiveHeld(q, m.Data[:0])
+		m.Data = msg
 		if err == queue.ErrEmpty {
 			if len(o.pend) > 0 {
-				// Acknowledgements release room; look at the queue again
-				// after the oldest.
-				o.free = append(o.free, msg)
-				if _, err := o.reap(q, true); err != nil {
-					return fail(err)
+				msg, pos, err = o.receiveOrAck(ctx, q, msg)
+				m.Data = msg
+				if err == errAckFirst {
+					o.spares = append(o.spares, m)
+					continue
 				}
-				continue
+			} else {
+				// Nothing held: waiting cannot keep room from producers.
+				msg, pos, err = receiveHeld(ctx, q, msg)
+				m.Data = msg
 			}
-			// Nothing held: waiting cannot keep room from producers.
-			msg, pos, err = receiveHeld(ctx, q, msg)
 			if ctx.Err() != nil {
-				return nil
+				o.spares = append(o.spares, m)
+				return o.drain(q)
 			}
 			if errors.Is(err, queue.ErrPeerDead) {
 				// The producer died without closing the queue: wait for
 				// the next one.
-				o.free = append(o.free, msg)
+				o.spares = append(o.spares, m)
 				if !o.deadPeer(ctx) {
-					return nil
+					return o.drain(q)
 				}
 				continue
 			}
 		}
 		if err == io.EOF {
+			o.spares = append(o.spares, m)
 			if len(o.pend) == 0 {
 				return nil
 			}
@@ -173,8 +190,10 @@ func (o *out) session(ctx context.Context) error {
 		} else {
 			o.published = pos
 		}
-		m := &nats.Msg{Subject: o.cfg.Subject, Data: msg}
-		fut, err := o.js.PublishMsgAsync(m, jetstream.WithMsgID(id+strconv.FormatUint(uint64(pos), 10)))
+		o.idBuf = strconv.AppendUint(o.idBuf[:idLen], uint64(pos), 10)
+		m.Header[jetstream.MsgIDHeader][0] = string(o.idBuf)
+		// No publish options: with none, nats.go takes its fast path.
+		fut, err := o.js.PublishMsgAsync(m)
 		if errors.Is(err, nats.ErrMaxPayload) {
 			err = fmt.Errorf("%w: the message at position %d is %d bytes, more than the server's max payload of %d bytes (with the Nats-Msg-Id header)", ErrTooLarge, pos, len(msg), o.nc.MaxPayload())
 			if o.cfg.Oversize == Stop {
@@ -185,15 +204,60 @@ func (o *out) session(ctx context.Context) error {
 			}
 			o.cfg.logf("out %s: skipped: %v", o.cfg.Queue, err)
 			o.st.Skipped.Add(1)
-			o.pend = append(o.pend, pending{pos: pos, buf: msg, skip: true})
+			o.pend = append(o.pend, pending{pos: pos, msg: m, skip: true})
 			continue
 		}
 		if err != nil {
 			return fail(err)
 		}
-		o.pend = append(o.pend, pending{pos: pos, fut: fut, buf: msg})
+		o.pend = append(o.pend, pending{pos: pos, fut: fut, msg: m})
 		o.st.InFlight.Store(int64(len(o.pend)))
 	}
+}
+
+// errAckFirst is receiveOrAck's answer when the oldest publish in flight
+// was settled (acknowledged, failed, or timed out) before a message came.
+var errAckFirst = errors.New("the oldest publish was settled first")
+
+// receiveOrAck waits for the queue's next message, as receiveHeld does,
+// or for the oldest publish in flight to be settled, whichever comes
+// first; for the latter it returns errAckFirst and records the outcome in
+// the pending publish for reap. Waiting for either keeps a message that
+// comes while a publish is in flight from waiting for its
+// acknowledgement, and the held messages are released as soon as they
+// are acknowledged, so a producer waiting for room does not wait for the
+// next message.
+func (o *out) receiveOrAck(ctx context.Context, q *queue.Queue, buf []byte) ([]byte, queue.Position, error) {
+	p := &o.pend[0]
+	if p.skip || p.acked || p.err != nil {
+		return buf, 0, errAckFirst
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	settled := make(chan struct{})
+	var acked bool
+	var ferr error
+	go func() {
+		defer close(settled)
+		defer cancel()
+		t := time.NewTimer(o.cfg.ackTimeout())
+		defer t.Stop()
+		select {
+		case <-p.fut.Ok():
+			acked = true
+		case ferr = <-p.fut.Err():
+		case <-t.C:
+			ferr = fmt.Errorf("no acknowledgement for the message at position %d within %v", p.pos, o.cfg.ackTimeout())
+		case <-wctx.Done():
+		}
+	}()
+	msg, pos, err := receiveHeld(wctx, q, buf)
+	cancel()
+	<-settled // o.pend is not changed while the goroutine looks at p
+	p.acked, p.err = acked, ferr
+	if err != nil && ctx.Err() == nil && wctx.Err() != nil {
+		return msg, 0, errAckFirst
+	}
+	return msg, pos, err
 }
 
 // deadPeer logs (once until a message comes) that the queue's producer
@@ -206,47 +270,54 @@ func (o *out) deadPeer(ctx context.Context) bool {
 	return sleep(ctx, 200*time.Millisecond)
 }
 
-func (o *out) buffer() []byte {
-	if n := len(o.free); n > 0 {
-		b := o.free[n-1]
-		o.free = o.free[:n-1]
-		return b
+// spare returns a message to receive into and publish: one whose publish
+// was acknowledged, or a new one. nats.go keeps a message until its
+// publish is acknowledged (to publish it again to a stream that was not
+// there yet), so only acknowledged ones are reused.
+func (o *out) spare() *nats.Msg {
+	if n := len(o.spares); n > 0 {
+		m := o.spares[n-1]
+		o.spares = o.spares[:n-1]
+		return m
 	}
-	return nil
+	return &nats.Msg{Subject: o.cfg.Subject, Header: nats.Header{jetstream.MsgIDHeader: make([]string, 1)}}
 }
 
 // reap takes the acknowledged publishes at the front of the window and
 // releases the queue through the last of them; with wait it first waits
-// for the oldest (which fails by itself after AckTimeout). It returns how
-// many it took, and the error of a failed publish.
+// for the oldest, at most AckTimeout. It returns how many it took, and
+// the error of a failed publish.
 func (o *out) reap(q *queue.Queue, wait bool) (int, error) {
 	n := 0
 	var last queue.Position
 	var failed error
 	var timeout <-chan time.Time
 	if wait {
-		t := time.NewTimer(2 * o.cfg.ackTimeout())
+		t := time.NewTimer(o.cfg.ackTimeout())
 		defer t.Stop()
 		timeout = t.C
 	}
 	for len(o.pend) > 0 {
 		p := o.pend[0]
 		if !p.skip {
-			acked := false
-			var err error
-			if n == 0 && wait {
+			acked, err := p.acked, p.err
+			if acked || err != nil {
+				// receiveOrAck took the outcome.
+			} else if n == 0 && wait {
 				select {
 				case <-p.fut.Ok():
 					acked = true
 				case err = <-p.fut.Err():
 				case <-timeout:
-					err = fmt.Errorf("no acknowledgement for the message at position %d within %v", p.pos, 2*o.cfg.ackTimeout())
+					err = fmt.Errorf("no acknowledgement for the message at position %d within %v", p.pos, o.cfg.ackTimeout())
 				}
 			} else {
+				// Only the acknowledgement: a failed publish is found when
+				// the bridge waits for it (Err makes a channel per call's
+				// future, as Ok does).
 				select {
 				case <-p.fut.Ok():
 					acked = true
-				case err = <-p.fut.Err():
 				default:
 				}
 			}
@@ -259,7 +330,8 @@ func (o *out) reap(q *queue.Queue, wait bool) (int, error) {
 			}
 			o.st.Moved.Add(1)
 		}
-		o.free = append(o.free, p.buf[:0])
+		o.spares = append(o.spares, p.msg)
+		o.pend[0] = pending{}
 		o.pend = o.pend[1:]
 		last = p.pos
 		n++

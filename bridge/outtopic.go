@@ -242,8 +242,8 @@ func (o *topicOut) run(ctx context.Context) error {
 }
 
 func (o *topicOut) publish(seq uint64, msg []byte) (jetstream.PubAckFuture, error) {
-	m := &nats.Msg{Subject: o.cfg.Subject, Data: msg}
-	return o.js.PublishMsgAsync(m, jetstream.WithMsgID(o.id+strconv.FormatUint(seq, 10)))
+	m := &nats.Msg{Subject: o.cfg.Subject, Data: msg, Header: nats.Header{jetstream.MsgIDHeader: {o.id + strconv.FormatUint(seq, 10)}}}
+	return o.js.PublishMsgAsync(m) // no options: nats.go's fast path
 }
 
 func (o *topicOut) buffer() []byte {
@@ -266,13 +266,12 @@ func (o *topicOut) settle(ctx context.Context, wait bool) error {
 }
 
 // reap takes the acknowledged publishes at the front of the window; with
-// wait it first waits for the oldest (which fails by itself after
-// AckTimeout). It returns the error of a failed publish, which stays at
-// the front.
+// wait it first waits for the oldest, at most AckTimeout. It returns the
+// error of a failed publish, which stays at the front.
 func (o *topicOut) reap(wait bool) error {
 	var timeout <-chan time.Time
 	if wait && len(o.pend) > 0 {
-		t := time.NewTimer(2 * o.cfg.ackTimeout())
+		t := time.NewTimer(o.cfg.ackTimeout())
 		defer t.Stop()
 		timeout = t.C
 	}
@@ -288,12 +287,13 @@ func (o *topicOut) reap(wait bool) error {
 			case <-p.fut.Ok():
 			case err = <-p.fut.Err():
 			case <-timeout:
-				err = fmt.Errorf("no acknowledgement for message %d within %v", p.seq, 2*o.cfg.ackTimeout())
+				err = fmt.Errorf("no acknowledgement for message %d within %v", p.seq, o.cfg.ackTimeout())
 			}
 		} else {
+			// Only the acknowledgement: a failed publish is found when
+			// the bridge waits for it.
 			select {
 			case <-p.fut.Ok():
-			case err = <-p.fut.Err():
 			default:
 				return nil
 			}
@@ -321,6 +321,10 @@ func (o *topicOut) retry(ctx context.Context, cause error) error {
 		if !sleep(ctx, d) {
 			return nil
 		}
+		// Drop the futures of the window's first publishes: the ones
+		// still waiting count against nats.go's limit, and their
+		// acknowledgements no longer matter.
+		o.js.CleanupPublisher()
 		cause = nil
 		for i := range o.pend {
 			p := &o.pend[i]

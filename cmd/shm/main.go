@@ -103,5 +103,6 @@ its sender, 130 stopped by SIGINT, SIGTERM or SIGHUP.`,
 	root.AddCommand(newCleanCmd())
 	root.AddCommand(newDoctorCmd())
 	root.AddCommand(newTopCmd())
+	root.AddCommand(newBridgeCmd())
 	return root
 }
