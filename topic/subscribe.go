@@ -164,6 +164,10 @@ func (t *Topic) chooseStart(from *uint64) (start, seq, missed uint64, err error)
 			if *from < tailSeq {
 				missed = tailSeq - *from
 			}
+		case oldest == 0:
+			// The topic's first message is still kept (the first record
+			// is at position 0 and carries sequence 0): start with it.
+			start, seq = 0, 0
 		case t.history > 0 && oldest < tail:
 			start, seq, _, err = t.walkTo(oldest, tail, tailSeq, func(oldestSeq uint64) uint64 {
 				kept := tailSeq - oldestSeq
