@@ -50,7 +50,9 @@ func Subscribers(n int) Option { return func(c *config) { c.nsubs = n } }
 
 // History makes Create's topic give a subscriber that joins the last n
 // messages the ring still holds before the new ones (default 0: a joiner
-// starts with the next message published). The ring keeps as many recent
+// starts with the next message published). While the ring still holds the
+// topic's first message, a joiner starts with that one whatever History
+// says (see the package doc, Joining). The ring keeps as many recent
 // messages as its capacity holds; history does not make it keep more.
 func History(n int) Option { return func(c *config) { c.history = n } }
 

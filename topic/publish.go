@@ -42,7 +42,8 @@ type commit struct {
 
 // Publish copies msg into the topic as one message. On a lossless topic it
 // waits, until ctx is done, while the slowest live subscriber holds back
-// the room it needs; on an overwrite topic it never waits. A message of 0
+// the room it needs, or while the topic's first message is kept for the
+// start grace (see StartGrace); on an overwrite topic it never waits. A message of 0
 // bytes is fine; one longer than MaxMessage fails with ErrTooLarge at once.
 func (t *Topic) Publish(ctx context.Context, msg []byte) (err error) {
 	if !t.cfg.noGuard {
@@ -75,7 +76,9 @@ func (t *Topic) BecomePublisher() (err error) {
 }
 
 // TryPublish is Publish without waiting: on a lossless topic whose slowest
-// subscriber holds back the room it needs it returns ErrFull (unwrapped).
+// subscriber holds back the room it needs, or whose first message the
+// publisher still keeps for its start grace (see StartGrace), it returns
+// ErrFull (unwrapped).
 func (t *Topic) TryPublish(msg []byte) (err error) {
 	if !t.cfg.noGuard {
 		defer t.catch(debug.SetPanicOnFault(true), opPublish, &err)
