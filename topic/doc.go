@@ -72,10 +72,12 @@
 // once every live subscriber read it (at once when there is none), and
 // joiners start at the live end or with the history. The grace costs a
 // publisher that fills the ring within its first StartGrace one wait, for
-// the rest of it, once in the topic's life; StartGrace(0) turns it off. An
-// overwrite topic's publisher never waits: there the first message is
-// kept only until the ring goes round, and a joiner that started with it
-// and is then overtaken gets a LaggedError as any subscriber does.
+// the rest of it, and only before the ring first goes round (a publisher
+// that takes over a topic still holding message 0 has a grace of its own);
+// StartGrace(0) turns it off. An overwrite topic's publisher never waits:
+// there the first message is kept only until the ring goes round, and a
+// joiner that started with it and is then overtaken gets a LaggedError as
+// any subscriber does.
 //
 // # Waiting
 //
