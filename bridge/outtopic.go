@@ -61,14 +61,15 @@ func outTopic(ctx context.Context, nc *nats.Conn, cfg *Config, js jetstream.JetS
 
 // subscribe joins the topic after the last of its messages the stream
 // holds, or, when the stream holds none of this topic's, as any new
-// subscriber does (at the next message, or with the topic's history).
+// subscriber does (with the topic's first message while the ring holds it,
+// else at the next message or with the topic's history).
 func (o *topicOut) subscribe(ctx context.Context) error {
 	from, found, err := o.resumePoint(ctx)
 	if err != nil || ctx.Err() != nil {
 		return err
 	}
 	if !found {
-		o.cfg.logf("out %s: the stream holds no message of this topic (ID %s) on %s: joining as a new subscriber, from the next message published (or the topic's history of %d)", o.cfg.Topic, o.t.ID(), o.cfg.Subject, o.t.History())
+		o.cfg.logf("out %s: the stream holds no message of this topic (ID %s) on %s: joining as a new subscriber, from the topic's first message while its ring holds it, else the next message published (or the topic's history of %d)", o.cfg.Topic, o.t.ID(), o.cfg.Subject, o.t.History())
 		return o.t.Subscribe()
 	}
 	err = o.t.SubscribeFrom(from)

@@ -1756,8 +1756,10 @@ static int t_record_at(shmt *t, const char *op, uint64_t pos, uint64_t seq, uint
 }
 
 /* t_choose_start reads oldest and tail after the join was announced and
- * returns where the subscriber starts: at tail, or up to history messages
- * before it that the ring still holds. */
+ * returns where the subscriber starts: with the topic's first message
+ * while the ring still holds it (oldest is at position 0, where message 0
+ * is), else at tail, or up to history messages before it that the ring
+ * still holds. */
 static int t_choose_start(shmt *t, uint64_t *start, uint64_t *seq)
 {
 	const char *op = "topic subscribe";
@@ -1770,7 +1772,10 @@ static int t_choose_start(shmt *t, uint64_t *start, uint64_t *seq)
 		uint64_t tail_seq = atomic_load(tword(t, tail & t->mask));
 		uint64_t pos = tail, s = tail_seq;
 		rc = 0;
-		if (t->history > 0 && oldest < tail) {
+		if (oldest == 0) {
+			pos = 0;
+			s = 0;
+		} else if (t->history > 0 && oldest < tail) {
 			pos = oldest;
 			s = atomic_load(tword(t, oldest & t->mask));
 			if (tail_seq < s || tail_seq - s > (tail - oldest) / T_RECORD) {

@@ -158,8 +158,9 @@ const char *shmq_last_error(void);
  * "Topic") is a ring that one publisher writes and every subscriber reads
  * in full, each at its own pace. This library is a subscriber: it joins
  * the subscriber table, receives every message published after it joined
- * (and, on a topic created with a history, up to that many older ones),
- * in order, and leaves at shmt_close. On a lossless topic the publisher
+ * (and, on a topic created with a history, up to that many older ones;
+ * while the ring still holds the topic's first message, everything from
+ * that one on), in order, and leaves at shmt_close. On a lossless topic the publisher
  * waits for the slowest live subscriber; on an overwrite topic it never
  * waits, and a subscriber that fell more than the ring behind gets
  * SHMT_ELAGGED once, with shmt_missed saying exactly how many messages it
@@ -181,8 +182,10 @@ typedef struct shmt shmt;
  * a topic this library reads. */
 int shmt_open(const char *name, const char *dir, shmt **out);
 
-/* shmt_subscribe makes the handle a subscriber now, starting with the next
- * message published (or the topic's history). The first shmt_receive
+/* shmt_subscribe makes the handle a subscriber now, starting with the
+ * topic's first message while the ring still holds it (a lossless topic's
+ * publisher keeps it for at least its start grace, a second by default),
+ * else with the next message published (or the topic's history). The first shmt_receive
  * subscribes a handle that has not. SHMQ_EBUSY when every entry of the
  * subscriber table is held by a live process. */
 int shmt_subscribe(shmt *t);

@@ -21,6 +21,9 @@
 // A handle becomes the publisher with its first Publish (one publisher at
 // a time; another gets ErrBusy until the first closes, detaches or dies)
 // and a subscriber with Subscribe or its first Receive. A subscriber
+// starts with the topic's first message (number 0) while the ring still
+// holds it, so that subscribers started together with the publisher get
+// the whole stream (see Joining). On a topic whose ring has gone round it
 // starts with the next message published, or, on a topic created with
 // History(n), with the last n messages the ring still holds;
 // SubscribeFrom starts it at a message number it kept (Sequence; with the
@@ -50,6 +53,31 @@
 // Every message published after Subscribe returns reaches a subscriber of
 // a lossless topic, in order; on an overwrite topic it reaches it or is
 // counted in a LaggedError.
+//
+// # Joining
+//
+// Subscribers and a publisher started at about the same time (two
+// subscribers in a shell's background and then the publisher, or
+// processes a supervisor starts together) race: a subscriber's process may
+// well join after the first messages were published. So a joiner that
+// finds the topic's first message still in the ring starts with it, and a
+// lossless topic's publisher keeps that message for at least StartGrace
+// (DefaultStartGrace, one second) after it became the publisher (its
+// first Publish or BecomePublisher), whether or not anyone subscribed: a
+// Publish that needs its room meanwhile waits, a TryPublish returns
+// ErrFull. What is guaranteed on a lossless topic whose ring has not yet
+// gone round: every subscriber that joins before the publisher starts, or
+// less than StartGrace after it, receives every message from number 0 on,
+// in order. After the grace, message 0 is written over like any other
+// once every live subscriber read it (at once when there is none), and
+// joiners start at the live end or with the history. The grace costs a
+// publisher that fills the ring within its first StartGrace one wait, for
+// the rest of it, and only before the ring first goes round (a publisher
+// that takes over a topic still holding message 0 has a grace of its own);
+// StartGrace(0) turns it off. An overwrite topic's publisher never waits:
+// there the first message is kept only until the ring goes round, and a
+// joiner that started with it and is then overtaken gets a LaggedError as
+// any subscriber does.
 //
 // # Waiting
 //

@@ -186,3 +186,43 @@ func ExampleOpenOrCreate() {
 	// publisher created it: false
 	// subscriber got "hello", <nil>
 }
+
+// A subscriber that joins after the publisher began, as one started in a
+// shell's background next to it may, still starts with the topic's first
+// message: the ring holds it, and a lossless publisher keeps it for its
+// start grace (StartGrace; one second unless told).
+func ExampleStartGrace() {
+	ctx := context.Background()
+	name := fmt.Sprintf("example-grace-%d", os.Getpid())
+	pub, err := topic.Create(name, 64<<10, topic.StartGrace(topic.DefaultStartGrace))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer topic.Unlink(name)
+	defer pub.Close()
+	for _, m := range []string{"first", "second"} {
+		if err := pub.Publish(ctx, []byte(m)); err != nil {
+			fmt.Println(err)
+			return
+		}
+	}
+
+	late, err := topic.Open(name)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer late.Close()
+	if err := late.Subscribe(); err != nil {
+		fmt.Println(err)
+		return
+	}
+	m, err := late.Receive(ctx, nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Printf("the late subscriber starts with %q, message %d\n", m, late.Sequence()-1)
+	// Output: the late subscriber starts with "first", message 0
+}

@@ -89,7 +89,13 @@ import (
 // it): a message published after a subscriber joined is never lost to it
 // on a lossless topic, and on an overwrite topic it is read or counted as
 // missed. The joiner's position 0 holds a lossless publisher back while
-// the joiner walks the ring for its history.
+// the joiner walks the ring for its history. A joiner that reads oldest 0
+// starts at position 0, the topic's first record (sequence 0): by the
+// same argument a lossless publisher that moves oldest past it meanwhile
+// sees the joiner and waits for it, and an overwrite joiner that finds
+// oldest moved while it chose chooses again. A lossless publisher moves
+// oldest past 0 no sooner than its start grace after it took the role
+// (see StartGrace), so that joiners started with it find the record.
 const (
 	magic         uint64 = 0x4349504f544d4853 // "SHMTOPIC" read as a little-endian uint64
 	layoutVersion uint32 = 1

@@ -20,11 +20,12 @@ type config struct {
 	mode      fs.FileMode
 	dir       string
 	spin      time.Duration
+	grace     time.Duration
 	noGuard   bool
 }
 
 func newConfig(opts []Option) config {
-	c := config{nsubs: DefaultSubscribers, mode: shm.DefaultMode, dir: shm.DefaultDir, spin: DefaultSpin}
+	c := config{nsubs: DefaultSubscribers, mode: shm.DefaultMode, dir: shm.DefaultDir, spin: DefaultSpin, grace: DefaultStartGrace}
 	for _, o := range opts {
 		if o != nil {
 			o(&c)
@@ -49,7 +50,9 @@ func Subscribers(n int) Option { return func(c *config) { c.nsubs = n } }
 
 // History makes Create's topic give a subscriber that joins the last n
 // messages the ring still holds before the new ones (default 0: a joiner
-// starts with the next message published). The ring keeps as many recent
+// starts with the next message published). While the ring still holds the
+// topic's first message, a joiner starts with that one whatever History
+// says (see the package doc, Joining). The ring keeps as many recent
 // messages as its capacity holds; history does not make it keep more.
 func History(n int) Option { return func(c *config) { c.history = n } }
 
@@ -70,6 +73,17 @@ func Dir(path string) Option { return func(c *config) { c.dir = path } }
 // (default DefaultSpin; 0 sleeps at once).
 func SpinTime(d time.Duration) Option { return func(c *config) { c.spin = d } }
 
+// StartGrace sets how long the handle, once it is the publisher of a
+// lossless topic, keeps the topic's first message (number 0) in the ring at
+// least (default DefaultStartGrace; 0 keeps it no longer than a subscriber
+// needs it). Subscribers that join while message 0 is kept start with it,
+// so that subscribers started together with the publisher, just before or
+// just after it, all get the whole stream. While the grace lasts, a
+// publisher that needs the first message's room waits (TryPublish returns
+// ErrFull); after it, or once message 0 is written over, the option means
+// nothing. Overwrite topics never wait and ignore it.
+func StartGrace(d time.Duration) Option { return func(c *config) { c.grace = d } }
+
 // NoFaultGuard makes the handle's publishing and receiving calls run
 // without the guard that turns a memory fault into an error (see the
 // package's caveats). Use it only when every process that can open the
@@ -79,6 +93,11 @@ func NoFaultGuard() Option { return func(c *config) { c.noGuard = true } }
 
 // DefaultSpin is how long a waiting call spins before it sleeps.
 const DefaultSpin = 20 * time.Microsecond
+
+// DefaultStartGrace is how long a lossless topic's publisher keeps the
+// topic's first message at least (see StartGrace): long enough for the
+// subscribers a shell or a supervisor starts together with it to join.
+const DefaultStartGrace = time.Second
 
 // peerCheck is how often a waiter looks whether its peers still live: a
 // dead subscriber stops holding back a lossless publisher within about this

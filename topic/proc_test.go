@@ -367,7 +367,8 @@ func TestProcessFanOut(t *testing.T) {
 // and is then killed stops holding it back within one second.
 func TestProcessSubscriberDies(t *testing.T) {
 	ctx := ctxT(t)
-	name, pub := newTopic(t, 4096)
+	// No start grace: only the stalled subscriber holds the publisher.
+	name, pub := newTopic(t, 4096, StartGrace(0))
 	k := spawn(t, "subscribe-stall", name, "TOPIC_COUNT=1")
 	k.ready(t)
 	msg := make([]byte, 100)

@@ -19,12 +19,13 @@ var errPendingReserve = errors.New("a Reserve is waiting for its Commit")
 
 type publisher struct {
 	active    bool
-	tail      uint64 // where the end marker is
-	seq       uint64 // the next message's sequence
-	oldest    uint64 // the first intact record, as last stored
-	oldestSeq uint64 // its sequence
-	minPos    uint64 // the lowest active subscriber position last seen
-	joinGen   uint32 // join gen when the table was last looked at
+	tail      uint64    // where the end marker is
+	seq       uint64    // the next message's sequence
+	oldest    uint64    // the first intact record, as last stored
+	oldestSeq uint64    // its sequence
+	minPos    uint64    // the lowest active subscriber position last seen
+	joinGen   uint32    // join gen when the table was last looked at
+	since     time.Time // when this handle became the publisher
 
 	resv    bool   // a Reserve awaits its Commit
 	resvLen int    // its payload size
@@ -41,7 +42,8 @@ type commit struct {
 
 // Publish copies msg into the topic as one message. On a lossless topic it
 // waits, until ctx is done, while the slowest live subscriber holds back
-// the room it needs; on an overwrite topic it never waits. A message of 0
+// the room it needs, or while the topic's first message is kept for the
+// start grace (see StartGrace); on an overwrite topic it never waits. A message of 0
 // bytes is fine; one longer than MaxMessage fails with ErrTooLarge at once.
 func (t *Topic) Publish(ctx context.Context, msg []byte) (err error) {
 	if ctx == nil {
@@ -77,7 +79,9 @@ func (t *Topic) BecomePublisher() (err error) {
 }
 
 // TryPublish is Publish without waiting: on a lossless topic whose slowest
-// subscriber holds back the room it needs it returns ErrFull (unwrapped).
+// subscriber holds back the room it needs, or whose first message the
+// publisher still keeps for its start grace (see StartGrace), it returns
+// ErrFull (unwrapped).
 func (t *Topic) TryPublish(msg []byte) (err error) {
 	if !t.cfg.noGuard {
 		defer t.catch(debug.SetPanicOnFault(true), opPublish, &err)
@@ -267,6 +271,11 @@ func (t *Topic) prepare(ctx context.Context, n int, block bool) (commit, uint64,
 // joined since the table was last looked at is either seen now (and waited
 // for) or saw the new oldest and starts after it (see layout.go).
 func (t *Topic) makeRoom(ctx context.Context, need uint64, block bool) error {
+	if !t.overwrite && t.p.oldest == 0 {
+		if err := t.keepFirst(ctx, block); err != nil {
+			return err
+		}
+	}
 	pos, seq, err := t.walkFrom(t.p.oldest, t.p.oldestSeq, need)
 	if err != nil {
 		return err
@@ -298,6 +307,31 @@ func (t *Topic) makeRoom(ctx context.Context, need uint64, block bool) error {
 	}
 	t.p.oldest, t.p.oldestSeq = pos, seq
 	return nil
+}
+
+// keepFirst waits, before a lossless publisher first moves oldest past
+// position 0 (the topic's first message), until StartGrace has passed
+// since the handle became the publisher, so that subscribers started
+// together with it still find message 0 when they join (see chooseStart).
+// Without block it returns ErrFull while the grace lasts.
+func (t *Topic) keepFirst(ctx context.Context, block bool) error {
+	left := t.cfg.grace - time.Since(t.p.since)
+	if left <= 0 {
+		return nil
+	}
+	if !block {
+		return ErrFull
+	}
+	// Subscribers see everything published while we wait.
+	t.flush()
+	timer := time.NewTimer(left)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-timer.C:
+		return nil
+	}
 }
 
 // walkFrom walks the records from pos (whose message has sequence seq) to

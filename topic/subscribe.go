@@ -30,8 +30,10 @@ type subscriber struct {
 }
 
 // Subscribe makes the handle a subscriber now: it takes an entry of the
-// subscriber table and chooses where it starts, at the next message
-// published, or with up to History messages the ring still holds. Every
+// subscriber table and chooses where it starts: with the topic's first
+// message while the ring still holds it (see the package doc, Joining),
+// else at the next message published, or with up to History messages the
+// ring still holds. Every
 // message published after Subscribe returns reaches this subscriber (on a
 // lossless topic; on an overwrite topic, or a *LaggedError counts it).
 // The first Receive or Peek subscribes a handle that has not. It fails
@@ -136,8 +138,9 @@ func (t *Topic) join(from *uint64) error {
 }
 
 // chooseStart reads oldest and tail and returns where a joiner starts, with
-// the sequence of the message there: at tail, or History messages before
-// it when the ring holds them; with from, at message *from, or at oldest
+// the sequence of the message there: at position 0 while oldest is there
+// (the topic's first message is kept), else at tail, or History messages
+// before it when the ring holds them; with from, at message *from, or at oldest
 // when the ring no longer holds it, with the number of messages missed
 // from *from on. On an overwrite topic the publisher may pass the chosen
 // record while it is chosen: then it tries again.
@@ -164,6 +167,10 @@ func (t *Topic) chooseStart(from *uint64) (start, seq, missed uint64, err error)
 			if *from < tailSeq {
 				missed = tailSeq - *from
 			}
+		case oldest == 0:
+			// The topic's first message is still kept (the first record
+			// is at position 0 and carries sequence 0): start with it.
+			start, seq = 0, 0
 		case t.history > 0 && oldest < tail:
 			start, seq, _, err = t.walkTo(oldest, tail, tailSeq, func(oldestSeq uint64) uint64 {
 				kept := tailSeq - oldestSeq

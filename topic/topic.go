@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"sync/atomic"
+	"time"
 
 	"github.com/shmkit/shm"
 	"github.com/shmkit/shm/internal/fault"
@@ -386,7 +387,7 @@ func (t *Topic) claimPublisher() error {
 		live.Release(t.fd, offPubRole)
 		return err
 	}
-	t.p = publisher{tail: tail, oldest: oldest, seq: seq, oldestSeq: oldestSeq, joinGen: t.joinGen.Load()}
+	t.p = publisher{tail: tail, oldest: oldest, seq: seq, oldestSeq: oldestSeq, joinGen: t.joinGen.Load(), since: time.Now()}
 	// A full look at the table: subscribers that joined before this
 	// publisher are held to from the first message.
 	if t.p.minPos, err = t.minPosition(); err != nil {

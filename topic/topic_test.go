@@ -213,19 +213,29 @@ func TestOverwriteLag(t *testing.T) {
 	}
 }
 
+// TestHistory: where a joiner starts. While the ring still holds the
+// topic's first message, with it; on a topic whose ring went round, with
+// the next message, or the last History messages kept.
 func TestHistory(t *testing.T) {
 	ctx := ctxT(t)
+	all := []string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "late"}
 	for _, tc := range []struct {
 		name    string
 		history int
+		round   bool // the ring goes round before messages 0 to 9
 		want    []string
 	}{
-		{"none", 0, []string{"late"}},
-		{"three", 3, []string{"7", "8", "9", "late"}},
-		{"more than kept", 50, []string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "late"}},
+		{"none", 0, true, []string{"late"}},
+		{"three", 3, true, []string{"7", "8", "9", "late"}},
+		{"none, first message kept", 0, false, all},
+		{"three, first message kept", 3, false, all},
+		{"more than kept", 50, false, all},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			name, pub := newTopic(t, 4096, History(tc.history))
+			name, pub := newTopic(t, 4096, History(tc.history), StartGrace(0))
+			if tc.round {
+				goRound(t, pub)
+			}
 			for i := range 10 {
 				if err := pub.Publish(ctx, fmt.Appendf(nil, "%d", i)); err != nil {
 					t.Fatal(err)
@@ -251,6 +261,17 @@ func TestHistory(t *testing.T) {
 				t.Fatalf("got %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// goRound publishes filler messages ("-") until the publisher has written
+// over the topic's first message, so that joiners start at the live end.
+func goRound(t testing.TB, pub *Topic) {
+	t.Helper()
+	for pub.oldest.Load() == 0 {
+		if err := pub.Publish(ctxT(t), []byte("-")); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -406,6 +427,17 @@ func TestOneWakeForAll(t *testing.T) {
 	got := make(chan string, n)
 	for range n {
 		s := subscribe(t, name, SpinTime(0))
+		// The ring still holds the topic's first message, so a joiner
+		// starts with it: read up to the live end first.
+		for {
+			_, err := s.TryReceive(nil)
+			if err == ErrEmpty {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
 		go func() {
 			m, err := s.Receive(ctx, nil)
 			if err != nil {

@@ -41,8 +41,15 @@ round trips, c-ring for streams: two C processes copying messages through
 shared memory and busy-polling, built with gcc at run time; without gcc
 their rows say so), raw (the same in Go, with no queue code), the shm queue
 with spin and default waiting (as queue-noguard without the fault guard,
-as queue-zerocopy through Reserve/Commit and Peek/Release), a semaphore
-hand-off, a pipe, a Unix stream socket and TCP over 127.0.0.1.
+as queue-zerocopy through Reserve/Commit and Peek/Release), a topic each
+way with one subscriber (topic), one topic fanned out to 2 and 4
+subscriber processes (topic-fanout-2, topic-fanout-4: stream rates per
+subscriber, round trips until the last subscriber's answer), one queue
+shared by 2 competing consumer processes (queue-consumers-2: stream only,
+the total rate), a semaphore hand-off, a pipe, a Unix stream socket and TCP
+over 127.0.0.1. The topic and consumer rows wait the default way (spin
+briefly, then sleep on a futex): with more busy processes than CPUs,
+sleeping is what lets every process run.
 
 It re-executes itself as the second process and pins the two to different
 CPUs where there are two (and says which). Each case (transport, workload,

@@ -109,6 +109,8 @@ func TestBenchJSON(t *testing.T) {
 			workloads = []string{"rtt"}
 		case bench.CRing:
 			workloads = []string{"stream", "batch"}
+		case bench.QueueConsumers2:
+			workloads = []string{"stream"}
 		}
 		for _, w := range workloads {
 			for _, s := range []int{64, 1024, 65536} {

@@ -76,9 +76,12 @@ fell behind is told how many messages it missed. From shells:
   shm topic sub t --follow > b &
   seq 1000000 | shm topic pub t           # closes the topic at the end
 
-A subscriber gets the messages published after it joined (with --history N
-at creation: the last N the ring still holds first); a script that starts
-subscribers in the background waits until "shm topic stat" lists them. With --raw, pub reads
+Subscribers started together with the publisher, as above, get every
+message even when they join after pub began: a joiner starts with the
+topic's first message while the ring still holds it, and the publisher of
+a lossless topic keeps it for at least a second after it starts. Once the
+ring has gone round, a joiner gets the messages published after it joined
+(with --history N at creation: the last N the ring still holds first). With --raw, pub reads
 and sub writes each message as a 4-byte little-endian length followed by the
 bytes.`,
 		Args: noSuchCommand,
@@ -184,7 +187,8 @@ standard input (without its newline), or with --raw each length-prefixed
 message of standard input. At the end the topic is closed for publishing, so
 that every subscriber gets end-of-file after the last message; --keep-open
 leaves it open. On a lossless topic a slow subscriber makes pub wait (up to
---timeout per message).`,
+--timeout per message), and so does the topic's first second: pub keeps the
+first message that long for subscribers still starting.`,
 		Args:              minArgs(1, "NAME"),
 		ValidArgsFunction: completeNames(false),
 		RunE:              o.run,
@@ -253,8 +257,8 @@ func newTopicSubCmd() *cobra.Command {
 		Short: "Subscribe and print messages, one per line",
 		Long: `Join the topic's subscribers and print each message on a line of its own
 (with --raw: a 4-byte little-endian length and the bytes). Without -n or
---follow, sub prints the messages there are now (the topic's history) and
-exits. With -n N it waits for N messages; with --follow it prints messages
+--follow, sub prints the messages there are now (from the topic's first
+message while the ring holds it, else the history) and exits. With -n N it waits for N messages; with --follow it prints messages
 as they come until the topic is closed for publishing (or Ctrl-C). --timeout
 D gives up when no message came for D: that ends --follow and the default
 mode quietly, and fails -n. On an overwrite topic, falling behind prints

@@ -67,6 +67,23 @@
 // read and write calls straight from the pinned thread, as a C program
 // would.
 //
+// Transports with several receivers: Topic, a lossless topic from package
+// topic each way with one subscriber, the queue's counterpart;
+// TopicFanOut2 and TopicFanOut4, one topic read by 2 and 4 subscriber
+// processes, each answering through a topic of its own (a stream's rate is
+// per subscriber, timed until the slowest has the last message; a round
+// trip runs from the publish to the last subscriber's answer);
+// QueueConsumers2, one queue created with queue.Consumers(2) that two
+// consumer processes share, Stream only, its rate the two consumers'
+// total (each acknowledges how many messages it took, and the counts must
+// add up to every message sent). The first receiver is the case's peer and
+// starts the others (this program again, unpinned). They wait the default
+// way, spinning briefly and then sleeping on a futex: with more busy
+// processes than CPUs, as with four subscribers on a machine of two, a
+// process that spins holds a CPU that another needs, and sleeping is what
+// lets them all run, so those rows measure that and no spin-only variant
+// is offered.
+//
 // # Caveats
 //
 // Figures from a busy machine are noise: the busy-polling transports need

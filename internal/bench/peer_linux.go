@@ -43,10 +43,12 @@ func ServePeer(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("bench peer: attach %s: %w", spec.Case.Transport, err)
 	}
-	switch spec.Case.Workload {
-	case RTT, Wake:
+	switch s, self := conn.(selfServing); {
+	case self:
+		err = s.serve(ctx, spec.Case)
+	case spec.Case.Workload == RTT || spec.Case.Workload == Wake:
 		err = serveRTT(ctx, conn, spec.Case.Size)
-	case Stream, Batch:
+	case spec.Case.Workload == Stream || spec.Case.Workload == Batch:
 		err = serveStream(ctx, conn, spec.Case.Size, spec.Case.Workload == Batch)
 	default:
 		err = fmt.Errorf("unknown workload %q", spec.Case.Workload)

@@ -9,8 +9,9 @@ then closes the queue for sending; when it fails part-way the messages sent
 stay sent and the stream is marked aborted. recv prints each message on a
 line of its own: the messages waiting now, or N of them (-n), or all until
 the queue is closed for sending (--follow). topic sub joins a topic's
-subscribers and prints its messages the same way: the history there is now,
-N of them, or all until the publisher closes the topic; on an overwrite
+subscribers and prints its messages the same way: what there is now (from
+the topic's first message while the ring keeps it, else the history), N of
+them, or all until the publisher closes the topic; on an overwrite
 topic a lag prints "missed N messages" on standard error and goes on.
 
 Exit status: 0 ok, 1 an error, 2 usage error, 4 the peer died, 5 (recv)

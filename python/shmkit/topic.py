@@ -43,7 +43,8 @@ class Topic:
     """A subscriber handle on a topic that a publisher (the Go package
     topic, or `shm topic pub`) writes. It joins the subscriber table at
     subscribe() or its first receive(), and receives every message
-    published after that, in order; on an overwrite topic a receive raises
+    published after that, in order (from the topic's first message on
+    while the ring still holds it, as every subscriber does); on an overwrite topic a receive raises
     Lagged when messages were lost. One handle per thread.
 
         with Topic.open("prices") as t:
@@ -88,7 +89,9 @@ class Topic:
 
     def subscribe(self):
         """Joins now: every message published after this returns is
-        received (or, on an overwrite topic, counted by a Lagged)."""
+        received (or, on an overwrite topic, counted by a Lagged). While
+        the ring still holds the topic's first message, the subscriber
+        starts with it."""
         rc = _lib.lib().shmt_subscribe(self._handle())
         if rc < 0:
             raise _topic_error(rc)
