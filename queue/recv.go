@@ -33,6 +33,13 @@ func (q *Queue) Receive(ctx context.Context, buf []byte) (_ []byte, err error) {
 	if err := done(ctx); err != nil {
 		return buf[:0], wrapErr(opReceive, q.name, err)
 	}
+	if q.fastConsumer() {
+		if off, n, rec, ok := q.dataAt(q.c.head); ok {
+			buf = append(buf[:0], q.ring[off:off+n]...)
+			q.advance(rec)
+			return buf, nil
+		}
+	}
 	if q.cslots != nil {
 		buf, err = q.competeReceive(ctx, buf, true)
 		return buf, q.recvErr(err)
@@ -68,6 +75,13 @@ func done(ctx context.Context) error {
 func (q *Queue) TryReceive(buf []byte) (_ []byte, err error) {
 	if !q.cfg.noGuard {
 		defer q.catch(debug.SetPanicOnFault(true), opReceive, &err)
+	}
+	if q.fastConsumer() {
+		if off, n, rec, ok := q.dataAt(q.c.head); ok {
+			buf = append(buf[:0], q.ring[off:off+n]...)
+			q.advance(rec)
+			return buf, nil
+		}
 	}
 	if q.cslots != nil {
 		buf, err = q.competeReceive(context.Background(), buf, false)
@@ -108,9 +122,15 @@ func (q *Queue) ReceiveBatch(ctx context.Context, msgs [][]byte) (n int, err err
 	if q.cslots != nil {
 		return q.competeBatch(ctx, msgs)
 	}
-	block := true
 	for n < len(msgs) {
-		off, size, adv, err := q.next(ctx, block)
+		if q.fastConsumer() {
+			n += q.takeReady(msgs[n:])
+			if n == len(msgs) {
+				break
+			}
+		}
+		// Only the batch's first message is waited for.
+		off, size, adv, err := q.next(ctx, n == 0)
 		if err != nil {
 			if n > 0 {
 				break
@@ -125,10 +145,30 @@ func (q *Queue) ReceiveBatch(ctx context.Context, msgs [][]byte) (n int, err err
 		if q.publishDue() {
 			q.publishHead()
 		}
-		block = false
 	}
 	q.advance(0)
 	return n, nil
+}
+
+// takeReady is ReceiveBatch's loop for a fast consumer (see dataAt): it
+// takes the committed messages at head, one into each of msgs, until msgs
+// is full or dataAt finds something else, and returns how many it took.
+// Like ReceiveBatch it publishes head only when that is due whether or not
+// the consumer caught up; the caller asks about catching up once, after
+// the batch.
+func (q *Queue) takeReady(msgs [][]byte) int {
+	for i := range msgs {
+		off, n, rec, ok := q.dataAt(q.c.head)
+		if !ok {
+			return i
+		}
+		msgs[i] = append(msgs[i][:0], q.ring[off:off+n]...)
+		q.c.head += rec
+		if q.publishDue() {
+			q.publishHead()
+		}
+	}
+	return len(msgs)
 }
 
 // Peek waits for the next message like Receive and returns it in place, in
@@ -141,6 +181,12 @@ func (q *Queue) Peek(ctx context.Context) (_ []byte, err error) {
 	}
 	if err := done(ctx); err != nil {
 		return nil, wrapErr(opReceive, q.name, err)
+	}
+	if q.fastConsumer() {
+		if off, n, rec, ok := q.dataAt(q.c.head); ok {
+			q.c.peeked, q.c.peekOff, q.c.peekLen, q.c.peekN = true, off, int(n), rec
+			return q.ring[off : off+n : off+n], nil
+		}
 	}
 	if q.cslots != nil {
 		b, err := q.competePeek(ctx)
@@ -171,6 +217,34 @@ func (q *Queue) Release() (err error) {
 	}
 	q.consume(q.c.peekN)
 	return nil
+}
+
+// fastConsumer reports whether the handle is a single consumer of a
+// single producer's queue with nothing peeked: then a committed message at
+// head can be taken through dataAt, without next.
+func (q *Queue) fastConsumer() bool {
+	return q.state == stateOpen && q.c.active && !q.c.peeked && !q.multi && q.cslots == nil
+}
+
+// dataAt looks at the record at h, a fast consumer's head, and reports
+// whether it is a committed message that next would return as it is: a
+// data record of producer slot 0 whose length is at most the maximum
+// message and which ends by the ring's end. It returns the payload's ring
+// offset and length and the record's size. Anything else (an end marker,
+// a wrap record, a corrupt header) is next's to handle, which reads the
+// header again and checks it in full. The header is loaded once, and every
+// field used is checked before use, as in next.
+func (q *Queue) dataAt(h uint64) (off, n, rec uint64, ok bool) {
+	o := h & q.mask
+	hdr := q.words[o>>3].Load()
+	n = uint64(uint32(hdr))
+	rec = (n + recordHeader + 7) &^ 7
+	// The state word's kind and slot bits: kindData, slot 0.
+	ok = uint32(hdr>>(32+slotShift)) == kindData<<(kindShift-slotShift) && n <= uint64(q.maxMsg) && o+rec <= q.capacity
+	if ok {
+		racehint.Acquire(q.race)
+	}
+	return o + recordHeader, n, rec, ok
 }
 
 // consume moves head past the message that next returned, which is no
