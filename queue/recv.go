@@ -26,10 +26,24 @@ var errSkip = errors.New("pending record abandoned")
 // waiting, so a consumer told to stop stops while a busy producer keeps
 // the queue full. ReceiveBatch and Peek do the same; TryReceive, which has
 // no context, does not.
-func (q *Queue) Receive(ctx context.Context, buf []byte) (_ []byte, err error) {
-	if !q.cfg.noGuard {
-		defer q.catch(debug.SetPanicOnFault(true), opReceive, &err)
+func (q *Queue) Receive(ctx context.Context, buf []byte) (r []byte, err error) {
+	if q.cfg.noGuard {
+		return q.receive(ctx, buf)
 	}
+	old, finished := debug.SetPanicOnFault(true), false
+	defer func() {
+		debug.SetPanicOnFault(old)
+		if !finished {
+			q.caught(recover(), opReceive, &err)
+		}
+	}()
+	r, err = q.receive(ctx, buf)
+	finished = true
+	return r, err
+}
+
+// receive is Receive without the fault guard.
+func (q *Queue) receive(ctx context.Context, buf []byte) (_ []byte, err error) {
 	if err := done(ctx); err != nil {
 		return buf[:0], wrapErr(opReceive, q.name, err)
 	}
@@ -72,10 +86,24 @@ func done(ctx context.Context) error {
 
 // TryReceive is Receive without waiting: it returns ErrEmpty (unwrapped)
 // when no message is ready.
-func (q *Queue) TryReceive(buf []byte) (_ []byte, err error) {
-	if !q.cfg.noGuard {
-		defer q.catch(debug.SetPanicOnFault(true), opReceive, &err)
+func (q *Queue) TryReceive(buf []byte) (r []byte, err error) {
+	if q.cfg.noGuard {
+		return q.tryReceive(buf)
 	}
+	old, finished := debug.SetPanicOnFault(true), false
+	defer func() {
+		debug.SetPanicOnFault(old)
+		if !finished {
+			q.caught(recover(), opReceive, &err)
+		}
+	}()
+	r, err = q.tryReceive(buf)
+	finished = true
+	return r, err
+}
+
+// tryReceive is TryReceive without the fault guard.
+func (q *Queue) tryReceive(buf []byte) (_ []byte, err error) {
 	if q.fastConsumer() {
 		if off, n, rec, ok := q.dataAt(q.c.head); ok {
 			buf = append(buf[:0], q.ring[off:off+n]...)
@@ -113,9 +141,23 @@ func (q *Queue) ReceiveBatch(ctx context.Context, msgs [][]byte) (n int, err err
 	if len(msgs) == 0 {
 		return 0, nil
 	}
-	if !q.cfg.noGuard {
-		defer q.catch(debug.SetPanicOnFault(true), opReceive, &err)
+	if q.cfg.noGuard {
+		return q.receiveBatch(ctx, msgs)
 	}
+	old, finished := debug.SetPanicOnFault(true), false
+	defer func() {
+		debug.SetPanicOnFault(old)
+		if !finished {
+			q.caught(recover(), opReceive, &err)
+		}
+	}()
+	n, err = q.receiveBatch(ctx, msgs)
+	finished = true
+	return n, err
+}
+
+// receiveBatch is ReceiveBatch without the fault guard.
+func (q *Queue) receiveBatch(ctx context.Context, msgs [][]byte) (n int, err error) {
 	if err := done(ctx); err != nil {
 		return 0, wrapErr(opReceive, q.name, err)
 	}
@@ -175,10 +217,24 @@ func (q *Queue) takeReady(msgs [][]byte) int {
 // the shared ring, without copying. The slice is valid until Release, which
 // consumes the message; Peek again before Release returns the same message.
 // Caveat: a misbehaving producer can write the ring while you read it.
-func (q *Queue) Peek(ctx context.Context) (_ []byte, err error) {
-	if !q.cfg.noGuard {
-		defer q.catch(debug.SetPanicOnFault(true), opReceive, &err)
+func (q *Queue) Peek(ctx context.Context) (r []byte, err error) {
+	if q.cfg.noGuard {
+		return q.peek(ctx)
 	}
+	old, finished := debug.SetPanicOnFault(true), false
+	defer func() {
+		debug.SetPanicOnFault(old)
+		if !finished {
+			q.caught(recover(), opReceive, &err)
+		}
+	}()
+	r, err = q.peek(ctx)
+	finished = true
+	return r, err
+}
+
+// peek is Peek without the fault guard.
+func (q *Queue) peek(ctx context.Context) (_ []byte, err error) {
 	if err := done(ctx); err != nil {
 		return nil, wrapErr(opReceive, q.name, err)
 	}
@@ -203,9 +259,23 @@ func (q *Queue) Peek(ctx context.Context) (_ []byte, err error) {
 // Release consumes the message that Peek returned; the slice from Peek
 // must not be used afterwards.
 func (q *Queue) Release() (err error) {
-	if !q.cfg.noGuard {
-		defer q.catch(debug.SetPanicOnFault(true), opRelease, &err)
+	if q.cfg.noGuard {
+		return q.release()
 	}
+	old, finished := debug.SetPanicOnFault(true), false
+	defer func() {
+		debug.SetPanicOnFault(old)
+		if !finished {
+			q.caught(recover(), opRelease, &err)
+		}
+	}()
+	err = q.release()
+	finished = true
+	return err
+}
+
+// release is Release without the fault guard.
+func (q *Queue) release() error {
 	if q.state != stateOpen {
 		return wrapErr(opRelease, q.name, q.stateErr())
 	}

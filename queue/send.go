@@ -21,28 +21,66 @@ var errPendingReserve = errors.New("a Reserve is waiting for its Commit")
 // may get another consumer, so a Send waiting for room keeps waiting until
 // one comes or ctx ends.
 func (q *Queue) Send(ctx context.Context, msg []byte) (err error) {
-	if !q.cfg.noGuard {
-		defer q.catch(debug.SetPanicOnFault(true), opSend, &err)
+	if q.cfg.noGuard {
+		return q.sendMsg(ctx, msg)
 	}
+	old, finished := debug.SetPanicOnFault(true), false
+	defer func() {
+		debug.SetPanicOnFault(old)
+		if !finished {
+			q.caught(recover(), opSend, &err)
+		}
+	}()
+	if q.sendFast(msg) {
+		finished = true
+		return nil
+	}
+	err = q.sendSlow(ctx, msg, true)
+	finished = true
+	return err
+}
+
+// sendMsg is Send without the fault guard.
+func (q *Queue) sendMsg(ctx context.Context, msg []byte) error {
 	if q.sendFast(msg) {
 		return nil
 	}
-	if err := q.send(ctx, msg, true, false); err != nil {
-		return q.sendErr(err)
-	}
-	return nil
+	return q.sendSlow(ctx, msg, true)
 }
 
 // TrySend is Send without waiting: when there is no room it returns
 // ErrFull (unwrapped).
 func (q *Queue) TrySend(msg []byte) (err error) {
-	if !q.cfg.noGuard {
-		defer q.catch(debug.SetPanicOnFault(true), opSend, &err)
+	if q.cfg.noGuard {
+		return q.trySend(msg)
 	}
+	old, finished := debug.SetPanicOnFault(true), false
+	defer func() {
+		debug.SetPanicOnFault(old)
+		if !finished {
+			q.caught(recover(), opSend, &err)
+		}
+	}()
+	if q.sendFast(msg) {
+		finished = true
+		return nil
+	}
+	err = q.sendSlow(context.Background(), msg, false)
+	finished = true
+	return err
+}
+
+// trySend is TrySend without the fault guard.
+func (q *Queue) trySend(msg []byte) error {
 	if q.sendFast(msg) {
 		return nil
 	}
-	if err := q.send(context.Background(), msg, false, false); err != nil {
+	return q.sendSlow(context.Background(), msg, false)
+}
+
+// sendSlow is Send's and TrySend's path when sendFast declined.
+func (q *Queue) sendSlow(ctx context.Context, msg []byte, block bool) error {
+	if err := q.send(ctx, msg, block, false); err != nil {
 		return q.sendErr(err)
 	}
 	return nil
@@ -55,9 +93,23 @@ func (q *Queue) TrySend(msg []byte) (err error) {
 // per run of messages that fit (up to 64) instead of once per message. On an
 // error, the messages before the failing one were sent.
 func (q *Queue) SendBatch(ctx context.Context, msgs [][]byte) (err error) {
-	if !q.cfg.noGuard {
-		defer q.catch(debug.SetPanicOnFault(true), opSend, &err)
+	if q.cfg.noGuard {
+		return q.sendBatch(ctx, msgs)
 	}
+	old, finished := debug.SetPanicOnFault(true), false
+	defer func() {
+		debug.SetPanicOnFault(old)
+		if !finished {
+			q.caught(recover(), opSend, &err)
+		}
+	}()
+	err = q.sendBatch(ctx, msgs)
+	finished = true
+	return err
+}
+
+// sendBatch is SendBatch without the fault guard.
+func (q *Queue) sendBatch(ctx context.Context, msgs [][]byte) error {
 	for len(msgs) > 0 {
 		if err := q.send(ctx, msgs[0], true, true); err != nil {
 			q.flushBatch()
@@ -203,10 +255,24 @@ func (q *Queue) send(ctx context.Context, msg []byte, block, batch bool) error {
 // place and then sent with Commit. The slice lives in the shared ring: it
 // is valid until Commit (or Close, which abandons the message). Only one
 // reservation per handle may be open.
-func (q *Queue) Reserve(ctx context.Context, n int) (_ []byte, err error) {
-	if !q.cfg.noGuard {
-		defer q.catch(debug.SetPanicOnFault(true), opSend, &err)
+func (q *Queue) Reserve(ctx context.Context, n int) (r []byte, err error) {
+	if q.cfg.noGuard {
+		return q.reserve(ctx, n)
 	}
+	old, finished := debug.SetPanicOnFault(true), false
+	defer func() {
+		debug.SetPanicOnFault(old)
+		if !finished {
+			q.caught(recover(), opSend, &err)
+		}
+	}()
+	r, err = q.reserve(ctx, n)
+	finished = true
+	return r, err
+}
+
+// reserve is Reserve without the fault guard.
+func (q *Queue) reserve(ctx context.Context, n int) (_ []byte, err error) {
 	if n < 0 {
 		return nil, q.sendErr(fmt.Errorf("%w: negative size %d", ErrTooLarge, n))
 	}
@@ -229,9 +295,23 @@ func (q *Queue) Reserve(ctx context.Context, n int) (_ []byte, err error) {
 
 // Commit sends the message that the last Reserve made room for.
 func (q *Queue) Commit() (err error) {
-	if !q.cfg.noGuard {
-		defer q.catch(debug.SetPanicOnFault(true), opCommit, &err)
+	if q.cfg.noGuard {
+		return q.commit()
 	}
+	old, finished := debug.SetPanicOnFault(true), false
+	defer func() {
+		debug.SetPanicOnFault(old)
+		if !finished {
+			q.caught(recover(), opCommit, &err)
+		}
+	}()
+	err = q.commit()
+	finished = true
+	return err
+}
+
+// commit is Commit without the fault guard.
+func (q *Queue) commit() error {
 	if q.state != stateOpen {
 		return wrapErr(opCommit, q.name, q.stateErr())
 	}
