@@ -37,6 +37,14 @@ func (q *Queue) Receive(ctx context.Context, buf []byte) (r []byte, err error) {
 			q.caught(recover(), opReceive, &err)
 		}
 	}()
+	if q.fastConsumer() && done(ctx) == nil {
+		if off, n, rec, ok := q.dataAt(q.c.head); ok {
+			r = append(buf[:0], q.ring[off:off+n]...)
+			q.advance(rec)
+			finished = true
+			return r, nil
+		}
+	}
 	r, err = q.receive(ctx, buf)
 	finished = true
 	return r, err
@@ -97,6 +105,14 @@ func (q *Queue) TryReceive(buf []byte) (r []byte, err error) {
 			q.caught(recover(), opReceive, &err)
 		}
 	}()
+	if q.fastConsumer() {
+		if off, n, rec, ok := q.dataAt(q.c.head); ok {
+			r = append(buf[:0], q.ring[off:off+n]...)
+			q.advance(rec)
+			finished = true
+			return r, nil
+		}
+	}
 	r, err = q.tryReceive(buf)
 	finished = true
 	return r, err
@@ -228,6 +244,13 @@ func (q *Queue) Peek(ctx context.Context) (r []byte, err error) {
 			q.caught(recover(), opReceive, &err)
 		}
 	}()
+	if q.fastConsumer() && done(ctx) == nil {
+		if off, n, rec, ok := q.dataAt(q.c.head); ok {
+			q.c.peeked, q.c.peekOff, q.c.peekLen, q.c.peekN = true, off, int(n), rec
+			finished = true
+			return q.ring[off : off+n : off+n], nil
+		}
+	}
 	r, err = q.peek(ctx)
 	finished = true
 	return r, err

@@ -257,6 +257,9 @@ func (q *Queue) send(ctx context.Context, msg []byte, block, batch bool) error {
 // reservation per handle may be open.
 func (q *Queue) Reserve(ctx context.Context, n int) (r []byte, err error) {
 	if q.cfg.noGuard {
+		if r, ok := q.reserveFast(n); ok {
+			return r, nil
+		}
 		return q.reserve(ctx, n)
 	}
 	old, finished := debug.SetPanicOnFault(true), false
@@ -266,9 +269,35 @@ func (q *Queue) Reserve(ctx context.Context, n int) (r []byte, err error) {
 			q.caught(recover(), opSend, &err)
 		}
 	}()
+	if r, ok := q.reserveFast(n); ok {
+		finished = true
+		return r, nil
+	}
 	r, err = q.reserve(ctx, n)
 	finished = true
 	return r, err
+}
+
+// reserveFast is Reserve's path for the common case, as sendFast is
+// Send's: a single producer's n-byte record that fits at the tail without
+// waiting or wrapping. It writes the end marker after the record and notes
+// the reservation as spscReserve and reserve do, or reports false, having
+// done nothing, for anything else (reserve handles it).
+func (q *Queue) reserveFast(n int) ([]byte, bool) {
+	if n < 0 || q.state != stateOpen || q.multi || !q.p.active || q.p.resv || q.p.batching {
+		return nil, false
+	}
+	t := q.p.tail
+	off, rec, ok := q.room(t, n)
+	if !ok {
+		return nil, false
+	}
+	end := t + rec
+	q.putHeader(end&q.mask, 0, 0)
+	q.p.resvCommit = hdrWrite{off, uint64(uint32(n)) | uint64(recordState(kindData, q.p.slot, q.p.gen))<<32}
+	q.p.resv, q.p.resvPos, q.p.resvLen, q.p.resvEnd = true, off, n, end
+	p := off + recordHeader
+	return q.ring[p : p+uint64(n) : p+uint64(n)], true
 }
 
 // reserve is Reserve without the fault guard.
