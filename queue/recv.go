@@ -292,6 +292,11 @@ func (q *Queue) Release() (err error) {
 			q.caught(recover(), opRelease, &err)
 		}
 	}()
+	if q.state == stateOpen && q.c.peeked && q.cslots == nil {
+		q.consume(q.c.peekN)
+		finished = true
+		return nil
+	}
 	err = q.release()
 	finished = true
 	return err

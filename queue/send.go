@@ -334,6 +334,11 @@ func (q *Queue) Commit() (err error) {
 			q.caught(recover(), opCommit, &err)
 		}
 	}()
+	if q.state == stateOpen && q.p.resv && !q.multi {
+		q.commitSPSC()
+		finished = true
+		return nil
+	}
 	err = q.commit()
 	finished = true
 	return err
@@ -347,14 +352,20 @@ func (q *Queue) commit() error {
 	if !q.p.resv {
 		return wrapErr(opCommit, q.name, errors.New("no Reserve to commit"))
 	}
-	q.p.resv = false
 	if q.multi {
+		q.p.resv = false
 		q.commitAt(q.p.resvPos, q.p.resvLen)
 		return nil
 	}
+	q.commitSPSC()
+	return nil
+}
+
+// commitSPSC commits a single producer's open reservation.
+func (q *Queue) commitSPSC() {
+	q.p.resv = false
 	q.p.tail = q.p.resvEnd
 	q.spscCommit(q.p.resvCommit, false)
-	return nil
 }
 
 // putHeader writes a record header with plain stores; the release store that
