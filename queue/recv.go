@@ -37,7 +37,7 @@ func (q *Queue) Receive(ctx context.Context, buf []byte) (r []byte, err error) {
 			q.caught(recover(), opReceive, &err)
 		}
 	}()
-	if q.fastConsumer() && done(ctx) == nil {
+	if q.fastConsumer() && (ctx.Done() == nil || done(ctx) == nil) {
 		if off, n, rec, ok := q.dataAt(q.c.head); ok {
 			r = append(buf[:0], q.ring[off:off+n]...)
 			q.advance(rec)
@@ -244,7 +244,7 @@ func (q *Queue) Peek(ctx context.Context) (r []byte, err error) {
 			q.caught(recover(), opReceive, &err)
 		}
 	}()
-	if q.fastConsumer() && done(ctx) == nil {
+	if q.fastConsumer() && (ctx.Done() == nil || done(ctx) == nil) {
 		if off, n, rec, ok := q.dataAt(q.c.head); ok {
 			q.c.peeked, q.c.peekOff, q.c.peekLen, q.c.peekN = true, off, int(n), rec
 			finished = true
