@@ -26,15 +26,44 @@ var errSkip = errors.New("pending record abandoned")
 // waiting, so a consumer told to stop stops while a busy producer keeps
 // the queue full. ReceiveBatch and Peek do the same; TryReceive, which has
 // no context, does not.
-func (q *Queue) Receive(ctx context.Context, buf []byte) (_ []byte, err error) {
+func (q *Queue) Receive(ctx context.Context, buf []byte) (r []byte, err error) {
 	if ctx == nil {
 		return buf[:0], wrapErr(opReceive, q.name, errNilContext)
 	}
-	if !q.cfg.noGuard {
-		defer q.catch(debug.SetPanicOnFault(true), opReceive, &err)
+	if q.cfg.noGuard {
+		return q.receive(ctx, buf)
 	}
+	old, finished := debug.SetPanicOnFault(true), false
+	defer func() {
+		debug.SetPanicOnFault(old)
+		if !finished {
+			q.caught(recover(), opReceive, &err)
+		}
+	}()
+	if q.fastConsumer() && (ctx.Done() == nil || done(ctx) == nil) {
+		if off, n, rec, ok := q.dataAt(q.c.head); ok {
+			r = append(buf[:0], q.ring[off:off+n]...)
+			q.advance(rec)
+			finished = true
+			return r, nil
+		}
+	}
+	r, err = q.receive(ctx, buf)
+	finished = true
+	return r, err
+}
+
+// receive is Receive without the fault guard.
+func (q *Queue) receive(ctx context.Context, buf []byte) (_ []byte, err error) {
 	if err := done(ctx); err != nil {
 		return buf[:0], wrapErr(opReceive, q.name, err)
+	}
+	if q.fastConsumer() {
+		if off, n, rec, ok := q.dataAt(q.c.head); ok {
+			buf = append(buf[:0], q.ring[off:off+n]...)
+			q.advance(rec)
+			return buf, nil
+		}
 	}
 	if q.cslots != nil {
 		buf, err = q.competeReceive(ctx, buf, true)
@@ -68,9 +97,38 @@ func done(ctx context.Context) error {
 
 // TryReceive is Receive without waiting: it returns ErrEmpty (unwrapped)
 // when no message is ready.
-func (q *Queue) TryReceive(buf []byte) (_ []byte, err error) {
-	if !q.cfg.noGuard {
-		defer q.catch(debug.SetPanicOnFault(true), opReceive, &err)
+func (q *Queue) TryReceive(buf []byte) (r []byte, err error) {
+	if q.cfg.noGuard {
+		return q.tryReceive(buf)
+	}
+	old, finished := debug.SetPanicOnFault(true), false
+	defer func() {
+		debug.SetPanicOnFault(old)
+		if !finished {
+			q.caught(recover(), opReceive, &err)
+		}
+	}()
+	if q.fastConsumer() {
+		if off, n, rec, ok := q.dataAt(q.c.head); ok {
+			r = append(buf[:0], q.ring[off:off+n]...)
+			q.advance(rec)
+			finished = true
+			return r, nil
+		}
+	}
+	r, err = q.tryReceive(buf)
+	finished = true
+	return r, err
+}
+
+// tryReceive is TryReceive without the fault guard.
+func (q *Queue) tryReceive(buf []byte) (_ []byte, err error) {
+	if q.fastConsumer() {
+		if off, n, rec, ok := q.dataAt(q.c.head); ok {
+			buf = append(buf[:0], q.ring[off:off+n]...)
+			q.advance(rec)
+			return buf, nil
+		}
 	}
 	if q.cslots != nil {
 		buf, err = q.competeReceive(context.Background(), buf, false)
@@ -105,18 +163,38 @@ func (q *Queue) ReceiveBatch(ctx context.Context, msgs [][]byte) (n int, err err
 	if len(msgs) == 0 {
 		return 0, nil
 	}
-	if !q.cfg.noGuard {
-		defer q.catch(debug.SetPanicOnFault(true), opReceive, &err)
+	if q.cfg.noGuard {
+		return q.receiveBatch(ctx, msgs)
 	}
+	old, finished := debug.SetPanicOnFault(true), false
+	defer func() {
+		debug.SetPanicOnFault(old)
+		if !finished {
+			q.caught(recover(), opReceive, &err)
+		}
+	}()
+	n, err = q.receiveBatch(ctx, msgs)
+	finished = true
+	return n, err
+}
+
+// receiveBatch is ReceiveBatch without the fault guard.
+func (q *Queue) receiveBatch(ctx context.Context, msgs [][]byte) (n int, err error) {
 	if err := done(ctx); err != nil {
 		return 0, wrapErr(opReceive, q.name, err)
 	}
 	if q.cslots != nil {
 		return q.competeBatch(ctx, msgs)
 	}
-	block := true
 	for n < len(msgs) {
-		off, size, adv, err := q.next(ctx, block)
+		if q.fastConsumer() {
+			n += q.takeReady(msgs[n:])
+			if n == len(msgs) {
+				break
+			}
+		}
+		// Only the batch's first message is waited for.
+		off, size, adv, err := q.next(ctx, n == 0)
 		if err != nil {
 			if n > 0 {
 				break
@@ -131,25 +209,72 @@ func (q *Queue) ReceiveBatch(ctx context.Context, msgs [][]byte) (n int, err err
 		if q.publishDue() {
 			q.publishHead()
 		}
-		block = false
 	}
 	q.advance(0)
 	return n, nil
+}
+
+// takeReady is ReceiveBatch's loop for a fast consumer (see dataAt): it
+// takes the committed messages at head, one into each of msgs, until msgs
+// is full or dataAt finds something else, and returns how many it took.
+// Like ReceiveBatch it publishes head only when that is due whether or not
+// the consumer caught up; the caller asks about catching up once, after
+// the batch.
+func (q *Queue) takeReady(msgs [][]byte) int {
+	for i := range msgs {
+		off, n, rec, ok := q.dataAt(q.c.head)
+		if !ok {
+			return i
+		}
+		msgs[i] = append(msgs[i][:0], q.ring[off:off+n]...)
+		q.c.head += rec
+		if q.publishDue() {
+			q.publishHead()
+		}
+	}
+	return len(msgs)
 }
 
 // Peek waits for the next message like Receive and returns it in place, in
 // the shared ring, without copying. The slice is valid until Release, which
 // consumes the message; Peek again before Release returns the same message.
 // Caveat: a misbehaving producer can write the ring while you read it.
-func (q *Queue) Peek(ctx context.Context) (_ []byte, err error) {
+func (q *Queue) Peek(ctx context.Context) (r []byte, err error) {
 	if ctx == nil {
 		return nil, wrapErr(opReceive, q.name, errNilContext)
 	}
-	if !q.cfg.noGuard {
-		defer q.catch(debug.SetPanicOnFault(true), opReceive, &err)
+	if q.cfg.noGuard {
+		return q.peek(ctx)
 	}
+	old, finished := debug.SetPanicOnFault(true), false
+	defer func() {
+		debug.SetPanicOnFault(old)
+		if !finished {
+			q.caught(recover(), opReceive, &err)
+		}
+	}()
+	if q.fastConsumer() && (ctx.Done() == nil || done(ctx) == nil) {
+		if off, n, rec, ok := q.dataAt(q.c.head); ok {
+			q.c.peeked, q.c.peekOff, q.c.peekLen, q.c.peekN = true, off, int(n), rec
+			finished = true
+			return q.ring[off : off+n : off+n], nil
+		}
+	}
+	r, err = q.peek(ctx)
+	finished = true
+	return r, err
+}
+
+// peek is Peek without the fault guard.
+func (q *Queue) peek(ctx context.Context) (_ []byte, err error) {
 	if err := done(ctx); err != nil {
 		return nil, wrapErr(opReceive, q.name, err)
+	}
+	if q.fastConsumer() {
+		if off, n, rec, ok := q.dataAt(q.c.head); ok {
+			q.c.peeked, q.c.peekOff, q.c.peekLen, q.c.peekN = true, off, int(n), rec
+			return q.ring[off : off+n : off+n], nil
+		}
 	}
 	if q.cslots != nil {
 		b, err := q.competePeek(ctx)
@@ -166,9 +291,28 @@ func (q *Queue) Peek(ctx context.Context) (_ []byte, err error) {
 // Release consumes the message that Peek returned; the slice from Peek
 // must not be used afterwards.
 func (q *Queue) Release() (err error) {
-	if !q.cfg.noGuard {
-		defer q.catch(debug.SetPanicOnFault(true), opRelease, &err)
+	if q.cfg.noGuard {
+		return q.release()
 	}
+	old, finished := debug.SetPanicOnFault(true), false
+	defer func() {
+		debug.SetPanicOnFault(old)
+		if !finished {
+			q.caught(recover(), opRelease, &err)
+		}
+	}()
+	if q.state == stateOpen && q.c.peeked && q.cslots == nil {
+		q.consume(q.c.peekN)
+		finished = true
+		return nil
+	}
+	err = q.release()
+	finished = true
+	return err
+}
+
+// release is Release without the fault guard.
+func (q *Queue) release() error {
 	if q.state != stateOpen {
 		return wrapErr(opRelease, q.name, q.stateErr())
 	}
@@ -180,6 +324,34 @@ func (q *Queue) Release() (err error) {
 	}
 	q.consume(q.c.peekN)
 	return nil
+}
+
+// fastConsumer reports whether the handle is a single consumer of a
+// single producer's queue with nothing peeked: then a committed message at
+// head can be taken through dataAt, without next.
+func (q *Queue) fastConsumer() bool {
+	return q.state == stateOpen && q.c.active && !q.c.peeked && !q.multi && q.cslots == nil
+}
+
+// dataAt looks at the record at h, a fast consumer's head, and reports
+// whether it is a committed message that next would return as it is: a
+// data record of producer slot 0 whose length is at most the maximum
+// message and which ends by the ring's end. It returns the payload's ring
+// offset and length and the record's size. Anything else (an end marker,
+// a wrap record, a corrupt header) is next's to handle, which reads the
+// header again and checks it in full. The header is loaded once, and every
+// field used is checked before use, as in next.
+func (q *Queue) dataAt(h uint64) (off, n, rec uint64, ok bool) {
+	o := h & q.mask
+	hdr := q.words[o>>3].Load()
+	n = uint64(uint32(hdr))
+	rec = (n + recordHeader + 7) &^ 7
+	// The state word's kind and slot bits: kindData, slot 0.
+	ok = uint32(hdr>>(32+slotShift)) == kindData<<(kindShift-slotShift) && n <= uint64(q.maxMsg) && o+rec <= q.capacity
+	if ok {
+		racehint.Acquire(q.race)
+	}
+	return o + recordHeader, n, rec, ok
 }
 
 // consume moves head past the message that next returned, which is no

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -153,5 +154,68 @@ func TestReceiveBatchEdges(t *testing.T) {
 	}
 	if n, err := c.ReceiveBatch(ctx, bufs); n != 0 || !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("batch at a broken record = %d, %v; want 0, ErrCorrupt", n, err)
+	}
+}
+
+// TestReceiveRefusesBadData writes one data record header at the
+// consumer's head that breaks a rule, as a hostile producer could, and
+// checks that every receiving call, whose common case skips next, still
+// fails with ErrCorrupt; a well-formed header written the same way is
+// received.
+func TestReceiveRefusesBadData(t *testing.T) {
+	const capacity = 1024
+	data := func(n, slot uint32) uint64 {
+		return uint64(n) | uint64(recordState(kindData, int(slot), 1))<<32
+	}
+	receivers := []struct {
+		name string
+		recv func(ctx context.Context, c *Queue) ([]byte, error)
+	}{
+		{"Receive", func(ctx context.Context, c *Queue) ([]byte, error) { return c.Receive(ctx, nil) }},
+		{"TryReceive", func(_ context.Context, c *Queue) ([]byte, error) { return c.TryReceive(nil) }},
+		{"Peek", func(ctx context.Context, c *Queue) ([]byte, error) { return c.Peek(ctx) }},
+		{"ReceiveBatch", func(ctx context.Context, c *Queue) ([]byte, error) {
+			msgs := make([][]byte, 4)
+			n, err := c.ReceiveBatch(ctx, msgs)
+			if n == 0 {
+				return nil, err
+			}
+			return msgs[0], err
+		}},
+	}
+	for _, tc := range []struct {
+		name string
+		hdr  uint64
+		ok   bool
+	}{
+		{"well formed", data(16, 0), true},
+		{"longer than the maximum message", data(capacity/2-recordHeader+1, 0), false},
+		{"past the ring's end", data(100, 0), false},
+		{"a producer slot the queue lacks", data(16, 1), false},
+	} {
+		for _, r := range receivers {
+			t.Run(tc.name+"/"+r.name, func(t *testing.T) {
+				ctx := ctxT(t)
+				_, p, c := pair(t, capacity)
+				// Two records of 504 and 448 bytes: head and the end
+				// marker at 952, 72 bytes before the ring's end.
+				for _, n := range []int{496, 440} {
+					if err := p.Send(ctx, pattern(n, n)); err != nil {
+						t.Fatal(err)
+					}
+					if _, err := c.Receive(ctx, nil); err != nil {
+						t.Fatal(err)
+					}
+				}
+				c.words[c.c.head&c.mask>>3].Store(tc.hdr)
+				m, err := r.recv(ctx, c)
+				switch {
+				case tc.ok && (err != nil || len(m) != 16):
+					t.Fatalf("%d bytes, %v; want the 16-byte message", len(m), err)
+				case !tc.ok && !errors.Is(err, ErrCorrupt):
+					t.Fatalf("%d bytes, %v; want ErrCorrupt", len(m), err)
+				}
+			})
+		}
 	}
 }

@@ -24,28 +24,66 @@ func (q *Queue) Send(ctx context.Context, msg []byte) (err error) {
 	if ctx == nil {
 		return wrapErr(opSend, q.name, errNilContext)
 	}
-	if !q.cfg.noGuard {
-		defer q.catch(debug.SetPanicOnFault(true), opSend, &err)
+	if q.cfg.noGuard {
+		return q.sendMsg(ctx, msg)
 	}
+	old, finished := debug.SetPanicOnFault(true), false
+	defer func() {
+		debug.SetPanicOnFault(old)
+		if !finished {
+			q.caught(recover(), opSend, &err)
+		}
+	}()
+	if q.sendFast(msg) {
+		finished = true
+		return nil
+	}
+	err = q.sendSlow(ctx, msg, true)
+	finished = true
+	return err
+}
+
+// sendMsg is Send without the fault guard.
+func (q *Queue) sendMsg(ctx context.Context, msg []byte) error {
 	if q.sendFast(msg) {
 		return nil
 	}
-	if err := q.send(ctx, msg, true, false); err != nil {
-		return q.sendErr(err)
-	}
-	return nil
+	return q.sendSlow(ctx, msg, true)
 }
 
 // TrySend is Send without waiting: when there is no room it returns
 // ErrFull (unwrapped).
 func (q *Queue) TrySend(msg []byte) (err error) {
-	if !q.cfg.noGuard {
-		defer q.catch(debug.SetPanicOnFault(true), opSend, &err)
+	if q.cfg.noGuard {
+		return q.trySend(msg)
 	}
+	old, finished := debug.SetPanicOnFault(true), false
+	defer func() {
+		debug.SetPanicOnFault(old)
+		if !finished {
+			q.caught(recover(), opSend, &err)
+		}
+	}()
+	if q.sendFast(msg) {
+		finished = true
+		return nil
+	}
+	err = q.sendSlow(context.Background(), msg, false)
+	finished = true
+	return err
+}
+
+// trySend is TrySend without the fault guard.
+func (q *Queue) trySend(msg []byte) error {
 	if q.sendFast(msg) {
 		return nil
 	}
-	if err := q.send(context.Background(), msg, false, false); err != nil {
+	return q.sendSlow(context.Background(), msg, false)
+}
+
+// sendSlow is Send's and TrySend's path when sendFast declined.
+func (q *Queue) sendSlow(ctx context.Context, msg []byte, block bool) error {
+	if err := q.send(ctx, msg, block, false); err != nil {
 		return q.sendErr(err)
 	}
 	return nil
@@ -61,9 +99,23 @@ func (q *Queue) SendBatch(ctx context.Context, msgs [][]byte) (err error) {
 	if ctx == nil {
 		return wrapErr(opSend, q.name, errNilContext)
 	}
-	if !q.cfg.noGuard {
-		defer q.catch(debug.SetPanicOnFault(true), opSend, &err)
+	if q.cfg.noGuard {
+		return q.sendBatch(ctx, msgs)
 	}
+	old, finished := debug.SetPanicOnFault(true), false
+	defer func() {
+		debug.SetPanicOnFault(old)
+		if !finished {
+			q.caught(recover(), opSend, &err)
+		}
+	}()
+	err = q.sendBatch(ctx, msgs)
+	finished = true
+	return err
+}
+
+// sendBatch is SendBatch without the fault guard.
+func (q *Queue) sendBatch(ctx context.Context, msgs [][]byte) error {
 	for len(msgs) > 0 {
 		if err := q.send(ctx, msgs[0], true, true); err != nil {
 			q.flushBatch()
@@ -209,13 +261,56 @@ func (q *Queue) send(ctx context.Context, msg []byte, block, batch bool) error {
 // place and then sent with Commit. The slice lives in the shared ring: it
 // is valid until Commit (or Close, which abandons the message). Only one
 // reservation per handle may be open.
-func (q *Queue) Reserve(ctx context.Context, n int) (_ []byte, err error) {
+func (q *Queue) Reserve(ctx context.Context, n int) (r []byte, err error) {
 	if ctx == nil {
 		return nil, wrapErr(opSend, q.name, errNilContext)
 	}
-	if !q.cfg.noGuard {
-		defer q.catch(debug.SetPanicOnFault(true), opSend, &err)
+	if q.cfg.noGuard {
+		if r, ok := q.reserveFast(n); ok {
+			return r, nil
+		}
+		return q.reserve(ctx, n)
 	}
+	old, finished := debug.SetPanicOnFault(true), false
+	defer func() {
+		debug.SetPanicOnFault(old)
+		if !finished {
+			q.caught(recover(), opSend, &err)
+		}
+	}()
+	if r, ok := q.reserveFast(n); ok {
+		finished = true
+		return r, nil
+	}
+	r, err = q.reserve(ctx, n)
+	finished = true
+	return r, err
+}
+
+// reserveFast is Reserve's path for the common case, as sendFast is
+// Send's: a single producer's n-byte record that fits at the tail without
+// waiting or wrapping. It writes the end marker after the record and notes
+// the reservation as spscReserve and reserve do, or reports false, having
+// done nothing, for anything else (reserve handles it).
+func (q *Queue) reserveFast(n int) ([]byte, bool) {
+	if n < 0 || q.state != stateOpen || q.multi || !q.p.active || q.p.resv || q.p.batching {
+		return nil, false
+	}
+	t := q.p.tail
+	off, rec, ok := q.room(t, n)
+	if !ok {
+		return nil, false
+	}
+	end := t + rec
+	q.putHeader(end&q.mask, 0, 0)
+	q.p.resvCommit = hdrWrite{off, uint64(uint32(n)) | uint64(recordState(kindData, q.p.slot, q.p.gen))<<32}
+	q.p.resv, q.p.resvPos, q.p.resvLen, q.p.resvEnd = true, off, n, end
+	p := off + recordHeader
+	return q.ring[p : p+uint64(n) : p+uint64(n)], true
+}
+
+// reserve is Reserve without the fault guard.
+func (q *Queue) reserve(ctx context.Context, n int) (_ []byte, err error) {
 	if n < 0 {
 		return nil, q.sendErr(fmt.Errorf("%w: negative size %d", ErrTooLarge, n))
 	}
@@ -238,23 +333,48 @@ func (q *Queue) Reserve(ctx context.Context, n int) (_ []byte, err error) {
 
 // Commit sends the message that the last Reserve made room for.
 func (q *Queue) Commit() (err error) {
-	if !q.cfg.noGuard {
-		defer q.catch(debug.SetPanicOnFault(true), opCommit, &err)
+	if q.cfg.noGuard {
+		return q.commit()
 	}
+	old, finished := debug.SetPanicOnFault(true), false
+	defer func() {
+		debug.SetPanicOnFault(old)
+		if !finished {
+			q.caught(recover(), opCommit, &err)
+		}
+	}()
+	if q.state == stateOpen && q.p.resv && !q.multi {
+		q.commitSPSC()
+		finished = true
+		return nil
+	}
+	err = q.commit()
+	finished = true
+	return err
+}
+
+// commit is Commit without the fault guard.
+func (q *Queue) commit() error {
 	if q.state != stateOpen {
 		return wrapErr(opCommit, q.name, q.stateErr())
 	}
 	if !q.p.resv {
 		return wrapErr(opCommit, q.name, errors.New("no Reserve to commit"))
 	}
-	q.p.resv = false
 	if q.multi {
+		q.p.resv = false
 		q.commitAt(q.p.resvPos, q.p.resvLen)
 		return nil
 	}
+	q.commitSPSC()
+	return nil
+}
+
+// commitSPSC commits a single producer's open reservation.
+func (q *Queue) commitSPSC() {
+	q.p.resv = false
 	q.p.tail = q.p.resvEnd
 	q.spscCommit(q.p.resvCommit, false)
-	return nil
 }
 
 // putHeader writes a record header with plain stores; the release store that
