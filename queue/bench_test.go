@@ -333,7 +333,7 @@ func BenchmarkRawPingPong(b *testing.B) {
 //     end marker, the payload, and then the header with a release store;
 //     the receiver polls the header, copies the payload out and reads the
 //     next header, as Receive does to decide whether it caught up.
-//   - slots: the raw transport's layout (bench/ring_linux.go). Slots are
+//   - slots: the raw transport's layout (internal/bench/ring_linux.go). Slots are
 //     128 bytes, the payload's line and then a line for the sequence word
 //     alone, which the sender writes last and the receiver polls.
 //

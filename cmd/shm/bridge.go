@@ -29,7 +29,7 @@ out orders --nats nats://hub:4222 --subject orders.new" is "shm-bridge out order
 stream (out) and a stream's into a queue or a topic (in); "shm bridge help" shows
 its own help. It is installed on its own, so that shm never pulls in NATS:
 
-    go install github.com/shmkit/shm/bridge/cmd/shm-bridge@latest
+    (cd bridge && go install ./cmd/shm-bridge)    # in a clone of shm
 
 The exit status is shm-bridge's. SIGINT, SIGTERM and SIGHUP are passed on to it
 (it drains and exits 0).`,
@@ -40,7 +40,7 @@ The exit status is shm-bridge's. SIGINT, SIGTERM and SIGHUP are passed on to it
 			}
 			path, err := exec.LookPath(bridgeCommand)
 			if err != nil {
-				return fmt.Errorf("bridge: %s is not installed (not in PATH); install it with: go install github.com/shmkit/shm/bridge/cmd/shm-bridge@latest", bridgeCommand)
+				return fmt.Errorf("bridge: %s is not installed (not in PATH); install it from a clone of shm with: (cd bridge && go install ./cmd/shm-bridge)", bridgeCommand)
 			}
 			return runExternal(cmd, path, args)
 		},

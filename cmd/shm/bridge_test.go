@@ -1,3 +1,5 @@
+//go:build unix
+
 package main
 
 import (
@@ -37,10 +39,10 @@ func TestBridgeRunsShmBridge(t *testing.T) {
 func TestBridgeNotInstalled(t *testing.T) {
 	t.Setenv("PATH", t.TempDir())
 	r := shmRun(t, "", "bridge", "out", "q")
-	if r.code != 1 || !strings.HasPrefix(r.stderr, "shm: bridge: shm-bridge is not installed (not in PATH); install it with: go install ") {
+	if r.code != 1 || !strings.HasPrefix(r.stderr, "shm: bridge: shm-bridge is not installed (not in PATH); install it from a clone of shm with: (cd bridge && go install ./cmd/shm-bridge)") {
 		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
 	}
-	if out := ok(t, "", "bridge", "--help"); !strings.Contains(out, "go install github.com/shmkit/shm/bridge/cmd/shm-bridge@latest") {
+	if out := ok(t, "", "bridge", "--help"); !strings.Contains(out, "(cd bridge && go install ./cmd/shm-bridge)") {
 		t.Fatalf("shm bridge --help:\n%s", out)
 	}
 }
