@@ -287,6 +287,9 @@ func newMutex(b []byte, name string, token func() (int, uint64, error)) (*Mutex,
 	if len(b) < MutexSize {
 		return nil, fmt.Errorf("%w: a mutex needs %d bytes, have %d", shm.ErrInvalid, MutexSize, len(b))
 	}
+	if !mem.Aligned(b, MutexAlign) {
+		return nil, fmt.Errorf("%w: a mutex must start at an address that is a multiple of %d (MutexAlign); at an offset into a segment, a multiple of %d", shm.ErrInvalid, MutexAlign, MutexAlign)
+	}
 	word, err := mem.Uint64(b, offWord)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", shm.ErrInvalid, err)

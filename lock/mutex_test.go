@@ -179,6 +179,9 @@ func TestMutexInRefuses(t *testing.T) {
 		t.Fatalf("MutexIn with File: %v", err)
 	}
 	self(t, seg, m, lockWord(t, seg))
+	if _, err := lock.MutexAt(seg, 3); !errors.Is(err, shm.ErrInvalid) || !strings.Contains(err.Error(), "a multiple of 8 (MutexAlign)") {
+		t.Errorf("MutexAt(3) = %v, want ErrInvalid saying the offset must be a multiple of 8", err)
+	}
 	for _, off := range []int{-1, segSize + 1, segSize - 8} {
 		if _, err := lock.MutexAt(seg, off); !errors.Is(err, shm.ErrInvalid) {
 			t.Errorf("MutexAt(%d) = %v, want ErrInvalid", off, err)

@@ -169,6 +169,9 @@ func newSeqlock(b []byte, n int, c config) (*Seqlock, error) {
 		return nil, fmt.Errorf("%w: a seqlock with a %d-byte payload does not fit in %d bytes: it needs SeqlockSize(%d) = %d (a %d-byte header and the payload in 8-byte words)",
 			shm.ErrInvalid, n, len(b), max(n, 0), SeqlockSize(max(n, 0)), SeqlockHeader)
 	}
+	if !mem.Aligned(b, SeqlockAlign) {
+		return nil, fmt.Errorf("%w: a seqlock must start at an address that is a multiple of %d (SeqlockAlign); at an offset into a segment, a multiple of %d", shm.ErrInvalid, SeqlockAlign, SeqlockAlign)
+	}
 	seq, err := mem.Uint64(b, offSeq)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", shm.ErrInvalid, err)

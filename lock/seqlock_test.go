@@ -199,7 +199,8 @@ func TestValueTypes(t *testing.T) {
 		{"string field", func() error { _, err := lock.ValueIn[withString](b); return err }, "withString.S is a string"},
 		{"pointer in array in struct", func() error { _, err := lock.ValueIn[nested](b); return err }, "nested.In[i].P is a ptr"},
 		{"too small", func() error { _, err := lock.ValueIn[[64]uint64](b[:100]); return err }, "does not fit"},
-		{"misaligned", func() error { _, err := lock.ValueIn[uint64](b[4:]); return err }, "not 8-byte aligned"},
+		{"misaligned", func() error { _, err := lock.ValueIn[uint64](b[4:]); return err }, "a multiple of 8 (SeqlockAlign)"},
+		{"misaligned offset", func() error { _, err := lock.ValueAt[uint64](seg, 3); return err }, "a multiple of 8 (SeqlockAlign)"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

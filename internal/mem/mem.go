@@ -52,6 +52,12 @@ func MustUint64(b []byte, off int) *atomic.Uint64 {
 	return p
 }
 
+// Aligned reports whether b starts at an address that is a multiple of n
+// (a power of two), as the atomic words of a shared layout need.
+func Aligned(b []byte, n int) bool {
+	return uintptr(unsafe.Pointer(unsafe.SliceData(b)))%uintptr(n) == 0
+}
+
 func word(b []byte, off, size int) (unsafe.Pointer, error) {
 	if off < 0 || off > len(b)-size {
 		return nil, fmt.Errorf("mem: %d-byte word at offset %d lies outside %d bytes", size, off, len(b))
