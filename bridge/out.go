@@ -97,6 +97,7 @@ type pending struct {
 	fut  jetstream.PubAckFuture // nil: skipped, release it in turn
 	msg  *nats.Msg
 	skip bool
+	sent time.Time // when it was published: its acknowledgement is due AckTimeout later
 	// The outcome, once receiveOrAck took it from fut's channel: acked,
 	// or the publish's error.
 	acked bool
@@ -210,7 +211,7 @@ func (o *out) session(ctx context.Context) error {
 		if err != nil {
 			return fail(err)
 		}
-		o.pend = append(o.pend, pending{pos: pos, fut: fut, msg: m})
+		o.pend = append(o.pend, pending{pos: pos, fut: fut, msg: m, sent: time.Now()})
 		o.st.InFlight.Store(int64(len(o.pend)))
 	}
 }
@@ -239,7 +240,7 @@ func (o *out) receiveOrAck(ctx context.Context, q *queue.Queue, buf []byte) ([]b
 	go func() {
 		defer close(settled)
 		defer cancel()
-		t := time.NewTimer(o.cfg.ackTimeout())
+		t := time.NewTimer(time.Until(p.sent.Add(o.cfg.ackTimeout())))
 		defer t.Stop()
 		select {
 		case <-p.fut.Ok():
@@ -292,8 +293,10 @@ func (o *out) reap(q *queue.Queue, wait bool) (int, error) {
 	var last queue.Position
 	var failed error
 	var timeout <-chan time.Time
-	if wait {
-		t := time.NewTimer(o.cfg.ackTimeout())
+	if wait && len(o.pend) > 0 {
+		// The oldest publish's acknowledgement is due AckTimeout after
+		// it was sent, however often the bridge looked for it since.
+		t := time.NewTimer(time.Until(o.pend[0].sent.Add(o.cfg.ackTimeout())))
 		defer t.Stop()
 		timeout = t.C
 	}

@@ -31,9 +31,10 @@ type topicOut struct {
 // topicPending is a message published and not yet acknowledged. The
 // bridge keeps its bytes: the topic does not keep them for it.
 type topicPending struct {
-	seq uint64
-	fut jetstream.PubAckFuture
-	buf []byte
+	seq  uint64
+	fut  jetstream.PubAckFuture
+	buf  []byte
+	sent time.Time // when it was published: its acknowledgement is due AckTimeout later
 }
 
 // outTopic runs Out on cfg.Topic; js is nil for core NATS.
@@ -231,7 +232,7 @@ func (o *topicOut) run(ctx context.Context) error {
 			o.free = append(o.free, msg)
 			continue
 		}
-		o.pend = append(o.pend, topicPending{seq: seq, fut: fut, buf: msg})
+		o.pend = append(o.pend, topicPending{seq: seq, fut: fut, buf: msg, sent: time.Now()})
 		o.st.InFlight.Store(int64(len(o.pend)))
 		if err != nil {
 			// Not sent (the connection is down): published again below.
@@ -272,7 +273,7 @@ func (o *topicOut) settle(ctx context.Context, wait bool) error {
 func (o *topicOut) reap(wait bool) error {
 	var timeout <-chan time.Time
 	if wait && len(o.pend) > 0 {
-		t := time.NewTimer(o.cfg.ackTimeout())
+		t := time.NewTimer(time.Until(o.pend[0].sent.Add(o.cfg.ackTimeout())))
 		defer t.Stop()
 		timeout = t.C
 	}
@@ -332,6 +333,7 @@ func (o *topicOut) retry(ctx context.Context, cause error) error {
 			if p.fut, cause = o.publish(p.seq, p.buf); cause != nil {
 				break
 			}
+			p.sent = time.Now()
 			o.st.Redelivered.Add(1)
 		}
 		if cause == nil {
