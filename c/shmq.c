@@ -104,7 +104,7 @@ struct shmq {
 	uint32_t c_gen;
 	uint64_t c_head, c_pub, c_tail, c_every;
 	int peeked;
-	uint64_t peek_off, peek_n;
+	uint64_t peek_off, peek_n, peek_all; /* peek_all: ring bytes the release consumes */
 	uint32_t peek_len;
 };
 
@@ -1128,31 +1128,70 @@ static size_t mpsc_append(shmq *q, const struct iovec *msgs, size_t count)
 	return n;
 }
 
-int shmq_send_batch(shmq *q, const struct iovec *msgs, size_t count, int64_t timeout_ns, size_t *sent)
+/* send_iov sends msgs in order as part of a batch that the caller
+ * flushes (it flushes on an error); it adds the messages sent to *sent. */
+static int send_iov(shmq *q, const struct iovec *msgs, size_t count, int64_t deadline, int block, size_t *sent)
 {
-	if (sent)
-		*sent = 0;
-	if (!q || (count && !msgs))
-		return fail(SHMQ_EINVAL, "queue send", q ? q->name : "(null)", "invalid argument");
-	int64_t deadline = deadline_of(timeout_ns);
 	for (size_t i = 0; i < count;) {
 		if (msgs[i].iov_len && !msgs[i].iov_base) {
 			flush_batch(q);
-			return fail(SHMQ_EINVAL, "queue send", q->name, "message %zu: NULL with a length of %zu", i, msgs[i].iov_len);
+			return fail(SHMQ_EINVAL, "queue send", q->name, "message %zu: NULL with a length of %zu", *sent, msgs[i].iov_len);
 		}
-		int rc = send_one(q, msgs[i].iov_base, msgs[i].iov_len, deadline, timeout_ns != 0, 1);
+		int rc = send_one(q, msgs[i].iov_base, msgs[i].iov_len, deadline, block, 1);
 		if (rc < 0) {
 			flush_batch(q);
 			return send_err(q, rc);
 		}
-		i++;
+		size_t k = 1;
 		if (q->multi)
-			i += mpsc_append(q, msgs + i, count - i);
-		if (sent)
-			*sent = i;
+			k += mpsc_append(q, msgs + i + 1, count - i - 1);
+		i += k;
+		*sent += k;
 	}
-	flush_batch(q);
 	return 0;
+}
+
+int shmq_send_batch(shmq *q, const struct iovec *msgs, size_t count, int64_t timeout_ns, size_t *sent)
+{
+	size_t done = 0;
+	if (sent)
+		*sent = 0;
+	if (!q || (count && !msgs))
+		return fail(SHMQ_EINVAL, "queue send", q ? q->name : "(null)", "invalid argument");
+	int rc = send_iov(q, msgs, count, deadline_of(timeout_ns), timeout_ns != 0, &done);
+	if (rc == 0)
+		flush_batch(q);
+	if (sent)
+		*sent = done;
+	return rc;
+}
+
+int shmq_send_packed(shmq *q, const void *data, const uint32_t *lens, size_t count, int64_t timeout_ns, size_t *sent)
+{
+	size_t done = 0;
+	if (sent)
+		*sent = 0;
+	if (!q || (count && (!lens || !data)))
+		return fail(SHMQ_EINVAL, "queue send", q ? q->name : "(null)", "invalid argument");
+	int64_t deadline = deadline_of(timeout_ns);
+	const uint8_t *p = data;
+	struct iovec iov[64];
+	int rc = 0;
+	while (done < count) {
+		size_t k = count - done < 64 ? count - done : 64;
+		for (size_t i = 0; i < k; i++) {
+			iov[i].iov_base = (void *)p;
+			iov[i].iov_len = lens[done + i];
+			p += lens[done + i];
+		}
+		if ((rc = send_iov(q, iov, k, deadline, timeout_ns != 0, &done)) < 0)
+			break;
+	}
+	if (rc == 0)
+		flush_batch(q);
+	if (sent)
+		*sent = done;
+	return rc;
 }
 
 int shmq_reserve(shmq *q, size_t n, int64_t timeout_ns, void **buf)
@@ -1430,7 +1469,7 @@ int shmq_receive(shmq *q, void *buf, size_t cap, size_t *len, int64_t timeout_ns
 		q->peeked = 1;
 		q->peek_off = off;
 		q->peek_len = n;
-		q->peek_n = adv;
+		q->peek_n = q->peek_all = adv;
 		return fail(SHMQ_ETOOLARGE, "queue receive", q->name, "message too large: %u bytes for a buffer of %zu", n, cap);
 	}
 	if (n)
@@ -1452,9 +1491,77 @@ int shmq_peek(shmq *q, int64_t timeout_ns, const void **msg, size_t *len)
 	q->peeked = 1;
 	q->peek_off = off;
 	q->peek_len = n;
-	q->peek_n = adv;
+	q->peek_n = q->peek_all = adv;
 	*msg = q->ring + off;
 	*len = n;
+	return 0;
+}
+
+/* ready_behind walks the ring from pos, a record boundary behind a message
+ * next found, and sets msgs to the data records that are committed there,
+ * up to max, stepping over wrap and skip records. It stops without an
+ * error at anything else (the end, a pending record, a field that breaks
+ * the rules): next reports that in its turn. *end gets the position after
+ * the last record walked. */
+static size_t ready_behind(shmq *q, uint64_t pos, struct iovec *msgs, size_t max, uint64_t *end)
+{
+	size_t n = 0;
+	while (n < max && pos - q->c_head <= q->capacity - RECORD_HEADER) {
+		uint64_t o = pos & q->mask, avail = q->capacity - o;
+		if (q->multi) {
+			if (pos == q->c_tail) {
+				uint64_t t = atomic_load_explicit(w64(q, OFF_TAIL), memory_order_acquire);
+				if (t <= q->c_tail || t - q->c_head > q->capacity || t % 8)
+					break;
+				q->c_tail = t;
+			}
+			if (q->c_tail - pos < avail)
+				avail = q->c_tail - pos;
+		}
+		uint64_t hdr = atomic_load_explicit(rword(q, o), memory_order_acquire);
+		uint32_t length = (uint32_t)hdr, st = (uint32_t)(hdr >> 32), kind = st_kind(st);
+		if (kind == KIND_WRAP) {
+			if (length != avail - RECORD_HEADER || avail != q->capacity - o)
+				break;
+			pos += avail;
+			continue;
+		}
+		if ((kind != KIND_DATA && kind != KIND_SKIP) || length > q->max_msg || st_slot(st) >= q->slots)
+			break;
+		uint64_t rec = rec_size(length);
+		if (rec > avail)
+			break;
+		if (kind == KIND_DATA) {
+			msgs[n].iov_base = q->ring + o + RECORD_HEADER;
+			msgs[n].iov_len = length;
+			n++;
+		}
+		pos += rec;
+	}
+	*end = pos;
+	return n;
+}
+
+int shmq_peek_batch(shmq *q, int64_t timeout_ns, struct iovec *msgs, size_t max, size_t *count)
+{
+	if (count)
+		*count = 0;
+	if (!q || !msgs || !count || max == 0)
+		return fail(SHMQ_EINVAL, "queue receive", q ? q->name : "(null)", "invalid argument");
+	uint64_t off, adv, end;
+	uint32_t n;
+	int rc = next(q, deadline_of(timeout_ns), timeout_ns != 0, &off, &n, &adv);
+	if (rc < 0)
+		return recv_err(q, rc);
+	msgs[0].iov_base = q->ring + off;
+	msgs[0].iov_len = n;
+	size_t k = 1 + ready_behind(q, q->c_head + adv, msgs + 1, max - 1, &end);
+	q->peeked = 1;
+	q->peek_off = off;
+	q->peek_len = n;
+	q->peek_n = adv;
+	q->peek_all = end - q->c_head;
+	*count = k;
 	return 0;
 }
 
@@ -1465,9 +1572,11 @@ int shmq_release(shmq *q)
 	if (!q->peeked)
 		return fail(SHMQ_ESTATE, "queue release", q->name, "no peek to release");
 	q->peeked = 0;
-	advance(q, q->peek_n);
+	advance(q, q->peek_all);
 	return 0;
 }
+
+const void *shmq_ring(const shmq *q) { return q->ring; }
 
 /* ---- closing (§6.4) ---- */
 
