@@ -1499,11 +1499,12 @@ int shmq_peek(shmq *q, int64_t timeout_ns, const void **msg, size_t *len)
 
 /* ready_behind walks the ring from pos, a record boundary behind a message
  * next found, and sets msgs to the data records that are committed there,
- * up to max, stepping over wrap and skip records. It stops without an
+ * up to max and while their payloads add up to at most bytes, stepping
+ * over wrap and skip records. It stops without an
  * error at anything else (the end, a pending record, a field that breaks
  * the rules): next reports that in its turn. *end gets the position after
  * the last record walked. */
-static size_t ready_behind(shmq *q, uint64_t pos, struct iovec *msgs, size_t max, uint64_t *end)
+static size_t ready_behind(shmq *q, uint64_t pos, struct iovec *msgs, size_t max, size_t bytes, uint64_t *end)
 {
 	size_t n = 0;
 	while (n < max && pos - q->c_head <= q->capacity - RECORD_HEADER) {
@@ -1532,6 +1533,9 @@ static size_t ready_behind(shmq *q, uint64_t pos, struct iovec *msgs, size_t max
 		if (rec > avail)
 			break;
 		if (kind == KIND_DATA) {
+			if (length > bytes)
+				break;
+			bytes -= length;
 			msgs[n].iov_base = q->ring + o + RECORD_HEADER;
 			msgs[n].iov_len = length;
 			n++;
@@ -1542,7 +1546,7 @@ static size_t ready_behind(shmq *q, uint64_t pos, struct iovec *msgs, size_t max
 	return n;
 }
 
-int shmq_peek_batch(shmq *q, int64_t timeout_ns, struct iovec *msgs, size_t max, size_t *count)
+int shmq_peek_batch(shmq *q, int64_t timeout_ns, struct iovec *msgs, size_t max, size_t max_bytes, size_t *count)
 {
 	if (count)
 		*count = 0;
@@ -1555,7 +1559,8 @@ int shmq_peek_batch(shmq *q, int64_t timeout_ns, struct iovec *msgs, size_t max,
 		return recv_err(q, rc);
 	msgs[0].iov_base = q->ring + off;
 	msgs[0].iov_len = n;
-	size_t k = 1 + ready_behind(q, q->c_head + adv, msgs + 1, max - 1, &end);
+	size_t rest = max_bytes == 0 ? SIZE_MAX : max_bytes > n ? max_bytes - n : 0;
+	size_t k = 1 + ready_behind(q, q->c_head + adv, msgs + 1, max - 1, rest, &end);
 	q->peeked = 1;
 	q->peek_off = off;
 	q->peek_len = n;

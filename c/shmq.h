@@ -127,11 +127,12 @@ int shmq_peek(shmq *q, int64_t timeout_ns, const void **msg, size_t *len);
 
 /* shmq_peek_batch is shmq_peek for several messages: it waits like
  * shmq_peek for the first, then takes the messages already committed
- * behind it, without waiting, up to max, and sets msgs[i] to each in
- * place; *count gets how many (at least 1 on success). They stay valid and
- * in the queue until shmq_release, which consumes them all. A peek or a
- * batch peek before the release replaces the one before it. */
-int shmq_peek_batch(shmq *q, int64_t timeout_ns, struct iovec *msgs, size_t max, size_t *count);
+ * behind it, without waiting, up to max messages and max_bytes bytes of
+ * payload in all (the first counts but comes whatever its size; 0: no byte
+ * limit), and sets msgs[i] to each in place; *count gets how many (at least 1 on success). They
+ * stay valid and in the queue until shmq_release, which consumes them all.
+ * A peek or a batch peek before the release replaces the one before it. */
+int shmq_peek_batch(shmq *q, int64_t timeout_ns, struct iovec *msgs, size_t max, size_t max_bytes, size_t *count);
 
 /* shmq_release consumes the message shmq_peek returned, or all those
  * shmq_peek_batch returned. */

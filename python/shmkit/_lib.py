@@ -98,7 +98,7 @@ def _declare(l):
         "shmq_reserve": (c_int, [vp, c_size, c_i64, pp]),
         "shmq_commit": (c_int, [vp]),
         "shmq_peek": (c_int, [vp, c_i64, pp, ctypes.POINTER(c_size)]),
-        "shmq_peek_batch": (c_int, [vp, c_i64, vp, c_size,
+        "shmq_peek_batch": (c_int, [vp, c_i64, vp, c_size, c_size,
                                     ctypes.POINTER(c_size)]),
         "shmq_release": (c_int, [vp]),
         "shmq_ring": (vp, [vp]),

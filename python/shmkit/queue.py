@@ -4,6 +4,8 @@ import ctypes
 import errno
 import time
 from array import array
+from bisect import bisect_right
+from itertools import accumulate
 
 from . import _lib
 
@@ -26,6 +28,13 @@ EABORTED = -errno.ECANCELED
 # always between two calls, never inside one, which keeps the queue
 # consistent.
 _SLICE = 0.1
+
+# send_batch joins small messages into buffers of at most this many bytes:
+# large enough that a run of small messages is one library call, small
+# enough that the buffer is reused from the heap and stays in cache.
+_JOIN_LIMIT = 64 << 10
+
+_BYTES_TYPES = {bytes, bytearray}
 
 
 class QueueError(OSError):
@@ -136,6 +145,8 @@ class Queue:
         self._release = lib.shmq_release
         self._p, self._n = ctypes.c_void_p(), ctypes.c_size_t()
         self._pp, self._pn = ctypes.byref(self._p), ctypes.byref(self._n)
+        self._got = ctypes.c_size_t()
+        self._pgot = ctypes.byref(self._got)
         self._iov, self._iov_addr, self._iov_max = None, None, 0
         # A view of the whole ring: a peeked message, which lies whole in
         # the ring, is copied out as a slice of it (cheaper than a ctypes
@@ -217,10 +228,11 @@ class Queue:
 
     def send_batch(self, msgs, timeout=None):
         """Sends the bytes-like objects of msgs in order as separate
-        messages, in one library call while there is room, waiting for room
-        up to timeout seconds in all (None: no limit; 0: only what fits
-        now). The consumer sees the messages of one call together, and a
-        batch costs far less per message than send.
+        messages, waiting for room up to timeout seconds in all (None: no
+        limit; 0: only what fits now). Messages go to the library many at a
+        time, joined into buffers of up to 64 KiB (a longer message goes
+        alone, uncopied), so a batch of small messages costs far less per
+        message than send; the consumer sees each such run at once.
 
         When not all were sent, the exception (Full with timeout 0,
         Timeout, TooLarge for a message longer than max_message, and also a
@@ -232,68 +244,86 @@ class Queue:
             self._handle()
         if not isinstance(msgs, (list, tuple)):
             msgs = list(msgs)
-        data = b"".join(msgs)
-        try:
-            lens = array("I", map(len, msgs))
-        except OverflowError:
+        n = len(msgs)
+        if n == 0:
+            return
+        huge = None
+        if set(map(type, msgs)) <= _BYTES_TYPES:
+            try:
+                lens = array("I", map(len, msgs))
+            except OverflowError:
+                lens = None
+        else:
             lens = None
-        if lens is None or sum(lens) != len(data):
+        if lens is None:
             # Items whose len() is not their size in bytes (an array of
-            # ints, say), or of 4 GiB or more.
+            # ints, say), or of 4 GiB or more (longer than any queue's
+            # maximum: the messages before it are sent, then TooLarge).
             sizes = [memoryview(m).nbytes for m in msgs]
             huge = next((i for i, k in enumerate(sizes) if k > 0xFFFFFFFF), None)
             if huge is not None:
-                lens = array("I", sizes[:huge])
-                self._send_run(h, data, lens, timeout)
-                err = TooLarge(errno.EMSGSIZE,
-                               f"queue send {self.name}: message too large: "
-                               f"{sizes[huge]} bytes, the queue's maximum is "
-                               f"{self.max_message}")
-                err.sent = huge
-                raise err
+                huge_size = sizes[huge]
+                sizes, msgs, n = sizes[:huge], msgs[:huge], huge
             lens = array("I", sizes)
-        self._send_run(h, data, lens, timeout)
-
-    def _send_run(self, h, data, lens, timeout):
-        """Sends the messages that lie back to back in data, lens[i] bytes
-        each; an exception gets the sent attribute of send_batch."""
-        count = len(lens)
-        if count == 0:
-            return
-        send = self._send_packed
-        got = ctypes.c_size_t()
-        pgot = ctypes.byref(got)
-        daddr = ctypes.cast(data, ctypes.c_void_p).value
-        laddr = lens.buffer_info()[0]
-        sent = 0
+        block = timeout is None or timeout > 0
+        end = None if timeout is None or timeout <= 0 else time.monotonic() + timeout
+        sent = [0]
         try:
-            rc = send(h, daddr, laddr, count, 0, pgot)
-            sent = got.value
-            if rc == EFULL and (timeout is None or timeout > 0):
-                end = None if timeout is None else time.monotonic() + timeout
-                skip = sum(lens[:sent])
-                while True:
-                    # A signal's Python handler (KeyboardInterrupt) runs
-                    # between two calls, with whole messages sent.
-                    left = _SLICE if end is None else min(_SLICE, end - time.monotonic())
-                    if left <= 0:
-                        rc = ETIMEDOUT
-                        break
-                    before = sent
-                    rc = send(h, daddr + skip, laddr + 4 * sent, count - sent,
-                              max(1, int(left * 1e9)), pgot)
-                    sent += got.value
-                    if rc not in (ETIMEDOUT, EINTR):
-                        break
-                    skip += sum(lens[before:sent])
-            if rc < 0:
-                err = _error(rc)
-                err.sent = sent
-                raise err
+            total = sum(lens) if n else 0
+            if total <= _JOIN_LIMIT:
+                self._send_run(h, msgs, lens, block, end, sent)
+            else:
+                ends = list(accumulate(lens))
+                i = 0
+                while i < n:
+                    j = bisect_right(ends, ends[i] - lens[i] + _JOIN_LIMIT, i)
+                    j = max(j, i + 1)
+                    self._send_run(h, msgs[i:j], lens[i:j], block, end, sent)
+                    i = j
         except BaseException as e:
-            if not hasattr(e, "sent"):
-                e.sent = sent
+            e.sent = sent[0]
             raise
+        if huge is not None:
+            err = TooLarge(errno.EMSGSIZE,
+                           f"queue send {self.name}: message {huge} too large: "
+                           f"{huge_size} bytes, the queue's maximum is "
+                           f"{self.max_message}")
+            err.sent = huge
+            raise err
+
+    def _send_run(self, h, msgs, lens, block, end, sent):
+        """Sends msgs, of lens bytes each, with as few library calls as
+        room allows, adding to sent[0] as messages go."""
+        if len(msgs) == 1 and type(msgs[0]) is bytes:
+            data = msgs[0]
+        else:
+            data = b"".join(msgs)
+        count = len(lens)
+        send, got, pgot = self._send_packed, self._got, self._pgot
+        laddr = lens.buffer_info()[0]
+        rc = send(h, data, laddr, count, 0, pgot)
+        done = got.value
+        sent[0] += done
+        if rc == EFULL and block:
+            daddr = ctypes.cast(data, ctypes.c_void_p).value
+            skip = sum(lens[:done])
+            while True:
+                # Between two calls a signal's Python handler (Ctrl-C's
+                # KeyboardInterrupt) runs, with whole messages sent.
+                left = _SLICE if end is None else min(_SLICE, end - time.monotonic())
+                if left <= 0:
+                    rc = ETIMEDOUT
+                    break
+                rc = send(h, daddr + skip, laddr + 4 * done, count - done,
+                          max(1, int(left * 1e9)), pgot)
+                k = got.value
+                sent[0] += k
+                skip += sum(lens[done:done + k])
+                done += k
+                if rc not in (ETIMEDOUT, EINTR):
+                    break
+        if rc < 0:
+            raise _error(rc)
 
     def receive(self, timeout=None):
         """Returns the next message as bytes, waiting up to timeout seconds
@@ -318,30 +348,39 @@ class Queue:
             raise _error(rc)
         return msg
 
-    def receive_batch(self, limit=256, timeout=None):
-        """Returns a list of the next messages, at least one and at most
-        limit: it waits like receive for the first (up to timeout seconds;
-        None: no limit; 0: Empty at once), then takes those already sent
-        behind it without waiting. Raises Closed after the last message of
-        a queue closed for sending (a batch that ends at the last message
-        returns it; the next call raises). The messages stay in the queue
-        until all are copied, so an exception (a KeyboardInterrupt) before
-        the call returns leaves them all to the next receive."""
+    def receive_batch(self, limit=1024, timeout=None, max_bytes=64 << 10):
+        """Returns a list of the next messages, at least one: it waits like
+        receive for the first (up to timeout seconds; None: no limit; 0:
+        Empty at once), then takes those already sent behind it, without
+        waiting, up to limit messages and max_bytes bytes in all (the first
+        comes whatever its size; None: no byte limit). The byte bound keeps
+        a batch of large messages from holding much memory at once; a batch
+        of small ones is one library call. Raises Closed after the last
+        message of a queue closed for sending (a batch that ends with the
+        last message returns it; the next call raises).
+
+        The messages are consumed only once all are copied: an exception (a
+        KeyboardInterrupt) before the copies are done leaves them all to the
+        next receive."""
         h = self._h
         if h is None:
             self._handle()
         if limit < 1:
             raise ValueError(f"queue {self.name}: receive_batch limit {limit}, want at least 1")
+        if max_bytes is None:
+            max_bytes = 0
+        elif max_bytes < 1:
+            raise ValueError(f"queue {self.name}: receive_batch max_bytes {max_bytes}, want at least 1 or None")
         if limit > self._iov_max:
             # struct iovec pairs: address, length.
             self._iov = array("Q", bytes(16 * limit))
             self._iov_addr = self._iov.buffer_info()[0]
             self._iov_max = limit
         iov, pn, peek = self._iov_addr, self._pn, self._peek_batch
-        rc = peek(h, 0, iov, limit, pn)
+        rc = peek(h, 0, iov, limit, max_bytes, pn)
         if rc < 0:
             if rc == EEMPTY and (timeout is None or timeout > 0):
-                rc = self._wait(lambda ns: peek(h, ns, iov, limit, pn), timeout)
+                rc = self._wait(lambda ns: peek(h, ns, iov, limit, max_bytes, pn), timeout)
             if rc < 0:
                 raise _error(rc)
         v = self._iov[:2 * self._n.value]
