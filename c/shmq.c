@@ -65,6 +65,10 @@ enum { CLOSED_OPEN = 0, CLOSED_END = 1, CLOSED_ABORTED = 2 };
 /* Producer wait values (§7). */
 enum { PROD_IDLE = 0, PROD_WANT_HEAD = 1, PROD_SLEEPING = 2 };
 
+/* COLD marks a path that runs once per handle or per wait, kept out of
+ * line so that the per-message path it branches off stays short. */
+#define COLD __attribute__((cold, noinline))
+
 #define NS_PER_SEC 1000000000LL
 #define PEER_CHECK_NS (100 * 1000000LL)
 #define HEAVY_FALLBACK_NS 1000000LL
@@ -512,9 +516,12 @@ static int await(shmq *q, _Atomic uint32_t *word, uint32_t sleepv, ready_fn read
 	}
 }
 
+/* deadline_of turns a timeout into a deadline on the monotonic clock, -1
+ * for none. A timeout of 0 never waits, so it needs no clock reading: the
+ * calls that must not wait look at their block flag, never at the time. */
 static int64_t deadline_of(int64_t timeout_ns)
 {
-	if (timeout_ns < 0)
+	if (timeout_ns <= 0)
 		return -1;
 	int64_t now = now_ns();
 	return timeout_ns > INT64_MAX - now ? -1 : now + timeout_ns;
@@ -815,10 +822,8 @@ static int find_end(shmq *q, uint64_t head, uint64_t *end)
 	}
 }
 
-static int claim_producer(shmq *q)
+static COLD int claim_producer(shmq *q)
 {
-	if (q->p_active)
-		return 0;
 	int rc = SHMQ_EBUSY;
 	for (uint32_t i = 0; i < q->slots; i++) {
 		uint32_t gen;
@@ -859,7 +864,7 @@ static int sendable(shmq *q, size_t n)
 		return fail(SHMQ_ESTATE, "queue send", q->name, "a reserve is waiting for its commit");
 	if (n > q->max_msg)
 		return fail(SHMQ_ETOOLARGE, "queue send", q->name, "message too large: %zu bytes, the queue's maximum is %u", n, q->max_msg);
-	return claim_producer(q);
+	return q->p_active ? 0 : claim_producer(q);
 }
 
 static void flush_batch(shmq *q);
@@ -896,7 +901,7 @@ static int mpsc_ready(shmq *q, void *arg)
 	return atomic_load_explicit(w64(q, OFF_HEAD), memory_order_acquire) != s->target;
 }
 
-static int wait_space(shmq *q, ready_fn ready, struct space *s, int64_t deadline, int block)
+static COLD int wait_space(shmq *q, ready_fn ready, struct space *s, int64_t deadline, int block)
 {
 	int r = ready(q, s);
 	if (r)
@@ -1235,7 +1240,7 @@ int shmq_commit(shmq *q)
 
 /* ---- consumer ---- */
 
-static int claim_consumer(shmq *q)
+static COLD int claim_consumer(shmq *q)
 {
 	uint32_t gen;
 	int rc = claim(q, OFF_CONSUMER, &gen);
@@ -1318,7 +1323,7 @@ static int data_ready(shmq *q, void *arg)
 	            CLOSED_OPEN, CLOSED_END, CLOSED_ABORTED);
 }
 
-static int wait_data(shmq *q, int64_t deadline, int block)
+static COLD int wait_data(shmq *q, int64_t deadline, int block)
 {
 	int r = data_ready(q, NULL);
 	if (r)
