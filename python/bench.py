@@ -426,4 +426,8 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM, after the cleanup
+        print("bench: interrupted", file=sys.stderr)
+        sys.exit(130)

@@ -247,6 +247,13 @@ class Queue:
         n = len(msgs)
         if n == 0:
             return
+        if n == 1:
+            try:
+                self.send(msgs[0], timeout)
+            except BaseException as e:
+                e.sent = 0
+                raise
+            return
         huge = None
         if set(map(type, msgs)) <= _BYTES_TYPES:
             try:
