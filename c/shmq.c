@@ -65,6 +65,10 @@ enum { CLOSED_OPEN = 0, CLOSED_END = 1, CLOSED_ABORTED = 2 };
 /* Producer wait values (§7). */
 enum { PROD_IDLE = 0, PROD_WANT_HEAD = 1, PROD_SLEEPING = 2 };
 
+/* COLD marks a path that runs once per handle or per wait, kept out of
+ * line so that the per-message path it branches off stays short. */
+#define COLD __attribute__((cold, noinline))
+
 #define NS_PER_SEC 1000000000LL
 #define PEER_CHECK_NS (100 * 1000000LL)
 #define HEAVY_FALLBACK_NS 1000000LL
@@ -104,7 +108,7 @@ struct shmq {
 	uint32_t c_gen;
 	uint64_t c_head, c_pub, c_tail, c_every;
 	int peeked;
-	uint64_t peek_off, peek_n;
+	uint64_t peek_off, peek_n, peek_all; /* peek_all: ring bytes the release consumes */
 	uint32_t peek_len;
 };
 
@@ -512,9 +516,12 @@ static int await(shmq *q, _Atomic uint32_t *word, uint32_t sleepv, ready_fn read
 	}
 }
 
+/* deadline_of turns a timeout into a deadline on the monotonic clock, -1
+ * for none. A timeout of 0 never waits, so it needs no clock reading: the
+ * calls that must not wait look at their block flag, never at the time. */
 static int64_t deadline_of(int64_t timeout_ns)
 {
-	if (timeout_ns < 0)
+	if (timeout_ns <= 0)
 		return -1;
 	int64_t now = now_ns();
 	return timeout_ns > INT64_MAX - now ? -1 : now + timeout_ns;
@@ -815,10 +822,8 @@ static int find_end(shmq *q, uint64_t head, uint64_t *end)
 	}
 }
 
-static int claim_producer(shmq *q)
+static COLD int claim_producer(shmq *q)
 {
-	if (q->p_active)
-		return 0;
 	int rc = SHMQ_EBUSY;
 	for (uint32_t i = 0; i < q->slots; i++) {
 		uint32_t gen;
@@ -859,7 +864,7 @@ static int sendable(shmq *q, size_t n)
 		return fail(SHMQ_ESTATE, "queue send", q->name, "a reserve is waiting for its commit");
 	if (n > q->max_msg)
 		return fail(SHMQ_ETOOLARGE, "queue send", q->name, "message too large: %zu bytes, the queue's maximum is %u", n, q->max_msg);
-	return claim_producer(q);
+	return q->p_active ? 0 : claim_producer(q);
 }
 
 static void flush_batch(shmq *q);
@@ -896,7 +901,7 @@ static int mpsc_ready(shmq *q, void *arg)
 	return atomic_load_explicit(w64(q, OFF_HEAD), memory_order_acquire) != s->target;
 }
 
-static int wait_space(shmq *q, ready_fn ready, struct space *s, int64_t deadline, int block)
+static COLD int wait_space(shmq *q, ready_fn ready, struct space *s, int64_t deadline, int block)
 {
 	int r = ready(q, s);
 	if (r)
@@ -1128,31 +1133,70 @@ static size_t mpsc_append(shmq *q, const struct iovec *msgs, size_t count)
 	return n;
 }
 
-int shmq_send_batch(shmq *q, const struct iovec *msgs, size_t count, int64_t timeout_ns, size_t *sent)
+/* send_iov sends msgs in order as part of a batch that the caller
+ * flushes (it flushes on an error); it adds the messages sent to *sent. */
+static int send_iov(shmq *q, const struct iovec *msgs, size_t count, int64_t deadline, int block, size_t *sent)
 {
-	if (sent)
-		*sent = 0;
-	if (!q || (count && !msgs))
-		return fail(SHMQ_EINVAL, "queue send", q ? q->name : "(null)", "invalid argument");
-	int64_t deadline = deadline_of(timeout_ns);
 	for (size_t i = 0; i < count;) {
 		if (msgs[i].iov_len && !msgs[i].iov_base) {
 			flush_batch(q);
-			return fail(SHMQ_EINVAL, "queue send", q->name, "message %zu: NULL with a length of %zu", i, msgs[i].iov_len);
+			return fail(SHMQ_EINVAL, "queue send", q->name, "message %zu: NULL with a length of %zu", *sent, msgs[i].iov_len);
 		}
-		int rc = send_one(q, msgs[i].iov_base, msgs[i].iov_len, deadline, timeout_ns != 0, 1);
+		int rc = send_one(q, msgs[i].iov_base, msgs[i].iov_len, deadline, block, 1);
 		if (rc < 0) {
 			flush_batch(q);
 			return send_err(q, rc);
 		}
-		i++;
+		size_t k = 1;
 		if (q->multi)
-			i += mpsc_append(q, msgs + i, count - i);
-		if (sent)
-			*sent = i;
+			k += mpsc_append(q, msgs + i + 1, count - i - 1);
+		i += k;
+		*sent += k;
 	}
-	flush_batch(q);
 	return 0;
+}
+
+int shmq_send_batch(shmq *q, const struct iovec *msgs, size_t count, int64_t timeout_ns, size_t *sent)
+{
+	size_t done = 0;
+	if (sent)
+		*sent = 0;
+	if (!q || (count && !msgs))
+		return fail(SHMQ_EINVAL, "queue send", q ? q->name : "(null)", "invalid argument");
+	int rc = send_iov(q, msgs, count, deadline_of(timeout_ns), timeout_ns != 0, &done);
+	if (rc == 0)
+		flush_batch(q);
+	if (sent)
+		*sent = done;
+	return rc;
+}
+
+int shmq_send_packed(shmq *q, const void *data, const uint32_t *lens, size_t count, int64_t timeout_ns, size_t *sent)
+{
+	size_t done = 0;
+	if (sent)
+		*sent = 0;
+	if (!q || (count && (!lens || !data)))
+		return fail(SHMQ_EINVAL, "queue send", q ? q->name : "(null)", "invalid argument");
+	int64_t deadline = deadline_of(timeout_ns);
+	const uint8_t *p = data;
+	struct iovec iov[64];
+	int rc = 0;
+	while (done < count) {
+		size_t k = count - done < 64 ? count - done : 64;
+		for (size_t i = 0; i < k; i++) {
+			iov[i].iov_base = (void *)p;
+			iov[i].iov_len = lens[done + i];
+			p += lens[done + i];
+		}
+		if ((rc = send_iov(q, iov, k, deadline, timeout_ns != 0, &done)) < 0)
+			break;
+	}
+	if (rc == 0)
+		flush_batch(q);
+	if (sent)
+		*sent = done;
+	return rc;
 }
 
 int shmq_reserve(shmq *q, size_t n, int64_t timeout_ns, void **buf)
@@ -1196,7 +1240,7 @@ int shmq_commit(shmq *q)
 
 /* ---- consumer ---- */
 
-static int claim_consumer(shmq *q)
+static COLD int claim_consumer(shmq *q)
 {
 	uint32_t gen;
 	int rc = claim(q, OFF_CONSUMER, &gen);
@@ -1279,7 +1323,7 @@ static int data_ready(shmq *q, void *arg)
 	            CLOSED_OPEN, CLOSED_END, CLOSED_ABORTED);
 }
 
-static int wait_data(shmq *q, int64_t deadline, int block)
+static COLD int wait_data(shmq *q, int64_t deadline, int block)
 {
 	int r = data_ready(q, NULL);
 	if (r)
@@ -1430,7 +1474,7 @@ int shmq_receive(shmq *q, void *buf, size_t cap, size_t *len, int64_t timeout_ns
 		q->peeked = 1;
 		q->peek_off = off;
 		q->peek_len = n;
-		q->peek_n = adv;
+		q->peek_n = q->peek_all = adv;
 		return fail(SHMQ_ETOOLARGE, "queue receive", q->name, "message too large: %u bytes for a buffer of %zu", n, cap);
 	}
 	if (n)
@@ -1452,9 +1496,82 @@ int shmq_peek(shmq *q, int64_t timeout_ns, const void **msg, size_t *len)
 	q->peeked = 1;
 	q->peek_off = off;
 	q->peek_len = n;
-	q->peek_n = adv;
+	q->peek_n = q->peek_all = adv;
 	*msg = q->ring + off;
 	*len = n;
+	return 0;
+}
+
+/* ready_behind walks the ring from pos, a record boundary behind a message
+ * next found, and sets msgs to the data records that are committed there,
+ * up to max and while their payloads add up to at most bytes, stepping
+ * over wrap and skip records. It stops without an
+ * error at anything else (the end, a pending record, a field that breaks
+ * the rules): next reports that in its turn. *end gets the position after
+ * the last record walked. */
+static size_t ready_behind(shmq *q, uint64_t pos, struct iovec *msgs, size_t max, size_t bytes, uint64_t *end)
+{
+	size_t n = 0;
+	while (n < max && pos - q->c_head <= q->capacity - RECORD_HEADER) {
+		uint64_t o = pos & q->mask, avail = q->capacity - o;
+		if (q->multi) {
+			if (pos == q->c_tail) {
+				uint64_t t = atomic_load_explicit(w64(q, OFF_TAIL), memory_order_acquire);
+				if (t <= q->c_tail || t - q->c_head > q->capacity || t % 8)
+					break;
+				q->c_tail = t;
+			}
+			if (q->c_tail - pos < avail)
+				avail = q->c_tail - pos;
+		}
+		uint64_t hdr = atomic_load_explicit(rword(q, o), memory_order_acquire);
+		uint32_t length = (uint32_t)hdr, st = (uint32_t)(hdr >> 32), kind = st_kind(st);
+		if (kind == KIND_WRAP) {
+			if (length != avail - RECORD_HEADER || avail != q->capacity - o)
+				break;
+			pos += avail;
+			continue;
+		}
+		if ((kind != KIND_DATA && kind != KIND_SKIP) || length > q->max_msg || st_slot(st) >= q->slots)
+			break;
+		uint64_t rec = rec_size(length);
+		if (rec > avail)
+			break;
+		if (kind == KIND_DATA) {
+			if (length > bytes)
+				break;
+			bytes -= length;
+			msgs[n].iov_base = q->ring + o + RECORD_HEADER;
+			msgs[n].iov_len = length;
+			n++;
+		}
+		pos += rec;
+	}
+	*end = pos;
+	return n;
+}
+
+int shmq_peek_batch(shmq *q, int64_t timeout_ns, struct iovec *msgs, size_t max, size_t max_bytes, size_t *count)
+{
+	if (count)
+		*count = 0;
+	if (!q || !msgs || !count || max == 0)
+		return fail(SHMQ_EINVAL, "queue receive", q ? q->name : "(null)", "invalid argument");
+	uint64_t off, adv, end;
+	uint32_t n;
+	int rc = next(q, deadline_of(timeout_ns), timeout_ns != 0, &off, &n, &adv);
+	if (rc < 0)
+		return recv_err(q, rc);
+	msgs[0].iov_base = q->ring + off;
+	msgs[0].iov_len = n;
+	size_t rest = max_bytes == 0 ? SIZE_MAX : max_bytes > n ? max_bytes - n : 0;
+	size_t k = 1 + ready_behind(q, q->c_head + adv, msgs + 1, max - 1, rest, &end);
+	q->peeked = 1;
+	q->peek_off = off;
+	q->peek_len = n;
+	q->peek_n = adv;
+	q->peek_all = end - q->c_head;
+	*count = k;
 	return 0;
 }
 
@@ -1465,9 +1582,11 @@ int shmq_release(shmq *q)
 	if (!q->peeked)
 		return fail(SHMQ_ESTATE, "queue release", q->name, "no peek to release");
 	q->peeked = 0;
-	advance(q, q->peek_n);
+	advance(q, q->peek_all);
 	return 0;
 }
+
+const void *shmq_ring(const shmq *q) { return q->ring; }
 
 /* ---- closing (§6.4) ---- */
 

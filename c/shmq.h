@@ -101,6 +101,12 @@ int shmq_send(shmq *q, const void *msg, size_t n, int64_t timeout_ns);
  * once. *sent, if not NULL, says how many were sent, also on an error. */
 int shmq_send_batch(shmq *q, const struct iovec *msgs, size_t count, int64_t timeout_ns, size_t *sent);
 
+/* shmq_send_packed is shmq_send_batch for count messages that lie back to
+ * back in data: message i is the lens[i] bytes after message i-1. It suits
+ * callers that build one buffer more cheaply than an iovec array (the
+ * Python binding joins its messages). */
+int shmq_send_packed(shmq *q, const void *data, const uint32_t *lens, size_t count, int64_t timeout_ns, size_t *sent);
+
 /* shmq_reserve makes room for an n-byte message and sets *buf to it, in
  * the shared ring, to be written in place and sent with shmq_commit. */
 int shmq_reserve(shmq *q, size_t n, int64_t timeout_ns, void **buf);
@@ -119,8 +125,25 @@ int shmq_receive(shmq *q, void *buf, size_t cap, size_t *len, int64_t timeout_ns
  * release returns the same message. */
 int shmq_peek(shmq *q, int64_t timeout_ns, const void **msg, size_t *len);
 
-/* shmq_release consumes the message shmq_peek returned. */
+/* shmq_peek_batch is shmq_peek for several messages: it waits like
+ * shmq_peek for the first, then takes the messages already committed
+ * behind it, without waiting, up to max messages and max_bytes bytes of
+ * payload in all (the first counts but comes whatever its size; 0: no byte
+ * limit), and sets msgs[i] to each in place; *count gets how many (at least 1 on success). They
+ * stay valid and in the queue until shmq_release, which consumes them all.
+ * A peek or a batch peek before the release replaces the one before it. */
+int shmq_peek_batch(shmq *q, int64_t timeout_ns, struct iovec *msgs, size_t max, size_t max_bytes, size_t *count);
+
+/* shmq_release consumes the message shmq_peek returned, or all those
+ * shmq_peek_batch returned. */
 int shmq_release(shmq *q);
+
+/* shmq_ring is the first byte of the ring in this process's mapping; the
+ * ring is shmq_capacity bytes long and every message a peek returns lies
+ * whole inside it, so a caller may view the ring once and read peeked
+ * messages as slices of that view (the Python binding does). Valid until
+ * the handle is closed. */
+const void *shmq_ring(const shmq *q);
 
 /* shmq_close ends the handle and frees it. A producer publishes what it
  * sent, abandons an uncommitted reserve and marks the queue closed for

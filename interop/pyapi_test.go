@@ -25,6 +25,19 @@ func TestPythonQueueAPI(t *testing.T) {
 	}
 }
 
+// TestPythonQueueBatchAPI runs testdata/pyapi.py's checks of send_batch
+// and receive_batch: every bytes-like kind, the count and byte limits,
+// partial batches (Full and Timeout with the count sent, TooLarge
+// mid-batch), peek before a batch, Closed, 20 000 checksummed messages in
+// random batches through a 4 KiB ring, and a multi-producer queue.
+func TestPythonQueueBatchAPI(t *testing.T) {
+	name := shmtest.Name(t, "")
+	out, err := python(t, filepath.Join(repoDir(t), "interop", "testdata", "pyapi.py"), "batch", name).CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "ok" {
+		t.Fatalf("pyapi.py batch: %v\n%s", err, out)
+	}
+}
+
 // TestPythonSemaphore: a Python process waits on a named semaphore that Go
 // created and posts, and its two posts show in Go's value.
 func TestPythonSemaphore(t *testing.T) {

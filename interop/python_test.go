@@ -75,71 +75,91 @@ func pyCount(t *testing.T) int {
 }
 
 // TestPythonToGo: Python sends 100 k messages of random sizes with
-// checksums; Go receives them all, in order, then io.EOF.
+// checksums, one per send and in random batches of send_batch; Go receives
+// them all, in order, then io.EOF.
 func TestPythonToGo(t *testing.T) {
-	name := shmtest.Name(t, "")
-	n := pyCount(t)
-	q := createQueue(t, name, 64<<10, queue.MaxMessage(2000))
-	cmd := pyPeer(t, "send", name, fmt.Sprint(n), "7")
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct{ name, cmd string }{
+		{"send", "send"},
+		{"send_batch", "send-batch"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			name := shmtest.Name(t, "")
+			n := pyCount(t)
+			q := createQueue(t, name, 64<<10, queue.MaxMessage(2000))
+			cmd := pyPeer(t, tc.cmd, name, fmt.Sprint(n), "7")
+			var out strings.Builder
+			cmd.Stdout, cmd.Stderr = &out, &out
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := ctxFor(10 * time.Minute)
+			defer cancel()
+			var buf []byte
+			for s := range n {
+				var err error
+				if buf, err = q.Receive(ctx, buf); err != nil {
+					cmd.Process.Kill()
+					cmd.Wait()
+					t.Fatalf("receive %d: %v\npython: %s", s, err, out.String())
+				}
+				if err := checkCRCMsg(buf, uint64(s)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := q.Receive(ctx, buf); err != io.EOF {
+				t.Fatalf("after the last message: %v, want io.EOF", err)
+			}
+			if err := waitCmd(t, cmd, time.Minute); err != nil {
+				t.Fatalf("python: %v\n%s", err, out.String())
+			}
+			t.Logf("Python -> Go (%s): %d messages, checksums and order checked", tc.name, n)
+		})
 	}
-	ctx, cancel := ctxFor(10 * time.Minute)
-	defer cancel()
-	var buf []byte
-	for s := range n {
-		var err error
-		if buf, err = q.Receive(ctx, buf); err != nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-			t.Fatalf("receive %d: %v\npython: %s", s, err, out.String())
-		}
-		if err := checkCRCMsg(buf, uint64(s)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := q.Receive(ctx, buf); err != io.EOF {
-		t.Fatalf("after the last message: %v, want io.EOF", err)
-	}
-	if err := waitCmd(t, cmd, time.Minute); err != nil {
-		t.Fatalf("python: %v\n%s", err, out.String())
-	}
-	t.Logf("Python -> Go: %d messages, checksums and order checked", n)
 }
 
-// TestGoToPython: Go sends 100 k messages; Python checks each and the end.
+// TestGoToPython: Go sends 100 k messages; Python checks each and the end,
+// receiving one at a time and in random batches of receive_batch.
 func TestGoToPython(t *testing.T) {
-	name := shmtest.Name(t, "")
-	n := pyCount(t)
-	q := createQueue(t, name, 64<<10, queue.MaxMessage(2000))
-	cmd := pyPeer(t, "recv", name, fmt.Sprint(n))
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct{ name string }{
+		{"receive"},
+		{"receive_batch"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			name := shmtest.Name(t, "")
+			n := pyCount(t)
+			q := createQueue(t, name, 64<<10, queue.MaxMessage(2000))
+			args := []string{"recv", name, fmt.Sprint(n)}
+			if tc.name == "receive_batch" {
+				args = []string{"recv-batch", name, fmt.Sprint(n), "9"}
+			}
+			cmd := pyPeer(t, args...)
+			var out strings.Builder
+			cmd.Stdout, cmd.Stderr = &out, &out
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			r := rand.New(rand.NewPCG(8, 8))
+			payload := make([]byte, q.MaxMessage())
+			ctx, cancel := ctxFor(10 * time.Minute)
+			defer cancel()
+			for s := range n {
+				p := payload[:r.IntN(q.MaxMessage()-12+1)]
+				for i := range p {
+					p[i] = byte(r.Uint32())
+				}
+				if err := q.Send(ctx, crcMsg(uint64(s), p)); err != nil {
+					cmd.Process.Kill()
+					cmd.Wait()
+					t.Fatalf("send %d: %v\npython: %s", s, err, out.String())
+				}
+			}
+			q.Close()
+			if err := waitCmd(t, cmd, 5*time.Minute); err != nil || strings.TrimSpace(out.String()) != fmt.Sprintf("ok %d", n) {
+				t.Fatalf("python: %v\n%s", err, out.String())
+			}
+			t.Logf("Go -> Python (%s): %d messages, checksums and order checked", tc.name, n)
+		})
 	}
-	r := rand.New(rand.NewPCG(8, 8))
-	payload := make([]byte, q.MaxMessage())
-	ctx, cancel := ctxFor(10 * time.Minute)
-	defer cancel()
-	for s := range n {
-		p := payload[:r.IntN(q.MaxMessage()-12+1)]
-		for i := range p {
-			p[i] = byte(r.Uint32())
-		}
-		if err := q.Send(ctx, crcMsg(uint64(s), p)); err != nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-			t.Fatalf("send %d: %v\npython: %s", s, err, out.String())
-		}
-	}
-	q.Close()
-	if err := waitCmd(t, cmd, 5*time.Minute); err != nil || strings.TrimSpace(out.String()) != fmt.Sprintf("ok %d", n) {
-		t.Fatalf("python: %v\n%s", err, out.String())
-	}
-	t.Logf("Go -> Python: %d messages, checksums and order checked", n)
 }
 
 // inFutex reports whether process pid is in the futex system call now.
@@ -269,15 +289,60 @@ func TestPythonWokenByGo(t *testing.T) {
 	}
 }
 
-// TestPythonInterrupted: Ctrl-C (SIGINT) during a Python receive that
-// sleeps raises KeyboardInterrupt, and the same handle then receives the
-// next message: the queue and the handle are consistent.
+// TestPythonInterrupted: Ctrl-C (SIGINT) during a Python receive (or
+// receive_batch) that sleeps raises KeyboardInterrupt, and the same handle
+// then receives the next message: the queue and the handle are consistent.
 func TestPythonInterrupted(t *testing.T) {
+	for _, cmdName := range []string{"interrupt", "interrupt-batch"} {
+		t.Run(cmdName, func(t *testing.T) {
+			name := shmtest.Name(t, "")
+			q := createQueue(t, name, 4096)
+			b, unmap := mapObject(t, name)
+			defer unmap()
+			cmd := pyPeer(t, cmdName, name)
+			stdout, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			lines := bufio.NewScanner(stdout)
+			if !lines.Scan() || lines.Text() != "waiting" {
+				t.Fatalf("python said %q\n%s", lines.Text(), stderr.String())
+			}
+			sleeping(t, b, cmd.Process.Pid)
+			cmd.Process.Signal(os.Interrupt)
+			if !lines.Scan() || lines.Text() != "interrupted" {
+				t.Fatalf("after SIGINT python said %q\n%s", lines.Text(), stderr.String())
+			}
+			ctx, cancel := ctxFor(time.Minute)
+			defer cancel()
+			if err := q.Send(ctx, []byte("after")); err != nil {
+				t.Fatal(err)
+			}
+			if !lines.Scan() || lines.Text() != "got after" {
+				t.Fatalf("python said %q\n%s", lines.Text(), stderr.String())
+			}
+			if err := waitCmd(t, cmd, time.Minute); err != nil {
+				t.Fatalf("python: %v\n%s", err, stderr.String())
+			}
+		})
+	}
+}
+
+// TestPythonSendBatchInterrupted: Ctrl-C while a Python send_batch sleeps
+// on a full queue raises KeyboardInterrupt whose sent attribute counts the
+// messages sent; Go then receives exactly those, whole and in order, and
+// the handle's next message.
+func TestPythonSendBatchInterrupted(t *testing.T) {
 	name := shmtest.Name(t, "")
 	q := createQueue(t, name, 4096)
 	b, unmap := mapObject(t, name)
 	defer unmap()
-	cmd := pyPeer(t, "interrupt", name)
+	cmd := pyPeer(t, "interrupt-send", name)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -288,25 +353,47 @@ func TestPythonInterrupted(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := bufio.NewScanner(stdout)
-	if !lines.Scan() || lines.Text() != "waiting" {
+	if !lines.Scan() || lines.Text() != "sending" {
 		t.Fatalf("python said %q\n%s", lines.Text(), stderr.String())
 	}
-	sleeping(t, b, cmd.Process.Pid)
+	// The producer's wait word (header offset 136) is 2 while it sleeps.
+	word := mem.MustUint32(b, 136)
+	deadline := time.Now().Add(time.Minute)
+	for word.Load() != 2 || !inFutex(cmd.Process.Pid) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the producer did not go to sleep in a minute (wait word %d)\n%s", word.Load(), stderr.String())
+		}
+		time.Sleep(time.Millisecond)
+	}
 	cmd.Process.Signal(os.Interrupt)
-	if !lines.Scan() || lines.Text() != "interrupted" {
-		t.Fatalf("after SIGINT python said %q\n%s", lines.Text(), stderr.String())
+	if !lines.Scan() {
+		t.Fatalf("after SIGINT python said nothing\n%s", stderr.String())
+	}
+	var sent int
+	if _, err := fmt.Sscanf(lines.Text(), "interrupted %d", &sent); err != nil || sent <= 0 || sent >= 200 {
+		t.Fatalf("after SIGINT python said %q, want \"interrupted N\" with 0 < N < 200\n%s", lines.Text(), stderr.String())
 	}
 	ctx, cancel := ctxFor(time.Minute)
 	defer cancel()
-	if err := q.Send(ctx, []byte("after")); err != nil {
-		t.Fatal(err)
+	var buf []byte
+	for s := range sent {
+		if buf, err = q.Receive(ctx, buf); err != nil {
+			t.Fatalf("receive %d of %d: %v", s, sent, err)
+		}
+		if err := checkCRCMsg(buf, uint64(s)); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if !lines.Scan() || lines.Text() != "got after" {
-		t.Fatalf("python said %q\n%s", lines.Text(), stderr.String())
+	if buf, err = q.Receive(ctx, buf); err != nil || string(buf) != "after" {
+		t.Fatalf("after the %d messages sent got %q, %v; want \"after\"", sent, buf, err)
+	}
+	if _, err := q.Receive(ctx, buf); err != io.EOF {
+		t.Fatalf("after the last message: %v, want io.EOF", err)
 	}
 	if err := waitCmd(t, cmd, time.Minute); err != nil {
 		t.Fatalf("python: %v\n%s", err, stderr.String())
 	}
+	t.Logf("interrupted after %d of 200 messages", sent)
 }
 
 // TestPythonKilledMidSend: a Python producer SIGKILLed while it sends
@@ -376,6 +463,7 @@ func TestPythonKilledMidSend(t *testing.T) {
 // for quiet machines and longer runs; this test reads none of them.)
 func TestPythonBenchScript(t *testing.T) {
 	cmd := python(t, filepath.Join(repoDir(t), "python", "bench.py"), "--seconds", "0.02", "--sizes", "64,4096")
+	cmd.Env = append(cmd.Env, "PYTHONWARNINGS=error::UserWarning:multiprocessing.resource_tracker")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("bench.py: %v\n%s", err, out)
@@ -384,10 +472,16 @@ func TestPythonBenchScript(t *testing.T) {
 	for _, line := range strings.Split(string(out), "\n") {
 		f := strings.Fields(line)
 		if len(f) == 5 && (f[0] == "64" || f[0] == "4096") {
+			if _, err := strconv.ParseFloat(f[2], 64); err != nil {
+				t.Errorf("row without a rate: %q", line)
+			}
 			rows++
 		}
 	}
-	if rows != 8 {
-		t.Fatalf("bench.py printed %d rows, want 8 (4 transports, 2 sizes):\n%s", rows, out)
+	if rows != 12 {
+		t.Fatalf("bench.py printed %d rows, want 12 (6 transports, 2 sizes):\n%s", rows, out)
+	}
+	if !strings.Contains(string(out), "ratios: ") || strings.Contains(string(out), "leaked") {
+		t.Fatalf("bench.py: no ratios line, or leaked objects:\n%s", out)
 	}
 }

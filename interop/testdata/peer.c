@@ -10,7 +10,7 @@
  *   peer recv NAME PROD COUNT MAXLEN MINLEN   receive and check COUNT, then expect EOF
  *   peer chaos-send NAME PROD MAXLEN MINLEN   send until killed, pausing inside reserve/commit
  *   peer chaos-recv NAME PROD MAXLEN MINLEN   receive and check until the producer dies
- *   peer hostile NAME MILLIS                  consume while another process rewrites the queue
+ *   peer hostile NAME MILLIS                  consume (receive, peek, batch peek) while another process rewrites the queue
  *   peer bench-send NAME SIZE COUNT           send COUNT messages of SIZE bytes, one at a time, then close
  *   peer bench-recv NAME                      receive until the end; "ready" once it is the consumer
  */
@@ -105,6 +105,22 @@ static int do_send(shmq *q, uint32_t prod, uint64_t count, size_t maxlen, size_t
 			if ((rc = shmq_send_batch(q, iov, 4, -1, &sent)) < 0)
 				return die("send batch", rc);
 			s += 4;
+		} else if (s % 11 == 8 && s + 6 <= count) { /* a packed batch */
+			uint32_t lens[6];
+			size_t off = 0;
+			for (int i = 0; i < 6; i++) {
+				lens[i] = (uint32_t)msg_len(prod, s + (uint64_t)i, maxlen, minlen);
+				if (off + lens[i] > sizeof buf)
+					return die("packed batch larger than the buffer", SHMQ_EINVAL);
+				fill(buf + off, prod, s + (uint64_t)i, lens[i]);
+				off += lens[i];
+			}
+			size_t sent;
+			if ((rc = shmq_send_packed(q, buf, lens, 6, -1, &sent)) < 0)
+				return die("send packed", rc);
+			if (sent != 6)
+				return die("send packed: fewer sent", SHMQ_EINVAL);
+			s += 6;
 		} else {
 			fill(buf, prod, s, n);
 			if ((rc = shmq_send(q, buf, n, -1)) < 0)
@@ -119,7 +135,21 @@ static int do_recv(shmq *q, uint32_t prod, uint64_t count, size_t maxlen, size_t
 {
 	for (uint64_t s = 0; s < count; s++) {
 		int rc;
-		if (s % 5 == 2) { /* in place */
+		if (s % 13 == 7) { /* a batch in place, with a count and a byte limit */
+			struct iovec iov[16];
+			size_t k, most = count - s < 16 ? count - s : 16;
+			static const size_t limits[] = {0, 1, 5000, 100000};
+			if ((rc = shmq_peek_batch(q, 60LL * 1000000000, iov, most, limits[s % 4], &k)) < 0)
+				return die("peek batch", rc);
+			if (k < 1 || k > most)
+				return die("peek batch: a count out of range", SHMQ_EINVAL);
+			for (size_t i = 0; i < k; i++)
+				if (check(iov[i].iov_base, iov[i].iov_len, prod, s + i, maxlen, minlen))
+					return 1;
+			if ((rc = shmq_release(q)) < 0)
+				return die("release", rc);
+			s += k - 1;
+		} else if (s % 5 == 2) { /* in place */
 			const void *p;
 			size_t n;
 			if ((rc = shmq_peek(q, 60LL * 1000000000, &p, &n)) < 0)
@@ -221,7 +251,17 @@ static int hostile(const char *name, long millis)
 		if (rc == 0) {
 			size_t n;
 			const void *p;
-			if (ops % 3 == 0) {
+			if (ops % 5 == 1) {
+				struct iovec iov[32];
+				rc = shmq_peek_batch(q, 20 * 1000000, iov, 32, ops % 2 ? 0 : 4096, &n);
+				if (rc == 0) {
+					volatile uint8_t sum = 0;
+					for (size_t j = 0; j < n; j++)
+						for (size_t i = 0; i < iov[j].iov_len; i++)
+							sum ^= ((const uint8_t *)iov[j].iov_base)[i];
+					rc = shmq_release(q);
+				}
+			} else if (ops % 3 == 0) {
 				rc = shmq_peek(q, 20 * 1000000, &p, &n);
 				if (rc == 0) {
 					volatile uint8_t sum = 0;

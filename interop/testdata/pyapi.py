@@ -1,17 +1,24 @@
 """The Python API's behaviour, checked from the Go tests.
 
   pyapi.py queue NAME    errors, timeouts, iteration and the context manager
+  pyapi.py batch NAME    send_batch and receive_batch: partial batches,
+                         timeouts, errors mid-batch, wrap-around with
+                         checksums, a multi-producer queue
   pyapi.py sem NAME      wait on a semaphore Go posts, then post twice
   pyapi.py seg NAME      read what Go wrote in a segment, write back
   pyapi.py topic NAME    a subscriber of Go's overwrite topic: errors,
                          timeouts, one lag, iteration until the end
 """
 
+import random
+import struct
 import sys
 import time
+import zlib
+from array import array
 
-from shmkit import (Empty, Full, Lagged, NotTopic, Queue, Segment, Semaphore,
-                    Timeout, TooLarge, Topic)
+from shmkit import (Closed, Empty, Full, Lagged, NotTopic, Queue, Segment,
+                    Semaphore, Timeout, TooLarge, Topic)
 
 
 def expect(exc, f):
@@ -53,6 +60,149 @@ def queue(name):
     Queue.unlink(name)
     expect(FileNotFoundError, lambda: Queue.open(name))
     print("ok")
+
+
+def expect_sent(exc, sent, f):
+    """Runs f, which must raise exc with the attribute sent == sent."""
+    try:
+        f()
+    except exc as e:
+        assert e.sent == sent, (exc.__name__, e.sent, sent)
+        return
+    raise SystemExit(f"want {exc.__name__}")
+
+
+def crc_msg(seq, payload):
+    body = struct.pack("<Q", seq) + payload
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+def crc_check(m, want):
+    body, (crc,) = m[:-4], struct.unpack("<I", m[-4:])
+    assert zlib.crc32(body) == crc, f"message {want}: checksum"
+    (seq,) = struct.unpack("<Q", body[:8])
+    assert seq == want, f"message {seq}, want {want}"
+
+
+def batch(name):
+    try:
+        batch_calls(name)
+        batch_wrap(name)
+        batch_multi(name + "-mp")
+    finally:
+        for n in (name, name + "-mp"):
+            try:
+                Queue.unlink(n)
+            except FileNotFoundError:
+                pass
+    print("ok")
+
+
+def batch_calls(name):
+    with Queue.create(name, 4096, max_message=100) as q, Queue.open(name) as p:
+        # Every bytes-like kind, empty messages and an empty batch.
+        p.send_batch([])
+        p.send_batch([b"a", bytearray(b"bb"), memoryview(b"ccc"), b"",
+                      array("H", [1, 2]), memoryview(bytearray(b"dd"))])
+        assert q.receive_batch() == [b"a", b"bb", b"ccc", b"", b"\x01\x00\x02\x00", b"dd"]
+        p.send_batch(iter([b"from", b"an", b"iterator"]))
+        assert q.receive_batch(limit=2) == [b"from", b"an"]
+        assert q.receive() == b"iterator"
+        # Limits: a count, and bytes after the first.
+        p.send_batch([b"%02d" % i + b"-" * 8 for i in range(10)])  # 10 bytes each
+        assert len(q.receive_batch(limit=3)) == 3
+        got = q.receive_batch(max_bytes=39)
+        assert [m[:2] for m in got] == [b"03", b"04", b"05"], got
+        got = q.receive_batch(max_bytes=1)
+        assert got == [b"06--------"], got
+        assert len(q.receive_batch(max_bytes=None)) == 3
+        expect(ValueError, lambda: q.receive_batch(limit=0))
+        expect(ValueError, lambda: q.receive_batch(max_bytes=0))
+        expect(Empty, lambda: q.receive_batch(timeout=0))
+        t = time.monotonic()
+        expect(Timeout, lambda: q.receive_batch(timeout=0.05))
+        assert time.monotonic() - t >= 0.045
+        # A partial batch: timeout 0 sends what fits and says how many.
+        full = [bytes([i]) * 100 for i in range(200)]  # 112-byte records
+        try:
+            p.send_batch(full, timeout=0)
+            raise SystemExit("want Full")
+        except Full as e:
+            fit = e.sent
+        assert 0 < fit < 200, fit
+        t = time.monotonic()
+        expect_sent(Timeout, 0, lambda: p.send_batch([b"x" * 100], timeout=0.05))
+        assert time.monotonic() - t >= 0.045
+        got = []
+        while len(got) < fit:
+            got += q.receive_batch(timeout=0)
+        assert got == full[:fit], "the messages a partial batch sent"
+        expect(Empty, lambda: q.receive_batch(timeout=0))
+        # A message too long stops the batch there.
+        expect_sent(TooLarge, 2, lambda: p.send_batch([b"1", b"2", b"3" * 101, b"4"]))
+        assert q.receive_batch() == [b"1", b"2"]
+        expect(Empty, lambda: q.receive(timeout=0))
+        # A receive after a peek of a batch takes the first; a batch after
+        # a peek starts with the peeked message.
+        p.send_batch([b"p1", b"p2", b"p3"])
+        assert q.peek() == b"p1"
+        assert q.receive_batch(limit=2) == [b"p1", b"p2"]
+        assert q.peek() == b"p3"
+        q.release()
+        # The end of a closed queue: the batch, then Closed.
+        p.send_batch([b"last1", b"last2"])
+        p.close()
+        assert q.receive_batch() == [b"last1", b"last2"]
+        expect(Closed, lambda: q.receive_batch(timeout=1))
+    Queue.unlink(name)
+
+
+def batch_wrap(name):
+    """Random batches through a small ring, records wrapping at every
+    offset: each message whole, once and in order, by its checksum."""
+    rng = random.Random(11)
+    with Queue.create(name, 4096, max_message=600) as q, Queue.open(name) as p:
+        sent = got = 0
+        while got < 20000:
+            msgs = [crc_msg(sent + i, rng.randbytes(rng.randrange(589)))
+                    for i in range(rng.randrange(1, 40))]
+            try:
+                p.send_batch(msgs, timeout=0)
+                k = len(msgs)
+            except Full as e:
+                k = e.sent
+            sent += k
+            while got < sent:
+                batch = q.receive_batch(limit=rng.randrange(1, 50),
+                                        max_bytes=rng.choice([None, 1, 700, 5000]),
+                                        timeout=0)
+                for m in batch:
+                    crc_check(m, got)
+                    got += 1
+                if rng.random() < 0.5:
+                    break
+        assert got == sent, (got, sent)
+    Queue.unlink(name)
+
+
+def batch_multi(name):
+    """A multi-producer queue: two producer handles' batches interleave
+    as runs, each producer's messages in order."""
+    with Queue.create(name, 8192, multi_producer=True) as q, \
+            Queue.open(name) as a, Queue.open(name) as b:
+        want = {b"a": 0, b"b": 0}
+        for r in range(300):
+            a.send_batch([b"a%d" % (r * 10 + i) for i in range(10)])
+            b.send_batch([b"b%d" % (r * 7 + i) for i in range(7)])
+            got = []
+            while len(got) < 17:
+                got += q.receive_batch(timeout=10)
+            for m in got:
+                who, seq = m[:1], int(m[1:])
+                assert seq == want[who], (m, want)
+                want[who] += 1
+        assert want == {b"a": 3000, b"b": 2100}, want
+    Queue.unlink(name)
 
 
 def sem(name):
@@ -99,4 +249,5 @@ def topic(name):
 
 
 if __name__ == "__main__":
-    {"queue": queue, "sem": sem, "seg": seg, "topic": topic}[sys.argv[1]](sys.argv[2])
+    {"queue": queue, "batch": batch, "sem": sem, "seg": seg,
+     "topic": topic}[sys.argv[1]](sys.argv[2])

@@ -5,12 +5,18 @@ both (u32 little-endian); a receiver checks the order and the checksum.
 
   pypeer.py send NAME COUNT SEED     send COUNT messages, then close
   pypeer.py recv NAME COUNT          receive and check COUNT, then expect the end
+  pypeer.py send-batch NAME COUNT SEED   send as send does, in random batches
+  pypeer.py recv-batch NAME COUNT SEED   receive as recv does, in random batches
   pypeer.py wait-recv NAME ROUNDS    receive ROUNDS messages, saying when it waits
   pypeer.py send-lines NAME TEXT...  send each TEXT, then close
   pypeer.py send-open NAME TEXT...   send each TEXT, leaving the queue open
   pypeer.py send-stdin NAME         send each line of standard input as it comes
   pypeer.py send-forever NAME        send until killed
   pypeer.py interrupt NAME           wait, take Ctrl-C, then receive once more
+  pypeer.py interrupt-batch NAME     the same with receive_batch
+  pypeer.py interrupt-send NAME      send_batch 200 messages into a full queue,
+                                     take Ctrl-C, say how many were sent, then
+                                     send "after" and close
 """
 
 import random
@@ -47,6 +53,35 @@ def main():
             q.send(make(s, rng.randbytes(rng.randrange(most + 1))))
         q.close()
         print("done", flush=True)
+    elif cmd == "send-batch":
+        count, rng = int(sys.argv[3]), random.Random(int(sys.argv[4]))
+        most = q.max_message - 12
+        s = 0
+        while s < count:
+            k = min(count - s, rng.randrange(1, 300))
+            q.send_batch([make(s + i, rng.randbytes(rng.randrange(most + 1)))
+                          for i in range(k)])
+            s += k
+        q.close()
+        print("done", flush=True)
+    elif cmd == "recv-batch":
+        count, rng = int(sys.argv[3]), random.Random(int(sys.argv[4]))
+        s = 0
+        while s < count:
+            for m in q.receive_batch(limit=rng.randrange(1, 500),
+                                     max_bytes=rng.choice([None, 1, 10000, 65536]),
+                                     timeout=60):
+                if s == count:
+                    raise SystemExit(f"bad: a message after the last: {len(m)} bytes")
+                check(m, s)
+                s += 1
+        try:
+            m = q.receive_batch(timeout=60)
+            raise SystemExit(f"bad: {len(m)} messages after the last")
+        except Closed:
+            pass
+        q.close()
+        print("ok", count, flush=True)
     elif cmd == "recv":
         count = int(sys.argv[3])
         for s in range(count):
@@ -91,6 +126,25 @@ def main():
         except KeyboardInterrupt:
             print("interrupted", flush=True)
         print("got", q.receive(timeout=60).decode(), flush=True)
+        q.close()
+    elif cmd == "interrupt-batch":
+        print("waiting", flush=True)
+        try:
+            m = q.receive_batch()
+            print("got before the interrupt", m, flush=True)
+        except KeyboardInterrupt:
+            print("interrupted", flush=True)
+        print("got", b" ".join(q.receive_batch(timeout=60)).decode(), flush=True)
+        q.close()
+    elif cmd == "interrupt-send":
+        msgs = [make(s, b"p" * 100) for s in range(200)]
+        print("sending", flush=True)
+        try:
+            q.send_batch(msgs)
+            print("sent all before the interrupt", flush=True)
+        except KeyboardInterrupt as e:
+            print("interrupted", e.sent, flush=True)
+        q.send(b"after")
         q.close()
     else:
         raise SystemExit(f"unknown command {cmd}")

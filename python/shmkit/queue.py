@@ -3,6 +3,9 @@
 import ctypes
 import errno
 import time
+from array import array
+from bisect import bisect_right
+from itertools import accumulate
 
 from . import _lib
 
@@ -25,6 +28,13 @@ EABORTED = -errno.ECANCELED
 # always between two calls, never inside one, which keeps the queue
 # consistent.
 _SLICE = 0.1
+
+# send_batch joins small messages into buffers of at most this many bytes:
+# large enough that a run of small messages is one library call, small
+# enough that the buffer is reused from the heap and stays in cache.
+_JOIN_LIMIT = 64 << 10
+
+_BYTES_TYPES = {bytes, bytearray}
 
 
 class QueueError(OSError):
@@ -93,6 +103,18 @@ def _error(rc):
     return (cls or QueueError)(-rc, msg)
 
 
+def _buffer(data):
+    """Returns what a ctypes call takes for the bytes of data (bytes-like)
+    and their number: writable contiguous buffers (bytearray, most
+    memoryviews) without a copy, others as bytes."""
+    m = memoryview(data)
+    if m.readonly or not m.c_contiguous:
+        b = m.tobytes()
+        return b, len(b)
+    n = m.nbytes
+    return (ctypes.c_char * n).from_buffer(m.cast("B") if m.format != "B" else m), n
+
+
 def _enc(s):
     return s.encode() if isinstance(s, str) else s
 
@@ -115,10 +137,23 @@ class Queue:
         self.capacity = lib.shmq_capacity(handle)
         self.max_message = lib.shmq_max_message(handle)
         self.multi_producer = bool(lib.shmq_is_multi_producer(handle))
-        self._send, self._peek, self._release = (lib.shmq_send, lib.shmq_peek,
-                                                 lib.shmq_release)
+        # Each call's foreign function, out-parameters and their byref()s
+        # are made once here: a ctypes call costs about a microsecond, and
+        # building its arguments again would cost as much.
+        self._send, self._send_packed = lib.shmq_send, lib.shmq_send_packed
+        self._peek, self._peek_batch = lib.shmq_peek, lib.shmq_peek_batch
+        self._release = lib.shmq_release
         self._p, self._n = ctypes.c_void_p(), ctypes.c_size_t()
         self._pp, self._pn = ctypes.byref(self._p), ctypes.byref(self._n)
+        self._got = ctypes.c_size_t()
+        self._pgot = ctypes.byref(self._got)
+        self._iov, self._iov_addr, self._iov_max = None, None, 0
+        # A view of the whole ring: a peeked message, which lies whole in
+        # the ring, is copied out as a slice of it (cheaper than a ctypes
+        # string_at per message). Dropped when the handle ends.
+        self._base = lib.shmq_ring(handle)
+        self._ring = memoryview(
+            (ctypes.c_char * self.capacity).from_address(self._base)).cast("B")
         idbuf = ctypes.create_string_buffer(16)
         lib.shmq_id(handle, idbuf)
         self.id = idbuf.raw.hex()
@@ -176,14 +211,124 @@ class Queue:
     def send(self, data, timeout=None):
         """Sends data (bytes-like) as one message, waiting for room up to
         timeout seconds (None: no limit; 0: Full at once)."""
-        h = self._handle()
-        if type(data) is not bytes:
-            data = bytes(data)
+        h = self._h
+        if h is None:
+            self._handle()
+        if type(data) is bytes:
+            n = len(data)
+        else:
+            data, n = _buffer(data)
         send = self._send
         # The common case first: room now, one library call.
-        rc = send(h, data, len(data), 0)
+        rc = send(h, data, n, 0)
         if rc == EFULL and (timeout is None or timeout > 0):
-            rc = self._wait(lambda ns: send(h, data, len(data), ns), timeout)
+            rc = self._wait(lambda ns: send(h, data, n, ns), timeout)
+        if rc < 0:
+            raise _error(rc)
+
+    def send_batch(self, msgs, timeout=None):
+        """Sends the bytes-like objects of msgs in order as separate
+        messages, waiting for room up to timeout seconds in all (None: no
+        limit; 0: only what fits now). Messages go to the library many at a
+        time, joined into buffers of up to 64 KiB (a longer message goes
+        alone, uncopied), so a batch of small messages costs far less per
+        message than send; the consumer sees each such run at once.
+
+        When not all were sent, the exception (Full with timeout 0,
+        Timeout, TooLarge for a message longer than max_message, and also a
+        KeyboardInterrupt that ends a wait) has an attribute sent: the
+        number of leading messages that were sent, each whole and in order;
+        none of the others was."""
+        h = self._h
+        if h is None:
+            self._handle()
+        if not isinstance(msgs, (list, tuple)):
+            msgs = list(msgs)
+        n = len(msgs)
+        if n == 0:
+            return
+        if n == 1:
+            try:
+                self.send(msgs[0], timeout)
+            except BaseException as e:
+                e.sent = 0
+                raise
+            return
+        huge = None
+        if set(map(type, msgs)) <= _BYTES_TYPES:
+            try:
+                lens = array("I", map(len, msgs))
+            except OverflowError:
+                lens = None
+        else:
+            lens = None
+        if lens is None:
+            # Items whose len() is not their size in bytes (an array of
+            # ints, say), or of 4 GiB or more (longer than any queue's
+            # maximum: the messages before it are sent, then TooLarge).
+            sizes = [memoryview(m).nbytes for m in msgs]
+            huge = next((i for i, k in enumerate(sizes) if k > 0xFFFFFFFF), None)
+            if huge is not None:
+                huge_size = sizes[huge]
+                sizes, msgs, n = sizes[:huge], msgs[:huge], huge
+            lens = array("I", sizes)
+        block = timeout is None or timeout > 0
+        end = None if timeout is None or timeout <= 0 else time.monotonic() + timeout
+        sent = [0]
+        try:
+            total = sum(lens) if n else 0
+            if total <= _JOIN_LIMIT:
+                self._send_run(h, msgs, lens, block, end, sent)
+            else:
+                ends = list(accumulate(lens))
+                i = 0
+                while i < n:
+                    j = bisect_right(ends, ends[i] - lens[i] + _JOIN_LIMIT, i)
+                    j = max(j, i + 1)
+                    self._send_run(h, msgs[i:j], lens[i:j], block, end, sent)
+                    i = j
+        except BaseException as e:
+            e.sent = sent[0]
+            raise
+        if huge is not None:
+            err = TooLarge(errno.EMSGSIZE,
+                           f"queue send {self.name}: message {huge} too large: "
+                           f"{huge_size} bytes, the queue's maximum is "
+                           f"{self.max_message}")
+            err.sent = huge
+            raise err
+
+    def _send_run(self, h, msgs, lens, block, end, sent):
+        """Sends msgs, of lens bytes each, with as few library calls as
+        room allows, adding to sent[0] as messages go."""
+        if len(msgs) == 1 and type(msgs[0]) is bytes:
+            data = msgs[0]
+        else:
+            data = b"".join(msgs)
+        count = len(lens)
+        send, got, pgot = self._send_packed, self._got, self._pgot
+        laddr = lens.buffer_info()[0]
+        rc = send(h, data, laddr, count, 0, pgot)
+        done = got.value
+        sent[0] += done
+        if rc == EFULL and block:
+            daddr = ctypes.cast(data, ctypes.c_void_p).value
+            skip = sum(lens[:done])
+            while True:
+                # Between two calls a signal's Python handler (Ctrl-C's
+                # KeyboardInterrupt) runs, with whole messages sent.
+                left = _SLICE if end is None else min(_SLICE, end - time.monotonic())
+                if left <= 0:
+                    rc = ETIMEDOUT
+                    break
+                rc = send(h, daddr + skip, laddr + 4 * done, count - done,
+                          max(1, int(left * 1e9)), pgot)
+                k = got.value
+                sent[0] += k
+                skip += sum(lens[done:done + k])
+                done += k
+                if rc not in (ETIMEDOUT, EINTR):
+                    break
         if rc < 0:
             raise _error(rc)
 
@@ -191,9 +336,76 @@ class Queue:
         """Returns the next message as bytes, waiting up to timeout seconds
         (None: no limit; 0: Empty at once). Raises Closed (an EOFError)
         after the last message of a queue closed for sending."""
-        msg = self.peek(timeout)
-        self.release()
+        h = self._h
+        if h is None:
+            self._handle()
+        rc = self._peek(h, 0, self._pp, self._pn)
+        if rc < 0:
+            if rc == EEMPTY and (timeout is None or timeout > 0):
+                peek, pp, pn = self._peek, self._pp, self._pn
+                rc = self._wait(lambda ns: peek(h, ns, pp, pn), timeout)
+            if rc < 0:
+                raise _error(rc)
+        off = self._p.value - self._base
+        msg = self._ring[off:off + self._n.value].tobytes()
+        # Released only once copied: an exception before this point (a
+        # KeyboardInterrupt) leaves the message in the queue.
+        rc = self._release(h)
+        if rc < 0:
+            raise _error(rc)
         return msg
+
+    def receive_batch(self, limit=1024, timeout=None, max_bytes=64 << 10):
+        """Returns a list of the next messages, at least one: it waits like
+        receive for the first (up to timeout seconds; None: no limit; 0:
+        Empty at once), then takes those already sent behind it, without
+        waiting, up to limit messages and max_bytes bytes in all (the first
+        comes whatever its size; None: no byte limit). The byte bound keeps
+        a batch of large messages from holding much memory at once; a batch
+        of small ones is one library call. Raises Closed after the last
+        message of a queue closed for sending (a batch that ends with the
+        last message returns it; the next call raises).
+
+        The messages are consumed only once all are copied: an exception (a
+        KeyboardInterrupt) before the copies are done leaves them all to the
+        next receive."""
+        h = self._h
+        if h is None:
+            self._handle()
+        if limit < 1:
+            raise ValueError(f"queue {self.name}: receive_batch limit {limit}, want at least 1")
+        if max_bytes is None:
+            max_bytes = 0
+        elif max_bytes < 1:
+            raise ValueError(f"queue {self.name}: receive_batch max_bytes {max_bytes}, want at least 1 or None")
+        if limit > self._iov_max:
+            # struct iovec pairs: address, length.
+            self._iov = array("Q", bytes(16 * limit))
+            self._iov_addr = self._iov.buffer_info()[0]
+            self._iov_max = limit
+        iov, pn, peek = self._iov_addr, self._pn, self._peek_batch
+        rc = peek(h, 0, iov, limit, max_bytes, pn)
+        if rc < 0:
+            if rc == EEMPTY and (timeout is None or timeout > 0):
+                rc = self._wait(lambda ns: peek(h, ns, iov, limit, max_bytes, pn), timeout)
+            if rc < 0:
+                raise _error(rc)
+        v = self._iov[:2 * self._n.value]
+        ptrs, lens = v[0::2], v[1::2]
+        base, ring = self._base, self._ring
+        first, last = ptrs[0], ptrs[-1]
+        if first <= last and last - first + lens[-1] <= 2 * _JOIN_LIMIT:
+            # One short stretch of the ring (no wrap in between): one copy
+            # out, then a bytes slice a message, cheaper than a view each.
+            span = ring[first - base:last - base + lens[-1]].tobytes()
+            msgs = [span[p - first:p - first + n] for p, n in zip(ptrs, lens)]
+        else:
+            msgs = [ring[p - base:p - base + n].tobytes()
+                    for p, n in zip(ptrs, lens)]
+        rc = self._release(h)
+        if rc < 0:
+            raise _error(rc)
+        return msgs
 
     def peek(self, timeout=None):
         """Returns a copy of the next message as receive does, but leaves it
@@ -201,13 +413,14 @@ class Queue:
         leaves it to the next reader. Peek again before release returns the
         same message."""
         h = self._handle()
-        peek, p, n, pp, pn = self._peek, self._p, self._n, self._pp, self._pn
+        peek, pp, pn = self._peek, self._pp, self._pn
         rc = peek(h, 0, pp, pn)
         if rc == EEMPTY and (timeout is None or timeout > 0):
             rc = self._wait(lambda ns: peek(h, ns, pp, pn), timeout)
         if rc < 0:
             raise _error(rc)
-        return ctypes.string_at(p.value, n.value) if n.value else b""
+        off = self._p.value - self._base
+        return self._ring[off:off + self._n.value].tobytes()
 
     def release(self):
         """Consumes the message peek returned."""
@@ -226,12 +439,14 @@ class Queue:
         """Ends the handle; a producer marks the queue closed for sending."""
         if self._h is not None:
             h, self._h = self._h, None
+            self._ring = None
             _lib.lib().shmq_close(h)
 
     def detach(self):
         """Ends the handle without closing the queue for sending."""
         if self._h is not None:
             h, self._h = self._h, None
+            self._ring = None
             _lib.lib().shmq_detach(h)
 
     def abort(self):
@@ -239,6 +454,7 @@ class Queue:
         gets Aborted instead of Closed after the last message."""
         if self._h is not None:
             h, self._h = self._h, None
+            self._ring = None
             _lib.lib().shmq_abort(h)
 
     def __enter__(self):
