@@ -24,18 +24,18 @@ import (
 )
 
 func init() {
-	roles["go-topic-pub"] = goTopicPubRole
+	shmtest.Role("go-topic-pub", goTopicPubRole)
 }
 
-// goTopicPubRole publishes args[1] messages "m0", "m1", ... to topic
-// args[0], says "published" and waits to be killed.
-func goTopicPubRole(a []string) int {
-	p, err := topic.Open(a[0])
+// goTopicPubRole publishes a["count"] messages "m0", "m1", ... to the topic
+// a["name"], says "published" and waits to be killed.
+func goTopicPubRole(a shmtest.Args) int {
+	p, err := topic.Open(a["name"])
 	if err != nil {
 		fmt.Println(err)
 		return 1
 	}
-	for i := range atoi(a[1]) {
+	for i := range a.Int("count") {
 		if err := p.TryPublish([]byte(fmt.Sprintf("m%d", i))); err != nil {
 			fmt.Println(err)
 			return 1

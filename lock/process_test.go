@@ -141,7 +141,7 @@ func TestOwnerDeathSleepers(t *testing.T) {
 	}()
 	for i, c := range waiters {
 		go func() {
-			l, ok := <-c.lines
+			l, ok := c.Next(time.Minute)
 			if !ok {
 				l = "exited"
 			}
@@ -274,7 +274,7 @@ func TestLiveOwnerKept(t *testing.T) {
 	if l := holder.line(t, 30*time.Second); l != "locked" {
 		t.Fatalf("holder said %q", l)
 	}
-	if err := holder.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+	if err := holder.Cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 350*time.Millisecond)

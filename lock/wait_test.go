@@ -119,7 +119,7 @@ func asleep(t *testing.T, seg *shm.Segment) {
 func expect(t *testing.T, c *child, want string) {
 	t.Helper()
 	if l := c.line(t, 30*time.Second); l != want {
-		t.Fatalf("child %d said %q, want %q", c.cmd.Process.Pid, l, want)
+		t.Fatalf("child %d said %q, want %q", c.Pid(), l, want)
 	}
 }
 
@@ -228,10 +228,8 @@ func TestWaitWriterInAnotherPIDNamespace(t *testing.T) {
 	if st, err := v.Writer(); st != lock.WriterAlive || err != nil {
 		t.Fatalf("Writer of a live writer in another namespace = %v, %v", st, err)
 	}
-	select {
-	case l := <-r.lines:
+	if l, ok := r.Next(0); ok {
 		t.Fatalf("the reader in a third namespace said %q while the writer lives", l)
-	default:
 	}
 	w.kill(t)
 	killed := time.Now()
@@ -516,7 +514,7 @@ func TestWaitWriterKilledAtRandom(t *testing.T) {
 		kills := make(chan time.Time, 1)
 		time.AfterFunc(time.Duration(rng.IntN(50))*time.Millisecond, func() {
 			kills <- time.Now()
-			w.cmd.Process.Signal(syscall.SIGKILL)
+			w.Cmd.Process.Signal(syscall.SIGKILL)
 		})
 		var last uint64
 		var ver lock.Version
