@@ -299,7 +299,7 @@ func runHostile(t *testing.T, role, name string, victims int, dur time.Duration,
 // TestHostileMutex: random rewrites of the mutex's lock and wake words while
 // three processes lock and unlock it.
 func TestHostileMutex(t *testing.T) {
-	dur := time.Duration(trials(2, 30)) * time.Second
+	dur := span(2*time.Second, 30*time.Second)
 	name := shmtest.Name(t, "")
 	seg, err := shm.Create(name, 4096)
 	if err != nil {
@@ -324,7 +324,7 @@ func TestHostileMutex(t *testing.T) {
 // TestHostileSemaphore: random rewrites of a semaphore's value, waiter count
 // and private flag while three processes post and wait.
 func TestHostileSemaphore(t *testing.T) {
-	dur := time.Duration(trials(2, 30)) * time.Second
+	dur := span(2*time.Second, 30*time.Second)
 	name := shmtest.Name(t, "")
 	seg, err := shm.Create(name, 4096)
 	if err != nil {

@@ -42,6 +42,18 @@ func trials(def, fullN int) int {
 	return def
 }
 
+// span returns def, or fullD at full strength, or a quarter of def under
+// -short: how long a test that runs for a set time runs.
+func span(def, fullD time.Duration) time.Duration {
+	switch {
+	case full():
+		return fullD
+	case testing.Short():
+		return def / 4
+	}
+	return def
+}
+
 // newRand returns a random source for a test and logs its seed, so that a
 // failing trial sequence can be replayed with SHM_CHAOS_SEED.
 func newRand(t testing.TB) *rand.Rand {

@@ -460,7 +460,7 @@ func TestSeqlockKill(t *testing.T) {
 	defer seg.Close()
 	seq := mem.MustUint64(seg.Bytes(), 0)
 	// Readers run for the whole test: about 25 ms per trial.
-	dur := time.Duration(n)*25*time.Millisecond + 2*time.Second
+	dur := time.Duration(n)*25*time.Millisecond + span(2*time.Second, 2*time.Second)
 	var readers []*shmtest.Child
 	for range 2 {
 		p := shmtest.Spawn(t, "seq-reader", shmtest.Args{"name": name, "dur": dur.String()})
@@ -517,9 +517,9 @@ func TestSeqlockKill(t *testing.T) {
 // TestMutexContention: many processes contend on one mutex for a bounded
 // time, without kills: every increment each reports is in the counter.
 func TestMutexContention(t *testing.T) {
-	workers, dur := 8, 1*time.Second
+	workers, dur := 8, span(time.Second, 20*time.Second)
 	if full() {
-		workers, dur = 16, 20*time.Second
+		workers = 16
 	}
 	name := shmtest.Name(t, "")
 	seg, err := shm.Create(name, mxSize)

@@ -414,9 +414,9 @@ func semPool(a shmtest.Args) int {
 // tokens, and at the end the value is three again (no token lost or made).
 func TestSemaphoreContention(t *testing.T) {
 	const tokens = 3
-	workers, dur := 8, time.Second
+	workers, dur := 8, span(time.Second, 20*time.Second)
 	if full() {
-		workers, dur = 16, 20*time.Second
+		workers = 16
 	}
 	name := shmtest.Name(t, "")
 	s, err := sem.Open(name, sem.Create(tokens), sem.Exclusive())

@@ -129,6 +129,7 @@ func wrapOffsets(p uint32, count int) (seen map[uint64]bool, possible int) {
 // Send, Reserve/Commit and SendBatch) and a C consumer checks every byte,
 // the order, and the end of the stream.
 func TestGoToC(t *testing.T) {
+	shmtest.SkipShort(t)
 	peer := buildPeer(t, "-O2")
 	name := shmtest.Name(t, "")
 	n := streamCount(t)
@@ -435,6 +436,7 @@ wait:
 // queues; the Go consumer gets only whole committed messages in order,
 // then ErrPeerDead, never hangs, and the queue takes a new producer.
 func TestCProducerKilled(t *testing.T) {
+	shmtest.SkipShort(t)
 	peer := buildPeer(t, "-O2")
 	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 2))
 	n := trials(4, 100)
@@ -506,6 +508,7 @@ func TestCProducerKilled(t *testing.T) {
 // points, a C consumer that must see only whole messages in order and then
 // the dead peer.
 func TestGoProducerKilled(t *testing.T) {
+	shmtest.SkipShort(t)
 	peer := buildPeer(t, "-O2")
 	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 3))
 	n := trials(4, 100)
@@ -564,6 +567,7 @@ var hostileFields = [][2]int{
 // call must return a message or a documented error code, and the
 // sanitizers must report nothing.
 func TestCConsumerHostile(t *testing.T) {
+	shmtest.SkipShort(t)
 	peer := buildPeer(t, "-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer")
 	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 4))
 	n := trials(3, 30)

@@ -313,6 +313,7 @@ func TestPythonInterrupted(t *testing.T) {
 // leaves whole messages behind it, the Go consumer gets ErrPeerDead, and a
 // new Python producer's message comes next.
 func TestPythonKilledMidSend(t *testing.T) {
+	shmtest.SkipShort(t)
 	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 5))
 	for trial := range trials(3, 30) {
 		name := shmtest.Name(t, "")
@@ -375,6 +376,7 @@ func TestPythonKilledMidSend(t *testing.T) {
 // working: every transport prints a row for every size. (Its figures are
 // for quiet machines and longer runs; this test reads none of them.)
 func TestPythonBenchScript(t *testing.T) {
+	shmtest.SkipShort(t)
 	cmd := python(t, filepath.Join(repoDir(t), "python", "bench.py"), "--seconds", "0.02", "--sizes", "64,4096")
 	out, err := cmd.CombinedOutput()
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/shmkit/shm/internal/mem"
+	"github.com/shmkit/shm/internal/shmtest"
 	"github.com/shmkit/shm/lock"
 )
 
@@ -60,6 +61,7 @@ func TestMutexProcesses(t *testing.T) {
 // reap the child before locking, odd rounds lock at once, while the child
 // may still be dying.
 func TestOwnerDeath(t *testing.T) {
+	shmtest.SkipShort(t)
 	const rounds = 50
 	seg, name := newSeg(t)
 	m := newMutex(t, seg)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/shmkit/shm"
 	"github.com/shmkit/shm/internal/mem"
+	"github.com/shmkit/shm/internal/shmtest"
 	"github.com/shmkit/shm/lock"
 )
 
@@ -499,6 +500,7 @@ func TestSeqlockWaitBytes(t *testing.T) {
 // ErrWriterDead within one second of each kill; the next writer's
 // Stores reach it again.
 func TestWaitWriterKilledAtRandom(t *testing.T) {
+	shmtest.SkipShort(t)
 	const rounds = 20
 	seg, name := newSeg(t)
 	v, err := lock.ValueAt[uint64](seg, offWait)

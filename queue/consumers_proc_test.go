@@ -182,6 +182,7 @@ func TestProcessConsumersExactlyOnce(t *testing.T) {
 // nothing: their message in flight goes to another consumer, counted as
 // another delivery, and each kill adds at most one delivery.
 func TestProcessConsumersCrash(t *testing.T) {
+	shmtest.SkipShort(t)
 	trials := 5
 	if testing.Short() {
 		trials = 2

@@ -151,6 +151,7 @@ func wantGone(t testing.TB, name string, qs ...*Queue) {
 // truncates the object; the wait must end with ErrFault, not hang (the ring
 // page it watches may be gone, or, with a half truncation, still there).
 func TestTruncateWhileBlocked(t *testing.T) {
+	shmtest.SkipShort(t)
 	type waiter struct {
 		name  string
 		op    string
@@ -255,6 +256,7 @@ const (
 // that map the object afresh, refuse it as not a queue), and every later
 // call on the handle must fail too, until Close.
 func TestTruncateBetweenCalls(t *testing.T) {
+	shmtest.SkipShort(t)
 	var held Position // what ReleaseThrough releases
 	cases := []struct {
 		name  string
@@ -404,6 +406,7 @@ func mapSeg(t *testing.T, e *faultEnv) {
 // (one at a time or in batches) when the peer truncates the object at a
 // random moment: both must stop with ErrFault.
 func TestTruncateWhileStreaming(t *testing.T) {
+	shmtest.SkipShort(t)
 	if raceEnabled {
 		t.Skip(raceWindow)
 	}

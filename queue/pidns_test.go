@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shmkit/shm/internal/shmtest"
 )
 
 // wantPeer checks how Stat shows a role: claimed, alive, and in another
@@ -46,6 +48,7 @@ func readLine(t *testing.T, k *childProc, d time.Duration) string {
 // lost, duplicated, reordered or torn, and Stat shows both alive, the
 // child in another PID namespace.
 func TestNamespaceIntegrity(t *testing.T) {
+	shmtest.SkipShort(t)
 	needNewNS(t)
 	count := millionCount
 	if raceEnabled {

@@ -348,8 +348,11 @@ const millionCount = 1_000_000
 func TestProcessIntegritySPSC(t *testing.T) {
 	ctx := ctxT(t)
 	count := millionCount
-	if raceEnabled {
+	switch {
+	case raceEnabled:
 		count /= 5 // the race detector slows the consumer down about tenfold
+	case testing.Short():
+		count /= 20
 	}
 	name, _, c := pair(t, 1<<16)
 	ch := spawn(t, "produce", name, 1, count)
@@ -392,6 +395,7 @@ func TestProcessIntegrityMPSC(t *testing.T) {
 // goes on. The consumer must get only whole, committed messages in order
 // per producer, all of the steady producer's, and never hang.
 func TestProcessCrashMPSC(t *testing.T) {
+	shmtest.SkipShort(t)
 	ctx := ctxT(t)
 	const trials, parallel = 100, 4
 	name, _, c := pair(t, 1<<14, MultiProducer())
@@ -460,6 +464,7 @@ func TestProcessCrashMPSC(t *testing.T) {
 // get whole messages only, each producer's in order without gaps, and all
 // of the last producer's, which closes the queue.
 func TestProcessCrashSPSC(t *testing.T) {
+	shmtest.SkipShort(t)
 	ctx := ctxT(t)
 	const trials = 30
 	name, _, c := pair(t, 1<<12)
@@ -560,6 +565,7 @@ func TestProcessProducerDies(t *testing.T) {
 }
 
 func TestProcessConsumerDies(t *testing.T) {
+	shmtest.SkipShort(t)
 	for _, mode := range []struct {
 		name string
 		opts []Option
