@@ -274,15 +274,16 @@ func TestAttachedOtherUser(t *testing.T) {
 
 // ExampleScanAttachments lists who has an object open, as "shm stat" does.
 func ExampleScanAttachments() {
-	seg, err := shm.Create("example-attached", 4096)
+	name := exampleName("attached")
+	seg, err := shm.Create(name, 4096)
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	defer shm.Unlink("example-attached")
+	defer shm.Unlink(name)
 	defer seg.Close()
 
-	info, _ := shm.Stat("example-attached")
+	info, _ := shm.Stat(name)
 	a, err := shm.ScanAttachments()
 	if err != nil {
 		fmt.Println(err)

@@ -433,18 +433,24 @@ func TestCleanOpenerRace(t *testing.T) {
 }
 
 // ExampleClean shows what a service does at start-up: remove what its
-// crashed predecessors left, keep what is in use.
+// crashed predecessors left, keep what is in use. (A directory of its own
+// stands in for /dev/shm.)
 func ExampleClean() {
-	seg, err := shm.Create("example-clean-jobs", 4096)
+	dir, err := os.MkdirTemp("", "example-clean")
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	defer shm.Unlink("example-clean-jobs")
+	defer os.RemoveAll(dir)
+	seg, err := shm.Create("example-clean-jobs", 4096, shm.Dir(dir))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	defer seg.Close() // mapped here: in use
 
 	outcomes, err := inspect.Clean(context.Background(), &inspect.CleanOptions{
-		Options: inspect.Options{Prefix: "example-clean-"},
+		Options: inspect.Options{Dir: dir, Prefix: "example-clean-"},
 		Force:   true,
 	})
 	if err != nil {
@@ -461,16 +467,21 @@ func ExampleClean() {
 // that a clean stopped half-way (its context cancelled) has said what it
 // did.
 func ExampleCleanOptions_report() {
-	seg, err := shm.Create("example-report-jobs", 4096)
+	dir, err := os.MkdirTemp("", "example-report")
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	defer shm.Unlink("example-report-jobs")
+	defer os.RemoveAll(dir)
+	seg, err := shm.Create("example-report-jobs", 4096, shm.Dir(dir))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	defer seg.Close() // mapped here: in use
 
 	_, err = inspect.Clean(context.Background(), &inspect.CleanOptions{
-		Options: inspect.Options{Prefix: "example-report-"},
+		Options: inspect.Options{Dir: dir, Prefix: "example-report-"},
 		Force:   true,
 		Report: func(o inspect.Outcome) {
 			fmt.Println(o.Object.Name, o.Action, o.Object.State)
@@ -484,16 +495,21 @@ func ExampleCleanOptions_report() {
 
 // ExampleList shows the kind and the contents an inspection reads.
 func ExampleList() {
-	q, err := queue.Create("example-list-q", 4096)
+	dir, err := os.MkdirTemp("", "example-list")
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	defer queue.Unlink("example-list-q")
+	defer os.RemoveAll(dir)
+	q, err := queue.Create("example-list-q", 4096, queue.Dir(dir))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	q.Send(context.Background(), []byte("hello"))
 	q.Detach()
 
-	objs, err := inspect.List(&inspect.Options{Prefix: "example-list-"})
+	objs, err := inspect.List(&inspect.Options{Dir: dir, Prefix: "example-list-"})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -559,15 +575,20 @@ func TestCleanOtherUsers(t *testing.T) {
 
 // ExampleSampler follows a queue's traffic, as "shm top" does.
 func ExampleSampler() {
-	q, err := queue.Create("example-sampler-q", 4096)
+	dir, err := os.MkdirTemp("", "example-sampler")
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	defer queue.Unlink("example-sampler-q")
+	defer os.RemoveAll(dir)
+	q, err := queue.Create("example-sampler-q", 4096, queue.Dir(dir))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	defer q.Close()
 
-	s := inspect.NewSampler(&inspect.Options{Prefix: "example-sampler-"})
+	s := inspect.NewSampler(&inspect.Options{Dir: dir, Prefix: "example-sampler-"})
 	first, _ := s.Sample()
 	fmt.Println("first sample has a rate:", first[0].Rate != nil)
 
