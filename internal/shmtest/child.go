@@ -283,10 +283,10 @@ func Start(t testing.TB, cmd *exec.Cmd) *Child {
 		c.Kill()
 		select {
 		case <-c.done:
+			started.Delete(cmd)
 		case <-time.After(10 * time.Second):
 			t.Errorf("child %s (pid %d) not reaped 10 s after SIGKILL", role, c.Pid())
 		}
-		started.Delete(cmd)
 	})
 	return c
 }
