@@ -131,6 +131,7 @@ func killAfter(c *shmtest.Child, d time.Duration) {
 // the queue's order (the duplicate window drops what a restarted bridge
 // publishes again).
 func TestOutKilled(t *testing.T) {
+	shmtest.SkipShort(t)
 	trials, n := chaosTrials()
 	srv := startServer(t, 0)
 	nc := srv.connect(t, nil)
@@ -216,6 +217,7 @@ func TestOutKilled(t *testing.T) {
 // consumer's acknowledgement floor) each time a bridge started, and those
 // at most Window.
 func TestInKilled(t *testing.T) {
+	shmtest.SkipShort(t)
 	trials, n := chaosTrials()
 	const window = 64
 	srv := startServer(t, 0)
@@ -341,6 +343,7 @@ func TestInKilled(t *testing.T) {
 // the queue; out waits for the next producer instead of failing, and the
 // stream gets the messages of both.
 func TestOutProducerDies(t *testing.T) {
+	shmtest.SkipShort(t)
 	const first, n = 100, 300
 	srv := startServer(t, 0)
 	var log eventLog

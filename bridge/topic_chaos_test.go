@@ -26,6 +26,7 @@ import (
 // joins with the topic's history, so that nothing published before it
 // is lost either.
 func TestOutTopicKilled(t *testing.T) {
+	shmtest.SkipShort(t)
 	trials, n := chaosTrials()
 	srv := startServer(t, 0)
 	nc := srv.connect(t, nil)
@@ -98,6 +99,7 @@ func TestOutTopicKilled(t *testing.T) {
 // which a bridge that finds none of the topic's messages in the stream
 // does not know of.
 func TestOutTopicKilledGaps(t *testing.T) {
+	shmtest.SkipShort(t)
 	trials, n := chaosTrials()
 	srv := startServer(t, 0)
 	nc := srv.connect(t, nil)
@@ -176,6 +178,7 @@ func TestOutTopicKilledGaps(t *testing.T) {
 // bridge started, and those at most Window. Each bridge takes over the
 // publisher role of the one killed before it.
 func TestInTopicKilled(t *testing.T) {
+	shmtest.SkipShort(t)
 	trials, n := chaosTrials()
 	const window = 64
 	srv := startServer(t, 0)

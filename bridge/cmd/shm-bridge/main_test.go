@@ -164,6 +164,7 @@ func TestOutThenIn(t *testing.T) {
 // TestSignalDrains: in, running without -n, stops cleanly on each of
 // SIGINT, SIGTERM and SIGHUP: exit 0, what it sent acknowledged.
 func TestSignalDrains(t *testing.T) {
+	shmtest.SkipShort(t)
 	url, nc := startServer(t)
 	js, err := jetstream.New(nc)
 	if err != nil {
