@@ -3,14 +3,13 @@
 package shm_test
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/shmkit/shm"
 	"github.com/shmkit/shm/internal/shmtest"
@@ -108,7 +107,7 @@ func attachScan(name, _ string) int {
 }
 
 // holder starts a child in role on name and returns its pid once it says
-// it is ready; it ends when the test does (its standard input closes).
+// it is ready; it is killed when the test ends.
 func holder(t *testing.T, role, name string, cred *syscall.Credential, exe string) int {
 	t.Helper()
 	cmd := child(t, role, name, "")
@@ -119,24 +118,11 @@ func holder(t *testing.T, role, name string, cred *syscall.Credential, exe strin
 	if cred != nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	}
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
+	c := shmtest.Start(t, cmd)
+	if line, ok := c.Next(time.Minute); line != "ready" {
+		t.Fatalf("%s child: %q, %v; output:\n%s", role, line, ok, c.Output())
 	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stdin.Close(); cmd.Wait() })
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if strings.TrimSpace(line) != "ready" {
-		t.Fatalf("%s child: %q, %v", role, line, err)
-	}
-	return cmd.Process.Pid
+	return c.Pid()
 }
 
 func findPID(procs []shm.Process, pid int) (shm.Process, bool) {
@@ -288,15 +274,16 @@ func TestAttachedOtherUser(t *testing.T) {
 
 // ExampleScanAttachments lists who has an object open, as "shm stat" does.
 func ExampleScanAttachments() {
-	seg, err := shm.Create("example-attached", 4096)
+	name := exampleName("attached")
+	seg, err := shm.Create(name, 4096)
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	defer shm.Unlink("example-attached")
+	defer shm.Unlink(name)
 	defer seg.Close()
 
-	info, _ := shm.Stat("example-attached")
+	info, _ := shm.Stat(name)
 	a, err := shm.ScanAttachments()
 	if err != nil {
 		fmt.Println(err)

@@ -294,6 +294,7 @@ func waitGone(t *testing.T, pid int) {
 }
 
 func TestInteropPython(t *testing.T) {
+	shmtest.SkipShort(t)
 	shmtest.Need(t, "python3")
 
 	t.Run("Python creates, Go opens", func(t *testing.T) {

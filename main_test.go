@@ -3,7 +3,6 @@
 package shm_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -12,34 +11,34 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/shmkit/shm"
+	"github.com/shmkit/shm/internal/shmtest"
 	"golang.org/x/sys/unix"
 )
 
-// The multi-process tests re-execute this test binary as the peer. The
-// environment variable childRole selects what the child does; TestMain runs
-// it instead of the tests and exits.
-const (
-	childRole = "SHM_TEST_CHILD"
-	childName = "SHM_TEST_CHILD_NAME"
-	childArg  = "SHM_TEST_CHILD_ARG"
-)
+// The multi-process tests re-execute this test binary as the peer, in a
+// role of runChild (see shmtest.Role) on the object named by the argument
+// "name", with the role's own argument "arg".
 
 // Exit codes of the child roles.
 const (
-	childOK         = 0
-	childFailed     = 1
+	childOK         = shmtest.ExitOK
+	childFailed     = shmtest.ExitFail
 	childPermission = 3
 )
 
-func TestMain(m *testing.M) {
-	if role := os.Getenv(childRole); role != "" {
-		os.Exit(runChild(role, os.Getenv(childName), os.Getenv(childArg)))
+func init() {
+	roles := []string{"open", "truncate"}
+	for role := range attachRoles {
+		roles = append(roles, role)
 	}
-	os.Exit(m.Run())
+	for _, role := range roles {
+		shmtest.Role(role, func(a shmtest.Args) int { return runChild(role, a["name"], a["arg"]) })
+	}
 }
+
+func TestMain(m *testing.M) { shmtest.Main(m) }
 
 // runChild is the peer process. It prints what happened on stdout.
 func runChild(role, name, arg string) int {
@@ -92,18 +91,7 @@ func runChild(role, name, arg string) int {
 // object name, with arg. It is killed and reaped when the test ends.
 func child(t *testing.T, role, name, arg string) *exec.Cmd {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childRole+"="+role, childName+"="+name, childArg+"="+arg)
-	cmd.WaitDelay = time.Second
-	t.Cleanup(func() {
-		cancel()
-		if cmd.Process != nil && cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	})
-	return cmd
+	return shmtest.Command(t, role, shmtest.Args{"name": name, "arg": arg})
 }
 
 // runPeer runs cmd to completion and returns its trimmed standard output and

@@ -48,6 +48,7 @@ func sendChecked(ctx context.Context, name string, n, spread int) error {
 // TestOutMillion: a million checked messages from a queue to a stream
 // while the producer sends them: the stream holds each once, in order.
 func TestOutMillion(t *testing.T) {
+	shmtest.SkipShort(t)
 	n := million()
 	srv := startServer(t, 0)
 	nc := srv.connect(t, nil)
@@ -102,6 +103,7 @@ func TestOutMillion(t *testing.T) {
 // while its consumer receives them: each once, in order, with the stream
 // sequence framed in front.
 func TestInMillion(t *testing.T) {
+	shmtest.SkipShort(t)
 	n := million()
 	srv := startServer(t, 0)
 	nc := srv.connect(t, nil)

@@ -1,18 +1,15 @@
 package natsbridge
 
 // Crash tests: the test binary re-executes itself as the bridge process
-// (BRIDGE_TEST_ROLE=out or in, configured by the BRIDGE_* variables), and
-// the test SIGKILLs it at random points.
+// (the shmtest role "out" or "in", configured by its arguments), and the
+// test SIGKILLs it at random points.
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"os/signal"
 	"strconv"
 	"syscall"
@@ -24,28 +21,27 @@ import (
 	"github.com/shmkit/shm/queue"
 )
 
-func TestMain(m *testing.M) {
-	if role := os.Getenv("BRIDGE_TEST_ROLE"); role != "" {
-		if err := bridgeChild(role); err != nil {
-			fmt.Fprintln(os.Stderr, "bridge child:", err)
-			os.Exit(1)
-		}
-		os.Exit(0)
+func init() {
+	for _, role := range []string{"out", "in", "produce"} {
+		shmtest.Role(role, func(a shmtest.Args) int { return shmtest.ExitStatus(bridgeChild(role, a)) })
 	}
-	os.Exit(m.Run())
 }
 
-// bridgeChild runs Out or In as configured by the environment until it
-// ends or SIGTERM drains it.
-func bridgeChild(role string) error {
+func TestMain(m *testing.M) { shmtest.Main(m) }
+
+// bridgeChild runs Out or In as its arguments configure it (url, queue or
+// topic, subject, window, ack-wait-ms, count, log) until it ends or
+// SIGTERM drains it.
+func bridgeChild(role string, a shmtest.Args) error {
+	atoi := func(k string) int { n, _ := strconv.Atoi(a[k]); return n }
 	if role == "produce" {
-		// Send the first BRIDGE_COUNT checked messages, say so and wait
-		// to be killed, the queue left open.
-		q, err := queue.Open(os.Getenv("BRIDGE_QUEUE"))
+		// Send the first count checked messages, say so and wait to be
+		// killed, the queue left open.
+		q, err := queue.Open(a["queue"])
 		if err != nil {
 			return err
 		}
-		n, _ := strconv.Atoi(os.Getenv("BRIDGE_COUNT"))
+		n := atoi("count")
 		var buf []byte
 		for i := range uint64(n) {
 			if buf = checkedMsg(buf, i, 48); q.TrySend(buf) != nil {
@@ -58,7 +54,7 @@ func bridgeChild(role string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 	logf := func(format string, args ...any) { fmt.Fprintf(os.Stderr, role+": "+format+"\n", args...) }
-	if path := os.Getenv("BRIDGE_LOG"); path != "" {
+	if path := a["log"]; path != "" {
 		// The test reads the log lines of every bridge it killed: each
 		// line is one write to a file opened for appending.
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
@@ -72,20 +68,19 @@ func bridgeChild(role string) error {
 			f.WriteString(fmt.Sprintf(format, args...) + "\n")
 		}
 	}
-	nc, err := Connect(os.Getenv("BRIDGE_URL"), "bridge child", logf)
+	nc, err := Connect(a["url"], "bridge child", logf)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
 	fmt.Println("ready") // connected, SIGTERM handled
-	atoi := func(k string) int { n, _ := strconv.Atoi(os.Getenv(k)); return n }
 	cfg := Config{
-		Queue:    os.Getenv("BRIDGE_QUEUE"),
-		Topic:    os.Getenv("BRIDGE_TOPIC"),
-		Subject:  os.Getenv("BRIDGE_SUBJECT"),
-		Window:   atoi("BRIDGE_WINDOW"),
-		AckWait:  time.Duration(atoi("BRIDGE_ACK_WAIT_MS")) * time.Millisecond,
-		Count:    int64(atoi("BRIDGE_COUNT")),
+		Queue:    a["queue"],
+		Topic:    a["topic"],
+		Subject:  a["subject"],
+		Window:   atoi("window"),
+		AckWait:  time.Duration(atoi("ack-wait-ms")) * time.Millisecond,
+		Count:    int64(atoi("count")),
 		Sequence: true,
 		Logf:     logf,
 	}
@@ -104,67 +99,31 @@ func chaosTrials() (trials, messages int) {
 	return 50, 20_000
 }
 
-// startChild starts the test binary as a bridge process and waits until
-// it is connected.
-func startChild(t *testing.T, role string, env ...string) *exec.Cmd {
+// startChild starts the test binary as a bridge process in role with a
+// and waits until it is connected.
+func startChild(t *testing.T, role string, a shmtest.Args) *shmtest.Child {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), append([]string{"BRIDGE_TEST_ROLE=" + role}, env...)...)
-	if testing.Verbose() {
-		cmd.Stderr = os.Stderr
+	c := shmtest.Spawn(t, role, a)
+	if _, ok := c.Expect("ready", time.Minute); !ok {
+		c.KillWait()
+		t.Fatalf("the bridge process was not ready within a minute; output:\n%s", c.Output())
 	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill() }) // a test that failed half-way leaves no bridge behind
-	ready := make(chan bool, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		ready <- sc.Scan() && sc.Text() == "ready"
-		io.Copy(io.Discard, out)
-	}()
-	select {
-	case ok := <-ready:
-		if !ok {
-			cmd.Process.Kill()
-			cmd.Wait()
-			t.Fatal("the bridge process ended before it was ready")
-		}
-	case <-time.After(time.Minute):
-		cmd.Process.Kill()
-		cmd.Wait()
-		t.Fatal("the bridge process was not ready within a minute")
-	}
-	return cmd
+	return c
 }
 
 // waitChild waits up to d for the child to exit and fails the test when
 // it does not, or exits with an error.
-func waitChild(t *testing.T, cmd *exec.Cmd, d time.Duration) {
+func waitChild(t *testing.T, c *shmtest.Child, d time.Duration) {
 	t.Helper()
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("the bridge process: %v", err)
-		}
-	case <-time.After(d):
-		cmd.Process.Kill()
-		<-done
-		t.Fatalf("the bridge process did not end within %v", d)
+	if err := c.Wait(d); err != nil {
+		t.Fatalf("the bridge process: %v", err)
 	}
 }
 
-// killAfter SIGKILLs the child after d.
-func killAfter(cmd *exec.Cmd, d time.Duration) {
+// killAfter SIGKILLs the child after d and reaps it.
+func killAfter(c *shmtest.Child, d time.Duration) {
 	time.Sleep(d)
-	cmd.Process.Signal(syscall.SIGKILL)
-	cmd.Wait()
+	c.KillWait()
 }
 
 // TestOutKilled: the out bridge, SIGKILLed at random points and started
@@ -172,6 +131,7 @@ func killAfter(cmd *exec.Cmd, d time.Duration) {
 // the queue's order (the duplicate window drops what a restarted bridge
 // publishes again).
 func TestOutKilled(t *testing.T) {
+	shmtest.SkipShort(t)
 	trials, n := chaosTrials()
 	srv := startServer(t, 0)
 	nc := srv.connect(t, nil)
@@ -189,7 +149,7 @@ func TestOutKilled(t *testing.T) {
 	defer p.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	env := []string{"BRIDGE_URL=" + srv.url(), "BRIDGE_QUEUE=" + name, "BRIDGE_SUBJECT=ko.m", "BRIDGE_WINDOW=64"}
+	args := shmtest.Args{"url": srv.url(), "queue": name, "subject": "ko.m", "window": "64"}
 	rnd := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -217,7 +177,7 @@ func TestOutKilled(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		cmd := startChild(t, "out", env...)
+		cmd := startChild(t, "out", args)
 		if trial%2 == 0 {
 			// Killed at a random time, often while it sets up.
 			time.Sleep(time.Duration(rnd.IntN(20_000)) * time.Microsecond)
@@ -242,7 +202,7 @@ func TestOutKilled(t *testing.T) {
 	}
 	p.Close()
 	// The last bridge ends by itself: the queue is closed and drained.
-	waitChild(t, startChild(t, "out", env...), 5*time.Minute)
+	waitChild(t, startChild(t, "out", args), 5*time.Minute)
 	readStream(t, nc, "KO", n)
 	t.Logf("%d messages, %d kills, %d of them while publishing (some messages stored, others waiting)", n, trials, busy)
 	if busy < trials/5 {
@@ -257,6 +217,7 @@ func TestOutKilled(t *testing.T) {
 // consumer's acknowledgement floor) each time a bridge started, and those
 // at most Window.
 func TestInKilled(t *testing.T) {
+	shmtest.SkipShort(t)
 	trials, n := chaosTrials()
 	const window = 64
 	srv := startServer(t, 0)
@@ -304,8 +265,7 @@ func TestInKilled(t *testing.T) {
 			}
 		}
 	}
-	env := []string{"BRIDGE_URL=" + srv.url(), "BRIDGE_QUEUE=" + name, "BRIDGE_SUBJECT=ki.m",
-		"BRIDGE_WINDOW=" + strconv.Itoa(window), "BRIDGE_ACK_WAIT_MS=250"}
+	args := shmtest.Args{"url": srv.url(), "queue": name, "subject": "ki.m", "window": strconv.Itoa(window), "ack-wait-ms": "250"}
 	rnd := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 2))
 	// outstanding is what a bridge starting now sends again at most: the
 	// durable consumer's deliveries above its acknowledgement floor.
@@ -335,7 +295,7 @@ func TestInKilled(t *testing.T) {
 		before := last
 		o := outstanding()
 		bound, most = bound+o, max(most, o)
-		cmd := startChild(t, "in", env...)
+		cmd := startChild(t, "in", args)
 		if trial%2 == 0 {
 			// Killed at a random time, often while it sets up.
 			time.Sleep(time.Duration(rnd.IntN(20_000)) * time.Microsecond)
@@ -358,13 +318,13 @@ func TestInKilled(t *testing.T) {
 	// The last bridge runs until the queue has everything, then drains on
 	// SIGTERM.
 	bound += outstanding()
-	cmd := startChild(t, "in", env...)
+	cmd := startChild(t, "in", args)
 	deadline := time.Now().Add(5 * time.Minute)
 	for last < uint64(n) && time.Now().Before(deadline) {
 		drain()
 		time.Sleep(time.Millisecond)
 	}
-	cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Cmd.Process.Signal(syscall.SIGTERM)
 	waitChild(t, cmd, time.Minute)
 	drain()
 	if last != uint64(n) {
@@ -383,6 +343,7 @@ func TestInKilled(t *testing.T) {
 // the queue; out waits for the next producer instead of failing, and the
 // stream gets the messages of both.
 func TestOutProducerDies(t *testing.T) {
+	shmtest.SkipShort(t)
 	const first, n = 100, 300
 	srv := startServer(t, 0)
 	var log eventLog
@@ -399,7 +360,7 @@ func TestOutProducerDies(t *testing.T) {
 	var st Stats
 	done := make(chan error, 1)
 	go func() { done <- Out(ctx, nc, Config{Queue: name, Subject: "pd.m", Stats: &st, Logf: log.logf(t)}) }()
-	killAfter(startChild(t, "produce", "BRIDGE_QUEUE="+name, "BRIDGE_COUNT="+strconv.Itoa(first)), 0)
+	killAfter(startChild(t, "produce", shmtest.Args{"queue": name, "count": strconv.Itoa(first)}), 0)
 	for deadline := time.Now().Add(time.Minute); log.count("producer died") == 0; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("out did not say that the producer died")

@@ -29,6 +29,7 @@ func restartWhen(t *testing.T, srv *testServer, st *Stats, at int64) {
 // publishes; the bridge reconnects, and the stream has every message
 // exactly once, in order.
 func TestOutServerRestart(t *testing.T) {
+	shmtest.SkipShort(t)
 	const n = 50_000
 	srv := startServer(t, 0)
 	var log eventLog
@@ -67,6 +68,7 @@ func TestOutServerRestart(t *testing.T) {
 // to the queue; the bridge reconnects, and the queue gets every message,
 // in order, redeliveries within Window.
 func TestInServerRestart(t *testing.T) {
+	shmtest.SkipShort(t)
 	const n, window = 50_000, 128
 	srv := startServer(t, 0)
 	var log eventLog

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/shmkit/shm/internal/shmtest"
 	"github.com/shmkit/shm/topic"
 )
 
@@ -25,6 +26,7 @@ import (
 // joins with the topic's history, so that nothing published before it
 // is lost either.
 func TestOutTopicKilled(t *testing.T) {
+	shmtest.SkipShort(t)
 	trials, n := chaosTrials()
 	srv := startServer(t, 0)
 	nc := srv.connect(t, nil)
@@ -37,7 +39,7 @@ func TestOutTopicKilled(t *testing.T) {
 	defer p.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	env := []string{"BRIDGE_URL=" + srv.url(), "BRIDGE_TOPIC=" + name, "BRIDGE_SUBJECT=kto.m", "BRIDGE_WINDOW=64"}
+	args := shmtest.Args{"url": srv.url(), "topic": name, "subject": "kto.m", "window": "64"}
 	rnd := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 3))
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -61,7 +63,7 @@ func TestOutTopicKilled(t *testing.T) {
 		to := min(n, 2*n*(trial+1)/trials)
 		publishTopic(ctx, t, p, next, to)
 		next = to
-		cmd := startChild(t, "out", env...)
+		cmd := startChild(t, "out", args)
 		if trial%2 == 0 {
 			// Killed at a random time, often while it sets up.
 			time.Sleep(time.Duration(rnd.IntN(20_000)) * time.Microsecond)
@@ -80,7 +82,7 @@ func TestOutTopicKilled(t *testing.T) {
 	publishTopic(ctx, t, p, next, n)
 	p.Close()
 	// The last bridge ends by itself: the topic is closed and read.
-	waitChild(t, startChild(t, "out", env...), 5*time.Minute)
+	waitChild(t, startChild(t, "out", args), 5*time.Minute)
 	readStream(t, nc, "KTO", n)
 	t.Logf("%d messages, %d kills, %d of them while publishing (some messages stored, others waiting)", n, trials, busy)
 	if busy < trials/5 {
@@ -97,6 +99,7 @@ func TestOutTopicKilled(t *testing.T) {
 // which a bridge that finds none of the topic's messages in the stream
 // does not know of.
 func TestOutTopicKilledGaps(t *testing.T) {
+	shmtest.SkipShort(t)
 	trials, n := chaosTrials()
 	srv := startServer(t, 0)
 	nc := srv.connect(t, nil)
@@ -111,7 +114,7 @@ func TestOutTopicKilledGaps(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	logPath := filepath.Join(t.TempDir(), "bridges.log")
-	env := []string{"BRIDGE_URL=" + srv.url(), "BRIDGE_TOPIC=" + name, "BRIDGE_SUBJECT=ktg.m", "BRIDGE_WINDOW=64", "BRIDGE_LOG=" + logPath}
+	args := shmtest.Args{"url": srv.url(), "topic": name, "subject": "ktg.m", "window": "64", "log": logPath}
 	rnd := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 5))
 	next := 0
 	for trial := range trials {
@@ -120,13 +123,13 @@ func TestOutTopicKilledGaps(t *testing.T) {
 		to := min(n, 2*n*(trial+1)/trials)
 		publishTopic(ctx, t, p, next, to)
 		next = to
-		cmd := startChild(t, "out", env...)
+		cmd := startChild(t, "out", args)
 		time.Sleep(time.Duration(rnd.IntN(50_000)) * time.Microsecond)
 		killAfter(cmd, 0)
 	}
 	publishTopic(ctx, t, p, next, n)
 	p.Close()
-	waitChild(t, startChild(t, "out", env...), 5*time.Minute)
+	waitChild(t, startChild(t, "out", args), 5*time.Minute)
 
 	indices := streamIndices(t, nc, "KTG", topicID(t, name))
 	gaps(t, indices, n) // in order, each at most once, up to the last
@@ -175,6 +178,7 @@ func TestOutTopicKilledGaps(t *testing.T) {
 // bridge started, and those at most Window. Each bridge takes over the
 // publisher role of the one killed before it.
 func TestInTopicKilled(t *testing.T) {
+	shmtest.SkipShort(t)
 	trials, n := chaosTrials()
 	const window = 64
 	srv := startServer(t, 0)
@@ -227,8 +231,7 @@ func TestInTopicKilled(t *testing.T) {
 			}
 		}
 	}
-	env := []string{"BRIDGE_URL=" + srv.url(), "BRIDGE_TOPIC=" + name, "BRIDGE_SUBJECT=kti.m",
-		"BRIDGE_WINDOW=" + strconv.Itoa(window), "BRIDGE_ACK_WAIT_MS=250"}
+	args := shmtest.Args{"url": srv.url(), "topic": name, "subject": "kti.m", "window": strconv.Itoa(window), "ack-wait-ms": "250"}
 	rnd := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 4))
 	prev := 0
 	outstanding := func() int {
@@ -253,7 +256,7 @@ func TestInTopicKilled(t *testing.T) {
 		before := last
 		o := outstanding()
 		bound, most = bound+o, max(most, o)
-		cmd := startChild(t, "in", env...)
+		cmd := startChild(t, "in", args)
 		if trial%2 == 0 {
 			time.Sleep(time.Duration(rnd.IntN(20_000)) * time.Microsecond)
 		} else {
@@ -271,12 +274,12 @@ func TestInTopicKilled(t *testing.T) {
 	}
 	publishRange(t, nc, "kti.m", published, n, 48)
 	bound += outstanding()
-	cmd := startChild(t, "in", env...)
+	cmd := startChild(t, "in", args)
 	for deadline := time.Now().Add(5 * time.Minute); last < uint64(n) && time.Now().Before(deadline); {
 		drain()
 		time.Sleep(time.Millisecond)
 	}
-	cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Cmd.Process.Signal(syscall.SIGTERM)
 	waitChild(t, cmd, time.Minute)
 	drain()
 	if last != uint64(n) {

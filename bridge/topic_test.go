@@ -185,6 +185,7 @@ func TestOutTopic(t *testing.T) {
 // messages published meanwhile, nothing is lost; when the publisher wrote
 // over them, the restarted bridge counts exactly the messages gone.
 func TestOutTopicResume(t *testing.T) {
+	shmtest.SkipShort(t)
 	for _, tc := range []struct {
 		name     string
 		capacity int64
@@ -258,6 +259,7 @@ func TestOutTopicResume(t *testing.T) {
 // (one publish in flight) lags; every message is in the stream or counted
 // missed, exactly, and the stream's order is the topic's.
 func TestOutTopicLag(t *testing.T) {
+	shmtest.SkipShort(t)
 	const n = 20_000
 	srv := startServer(t, 0)
 	var log eventLog
@@ -377,6 +379,7 @@ func TestInTopicBusy(t *testing.T) {
 // again after it reconnects (holding the topic's publisher back
 // meanwhile), and the stream has every message exactly once, in order.
 func TestOutTopicServerRestart(t *testing.T) {
+	shmtest.SkipShort(t)
 	const n = 50_000
 	srv := startServer(t, 0)
 	var log eventLog

@@ -15,7 +15,7 @@ import (
 	"github.com/shmkit/shm/queue"
 )
 
-func init() { roles["qc-consumer"] = qcConsumer }
+func init() { shmtest.Role("qc-consumer", qcConsumer) }
 
 // competeLedger is a segment of one word per message sequence number,
 // written by the competing consumers: the low 32 bits count the times the
@@ -27,23 +27,23 @@ const competeLedgerMsgs = 1 << 19
 // takes messages in place (Peek), checks each whole, records it in the
 // ledger a["ledger"], works on it up to a["hold"] microseconds (a kill is
 // likely to land here) and releases it. It prints its counts at io.EOF.
-func qcConsumer(a args) int {
+func qcConsumer(a shmtest.Args) int {
 	q, err := queue.Open(a["name"])
 	if err != nil {
 		say("%v", err)
-		return exitFail
+		return shmtest.ExitFail
 	}
 	lseg, err := shm.Open(a["ledger"])
 	if err != nil {
 		say("open ledger: %v", err)
-		return exitFail
+		return shmtest.ExitFail
 	}
 	led, err := mem.Uint64s(lseg.Bytes(), 0, competeLedgerMsgs)
 	if err != nil {
 		say("ledger: %v", err)
-		return exitFail
+		return shmtest.ExitFail
 	}
-	hold := a.int("hold")
+	hold := a.Int("hold")
 	r := roleRand()
 	say("ready")
 	got, again := 0, 0
@@ -53,20 +53,20 @@ func qcConsumer(a args) int {
 		cancel()
 		if err == io.EOF {
 			say("done got=%d again=%d", got, again)
-			return exitOK
+			return shmtest.ExitOK
 		}
 		if err != nil {
 			say("peek: %v", err)
-			return exitFail
+			return shmtest.ExitFail
 		}
 		m, err := decodeMsg(b)
 		if err != nil {
 			say("TORN: %v", err)
-			return exitFail
+			return shmtest.ExitFail
 		}
 		if m.seq >= competeLedgerMsgs {
 			say("message %d: past the ledger", m.seq)
-			return exitFail
+			return shmtest.ExitFail
 		}
 		d := uint64(q.Deliveries())
 		if d > 1 {
@@ -82,7 +82,7 @@ func qcConsumer(a args) int {
 		spin(r.IntN(hold + 1))
 		if err := q.Release(); err != nil {
 			say("release: %v", err)
-			return exitFail
+			return shmtest.ExitFail
 		}
 		got++
 	}
@@ -118,10 +118,10 @@ func testQueueKillCompetingConsumers(t *testing.T, otherNS bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	consumer := func() *proc {
-		p := spawn(t, "qc-consumer", args{"name": qname, "ledger": lname, "hold": "50"}, nsOpts...)
-		if _, ok := p.expect("ready", 10*time.Second); !ok {
-			t.Fatalf("consumer not ready: %s", p.output())
+	consumer := func() *shmtest.Child {
+		p := shmtest.Spawn(t, "qc-consumer", shmtest.Args{"name": qname, "ledger": lname, "hold": "50"}, nsOpts...)
+		if _, ok := p.Expect("ready", 10*time.Second); !ok {
+			t.Fatalf("consumer not ready: %s", p.Output())
 		}
 		return p
 	}
@@ -152,11 +152,11 @@ func testQueueKillCompetingConsumers(t *testing.T, otherNS bool) {
 		}
 		sendErr <- q.Close()
 	}()
-	live := []*proc{consumer(), consumer(), consumer()}
+	live := []*shmtest.Child{consumer(), consumer(), consumer()}
 	for range n {
 		time.Sleep(time.Duration(1+r.IntN(20)) * time.Millisecond)
 		i := r.IntN(len(live))
-		live[i].killWait()
+		live[i].KillWait()
 		live[i] = consumer()
 	}
 	close(stop)
@@ -164,7 +164,7 @@ func testQueueKillCompetingConsumers(t *testing.T, otherNS bool) {
 		t.Fatalf("producer: %v", err)
 	}
 	for _, p := range live {
-		if !p.finish(60 * time.Second) {
+		if !p.Finish(60 * time.Second) {
 			return
 		}
 	}

@@ -17,7 +17,7 @@ import (
 )
 
 func init() {
-	roles["creator"] = creator
+	shmtest.Role("creator", creator)
 }
 
 // The sizes the creator makes objects with.
@@ -29,7 +29,7 @@ const (
 // creator creates, closes and removes objects of kind a["kind"] (segment,
 // sem or queue) named obj-0, obj-1, ... in a["dir"], without end, until it
 // is killed.
-func creator(a args) int {
+func creator(a shmtest.Args) int {
 	dir := a["dir"]
 	say("ready")
 	for i := 0; ; i++ {
@@ -57,7 +57,7 @@ func creator(a args) int {
 		}
 		if err != nil {
 			say("%s %s: %v", a["kind"], name, err)
-			return exitFail
+			return shmtest.ExitFail
 		}
 	}
 }
@@ -85,14 +85,14 @@ func TestCreateKilled(t *testing.T) {
 			tl = &tally{}
 			per[kind] = tl
 		}
-		p := spawn(t, "creator", args{"dir": dir, "kind": kind})
-		if _, ok := p.expect("ready", 10*time.Second); !ok {
-			t.Fatalf("creator not ready: %s", p.output())
+		p := shmtest.Spawn(t, "creator", shmtest.Args{"dir": dir, "kind": kind})
+		if _, ok := p.Expect("ready", 10*time.Second); !ok {
+			t.Fatalf("creator not ready: %s", p.Output())
 		}
 		time.Sleep(time.Duration(1+r.IntN(20)) * time.Millisecond)
-		p.killWait()
-		if p.wait(0) != -1 {
-			t.Fatalf("%s creator exited by itself: %s", kind, p.output())
+		p.KillWait()
+		if p.ExitCode(0) != -1 {
+			t.Fatalf("%s creator exited by itself: %s", kind, p.Output())
 		}
 		tl.trials++
 		for _, e := range entries(t, dir) {

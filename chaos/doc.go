@@ -12,8 +12,10 @@
 //
 // By default every test runs a bounded number of trials, so that
 // "go test ./..." stays quick (about 30 s for this package, 40 s under
-// -race). At full strength (hundreds of trials per primitive, ten million
-// messages through a queue) the suite takes about six minutes on two cores:
+// -race); under -short, a smoke run, each runs a tenth of its trials (at
+// least one) for a quarter of its time. At full strength (hundreds of
+// trials per primitive, ten million messages through a queue) the suite
+// takes about six minutes on two cores:
 //
 //	SHM_CHAOS=full go test -v -timeout 15m ./chaos/
 //	go test -tags chaos -v -timeout 15m ./chaos/   # the same, chosen at build time

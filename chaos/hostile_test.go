@@ -70,13 +70,13 @@ func (v *victimStats) timed(f func() error, allowed ...error) (unexpected error)
 func (v *victimStats) end(canary heapCanary) int {
 	if !canary.intact() {
 		say("HEAP CANARY damaged")
-		return exitFail
+		return shmtest.ExitFail
 	}
 	for k, n := range v.kinds {
 		say("kind %s %d", k, n)
 	}
 	say("done ops=%d ok=%d errs=%d slowest_us=%d", v.ops, v.ok, v.errs, v.slowest.Microseconds())
-	return exitOK
+	return shmtest.ExitOK
 }
 
 // addKinds adds the "kind NAME N" lines of a victim's output.
@@ -139,22 +139,22 @@ func (c heapCanary) intact() bool {
 }
 
 func init() {
-	roles["hostile-mutex"] = hostileMutexVictim
-	roles["hostile-sem"] = hostileSemVictim
+	shmtest.Role("hostile-mutex", hostileMutexVictim)
+	shmtest.Role("hostile-sem", hostileSemVictim)
 }
 
 // hostileMutexVictim locks and unlocks the mutex at offset 0 of a["name"]
 // for a["dur"] while the parent rewrites its words.
-func hostileMutexVictim(a args) int {
+func hostileMutexVictim(a shmtest.Args) int {
 	canary := newCanary()
 	_, m := openMutex(a)
 	if m == nil {
-		return exitFail
+		return shmtest.ExitFail
 	}
 	var v victimStats
 	allowed := []error{lock.ErrOwnerDead, lock.ErrCorrupt, lock.ErrNotRecoverable, lock.ErrNotOwner, lock.ErrNotLocked, context.DeadlineExceeded}
 	say("ready")
-	end := time.Now().Add(a.dur("dur"))
+	end := time.Now().Add(a.Duration("dur"))
 	for time.Now().Before(end) {
 		var locked bool
 		err := v.timed(func() error {
@@ -169,12 +169,12 @@ func hostileMutexVictim(a args) int {
 		}, allowed...)
 		if err != nil {
 			say("UNEXPECTED lock error: %v", err)
-			return exitFail
+			return shmtest.ExitFail
 		}
 		if locked {
 			if err := v.timed(m.Unlock, allowed...); err != nil {
 				say("UNEXPECTED unlock error: %v", err)
-				return exitFail
+				return shmtest.ExitFail
 			}
 		}
 		if err := v.timed(func() error {
@@ -190,7 +190,7 @@ func hostileMutexVictim(a args) int {
 			return err
 		}, allowed...); err != nil {
 			say("UNEXPECTED trylock error: %v", err)
-			return exitFail
+			return shmtest.ExitFail
 		}
 	}
 	return v.end(canary)
@@ -198,23 +198,23 @@ func hostileMutexVictim(a args) int {
 
 // hostileSemVictim posts, waits and reads the semaphore at offset 0 of
 // a["name"] for a["dur"] while the parent rewrites its words.
-func hostileSemVictim(a args) int {
+func hostileSemVictim(a shmtest.Args) int {
 	canary := newCanary()
 	seg, err := shm.Open(a["name"])
 	if err != nil {
 		say("open: %v", err)
-		return exitFail
+		return shmtest.ExitFail
 	}
 	s, err := sem.At(seg, 0)
 	if err != nil {
 		say("at: %v", err)
-		return exitFail
+		return shmtest.ExitFail
 	}
 	r := roleRand()
 	var v victimStats
 	allowed := []error{sem.ErrCorrupt, sem.ErrTimeout, sem.ErrOverflow, sem.ErrNotShared, context.DeadlineExceeded}
 	say("ready")
-	end := time.Now().Add(a.dur("dur"))
+	end := time.Now().Add(a.Duration("dur"))
 	for time.Now().Before(end) {
 		var f func() error
 		switch r.IntN(5) {
@@ -235,7 +235,7 @@ func hostileSemVictim(a args) int {
 		}
 		if err := v.timed(f, allowed...); err != nil {
 			say("UNEXPECTED error: %v", err)
-			return exitFail
+			return shmtest.ExitFail
 		}
 	}
 	return v.end(canary)
@@ -263,13 +263,13 @@ func hostileValue(r *rand.Rand, known []uint64) uint64 {
 func runHostile(t *testing.T, role, name string, victims int, dur time.Duration, attack func(r *rand.Rand)) (writes int, v victimStats) {
 	t.Helper()
 	r := newRand(t)
-	var procs []*proc
+	var procs []*shmtest.Child
 	for range victims {
-		procs = append(procs, spawn(t, role, args{"name": name, "dur": dur.String()}))
+		procs = append(procs, shmtest.Spawn(t, role, shmtest.Args{"name": name, "dur": dur.String()}))
 	}
 	for _, p := range procs {
-		if _, ok := p.expect("ready", 10*time.Second); !ok {
-			t.Fatalf("victim not ready: %s", p.output())
+		if _, ok := p.Expect("ready", 10*time.Second); !ok {
+			t.Fatalf("victim not ready: %s", p.Output())
 		}
 	}
 	end := time.Now().Add(dur)
@@ -279,16 +279,16 @@ func runHostile(t *testing.T, role, name string, victims int, dur time.Duration,
 		spin(r.IntN(500))
 	}
 	for _, p := range procs {
-		if !p.finish(dur + 10*time.Second) {
+		if !p.Finish(dur + 10*time.Second) {
 			continue
 		}
 		var ops, ok, errs, slow int
-		if _, err := sscanKV(lastLine(p.output(), "done "), "ops", &ops, "ok", &ok, "errs", &errs, "slowest_us", &slow); err != nil {
-			t.Errorf("victim summary: %v\n%s", err, p.output())
+		if _, err := sscanKV(lastLine(p.Output(), "done "), "ops", &ops, "ok", &ok, "errs", &errs, "slowest_us", &slow); err != nil {
+			t.Errorf("victim summary: %v\n%s", err, p.Output())
 		}
 		v.ops, v.ok, v.errs = v.ops+ops, v.ok+ok, v.errs+errs
 		v.slowest = max(v.slowest, time.Duration(slow)*time.Microsecond)
-		v.addKinds(p.output())
+		v.addKinds(p.Output())
 	}
 	if v.slowest > hostileOpTimeout+hostileSlack {
 		t.Errorf("a victim's call took %v under attack (deadline %v)", v.slowest, hostileOpTimeout)
@@ -299,7 +299,7 @@ func runHostile(t *testing.T, role, name string, victims int, dur time.Duration,
 // TestHostileMutex: random rewrites of the mutex's lock and wake words while
 // three processes lock and unlock it.
 func TestHostileMutex(t *testing.T) {
-	dur := time.Duration(trials(2, 30)) * time.Second
+	dur := span(2*time.Second, 30*time.Second)
 	name := shmtest.Name(t, "")
 	seg, err := shm.Create(name, 4096)
 	if err != nil {
@@ -324,7 +324,7 @@ func TestHostileMutex(t *testing.T) {
 // TestHostileSemaphore: random rewrites of a semaphore's value, waiter count
 // and private flag while three processes post and wait.
 func TestHostileSemaphore(t *testing.T) {
-	dur := time.Duration(trials(2, 30)) * time.Second
+	dur := span(2*time.Second, 30*time.Second)
 	name := shmtest.Name(t, "")
 	seg, err := shm.Create(name, 4096)
 	if err != nil {

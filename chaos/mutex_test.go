@@ -95,12 +95,12 @@ func (s *mxState) check() string {
 }
 
 func init() {
-	roles["mutex-worker"] = mutexWorker
+	shmtest.Role("mutex-worker", mutexWorker)
 }
 
 // openMutex opens segment a["name"] and the mutex at its offset 0 for a
 // child role; on failure it says why and returns a nil mutex.
-func openMutex(a args) (*shm.Segment, *lock.Mutex) {
+func openMutex(a shmtest.Args) (*shm.Segment, *lock.Mutex) {
 	seg, err := shm.Open(a["name"])
 	if err != nil {
 		say("open: %v", err)
@@ -116,14 +116,14 @@ func openMutex(a args) (*shm.Segment, *lock.Mutex) {
 
 // mutexWorker takes the mutex in a loop and updates the protected state as
 // described above, until stop is set; then it prints its count.
-func mutexWorker(a args) int {
+func mutexWorker(a shmtest.Args) int {
 	seg, m := openMutex(a)
 	if m == nil {
-		return exitFail
+		return shmtest.ExitFail
 	}
 	s := mxWords(seg.Bytes())
 	word := mem.MustUint64(seg.Bytes(), 0)
-	slot := uint64(a.int("slot"))
+	slot := uint64(a.Int("slot"))
 	pause := a["pause"] == "1"
 	r := roleRand()
 	var mine, recovered int
@@ -139,17 +139,17 @@ func mutexWorker(a args) int {
 			s.repair()
 			if err := m.MarkConsistent(); err != nil {
 				say("mark consistent: %v", err)
-				return exitFail
+				return shmtest.ExitFail
 			}
 			recovered++
 			say("recovered")
 		default:
 			say("lock: %v", err)
-			return exitFail
+			return shmtest.ExitFail
 		}
 		if bad := s.check(); bad != "" {
 			say("INVARIANT BROKEN on acquire: %s", bad)
-			return exitFail
+			return shmtest.ExitFail
 		}
 		if !told {
 			// The parent tells the holder by its owner token.
@@ -173,14 +173,14 @@ func mutexWorker(a args) int {
 		mine++
 		if err := m.Unlock(); err != nil {
 			say("unlock: %v", err)
-			return exitFail
+			return shmtest.ExitFail
 		}
 		if pause {
 			spin(r.IntN(2))
 		}
 	}
 	say("done count=%d recovered=%d", mine, recovered)
-	return exitOK
+	return shmtest.ExitOK
 }
 
 // spin burns roughly n microseconds, yielding, so that the holder is often
@@ -203,9 +203,9 @@ func lockOwner(w uint64) uint64 {
 
 // ownerToken returns the owner token a mutex worker said it has, or 0 if
 // it has not acquired the mutex yet.
-func (p *proc) ownerToken() uint64 {
+func ownerToken(p *shmtest.Child) uint64 {
 	var tok uint64
-	for line := range strings.Lines(p.output()) {
+	for line := range strings.Lines(p.Output()) {
 		if _, err := fmt.Sscanf(line, "token %d", &tok); err == nil {
 			return tok
 		}
@@ -237,17 +237,17 @@ func testMutexKill(t *testing.T, otherNS bool) {
 	s := mxWords(seg.Bytes())
 	word := mem.MustUint64(seg.Bytes(), 0)
 	nextSlot := 0
-	var all []*proc
-	start := func() *proc {
-		p := spawn(t, "mutex-worker", args{"name": name, "slot": itoa(nextSlot), "pause": "1"}, nsOpts...)
+	var all []*shmtest.Child
+	start := func() *shmtest.Child {
+		p := shmtest.Spawn(t, "mutex-worker", shmtest.Args{"name": name, "slot": itoa(nextSlot), "pause": "1"}, nsOpts...)
 		nextSlot++
 		all = append(all, p)
-		if _, ok := p.expect("ready", 10*time.Second); !ok {
-			t.Fatalf("worker not ready: %s", p.output())
+		if _, ok := p.Expect("ready", 10*time.Second); !ok {
+			t.Fatalf("worker not ready: %s", p.Output())
 		}
 		return p
 	}
-	procs := make([]*proc, workers)
+	procs := make([]*shmtest.Child, workers)
 	for i := range procs {
 		procs[i] = start()
 	}
@@ -259,17 +259,17 @@ func testMutexKill(t *testing.T, otherNS bool) {
 		if r.IntN(2) == 0 { // aim at the holder
 			owner := lockOwner(word.Load())
 			for i, p := range procs {
-				if owner != 0 && p.ownerToken() == owner {
+				if owner != 0 && ownerToken(p) == owner {
 					victim = i
 				}
 			}
 		}
 		p := procs[victim]
-		p.killWait()
-		if p.wait(0) != -1 {
-			t.Fatalf("trial %d: worker died by itself: %s", trial, p.output())
+		p.KillWait()
+		if p.ExitCode(0) != -1 {
+			t.Fatalf("trial %d: worker died by itself: %s", trial, p.Output())
 		}
-		tok := p.ownerToken()
+		tok := ownerToken(p)
 		held := tok != 0 && lockOwner(word.Load()) == tok
 		if held {
 			holding++
@@ -283,7 +283,7 @@ func testMutexKill(t *testing.T, otherNS bool) {
 		t0 := time.Now()
 		for s.a.Load() == a0 {
 			if time.Since(t0) > time.Second {
-				t.Fatalf("trial %d: no progress %v after killing %s (held=%v, lock word %#x)", trial, time.Since(t0), p.role, held, word.Load())
+				t.Fatalf("trial %d: no progress %v after killing %s (held=%v, lock word %#x)", trial, time.Since(t0), p.Role, held, word.Load())
 			}
 			time.Sleep(200 * time.Microsecond)
 		}
@@ -292,20 +292,20 @@ func testMutexKill(t *testing.T, otherNS bool) {
 		}
 		progress = append(progress, time.Since(t0))
 		for _, q := range procs {
-			if q != p && q.wait(0) != -2 {
-				t.Fatalf("trial %d: a survivor exited: %s", trial, q.output())
+			if q != p && q.ExitCode(0) != -2 {
+				t.Fatalf("trial %d: a survivor exited: %s", trial, q.Output())
 			}
 		}
 		procs[victim] = start()
 	}
 	s.stop.Store(1)
 	for _, p := range procs {
-		p.finish(10 * time.Second)
+		p.Finish(10 * time.Second)
 	}
 	// Every ErrOwnerDead any worker reported, the killed ones included.
 	var recovered int
 	for _, p := range all {
-		recovered += strings.Count(p.output(), "recovered\n")
+		recovered += strings.Count(p.Output(), "recovered\n")
 	}
 	if bad := s.check(); bad != "" {
 		t.Fatalf("invariant broken at the end: %s", bad)
@@ -328,8 +328,8 @@ func pct(d []time.Duration, p int) time.Duration {
 }
 
 func init() {
-	roles["seq-writer"] = seqWriter
-	roles["seq-reader"] = seqReader
+	shmtest.Role("seq-writer", seqWriter)
+	shmtest.Role("seq-reader", seqReader)
 }
 
 // The seqlock trials: a SeqlockSize(seqPayload) segment. Each snapshot is
@@ -345,7 +345,7 @@ func seqMix(x uint64, i int) uint64 {
 	return v ^ v>>29
 }
 
-func seqOpen(a args) (*lock.Seqlock, func(), error) {
+func seqOpen(a shmtest.Args) (*lock.Seqlock, func(), error) {
 	seg, err := shm.Open(a["name"])
 	if err != nil {
 		return nil, nil, err
@@ -360,11 +360,11 @@ func seqOpen(a args) (*lock.Seqlock, func(), error) {
 
 // seqWriter writes snapshots without pause, so that most of its time is spent
 // inside Write and a SIGKILL usually lands mid-write.
-func seqWriter(a args) int {
+func seqWriter(a shmtest.Args) int {
 	sl, done, err := seqOpen(a)
 	if err != nil {
 		say("open: %v", err)
-		return exitFail
+		return shmtest.ExitFail
 	}
 	defer done()
 	buf := make([]byte, seqPayload)
@@ -381,7 +381,7 @@ func seqWriter(a args) int {
 		}
 		if err := sl.Write(buf); err != nil {
 			say("write: %v", err)
-			return exitFail
+			return shmtest.ExitFail
 		}
 	}
 }
@@ -389,18 +389,18 @@ func seqWriter(a args) int {
 // seqReader reads for a["dur"] and checks every snapshot; it reports how many
 // it read, how many reads found the value busy, the slowest read, and fails
 // on a torn snapshot.
-func seqReader(a args) int {
+func seqReader(a shmtest.Args) int {
 	sl, done, err := seqOpen(a)
 	if err != nil {
 		say("open: %v", err)
-		return exitFail
+		return shmtest.ExitFail
 	}
 	defer done()
 	buf := make([]byte, seqPayload)
 	var reads, busy int
 	var slowest time.Duration
 	say("ready")
-	end := time.Now().Add(a.dur("dur"))
+	end := time.Now().Add(a.Duration("dur"))
 	for time.Now().Before(end) {
 		t0 := time.Now()
 		err := sl.Read(buf)
@@ -412,7 +412,7 @@ func seqReader(a args) int {
 			continue
 		default:
 			say("read: %v", err)
-			return exitFail
+			return shmtest.ExitFail
 		}
 		x := getU64(buf)
 		if x == 0 {
@@ -421,13 +421,13 @@ func seqReader(a args) int {
 		for i := 1; i < seqWords; i++ {
 			if getU64(buf[8*i:]) != seqMix(x, i) {
 				say("TORN snapshot: word 0 = %d, word %d = %#x, want %#x", x, i, getU64(buf[8*i:]), seqMix(x, i))
-				return exitFail
+				return shmtest.ExitFail
 			}
 		}
 		reads++
 	}
 	say("done reads=%d busy=%d slowest_us=%d", reads, busy, slowest.Microseconds())
-	return exitOK
+	return shmtest.ExitOK
 }
 
 func putU64(b []byte, v uint64) {
@@ -460,26 +460,26 @@ func TestSeqlockKill(t *testing.T) {
 	defer seg.Close()
 	seq := mem.MustUint64(seg.Bytes(), 0)
 	// Readers run for the whole test: about 25 ms per trial.
-	dur := time.Duration(n)*25*time.Millisecond + 2*time.Second
-	var readers []*proc
+	dur := time.Duration(n)*25*time.Millisecond + span(2*time.Second, 2*time.Second)
+	var readers []*shmtest.Child
 	for range 2 {
-		p := spawn(t, "seq-reader", args{"name": name, "dur": dur.String()})
-		if _, ok := p.expect("ready", 10*time.Second); !ok {
-			t.Fatalf("reader not ready: %s", p.output())
+		p := shmtest.Spawn(t, "seq-reader", shmtest.Args{"name": name, "dur": dur.String()})
+		if _, ok := p.Expect("ready", 10*time.Second); !ok {
+			t.Fatalf("reader not ready: %s", p.Output())
 		}
 		readers = append(readers, p)
 	}
 	var midWrite, leftOdd int
 	t0 := time.Now()
 	for trial := range n {
-		w := spawn(t, "seq-writer", args{"name": name})
-		if _, ok := w.expect("ready", 10*time.Second); !ok {
-			t.Fatalf("writer not ready: %s", w.output())
+		w := shmtest.Spawn(t, "seq-writer", shmtest.Args{"name": name})
+		if _, ok := w.Expect("ready", 10*time.Second); !ok {
+			t.Fatalf("writer not ready: %s", w.Output())
 		}
 		time.Sleep(time.Duration(1+r.IntN(20)) * time.Millisecond)
-		w.killWait()
-		if w.wait(0) != -1 {
-			t.Fatalf("trial %d: writer exited by itself: %s", trial, w.output())
+		w.KillWait()
+		if w.ExitCode(0) != -1 {
+			t.Fatalf("trial %d: writer exited by itself: %s", trial, w.Output())
 		}
 		if seq.Load()%2 == 1 {
 			midWrite++
@@ -496,12 +496,12 @@ func TestSeqlockKill(t *testing.T) {
 	}
 	var reads, busy, slowest int
 	for _, p := range readers {
-		if !p.finish(dur + 10*time.Second) {
+		if !p.Finish(dur + 10*time.Second) {
 			continue
 		}
 		var rd, b, sl int
-		if _, err := sscanKV(lastLine(p.output(), "done "), "reads", &rd, "busy", &b, "slowest_us", &sl); err != nil {
-			t.Errorf("reader summary: %v: %s", err, p.output())
+		if _, err := sscanKV(lastLine(p.Output(), "done "), "reads", &rd, "busy", &b, "slowest_us", &sl); err != nil {
+			t.Errorf("reader summary: %v: %s", err, p.Output())
 		}
 		reads += rd
 		busy += b
@@ -517,9 +517,9 @@ func TestSeqlockKill(t *testing.T) {
 // TestMutexContention: many processes contend on one mutex for a bounded
 // time, without kills: every increment each reports is in the counter.
 func TestMutexContention(t *testing.T) {
-	workers, dur := 8, 1*time.Second
+	workers, dur := 8, span(time.Second, 20*time.Second)
 	if full() {
-		workers, dur = 16, 20*time.Second
+		workers = 16
 	}
 	name := shmtest.Name(t, "")
 	seg, err := shm.Create(name, mxSize)
@@ -528,23 +528,23 @@ func TestMutexContention(t *testing.T) {
 	}
 	defer seg.Close()
 	s := mxWords(seg.Bytes())
-	var procs []*proc
+	var procs []*shmtest.Child
 	for i := range workers {
-		p := spawn(t, "mutex-worker", args{"name": name, "slot": itoa(i), "pause": "0"})
+		p := shmtest.Spawn(t, "mutex-worker", shmtest.Args{"name": name, "slot": itoa(i), "pause": "0"})
 		procs = append(procs, p)
 	}
 	for _, p := range procs {
-		if _, ok := p.expect("ready", 10*time.Second); !ok {
-			t.Fatalf("worker not ready: %s", p.output())
+		if _, ok := p.Expect("ready", 10*time.Second); !ok {
+			t.Fatalf("worker not ready: %s", p.Output())
 		}
 	}
 	time.Sleep(dur)
 	s.stop.Store(1)
 	var sum int
 	for _, p := range procs {
-		if p.finish(10 * time.Second) {
+		if p.Finish(10 * time.Second) {
 			var c, rc int
-			sscanKV(lastLine(p.output(), "done "), "count", &c, "recovered", &rc)
+			sscanKV(lastLine(p.Output(), "done "), "count", &c, "recovered", &rc)
 			sum += c
 		}
 	}
@@ -558,21 +558,21 @@ func TestMutexContention(t *testing.T) {
 }
 
 func init() {
-	roles["lock-timeout-unmap"] = lockTimeoutUnmap
+	shmtest.Role("lock-timeout-unmap", lockTimeoutUnmap)
 }
 
 // lockTimeoutUnmap: goroutines each make a segment, hold its mutex, let a
 // second Lock time out, and close (unmap) the segment at once, many times.
 // Nothing may touch the segment after Lock returned: a wake-up still running
 // after the return would fault on the unmapped page and kill the process.
-func lockTimeoutUnmap(a args) int {
+func lockTimeoutUnmap(a shmtest.Args) int {
 	var wg sync.WaitGroup
 	var failed atomic.Int32
-	for g := range a.int("goroutines") {
+	for g := range a.Int("goroutines") {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := range a.int("rounds") {
+			for i := range a.Int("rounds") {
 				name := fmt.Sprintf("shmchaos-unmap-%d-%d-%d", os.Getpid(), g, i)
 				seg, err := shm.Create(name, 4096)
 				if err != nil {
@@ -606,10 +606,10 @@ func lockTimeoutUnmap(a args) int {
 	}
 	wg.Wait()
 	if failed.Load() != 0 {
-		return exitFail
+		return shmtest.ExitFail
 	}
 	say("done")
-	return exitOK
+	return shmtest.ExitOK
 }
 
 // TestMutexLockTimeoutThenUnmap: a Lock that times out must not leave
@@ -619,8 +619,8 @@ func lockTimeoutUnmap(a args) int {
 // was unmapped.)
 func TestMutexLockTimeoutThenUnmap(t *testing.T) {
 	rounds := trials(150, 1500)
-	p := spawn(t, "lock-timeout-unmap", args{"goroutines": "32", "rounds": itoa(rounds)})
-	if p.finish(120 * time.Second) {
+	p := shmtest.Spawn(t, "lock-timeout-unmap", shmtest.Args{"goroutines": "32", "rounds": itoa(rounds)})
+	if p.Finish(120 * time.Second) {
 		t.Logf("SUMMARY mutex timeout then unmap: %d Lock calls timed out and their segments were closed at once: the process lived", 32*rounds)
 	}
 }

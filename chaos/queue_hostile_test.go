@@ -5,7 +5,6 @@ package chaos
 import (
 	"context"
 	"io"
-	"os"
 	"testing"
 	"time"
 
@@ -16,9 +15,9 @@ import (
 )
 
 func init() {
-	roles["hostile-q-producer"] = hostileQueueVictim
-	roles["hostile-q-consumer"] = hostileQueueVictim
-	roles["hostile-q-opener"] = hostileQueueVictim
+	for _, role := range []string{"hostile-q-producer", "hostile-q-consumer", "hostile-q-opener"} {
+		shmtest.Role(role, func(a shmtest.Args) int { return hostileQueueVictim(role, a) })
+	}
 }
 
 // The queue header fields the attacker aims at (offset, size), from the
@@ -48,9 +47,8 @@ const queueHeader = 4096 // the header page before the ring
 // a["dur"], while the parent rewrites the queue. Messages the consumer gets
 // are checked: a wrong one is counted (a hostile writer may forge data), an
 // error must be one of the documented ones, and every call must return.
-func hostileQueueVictim(a args) int {
+func hostileQueueVictim(role string, a shmtest.Args) int {
 	canary := newCanary()
-	role := os.Getenv(envRole)
 	r := roleRand()
 	allowed := []error{queue.ErrCorrupt, queue.ErrPeerDead, queue.ErrBusy, queue.ErrTooLarge,
 		queue.ErrNotQueue, queue.ErrVersion, queue.ErrFull, queue.ErrEmpty, queue.ErrAborted, io.EOF,
@@ -62,7 +60,7 @@ func hostileQueueVictim(a args) int {
 	msg := make([]byte, msgHeader+512)
 	var seq uint64
 	say("ready")
-	end := time.Now().Add(a.dur("dur"))
+	end := time.Now().Add(a.Duration("dur"))
 	for time.Now().Before(end) {
 		if q == nil || role == "hostile-q-opener" {
 			if q != nil {
@@ -75,7 +73,7 @@ func hostileQueueVictim(a args) int {
 				return err
 			}, allowed...); err != nil {
 				say("UNEXPECTED open error: %v", err)
-				return exitFail
+				return shmtest.ExitFail
 			}
 			if q == nil {
 				continue
@@ -127,7 +125,7 @@ func hostileQueueVictim(a args) int {
 		}
 		if err != nil {
 			say("UNEXPECTED error: %v", err)
-			return exitFail
+			return shmtest.ExitFail
 		}
 		if r.IntN(64) == 0 { // start afresh now and then: Open checks the header again
 			q.Close()
@@ -173,13 +171,13 @@ func TestHostileQueue(t *testing.T) {
 		b := seg.Bytes()
 		capacity := q.Capacity()
 		known := []uint64{0, 1, 2, 3, 4, 8, 64, uint64(capacity), uint64(capacity) - 8, uint64(capacity) + 8, 1 << 32, 0x45554555514d4853, 1 << 40, ^uint64(0)}
-		var procs []*proc
+		var procs []*shmtest.Child
 		for _, role := range []string{"hostile-q-producer", "hostile-q-consumer", "hostile-q-opener"} {
-			procs = append(procs, spawn(t, role, args{"name": name, "dur": dur.String()}))
+			procs = append(procs, shmtest.Spawn(t, role, shmtest.Args{"name": name, "dur": dur.String()}))
 		}
 		for _, p := range procs {
-			if _, ok := p.expect("ready", 10*time.Second); !ok {
-				t.Fatalf("victim not ready: %s", p.output())
+			if _, ok := p.Expect("ready", 10*time.Second); !ok {
+				t.Fatalf("victim not ready: %s", p.Output())
 			}
 		}
 		time.Sleep(20 * time.Millisecond) // a clean start
@@ -202,17 +200,17 @@ func TestHostileQueue(t *testing.T) {
 			time.Sleep(time.Duration(r.IntN(3000)) * time.Microsecond)
 		}
 		for _, p := range procs {
-			if !p.finish(dur + 10*time.Second) {
+			if !p.Finish(dur + 10*time.Second) {
 				continue
 			}
 			var ops, ok, errs, slow, w int
-			sscanKV(lastLine(p.output(), "wrong="), "wrong", &w)
-			if _, err := sscanKV(lastLine(p.output(), "done "), "ops", &ops, "ok", &ok, "errs", &errs, "slowest_us", &slow); err != nil {
-				t.Errorf("victim summary: %v\n%s", err, p.output())
+			sscanKV(lastLine(p.Output(), "wrong="), "wrong", &w)
+			if _, err := sscanKV(lastLine(p.Output(), "done "), "ops", &ops, "ok", &ok, "errs", &errs, "slowest_us", &slow); err != nil {
+				t.Errorf("victim summary: %v\n%s", err, p.Output())
 			}
 			tot.ops, tot.ok, tot.errs = tot.ops+ops, tot.ok+ok, tot.errs+errs
 			tot.slowest = max(tot.slowest, time.Duration(slow)*time.Microsecond)
-			tot.addKinds(p.output())
+			tot.addKinds(p.Output())
 			wrong += w
 		}
 		seg.Close()

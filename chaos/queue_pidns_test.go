@@ -7,47 +7,48 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shmkit/shm/internal/shmtest"
 	"github.com/shmkit/shm/queue"
 )
 
 func init() {
-	roles["q-reserve-hang"] = qReserveHang
+	shmtest.Role("q-reserve-hang", qReserveHang)
 }
 
 // qReserveHang sends a["count"] messages of producer a["id"] to the
 // multi-producer queue a["name"], reserves one more, writes half of it,
 // says "reserved" and sleeps until it is killed: a producer that dies
 // between Reserve and Commit.
-func qReserveHang(a args) int {
-	id := uint32(a.int("id"))
+func qReserveHang(a shmtest.Args) int {
+	id := uint32(a.Int("id"))
 	q, _, err := openWithLedger(a, int(id))
 	if err != nil {
 		say("%v", err)
-		return exitFail
+		return shmtest.ExitFail
 	}
 	buf := make([]byte, msgHeader+500)
 	r := roleRand()
-	for seq := range uint64(a.int("count")) {
+	for seq := range uint64(a.Int("count")) {
 		ctx, cancel := withTimeout(10 * time.Second)
 		err := q.Send(ctx, encodeMsg(buf, id, seq, r.IntN(501)))
 		cancel()
 		if err != nil {
 			say("send %d: %v", seq, err)
-			return exitFail
+			return shmtest.ExitFail
 		}
 	}
-	m := encodeMsg(buf, id, uint64(a.int("count")), r.IntN(501))
+	m := encodeMsg(buf, id, uint64(a.Int("count")), r.IntN(501))
 	ctx, cancel := withTimeout(10 * time.Second)
 	slot, err := q.Reserve(ctx, len(m))
 	cancel()
 	if err != nil {
 		say("reserve: %v", err)
-		return exitFail
+		return shmtest.ExitFail
 	}
 	copy(slot, m[:len(m)/2])
 	say("reserved")
 	time.Sleep(time.Hour)
-	return exitOK
+	return shmtest.ExitOK
 }
 
 // TestQueueKillInReservePIDNamespace: producers, each in a PID namespace of
@@ -89,20 +90,20 @@ func TestQueueKillInReservePIDNamespace(t *testing.T) {
 		}
 	}()
 	const steadyID = 4000
-	steady := spawn(t, "q-producer", args{"name": qname, "ledger": lname, "id": itoa(steadyID), "count": "0", "max": "500", "mode": "send", "pause": "1"})
-	if _, ok := steady.expect("ready", 10*time.Second); !ok {
-		t.Fatalf("steady producer not ready: %s", steady.output())
+	steady := shmtest.Spawn(t, "q-producer", shmtest.Args{"name": qname, "ledger": lname, "id": itoa(steadyID), "count": "0", "max": "500", "mode": "send", "pause": "1"})
+	if _, ok := steady.Expect("ready", 10*time.Second); !ok {
+		t.Fatalf("steady producer not ready: %s", steady.Output())
 	}
 	var stalls []time.Duration
 	sent := map[int]uint64{}
 	for trial := range n {
 		count := r.IntN(20)
-		p := spawn(t, "q-reserve-hang", args{"name": qname, "ledger": lname, "id": itoa(trial), "count": itoa(count)}, nsOpts...)
-		if _, ok := p.expect("reserved", 10*time.Second); !ok {
-			t.Fatalf("trial %d: victim did not reserve: %s", trial, p.output())
+		p := shmtest.Spawn(t, "q-reserve-hang", shmtest.Args{"name": qname, "ledger": lname, "id": itoa(trial), "count": itoa(count)}, nsOpts...)
+		if _, ok := p.Expect("reserved", 10*time.Second); !ok {
+			t.Fatalf("trial %d: victim did not reserve: %s", trial, p.Output())
 		}
 		sent[trial] = uint64(count)
-		p.killWait()
+		p.KillWait()
 		killed := time.Now()
 		ok := waitUntil(2*time.Second, func() bool {
 			o.mu.Lock()
@@ -125,7 +126,7 @@ func TestQueueKillInReservePIDNamespace(t *testing.T) {
 		}
 		return true
 	})
-	steady.killWait()
+	steady.KillWait()
 	close(stop)
 	<-consDone
 	if consErr != nil && !errors.Is(consErr, queue.ErrPeerDead) {

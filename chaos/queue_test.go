@@ -116,8 +116,8 @@ func (o *order) got(id uint32) uint64 {
 }
 
 func init() {
-	roles["q-producer"] = qProducer
-	roles["q-consumer"] = qConsumer
+	shmtest.Role("q-producer", qProducer)
+	shmtest.Role("q-consumer", qConsumer)
 	extraModeCreators = append(extraModeCreators, modeCreator{"queue.Create", func(n string, mode *fs.FileMode) (string, error) {
 		var opts []queue.Option
 		if mode != nil {
@@ -190,7 +190,7 @@ func init() {
 
 // openWithLedger opens a queue role's queue a["name"] and its word slot of
 // the ledger segment a["ledger"].
-func openWithLedger(a args, slot int) (*queue.Queue, *atomic.Uint64, error) {
+func openWithLedger(a shmtest.Args, slot int) (*queue.Queue, *atomic.Uint64, error) {
 	q, err := queue.Open(a["name"])
 	if err != nil {
 		return nil, nil, fmt.Errorf("open: %w", err)
@@ -208,18 +208,18 @@ func openWithLedger(a args, slot int) (*queue.Queue, *atomic.Uint64, error) {
 // stores in its ledger word (a["ledger"], slot id) how many messages the
 // calls that returned sent, shifted left by one; bit 0 is set while it holds
 // a Reserve not yet committed. With a["count"] > 0 it stops after that many and closes.
-func qProducer(a args) int {
-	id := uint32(a.int("id"))
+func qProducer(a shmtest.Args) int {
+	id := uint32(a.Int("id"))
 	q, led, err := openWithLedger(a, int(id))
 	if err != nil {
 		say("%v", err)
-		return exitFail
+		return shmtest.ExitFail
 	}
-	count, maxPay := uint64(a.int("count")), a.int("max")
+	count, maxPay := uint64(a.Int("count")), a.Int("max")
 	pause := a["pause"] == "1"
 	hold := 3 // microseconds, at most, between the halves of a Reserve's copy
-	if h, ok := a["hold"]; ok {
-		hold = args{"h": h}.int("h")
+	if _, ok := a["hold"]; ok {
+		hold = a.Int("hold")
 	}
 	mode := a["mode"]
 	r := roleRand()
@@ -266,7 +266,7 @@ func qProducer(a args) int {
 		cancel()
 		if err != nil {
 			say("send %d: %v", seq, err)
-			return exitFail
+			return shmtest.ExitFail
 		}
 		seq += uint64(n)
 		led.Store(seq << 1)
@@ -276,10 +276,10 @@ func qProducer(a args) int {
 	}
 	if err := q.Close(); err != nil {
 		say("close: %v", err)
-		return exitFail
+		return shmtest.ExitFail
 	}
 	say("done sent=%d", count)
-	return exitOK
+	return shmtest.ExitOK
 }
 
 // qConsumer consumes queue a["name"] in place (Peek, check, record, Release)
@@ -288,11 +288,11 @@ func qProducer(a args) int {
 // message below that is a redelivery (the predecessor died before its read
 // position was published), counted; one above it is a lost message, a
 // failure. It prints its counts when the queue reports io.EOF.
-func qConsumer(a args) int {
+func qConsumer(a shmtest.Args) int {
 	q, led, err := openWithLedger(a, 0)
 	if err != nil {
 		say("%v", err)
-		return exitFail
+		return shmtest.ExitFail
 	}
 	var got, redelivered int
 	say("ready")
@@ -302,16 +302,16 @@ func qConsumer(a args) int {
 		cancel()
 		if err == io.EOF {
 			say("done got=%d redelivered=%d next=%d", got, redelivered, led.Load())
-			return exitOK
+			return shmtest.ExitOK
 		}
 		if err != nil {
 			say("peek: %v", err)
-			return exitFail
+			return shmtest.ExitFail
 		}
 		m, err := decodeMsg(b)
 		if err != nil {
 			say("TORN: %v", err)
-			return exitFail
+			return shmtest.ExitFail
 		}
 		next := led.Load()
 		switch {
@@ -319,14 +319,14 @@ func qConsumer(a args) int {
 			redelivered++
 		case m.seq > next:
 			say("LOST: message %d arrived, expected %d", m.seq, next)
-			return exitFail
+			return shmtest.ExitFail
 		default:
 			led.Store(next + 1)
 			got++
 		}
 		if err := q.Release(); err != nil {
 			say("release: %v", err)
-			return exitFail
+			return shmtest.ExitFail
 		}
 	}
 }
@@ -368,15 +368,15 @@ func testQueueKillProducer(t *testing.T, otherNS bool) {
 	var exact, inflight int
 	for trial := range n {
 		id := uint32(trial)
-		p := spawn(t, "q-producer", args{"name": qname, "ledger": lname, "id": itoa(trial), "count": "0", "max": "2000", "mode": "mixed", "pause": "1"}, nsOpts...)
-		if _, ok := p.expect("ready", 10*time.Second); !ok {
-			t.Fatalf("producer not ready: %s", p.output())
+		p := shmtest.Spawn(t, "q-producer", shmtest.Args{"name": qname, "ledger": lname, "id": itoa(trial), "count": "0", "max": "2000", "mode": "mixed", "pause": "1"}, nsOpts...)
+		if _, ok := p.Expect("ready", 10*time.Second); !ok {
+			t.Fatalf("producer not ready: %s", p.Output())
 		}
 		killAt := time.Now().Add(time.Duration(1+r.IntN(30)) * time.Millisecond)
 		var killed time.Time
 		for {
 			if killed.IsZero() && time.Now().After(killAt) {
-				p.kill()
+				p.Kill()
 				killed = time.Now()
 			}
 			ctx, cancel := withTimeout(5 * time.Second)
@@ -394,7 +394,7 @@ func testQueueKillProducer(t *testing.T, otherNS bool) {
 				break
 			}
 			if err != nil {
-				t.Fatalf("trial %d: receive: %v (killed=%v)\n%s", trial, err, !killed.IsZero(), p.output())
+				t.Fatalf("trial %d: receive: %v (killed=%v)\n%s", trial, err, !killed.IsZero(), p.Output())
 			}
 			for _, m := range batch[:n] {
 				if _, err := o.add(m); err != nil {
@@ -402,8 +402,8 @@ func testQueueKillProducer(t *testing.T, otherNS bool) {
 				}
 			}
 		}
-		if p.wait(10*time.Second) != -1 {
-			t.Fatalf("trial %d: producer was not killed: %s", trial, p.output())
+		if p.ExitCode(10*time.Second) != -1 {
+			t.Fatalf("trial %d: producer was not killed: %s", trial, p.Output())
 		}
 		got, sent := o.got(id), led[id].Load()>>1
 		if got < sent || got > sent+8 {
@@ -469,16 +469,16 @@ func testQueueKillProducersMPSC(t *testing.T, otherNS bool) {
 		}
 	}()
 	nextID := 0
-	start := func() (*proc, uint32) {
+	start := func() (*shmtest.Child, uint32) {
 		id := nextID
 		nextID++
-		p := spawn(t, "q-producer", args{"name": qname, "ledger": lname, "id": itoa(id), "count": "0", "max": "1000", "mode": "mixed", "pause": "1", "hold": "600"}, nsOpts...)
-		if _, ok := p.expect("ready", 10*time.Second); !ok {
-			t.Fatalf("producer not ready: %s", p.output())
+		p := shmtest.Spawn(t, "q-producer", shmtest.Args{"name": qname, "ledger": lname, "id": itoa(id), "count": "0", "max": "1000", "mode": "mixed", "pause": "1", "hold": "600"}, nsOpts...)
+		if _, ok := p.Expect("ready", 10*time.Second); !ok {
+			t.Fatalf("producer not ready: %s", p.Output())
 		}
 		return p, uint32(id)
 	}
-	procs := make([]*proc, producers)
+	procs := make([]*shmtest.Child, producers)
 	ids := make([]uint32, producers)
 	for i := range procs {
 		procs[i], ids[i] = start()
@@ -488,7 +488,7 @@ func testQueueKillProducersMPSC(t *testing.T, otherNS bool) {
 	for trial := range n {
 		time.Sleep(time.Duration(2+r.IntN(20)) * time.Millisecond)
 		v := r.IntN(producers)
-		procs[v].killWait()
+		procs[v].KillWait()
 		killed := time.Now()
 		if led[ids[v]].Load()&1 == 1 {
 			pendingSeen++
@@ -512,7 +512,7 @@ func testQueueKillProducersMPSC(t *testing.T, otherNS bool) {
 		procs[v], ids[v] = start()
 	}
 	for _, p := range procs {
-		p.killWait()
+		p.KillWait()
 	}
 	allKilled.Store(time.Now().UnixNano())
 	select {
@@ -562,11 +562,11 @@ func testQueueKillConsumer(t *testing.T, otherNS bool) {
 	buf := make([]byte, msgHeader+1000)
 	var seq uint64
 	var detect []time.Duration
-	var all []*proc
-	consumer := func() *proc {
-		p := spawn(t, "q-consumer", args{"name": qname, "ledger": lname}, nsOpts...)
-		if _, ok := p.expect("ready", 10*time.Second); !ok {
-			t.Fatalf("consumer not ready: %s", p.output())
+	var all []*shmtest.Child
+	consumer := func() *shmtest.Child {
+		p := shmtest.Spawn(t, "q-consumer", shmtest.Args{"name": qname, "ledger": lname}, nsOpts...)
+		if _, ok := p.Expect("ready", 10*time.Second); !ok {
+			t.Fatalf("consumer not ready: %s", p.Output())
 		}
 		all = append(all, p)
 		return p
@@ -581,11 +581,11 @@ func testQueueKillConsumer(t *testing.T, otherNS bool) {
 		killAt := time.Now().Add(time.Duration(1+r.IntN(30)) * time.Millisecond)
 		for time.Now().Before(killAt) {
 			if err := send(); err != nil {
-				t.Fatalf("trial %d: Send: %v\n%s", trial, err, c.output())
+				t.Fatalf("trial %d: Send: %v\n%s", trial, err, c.Output())
 			}
 			seq++
 		}
-		c.killWait()
+		c.KillWait()
 		killed := time.Now()
 		// Fill the ring: Send must then report the dead consumer.
 		for {
@@ -604,13 +604,13 @@ func testQueueKillConsumer(t *testing.T, otherNS bool) {
 	if err := q.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if !last.finish(30 * time.Second) {
+	if !last.Finish(30 * time.Second) {
 		return
 	}
 	var got, redelivered, next int
 	for _, p := range all {
 		var g, rd, nx int
-		if _, err := sscanKV(lastLine(p.output(), "done "), "got", &g, "redelivered", &rd, "next", &nx); err == nil {
+		if _, err := sscanKV(lastLine(p.Output(), "done "), "got", &g, "redelivered", &rd, "next", &nx); err == nil {
 			got, redelivered, next = got+g, redelivered+rd, nx
 		}
 	}
@@ -635,14 +635,14 @@ func TestQueueLoad(t *testing.T) {
 	per := total / producers
 	qname, q := newQueue(t, 1<<20, queue.MultiProducer())
 	lname, _ := newLedger(t)
-	var procs []*proc
+	var procs []*shmtest.Child
 	for i := range producers {
 		mode := []string{"send", "batch"}[i%2]
-		procs = append(procs, spawn(t, "q-producer", args{"name": qname, "ledger": lname, "id": itoa(i), "count": itoa(per), "max": "40", "mode": mode, "pause": "0"}))
+		procs = append(procs, shmtest.Spawn(t, "q-producer", shmtest.Args{"name": qname, "ledger": lname, "id": itoa(i), "count": itoa(per), "max": "40", "mode": mode, "pause": "0"}))
 	}
 	for _, p := range procs {
-		if _, ok := p.expect("ready", 10*time.Second); !ok {
-			t.Fatalf("producer not ready: %s", p.output())
+		if _, ok := p.Expect("ready", 10*time.Second); !ok {
+			t.Fatalf("producer not ready: %s", p.Output())
 		}
 	}
 	o := newOrder()
@@ -666,7 +666,7 @@ func TestQueueLoad(t *testing.T) {
 	}
 	el := time.Since(t0)
 	for _, p := range procs {
-		p.finish(10 * time.Second)
+		p.Finish(10 * time.Second)
 	}
 	for i := range producers {
 		if got := o.got(uint32(i)); got != uint64(per) {
@@ -681,13 +681,13 @@ func TestQueueLoad(t *testing.T) {
 }
 
 func init() {
-	roles["q-fill"] = qFill
+	shmtest.Role("q-fill", qFill)
 }
 
 // qFill opens each queue named in a["names"] in a["dir"] and sends until it
 // is full, so every page of every ring is written: a queue handed out
 // without its memory would raise SIGBUS here (exit status 2).
-func qFill(a args) int {
+func qFill(a shmtest.Args) int {
 	var msgs int
 	for _, n := range strings.Split(a["names"], ",") {
 		if n == "" {
@@ -696,7 +696,7 @@ func qFill(a args) int {
 		q, err := queue.Open(n, queue.Dir(a["dir"]))
 		if err != nil {
 			say("open %s: %v", n, err)
-			return exitFail
+			return shmtest.ExitFail
 		}
 		m := make([]byte, q.MaxMessage()/4)
 		for {
@@ -706,14 +706,14 @@ func qFill(a args) int {
 			}
 			if err != nil {
 				say("send %s: %v", n, err)
-				return exitFail
+				return shmtest.ExitFail
 			}
 			msgs++
 		}
 		q.Close()
 	}
 	say("filled msgs=%d", msgs)
-	return exitOK
+	return shmtest.ExitOK
 }
 
 // TestExhaustionQueues creates queues of random capacities on a 1 MiB tmpfs
@@ -747,10 +747,10 @@ func TestExhaustionQueues(t *testing.T) {
 			qs = append(qs, q)
 			names = append(names, name)
 		}
-		p := spawn(t, "q-fill", args{"dir": dir, "names": strings.Join(names, ",")})
-		if p.finish(30 * time.Second) {
+		p := shmtest.Spawn(t, "q-fill", shmtest.Args{"dir": dir, "names": strings.Join(names, ",")})
+		if p.Finish(30 * time.Second) {
 			var m int
-			sscanKV(lastLine(p.output(), "filled "), "msgs", &m)
+			sscanKV(lastLine(p.Output(), "filled "), "msgs", &m)
 			msgs += m
 		}
 		for i, q := range qs {

@@ -9,6 +9,6 @@ package chaos
 // lives in a segment that each process (the test and its children, which
 // are this race-enabled binary too) touches from one goroutine, or the
 // packages tell the detector about the ordering themselves. So the whole
-// suite runs under -race; raceEnabled only makes children skip the race
-// runtime's one-second sleep at exit.
+// suite runs under -race; raceEnabled only drops the queue trials of
+// TestSegmentPeerFaults, which truncate a queue under a call.
 const raceEnabled = true

@@ -27,8 +27,8 @@ import (
 const nobody = 65534
 
 func init() {
-	roles["ro-attacker"] = roAttacker
-	roles["precreate"] = precreate
+	shmtest.Role("ro-attacker", roAttacker)
+	shmtest.Role("precreate", precreate)
 }
 
 // TestSecurityModeUnderUmask: a new object has exactly the mode asked for
@@ -180,25 +180,25 @@ func closeSeg(s *shm.Segment) {
 
 // precreate runs as nobody: it creates a["path"] mode 0666 before the victim
 // does, as an attacker who wants to share the victim's memory would.
-func precreate(a args) int {
+func precreate(a shmtest.Args) int {
 	for _, p := range strings.Split(a["path"], ",") {
 		f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
 		if err != nil {
 			say("create: %v", err)
-			return exitFail
+			return shmtest.ExitFail
 		}
 		if err := f.Chmod(0o666); err != nil {
 			say("chmod: %v", err)
-			return exitFail
+			return shmtest.ExitFail
 		}
 		if err := f.Truncate(4096); err != nil {
 			say("truncate: %v", err)
-			return exitFail
+			return shmtest.ExitFail
 		}
 		f.Close()
 	}
 	say("planted")
-	return exitOK
+	return shmtest.ExitOK
 }
 
 // TestSecurityPreCreation: another user creates the name first, world
@@ -211,8 +211,8 @@ func TestSecurityPreCreation(t *testing.T) {
 	var checks int
 	{
 		name := shmtest.Name(t, "")
-		p := spawn(t, "precreate", args{"path": filepath.Join(shm.DefaultDir, name) + "," + filepath.Join(shm.DefaultDir, "sem."+name)}, asUser(nobody, nobody, exe))
-		if !p.finish(10 * time.Second) {
+		p := shmtest.Spawn(t, "precreate", shmtest.Args{"path": filepath.Join(shm.DefaultDir, name) + "," + filepath.Join(shm.DefaultDir, "sem."+name)}, shmtest.AsUser(nobody, nobody, exe))
+		if !p.Finish(10 * time.Second) {
 			return
 		}
 		seg, err := shm.Create(name, 4096)
@@ -256,7 +256,7 @@ var extraPreCreation []namedCall
 // roAttacker runs as nobody against a 0644 object owned by root, and tries
 // everything a reader with read access could try against its writer. It
 // prints one "check=result" line per attempt.
-func roAttacker(a args) int {
+func roAttacker(a shmtest.Args) int {
 	name, path := a["name"], filepath.Join(shm.DefaultDir, a["name"])
 	res := func(k string, err error) {
 		switch {
@@ -282,7 +282,7 @@ func roAttacker(a args) int {
 	seg, err := shm.Open(name, shm.ReadOnly())
 	res("open-ro", err)
 	if err != nil {
-		return exitOK
+		return shmtest.ExitOK
 	}
 	defer seg.Close()
 	buf := make([]byte, len(a["content"]))
@@ -330,7 +330,7 @@ func roAttacker(a args) int {
 		priv.Close()
 	}
 	res("open-ro-private", err)
-	return exitOK
+	return shmtest.ExitOK
 }
 
 func openClose(path string, flags int) error {
@@ -392,12 +392,12 @@ func TestSecurityReadOnlyPeer(t *testing.T) {
 		}
 		q.Close()
 		before, _ := shm.Stat(name)
-		p := spawn(t, "ro-attacker", args{"name": name, "queue": qname, "content": content}, asUser(nobody, nobody, exe))
-		if !p.finish(20 * time.Second) {
+		p := shmtest.Spawn(t, "ro-attacker", shmtest.Args{"name": name, "queue": qname, "content": content}, shmtest.AsUser(nobody, nobody, exe))
+		if !p.Finish(20 * time.Second) {
 			continue
 		}
 		got := map[string]string{}
-		for _, l := range strings.Split(strings.TrimSpace(p.output()), "\n") {
+		for _, l := range strings.Split(strings.TrimSpace(p.Output()), "\n") {
 			if k, v, ok := strings.Cut(l, "="); ok {
 				got[k] = v
 			}
@@ -420,7 +420,7 @@ func TestSecurityReadOnlyPeer(t *testing.T) {
 			checks++
 		}
 		if len(got) != len(want) {
-			t.Errorf("mode %v: child reported %d checks, want %d:\n%s", mode, len(got), len(want), p.output())
+			t.Errorf("mode %v: child reported %d checks, want %d:\n%s", mode, len(got), len(want), p.Output())
 		}
 		// The writer's object is as it was, and the writer still writes.
 		after, err := shm.Stat(name)

@@ -23,20 +23,20 @@ import (
 )
 
 func init() {
-	roles["seg-user"] = segUser
-	roles["seg-touch"] = segTouch
-	roles["queue-user"] = queueUser
+	shmtest.Role("seg-user", segUser)
+	shmtest.Role("seg-touch", segTouch)
+	shmtest.Role("queue-user", queueUser)
 }
 
 // segUser opens segment a["name"] and reads and writes it at random offsets
 // for a["dur"], while the parent truncates, unlinks or rewrites it. It counts
 // what each call returned; any error other than shm.ErrFault (the mapping lost
 // its pages) fails it, and a crash shows as exit status 2.
-func segUser(a args) int {
+func segUser(a shmtest.Args) int {
 	seg, err := shm.Open(a["name"])
 	if err != nil {
 		say("open: %v", err)
-		return exitFail
+		return shmtest.ExitFail
 	}
 	defer seg.Close()
 	size := int(seg.Size())
@@ -44,7 +44,7 @@ func segUser(a args) int {
 	r := roleRand()
 	var ops, ok, faults int
 	say("ready")
-	end := time.Now().Add(a.dur("dur"))
+	end := time.Now().Add(a.Duration("dur"))
 	for time.Now().Before(end) {
 		off := r.IntN(size)
 		n := min(1+r.IntN(len(buf)), size-off)
@@ -62,11 +62,11 @@ func segUser(a args) int {
 			faults++
 		default:
 			say("unexpected error: %v", err)
-			return exitFail
+			return shmtest.ExitFail
 		}
 	}
 	say("done ops=%d ok=%d faults=%d", ops, ok, faults)
-	return exitOK
+	return shmtest.ExitOK
 }
 
 // queueUser is segUser for a queue: it sends and receives on queue
@@ -77,14 +77,14 @@ func segUser(a args) int {
 // documented set (a queue rewritten with garbage is corrupt, one truncated
 // below its header is not a queue for Open, an unlinked one is gone), and
 // a crash shows as exit status 2.
-func queueUser(a args) int {
+func queueUser(a shmtest.Args) int {
 	allowed := []error{queue.ErrCorrupt, queue.ErrPeerDead, queue.ErrBusy, queue.ErrNotQueue,
 		queue.ErrVersion, queue.ErrAborted, io.EOF, context.DeadlineExceeded, fs.ErrNotExist}
 	var q *queue.Queue
 	msg, buf := make([]byte, 512), make([]byte, 0, 1024)
 	var ops, ok, faults, other int
 	say("ready")
-	for end := time.Now().Add(a.dur("dur")); time.Now().Before(end); ops++ {
+	for end := time.Now().Add(a.Duration("dur")); time.Now().Before(end); ops++ {
 		var err error
 		if q == nil {
 			q, err = queue.Open(a["name"])
@@ -105,11 +105,11 @@ func queueUser(a args) int {
 			}
 			if err := q.TrySend(msg); !errors.Is(err, shm.ErrFault) {
 				say("unexpected error: a broken handle's next call returned %v, want ErrFault", err)
-				return exitFail
+				return shmtest.ExitFail
 			}
 			if err := q.Close(); err != nil {
 				say("unexpected error: Close of a broken handle: %v", err)
-				return exitFail
+				return shmtest.ExitFail
 			}
 			q = nil
 		case slices.ContainsFunc(allowed, func(e error) bool { return errors.Is(err, e) }):
@@ -122,21 +122,21 @@ func queueUser(a args) int {
 			}
 		default:
 			say("unexpected error: %v", err)
-			return exitFail
+			return shmtest.ExitFail
 		}
 	}
 	if q != nil {
 		q.Close()
 	}
 	say("done ops=%d ok=%d faults=%d other=%d", ops, ok, faults, other)
-	return exitOK
+	return shmtest.ExitOK
 }
 
 // segTouch opens each segment named in a["names"] (comma-separated) in
 // a["dir"] and writes every byte of its mapping through Bytes(): with the
 // space reserved at creation this never faults, so a SIGBUS here (exit status
 // 2) means a segment was handed out without its memory.
-func segTouch(a args) int {
+func segTouch(a shmtest.Args) int {
 	var total int
 	pattern := make([]byte, 4096)
 	for i := range pattern {
@@ -149,7 +149,7 @@ func segTouch(a args) int {
 		seg, err := shm.Open(n, shm.Dir(a["dir"]))
 		if err != nil {
 			say("open %s: %v", n, err)
-			return exitFail
+			return shmtest.ExitFail
 		}
 		// Every byte, written with copy (one range access for the race
 		// detector rather than one check per byte).
@@ -161,7 +161,7 @@ func segTouch(a args) int {
 		seg.Close()
 	}
 	say("touched bytes=%d", total)
-	return exitOK
+	return shmtest.ExitOK
 }
 
 // TestSegmentPeerFaults: a peer truncates, unlinks or rewrites a segment while
@@ -235,19 +235,19 @@ func TestSegmentPeerFaults(t *testing.T) {
 			}
 			seg.Close()
 		}
-		p := spawn(t, role, args{"name": name, "dur": "120ms"})
-		if _, ok := p.expect("ready", 10*time.Second); !ok {
-			t.Fatalf("child not ready: %s", p.output())
+		p := shmtest.Spawn(t, role, shmtest.Args{"name": name, "dur": "120ms"})
+		if _, ok := p.Expect("ready", 10*time.Second); !ok {
+			t.Fatalf("child not ready: %s", p.Output())
 		}
 		time.Sleep(time.Duration(r.IntN(60)) * time.Millisecond)
 		if err := f.do(filepath.Join(shm.DefaultDir, name), r); err != nil {
 			t.Fatalf("%s: %v", f.name, err)
 		}
-		if !p.finish(10 * time.Second) {
+		if !p.Finish(10 * time.Second) {
 			continue
 		}
 		var ops, okN, faults, other int
-		line := lastLine(p.output(), "done ")
+		line := lastLine(p.Output(), "done ")
 		if _, err := sscanKV(line, "ops", &ops, "ok", &okN, "faults", &faults); err != nil {
 			t.Errorf("child summary %q: %v", line, err)
 		}
@@ -382,11 +382,11 @@ func TestExhaustionSegments(t *testing.T) {
 				t.Errorf("trial %d: write at the end after a failed Resize: %v", trial, err)
 			}
 		}
-		p := spawn(t, "seg-touch", args{"dir": dir, "names": strings.Join(names, ",")})
-		if p.finish(30 * time.Second) {
+		p := shmtest.Spawn(t, "seg-touch", shmtest.Args{"dir": dir, "names": strings.Join(names, ",")})
+		if p.Finish(30 * time.Second) {
 			var b int
-			if _, err := sscanKV(lastLine(p.output(), "touched "), "bytes", &b); err != nil {
-				t.Errorf("trial %d: touch child said %q: %v", trial, p.output(), err)
+			if _, err := sscanKV(lastLine(p.Output(), "touched "), "bytes", &b); err != nil {
+				t.Errorf("trial %d: touch child said %q: %v", trial, p.Output(), err)
 			}
 			touched += len(names)
 			touchedBytes += b

@@ -18,9 +18,9 @@ import (
 )
 
 func init() {
-	roles["sem-poster"] = semPoster
-	roles["sem-waiter"] = semWaiter
-	roles["sem-sleeper"] = semSleeper
+	shmtest.Role("sem-poster", semPoster)
+	shmtest.Role("sem-waiter", semWaiter)
+	shmtest.Role("sem-sleeper", semSleeper)
 	extraSymlinkCalls = append(extraSymlinkCalls, namedCall{"sem.OpenOrCreate", func(n string) error {
 		s, _, err := sem.OpenOrCreate(n, 0)
 		if s != nil {
@@ -89,7 +89,7 @@ func ledger(b []byte) []*atomic.Uint64 {
 	return w
 }
 
-func semRole(a args) (*sem.Semaphore, *atomic.Uint64, func(), error) {
+func semRole(a shmtest.Args) (*sem.Semaphore, *atomic.Uint64, func(), error) {
 	s, err := sem.Open(a["sem"])
 	if err != nil {
 		return nil, nil, nil, err
@@ -99,16 +99,16 @@ func semRole(a args) (*sem.Semaphore, *atomic.Uint64, func(), error) {
 		s.Close()
 		return nil, nil, nil, err
 	}
-	w := mem.MustUint64(seg.Bytes(), 8*a.int("slot"))
+	w := mem.MustUint64(seg.Bytes(), 8*a.Int("slot"))
 	return s, w, func() { s.Close(); seg.Close() }, nil
 }
 
 // semPoster posts in a loop with short random pauses until killed.
-func semPoster(a args) int {
+func semPoster(a shmtest.Args) int {
 	s, w, done, err := semRole(a)
 	if err != nil {
 		say("open: %v", err)
-		return exitFail
+		return shmtest.ExitFail
 	}
 	defer done()
 	r := roleRand()
@@ -117,7 +117,7 @@ func semPoster(a args) int {
 		w.Store(n<<1 | 1)
 		if err := s.Post(); err != nil {
 			say("post: %v", err)
-			return exitFail
+			return shmtest.ExitFail
 		}
 		w.Store((n + 1) << 1)
 		spin(r.IntN(30))
@@ -127,11 +127,11 @@ func semPoster(a args) int {
 // semWaiter takes tokens in a loop: mostly with TryWait, and one time in
 // four with a Wait of a random deadline up to 20 ms, so that it is killed
 // while sleeping, while taking a token and while giving up.
-func semWaiter(a args) int {
+func semWaiter(a shmtest.Args) int {
 	s, w, done, err := semRole(a)
 	if err != nil {
 		say("open: %v", err)
-		return exitFail
+		return shmtest.ExitFail
 	}
 	defer done()
 	r := roleRand()
@@ -155,7 +155,7 @@ func semWaiter(a args) int {
 		case errors.Is(err, context.DeadlineExceeded):
 		default:
 			say("wait: %v", err)
-			return exitFail
+			return shmtest.ExitFail
 		}
 		w.Store(n << 1)
 		spin(r.IntN(10))
@@ -182,23 +182,23 @@ func TestSemaphoreKill(t *testing.T) {
 			t.Fatal(err)
 		}
 		led := ledger(lseg.Bytes())
-		var procs []*proc
+		var procs []*shmtest.Child
 		for i, role := range []string{"sem-poster", "sem-poster", "sem-waiter", "sem-waiter"} {
-			procs = append(procs, spawn(t, role, args{"sem": name, "ledger": lname, "slot": itoa(i)}))
+			procs = append(procs, shmtest.Spawn(t, role, shmtest.Args{"sem": name, "ledger": lname, "slot": itoa(i)}))
 		}
 		for _, p := range procs {
-			if _, ok := p.expect("ready", 10*time.Second); !ok {
-				t.Fatalf("trial %d: %s not ready: %s", trial, p.role, p.output())
+			if _, ok := p.Expect("ready", 10*time.Second); !ok {
+				t.Fatalf("trial %d: %s not ready: %s", trial, p.Role, p.Output())
 			}
 		}
 		time.Sleep(time.Duration(5+r.IntN(30)) * time.Millisecond)
 		for _, i := range r.Perm(len(procs)) {
-			procs[i].kill()
+			procs[i].Kill()
 			spin(r.IntN(200))
 		}
 		for _, p := range procs {
-			if p.wait(10*time.Second) != -1 {
-				t.Fatalf("trial %d: %s exited by itself: %s", trial, p.role, p.output())
+			if p.ExitCode(10*time.Second) != -1 {
+				t.Fatalf("trial %d: %s exited by itself: %s", trial, p.Role, p.Output())
 			}
 		}
 		var pDone, pPend, wDone, wPend int
@@ -251,11 +251,11 @@ func TestSemaphoreKill(t *testing.T) {
 // 30-second deadline), "background" (Wait with context.Background) or
 // "timeout" (WaitTimeout of 30 seconds). It prints "woke" when it got a
 // token.
-func semSleeper(a args) int {
+func semSleeper(a shmtest.Args) int {
 	s, err := sem.Open(a["sem"])
 	if err != nil {
 		say("open: %v", err)
-		return exitFail
+		return shmtest.ExitFail
 	}
 	defer s.Close()
 	say("ready")
@@ -271,10 +271,10 @@ func semSleeper(a args) int {
 	}
 	if err != nil {
 		say("wait: %v", err)
-		return exitFail
+		return shmtest.ExitFail
 	}
 	say("woke")
-	return exitOK
+	return shmtest.ExitOK
 }
 
 // TestSemaphoreWaiterLiveness: (1) of two sleeping waiters one is SIGKILLed,
@@ -295,11 +295,11 @@ func TestSemaphoreWaiterLiveness(t *testing.T) {
 				t.Fatal(err)
 			}
 			kind := trial % 2 // 0: dead waiter, 1: dead poster
-			var sleepers []*proc
+			var sleepers []*shmtest.Child
 			for range 2 - kind {
-				p := spawn(t, "sem-sleeper", args{"sem": name, "how": how})
-				if _, ok := p.expect("ready", 10*time.Second); !ok {
-					t.Fatalf("sleeper not ready: %s", p.output())
+				p := shmtest.Spawn(t, "sem-sleeper", shmtest.Args{"sem": name, "how": how})
+				if _, ok := p.Expect("ready", 10*time.Second); !ok {
+					t.Fatalf("sleeper not ready: %s", p.Output())
 				}
 				sleepers = append(sleepers, p)
 			}
@@ -310,7 +310,7 @@ func TestSemaphoreWaiterLiveness(t *testing.T) {
 			survivor := sleepers[len(sleepers)-1]
 			t0 := time.Now()
 			if kind == 0 {
-				sleepers[0].killWait()
+				sleepers[0].KillWait()
 				t0 = time.Now()
 				if err := s.Post(); err != nil {
 					t.Fatal(err)
@@ -318,14 +318,14 @@ func TestSemaphoreWaiterLiveness(t *testing.T) {
 			} else {
 				postWithoutWake(t, name)
 			}
-			_, ok := survivor.expect("woke", 3*time.Second)
+			_, ok := survivor.Expect("woke", 3*time.Second)
 			d := time.Since(t0)
 			if !ok || d > time.Second {
-				t.Errorf("%s, %s: the waiter had no token %v after its peer died (woke=%v): %s", how, []string{"dead waiter", "poster dead between add and wake"}[kind], d.Round(time.Millisecond), ok, survivor.output())
+				t.Errorf("%s, %s: the waiter had no token %v after its peer died (woke=%v): %s", how, []string{"dead waiter", "poster dead between add and wake"}[kind], d.Round(time.Millisecond), ok, survivor.Output())
 			}
 			worst[kind] = max(worst[kind], d)
 			count[kind]++
-			survivor.killWait()
+			survivor.KillWait()
 			s.Close()
 		}
 	}
@@ -362,28 +362,28 @@ func waitUntil(d time.Duration, cond func() bool) bool {
 }
 
 func init() {
-	roles["sem-pool"] = semPool
+	shmtest.Role("sem-pool", semPool)
 }
 
 // semPool uses the semaphore as a pool of tokens: take one (Wait), count
 // itself in the holders word (offset 8 of the ledger segment; more holders
 // than tokens means the semaphore let too many in), put it back (Post), until
 // the stop word (offset 0) is set. It prints how many times it held a token.
-func semPool(a args) int {
+func semPool(a shmtest.Args) int {
 	s, err := sem.Open(a["sem"])
 	if err != nil {
 		say("open: %v", err)
-		return exitFail
+		return shmtest.ExitFail
 	}
 	defer s.Close()
 	seg, err := shm.Open(a["ledger"])
 	if err != nil {
 		say("open ledger: %v", err)
-		return exitFail
+		return shmtest.ExitFail
 	}
 	defer seg.Close()
 	stop, holders := mem.MustUint64(seg.Bytes(), 0), mem.MustUint64(seg.Bytes(), 8)
-	tokens := uint64(a.int("tokens"))
+	tokens := uint64(a.Int("tokens"))
 	var held int
 	say("ready")
 	for stop.Load() == 0 {
@@ -392,21 +392,21 @@ func semPool(a args) int {
 		cancel()
 		if err != nil {
 			say("wait: %v", err)
-			return exitFail
+			return shmtest.ExitFail
 		}
 		if h := holders.Add(1); h > tokens {
 			say("TOO MANY HOLDERS: %d with %d tokens", h, tokens)
-			return exitFail
+			return shmtest.ExitFail
 		}
 		held++
 		holders.Add(^uint64(0))
 		if err := s.Post(); err != nil {
 			say("post: %v", err)
-			return exitFail
+			return shmtest.ExitFail
 		}
 	}
 	say("done held=%d", held)
-	return exitOK
+	return shmtest.ExitOK
 }
 
 // TestSemaphoreContention: many processes share a pool of three tokens
@@ -414,9 +414,9 @@ func semPool(a args) int {
 // tokens, and at the end the value is three again (no token lost or made).
 func TestSemaphoreContention(t *testing.T) {
 	const tokens = 3
-	workers, dur := 8, time.Second
+	workers, dur := 8, span(time.Second, 20*time.Second)
 	if full() {
-		workers, dur = 16, 20*time.Second
+		workers = 16
 	}
 	name := shmtest.Name(t, "")
 	s, err := sem.Create(name, tokens)
@@ -425,22 +425,22 @@ func TestSemaphoreContention(t *testing.T) {
 	}
 	defer s.Close()
 	lname, led := newLedger(t)
-	var procs []*proc
+	var procs []*shmtest.Child
 	for range workers {
-		procs = append(procs, spawn(t, "sem-pool", args{"sem": name, "ledger": lname, "tokens": itoa(tokens)}))
+		procs = append(procs, shmtest.Spawn(t, "sem-pool", shmtest.Args{"sem": name, "ledger": lname, "tokens": itoa(tokens)}))
 	}
 	for _, p := range procs {
-		if _, ok := p.expect("ready", 10*time.Second); !ok {
-			t.Fatalf("worker not ready: %s", p.output())
+		if _, ok := p.Expect("ready", 10*time.Second); !ok {
+			t.Fatalf("worker not ready: %s", p.Output())
 		}
 	}
 	time.Sleep(dur)
 	led[0].Store(1)
 	var held int
 	for _, p := range procs {
-		if p.finish(15 * time.Second) {
+		if p.Finish(15 * time.Second) {
 			var h int
-			sscanKV(lastLine(p.output(), "done "), "held", &h)
+			sscanKV(lastLine(p.Output(), "done "), "held", &h)
 			held += h
 		}
 	}

@@ -5,7 +5,6 @@ package chaos
 import (
 	"context"
 	"io"
-	"os"
 	"testing"
 	"time"
 
@@ -16,9 +15,9 @@ import (
 )
 
 func init() {
-	roles["hostile-t-publisher"] = hostileTopicVictim
-	roles["hostile-t-subscriber"] = hostileTopicVictim
-	roles["hostile-t-opener"] = hostileTopicVictim
+	for _, role := range []string{"hostile-t-publisher", "hostile-t-subscriber", "hostile-t-opener"} {
+		shmtest.Role(role, func(a shmtest.Args) int { return hostileTopicVictim(role, a) })
+	}
 }
 
 // The topic header fields the attacker aims at (offset, size), from the
@@ -47,9 +46,8 @@ var topicAllowed = []error{topic.ErrCorrupt, topic.ErrPeerDead, topic.ErrBusy, t
 // gets are checked: a wrong one is counted (a hostile writer may forge
 // data), an error must be one of the documented ones, and every call must
 // return.
-func hostileTopicVictim(a args) int {
+func hostileTopicVictim(role string, a shmtest.Args) int {
 	canary := newCanary()
-	role := os.Getenv(envRole)
 	r := roleRand()
 	var v victimStats
 	var wrong int
@@ -58,7 +56,7 @@ func hostileTopicVictim(a args) int {
 	msg := make([]byte, msgHeader+512)
 	var seq uint64
 	say("ready")
-	end := time.Now().Add(a.dur("dur"))
+	end := time.Now().Add(a.Duration("dur"))
 	for time.Now().Before(end) {
 		if t == nil || role == "hostile-t-opener" {
 			if t != nil {
@@ -71,7 +69,7 @@ func hostileTopicVictim(a args) int {
 				return err
 			}, topicAllowed...); err != nil {
 				say("UNEXPECTED open error: %v", err)
-				return exitFail
+				return shmtest.ExitFail
 			}
 			if t == nil {
 				continue
@@ -126,7 +124,7 @@ func hostileTopicVictim(a args) int {
 		}
 		if err != nil {
 			say("UNEXPECTED error: %v", err)
-			return exitFail
+			return shmtest.ExitFail
 		}
 		if r.IntN(64) == 0 { // start afresh now and then: Open checks the header again
 			t.Close()
@@ -169,13 +167,13 @@ func TestHostileTopic(t *testing.T) {
 		b := seg.Bytes()
 		capacity := tp.Capacity()
 		known := []uint64{0, 1, 2, 3, 16, 64, uint64(capacity), uint64(capacity) - 16, uint64(capacity) + 16, 1 << 32, 0x4349504f544d4853, 1 << 40, ^uint64(0)}
-		var procs []*proc
+		var procs []*shmtest.Child
 		for _, role := range []string{"hostile-t-publisher", "hostile-t-subscriber", "hostile-t-opener"} {
-			procs = append(procs, spawn(t, role, args{"name": name, "dur": dur.String()}))
+			procs = append(procs, shmtest.Spawn(t, role, shmtest.Args{"name": name, "dur": dur.String()}))
 		}
 		for _, p := range procs {
-			if _, ok := p.expect("ready", 10*time.Second); !ok {
-				t.Fatalf("victim not ready: %s", p.output())
+			if _, ok := p.Expect("ready", 10*time.Second); !ok {
+				t.Fatalf("victim not ready: %s", p.Output())
 			}
 		}
 		time.Sleep(20 * time.Millisecond) // a clean start
@@ -198,17 +196,17 @@ func TestHostileTopic(t *testing.T) {
 			time.Sleep(time.Duration(r.IntN(3000)) * time.Microsecond)
 		}
 		for _, p := range procs {
-			if !p.finish(dur + 10*time.Second) {
+			if !p.Finish(dur + 10*time.Second) {
 				continue
 			}
 			var ops, ok, errs, slow, w int
-			sscanKV(lastLine(p.output(), "wrong="), "wrong", &w)
-			if _, err := sscanKV(lastLine(p.output(), "done "), "ops", &ops, "ok", &ok, "errs", &errs, "slowest_us", &slow); err != nil {
-				t.Errorf("victim summary: %v\n%s", err, p.output())
+			sscanKV(lastLine(p.Output(), "wrong="), "wrong", &w)
+			if _, err := sscanKV(lastLine(p.Output(), "done "), "ops", &ops, "ok", &ok, "errs", &errs, "slowest_us", &slow); err != nil {
+				t.Errorf("victim summary: %v\n%s", err, p.Output())
 			}
 			tot.ops, tot.ok, tot.errs = tot.ops+ops, tot.ok+ok, tot.errs+errs
 			tot.slowest = max(tot.slowest, time.Duration(slow)*time.Microsecond)
-			tot.addKinds(p.output())
+			tot.addKinds(p.Output())
 			wrong += w
 		}
 		seg.Close()

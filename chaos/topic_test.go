@@ -17,25 +17,25 @@ import (
 )
 
 func init() {
-	roles["topic-sub"] = topicSubscriber
-	roles["topic-victim"] = topicVictim
-	roles["topic-pub-loop"] = topicPublishLoop
+	shmtest.Role("topic-sub", topicSubscriber)
+	shmtest.Role("topic-victim", topicVictim)
+	shmtest.Role("topic-pub-loop", topicPublishLoop)
 }
 
 // topicSubscriber subscribes to a["name"], says "ready", and receives until
 // io.EOF, checking every message (whole, and each publisher's in order from
 // its first, with the lags an overwrite topic reports counted as missed).
 // It reports "got=N missed=M".
-func topicSubscriber(a args) int {
+func topicSubscriber(a shmtest.Args) int {
 	t, err := topic.Open(a["name"])
 	if err != nil {
 		say("open: %v", err)
-		return exitFail
+		return shmtest.ExitFail
 	}
 	defer t.Close()
 	if err := t.Subscribe(); err != nil {
 		say("subscribe: %v", err)
-		return exitFail
+		return shmtest.ExitFail
 	}
 	say("ready")
 	ctx := context.Background()
@@ -49,19 +49,19 @@ func topicSubscriber(a args) int {
 		switch {
 		case err == io.EOF:
 			say("got=%d missed=%d", got, missed)
-			return exitOK
+			return shmtest.ExitOK
 		case errors.As(err, &lag):
 			missed += lag.Missed
 			pending += lag.Missed
 			continue
 		case err != nil:
 			say("UNEXPECTED receive error after %d messages: %v", got, err)
-			return exitFail
+			return shmtest.ExitFail
 		}
 		info, err := decodeMsg(m)
 		if err != nil {
 			say("TORN message %d: %v", got, err)
-			return exitFail
+			return shmtest.ExitFail
 		}
 		want, seen := next[info.id]
 		switch {
@@ -73,7 +73,7 @@ func topicSubscriber(a args) int {
 			pending = 0
 		case info.seq != want:
 			say("ORDER publisher %d: message %d came when %d was due (pending missed %d)", info.id, info.seq, want, pending)
-			return exitFail
+			return shmtest.ExitFail
 		}
 		next[info.id] = info.seq + 1
 		got++
@@ -82,39 +82,39 @@ func topicSubscriber(a args) int {
 
 // topicVictim subscribes to a["name"], says "ready", receives a["read"]
 // messages and then stops reading, holding its entry until it is killed.
-func topicVictim(a args) int {
+func topicVictim(a shmtest.Args) int {
 	t, err := topic.Open(a["name"])
 	if err != nil {
 		say("open: %v", err)
-		return exitFail
+		return shmtest.ExitFail
 	}
 	if err := t.Subscribe(); err != nil {
 		say("subscribe: %v", err)
-		return exitFail
+		return shmtest.ExitFail
 	}
 	say("ready")
 	var buf []byte
-	for range a.int("read") {
+	for range a.Int("read") {
 		if buf, err = t.Receive(context.Background(), buf); err != nil {
 			say("receive: %v", err)
-			return exitFail
+			return shmtest.ExitFail
 		}
 	}
 	say("stalled")
 	time.Sleep(time.Hour)
-	return exitOK
+	return shmtest.ExitOK
 }
 
 // topicPublishLoop publishes checked messages as publisher a["id"] on
 // a["name"] for ever, one at a time, in batches, and through Reserve with
 // the message written in two halves, until it is killed.
-func topicPublishLoop(a args) int {
+func topicPublishLoop(a shmtest.Args) int {
 	t, err := topic.Open(a["name"])
 	if err != nil {
 		say("open: %v", err)
-		return exitFail
+		return shmtest.ExitFail
 	}
-	id := uint32(a.int("id"))
+	id := uint32(a.Int("id"))
 	r := roleRand()
 	ctx := context.Background()
 	bufs := make([][]byte, 8)
@@ -147,7 +147,7 @@ func topicPublishLoop(a args) int {
 		}
 		if err != nil {
 			say("publish: %v", err)
-			return exitFail
+			return shmtest.ExitFail
 		}
 	}
 }
@@ -167,11 +167,11 @@ func TestTopicSubscriberKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pub.Close()
-	var steady []*proc
+	var steady []*shmtest.Child
 	for range 2 {
-		p := spawn(t, "topic-sub", args{"name": name})
-		if _, ok := p.expect("ready", 10*time.Second); !ok {
-			t.Fatalf("subscriber not ready: %s", p.output())
+		p := shmtest.Spawn(t, "topic-sub", shmtest.Args{"name": name})
+		if _, ok := p.Expect("ready", 10*time.Second); !ok {
+			t.Fatalf("subscriber not ready: %s", p.Output())
 		}
 		steady = append(steady, p)
 	}
@@ -200,12 +200,12 @@ func TestTopicSubscriberKill(t *testing.T) {
 
 	var worst time.Duration
 	for trial := range n {
-		v := spawn(t, "topic-victim", args{"name": name, "read": itoa(r.IntN(200))})
-		if _, ok := v.expect("ready", 10*time.Second); !ok {
-			t.Fatalf("trial %d: victim not ready: %s", trial, v.output())
+		v := shmtest.Spawn(t, "topic-victim", shmtest.Args{"name": name, "read": itoa(r.IntN(200))})
+		if _, ok := v.Expect("ready", 10*time.Second); !ok {
+			t.Fatalf("trial %d: victim not ready: %s", trial, v.Output())
 		}
 		time.Sleep(time.Duration(r.IntN(30_000)) * time.Microsecond)
-		v.killWait()
+		v.KillWait()
 		killed := time.Now()
 		// Twice the ring's worth of the largest messages: the publisher
 		// must have gone past where the victim stopped.
@@ -224,12 +224,12 @@ func TestTopicSubscriberKill(t *testing.T) {
 	}
 	total := published.Load()
 	for i, p := range steady {
-		if !p.finish(60 * time.Second) {
+		if !p.Finish(60 * time.Second) {
 			continue
 		}
 		var got, missed int
-		if _, err := sscanKV(lastLine(p.output(), "got="), "got", &got, "missed", &missed); err != nil {
-			t.Fatalf("subscriber %d: %v\n%s", i, err, p.output())
+		if _, err := sscanKV(lastLine(p.Output(), "got="), "got", &got, "missed", &missed); err != nil {
+			t.Fatalf("subscriber %d: %v\n%s", i, err, p.Output())
 		}
 		if uint64(got) != total || missed != 0 {
 			t.Errorf("steady subscriber %d: got %d, missed %d; want all %d", i, got, missed, total)
@@ -268,9 +268,9 @@ func TestTopicPublisherKill(t *testing.T) {
 	var slowest time.Duration
 	buf := make([]byte, 0, 64<<10)
 	for trial := range n {
-		p := spawn(t, "topic-pub-loop", args{"name": name, "id": itoa(trial)})
-		if _, ok := p.expect("ready", 10*time.Second); !ok {
-			t.Fatalf("trial %d: publisher not ready: %s", trial, p.output())
+		p := shmtest.Spawn(t, "topic-pub-loop", shmtest.Args{"name": name, "id": itoa(trial)})
+		if _, ok := p.Expect("ready", 10*time.Second); !ok {
+			t.Fatalf("trial %d: publisher not ready: %s", trial, p.Output())
 		}
 		var mu sync.Mutex
 		var killed time.Time
@@ -280,7 +280,7 @@ func TestTopicPublisherKill(t *testing.T) {
 			mu.Lock()
 			killed = time.Now()
 			mu.Unlock()
-			p.kill()
+			p.Kill()
 		}()
 		next := uint64(0)
 		for {
@@ -308,7 +308,7 @@ func TestTopicPublisherKill(t *testing.T) {
 			next++
 			total++
 		}
-		p.wait(10 * time.Second)
+		p.ExitCode(10 * time.Second)
 	}
 	t.Logf("SUMMARY topic publisher kill: trials=%d, %d messages received whole and in order, 0 torn; ErrPeerDead at most %v after a kill", n, total, slowest.Round(time.Millisecond))
 }
@@ -327,9 +327,9 @@ func TestTopicOverwriteStop(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p := spawn(t, "topic-sub", args{"name": name})
-		if _, ok := p.expect("ready", 10*time.Second); !ok {
-			t.Fatalf("subscriber not ready: %s", p.output())
+		p := shmtest.Spawn(t, "topic-sub", shmtest.Args{"name": name})
+		if _, ok := p.Expect("ready", 10*time.Second); !ok {
+			t.Fatalf("subscriber not ready: %s", p.Output())
 		}
 		buf := make([]byte, msgHeader+1000)
 		ctx := context.Background()
@@ -341,22 +341,22 @@ func TestTopicOverwriteStop(t *testing.T) {
 				}
 				published++
 			}
-			p.cmd.Process.Signal(syscall.SIGSTOP)
+			p.Cmd.Process.Signal(syscall.SIGSTOP)
 			for range r.IntN(3000) {
 				if err := pub.Publish(ctx, encodeMsg(buf, 1, uint64(published), r.IntN(1001))); err != nil {
 					t.Fatal(err)
 				}
 				published++
 			}
-			p.cmd.Process.Signal(syscall.SIGCONT)
+			p.Cmd.Process.Signal(syscall.SIGCONT)
 		}
 		pub.Close()
-		if !p.finish(60 * time.Second) {
+		if !p.Finish(60 * time.Second) {
 			continue
 		}
 		var got, missed int
-		if _, err := sscanKV(lastLine(p.output(), "got="), "got", &got, "missed", &missed); err != nil {
-			t.Fatalf("trial %d: %v\n%s", trial, err, p.output())
+		if _, err := sscanKV(lastLine(p.Output(), "got="), "got", &got, "missed", &missed); err != nil {
+			t.Fatalf("trial %d: %v\n%s", trial, err, p.Output())
 		}
 		if got+missed != published {
 			t.Errorf("trial %d: received %d + missed %d = %d, published %d", trial, got, missed, got+missed, published)

@@ -3,14 +3,12 @@
 package inspect_test
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,20 +24,17 @@ import (
 	"github.com/shmkit/shm/topic"
 )
 
-// The tests re-execute this binary as their peers: envRole selects what the
-// child does with the object envName. A child prints "ready" once it holds
-// its role, then waits for its standard input to close (or to be killed).
-const (
-	envRole = "SHM_INSPECT_ROLE"
-	envName = "SHM_INSPECT_NAME"
-)
-
-func TestMain(m *testing.M) {
-	if role := os.Getenv(envRole); role != "" {
-		os.Exit(runRole(role, os.Getenv(envName)))
+// The tests re-execute this binary as their peers, in a role of runRole
+// (see shmtest.Role) on the object named by the argument "name". A child
+// prints "ready" once it holds its role, then waits for its standard input
+// to close (or to be killed).
+func init() {
+	for _, role := range []string{"consumer", "producer", "publisher", "subscriber", "map"} {
+		shmtest.Role(role, func(a shmtest.Args) int { return runRole(role, a["name"]) })
 	}
-	os.Exit(m.Run())
 }
+
+func TestMain(m *testing.M) { shmtest.Main(m) }
 
 func runRole(role, name string) int {
 	switch role {
@@ -101,39 +96,13 @@ func runRole(role, name string) int {
 
 // peer starts a child in role on name and returns it once it is ready; it
 // is killed when the test ends.
-func peer(t *testing.T, role, name string) *exec.Cmd {
+func peer(t *testing.T, role, name string) *shmtest.Child {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), envRole+"="+role, envName+"="+name)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
+	c := shmtest.Spawn(t, role, shmtest.Args{"name": name})
+	if line, ok := c.Next(time.Minute); line != "ready" {
+		t.Fatalf("%s child: %q, %v; output:\n%s", role, line, ok, c.Output())
 	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stdin.Close()
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if strings.TrimSpace(line) != "ready" {
-		t.Fatalf("%s child: %q, %v", role, line, err)
-	}
-	return cmd
-}
-
-// kill ends a peer with SIGKILL and reaps it.
-func kill(t *testing.T, cmd *exec.Cmd) {
-	t.Helper()
-	cmd.Process.Signal(syscall.SIGKILL)
-	cmd.Wait()
+	return c
 }
 
 func stat(t *testing.T, name string, opts *inspect.Options) inspect.Object {
@@ -181,8 +150,8 @@ func TestStaleQueueAfterKill(t *testing.T) {
 	if o := stat(t, name, nil); o.State != inspect.InUse || len(o.Attached) != 2 {
 		t.Errorf("queue with a live consumer and producer: %s (%s), attached %v; want in-use by 2", o.State, o.Reason, o.Attached)
 	}
-	kill(t, consumer)
-	kill(t, producer)
+	consumer.KillWait()
+	producer.KillWait()
 	o := stat(t, name, nil)
 	if o.State != inspect.Stale || o.Undelivered() != 1 {
 		t.Fatalf("after SIGKILL of both: %s (%s), %d undelivered; want stale with 1", o.State, o.Reason, o.Undelivered())
@@ -241,14 +210,14 @@ func TestStaleTopicAfterKill(t *testing.T) {
 	if o.State != inspect.InUse || len(o.Attached) != 2 || o.Undelivered() != 1 {
 		t.Errorf("topic with a live publisher and subscriber: %s (%s), attached %v, %d undelivered; want in-use by 2 with 1", o.State, o.Reason, o.Attached, o.Undelivered())
 	}
-	kill(t, publisher)
+	publisher.KillWait()
 	// The records alone tell: classified without a scan of /proc (as for
 	// a subscriber in another PID namespace), the topic is in use.
 	info, err := shm.Stat(name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := fmt.Sprintf("subscriber pid %d lives", subscriber.Process.Pid)
+	want := fmt.Sprintf("subscriber pid %d lives", subscriber.Pid())
 	if o := inspect.Classify(shm.DefaultDir, info, inspect.NoScan()); o.State != inspect.InUse || !strings.HasPrefix(o.Reason, want) {
 		t.Errorf("live subscriber, no scan: %s (%s); want in use: %s", o.State, o.Reason, want)
 	}
@@ -261,9 +230,9 @@ func TestStaleTopicAfterKill(t *testing.T) {
 	if got := outcomeOf(t, outs, name); got.Action != inspect.Kept || got.Object.State != inspect.InUse || got.Object.Undelivered() != 1 {
 		t.Errorf("publisher killed, subscriber alive with a message to read: %v; want kept in use", got)
 	}
-	kill(t, subscriber)
+	subscriber.KillWait()
 	o = stat(t, name, nil)
-	want = fmt.Sprintf("publisher pid %d and subscriber pid %d died without closing it", publisher.Process.Pid, subscriber.Process.Pid)
+	want = fmt.Sprintf("publisher pid %d and subscriber pid %d died without closing it", publisher.Pid(), subscriber.Pid())
 	if o.State != inspect.Stale || !strings.Contains(o.Reason, want) || o.Undelivered() != 0 {
 		t.Fatalf("after SIGKILL of both: %s (%s), %d undelivered; want stale: %s", o.State, o.Reason, o.Undelivered(), want)
 	}
@@ -310,8 +279,8 @@ func TestClosedTopic(t *testing.T) {
 	if o := stat(t, name, nil); o.State != inspect.InUse {
 		t.Errorf("closed topic with a live subscriber: %s (%s); want in use", o.State, o.Reason)
 	}
-	kill(t, subscriber)
-	want := fmt.Sprintf("nobody attached; subscriber pid %d died without closing it", subscriber.Process.Pid)
+	subscriber.KillWait()
+	want := fmt.Sprintf("nobody attached; subscriber pid %d died without closing it", subscriber.Pid())
 	if o := stat(t, name, nil); o.State != inspect.Stale || o.Reason != want {
 		t.Errorf("closed topic, its subscriber killed: %s (%s); want stale: %s", o.State, o.Reason, want)
 	}
@@ -345,7 +314,7 @@ func TestCleanKeeps(t *testing.T) {
 	}{
 		{"idle data segment", idle, inspect.CleanOptions{Force: true}, inspect.Kept, "idle"},
 		{"idle segment too young", idle, inspect.CleanOptions{Force: true, Idle: true, OlderThan: time.Hour, HasOlderThan: true}, inspect.Kept, "less than 1h0m0s"},
-		{"mapped, even with --idle --older-than 0s", mapped, inspect.CleanOptions{Force: true, Idle: true, HasOlderThan: true}, inspect.Kept, fmt.Sprintf("pid %d", holder.Process.Pid)},
+		{"mapped, even with --idle --older-than 0s", mapped, inspect.CleanOptions{Force: true, Idle: true, HasOlderThan: true}, inspect.Kept, fmt.Sprintf("pid %d", holder.Pid())},
 		{"idle, dry run", idle, inspect.CleanOptions{Idle: true, HasOlderThan: true}, inspect.WouldRemove, "idle"},
 	}
 	for _, tc := range tests {
@@ -464,18 +433,24 @@ func TestCleanOpenerRace(t *testing.T) {
 }
 
 // ExampleClean shows what a service does at start-up: remove what its
-// crashed predecessors left, keep what is in use.
+// crashed predecessors left, keep what is in use. (A directory of its own
+// stands in for /dev/shm.)
 func ExampleClean() {
-	seg, err := shm.Create("example-clean-jobs", 4096)
+	dir, err := os.MkdirTemp("", "example-clean")
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	defer shm.Unlink("example-clean-jobs")
+	defer os.RemoveAll(dir)
+	seg, err := shm.Create("example-clean-jobs", 4096, shm.Dir(dir))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	defer seg.Close() // mapped here: in use
 
 	outcomes, err := inspect.Clean(context.Background(), &inspect.CleanOptions{
-		Options: inspect.Options{Prefix: "example-clean-"},
+		Options: inspect.Options{Dir: dir, Prefix: "example-clean-"},
 		Force:   true,
 	})
 	if err != nil {
@@ -492,16 +467,21 @@ func ExampleClean() {
 // that a clean stopped half-way (its context cancelled) has said what it
 // did.
 func ExampleCleanOptions_report() {
-	seg, err := shm.Create("example-report-jobs", 4096)
+	dir, err := os.MkdirTemp("", "example-report")
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	defer shm.Unlink("example-report-jobs")
+	defer os.RemoveAll(dir)
+	seg, err := shm.Create("example-report-jobs", 4096, shm.Dir(dir))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	defer seg.Close() // mapped here: in use
 
 	_, err = inspect.Clean(context.Background(), &inspect.CleanOptions{
-		Options: inspect.Options{Prefix: "example-report-"},
+		Options: inspect.Options{Dir: dir, Prefix: "example-report-"},
 		Force:   true,
 		Report: func(o inspect.Outcome) {
 			fmt.Println(o.Object.Name, o.Action, o.Object.State)
@@ -515,16 +495,21 @@ func ExampleCleanOptions_report() {
 
 // ExampleList shows the kind and the contents an inspection reads.
 func ExampleList() {
-	q, err := queue.Create("example-list-q", 4096)
+	dir, err := os.MkdirTemp("", "example-list")
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	defer queue.Unlink("example-list-q")
+	defer os.RemoveAll(dir)
+	q, err := queue.Create("example-list-q", 4096, queue.Dir(dir))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	q.Send(context.Background(), []byte("hello"))
 	q.Detach()
 
-	objs, err := inspect.List(&inspect.Options{Prefix: "example-list-"})
+	objs, err := inspect.List(&inspect.Options{Dir: dir, Prefix: "example-list-"})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -590,15 +575,20 @@ func TestCleanOtherUsers(t *testing.T) {
 
 // ExampleSampler follows a queue's traffic, as "shm top" does.
 func ExampleSampler() {
-	q, err := queue.Create("example-sampler-q", 4096)
+	dir, err := os.MkdirTemp("", "example-sampler")
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	defer queue.Unlink("example-sampler-q")
+	defer os.RemoveAll(dir)
+	q, err := queue.Create("example-sampler-q", 4096, queue.Dir(dir))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	defer q.Close()
 
-	s := inspect.NewSampler(&inspect.Options{Prefix: "example-sampler-"})
+	s := inspect.NewSampler(&inspect.Options{Dir: dir, Prefix: "example-sampler-"})
 	first, _ := s.Sample()
 	fmt.Println("first sample has a rate:", first[0].Rate != nil)
 

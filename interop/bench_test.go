@@ -17,21 +17,21 @@ import (
 )
 
 func init() {
-	roles["go-bench-send"] = goBenchSendRole
-	roles["go-bench-recv"] = goBenchRecvRole
+	shmtest.Role("go-bench-send", goBenchSendRole)
+	shmtest.Role("go-bench-recv", goBenchRecvRole)
 }
 
-// goBenchSendRole: go-bench-send NAME SIZE COUNT sends COUNT messages of
-// SIZE bytes one at a time, then closes.
-func goBenchSendRole(a []string) int {
-	q, err := queue.Open(a[0])
+// goBenchSendRole sends a["count"] messages of a["size"] bytes to the queue
+// a["name"] one at a time, then closes.
+func goBenchSendRole(a shmtest.Args) int {
+	q, err := queue.Open(a["name"])
 	if err != nil {
 		fmt.Println(err)
 		return 1
 	}
-	msg := make([]byte, atoi(a[1]))
+	msg := make([]byte, a.Int("size"))
 	ctx := context.Background()
-	for range atoi(a[2]) {
+	for range a.Int("count") {
 		if err := q.Send(ctx, msg); err != nil {
 			fmt.Println(err)
 			return 1
@@ -41,10 +41,10 @@ func goBenchSendRole(a []string) int {
 	return 0
 }
 
-// goBenchRecvRole: go-bench-recv NAME receives until the end, saying
+// goBenchRecvRole receives from the queue a["name"] until the end, saying
 // "ready" once it holds the consumer role.
-func goBenchRecvRole(a []string) int {
-	q, err := queue.Open(a[0])
+func goBenchRecvRole(a shmtest.Args) int {
+	q, err := queue.Open(a["name"])
 	if err != nil {
 		fmt.Println(err)
 		return 1

@@ -23,8 +23,8 @@ import (
 )
 
 func init() {
-	roles["go-send"] = goSendRole
-	roles["go-chaos-send"] = goChaosSendRole
+	shmtest.Role("go-send", goSendRole)
+	shmtest.Role("go-chaos-send", goChaosSendRole)
 }
 
 // The streams between Go and C: a 64 KiB ring whose messages are 0 to
@@ -85,14 +85,16 @@ func goSend(q *queue.Queue, p uint32, count, maxLen, minLen int) error {
 	return nil
 }
 
-// goSendRole: go-send NAME PROD COUNT MAXLEN MINLEN, then Close.
-func goSendRole(a []string) int {
-	q, err := queue.Open(a[0])
+// goSendRole sends a["count"] messages of producer a["producer"], of
+// a["min"] to a["max"] bytes, to the queue a["name"] (see goSend), then
+// closes.
+func goSendRole(a shmtest.Args) int {
+	q, err := queue.Open(a["name"])
 	if err != nil {
 		fmt.Println(err)
 		return 1
 	}
-	if err := goSend(q, uint32(atoi(a[1])), atoi(a[2]), atoi(a[3]), atoi(a[4])); err != nil {
+	if err := goSend(q, uint32(a.Int("producer")), a.Int("count"), a.Int("max"), a.Int("min")); err != nil {
 		fmt.Println(err)
 		return 1
 	}
@@ -127,6 +129,7 @@ func wrapOffsets(p uint32, count int) (seen map[uint64]bool, possible int) {
 // Send, Reserve/Commit and SendBatch) and a C consumer checks every byte,
 // the order, and the end of the stream.
 func TestGoToC(t *testing.T) {
+	shmtest.SkipShort(t)
 	peer := buildPeer(t, "-O2")
 	name := shmtest.Name(t, "")
 	n := streamCount(t)
@@ -319,15 +322,16 @@ func TestMultiProducerMixed(t *testing.T) {
 	t.Logf("2 Go + 2 C producers, %d messages each, all received in order and checked", each)
 }
 
-// goChaosSendRole: go-chaos-send NAME PROD sends until killed, lingering
-// between Reserve and Commit now and then (and saying so on stdout).
-func goChaosSendRole(a []string) int {
-	q, err := queue.Open(a[0])
+// goChaosSendRole sends to the queue a["name"] as producer a["producer"]
+// until killed, lingering between Reserve and Commit now and then (and
+// saying so on stdout).
+func goChaosSendRole(a shmtest.Args) int {
+	q, err := queue.Open(a["name"])
 	if err != nil {
 		fmt.Println(err)
 		return 1
 	}
-	p := uint32(atoi(a[1]))
+	p := uint32(a.Int("producer"))
 	r := rand.New(rand.NewPCG(uint64(os.Getpid()), 1))
 	buf := make([]byte, q.MaxMessage())
 	ctx := context.Background()
@@ -432,6 +436,7 @@ wait:
 // queues; the Go consumer gets only whole committed messages in order,
 // then ErrPeerDead, never hangs, and the queue takes a new producer.
 func TestCProducerKilled(t *testing.T) {
+	shmtest.SkipShort(t)
 	peer := buildPeer(t, "-O2")
 	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 2))
 	n := trials(4, 100)
@@ -503,6 +508,7 @@ func TestCProducerKilled(t *testing.T) {
 // points, a C consumer that must see only whole messages in order and then
 // the dead peer.
 func TestGoProducerKilled(t *testing.T) {
+	shmtest.SkipShort(t)
 	peer := buildPeer(t, "-O2")
 	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 3))
 	n := trials(4, 100)
@@ -561,6 +567,7 @@ var hostileFields = [][2]int{
 // call must return a message or a documented error code, and the
 // sanitizers must report nothing.
 func TestCConsumerHostile(t *testing.T) {
+	shmtest.SkipShort(t)
 	peer := buildPeer(t, "-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer")
 	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 4))
 	n := trials(3, 30)

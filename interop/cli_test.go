@@ -70,6 +70,7 @@ func run(t *testing.T, cmd *exec.Cmd, stdin string) (string, string, int) {
 // which the receiver reports after the messages before it (status 5); a
 // usage error exits 2.
 func TestLineSemantics(t *testing.T) {
+	shmtest.SkipShort(t)
 	shmBin, sendBin, recvBin := cliTools(t)
 	shmtest.Need(t, "python3")
 	send := map[string]func(name string) *exec.Cmd{
@@ -130,6 +131,7 @@ func TestLineSemantics(t *testing.T) {
 // shmq-recv and python3 -m shmkit refuse it for its flag bit, with an error
 // that names the field, and leave it untouched.
 func TestCompetingConsumersRefused(t *testing.T) {
+	shmtest.SkipShort(t)
 	shmBin, sendBin, recvBin := cliTools(t)
 	shmtest.Need(t, "python3")
 	name := shmtest.Name(t, "")

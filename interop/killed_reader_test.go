@@ -23,6 +23,7 @@ import (
 // prints hold every line, in order, none missing (the last few may be
 // printed twice).
 func TestKilledReaderLosesNothing(t *testing.T) {
+	shmtest.SkipShort(t)
 	shmBin, _, recvBin := cliTools(t)
 	readers := map[string]func(name, dir string) *exec.Cmd{
 		"shmq-recv": func(name, dir string) *exec.Cmd { return exec.Command(recvBin, name, "--follow") },

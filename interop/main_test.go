@@ -4,7 +4,6 @@ package interop
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -19,33 +18,22 @@ import (
 	"github.com/shmkit/shm/queue"
 )
 
-// Children re-execute this test binary: envRole names the role, envArgs
-// carries its arguments as JSON. TestMain runs the role instead of the
-// tests and exits with its status.
-const (
-	envRole = "SHM_INTEROP_ROLE"
-	envArgs = "SHM_INTEROP_ARGS"
-)
-
-var roles = map[string]func(a []string) int{}
+// Children re-execute this test binary in a role (see shmtest.Role), which
+// each file registers in an init function; childParams names the
+// arguments child passes each role.
+var childParams = map[string][]string{
+	"go-bench-send": {"name", "size", "count"},
+	"go-bench-recv": {"name"},
+	"go-send":       {"name", "producer", "count", "max", "min"},
+	"go-chaos-send": {"name", "producer"},
+	"go-topic-pub":  {"name", "count"},
+}
 
 // buildDir holds the C programs built for this run; TestMain removes it.
 var buildDir string
 
 func TestMain(m *testing.M) {
-	if role := os.Getenv(envRole); role != "" {
-		var a []string
-		if err := json.Unmarshal([]byte(os.Getenv(envArgs)), &a); err != nil {
-			fmt.Fprintf(os.Stderr, "interop child: bad %s: %v\n", envArgs, err)
-			os.Exit(1)
-		}
-		f := roles[role]
-		if f == nil {
-			fmt.Fprintf(os.Stderr, "interop child: unknown role %q\n", role)
-			os.Exit(1)
-		}
-		os.Exit(f(a))
-	}
+	shmtest.RunChild()
 	var err error
 	if buildDir, err = os.MkdirTemp("", "shm-interop"); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -110,13 +98,20 @@ func buildPeer(t testing.TB, extra ...string) string {
 	return bin
 }
 
-// child starts this test binary in role with args.
+// child returns the command that starts this test binary in role with
+// args, in the order childParams names them; once started, it is killed
+// and reaped when the test ends.
 func child(t testing.TB, role string, args ...string) *exec.Cmd {
 	t.Helper()
-	a, _ := json.Marshal(args)
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), envRole+"="+role, envArgs+"="+string(a))
-	return cmd
+	params, ok := childParams[role]
+	if !ok || len(args) != len(params) {
+		t.Fatalf("role %s takes the arguments %v, got %q", role, params, args)
+	}
+	a := shmtest.Args{}
+	for i, p := range params {
+		a[p] = args[i]
+	}
+	return shmtest.Command(t, role, a)
 }
 
 // waitCmd waits for cmd at most d, and kills it after that.

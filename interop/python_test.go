@@ -400,6 +400,7 @@ func TestPythonSendBatchInterrupted(t *testing.T) {
 // leaves whole messages behind it, the Go consumer gets ErrPeerDead, and a
 // new Python producer's message comes next.
 func TestPythonKilledMidSend(t *testing.T) {
+	shmtest.SkipShort(t)
 	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 5))
 	for trial := range trials(3, 30) {
 		name := shmtest.Name(t, "")
@@ -462,6 +463,7 @@ func TestPythonKilledMidSend(t *testing.T) {
 // working: every transport prints a row for every size. (Its figures are
 // for quiet machines and longer runs; this test reads none of them.)
 func TestPythonBenchScript(t *testing.T) {
+	shmtest.SkipShort(t)
 	cmd := python(t, filepath.Join(repoDir(t), "python", "bench.py"), "--seconds", "0.02", "--sizes", "64,4096")
 	cmd.Env = append(cmd.Env, "PYTHONWARNINGS=error::UserWarning:multiprocessing.resource_tracker")
 	out, err := cmd.CombinedOutput()

@@ -106,6 +106,7 @@ func runConsole(t *testing.T, heading string) {
 // The README's "From C" commands run as shown (they need make, which the
 // rest of these tests do without: skipped when it is missing).
 func TestReadmeFromC(t *testing.T) {
+	shmtest.SkipShort(t)
 	shmtest.Need(t, "gcc")
 	if _, err := exec.LookPath("make"); err != nil {
 		t.Skipf("skipping: the README's C section runs make, which is not installed (%v); the other tests build the C code with gcc alone", err)
@@ -116,6 +117,7 @@ func TestReadmeFromC(t *testing.T) {
 // The README's "From Python" commands run as shown, building libshmq on
 // first use.
 func TestReadmeFromPython(t *testing.T) {
+	shmtest.SkipShort(t)
 	shmtest.Need(t, "gcc")
 	shmtest.Need(t, "python3")
 	runConsole(t, "## From Python")

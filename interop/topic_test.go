@@ -24,18 +24,18 @@ import (
 )
 
 func init() {
-	roles["go-topic-pub"] = goTopicPubRole
+	shmtest.Role("go-topic-pub", goTopicPubRole)
 }
 
-// goTopicPubRole publishes args[1] messages "m0", "m1", ... to topic
-// args[0], says "published" and waits to be killed.
-func goTopicPubRole(a []string) int {
-	p, err := topic.Open(a[0])
+// goTopicPubRole publishes a["count"] messages "m0", "m1", ... to the topic
+// a["name"], says "published" and waits to be killed.
+func goTopicPubRole(a shmtest.Args) int {
+	p, err := topic.Open(a["name"])
 	if err != nil {
 		fmt.Println(err)
 		return 1
 	}
-	for i := range atoi(a[1]) {
+	for i := range a.Int("count") {
 		if err := p.TryPublish([]byte(fmt.Sprintf("m%d", i))); err != nil {
 			fmt.Println(err)
 			return 1
@@ -166,6 +166,7 @@ func topicCount() int {
 // random sizes through a ring small enough to wrap often. Each subscriber
 // gets every message, in order, and then the end of the stream.
 func TestTopicGoToCAndPython(t *testing.T) {
+	shmtest.SkipShort(t)
 	name := shmtest.Name(t, "")
 	p, err := topic.Create(name, 16<<10)
 	if err != nil {
@@ -194,6 +195,7 @@ func TestTopicGoToCAndPython(t *testing.T) {
 // lag, and what it received plus what it was told it missed is every
 // message published.
 func TestTopicOverwriteStoppedC(t *testing.T) {
+	shmtest.SkipShort(t)
 	name := shmtest.Name(t, "")
 	p, err := topic.Create(name, 8<<10, topic.Overwrite())
 	if err != nil {
@@ -243,6 +245,7 @@ var topicHostileFields = [][2]int{
 // must return a message or a documented error code, and the sanitizers
 // must report nothing.
 func TestTopicCSubscriberHostile(t *testing.T) {
+	shmtest.SkipShort(t)
 	peer := buildTopicPeer(t, "-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer")
 	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 19))
 	const capacity = 16 << 10
@@ -389,6 +392,7 @@ func TestPythonTopicAPI(t *testing.T) {
 // publisher is killed with SIGKILL after 5 messages: it prints the 5,
 // reports the dead publisher and exits with status 4, within seconds.
 func TestTopicPublisherKilled(t *testing.T) {
+	shmtest.SkipShort(t)
 	name := shmtest.Name(t, "")
 	c, err := topic.Create(name, 4096)
 	if err != nil {
@@ -523,6 +527,7 @@ func buildShmtSub(t testing.TB) string {
 // publisher closes, -n N failing on a closed topic after what there was;
 // a usage error exits 2.
 func TestTopicSubLineSemantics(t *testing.T) {
+	shmtest.SkipShort(t)
 	shmBin, _, _ := cliTools(t)
 	shmtest.Need(t, "python3")
 	subBin := buildShmtSub(t)
@@ -575,6 +580,7 @@ func TestTopicSubLineSemantics(t *testing.T) {
 // with an error that names the field, at open, join or receive: never a
 // crash, a hang or a message.
 func TestTopicCDamage(t *testing.T) {
+	shmtest.SkipShort(t)
 	peer := buildTopicPeer(t, "-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer")
 	const ring = 8192 // the ring's offset: the default 64 entries need a second page
 	tests := []struct {

@@ -144,6 +144,7 @@ func doubleChild(seg *shm.Segment, role, arg string) error {
 // without pause, half of them written in place, while two reader processes
 // Read and Wait: no frame is torn, none goes back.
 func TestDoubleBufferProcesses(t *testing.T) {
+	shmtest.SkipShort(t)
 	name := shmtest.Name(t, "")
 	seg, err := shm.Create(name, int64(offDouble+lock.DoubleBufferSize(doubleFrame)))
 	if err != nil {

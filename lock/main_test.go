@@ -2,19 +2,16 @@
 
 package lock_test
 
-// Multi-process tests re-execute this test binary: TestMain runs the child
-// role named by the environment variable roleEnv instead of the tests. The
-// children map the segment named by segEnv; the mutex lives at offset 0 and
-// the plain counter it protects at offCounter.
+// Multi-process tests re-execute this test binary in a child role of
+// runChild (see shmtest.Role). The children map the segment named by the
+// argument "seg"; the mutex lives at offset 0 and the plain counter it
+// protects at offCounter. The argument "arg" is the role's own.
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
-	"os/exec"
 	"runtime"
 	"strconv"
 	"syscall"
@@ -28,10 +25,6 @@ import (
 )
 
 const (
-	roleEnv = "SHM_LOCK_TEST_ROLE"
-	segEnv  = "SHM_LOCK_TEST_SEG"
-	argEnv  = "SHM_LOCK_TEST_ARG"
-
 	offMutex   = 0
 	offCounter = 64
 	offTurn    = 72
@@ -45,17 +38,16 @@ const (
 	segSize    = 4096
 )
 
-func TestMain(m *testing.M) {
-	role := os.Getenv(roleEnv)
-	if role == "" {
-		os.Exit(m.Run())
+func init() {
+	for _, role := range []string{"count", "hammer", "hold", "wait", "pingpong",
+		"dwrite", "dread", "dloan-hang", "vwrite", "vwrite-loop", "vwait", "write", "read"} {
+		shmtest.Role(role, func(a shmtest.Args) int {
+			return shmtest.ExitStatus(runChild(role, a["seg"], a["arg"]))
+		})
 	}
-	if err := runChild(role, os.Getenv(segEnv), os.Getenv(argEnv)); err != nil {
-		fmt.Fprintf(os.Stderr, "child %s: %v\n", role, err)
-		os.Exit(1)
-	}
-	os.Exit(0)
 }
+
+func TestMain(m *testing.M) { shmtest.Main(m) }
 
 func runChild(role, name, arg string) error {
 	seg, err := shm.Open(name)
@@ -188,12 +180,8 @@ func pairB(b []byte) uint64    { return binary.NativeEndian.Uint64(b[offB:]) }
 func consistent(b []byte) bool { return pairA(b) == pairB(b) }
 func repair(b []byte)          { binary.NativeEndian.PutUint64(b[offB:], pairA(b)) }
 
-// child is a re-executed test binary running one role.
-type child struct {
-	cmd   *exec.Cmd
-	lines chan string
-	done  chan error
-}
+// child is a re-executed test binary running one role of runChild.
+type child struct{ *shmtest.Child }
 
 func startChild(t testing.TB, role, seg, arg string) *child {
 	t.Helper()
@@ -204,55 +192,26 @@ func startChild(t testing.TB, role, seg, arg string) *child {
 // is set (as root only: see needNewNS).
 func startChildIn(t testing.TB, newNS bool, role, seg, arg string) *child {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), roleEnv+"="+role, segEnv+"="+seg, argEnv+"="+arg)
+	var opts []shmtest.Option
 	if newNS {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID}
+		opts = append(opts, shmtest.NewPIDNamespace())
 	}
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	c := &child{cmd: cmd, lines: make(chan string, 100), done: make(chan error, 1)}
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			c.lines <- sc.Text()
-		}
-		close(c.lines)
-		c.done <- cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		for range c.lines {
-		}
-		c.done <- <-c.done // reaped; leave the result for later waits
-	})
-	return c
+	return &child{shmtest.Spawn(t, role, shmtest.Args{"seg": seg, "arg": arg}, opts...)}
 }
 
 // line returns the child's next line of output.
 func (c *child) line(t testing.TB, timeout time.Duration) string {
 	t.Helper()
-	select {
-	case l, ok := <-c.lines:
-		if !ok {
-			t.Fatalf("child %d exited without output", c.cmd.Process.Pid)
-		}
-		return l
-	case <-time.After(timeout):
-		t.Fatalf("no output from child %d in %v", c.cmd.Process.Pid, timeout)
+	l, ok := c.Next(timeout)
+	if !ok {
+		t.Fatalf("child %s (pid %d): no line of output within %v; output:\n%s", c.Role, c.Pid(), timeout, c.Output())
 	}
-	return ""
+	return l
 }
 
 func (c *child) kill(t testing.TB) {
 	t.Helper()
-	if err := c.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	if err := c.Cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -260,29 +219,19 @@ func (c *child) kill(t testing.TB) {
 // killed checks that the child died of SIGKILL, not of its own accord.
 func (c *child) killed(t testing.TB) {
 	t.Helper()
-	err := c.wait(t, 10*time.Second)
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) {
-		t.Fatalf("child %d: exit %v, want death by SIGKILL", c.cmd.Process.Pid, err)
+	if code := c.ExitCode(10 * time.Second); code == shmtest.StillRunning {
+		t.Fatalf("child %s (pid %d) still running 10 s after SIGKILL", c.Role, c.Pid())
 	}
-	if ws, ok := ee.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-		t.Fatalf("child %d: %v, want death by SIGKILL", c.cmd.Process.Pid, err)
+	if sig, ok := c.Signal(); !ok || sig != syscall.SIGKILL {
+		t.Fatalf("child %s (pid %d): exit status %d, want death by SIGKILL; output:\n%s", c.Role, c.Pid(), c.Cmd.ProcessState.ExitCode(), c.Output())
 	}
 }
 
-// wait waits for the child to exit and returns its error.
+// wait waits up to timeout for the child to exit and returns nil if it
+// exited with status 0.
 func (c *child) wait(t testing.TB, timeout time.Duration) error {
 	t.Helper()
-	for range c.lines {
-	}
-	select {
-	case err := <-c.done:
-		c.done <- err
-		return err
-	case <-time.After(timeout):
-		t.Fatalf("child %d still running after %v", c.cmd.Process.Pid, timeout)
-	}
-	return nil
+	return c.Wait(timeout)
 }
 
 // newSeg creates a uniquely named segment removed when the test ends.

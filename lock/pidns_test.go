@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/shmkit/shm"
+	"github.com/shmkit/shm/internal/shmtest"
 	"github.com/shmkit/shm/lock"
 )
 
@@ -30,6 +31,7 @@ func needNewNS(t testing.TB) {
 // within one second: in even rounds this process, in odd rounds a waiter
 // already asleep in another namespace.
 func TestOwnerInAnotherPIDNamespace(t *testing.T) {
+	shmtest.SkipShort(t)
 	needNewNS(t)
 	const rounds = 10
 	seg, name := newSeg(t)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/shmkit/shm/internal/mem"
+	"github.com/shmkit/shm/internal/shmtest"
 	"github.com/shmkit/shm/lock"
 )
 
@@ -60,6 +61,7 @@ func TestMutexProcesses(t *testing.T) {
 // reap the child before locking, odd rounds lock at once, while the child
 // may still be dying.
 func TestOwnerDeath(t *testing.T) {
+	shmtest.SkipShort(t)
 	const rounds = 50
 	seg, name := newSeg(t)
 	m := newMutex(t, seg)
@@ -141,7 +143,7 @@ func TestOwnerDeathSleepers(t *testing.T) {
 	}()
 	for i, c := range waiters {
 		go func() {
-			l, ok := <-c.lines
+			l, ok := c.Next(time.Minute)
 			if !ok {
 				l = "exited"
 			}
@@ -274,7 +276,7 @@ func TestLiveOwnerKept(t *testing.T) {
 	if l := holder.line(t, 30*time.Second); l != "locked" {
 		t.Fatalf("holder said %q", l)
 	}
-	if err := holder.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+	if err := holder.Cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 350*time.Millisecond)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/shmkit/shm"
 	"github.com/shmkit/shm/internal/mem"
+	"github.com/shmkit/shm/internal/shmtest"
 	"github.com/shmkit/shm/lock"
 )
 
@@ -122,6 +123,7 @@ func seqReader(b []byte, arg string) error {
 // TestSeqlockProcesses runs a writer process storing at full speed and
 // reader processes that verify the checksum of every snapshot.
 func TestSeqlockProcesses(t *testing.T) {
+	shmtest.SkipShort(t)
 	_, name := newSeg(t)
 	const readers = 3
 	w := startChild(t, "write", name, "1500ms")

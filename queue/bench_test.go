@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -190,12 +189,12 @@ func BenchmarkStreamProcess(b *testing.B) {
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			var opts []Option
-			env := "QUEUE_NOGUARD="
+			noguard := ""
 			if bc.noGuard {
-				opts, env = []Option{NoFaultGuard()}, "QUEUE_NOGUARD=1"
+				opts, noguard = []Option{NoFaultGuard()}, "1"
 			}
 			name, _, c := pair(b, 1<<20, opts...)
-			k := spawn(b, "stream", name, bc.batch, 64, env)
+			k := spawn(b, "stream", name, bc.batch, 64, shmtest.Args{"noguard": noguard})
 			bufs := make([][]byte, bc.batch)
 			for i := range bufs {
 				bufs[i] = make([]byte, 0, 64)
@@ -295,7 +294,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 }
 
 func spawnEcho(b *testing.B, req, resp string, s WaitStrategy) *childProc {
-	return spawn(b, "echo", req, int(s), 0, "QUEUE_RESP="+resp)
+	return spawn(b, "echo", req, int(s), 0, shmtest.Args{"resp": resp})
 }
 
 // BenchmarkRawPingPong is the floor for comparison, in Go: two
@@ -511,15 +510,15 @@ func (r *rawRing) receive(buf []byte) {
 }
 
 // benchChild runs the benchmark peers; it is called by child.
-func benchChild(role string) error {
+func benchChild(role string, a shmtest.Args) error {
 	switch role {
 	case "echo":
-		s := WaitStrategy(envInt("QUEUE_ID"))
-		in, err := Open(os.Getenv("QUEUE_NAME"), Wait(s))
+		s := WaitStrategy(a.Int("id"))
+		in, err := Open(a["name"], Wait(s))
 		if err != nil {
 			return err
 		}
-		out, err := Open(os.Getenv("QUEUE_RESP"), Wait(s))
+		out, err := Open(a["resp"], Wait(s))
 		if err != nil {
 			return err
 		}
@@ -538,14 +537,14 @@ func benchChild(role string) error {
 			}
 		}
 	case "stream":
-		// Sends QUEUE_COUNT-byte messages, QUEUE_ID per call, until killed.
-		q, err := openChildQueue()
+		// Sends count-byte messages, id per call, until killed.
+		q, err := openChildQueue(a)
 		if err != nil {
 			return err
 		}
-		batch := make([][]byte, envInt("QUEUE_ID"))
+		batch := make([][]byte, a.Int("id"))
 		for i := range batch {
-			batch[i] = make([]byte, envInt("QUEUE_COUNT"))
+			batch[i] = make([]byte, a.Int("count"))
 		}
 		ctx := context.Background()
 		for {
@@ -559,7 +558,7 @@ func benchChild(role string) error {
 			}
 		}
 	case "pingpong":
-		seg, err := shm.Open(os.Getenv("QUEUE_NAME"))
+		seg, err := shm.Open(a["name"])
 		if err != nil {
 			return err
 		}
@@ -574,11 +573,11 @@ func benchChild(role string) error {
 			}
 		}
 	case "rawstream":
-		seg, err := shm.Open(os.Getenv("QUEUE_NAME"))
+		seg, err := shm.Open(a["name"])
 		if err != nil {
 			return err
 		}
-		layout := envInt("QUEUE_ID")
+		layout := a.Int("id")
 		// It writes the ring that BenchmarkRawStream reads: the driver's
 		// out ring, hence driver true.
 		out, _, stop := newRawRings(seg.Bytes(), layout == 1, true)
@@ -603,11 +602,11 @@ func benchChild(role string) error {
 			}
 		}
 	case "rawring":
-		seg, err := shm.Open(os.Getenv("QUEUE_NAME"))
+		seg, err := shm.Open(a["name"])
 		if err != nil {
 			return err
 		}
-		out, in, stop := newRawRings(seg.Bytes(), envInt("QUEUE_ID") == 1, false)
+		out, in, stop := newRawRings(seg.Bytes(), a.Int("id") == 1, false)
 		buf := make([]byte, rawMsg)
 		for {
 			in.receive(buf)

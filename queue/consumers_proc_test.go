@@ -14,21 +14,23 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/shmkit/shm/internal/shmtest"
 )
 
 // competeChild is the "compete" role: one of a queue's competing
 // consumers. It takes a slot, says "ready", and takes checked messages
-// (see gen) until io.EOF: with QUEUE_MODE=peek by Peek and Release,
+// (see gen) until io.EOF: with a["mode"] "peek" by Peek and Release,
 // otherwise by Receive. For each message it appends its sequence number
-// and Deliveries (two uint32) to the file QUEUE_OUT: with Peek, written
+// and Deliveries (two uint32) to the file a["out"]: with Peek, written
 // before the Release, so that a consumer killed in between has recorded
 // the message it did not finish. It checks every message's checksum, and
 // that the messages delivered for the first time come in order. With
-// QUEUE_SLOW set it sleeps 100 µs with each message in flight, so that a
+// a["slow"] set it sleeps 100 µs with each message in flight, so that a
 // kill is likely to find one.
-func competeChild() error {
+func competeChild(a shmtest.Args) error {
 	ctx := context.Background()
-	q, err := Open(os.Getenv("QUEUE_NAME"))
+	q, err := Open(a["name"])
 	if err != nil {
 		return err
 	}
@@ -36,12 +38,12 @@ func competeChild() error {
 		return err
 	}
 	fmt.Println("ready")
-	f, err := os.OpenFile(os.Getenv("QUEUE_OUT"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	f, err := os.OpenFile(a["out"], os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return err
 	}
-	peek := os.Getenv("QUEUE_MODE") == "peek"
-	slow := os.Getenv("QUEUE_SLOW") != ""
+	peek := a["mode"] == "peek"
+	slow := a["slow"] != ""
 	w := bufio.NewWriterSize(f, 1<<16)
 	var rec [8]byte
 	var buf []byte
@@ -157,7 +159,7 @@ func TestProcessConsumersExactlyOnce(t *testing.T) {
 			for i := range 3 {
 				out := filepath.Join(dir, fmt.Sprint(i))
 				files = append(files, out)
-				k := spawn(t, "compete", name, i, 0, "QUEUE_OUT="+out, "QUEUE_MODE="+mode)
+				k := spawn(t, "compete", name, i, 0, shmtest.Args{"out": out, "mode": mode})
 				k.ready(t)
 				kids = append(kids, k)
 			}
@@ -180,6 +182,7 @@ func TestProcessConsumersExactlyOnce(t *testing.T) {
 // nothing: their message in flight goes to another consumer, counted as
 // another delivery, and each kill adds at most one delivery.
 func TestProcessConsumersCrash(t *testing.T) {
+	shmtest.SkipShort(t)
 	trials := 5
 	if testing.Short() {
 		trials = 2
@@ -215,7 +218,7 @@ func consumersChaos(t *testing.T, rnd *rand.Rand, kills int) (int, int) {
 	start := func() *childProc {
 		out := filepath.Join(dir, fmt.Sprint(len(files)))
 		files = append(files, out)
-		k := spawn(t, "compete", name, len(files), 0, "QUEUE_OUT="+out, "QUEUE_MODE=peek", "QUEUE_SLOW=1")
+		k := spawn(t, "compete", name, len(files), 0, shmtest.Args{"out": out, "mode": "peek", "slow": "1"})
 		k.ready(t)
 		return k
 	}
@@ -284,8 +287,8 @@ func consumersChaos(t *testing.T, rnd *rand.Rand, kills int) (int, int) {
 // competeLockHangChild is the "compete-lock-hang" role: one of a queue's
 // competing consumers that takes the consume lock, says "ready" and
 // sleeps, to be killed holding it.
-func competeLockHangChild() error {
-	q, err := Open(os.Getenv("QUEUE_NAME"))
+func competeLockHangChild(a shmtest.Args) error {
+	q, err := Open(a["name"])
 	if err != nil {
 		return err
 	}

@@ -18,7 +18,6 @@ import (
 	"io/fs"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -27,21 +26,22 @@ import (
 
 	"github.com/shmkit/shm"
 	"github.com/shmkit/shm/internal/mem"
+	"github.com/shmkit/shm/internal/shmtest"
 	"golang.org/x/sys/unix"
 )
 
 // truncateChild is the peer that shrinks a queue's object: it opens
-// QUEUE_NAME, waits as QUEUE_WAIT says ("" not at all, "cons" until the
+// a["name"], waits as a["wait"] says ("" not at all, "cons" until the
 // consumer sleeps on its futex word, "prod" until a producer does, or a
-// duration such as "20ms"), truncates the object to QUEUE_SIZE bytes and
+// duration such as "20ms"), truncates the object to a["size"] bytes and
 // says "truncated".
-func truncateChild() error {
-	seg, err := shm.Open(os.Getenv("QUEUE_NAME"))
+func truncateChild(a shmtest.Args) error {
+	seg, err := shm.Open(a["name"])
 	if err != nil {
 		return err
 	}
 	defer seg.Close()
-	switch w := os.Getenv("QUEUE_WAIT"); w {
+	switch w := a["wait"]; w {
 	case "":
 	case "cons", "prod":
 		off, sleeping := offConsWait, uint32(1)
@@ -62,7 +62,7 @@ func truncateChild() error {
 		}
 		time.Sleep(d)
 	}
-	size, err := strconv.ParseInt(os.Getenv("QUEUE_SIZE"), 10, 64)
+	size, err := strconv.ParseInt(a["size"], 10, 64)
 	if err != nil {
 		return err
 	}
@@ -73,11 +73,9 @@ func truncateChild() error {
 	return nil
 }
 
-// truncator starts the truncating peer on queue name. (A race build sleeps
-// a second at exit unless GORACE says otherwise.)
+// truncator starts the truncating peer on queue name.
 func truncator(t testing.TB, name string, size int64, wait string) *childProc {
-	gorace := strings.TrimSpace(os.Getenv("GORACE") + " atexit_sleep_ms=0")
-	return spawn(t, "truncate", name, 0, 0, "QUEUE_SIZE="+strconv.FormatInt(size, 10), "QUEUE_WAIT="+wait, "GORACE="+gorace)
+	return spawn(t, "truncate", name, 0, 0, shmtest.Args{"size": strconv.FormatInt(size, 10), "wait": wait})
 }
 
 // raceWindow explains why the tests that truncate the object while a call
@@ -153,6 +151,7 @@ func wantGone(t testing.TB, name string, qs ...*Queue) {
 // truncates the object; the wait must end with ErrFault, not hang (the ring
 // page it watches may be gone, or, with a half truncation, still there).
 func TestTruncateWhileBlocked(t *testing.T) {
+	shmtest.SkipShort(t)
 	type waiter struct {
 		name  string
 		op    string
@@ -257,6 +256,7 @@ const (
 // that map the object afresh, refuse it as not a queue), and every later
 // call on the handle must fail too, until Close.
 func TestTruncateBetweenCalls(t *testing.T) {
+	shmtest.SkipShort(t)
 	var held Position // what ReleaseThrough releases
 	cases := []struct {
 		name  string
@@ -406,6 +406,7 @@ func mapSeg(t *testing.T, e *faultEnv) {
 // (one at a time or in batches) when the peer truncates the object at a
 // random moment: both must stop with ErrFault.
 func TestTruncateWhileStreaming(t *testing.T) {
+	shmtest.SkipShort(t)
 	if raceEnabled {
 		t.Skip(raceWindow)
 	}
@@ -496,11 +497,11 @@ func TestNoFaultGuard(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			name, _, _ := pair(t, faultCapacity)
-			cmd := exec.Command(os.Args[0], "-test.run=^$")
-			cmd.Env = append(os.Environ(), "QUEUE_TEST_ROLE=send-truncated", "QUEUE_NAME="+name, "GORACE=atexit_sleep_ms=0")
+			a := shmtest.Args{"name": name}
 			if tc.noGuard {
-				cmd.Env = append(cmd.Env, "QUEUE_NOGUARD=1")
+				a["noguard"] = "1"
 			}
+			cmd := shmtest.Command(t, "send-truncated", a)
 			out, err := cmd.CombinedOutput()
 			if crashed := err != nil; crashed != tc.noGuard {
 				t.Fatalf("child crashed: %v (%v), want %v; output:\n%s", crashed, err, tc.noGuard, out)
@@ -516,8 +517,8 @@ func TestNoFaultGuard(t *testing.T) {
 }
 
 // sendTruncatedChild is TestNoFaultGuard's child.
-func sendTruncatedChild() error {
-	q, err := openChildQueue()
+func sendTruncatedChild(a shmtest.Args) error {
+	q, err := openChildQueue(a)
 	if err != nil {
 		return err
 	}

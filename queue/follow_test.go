@@ -8,6 +8,8 @@ import (
 	"io"
 	"testing"
 	"time"
+
+	"github.com/shmkit/shm/internal/shmtest"
 )
 
 // TestFollowProducers: a consumer opened with FollowProducers takes the
@@ -17,6 +19,7 @@ import (
 // says ErrEmpty, Receive ends with its context). A consumer without the
 // option gets io.EOF from the same closed, drained queue.
 func TestFollowProducers(t *testing.T) {
+	shmtest.SkipShort(t)
 	for _, m := range bothModes {
 		t.Run(m.name, func(t *testing.T) {
 			const count = 2000

@@ -131,6 +131,7 @@ func FuzzOpenReceive(f *testing.F) {
 // random while a consumer receives from it and a producer sends to it: every
 // call returns, with a message or an error, and nothing panics.
 func TestHostilePeer(t *testing.T) {
+	shmtest.SkipShort(t)
 	for _, multi := range []bool{false, true} {
 		var opts []Option
 		if multi {

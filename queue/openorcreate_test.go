@@ -17,12 +17,12 @@ import (
 )
 
 // openOrCreateChild is the open-or-create role of proc_test.go.
-func openOrCreateChild() error {
+func openOrCreateChild(a shmtest.Args) error {
 	fmt.Println("ready")
 	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
 		return err
 	}
-	q, created, err := OpenOrCreate(os.Getenv("QUEUE_NAME"), 4096, MultiProducer())
+	q, created, err := OpenOrCreate(a["name"], 4096, MultiProducer())
 	if err != nil {
 		return err
 	}
@@ -50,7 +50,7 @@ func TestOpenOrCreateRace(t *testing.T) {
 			cs = append(cs, c)
 		}
 		for _, c := range cs {
-			fmt.Fprintln(c.stdin)
+			fmt.Fprintln(c.Stdin)
 		}
 		var mu sync.Mutex
 		created := 0
@@ -58,12 +58,12 @@ func TestOpenOrCreateRace(t *testing.T) {
 		var wg sync.WaitGroup
 		for _, c := range cs {
 			wg.Go(func() {
-				line, err := c.out.ReadString('\n')
-				verb, id, _ := strings.Cut(strings.TrimSpace(line), " ")
+				line, ok := c.Next(childTimeout)
+				verb, id, _ := strings.Cut(line, " ")
 				mu.Lock()
 				defer mu.Unlock()
-				if err != nil || (verb != "created" && verb != "opened") {
-					t.Errorf("round %d: child said %q, %v", r, line, err)
+				if !ok || (verb != "created" && verb != "opened") {
+					t.Errorf("round %d: child said %q, %v; output:\n%s", r, line, ok, c.Output())
 					return
 				}
 				if verb == "created" {

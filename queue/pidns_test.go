@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shmkit/shm/internal/shmtest"
 )
 
 // wantPeer checks how Stat shows a role: claimed, alive, and in another
@@ -34,21 +36,11 @@ func wantPeer(t *testing.T, what string, p *Peer, other bool) {
 // readLine reads the child's next line, failing after d.
 func readLine(t *testing.T, k *childProc, d time.Duration) string {
 	t.Helper()
-	lines := make(chan string, 1)
-	go func() {
-		line, err := k.out.ReadString('\n')
-		if err != nil {
-			line = fmt.Sprintf("(read error: %v)", err)
-		}
-		lines <- strings.TrimSpace(line)
-	}()
-	select {
-	case line := <-lines:
-		return line
-	case <-time.After(d):
-		t.Fatalf("the child said nothing for %v", d)
+	line, ok := k.Next(d)
+	if !ok {
+		t.Fatalf("the child said nothing for %v; output:\n%s", d, k.Output())
 	}
-	return ""
+	return line
 }
 
 // TestNamespaceIntegrity moves a million checked messages between a
@@ -56,6 +48,7 @@ func readLine(t *testing.T, k *childProc, d time.Duration) string {
 // lost, duplicated, reordered or torn, and Stat shows both alive, the
 // child in another PID namespace.
 func TestNamespaceIntegrity(t *testing.T) {
+	shmtest.SkipShort(t)
 	needNewNS(t)
 	count := millionCount
 	if raceEnabled {
@@ -78,7 +71,7 @@ func TestNamespaceIntegrity(t *testing.T) {
 			t.Fatalf("stat shows %d producers, want 1", len(st.Producers))
 		}
 		wantPeer(t, "producer", &st.Producers[0], true)
-		if _, err := io.WriteString(k.stdin, "go\n"); err != nil {
+		if _, err := io.WriteString(k.Stdin, "go\n"); err != nil {
 			t.Fatal(err)
 		}
 		if _, n := drain(t, ctx, c, nil); n != count {

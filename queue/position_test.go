@@ -3,17 +3,13 @@
 package queue
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
-	"os/exec"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -198,15 +194,15 @@ func TestReleaseThroughRejects(t *testing.T) {
 	}
 }
 
-// holdChild is the child role "hold": receive QUEUE_COUNT messages held,
-// release through the QUEUE_ID-th (1-based; 0 releases none), print each
+// holdChild is the child role "hold": receive a["count"] messages held,
+// release through the a["id"]-th (1-based; 0 releases none), print each
 // message's position and text, say "ready" and sleep, to be SIGKILLed.
-func holdChild() error {
-	q, err := Open(os.Getenv("QUEUE_NAME"))
+func holdChild(a shmtest.Args) error {
+	q, err := Open(a["name"])
 	if err != nil {
 		return err
 	}
-	count, through := envInt("QUEUE_COUNT"), envInt("QUEUE_ID")
+	count, through := a.Int("count"), a.Int("id")
 	for i := 1; i <= count; i++ {
 		b, pos, err := tryHeld(q, nil)
 		if err != nil {
@@ -241,26 +237,16 @@ func TestHoldSurvivesSIGKILL(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
-			cmd.Env = append(os.Environ(), "QUEUE_TEST_ROLE=hold", "QUEUE_NAME="+name,
-				"QUEUE_COUNT="+strconv.Itoa(count), "QUEUE_ID="+strconv.Itoa(through))
-			cmd.Stderr = os.Stderr
-			out, err := cmd.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
+			k := spawn(t, "hold", name, through, count)
 			var seen []string
-			sc := bufio.NewScanner(out)
-			for sc.Scan() && sc.Text() != "ready" {
-				seen = append(seen, sc.Text())
+			for {
+				line, ok := k.Next(time.Minute)
+				if !ok || line == "ready" {
+					break
+				}
+				seen = append(seen, line)
 			}
-			cmd.Process.Signal(syscall.SIGKILL)
-			cmd.Wait()
+			k.kill()
 			if len(seen) != count {
 				t.Fatalf("the child printed %d messages, want %d: %q", len(seen), count, seen)
 			}

@@ -2,8 +2,8 @@
 
 package queue
 
-// Multi-process tests: the test binary re-executes itself as the peer, with
-// QUEUE_TEST_ROLE naming the child's role (see TestMain and child).
+// Multi-process tests: the test binary re-executes itself as the peer, in
+// one of child's roles (see shmtest.Role).
 
 import (
 	"bufio"
@@ -13,56 +13,53 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"strconv"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/shmkit/shm/internal/shmtest"
 )
 
-func TestMain(m *testing.M) {
-	if role := os.Getenv("QUEUE_TEST_ROLE"); role != "" {
-		if err := child(role); err != nil {
-			fmt.Fprintln(os.Stderr, "child", role+":", err)
-			os.Exit(1)
-		}
-		os.Exit(0)
+func init() {
+	for _, role := range []string{"produce", "produce-stdin", "produce-loop", "reserve-hang",
+		"lock-hang", "producer-hang", "consumer-hang", "produce-wait", "consume", "truncate",
+		"send-truncated", "hold", "compete", "compete-lock-hang", "open-or-create",
+		"echo", "stream", "pingpong", "rawring", "rawstream"} {
+		shmtest.Role(role, func(a shmtest.Args) int { return shmtest.ExitStatus(child(role, a)) })
 	}
-	os.Exit(m.Run())
 }
 
-func envInt(k string) int {
-	n, _ := strconv.Atoi(os.Getenv(k))
-	return n
-}
+func TestMain(m *testing.M) { shmtest.Main(m) }
 
-// openChildQueue opens the queue QUEUE_NAME for a child role, with
-// NoFaultGuard when QUEUE_NOGUARD is set.
-func openChildQueue() (*Queue, error) {
+// openChildQueue opens the queue a["name"] for a child role, with
+// NoFaultGuard when a["noguard"] is set.
+func openChildQueue(a shmtest.Args) (*Queue, error) {
 	var opts []Option
-	if os.Getenv("QUEUE_NOGUARD") != "" {
+	if a["noguard"] != "" {
 		opts = append(opts, NoFaultGuard())
 	}
-	return Open(os.Getenv("QUEUE_NAME"), opts...)
+	return Open(a["name"], opts...)
 }
 
-// child runs one peer role. Roles:
+// child runs one peer role on the queue a["name"], as producer a["id"]
+// where it sends, with the count a["count"]. Roles:
 //
-//	produce        take a producer slot, say "ready", send QUEUE_COUNT checked
-//	               messages as producer QUEUE_ID, then Close
+//	produce        take a producer slot, say "ready", send count checked
+//	               messages as producer id, then Close
 //	produce-stdin  send checked messages until stdin closes, then Close
 //	produce-loop   send checked messages for ever (to be killed at random)
-//	reserve-hang   send QUEUE_COUNT messages, Reserve one more, write half
+//	reserve-hang   send count messages, Reserve one more, write half
 //	               of it, say "ready" and sleep (killed between reserve and commit)
 //	lock-hang      (multi-producer) send one message, take the reserve lock,
 //	               say "ready" and sleep (killed holding the lock)
 //	producer-hang  send one message, say "ready" and sleep
 //	consumer-hang  take the consumer role, say "ready" and sleep
 //	produce-wait   take the producer slot, say "ready", wait for a line on
-//	               stdin, then send QUEUE_COUNT checked messages and Close
+//	               stdin, then send count checked messages and Close
 //	consume        take the consumer role (saying "busy" once if a live
 //	               consumer holds it, and trying again every 2 ms), say
 //	               "ready", receive and check messages until io.EOF and say
@@ -75,34 +72,34 @@ func openChildQueue() (*Queue, error) {
 //
 // and the benchmark peers of bench_test.go (echo, stream, pingpong,
 // rawring, rawstream).
-func child(role string) error {
+func child(role string, a shmtest.Args) error {
 	if role == "echo" || role == "stream" || role == "pingpong" || role == "rawring" || role == "rawstream" {
-		return benchChild(role)
+		return benchChild(role, a)
 	}
 	if role == "truncate" {
-		return truncateChild()
+		return truncateChild(a)
 	}
 	if role == "send-truncated" {
-		return sendTruncatedChild()
+		return sendTruncatedChild(a)
 	}
 	if role == "hold" {
-		return holdChild()
+		return holdChild(a)
 	}
 	if role == "compete" {
-		return competeChild()
+		return competeChild(a)
 	}
 	if role == "compete-lock-hang" {
-		return competeLockHangChild()
+		return competeLockHangChild(a)
 	}
 	if role == "open-or-create" {
-		return openOrCreateChild()
+		return openOrCreateChild(a)
 	}
 	ctx := context.Background()
-	q, err := Open(os.Getenv("QUEUE_NAME"))
+	q, err := Open(a["name"])
 	if err != nil {
 		return err
 	}
-	id, count := envInt("QUEUE_ID"), envInt("QUEUE_COUNT")
+	id, count := a.Int("id"), a.Int("count")
 	g := newGen(id, q.MaxMessage())
 	ready := func() {
 		fmt.Println("ready")
@@ -301,72 +298,47 @@ func (c *checker) check(m []byte) error {
 	return nil
 }
 
-type childProc struct {
-	cmd   *exec.Cmd
-	out   *bufio.Reader
-	stdin io.WriteCloser
-}
+// childProc is a peer: the test binary in one of child's roles.
+type childProc struct{ *shmtest.Child }
 
-// spawn starts the test binary as a peer in role, killed and reaped when
-// the test ends.
-func spawn(t testing.TB, role, name string, id, count int, env ...string) *childProc {
+// spawn starts a peer in role on queue name as producer id with count
+// (see child) and the role's further arguments in more. It is killed and
+// reaped when the test ends.
+func spawn(t testing.TB, role, name string, id, count int, more ...shmtest.Args) *childProc {
 	t.Helper()
-	return spawnIn(t, false, role, name, id, count, env...)
+	return spawnIn(t, false, role, name, id, count, more...)
 }
 
 // spawnIn is spawn, in a new PID namespace of its own when newNS is set
 // (the child is pid 1 there; see needNewNS).
-func spawnIn(t testing.TB, newNS bool, role, name string, id, count int, env ...string) *childProc {
+func spawnIn(t testing.TB, newNS bool, role, name string, id, count int, more ...shmtest.Args) *childProc {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "QUEUE_TEST_ROLE="+role, "QUEUE_NAME="+name,
-		"QUEUE_ID="+strconv.Itoa(id), "QUEUE_COUNT="+strconv.Itoa(count))
-	cmd.Env = append(cmd.Env, env...)
+	a := shmtest.Args{"name": name, "id": strconv.Itoa(id), "count": strconv.Itoa(count)}
+	for _, m := range more {
+		maps.Copy(a, m)
+	}
+	var opts []shmtest.Option
 	if newNS {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID}
+		opts = append(opts, shmtest.NewPIDNamespace())
 	}
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	c := &childProc{cmd: cmd, out: bufio.NewReader(out), stdin: stdin}
-	t.Cleanup(func() { c.kill() })
-	return c
+	return &childProc{shmtest.Spawn(t, role, a, opts...)}
 }
 
-var waitMu sync.Mutex
+// childTimeout bounds the waits for a peer's lines and its end: generous,
+// for a loaded machine.
+const childTimeout = 2 * time.Minute
 
-func (c *childProc) kill() {
-	c.cmd.Process.Signal(syscall.SIGKILL)
-	c.wait()
-}
+// kill kills the child and reaps it.
+func (c *childProc) kill() { c.KillWait() }
 
-// wait reaps the child once; later calls return the first result.
-func (c *childProc) wait() error {
-	waitMu.Lock()
-	defer waitMu.Unlock()
-	if c.cmd.ProcessState != nil {
-		if !c.cmd.ProcessState.Success() {
-			return errors.New(c.cmd.ProcessState.String())
-		}
-		return nil
-	}
-	return c.cmd.Wait()
-}
+// wait waits for the child to end and returns nil if it exited with
+// status 0, or an error with its output.
+func (c *childProc) wait() error { return c.Wait(childTimeout) }
 
 func (c *childProc) ready(t testing.TB) {
 	t.Helper()
-	line, err := c.out.ReadString('\n')
-	if err != nil || line != "ready\n" {
-		t.Fatalf("child said %q, %v; want ready", line, err)
+	if line, ok := c.Next(childTimeout); !ok || line != "ready" {
+		t.Fatalf("child %s said %q, %v; want ready; output:\n%s", c.Role, line, ok, c.Output())
 	}
 }
 
@@ -376,8 +348,11 @@ const millionCount = 1_000_000
 func TestProcessIntegritySPSC(t *testing.T) {
 	ctx := ctxT(t)
 	count := millionCount
-	if raceEnabled {
+	switch {
+	case raceEnabled:
 		count /= 5 // the race detector slows the consumer down about tenfold
+	case testing.Short():
+		count /= 20
 	}
 	name, _, c := pair(t, 1<<16)
 	ch := spawn(t, "produce", name, 1, count)
@@ -420,6 +395,7 @@ func TestProcessIntegrityMPSC(t *testing.T) {
 // goes on. The consumer must get only whole, committed messages in order
 // per producer, all of the steady producer's, and never hang.
 func TestProcessCrashMPSC(t *testing.T) {
+	shmtest.SkipShort(t)
 	ctx := ctxT(t)
 	const trials, parallel = 100, 4
 	name, _, c := pair(t, 1<<14, MultiProducer())
@@ -441,9 +417,8 @@ func TestProcessCrashMPSC(t *testing.T) {
 				defer func() { <-sem; wg.Done() }()
 				if atReserve {
 					k := spawn(t, "reserve-hang", name, trial, count)
-					line, err := k.out.ReadString('\n')
-					if err != nil || line != "ready\n" {
-						t.Errorf("trial %d: child said %q, %v", trial, line, err)
+					if line, ok := k.Next(childTimeout); !ok || line != "ready" {
+						t.Errorf("trial %d: child said %q, %v; output:\n%s", trial, line, ok, k.Output())
 					}
 					k.kill()
 					results <- result{trial, count}
@@ -457,7 +432,7 @@ func TestProcessCrashMPSC(t *testing.T) {
 		}
 		wg.Wait()
 		close(results)
-		steady.stdin.Close() // the steady producer closes; the queue ends
+		steady.Stdin.Close() // the steady producer closes; the queue ends
 	}()
 
 	chk, _ := drain(t, ctx, c, nil)
@@ -489,6 +464,7 @@ func TestProcessCrashMPSC(t *testing.T) {
 // get whole messages only, each producer's in order without gaps, and all
 // of the last producer's, which closes the queue.
 func TestProcessCrashSPSC(t *testing.T) {
+	shmtest.SkipShort(t)
 	ctx := ctxT(t)
 	const trials = 30
 	name, _, c := pair(t, 1<<12)
@@ -589,6 +565,7 @@ func TestProcessProducerDies(t *testing.T) {
 }
 
 func TestProcessConsumerDies(t *testing.T) {
+	shmtest.SkipShort(t)
 	for _, mode := range []struct {
 		name string
 		opts []Option

@@ -9,39 +9,38 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"time"
 
 	"github.com/shmkit/shm"
+	"github.com/shmkit/shm/internal/shmtest"
 )
 
-// childArgs returns how many arguments a child role takes (the last ones
-// on its command line).
-func childArgs(role string) int {
-	switch role {
-	case "hammer":
-		return 3 // SEM SHM N
-	case "pingpong":
-		return 3 // PING PONG N
-	case "pipe":
-		return 0
-	case "wait":
-		return 1 // SEM
+// childParams names the arguments of each child role, in the order child
+// takes them.
+var childParams = map[string][]string{
+	"hammer":   {"sem", "shm", "n"},
+	"pingpong": {"ping", "pong", "n"},
+	"pipe":     nil,
+	"wait":     {"sem"},
+}
+
+func init() {
+	for role := range childParams {
+		shmtest.Role(role, func(a shmtest.Args) int { return shmtest.ExitStatus(runChild(role, a)) })
 	}
-	return 0
 }
 
 // runChild plays a role in a re-executed test binary.
-func runChild(role string, args []string) error {
+func runChild(role string, a shmtest.Args) error {
 	switch role {
 	case "hammer":
 		// N times: wait SEM, ++counter at offset 0 of SHM, post SEM.
-		n, _ := strconv.Atoi(args[2])
-		s, err := Open(args[0])
+		n := a.Int("n")
+		s, err := Open(a["sem"])
 		if err != nil {
 			return err
 		}
-		seg, err := shm.Open(args[1])
+		seg, err := shm.Open(a["shm"])
 		if err != nil {
 			return err
 		}
@@ -59,12 +58,12 @@ func runChild(role string, args []string) error {
 		return nil
 	case "pingpong":
 		// N times: wait PING, post PONG.
-		n, _ := strconv.Atoi(args[2])
-		ping, err := Open(args[0])
+		n := a.Int("n")
+		ping, err := Open(a["ping"])
 		if err != nil {
 			return err
 		}
-		pong, err := Open(args[1])
+		pong, err := Open(a["pong"])
 		if err != nil {
 			return err
 		}
@@ -79,7 +78,7 @@ func runChild(role string, args []string) error {
 		return nil
 	case "wait":
 		// Wait on SEM once, without limit.
-		s, err := Open(args[0])
+		s, err := Open(a["sem"])
 		if err != nil {
 			return err
 		}

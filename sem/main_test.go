@@ -3,7 +3,6 @@
 package sem
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
 	"strconv"
@@ -12,17 +11,10 @@ import (
 	"github.com/shmkit/shm/internal/shmtest"
 )
 
-// childEnv selects the role of a re-executed test binary; see TestMain.
-const childEnv = "SEM_TEST_CHILD"
-
+// Multi-process tests re-execute this test binary in a role of runChild
+// (see shmtest.Role).
 func TestMain(m *testing.M) {
-	if role := os.Getenv(childEnv); role != "" {
-		if err := runChild(role, os.Args[len(os.Args)-childArgs(role):]); err != nil {
-			fmt.Fprintf(os.Stderr, "child %s: %v\n", role, err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
+	shmtest.RunChild()
 	code := m.Run()
 	if peerDir != "" {
 		os.RemoveAll(peerDir)
@@ -30,15 +22,20 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// child starts this test binary again in the given role with args, and
-// kills and reaps it when the test ends.
+// child returns the command that starts this test binary again in the
+// given role with args (see childParams); once started, it is killed and
+// reaped when the test ends.
 func child(t testing.TB, role string, args ...string) *exec.Cmd {
 	t.Helper()
-	if len(args) != childArgs(role) {
-		t.Fatalf("role %s takes %d arguments, got %d", role, childArgs(role), len(args))
+	params, ok := childParams[role]
+	if !ok || len(args) != len(params) {
+		t.Fatalf("role %s takes the arguments %v, got %q", role, params, args)
 	}
-	cmd := exec.Command(os.Args[0], append([]string{"-test.run=^$"}, args...)...)
-	cmd.Env = append(os.Environ(), childEnv+"="+role)
+	a := shmtest.Args{}
+	for i, p := range params {
+		a[p] = args[i]
+	}
+	cmd := shmtest.Command(t, role, a)
 	cmd.Stderr = os.Stderr
 	return cmd
 }

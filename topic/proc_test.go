@@ -2,62 +2,54 @@
 
 package topic
 
-// Multi-process tests: the test binary re-executes itself as the peer, with
-// TOPIC_TEST_ROLE naming the child's role (see TestMain and child).
+// Multi-process tests: the test binary re-executes itself as the peer, in
+// one of child's roles (see shmtest.Role).
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
+	"maps"
 	"math/rand/v2"
-	"os"
-	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/shmkit/shm/internal/shmtest"
 )
 
-func TestMain(m *testing.M) {
-	if role := os.Getenv("TOPIC_TEST_ROLE"); role != "" {
-		if err := child(role); err != nil {
-			fmt.Fprintln(os.Stderr, "child", role+":", err)
-			os.Exit(1)
-		}
-		os.Exit(0)
+func init() {
+	for _, role := range []string{"publish", "publish-loop", "subscribe", "subscribe-stall"} {
+		shmtest.Role(role, func(a shmtest.Args) int { return shmtest.ExitStatus(child(role, a)) })
 	}
-	os.Exit(m.Run())
 }
 
-func envInt(k string) int {
-	n, _ := strconv.Atoi(os.Getenv(k))
-	return n
-}
+func TestMain(m *testing.M) { shmtest.Main(m) }
 
-// child runs one peer role on the topic TOPIC_NAME. Roles:
+// child runs one peer role on the topic a["name"], with the arguments
+// count, seed (of the generated messages) and leave. Roles:
 //
-//	publish          publish TOPIC_COUNT checked messages (one at a time,
+//	publish          publish count checked messages (one at a time,
 //	                 in batches and through Reserve), then Close
 //	publish-loop     publish checked messages for ever (to be killed)
 //	subscribe        Subscribe, say "ready", receive and check until EOF or
-//	                 TOPIC_LEAVE messages (then Close), and report
+//	                 leave messages (then Close), and report
 //	                 "got N first F last L missed M"
-//	subscribe-stall  Subscribe, say "ready", receive TOPIC_COUNT messages
+//	subscribe-stall  Subscribe, say "ready", receive count messages
 //	                 and then sleep holding its entry (to be killed)
-func child(role string) error {
+func child(role string, a shmtest.Args) error {
 	ctx := context.Background()
-	t, err := Open(os.Getenv("TOPIC_NAME"))
+	t, err := Open(a["name"])
 	if err != nil {
 		return err
 	}
-	count := envInt("TOPIC_COUNT")
-	g := newGen(1, envInt("TOPIC_SEED"), min(t.MaxMessage(), 512))
+	count := a.Int("count")
+	g := newGen(1, a.Int("seed"), min(t.MaxMessage(), 512))
 	switch role {
 	case "publish":
 		for i := 0; i < count; {
@@ -117,7 +109,7 @@ func child(role string) error {
 			return err
 		}
 		fmt.Println("ready")
-		leave := envInt("TOPIC_LEAVE")
+		leave := a.Int("leave")
 		if role == "subscribe-stall" {
 			leave = count
 		}
@@ -225,60 +217,38 @@ func parseReport(line string) (got, first, last, missed int64, err error) {
 	return
 }
 
-type childProc struct {
-	cmd *exec.Cmd
-	out *bufio.Reader
-}
+// childProc is a peer: the test binary in one of child's roles.
+type childProc struct{ *shmtest.Child }
 
-// spawn starts the test binary as a peer in role, killed and reaped when
-// the test ends.
-func spawn(t testing.TB, role, name string, env ...string) *childProc {
+// spawn starts a peer in role on topic name, with the role's arguments in
+// more (count, seed and leave are 0 unless set there). It is killed and
+// reaped when the test ends.
+func spawn(t testing.TB, role, name string, more ...shmtest.Args) *childProc {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "TOPIC_TEST_ROLE="+role, "TOPIC_NAME="+name)
-	cmd.Env = append(cmd.Env, env...)
-	if raceEnabled {
-		cmd.Env = append(cmd.Env, "GORACE=atexit_sleep_ms=0")
+	a := shmtest.Args{"name": name, "count": "0", "seed": "0", "leave": "0"}
+	for _, m := range more {
+		maps.Copy(a, m)
 	}
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	c := &childProc{cmd: cmd, out: bufio.NewReader(out)}
-	t.Cleanup(func() { c.kill() })
-	return c
+	return &childProc{shmtest.Spawn(t, role, a)}
 }
 
-var waitMu sync.Mutex
+// childTimeout bounds the waits for a peer's lines and its end: generous,
+// for a loaded machine and a race build.
+const childTimeout = 5 * time.Minute
 
-func (c *childProc) kill() {
-	c.cmd.Process.Signal(syscall.SIGKILL)
-	c.wait()
-}
+// kill kills the child and reaps it.
+func (c *childProc) kill() { c.KillWait() }
 
-// wait reaps the child once; later calls return the first result.
-func (c *childProc) wait() error {
-	waitMu.Lock()
-	defer waitMu.Unlock()
-	if c.cmd.ProcessState != nil {
-		if !c.cmd.ProcessState.Success() {
-			return errors.New(c.cmd.ProcessState.String())
-		}
-		return nil
-	}
-	return c.cmd.Wait()
-}
+// wait waits for the child to end and returns nil if it exited with
+// status 0, or an error with its output.
+func (c *childProc) wait() error { return c.Wait(childTimeout) }
 
 // line reads the child's next line of output.
 func (c *childProc) line(t testing.TB) string {
 	t.Helper()
-	line, err := c.out.ReadString('\n')
-	if err != nil {
-		t.Fatalf("child said %q, %v", line, err)
+	line, ok := c.Next(childTimeout)
+	if !ok {
+		t.Fatalf("child %s said nothing more; output:\n%s", c.Role, c.Output())
 	}
 	return strings.TrimSpace(line)
 }
@@ -313,7 +283,7 @@ func TestProcessFanOut(t *testing.T) {
 		c.ready(t)
 		steady = append(steady, c)
 	}
-	pub := spawn(t, "publish", name, "TOPIC_COUNT="+strconv.Itoa(count), "TOPIC_SEED=1")
+	pub := spawn(t, "publish", name, shmtest.Args{"count": strconv.Itoa(count), "seed": "1"})
 	published := make(chan error, 1)
 	go func() { published <- pub.wait() }()
 
@@ -324,7 +294,7 @@ func TestProcessFanOut(t *testing.T) {
 	var leaves []int
 	for done := false; !done; {
 		leave := 1 + rnd.IntN(count/10)
-		c := spawn(t, "subscribe", name, "TOPIC_LEAVE="+strconv.Itoa(leave))
+		c := spawn(t, "subscribe", name, shmtest.Args{"leave": strconv.Itoa(leave)})
 		c.ready(t)
 		transient = append(transient, c)
 		leaves = append(leaves, leave)
@@ -369,7 +339,7 @@ func TestProcessSubscriberDies(t *testing.T) {
 	ctx := ctxT(t)
 	// No start grace: only the stalled subscriber holds the publisher.
 	name, pub := newTopic(t, 4096, StartGrace(0))
-	k := spawn(t, "subscribe-stall", name, "TOPIC_COUNT=1")
+	k := spawn(t, "subscribe-stall", name, shmtest.Args{"count": "1"})
 	k.ready(t)
 	msg := make([]byte, 100)
 	if err := pub.Publish(ctx, msg); err != nil {
@@ -410,7 +380,7 @@ func TestProcessPublisherDies(t *testing.T) {
 	ctx := ctxT(t)
 	name, _ := newTopic(t, 1<<14)
 	sub := subscribe(t, name)
-	k := spawn(t, "publish-loop", name, "TOPIC_SEED=9")
+	k := spawn(t, "publish-loop", name, shmtest.Args{"seed": "9"})
 	k.ready(t)
 	chk := checker{}
 	var buf []byte
@@ -474,11 +444,11 @@ func TestProcessOverwriteStopped(t *testing.T) {
 		}
 	}
 	publish(100)
-	if err := k.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+	if err := k.Cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
 	publish(5000) // many laps of a 4 KiB ring
-	if err := k.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+	if err := k.Cmd.Process.Signal(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
 	publish(100)

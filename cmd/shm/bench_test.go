@@ -54,6 +54,7 @@ func childrenOf(pid int) []int {
 // while and checks the --json output and the --plot file. No timing is
 // asserted: only that every case ran and its figures are sane.
 func TestBenchJSON(t *testing.T) {
+	shmtest.SkipShort(t)
 	bin := buildShm(t)
 	plot := filepath.Join(t.TempDir(), "latency.svg")
 	cmd := exec.Command(bin, "bench", "--json", "--duration", "1s", "--plot", plot)
@@ -132,6 +133,7 @@ func TestBenchJSON(t *testing.T) {
 // TestBenchTable checks the table for people: a subset of transports and
 // sizes, chosen by flags written the way a user would.
 func TestBenchTable(t *testing.T) {
+	shmtest.SkipShort(t)
 	bin := buildShm(t)
 	out, err := exec.Command(bin, "bench", "--transport", "raw,unix", "--size", "64,1K", "--workload", "rtt", "--duration", "200ms").CombinedOutput()
 	if err != nil {
@@ -155,6 +157,7 @@ func TestBenchTable(t *testing.T) {
 // semaphores it is compared with: one table, of wake-ups, with the peer's
 // CPU use and the ratio to sem, and the legend that explains both.
 func TestBenchWake(t *testing.T) {
+	shmtest.SkipShort(t)
 	bin := buildShm(t)
 	out, err := exec.Command(bin, "bench", "--workload", "wake", "--transport", "queue,sem", "--size", "64", "--duration", "400ms").CombinedOutput()
 	if err != nil {
@@ -175,6 +178,7 @@ func TestBenchWake(t *testing.T) {
 // the two processes apart: the busy-polling transports must still make
 // progress (they yield the CPU), and the output must say nothing is pinned.
 func TestBenchOneCPU(t *testing.T) {
+	shmtest.SkipShort(t)
 	taskset := shmtest.Need(t, "taskset")
 	bin := buildShm(t)
 	out, err := exec.Command(taskset, "-c", "0", bin, "bench", "--json", "--transport", "raw,unix", "--size", "64", "--duration", "300ms").Output()
@@ -239,6 +243,7 @@ func TestBenchUsageErrors(t *testing.T) {
 // transport, with SIGINT to the bench alone; each time it must stop at once
 // with status 130, leave no peer running and nothing in /dev/shm.
 func TestBenchInterrupt(t *testing.T) {
+	shmtest.SkipShort(t)
 	bin := buildShm(t)
 	type tcase struct {
 		transport string

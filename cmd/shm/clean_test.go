@@ -74,6 +74,7 @@ func lsJSON(t *testing.T, dir string) map[string]lsRow {
 // process maps is kept even with --idle --older-than 0s. It runs in a PID
 // namespace of its own, where every process can be inspected.
 func TestLifecycleCommands(t *testing.T) {
+	shmtest.SkipShort(t)
 	if !shmtest.OwnPIDNamespace(t) {
 		return
 	}
@@ -184,6 +185,7 @@ func TestCleanUsage(t *testing.T) {
 // objects (value.names_base64 beside value.names). It runs in a PID
 // namespace of its own, where a queue whose consumer was killed is stale.
 func TestJSONNamesNotUTF8(t *testing.T) {
+	shmtest.SkipShort(t)
 	if !shmtest.OwnPIDNamespace(t) {
 		return
 	}

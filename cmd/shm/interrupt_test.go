@@ -117,6 +117,7 @@ func sigName(sig syscall.Signal) string {
 // its receiver prints every message the sender counted as sent and exits
 // with status 5.
 func TestInterruptedCommandsLoseNothing(t *testing.T) {
+	shmtest.SkipShort(t)
 	const n = 200_000
 	input := lines(1, n)
 	for _, sig := range stopSignalsUnderTest {
@@ -336,6 +337,7 @@ func TestInterruptedDemoAndBench(t *testing.T) {
 // runs in a PID namespace of its own, where every object is idle rather
 // than unknown.
 func TestInterruptedClean(t *testing.T) {
+	shmtest.SkipShort(t)
 	if !shmtest.OwnPIDNamespace(t) {
 		return
 	}

@@ -149,6 +149,7 @@ print(code, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)`
 // data's size, because they stream through a bounded buffer, and pread and
 // pwrite keep the object's pages out of the process.
 func TestWriteMemoryBounded(t *testing.T) {
+	shmtest.SkipShort(t)
 	bin := buildShm(t)
 	dir := shmtest.Tmpfs(t, "160m")
 	const size = 64 << 20

@@ -323,6 +323,7 @@ func (p *ptyTop) wait(t *testing.T, after string) int {
 }
 
 func TestTopInPTY(t *testing.T) {
+	shmtest.SkipShort(t)
 	dir := shmtest.Tmpfs(t, "4m")
 	q, err := queue.Create("q", 4096, queue.Dir(dir))
 	if err != nil {

@@ -4,6 +4,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
@@ -17,21 +18,25 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The Go port runs as this test binary re-executed with SHM_MMAP_RUN_MAIN=1,
-// the C program as our own testdata/mmap.c built with gcc. Both get argv[0]
-// "./mmap", so even their usage lines must match byte for byte.
+// The Go port runs as this test binary re-executed in the child role
+// "mmap", the C program as our own testdata/mmap.c built with gcc. Both get
+// argv[0] "./mmap", so even their usage lines must match byte for byte.
 
-func TestMain(m *testing.M) {
-	if os.Getenv("SHM_MMAP_RUN_MAIN") == "1" {
-		main()
-	}
-	os.Exit(m.Run())
+func init() {
+	shmtest.Role("mmap", func(a shmtest.Args) int {
+		var args []string
+		if err := json.Unmarshal([]byte(a["args"]), &args); err != nil {
+			panic(err)
+		}
+		return run(append([]string{"./mmap"}, args...), os.Stdin, os.Stdout, os.Stderr)
+	})
 }
+
+func TestMain(m *testing.M) { shmtest.Main(m) }
 
 type program struct {
 	label string
-	path  string
-	env   []string
+	path  string // the C program; "" for the Go port
 }
 
 type result struct {
@@ -43,8 +48,16 @@ type result struct {
 // the default /comento_mem), feeding stdin.
 func (p program) run(t *testing.T, name, stdin string, args ...string) result {
 	t.Helper()
-	cmd := &exec.Cmd{Path: p.path, Args: append([]string{"./mmap"}, args...)}
-	cmd.Env = append(os.Environ(), p.env...)
+	var cmd *exec.Cmd
+	if p.path == "" {
+		js, err := json.Marshal(args)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd = shmtest.Command(t, "mmap", shmtest.Args{"args": string(js)})
+	} else {
+		cmd = &exec.Cmd{Path: p.path, Args: append([]string{"./mmap"}, args...), Env: os.Environ()}
+	}
 	cmd.Env = slices.DeleteFunc(cmd.Env, func(kv string) bool { return strings.HasPrefix(kv, "SHM_MMAP_NAME=") })
 	if name != "" {
 		cmd.Env = append(cmd.Env, "SHM_MMAP_NAME="+name)
@@ -66,18 +79,11 @@ func (p program) run(t *testing.T, name, stdin string, args ...string) result {
 
 func programs(t *testing.T) (goPort, cPort program) {
 	t.Helper()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	src, err := os.ReadFile(filepath.Join("testdata", "mmap.c"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A race-enabled child sleeps a second at exit unless told not to.
-	gorace := strings.TrimSpace(os.Getenv("GORACE") + " atexit_sleep_ms=0")
-	return program{"go", exe, []string{"SHM_MMAP_RUN_MAIN=1", "GORACE=" + gorace}},
-		program{"c", shmtest.BuildC(t, string(src)), nil}
+	return program{"go", ""}, program{"c", shmtest.BuildC(t, string(src))}
 }
 
 const (
@@ -235,41 +241,32 @@ func TestSameFailures(t *testing.T) {
 	}
 }
 
-// -l prints the header and the names in /dev/shm as ls does. Other
-// processes create and remove objects there all the time, and may leave
-// names that hold newlines, so the two listings are compared until two runs
-// in a row agree, and only this test's own names are looked for in them:
-// two visible names in order, and no hidden one.
+// -l prints the header and the names in /dev/shm as ls does: the visible
+// names in byte order, none starting with a dot. The test runs with a
+// /dev/shm of its own, so that the listing holds its names only, whatever
+// other programs create, remove or leave in the real one (names with
+// newlines included).
 func TestList(t *testing.T) {
+	if !shmtest.OwnDevShm(t) {
+		return
+	}
 	goPort, cPort := programs(t)
 	first := shmtest.Name(t, "")
 	second := first + "-z"
 	t.Cleanup(func() { os.Remove(filepath.Join(shm.DefaultDir, second)) })
 	hidden := "." + shmtest.Name(t, "")
 	t.Cleanup(func() { os.Remove(filepath.Join(shm.DefaultDir, hidden)) })
-	for _, n := range []string{second, first, hidden} {
+	upper := "A" + shmtest.Name(t, "") // sorts before the lower-case names
+	for _, n := range []string{second, first, hidden, upper} {
 		if err := os.WriteFile(filepath.Join(shm.DefaultDir, n), nil, 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
-	var c, g result
-	for range 20 {
-		c, g = cPort.run(t, "", "", "-l"), goPort.run(t, "", "", "-l")
-		if c == g {
-			break
+	want := result{"List the shared memory:\n" + upper + "\n" + first + "\n" + second + "\n", "", 0}
+	for _, p := range []program{cPort, goPort} {
+		if r := p.run(t, "", "", "-l"); r != want {
+			t.Errorf("%s -l: %+v, want %+v", p.label, r, want)
 		}
-	}
-	if c != g {
-		t.Fatalf("-l differs:\nc:  %+v\ngo: %+v", c, g)
-	}
-	const header = "List the shared memory:\n"
-	if g.code != 0 || g.stderr != "" || !strings.HasPrefix(g.stdout, header) {
-		t.Fatalf("-l: %+v", g)
-	}
-	listing := "\n" + g.stdout
-	i, j := strings.Index(listing, "\n"+first+"\n"), strings.Index(listing, "\n"+second+"\n")
-	if i < 0 || j < 0 || i > j || strings.Contains(listing, "\n"+hidden+"\n") {
-		t.Fatalf("-l lists %q; want %s before %s, and not %s", g.stdout, first, second, hidden)
 	}
 }
 

@@ -47,6 +47,7 @@ func TestCapacityFor(t *testing.T) {
 // TestRunCapacities runs raw, a queue and the C ring at two capacities
 // each: a row per capacity, no sweep, and the C limit taken at its best.
 func TestRunCapacities(t *testing.T) {
+	shmtest.SkipShort(t)
 	shmtest.Need(t, "gcc")
 	rep, err := Run(context.Background(), Using(cRing, rawTransport{}, transportByName(QueueSpin)), Workloads(Stream, Batch),
 		Sizes(64), Capacities(64<<10, 1<<20), Duration(time.Second))
@@ -88,6 +89,7 @@ func TestRunCapacities(t *testing.T) {
 // c-ring at every default capacity per size, and the run's rows use the
 // fastest of each.
 func TestRunSweep(t *testing.T) {
+	shmtest.SkipShort(t)
 	shmtest.Need(t, "gcc")
 	sizes := []int{64, 1 << 10}
 	rep, err := Run(context.Background(), Using(cRing, rawTransport{}, transportByName(Queue)), Workloads(Stream),
@@ -166,6 +168,7 @@ func TestRunWithoutGCC(t *testing.T) {
 // and the kernel's transports: every message arrives in order (both sides
 // check) and every case yields figures.
 func TestBatchAndZeroCopy(t *testing.T) {
+	shmtest.SkipShort(t)
 	ts, err := Lookup(Queue, QueueZeroCopy, Pipe, Unix)
 	if err != nil {
 		t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shmkit/shm/internal/shmtest"
 	"github.com/shmkit/shm/queue"
 )
 
@@ -52,6 +53,7 @@ func peersOf(t *testing.T, pid int) []string {
 // the JSON, table and SVG outputs are well-formed, and that nothing is left
 // in /dev/shm. It asserts nothing about speed.
 func TestRunEveryTransport(t *testing.T) {
+	shmtest.SkipShort(t)
 	var seen []Progress
 	rep, err := Run(context.Background(), Duration(time.Second), OnProgress(func(p Progress) { seen = append(seen, p) }))
 	if err != nil {
@@ -434,6 +436,7 @@ const driverEnv = "SHM_BENCH_TEST_DRIVER"
 // and checks that it exits promptly, that its peer is gone and that nothing
 // it created is left in /dev/shm.
 func TestInterruptLeavesNothing(t *testing.T) {
+	shmtest.SkipShort(t)
 	if os.Getenv(driverEnv) != "" {
 		t.Skip("this is the driver process")
 	}

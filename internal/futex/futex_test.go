@@ -5,9 +5,6 @@ package futex
 import (
 	"context"
 	"errors"
-	"fmt"
-	"os"
-	"os/exec"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,28 +14,23 @@ import (
 	"github.com/shmkit/shm/internal/shmtest"
 )
 
-// childEnv makes a re-executed test binary the waiting child of
-// TestCrossProcess: it waits on the word at offset 0 of the named segment
-// until the word is no longer 0.
-const childEnv = "FUTEX_TEST_CHILD_SEGMENT"
-
-func TestMain(m *testing.M) {
-	if name := os.Getenv(childEnv); name != "" {
-		seg, err := shm.Open(name)
+// The child role "wait" is the waiting child of TestCrossProcess: it waits
+// on the word at offset 0 of the segment a["seg"] until the word is no
+// longer 0.
+func init() {
+	shmtest.Role("wait", func(a shmtest.Args) int {
+		seg, err := shm.Open(a["seg"])
 		if err == nil {
 			w := mem.MustUint32(seg.Bytes(), 0)
 			for w.Load() == 0 && err == nil {
 				err = WaitTimeout(w, 0, 20*time.Second)
 			}
 		}
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "child:", err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
-	os.Exit(m.Run())
+		return shmtest.ExitStatus(err)
+	})
 }
+
+func TestMain(m *testing.M) { shmtest.Main(m) }
 
 // word returns a 32-bit word in a fresh shared segment.
 func word(t *testing.T) (*atomic.Uint32, *shm.Segment) {
@@ -176,22 +168,11 @@ func TestWaitContext(t *testing.T) {
 // process sleeping on a word of a segment is woken from this process.
 func TestCrossProcess(t *testing.T) {
 	w, seg := word(t)
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"="+seg.Name())
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	})
+	c := shmtest.Spawn(t, "wait", shmtest.Args{"seg": seg.Name()})
 	wakeOne(t, w) // proves the child sleeps on the same futex key
 	w.Store(1)
 	WakeAll(w)
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("child: %v", err)
+	if err := c.Wait(time.Minute); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -1,48 +1,47 @@
 package live
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
+	"time"
 
+	"github.com/shmkit/shm/internal/shmtest"
 	"golang.org/x/sys/unix"
 )
 
-// The test binary re-executes itself as the holder, with LIVE_TEST_ROLE set:
-// it opens LIVE_PATH, holds byte LIVE_OFF (or a token when LIVE_OFF is
-// "token"), prints the offset and its PID namespace, and sleeps until killed.
-func TestMain(m *testing.M) {
-	if os.Getenv("LIVE_TEST_ROLE") == "hold" {
-		if err := holder(); err != nil {
-			fmt.Fprintln(os.Stderr, "holder:", err)
-			os.Exit(1)
+// The test binary re-executes itself as the holder, in the child role
+// "hold": it opens the file a["path"], holds byte a["off"] (or a token when
+// a["off"] is "token"), prints the offset and its PID namespace, and sleeps
+// until killed.
+func init() {
+	shmtest.Role("hold", func(a shmtest.Args) int {
+		if err := holder(a); err != nil {
+			return shmtest.ExitStatus(err)
 		}
 		select {}
-	}
-	os.Exit(m.Run())
+	})
 }
 
-func holder() error {
-	fd, err := unix.Open(os.Getenv("LIVE_PATH"), unix.O_RDWR|unix.O_CLOEXEC, 0)
+func TestMain(m *testing.M) { shmtest.Main(m) }
+
+func holder(a shmtest.Args) error {
+	fd, err := unix.Open(a["path"], unix.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return err
 	}
 	var off int64
-	if os.Getenv("LIVE_OFF") == "token" {
+	if a["off"] == "token" {
 		t, err := HoldToken(fd)
 		if err != nil {
 			return err
 		}
 		off = TokenBase + int64(t)
 	} else {
-		off, _ = strconv.ParseInt(os.Getenv("LIVE_OFF"), 10, 64)
+		off = int64(a.Int("off"))
 		if err := Hold(fd, off); err != nil {
 			return err
 		}
@@ -54,32 +53,23 @@ func holder() error {
 // spawn starts a holder of off ("token" for a token) on path, in a new PID
 // namespace when newNS is set, and returns it with the offset it holds and
 // its namespace.
-func spawn(t *testing.T, path, off string, newNS bool) (*exec.Cmd, int64, uint64) {
+func spawn(t *testing.T, path, off string, newNS bool) (*shmtest.Child, int64, uint64) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "LIVE_TEST_ROLE=hold", "LIVE_PATH="+path, "LIVE_OFF="+off)
+	var opts []shmtest.Option
 	if newNS {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID}
+		opts = append(opts, shmtest.NewPIDNamespace())
 	}
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		t.Fatalf("holder said nothing: %v", err)
+	c := shmtest.Spawn(t, "hold", shmtest.Args{"path": path, "off": off}, opts...)
+	line, ok := c.Next(time.Minute)
+	if !ok {
+		t.Fatalf("holder said nothing; output:\n%s", c.Output())
 	}
 	var held int64
 	var ns uint64
 	if _, err := fmt.Sscan(strings.TrimSpace(line), &held, &ns); err != nil {
 		t.Fatalf("holder said %q: %v", line, err)
 	}
-	return cmd, held, ns
+	return c, held, ns
 }
 
 // tempFile creates a file on tmpfs (/dev/shm, where the roles live in real
@@ -127,7 +117,7 @@ func TestHolderDeathReleases(t *testing.T) {
 				t.Skip("a new PID namespace needs root")
 			}
 			path, fd := tempFile(t)
-			cmd, off, ns := spawn(t, path, tc.off, tc.newNS)
+			holder, off, ns := spawn(t, path, tc.off, tc.newNS)
 			if tc.newNS && (ns == 0 || ns == Namespace()) {
 				t.Fatalf("holder's namespace %d, ours %d: want another", ns, Namespace())
 			}
@@ -135,10 +125,7 @@ func TestHolderDeathReleases(t *testing.T) {
 			if err := Hold(fd, off); !errors.Is(err, ErrHeld) {
 				t.Fatalf("Hold of a held byte: %v, want ErrHeld", err)
 			}
-			if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-				t.Fatal(err)
-			}
-			cmd.Wait()
+			holder.KillWait()
 			mustHeld(t, fd, off, false, "after SIGKILL")
 			if err := Hold(fd, off); err != nil {
 				t.Fatalf("Hold after the holder died: %v", err)

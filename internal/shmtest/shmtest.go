@@ -1,5 +1,7 @@
 // Package shmtest helps tests: unique object names that are removed when
-// the test ends, and C peers compiled with gcc.
+// the test ends, child processes that run a role of the test binary (see
+// Role and Spawn), C peers compiled with gcc, private tmpfs directories and
+// namespaces, and SkipShort for the tests that take seconds.
 package shmtest
 
 import (
@@ -40,6 +42,17 @@ func sanitize(s string) string {
 		}
 		return r
 	}, s)
+}
+
+// SkipShort skips the test under go test -short, saying so: for tests that
+// take seconds (many processes, many trials, programs built and run end to
+// end), so that -short stays a quick check of the whole module. The full
+// run keeps them.
+func SkipShort(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("skipping under -short: this test takes seconds")
+	}
 }
 
 // InCI reports whether the tests run under CI (CI=true), where missing peers

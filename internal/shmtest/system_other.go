@@ -27,3 +27,10 @@ func OwnPIDNamespace(t *testing.T) bool {
 	t.Skip("skipping: PID namespaces are not supported on " + runtime.GOOS)
 	return false
 }
+
+// OwnDevShm skips the test: mount namespaces are Linux's.
+func OwnDevShm(t *testing.T) bool {
+	t.Helper()
+	t.Skip("skipping: mount namespaces are not supported on " + runtime.GOOS)
+	return false
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -23,27 +24,36 @@ import (
 	"github.com/shmkit/shm/topic"
 )
 
-// The test binary runs as shm-bridge when SHM_BRIDGE_MAIN is set: the
-// tests run the command as a real process.
-func TestMain(m *testing.M) {
-	if os.Getenv("SHM_BRIDGE_MAIN") != "" {
-		main()
-	}
-	os.Exit(m.Run())
+// The test binary runs as shm-bridge in the child role "shm-bridge", its
+// command line in the argument "args" (JSON): the tests run the command as
+// a real process.
+func init() {
+	shmtest.Role("shm-bridge", func(a shmtest.Args) int {
+		var args []string
+		if err := json.Unmarshal([]byte(a["args"]), &args); err != nil {
+			panic(err)
+		}
+		return run(args, os.Stdout, os.Stderr)
+	})
 }
 
-// command runs shm-bridge with args as a process.
-func command(args ...string) *exec.Cmd {
-	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), "SHM_BRIDGE_MAIN=1")
-	return cmd
+func TestMain(m *testing.M) { shmtest.Main(m) }
+
+// command returns shm-bridge with args as a process, not yet started.
+func command(t *testing.T, args ...string) *exec.Cmd {
+	t.Helper()
+	js, err := json.Marshal(args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return shmtest.Command(t, "shm-bridge", shmtest.Args{"args": string(js)})
 }
 
 // runCommand runs shm-bridge to the end (at most two minutes) and returns
 // its exit status and stderr.
 func runCommand(t *testing.T, args ...string) (int, string) {
 	t.Helper()
-	cmd := command(args...)
+	cmd := command(t, args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
@@ -154,6 +164,7 @@ func TestOutThenIn(t *testing.T) {
 // TestSignalDrains: in, running without -n, stops cleanly on each of
 // SIGINT, SIGTERM and SIGHUP: exit 0, what it sent acknowledged.
 func TestSignalDrains(t *testing.T) {
+	shmtest.SkipShort(t)
 	url, nc := startServer(t)
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -174,7 +185,7 @@ func TestSignalDrains(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer q.Close()
-			cmd := command("in", "--nats", url, "--subject", "cmd.sig", name, "--status", "50ms")
+			cmd := command(t, "in", "--nats", url, "--subject", "cmd.sig", name, "--status", "50ms")
 			var stderr syncBuffer
 			cmd.Stderr = &stderr
 			if err := cmd.Start(); err != nil {

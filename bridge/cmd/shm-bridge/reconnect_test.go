@@ -101,7 +101,7 @@ func TestOutReconnectsAndDrains(t *testing.T) {
 		}
 	}
 	send(0, 200)
-	cmd := command("out", name, "--nats", srv.url(), "--subject", "rc.m", "--status", "50ms", "--ack-timeout", "2s")
+	cmd := command(t, "out", name, "--nats", srv.url(), "--subject", "rc.m", "--status", "50ms", "--ack-timeout", "2s")
 	var stderr syncBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
