@@ -473,6 +473,11 @@ func (t *Topic) lag() error {
 		}
 		tail := t.tail.Load()
 		if err := t.checkCursors(tail, oldest); err != nil {
+			if t.oldest.Load() != oldest {
+				// The publisher, which never waits here, went more than
+				// the ring on between the two loads: look again.
+				continue
+			}
 			return err
 		}
 		o := oldest & t.mask
