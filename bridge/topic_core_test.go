@@ -2,93 +2,13 @@ package natsbridge
 
 import (
 	"context"
-	"io"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/shmkit/shm/internal/shmtest"
 	"github.com/shmkit/shm/topic"
 )
-
-// TestInTopicServerRestart: the server stops and starts again while in
-// publishes a stream's messages into a topic; the bridge reconnects, and
-// a subscriber of the topic gets every message at least once, in order,
-// with fewer redeliveries than Window, each recognised by its stream
-// sequence (Config.Sequence).
-func TestInTopicServerRestart(t *testing.T) {
-	const n, window = 50_000, 128
-	srv := startServer(t, 0)
-	var log eventLog
-	nc := srv.connect(t, &log)
-	makeStream(t, nc, "RTI", "rti.>")
-	publishChecked(t, nc, "rti.m", n, 48)
-	name := createTopic(t, 64<<10) // lossless and small: the subscriber holds the bridge back
-	s, err := topic.Open(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.Subscribe(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	var st Stats
-	done := make(chan error, 1)
-	go func() {
-		done <- In(ctx, nc, Config{Topic: name, Subject: "rti.m", Window: window, Count: n, Sequence: true, AckWait: 2 * time.Second, Stats: &st, Logf: log.logf(t)})
-	}()
-	received := make(chan error, 1)
-	var last uint64
-	dups := 0
-	go func() {
-		received <- func() error {
-			var buf []byte
-			for {
-				buf, err = s.Receive(ctx, buf)
-				if err == io.EOF {
-					return nil
-				}
-				if err != nil {
-					return err
-				}
-				seq, payload, err := Unframe(buf)
-				if err != nil {
-					return err
-				}
-				if i, err := checkMsg(payload); err != nil || i != seq-1 {
-					t.Errorf("stream sequence %d: checked message %d, %v", seq, i, err)
-				}
-				switch {
-				case seq <= last:
-					dups++
-				case seq == last+1:
-					last = seq
-				default:
-					t.Errorf("after stream sequence %d the topic has %d: lost or out of order", last, seq)
-					last = seq
-				}
-			}
-		}()
-	}()
-	restartWhen(t, srv, &st, n/4)
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	if err := <-received; err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("%s; %d redeliveries into the topic", &st, dups)
-	if last != n {
-		t.Fatalf("the topic got stream sequences up to %d, want %d", last, n)
-	}
-	if dups > window {
-		t.Errorf("%d redeliveries after one server restart, more than Window %d", dups, window)
-	}
-	if log.count("reconnected") == 0 {
-		t.Error("no reconnection was logged")
-	}
-}
 
 // TestOutTopicCore: without JetStream, out publishes a topic's messages
 // as plain NATS messages: at most once. A subscriber gets them in order
@@ -97,6 +17,7 @@ func TestInTopicServerRestart(t *testing.T) {
 // bridge and the subscriber are connected again arrives. The bridge ends
 // when the topic's publisher closes it.
 func TestOutTopicCore(t *testing.T) {
+	shmtest.SkipShort(t)
 	const n = 20_000
 	srv := startServer(t, 0)
 	var log eventLog
