@@ -184,7 +184,7 @@ int shmt_open(const char *name, const char *dir, shmt **out);
 
 /* shmt_subscribe makes the handle a subscriber now, starting with the
  * topic's first message while the ring still holds it (a lossless topic's
- * publisher keeps it for at least its start grace, a second by default),
+ * publisher may keep it for a start grace: "shm topic pub" does, a second),
  * else with the next message published (or the topic's history). The first shmt_receive
  * subscribes a handle that has not. SHMQ_EBUSY when every entry of the
  * subscriber table is held by a live process. */

@@ -189,8 +189,9 @@ func ExampleOpenOrCreate() {
 
 // A subscriber that joins after the publisher began, as one started in a
 // shell's background next to it may, still starts with the topic's first
-// message: the ring holds it, and a lossless publisher keeps it for its
-// start grace (StartGrace; one second unless told).
+// message: the ring holds it, and a lossless publisher that opted in to a
+// start grace (StartGrace; none unless asked for) keeps it that long even
+// with no subscriber.
 func ExampleStartGrace() {
 	ctx := context.Background()
 	name := fmt.Sprintf("example-grace-%d", os.Getpid())

@@ -55,7 +55,7 @@ func TestJoinStart(t *testing.T) {
 // TestStartGrace: with no subscriber, a lossless publisher keeps the first
 // message until its start grace is over (TryPublish says ErrFull, Publish
 // waits), so that a subscriber that joins during the grace gets the whole
-// stream; with no grace it writes over it at once.
+// stream; with no grace, the default, it writes over it at once.
 func TestStartGrace(t *testing.T) {
 	ctx := ctxT(t)
 	t.Run("grace", func(t *testing.T) {
@@ -100,14 +100,22 @@ func TestStartGrace(t *testing.T) {
 			t.Fatalf("the subscriber ended at message %d, want %d", got, total)
 		}
 	})
-	t.Run("no grace", func(t *testing.T) {
-		_, pub := newTopic(t, 4096, StartGrace(0))
-		for i := range 1000 {
-			if err := pub.TryPublish([]byte(strconv.Itoa(i))); err != nil {
-				t.Fatalf("message %d with no subscriber and no grace: %v", i, err)
+	for _, tc := range []struct {
+		name string
+		opts []Option
+	}{
+		{"default", nil},
+		{"no grace", []Option{StartGrace(0)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, pub := newTopic(t, 4096, tc.opts...)
+			for i := range 1000 {
+				if err := pub.TryPublish([]byte(strconv.Itoa(i))); err != nil {
+					t.Fatalf("message %d with no subscriber and no grace: %v", i, err)
+				}
 			}
-		}
-	})
+		})
+	}
 	t.Run("context", func(t *testing.T) {
 		_, pub := newTopic(t, 4096, StartGrace(time.Hour))
 		for pub.TryPublish([]byte("x")) == nil {

@@ -78,8 +78,8 @@ fell behind is told how many messages it missed. From shells:
 
 Subscribers started together with the publisher, as above, get every
 message even when they join after pub began: a joiner starts with the
-topic's first message while the ring still holds it, and the publisher of
-a lossless topic keeps it for at least a second after it starts. Once the
+topic's first message while the ring still holds it, and pub on a lossless
+topic keeps it for at least --start-grace (a second) after it starts. Once the
 ring has gone round, a joiner gets the messages published after it joined
 (with --history N at creation: the last N the ring still holds first). With --raw, pub reads
 and sub writes each message as a 4-byte little-endian length followed by the
@@ -174,6 +174,7 @@ type topicPubOptions struct {
 	raw      bool
 	keepOpen bool
 	timeout  time.Duration
+	grace    time.Duration
 }
 
 // newTopicPubCmd declares "shm topic pub" and its flags.
@@ -187,8 +188,10 @@ standard input (without its newline), or with --raw each length-prefixed
 message of standard input. At the end the topic is closed for publishing, so
 that every subscriber gets end-of-file after the last message; --keep-open
 leaves it open. On a lossless topic a slow subscriber makes pub wait (up to
---timeout per message), and so does the topic's first second: pub keeps the
-first message that long for subscribers still starting.`,
+--timeout per message), and so does the start grace: pub keeps the topic's
+first message for --start-grace after it starts (a second; 0 turns it off),
+so that subscribers started together with it, still joining, get the whole
+stream.`,
 		Args:              minArgs(1, "NAME"),
 		ValidArgsFunction: completeNames(false),
 		RunE:              o.run,
@@ -197,13 +200,17 @@ first message that long for subscribers still starting.`,
 	f.BoolVar(&o.raw, "raw", false, "read length-prefixed messages (4-byte little-endian length, then the bytes)")
 	f.BoolVar(&o.keepOpen, "keep-open", false, "do not close the topic for publishing at the end")
 	f.DurationVar(&o.timeout, "timeout", 0, "longest wait for room for one message (0: no limit)")
+	f.DurationVar(&o.grace, "start-grace", topic.DefaultStartGrace, "keep the topic's first message this long for subscribers still joining (0: off)")
 	addDirFlag(cmd, &o.dir)
 	return cmd
 }
 
 // run publishes the arguments, or standard input, and closes the topic.
 func (o *topicPubOptions) run(cmd *cobra.Command, args []string) error {
-	t, err := topic.Open(args[0], topic.Dir(o.dir))
+	if o.grace < 0 {
+		return usageErr(cmd, "--start-grace %v is negative", o.grace)
+	}
+	t, err := topic.Open(args[0], topic.Dir(o.dir), topic.StartGrace(o.grace))
 	if err != nil {
 		return err
 	}

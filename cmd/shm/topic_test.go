@@ -102,6 +102,7 @@ func TestTopicErrors(t *testing.T) {
 		{"history too long", []string{"topic", "create", shmtest.Name(t, ""), "--capacity", "4K", "--history", "1000"}, 2, "--history 1000"},
 		{"stat of a plain segment", []string{"topic", "stat", plain}, 1, "not a topic"},
 		{"sub to a plain segment", []string{"topic", "sub", plain}, 1, "not a topic"},
+		{"negative start grace", []string{"topic", "pub", shmtest.Name(t, ""), "x", "--start-grace", "-1s"}, 2, "--start-grace -1s is negative"},
 		{"pub to nothing", []string{"topic", "pub", shmtest.Name(t, ""), "x"}, 1, "no such file or directory"},
 		{"unknown subcommand", []string{"topic", "frob"}, 2, "unknown command"},
 	} {
