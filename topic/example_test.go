@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/shmkit/shm/topic"
 )
@@ -226,4 +227,25 @@ func ExampleStartGrace() {
 	}
 	fmt.Printf("the late subscriber starts with %q, message %d\n", m, late.Sequence()-1)
 	// Output: the late subscriber starts with "first", message 0
+}
+
+// A publish that waited in vain, or a TryPublish that said ErrFull, may
+// have waited for the start grace rather than for a subscriber:
+// StartGraceLeft tells the two apart.
+func ExampleTopic_StartGraceLeft() {
+	name := fmt.Sprintf("example-grace-left-%d", os.Getpid())
+	pub, err := topic.Create(name, 4096, topic.StartGrace(time.Minute))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer topic.Unlink(name)
+	defer pub.Close()
+	for {
+		if err = pub.TryPublish([]byte("tick")); err != nil {
+			break
+		}
+	}
+	fmt.Println(err == topic.ErrFull, pub.StartGraceLeft() > 0)
+	// Output: true true
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/shmkit/shm/internal/shmtest"
 	"github.com/shmkit/shm/sem"
+	"github.com/shmkit/shm/topic"
 )
 
 // stopSignalsUnderTest are the signals every long-running command must
@@ -195,6 +196,23 @@ func TestInterruptedCommandsLoseNothing(t *testing.T) {
 			}
 			if got := recv.output(t); sent == 0 || got != lines(1, sent) {
 				t.Errorf("recv printed %d lines, want the %d the sender sent", strings.Count(got, "\n"), sent)
+			}
+		})
+		t.Run("topic pub/"+sigName(sig), func(t *testing.T) {
+			dir := t.TempDir()
+			ok(t, "", "topic", "create", "t", "--capacity", "4K", "--dir", dir)
+			// With nobody subscribed, the start grace holds pub once the
+			// ring is full.
+			pub := startShm(t, strings.NewReader(input), false, "topic", "pub", "t", "--start-grace", "1h", "--dir", dir)
+			waitFor(t, "a full topic and its publisher", func() bool {
+				st, err := topic.Stat("t", topic.Dir(dir))
+				return err == nil && st.Publisher != nil && st.Published > 100
+			})
+			pub.cmd.Process.Signal(sig)
+			code := pub.wait(t, 20*time.Second)
+			want := regexp.MustCompile(`^shm: topic publish t: interrupted by ` + sigName(sig) + ` after (\d+) messages\n$`)
+			if code != interruptedStatus || !want.MatchString(pub.stderr.String()) {
+				t.Fatalf("pub after %v: exit %d, stderr %q; want %d and one line matching %s", sig, code, pub.stderr, interruptedStatus, want)
 			}
 		})
 		t.Run("send waiting for input/"+sigName(sig), func(t *testing.T) {

@@ -207,6 +207,9 @@ stream.`,
 
 // run publishes the arguments, or standard input, and closes the topic.
 func (o *topicPubOptions) run(cmd *cobra.Command, args []string) error {
+	if o.timeout < 0 {
+		return usageErr(cmd, "--timeout %v is negative", o.timeout)
+	}
 	if o.grace < 0 {
 		return usageErr(cmd, "--start-grace %v is negative", o.grace)
 	}
@@ -216,21 +219,27 @@ func (o *topicPubOptions) run(cmd *cobra.Command, args []string) error {
 	}
 	sctx, stop := stopContext(cmd.Context())
 	defer stop()
+	published := 0
 	publish := func(msg []byte) error {
-		if o.timeout == 0 {
-			return t.Publish(sctx, msg)
+		ctx, cancel := waitContext(sctx, o.timeout)
+		err := t.Publish(ctx, msg)
+		cancel()
+		switch {
+		case err == nil:
+			published++
+			return nil
+		case errors.Is(err, context.DeadlineExceeded) && sctx.Err() == nil:
+			why := "the topic stayed full: its slowest subscriber did not read"
+			if t.StartGraceLeft() > 0 {
+				why = fmt.Sprintf("the start grace (--start-grace %v) was keeping the topic's first message for subscribers still joining", o.grace)
+			}
+			return &shm.Error{Op: topicPublishOp, Name: t.Name(), Err: fmt.Errorf("no room for message %d within --timeout %v: %s", published+1, o.timeout, why)}
 		}
-		ctx, cancel := context.WithTimeout(sctx, o.timeout)
-		defer cancel()
-		return t.Publish(ctx, msg)
+		return err
 	}
 	in := newSignalReader(sctx, cmd.InOrStdin())
 	defer in.Close()
-	published := 0
-	err = sendAll(in, args[1:], o.raw, t.MaxMessage(), func(msg []byte) error {
-		published++
-		return publish(msg)
-	})
+	err = sendAll(in, args[1:], o.raw, t.MaxMessage(), publish)
 	if err == nil && published == 0 && !o.keepOpen {
 		// Nothing to publish: only the publisher's Close tells the
 		// subscribers that the stream is complete.
@@ -242,10 +251,15 @@ func (o *topicPubOptions) run(cmd *cobra.Command, args []string) error {
 		err = errors.Join(err, t.Close())
 	}
 	if interruption(sctx) != nil {
-		return interruptedf(sctx, "topic pub", t.Name(), "after %d message%s", published, plural(published))
+		return interruptedf(sctx, topicPublishOp, t.Name(), "after %d message%s", published, plural(published))
 	}
-	return err
+	return opError(topicPublishOp, t.Name(), err)
 }
+
+// topicPublishOp is how "shm topic pub" names itself in its errors: as the
+// library's publishing calls do, so that a failure and an interruption read
+// alike.
+const topicPublishOp = "topic publish"
 
 // topicSubOptions are the flags of "shm topic sub".
 type topicSubOptions struct {

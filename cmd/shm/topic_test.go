@@ -276,3 +276,47 @@ func checkFanOut(t *testing.T, out, lead string) {
 		t.Errorf("transcript lacks the publisher's report:\n%s", out)
 	}
 }
+
+// TestTopicPubTimeout: a pub whose --timeout passes names the message it
+// could not publish, the flag, and what held it back: a subscriber that
+// does not read, or the start grace keeping message 0 with nobody there.
+func TestTopicPubTimeout(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		reader bool // a subscriber joins and never reads
+		grace  string
+		want   string
+	}{
+		{"stalled subscriber", true, "0", `the topic stayed full: its slowest subscriber did not read`},
+		{"start grace", false, "1h", `the start grace \(--start-grace 1h0m0s\) was keeping the topic's first message`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			ok(t, "", "topic", "create", "t", "--capacity", "4K", "--dir", dir)
+			if tc.reader {
+				sub, err := topic.Open("t", topic.Dir(dir))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer sub.Close()
+				if err := sub.Subscribe(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Lines 1 to 1000 take 32 ring bytes each: 127 fit in 4K.
+			r := shmRun(t, lines(1, 1000), "topic", "pub", "t", "--timeout", "100ms", "--start-grace", tc.grace, "--dir", dir)
+			want := regexp.MustCompile(`^shm: topic publish t: no room for message (\d+) within --timeout 100ms: ` + tc.want + `[^\n]*\n$`)
+			m := want.FindStringSubmatch(r.stderr)
+			if r.code != 1 || m == nil {
+				t.Fatalf("exit %d, stderr %q; want 1 and one line matching %s", r.code, r.stderr, want)
+			}
+			st, err := topic.Stat("t", topic.Dir(dir))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n, _ := strconv.Atoi(m[1]); int64(n) != st.Published+1 {
+				t.Errorf("pub failed at message %d, but the topic holds %d published", n, st.Published)
+			}
+		})
+	}
+}
