@@ -112,10 +112,14 @@ func errorLine(err error) string {
 
 // ruleError is the usage error of flags that a library's Validate refused:
 // the library's rules (a queue's capacity, a topic's subscribers) are the
-// command's, and its reason follows the flags given, as "queue create:
-// --capacity 1000: capacity 1000 is not a power of two from 64 to ...".
+// command's, and its reason follows the flags the user gave (given lists
+// only those, never a default), as "queue create: --capacity 1000:
+// capacity 1000 is not a power of two from 64 to ...".
 func ruleError(cmd *cobra.Command, given []string, err error) error {
 	reason := strings.TrimPrefix(err.Error(), shm.ErrInvalid.Error()+": ")
+	if len(given) == 0 {
+		return usageErr(cmd, "%s", reason)
+	}
 	return usageErr(cmd, "%s: %s", strings.Join(given, " "), reason)
 }
 

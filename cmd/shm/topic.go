@@ -140,7 +140,10 @@ func (o *topicCreateOptions) run(cmd *cobra.Command, args []string) error {
 	if !o.maxMsg.set {
 		maxMsg = min(maxMsg, int64(topic.MaxMessageFor(c))) // the default, cut to a small ring
 	}
-	given := []string{"--capacity " + exactSize(c)}
+	var given []string // only the flags the user set: a default is no one's mistake
+	if o.capacity.set {
+		given = append(given, "--capacity "+exactSize(c))
+	}
 	if o.maxMsg.set {
 		if maxMsg == 0 {
 			return usageErr(cmd, "--max-message 0: a topic takes messages of at least 1 byte")

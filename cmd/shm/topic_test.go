@@ -98,7 +98,7 @@ func TestTopicErrors(t *testing.T) {
 	}{
 		{"capacity not a power of two", []string{"topic", "create", shmtest.Name(t, ""), "--capacity", "1000"}, 2, "not a power of two"},
 		{"max message too large", []string{"topic", "create", shmtest.Name(t, ""), "--capacity", "4K", "--max-message", "4K"}, 2, "--max-message 4K"},
-		{"no subscribers", []string{"topic", "create", shmtest.Name(t, ""), "--subscribers", "0"}, 2, "--subscribers 0"},
+		{"no subscribers", []string{"topic", "create", shmtest.Name(t, ""), "--subscribers", "0"}, 2, "topic create: --subscribers 0: "},
 		{"history too long", []string{"topic", "create", shmtest.Name(t, ""), "--capacity", "4K", "--history", "1000"}, 2, "--history 1000"},
 		{"stat of a plain segment", []string{"topic", "stat", plain}, 1, "not a topic"},
 		{"sub to a plain segment", []string{"topic", "sub", plain}, 1, "not a topic"},
