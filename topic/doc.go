@@ -89,7 +89,11 @@
 // every sleeping subscriber with one system call, and none when nobody
 // sleeps (wait.go has the argument that no wake-up is lost). Every wait
 // takes a context.Context. The publisher's Close marks the topic closed:
-// each subscriber receives what remains and then io.EOF. A subscriber
+// each subscriber receives what remains and then io.EOF. A publisher that
+// fails part-way calls Abort instead: each subscriber receives what
+// remains and then an error wrapping ErrAborted, so that a stream cut
+// short is never taken for a complete one (Stats.Aborted shows it too). A
+// new publisher reopens a closed or aborted topic. A subscriber
 // waiting on a topic whose publisher died without closing gets
 // ErrPeerDead; a new publisher may take over where the dead one stopped.
 //

@@ -249,3 +249,41 @@ func ExampleTopic_StartGraceLeft() {
 	fmt.Println(err == topic.ErrFull, pub.StartGraceLeft() > 0)
 	// Output: true true
 }
+
+// A publisher that fails part-way aborts the stream rather than closing
+// it: its subscribers receive what it published and then ErrAborted, so a
+// cut-short stream is never taken for a complete one.
+func ExampleTopic_Abort() {
+	ctx := context.Background()
+	name := fmt.Sprintf("example-abort-%d", os.Getpid())
+	pub, err := topic.Create(name, 64<<10)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer topic.Unlink(name)
+	sub, err := topic.Open(name)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer sub.Close()
+	if err := sub.Subscribe(); err != nil {
+		fmt.Println(err)
+		return
+	}
+	pub.Publish(ctx, []byte("row 1"))
+	pub.Abort() // say, the input broke before row 2
+
+	for {
+		m, err := sub.Receive(ctx, nil)
+		if err != nil {
+			fmt.Println("aborted:", errors.Is(err, topic.ErrAborted), "end of file:", err == io.EOF)
+			break
+		}
+		fmt.Printf("%s\n", m)
+	}
+	// Output:
+	// row 1
+	// aborted: true end of file: false
+}
