@@ -35,15 +35,18 @@ const (
 	// peerDeadStatus: "shm queue recv" or "send" found the process at the
 	// other end dead (it had not closed the queue).
 	peerDeadStatus = 4
-	// abortedStatus: "shm queue recv" printed every message and found the
-	// stream aborted by its sender.
+	// abortedStatus: "shm queue recv" or "shm topic sub" printed every
+	// message and found the stream aborted by its sender or publisher.
 	abortedStatus = 5
 )
 
 // opError gives err the command's operation and name unless it already
 // names them (a library error does): "queue send q: reading standard
-// input: is a directory".
+// input: is a directory". A nil err stays nil.
 func opError(op, name string, err error) error {
+	if err == nil {
+		return nil
+	}
 	var se *shm.Error
 	if errors.As(err, &se) && se.Error() == err.Error() {
 		return err
