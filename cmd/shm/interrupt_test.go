@@ -210,9 +210,18 @@ func TestInterruptedCommandsLoseNothing(t *testing.T) {
 			})
 			pub.cmd.Process.Signal(sig)
 			code := pub.wait(t, 20*time.Second)
-			want := regexp.MustCompile(`^shm: topic publish t: interrupted by ` + sigName(sig) + ` after (\d+) messages\n$`)
-			if code != interruptedStatus || !want.MatchString(pub.stderr.String()) {
+			want := regexp.MustCompile(`^shm: topic publish t: interrupted by ` + sigName(sig) + ` after (\d+) messages; the stream is marked aborted\n$`)
+			m := want.FindStringSubmatch(pub.stderr.String())
+			if code != interruptedStatus || m == nil {
 				t.Fatalf("pub after %v: exit %d, stderr %q; want %d and one line matching %s", sig, code, pub.stderr, interruptedStatus, want)
+			}
+			// A subscriber that joins now gets what the ring kept of the
+			// stream (all of it: the grace kept message 0) and is told
+			// that it was cut short.
+			published, _ := strconv.Atoi(m[1])
+			r := shmRun(t, "", "topic", "sub", "t", "--follow", "--dir", dir)
+			if r.code != abortedStatus || r.stdout != lines(1, published) || r.stderr != fmt.Sprintf("shm: topic receive t: the publisher aborted the stream after %d messages\n", published) {
+				t.Errorf("sub of the interrupted stream: exit %d, %d lines, stderr %q; want %d, the %d published", r.code, strings.Count(r.stdout, "\n"), r.stderr, abortedStatus, published)
 			}
 		})
 		t.Run("send waiting for input/"+sigName(sig), func(t *testing.T) {

@@ -55,6 +55,7 @@ func probeTopic(dir string, info shm.Info) (string, map[string]any, bool) {
 		"published":       st.Published,
 		"fill":            fmt.Sprintf("%.1f%%", 100*st.Fill()),
 		"closed":          st.Closed,
+		"aborted":         st.Aborted,
 		"state":           fmt.Sprintf("%s subs=%d", st.Policy(), st.Active),
 	}
 	return "topic", d, true
@@ -194,7 +195,16 @@ leaves it open. On a lossless topic a slow subscriber makes pub wait (up to
 --timeout per message), and so does the start grace: pub keeps the topic's
 first message for --start-grace after it starts (a second; 0 turns it off),
 so that subscribers started together with it, still joining, get the whole
-stream.`,
+stream.
+
+When pub fails part-way (a message too large, unreadable input, a
+--timeout that passed, a signal), the messages published stay published
+and the stream is marked aborted, with or without --keep-open: "shm topic
+sub" prints them and then exits with status 5 instead of taking the stream
+for complete.
+
+Exit status: 0 ok, 1 an error (the stream is aborted), 2 usage error, 130
+stopped by SIGINT, SIGTERM or SIGHUP.`,
 		Args:              minArgs(1, "NAME"),
 		ValidArgsFunction: completeNames(false),
 		RunE:              o.run,
@@ -248,13 +258,35 @@ func (o *topicPubOptions) run(cmd *cobra.Command, args []string) error {
 		// subscribers that the stream is complete.
 		err = t.BecomePublisher()
 	}
-	if o.keepOpen {
-		err = errors.Join(err, t.Detach())
-	} else {
-		err = errors.Join(err, t.Close())
+	if err == nil {
+		// What was published stays published; the stream is complete.
+		if o.keepOpen {
+			return opError(topicPublishOp, t.Name(), t.Detach())
+		}
+		return opError(topicPublishOp, t.Name(), t.Close())
+	}
+	// The stream is cut short: the subscribers must be able to tell, with
+	// or without --keep-open. A pub that failed before it published takes
+	// the role to say so, unless another live process publishes (ErrBusy):
+	// that stream was never this one's to end.
+	marked := false
+	if !errors.Is(err, topic.ErrBusy) {
+		berr := t.BecomePublisher()
+		marked = berr == nil
+		if berr != nil && !errors.Is(berr, topic.ErrBusy) {
+			err = errors.Join(err, berr)
+		}
+	}
+	if aerr := t.Abort(); aerr != nil { // Close for a handle that is not the publisher
+		err = errors.Join(err, aerr)
+		marked = false
 	}
 	if interruption(sctx) != nil {
-		return interruptedf(sctx, topicPublishOp, t.Name(), "after %d message%s", published, plural(published))
+		detail := ""
+		if marked {
+			detail = "; the stream is marked aborted"
+		}
+		return interruptedf(sctx, topicPublishOp, t.Name(), "after %d message%s%s", published, plural(published), detail)
 	}
 	return opError(topicPublishOp, t.Name(), err)
 }
@@ -286,7 +318,13 @@ message while the ring holds it, else the history) and exits. With -n N it waits
 as they come until the topic is closed for publishing (or Ctrl-C). --timeout
 D gives up when no message came for D: that ends --follow and the default
 mode quietly, and fails -n. On an overwrite topic, falling behind prints
-"shm: topic sub NAME: missed N messages" on standard error and goes on.`,
+"shm: topic sub NAME: missed N messages" on standard error and goes on. A
+stream its publisher aborted (a "shm topic pub" that failed part-way) is
+printed to its end and then ends with status 5 and one line on standard
+error.
+
+Exit status: 0 ok, 1 an error, 2 usage error, 5 the publisher aborted the
+stream, 130 stopped by SIGINT, SIGTERM or SIGHUP.`,
 		Args:              exactArgs("NAME"),
 		ValidArgsFunction: completeNames(false),
 		RunE:              o.run,
@@ -321,6 +359,10 @@ func (o *topicSubOptions) run(cmd *cobra.Command, args []string) error {
 	if interruption(ctx) != nil {
 		// What was received was printed before the one line.
 		return interruptedf(ctx, "topic sub", t.Name(), "after %d message%s", got, plural(got))
+	}
+	if errors.Is(err, topic.ErrAborted) {
+		// Every message the publisher published was printed.
+		return &exitError{code: abortedStatus, err: annotate(err, "%w after %d message%s", got, plural(got))}
 	}
 	if o.count > 0 && got < o.count && err == nil {
 		err = &shm.Error{Op: "topic sub", Name: t.Name(), Err: fmt.Errorf("got %d of %d messages: the topic was closed for publishing", got, o.count)}
@@ -435,7 +477,11 @@ func (o *topicStatOptions) run(cmd *cobra.Command, args []string) error {
 	if st.Published >= 0 {
 		fmt.Fprintf(tw, "published:\t%d messages, %d kept in the ring\n", st.Published, st.Kept)
 	}
-	fmt.Fprintf(tw, "closed:\t%s\n", yesNo(st.Closed))
+	closed := yesNo(st.Closed)
+	if st.Aborted {
+		closed = "aborted (the publisher failed; the stream is incomplete)"
+	}
+	fmt.Fprintf(tw, "closed:\t%s\n", closed)
 	if st.Publisher != nil {
 		fmt.Fprintf(tw, "publisher:\t%s\n", aliveString(st.Publisher.PID, st.Publisher.Alive))
 	} else {

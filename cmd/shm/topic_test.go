@@ -317,6 +317,44 @@ func TestTopicPubTimeout(t *testing.T) {
 			if n, _ := strconv.Atoi(m[1]); int64(n) != st.Published+1 {
 				t.Errorf("pub failed at message %d, but the topic holds %d published", n, st.Published)
 			}
+			if !st.Aborted {
+				t.Errorf("the failed pub left the topic %+v, want it aborted", st)
+			}
+			r = shmRun(t, "", "topic", "sub", "t", "--follow", "--dir", dir)
+			if r.code != abortedStatus || r.stdout != lines(1, int(st.Published)) || !strings.HasSuffix(r.stderr, "the publisher aborted the stream after "+strconv.Itoa(int(st.Published))+" messages\n") {
+				t.Errorf("sub of the failed stream: exit %d, %d lines, stderr %q; want %d and the %d published", r.code, strings.Count(r.stdout, "\n"), r.stderr, abortedStatus, st.Published)
+			}
+		})
+	}
+}
+
+// TestTopicPubAborts: a pub that fails part-way marks the stream aborted,
+// with or without --keep-open, and stat says so; a complete one closes it.
+func TestTopicPubAborts(t *testing.T) {
+	for _, keep := range []bool{false, true} {
+		t.Run(fmt.Sprintf("keep-open=%v", keep), func(t *testing.T) {
+			dir := t.TempDir()
+			ok(t, "", "topic", "create", "t", "--capacity", "4K", "--dir", dir)
+			args := []string{"topic", "pub", "t", "--dir", dir}
+			if keep {
+				args = append(args, "--keep-open")
+			}
+			r := shmRun(t, "one\n"+strings.Repeat("x", 4096)+"\nthree\n", args...)
+			if r.code != 1 || !strings.Contains(r.stderr, "message too large") {
+				t.Fatalf("pub of a message too large: exit %d, stderr %q", r.code, r.stderr)
+			}
+			if out := ok(t, "", "topic", "stat", "t", "--dir", dir); !strings.Contains(out, "closed:      aborted") {
+				t.Errorf("stat after the failed pub:\n%s", out)
+			}
+			r = shmRun(t, "", "topic", "sub", "t", "--dir", dir)
+			if r.code != abortedStatus || r.stdout != "one\n" || r.stderr != "shm: topic receive t: the publisher aborted the stream after 1 message\n" {
+				t.Errorf("sub: exit %d, stdout %q, stderr %q; want %d, the one message", r.code, r.stdout, r.stderr, abortedStatus)
+			}
+			// The next pub reopens the topic and ends it complete.
+			ok(t, "two\n", "topic", "pub", "t", "--dir", dir)
+			if got := ok(t, "", "topic", "sub", "t", "--dir", dir); got != "one\ntwo\n" {
+				t.Errorf("sub after a complete pub printed %q", got)
+			}
 		})
 	}
 }
