@@ -82,6 +82,19 @@
 // started with it and is then overtaken gets a LaggedError as any
 // subscriber does.
 //
+// A subscriber that joins a topic whose ring has gone round (on a lossless
+// topic, only ever after the grace) starts at the live end: with the next
+// message published, or with the last History(n) messages the ring holds.
+// Closing does not change where a joiner starts: one that joins a
+// topic whose publisher already closed it gets what the ring still holds
+// of that stream by these rules (all of it from message 0 while the ring
+// has not gone round, else the history, else nothing) and then io.EOF
+// (ErrAborted after an Abort), without waiting for a next publisher. So a
+// topic is one stream: subscribers started for a new stream on a topic
+// that an earlier one ended would read the old messages kept and stop.
+// Start a new stream on a new topic, or Unlink the old one and Create it
+// again.
+//
 // # Waiting
 //
 // A waiting call spins for SpinTime (DefaultSpin) and then sleeps on a

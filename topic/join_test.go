@@ -203,3 +203,48 @@ func TestJoinWhileOverwritten(t *testing.T) {
 		})
 	}
 }
+
+// TestJoinClosed: a subscriber that joins a topic whose publisher already
+// closed it gets what the ring still holds of that stream (all of it
+// before the ring went round, else the history, else nothing) and then
+// io.EOF at once, without waiting for another publisher.
+func TestJoinClosed(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		opts      []Option
+		published int
+		want      []string // what the joiner receives before io.EOF
+	}{
+		{"ring not round", nil, 3, []string{"0", "1", "2"}},
+		{"ring round", nil, 1000, nil},
+		{"ring round with history", []Option{History(2)}, 1000, []string{"998", "999"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := ctxT(t)
+			name, pub := newTopic(t, 4096, tc.opts...)
+			for i := range tc.published {
+				if err := pub.TryPublish([]byte(strconv.Itoa(i))); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := pub.Close(); err != nil {
+				t.Fatal(err)
+			}
+			sub := subscribe(t, name)
+			var got []string
+			for {
+				m, err := sub.Receive(ctx, nil)
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, string(m))
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Errorf("the joiner of the closed topic received %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

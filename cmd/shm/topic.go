@@ -80,11 +80,14 @@ fell behind is told how many messages it missed. From shells:
 Subscribers started together with the publisher, as above, get every
 message even when they join after pub began: a joiner starts with the
 topic's first message while the ring still holds it, and pub on a lossless
-topic keeps it for at least --start-grace (a second) after it starts. Once the
-ring has gone round, a joiner gets the messages published after it joined
-(with --history N at creation: the last N the ring still holds first). With --raw, pub reads
-and sub writes each message as a 4-byte little-endian length followed by the
-bytes.`,
+topic keeps it for at least --start-grace (a second) after it starts. Once
+the ring has gone round, a joiner gets the messages published after it
+joined (with --history N at creation: the last N the ring still holds
+first). A topic carries one stream: a subscriber that joins a topic
+already closed gets what the ring still holds of it and then end-of-file
+at once, so run the session again on a fresh topic (shm rm t, then
+create). With --raw, pub reads and sub writes each message as a 4-byte
+little-endian length followed by the bytes.`,
 		Args: noSuchCommand,
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
