@@ -149,6 +149,11 @@ func (t *Topic) chooseStart(from *uint64) (start, seq, missed uint64, err error)
 		oldest := t.oldest.Load()
 		tail := t.tail.Load()
 		if err := t.checkCursors(tail, oldest); err != nil {
+			if t.overwrite && t.oldest.Load() != oldest {
+				// An overwrite publisher that never waits went more than
+				// the ring on between the two loads: look again.
+				continue
+			}
 			return 0, 0, 0, err
 		}
 		tailSeq := t.words[(tail&t.mask)>>3].Load()
