@@ -2020,7 +2020,8 @@ static int t_lag(shmt *t)
 static int t_passed(shmt *t, uint64_t c) { return t->overwrite && t_oldest(t) > c; }
 
 /* t_ready: 1 when a record may be at the position (or an overwrite
- * subscriber was passed), SHMQ_EOF when the topic is closed and drained. */
+ * subscriber was passed), SHMQ_EOF when the topic is closed and drained,
+ * SHMQ_EABORTED when it is aborted and drained (§10.6). */
 static int t_ready(shmt *t)
 {
 	uint64_t c = t->pos;
@@ -2028,9 +2029,15 @@ static int t_ready(shmt *t)
 	if ((uint32_t)(atomic_load(w) >> 32) != T_END || t_passed(t, c))
 		return 1;
 	/* The publisher commits before it closes: look again after closed. */
-	if (atomic_load(t32(t, T_OFF_CLOSED)) != 0 && (uint32_t)(atomic_load(w) >> 32) == T_END)
+	uint32_t closed = atomic_load(t32(t, T_OFF_CLOSED));
+	if (closed == CLOSED_OPEN || (uint32_t)(atomic_load(w) >> 32) != T_END)
+		return 0;
+	if (closed == CLOSED_END)
 		return SHMQ_EOF;
-	return 0;
+	if (closed == CLOSED_ABORTED)
+		return fail(SHMQ_EABORTED, "topic receive", t->name, "the publisher aborted the stream");
+	return fail(SHMQ_ECORRUPT, "topic receive", t->name, "topic is corrupt: header field closed at offset %d: %u, want %d, %d or %d", T_OFF_CLOSED,
+	            closed, CLOSED_OPEN, CLOSED_END, CLOSED_ABORTED);
 }
 
 /* t_publisher_dead: SHMQ_EPEERDEAD when a publisher held the role and its

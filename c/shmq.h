@@ -190,8 +190,9 @@ const char *shmq_last_error(void);
  * lost; the next receive returns the oldest message still kept.
  *
  * Codes, timeouts and shmq_last_error/shmq_strerror are the queue's. A
- * topic whose publisher closed it gives SHMQ_EOF after its last message; a
- * wait on a topic whose publisher died without closing it gives
+ * topic whose publisher closed it gives SHMQ_EOF after its last message,
+ * one whose publisher aborted it (the stream was cut short) SHMQ_EABORTED;
+ * a wait on a topic whose publisher died without closing it gives
  * SHMQ_EPEERDEAD (a new publisher may take over: receive again). */
 
 #define SHMT_LAYOUT_VERSION 1
@@ -207,7 +208,7 @@ int shmt_open(const char *name, const char *dir, shmt **out);
 
 /* shmt_subscribe makes the handle a subscriber now, starting with the
  * topic's first message while the ring still holds it (a lossless topic's
- * publisher keeps it for at least its start grace, a second by default),
+ * publisher may keep it for a start grace: "shm topic pub" does, a second),
  * else with the next message published (or the topic's history). The first shmt_receive
  * subscribes a handle that has not. SHMQ_EBUSY when every entry of the
  * subscriber table is held by a live process. */
@@ -217,7 +218,7 @@ int shmt_subscribe(shmt *t);
  * its length. A message longer than cap stays: SHMQ_ETOOLARGE with *len
  * set to the length needed. SHMT_ELAGGED on an overwrite topic when
  * messages were lost (see shmt_missed). SHMQ_EOF after the last message of
- * a closed topic. */
+ * a closed topic, SHMQ_EABORTED after the last of an aborted one. */
 int shmt_receive(shmt *t, void *buf, size_t cap, size_t *len, int64_t timeout_ns);
 
 /* shmt_missed is the number of messages the last SHMT_ELAGGED counted. */

@@ -9,8 +9,9 @@
  * missed N messages" on standard error and goes on.
  *
  * Exit status: 0 ok (the stream ended, or nothing more came), 1 an error,
- * 2 usage error, 4 the publisher died before closing the topic, 130
- * stopped by SIGINT, SIGTERM or SIGHUP.
+ * 2 usage error, 4 the publisher died before closing the topic, 5 the
+ * publisher aborted the stream (every message it published was printed),
+ * 130 stopped by SIGINT, SIGTERM or SIGHUP.
  */
 #define _GNU_SOURCE
 #include "shmq.h"
@@ -113,6 +114,9 @@ int main(int argc, char **argv)
 	} else if (stopped) {
 		fprintf(stderr, "shmt-sub: topic sub %s: stopped by signal %d after %ld message%s\n", name, (int)stopped, got, s);
 		status = 130;
+	} else if (rc == SHMQ_EABORTED) {
+		fprintf(stderr, "shmt-sub: topic receive %s: the publisher aborted the stream after %ld message%s\n", name, got, s);
+		status = 5;
 	} else if (rc == SHMQ_EPEERDEAD) {
 		fprintf(stderr, "shmt-sub: %s; %ld message%s printed before\n", shmq_last_error(), got, s);
 		status = 4;

@@ -190,6 +190,33 @@ func TestTopicGoToCAndPython(t *testing.T) {
 	}
 }
 
+// TestTopicAbortGoToCAndPython: a Go publisher that aborts its stream; a C
+// and a Python subscriber get every message it published and then the
+// aborted end, never the end of file of a complete stream.
+func TestTopicAbortGoToCAndPython(t *testing.T) {
+	name := shmtest.Name(t, "")
+	p, err := topic.Create(name, 16<<10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer topic.Unlink(name)
+	defer p.Close()
+	csub := startSubscriber(t, exec.Command(buildTopicPeer(t), "sub", name))
+	pysub := startSubscriber(t, python(t, filepath.Join(repoDir(t), "interop", "testdata", "pytopic.py"), name))
+	const n = 500
+	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 19))
+	publishCRC(t, p, r, 0, n, 3000)
+	if err := p.Abort(); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("received %d missed 0 aborted", n)
+	for _, s := range []*subscriber{csub, pysub} {
+		if got := s.result(t); got != want {
+			t.Errorf("%s: %q, want %q", s.cmd.Path, got, want)
+		}
+	}
+}
+
 // TestTopicOverwriteStoppedC: on an overwrite topic a C subscriber stopped
 // with SIGSTOP while the publisher goes on laps; resumed, it reports the
 // lag, and what it received plus what it was told it missed is every
@@ -566,6 +593,14 @@ func TestTopicSubLineSemantics(t *testing.T) {
 			if out, e, code := run(t, sub[impl](name, "-n", "6"), ""); code != 1 || out != all+"four\n" || !strings.Contains(e, "got 5 of 6 messages") {
 				t.Fatalf("%s sub -n 6 on a closed topic of 5: exit %d, printed %q, said %q", impl, code, out, e)
 			}
+			// A pub that fails part-way (a message too large) aborts the
+			// stream: every subscriber prints it to its end and exits 5.
+			if _, e, code := run(t, exec.Command(shmBin, "topic", "pub", name), "five\n"+strings.Repeat("x", 4096)+"\n"); code != 1 {
+				t.Fatalf("pub of a message too large: exit %d (%s)", code, e)
+			}
+			if out, e, code := run(t, sub[impl](name, "--follow"), ""); code != 5 || out != all+"four\nfive\n" || !strings.Contains(e, "topic receive "+name+": the publisher aborted the stream after 6 messages") {
+				t.Fatalf("%s sub --follow on an aborted topic: exit %d, printed %q, said %q", impl, code, out, e)
+			}
 		})
 	}
 	for impl, cmd := range map[string]*exec.Cmd{"c": exec.Command(subBin), "python": python(t, "-m", "shmkit", "topic", "sub")} {
@@ -598,6 +633,8 @@ func TestTopicCDamage(t *testing.T) {
 		{"history", 32, 4, 1 << 20, "header field history at offset 32"},
 		{"tail", 64, 8, 17, "cursors tail 17"},
 		{"oldest", 72, 8, 1 << 20, "cursors tail"},
+		// Read once the messages kept were received.
+		{"closed", 80, 4, 7, "header field closed at offset 80: 7, want 0, 1 or 2"},
 		// The ring holds the first message, so the subscriber starts there
 		// and finds the record's sequence wrong when it reads it.
 		{"sequence", ring, 8, 5, "record at position 0 (ring offset 0, segment offset 8192): sequence 5, want 0"},

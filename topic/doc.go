@@ -60,24 +60,40 @@
 // subscribers in a shell's background and then the publisher, or
 // processes a supervisor starts together) race: a subscriber's process may
 // well join after the first messages were published. So a joiner that
-// finds the topic's first message still in the ring starts with it, and a
-// lossless topic's publisher keeps that message for at least StartGrace
-// (DefaultStartGrace, one second) after it became the publisher (its
-// first Publish or BecomePublisher), whether or not anyone subscribed: a
-// Publish that needs its room meanwhile waits, a TryPublish returns
-// ErrFull. What is guaranteed on a lossless topic whose ring has not yet
-// gone round: every subscriber that joins before the publisher starts, or
-// less than StartGrace after it, receives every message from number 0 on,
-// in order. After the grace, message 0 is written over like any other
-// once every live subscriber read it (at once when there is none), and
-// joiners start at the live end or with the history. The grace costs a
-// publisher that fills the ring within its first StartGrace one wait, for
-// the rest of it, and only before the ring first goes round (a publisher
-// that takes over a topic still holding message 0 has a grace of its own);
-// StartGrace(0) turns it off. An overwrite topic's publisher never waits:
-// there the first message is kept only until the ring goes round, and a
-// joiner that started with it and is then overtaken gets a LaggedError as
-// any subscriber does.
+// finds the topic's first message still in the ring starts with it. A
+// publisher opened with StartGrace(d) (an opt-in; DefaultStartGrace, one
+// second, is what "shm topic pub" uses) keeps that message on a lossless
+// topic for at least d after it became the publisher (its first Publish or
+// BecomePublisher), whether or not anyone subscribed: a Publish that needs
+// its room meanwhile waits, a TryPublish returns ErrFull. What is then
+// guaranteed on a lossless topic whose ring has not yet gone round: every
+// subscriber that joins before the publisher starts, or less than d after
+// it, receives every message from number 0 on, in order. After the grace,
+// message 0 is written over like any other once every live subscriber read
+// it (at once when there is none), and joiners start at the live end or
+// with the history. The grace costs a publisher that fills the ring within
+// its first d one wait, for the rest of it, and only before the ring first
+// goes round (a publisher that takes over a topic still holding message 0
+// has a grace of its own). Without the option (a grace of 0) a publisher
+// writes over message 0 as soon as no live subscriber needs it: a program
+// that subscribes before it publishes loses nothing and never waits for a
+// grace. An overwrite topic's publisher never waits: there the first
+// message is kept only until the ring goes round, and a joiner that
+// started with it and is then overtaken gets a LaggedError as any
+// subscriber does.
+//
+// A subscriber that joins a topic whose ring has gone round (on a lossless
+// topic, only ever after the grace) starts at the live end: with the next
+// message published, or with the last History(n) messages the ring holds.
+// Closing does not change where a joiner starts: one that joins a
+// topic whose publisher already closed it gets what the ring still holds
+// of that stream by these rules (all of it from message 0 while the ring
+// has not gone round, else the history, else nothing) and then io.EOF
+// (ErrAborted after an Abort), without waiting for a next publisher. So a
+// topic is one stream: subscribers started for a new stream on a topic
+// that an earlier one ended would read the old messages kept and stop.
+// Start a new stream on a new topic, or Unlink the old one and Create it
+// again.
 //
 // # Waiting
 //
@@ -86,7 +102,11 @@
 // every sleeping subscriber with one system call, and none when nobody
 // sleeps (wait.go has the argument that no wake-up is lost). Every wait
 // takes a context.Context. The publisher's Close marks the topic closed:
-// each subscriber receives what remains and then io.EOF. A subscriber
+// each subscriber receives what remains and then io.EOF. A publisher that
+// fails part-way calls Abort instead: each subscriber receives what
+// remains and then an error wrapping ErrAborted, so that a stream cut
+// short is never taken for a complete one (Stats.Aborted shows it too). A
+// new publisher reopens a closed or aborted topic. A subscriber
 // waiting on a topic whose publisher died without closing gets
 // ErrPeerDead; a new publisher may take over where the dead one stopped.
 //

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/shmkit/shm/topic"
 )
@@ -189,8 +190,9 @@ func ExampleOpenOrCreate() {
 
 // A subscriber that joins after the publisher began, as one started in a
 // shell's background next to it may, still starts with the topic's first
-// message: the ring holds it, and a lossless publisher keeps it for its
-// start grace (StartGrace; one second unless told).
+// message: the ring holds it, and a lossless publisher that opted in to a
+// start grace (StartGrace; none unless asked for) keeps it that long even
+// with no subscriber.
 func ExampleStartGrace() {
 	ctx := context.Background()
 	name := fmt.Sprintf("example-grace-%d", os.Getpid())
@@ -225,4 +227,63 @@ func ExampleStartGrace() {
 	}
 	fmt.Printf("the late subscriber starts with %q, message %d\n", m, late.Sequence()-1)
 	// Output: the late subscriber starts with "first", message 0
+}
+
+// A publish that waited in vain, or a TryPublish that said ErrFull, may
+// have waited for the start grace rather than for a subscriber:
+// StartGraceLeft tells the two apart.
+func ExampleTopic_StartGraceLeft() {
+	name := fmt.Sprintf("example-grace-left-%d", os.Getpid())
+	pub, err := topic.Create(name, 4096, topic.StartGrace(time.Minute))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer topic.Unlink(name)
+	defer pub.Close()
+	for {
+		if err = pub.TryPublish([]byte("tick")); err != nil {
+			break
+		}
+	}
+	fmt.Println(err == topic.ErrFull, pub.StartGraceLeft() > 0)
+	// Output: true true
+}
+
+// A publisher that fails part-way aborts the stream rather than closing
+// it: its subscribers receive what it published and then ErrAborted, so a
+// cut-short stream is never taken for a complete one.
+func ExampleTopic_Abort() {
+	ctx := context.Background()
+	name := fmt.Sprintf("example-abort-%d", os.Getpid())
+	pub, err := topic.Create(name, 64<<10)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer topic.Unlink(name)
+	sub, err := topic.Open(name)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer sub.Close()
+	if err := sub.Subscribe(); err != nil {
+		fmt.Println(err)
+		return
+	}
+	pub.Publish(ctx, []byte("row 1"))
+	pub.Abort() // say, the input broke before row 2
+
+	for {
+		m, err := sub.Receive(ctx, nil)
+		if err != nil {
+			fmt.Println("aborted:", errors.Is(err, topic.ErrAborted), "end of file:", err == io.EOF)
+			break
+		}
+		fmt.Printf("%s\n", m)
+	}
+	// Output:
+	// row 1
+	// aborted: true end of file: false
 }

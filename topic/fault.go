@@ -51,6 +51,7 @@ const (
 	opRelease   = "topic release"
 	opClose     = "topic close"
 	opDetach    = "topic detach"
+	opAbort     = "topic abort"
 )
 
 // errBroken is the cause of every call on a broken handle.

@@ -49,7 +49,7 @@ func Stat(name string, opts ...Option) (Stats, error) {
 const (
 	PartHeader  = "header"  // a field of the header's static line
 	PartSize    = "size"    // the object is shorter than its header says
-	PartCursors = "cursors" // the publisher's tail and oldest cursors
+	PartCursors = "cursors" // the publisher's tail and oldest cursors, its closed word
 	PartRing    = "ring"    // a record in the ring (the end marker at tail)
 )
 

@@ -55,7 +55,7 @@ func TestJoinStart(t *testing.T) {
 // TestStartGrace: with no subscriber, a lossless publisher keeps the first
 // message until its start grace is over (TryPublish says ErrFull, Publish
 // waits), so that a subscriber that joins during the grace gets the whole
-// stream; with no grace it writes over it at once.
+// stream; with no grace, the default, it writes over it at once.
 func TestStartGrace(t *testing.T) {
 	ctx := ctxT(t)
 	t.Run("grace", func(t *testing.T) {
@@ -100,14 +100,22 @@ func TestStartGrace(t *testing.T) {
 			t.Fatalf("the subscriber ended at message %d, want %d", got, total)
 		}
 	})
-	t.Run("no grace", func(t *testing.T) {
-		_, pub := newTopic(t, 4096, StartGrace(0))
-		for i := range 1000 {
-			if err := pub.TryPublish([]byte(strconv.Itoa(i))); err != nil {
-				t.Fatalf("message %d with no subscriber and no grace: %v", i, err)
+	for _, tc := range []struct {
+		name string
+		opts []Option
+	}{
+		{"default", nil},
+		{"no grace", []Option{StartGrace(0)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, pub := newTopic(t, 4096, tc.opts...)
+			for i := range 1000 {
+				if err := pub.TryPublish([]byte(strconv.Itoa(i))); err != nil {
+					t.Fatalf("message %d with no subscriber and no grace: %v", i, err)
+				}
 			}
-		}
-	})
+		})
+	}
 	t.Run("context", func(t *testing.T) {
 		_, pub := newTopic(t, 4096, StartGrace(time.Hour))
 		for pub.TryPublish([]byte("x")) == nil {
@@ -191,6 +199,51 @@ func TestJoinWhileOverwritten(t *testing.T) {
 				if err := sub.Close(); err != nil {
 					t.Fatal(err)
 				}
+			}
+		})
+	}
+}
+
+// TestJoinClosed: a subscriber that joins a topic whose publisher already
+// closed it gets what the ring still holds of that stream (all of it
+// before the ring went round, else the history, else nothing) and then
+// io.EOF at once, without waiting for another publisher.
+func TestJoinClosed(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		opts      []Option
+		published int
+		want      []string // what the joiner receives before io.EOF
+	}{
+		{"ring not round", nil, 3, []string{"0", "1", "2"}},
+		{"ring round", nil, 1000, nil},
+		{"ring round with history", []Option{History(2)}, 1000, []string{"998", "999"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := ctxT(t)
+			name, pub := newTopic(t, 4096, tc.opts...)
+			for i := range tc.published {
+				if err := pub.TryPublish([]byte(strconv.Itoa(i))); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := pub.Close(); err != nil {
+				t.Fatal(err)
+			}
+			sub := subscribe(t, name)
+			var got []string
+			for {
+				m, err := sub.Receive(ctx, nil)
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, string(m))
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Errorf("the joiner of the closed topic received %v, want %v", got, tc.want)
 			}
 		})
 	}

@@ -25,7 +25,7 @@ import (
 //	line 1: the publisher's line
 //	    64     8  tail            publisher             end of the last committed record
 //	    72     8  oldest          publisher             first record still intact
-//	    80     4  closed          publisher             1 = closed for publishing
+//	    80     4  closed          publisher             closedOpen, closedEnd, closedAborted
 //	    84     4  sub wait        subscribers, pub.     futex word: 1 = a subscriber sleeps
 //	line 2: read-mostly words
 //	   128     4  pub wait        publisher, subs.      futex word: 1 = the publisher sleeps
@@ -79,6 +79,13 @@ import (
 // the role byte unlocked (its holder died) clears it the same way. The
 // generation tells a reclaimer's stale compare-and-swap apart from a new
 // holder's state. The publisher considers active entries only.
+//
+// The closed word says how the publishing side ended: closedOpen while a
+// publisher may still publish (a publisher that takes the role stores it),
+// closedEnd after a publisher's Close (the stream is complete: a
+// subscriber reads what remains and gets io.EOF), closedAborted after its
+// Abort (the stream was cut short: a subscriber reads what remains and
+// gets ErrAborted). Detach leaves it as it is; any other value is corrupt.
 //
 // Joining (see join in subscribe.go): a joiner stores position 0 and sets
 // its entry active, adds one to join gen, and only then reads oldest and
@@ -145,6 +152,13 @@ const (
 	// its size when Create is not told.
 	MaxSubscribers     = 1024
 	DefaultSubscribers = 64
+)
+
+// Values of the closed word.
+const (
+	closedOpen    uint32 = 0
+	closedEnd     uint32 = 1
+	closedAborted uint32 = 2
 )
 
 // Record kinds, in the upper half of a record's second word.

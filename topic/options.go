@@ -25,7 +25,7 @@ type config struct {
 }
 
 func newConfig(opts []Option) config {
-	c := config{nsubs: DefaultSubscribers, mode: shm.DefaultMode, dir: shm.DefaultDir, spin: DefaultSpin, grace: DefaultStartGrace}
+	c := config{nsubs: DefaultSubscribers, mode: shm.DefaultMode, dir: shm.DefaultDir, spin: DefaultSpin}
 	for _, o := range opts {
 		if o != nil {
 			o(&c)
@@ -75,13 +75,16 @@ func SpinTime(d time.Duration) Option { return func(c *config) { c.spin = d } }
 
 // StartGrace sets how long the handle, once it is the publisher of a
 // lossless topic, keeps the topic's first message (number 0) in the ring at
-// least (default DefaultStartGrace; 0 keeps it no longer than a subscriber
-// needs it). Subscribers that join while message 0 is kept start with it,
-// so that subscribers started together with the publisher, just before or
-// just after it, all get the whole stream. While the grace lasts, a
-// publisher that needs the first message's room waits (TryPublish returns
-// ErrFull); after it, or once message 0 is written over, the option means
-// nothing. Overwrite topics never wait and ignore it.
+// least (default 0: no longer than a subscriber needs it). It is an opt-in
+// for a publisher whose subscribers start at the same time as it does, in
+// a shell's background or from a supervisor, and may join after its first
+// messages: subscribers that join while message 0 is kept start with it,
+// so that they all get the whole stream (DefaultStartGrace suits a shell;
+// "shm topic pub" uses it). While the grace lasts, a publisher that needs
+// the first message's room waits (TryPublish returns ErrFull), even with
+// no subscriber; after it, or once message 0 is written over, the option
+// means nothing. A program that subscribes before it publishes needs no
+// grace. Overwrite topics never wait and ignore it.
 func StartGrace(d time.Duration) Option { return func(c *config) { c.grace = d } }
 
 // NoFaultGuard makes the handle's publishing and receiving calls run
@@ -94,9 +97,9 @@ func NoFaultGuard() Option { return func(c *config) { c.noGuard = true } }
 // DefaultSpin is how long a waiting call spins before it sleeps.
 const DefaultSpin = 20 * time.Microsecond
 
-// DefaultStartGrace is how long a lossless topic's publisher keeps the
-// topic's first message at least (see StartGrace): long enough for the
-// subscribers a shell or a supervisor starts together with it to join.
+// DefaultStartGrace is a start grace (see StartGrace) long enough for the
+// subscribers a shell or a supervisor starts together with a publisher to
+// join; "shm topic pub" uses it. Without the option a publisher has none.
 const DefaultStartGrace = time.Second
 
 // peerCheck is how often a waiter looks whether its peers still live: a

@@ -334,6 +334,19 @@ func (t *Topic) keepFirst(ctx context.Context, block bool) error {
 	}
 }
 
+// StartGraceLeft says how much longer the handle, as the publisher of a
+// lossless topic, keeps the topic's first message for its start grace (see
+// StartGrace): while it is above 0, a publish that needs that message's
+// room waits (TryPublish returns ErrFull) for the grace, not for a
+// subscriber. It is 0 when the handle is not the publisher, the topic is
+// an overwrite topic, the grace is over, or message 0 was written over.
+func (t *Topic) StartGraceLeft() time.Duration {
+	if t.overwrite || !t.p.active || t.p.oldest != 0 {
+		return 0
+	}
+	return max(t.cfg.grace-time.Since(t.p.since), 0)
+}
+
 // walkFrom walks the records from pos (whose message has sequence seq) to
 // the first record boundary at or after need, and returns it with its
 // sequence. The records are the publisher's own, but a hostile peer may

@@ -18,7 +18,8 @@ type Stats struct {
 	MaxSubscribers int          `json:"max_subscribers"` // subscriber table entries
 	History        int          `json:"history"`         // messages a joiner may start with
 	Overwrite      bool         `json:"overwrite"`       // the policy: overwrite, or lossless
-	Closed         bool         `json:"closed"`          // closed for publishing
+	Closed         bool         `json:"closed"`          // closed for publishing (or aborted)
+	Aborted        bool         `json:"aborted"`         // the publisher ended with Abort: the stream was cut short
 	Tail           uint64       `json:"tail"`            // end of the last committed record
 	Oldest         uint64       `json:"oldest"`          // first record still kept
 	Published      int64        `json:"published"`       // messages published so far; -1: not read (Probe)
@@ -105,7 +106,8 @@ func probe(b []byte, fd int) (Stats, error) {
 		MaxSubscribers: g.nsubs,
 		History:        g.history,
 		Overwrite:      g.overwrite,
-		Closed:         le.Uint32(b[offClosed:]) != 0,
+		Closed:         le.Uint32(b[offClosed:]) != closedOpen,
+		Aborted:        le.Uint32(b[offClosed:]) == closedAborted,
 		Tail:           le.Uint64(b[offTail:]),
 		Oldest:         le.Uint64(b[offOldest:]),
 		Published:      -1,
@@ -138,6 +140,9 @@ func probe(b []byte, fd int) (Stats, error) {
 			Position: le.Uint64(b[off+entPos:]),
 			Sequence: le.Uint64(b[off+entSeq:]),
 		})
+	}
+	if c := le.Uint32(b[offClosed:]); c > closedAborted {
+		return s, &partError{PartCursors, closedErr(c)}
 	}
 	if s.Tail%recordHeader != 0 || s.Oldest%recordHeader != 0 || s.Oldest > s.Tail || s.Tail-s.Oldest > g.capacity {
 		return s, &partError{PartCursors, fmt.Errorf("%w: cursors tail %d (header offset %d) and oldest %d (header offset %d) are not multiples of %d with oldest ≤ tail ≤ oldest + capacity %d", ErrCorrupt, s.Tail, offTail, s.Oldest, offOldest, recordHeader, g.capacity)}

@@ -149,6 +149,11 @@ func (t *Topic) chooseStart(from *uint64) (start, seq, missed uint64, err error)
 		oldest := t.oldest.Load()
 		tail := t.tail.Load()
 		if err := t.checkCursors(tail, oldest); err != nil {
+			if t.overwrite && t.oldest.Load() != oldest {
+				// An overwrite publisher that never waits went more than
+				// the ring on between the two loads: look again.
+				continue
+			}
 			return 0, 0, 0, err
 		}
 		tailSeq := t.words[(tail&t.mask)>>3].Load()
@@ -210,7 +215,7 @@ func (t *Topic) walkTo(oldest, tail, tailSeq uint64, skip func(oldestSeq uint64)
 // Receive waits for the next message and returns it appended to buf[:0]
 // (so a buf with enough capacity means no allocation). After the
 // publisher closed the topic and every message was received, it returns
-// io.EOF (unwrapped). On an overwrite topic it returns an error wrapping a
+// io.EOF (unwrapped); after its Abort, an error wrapping ErrAborted. On an overwrite topic it returns an error wrapping a
 // *LaggedError when the publisher wrote over messages this subscriber had
 // not read; the next call returns the oldest message still kept. It fails
 // with ErrPeerDead when it waits on a topic whose publisher died without
@@ -374,6 +379,17 @@ func (t *Topic) consume(adv uint64) {
 	}
 }
 
+// closedErr is the end of the stream that the closed word c says.
+func closedErr(c uint32) error {
+	switch c {
+	case closedEnd:
+		return io.EOF
+	case closedAborted:
+		return ErrAborted
+	}
+	return fmt.Errorf("%w: header field closed at offset %d: %d, want %d, %d or %d", ErrCorrupt, offClosed, c, closedOpen, closedEnd, closedAborted)
+}
+
 func (t *Topic) recvErr(err error) error {
 	if err == nil || err == io.EOF || err == ErrEmpty {
 		return err
@@ -504,8 +520,8 @@ func (t *Topic) lag() error {
 
 // waitData waits for a record at the subscriber's position. It returns
 // nil when there may be one (or an overwrite subscriber was passed),
-// io.EOF when the topic is closed and everything was received, ErrEmpty
-// when not blocking.
+// io.EOF when the topic is closed and everything was received (ErrAborted
+// when it was aborted), ErrEmpty when not blocking.
 func (t *Topic) waitData(ctx context.Context, block bool) error {
 	c := t.s.pos
 	w := &t.words[(c&t.mask)>>3+1]
@@ -515,9 +531,9 @@ func (t *Topic) waitData(ctx context.Context, block bool) error {
 			return true, nil
 		}
 		// The publisher commits before it closes: look again after closed.
-		if t.closed.Load() != 0 && empty() {
+		if c := t.closed.Load(); c != closedOpen && empty() {
 			racehint.Acquire(t.race)
-			return false, io.EOF
+			return false, closedErr(c)
 		}
 		return false, nil
 	}

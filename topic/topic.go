@@ -55,6 +55,12 @@ var (
 
 	// ErrEmpty is returned, unwrapped, by TryReceive when there is no message.
 	ErrEmpty = errors.New("topic is empty")
+
+	// ErrAborted is wrapped by the error of a receiving call on a topic
+	// whose publisher ended the stream with Abort, once every message
+	// published before the Abort that the ring kept for the subscriber was
+	// received: the stream was cut short, where io.EOF says it is complete.
+	ErrAborted = errors.New("the publisher aborted the stream")
 )
 
 // LaggedError is the error of a receiving call on an overwrite topic when
@@ -287,29 +293,51 @@ func (t *Topic) IsOverwrite() bool { return t.overwrite }
 // subscriber receives what remains and then io.EOF. A subscriber's Close
 // leaves the subscriber table: a lossless publisher no longer waits for
 // it. Close is idempotent.
-func (t *Topic) Close() error { return t.close(true) }
+func (t *Topic) Close() error { return t.close(endClose) }
 
 // Detach ends the handle like Close, but a publisher leaves the topic open
 // for publishing: subscribers do not get io.EOF, and wait for the next
 // publisher.
-func (t *Topic) Detach() error { return t.close(false) }
+func (t *Topic) Detach() error { return t.close(endDetach) }
 
-func (t *Topic) close(markClosed bool) error {
+// Abort ends the handle like Close, but a publisher marks the stream
+// aborted rather than complete: every subscriber receives what remains and
+// then an error wrapping ErrAborted instead of io.EOF. It is what a
+// publisher calls when it fails part-way (its input broke, a message was
+// too large, a deadline passed, it was told to stop), so that subscribers
+// can tell a cut-short stream from a complete one. On a handle that is not
+// the publisher it is Close. A new publisher reopens an aborted topic, as
+// a closed one. Abort on a publisher's handle broken by a memory fault
+// still marks the topic aborted if the header page is there.
+func (t *Topic) Abort() error { return t.close(endAbort) }
+
+// How a handle ends: Detach, Close or Abort.
+type ending uint8
+
+const (
+	endDetach ending = iota
+	endClose
+	endAbort
+)
+
+func (t *Topic) close(how ending) error {
 	if t.state == stateClosed {
 		return nil
 	}
-	op := opClose
-	if !markClosed {
-		op = opDetach
-	}
+	op := [...]string{endDetach: opDetach, endClose: opClose, endAbort: opAbort}[how]
 	var err error
 	if t.state == stateOpen {
-		if fault.Catch(func() { t.closeRoles(markClosed) }) {
+		if fault.Catch(func() { t.closeRoles(how) }) {
 			err = wrapErr(op, t.name, shm.ErrFault)
 			t.state = stateBroken
 		}
 	}
 	if t.state == stateBroken {
+		if how == endAbort && t.p.active {
+			// The fault left this handle's ring out of step, but
+			// subscribers must still learn that the stream was cut short.
+			fault.Catch(func() { t.closed.Store(closedAborted) })
+		}
 		t.releaseRoles()
 	}
 	t.state = stateClosed
@@ -321,15 +349,19 @@ func (t *Topic) close(markClosed bool) error {
 	return err
 }
 
-// closeRoles gives up the handle's roles at Close: a publisher marks the
-// topic closed (or not, for Detach) and wakes the subscribers, a
-// subscriber leaves its table entry and wakes a waiting publisher.
-func (t *Topic) closeRoles(markClosed bool) {
+// closeRoles gives up the handle's roles at Close, Detach or Abort: a
+// publisher marks the topic closed or aborted (or neither, for Detach) and
+// wakes the subscribers, a subscriber leaves its table entry and wakes a
+// waiting publisher.
+func (t *Topic) closeRoles(how ending) {
 	if t.p.active {
 		t.p.resv = false // a reservation was never committed: it just goes
 		racehint.Release(t.race)
-		if markClosed {
-			t.closed.Store(1)
+		switch how {
+		case endClose:
+			t.closed.Store(closedEnd)
+		case endAbort:
+			t.closed.Store(closedAborted)
 		}
 		t.pubState.Store(0)
 		live.Release(t.fd, offPubRole)
@@ -397,7 +429,7 @@ func (t *Topic) claimPublisher() error {
 	t.p.active = true
 	t.pubPID.Store(uint32(os.Getpid()))
 	t.pubState.Store(1)
-	t.closed.Store(0)
+	t.closed.Store(closedOpen)
 	t.tail.Store(tail)
 	return nil
 }

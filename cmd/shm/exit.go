@@ -35,15 +35,18 @@ const (
 	// peerDeadStatus: "shm queue recv" or "send" found the process at the
 	// other end dead (it had not closed the queue).
 	peerDeadStatus = 4
-	// abortedStatus: "shm queue recv" printed every message and found the
-	// stream aborted by its sender.
+	// abortedStatus: "shm queue recv" or "shm topic sub" printed every
+	// message and found the stream aborted by its sender or publisher.
 	abortedStatus = 5
 )
 
 // opError gives err the command's operation and name unless it already
 // names them (a library error does): "queue send q: reading standard
-// input: is a directory".
+// input: is a directory". A nil err stays nil.
 func opError(op, name string, err error) error {
+	if err == nil {
+		return nil
+	}
 	var se *shm.Error
 	if errors.As(err, &se) && se.Error() == err.Error() {
 		return err
@@ -112,10 +115,14 @@ func errorLine(err error) string {
 
 // ruleError is the usage error of flags that a library's Validate refused:
 // the library's rules (a queue's capacity, a topic's subscribers) are the
-// command's, and its reason follows the flags given, as "queue create:
-// --capacity 1000: capacity 1000 is not a power of two from 64 to ...".
+// command's, and its reason follows the flags the user gave (given lists
+// only those, never a default), as "queue create: --capacity 1000:
+// capacity 1000 is not a power of two from 64 to ...".
 func ruleError(cmd *cobra.Command, given []string, err error) error {
 	reason := strings.TrimPrefix(err.Error(), shm.ErrInvalid.Error()+": ")
+	if len(given) == 0 {
+		return usageErr(cmd, "%s", reason)
+	}
 	return usageErr(cmd, "%s: %s", strings.Join(given, " "), reason)
 }
 

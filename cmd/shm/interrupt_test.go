@@ -20,6 +20,7 @@ import (
 
 	"github.com/shmkit/shm/internal/shmtest"
 	"github.com/shmkit/shm/sem"
+	"github.com/shmkit/shm/topic"
 )
 
 // stopSignalsUnderTest are the signals every long-running command must
@@ -196,6 +197,32 @@ func TestInterruptedCommandsLoseNothing(t *testing.T) {
 			}
 			if got := recv.output(t); sent == 0 || got != lines(1, sent) {
 				t.Errorf("recv printed %d lines, want the %d the sender sent", strings.Count(got, "\n"), sent)
+			}
+		})
+		t.Run("topic pub/"+sigName(sig), func(t *testing.T) {
+			dir := t.TempDir()
+			ok(t, "", "topic", "create", "t", "--capacity", "4K", "--dir", dir)
+			// With nobody subscribed, the start grace holds pub once the
+			// ring is full.
+			pub := startShm(t, strings.NewReader(input), false, "topic", "pub", "t", "--start-grace", "1h", "--dir", dir)
+			waitFor(t, "a full topic and its publisher", func() bool {
+				st, err := topic.Stat("t", topic.Dir(dir))
+				return err == nil && st.Publisher != nil && st.Published > 100
+			})
+			pub.cmd.Process.Signal(sig)
+			code := pub.wait(t, 20*time.Second)
+			want := regexp.MustCompile(`^shm: topic publish t: interrupted by ` + sigName(sig) + ` after (\d+) messages; the stream is marked aborted\n$`)
+			m := want.FindStringSubmatch(pub.stderr.String())
+			if code != interruptedStatus || m == nil {
+				t.Fatalf("pub after %v: exit %d, stderr %q; want %d and one line matching %s", sig, code, pub.stderr, interruptedStatus, want)
+			}
+			// A subscriber that joins now gets what the ring kept of the
+			// stream (all of it: the grace kept message 0) and is told
+			// that it was cut short.
+			published, _ := strconv.Atoi(m[1])
+			r := shmRun(t, "", "topic", "sub", "t", "--follow", "--dir", dir)
+			if r.code != abortedStatus || r.stdout != lines(1, published) || r.stderr != fmt.Sprintf("shm: topic receive t: the publisher aborted the stream after %d messages\n", published) {
+				t.Errorf("sub of the interrupted stream: exit %d, %d lines, stderr %q; want %d, the %d published", r.code, strings.Count(r.stdout, "\n"), r.stderr, abortedStatus, published)
 			}
 		})
 		t.Run("send waiting for input/"+sigName(sig), func(t *testing.T) {

@@ -174,7 +174,10 @@ func (o *queueCreateOptions) run(cmd *cobra.Command, args []string) error {
 		c = queue.RecommendedCapacity(int(o.maxMsg.n))
 	}
 	opts := []queue.Option{queue.Dir(o.dir), queue.Mode(o.mode.perm())}
-	given := []string{"--capacity " + exactSize(c)}
+	var given []string // only the flags the user set: a default is no one's mistake
+	if o.capacity.set {
+		given = append(given, "--capacity "+exactSize(c))
+	}
 	if o.multi {
 		opts = append(opts, queue.MultiProducer())
 	}

@@ -201,7 +201,7 @@ func TestQueueKind(t *testing.T) {
 // each receiver's lines in order, both ending by themselves.
 func TestQueueConsumers(t *testing.T) {
 	name := shmtest.Name(t, "")
-	if r := shmRun(t, "", "queue", "create", name, "--consumers", "0"); r.code != 2 || !strings.Contains(r.stderr, "--consumers 0") || !strings.Contains(r.stderr, "not from 1 to 32") {
+	if r := shmRun(t, "", "queue", "create", name, "--consumers", "0"); r.code != 2 || !strings.Contains(r.stderr, "queue create: --consumers 0: ") || !strings.Contains(r.stderr, "not from 1 to 32") {
 		t.Errorf("--consumers 0: exit %d, stderr %q", r.code, r.stderr)
 	}
 	ok(t, "", "queue", "create", name, "--capacity", "4K", "--consumers", "2")

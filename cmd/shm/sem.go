@@ -93,7 +93,7 @@ func newSemPostCmd() *cobra.Command {
 		Args:  exactArgs("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if n < 1 {
-				return usageErr(cmd, "-n %d: post at least one token", n)
+				return usageErr(cmd, "--count %d: post at least one token", n)
 			}
 			s, err := sem.Open(args[0], sem.Dir(dir))
 			if err != nil {
@@ -149,7 +149,7 @@ Exit status: 0 all tokens taken, 1 an error, 2 usage error, 3 timed out,
 // run waits on the semaphore as the flags say.
 func (o *semWaitOptions) run(cmd *cobra.Command, args []string) error {
 	if o.n < 1 {
-		return usageErr(cmd, "-n %d: wait for at least one token", o.n)
+		return usageErr(cmd, "--count %d: wait for at least one token", o.n)
 	}
 	if o.timeout < 0 {
 		return usageErr(cmd, "--timeout %v is negative", o.timeout)

@@ -111,6 +111,18 @@ func TestSemUsage(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(shm.DefaultDir, "sem."+name)); !os.IsNotExist(err) {
 		t.Errorf("a refused command created the semaphore: %v", err)
 	}
+	// The message names the flag by its long name, whichever was typed.
+	for _, args := range [][]string{
+		{"sem", "post", name, "-n", "0"},
+		{"sem", "post", name, "--count", "0"},
+		{"sem", "wait", name, "-n", "0"},
+		{"sem", "wait", name, "--count", "0"},
+	} {
+		want := "shm: sem " + args[1] + ": --count 0: "
+		if r := shmRun(t, "", args...); r.code != 2 || !strings.HasPrefix(r.stderr, want) {
+			t.Errorf("shm %s: exit %d, stderr %q; want 2 and %q", strings.Join(args, " "), r.code, r.stderr, want)
+		}
+	}
 }
 
 // TestSemInLs checks that ls and stat show a semaphore's value and waiters,

@@ -55,6 +55,7 @@ func probeTopic(dir string, info shm.Info) (string, map[string]any, bool) {
 		"published":       st.Published,
 		"fill":            fmt.Sprintf("%.1f%%", 100*st.Fill()),
 		"closed":          st.Closed,
+		"aborted":         st.Aborted,
 		"state":           fmt.Sprintf("%s subs=%d", st.Policy(), st.Active),
 	}
 	return "topic", d, true
@@ -78,12 +79,15 @@ fell behind is told how many messages it missed. From shells:
 
 Subscribers started together with the publisher, as above, get every
 message even when they join after pub began: a joiner starts with the
-topic's first message while the ring still holds it, and the publisher of
-a lossless topic keeps it for at least a second after it starts. Once the
-ring has gone round, a joiner gets the messages published after it joined
-(with --history N at creation: the last N the ring still holds first). With --raw, pub reads
-and sub writes each message as a 4-byte little-endian length followed by the
-bytes.`,
+topic's first message while the ring still holds it, and pub on a lossless
+topic keeps it for at least --start-grace (a second) after it starts. Once
+the ring has gone round, a joiner gets the messages published after it
+joined (with --history N at creation: the last N the ring still holds
+first). A topic carries one stream: a subscriber that joins a topic
+already closed gets what the ring still holds of it and then end-of-file
+at once, so run the session again on a fresh topic (shm rm t, then
+create). With --raw, pub reads and sub writes each message as a 4-byte
+little-endian length followed by the bytes.`,
 		Args: noSuchCommand,
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
@@ -140,7 +144,10 @@ func (o *topicCreateOptions) run(cmd *cobra.Command, args []string) error {
 	if !o.maxMsg.set {
 		maxMsg = min(maxMsg, int64(topic.MaxMessageFor(c))) // the default, cut to a small ring
 	}
-	given := []string{"--capacity " + exactSize(c)}
+	var given []string // only the flags the user set: a default is no one's mistake
+	if o.capacity.set {
+		given = append(given, "--capacity "+exactSize(c))
+	}
 	if o.maxMsg.set {
 		if maxMsg == 0 {
 			return usageErr(cmd, "--max-message 0: a topic takes messages of at least 1 byte")
@@ -174,6 +181,7 @@ type topicPubOptions struct {
 	raw      bool
 	keepOpen bool
 	timeout  time.Duration
+	grace    time.Duration
 }
 
 // newTopicPubCmd declares "shm topic pub" and its flags.
@@ -187,8 +195,19 @@ standard input (without its newline), or with --raw each length-prefixed
 message of standard input. At the end the topic is closed for publishing, so
 that every subscriber gets end-of-file after the last message; --keep-open
 leaves it open. On a lossless topic a slow subscriber makes pub wait (up to
---timeout per message), and so does the topic's first second: pub keeps the
-first message that long for subscribers still starting.`,
+--timeout per message), and so does the start grace: pub keeps the topic's
+first message for --start-grace after it starts (a second; 0 turns it off),
+so that subscribers started together with it, still joining, get the whole
+stream.
+
+When pub fails part-way (a message too large, unreadable input, a
+--timeout that passed, a signal), the messages published stay published
+and the stream is marked aborted, with or without --keep-open: "shm topic
+sub" prints them and then exits with status 5 instead of taking the stream
+for complete.
+
+Exit status: 0 ok, 1 an error (the stream is aborted), 2 usage error, 130
+stopped by SIGINT, SIGTERM or SIGHUP.`,
 		Args:              minArgs(1, "NAME"),
 		ValidArgsFunction: completeNames(false),
 		RunE:              o.run,
@@ -197,48 +216,88 @@ first message that long for subscribers still starting.`,
 	f.BoolVar(&o.raw, "raw", false, "read length-prefixed messages (4-byte little-endian length, then the bytes)")
 	f.BoolVar(&o.keepOpen, "keep-open", false, "do not close the topic for publishing at the end")
 	f.DurationVar(&o.timeout, "timeout", 0, "longest wait for room for one message (0: no limit)")
+	f.DurationVar(&o.grace, "start-grace", topic.DefaultStartGrace, "keep the topic's first message this long for subscribers still joining (0: off)")
 	addDirFlag(cmd, &o.dir)
 	return cmd
 }
 
 // run publishes the arguments, or standard input, and closes the topic.
 func (o *topicPubOptions) run(cmd *cobra.Command, args []string) error {
-	t, err := topic.Open(args[0], topic.Dir(o.dir))
+	if o.timeout < 0 {
+		return usageErr(cmd, "--timeout %v is negative", o.timeout)
+	}
+	if o.grace < 0 {
+		return usageErr(cmd, "--start-grace %v is negative", o.grace)
+	}
+	t, err := topic.Open(args[0], topic.Dir(o.dir), topic.StartGrace(o.grace))
 	if err != nil {
 		return err
 	}
 	sctx, stop := stopContext(cmd.Context())
 	defer stop()
+	published := 0
 	publish := func(msg []byte) error {
-		if o.timeout == 0 {
-			return t.Publish(sctx, msg)
+		ctx, cancel := waitContext(sctx, o.timeout)
+		err := t.Publish(ctx, msg)
+		cancel()
+		switch {
+		case err == nil:
+			published++
+			return nil
+		case errors.Is(err, context.DeadlineExceeded) && sctx.Err() == nil:
+			why := "the topic stayed full: its slowest subscriber did not read"
+			if t.StartGraceLeft() > 0 {
+				why = fmt.Sprintf("the start grace (--start-grace %v) was keeping the topic's first message for subscribers still joining", o.grace)
+			}
+			return &shm.Error{Op: topicPublishOp, Name: t.Name(), Err: fmt.Errorf("no room for message %d within --timeout %v: %s", published+1, o.timeout, why)}
 		}
-		ctx, cancel := context.WithTimeout(sctx, o.timeout)
-		defer cancel()
-		return t.Publish(ctx, msg)
+		return err
 	}
 	in := newSignalReader(sctx, cmd.InOrStdin())
 	defer in.Close()
-	published := 0
-	err = sendAll(in, args[1:], o.raw, t.MaxMessage(), func(msg []byte) error {
-		published++
-		return publish(msg)
-	})
+	err = sendAll(in, args[1:], o.raw, t.MaxMessage(), publish)
 	if err == nil && published == 0 && !o.keepOpen {
 		// Nothing to publish: only the publisher's Close tells the
 		// subscribers that the stream is complete.
 		err = t.BecomePublisher()
 	}
-	if o.keepOpen {
-		err = errors.Join(err, t.Detach())
-	} else {
-		err = errors.Join(err, t.Close())
+	if err == nil {
+		// What was published stays published; the stream is complete.
+		if o.keepOpen {
+			return opError(topicPublishOp, t.Name(), t.Detach())
+		}
+		return opError(topicPublishOp, t.Name(), t.Close())
+	}
+	// The stream is cut short: the subscribers must be able to tell, with
+	// or without --keep-open. A pub that failed before it published takes
+	// the role to say so, unless another live process publishes (ErrBusy):
+	// that stream was never this one's to end.
+	marked := false
+	if !errors.Is(err, topic.ErrBusy) {
+		berr := t.BecomePublisher()
+		marked = berr == nil
+		if berr != nil && !errors.Is(berr, topic.ErrBusy) {
+			err = errors.Join(err, berr)
+		}
+	}
+	if aerr := t.Abort(); aerr != nil { // Close for a handle that is not the publisher
+		err = errors.Join(err, aerr)
+		marked = false
 	}
 	if interruption(sctx) != nil {
-		return interruptedf(sctx, "topic pub", t.Name(), "after %d message%s", published, plural(published))
+		detail := ""
+		if marked {
+			detail = "; the stream is marked aborted"
+		}
+		return interruptedf(sctx, topicPublishOp, t.Name(), "after %d message%s%s", published, plural(published), detail)
 	}
-	return err
+	return opError(topicPublishOp, t.Name(), err)
 }
+
+// topicPublishOp is how "shm topic pub" names itself in its errors: as the
+// library's publishing calls do, so that a failure and an interruption read
+// alike.
+const topicPublishOp = "topic publish"
 
 // topicSubOptions are the flags of "shm topic sub".
 type topicSubOptions struct {
@@ -262,7 +321,13 @@ message while the ring holds it, else the history) and exits. With -n N it waits
 as they come until the topic is closed for publishing (or Ctrl-C). --timeout
 D gives up when no message came for D: that ends --follow and the default
 mode quietly, and fails -n. On an overwrite topic, falling behind prints
-"shm: topic sub NAME: missed N messages" on standard error and goes on.`,
+"shm: topic sub NAME: missed N messages" on standard error and goes on. A
+stream its publisher aborted (a "shm topic pub" that failed part-way) is
+printed to its end and then ends with status 5 and one line on standard
+error.
+
+Exit status: 0 ok, 1 an error, 2 usage error, 5 the publisher aborted the
+stream, 130 stopped by SIGINT, SIGTERM or SIGHUP.`,
 		Args:              exactArgs("NAME"),
 		ValidArgsFunction: completeNames(false),
 		RunE:              o.run,
@@ -297,6 +362,10 @@ func (o *topicSubOptions) run(cmd *cobra.Command, args []string) error {
 	if interruption(ctx) != nil {
 		// What was received was printed before the one line.
 		return interruptedf(ctx, "topic sub", t.Name(), "after %d message%s", got, plural(got))
+	}
+	if errors.Is(err, topic.ErrAborted) {
+		// Every message the publisher published was printed.
+		return &exitError{code: abortedStatus, err: annotate(err, "%w after %d message%s", got, plural(got))}
 	}
 	if o.count > 0 && got < o.count && err == nil {
 		err = &shm.Error{Op: "topic sub", Name: t.Name(), Err: fmt.Errorf("got %d of %d messages: the topic was closed for publishing", got, o.count)}
@@ -411,7 +480,11 @@ func (o *topicStatOptions) run(cmd *cobra.Command, args []string) error {
 	if st.Published >= 0 {
 		fmt.Fprintf(tw, "published:\t%d messages, %d kept in the ring\n", st.Published, st.Kept)
 	}
-	fmt.Fprintf(tw, "closed:\t%s\n", yesNo(st.Closed))
+	closed := yesNo(st.Closed)
+	if st.Aborted {
+		closed = "aborted (the publisher failed; the stream is incomplete)"
+	}
+	fmt.Fprintf(tw, "closed:\t%s\n", closed)
 	if st.Publisher != nil {
 		fmt.Fprintf(tw, "publisher:\t%s\n", aliveString(st.Publisher.PID, st.Publisher.Alive))
 	} else {

@@ -98,10 +98,11 @@ func TestTopicErrors(t *testing.T) {
 	}{
 		{"capacity not a power of two", []string{"topic", "create", shmtest.Name(t, ""), "--capacity", "1000"}, 2, "not a power of two"},
 		{"max message too large", []string{"topic", "create", shmtest.Name(t, ""), "--capacity", "4K", "--max-message", "4K"}, 2, "--max-message 4K"},
-		{"no subscribers", []string{"topic", "create", shmtest.Name(t, ""), "--subscribers", "0"}, 2, "--subscribers 0"},
+		{"no subscribers", []string{"topic", "create", shmtest.Name(t, ""), "--subscribers", "0"}, 2, "topic create: --subscribers 0: "},
 		{"history too long", []string{"topic", "create", shmtest.Name(t, ""), "--capacity", "4K", "--history", "1000"}, 2, "--history 1000"},
 		{"stat of a plain segment", []string{"topic", "stat", plain}, 1, "not a topic"},
 		{"sub to a plain segment", []string{"topic", "sub", plain}, 1, "not a topic"},
+		{"negative start grace", []string{"topic", "pub", shmtest.Name(t, ""), "x", "--start-grace", "-1s"}, 2, "--start-grace -1s is negative"},
 		{"pub to nothing", []string{"topic", "pub", shmtest.Name(t, ""), "x"}, 1, "no such file or directory"},
 		{"unknown subcommand", []string{"topic", "frob"}, 2, "unknown command"},
 	} {
@@ -273,5 +274,87 @@ func checkFanOut(t *testing.T, out, lead string) {
 	}
 	if !strings.Contains(out, fmt.Sprintf("[lead %s] published %d messages; both subscribers had all of them", lead, fanOutMessages)) {
 		t.Errorf("transcript lacks the publisher's report:\n%s", out)
+	}
+}
+
+// TestTopicPubTimeout: a pub whose --timeout passes names the message it
+// could not publish, the flag, and what held it back: a subscriber that
+// does not read, or the start grace keeping message 0 with nobody there.
+func TestTopicPubTimeout(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		reader bool // a subscriber joins and never reads
+		grace  string
+		want   string
+	}{
+		{"stalled subscriber", true, "0", `the topic stayed full: its slowest subscriber did not read`},
+		{"start grace", false, "1h", `the start grace \(--start-grace 1h0m0s\) was keeping the topic's first message`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			ok(t, "", "topic", "create", "t", "--capacity", "4K", "--dir", dir)
+			if tc.reader {
+				sub, err := topic.Open("t", topic.Dir(dir))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer sub.Close()
+				if err := sub.Subscribe(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Lines 1 to 1000 take 32 ring bytes each: 127 fit in 4K.
+			r := shmRun(t, lines(1, 1000), "topic", "pub", "t", "--timeout", "100ms", "--start-grace", tc.grace, "--dir", dir)
+			want := regexp.MustCompile(`^shm: topic publish t: no room for message (\d+) within --timeout 100ms: ` + tc.want + `[^\n]*\n$`)
+			m := want.FindStringSubmatch(r.stderr)
+			if r.code != 1 || m == nil {
+				t.Fatalf("exit %d, stderr %q; want 1 and one line matching %s", r.code, r.stderr, want)
+			}
+			st, err := topic.Stat("t", topic.Dir(dir))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n, _ := strconv.Atoi(m[1]); int64(n) != st.Published+1 {
+				t.Errorf("pub failed at message %d, but the topic holds %d published", n, st.Published)
+			}
+			if !st.Aborted {
+				t.Errorf("the failed pub left the topic %+v, want it aborted", st)
+			}
+			r = shmRun(t, "", "topic", "sub", "t", "--follow", "--dir", dir)
+			if r.code != abortedStatus || r.stdout != lines(1, int(st.Published)) || !strings.HasSuffix(r.stderr, "the publisher aborted the stream after "+strconv.Itoa(int(st.Published))+" messages\n") {
+				t.Errorf("sub of the failed stream: exit %d, %d lines, stderr %q; want %d and the %d published", r.code, strings.Count(r.stdout, "\n"), r.stderr, abortedStatus, st.Published)
+			}
+		})
+	}
+}
+
+// TestTopicPubAborts: a pub that fails part-way marks the stream aborted,
+// with or without --keep-open, and stat says so; a complete one closes it.
+func TestTopicPubAborts(t *testing.T) {
+	for _, keep := range []bool{false, true} {
+		t.Run(fmt.Sprintf("keep-open=%v", keep), func(t *testing.T) {
+			dir := t.TempDir()
+			ok(t, "", "topic", "create", "t", "--capacity", "4K", "--dir", dir)
+			args := []string{"topic", "pub", "t", "--dir", dir}
+			if keep {
+				args = append(args, "--keep-open")
+			}
+			r := shmRun(t, "one\n"+strings.Repeat("x", 4096)+"\nthree\n", args...)
+			if r.code != 1 || !strings.Contains(r.stderr, "message too large") {
+				t.Fatalf("pub of a message too large: exit %d, stderr %q", r.code, r.stderr)
+			}
+			if out := ok(t, "", "topic", "stat", "t", "--dir", dir); !strings.Contains(out, "closed:      aborted") {
+				t.Errorf("stat after the failed pub:\n%s", out)
+			}
+			r = shmRun(t, "", "topic", "sub", "t", "--dir", dir)
+			if r.code != abortedStatus || r.stdout != "one\n" || r.stderr != "shm: topic receive t: the publisher aborted the stream after 1 message\n" {
+				t.Errorf("sub: exit %d, stdout %q, stderr %q; want %d, the one message", r.code, r.stdout, r.stderr, abortedStatus)
+			}
+			// The next pub reopens the topic and ends it complete.
+			ok(t, "two\n", "topic", "pub", "t", "--dir", dir)
+			if got := ok(t, "", "topic", "sub", "t", "--dir", dir); got != "one\ntwo\n" {
+				t.Errorf("sub after a complete pub printed %q", got)
+			}
+		})
 	}
 }

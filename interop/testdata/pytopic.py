@@ -1,7 +1,8 @@
 """The Python topic subscriber of the interop tests: join, print "ready",
 receive until the publisher closes the topic, check each message (an
 8-byte little-endian number, the payload, the CRC-32 of both: crcMsg in
-python_test.go), count lags, and print "received R missed M"."""
+python_test.go), count lags, and print "received R missed M" (and
+" aborted" after it when the publisher aborted the stream)."""
 
 import struct
 import sys
@@ -13,6 +14,7 @@ import shmkit
 def main():
     name = sys.argv[1]
     want = received = missed = 0
+    end = ""
     with shmkit.Topic.open(name) as t:
         t.subscribe()
         print("ready", flush=True)
@@ -25,6 +27,9 @@ def main():
                 continue
             except shmkit.Closed:
                 break
+            except shmkit.Aborted:
+                end = " aborted"
+                break
             if len(m) < 12 or zlib.crc32(m[:-4]) != struct.unpack_from("<I", m, len(m) - 4)[0]:
                 print(f"bad message {want}: checksum")
                 return 1
@@ -34,7 +39,7 @@ def main():
                 return 1
             want += 1
             received += 1
-    print(f"received {received} missed {missed}", flush=True)
+    print(f"received {received} missed {missed}{end}", flush=True)
     return 0
 
 

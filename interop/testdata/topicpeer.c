@@ -5,7 +5,8 @@
  *
  *   topicpeer sub NAME          join, print "ready", receive until the end;
  *                               check each message's number and checksum,
- *                               count lags; print "received R missed M"
+ *                               count lags; print "received R missed M",
+ *                               and " aborted" after it for an aborted stream
  *   topicpeer hostile NAME MS   receive for MS milliseconds while another
  *                               process rewrites the topic: every call must
  *                               return a message or a documented error
@@ -44,6 +45,7 @@ static int sub(const char *name)
 	printf("ready\n");
 	fflush(stdout);
 	uint64_t want = 0, received = 0, missed = 0;
+	int aborted = 0;
 	for (;;) {
 		size_t n;
 		rc = shmt_receive(t, buf, sizeof buf, &n, -1);
@@ -54,6 +56,10 @@ static int sub(const char *name)
 		}
 		if (rc == SHMQ_EOF)
 			break;
+		if (rc == SHMQ_EABORTED) {
+			aborted = 1;
+			break;
+		}
 		if (rc < 0) {
 			printf("error %d: %s\n", rc, shmq_last_error());
 			return 3;
@@ -78,7 +84,7 @@ static int sub(const char *name)
 		want++;
 		received++;
 	}
-	printf("received %llu missed %llu\n", (unsigned long long)received, (unsigned long long)missed);
+	printf("received %llu missed %llu%s\n", (unsigned long long)received, (unsigned long long)missed, aborted ? " aborted" : "");
 	shmt_close(t);
 	return 0;
 }
@@ -93,7 +99,7 @@ static long since(const struct timespec *t0)
 static int hostile(const char *name, long millis)
 {
 	static const int allowed[] = {SHMQ_EEMPTY, SHMQ_EOF,   SHMQ_ETIMEDOUT, SHMT_ENOTTOPIC, SHMQ_EVERSION, SHMQ_ECORRUPT,
-	                              SHMQ_EPEERDEAD, SHMQ_EBUSY, SHMQ_ETOOLARGE, SHMT_ELAGGED,  SHMQ_EFAULT};
+	                              SHMQ_EPEERDEAD, SHMQ_EBUSY, SHMQ_ETOOLARGE, SHMT_ELAGGED,  SHMQ_EFAULT, SHMQ_EABORTED};
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	shmt *t = NULL;

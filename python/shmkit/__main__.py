@@ -14,8 +14,9 @@ the topic's first message while the ring keeps it, else the history), N of
 them, or all until the publisher closes the topic; on an overwrite
 topic a lag prints "missed N messages" on standard error and goes on.
 
-Exit status: 0 ok, 1 an error, 2 usage error, 4 the peer died, 5 (recv)
-the sender aborted the stream, 130 stopped by SIGINT, SIGTERM or SIGHUP.
+Exit status: 0 ok, 1 an error, 2 usage error, 4 the peer died, 5 (recv,
+topic sub) the sender or publisher aborted the stream, 130 stopped by
+SIGINT, SIGTERM or SIGHUP.
 """
 
 import argparse
@@ -159,6 +160,10 @@ def _sub(a):
             print(f"shmkit: topic sub {t.name}: got {got} of {a.n} messages: "
                   "the topic was closed for publishing", file=sys.stderr)
             status = 1
+    except Aborted:
+        print(f"shmkit: topic receive {t.name}: the publisher aborted the stream "
+              f"after {got} message{_plural(got)}", file=sys.stderr)
+        status = 5
     except PeerDead as e:
         print(f"shmkit: {e.strerror}; {got} message{_plural(got)} printed before", file=sys.stderr)
         status = 4

@@ -55,6 +55,9 @@ class Topic:
     Iteration ends when the publisher closes the topic and every message
     was received (receive raises Closed, an EOFError); a Lagged raised
     inside it ends that loop, and a new one goes on from the oldest kept.
+    A publisher that failed part-way aborts the stream instead: after the
+    last message receive raises Aborted, which iteration passes on, so a
+    cut-short stream is never taken for a complete one.
     """
 
     def __init__(self, handle, name):
@@ -112,7 +115,8 @@ class Topic:
         """Returns the next message as bytes, waiting up to timeout seconds
         (None: no limit; 0: Empty at once). Raises Lagged when messages
         were written over, Closed (an EOFError) after the last message of a
-        topic its publisher closed, PeerDead when the publisher died."""
+        topic its publisher closed, Aborted after the last message of one
+        it aborted, PeerDead when the publisher died."""
         h = self._handle()
         rc = self._call(h, 0)
         if rc == EEMPTY and (timeout is None or timeout > 0):
