@@ -23,6 +23,27 @@ const opStat = "queue stat"
 // ErrCorrupt that says which field is wrong, and where; Part names the part
 // for a one-word summary.
 func Stat(name string, opts ...Option) (Stats, error) {
+	// A live queue's cursors move while they are read, one after the
+	// other, so a sound queue can look torn for a moment: read it again
+	// while they move. A damaged one's cursors stay put (or the looks run
+	// out), and its corruption is reported.
+	var s Stats
+	var err error
+	for look := range statLooks {
+		last := s
+		s, err = statOnce(name, opts...)
+		if !errors.Is(err, ErrCorrupt) || look > 0 && s.Tail == last.Tail && s.Head == last.Head {
+			break
+		}
+	}
+	return s, err
+}
+
+// statLooks bounds Stat's looks at a queue whose cursors keep moving.
+const statLooks = 100
+
+// statOnce is one look of Stat's.
+func statOnce(name string, opts ...Option) (Stats, error) {
 	c := newConfig(opts)
 	p, err := shm.Path(c.dir, name)
 	if err != nil {

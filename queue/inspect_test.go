@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/shmkit/shm"
@@ -130,5 +131,56 @@ func TestDamagedQueueShownHealthy(t *testing.T) {
 	}
 	if _, err := Stat("missing", Dir(dir)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("Stat of a missing name: %v", err)
+	}
+}
+
+// TestStatBusy: Stat of a queue that a producer and a consumer keep
+// moving, for both kinds of queue, is never taken for corrupt, although
+// its cursors move between the loads.
+func TestStatBusy(t *testing.T) {
+	for _, mode := range bothModes {
+		t.Run(mode.name, func(t *testing.T) {
+			name, p, c := pair(t, 4096, mode.opts...)
+			stop := make(chan struct{})
+			var wg sync.WaitGroup
+			wg.Add(2)
+			go func() {
+				defer wg.Done()
+				msg := make([]byte, 40)
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					if err := p.TrySend(msg); err != nil && !errors.Is(err, ErrFull) {
+						t.Errorf("TrySend: %v", err)
+						return
+					}
+				}
+			}()
+			go func() {
+				defer wg.Done()
+				var buf []byte
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					var err error
+					if buf, err = c.TryReceive(buf); err != nil && !errors.Is(err, ErrEmpty) {
+						t.Errorf("TryReceive: %v", err)
+						return
+					}
+				}
+			}()
+			defer func() { close(stop); wg.Wait() }()
+			for i := range 5000 {
+				if _, err := Stat(name); err != nil {
+					t.Fatalf("Stat %d of a busy queue: %v", i, err)
+				}
+			}
+		})
 	}
 }

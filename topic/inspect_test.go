@@ -188,3 +188,38 @@ func TestStatDamaged(t *testing.T) {
 		t.Errorf("Stat of a missing name: %v", err)
 	}
 }
+
+// TestStatBusy: Stat of a topic whose publisher never stops writing over
+// a small ring (overwrite: it never waits) is never taken for corrupt,
+// although its cursors move between the loads.
+func TestStatBusy(t *testing.T) {
+	name, pub := newTopic(t, 1024, Overwrite())
+	stop := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		msg := make([]byte, 40)
+		for {
+			select {
+			case <-stop:
+				done <- nil
+				return
+			default:
+			}
+			if err := pub.Publish(ctxT(t), msg); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	defer func() {
+		close(stop)
+		if err := <-done; err != nil {
+			t.Errorf("Publish: %v", err)
+		}
+	}()
+	for i := range 5000 {
+		if _, err := Stat(name); err != nil {
+			t.Fatalf("Stat %d of a busy topic: %v", i, err)
+		}
+	}
+}
