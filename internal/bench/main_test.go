@@ -5,11 +5,15 @@ import (
 	"fmt"
 	"os"
 	"testing"
+
+	"github.com/shmkit/shm/internal/shmtest"
 )
 
-// TestMain lets the test binary be the peer of the runs the tests start: Run
-// re-executes this binary with peerEnv set.
+// TestMain lets the test binary be the peer of the runs the tests start
+// (Run re-executes this binary with peerEnv set) and a child in a role of
+// the tests' (internal/shmtest).
 func TestMain(m *testing.M) {
+	shmtest.RunChild()
 	if IsPeer() {
 		if err := ServePeer(context.Background()); err != nil {
 			fmt.Fprintln(os.Stderr, err)

@@ -429,7 +429,7 @@ func TestPeerFailureIsReported(t *testing.T) {
 	}
 }
 
-const driverEnv = "SHM_BENCH_TEST_DRIVER"
+func init() { shmtest.Role("bench-driver", benchDriver) }
 
 // TestInterruptLeavesNothing starts a driver process, interrupts it with
 // SIGINT (Ctrl-C) in the middle of a case of each shared-memory transport,
@@ -437,13 +437,9 @@ const driverEnv = "SHM_BENCH_TEST_DRIVER"
 // it created is left in /dev/shm.
 func TestInterruptLeavesNothing(t *testing.T) {
 	shmtest.SkipShort(t)
-	if os.Getenv(driverEnv) != "" {
-		t.Skip("this is the driver process")
-	}
 	for _, tr := range Transports() {
 		t.Run(tr.Name(), func(t *testing.T) {
-			cmd := exec.Command(os.Args[0], "-test.run=^TestDriverProcess$")
-			cmd.Env = append(os.Environ(), driverEnv+"="+tr.Name())
+			cmd := shmtest.Command(t, "bench-driver", shmtest.Args{"transport": tr.Name()})
 			stdout, err := cmd.StdoutPipe()
 			if err != nil {
 				t.Fatal(err)
@@ -452,7 +448,6 @@ func TestInterruptLeavesNothing(t *testing.T) {
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
-			t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 			// The driver prints a line when its first case starts.
 			line := make([]byte, 64)
 			if n, err := stdout.Read(line); err != nil || !strings.HasPrefix(string(line[:n]), "case") {
@@ -483,16 +478,12 @@ func TestInterruptLeavesNothing(t *testing.T) {
 	}
 }
 
-// TestDriverProcess is the driver of TestInterruptLeavesNothing: a long
-// run, cancelled by SIGINT. It exits 3 when interrupted.
-func TestDriverProcess(t *testing.T) {
-	name := os.Getenv(driverEnv)
-	if name == "" {
-		t.Skip("runs only as the driver process of TestInterruptLeavesNothing")
-	}
-	ts, err := Lookup(name)
+// benchDriver is the driver of TestInterruptLeavesNothing: a long run of
+// one transport, cancelled by SIGINT. It exits 3 when interrupted.
+func benchDriver(a shmtest.Args) int {
+	ts, err := Lookup(a["transport"])
 	if err != nil {
-		t.Fatal(err)
+		return shmtest.ExitStatus(err)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -501,7 +492,7 @@ func TestDriverProcess(t *testing.T) {
 	_, err = Run(ctx, Using(ts...), Workloads(RTT, Stream), Sizes(64), Duration(time.Minute), Capacities(1<<20),
 		OnProgress(func(Progress) { fmt.Println("case") }))
 	if errors.Is(err, context.Canceled) {
-		os.Exit(3)
+		return 3
 	}
-	t.Fatalf("run was not interrupted: %v", err)
+	return shmtest.ExitStatus(fmt.Errorf("run was not interrupted: %v", err))
 }
