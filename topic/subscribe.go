@@ -433,6 +433,9 @@ func (t *Topic) next(ctx context.Context, block bool) (off uint64, n int, adv ui
 			// where a marker should be are damage (or a truncation inside
 			// the page), not an empty topic.
 			if s := t.words[o>>3].Load(); s != t.s.seq {
+				if t.overwrite && t.oldest.Load() > c {
+					return 0, 0, 0, t.lag() // written over since the kind was read
+				}
 				return 0, 0, 0, t.corruptRecord(c, "end marker's sequence", s, fmt.Sprint(t.s.seq))
 			}
 			if err := t.waitData(ctx, block); err != nil {
