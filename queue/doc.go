@@ -49,12 +49,12 @@
 // give a queue at least 16 times its largest message and at least 4 MiB.
 // Create with capacity 0 does (RecommendedCapacity), and so does "shm queue
 // create" without --capacity. On the 2-core AMD EPYC VM of
-// docs/BENCHMARKS.md (1 MiB of L2 per core, 32 MiB of shared L3), rings of
-// 256 KiB and 1 MiB were the two slowest for nearly every message size and
-// transport, in Go and in C: this queue's 64 KiB stream moved 2.7 and 5.6
-// GB/s through them against 11.3 GB/s through 4 MiB, its 64 B stream 18
-// and 22 M/s against 29 M/s. Past 4 MiB the rates rose for some rows and
-// fell for others, within that VM's swings.
+// docs/BENCHMARKS.md (1 MiB of L2 per core, 32 MiB of shared L3), a 1 MiB
+// ring was the slowest or next to slowest capacity for nearly every
+// message size and transport, in Go and in C: this queue's 64 KiB stream
+// moved 8.8 GB/s through it against 26.7 GB/s through 4 MiB, its 64 B
+// stream 13 M/s against 35 M/s. Past 4 MiB the rates rose for some rows
+// and fell for others, within that VM's swings.
 //
 // The likely reason is where the consumer finds the lines it reads. A ring
 // that fits in the producer's own cache stays there: every line the
@@ -72,8 +72,8 @@
 // docs/BENCHMARKS.md; in short:
 //
 //   - Small messages one at a time (Send, Receive) cost a few tens of
-//     nanoseconds each; SendBatch and ReceiveBatch take about half of that
-//     per message, because the cursors are published once per batch.
+//     nanoseconds each; SendBatch and ReceiveBatch take about a third of
+//     that per message, because the cursors are published once per batch.
 //   - Large messages cost their copy: Reserve/Commit and Peek/Release write
 //     and read in place instead.
 //   - With several producers every Send takes the reserve lock, a full

@@ -202,7 +202,7 @@ func (q *Queue) sendable(n int) error {
 // stores wait in the store buffer, and so would every store after them,
 // the return addresses and spilled registers of further calls included.
 // Written this way, a 64 B message between processes takes 15–18 ns
-// instead of 33–41 (docs/BENCHMARKS.md, "Send's common case").
+// instead of 33–41 (docs/BENCHMARKS-LOG.md, "Send's common case").
 func (q *Queue) sendFast(msg []byte) bool {
 	if q.state != stateOpen || q.multi || !q.p.active || q.p.resv || q.p.batching {
 		return false

@@ -62,7 +62,7 @@ import (
 // cost moves to the side that is about to sleep, once per sleep: a waiter
 // that wakes looks at the condition before it advertises again. Heavy
 // interrupts the other CPU when it runs a registered process and waits for
-// it, which on one VM took tens of microseconds (docs/BENCHMARKS.md), as
+// it, which on one VM took tens of microseconds (docs/BENCHMARKS-LOG.md), as
 // long as the futex hand-off itself. A process that could not register
 // keeps sequentially consistent stores at a (and needs nothing from its
 // peer's Heavy). A waiter whose Heavy call fails (membarrier blocked by a

@@ -44,7 +44,7 @@ func Asymmetric() bool {
 // MEMBARRIER_CMD_GLOBAL_EXPEDITED; a thread that is not running has passed
 // one in its context switch). It costs an inter-processor interrupt per CPU
 // that runs such a thread, and a wait for it: microseconds, tens of them on
-// some VMs (docs/BENCHMARKS.md), for the rare side of a hand-off.
+// some VMs (docs/BENCHMARKS-LOG.md), for the rare side of a hand-off.
 //
 // The guarantee, for a light side that runs "StoreRelease64(cond); load
 // flag" and a heavy side that runs "flag.Store(set); Heavy(); load cond":
