@@ -200,14 +200,15 @@ first message for --start-grace after it starts (a second; 0 turns it off),
 so that subscribers started together with it, still joining, get the whole
 stream.
 
-When pub fails part-way (a message too large, unreadable input, a
---timeout that passed, a signal), the messages published stay published
-and the stream is marked aborted, with or without --keep-open: "shm topic
-sub" prints them and then exits with status 5 instead of taking the stream
-for complete.
+When pub fails part-way as the topic's publisher (a message too large,
+unreadable input, a --timeout that passed, a signal), the messages
+published stay published and the stream is marked aborted, with or without
+--keep-open: "shm topic sub" prints them and then exits with status 5
+instead of taking the stream for complete. A pub that never became the
+publisher (another one is running) leaves the stream alone.
 
-Exit status: 0 ok, 1 an error (the stream is aborted), 2 usage error, 130
-stopped by SIGINT, SIGTERM or SIGHUP.`,
+Exit status: 0 ok, 1 an error, 2 usage error, 130 stopped by SIGINT,
+SIGTERM or SIGHUP.`,
 		Args:              minArgs(1, "NAME"),
 		ValidArgsFunction: completeNames(false),
 		RunE:              o.run,
@@ -247,7 +248,7 @@ func (o *topicPubOptions) run(cmd *cobra.Command, args []string) error {
 		case errors.Is(err, context.DeadlineExceeded) && sctx.Err() == nil:
 			why := "the topic stayed full: its slowest subscriber did not read"
 			if t.StartGraceLeft() > 0 {
-				why = fmt.Sprintf("the start grace (--start-grace %v) was keeping the topic's first message for subscribers still joining", o.grace)
+				why = fmt.Sprintf("the start grace (--start-grace %v) was keeping the topic's first message for subscribers still joining, or a subscriber did not read", o.grace)
 			}
 			return &shm.Error{Op: topicPublishOp, Name: t.Name(), Err: fmt.Errorf("no room for message %d within --timeout %v: %s", published+1, o.timeout, why)}
 		}
