@@ -466,6 +466,8 @@ func TestInterruptLeavesNothing(t *testing.T) {
 					t.Errorf("driver exited with %v, want status 3 (interrupted)", err)
 				}
 			case <-time.After(10 * time.Second):
+				cmd.Process.Kill()
+				<-exited // reaped here, not by the harness's cleanup
 				t.Fatal("driver still running 10 s after SIGINT")
 			}
 			if left := leftovers(t, cmd.Process.Pid); len(left) > 0 {

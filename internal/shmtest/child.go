@@ -168,6 +168,10 @@ func Env(kv ...string) Option {
 // starting it, or hand it to Start. Once started, it is killed and reaped
 // when the test ends unless it was reaped before.
 //
+// A caller that Waits for the command itself, in any goroutine, must have
+// that Wait return before the test ends (kill the child first if need
+// be): the cleanup reads the command's state.
+//
 // The child's environment is the test's, with GORACE telling a
 // race-enabled child not to sleep a second at exit (the race runtime's
 // atexit_sleep_ms).

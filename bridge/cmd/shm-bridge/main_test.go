@@ -218,6 +218,8 @@ func TestSignalDrains(t *testing.T) {
 					t.Fatalf("after %v: %v, stderr:\n%s", sig, err, stderr.String())
 				}
 			case <-time.After(time.Minute):
+				cmd.Process.Kill()
+				<-done // reaped here, not by the harness's cleanup
 				t.Fatalf("still running a minute after %v", sig)
 			}
 			c, err := js.Consumer(ctx, "CMD", "shm-bridge-"+name)
