@@ -247,13 +247,6 @@ class Queue:
         n = len(msgs)
         if n == 0:
             return
-        if n == 1:
-            try:
-                self.send(msgs[0], timeout)
-            except BaseException as e:
-                e.sent = 0
-                raise
-            return
         huge = None
         if set(map(type, msgs)) <= _BYTES_TYPES:
             try:
@@ -277,7 +270,9 @@ class Queue:
         sent = [0]
         try:
             total = sum(lens) if n else 0
-            if total <= _JOIN_LIMIT:
+            if n == 0:
+                pass  # the first message is the one too large
+            elif total <= _JOIN_LIMIT:
                 self._send_run(h, msgs, lens, block, end, sent)
             else:
                 ends = list(accumulate(lens))
@@ -300,7 +295,12 @@ class Queue:
 
     def _send_run(self, h, msgs, lens, block, end, sent):
         """Sends msgs, of lens bytes each, with as few library calls as
-        room allows, adding to sent[0] as messages go."""
+        room allows, adding to sent[0] as messages go.
+
+        A KeyboardInterrupt can be raised as soon as a library call
+        returns, before the count the call stored in got is read; so got
+        is zeroed before each call, and the handler below adds what it
+        holds if the interrupt came while a call was in flight."""
         if len(msgs) == 1 and type(msgs[0]) is bytes:
             data = msgs[0]
         else:
@@ -308,29 +308,51 @@ class Queue:
         count = len(lens)
         send, got, pgot = self._send_packed, self._got, self._pgot
         laddr = lens.buffer_info()[0]
-        rc = send(h, data, laddr, count, 0, pgot)
-        done = got.value
-        sent[0] += done
-        if rc == EFULL and block:
-            daddr = ctypes.cast(data, ctypes.c_void_p).value
-            skip = sum(lens[:done])
-            while True:
-                # Between two calls a signal's Python handler (Ctrl-C's
-                # KeyboardInterrupt) runs, with whole messages sent.
-                left = _SLICE if end is None else min(_SLICE, end - time.monotonic())
-                if left <= 0:
-                    rc = ETIMEDOUT
-                    break
-                rc = send(h, daddr + skip, laddr + 4 * done, count - done,
-                          max(1, int(left * 1e9)), pgot)
-                k = got.value
-                sent[0] += k
-                skip += sum(lens[done:done + k])
-                done += k
-                if rc not in (ETIMEDOUT, EINTR):
-                    break
+        base, got.value = sent[0], 0
+        inflight = True
+        try:
+            rc = send(h, data, laddr, count, 0, pgot)
+            sent[0] = base + got.value
+            inflight = False
+            if rc == EFULL and block:
+                rc = self._send_rest(h, data, lens, laddr, got.value, end, sent)
+        except BaseException:
+            if inflight:
+                sent[0] = base + got.value
+            raise
         if rc < 0:
             raise _error(rc)
+
+    def _send_rest(self, h, data, lens, laddr, done, end, sent):
+        """Sends the messages of a run from message done on, waiting for
+        room in slices until end (None: no limit), and returns the last
+        call's code; sent[0] counts each message sent, as in _send_run."""
+        send, got, pgot = self._send_packed, self._got, self._pgot
+        count = len(lens)
+        daddr = ctypes.cast(data, ctypes.c_void_p).value
+        skip = sum(lens[:done])
+        while True:
+            # Between two calls a signal's Python handler (Ctrl-C's
+            # KeyboardInterrupt) runs, with whole messages sent.
+            left = _SLICE if end is None else min(_SLICE, end - time.monotonic())
+            if left <= 0:
+                return ETIMEDOUT
+            base, got.value = sent[0], 0
+            inflight = True
+            try:
+                rc = send(h, daddr + skip, laddr + 4 * done, count - done,
+                          max(1, int(left * 1e9)), pgot)
+                sent[0] = base + got.value
+                inflight = False
+            except BaseException:
+                if inflight:
+                    sent[0] = base + got.value
+                raise
+            k = got.value
+            skip += sum(lens[done:done + k])
+            done += k
+            if rc not in (ETIMEDOUT, EINTR):
+                return rc
 
     def receive(self, timeout=None):
         """Returns the next message as bytes, waiting up to timeout seconds
