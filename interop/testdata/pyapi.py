@@ -105,6 +105,14 @@ def batch_calls(name):
         p.send_batch([b"a", bytearray(b"bb"), memoryview(b"ccc"), b"",
                       array("H", [1, 2]), memoryview(bytearray(b"dd"))])
         assert q.receive_batch() == [b"a", b"bb", b"ccc", b"", b"\x01\x00\x02\x00", b"dd"]
+        # Whatever send takes: a strided view, alone and among others, and
+        # a lone writable buffer (sent from its memory, uncopied).
+        strided = memoryview(bytearray(b"abcdef"))[::2]
+        p.send(strided)
+        p.send_batch([strided])
+        p.send_batch([b"x", strided, array("H", [3])[:]])
+        p.send_batch([bytearray(b"lone")])
+        assert q.receive_batch() == [b"ace", b"ace", b"x", b"ace", b"\x03\x00", b"lone"]
         p.send_batch(iter([b"from", b"an", b"iterator"]))
         assert q.receive_batch(limit=2) == [b"from", b"an"]
         assert q.receive() == b"iterator"

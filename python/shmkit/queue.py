@@ -231,7 +231,8 @@ class Queue:
         messages, waiting for room up to timeout seconds in all (None: no
         limit; 0: only what fits now). Messages go to the library many at a
         time, joined into buffers of up to 64 KiB (a longer message goes
-        alone, uncopied), so a batch of small messages costs far less per
+        alone, uncopied when it is bytes or a writable contiguous buffer
+        such as a bytearray), so a batch of small messages costs far less per
         message than send; the consumer sees each such run at once.
 
         When not all were sent, the exception (Full with timeout 0,
@@ -259,7 +260,13 @@ class Queue:
             # Items whose len() is not their size in bytes (an array of
             # ints, say), or of 4 GiB or more (longer than any queue's
             # maximum: the messages before it are sent, then TooLarge).
-            sizes = [memoryview(m).nbytes for m in msgs]
+            views = [memoryview(m) for m in msgs]
+            sizes = [v.nbytes for v in views]
+            if not all(v.c_contiguous for v in views):
+                # A strided view (memoryview(b)[::2]) goes as send sends
+                # it: as a copy of its bytes.
+                msgs = [m if v.c_contiguous else v.tobytes()
+                        for m, v in zip(msgs, views)]
             huge = next((i for i, k in enumerate(sizes) if k > 0xFFFFFFFF), None)
             if huge is not None:
                 huge_size = sizes[huge]
@@ -301,8 +308,8 @@ class Queue:
         returns, before the count the call stored in got is read; so got
         is zeroed before each call, and the handler below adds what it
         holds if the interrupt came while a call was in flight."""
-        if len(msgs) == 1 and type(msgs[0]) is bytes:
-            data = msgs[0]
+        if len(msgs) == 1:
+            data = msgs[0] if type(msgs[0]) is bytes else _buffer(msgs[0])[0]
         else:
             data = b"".join(msgs)
         count = len(lens)
