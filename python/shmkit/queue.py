@@ -148,6 +148,10 @@ class Queue:
         self._got = ctypes.c_size_t()
         self._pgot = ctypes.byref(self._got)
         self._iov, self._iov_addr, self._iov_max = None, None, 0
+        # Messages consumed from the ring by a release that an exception (a
+        # KeyboardInterrupt) ended as it returned: the next receive,
+        # receive_batch or peek returns them first (see _kept_after).
+        self._kept = []
         # A view of the whole ring: a peeked message, which lies whole in
         # the ring, is copied out as a slice of it (cheaper than a ctypes
         # string_at per message). Dropped when the handle ends.
@@ -361,6 +365,16 @@ class Queue:
             if rc not in (ETIMEDOUT, EINTR):
                 return rc
 
+    def _kept_after(self, h, msgs):
+        """Keeps msgs, copied out of the ring, for the next receive when an
+        exception (Ctrl-C's KeyboardInterrupt, raised as soon as the
+        release call returns) ended their release: release again, which
+        consumes them if the first call had not, or fails harmlessly
+        (nothing peeked) if it had; either way they are out of the queue
+        and only these copies hold them."""
+        self._release(h)
+        self._kept[:0] = msgs
+
     def receive(self, timeout=None):
         """Returns the next message as bytes, waiting up to timeout seconds
         (None: no limit; 0: Empty at once). Raises Closed (an EOFError)
@@ -368,6 +382,11 @@ class Queue:
         h = self._h
         if h is None:
             self._handle()
+        if self._kept:
+            # Subscripts, not calls: no KeyboardInterrupt between the two.
+            msg = self._kept[0]
+            del self._kept[0]
+            return msg
         rc = self._peek(h, 0, self._pp, self._pn)
         if rc < 0:
             if rc == EEMPTY and (timeout is None or timeout > 0):
@@ -378,8 +397,13 @@ class Queue:
         off = self._p.value - self._base
         msg = self._ring[off:off + self._n.value].tobytes()
         # Released only once copied: an exception before this point (a
-        # KeyboardInterrupt) leaves the message in the queue.
-        rc = self._release(h)
+        # KeyboardInterrupt) leaves the message in the queue; one as the
+        # release returns keeps the copy for the next receive.
+        try:
+            rc = self._release(h)
+        except BaseException:
+            self._kept_after(h, [msg])
+            raise
         if rc < 0:
             raise _error(rc)
         return msg
@@ -397,7 +421,11 @@ class Queue:
 
         The messages are consumed only once all are copied: an exception (a
         KeyboardInterrupt) before the copies are done leaves them all to the
-        next receive."""
+        next receive. One raised as the release of the copied messages
+        returns (Ctrl-C during that call) leaves them in this handle, out
+        of the queue: the next receive, receive_batch or peek of this
+        handle returns them first, so none is lost while the handle is
+        open."""
         h = self._h
         if h is None:
             self._handle()
@@ -407,6 +435,15 @@ class Queue:
             max_bytes = 0
         elif max_bytes < 1:
             raise ValueError(f"queue {self.name}: receive_batch max_bytes {max_bytes}, want at least 1 or None")
+        if self._kept:
+            kept, size = self._kept, 0
+            k = 0
+            while k < min(limit, len(kept)) and (k == 0 or not max_bytes or size + len(kept[k]) <= max_bytes):
+                size += len(kept[k])
+                k += 1
+            msgs = kept[:k]
+            del kept[:k]
+            return msgs
         if limit > self._iov_max:
             # struct iovec pairs: address, length.
             self._iov = array("Q", bytes(16 * limit))
@@ -431,7 +468,11 @@ class Queue:
         else:
             msgs = [ring[p - base:p - base + n].tobytes()
                     for p, n in zip(ptrs, lens)]
-        rc = self._release(h)
+        try:
+            rc = self._release(h)
+        except BaseException:
+            self._kept_after(h, msgs)
+            raise
         if rc < 0:
             raise _error(rc)
         return msgs
@@ -442,6 +483,8 @@ class Queue:
         leaves it to the next reader. Peek again before release returns the
         same message."""
         h = self._handle()
+        if self._kept:
+            return self._kept[0]
         peek, pp, pn = self._peek, self._pp, self._pn
         rc = peek(h, 0, pp, pn)
         if rc == EEMPTY and (timeout is None or timeout > 0):
@@ -453,7 +496,11 @@ class Queue:
 
     def release(self):
         """Consumes the message peek returned."""
-        rc = self._release(self._handle())
+        h = self._handle()
+        if self._kept:
+            del self._kept[0]
+            return
+        rc = self._release(h)
         if rc < 0:
             raise _error(rc)
 
