@@ -1886,8 +1886,13 @@ static int t_choose_start(shmt *t, uint64_t *start, uint64_t *seq)
 		uint64_t oldest = t_oldest(t);
 		uint64_t tail = atomic_load(t64(t, T_OFF_TAIL));
 		int rc = t_check_cursors(t, op, tail, oldest);
-		if (rc < 0)
+		if (rc < 0) {
+			/* An overwrite publisher, which never waits, went more than
+			 * the ring on between the two loads: look again. */
+			if (t->overwrite && t_oldest(t) != oldest)
+				continue;
 			return rc;
+		}
 		uint64_t tail_seq = atomic_load(tword(t, tail & t->mask));
 		uint64_t pos = tail, s = tail_seq;
 		rc = 0;
@@ -1989,8 +1994,13 @@ static int t_lag(shmt *t)
 			return fail(SHMQ_ECORRUPT, op, t->name, "topic is corrupt: cursor oldest at header offset %d moved back from after position %llu to %llu",
 			            T_OFF_OLDEST, (unsigned long long)c, (unsigned long long)oldest);
 		int rc = t_check_cursors(t, op, atomic_load(t64(t, T_OFF_TAIL)), oldest);
-		if (rc < 0)
+		if (rc < 0) {
+			/* The publisher, which never waits here, went more than the
+			 * ring on between the two loads: look again. */
+			if (t_oldest(t) != oldest)
+				continue;
 			return rc;
+		}
 		uint64_t o = oldest & t->mask;
 		uint64_t seq = atomic_load(tword(t, o));
 		uint32_t kind = (uint32_t)(atomic_load(tword(t, o + 8)) >> 32);
@@ -2134,6 +2144,10 @@ static int t_next(shmt *t, int64_t deadline, int block, uint64_t *off, uint32_t 
 				return t_lag(t);
 			uint64_t s = atomic_load(tword(t, o));
 			if (s != t->seq) {
+				/* The publisher may have lapped the record since
+				 * the look at oldest above: look again. */
+				if (t_passed(t, c))
+					return t_lag(t);
 				snprintf(want, sizeof want, "%llu", (unsigned long long)t->seq);
 				return t_corrupt_record(t, op, c, "end marker's sequence", s, want);
 			}

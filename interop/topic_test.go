@@ -256,6 +256,49 @@ func TestTopicOverwriteStoppedC(t *testing.T) {
 	t.Logf("received %d, missed %d of %d", got, missed, n)
 }
 
+// TestTopicOverwriteLappedCAndPython: a Go publisher that never waits
+// laps a 1 KiB overwrite ring thousands of times a second for a few
+// seconds while a C and a Python subscriber receive. A record written over
+// while a subscriber reads it is a lap, never corruption: each subscriber
+// ends with the end of the stream, every message it got intact and in
+// order, and received plus missed equal to the messages published.
+func TestTopicOverwriteLappedCAndPython(t *testing.T) {
+	shmtest.SkipShort(t)
+	name := shmtest.Name(t, "")
+	p, err := topic.Create(name, 1024, topic.Overwrite(), topic.MaxMessage(64))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer topic.Unlink(name)
+	defer p.Close()
+	csub := startSubscriber(t, exec.Command(buildTopicPeer(t), "sub", name))
+	pysub := startSubscriber(t, python(t, filepath.Join(repoDir(t), "interop", "testdata", "pytopic.py"), name))
+	payload := []byte("lapped")
+	var n uint64
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); {
+		for range 1000 {
+			if err := p.TryPublish(crcMsg(n, payload[:n%uint64(len(payload)+1)])); err != nil {
+				t.Fatalf("publish %d: %v", n, err)
+			}
+			n++
+		}
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []*subscriber{csub, pysub} {
+		var got, missed uint64
+		o := s.result(t)
+		if _, err := fmt.Sscanf(o, "received %d missed %d", &got, &missed); err != nil {
+			t.Fatalf("%s: %q: %v", s.cmd.Path, o, err)
+		}
+		if got+missed != n || missed == 0 {
+			t.Errorf("%s received %d and missed %d of %d published; want a sum of %d with some missed", s.cmd.Path, got, missed, n, n)
+		}
+		t.Logf("%s: received %d, missed %d of %d", s.cmd.Path, got, missed, n)
+	}
+}
+
 // topicHostileFields are the header words and subscriber entry words a
 // hostile peer rewrites: offset and size.
 var topicHostileFields = [][2]int{

@@ -105,6 +105,36 @@ def batch_calls(name):
         p.send_batch([b"a", bytearray(b"bb"), memoryview(b"ccc"), b"",
                       array("H", [1, 2]), memoryview(bytearray(b"dd"))])
         assert q.receive_batch() == [b"a", b"bb", b"ccc", b"", b"\x01\x00\x02\x00", b"dd"]
+        # Whatever send takes: a strided view, alone and among others, and
+        # a lone writable buffer (sent from its memory, uncopied).
+        strided = memoryview(bytearray(b"abcdef"))[::2]
+        p.send(strided)
+        p.send_batch([strided])
+        p.send_batch([b"x", strided, array("H", [3])[:]])
+        p.send_batch([bytearray(b"lone")])
+        assert q.receive_batch() == [b"ace", b"ace", b"x", b"ace", b"\x03\x00", b"lone"]
+        # Ctrl-C as a release returns (the KeyboardInterrupt comes right
+        # after the call): the messages taken are kept for the next calls.
+        real = q._release
+
+        def interrupted(h):
+            rc = real(h)
+            q._release = real
+            raise KeyboardInterrupt
+
+        p.send_batch([b"k1", b"k2", b"k3", b"k4", b"k5"])
+        q._release = interrupted
+        expect(KeyboardInterrupt, lambda: q.receive())
+        assert q.receive_batch() == [b"k1"]
+        q._release = interrupted
+        expect(KeyboardInterrupt, lambda: q.receive_batch(limit=3))
+        assert q.peek() == b"k2"
+        q.release()
+        assert q.receive_batch(limit=1) == [b"k3"]
+        assert q.receive() == b"k4"
+        assert q.peek() == b"k5", "the queue gave a kept message again"
+        q.release()
+        expect(Empty, lambda: q.receive(timeout=0))
         p.send_batch(iter([b"from", b"an", b"iterator"]))
         assert q.receive_batch(limit=2) == [b"from", b"an"]
         assert q.receive() == b"iterator"

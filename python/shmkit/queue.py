@@ -148,6 +148,10 @@ class Queue:
         self._got = ctypes.c_size_t()
         self._pgot = ctypes.byref(self._got)
         self._iov, self._iov_addr, self._iov_max = None, None, 0
+        # Messages consumed from the ring by a release that an exception (a
+        # KeyboardInterrupt) ended as it returned: the next receive,
+        # receive_batch or peek returns them first (see _kept_after).
+        self._kept = []
         # A view of the whole ring: a peeked message, which lies whole in
         # the ring, is copied out as a slice of it (cheaper than a ctypes
         # string_at per message). Dropped when the handle ends.
@@ -231,7 +235,8 @@ class Queue:
         messages, waiting for room up to timeout seconds in all (None: no
         limit; 0: only what fits now). Messages go to the library many at a
         time, joined into buffers of up to 64 KiB (a longer message goes
-        alone, uncopied), so a batch of small messages costs far less per
+        alone, uncopied when it is bytes or a writable contiguous buffer
+        such as a bytearray), so a batch of small messages costs far less per
         message than send; the consumer sees each such run at once.
 
         When not all were sent, the exception (Full with timeout 0,
@@ -247,13 +252,6 @@ class Queue:
         n = len(msgs)
         if n == 0:
             return
-        if n == 1:
-            try:
-                self.send(msgs[0], timeout)
-            except BaseException as e:
-                e.sent = 0
-                raise
-            return
         huge = None
         if set(map(type, msgs)) <= _BYTES_TYPES:
             try:
@@ -266,7 +264,13 @@ class Queue:
             # Items whose len() is not their size in bytes (an array of
             # ints, say), or of 4 GiB or more (longer than any queue's
             # maximum: the messages before it are sent, then TooLarge).
-            sizes = [memoryview(m).nbytes for m in msgs]
+            views = [memoryview(m) for m in msgs]
+            sizes = [v.nbytes for v in views]
+            if not all(v.c_contiguous for v in views):
+                # A strided view (memoryview(b)[::2]) goes as send sends
+                # it: as a copy of its bytes.
+                msgs = [m if v.c_contiguous else v.tobytes()
+                        for m, v in zip(msgs, views)]
             huge = next((i for i, k in enumerate(sizes) if k > 0xFFFFFFFF), None)
             if huge is not None:
                 huge_size = sizes[huge]
@@ -277,7 +281,9 @@ class Queue:
         sent = [0]
         try:
             total = sum(lens) if n else 0
-            if total <= _JOIN_LIMIT:
+            if n == 0:
+                pass  # the first message is the one too large
+            elif total <= _JOIN_LIMIT:
                 self._send_run(h, msgs, lens, block, end, sent)
             else:
                 ends = list(accumulate(lens))
@@ -300,37 +306,74 @@ class Queue:
 
     def _send_run(self, h, msgs, lens, block, end, sent):
         """Sends msgs, of lens bytes each, with as few library calls as
-        room allows, adding to sent[0] as messages go."""
-        if len(msgs) == 1 and type(msgs[0]) is bytes:
-            data = msgs[0]
+        room allows, adding to sent[0] as messages go.
+
+        A KeyboardInterrupt can be raised as soon as a library call
+        returns, before the count the call stored in got is read; so got
+        is zeroed before each call, and the handler below adds what it
+        holds if the interrupt came while a call was in flight."""
+        if len(msgs) == 1:
+            data = msgs[0] if type(msgs[0]) is bytes else _buffer(msgs[0])[0]
         else:
             data = b"".join(msgs)
         count = len(lens)
         send, got, pgot = self._send_packed, self._got, self._pgot
         laddr = lens.buffer_info()[0]
-        rc = send(h, data, laddr, count, 0, pgot)
-        done = got.value
-        sent[0] += done
-        if rc == EFULL and block:
-            daddr = ctypes.cast(data, ctypes.c_void_p).value
-            skip = sum(lens[:done])
-            while True:
-                # Between two calls a signal's Python handler (Ctrl-C's
-                # KeyboardInterrupt) runs, with whole messages sent.
-                left = _SLICE if end is None else min(_SLICE, end - time.monotonic())
-                if left <= 0:
-                    rc = ETIMEDOUT
-                    break
-                rc = send(h, daddr + skip, laddr + 4 * done, count - done,
-                          max(1, int(left * 1e9)), pgot)
-                k = got.value
-                sent[0] += k
-                skip += sum(lens[done:done + k])
-                done += k
-                if rc not in (ETIMEDOUT, EINTR):
-                    break
+        base, got.value = sent[0], 0
+        inflight = True
+        try:
+            rc = send(h, data, laddr, count, 0, pgot)
+            sent[0] = base + got.value
+            inflight = False
+            if rc == EFULL and block:
+                rc = self._send_rest(h, data, lens, laddr, got.value, end, sent)
+        except BaseException:
+            if inflight:
+                sent[0] = base + got.value
+            raise
         if rc < 0:
             raise _error(rc)
+
+    def _send_rest(self, h, data, lens, laddr, done, end, sent):
+        """Sends the messages of a run from message done on, waiting for
+        room in slices until end (None: no limit), and returns the last
+        call's code; sent[0] counts each message sent, as in _send_run."""
+        send, got, pgot = self._send_packed, self._got, self._pgot
+        count = len(lens)
+        daddr = ctypes.cast(data, ctypes.c_void_p).value
+        skip = sum(lens[:done])
+        while True:
+            # Between two calls a signal's Python handler (Ctrl-C's
+            # KeyboardInterrupt) runs, with whole messages sent.
+            left = _SLICE if end is None else min(_SLICE, end - time.monotonic())
+            if left <= 0:
+                return ETIMEDOUT
+            base, got.value = sent[0], 0
+            inflight = True
+            try:
+                rc = send(h, daddr + skip, laddr + 4 * done, count - done,
+                          max(1, int(left * 1e9)), pgot)
+                sent[0] = base + got.value
+                inflight = False
+            except BaseException:
+                if inflight:
+                    sent[0] = base + got.value
+                raise
+            k = got.value
+            skip += sum(lens[done:done + k])
+            done += k
+            if rc not in (ETIMEDOUT, EINTR):
+                return rc
+
+    def _kept_after(self, h, msgs):
+        """Keeps msgs, copied out of the ring, for the next receive when an
+        exception (Ctrl-C's KeyboardInterrupt, raised as soon as the
+        release call returns) ended their release: release again, which
+        consumes them if the first call had not, or fails harmlessly
+        (nothing peeked) if it had; either way they are out of the queue
+        and only these copies hold them."""
+        self._release(h)
+        self._kept[:0] = msgs
 
     def receive(self, timeout=None):
         """Returns the next message as bytes, waiting up to timeout seconds
@@ -339,6 +382,11 @@ class Queue:
         h = self._h
         if h is None:
             self._handle()
+        if self._kept:
+            # Subscripts, not calls: no KeyboardInterrupt between the two.
+            msg = self._kept[0]
+            del self._kept[0]
+            return msg
         rc = self._peek(h, 0, self._pp, self._pn)
         if rc < 0:
             if rc == EEMPTY and (timeout is None or timeout > 0):
@@ -349,8 +397,13 @@ class Queue:
         off = self._p.value - self._base
         msg = self._ring[off:off + self._n.value].tobytes()
         # Released only once copied: an exception before this point (a
-        # KeyboardInterrupt) leaves the message in the queue.
-        rc = self._release(h)
+        # KeyboardInterrupt) leaves the message in the queue; one as the
+        # release returns keeps the copy for the next receive.
+        try:
+            rc = self._release(h)
+        except BaseException:
+            self._kept_after(h, [msg])
+            raise
         if rc < 0:
             raise _error(rc)
         return msg
@@ -368,7 +421,11 @@ class Queue:
 
         The messages are consumed only once all are copied: an exception (a
         KeyboardInterrupt) before the copies are done leaves them all to the
-        next receive."""
+        next receive. One raised as the release of the copied messages
+        returns (Ctrl-C during that call) leaves them in this handle, out
+        of the queue: the next receive, receive_batch or peek of this
+        handle returns them first, so none is lost while the handle is
+        open."""
         h = self._h
         if h is None:
             self._handle()
@@ -378,6 +435,15 @@ class Queue:
             max_bytes = 0
         elif max_bytes < 1:
             raise ValueError(f"queue {self.name}: receive_batch max_bytes {max_bytes}, want at least 1 or None")
+        if self._kept:
+            kept, size = self._kept, 0
+            k = 0
+            while k < min(limit, len(kept)) and (k == 0 or not max_bytes or size + len(kept[k]) <= max_bytes):
+                size += len(kept[k])
+                k += 1
+            msgs = kept[:k]
+            del kept[:k]
+            return msgs
         if limit > self._iov_max:
             # struct iovec pairs: address, length.
             self._iov = array("Q", bytes(16 * limit))
@@ -402,7 +468,11 @@ class Queue:
         else:
             msgs = [ring[p - base:p - base + n].tobytes()
                     for p, n in zip(ptrs, lens)]
-        rc = self._release(h)
+        try:
+            rc = self._release(h)
+        except BaseException:
+            self._kept_after(h, msgs)
+            raise
         if rc < 0:
             raise _error(rc)
         return msgs
@@ -413,6 +483,8 @@ class Queue:
         leaves it to the next reader. Peek again before release returns the
         same message."""
         h = self._handle()
+        if self._kept:
+            return self._kept[0]
         peek, pp, pn = self._peek, self._pp, self._pn
         rc = peek(h, 0, pp, pn)
         if rc == EEMPTY and (timeout is None or timeout > 0):
@@ -424,7 +496,11 @@ class Queue:
 
     def release(self):
         """Consumes the message peek returned."""
-        rc = self._release(self._handle())
+        h = self._handle()
+        if self._kept:
+            del self._kept[0]
+            return
+        rc = self._release(h)
         if rc < 0:
             raise _error(rc)
 
