@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -29,7 +31,13 @@ func Out(ctx context.Context, nc *nats.Conn, cfg Config) error {
 		// oldest publish it waits for itself, and drops the futures of a
 		// session it gives up (CleanupPublisher). The limit is only a
 		// backstop; the bridge keeps within Window.
-		js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(2*cfg.window()))
+		opts := []jetstream.JetStreamOpt{jetstream.WithPublishAsyncMaxPending(2 * cfg.window())}
+		if cfg.Topic == "" {
+			opts = append(opts,
+				jetstream.WithPublishAsyncAckHandler(func(jetstream.JetStream, *nats.Msg, *jetstream.PubAck) { o.settle() }),
+				jetstream.WithPublishAsyncErrHandler(func(jetstream.JetStream, *nats.Msg, error) { o.settle() }))
+		}
+		js, err := jetstream.New(nc, opts...)
 		if err != nil {
 			return &Error{Op: "out", Name: cfg.name(), Err: err}
 		}
@@ -89,6 +97,14 @@ type out struct {
 	// or below it is published again.
 	published   queue.Position
 	waitingPeer bool // the queue's producer died; logged
+
+	// receiveOrAck's wait, which settle ends. settled is set by every
+	// settle and cleared by receiveOrAck when it looks at the oldest
+	// publish, so a publish settled between the look and the wait is not
+	// missed.
+	waitMu     sync.Mutex
+	waitCancel context.CancelFunc
+	settled    bool
 }
 
 // pending is a message published and not yet released.
@@ -228,37 +244,74 @@ var errAckFirst = errors.New("the oldest publish was settled first")
 // acknowledgement, and the held messages are released as soon as they
 // are acknowledged, so a producer waiting for room does not wait for the
 // next message.
+//
+// The wait is the queue's own, on a context that ends at the oldest
+// publish's acknowledgement deadline or when nats.go reports a publish
+// settled (settle, called from its acknowledgement callbacks): no
+// goroutine of the bridge's own stands between the queue and the
+// publish, so a message that comes is published by the goroutine that
+// the queue woke.
 func (o *out) receiveOrAck(ctx context.Context, q *queue.Queue, buf []byte) ([]byte, queue.Position, error) {
 	p := &o.pend[0]
-	if p.skip || p.acked || p.err != nil {
-		return buf, 0, errAckFirst
-	}
-	wctx, cancel := context.WithCancel(ctx)
-	settled := make(chan struct{})
-	var acked bool
-	var ferr error
-	go func() {
-		defer close(settled)
-		defer cancel()
-		t := time.NewTimer(time.Until(p.sent.Add(o.cfg.ackTimeout())))
-		defer t.Stop()
-		select {
-		case <-p.fut.Ok():
-			acked = true
-		case ferr = <-p.fut.Err():
-		case <-t.C:
-			ferr = fmt.Errorf("no acknowledgement for the message at position %d within %v", p.pos, o.cfg.ackTimeout())
-		case <-wctx.Done():
+	wctx, cancel := context.WithDeadline(ctx, p.sent.Add(o.cfg.ackTimeout()))
+	defer cancel()
+	for {
+		if p.skip || o.settledFront(p) {
+			return buf, 0, errAckFirst
 		}
-	}()
+		o.waitMu.Lock()
+		if !o.settled {
+			o.waitCancel = cancel
+			o.waitMu.Unlock()
+			break
+		}
+		// A publish was settled since the last look: look again.
+		o.settled = false
+		o.waitMu.Unlock()
+	}
+	// A publish just made woke nats.go's flusher, which writes it to the
+	// server, onto this goroutine's P. The queue's wait spins before it
+	// sleeps, and would keep the flusher from that P meanwhile: let it run
+	// first.
+	runtime.Gosched()
 	msg, pos, err := receiveHeld(wctx, q, buf)
-	cancel()
-	<-settled // o.pend is not changed while the goroutine looks at p
-	p.acked, p.err = acked, ferr
+	o.waitMu.Lock()
+	o.waitCancel = nil
+	o.waitMu.Unlock()
 	if err != nil && ctx.Err() == nil && wctx.Err() != nil {
+		if !o.settledFront(p) && errors.Is(wctx.Err(), context.DeadlineExceeded) {
+			p.err = fmt.Errorf("no acknowledgement for the message at position %d within %v", p.pos, o.cfg.ackTimeout())
+		}
 		return msg, 0, errAckFirst
 	}
 	return msg, pos, err
+}
+
+// settle is nats.go's callback for a publish acknowledged or failed: it
+// ends receiveOrAck's wait, or tells the next one to look first.
+func (o *out) settle() {
+	o.waitMu.Lock()
+	o.settled = true
+	if o.waitCancel != nil {
+		o.waitCancel()
+		o.waitCancel = nil
+	}
+	o.waitMu.Unlock()
+}
+
+// settledFront reports whether publish p was settled, and records its
+// outcome, without waiting.
+func (o *out) settledFront(p *pending) bool {
+	if p.acked || p.err != nil {
+		return true
+	}
+	select {
+	case <-p.fut.Ok():
+		p.acked = true
+	case p.err = <-p.fut.Err():
+	default:
+	}
+	return p.acked || p.err != nil
 }
 
 // deadPeer logs (once until a message comes) that the queue's producer

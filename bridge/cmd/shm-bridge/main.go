@@ -111,7 +111,7 @@ Exit status: 0 ended or drained after SIGINT/SIGTERM/SIGHUP, 1 failure,
 type common struct {
 	url, subject, dir, oversize string
 	window                      int
-	status                      time.Duration
+	status, spin                time.Duration
 	topic                       bool
 }
 
@@ -124,6 +124,7 @@ func (c *common) register(cmd *cobra.Command) {
 	f.StringVar(&c.oversize, "oversize", "stop", "a message too large: stop (exit 1, nothing lost) or skip (log, count, drop)")
 	f.DurationVar(&c.status, "status", 10*time.Second, "print a status line this often (0: only at the end)")
 	f.BoolVar(&c.topic, "topic", false, "the name is a topic's (package topic), not a queue's")
+	f.DurationVar(&c.spin, "spin", queue.DefaultSpin, "how long a wait on the queue or topic spins before it sleeps: a message that comes within it skips a wake-up, at the cost of a busy CPU for as long (0: sleep at once)")
 }
 
 func (c *common) config(cmd *cobra.Command, name string, stderr io.Writer) (natsbridge.Config, error) {
@@ -133,6 +134,9 @@ func (c *common) config(cmd *cobra.Command, name string, stderr io.Writer) (nats
 	}
 	if c.window < 1 {
 		return cfg, usageErr(cmd, "--window %d: must be at least 1", c.window)
+	}
+	if c.spin < 0 {
+		return cfg, usageErr(cmd, "--spin %v: must not be negative", c.spin)
 	}
 	switch c.oversize {
 	case "stop":
@@ -148,6 +152,10 @@ func (c *common) config(cmd *cobra.Command, name string, stderr io.Writer) (nats
 	if c.dir != "" {
 		cfg.QueueOptions = append(cfg.QueueOptions, queue.Dir(c.dir))
 		cfg.TopicOptions = append(cfg.TopicOptions, topic.Dir(c.dir))
+	}
+	if cmd.Flags().Changed("spin") {
+		cfg.QueueOptions = append(cfg.QueueOptions, queue.SpinTime(c.spin))
+		cfg.TopicOptions = append(cfg.TopicOptions, topic.SpinTime(c.spin))
 	}
 	var mu sync.Mutex
 	cfg.Logf = func(format string, args ...any) {

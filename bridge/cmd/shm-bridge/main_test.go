@@ -108,6 +108,7 @@ func TestUsage(t *testing.T) {
 		{[]string{"out", "q", "--subject", "s", "--oversize", "drop"}, `--oversize "drop": want stop or skip`},
 		{[]string{"in", "--subject", "s", "q", "--window", "0"}, "--window 0: must be at least 1"},
 		{[]string{"in", "--subject", "s", "q", "-n", "-1"}, "-n -1: must not be negative"},
+		{[]string{"out", "--subject", "s", "q", "--spin", "-1us"}, "--spin -1µs: must not be negative"},
 		{[]string{"in", "--subject", "s", "q", "--bogus"}, "unknown flag: --bogus"},
 	} {
 		t.Run(strings.Join(tc.args, "_"), func(t *testing.T) {
@@ -143,7 +144,7 @@ func TestOutThenIn(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer q.Close()
-	code, stderr = runCommand(t, "in", "--nats", url, "--subject", "cmd.x", dst, "-n", "100", "--seq", "--status", "0")
+	code, stderr = runCommand(t, "in", "--nats", url, "--subject", "cmd.x", dst, "-n", "100", "--seq", "--status", "0", "--spin", "0s")
 	if code != 0 || !strings.Contains(stderr, "done: moved 100,") {
 		t.Fatalf("in: exit %d, stderr:\n%s", code, stderr)
 	}
