@@ -36,6 +36,12 @@ func Wait(ctx context.Context, addr *atomic.Uint32, val uint32) error {
 	}
 	stop := context.AfterFunc(ctx, func() { Wake(addr, math.MaxInt32) })
 	defer stop()
+	// A cancellation while the wake-up was being registered woke nobody:
+	// look again, so that only one landing in the few instructions before
+	// the system call is left to cancelSlice.
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	d := cancelSlice
 	if dl, ok := ctx.Deadline(); ok {
 		d = min(d, time.Until(dl))
