@@ -49,10 +49,25 @@ func (t *Topic) Publish(ctx context.Context, msg []byte) (err error) {
 	if ctx == nil {
 		return wrapErr(opPublish, t.name, errNilContext)
 	}
-	if !t.cfg.noGuard {
-		defer t.catch(debug.SetPanicOnFault(true), opPublish, &err)
+	if t.cfg.noGuard {
+		return t.publishMsg(ctx, msg, true)
 	}
-	if err := t.publishOne(ctx, msg, true); err != nil {
+	old, finished := debug.SetPanicOnFault(true), false
+	defer func() {
+		debug.SetPanicOnFault(old)
+		if !finished {
+			t.caught(recover(), opPublish, &err)
+		}
+	}()
+	err = t.publishMsg(ctx, msg, true)
+	finished = true
+	return err
+}
+
+// publishMsg is Publish (TryPublish without block) without the fault
+// guard.
+func (t *Topic) publishMsg(ctx context.Context, msg []byte, block bool) error {
+	if err := t.publishOne(ctx, msg, block); err != nil {
 		return t.pubErr(err)
 	}
 	return nil
@@ -83,13 +98,19 @@ func (t *Topic) BecomePublisher() (err error) {
 // publisher still keeps for its start grace (see StartGrace), it returns
 // ErrFull (unwrapped).
 func (t *Topic) TryPublish(msg []byte) (err error) {
-	if !t.cfg.noGuard {
-		defer t.catch(debug.SetPanicOnFault(true), opPublish, &err)
+	if t.cfg.noGuard {
+		return t.publishMsg(context.Background(), msg, false)
 	}
-	if err := t.publishOne(context.Background(), msg, false); err != nil {
-		return t.pubErr(err)
-	}
-	return nil
+	old, finished := debug.SetPanicOnFault(true), false
+	defer func() {
+		debug.SetPanicOnFault(old)
+		if !finished {
+			t.caught(recover(), opPublish, &err)
+		}
+	}()
+	err = t.publishMsg(context.Background(), msg, false)
+	finished = true
+	return err
 }
 
 // PublishBatch publishes msgs in order as separate messages and makes them
@@ -100,9 +121,23 @@ func (t *Topic) PublishBatch(ctx context.Context, msgs [][]byte) (err error) {
 	if ctx == nil {
 		return wrapErr(opPublish, t.name, errNilContext)
 	}
-	if !t.cfg.noGuard {
-		defer t.catch(debug.SetPanicOnFault(true), opPublish, &err)
+	if t.cfg.noGuard {
+		return t.publishBatch(ctx, msgs)
 	}
+	old, finished := debug.SetPanicOnFault(true), false
+	defer func() {
+		debug.SetPanicOnFault(old)
+		if !finished {
+			t.caught(recover(), opPublish, &err)
+		}
+	}()
+	err = t.publishBatch(ctx, msgs)
+	finished = true
+	return err
+}
+
+// publishBatch is PublishBatch without the fault guard.
+func (t *Topic) publishBatch(ctx context.Context, msgs [][]byte) error {
 	for _, m := range msgs {
 		if err := t.publishable(len(m)); err != nil {
 			t.flush()
@@ -134,9 +169,23 @@ func (t *Topic) Reserve(ctx context.Context, n int) (_ []byte, err error) {
 	if ctx == nil {
 		return nil, wrapErr(opPublish, t.name, errNilContext)
 	}
-	if !t.cfg.noGuard {
-		defer t.catch(debug.SetPanicOnFault(true), opPublish, &err)
+	if t.cfg.noGuard {
+		return t.reserve(ctx, n)
 	}
+	old, finished := debug.SetPanicOnFault(true), false
+	defer func() {
+		debug.SetPanicOnFault(old)
+		if !finished {
+			t.caught(recover(), opPublish, &err)
+		}
+	}()
+	b, err := t.reserve(ctx, n)
+	finished = true
+	return b, err
+}
+
+// reserve is Reserve without the fault guard.
+func (t *Topic) reserve(ctx context.Context, n int) ([]byte, error) {
 	if n < 0 {
 		return nil, t.pubErr(fmt.Errorf("%w: negative size %d", ErrTooLarge, n))
 	}
@@ -153,9 +202,23 @@ func (t *Topic) Reserve(ctx context.Context, n int) (_ []byte, err error) {
 
 // Commit publishes the message that the last Reserve made room for.
 func (t *Topic) Commit() (err error) {
-	if !t.cfg.noGuard {
-		defer t.catch(debug.SetPanicOnFault(true), opCommit, &err)
+	if t.cfg.noGuard {
+		return t.commitReserved()
 	}
+	old, finished := debug.SetPanicOnFault(true), false
+	defer func() {
+		debug.SetPanicOnFault(old)
+		if !finished {
+			t.caught(recover(), opCommit, &err)
+		}
+	}()
+	err = t.commitReserved()
+	finished = true
+	return err
+}
+
+// commitReserved is Commit without the fault guard.
+func (t *Topic) commitReserved() error {
 	if t.state != stateOpen {
 		return wrapErr(opCommit, t.name, t.stateErr())
 	}
@@ -174,7 +237,12 @@ func (t *Topic) pubErr(err error) error {
 	return wrapErr(opPublish, t.name, t.truncated(err))
 }
 
+// publishable checks that the handle may publish an n-byte message now,
+// and makes it the publisher if it is not yet.
 func (t *Topic) publishable(n int) error {
+	if t.state == stateOpen && t.p.active && !t.p.resv && n <= t.maxMsg {
+		return nil
+	}
 	switch {
 	case t.state != stateOpen:
 		return t.stateErr()
