@@ -59,6 +59,10 @@ func (t *Topic) Publish(ctx context.Context, msg []byte) (err error) {
 			t.caught(recover(), opPublish, &err)
 		}
 	}()
+	if t.publishFast(msg) {
+		finished = true
+		return nil
+	}
 	err = t.publishMsg(ctx, msg, true)
 	finished = true
 	return err
@@ -67,6 +71,9 @@ func (t *Topic) Publish(ctx context.Context, msg []byte) (err error) {
 // publishMsg is Publish (TryPublish without block) without the fault
 // guard.
 func (t *Topic) publishMsg(ctx context.Context, msg []byte, block bool) error {
+	if t.publishFast(msg) {
+		return nil
+	}
 	if err := t.publishOne(ctx, msg, block); err != nil {
 		return t.pubErr(err)
 	}
@@ -108,6 +115,10 @@ func (t *Topic) TryPublish(msg []byte) (err error) {
 			t.caught(recover(), opPublish, &err)
 		}
 	}()
+	if t.publishFast(msg) {
+		finished = true
+		return nil
+	}
 	err = t.publishMsg(context.Background(), msg, false)
 	finished = true
 	return err
@@ -268,6 +279,45 @@ func (t *Topic) publishOne(ctx context.Context, msg []byte, block bool) error {
 	return nil
 }
 
+// publishFast publishes msg when nothing stands in its way, and reports
+// whether it did: the handle is the publisher with no reservation or
+// batch open, msg is within the maximum, its record fits before the
+// ring's end (no wrap record), and the room it needs is free or passOldest
+// frees it. It writes what prepare and flush would, in the same order:
+// oldest first, then the end marker, the sequence and the payload, the
+// commit with a release store, tail, and a wake-up only when a subscriber
+// sleeps.
+func (t *Topic) publishFast(msg []byte) bool {
+	n := len(msg)
+	if t.state != stateOpen || !t.p.active || t.p.resv || t.p.defer1 || n > t.maxMsg {
+		return false
+	}
+	tail := t.p.tail
+	o := tail & t.mask
+	rec := recSize(n)
+	end := tail + rec
+	if o+rec > t.capacity {
+		return false
+	}
+	if need := end + recordHeader; need > t.capacity && need-t.capacity > t.p.oldest && !t.passOldest(need-t.capacity) {
+		return false
+	}
+	le := binary.LittleEndian
+	seq := t.p.seq
+	eo := end & t.mask
+	le.PutUint64(t.ring[eo:], seq+1) // the new end marker
+	le.PutUint64(t.ring[eo+8:], 0)
+	le.PutUint64(t.ring[o:], seq)
+	copy(t.ring[o+recordHeader:], msg)
+	t.p.tail = end
+	t.p.seq++
+	racehint.Release(t.race)
+	t.publish(&t.words[(o+8)>>3], lenKind(uint32(n), kindData))
+	t.publish(t.tail, end)
+	t.wakeSubscribers()
+	return true
+}
+
 // flush commits the held-back record, if any, with a release store (all
 // the plain stores before it, later records of a batch included, are
 // visible first), publishes tail and wakes the sleeping subscribers.
@@ -339,6 +389,9 @@ func (t *Topic) prepare(ctx context.Context, n int, block bool) (commit, uint64,
 // joined since the table was last looked at is either seen now (and waited
 // for) or saw the new oldest and starts after it (see layout.go).
 func (t *Topic) makeRoom(ctx context.Context, need uint64, block bool) error {
+	if t.passOldest(need) {
+		return nil
+	}
 	if !t.overwrite && t.p.oldest == 0 {
 		if err := t.keepFirst(ctx, block); err != nil {
 			return err
@@ -375,6 +428,69 @@ func (t *Topic) makeRoom(ctx context.Context, need uint64, block bool) error {
 	}
 	t.p.oldest, t.p.oldestSeq = pos, seq
 	return nil
+}
+
+// passOldest is makeRoom's common case, and reports whether it was: the
+// records from oldest on are data records, each checked as walkFrom
+// checks it, and the first record boundary at or after need is among
+// them; on a lossless topic, no active subscriber read below that boundary
+// when the table was last looked at, and the message at position 0 is not
+// kept for the start grace. It moves oldest there (a lossless topic up to
+// passAhead further, see below) and then looks at join gen: when a
+// subscriber joined since, it leaves the publisher's own oldest as it was
+// and reports false, and makeRoom, which walks from there again, looks at
+// the table (see layout.go: the store of oldest comes first either way).
+//
+// A lossless publisher moves oldest past the records that follow too, up
+// to passAhead bytes beyond need, as long as each is a data record and
+// every subscriber had read it when the table was last looked at: those
+// records are not written over yet, but no subscriber will read them
+// again, so the only one to miss them is a joiner's history. The
+// publisher then moves oldest once per run of small messages instead of
+// with each one. An overwrite publisher moves oldest no further than it
+// must: a subscriber it passes loses the messages in between.
+func (t *Topic) passOldest(need uint64) bool {
+	pos, seq := t.p.oldest, t.p.oldestSeq
+	if pos >= t.p.tail || pos == 0 && !t.overwrite {
+		return false
+	}
+	limit := need
+	if !t.overwrite {
+		limit += t.passAhead
+	}
+	for pos < limit {
+		o := pos & t.mask
+		s := t.words[o>>3].Load()
+		w := t.words[o>>3+1].Load()
+		n := uint64(uint32(w))
+		rec := (n + recordHeader + 15) &^ 15
+		next := pos + rec
+		if s != seq || uint32(w>>32) != kindData || n > uint64(t.maxMsg) || o+rec > t.capacity || next > t.p.tail || !t.overwrite && next > t.p.minPos {
+			break
+		}
+		pos, seq = next, seq+1
+	}
+	if pos < need {
+		return false
+	}
+	if t.overwrite {
+		// A full barrier, as in makeRoom.
+		t.oldest.Swap(pos)
+	} else {
+		t.publish(t.oldest, pos)
+	}
+	if t.joinGen.Load() != t.p.joinGen {
+		return false
+	}
+	t.p.oldest, t.p.oldestSeq = pos, seq
+	return true
+}
+
+// passAheadFor is how far beyond what it must a lossless publisher moves
+// oldest past records every subscriber has read (see passOldest): a 64th
+// of the ring, at most 4 KiB, in whole records; 0 for rings under 1 KiB.
+func passAheadFor(capacity uint64) uint64 {
+	return min(capacity/64, 4<<10) &^ (recordHeader - 1)
 }
 
 // keepFirst waits, before a lossless publisher first moves oldest past

@@ -451,7 +451,7 @@ func (t *Topic) consume(adv uint64) {
 	prev := t.s.pos
 	t.s.pos += adv
 	t.s.seq++
-	e := t.table[t.s.slot]
+	e := &t.table[t.s.slot]
 	t.publish(e.seq, t.s.seq)
 	t.publish(e.pos, t.s.pos)
 	if t.pubWait.Load() != 0 {
@@ -617,7 +617,7 @@ func (t *Topic) lag() error {
 		}
 		missed := seq - t.s.seq
 		t.s.pos, t.s.seq, t.s.peeked = oldest, seq, false
-		e := t.table[t.s.slot]
+		e := &t.table[t.s.slot]
 		t.publish(e.seq, seq)
 		t.publish(e.pos, oldest)
 		return &LaggedError{Missed: missed}
