@@ -150,16 +150,23 @@ func (t *Topic) PublishBatch(ctx context.Context, msgs [][]byte) (err error) {
 // publishBatch is PublishBatch without the fault guard.
 func (t *Topic) publishBatch(ctx context.Context, msgs [][]byte) error {
 	for _, m := range msgs {
-		if err := t.publishable(len(m)); err != nil {
-			t.flush()
-			return t.pubErr(err)
+		var c commit
+		if o, ok := t.placeFast(len(m)); ok {
+			copy(t.ring[o+recordHeader:], m)
+			c = commit{off: o, word: lenKind(uint32(len(m)), kindData), pos: t.p.tail - recSize(len(m))}
+		} else {
+			if err := t.publishable(len(m)); err != nil {
+				t.flush()
+				return t.pubErr(err)
+			}
+			var off uint64
+			var err error
+			if c, off, err = t.prepare(ctx, len(m), true); err != nil {
+				t.flush()
+				return t.pubErr(err)
+			}
+			copy(t.ring[off:], m)
 		}
-		c, off, err := t.prepare(ctx, len(m), true)
-		if err != nil {
-			t.flush()
-			return t.pubErr(err)
-		}
-		copy(t.ring[off:], m)
 		if !t.p.defer1 {
 			// The batch's first record (or the first after a flush in
 			// the middle): its commit goes last.
@@ -190,6 +197,12 @@ func (t *Topic) Reserve(ctx context.Context, n int) (_ []byte, err error) {
 			t.caught(recover(), opPublish, &err)
 		}
 	}()
+	if o, ok := t.placeFast(n); ok {
+		t.p.resv, t.p.resvLen = true, n
+		t.p.pending = commit{off: o, word: lenKind(uint32(n), kindData), pos: t.p.tail - recSize(n)}
+		finished = true
+		return t.ring[o+recordHeader : o+recordHeader+uint64(n) : o+recordHeader+uint64(n)], nil
+	}
 	b, err := t.reserve(ctx, n)
 	finished = true
 	return b, err
@@ -223,6 +236,12 @@ func (t *Topic) Commit() (err error) {
 			t.caught(recover(), opCommit, &err)
 		}
 	}()
+	if t.state == stateOpen && t.p.resv {
+		t.p.resv, t.p.defer1 = false, true
+		t.flush()
+		finished = true
+		return nil
+	}
 	err = t.commitReserved()
 	finished = true
 	return err
@@ -279,28 +298,50 @@ func (t *Topic) publishOne(ctx context.Context, msg []byte, block bool) error {
 	return nil
 }
 
-// publishFast publishes msg when nothing stands in its way, and reports
-// whether it did: the handle is the publisher with no reservation or
-// batch open, msg is within the maximum, its record fits before the
-// ring's end (no wrap record), and the room it needs is free or passOldest
-// frees it. It writes what prepare and flush would, in the same order:
-// oldest first, then the end marker, the sequence and the payload, the
-// commit with a release store, tail, and a wake-up only when a subscriber
-// sleeps.
+// publishFast publishes msg when nothing stands in its way (see
+// placeFast), and reports whether it did. It writes what prepare and
+// flush would, in the same order: oldest first, then the end marker, the
+// sequence and the payload, the commit with a release store, tail, and a
+// wake-up only when a subscriber sleeps.
 func (t *Topic) publishFast(msg []byte) bool {
-	n := len(msg)
-	if t.state != stateOpen || !t.p.active || t.p.resv || t.p.defer1 || n > t.maxMsg {
+	if t.p.defer1 { // a batch's record is held back: not here
 		return false
+	}
+	o, ok := t.placeFast(len(msg))
+	if !ok {
+		return false
+	}
+	copy(t.ring[o+recordHeader:], msg)
+	racehint.Release(t.race)
+	t.publish(&t.words[(o+8)>>3], lenKind(uint32(len(msg)), kindData))
+	t.publish(t.tail, t.p.tail)
+	t.wakeSubscribers()
+	return true
+}
+
+// placeFast is prepare's common case, and reports whether it was: the
+// handle is the publisher with no reservation open, an n-byte message is
+// within the maximum, its record fits before the ring's end (no wrap
+// record), and the room it needs is free or passOldest frees it (and
+// does not take the record a batch holds back).
+// It writes the end marker after the record and the record's sequence,
+// moves the local tail and sequence on, and returns the record's ring
+// offset; the payload and the commit are the caller's.
+func (t *Topic) placeFast(n int) (uint64, bool) {
+	if t.state != stateOpen || !t.p.active || t.p.resv || n < 0 || n > t.maxMsg {
+		return 0, false
 	}
 	tail := t.p.tail
 	o := tail & t.mask
 	rec := recSize(n)
 	end := tail + rec
 	if o+rec > t.capacity {
-		return false
+		return 0, false
 	}
-	if need := end + recordHeader; need > t.capacity && need-t.capacity > t.p.oldest && !t.passOldest(need-t.capacity) {
-		return false
+	if need := end + recordHeader; need > t.capacity && need-t.capacity > t.p.oldest {
+		if t.p.defer1 && need-t.capacity > t.p.pending.pos || !t.passOldest(need-t.capacity) {
+			return 0, false
+		}
 	}
 	le := binary.LittleEndian
 	seq := t.p.seq
@@ -308,14 +349,9 @@ func (t *Topic) publishFast(msg []byte) bool {
 	le.PutUint64(t.ring[eo:], seq+1) // the new end marker
 	le.PutUint64(t.ring[eo+8:], 0)
 	le.PutUint64(t.ring[o:], seq)
-	copy(t.ring[o+recordHeader:], msg)
 	t.p.tail = end
 	t.p.seq++
-	racehint.Release(t.race)
-	t.publish(&t.words[(o+8)>>3], lenKind(uint32(n), kindData))
-	t.publish(t.tail, end)
-	t.wakeSubscribers()
-	return true
+	return o, true
 }
 
 // flush commits the held-back record, if any, with a release store (all

@@ -305,8 +305,27 @@ func (t *Topic) ReceiveBatch(ctx context.Context, msgs [][]byte) (n int, err err
 
 // receiveBatch is ReceiveBatch without the fault guard.
 func (t *Topic) receiveBatch(ctx context.Context, msgs [][]byte) (n int, err error) {
+	// The messages dataAt finds ready are taken with one store of the
+	// position (and of the sequence) for all of them, before anything
+	// else is done and before the call returns.
+	prev, moved := t.s.pos, false
 	block := true
 	for n < len(msgs) {
+		if off, ln, adv, ok := t.dataAt(); ok && !t.overwrite {
+			msgs[n] = append(msgs[n][:0], t.ring[off:off+ln]...)
+			if !moved {
+				prev, moved = t.s.pos, true
+			}
+			t.s.pos += adv
+			t.s.seq++
+			n++
+			block = false
+			continue
+		}
+		if moved {
+			t.publishPosition(prev)
+			moved = false
+		}
 		m, err := t.receive(ctx, msgs[n], block)
 		if err != nil {
 			if n > 0 {
@@ -320,6 +339,9 @@ func (t *Topic) receiveBatch(ctx context.Context, msgs [][]byte) (n int, err err
 		msgs[n] = m
 		n++
 		block = false
+	}
+	if moved {
+		t.publishPosition(prev)
 	}
 	return n, nil
 }
@@ -344,6 +366,11 @@ func (t *Topic) Peek(ctx context.Context) (_ []byte, err error) {
 			t.caught(recover(), opReceive, &err)
 		}
 	}()
+	if off, n, adv, ok := t.dataAt(); ok {
+		t.s.peeked, t.s.peekOff, t.s.peekLen, t.s.peekAdv = true, off, int(n), adv
+		finished = true
+		return t.ring[off : off+n : off+n], nil
+	}
 	b, err := t.peek(ctx)
 	finished = true
 	return b, err
@@ -379,6 +406,11 @@ func (t *Topic) Release() (err error) {
 			t.caught(recover(), opRelease, &err)
 		}
 	}()
+	if t.state == stateOpen && t.s.peeked && !t.overwrite {
+		t.consume(t.s.peekAdv)
+		finished = true
+		return nil
+	}
 	err = t.release()
 	finished = true
 	return err
@@ -451,6 +483,13 @@ func (t *Topic) consume(adv uint64) {
 	prev := t.s.pos
 	t.s.pos += adv
 	t.s.seq++
+	t.publishPosition(prev)
+}
+
+// publishPosition publishes the subscriber's sequence and position, which
+// moved on from prev, and wakes the publisher when it waits for a target
+// in between.
+func (t *Topic) publishPosition(prev uint64) {
 	e := &t.table[t.s.slot]
 	t.publish(e.seq, t.s.seq)
 	t.publish(e.pos, t.s.pos)
