@@ -579,6 +579,11 @@ func (t *Topic) next(ctx context.Context, block bool) (off uint64, n int, adv ui
 			// where a marker should be are damage (or a truncation inside
 			// the page), not an empty topic.
 			if s := t.words[o>>3].Load(); s != t.s.seq {
+				// On an overwrite topic the publisher may have gone
+				// round since oldest was read: read it again.
+				if t.overwrite && t.oldest.Load() > c {
+					return 0, 0, 0, t.lag()
+				}
 				return 0, 0, 0, t.corruptRecord(c, "end marker's sequence", s, fmt.Sprint(t.s.seq))
 			}
 			if err := t.waitData(ctx, block); err != nil {
