@@ -671,7 +671,7 @@ func (t *Topic) waitRoom(ctx context.Context, pos uint64, block bool) error {
 		}
 		return peerCheck
 	}
-	return t.await(ctx, t.pubWait, ready, peer, beforeSleep)
+	return t.await(ctx, t.pubWait, ready, nil, peer, beforeSleep)
 }
 
 // hysteresisSlice bounds the publisher's first sleep for room, in which it

@@ -688,13 +688,24 @@ func (t *Topic) waitData(ctx context.Context, block bool) error {
 		}
 		return false, nil
 	}
-	if ok, err := ready(); ok || err != nil {
-		return err
+	// Spinning, it looks at the record only: closed shares the
+	// publisher's line, which every publish writes, and reading it each
+	// time the subscriber catches up, or on every spin, would pull that
+	// line away from the publisher each time. ready, which looks at
+	// closed too, runs every 64th spin and before every sleep.
+	spin := func() bool { return !empty() || t.overwrite && t.oldest.Load() > c }
+	if spin() {
+		return nil
 	}
-	if !block {
-		return ErrEmpty
+	if !block || t.cfg.spin <= 0 {
+		if ok, err := ready(); ok || err != nil {
+			return err
+		}
+		if !block {
+			return ErrEmpty
+		}
 	}
-	return t.await(ctx, t.subWait, ready, t.publisherDead, nil)
+	return t.await(ctx, t.subWait, ready, spin, t.publisherDead, nil)
 }
 
 // publisherDead reports ErrPeerDead when a publisher held the role and
