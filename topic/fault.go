@@ -17,16 +17,35 @@ import (
 // page past the new end raises SIGBUS, which kills a Go program. As in
 // package queue (see its fault.go), every exported method that touches the
 // mapping runs with runtime/debug.SetPanicOnFault(true) and recovers the
-// fault in one deferred call at its top:
+// fault in one deferred call at its top. The calls made once per message
+// (Publish, TryPublish, PublishBatch, Reserve, Commit, Receive,
+// TryReceive, ReceiveBatch, Peek, Release) use the cheaper form: a
+// deferred closure that restores the flag and calls recover only when the
+// body did not finish, since a fault unwinds the body before it sets
+// finished:
 //
-//	func (t *Topic) Publish(ctx context.Context, msg []byte) (err error) {
-//		if !t.cfg.noGuard {
-//			defer t.catch(debug.SetPanicOnFault(true), opPublish, &err)
+//	func (t *Topic) TryPublish(msg []byte) (err error) {
+//		if t.cfg.noGuard {
+//			return t.publishMsg(context.Background(), msg, false)
 //		}
-//		...
+//		old, finished := debug.SetPanicOnFault(true), false
+//		defer func() {
+//			debug.SetPanicOnFault(old)
+//			if !finished {
+//				t.caught(recover(), opPublish, &err)
+//			}
+//		}()
+//		err = t.publishMsg(context.Background(), msg, false)
+//		finished = true
+//		return err
+//	}
 //
-// catch turns the fault into an error wrapping shm.ErrFault and re-panics
-// anything else. A fault can strike between any two stores of an
+// The other exported methods keep the shorter form:
+//
+//	defer t.catch(debug.SetPanicOnFault(true), opSubscribe, &err)
+//
+// catch and caught turn the fault into an error wrapping shm.ErrFault and
+// re-panic anything else. A fault can strike between any two stores of an
 // operation, so the handle is broken from then on: every later call
 // returns shm.ErrFault without touching the mapping, except Close and
 // Detach, which give up the roles (header words only, each access
@@ -70,6 +89,21 @@ func (t *Topic) catch(old bool, op string, err *error) {
 		t.state = stateBroken
 		*err = wrapErr(op, t.name, t.faultErr())
 	}
+}
+
+// caught is the end of the per-message guard (see above) when its body
+// did not finish: r is what recover returned, nil for a runtime.Goexit,
+// which goes on. A fault breaks the handle and becomes the error; any
+// other panic goes on.
+func (t *Topic) caught(r any, op string, err *error) {
+	if r == nil {
+		return
+	}
+	if _, ok := fault.Addr(r); !ok {
+		panic(r)
+	}
+	t.state = stateBroken
+	*err = wrapErr(op, t.name, t.faultErr())
 }
 
 // faultErr says why the mapping faulted: the object was truncated (to how

@@ -32,6 +32,9 @@ func Stat(name string, opts ...Option) (Stats, error) {
 	for look := range statLooks {
 		last := s
 		s, err = statOnce(name, opts...)
+		if errors.Is(err, errMoved) {
+			continue
+		}
 		if !errors.Is(err, ErrCorrupt) || look > 0 && s.Tail == last.Tail && s.Oldest == last.Oldest {
 			break
 		}

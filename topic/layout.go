@@ -64,7 +64,9 @@ import (
 // The ring keeps every record from oldest to tail intact. Before the
 // publisher writes over a record it moves oldest past it (to the first
 // record boundary at or after the last position it is about to write, minus
-// capacity). A lossless topic first waits until every active subscriber's
+// capacity; a lossless publisher may go on past records that every
+// subscriber has read, at most a 64th of the ring or 4 KiB further, so
+// that it moves oldest once per run of small messages). A lossless topic first waits until every active subscriber's
 // position is at or after the new oldest: a subscriber's record is never
 // written over. In an overwrite topic the publisher never waits; a reader
 // copies a record and then reads oldest again (a seqlock on oldest): when

@@ -53,7 +53,9 @@ func Subscribers(n int) Option { return func(c *config) { c.nsubs = n } }
 // starts with the next message published). While the ring still holds the
 // topic's first message, a joiner starts with that one whatever History
 // says (see the package doc, Joining). The ring keeps as many recent
-// messages as its capacity holds; history does not make it keep more.
+// messages as its capacity holds (a lossless topic's ring gives up to a
+// 64th of itself, at most 4 KiB, of the oldest ones early, once every
+// subscriber read them); history does not make it keep more.
 func History(n int) Option { return func(c *config) { c.history = n } }
 
 // Overwrite makes Create's topic never wait for a subscriber: the

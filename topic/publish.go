@@ -49,10 +49,32 @@ func (t *Topic) Publish(ctx context.Context, msg []byte) (err error) {
 	if ctx == nil {
 		return wrapErr(opPublish, t.name, errNilContext)
 	}
-	if !t.cfg.noGuard {
-		defer t.catch(debug.SetPanicOnFault(true), opPublish, &err)
+	if t.cfg.noGuard {
+		return t.publishMsg(ctx, msg, true)
 	}
-	if err := t.publishOne(ctx, msg, true); err != nil {
+	old, finished := debug.SetPanicOnFault(true), false
+	defer func() {
+		debug.SetPanicOnFault(old)
+		if !finished {
+			t.caught(recover(), opPublish, &err)
+		}
+	}()
+	if t.publishFast(msg) {
+		finished = true
+		return nil
+	}
+	err = t.publishMsg(ctx, msg, true)
+	finished = true
+	return err
+}
+
+// publishMsg is Publish (TryPublish without block) without the fault
+// guard.
+func (t *Topic) publishMsg(ctx context.Context, msg []byte, block bool) error {
+	if t.publishFast(msg) {
+		return nil
+	}
+	if err := t.publishOne(ctx, msg, block); err != nil {
 		return t.pubErr(err)
 	}
 	return nil
@@ -83,13 +105,23 @@ func (t *Topic) BecomePublisher() (err error) {
 // publisher still keeps for its start grace (see StartGrace), it returns
 // ErrFull (unwrapped).
 func (t *Topic) TryPublish(msg []byte) (err error) {
-	if !t.cfg.noGuard {
-		defer t.catch(debug.SetPanicOnFault(true), opPublish, &err)
+	if t.cfg.noGuard {
+		return t.publishMsg(context.Background(), msg, false)
 	}
-	if err := t.publishOne(context.Background(), msg, false); err != nil {
-		return t.pubErr(err)
+	old, finished := debug.SetPanicOnFault(true), false
+	defer func() {
+		debug.SetPanicOnFault(old)
+		if !finished {
+			t.caught(recover(), opPublish, &err)
+		}
+	}()
+	if t.publishFast(msg) {
+		finished = true
+		return nil
 	}
-	return nil
+	err = t.publishMsg(context.Background(), msg, false)
+	finished = true
+	return err
 }
 
 // PublishBatch publishes msgs in order as separate messages and makes them
@@ -100,20 +132,41 @@ func (t *Topic) PublishBatch(ctx context.Context, msgs [][]byte) (err error) {
 	if ctx == nil {
 		return wrapErr(opPublish, t.name, errNilContext)
 	}
-	if !t.cfg.noGuard {
-		defer t.catch(debug.SetPanicOnFault(true), opPublish, &err)
+	if t.cfg.noGuard {
+		return t.publishBatch(ctx, msgs)
 	}
+	old, finished := debug.SetPanicOnFault(true), false
+	defer func() {
+		debug.SetPanicOnFault(old)
+		if !finished {
+			t.caught(recover(), opPublish, &err)
+		}
+	}()
+	err = t.publishBatch(ctx, msgs)
+	finished = true
+	return err
+}
+
+// publishBatch is PublishBatch without the fault guard.
+func (t *Topic) publishBatch(ctx context.Context, msgs [][]byte) error {
 	for _, m := range msgs {
-		if err := t.publishable(len(m)); err != nil {
-			t.flush()
-			return t.pubErr(err)
+		var c commit
+		if o, ok := t.placeFast(len(m)); ok {
+			copy(t.ring[o+recordHeader:], m)
+			c = commit{off: o, word: lenKind(uint32(len(m)), kindData), pos: t.p.tail - recSize(len(m))}
+		} else {
+			if err := t.publishable(len(m)); err != nil {
+				t.flush()
+				return t.pubErr(err)
+			}
+			var off uint64
+			var err error
+			if c, off, err = t.prepare(ctx, len(m), true); err != nil {
+				t.flush()
+				return t.pubErr(err)
+			}
+			copy(t.ring[off:], m)
 		}
-		c, off, err := t.prepare(ctx, len(m), true)
-		if err != nil {
-			t.flush()
-			return t.pubErr(err)
-		}
-		copy(t.ring[off:], m)
 		if !t.p.defer1 {
 			// The batch's first record (or the first after a flush in
 			// the middle): its commit goes last.
@@ -134,9 +187,29 @@ func (t *Topic) Reserve(ctx context.Context, n int) (_ []byte, err error) {
 	if ctx == nil {
 		return nil, wrapErr(opPublish, t.name, errNilContext)
 	}
-	if !t.cfg.noGuard {
-		defer t.catch(debug.SetPanicOnFault(true), opPublish, &err)
+	if t.cfg.noGuard {
+		return t.reserve(ctx, n)
 	}
+	old, finished := debug.SetPanicOnFault(true), false
+	defer func() {
+		debug.SetPanicOnFault(old)
+		if !finished {
+			t.caught(recover(), opPublish, &err)
+		}
+	}()
+	if o, ok := t.placeFast(n); ok {
+		t.p.resv, t.p.resvLen = true, n
+		t.p.pending = commit{off: o, word: lenKind(uint32(n), kindData), pos: t.p.tail - recSize(n)}
+		finished = true
+		return t.ring[o+recordHeader : o+recordHeader+uint64(n) : o+recordHeader+uint64(n)], nil
+	}
+	b, err := t.reserve(ctx, n)
+	finished = true
+	return b, err
+}
+
+// reserve is Reserve without the fault guard.
+func (t *Topic) reserve(ctx context.Context, n int) ([]byte, error) {
 	if n < 0 {
 		return nil, t.pubErr(fmt.Errorf("%w: negative size %d", ErrTooLarge, n))
 	}
@@ -153,9 +226,29 @@ func (t *Topic) Reserve(ctx context.Context, n int) (_ []byte, err error) {
 
 // Commit publishes the message that the last Reserve made room for.
 func (t *Topic) Commit() (err error) {
-	if !t.cfg.noGuard {
-		defer t.catch(debug.SetPanicOnFault(true), opCommit, &err)
+	if t.cfg.noGuard {
+		return t.commitReserved()
 	}
+	old, finished := debug.SetPanicOnFault(true), false
+	defer func() {
+		debug.SetPanicOnFault(old)
+		if !finished {
+			t.caught(recover(), opCommit, &err)
+		}
+	}()
+	if t.state == stateOpen && t.p.resv {
+		t.p.resv, t.p.defer1 = false, true
+		t.flush()
+		finished = true
+		return nil
+	}
+	err = t.commitReserved()
+	finished = true
+	return err
+}
+
+// commitReserved is Commit without the fault guard.
+func (t *Topic) commitReserved() error {
 	if t.state != stateOpen {
 		return wrapErr(opCommit, t.name, t.stateErr())
 	}
@@ -174,7 +267,12 @@ func (t *Topic) pubErr(err error) error {
 	return wrapErr(opPublish, t.name, t.truncated(err))
 }
 
+// publishable checks that the handle may publish an n-byte message now,
+// and makes it the publisher if it is not yet.
 func (t *Topic) publishable(n int) error {
+	if t.state == stateOpen && t.p.active && !t.p.resv && n <= t.maxMsg {
+		return nil
+	}
 	switch {
 	case t.state != stateOpen:
 		return t.stateErr()
@@ -198,6 +296,61 @@ func (t *Topic) publishOne(ctx context.Context, msg []byte, block bool) error {
 	t.p.pending, t.p.defer1 = c, true
 	t.flush()
 	return nil
+}
+
+// publishFast publishes msg when nothing stands in its way (see
+// placeFast), and reports whether it did. It writes what prepare and
+// flush would, in the same order: oldest first, then the end marker, the
+// sequence and the payload, the commit with a release store, tail, and a
+// wake-up only when a subscriber sleeps.
+func (t *Topic) publishFast(msg []byte) bool {
+	// No batch record is held back here: every call that holds one back
+	// flushes it before it returns.
+	o, ok := t.placeFast(len(msg))
+	if !ok {
+		return false
+	}
+	copy(t.ring[o+recordHeader:], msg)
+	racehint.Release(t.race)
+	t.publish(&t.words[(o+8)>>3], lenKind(uint32(len(msg)), kindData))
+	t.publish(t.tail, t.p.tail)
+	t.wakeSubscribers()
+	return true
+}
+
+// placeFast is prepare's common case, and reports whether it was: the
+// handle is the publisher with no reservation open, an n-byte message is
+// within the maximum, its record fits before the ring's end (no wrap
+// record), and the room it needs is free or passOldest frees it (and
+// does not take the record a batch holds back).
+// It writes the end marker after the record and the record's sequence,
+// moves the local tail and sequence on, and returns the record's ring
+// offset; the payload and the commit are the caller's.
+func (t *Topic) placeFast(n int) (uint64, bool) {
+	if t.state != stateOpen || !t.p.active || t.p.resv || n < 0 || n > t.maxMsg {
+		return 0, false
+	}
+	tail := t.p.tail
+	o := tail & t.mask
+	rec := recSize(n)
+	end := tail + rec
+	if o+rec > t.capacity {
+		return 0, false
+	}
+	if need := end + recordHeader; need > t.capacity && need-t.capacity > t.p.oldest {
+		if t.p.defer1 && need-t.capacity > t.p.pending.pos || !t.passOldest(need-t.capacity) {
+			return 0, false
+		}
+	}
+	le := binary.LittleEndian
+	seq := t.p.seq
+	eo := end & t.mask
+	le.PutUint64(t.ring[eo:], seq+1) // the new end marker
+	le.PutUint64(t.ring[eo+8:], 0)
+	le.PutUint64(t.ring[o:], seq)
+	t.p.tail = end
+	t.p.seq++
+	return o, true
 }
 
 // flush commits the held-back record, if any, with a release store (all
@@ -271,6 +424,9 @@ func (t *Topic) prepare(ctx context.Context, n int, block bool) (commit, uint64,
 // joined since the table was last looked at is either seen now (and waited
 // for) or saw the new oldest and starts after it (see layout.go).
 func (t *Topic) makeRoom(ctx context.Context, need uint64, block bool) error {
+	if t.passOldest(need) {
+		return nil
+	}
 	if !t.overwrite && t.p.oldest == 0 {
 		if err := t.keepFirst(ctx, block); err != nil {
 			return err
@@ -307,6 +463,69 @@ func (t *Topic) makeRoom(ctx context.Context, need uint64, block bool) error {
 	}
 	t.p.oldest, t.p.oldestSeq = pos, seq
 	return nil
+}
+
+// passOldest is makeRoom's common case, and reports whether it was: the
+// records from oldest on are data records, each checked as walkFrom
+// checks it, and the first record boundary at or after need is among
+// them; on a lossless topic, no active subscriber read below that boundary
+// when the table was last looked at, and the message at position 0 is not
+// kept for the start grace. It moves oldest there (a lossless topic up to
+// passAhead further, see below) and then looks at join gen: when a
+// subscriber joined since, it leaves the publisher's own oldest as it was
+// and reports false, and makeRoom, which walks from there again, looks at
+// the table (see layout.go: the store of oldest comes first either way).
+//
+// A lossless publisher moves oldest past the records that follow too, up
+// to passAhead bytes beyond need, as long as each is a data record and
+// every subscriber had read it when the table was last looked at: those
+// records are not written over yet, but no subscriber will read them
+// again, so the only one to miss them is a joiner's history. The
+// publisher then moves oldest once per run of small messages instead of
+// with each one. An overwrite publisher moves oldest no further than it
+// must: a subscriber it passes loses the messages in between.
+func (t *Topic) passOldest(need uint64) bool {
+	pos, seq := t.p.oldest, t.p.oldestSeq
+	if pos >= t.p.tail || pos == 0 && !t.overwrite {
+		return false
+	}
+	limit := need
+	if !t.overwrite {
+		limit += t.passAhead
+	}
+	for pos < limit {
+		o := pos & t.mask
+		s := t.words[o>>3].Load()
+		w := t.words[o>>3+1].Load()
+		n := uint64(uint32(w))
+		rec := (n + recordHeader + 15) &^ 15
+		next := pos + rec
+		if s != seq || uint32(w>>32) != kindData || n > uint64(t.maxMsg) || o+rec > t.capacity || next > t.p.tail || !t.overwrite && next > t.p.minPos {
+			break
+		}
+		pos, seq = next, seq+1
+	}
+	if pos < need {
+		return false
+	}
+	if t.overwrite {
+		// A full barrier, as in makeRoom.
+		t.oldest.Swap(pos)
+	} else {
+		t.publish(t.oldest, pos)
+	}
+	if t.joinGen.Load() != t.p.joinGen {
+		return false
+	}
+	t.p.oldest, t.p.oldestSeq = pos, seq
+	return true
+}
+
+// passAheadFor is how far beyond what it must a lossless publisher moves
+// oldest past records every subscriber has read (see passOldest): a 64th
+// of the ring, at most 4 KiB, in whole records; 0 for rings under 1 KiB.
+func passAheadFor(capacity uint64) uint64 {
+	return min(capacity/64, 4<<10) &^ (recordHeader - 1)
 }
 
 // keepFirst waits, before a lossless publisher first moves oldest past
@@ -452,7 +671,7 @@ func (t *Topic) waitRoom(ctx context.Context, pos uint64, block bool) error {
 		}
 		return peerCheck
 	}
-	return t.await(ctx, t.pubWait, ready, peer, beforeSleep)
+	return t.await(ctx, t.pubWait, ready, nil, peer, beforeSleep)
 }
 
 // hysteresisSlice bounds the publisher's first sleep for room, in which it

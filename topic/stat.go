@@ -2,11 +2,13 @@ package topic
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 
 	"github.com/shmkit/shm"
 	"github.com/shmkit/shm/internal/fault"
 	"github.com/shmkit/shm/internal/live"
+	"github.com/shmkit/shm/internal/mem"
 )
 
 // Stats describes a topic as its header (and, for Stat, its ring) shows
@@ -165,6 +167,10 @@ func statMapped(name string, opts ...Option) (s Stats, err error) {
 	return s, wrapErr("topic stat", name, err)
 }
 
+// errMoved is stat's report of a look that the publisher overtook while
+// it read the ring.
+var errMoved = errors.New("the publisher moved on while the ring was read; look again")
+
 func stat(b []byte, fd int) (Stats, error) {
 	s, err := probe(b, fd)
 	if err != nil {
@@ -177,8 +183,23 @@ func stat(b []byte, fd int) (Stats, error) {
 	le := binary.LittleEndian
 	ring := b[g.header : uint64(g.header)+g.capacity]
 	mask := g.capacity - 1
+	// A live publisher moves the cursors while they are read: read them
+	// again just before the ring's words, and oldest once more after them
+	// (the publisher moves oldest before it writes over a record). A look
+	// that the publisher passed meanwhile is errMoved, and Stat looks
+	// again.
+	tw, ow := mem.MustUint64(b, offTail), mem.MustUint64(b, offOldest)
+	if tail, oldest := tw.Load(), ow.Load(); tail != s.Tail || oldest != s.Oldest {
+		if tail%recordHeader != 0 || oldest%recordHeader != 0 || oldest > tail || tail-oldest > g.capacity {
+			return s, errMoved
+		}
+		s.Tail, s.Oldest = tail, oldest
+	}
 	pub := le.Uint64(ring[s.Tail&mask:])
 	first := le.Uint64(ring[s.Oldest&mask:])
+	if ow.Load() != s.Oldest {
+		return s, errMoved
+	}
 	if first > pub || pub-first > (s.Tail-s.Oldest)/recordHeader {
 		return s, &partError{PartRing, fmt.Errorf("%w: the end marker's sequence %d (ring offset %d) is not from %d (the oldest record's) to %d more", ErrCorrupt, pub, s.Tail&mask, first, (s.Tail-s.Oldest)/recordHeader)}
 	}

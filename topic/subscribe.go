@@ -221,25 +221,57 @@ func (t *Topic) walkTo(oldest, tail, tailSeq uint64, skip func(oldestSeq uint64)
 // with ErrPeerDead when it waits on a topic whose publisher died without
 // closing it, with ErrCorrupt when the ring breaks the layout's rules, and
 // with shm.ErrFault when another process truncated the topic's object.
-func (t *Topic) Receive(ctx context.Context, buf []byte) (_ []byte, err error) {
+func (t *Topic) Receive(ctx context.Context, buf []byte) (r []byte, err error) {
 	if ctx == nil {
 		return buf[:0], wrapErr(opReceive, t.name, errNilContext)
 	}
-	if !t.cfg.noGuard {
-		defer t.catch(debug.SetPanicOnFault(true), opReceive, &err)
+	if t.cfg.noGuard {
+		return t.receiveMsg(ctx, buf, true)
 	}
-	buf, err = t.receive(ctx, buf, true)
-	return buf, t.recvErr(err)
+	old, finished := debug.SetPanicOnFault(true), false
+	defer func() {
+		debug.SetPanicOnFault(old)
+		if !finished {
+			t.caught(recover(), opReceive, &err)
+		}
+	}()
+	if off, n, adv, ok := t.dataAt(); ok && !t.overwrite {
+		r = append(buf[:0], t.ring[off:off+n]...)
+		t.consume(adv)
+		finished = true
+		return r, nil
+	}
+	r, err = t.receiveMsg(ctx, buf, true)
+	finished = true
+	return r, err
+}
+
+// receiveMsg is Receive (TryReceive without block) without the fault
+// guard.
+func (t *Topic) receiveMsg(ctx context.Context, buf []byte, block bool) ([]byte, error) {
+	buf, err := t.receive(ctx, buf, block)
+	if err != nil {
+		return buf, t.recvErr(err)
+	}
+	return buf, nil
 }
 
 // TryReceive is Receive without waiting: it returns ErrEmpty (unwrapped)
 // when no message is ready.
-func (t *Topic) TryReceive(buf []byte) (_ []byte, err error) {
-	if !t.cfg.noGuard {
-		defer t.catch(debug.SetPanicOnFault(true), opReceive, &err)
+func (t *Topic) TryReceive(buf []byte) (r []byte, err error) {
+	if t.cfg.noGuard {
+		return t.receiveMsg(context.Background(), buf, false)
 	}
-	buf, err = t.receive(context.Background(), buf, false)
-	return buf, t.recvErr(err)
+	old, finished := debug.SetPanicOnFault(true), false
+	defer func() {
+		debug.SetPanicOnFault(old)
+		if !finished {
+			t.caught(recover(), opReceive, &err)
+		}
+	}()
+	r, err = t.receiveMsg(context.Background(), buf, false)
+	finished = true
+	return r, err
 }
 
 // ReceiveBatch receives several messages in one call: it waits like
@@ -256,11 +288,44 @@ func (t *Topic) ReceiveBatch(ctx context.Context, msgs [][]byte) (n int, err err
 	if len(msgs) == 0 {
 		return 0, nil
 	}
-	if !t.cfg.noGuard {
-		defer t.catch(debug.SetPanicOnFault(true), opReceive, &err)
+	if t.cfg.noGuard {
+		return t.receiveBatch(ctx, msgs)
 	}
+	old, finished := debug.SetPanicOnFault(true), false
+	defer func() {
+		debug.SetPanicOnFault(old)
+		if !finished {
+			t.caught(recover(), opReceive, &err)
+		}
+	}()
+	n, err = t.receiveBatch(ctx, msgs)
+	finished = true
+	return n, err
+}
+
+// receiveBatch is ReceiveBatch without the fault guard.
+func (t *Topic) receiveBatch(ctx context.Context, msgs [][]byte) (n int, err error) {
+	// The messages dataAt finds ready are taken with one store of the
+	// position (and of the sequence) for all of them, before anything
+	// else is done and before the call returns.
+	prev, moved := t.s.pos, false
 	block := true
 	for n < len(msgs) {
+		if off, ln, adv, ok := t.dataAt(); ok && !t.overwrite {
+			msgs[n] = append(msgs[n][:0], t.ring[off:off+ln]...)
+			if !moved {
+				prev, moved = t.s.pos, true
+			}
+			t.s.pos += adv
+			t.s.seq++
+			n++
+			block = false
+			continue
+		}
+		if moved {
+			t.publishPosition(prev)
+			moved = false
+		}
 		m, err := t.receive(ctx, msgs[n], block)
 		if err != nil {
 			if n > 0 {
@@ -275,6 +340,9 @@ func (t *Topic) ReceiveBatch(ctx context.Context, msgs [][]byte) (n int, err err
 		n++
 		block = false
 	}
+	if moved {
+		t.publishPosition(prev)
+	}
 	return n, nil
 }
 
@@ -288,15 +356,39 @@ func (t *Topic) Peek(ctx context.Context) (_ []byte, err error) {
 	if ctx == nil {
 		return nil, wrapErr(opReceive, t.name, errNilContext)
 	}
-	if !t.cfg.noGuard {
-		defer t.catch(debug.SetPanicOnFault(true), opReceive, &err)
+	if t.cfg.noGuard {
+		return t.peek(ctx)
 	}
-	off, n, adv, err := t.next(ctx, true)
-	if err != nil {
-		return nil, t.recvErr(err)
+	old, finished := debug.SetPanicOnFault(true), false
+	defer func() {
+		debug.SetPanicOnFault(old)
+		if !finished {
+			t.caught(recover(), opReceive, &err)
+		}
+	}()
+	if off, n, adv, ok := t.dataAt(); ok {
+		t.s.peeked, t.s.peekOff, t.s.peekLen, t.s.peekAdv = true, off, int(n), adv
+		finished = true
+		return t.ring[off : off+n : off+n], nil
 	}
-	t.s.peeked, t.s.peekOff, t.s.peekLen, t.s.peekAdv = true, off, n, adv
-	return t.ring[off : off+uint64(n) : off+uint64(n)], nil
+	b, err := t.peek(ctx)
+	finished = true
+	return b, err
+}
+
+// peek is Peek without the fault guard.
+func (t *Topic) peek(ctx context.Context) ([]byte, error) {
+	off, n, adv, ok := t.dataAt()
+	if !ok {
+		var err error
+		var ln int
+		if off, ln, adv, err = t.next(ctx, true); err != nil {
+			return nil, t.recvErr(err)
+		}
+		n = uint64(ln)
+	}
+	t.s.peeked, t.s.peekOff, t.s.peekLen, t.s.peekAdv = true, off, int(n), adv
+	return t.ring[off : off+n : off+n], nil
 }
 
 // Release consumes the message that Peek returned; the slice from Peek
@@ -304,9 +396,28 @@ func (t *Topic) Peek(ctx context.Context) (_ []byte, err error) {
 // wrapping a *LaggedError when the message was written over while it was
 // held (see Peek).
 func (t *Topic) Release() (err error) {
-	if !t.cfg.noGuard {
-		defer t.catch(debug.SetPanicOnFault(true), opRelease, &err)
+	if t.cfg.noGuard {
+		return t.release()
 	}
+	old, finished := debug.SetPanicOnFault(true), false
+	defer func() {
+		debug.SetPanicOnFault(old)
+		if !finished {
+			t.caught(recover(), opRelease, &err)
+		}
+	}()
+	if t.state == stateOpen && t.s.peeked && !t.overwrite {
+		t.consume(t.s.peekAdv)
+		finished = true
+		return nil
+	}
+	err = t.release()
+	finished = true
+	return err
+}
+
+// release is Release without the fault guard.
+func (t *Topic) release() error {
 	if t.state != stateOpen {
 		return wrapErr(opRelease, t.name, t.stateErr())
 	}
@@ -326,9 +437,13 @@ func (t *Topic) Release() (err error) {
 // written over meanwhile (the seqlock of layout.go); a torn copy is thrown
 // away and the lag reported.
 func (t *Topic) receive(ctx context.Context, buf []byte, block bool) ([]byte, error) {
-	off, n, adv, err := t.next(ctx, block)
-	if err != nil {
-		return buf[:0], err
+	off, ln, adv, ok := t.dataAt()
+	n := int(ln)
+	if !ok {
+		var err error
+		if off, n, adv, err = t.next(ctx, block); err != nil {
+			return buf[:0], err
+		}
 	}
 	if !t.overwrite {
 		buf = append(buf[:0], t.ring[off:off+uint64(n)]...)
@@ -368,7 +483,14 @@ func (t *Topic) consume(adv uint64) {
 	prev := t.s.pos
 	t.s.pos += adv
 	t.s.seq++
-	e := t.table[t.s.slot]
+	t.publishPosition(prev)
+}
+
+// publishPosition publishes the subscriber's sequence and position, which
+// moved on from prev, and wakes the publisher when it waits for a target
+// in between.
+func (t *Topic) publishPosition(prev uint64) {
+	e := &t.table[t.s.slot]
 	t.publish(e.seq, t.s.seq)
 	t.publish(e.pos, t.s.pos)
 	if t.pubWait.Load() != 0 {
@@ -395,6 +517,30 @@ func (t *Topic) recvErr(err error) error {
 		return err
 	}
 	return wrapErr(opReceive, t.name, t.truncated(err))
+}
+
+// dataAt looks at the record at the subscriber's position and reports
+// whether it is a committed message that next would return as it is: a
+// data record with the expected sequence, whose length is at most the
+// maximum message and which ends by the ring's end. It returns the
+// payload's ring offset and length and the record's size. Anything else
+// (a handle that is not a plain subscriber now, an end marker, a wrap
+// record, a header that breaks the rules) is next's to handle, which
+// reads the header again and checks it in full. The second word is loaded
+// first, as in next, and every field used is checked before use.
+func (t *Topic) dataAt() (off, n, rec uint64, ok bool) {
+	if t.state != stateOpen || !t.s.active || t.s.peeked || t.s.held != nil {
+		return 0, 0, 0, false
+	}
+	o := t.s.pos & t.mask
+	w := t.words[o>>3+1].Load()
+	n = uint64(uint32(w))
+	rec = (n + recordHeader + 15) &^ 15
+	ok = uint32(w>>32) == kindData && n <= uint64(t.maxMsg) && o+rec <= t.capacity && t.words[o>>3].Load() == t.s.seq
+	if ok {
+		racehint.Acquire(t.race)
+	}
+	return o + recordHeader, n, rec, ok
 }
 
 // next finds the next message at the subscriber's position, passing wrap
@@ -433,8 +579,10 @@ func (t *Topic) next(ctx context.Context, block bool) (off uint64, n int, adv ui
 			// where a marker should be are damage (or a truncation inside
 			// the page), not an empty topic.
 			if s := t.words[o>>3].Load(); s != t.s.seq {
+				// On an overwrite topic the publisher may have gone
+				// round since oldest was read: read it again.
 				if t.overwrite && t.oldest.Load() > c {
-					return 0, 0, 0, t.lag() // written over since the kind was read
+					return 0, 0, 0, t.lag()
 				}
 				return 0, 0, 0, t.corruptRecord(c, "end marker's sequence", s, fmt.Sprint(t.s.seq))
 			}
@@ -513,7 +661,7 @@ func (t *Topic) lag() error {
 		}
 		missed := seq - t.s.seq
 		t.s.pos, t.s.seq, t.s.peeked = oldest, seq, false
-		e := t.table[t.s.slot]
+		e := &t.table[t.s.slot]
 		t.publish(e.seq, seq)
 		t.publish(e.pos, oldest)
 		return &LaggedError{Missed: missed}
@@ -540,13 +688,24 @@ func (t *Topic) waitData(ctx context.Context, block bool) error {
 		}
 		return false, nil
 	}
-	if ok, err := ready(); ok || err != nil {
-		return err
+	// Spinning, it looks at the record only: closed shares the
+	// publisher's line, which every publish writes, and reading it each
+	// time the subscriber catches up, or on every spin, would pull that
+	// line away from the publisher each time. ready, which looks at
+	// closed too, runs every 64th spin and before every sleep.
+	spin := func() bool { return !empty() || t.overwrite && t.oldest.Load() > c }
+	if spin() {
+		return nil
 	}
-	if !block {
-		return ErrEmpty
+	if !block || t.cfg.spin <= 0 {
+		if ok, err := ready(); ok || err != nil {
+			return err
+		}
+		if !block {
+			return ErrEmpty
+		}
 	}
-	return t.await(ctx, t.subWait, ready, t.publisherDead, nil)
+	return t.await(ctx, t.subWait, ready, spin, t.publisherDead, nil)
 }
 
 // publisherDead reports ErrPeerDead when a publisher held the role and

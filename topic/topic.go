@@ -97,10 +97,13 @@ type Topic struct {
 	fd   int
 	cfg  config
 	geometry
-	id    ID
-	mask  uint64
-	ring  []byte
-	words []atomic.Uint64 // the ring as 8-byte words
+	id   ID
+	mask uint64
+	// passAhead is how far past need a lossless publisher may move oldest
+	// (see passOldest).
+	passAhead uint64
+	ring      []byte
+	words     []atomic.Uint64 // the ring as 8-byte words
 	// race is the object's key for the race detector (race builds only):
 	// each commit and close is a release on it, and each message and end
 	// of file seen an acquire, as with a channel.
@@ -211,25 +214,26 @@ func attachMapped(name string, seg *shm.Segment, c *config) (*Topic, error) {
 	}
 	end := uint64(g.header) + g.capacity
 	t := &Topic{
-		name:     name,
-		seg:      seg,
-		fd:       seg.Fd(),
-		cfg:      *c,
-		geometry: g,
-		id:       ID(b[offID : offID+idSize]),
-		mask:     g.capacity - 1,
-		ring:     b[g.header:end:end],
-		tail:     mem.MustUint64(b, offTail),
-		oldest:   mem.MustUint64(b, offOldest),
-		want:     mem.MustUint64(b, offWant),
-		closed:   mem.MustUint32(b, offClosed),
-		subWait:  mem.MustUint32(b, offSubWait),
-		pubWait:  mem.MustUint32(b, offPubWait),
-		joinGen:  mem.MustUint32(b, offJoinGen),
-		pubState: mem.MustUint32(b, offPubState),
-		pubPID:   mem.MustUint32(b, offPubPID),
-		race:     racehint.ObjectKey(seg.Fd()),
-		light:    mem.Asymmetric(),
+		name:      name,
+		seg:       seg,
+		fd:        seg.Fd(),
+		cfg:       *c,
+		geometry:  g,
+		id:        ID(b[offID : offID+idSize]),
+		mask:      g.capacity - 1,
+		passAhead: passAheadFor(g.capacity),
+		ring:      b[g.header:end:end],
+		tail:      mem.MustUint64(b, offTail),
+		oldest:    mem.MustUint64(b, offOldest),
+		want:      mem.MustUint64(b, offWant),
+		closed:    mem.MustUint32(b, offClosed),
+		subWait:   mem.MustUint32(b, offSubWait),
+		pubWait:   mem.MustUint32(b, offPubWait),
+		joinGen:   mem.MustUint32(b, offJoinGen),
+		pubState:  mem.MustUint32(b, offPubState),
+		pubPID:    mem.MustUint32(b, offPubPID),
+		race:      racehint.ObjectKey(seg.Fd()),
+		light:     mem.Asymmetric(),
 	}
 	if t.words, err = mem.Uint64s(t.ring, 0, len(t.ring)/8); err != nil {
 		return nil, err

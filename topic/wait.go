@@ -81,8 +81,10 @@ const heavyFallback = time.Millisecond
 // and may end the wait with an error, returned only if ready still says
 // no afterwards. beforeSleep, when not nil, is called before each round
 // of the sleep loop advertises (round 0 first) and returns how long that
-// round's sleep may last at most.
-func (t *Topic) await(ctx context.Context, word *atomic.Uint32, ready func() (bool, error), peer func() error, beforeSleep func(round int) time.Duration) error {
+// round's sleep may last at most. spin, when not nil, is what the spin
+// phase looks at instead of ready, except every 64th time: a cheaper test
+// that reports true when ready may (ready then decides).
+func (t *Topic) await(ctx context.Context, word *atomic.Uint32, ready func() (bool, error), spin func() bool, peer func() error, beforeSleep func(round int) time.Duration) error {
 	var start, lastPeer time.Time
 	checkPeer := func(now time.Time) error {
 		if start.IsZero() {
@@ -108,8 +110,10 @@ func (t *Topic) await(ctx context.Context, word *atomic.Uint32, ready func() (bo
 	}
 	if t.cfg.spin > 0 {
 		for i := 1; ; i++ {
-			if ok, err := ready(); ok || err != nil {
-				return err
+			if spin == nil || i%64 == 0 || spin() {
+				if ok, err := ready(); ok || err != nil {
+					return err
+				}
 			}
 			if i%64 != 0 {
 				continue
