@@ -86,16 +86,6 @@ import (
 // wait (stopWaiting is for the single consumer), since that store could
 // erase another sleeper's step 1 before the producer's b.
 //
-// Spinning. A SpinThenSleep waiter spins without yielding, since it
-// sleeps after its spin time anyway; only a pure spinner (Spin) calls
-// runtime.Gosched now and then. Gosched is not free: with an idle P it
-// wakes another thread of this process (wakep) that takes the goroutine
-// over while this one parks, two futex calls and a thread switch, and on a
-// machine with as many CPUs as spinning peers the woken thread preempts
-// the peer being waited for, whose message then comes late, so that its
-// own waiter spins long too: between two Go peers streaming 64 KiB
-// messages, on about one message in ten.
-//
 // Sleeps last at most peerCheck (100 ms): between them the waiter checks
 // that its peer is alive, so a dead peer is reported within well under a
 // second, and a context's cancellation is seen.
@@ -173,9 +163,8 @@ func (q *Queue) await(ctx context.Context, word *atomic.Uint32, sleepVal uint32,
 			if q.cfg.strategy == SpinThenSleep && now.Sub(start) >= q.cfg.spin {
 				break
 			}
-			if q.cfg.strategy == Spin && i%(64*64) == 0 {
-				// A pure spinner on a busy machine lets others run now and
-				// then; SpinThenSleep sleeps instead (see "Spinning").
+			if i%(64*64) == 0 {
+				// A pure spinner on a busy machine lets others run now and then.
 				runtime.Gosched()
 			}
 		}
