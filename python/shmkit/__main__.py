@@ -79,6 +79,29 @@ def _send(a):
     return 0
 
 
+def _ended(e, op, name, got, want, closer, aborted_op, writer):
+    """Report on stderr how a receiving loop ended with e, as shm's
+    commands do, and return the exit status: 0 for a stream closed after
+    all asked for, 1 for one closed before -n messages, 5 for an aborted
+    one, 4 for a dead peer, 130 when stopped. op names the loop, closer
+    what closed its stream, writer the side that may abort it."""
+    if isinstance(e, Closed):
+        if want > 0 and got < want:
+            print(f"shmkit: {op} {name}: got {got} of {want} messages: "
+                  f"the {closer}", file=sys.stderr)
+            return 1
+        return 0
+    if isinstance(e, Aborted):
+        print(f"shmkit: {aborted_op} {name}: the {writer} aborted the stream after"
+              f" {got} message{_plural(got)}", file=sys.stderr)
+        return 5
+    if isinstance(e, PeerDead):
+        print(f"shmkit: {e.strerror}; {got} message{_plural(got)} printed before", file=sys.stderr)
+        return 4
+    print(f"shmkit: {op} {name}: stopped after {got} message{_plural(got)}", file=sys.stderr)
+    return 130
+
+
 def _recv(a):
     if a.n < 0:
         print(f"shmkit: -n {a.n} is negative", file=sys.stderr)
@@ -104,22 +127,9 @@ def _recv(a):
             out.flush()
             q.release()
             got += 1
-    except Closed:
-        if a.n > 0 and got < a.n:
-            print(f"shmkit: queue receive {q.name}: got {got} of {a.n} messages: "
-                  "the queue was closed for sending", file=sys.stderr)
-            status = 1
-    except Aborted:
-        print(f"shmkit: queue receive {q.name}: the sender aborted the stream "
-              f"after {got} message{_plural(got)}", file=sys.stderr)
-        status = 5
-    except PeerDead as e:
-        print(f"shmkit: {e.strerror}; {got} message{_plural(got)} printed before", file=sys.stderr)
-        status = 4
-    except (_Stopped, KeyboardInterrupt):
-        print(f"shmkit: queue receive {q.name}: stopped after {got} message{_plural(got)}",
-              file=sys.stderr)
-        status = 130
+    except (Closed, Aborted, PeerDead, _Stopped, KeyboardInterrupt) as e:
+        status = _ended(e, "queue receive", q.name, got, a.n,
+                        "queue was closed for sending", "queue receive", "sender")
     finally:
         try:
             out.flush()
@@ -155,22 +165,9 @@ def _sub(a):
             out.write(m)
             out.write(b"\n")
             got += 1
-    except Closed:
-        if a.n > 0 and got < a.n:
-            print(f"shmkit: topic sub {t.name}: got {got} of {a.n} messages: "
-                  "the topic was closed for publishing", file=sys.stderr)
-            status = 1
-    except Aborted:
-        print(f"shmkit: topic receive {t.name}: the publisher aborted the stream "
-              f"after {got} message{_plural(got)}", file=sys.stderr)
-        status = 5
-    except PeerDead as e:
-        print(f"shmkit: {e.strerror}; {got} message{_plural(got)} printed before", file=sys.stderr)
-        status = 4
-    except (_Stopped, KeyboardInterrupt):
-        print(f"shmkit: topic sub {t.name}: stopped after {got} message{_plural(got)}",
-              file=sys.stderr)
-        status = 130
+    except (Closed, Aborted, PeerDead, _Stopped, KeyboardInterrupt) as e:
+        status = _ended(e, "topic sub", t.name, got, a.n,
+                        "topic was closed for publishing", "topic receive", "publisher")
     finally:
         try:
             out.flush()
