@@ -118,9 +118,17 @@ func TestInOversize(t *testing.T) {
 			if cerr != nil {
 				t.Fatal(cerr)
 			}
-			info, cerr := c.Info(ctx)
-			if cerr != nil {
-				t.Fatal(cerr)
+			// In's acknowledgements reach the server on their own time:
+			// wait (a while) for the floor the case expects.
+			want := map[Oversize]uint64{Stop: 1, Skip: 3}[tc.oversize]
+			var info *jetstream.ConsumerInfo
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+				if info, cerr = c.Info(ctx); cerr != nil {
+					t.Fatal(cerr)
+				}
+				if info.AckFloor.Stream >= want || time.Now().After(deadline) {
+					break
+				}
 			}
 			switch tc.oversize {
 			case Stop:
