@@ -19,13 +19,14 @@ var errPendingReserve = errors.New("a Reserve is waiting for its Commit")
 
 type publisher struct {
 	active    bool
-	tail      uint64    // where the end marker is
-	seq       uint64    // the next message's sequence
-	oldest    uint64    // the first intact record, as last stored
-	oldestSeq uint64    // its sequence
-	minPos    uint64    // the lowest active subscriber position last seen
-	joinGen   uint32    // join gen when the table was last looked at
-	since     time.Time // when this handle became the publisher
+	tail      uint64     // where the end marker is
+	seq       uint64     // the next message's sequence
+	oldest    uint64     // the first intact record, as last stored
+	oldestSeq uint64     // its sequence
+	minPos    uint64     // the lowest active subscriber position last seen
+	joinGen   uint32     // join gen when the table was last looked at
+	since     time.Time  // when this handle became the publisher
+	marks     boundaries // where its records begin (lossless topics)
 
 	resv    bool   // a Reserve awaits its Commit
 	resvLen int    // its payload size
@@ -348,6 +349,7 @@ func (t *Topic) placeFast(n int) (uint64, bool) {
 	le.PutUint64(t.ring[eo:], seq+1) // the new end marker
 	le.PutUint64(t.ring[eo+8:], 0)
 	le.PutUint64(t.ring[o:], seq)
+	t.p.marks.note(tail, seq)
 	t.p.tail = end
 	t.p.seq++
 	return o, true
@@ -412,6 +414,7 @@ func (t *Topic) prepare(ctx context.Context, n int, block bool) (commit, uint64,
 		le.PutUint64(t.ring[o:], seq)
 		c = commit{off: o, word: lenKind(uint32(n), kindData), pos: tail}
 	}
+	t.p.marks.note(tail, seq)
 	t.p.tail = end
 	t.p.seq++
 	return c, ro + recordHeader, nil
@@ -432,7 +435,11 @@ func (t *Topic) makeRoom(ctx context.Context, need uint64, block bool) error {
 			return err
 		}
 	}
-	pos, seq, err := t.walkFrom(t.p.oldest, t.p.oldestSeq, need)
+	from, fromSeq := t.p.oldest, t.p.oldestSeq
+	if m, ok := t.p.marks.lastBefore(need); ok && m.pos > from {
+		from, fromSeq = m.pos, m.seq
+	}
+	pos, seq, err := t.walkFrom(from, fromSeq, need)
 	if err != nil {
 		return err
 	}
@@ -462,33 +469,58 @@ func (t *Topic) makeRoom(ctx context.Context, need uint64, block bool) error {
 		}
 	}
 	t.p.oldest, t.p.oldestSeq = pos, seq
+	t.p.marks.drop(pos)
 	return nil
 }
 
-// passOldest is makeRoom's common case, and reports whether it was: the
-// records from oldest on are data records, each checked as walkFrom
-// checks it, and the first record boundary at or after need is among
-// them; on a lossless topic, no active subscriber read below that boundary
-// when the table was last looked at, and the message at position 0 is not
-// kept for the start grace. It moves oldest there (a lossless topic up to
-// passAhead further, see below) and then looks at join gen: when a
-// subscriber joined since, it leaves the publisher's own oldest as it was
+// passOldest is makeRoom's common case, and reports whether it was: a
+// record boundary at or after need is one the publisher noted as it wrote
+// (lossless topics, see boundaries), or one it finds among the data records
+// from oldest on, each checked as walkFrom checks it (passRecords); on a
+// lossless topic no active subscriber read below that boundary when the
+// table was last looked at, and the message at position 0 is not kept for
+// the start grace. It moves oldest there and then looks at join gen: when
+// a subscriber joined since, it leaves the publisher's own oldest as it was
 // and reports false, and makeRoom, which walks from there again, looks at
 // the table (see layout.go: the store of oldest comes first either way).
 //
-// A lossless publisher moves oldest past the records that follow too, up
-// to passAhead bytes beyond need, as long as each is a data record and
-// every subscriber had read it when the table was last looked at: those
-// records are not written over yet, but no subscriber will read them
-// again, so the only one to miss them is a joiner's history. The
-// publisher then moves oldest once per run of small messages instead of
-// with each one. An overwrite publisher moves oldest no further than it
-// must: a subscriber it passes loses the messages in between.
+// A lossless publisher moves oldest past records that every subscriber had
+// read when the table was last looked at up to passAhead bytes (and a
+// record) beyond need: those records are not written over yet, but no
+// subscriber will read them again, so the only one to miss them is a
+// joiner's history. The publisher then moves oldest once per run of small
+// messages instead of with each one. An overwrite publisher moves oldest
+// no further than it must: a subscriber it passes loses the messages in
+// between.
 func (t *Topic) passOldest(need uint64) bool {
 	pos, seq := t.p.oldest, t.p.oldestSeq
 	if pos >= t.p.tail || pos == 0 && !t.overwrite {
 		return false
 	}
+	if m, ok := t.p.marks.atOrAfter(need); ok && m.pos <= t.p.minPos && (!t.p.defer1 || m.pos <= t.p.pending.pos) {
+		pos, seq = m.pos, m.seq
+	} else if pos, seq = t.passRecords(pos, seq, need); pos < need {
+		return false
+	}
+	if t.overwrite {
+		// A full barrier, as in makeRoom.
+		t.oldest.Swap(pos)
+	} else {
+		t.publish(t.oldest, pos)
+	}
+	if t.joinGen.Load() != t.p.joinGen {
+		return false
+	}
+	t.p.oldest, t.p.oldestSeq = pos, seq
+	t.p.marks.drop(pos)
+	return true
+}
+
+// passRecords walks the data records from pos (sequence seq) to the first
+// boundary at or after need, on a lossless topic up to passAhead further,
+// and returns where it stopped: before a record that is not a data record,
+// breaks a check, or (lossless) was not read by every subscriber.
+func (t *Topic) passRecords(pos, seq, need uint64) (uint64, uint64) {
 	limit := need
 	if !t.overwrite {
 		limit += t.passAhead
@@ -505,20 +537,7 @@ func (t *Topic) passOldest(need uint64) bool {
 		}
 		pos, seq = next, seq+1
 	}
-	if pos < need {
-		return false
-	}
-	if t.overwrite {
-		// A full barrier, as in makeRoom.
-		t.oldest.Swap(pos)
-	} else {
-		t.publish(t.oldest, pos)
-	}
-	if t.joinGen.Load() != t.p.joinGen {
-		return false
-	}
-	t.p.oldest, t.p.oldestSeq = pos, seq
-	return true
+	return pos, seq
 }
 
 // passAheadFor is how far beyond what it must a lossless publisher moves

@@ -424,6 +424,9 @@ func (t *Topic) claimPublisher() error {
 		return err
 	}
 	t.p = publisher{tail: tail, oldest: oldest, seq: seq, oldestSeq: oldestSeq, joinGen: t.joinGen.Load(), since: time.Now()}
+	if !t.overwrite {
+		t.p.marks = newBoundaries(t.capacity, t.passAhead)
+	}
 	// A full look at the table: subscribers that joined before this
 	// publisher are held to from the first message.
 	if t.p.minPos, err = t.minPosition(); err != nil {
