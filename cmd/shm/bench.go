@@ -63,7 +63,8 @@ time is pauses). Each row also shows the CPU the peer process used while
 measured (PEER CPU, 100% is one CPU busy), and its time per message
 relative to the C limit (xC), to raw (xRAW), to the Unix socket (xUNIX) and
 to the pipe (xPIPE), or for wake to a bare futex hand-off between
-semaphores (xSEM).
+semaphores (xSEM); when the run has topic or competing-consumer rows and
+the queue, also to the queue (xQUEUE), their yardstick.
 
 The ring's capacity matters as much as the transport: raw, the queues, sem
 and c-ring run once per --capacity (bytes of each direction's ring). Without
@@ -75,8 +76,8 @@ makes no sweep and uses 4M, the queue's default.
 
 With --rounds N it runs every case N times, the cases in turn in each round,
 in the same --duration; a case's figures then cover all its rounds, and its
-ratios are the median of the ratios taken within each round, with xC's and
-xRAW's range over the rounds in brackets. Use it where the machine's speed drifts
+ratios are the median of the ratios taken within each round, with xC's,
+xRAW's and xQUEUE's range over the rounds in brackets. Use it where the machine's speed drifts
 (a VM whose host moves its CPUs): two cases of one round ran moments apart.
 
 It removes every object it creates in /dev/shm, also when SIGINT (Ctrl-C),

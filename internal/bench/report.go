@@ -15,12 +15,12 @@ import (
 // in bytes, capacity (bytes per direction's ring, for the transports that
 // have one), the latency percentiles in nanoseconds (p50_ns, p90_ns,
 // p99_ns, p999_ns, max_ns) for round trips, msgs_per_s and bytes_per_s for
-// streams, the ratios vs_c (to the C limit), vs_raw, vs_unix, vs_pipe and
-// vs_sem (time per message over theirs; with Rounds, the median of the
-// rounds' ratios, and vs_c_low, vs_c_high, vs_raw_low and vs_raw_high the
-// lowest and highest round's), the peer's CPU time in the measured part
-// (peer_cpu_ns, peer_cpu_percent; 0 for the C rows, which do not measure
-// it), the CPUs, error for a case that failed and skipped for one that did
+// streams, the ratios vs_c (to the C limit), vs_raw, vs_queue, vs_unix,
+// vs_pipe and vs_sem (time per message over theirs; with Rounds, the median
+// of the rounds' ratios, and vs_c_low, vs_c_high, vs_raw_low, vs_raw_high,
+// vs_queue_low and vs_queue_high the lowest and highest round's), the
+// peer's CPU time in the measured part (peer_cpu_ns, peer_cpu_percent; 0
+// for the C rows, which do not measure it), the CPUs, error for a case that failed and skipped for one that did
 // not run. The capacity sweep's rows follow, with "sweep": true.
 func WriteJSON(w io.Writer, rep *Report) error {
 	res := append(append([]Result{}, rep.Results...), rep.Sweep...)
@@ -37,7 +37,13 @@ func WriteJSON(w io.Writer, rep *Report) error {
 func isC(transport string) bool { return transport == CPingPong || transport == CRing }
 
 // columns are the optional columns of a table: those that some row fills.
-type columns struct{ capacity, c, pipe bool }
+type columns struct{ capacity, c, queue, pipe bool }
+
+// onQueue reports whether a transport is one of the patterns built on the
+// queue, whose yardstick is the queue (the xQUEUE column).
+func onQueue(transport string) bool {
+	return strings.HasPrefix(transport, "topic") || strings.HasPrefix(transport, Queue+"-consumers")
+}
 
 func columnsOf(rows []Result) columns {
 	var k columns
@@ -45,6 +51,7 @@ func columnsOf(rows []Result) columns {
 		k.capacity = k.capacity || r.Capacity > 0
 		k.c = k.c || r.VsC > 0
 		k.pipe = k.pipe || r.VsPipe > 0
+		k.queue = k.queue || onQueue(r.Transport) && r.VsQueue > 0
 	}
 	return k
 }
@@ -102,7 +109,11 @@ func WriteTable(w io.Writer, rep *Report) error {
 		if k.c {
 			cells = append(cells, rangeRatio(r.VsC, r.VsCLow, r.VsCHigh))
 		}
-		cells = append(cells, rawRatio(r), ratio(vs))
+		cells = append(cells, rawRatio(r))
+		if k.queue {
+			cells = append(cells, rangeRatio(r.VsQueue, r.VsQueueLow, r.VsQueueHigh))
+		}
+		cells = append(cells, ratio(vs))
 		if k.pipe {
 			cells = append(cells, ratio(r.VsPipe))
 		}
@@ -117,7 +128,11 @@ func WriteTable(w io.Writer, rep *Report) error {
 		if k.c {
 			h += "xC\t"
 		}
-		h += "xRAW\t" + vs
+		h += "xRAW\t"
+		if k.queue {
+			h += "xQUEUE\t"
+		}
+		h += vs
 		if k.pipe {
 			h += "\txPIPE"
 		}
@@ -181,11 +196,14 @@ func WriteTable(w io.Writer, rep *Report) error {
 	} else {
 		fmt.Fprintf(w, "\nxRAW, xUNIX: time per message (median round trip, or 1/rate) over that of raw and of unix at the same size; below 1 is faster.\n")
 	}
+	if k.queue {
+		fmt.Fprintf(w, "xQUEUE: the same over queue's (default waiting), the yardstick of the patterns built on it.\n")
+	}
 	if k.capacity {
 		fmt.Fprintf(w, "CAPACITY: bytes of each direction's ring, for the transports that have one.\n")
 	}
 	if rep.Rounds > 1 {
-		fmt.Fprintf(w, "Rounds: every ratio is the median of the %d rounds' ratios, each taken within one round; after xC and xRAW, in brackets, the lowest and highest round's.\n", rep.Rounds)
+		fmt.Fprintf(w, "Rounds: every ratio is the median of the %d rounds' ratios, each taken within one round; after xC, xRAW and xQUEUE, in brackets, the lowest and highest round's.\n", rep.Rounds)
 	}
 	if len(wake) > 0 {
 		fmt.Fprintf(w, "xSEM: median wake-up round trip over sem's, a bare futex hand-off (both sides sleep on process-shared semaphores).\n")

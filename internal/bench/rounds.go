@@ -26,7 +26,7 @@ func Rounds(n int) Option { return func(c *config) { c.rounds = n } }
 // them. The ratios are left to roundRatios.
 func mergeRounds(rounds []Result) Result {
 	m := rounds[0]
-	m.VsC, m.VsRaw, m.VsUnix, m.VsPipe, m.VsSem = 0, 0, 0, 0, 0
+	m.VsC, m.VsRaw, m.VsUnix, m.VsPipe, m.VsSem, m.VsQueue = 0, 0, 0, 0, 0, 0
 	if m.Skipped != "" {
 		return m
 	}
@@ -76,13 +76,17 @@ func roundRatios(merged []Result, rounds [][]Result) {
 		if m.Error != "" || m.Skipped != "" {
 			continue
 		}
-		var c, raw, unix, pipe, sem []float64
+		var c, raw, unix, pipe, sem, q []float64
 		for _, round := range rounds {
 			x := round[i]
 			c, raw, unix = append(c, x.VsC), append(raw, x.VsRaw), append(unix, x.VsUnix)
-			pipe, sem = append(pipe, x.VsPipe), append(sem, x.VsSem)
+			pipe, sem, q = append(pipe, x.VsPipe), append(sem, x.VsSem), append(q, x.VsQueue)
 		}
 		m.VsC, m.VsRaw, m.VsUnix, m.VsPipe, m.VsSem = median(c), median(raw), median(unix), median(pipe), median(sem)
+		m.VsQueue = median(q)
+		if m.VsQueue > 0 && len(rounds) > 1 {
+			m.VsQueueLow, m.VsQueueHigh = slices.Min(q), slices.Max(q)
+		}
 		if m.VsRaw > 0 && len(rounds) > 1 {
 			m.VsRawLow, m.VsRawHigh = slices.Min(raw), slices.Max(raw)
 		}

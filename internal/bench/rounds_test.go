@@ -126,3 +126,51 @@ func TestRoundRatios(t *testing.T) {
 		}
 	}
 }
+
+// TestQueueYardstick checks xQUEUE on made-up figures: the median of the
+// rounds' ratios to the queue with their range, a column only when a
+// pattern built on the queue ran with it, and the legend saying what it is.
+func TestQueueYardstick(t *testing.T) {
+	round := func(queueNS, topicNS uint64) []Result {
+		return []Result{
+			{Transport: Queue, Workload: RTT, Size: 64, P50NS: queueNS},
+			{Transport: "topic", Workload: RTT, Size: 64, P50NS: topicNS},
+			{Transport: "queue-consumers-2", Workload: Stream, Size: 64, MsgsPerS: 1e6},
+		}
+	}
+	rounds := [][]Result{round(200, 220), round(300, 390), round(250, 250)}
+	for _, r := range rounds {
+		(&Report{Results: r}).ratios()
+	}
+	merged := []Result{{Transport: Queue, Workload: RTT, Size: 64}, {Transport: "topic", Workload: RTT, Size: 64}, {Transport: "queue-consumers-2", Workload: Stream, Size: 64}}
+	roundRatios(merged, rounds)
+	tp := merged[1]
+	if math.Abs(tp.VsQueue-1.1) > 1e-9 || tp.VsQueueLow != 1 || math.Abs(tp.VsQueueHigh-1.3) > 1e-9 {
+		t.Errorf("topic: xQUEUE %v (%v-%v), want 1.1 (1-1.3)", tp.VsQueue, tp.VsQueueLow, tp.VsQueueHigh)
+	}
+	if c := merged[2]; c.VsQueue != 0 {
+		t.Errorf("consumers: xQUEUE %v without a queue stream to compare with", c.VsQueue)
+	}
+	for _, tc := range []struct {
+		name    string
+		results []Result
+		want    bool
+	}{
+		{"topic and queue", merged, true},
+		{"queue alone", merged[:1], false},
+	} {
+		var b strings.Builder
+		if err := WriteTable(&b, &Report{Rounds: 3, Results: tc.results}); err != nil {
+			t.Fatal(err)
+		}
+		out := b.String()
+		for _, s := range []string{"xQUEUE  ", "\nxQUEUE: "} {
+			if strings.Contains(out, s) != tc.want {
+				t.Errorf("%s: table has %q: %v, want %v\n%s", tc.name, s, !tc.want, tc.want, out)
+			}
+		}
+		if tc.want && !strings.Contains(out, "1.10 (1.00-1.30)") {
+			t.Errorf("%s: topic's row without its xQUEUE and range:\n%s", tc.name, out)
+		}
+	}
+}

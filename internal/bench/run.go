@@ -153,9 +153,16 @@ type Result struct {
 	VsRawHigh  float64 `json:"vs_raw_high,omitempty"` // and the highest
 	VsCLow     float64 `json:"vs_c_low,omitempty"`    // with Rounds: the lowest round's ratio to the C limit
 	VsCHigh    float64 `json:"vs_c_high,omitempty"`   // and the highest
-	DriverCPU  int     `json:"driver_cpu"`            // the CPU it was pinned to, or -1
-	PeerCPU    int     `json:"peer_cpu"`              // the CPU it was pinned to, or -1
-	Error      string  `json:"error,omitempty"`
+	// VsQueue is the time per message over the queue's (default waiting),
+	// the yardstick of the patterns built on it (topics, competing
+	// consumers); with Rounds the median of the rounds' ratios, with their
+	// lowest and highest.
+	VsQueue     float64 `json:"vs_queue,omitempty"`
+	VsQueueLow  float64 `json:"vs_queue_low,omitempty"`
+	VsQueueHigh float64 `json:"vs_queue_high,omitempty"`
+	DriverCPU   int     `json:"driver_cpu"` // the CPU it was pinned to, or -1
+	PeerCPU     int     `json:"peer_cpu"`   // the CPU it was pinned to, or -1
+	Error       string  `json:"error,omitempty"`
 	// Skipped says why a case did not run: the C rows without gcc.
 	Skipped     string `json:"skipped,omitempty"`
 	Description string `json:"-"`
@@ -458,10 +465,10 @@ func (r *Report) fold(rounds [][]Result, partial []Result) {
 	roundRatios(r.Results, rounds)
 }
 
-// ratios fills VsC, VsRaw, VsUnix, VsPipe and VsSem: the row's time per
-// message over that of the same workload and size through c-ring (streams;
-// c-pingpong for round trips), raw, unix, pipe and sem, each taken at its
-// best where it ran at several capacities.
+// ratios fills VsC, VsRaw, VsQueue, VsUnix, VsPipe and VsSem: the row's
+// time per message over that of the same workload and size through c-ring
+// (streams; c-pingpong for round trips), raw, queue, unix, pipe and sem,
+// each taken at its best where it ran at several capacities.
 func (r *Report) ratios() {
 	type key struct {
 		t string
@@ -489,5 +496,6 @@ func (r *Report) ratios() {
 			return 0
 		}
 		res.VsC, res.VsRaw, res.VsUnix, res.VsPipe, res.VsSem = vs(limit[res.Workload]), vs(Raw), vs(Unix), vs(Pipe), vs(Sem)
+		res.VsQueue = vs(Queue)
 	}
 }
