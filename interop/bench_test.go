@@ -8,42 +8,29 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/shmkit/shm/internal/shmtest"
 	"github.com/shmkit/shm/queue"
 )
 
 func init() {
-	shmtest.Role("go-bench-send", goBenchSendRole)
 	shmtest.Role("go-bench-recv", goBenchRecvRole)
 }
 
-// goBenchSendRole sends a["count"] messages of a["size"] bytes to the queue
-// a["name"] one at a time, then closes.
-func goBenchSendRole(a shmtest.Args) int {
-	q, err := queue.Open(a["name"])
-	if err != nil {
+// goBenchRecvRole receives from the queue a["name"] until the end, saying
+// "ready" once it holds the consumer role, on CPU a["cpu"] (-1: any).
+func goBenchRecvRole(a shmtest.Args) int {
+	if _, err := pinThread(a.Int("cpu")); err != nil {
 		fmt.Println(err)
 		return 1
 	}
-	msg := make([]byte, a.Int("size"))
-	ctx := context.Background()
-	for range a.Int("count") {
-		if err := q.Send(ctx, msg); err != nil {
-			fmt.Println(err)
-			return 1
-		}
-	}
-	q.Close()
-	return 0
-}
-
-// goBenchRecvRole receives from the queue a["name"] until the end, saying
-// "ready" once it holds the consumer role.
-func goBenchRecvRole(a shmtest.Args) int {
 	q, err := queue.Open(a["name"])
 	if err != nil {
 		fmt.Println(err)
@@ -72,8 +59,9 @@ func goBenchRecvRole(a shmtest.Args) int {
 
 // BenchmarkStream streams messages one at a time (Send, Receive) between
 // two processes, for each pair of implementations: Go to Go (the
-// yardstick), C to Go, Go to C and C to C, at 64 B and 64 KiB, on a 1 MiB
-// ring, unpinned. Every pair runs the same loop: the producer sends b.N
+// yardstick), C to Go, Go to C and C to C, at 64 B and 64 KiB, on a ring
+// of the queue's default capacity, the producer and the consumer pinned to
+// two different CPUs (see streamCPUs). Every pair runs the same loop: the producer sends b.N
 // messages of one buffer and closes, the consumer receives into one buffer
 // with a context that is never done (so neither side pays for watching a
 // deadline) until the end, and the clock stops when both have finished and
@@ -126,13 +114,14 @@ func sizeName(n int) string {
 func benchStream(b *testing.B, pair string, size int) {
 	peer := buildPeer(b, "-O2")
 	name := shmtest.Name(b, "")
-	q := createQueue(b, name, 1<<20)
+	q := createQueue(b, name, queue.DefaultCapacity)
 	count := fmt.Sprint(b.N)
+	sendCPU, recvCPU := streamCPUs()
 	b.SetBytes(int64(size))
 	var recv, send *exec.Cmd
 	switch pair {
 	case "go-go":
-		recv = child(b, "go-bench-recv", name)
+		recv = child(b, "go-bench-recv", name, strconv.Itoa(recvCPU))
 	case "c-go":
 		send = exec.Command(peer, "bench-send", name, fmt.Sprint(size), count)
 	case "go-c":
@@ -154,6 +143,9 @@ func benchStream(b *testing.B, pair string, size int) {
 		if err := recv.Start(); err != nil {
 			b.Fatal(err)
 		}
+		if pair != "go-go" { // the Go consumer pins itself
+			pinProcess(b, recv, recvCPU)
+		}
 		sc := bufio.NewScanner(stdout)
 		if !sc.Scan() || sc.Text() != "ready" {
 			recv.Process.Kill()
@@ -169,6 +161,19 @@ func benchStream(b *testing.B, pair string, size int) {
 	} else if _, err := q.TryReceive(nil); err != queue.ErrEmpty { // this process consumes
 		b.Fatal(err)
 	}
+	// This process's side runs on a thread of its own, pinned.
+	mine := sendCPU
+	switch {
+	case send != nil && recv != nil:
+		mine = -1 // it only waits
+	case send != nil:
+		mine = recvCPU
+	}
+	unpin, err := pinThread(mine)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer unpin()
 	b.ResetTimer()
 	switch {
 	case send == nil: // Go sends from this process
@@ -186,6 +191,7 @@ func benchStream(b *testing.B, pair string, size int) {
 		if err := send.Start(); err != nil {
 			b.Fatal(err)
 		}
+		pinProcess(b, send, sendCPU)
 		if recv == nil { // this process consumes, as go-bench-recv does
 			buf := make([]byte, 0, size)
 			ctx := context.Background() // a dead producer ends a wait with ErrPeerDead
@@ -220,4 +226,63 @@ func benchStream(b *testing.B, pair string, size int) {
 		}
 	}
 	b.StopTimer()
+}
+
+// streamCPUs returns the CPUs a stream's sender and receiver run on: the
+// first two this process may use, or -1 for both when it may use fewer.
+// Unpinned, the two may share a CPU now and then, and a stream's figure
+// then falls several times over for reasons that have nothing to do with
+// either side's code.
+func streamCPUs() (send, recv int) {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		return -1, -1
+	}
+	var cpus []int
+	for i := 0; i < len(set)*64 && len(cpus) < 2; i++ {
+		if set.IsSet(i) {
+			cpus = append(cpus, i)
+		}
+	}
+	if len(cpus) < 2 {
+		return -1, -1
+	}
+	return cpus[0], cpus[1]
+}
+
+// pinThread locks the calling goroutine to its thread and pins the thread
+// to cpu (nothing for -1); unpin gives the thread its CPUs back and
+// unlocks it.
+func pinThread(cpu int) (unpin func(), err error) {
+	if cpu < 0 {
+		return func() {}, nil
+	}
+	runtime.LockOSThread()
+	var old, set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &old); err != nil {
+		runtime.UnlockOSThread()
+		return nil, err
+	}
+	set.Set(cpu)
+	if err := unix.SchedSetaffinity(0, &set); err != nil {
+		runtime.UnlockOSThread()
+		return nil, fmt.Errorf("pin to CPU %d: %w", cpu, err)
+	}
+	return func() {
+		unix.SchedSetaffinity(0, &old)
+		runtime.UnlockOSThread()
+	}, nil
+}
+
+// pinProcess pins a started single-threaded child (the C peer) to cpu.
+func pinProcess(t testing.TB, cmd *exec.Cmd, cpu int) {
+	t.Helper()
+	if cpu < 0 {
+		return
+	}
+	var set unix.CPUSet
+	set.Set(cpu)
+	if err := unix.SchedSetaffinity(cmd.Process.Pid, &set); err != nil {
+		t.Fatalf("pin pid %d to CPU %d: %v", cmd.Process.Pid, cpu, err)
+	}
 }

@@ -22,8 +22,7 @@ import (
 // each file registers in an init function; childParams names the
 // arguments child passes each role.
 var childParams = map[string][]string{
-	"go-bench-send": {"name", "size", "count"},
-	"go-bench-recv": {"name"},
+	"go-bench-recv": {"name", "cpu"},
 	"go-send":       {"name", "producer", "count", "max", "min"},
 	"go-chaos-send": {"name", "producer"},
 	"go-topic-pub":  {"name", "count"},
