@@ -783,6 +783,31 @@ static int corrupt_record(shmq *q, const char *op, uint64_t pos, const char *fie
 	            (unsigned long long)pos, (unsigned long long)o, (unsigned long long)(HEADER_SIZE + o), field, (unsigned long long)val, want);
 }
 
+/* check_cursors checks a head h and a tail t read together by a consumer
+ * or a single producer that takes the role over (§3): both multiples of 8;
+ * head <= tail <= head + capacity with multiple producers; at most capacity
+ * apart either way with a single producer, whose published tail lags. It
+ * compares before it subtracts, so that a cursor near 2^64 over a small
+ * one cannot pass by wrapping around. */
+static int check_cursors(shmq *q, const char *op, uint64_t h, uint64_t t)
+{
+	unsigned long long hh = h, tt = t, cap = q->capacity;
+	if (h % 8 || t % 8)
+		return fail(SHMQ_ECORRUPT, op, q->name, "queue is corrupt: cursors head %llu (header offset %d) and tail %llu (header offset %d): both must be multiples of 8",
+		            hh, OFF_HEAD, tt, OFF_TAIL);
+	if (h <= t && t - h > q->capacity)
+		return fail(SHMQ_ECORRUPT, op, q->name, "queue is corrupt: cursors head %llu (header offset %d) and tail %llu (header offset %d): tail is more than capacity %llu past head",
+		            hh, OFF_HEAD, tt, OFF_TAIL, cap);
+	if (h > t && q->multi)
+		return fail(SHMQ_ECORRUPT, op, q->name,
+		            "queue is corrupt: head cursor at header offset %d is %llu, past the tail %llu (header offset %d); it must be from tail - capacity %llu to tail",
+		            OFF_HEAD, hh, tt, OFF_TAIL, cap);
+	if (h > t && h - t > q->capacity)
+		return fail(SHMQ_ECORRUPT, op, q->name, "queue is corrupt: head cursor at header offset %d is %llu, more than capacity %llu past the published tail %llu (header offset %d)",
+		            OFF_HEAD, hh, cap, tt, OFF_TAIL);
+	return 0;
+}
+
 /* find_end walks a single-producer ring from head to its end marker, for a
  * producer that takes over (§5.1). */
 static int find_end(shmq *q, uint64_t head, uint64_t *end)
@@ -839,7 +864,9 @@ static COLD int claim_producer(shmq *q)
 		q->resv = 0;
 		if (!q->multi) {
 			uint64_t h = atomic_load_explicit(w64(q, OFF_HEAD), memory_order_acquire), t = 0;
-			if ((rc = find_end(q, h, &t)) < 0) {
+			if ((rc = find_end(q, h, &t)) == 0)
+				rc = check_cursors(q, "queue send", h, atomic_load_explicit(w64(q, OFF_TAIL), memory_order_acquire));
+			if (rc < 0) {
 				give_up(q, slot_off((int)i), gen);
 				q->p_active = 0;
 				return rc;
@@ -1252,11 +1279,9 @@ static COLD int claim_consumer(shmq *q)
 		return fail(rc, "queue receive", q->name, "claiming the consumer role: %s", shmq_strerror(rc));
 	uint64_t h = atomic_load_explicit(w64(q, OFF_HEAD), memory_order_acquire);
 	uint64_t t = atomic_load_explicit(w64(q, OFF_TAIL), memory_order_acquire);
-	if (h % 8 || (q->multi && (t < h || t - h > q->capacity))) {
+	if ((rc = check_cursors(q, "queue receive", h, t)) < 0) {
 		give_up(q, OFF_CONSUMER, gen);
-		return fail(SHMQ_ECORRUPT, "queue receive", q->name,
-		            "queue is corrupt: cursors tail %llu (offset %d) and head %llu (offset %d) differ by more than capacity %llu or are misaligned",
-		            (unsigned long long)t, OFF_TAIL, (unsigned long long)h, OFF_HEAD, (unsigned long long)q->capacity);
+		return rc;
 	}
 	q->c_active = 1;
 	q->c_gen = gen;
