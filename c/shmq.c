@@ -116,24 +116,48 @@ struct shmq {
 
 static _Thread_local char last_error[512];
 
+/* A failure without details (fmt NULL: an empty or full queue for a call
+ * that does not wait, the end of a stream, a timeout) is only noted, and
+ * described when shmq_last_error asks: a caller that polls with a timeout
+ * of 0 pays for no formatting. op is a string literal. */
+static _Thread_local struct {
+	int pending;
+	int code;
+	const char *op;
+	char name[256];
+} plain_error;
+
 /* fail records a description of a failure and returns code. */
 __attribute__((format(printf, 4, 5))) static int fail(int code, const char *op, const char *name, const char *fmt, ...)
 {
+	if (!fmt) {
+		size_t len = strnlen(name, sizeof plain_error.name - 1);
+		memcpy(plain_error.name, name, len);
+		plain_error.name[len] = 0;
+		plain_error.code = code;
+		plain_error.op = op;
+		plain_error.pending = 1;
+		return code;
+	}
+	plain_error.pending = 0;
 	int n = snprintf(last_error, sizeof last_error, "%s %s: ", op, name);
 	if (n < 0 || (size_t)n >= sizeof last_error)
 		return code;
-	if (fmt) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(last_error + n, sizeof last_error - (size_t)n, fmt, ap);
-		va_end(ap);
-	} else {
-		snprintf(last_error + n, sizeof last_error - (size_t)n, "%s", shmq_strerror(code));
-	}
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(last_error + n, sizeof last_error - (size_t)n, fmt, ap);
+	va_end(ap);
 	return code;
 }
 
-const char *shmq_last_error(void) { return last_error; }
+const char *shmq_last_error(void)
+{
+	if (plain_error.pending) {
+		plain_error.pending = 0;
+		snprintf(last_error, sizeof last_error, "%s %s: %s", plain_error.op, plain_error.name, shmq_strerror(plain_error.code));
+	}
+	return last_error;
+}
 
 const char *shmq_strerror(int err)
 {
@@ -432,11 +456,41 @@ static void stop_waiting(shmq *q)
 typedef int (*ready_fn)(shmq *q, void *arg);     /* 1 ready, 0 not yet, < 0 error */
 typedef int (*peer_fn)(shmq *q, void *arg);      /* 0 fine, < 0 error */
 
+/* A call's time limit. The deadline is taken from the monotonic clock
+ * only when a wait first reads the clock (after its first 64 looks), so
+ * that a call which finds its message or its room at once, or within a
+ * few spins, reads no clock at all: a positive timeout bounds the waiting,
+ * counted from there. */
+struct limit {
+	int64_t timeout;  /* < 0: none; 0: never wait */
+	int64_t deadline; /* once set */
+	int set;
+};
+
+static struct limit limit_of(int64_t timeout_ns) { return (struct limit){timeout_ns, 0, 0}; }
+
+/* deadline_at returns the limit's deadline, -1 for none, fixing it at now
+ * + timeout on its first use. */
+static int64_t deadline_at(struct limit *l, int64_t now)
+{
+	if (l->timeout < 0)
+		return -1;
+	if (!l->set) {
+		l->set = 1;
+		l->deadline = l->timeout > INT64_MAX - now ? -1 : now + l->timeout;
+	}
+	return l->deadline;
+}
+
 struct waiter {
 	shmq *q;
 	ready_fn ready;
 	peer_fn peer;
 	void *arg;
+	struct limit *lim;
+	int eager;
+	int started;      /* start, last_peer and deadline are set */
+	int64_t start;
 	int64_t deadline; /* < 0: none */
 	int64_t last_peer;
 	const char *op;
@@ -454,9 +508,16 @@ static int check_size(shmq *q, const char *op)
 }
 
 /* check runs the periodic checks of a wait: the deadline, and every
- * PEER_CHECK_NS the object's size and the peer. 1 means "ready after all". */
+ * PEER_CHECK_NS the object's size and the peer. 1 means "ready after all".
+ * Its first call starts the wait's clock. */
 static int check(struct waiter *w, int64_t now)
 {
+	if (!w->started) {
+		w->started = 1;
+		w->start = now;
+		w->last_peer = w->eager ? now - PEER_CHECK_NS : now;
+		w->deadline = deadline_at(w->lim, now);
+	}
 	if (w->deadline >= 0 && now >= w->deadline)
 		return fail(SHMQ_ETIMEDOUT, w->op, w->q->name, NULL);
 	if (now - w->last_peer < PEER_CHECK_NS)
@@ -476,12 +537,14 @@ static int check(struct waiter *w, int64_t now)
 }
 
 /* await waits until ready says yes (0) or fails (< 0). word is the futex
- * word this side advertises its sleep in with value sleepv (§7). */
+ * word this side advertises its sleep in with value sleepv (§7). The clock
+ * is read every 64 looks while spinning: a hand-off that comes within the
+ * first looks costs no clock read. */
 static int await(shmq *q, _Atomic uint32_t *word, uint32_t sleepv, ready_fn ready, peer_fn peer, void *arg, int eager,
-                 int64_t deadline, const char *op)
+                 struct limit *lim, const char *op)
 {
-	int64_t start = now_ns();
-	struct waiter w = {q, ready, peer, arg, deadline, eager ? start - PEER_CHECK_NS : start, op};
+	struct waiter w = {.q = q, .ready = ready, .peer = peer, .arg = arg, .lim = lim, .eager = eager, .op = op};
+	int64_t deadline;
 	int r;
 	for (long i = 1;; i++) {
 		if ((r = ready(q, arg)) != 0)
@@ -491,9 +554,10 @@ static int await(shmq *q, _Atomic uint32_t *word, uint32_t sleepv, ready_fn read
 		int64_t now = now_ns();
 		if ((r = check(&w, now)) != 0)
 			return r < 0 ? r : 0;
-		if (now - start >= SPIN_NS)
+		if (now - w.start >= SPIN_NS)
 			break;
 	}
+	deadline = w.deadline;
 	for (;;) {
 		atomic_store(word, sleepv);
 		int hv = heavy();
@@ -514,17 +578,6 @@ static int await(shmq *q, _Atomic uint32_t *word, uint32_t sleepv, ready_fn read
 		if ((r = check(&w, now_ns())) != 0)
 			return r < 0 ? r : 0;
 	}
-}
-
-/* deadline_of turns a timeout into a deadline on the monotonic clock, -1
- * for none. A timeout of 0 never waits, so it needs no clock reading: the
- * calls that must not wait look at their block flag, never at the time. */
-static int64_t deadline_of(int64_t timeout_ns)
-{
-	if (timeout_ns <= 0)
-		return -1;
-	int64_t now = now_ns();
-	return timeout_ns > INT64_MAX - now ? -1 : now + timeout_ns;
 }
 
 /* ---- opening and creating ---- */
@@ -783,6 +836,31 @@ static int corrupt_record(shmq *q, const char *op, uint64_t pos, const char *fie
 	            (unsigned long long)pos, (unsigned long long)o, (unsigned long long)(HEADER_SIZE + o), field, (unsigned long long)val, want);
 }
 
+/* check_cursors checks a head h and a tail t read together by a consumer
+ * or a single producer that takes the role over (§3): both multiples of 8;
+ * head <= tail <= head + capacity with multiple producers; at most capacity
+ * apart either way with a single producer, whose published tail lags. It
+ * compares before it subtracts, so that a cursor near 2^64 over a small
+ * one cannot pass by wrapping around. */
+static int check_cursors(shmq *q, const char *op, uint64_t h, uint64_t t)
+{
+	unsigned long long hh = h, tt = t, cap = q->capacity;
+	if (h % 8 || t % 8)
+		return fail(SHMQ_ECORRUPT, op, q->name, "queue is corrupt: cursors head %llu (header offset %d) and tail %llu (header offset %d): both must be multiples of 8",
+		            hh, OFF_HEAD, tt, OFF_TAIL);
+	if (h <= t && t - h > q->capacity)
+		return fail(SHMQ_ECORRUPT, op, q->name, "queue is corrupt: cursors head %llu (header offset %d) and tail %llu (header offset %d): tail is more than capacity %llu past head",
+		            hh, OFF_HEAD, tt, OFF_TAIL, cap);
+	if (h > t && q->multi)
+		return fail(SHMQ_ECORRUPT, op, q->name,
+		            "queue is corrupt: head cursor at header offset %d is %llu, past the tail %llu (header offset %d); it must be from tail - capacity %llu to tail",
+		            OFF_HEAD, hh, tt, OFF_TAIL, cap);
+	if (h > t && h - t > q->capacity)
+		return fail(SHMQ_ECORRUPT, op, q->name, "queue is corrupt: head cursor at header offset %d is %llu, more than capacity %llu past the published tail %llu (header offset %d)",
+		            OFF_HEAD, hh, cap, tt, OFF_TAIL);
+	return 0;
+}
+
 /* find_end walks a single-producer ring from head to its end marker, for a
  * producer that takes over (§5.1). */
 static int find_end(shmq *q, uint64_t head, uint64_t *end)
@@ -839,7 +917,9 @@ static COLD int claim_producer(shmq *q)
 		q->resv = 0;
 		if (!q->multi) {
 			uint64_t h = atomic_load_explicit(w64(q, OFF_HEAD), memory_order_acquire), t = 0;
-			if ((rc = find_end(q, h, &t)) < 0) {
+			if ((rc = find_end(q, h, &t)) == 0)
+				rc = check_cursors(q, "queue send", h, atomic_load_explicit(w64(q, OFF_TAIL), memory_order_acquire));
+			if (rc < 0) {
 				give_up(q, slot_off((int)i), gen);
 				q->p_active = 0;
 				return rc;
@@ -901,7 +981,7 @@ static int mpsc_ready(shmq *q, void *arg)
 	return atomic_load_explicit(w64(q, OFF_HEAD), memory_order_acquire) != s->target;
 }
 
-static COLD int wait_space(shmq *q, ready_fn ready, struct space *s, int64_t deadline, int block)
+static COLD int wait_space(shmq *q, ready_fn ready, struct space *s, struct limit *lim, int block)
 {
 	int r = ready(q, s);
 	if (r)
@@ -914,12 +994,12 @@ static COLD int wait_space(shmq *q, ready_fn ready, struct space *s, int64_t dea
 			return r < 0 ? r : 0;
 	uint32_t idle = PROD_IDLE;
 	atomic_compare_exchange_strong(w32(q, OFF_PROD_WAIT), &idle, PROD_WANT_HEAD);
-	return await(q, w32(q, OFF_PROD_WAIT), PROD_SLEEPING, ready, consumer_dead, s, 0, deadline, "queue send");
+	return await(q, w32(q, OFF_PROD_WAIT), PROD_SLEEPING, ready, consumer_dead, s, 0, lim, "queue send");
 }
 
 /* spsc_reserve finds room for an n-byte record at the single producer's
  * tail (§5.1 steps 1-4). */
-static int spsc_reserve(shmq *q, uint32_t n, int64_t deadline, int block, uint64_t *coff, uint64_t *chdr, uint64_t *off, uint64_t *end)
+static int spsc_reserve(shmq *q, uint32_t n, struct limit *lim, int block, uint64_t *coff, uint64_t *chdr, uint64_t *off, uint64_t *end)
 {
 	uint64_t rec = rec_size(n), t = q->p_tail, o = t & q->mask, need = rec;
 	if (o + rec > q->capacity)
@@ -928,7 +1008,7 @@ static int spsc_reserve(shmq *q, uint32_t n, int64_t deadline, int block, uint64
 		struct space s = {t + need + RECORD_HEADER};
 		flush_batch(q);
 		publish_tail(q);
-		int rc = wait_space(q, spsc_ready, &s, deadline, block);
+		int rc = wait_space(q, spsc_ready, &s, lim, block);
 		if (rc < 0)
 			return rc;
 	}
@@ -980,7 +1060,7 @@ static void flush_batch(shmq *q)
 }
 
 /* lock_reserve takes the multi-producer reserve lock (§5.2 step 1). */
-static int lock_reserve(shmq *q, int64_t deadline, int block)
+static int lock_reserve(shmq *q, struct limit *lim, int block)
 {
 	_Atomic uint32_t *lk = w32(q, OFF_LOCK);
 	uint32_t me = lock_value(q->p_slot, q->p_gen);
@@ -995,8 +1075,11 @@ static int lock_reserve(shmq *q, int64_t deadline, int block)
 		if (i % 16 == 0)
 			sched_yield();
 		if (i % 1024 == 0) {
-			if (deadline >= 0 && now_ns() >= deadline)
-				return fail(SHMQ_ETIMEDOUT, "queue send", q->name, NULL);
+			if (lim->timeout > 0) {
+				int64_t now = now_ns();
+				if (now >= deadline_at(lim, now))
+					return fail(SHMQ_ETIMEDOUT, "queue send", q->name, NULL);
+			}
 			uint32_t v = atomic_load(lk);
 			if (v != 0 && lock_holder_gone(q, v) && atomic_compare_exchange_strong(lk, &v, me))
 				return 0;
@@ -1004,11 +1087,11 @@ static int lock_reserve(shmq *q, int64_t deadline, int block)
 	}
 }
 
-static int mpsc_reserve(shmq *q, uint32_t n, int64_t deadline, int block, uint64_t *off)
+static int mpsc_reserve(shmq *q, uint32_t n, struct limit *lim, int block, uint64_t *off)
 {
 	uint64_t rec = rec_size(n);
 	for (;;) {
-		int rc = lock_reserve(q, deadline, block);
+		int rc = lock_reserve(q, lim, block);
 		if (rc < 0)
 			return rc;
 		uint64_t t = atomic_load_explicit(w64(q, OFF_TAIL), memory_order_acquire);
@@ -1038,7 +1121,7 @@ static int mpsc_reserve(shmq *q, uint32_t n, int64_t deadline, int block, uint64
 		if (!block)
 			return SHMQ_EFULL;
 		struct space s = {h};
-		rc = wait_space(q, mpsc_ready, &s, deadline, block);
+		rc = wait_space(q, mpsc_ready, &s, lim, block);
 		if (rc < 0)
 			return rc;
 	}
@@ -1050,14 +1133,52 @@ static void mpsc_commit(shmq *q, uint64_t off, uint32_t n, uint32_t kind)
 	wake_consumer(q);
 }
 
-static int send_one(shmq *q, const void *msg, size_t n, int64_t deadline, int block, int batch)
+/* fast_producer reports whether the handle is a single producer with no
+ * reserve or batch open and n fits the maximum message: then a record that
+ * fits at the tail without waiting or wrapping (room) takes the fast
+ * paths. */
+static inline int fast_producer(const shmq *q, size_t n)
+{
+	return !q->multi && q->p_active && !q->resv && !q->batching && n <= q->max_msg;
+}
+
+/* room says whether a record of rec bytes fits at the single producer's
+ * tail t without wrapping and without waiting for the consumer, the end
+ * marker after it included (§5.1 step 2, with the head last seen). */
+static inline int room(const shmq *q, uint64_t t, uint64_t rec)
+{
+	return (t & q->mask) + rec <= q->capacity && t + rec + RECORD_HEADER - q->p_head <= q->capacity;
+}
+
+/* send_fast is shmq_send's path for the common case, a fast producer's
+ * record that has room: the end marker after the record, the payload, then
+ * the header in one release store, with no call between the ring stores
+ * but the copy (a call's spilled registers are stores too, queued behind
+ * the ring's). It reports 0, having done nothing, for anything else. */
+static inline int send_fast(shmq *q, const void *msg, size_t n)
+{
+	if (!fast_producer(q, n))
+		return 0;
+	uint64_t t = q->p_tail, rec = rec_size(n), o = t & q->mask;
+	if (!room(q, t, rec))
+		return 0;
+	atomic_store_explicit(rword(q, (t + rec) & q->mask), 0, memory_order_relaxed);
+	if (n)
+		memcpy(q->ring + o + RECORD_HEADER, msg, n);
+	q->p_tail = t + rec;
+	publish64(q, rword(q, o), hdr_word((uint32_t)n, rec_state(KIND_DATA, q->p_slot, q->p_gen)));
+	committed(q);
+	return 1;
+}
+
+static int send_one(shmq *q, const void *msg, size_t n, struct limit *lim, int block, int batch)
 {
 	int rc = sendable(q, n);
 	if (rc < 0)
 		return rc;
 	uint64_t off;
 	if (q->multi) {
-		if ((rc = mpsc_reserve(q, (uint32_t)n, deadline, block, &off)) < 0)
+		if ((rc = mpsc_reserve(q, (uint32_t)n, lim, block, &off)) < 0)
 			return rc;
 		if (n)
 			memcpy(q->ring + off + RECORD_HEADER, msg, n);
@@ -1065,7 +1186,7 @@ static int send_one(shmq *q, const void *msg, size_t n, int64_t deadline, int bl
 		return 0;
 	}
 	uint64_t coff, chdr, end;
-	if ((rc = spsc_reserve(q, (uint32_t)n, deadline, block, &coff, &chdr, &off, &end)) < 0)
+	if ((rc = spsc_reserve(q, (uint32_t)n, lim, block, &coff, &chdr, &off, &end)) < 0)
 		return rc;
 	if (n)
 		memcpy(q->ring + off + RECORD_HEADER, msg, n);
@@ -1083,9 +1204,12 @@ static int send_err(shmq *q, int rc)
 
 int shmq_send(shmq *q, const void *msg, size_t n, int64_t timeout_ns)
 {
+	if (q && (msg || !n) && send_fast(q, msg, n))
+		return 0;
 	if (!q || (n && !msg))
 		return fail(SHMQ_EINVAL, "queue send", q ? q->name : "(null)", "invalid argument");
-	int rc = send_one(q, msg, n, deadline_of(timeout_ns), timeout_ns != 0, 0);
+	struct limit lim = limit_of(timeout_ns);
+	int rc = send_one(q, msg, n, &lim, timeout_ns != 0, 0);
 	return rc < 0 ? send_err(q, rc) : 0;
 }
 
@@ -1133,23 +1257,53 @@ static size_t mpsc_append(shmq *q, const struct iovec *msgs, size_t count)
 	return n;
 }
 
+/* append_batch is the single producer's batch path once send_one began a
+ * batch (its first header deferred, see spsc_commit): it writes the
+ * leading messages of msgs that have room, each header with a plain store,
+ * and the end marker once, after the last; flush_batch's store of the
+ * first header publishes them all, as the consumer reads nothing past that
+ * header before it. It returns how many it wrote. */
+static size_t append_batch(shmq *q, const struct iovec *msgs, size_t count)
+{
+	if (!q->batching)
+		return 0;
+	uint32_t data = rec_state(KIND_DATA, q->p_slot, q->p_gen);
+	uint64_t t = q->p_tail;
+	size_t i = 0;
+	for (; i < count; i++) {
+		size_t n = msgs[i].iov_len;
+		if (n > q->max_msg || (n && !msgs[i].iov_base))
+			break;
+		uint64_t rec = rec_size(n), o = t & q->mask;
+		if (!room(q, t, rec))
+			break;
+		if (n)
+			memcpy(q->ring + o + RECORD_HEADER, msgs[i].iov_base, n);
+		atomic_store_explicit(rword(q, o), hdr_word((uint32_t)n, data), memory_order_relaxed);
+		t += rec;
+	}
+	if (i > 0) {
+		atomic_store_explicit(rword(q, t & q->mask), 0, memory_order_relaxed);
+		q->p_tail = t;
+	}
+	return i;
+}
+
 /* send_iov sends msgs in order as part of a batch that the caller
  * flushes (it flushes on an error); it adds the messages sent to *sent. */
-static int send_iov(shmq *q, const struct iovec *msgs, size_t count, int64_t deadline, int block, size_t *sent)
+static int send_iov(shmq *q, const struct iovec *msgs, size_t count, struct limit *lim, int block, size_t *sent)
 {
 	for (size_t i = 0; i < count;) {
 		if (msgs[i].iov_len && !msgs[i].iov_base) {
 			flush_batch(q);
 			return fail(SHMQ_EINVAL, "queue send", q->name, "message %zu: NULL with a length of %zu", *sent, msgs[i].iov_len);
 		}
-		int rc = send_one(q, msgs[i].iov_base, msgs[i].iov_len, deadline, block, 1);
+		int rc = send_one(q, msgs[i].iov_base, msgs[i].iov_len, lim, block, 1);
 		if (rc < 0) {
 			flush_batch(q);
 			return send_err(q, rc);
 		}
-		size_t k = 1;
-		if (q->multi)
-			k += mpsc_append(q, msgs + i + 1, count - i - 1);
+		size_t k = 1 + (q->multi ? mpsc_append(q, msgs + i + 1, count - i - 1) : append_batch(q, msgs + i + 1, count - i - 1));
 		i += k;
 		*sent += k;
 	}
@@ -1163,7 +1317,8 @@ int shmq_send_batch(shmq *q, const struct iovec *msgs, size_t count, int64_t tim
 		*sent = 0;
 	if (!q || (count && !msgs))
 		return fail(SHMQ_EINVAL, "queue send", q ? q->name : "(null)", "invalid argument");
-	int rc = send_iov(q, msgs, count, deadline_of(timeout_ns), timeout_ns != 0, &done);
+	struct limit lim = limit_of(timeout_ns);
+	int rc = send_iov(q, msgs, count, &lim, timeout_ns != 0, &done);
 	if (rc == 0)
 		flush_batch(q);
 	if (sent)
@@ -1178,7 +1333,7 @@ int shmq_send_packed(shmq *q, const void *data, const uint32_t *lens, size_t cou
 		*sent = 0;
 	if (!q || (count && (!lens || !data)))
 		return fail(SHMQ_EINVAL, "queue send", q ? q->name : "(null)", "invalid argument");
-	int64_t deadline = deadline_of(timeout_ns);
+	struct limit lim = limit_of(timeout_ns);
 	const uint8_t *p = data;
 	struct iovec iov[64];
 	int rc = 0;
@@ -1189,7 +1344,7 @@ int shmq_send_packed(shmq *q, const void *data, const uint32_t *lens, size_t cou
 			iov[i].iov_len = lens[done + i];
 			p += lens[done + i];
 		}
-		if ((rc = send_iov(q, iov, k, deadline, timeout_ns != 0, &done)) < 0)
+		if ((rc = send_iov(q, iov, k, &lim, timeout_ns != 0, &done)) < 0)
 			break;
 	}
 	if (rc == 0)
@@ -1203,15 +1358,30 @@ int shmq_reserve(shmq *q, size_t n, int64_t timeout_ns, void **buf)
 {
 	if (!q || !buf)
 		return fail(SHMQ_EINVAL, "queue send", q ? q->name : "(null)", "invalid argument");
+	if (fast_producer(q, n)) {
+		/* shmq_send's fast path, the commit left for shmq_commit. */
+		uint64_t t = q->p_tail, rec = rec_size(n), o = t & q->mask;
+		if (room(q, t, rec)) {
+			atomic_store_explicit(rword(q, (t + rec) & q->mask), 0, memory_order_relaxed);
+			q->resv_commit_off = o;
+			q->resv_commit_hdr = hdr_word((uint32_t)n, rec_state(KIND_DATA, q->p_slot, q->p_gen));
+			q->resv_end = t + rec;
+			q->resv = 1;
+			q->resv_off = o;
+			q->resv_len = (uint32_t)n;
+			*buf = q->ring + o + RECORD_HEADER;
+			return 0;
+		}
+	}
 	int rc = sendable(q, n);
 	if (rc < 0)
 		return rc;
-	int64_t deadline = deadline_of(timeout_ns);
+	struct limit lim = limit_of(timeout_ns);
 	uint64_t off;
 	if (q->multi) {
-		rc = mpsc_reserve(q, (uint32_t)n, deadline, timeout_ns != 0, &off);
+		rc = mpsc_reserve(q, (uint32_t)n, &lim, timeout_ns != 0, &off);
 	} else {
-		rc = spsc_reserve(q, (uint32_t)n, deadline, timeout_ns != 0, &q->resv_commit_off, &q->resv_commit_hdr, &off, &q->resv_end);
+		rc = spsc_reserve(q, (uint32_t)n, &lim, timeout_ns != 0, &q->resv_commit_off, &q->resv_commit_hdr, &off, &q->resv_end);
 	}
 	if (rc < 0)
 		return send_err(q, rc);
@@ -1252,11 +1422,9 @@ static COLD int claim_consumer(shmq *q)
 		return fail(rc, "queue receive", q->name, "claiming the consumer role: %s", shmq_strerror(rc));
 	uint64_t h = atomic_load_explicit(w64(q, OFF_HEAD), memory_order_acquire);
 	uint64_t t = atomic_load_explicit(w64(q, OFF_TAIL), memory_order_acquire);
-	if (h % 8 || (q->multi && (t < h || t - h > q->capacity))) {
+	if ((rc = check_cursors(q, "queue receive", h, t)) < 0) {
 		give_up(q, OFF_CONSUMER, gen);
-		return fail(SHMQ_ECORRUPT, "queue receive", q->name,
-		            "queue is corrupt: cursors tail %llu (offset %d) and head %llu (offset %d) differ by more than capacity %llu or are misaligned",
-		            (unsigned long long)t, OFF_TAIL, (unsigned long long)h, OFF_HEAD, (unsigned long long)q->capacity);
+		return rc;
 	}
 	q->c_active = 1;
 	q->c_gen = gen;
@@ -1323,7 +1491,7 @@ static int data_ready(shmq *q, void *arg)
 	            CLOSED_OPEN, CLOSED_END, CLOSED_ABORTED);
 }
 
-static COLD int wait_data(shmq *q, int64_t deadline, int block)
+static COLD int wait_data(shmq *q, struct limit *lim, int block)
 {
 	int r = data_ready(q, NULL);
 	if (r)
@@ -1331,7 +1499,7 @@ static COLD int wait_data(shmq *q, int64_t deadline, int block)
 	if (!block)
 		return SHMQ_EEMPTY;
 	publish_head(q);
-	r = await(q, w32(q, OFF_CONS_WAIT), 1, data_ready, producers_dead, NULL, 0, deadline, "queue receive");
+	r = await(q, w32(q, OFF_CONS_WAIT), 1, data_ready, producers_dead, NULL, 0, lim, "queue receive");
 	stop_waiting(q);
 	return r;
 }
@@ -1358,7 +1526,7 @@ static int pending_gone(shmq *q, void *arg)
 /* next finds the next committed message at the consumer's head (§5.1,
  * §5.2): its payload's ring offset and length, and the ring bytes from head
  * to its end. */
-static int next(shmq *q, int64_t deadline, int block, uint64_t *off, uint32_t *len, uint64_t *adv)
+static int next(shmq *q, struct limit *lim, int block, uint64_t *off, uint32_t *len, uint64_t *adv)
 {
 	if (q->peeked) {
 		*off = q->peek_off;
@@ -1381,7 +1549,7 @@ static int next(shmq *q, int64_t deadline, int block, uint64_t *off, uint32_t *l
 				if ((rc = refresh_tail(q)) < 0)
 					return rc;
 				if (h == q->c_tail) {
-					if ((rc = wait_data(q, deadline, block)) < 0)
+					if ((rc = wait_data(q, lim, block)) < 0)
 						return rc;
 					continue;
 				}
@@ -1391,7 +1559,7 @@ static int next(shmq *q, int64_t deadline, int block, uint64_t *off, uint32_t *l
 		}
 		uint64_t hdr = atomic_load_explicit(rword(q, o), memory_order_acquire);
 		if (hdr == 0 && !q->multi) {
-			if ((rc = wait_data(q, deadline, block)) < 0)
+			if ((rc = wait_data(q, lim, block)) < 0)
 				return rc;
 			continue;
 		}
@@ -1442,7 +1610,7 @@ static int next(shmq *q, int64_t deadline, int block, uint64_t *off, uint32_t *l
 		} else {
 			struct pending p = {o, st};
 			publish_head(q);
-			rc = await(q, w32(q, OFF_CONS_WAIT), 1, commit_ready, pending_gone, &p, 1, deadline, "queue receive");
+			rc = await(q, w32(q, OFF_CONS_WAIT), 1, commit_ready, pending_gone, &p, 1, lim, "queue receive");
 			stop_waiting(q);
 		}
 		if (rc == ERR_SKIP)
@@ -1450,6 +1618,30 @@ static int next(shmq *q, int64_t deadline, int block, uint64_t *off, uint32_t *l
 		else if (rc < 0)
 			return rc;
 	}
+}
+
+/* data_at looks at the record at a fast consumer's head (the single
+ * consumer of a single producer's queue, nothing peeked) and reports
+ * whether it is a committed message that next would return as it is: a
+ * data record of producer slot 0, at most the maximum message long, that
+ * ends by the ring's end. It sets the payload's ring offset and length and
+ * the record's size. Anything else (an end marker, a wrap record, a
+ * corrupt header) is next's, which reads the header again and checks it
+ * in full. The header is loaded once and every field used is checked. */
+static inline int data_at(shmq *q, uint64_t *off, uint32_t *len, uint64_t *rec)
+{
+	if (!q->c_active || q->peeked || q->multi)
+		return 0;
+	uint64_t o = q->c_head & q->mask;
+	uint64_t hdr = atomic_load_explicit(rword(q, o), memory_order_acquire);
+	uint64_t n = (uint32_t)hdr, r = rec_size(n);
+	/* The state word's kind and slot bits: KIND_DATA, slot 0. */
+	if ((uint32_t)(hdr >> (32 + SLOT_SHIFT)) != KIND_DATA << (KIND_SHIFT - SLOT_SHIFT) || n > q->max_msg || o + r > q->capacity)
+		return 0;
+	*off = o + RECORD_HEADER;
+	*len = (uint32_t)n;
+	*rec = r;
+	return 1;
 }
 
 static int recv_err(shmq *q, int rc)
@@ -1461,11 +1653,19 @@ static int recv_err(shmq *q, int rc)
 
 int shmq_receive(shmq *q, void *buf, size_t cap, size_t *len, int64_t timeout_ns)
 {
-	if (!q || !len || (cap && !buf))
-		return fail(SHMQ_EINVAL, "queue receive", q ? q->name : "(null)", "invalid argument");
 	uint64_t off, adv;
 	uint32_t n;
-	int rc = next(q, deadline_of(timeout_ns), timeout_ns != 0, &off, &n, &adv);
+	if (q && len && (buf || !cap) && data_at(q, &off, &n, &adv) && n <= cap) {
+		if (n)
+			memcpy(buf, q->ring + off, n);
+		*len = n;
+		advance(q, adv);
+		return 0;
+	}
+	if (!q || !len || (cap && !buf))
+		return fail(SHMQ_EINVAL, "queue receive", q ? q->name : "(null)", "invalid argument");
+	struct limit lim = limit_of(timeout_ns);
+	int rc = next(q, &lim, timeout_ns != 0, &off, &n, &adv);
 	if (rc < 0)
 		return recv_err(q, rc);
 	*len = n;
@@ -1490,7 +1690,11 @@ int shmq_peek(shmq *q, int64_t timeout_ns, const void **msg, size_t *len)
 		return fail(SHMQ_EINVAL, "queue receive", q ? q->name : "(null)", "invalid argument");
 	uint64_t off, adv;
 	uint32_t n;
-	int rc = next(q, deadline_of(timeout_ns), timeout_ns != 0, &off, &n, &adv);
+	int rc = 0;
+	if (!data_at(q, &off, &n, &adv)) {
+		struct limit lim = limit_of(timeout_ns);
+		rc = next(q, &lim, timeout_ns != 0, &off, &n, &adv);
+	}
 	if (rc < 0)
 		return recv_err(q, rc);
 	q->peeked = 1;
@@ -1559,7 +1763,11 @@ int shmq_peek_batch(shmq *q, int64_t timeout_ns, struct iovec *msgs, size_t max,
 		return fail(SHMQ_EINVAL, "queue receive", q ? q->name : "(null)", "invalid argument");
 	uint64_t off, adv, end;
 	uint32_t n;
-	int rc = next(q, deadline_of(timeout_ns), timeout_ns != 0, &off, &n, &adv);
+	int rc = 0;
+	if (!data_at(q, &off, &n, &adv)) {
+		struct limit lim = limit_of(timeout_ns);
+		rc = next(q, &lim, timeout_ns != 0, &off, &n, &adv);
+	}
 	if (rc < 0)
 		return recv_err(q, rc);
 	msgs[0].iov_base = q->ring + off;
@@ -2083,7 +2291,7 @@ static int t_periodic(shmt *t, int64_t deadline, int64_t now, int64_t *last)
 
 /* t_wait waits for a record at the position: spin, then sleep on sub wait
  * (advertise, barrier, look again, futex wait). */
-static int t_wait(shmt *t, int64_t deadline, int block)
+static int t_wait(shmt *t, struct limit *lim, int block)
 {
 	const char *op = "topic receive";
 	int r = t_ready(t);
@@ -2091,13 +2299,18 @@ static int t_wait(shmt *t, int64_t deadline, int block)
 		return r < 0 ? r : 0;
 	if (!block)
 		return fail(SHMQ_EEMPTY, op, t->name, "topic is empty");
-	int64_t start = now_ns(), last = start;
+	/* The clock is first read after 64 looks, as in await. */
+	int64_t start = 0, last = 0, deadline = -1;
 	for (long i = 1;; i++) {
 		if ((r = t_ready(t)) != 0)
 			return r < 0 ? r : 0;
 		if (i % 64)
 			continue;
 		int64_t now = now_ns();
+		if (i == 64) {
+			start = last = now;
+			deadline = deadline_at(lim, now);
+		}
 		if ((r = t_periodic(t, deadline, now, &last)) != 0)
 			return r < 0 ? r : 0;
 		if (now - start >= SPIN_NS)
@@ -2130,7 +2343,7 @@ static int t_wait(shmt *t, int64_t deadline, int block)
  * its payload's ring offset and length, and the ring bytes to its end.
  * Every field is read once and checked before use; on an overwrite topic a
  * field that fails its check after oldest passed the position is a lap. */
-static int t_next(shmt *t, int64_t deadline, int block, uint64_t *off, uint32_t *len, uint64_t *adv)
+static int t_next(shmt *t, struct limit *lim, int block, uint64_t *off, uint32_t *len, uint64_t *adv)
 {
 	const char *op = "topic receive";
 	char want[96];
@@ -2151,7 +2364,7 @@ static int t_next(shmt *t, int64_t deadline, int block, uint64_t *off, uint32_t 
 				snprintf(want, sizeof want, "%llu", (unsigned long long)t->seq);
 				return t_corrupt_record(t, op, c, "end marker's sequence", s, want);
 			}
-			int rc = t_wait(t, deadline, block);
+			int rc = t_wait(t, lim, block);
 			if (rc < 0)
 				return rc;
 			continue;
@@ -2220,7 +2433,8 @@ int shmt_receive(shmt *t, void *buf, size_t cap, size_t *len, int64_t timeout_ns
 	}
 	uint64_t off = 0, adv = 0;
 	uint32_t n = 0;
-	int rc = t_next(t, deadline_of(timeout_ns), timeout_ns != 0, &off, &n, &adv);
+	struct limit lim = limit_of(timeout_ns);
+	int rc = t_next(t, &lim, timeout_ns != 0, &off, &n, &adv);
 	if (rc < 0)
 		return rc;
 	*len = n;

@@ -24,7 +24,9 @@
  *
  * Timeouts are in nanoseconds: a negative timeout waits without limit, 0
  * never waits (SHMQ_EFULL or SHMQ_EEMPTY instead), a positive one waits at
- * most that long (then SHMQ_ETIMEDOUT). A signal that interrupts a sleep
+ * most that long (then SHMQ_ETIMEDOUT), counted from the wait's first look
+ * at the clock, after its first few spins: a call that finds its message
+ * or its room at once reads no clock. A signal that interrupts a sleep
  * returns SHMQ_EINTR; nothing was sent or received, and the call may be
  * made again.
  *

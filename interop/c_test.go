@@ -653,3 +653,46 @@ func TestCConsumerHostile(t *testing.T) {
 	}
 	t.Logf("%d trials, %d random rewrites: errors only, no sanitizer report", n, writes)
 }
+
+// TestCTakeoverHeadPastTail: a head cursor near 2^64 over a small tail,
+// where tail-head wraps around to a small number, is refused by the C
+// library (built with AddressSanitizer and UndefinedBehaviorSanitizer)
+// when it takes the consumer role and when it takes the producer role,
+// with SHMQ_ECORRUPT and a message that names the head.
+func TestCTakeoverHeadPastTail(t *testing.T) {
+	peer := buildPeer(t, "-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer")
+	const badHead = ^uint64(0) &^ 7 // 2^64 - 8
+	for _, tc := range []struct {
+		name string
+		opts []queue.Option
+	}{{"spsc", nil}, {"mpsc", []queue.Option{queue.MultiProducer()}}} {
+		t.Run(tc.name, func(t *testing.T) {
+			name := shmtest.Name(t, "")
+			q := createQueue(t, name, 4096, tc.opts...)
+			for range 4 { // tail 288, published
+				if err := q.TrySend(make([]byte, 64)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := q.Detach(); err != nil {
+				t.Fatal(err)
+			}
+			b, closeMap := mapObject(t, name)
+			mem.MustUint64(b, 128).Store(badHead)
+			closeMap()
+			cmd := exec.Command(peer, "takeover", name)
+			cmd.Env = append(os.Environ(), "ASAN_OPTIONS=detect_leaks=0", "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1")
+			out, _, code := runTimeout(t, cmd, time.Minute)
+			lines := strings.Split(strings.TrimSpace(out), "\n")
+			if code != 3 || len(lines) != 2 || strings.Contains(out, "Sanitizer") || strings.Contains(out, "runtime error") {
+				t.Fatalf("C peer taking over a queue whose head is %d: exit %d, printed %q; want exit 3 (SHMQ_ECORRUPT twice)", badHead, code, out)
+			}
+			for _, l := range lines {
+				if !strings.Contains(l, "head") || !strings.Contains(l, fmt.Sprint(badHead)) {
+					t.Errorf("C peer: %q does not name the head cursor %d", l, badHead)
+				}
+			}
+			t.Log(out)
+		})
+	}
+}

@@ -38,6 +38,18 @@ func TestPythonQueueBatchAPI(t *testing.T) {
 	}
 }
 
+// TestPythonHeadPastTail runs testdata/pyapi.py's cursor check: a head
+// cursor near 2^64 over a small tail, written into the queue's object, is
+// refused with Corrupt naming the head by a receive and by a send, on a
+// single- and a multi-producer queue.
+func TestPythonHeadPastTail(t *testing.T) {
+	name := shmtest.Name(t, "")
+	out, err := python(t, filepath.Join(repoDir(t), "interop", "testdata", "pyapi.py"), "cursors", name).CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "ok" {
+		t.Fatalf("pyapi.py cursors: %v\n%s", err, out)
+	}
+}
+
 // TestPythonSemaphore: a Python process waits on a named semaphore that Go
 // created and posts, and its two posts show in Go's value.
 func TestPythonSemaphore(t *testing.T) {

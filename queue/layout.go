@@ -308,6 +308,29 @@ func parseHeader(b []byte, size int64) (geometry, error) {
 	return g, nil
 }
 
+// checkCursors checks a head h and a tail t read from a header, as a
+// claimant (a consumer or a single producer taking over) or a tool reads
+// them: both multiples of 8 and at most capacity apart. A multi-producer
+// tail never lags head: head ≤ tail ≤ head + capacity. A single producer
+// publishes its tail only now and then (every sixteenth of the ring, and
+// when it waits or gives up the role), so its published tail may be behind
+// the consumer's head, but by less than capacity: head ≤ tail + capacity.
+// The comparisons come before any difference is taken, so that a cursor
+// near 2^64 cannot pass by wrapping around.
+func checkCursors(h, t, capacity uint64, multi bool) error {
+	switch {
+	case h%8 != 0 || t%8 != 0:
+		return fmt.Errorf("%w: cursors head %d (header offset %d) and tail %d (header offset %d): both must be multiples of 8", ErrCorrupt, h, offHead, t, offTail)
+	case h <= t && t-h > capacity:
+		return fmt.Errorf("%w: cursors head %d (header offset %d) and tail %d (header offset %d): tail is more than capacity %d past head", ErrCorrupt, h, offHead, t, offTail, capacity)
+	case h > t && multi:
+		return fmt.Errorf("%w: head cursor at header offset %d is %d, past the tail %d (header offset %d); it must be from tail - capacity %d to tail", ErrCorrupt, offHead, h, t, offTail, capacity)
+	case h > t && h-t > capacity:
+		return fmt.Errorf("%w: head cursor at header offset %d is %d, more than capacity %d past the published tail %d (header offset %d)", ErrCorrupt, offHead, h, capacity, t, offTail)
+	}
+	return nil
+}
+
 // maxMessageFor is the largest payload a ring of capacity bytes can always
 // take: a record plus the wrap padding in front of it must fit in the ring.
 func maxMessageFor(capacity uint64) uint64 {

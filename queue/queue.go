@@ -673,6 +673,9 @@ func (q *Queue) claimProducer() error {
 			// producer's last commit, whatever it published of its tail.
 			h := q.head.Load()
 			t, err := q.findEnd(h)
+			if err == nil {
+				err = checkCursors(h, q.tail.Load(), q.capacity, false)
+			}
 			if err != nil {
 				q.unclaim(s, gen)
 				q.p.active = false
@@ -704,16 +707,12 @@ func (q *Queue) claimConsumer() error {
 	}
 	h := q.head.Load()
 	t := q.tail.Load()
-	if h%8 != 0 || q.multi && (t < h || t-h > q.capacity) {
+	if err := checkCursors(h, t, q.capacity, q.multi); err != nil {
 		q.unclaim(q.consumer, gen)
-		return q.corruptCursors(t, h)
+		return err
 	}
 	q.c = consumer{active: true, gen: gen, head: h, pub: h, tail: h, every: q.c.every}
 	return nil
-}
-
-func (q *Queue) corruptCursors(t, h uint64) error {
-	return fmt.Errorf("%w: cursors tail %d (offset %d) and head %d (offset %d) differ by more than capacity %d or are misaligned", ErrCorrupt, t, offTail, h, offHead, q.capacity)
 }
 
 // setHeader stores a record header at ring offset off (a multiple of 8

@@ -180,16 +180,16 @@ func probe(b []byte, fd int) (Stats, error) {
 		}
 		s.Take = le.Uint64(b[offTake:])
 	}
-	if s.Tail < s.Head && !g.multi {
-		// A single producer publishes its tail only now and then (every
-		// sixteenth of the ring, and when it waits or closes): it may lag.
-		s.Tail = s.Head
-	}
 	if c := le.Uint32(b[offClosed:]); c > closedAborted {
 		return s, closedErr(c)
 	}
-	if s.Tail < s.Head || s.Tail-s.Head > g.capacity || s.Head%8 != 0 || s.Tail%8 != 0 {
-		return s, fmt.Errorf("%w: cursors tail %d (header offset %d) and head %d (header offset %d) are misaligned or more than capacity %d apart", ErrCorrupt, s.Tail, offTail, s.Head, offHead, g.capacity)
+	if err := checkCursors(s.Head, s.Tail, g.capacity, g.multi); err != nil {
+		return s, err
+	}
+	if s.Tail < s.Head {
+		// A single producer publishes its tail only now and then (every
+		// sixteenth of the ring, and when it waits or closes): it may lag.
+		s.Tail = s.Head
 	}
 	s.Bytes = int64(s.Tail - s.Head)
 	if g.cons > 0 && (s.Take%8 != 0 || s.Take < s.Head || s.Take-s.Head > g.capacity || g.multi && s.Take > s.Tail) {

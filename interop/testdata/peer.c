@@ -13,6 +13,8 @@
  *   peer hostile NAME MILLIS                  consume (receive, peek, batch peek) while another process rewrites the queue
  *   peer bench-send NAME SIZE COUNT           send COUNT messages of SIZE bytes, one at a time, then close
  *   peer bench-recv NAME                      receive until the end; "ready" once it is the consumer
+ *   peer takeover NAME                        take the consumer, then the producer role with one try each;
+ *                                             print each result; exit 3 when both said SHMQ_ECORRUPT
  */
 #define _GNU_SOURCE
 #include "shmq.h"
@@ -322,6 +324,19 @@ static int bench_recv(shmq *q)
 	return 0;
 }
 
+/* takeover tries both roles of a queue whose header may be damaged: a
+ * receive and a send that do not wait, each printed with its error. */
+static int takeover(shmq *q)
+{
+	char buf[64];
+	size_t n;
+	int r1 = shmq_receive(q, buf, sizeof buf, &n, 0);
+	printf("receive: %d %s\n", r1, shmq_last_error());
+	int r2 = shmq_send(q, "x", 1, 0);
+	printf("send: %d %s\n", r2, shmq_last_error());
+	return r1 == SHMQ_ECORRUPT && r2 == SHMQ_ECORRUPT ? 3 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -343,6 +358,8 @@ int main(int argc, char **argv)
 		status = bench_send(q, (size_t)atol(argv[3]), strtoull(argv[4], NULL, 10));
 	else if (!strcmp(cmd, "bench-recv") && argc == 3)
 		status = bench_recv(q);
+	else if (!strcmp(cmd, "takeover") && argc == 3)
+		status = takeover(q);
 	else if (!strcmp(cmd, "chaos-send") && argc == 6)
 		status = chaos_send(q, (uint32_t)atol(argv[3]), (size_t)atol(argv[4]), (size_t)atol(argv[5]));
 	else if (!strcmp(cmd, "chaos-recv") && argc == 6)

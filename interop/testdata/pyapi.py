@@ -8,8 +8,12 @@
   pyapi.py seg NAME      read what Go wrote in a segment, write back
   pyapi.py topic NAME    a subscriber of Go's overwrite topic: errors,
                          timeouts, one lag, iteration until the end
+  pyapi.py cursors NAME  a head cursor near 2^64 over a small tail is
+                         Corrupt, naming the head, for receive and send
 """
 
+import mmap
+import os
 import random
 import struct
 import sys
@@ -17,8 +21,8 @@ import time
 import zlib
 from array import array
 
-from shmkit import (Closed, Empty, Full, Lagged, NotTopic, Queue, Segment,
-                    Semaphore, Timeout, TooLarge, Topic)
+from shmkit import (Closed, Corrupt, Empty, Full, Lagged, NotTopic, Queue,
+                    Segment, Semaphore, Timeout, TooLarge, Topic)
 
 
 def expect(exc, f):
@@ -278,6 +282,33 @@ def topic(name):
     print("ok", missed, len(got))
 
 
+def cursors(name):
+    bad_head = 2**64 - 8  # tail - head wraps around to a small number
+    for multi in (False, True):
+        with Queue.create(name, 4096, multi_producer=multi) as q:
+            for _ in range(4):  # tail 288, published
+                q.send(b"z" * 64, timeout=0)
+            q.detach()
+        fd = os.open("/dev/shm/" + name, os.O_RDWR)
+        try:
+            with mmap.mmap(fd, 4096) as m:
+                struct.pack_into("<Q", m, 128, bad_head)
+        finally:
+            os.close(fd)
+        with Queue.open(name) as q:
+            for what, call in (("receive", lambda: q.receive(timeout=0)),
+                               ("send", lambda: q.send(b"x", timeout=0))):
+                try:
+                    call()
+                except Corrupt as e:
+                    assert "head" in str(e) and str(bad_head) in str(e), (what, str(e))
+                else:
+                    raise SystemExit(f"multi {multi}: {what} of a queue whose head is {bad_head}: want Corrupt")
+            q.detach()
+        Queue.unlink(name)
+    print("ok")
+
+
 if __name__ == "__main__":
     {"queue": queue, "batch": batch, "sem": sem, "seg": seg,
-     "topic": topic}[sys.argv[1]](sys.argv[2])
+     "topic": topic, "cursors": cursors}[sys.argv[1]](sys.argv[2])
