@@ -37,7 +37,7 @@ const topicHeader = 4096 // the header pages before the ring, with 8 subscriber 
 
 // topicAllowed are the errors a victim of a hostile topic may get.
 var topicAllowed = []error{topic.ErrCorrupt, topic.ErrPeerDead, topic.ErrBusy, topic.ErrTooLarge,
-	topic.ErrNotTopic, topic.ErrVersion, topic.ErrFull, topic.ErrEmpty, topic.ErrLagged, io.EOF,
+	topic.ErrNotTopic, topic.ErrVersion, topic.ErrFull, topic.ErrEmpty, topic.ErrLagged, topic.ErrAborted, io.EOF,
 	context.DeadlineExceeded, shm.ErrInvalid}
 
 // hostileTopicVictim plays its role (publisher, subscriber, or a process
