@@ -109,6 +109,7 @@ type producer struct {
 	active  bool
 	slot    int
 	gen     uint32
+	data    uint64 // a committed data record's state word, shifted into a header's high half
 	tail    uint64 // SPSC: the local write cursor
 	pub     uint64 // SPSC: the last published tail
 	head    uint64 // the last head seen
@@ -667,7 +668,7 @@ func (q *Queue) claimProducer() error {
 		if err != nil {
 			continue
 		}
-		q.p = producer{active: true, slot: i, gen: gen}
+		q.p = producer{active: true, slot: i, gen: gen, data: uint64(recordState(kindData, i, gen)) << 32}
 		if !q.multi {
 			// The ring ends at the first zero word after head: an earlier
 			// producer's last commit, whatever it published of its tail.

@@ -47,8 +47,11 @@ func (q *Queue) Receive(ctx context.Context, buf []byte) (r []byte, err error) {
 			finished = true
 			return r, nil
 		}
+		// The checks above hold: go straight to the wait.
+		r, err = q.receiveNext(ctx, buf, true)
+	} else {
+		r, err = q.receive(ctx, buf)
 	}
-	r, err = q.receive(ctx, buf)
 	finished = true
 	return r, err
 }
@@ -65,11 +68,17 @@ func (q *Queue) receive(ctx context.Context, buf []byte) (_ []byte, err error) {
 			return buf, nil
 		}
 	}
+	return q.receiveNext(ctx, buf, true)
+}
+
+// receiveNext is Receive's and TryReceive's path when the fast one found
+// no message (or does not apply): through next, waiting if block.
+func (q *Queue) receiveNext(ctx context.Context, buf []byte, block bool) (_ []byte, err error) {
 	if q.cslots != nil {
-		buf, err = q.competeReceive(ctx, buf, true)
+		buf, err = q.competeReceive(ctx, buf, block)
 		return buf, q.recvErr(err)
 	}
-	off, n, adv, err := q.next(ctx, true)
+	off, n, adv, err := q.next(ctx, block)
 	if err != nil {
 		return buf[:0], q.recvErr(err)
 	}
@@ -116,7 +125,7 @@ func (q *Queue) TryReceive(buf []byte) (r []byte, err error) {
 			return r, nil
 		}
 	}
-	r, err = q.tryReceive(buf)
+	r, err = q.receiveNext(context.Background(), buf, false)
 	finished = true
 	return r, err
 }
@@ -130,17 +139,7 @@ func (q *Queue) tryReceive(buf []byte) (_ []byte, err error) {
 			return buf, nil
 		}
 	}
-	if q.cslots != nil {
-		buf, err = q.competeReceive(context.Background(), buf, false)
-		return buf, q.recvErr(err)
-	}
-	off, n, adv, err := q.next(context.Background(), false)
-	if err != nil {
-		return buf[:0], q.recvErr(err)
-	}
-	buf = append(buf[:0], q.ring[off:off+uint64(n)]...)
-	q.consume(adv)
-	return buf, nil
+	return q.receiveNext(context.Background(), buf, false)
 }
 
 // ReceiveBatch receives several messages in one call: it waits like
@@ -259,8 +258,11 @@ func (q *Queue) Peek(ctx context.Context) (r []byte, err error) {
 			finished = true
 			return q.ring[off : off+n : off+n], nil
 		}
+		// The checks above hold: go straight to the wait.
+		r, err = q.peekNext(ctx)
+	} else {
+		r, err = q.peek(ctx)
 	}
-	r, err = q.peek(ctx)
 	finished = true
 	return r, err
 }
@@ -276,6 +278,12 @@ func (q *Queue) peek(ctx context.Context) (_ []byte, err error) {
 			return q.ring[off : off+n : off+n], nil
 		}
 	}
+	return q.peekNext(ctx)
+}
+
+// peekNext is Peek's path when the fast one found no message (or does not
+// apply): through next, waiting.
+func (q *Queue) peekNext(ctx context.Context) (_ []byte, err error) {
 	if q.cslots != nil {
 		b, err := q.competePeek(ctx)
 		return b, q.recvErr(err)
@@ -566,7 +574,13 @@ func (q *Queue) waitData(ctx context.Context, block bool) error {
 	if q.cfg.follow {
 		peer = func() error { return nil }
 	}
-	err := q.await(ctx, q.consWait, 1, ready, peer, false)
+	// The word that a producer's commit changes: the header at head, or
+	// the multi-producer tail (see empty).
+	watch, idle := w, uint64(0)
+	if q.multi {
+		watch, idle = q.tail, h
+	}
+	err := q.await(ctx, q.consWait, 1, ready, peer, false, watch, idle)
 	q.stopWaiting()
 	return err
 }
@@ -600,7 +614,7 @@ func (q *Queue) waitCommit(ctx context.Context, o uint64, st uint32) error {
 		return nil
 	}
 	q.publishHead()
-	err := q.await(ctx, q.consWait, 1, ready, peer, true)
+	err := q.await(ctx, q.consWait, 1, ready, peer, true, nil, 0)
 	q.stopWaiting()
 	return err
 }

@@ -217,7 +217,7 @@ func (q *Queue) sendFast(msg []byte) bool {
 	copy(q.ring[off+recordHeader:], msg)
 	q.p.tail = end
 	racehint.Release(q.race)
-	q.publish(&q.words[off>>3], uint64(len(msg))|uint64(recordState(kindData, q.p.slot, q.p.gen))<<32)
+	q.publish(&q.words[off>>3], uint64(len(msg))|q.p.data)
 	q.committed()
 	return true
 }
@@ -303,7 +303,7 @@ func (q *Queue) reserveFast(n int) ([]byte, bool) {
 	}
 	end := t + rec
 	q.putHeader(end&q.mask, 0, 0)
-	q.p.resvCommit = hdrWrite{off, uint64(uint32(n)) | uint64(recordState(kindData, q.p.slot, q.p.gen))<<32}
+	q.p.resvCommit = hdrWrite{off, uint64(uint32(n)) | q.p.data}
 	q.p.resv, q.p.resvPos, q.p.resvLen, q.p.resvEnd = true, off, n, end
 	p := off + recordHeader
 	return q.ring[p : p+uint64(n) : p+uint64(n)], true
@@ -419,7 +419,7 @@ func (q *Queue) spscReserve(ctx context.Context, n int, block bool) (c hdrWrite,
 	}
 	end = t + need
 	q.putHeader(end&q.mask, 0, 0)
-	c = hdrWrite{off, uint64(uint32(n)) | uint64(recordState(kindData, q.p.slot, q.p.gen))<<32}
+	c = hdrWrite{off, uint64(uint32(n)) | q.p.data}
 	if need > rec {
 		q.putHeader(0, uint32(n), recordState(kindData, q.p.slot, q.p.gen))
 		c.hdr = uint64(uint32(q.capacity-off-recordHeader)) | uint64(recordState(kindWrap, q.p.slot, q.p.gen))<<32
@@ -512,7 +512,7 @@ func (q *Queue) spscWaitSpace(ctx context.Context, target uint64, block bool) er
 		}
 	}
 	q.prodWait.CompareAndSwap(prodIdle, prodWantHead)
-	return q.await(ctx, q.prodWait, prodSleeping, ready, q.consumerDead, false)
+	return q.await(ctx, q.prodWait, prodSleeping, ready, q.consumerDead, false, q.head, q.p.head)
 }
 
 // askDelay is how many times a single producer that found the ring full
@@ -566,7 +566,7 @@ func (q *Queue) mpscReserve(ctx context.Context, n int, block bool) (uint64, err
 			continue
 		}
 		q.prodWait.CompareAndSwap(prodIdle, prodWantHead)
-		if err := q.await(ctx, q.prodWait, prodSleeping, ready, q.consumerDead, false); err != nil {
+		if err := q.await(ctx, q.prodWait, prodSleeping, ready, q.consumerDead, false, q.head, h); err != nil {
 			return 0, err
 		}
 	}
