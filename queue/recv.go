@@ -225,7 +225,13 @@ func (q *Queue) takeReady(msgs [][]byte) int {
 		if !ok {
 			return i
 		}
-		msgs[i] = append(msgs[i][:0], q.ring[off:off+n]...)
+		if uint64(cap(msgs[i])) >= n {
+			// Only the length changes: no slice pointer stored.
+			msgs[i] = msgs[i][:n]
+			copy(msgs[i], q.ring[off:off+n])
+		} else {
+			msgs[i] = append(msgs[i][:0], q.ring[off:off+n]...)
+		}
 		q.c.head += rec
 		if q.publishDue() {
 			q.publishHead()

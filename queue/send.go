@@ -140,16 +140,17 @@ func (q *Queue) appendBatch(msgs [][]byte) int {
 	if !q.p.batching {
 		return 0
 	}
-	data := recordState(kindData, q.p.slot, q.p.gen)
 	t := q.p.tail
 	i := 0
 	for ; i < len(msgs); i++ {
-		off, rec, ok := q.room(t, len(msgs[i]))
+		m := msgs[i]
+		off, rec, ok := q.room(t, len(m))
 		if !ok {
 			break
 		}
-		copy(q.ring[off+recordHeader:], msgs[i])
-		q.putHeader(off, uint32(len(msgs[i])), data)
+		// Header first: fewer values live across the copy's call.
+		binary.LittleEndian.PutUint64(q.ring[off:off+8], uint64(len(m))|q.p.data)
+		copy(q.ring[off+recordHeader:], m)
 		t += rec
 	}
 	if i > 0 {
