@@ -80,9 +80,13 @@ type Queue struct {
 	// tailEvery is how many bytes a single producer sends between
 	// publications of its tail (which the consumer does not need).
 	tailEvery uint64
-	fd        int    // the object's descriptor, whose open file description holds the roles' locks
-	pid       int32  // this process's pid, for claim words
-	ns        uint64 // this process's PID namespace (live.Namespace), for claim words
+	// glances is how many times a fast consumer that found no message
+	// looks at the header word at its head before it goes the long way
+	// to a wait (see glance); 0 for a handle that does not spin.
+	glances int
+	fd      int    // the object's descriptor, whose open file description holds the roles' locks
+	pid     int32  // this process's pid, for claim words
+	ns      uint64 // this process's PID namespace (live.Namespace), for claim words
 
 	tail, head         *atomic.Uint64
 	consWait, prodWait *atomic.Uint32
@@ -316,6 +320,9 @@ func attachMapped(name string, seg *shm.Segment, c *config) (*Queue, error) {
 		}
 	}
 	q.c.every = max(g.capacity/4, recordHeader)
+	if c.strategy == Spin || c.strategy == SpinThenSleep && c.spin > 0 {
+		q.glances = glanceLooks
+	}
 	q.tailEvery = max(g.capacity/16, recordHeader)
 	return q, nil
 }
