@@ -507,9 +507,18 @@ func (q *Queue) spscWaitSpace(ctx context.Context, target uint64, block bool) er
 	// line that holds head and prodWait crosses between the CPUs several
 	// times per message. Asked a few microseconds later, it frees what it
 	// consumed meanwhile.
-	for i := 0; i < askDelay && q.cfg.strategy != Block; i++ {
-		if ok, err := ready(); ok || err != nil {
-			return err
+	if q.cfg.strategy != Block {
+		// A look is a load of head; ready, which checks it, is asked only
+		// when it moved.
+		seen := q.p.head
+		for range askDelay {
+			if q.head.Load() == seen {
+				continue
+			}
+			if ok, err := ready(); ok || err != nil {
+				return err
+			}
+			seen = q.p.head
 		}
 	}
 	q.prodWait.CompareAndSwap(prodIdle, prodWantHead)
@@ -561,7 +570,7 @@ func (q *Queue) mpscReserve(ctx context.Context, n int, block bool) (uint64, err
 		ready := func() (bool, error) { return q.head.Load() != h, nil }
 		moved := false
 		for i := 0; i < askDelay && q.cfg.strategy != Block && !moved; i++ {
-			moved, _ = ready() // as in spscWaitSpace: ask only after a while
+			moved = q.head.Load() != h // as in spscWaitSpace: ask only after a while
 		}
 		if moved {
 			continue
