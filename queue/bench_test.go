@@ -621,8 +621,9 @@ func benchChild(role string, a shmtest.Args) error {
 
 // BenchmarkGuard measures the calls themselves, in one goroutine with no
 // other CPU involved: a message through TrySend and TryReceive, through
-// Reserve, Commit, Peek and Release, and eight through one SendBatch and
-// eight Receives. Every exported call pays for its fault guard here (see
+// Send and Receive, through Reserve, Commit, Peek and Release, eight
+// through one SendBatch and eight Receives, and eight through one SendBatch
+// and one ReceiveBatch. Every exported call pays for its fault guard here (see
 // fault.go), with no cache-line transfer to hide it.
 func BenchmarkGuard(b *testing.B) {
 	_, p, c := pair(b, 1<<16)
@@ -645,6 +646,18 @@ func BenchmarkGuard(b *testing.B) {
 	b.Run("TrySendTryReceive-noguard", func(b *testing.B) {
 		_, p, c := pair(b, 1<<16, NoFaultGuard())
 		trySendTryReceive(b, p, c)
+	})
+	b.Run("SendReceive", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := p.Send(ctx, msg); err != nil {
+				b.Fatal(err)
+			}
+			var err error
+			if buf, err = c.Receive(ctx, buf); err != nil {
+				b.Fatal(err)
+			}
+		}
 	})
 	b.Run("ZeroCopy", func(b *testing.B) {
 		b.ReportAllocs()
@@ -677,6 +690,22 @@ func BenchmarkGuard(b *testing.B) {
 				if buf, err = c.Receive(ctx, buf); err != nil {
 					b.Fatal(err)
 				}
+			}
+		}
+	})
+	b.Run("BatchBoth8", func(b *testing.B) {
+		batch := [][]byte{msg, msg, msg, msg, msg, msg, msg, msg}
+		bufs := make([][]byte, len(batch))
+		for i := range bufs {
+			bufs[i] = make([]byte, 0, len(msg))
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := p.SendBatch(ctx, batch); err != nil {
+				b.Fatal(err)
+			}
+			if n, err := c.ReceiveBatch(ctx, bufs); n != len(bufs) || err != nil {
+				b.Fatal(n, err)
 			}
 		}
 	})

@@ -541,7 +541,7 @@ func (q *Queue) competeWait(ctx context.Context, t uint64, pend *pendingRec) err
 		}
 		return q.producersDead()
 	}
-	return q.await(ctx, q.consWait, 1, ready, peer, pend != nil)
+	return q.await(ctx, q.consWait, 1, ready, peer, pend != nil, nil, 0)
 }
 
 // emptyAt reports whether no record follows take cursor t yet.

@@ -80,9 +80,13 @@ type Queue struct {
 	// tailEvery is how many bytes a single producer sends between
 	// publications of its tail (which the consumer does not need).
 	tailEvery uint64
-	fd        int    // the object's descriptor, whose open file description holds the roles' locks
-	pid       int32  // this process's pid, for claim words
-	ns        uint64 // this process's PID namespace (live.Namespace), for claim words
+	// glances is how many times a fast consumer that found no message
+	// looks at the header word at its head before it goes the long way
+	// to a wait (see glance); 0 for a handle that does not spin.
+	glances int
+	fd      int    // the object's descriptor, whose open file description holds the roles' locks
+	pid     int32  // this process's pid, for claim words
+	ns      uint64 // this process's PID namespace (live.Namespace), for claim words
 
 	tail, head         *atomic.Uint64
 	consWait, prodWait *atomic.Uint32
@@ -109,6 +113,7 @@ type producer struct {
 	active  bool
 	slot    int
 	gen     uint32
+	data    uint64 // a committed data record's state word, shifted into a header's high half
 	tail    uint64 // SPSC: the local write cursor
 	pub     uint64 // SPSC: the last published tail
 	head    uint64 // the last head seen
@@ -315,6 +320,9 @@ func attachMapped(name string, seg *shm.Segment, c *config) (*Queue, error) {
 		}
 	}
 	q.c.every = max(g.capacity/4, recordHeader)
+	if c.strategy == Spin || c.strategy == SpinThenSleep && c.spin > 0 {
+		q.glances = glanceLooks
+	}
 	q.tailEvery = max(g.capacity/16, recordHeader)
 	return q, nil
 }
@@ -667,7 +675,7 @@ func (q *Queue) claimProducer() error {
 		if err != nil {
 			continue
 		}
-		q.p = producer{active: true, slot: i, gen: gen}
+		q.p = producer{active: true, slot: i, gen: gen, data: uint64(recordState(kindData, i, gen)) << 32}
 		if !q.multi {
 			// The ring ends at the first zero word after head: an earlier
 			// producer's last commit, whatever it published of its tail.

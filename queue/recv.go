@@ -47,8 +47,11 @@ func (q *Queue) Receive(ctx context.Context, buf []byte) (r []byte, err error) {
 			finished = true
 			return r, nil
 		}
+		// The checks above hold: go straight to the wait.
+		r, err = q.receiveNext(ctx, buf, true)
+	} else {
+		r, err = q.receive(ctx, buf)
 	}
-	r, err = q.receive(ctx, buf)
 	finished = true
 	return r, err
 }
@@ -65,11 +68,24 @@ func (q *Queue) receive(ctx context.Context, buf []byte) (_ []byte, err error) {
 			return buf, nil
 		}
 	}
+	return q.receiveNext(ctx, buf, true)
+}
+
+// receiveNext is Receive's and TryReceive's path when the fast one found
+// no message (or does not apply): through next, waiting if block.
+func (q *Queue) receiveNext(ctx context.Context, buf []byte, block bool) (_ []byte, err error) {
+	if block && q.fastConsumer() && q.glance() {
+		if off, n, rec, ok := q.dataAt(q.c.head); ok {
+			buf = append(buf[:0], q.ring[off:off+n]...)
+			q.advance(rec)
+			return buf, nil
+		}
+	}
 	if q.cslots != nil {
-		buf, err = q.competeReceive(ctx, buf, true)
+		buf, err = q.competeReceive(ctx, buf, block)
 		return buf, q.recvErr(err)
 	}
-	off, n, adv, err := q.next(ctx, true)
+	off, n, adv, err := q.next(ctx, block)
 	if err != nil {
 		return buf[:0], q.recvErr(err)
 	}
@@ -116,7 +132,7 @@ func (q *Queue) TryReceive(buf []byte) (r []byte, err error) {
 			return r, nil
 		}
 	}
-	r, err = q.tryReceive(buf)
+	r, err = q.receiveNext(context.Background(), buf, false)
 	finished = true
 	return r, err
 }
@@ -130,17 +146,7 @@ func (q *Queue) tryReceive(buf []byte) (_ []byte, err error) {
 			return buf, nil
 		}
 	}
-	if q.cslots != nil {
-		buf, err = q.competeReceive(context.Background(), buf, false)
-		return buf, q.recvErr(err)
-	}
-	off, n, adv, err := q.next(context.Background(), false)
-	if err != nil {
-		return buf[:0], q.recvErr(err)
-	}
-	buf = append(buf[:0], q.ring[off:off+uint64(n)]...)
-	q.consume(adv)
-	return buf, nil
+	return q.receiveNext(context.Background(), buf, false)
 }
 
 // ReceiveBatch receives several messages in one call: it waits like
@@ -188,7 +194,11 @@ func (q *Queue) receiveBatch(ctx context.Context, msgs [][]byte) (n int, err err
 	}
 	for n < len(msgs) {
 		if q.fastConsumer() {
-			n += q.takeReady(msgs[n:])
+			k := q.takeReady(msgs[n:])
+			if k == 0 && n == 0 && q.glance() {
+				k = q.takeReady(msgs)
+			}
+			n += k
 			if n == len(msgs) {
 				break
 			}
@@ -226,7 +236,13 @@ func (q *Queue) takeReady(msgs [][]byte) int {
 		if !ok {
 			return i
 		}
-		msgs[i] = append(msgs[i][:0], q.ring[off:off+n]...)
+		if uint64(cap(msgs[i])) >= n {
+			// Only the length changes: no slice pointer stored.
+			msgs[i] = msgs[i][:n]
+			copy(msgs[i], q.ring[off:off+n])
+		} else {
+			msgs[i] = append(msgs[i][:0], q.ring[off:off+n]...)
+		}
 		q.c.head += rec
 		if q.publishDue() {
 			q.publishHead()
@@ -259,8 +275,11 @@ func (q *Queue) Peek(ctx context.Context) (r []byte, err error) {
 			finished = true
 			return q.ring[off : off+n : off+n], nil
 		}
+		// The checks above hold: go straight to the wait.
+		r, err = q.peekNext(ctx)
+	} else {
+		r, err = q.peek(ctx)
 	}
-	r, err = q.peek(ctx)
 	finished = true
 	return r, err
 }
@@ -271,6 +290,18 @@ func (q *Queue) peek(ctx context.Context) (_ []byte, err error) {
 		return nil, wrapErr(opReceive, q.name, err)
 	}
 	if q.fastConsumer() {
+		if off, n, rec, ok := q.dataAt(q.c.head); ok {
+			q.c.peeked, q.c.peekOff, q.c.peekLen, q.c.peekN = true, off, int(n), rec
+			return q.ring[off : off+n : off+n], nil
+		}
+	}
+	return q.peekNext(ctx)
+}
+
+// peekNext is Peek's path when the fast one found no message (or does not
+// apply): through next, waiting.
+func (q *Queue) peekNext(ctx context.Context) (_ []byte, err error) {
+	if q.fastConsumer() && q.glance() {
 		if off, n, rec, ok := q.dataAt(q.c.head); ok {
 			q.c.peeked, q.c.peekOff, q.c.peekLen, q.c.peekN = true, off, int(n), rec
 			return q.ring[off : off+n : off+n], nil
@@ -352,6 +383,31 @@ func (q *Queue) dataAt(h uint64) (off, n, rec uint64, ok bool) {
 		racehint.Acquire(q.race)
 	}
 	return o + recordHeader, n, rec, ok
+}
+
+// glanceLooks is how many times glance loads the header word: about a
+// microsecond, the time in which a peer that answers at once answers.
+const glanceLooks = 1024
+
+// glance is the first part of a fast consumer's wait, for a handle that
+// spins: it loads the header word at head up to q.glances times and
+// reports whether it changed from the end marker. A message that comes
+// meanwhile is then taken by dataAt at once, without the long way through
+// next, waitData and await, whose setup costs some hundred instructions
+// and whose exit, after the word changed, about a hundred more. A header
+// that is not a message (a wrap record, a corrupt word) makes dataAt fail
+// again, and next handles it. The long way, which comes after a glance
+// that saw nothing, still does everything a wait does: it publishes head,
+// serves a producer's request for it, sees a closed queue, checks the
+// peer and the context.
+func (q *Queue) glance() bool {
+	w := &q.words[(q.c.head&q.mask)>>3]
+	for range q.glances {
+		if w.Load() != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // consume moves head past the message that next returned, which is no
@@ -566,7 +622,13 @@ func (q *Queue) waitData(ctx context.Context, block bool) error {
 	if q.cfg.follow {
 		peer = func() error { return nil }
 	}
-	err := q.await(ctx, q.consWait, 1, ready, peer, false)
+	// The word that a producer's commit changes: the header at head, or
+	// the multi-producer tail (see empty).
+	watch, idle := w, uint64(0)
+	if q.multi {
+		watch, idle = q.tail, h
+	}
+	err := q.await(ctx, q.consWait, 1, ready, peer, false, watch, idle)
 	q.stopWaiting()
 	return err
 }
@@ -600,7 +662,7 @@ func (q *Queue) waitCommit(ctx context.Context, o uint64, st uint32) error {
 		return nil
 	}
 	q.publishHead()
-	err := q.await(ctx, q.consWait, 1, ready, peer, true)
+	err := q.await(ctx, q.consWait, 1, ready, peer, true, nil, 0)
 	q.stopWaiting()
 	return err
 }

@@ -140,16 +140,17 @@ func (q *Queue) appendBatch(msgs [][]byte) int {
 	if !q.p.batching {
 		return 0
 	}
-	data := recordState(kindData, q.p.slot, q.p.gen)
 	t := q.p.tail
 	i := 0
 	for ; i < len(msgs); i++ {
-		off, rec, ok := q.room(t, len(msgs[i]))
+		m := msgs[i]
+		off, rec, ok := q.room(t, len(m))
 		if !ok {
 			break
 		}
-		copy(q.ring[off+recordHeader:], msgs[i])
-		q.putHeader(off, uint32(len(msgs[i])), data)
+		// Header first: fewer values live across the copy's call.
+		binary.LittleEndian.PutUint64(q.ring[off:off+8], uint64(len(m))|q.p.data)
+		copy(q.ring[off+recordHeader:], m)
 		t += rec
 	}
 	if i > 0 {
@@ -217,7 +218,7 @@ func (q *Queue) sendFast(msg []byte) bool {
 	copy(q.ring[off+recordHeader:], msg)
 	q.p.tail = end
 	racehint.Release(q.race)
-	q.publish(&q.words[off>>3], uint64(len(msg))|uint64(recordState(kindData, q.p.slot, q.p.gen))<<32)
+	q.publish(&q.words[off>>3], uint64(len(msg))|q.p.data)
 	q.committed()
 	return true
 }
@@ -303,7 +304,7 @@ func (q *Queue) reserveFast(n int) ([]byte, bool) {
 	}
 	end := t + rec
 	q.putHeader(end&q.mask, 0, 0)
-	q.p.resvCommit = hdrWrite{off, uint64(uint32(n)) | uint64(recordState(kindData, q.p.slot, q.p.gen))<<32}
+	q.p.resvCommit = hdrWrite{off, uint64(uint32(n)) | q.p.data}
 	q.p.resv, q.p.resvPos, q.p.resvLen, q.p.resvEnd = true, off, n, end
 	p := off + recordHeader
 	return q.ring[p : p+uint64(n) : p+uint64(n)], true
@@ -419,7 +420,7 @@ func (q *Queue) spscReserve(ctx context.Context, n int, block bool) (c hdrWrite,
 	}
 	end = t + need
 	q.putHeader(end&q.mask, 0, 0)
-	c = hdrWrite{off, uint64(uint32(n)) | uint64(recordState(kindData, q.p.slot, q.p.gen))<<32}
+	c = hdrWrite{off, uint64(uint32(n)) | q.p.data}
 	if need > rec {
 		q.putHeader(0, uint32(n), recordState(kindData, q.p.slot, q.p.gen))
 		c.hdr = uint64(uint32(q.capacity-off-recordHeader)) | uint64(recordState(kindWrap, q.p.slot, q.p.gen))<<32
@@ -506,13 +507,22 @@ func (q *Queue) spscWaitSpace(ctx context.Context, target uint64, block bool) er
 	// line that holds head and prodWait crosses between the CPUs several
 	// times per message. Asked a few microseconds later, it frees what it
 	// consumed meanwhile.
-	for i := 0; i < askDelay && q.cfg.strategy != Block; i++ {
-		if ok, err := ready(); ok || err != nil {
-			return err
+	if q.cfg.strategy != Block {
+		// A look is a load of head; ready, which checks it, is asked only
+		// when it moved.
+		seen := q.p.head
+		for range askDelay {
+			if q.head.Load() == seen {
+				continue
+			}
+			if ok, err := ready(); ok || err != nil {
+				return err
+			}
+			seen = q.p.head
 		}
 	}
 	q.prodWait.CompareAndSwap(prodIdle, prodWantHead)
-	return q.await(ctx, q.prodWait, prodSleeping, ready, q.consumerDead, false)
+	return q.await(ctx, q.prodWait, prodSleeping, ready, q.consumerDead, false, q.head, q.p.head)
 }
 
 // askDelay is how many times a single producer that found the ring full
@@ -560,13 +570,13 @@ func (q *Queue) mpscReserve(ctx context.Context, n int, block bool) (uint64, err
 		ready := func() (bool, error) { return q.head.Load() != h, nil }
 		moved := false
 		for i := 0; i < askDelay && q.cfg.strategy != Block && !moved; i++ {
-			moved, _ = ready() // as in spscWaitSpace: ask only after a while
+			moved = q.head.Load() != h // as in spscWaitSpace: ask only after a while
 		}
 		if moved {
 			continue
 		}
 		q.prodWait.CompareAndSwap(prodIdle, prodWantHead)
-		if err := q.await(ctx, q.prodWait, prodSleeping, ready, q.consumerDead, false); err != nil {
+		if err := q.await(ctx, q.prodWait, prodSleeping, ready, q.consumerDead, false, q.head, h); err != nil {
 			return 0, err
 		}
 	}

@@ -119,7 +119,16 @@ const heavyFallback = time.Millisecond
 //
 // With eager, the first peer check comes as soon as spinning ends rather
 // than after peerCheck: for a wait that is likely to be on a dead peer.
-func (q *Queue) await(ctx context.Context, word *atomic.Uint32, sleepVal uint32, ready func() (bool, error), peer func() error, eager bool) error {
+//
+// watch, when not nil, is a shared word that holds idle for as long as
+// ready would say no but for its rarer reasons (a closed queue, a request
+// to publish head): a spinning waiter then loads that word alone and calls
+// ready only when it differs from idle, and once every 64 looks, with the
+// clock read. A look is then a load and a compare, not a call of a closure
+// that reads three words, and the wait notices the word's change one load
+// after it becomes visible. Whatever ready reports still comes from ready,
+// which checks what it reads; the watch only says when to ask it.
+func (q *Queue) await(ctx context.Context, word *atomic.Uint32, sleepVal uint32, ready func() (bool, error), peer func() error, eager bool, watch *atomic.Uint64, idle uint64) error {
 	// The clock is read only every 64 spins: a hand-off that comes within
 	// the first spins costs no clock read at all.
 	var start, lastPeer time.Time
@@ -149,7 +158,18 @@ func (q *Queue) await(ctx context.Context, word *atomic.Uint32, sleepVal uint32,
 		return nil
 	}
 	if q.cfg.strategy != Block {
-		for i := 1; ; i++ {
+		// looks is how many looks at the condition one turn of the loop
+		// takes: one call of ready, and with a watch 63 loads before it.
+		looks := 1
+		if watch != nil {
+			looks = 64
+		}
+		for i := looks; ; i += looks {
+			for j := 1; j < looks; j++ {
+				if watch.Load() != idle {
+					break
+				}
+			}
 			if ok, err := ready(); ok || err != nil {
 				return err
 			}

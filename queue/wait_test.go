@@ -1,6 +1,10 @@
 package queue
 
 import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
 	"testing"
 	"time"
 
@@ -47,5 +51,90 @@ func TestWakeUpPaysOneBarrier(t *testing.T) {
 	// (a signal) and the waiter went round again.
 	if n := mem.HeavyCalls() - before; n < wakeUps || n > wakeUps+wakeUps/4 {
 		t.Errorf("%d barriers for %d sleeps and wake-ups, want %d (a few more at most)", n, wakeUps, wakeUps)
+	}
+}
+
+// TestWaitingConsumerSeesEachEnd lets a consumer wait on an empty queue,
+// with each wait strategy, and then ends its wait each way there is: a
+// message (one that fits, one behind a wrap record, one from a
+// multi-producer queue, one taken by Peek), the producer's Close or Abort,
+// and the context's end. A spinning consumer first glances at the header
+// word and then waits on it through await's watch; each must hand the
+// wait to the code that decides, whatever ended it.
+func TestWaitingConsumerSeesEachEnd(t *testing.T) {
+	msg := bytes.Repeat([]byte{7}, 100) // a 112-byte record
+	ends := []struct {
+		name  string
+		multi bool
+		// prime runs before the consumer waits; end ends its wait.
+		prime func(t *testing.T, p, c *Queue)
+		end   func(p *Queue, cancel context.CancelFunc) error
+		peek  bool
+		want  error
+	}{
+		{name: "message", end: func(p *Queue, _ context.CancelFunc) error { return p.TrySend(msg) }},
+		{name: "message behind a wrap record", prime: func(t *testing.T, p, c *Queue) {
+			// Two records leave head 32 bytes before the ring's end, too
+			// few for the next one.
+			for range 2 {
+				if err := p.TrySend(msg); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := c.TryReceive(nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}, end: func(p *Queue, _ context.CancelFunc) error { return p.TrySend(msg) }},
+		{name: "multi-producer message", multi: true, end: func(p *Queue, _ context.CancelFunc) error { return p.TrySend(msg) }},
+		{name: "message to Peek", peek: true, end: func(p *Queue, _ context.CancelFunc) error { return p.TrySend(msg) }},
+		{name: "Close", end: func(p *Queue, _ context.CancelFunc) error { return p.Close() }, want: io.EOF},
+		{name: "Abort", end: func(p *Queue, _ context.CancelFunc) error { return p.Abort() }, want: ErrAborted},
+		{name: "context", end: func(_ *Queue, cancel context.CancelFunc) error { cancel(); return nil }, want: context.Canceled},
+	}
+	for _, s := range []WaitStrategy{Spin, SpinThenSleep, Block} {
+		for _, e := range ends {
+			t.Run(s.String()+"/"+e.name, func(t *testing.T) {
+				opts := []Option{Wait(s)}
+				if e.multi {
+					opts = append(opts, MultiProducer())
+				}
+				_, p, c := pair(t, 256, opts...)
+				if err := p.BecomeProducer(); err != nil {
+					t.Fatal(err)
+				}
+				if e.prime != nil {
+					e.prime(t, p, c)
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				defer cancel()
+				got := make(chan []byte, 1)
+				errc := make(chan error, 1)
+				go func() {
+					var m []byte
+					var err error
+					if e.peek {
+						m, err = c.Peek(ctx)
+						m = bytes.Clone(m)
+					} else {
+						m, err = c.Receive(ctx, nil)
+					}
+					got <- m
+					errc <- err
+				}()
+				// Long enough for the consumer to get past its glance and
+				// into await; the results do not depend on it.
+				time.Sleep(20 * time.Millisecond)
+				if err := e.end(p, cancel); err != nil {
+					t.Fatal(err)
+				}
+				m, err := <-got, <-errc
+				switch {
+				case e.want == nil && (err != nil || !bytes.Equal(m, msg)):
+					t.Fatalf("got %d bytes, %v; want the %d-byte message", len(m), err, len(msg))
+				case e.want != nil && !errors.Is(err, e.want):
+					t.Fatalf("got %v, want %v", err, e.want)
+				}
+			})
+		}
 	}
 }
