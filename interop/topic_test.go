@@ -234,9 +234,7 @@ func TestTopicOverwriteStoppedC(t *testing.T) {
 	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 18))
 	n := uint64(topicCount())
 	publishCRC(t, p, r, 0, n/4, 1000)
-	if err := s.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
+	shmtest.Stop(t, s.cmd.Process.Pid)
 	publishCRC(t, p, r, n/4, 3*n/4, 1000) // many times the ring
 	if err := s.cmd.Process.Signal(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
@@ -522,7 +520,7 @@ func TestTopicCSubscriberKilled(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s.cmd.Process.Signal(syscall.SIGSTOP)
+	shmtest.Stop(t, s.cmd.Process.Pid)
 	for range 16 { // the stopped subscriber holds the ring
 		if err := p.TryPublish(msg); err == topic.ErrFull {
 			break

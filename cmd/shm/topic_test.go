@@ -246,7 +246,7 @@ func TestTopicSubLag(t *testing.T) {
 			t.Fatalf("the subscriber did not join in 30 s (%+v, %v)", st, err)
 		}
 	}
-	cmd.Process.Signal(syscall.SIGSTOP)
+	shmtest.Stop(t, cmd.Process.Pid)
 	const n = 2000
 	for i := range n {
 		if err := pub.Publish(t.Context(), fmt.Appendf(nil, "message %d", i)); err != nil {

@@ -1,8 +1,11 @@
 package shmtest
 
 import (
+	"bytes"
 	"os"
+	"strconv"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -41,4 +44,27 @@ func FreeBytes(t testing.TB, dir string) int64 {
 		t.Fatal(err)
 	}
 	return int64(st.Bavail) * st.Bsize
+}
+
+// Stop stops the process pid with SIGSTOP and waits until it is stopped:
+// kill returns before the signal takes effect, and a process on another
+// CPU may run on meanwhile (on a loaded VM, for long enough to read many
+// messages). It fails the test after 10 s.
+func Stop(t testing.TB, pid int) {
+	t.Helper()
+	if err := unix.Kill(pid, unix.SIGSTOP); err != nil {
+		t.Fatalf("SIGSTOP pid %d: %v", pid, err)
+	}
+	stat := "/proc/" + strconv.Itoa(pid) + "/stat"
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Microsecond) {
+		b, err := os.ReadFile(stat)
+		// The state follows the command name in parentheses, which may
+		// itself hold parentheses: look after the last one.
+		if i := bytes.LastIndexByte(b, ')'); err == nil && i >= 0 && i+2 < len(b) && (b[i+2] == 'T' || b[i+2] == 't') {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pid %d not stopped 10 s after SIGSTOP (%s: %q, %v)", pid, stat, b, err)
+		}
+	}
 }
