@@ -444,9 +444,7 @@ func TestProcessOverwriteStopped(t *testing.T) {
 		}
 	}
 	publish(100)
-	if err := k.Cmd.Process.Signal(syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
+	shmtest.Stop(t, k.Cmd.Process.Pid)
 	publish(5000) // many laps of a 4 KiB ring
 	if err := k.Cmd.Process.Signal(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
