@@ -1644,6 +1644,16 @@ static inline int data_at(shmq *q, uint64_t *off, uint32_t *len, uint64_t *rec)
 	return 1;
 }
 
+/* head_message finds the message at the consumer's head as next does,
+ * looking first the way data_at does, which needs no clock and no wait. */
+static int head_message(shmq *q, int64_t timeout_ns, uint64_t *off, uint32_t *len, uint64_t *adv)
+{
+	if (data_at(q, off, len, adv))
+		return 0;
+	struct limit lim = limit_of(timeout_ns);
+	return next(q, &lim, timeout_ns != 0, off, len, adv);
+}
+
 static int recv_err(shmq *q, int rc)
 {
 	if (rc == SHMQ_EEMPTY || rc == SHMQ_EOF || rc == SHMQ_EABORTED)
@@ -1690,11 +1700,7 @@ int shmq_peek(shmq *q, int64_t timeout_ns, const void **msg, size_t *len)
 		return fail(SHMQ_EINVAL, "queue receive", q ? q->name : "(null)", "invalid argument");
 	uint64_t off, adv;
 	uint32_t n;
-	int rc = 0;
-	if (!data_at(q, &off, &n, &adv)) {
-		struct limit lim = limit_of(timeout_ns);
-		rc = next(q, &lim, timeout_ns != 0, &off, &n, &adv);
-	}
+	int rc = head_message(q, timeout_ns, &off, &n, &adv);
 	if (rc < 0)
 		return recv_err(q, rc);
 	q->peeked = 1;
@@ -1763,11 +1769,7 @@ int shmq_peek_batch(shmq *q, int64_t timeout_ns, struct iovec *msgs, size_t max,
 		return fail(SHMQ_EINVAL, "queue receive", q ? q->name : "(null)", "invalid argument");
 	uint64_t off, adv, end;
 	uint32_t n;
-	int rc = 0;
-	if (!data_at(q, &off, &n, &adv)) {
-		struct limit lim = limit_of(timeout_ns);
-		rc = next(q, &lim, timeout_ns != 0, &off, &n, &adv);
-	}
+	int rc = head_message(q, timeout_ns, &off, &n, &adv);
 	if (rc < 0)
 		return recv_err(q, rc);
 	msgs[0].iov_base = q->ring + off;
