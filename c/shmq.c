@@ -262,18 +262,15 @@ static void copy_sse2(unsigned char *d, const unsigned char *s, size_t n)
 
 static void copy_msg(void *dst, const void *src, size_t n)
 {
-	static int avx2 = -1;
 	if (n < COPY_LOOP) {
 		memcpy(dst, src, n);
 		return;
 	}
-	if (avx2 < 0)
-		avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;
 	unsigned char *d = dst;
 	const unsigned char *s = src;
 	size_t head = (32 - ((uintptr_t)d & 31)) & 31; /* to a 32-byte aligned destination */
 	memcpy(d, s, head);
-	if (avx2)
+	if (__builtin_cpu_supports("avx2"))
 		copy_avx2(d + head, s + head, n - head);
 	else
 		copy_sse2(d + head, s + head, n - head);
