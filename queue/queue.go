@@ -140,6 +140,8 @@ type consumer struct {
 	peekOff  uint64 // ring offset of the peeked payload
 	peekLen  int
 	peekN    uint64 // ring bytes from head to the peeked message's end
+	takes    uint64 // advances of head so far
+	waited   uint64 // takes when the last wait for data ended (see slip)
 
 	// Competing consumers (consumers.go).
 	slot     int    // this handle's consumer slot

@@ -430,6 +430,7 @@ func (q *Queue) recvErr(err error) error {
 // never holds back room.
 func (q *Queue) advance(n uint64) {
 	q.c.head += n
+	q.c.takes++
 	if q.publishDue() || q.caughtUp() {
 		q.publishHead()
 	}
@@ -628,7 +629,9 @@ func (q *Queue) waitData(ctx context.Context, block bool) error {
 	if q.multi {
 		watch, idle = q.tail, h
 	}
+	q.slip()
 	err := q.await(ctx, q.consWait, 1, ready, peer, false, watch, idle)
+	q.c.waited = q.c.takes
 	q.stopWaiting()
 	return err
 }
