@@ -1544,20 +1544,21 @@ static int data_ready(shmq *q, void *arg)
 	            CLOSED_OPEN, CLOSED_END, CLOSED_ABORTED);
 }
 
-/* slip lets a producer run ahead of a consumer that has caught up with it
- * in mid-stream. Caught up, the consumer would look at the header word of
- * the next record, on the line the producer is writing that record into,
- * and every look moves the line between the CPUs while the producer still
- * writes it: a fast consumer then slows the producer down to about a line
- * transfer per message (a C consumer halved a Go producer's 64 B stream).
- * A consumer that took two messages or more since its last wait is in a
- * stream: it waits SLIP_NS without touching the ring, and then finds a run
- * of finished records to read. One that took a single message, as each side
- * of a request and reply does, looks at once. The slip counts towards the
- * call's timeout. */
-static COLD void slip(shmq *q, struct limit *lim)
+/* slip lets a writer run ahead of a reader that has caught up with it in
+ * mid-stream. Caught up, a queue's consumer or a topic's subscriber would
+ * look at the header word of the next record, on the line the writer is
+ * writing that record into, and every look moves the line between the
+ * CPUs while the writer still writes it: a fast reader then slows the
+ * writer down to about a line transfer per message (a C consumer halved a
+ * Go producer's 64 B stream). A reader that took two messages or more
+ * since its last wait (taken) is in a stream: it waits SLIP_NS without
+ * touching the ring, and then finds a run of finished records to read. One
+ * that took a single message, as each side of a request and reply does,
+ * looks at once. The slip counts towards the call's timeout. The Go
+ * library follows the same rule (internal/slip). */
+static COLD void slip(uint64_t taken, struct limit *lim)
 {
-	if (q->c_takes - q->c_takes_waited < 2)
+	if (taken < 2)
 		return;
 	int64_t now = now_ns(), end = now + SLIP_NS, deadline = deadline_at(lim, now);
 	if (deadline >= 0 && deadline < end)
@@ -1574,7 +1575,7 @@ static COLD int wait_data(shmq *q, struct limit *lim, int block)
 	if (!block)
 		return SHMQ_EEMPTY;
 	publish_head(q);
-	slip(q, lim);
+	slip(q->c_takes - q->c_takes_waited, lim);
 	r = await(q, w32(q, OFF_CONS_WAIT), 1, data_ready, producers_dead, NULL, 0, lim, "queue receive");
 	q->c_takes_waited = q->c_takes;
 	stop_waiting(q);
@@ -1976,6 +1977,7 @@ struct shmt {
 	int active, slot;
 	uint32_t gen;
 	uint64_t pos, seq; /* the next record to read, the next message's number */
+	uint64_t waited;   /* seq when the last wait began (see slip) */
 	uint64_t missed;
 };
 
@@ -2265,6 +2267,7 @@ int shmt_subscribe(shmt *t)
 	t->gen = gen;
 	t->pos = start;
 	t->seq = seq;
+	t->waited = seq;
 	t_wake_publisher(t);
 	return 0;
 }
@@ -2378,6 +2381,8 @@ static int t_wait(shmt *t, struct limit *lim, int block)
 		return r < 0 ? r : 0;
 	if (!block)
 		return fail(SHMQ_EEMPTY, op, t->name, "topic is empty");
+	slip(t->seq - t->waited, lim);
+	t->waited = t->seq;
 	/* The clock is first read after 64 looks, as in await. */
 	int64_t start = 0, last = 0, deadline = -1;
 	for (long i = 1;; i++) {

@@ -197,8 +197,9 @@ const char *shmq_last_error(void);
  * SHMT_ELAGGED once, with shmt_missed saying exactly how many messages it
  * lost; the next receive returns the oldest message still kept.
  *
- * Codes, timeouts and shmq_last_error/shmq_strerror are the queue's. A
- * topic whose publisher closed it gives SHMQ_EOF after its last message,
+ * Codes, timeouts and shmq_last_error/shmq_strerror are the queue's, and
+ * so is the 6 µs a subscriber that caught up in mid-stream waits before it
+ * looks again. A topic whose publisher closed it gives SHMQ_EOF after its last message,
  * one whose publisher aborted it (the stream was cut short) SHMQ_EABORTED;
  * a wait on a topic whose publisher died without closing it gives
  * SHMQ_EPEERDEAD (a new publisher may take over: receive again). */

@@ -629,7 +629,7 @@ func (q *Queue) waitData(ctx context.Context, block bool) error {
 	if q.multi {
 		watch, idle = q.tail, h
 	}
-	q.slip()
+	q.holdBack()
 	err := q.await(ctx, q.consWait, 1, ready, peer, false, watch, idle)
 	q.c.waited = q.c.takes
 	q.stopWaiting()

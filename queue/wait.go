@@ -9,6 +9,7 @@ import (
 
 	"github.com/shmkit/shm/internal/futex"
 	"github.com/shmkit/shm/internal/mem"
+	"github.com/shmkit/shm/internal/slip"
 )
 
 // Waiting, and why no wake-up is lost.
@@ -112,37 +113,18 @@ import (
 // heavyFallback bounds a sleep when mem.Heavy fails (see above).
 const heavyFallback = time.Millisecond
 
-// slipTime is how long a consumer that caught up with its producer in
-// mid-stream waits before it looks at the ring again (see slip).
-const slipTime = 6 * time.Microsecond
-
-// slip lets the producer run ahead of a consumer that has caught up with
-// it in mid-stream. Caught up, the consumer would look at the header word
-// of the next record, on the line that the producer is writing that record
-// into, and every look would move the line between the CPUs while the
-// producer still writes it: a consumer faster than its producer then slows
-// both down to about a line transfer per message. A consumer that took two
-// or more messages since its last wait is in a stream: it spins on the
-// clock for slipTime (at most its spin time, and not at all with Block),
-// touching nothing shared, and then finds a run of finished records. One
-// that took a single message, as each side of a request and reply does,
-// looks at once. The C library (c/shmq.c) slips the same way.
-func (q *Queue) slip() {
-	d := slipFor(q.cfg.strategy, q.cfg.spin, q.c.takes-q.c.waited)
-	for start := time.Now(); time.Since(start) < d; {
+// holdBack holds back a consumer that caught up with its producer in
+// mid-stream (package internal/slip): it spins for slip.Max, at most its
+// spin time, and not at all with Block.
+func (q *Queue) holdBack() {
+	spin := q.cfg.spin
+	switch q.cfg.strategy {
+	case Block:
+		spin = 0
+	case Spin:
+		spin = slip.Max
 	}
-}
-
-// slipFor is how long a consumer waiting by strategy s, with spin time
-// spin, slips after taking taken messages since its last wait.
-func slipFor(s WaitStrategy, spin time.Duration, taken uint64) time.Duration {
-	switch {
-	case taken < 2 || s == Block:
-		return 0
-	case s == SpinThenSleep:
-		return max(min(slipTime, spin), 0)
-	}
-	return slipTime
+	slip.Wait(slip.For(q.c.takes-q.c.waited, spin))
 }
 
 // await waits by the handle's strategy until ready reports true or an

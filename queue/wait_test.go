@@ -138,28 +138,3 @@ func TestWaitingConsumerSeesEachEnd(t *testing.T) {
 		}
 	}
 }
-
-func TestSlipFor(t *testing.T) {
-	tests := []struct {
-		name     string
-		strategy WaitStrategy
-		spin     time.Duration
-		taken    uint64
-		want     time.Duration
-	}{
-		{"request and reply", SpinThenSleep, DefaultSpin, 1, 0},
-		{"nothing taken", Spin, DefaultSpin, 0, 0},
-		{"stream", SpinThenSleep, DefaultSpin, 2, slipTime},
-		{"stream, spinning", Spin, 0, 100, slipTime},
-		{"stream, short spin", SpinThenSleep, time.Microsecond, 5, time.Microsecond},
-		{"stream, no spin", SpinThenSleep, 0, 5, 0},
-		{"stream, blocking", Block, DefaultSpin, 5, 0},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := slipFor(tt.strategy, tt.spin, tt.taken); got != tt.want {
-				t.Errorf("slipFor(%v, %v, %d) = %v, want %v", tt.strategy, tt.spin, tt.taken, got, tt.want)
-			}
-		})
-	}
-}

@@ -100,8 +100,11 @@
 // A waiting call spins for SpinTime (DefaultSpin) and then sleeps on a
 // futex word. All subscribers sleep on one word, so that a publish wakes
 // every sleeping subscriber with one system call, and none when nobody
-// sleeps (wait.go has the argument that no wake-up is lost). Every wait
-// takes a context.Context. The publisher's Close marks the topic closed:
+// sleeps (wait.go has the argument that no wake-up is lost). A subscriber
+// that finds no message after taking two or more since its last wait has
+// caught up with the publisher in mid-stream, and lets it run ahead for
+// 6 µs (at most SpinTime) before it looks, as the queue's consumer does.
+// Every wait takes a context.Context. The publisher's Close marks the topic closed:
 // each subscriber receives what remains and then io.EOF. A publisher that
 // fails part-way calls Abort instead: each subscriber receives what
 // remains and then an error wrapping ErrAborted, so that a stream cut

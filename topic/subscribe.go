@@ -14,6 +14,7 @@ import (
 	"github.com/shmkit/shm/internal/live"
 	"github.com/shmkit/shm/internal/mem"
 	"github.com/shmkit/shm/internal/racehint"
+	"github.com/shmkit/shm/internal/slip"
 )
 
 type subscriber struct {
@@ -27,6 +28,7 @@ type subscriber struct {
 	peekLen int
 	peekAdv uint64 // ring bytes from pos to the peeked record's end
 	held    error  // a lag that ended a batch, for the next call
+	waited  uint64 // seq when the last wait for data ended (see waitData)
 }
 
 // Subscribe makes the handle a subscriber now: it takes an entry of the
@@ -129,7 +131,7 @@ func (t *Topic) join(from *uint64) error {
 	}
 	e.seq.Store(seq)
 	t.publish(e.pos, start)
-	t.s = subscriber{active: true, slot: slot, gen: gen, pos: start, seq: seq}
+	t.s = subscriber{active: true, slot: slot, gen: gen, pos: start, seq: seq, waited: seq}
 	t.wakePublisher() // it may wait for this entry's position
 	if missed > 0 {
 		return &LaggedError{Missed: missed}
@@ -705,7 +707,12 @@ func (t *Topic) waitData(ctx context.Context, block bool) error {
 			return ErrEmpty
 		}
 	}
-	return t.await(ctx, t.subWait, ready, spin, t.publisherDead, nil)
+	// A subscriber that caught up with the publisher in mid-stream holds
+	// back before it looks (package internal/slip).
+	slip.Wait(slip.For(t.s.seq-t.s.waited, t.cfg.spin))
+	err := t.await(ctx, t.subWait, ready, spin, t.publisherDead, nil)
+	t.s.waited = t.s.seq
+	return err
 }
 
 // publisherDead reports ErrPeerDead when a publisher held the role and

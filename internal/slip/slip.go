@@ -1,0 +1,36 @@
+// Package slip holds the rule by which a reader of a ring that has caught
+// up with its writer in mid-stream holds back before it looks again. The
+// queue's consumer and the topic's subscriber follow it, and so does the C
+// library (c/shmq.c).
+//
+// Caught up, a reader looks at the header word of the next record, on the
+// line that the writer is writing that record into, and every look moves
+// the line between the CPUs while the writer still writes it: a reader
+// faster than its writer then slows both down to about a line transfer per
+// message. A reader that took two or more messages since its last wait is
+// in a stream: it spins on the clock for a few microseconds, touching
+// nothing shared, and then finds a run of finished records. One that took
+// a single message, as each side of a request and reply does, looks at
+// once, and so pays nothing in latency.
+package slip
+
+import "time"
+
+// Max is how long a reader in a stream holds back.
+const Max = 6 * time.Microsecond
+
+// For returns how long a reader that took taken messages since its last
+// wait, and may spin for at most spin before it sleeps, holds back: Max,
+// but at most spin, and nothing after fewer than two messages.
+func For(taken uint64, spin time.Duration) time.Duration {
+	if taken < 2 {
+		return 0
+	}
+	return max(min(Max, spin), 0)
+}
+
+// Wait spins on the clock for d. It reads no shared memory.
+func Wait(d time.Duration) {
+	for start := time.Now(); time.Since(start) < d; {
+	}
+}
