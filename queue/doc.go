@@ -42,7 +42,7 @@
 // DefaultSpin and then sleeps on a futex word; the other side makes the wake
 // syscall only when that word says someone sleeps. Neither Send nor Receive
 // allocates or makes a syscall while the queue is neither full nor empty.
-// A consumer that finds the ring empty after taking two or more messages
+// A sole consumer that finds the ring empty after taking two or more messages
 // since its last wait has caught up with a producer in mid-stream: it lets
 // the producer run ahead for 6 µs (at most the spin time, never with Block)
 // before it looks, because reading each record while it is being written
