@@ -111,7 +111,7 @@ struct shmq {
 	int c_active;
 	uint32_t c_gen;
 	uint64_t c_head, c_pub, c_tail, c_every;
-	uint64_t c_takes, c_takes_waited; /* takes so far, and at the end of the last wait */
+	uint64_t c_takes, c_takes_waited; /* takes so far, and when the last wait began (see slip) */
 	int peeked;
 	uint64_t peek_off, peek_n, peek_all; /* peek_all: ring bytes the release consumes */
 	uint32_t peek_len;
@@ -1576,8 +1576,8 @@ static COLD int wait_data(shmq *q, struct limit *lim, int block)
 		return SHMQ_EEMPTY;
 	publish_head(q);
 	slip(q->c_takes - q->c_takes_waited, lim);
-	r = await(q, w32(q, OFF_CONS_WAIT), 1, data_ready, producers_dead, NULL, 0, lim, "queue receive");
 	q->c_takes_waited = q->c_takes;
+	r = await(q, w32(q, OFF_CONS_WAIT), 1, data_ready, producers_dead, NULL, 0, lim, "queue receive");
 	stop_waiting(q);
 	return r;
 }

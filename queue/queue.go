@@ -141,7 +141,7 @@ type consumer struct {
 	peekLen  int
 	peekN    uint64 // ring bytes from head to the peeked message's end
 	takes    uint64 // advances of head so far
-	waited   uint64 // takes when the last wait for data ended (see holdBack)
+	waited   uint64 // takes when the last wait for data began (see holdBack)
 
 	// Competing consumers (consumers.go).
 	slot     int    // this handle's consumer slot

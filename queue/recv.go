@@ -631,7 +631,6 @@ func (q *Queue) waitData(ctx context.Context, block bool) error {
 	}
 	q.holdBack()
 	err := q.await(ctx, q.consWait, 1, ready, peer, false, watch, idle)
-	q.c.waited = q.c.takes
 	q.stopWaiting()
 	return err
 }

@@ -113,9 +113,10 @@ import (
 // heavyFallback bounds a sleep when mem.Heavy fails (see above).
 const heavyFallback = time.Millisecond
 
-// holdBack holds back a consumer that caught up with its producer in
-// mid-stream (package internal/slip): it spins for slip.Max, at most its
-// spin time, and not at all with Block.
+// holdBack begins a wait for data: it holds back a consumer that caught up
+// with its producer in mid-stream (package internal/slip), spinning for
+// slip.Max, at most its spin time, and not at all with Block, and notes
+// the wait for the next one to count from.
 func (q *Queue) holdBack() {
 	spin := q.cfg.spin
 	switch q.cfg.strategy {
@@ -125,6 +126,7 @@ func (q *Queue) holdBack() {
 		spin = slip.Max
 	}
 	slip.Wait(slip.For(q.c.takes-q.c.waited, spin))
+	q.c.waited = q.c.takes
 }
 
 // await waits by the handle's strategy until ready reports true or an

@@ -28,7 +28,7 @@ type subscriber struct {
 	peekLen int
 	peekAdv uint64 // ring bytes from pos to the peeked record's end
 	held    error  // a lag that ended a batch, for the next call
-	waited  uint64 // seq when the last wait for data ended (see waitData)
+	waited  uint64 // seq when the last wait for data began (see waitData)
 }
 
 // Subscribe makes the handle a subscriber now: it takes an entry of the
@@ -710,9 +710,8 @@ func (t *Topic) waitData(ctx context.Context, block bool) error {
 	// A subscriber that caught up with the publisher in mid-stream holds
 	// back before it looks (package internal/slip).
 	slip.Wait(slip.For(t.s.seq-t.s.waited, t.cfg.spin))
-	err := t.await(ctx, t.subWait, ready, spin, t.publisherDead, nil)
 	t.s.waited = t.s.seq
-	return err
+	return t.await(ctx, t.subWait, ready, spin, t.publisherDead, nil)
 }
 
 // publisherDead reports ErrPeerDead when a publisher held the role and
