@@ -142,6 +142,7 @@ type consumer struct {
 	peekN    uint64 // ring bytes from head to the peeked message's end
 	takes    uint64 // advances of head so far
 	waited   uint64 // takes when the last wait for data began (see holdBack)
+	run      uint64 // a failed glance's takes since the wait before it
 
 	// Competing consumers (consumers.go).
 	slot     int    // this handle's consumer slot

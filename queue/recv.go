@@ -400,10 +400,19 @@ const glanceLooks = 1024
 // that saw nothing, still does everything a wait does: it publishes head,
 // serves a producer's request for it, sees a closed queue, checks the
 // peer and the context.
+//
+// As the wait's beginning, a glance is where the hold-back rule counts
+// from (holdBack): a requester that finds each reply after one glance
+// took one message since its last wait, however long ago it last waited
+// the long way. The count before a failed glance is kept for the long
+// way's holdBack.
 func (q *Queue) glance() bool {
+	q.c.run = q.c.takes - q.c.waited
+	q.c.waited = q.c.takes
 	w := &q.words[(q.c.head&q.mask)>>3]
 	for range q.glances {
 		if w.Load() != 0 {
+			q.c.run = 0
 			return true
 		}
 	}

@@ -113,11 +113,19 @@ import (
 // heavyFallback bounds a sleep when mem.Heavy fails (see above).
 const heavyFallback = time.Millisecond
 
-// holdBack begins a wait for data: it holds back a consumer that caught up
-// with its producer in mid-stream (package internal/slip), spinning for
-// slip.Max, at most its spin time, and not at all with Block, and notes
-// the wait for the next one to count from.
+// holdBack begins a wait for data, or continues one that a glance began:
+// it holds back a consumer that caught up with its producer in mid-stream
+// for holdBackTime, and notes the wait for the next one to count from.
 func (q *Queue) holdBack() {
+	slip.Wait(q.holdBackTime())
+	q.c.waited, q.c.run = q.c.takes, 0
+}
+
+// holdBackTime is how long holdBack holds the consumer back (package
+// internal/slip): slip.Max after two or more messages since its last wait
+// (counted before the glance, when one began this wait), at most its spin
+// time, and not at all with Block.
+func (q *Queue) holdBackTime() time.Duration {
 	spin := q.cfg.spin
 	switch q.cfg.strategy {
 	case Block:
@@ -125,8 +133,7 @@ func (q *Queue) holdBack() {
 	case Spin:
 		spin = slip.Max
 	}
-	slip.Wait(slip.For(q.c.takes-q.c.waited, spin))
-	q.c.waited = q.c.takes
+	return slip.For(max(q.c.run, q.c.takes-q.c.waited), spin)
 }
 
 // await waits by the handle's strategy until ready reports true or an

@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"io"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/shmkit/shm/internal/mem"
+	"github.com/shmkit/shm/internal/slip"
 )
 
 // TestWakeUpPaysOneBarrier puts a consumer to sleep on an empty queue again
@@ -136,5 +138,50 @@ func TestWaitingConsumerSeesEachEnd(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestHoldBackCounts: a consumer that finds the ring empty holds back when
+// it took two or more messages since its last wait (package internal/slip),
+// and a glance begins a wait: a requester that finds each reply after one
+// glance never holds back, however long ago it last waited the long way,
+// while a consumer in a stream does when a glance fails.
+func TestHoldBackCounts(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		opts  []Option
+		steps string // t: take a message; G: a glance that finds one; g: one that finds none; w: a wait the long way
+		want  time.Duration
+	}{
+		{"a reply after each glance", nil, "wtGtGtGtGtg", 0},
+		{"a stream, then a failed glance", nil, "wtttttg", slip.Max},
+		{"a stream, then a wait the long way", nil, "wtt", slip.Max},
+		{"one message, then a failed glance", nil, "wtg", 0},
+		{"a stream, then a reply", nil, "wttttGtg", 0},
+		{"a stream with a short spin", []Option{SpinTime(2 * time.Microsecond)}, "wttttg", 2 * time.Microsecond},
+		{"a stream waiting with Block", []Option{Wait(Block)}, "wttttg", 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			q := &Queue{cfg: newConfig(c.opts), words: make([]atomic.Uint64, 1), glances: 4}
+			for _, s := range c.steps {
+				switch s {
+				case 't':
+					q.c.takes++
+				case 'G', 'g':
+					if s == 'G' {
+						q.words[0].Store(1)
+					}
+					if got := q.glance(); got != (s == 'G') {
+						t.Fatalf("glance() = %v in %q", got, c.steps)
+					}
+					q.words[0].Store(0)
+				case 'w':
+					q.holdBack()
+				}
+			}
+			if got := q.holdBackTime(); got != c.want {
+				t.Fatalf("after %q: holdBackTime() = %v, want %v", c.steps, got, c.want)
+			}
+		})
 	}
 }
