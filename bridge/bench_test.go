@@ -25,17 +25,18 @@ import (
 
 // The bridge against a plain nats.go program, on the same NATS server in
 // the same run. Each benchmark runs benchRounds rounds; a round is one run
-// of the plain publisher and one of the bridge, in alternating order, each
-// with b.N messages on a stream of its own (file storage). A run's
-// messages go to a subscriber of the subject, which times each one from
-// the moment it was handed over: sent into the queue (bridge), or
-// published (plain).
+// of each path (the plain publisher, the bridge, and for latency a relay;
+// see path), each round starting one path further, each run with b.N
+// messages on a stream of its own (file storage). A run's messages go to
+// a subscriber of the subject, which times each one from the moment it
+// was handed over: sent into the queue (bridge, relay), or published
+// (plain).
 //
 // Each party is a process of its own, as where the bridge is deployed:
 // the server (embedded in a child process of the test binary), the
 // subscriber, and for the bridge the producer that sends into its queue;
-// Out and the plain publisher run in the benchmark's process, one at a
-// time. In one process the parties would share its Ps, and a goroutine
+// Out, the relay and the plain publisher run in the benchmark's process,
+// one at a time. In one process the parties would share its Ps, and a goroutine
 // asleep in a queue wait holds one until the runtime hands it off (see
 // the queue package): with the producer and the server in the benchmark's
 // process, plain/bridge at 64 KiB was 1.1 to 1.3 on a 2-CPU VM, and 1.06
@@ -64,10 +65,12 @@ import (
 // capacity, then paces both at a tenth of it, so that the times are what
 // each path takes rather than queueing behind other messages (where
 // wake-ups cost tens of microseconds a message may still be handed over
-// before the one before it is delivered). It reports p50 and p99 of each
-// over all rounds' messages, bridge/plain at p50, and the p50 of a queue
-// hop alone (see hop): the plain publisher's p50 plus a hop's is the least
-// the bridge's can be, and floor/plain-p50 is that over the plain p50.
+// before the one before it is delivered). Its rounds run a third path
+// too, a relay: the bridge's queue and producer, read by a bare loop of
+// Receive and publish that holds nothing and waits for no
+// acknowledgement, the least any bridge from a queue can take under the
+// same load. It reports p50 and p99 of each path over all rounds'
+// messages, and bridge/plain and relay/plain at p50.
 
 const (
 	benchRounds = 5
@@ -90,10 +93,9 @@ func BenchmarkThroughput(b *testing.B) {
 			e := newBenchEnv(b)
 			var bridge, plain, ratio []float64
 			for r := range benchRounds {
-				var rate [2]float64 // plain, bridge
-				for _, viaBridge := range benchOrder(r) {
-					res := e.run(b, viaBridge, b.N, s.size, 0)
-					rate[b2i(viaBridge)] = res.rate()
+				var rate [2]float64 // by path: plain, bridge
+				for _, p := range benchOrder(r, plainPath, bridgePath) {
+					rate[p] = e.run(b, p, b.N, s.size, 0).rate()
 				}
 				plain, bridge = append(plain, rate[0]), append(bridge, rate[1])
 				ratio = append(ratio, rate[0]/rate[1])
@@ -116,93 +118,53 @@ func BenchmarkLatency(b *testing.B) {
 				return // the framework's first call: the runs need -benchtime Nx
 			}
 			e := newBenchEnv(b)
-			flood := e.run(b, false, b.N, s.size, 0)
+			flood := e.run(b, plainPath, b.N, s.size, 0)
 			interval := time.Duration(float64(time.Second) / flood.rate() * 10)
-			var lat [2][]time.Duration // plain, bridge
-			var rate [2][]float64
-			var hops []time.Duration
+			var lat [3][]time.Duration // by path
+			var rate [3][]float64
 			for r := range benchRounds {
-				for _, viaBridge := range benchOrder(r) {
-					res := e.run(b, viaBridge, b.N, s.size, interval)
-					lat[b2i(viaBridge)] = append(lat[b2i(viaBridge)], res.lat...)
-					rate[b2i(viaBridge)] = append(rate[b2i(viaBridge)], res.rate())
+				for _, p := range benchOrder(r, plainPath, bridgePath, relayPath) {
+					res := e.run(b, p, b.N, s.size, interval)
+					lat[p] = append(lat[p], res.lat...)
+					rate[p] = append(rate[p], res.rate())
 				}
-				hops = append(hops, hop(b, b.N, s.size, interval)...)
 			}
 			for i := range lat {
 				slices.Sort(lat[i])
 			}
-			slices.Sort(hops)
-			pct := func(l []time.Duration, p int) float64 { return float64(l[(len(l)-1)*p/100].Nanoseconds()) / 1e3 }
-			b.Logf("capacity %.0f msgs/s, paced at %v a message (%.0f msgs/s; runs reached %.0f plain, %.0f bridge)",
-				flood.rate(), interval, float64(time.Second)/float64(interval), median(rate[0]), median(rate[1]))
-			b.Logf("p50 plain %.0f µs, bridge %.0f µs; p99 plain %.0f µs, bridge %.0f µs; p50 of a queue hop alone %.0f µs",
-				pct(lat[0], 50), pct(lat[1], 50), pct(lat[0], 99), pct(lat[1], 99), pct(hops, 50))
-			b.ReportMetric(pct(lat[0], 50), "plain-p50-µs")
-			b.ReportMetric(pct(lat[1], 50), "bridge-p50-µs")
-			b.ReportMetric(pct(lat[0], 99), "plain-p99-µs")
-			b.ReportMetric(pct(lat[1], 99), "bridge-p99-µs")
-			b.ReportMetric(pct(lat[1], 50)-pct(lat[0], 50), "added-p50-µs")
-			b.ReportMetric(pct(lat[1], 50)/pct(lat[0], 50), "bridge/plain-p50")
-			b.ReportMetric(pct(hops, 50), "hop-p50-µs")
-			b.ReportMetric((pct(lat[0], 50)+pct(hops, 50))/pct(lat[0], 50), "floor/plain-p50")
+			pct := func(p path, q int) float64 { return float64(lat[p][(len(lat[p])-1)*q/100].Nanoseconds()) / 1e3 }
+			b.Logf("capacity %.0f msgs/s, paced at %v a message (%.0f msgs/s; runs reached %.0f plain, %.0f bridge, %.0f relay)",
+				flood.rate(), interval, float64(time.Second)/float64(interval), median(rate[plainPath]), median(rate[bridgePath]), median(rate[relayPath]))
+			b.Logf("p50 plain %.0f µs, bridge %.0f µs, relay %.0f µs; p99 plain %.0f µs, bridge %.0f µs, relay %.0f µs",
+				pct(plainPath, 50), pct(bridgePath, 50), pct(relayPath, 50), pct(plainPath, 99), pct(bridgePath, 99), pct(relayPath, 99))
+			for _, p := range []path{plainPath, bridgePath, relayPath} {
+				b.ReportMetric(pct(p, 50), p.String()+"-p50-µs")
+				b.ReportMetric(pct(p, 99), p.String()+"-p99-µs")
+			}
+			b.ReportMetric(pct(bridgePath, 50)-pct(plainPath, 50), "added-p50-µs")
+			b.ReportMetric(pct(bridgePath, 50)/pct(plainPath, 50), "bridge/plain-p50")
+			b.ReportMetric(pct(relayPath, 50)/pct(plainPath, 50), "relay/plain-p50")
 			b.ReportMetric(0, "ns/op")
 		})
 	}
 }
 
-// hop has a producer process send n messages of size bytes into a queue,
-// one every interval, and returns each one's time from hand-over to its
-// Receive in this process: the wake-up of a sleeping reader that a bridge
-// from a queue pays before it can publish, so that the plain publisher's
-// latency plus a hop's is the least a bridge's can be.
-func hop(b *testing.B, n, size int, interval time.Duration) []time.Duration {
-	b.Helper()
-	name := shmtest.Name(b, "")
-	q, err := queue.Create(name, 16<<20)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer queue.Unlink(name)
-	defer q.Close()
-	producer := shmtest.Spawn(b, "bench-produce", shmtest.Args{
-		"queue": name, "count": strconv.Itoa(n), "size": strconv.Itoa(size), "interval": interval.String(),
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	lat := make([]time.Duration, 0, n)
-	buf := make([]byte, size)
-	for {
-		m, err := q.Receive(ctx, buf)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			b.Fatalf("%v; the producer's output:\n%s", err, producer.Output())
-		}
-		lat = append(lat, time.Duration(time.Now().UnixNano()-int64(binary.LittleEndian.Uint64(m))))
-	}
-	if err := producer.Wait(time.Minute); err != nil {
-		b.Fatal(err)
-	}
-	return lat
-}
+// path is the way a run's messages take to the server.
+type path int
 
-// benchOrder is the order of round r: plain first in even rounds, the
-// bridge first in odd ones, so that neither always runs on a fresher
-// server.
-func benchOrder(r int) []bool {
-	if r%2 == 0 {
-		return []bool{false, true}
-	}
-	return []bool{true, false}
-}
+const (
+	plainPath  path = iota // published by this process, with no queue
+	bridgePath             // sent into a queue by a producer process, published by Out
+	relayPath              // the same, published by relay
+)
 
-func b2i(v bool) int {
-	if v {
-		return 1
-	}
-	return 0
+func (p path) String() string { return [...]string{"plain", "bridge", "relay"}[p] }
+
+// benchOrder is the order of the paths in round r: each round starts one
+// further along, so that no path always runs on the freshest server.
+func benchOrder(r int, paths ...path) []path {
+	k := r % len(paths)
+	return append(paths[k:len(paths):len(paths)], paths[:k]...)
 }
 
 func median(v []float64) float64 {
@@ -250,7 +212,7 @@ func (r benchResult) rate() float64 { return float64(r.n) / r.elapsed.Seconds() 
 // publisher to a stream of its own, handing them over one every interval
 // (0: as fast as they are taken), and returns the time from the first
 // hand-over to the last delivery and each message's latency.
-func (e *benchEnv) run(b *testing.B, viaBridge bool, n, size int, interval time.Duration) benchResult {
+func (e *benchEnv) run(b *testing.B, p path, n, size int, interval time.Duration) benchResult {
 	b.Helper()
 	e.runs++
 	subject := fmt.Sprintf("bench.%d", e.runs)
@@ -271,10 +233,17 @@ func (e *benchEnv) run(b *testing.B, viaBridge bool, n, size int, interval time.
 		b.Fatalf("the subscriber did not start; output:\n%s", sub.Output())
 	}
 	var start time.Time
-	if viaBridge {
-		start, err = e.bridge(ctx, b, subject, n, size, interval)
-	} else {
+	switch p {
+	case plainPath:
 		start, err = e.plain(ctx, subject, n, size, interval)
+	case bridgePath:
+		start, err = e.viaQueue(ctx, b, n, size, interval, func(ctx context.Context, name string) error {
+			return Out(ctx, e.nc, Config{Queue: name, Subject: subject, Window: benchWindow})
+		})
+	case relayPath:
+		start, err = e.viaQueue(ctx, b, n, size, interval, func(ctx context.Context, name string) error {
+			return e.relay(ctx, name, subject)
+		})
 	}
 	if err != nil {
 		b.Fatal(err)
@@ -367,9 +336,11 @@ func handOver(n, size int, interval time.Duration, send func([]byte) error) erro
 	return nil
 }
 
-// bridge has a producer process send the messages into a new queue that
-// Out publishes, and returns when the producer started sending.
-func (e *benchEnv) bridge(ctx context.Context, b *testing.B, subject string, n, size int, interval time.Duration) (time.Time, error) {
+// viaQueue has a producer process send the messages into a new queue that
+// publish publishes, and returns when the producer started sending.
+// publish must return when the queue is closed and drained, or when ctx
+// ends.
+func (e *benchEnv) viaQueue(ctx context.Context, b *testing.B, n, size int, interval time.Duration, publish func(ctx context.Context, name string) error) (time.Time, error) {
 	name := shmtest.Name(b, "")
 	q, err := queue.Create(name, 16<<20)
 	if err != nil {
@@ -380,7 +351,7 @@ func (e *benchEnv) bridge(ctx context.Context, b *testing.B, subject string, n, 
 	producer := shmtest.Spawn(b, "bench-produce", shmtest.Args{
 		"queue": name, "count": strconv.Itoa(n), "size": strconv.Itoa(size), "interval": interval.String(),
 	})
-	// Out ends when the producer closes the queue, or when it failed.
+	// publish ends when the producer closes the queue, or when it failed.
 	octx, stop := context.WithCancel(ctx)
 	defer stop()
 	produced := make(chan error, 1)
@@ -391,7 +362,7 @@ func (e *benchEnv) bridge(ctx context.Context, b *testing.B, subject string, n, 
 		}
 		produced <- err
 	}()
-	if err := Out(octx, e.nc, Config{Queue: name, Subject: subject, Window: benchWindow}); err != nil {
+	if err := publish(octx, name); err != nil {
 		return time.Time{}, err
 	}
 	if err := <-produced; err != nil {
@@ -474,15 +445,7 @@ func (e *benchEnv) plain(ctx context.Context, subject string, n, size int, inter
 			Data:    append([]byte(nil), m...),
 			Header:  nats.Header{jetstream.MsgIDHeader: {e.prefix + strconv.FormatUint(pos, 10)}},
 		}
-		for {
-			// No options (they cost nats.go a pass per publish): a
-			// publish that waited the default 200 ms for room in the
-			// window is tried again.
-			_, err := js.PublishMsgAsync(msg)
-			if !errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
-				return err
-			}
-		}
+		return publishAsync(js, msg)
 	})
 	if err != nil {
 		return start, err
@@ -492,5 +455,59 @@ func (e *benchEnv) plain(ctx context.Context, subject string, n, size int, inter
 		return start, nil
 	case <-ctx.Done():
 		return start, ctx.Err()
+	}
+}
+
+// relay publishes the messages of queue name as the plain publisher does,
+// each as soon as it is received, until the queue is closed and drained
+// and every publish is acknowledged. It holds nothing in the queue and
+// cannot restart where it stopped: the least a bridge from a queue does.
+func (e *benchEnv) relay(ctx context.Context, name, subject string) error {
+	q, err := queue.Open(name)
+	if err != nil {
+		return err
+	}
+	defer q.Close()
+	js, err := jetstream.New(e.nc, jetstream.WithPublishAsyncMaxPending(benchWindow))
+	if err != nil {
+		return err
+	}
+	defer js.CleanupPublisher()
+	var buf []byte
+	for {
+		m, err := q.Receive(ctx, buf)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		buf = m
+		msg := &nats.Msg{
+			Subject: subject,
+			Data:    append([]byte(nil), m...),
+			Header:  nats.Header{jetstream.MsgIDHeader: {e.prefix + strconv.FormatUint(uint64(q.Position()), 10)}},
+		}
+		if err := publishAsync(js, msg); err != nil {
+			return err
+		}
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// publishAsync publishes msg asynchronously with no options (they cost
+// nats.go a pass per publish), and tries again a publish that waited the
+// default 200 ms for room in the window.
+func publishAsync(js jetstream.JetStream, msg *nats.Msg) error {
+	for {
+		_, err := js.PublishMsgAsync(msg)
+		if !errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
+			return err
+		}
 	}
 }
