@@ -62,12 +62,12 @@ import (
 // rounds) and plain/bridge, the median of the rounds' ratios: the bridge
 // is within 1.2x of the plain publisher when it is at most 1.2. Latency
 // first floods the plain publisher with b.N messages to measure its
-// capacity, then paces both at a tenth of it, so that the times are what
-// each path takes rather than queueing behind other messages (where
-// wake-ups cost tens of microseconds a message may still be handed over
-// before the one before it is delivered). Its rounds run a third path
-// too, a relay: the bridge's queue and producer, read by a bare loop of
-// Receive and publish that holds nothing and waits for no
+// capacity, then paces every path at a tenth of it, so that the times
+// are what each path takes rather than queueing behind other messages
+// (where wake-ups cost tens of microseconds a message may still be handed
+// over before the one before it is delivered). Its rounds run a third
+// path too, a relay: the bridge's queue and producer, read by a bare loop
+// of Receive and publish that holds nothing and waits for no
 // acknowledgement, the least any bridge from a queue can take under the
 // same load. It reports p50 and p99 of each path over all rounds'
 // messages, and bridge/plain and relay/plain at p50.
@@ -179,7 +179,7 @@ type benchEnv struct {
 	url    string
 	nc     *nats.Conn
 	runs   int
-	prefix string // a random queue-like identity for the plain publisher's message ids
+	prefix string // a random queue-like identity for the message ids of plain and relay
 }
 
 func newBenchEnv(b *testing.B) *benchEnv {
@@ -208,10 +208,10 @@ type benchResult struct {
 
 func (r benchResult) rate() float64 { return float64(r.n) / r.elapsed.Seconds() }
 
-// run moves n messages of size bytes through the bridge or the plain
-// publisher to a stream of its own, handing them over one every interval
-// (0: as fast as they are taken), and returns the time from the first
-// hand-over to the last delivery and each message's latency.
+// run moves n messages of size bytes by path p to a stream of its own,
+// handing them over one every interval (0: as fast as they are taken),
+// and returns the time from the first hand-over to the last delivery and
+// each message's latency.
 func (e *benchEnv) run(b *testing.B, p path, n, size int, interval time.Duration) benchResult {
 	b.Helper()
 	e.runs++
