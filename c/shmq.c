@@ -1505,6 +1505,14 @@ static void advance(shmq *q, uint64_t n)
 		publish_head(q);
 }
 
+/* pass moves head past a wrap or skip record, which is no message for the
+ * slip's count. */
+static void pass(shmq *q, uint64_t n)
+{
+	advance(q, n);
+	q->c_takes--;
+}
+
 static int refresh_tail(shmq *q)
 {
 	uint64_t t = atomic_load_explicit(w64(q, OFF_TAIL), memory_order_acquire);
@@ -1652,7 +1660,7 @@ static int next(shmq *q, struct limit *lim, int block, uint64_t *off, uint32_t *
 				         (unsigned long long)avail);
 				return corrupt_record(q, "queue receive", h, "wrap length", length, want);
 			}
-			advance(q, rest);
+			pass(q, rest);
 			continue;
 		}
 		if (kind != KIND_DATA && kind != KIND_SKIP && kind != KIND_PENDING)
@@ -1677,7 +1685,7 @@ static int next(shmq *q, struct limit *lim, int block, uint64_t *off, uint32_t *
 			return 0;
 		}
 		if (kind == KIND_SKIP) {
-			advance(q, rec);
+			pass(q, rec);
 			continue;
 		}
 		/* Pending: wait for its commit, or skip it when its writer is gone. */
@@ -1692,7 +1700,7 @@ static int next(shmq *q, struct limit *lim, int block, uint64_t *off, uint32_t *
 			stop_waiting(q);
 		}
 		if (rc == ERR_SKIP)
-			advance(q, rec);
+			pass(q, rec);
 		else if (rc < 0)
 			return rc;
 	}

@@ -142,7 +142,7 @@ type consumer struct {
 	peekN    uint64 // ring bytes from head to the peeked message's end
 	takes    uint64 // advances of head so far
 	waited   uint64 // takes when the last wait for data began (see holdBack)
-	run      uint64 // a failed glance's takes since the wait before it
+	run      uint64 // takes between the last glance and the wait before it, for holdBack
 
 	// Competing consumers (consumers.go).
 	slot     int    // this handle's consumer slot

@@ -221,6 +221,7 @@ func (q *Queue) receiveBatch(ctx context.Context, msgs [][]byte) (n int, err err
 		}
 	}
 	q.advance(0)
+	q.c.takes += uint64(n) - 1 // the hold-back counts messages, not calls
 	return n, nil
 }
 
@@ -404,15 +405,14 @@ const glanceLooks = 1024
 // As the wait's beginning, a glance is where the hold-back rule counts
 // from (holdBack): a requester that finds each reply after one glance
 // took one message since its last wait, however long ago it last waited
-// the long way. The count before a failed glance is kept for the long
-// way's holdBack.
+// the long way. The count it ends is kept for holdBack, should the long
+// way follow: after a glance that saw nothing, or a wrap record.
 func (q *Queue) glance() bool {
 	q.c.run = q.c.takes - q.c.waited
 	q.c.waited = q.c.takes
 	w := &q.words[(q.c.head&q.mask)>>3]
 	for range q.glances {
 		if w.Load() != 0 {
-			q.c.run = 0
 			return true
 		}
 	}
@@ -501,6 +501,7 @@ func (q *Queue) next(ctx context.Context, block bool) (off uint64, n int, adv ui
 			return q.corruptRecord(h, "run of wrap and skip records", passed, fmt.Sprintf("at most the capacity %d before a message or an end marker", q.capacity))
 		}
 		q.advance(n)
+		q.c.takes-- // a wrap or skip record is no message for the hold-back's count
 		return nil
 	}
 	for {

@@ -160,6 +160,7 @@ func TestHoldBackCounts(t *testing.T) {
 		{"a stream, then a reply", nil, "wttttGtg", 0},
 		{"a stream with a short spin", []Option{SpinTime(2 * time.Microsecond)}, "wttttg", 2 * time.Microsecond},
 		{"a stream waiting with Block", []Option{Wait(Block)}, "wttttg", 0},
+		{"a wait the long way after a failed glance", nil, "wtttgww", 0},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			q := &Queue{cfg: newConfig(c.opts), words: make([]atomic.Uint64, 1), glances: 4}
@@ -183,5 +184,38 @@ func TestHoldBackCounts(t *testing.T) {
 				t.Fatalf("after %q: holdBackTime() = %v, want %v", c.steps, got, c.want)
 			}
 		})
+	}
+}
+
+// TestHoldBackCountsMessages: the hold-back counts messages on a real
+// ring, one per message whether it came alone or in a batch, and none for
+// the wrap records a consumer passes on its way round.
+func TestHoldBackCountsMessages(t *testing.T) {
+	ctx := context.Background()
+	msg := bytes.Repeat([]byte{7}, 48) // a 56-byte record: a 256-byte ring wraps every few
+	_, p, c := pair(t, 256)
+	for i := range 40 {
+		if err := p.TrySend(msg); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Receive(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+		if got := c.c.takes; got != uint64(i+1) {
+			t.Fatalf("after %d messages one at a time, %d takes counted", i+1, got)
+		}
+	}
+	for range 3 {
+		if err := p.TrySend(msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	batch := make([][]byte, 8)
+	n, err := c.ReceiveBatch(ctx, batch)
+	if err != nil || n != 3 {
+		t.Fatalf("ReceiveBatch = %d, %v; want 3 messages", n, err)
+	}
+	if got := c.c.takes; got != 43 {
+		t.Fatalf("after 40 messages and a batch of 3, %d takes counted", got)
 	}
 }
