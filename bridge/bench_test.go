@@ -34,13 +34,16 @@ import (
 //
 // Each party is a process of its own, as where the bridge is deployed:
 // the server (embedded in a child process of the test binary), the
-// subscriber, and for the bridge the producer that sends into its queue;
-// Out, the relay and the plain publisher run in the benchmark's process,
-// one at a time. In one process the parties would share its Ps, and a goroutine
-// asleep in a queue wait holds one until the runtime hands it off (see
-// the queue package): with the producer and the server in the benchmark's
-// process, plain/bridge at 64 KiB was 1.1 to 1.3 on a 2-CPU VM, and 1.06
-// to 1.14 with GOMAXPROCS 3 or 4.
+// subscriber, and for the bridge and the relay the producer that sends
+// into their queue; Out, the relay and the plain publisher run in the
+// benchmark's process, one at a time. In one process the parties would
+// share its Ps, and a goroutine asleep in a queue wait holds one until the
+// runtime hands it off (see the queue package): with the producer and the
+// server in the benchmark's process, plain/bridge at 64 KiB was 1.1 to 1.3
+// on a 2-CPU VM, and 1.06 to 1.14 with GOMAXPROCS 3 or 4.
+//
+// Times cross processes as wall-clock nanoseconds (time.Now().UnixNano):
+// a clock step during a run spoils it.
 //
 // The plain publisher does the bridge's work minus the queue: nats.go's
 // asynchronous JetStream publish with the same window (benchWindow
@@ -67,10 +70,11 @@ import (
 // (where wake-ups cost tens of microseconds a message may still be handed
 // over before the one before it is delivered). Its rounds run a third
 // path too, a relay: the bridge's queue and producer, read by a bare loop
-// of Receive and publish that holds nothing and waits for no
-// acknowledgement, the least any bridge from a queue can take under the
-// same load. It reports p50 and p99 of each path over all rounds'
-// messages, and bridge/plain and relay/plain at p50.
+// of Receive and publish that holds nothing and waits for
+// acknowledgements only at the end, the least any bridge from a queue can
+// take under the same load. It reports p50 and p99 of each path over all rounds'
+// messages, bridge/plain and relay/plain at p50, and added-p50-µs, the
+// bridge's p50 less the plain publisher's.
 
 const (
 	benchRounds = 5
@@ -264,6 +268,11 @@ func (e *benchEnv) run(b *testing.B, p path, n, size int, interval time.Duration
 // last delivery and each message's latency, all little-endian int64
 // nanoseconds.
 func benchSubscriber(a shmtest.Args) int {
+	go func() {
+		// The benchmark closes standard input only by dying.
+		io.Copy(io.Discard, os.Stdin)
+		os.Exit(shmtest.ExitFail)
+	}()
 	nc, err := nats.Connect(a["url"])
 	if err != nil {
 		fmt.Println(err)
@@ -362,10 +371,12 @@ func (e *benchEnv) viaQueue(ctx context.Context, b *testing.B, n, size int, inte
 		}
 		produced <- err
 	}()
-	if err := publish(octx, name); err != nil {
-		return time.Time{}, err
+	err = publish(octx, name)
+	// A failed producer is the cause of whatever publish saw.
+	if perr := <-produced; perr != nil {
+		return time.Time{}, perr
 	}
-	if err := <-produced; err != nil {
+	if err != nil {
 		return time.Time{}, err
 	}
 	line, ok := producer.Expect("start ", 0)
@@ -383,7 +394,8 @@ func init() {
 }
 
 // benchServer runs a NATS server with JetStream storing in directory dir,
-// prints "listening on" and its URL, and serves until it is killed.
+// prints "listening on" and its URL, and serves until its standard input
+// ends: when the benchmark closes it or dies, however it dies.
 func benchServer(a shmtest.Args) int {
 	srv, err := server.NewServer(&server.Options{
 		Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true, JetStream: true, StoreDir: a["dir"],
@@ -398,6 +410,8 @@ func benchServer(a shmtest.Args) int {
 		return shmtest.ExitFail
 	}
 	fmt.Println("listening on", srv.ClientURL())
+	io.Copy(io.Discard, os.Stdin)
+	srv.Shutdown()
 	srv.WaitForShutdown()
 	return shmtest.ExitOK
 }
@@ -445,7 +459,7 @@ func (e *benchEnv) plain(ctx context.Context, subject string, n, size int, inter
 			Data:    append([]byte(nil), m...),
 			Header:  nats.Header{jetstream.MsgIDHeader: {e.prefix + strconv.FormatUint(pos, 10)}},
 		}
-		return publishAsync(js, msg)
+		return publishAsync(ctx, js, msg)
 	})
 	if err != nil {
 		return start, err
@@ -460,8 +474,10 @@ func (e *benchEnv) plain(ctx context.Context, subject string, n, size int, inter
 
 // relay publishes the messages of queue name as the plain publisher does,
 // each as soon as it is received, until the queue is closed and drained
-// and every publish is acknowledged. It holds nothing in the queue and
-// cannot restart where it stopped: the least a bridge from a queue does.
+// and every publish is acknowledged. It takes the next message without
+// waiting for the last one's acknowledgement (up to the window), holds
+// nothing in the queue and cannot restart where it stopped: the least a
+// bridge from a queue does.
 func (e *benchEnv) relay(ctx context.Context, name, subject string) error {
 	q, err := queue.Open(name)
 	if err != nil {
@@ -488,7 +504,7 @@ func (e *benchEnv) relay(ctx context.Context, name, subject string) error {
 			Data:    append([]byte(nil), m...),
 			Header:  nats.Header{jetstream.MsgIDHeader: {e.prefix + strconv.FormatUint(uint64(q.Position()), 10)}},
 		}
-		if err := publishAsync(js, msg); err != nil {
+		if err := publishAsync(ctx, js, msg); err != nil {
 			return err
 		}
 	}
@@ -502,11 +518,14 @@ func (e *benchEnv) relay(ctx context.Context, name, subject string) error {
 
 // publishAsync publishes msg asynchronously with no options (they cost
 // nats.go a pass per publish), and tries again a publish that waited the
-// default 200 ms for room in the window.
-func publishAsync(js jetstream.JetStream, msg *nats.Msg) error {
+// default 200 ms for room in the window, until ctx ends.
+func publishAsync(ctx context.Context, js jetstream.JetStream, msg *nats.Msg) error {
 	for {
 		_, err := js.PublishMsgAsync(msg)
 		if !errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
 			return err
 		}
 	}
