@@ -90,8 +90,9 @@
 //     so pays a wake-up, tens of microseconds, whenever it does.
 //   - A goroutine asleep in a wait is in a futex system call, and the Go
 //     runtime hands its P to other goroutines only when its monitor thread
-//     notices, 20 µs to 10 ms later: meanwhile the process runs Go code on
-//     one P fewer. A goroutine that sleeps often in a process whose other
+//     notices, 20 µs to 10 ms later (a goroutine that sleeps often, for
+//     short times, may keep it through many sleeps): meanwhile the process
+//     runs Go code on one P fewer. A goroutine that sleeps often in a process whose other
 //     goroutines need every CPU costs them more than its own time: on a
 //     2-CPU VM, two busy goroutines did a third less work beside one
 //     sleeping 100 µs at a time on a futex than beside one in time.Sleep
