@@ -445,31 +445,21 @@ func benchProducer(a shmtest.Args) int {
 
 // plain publishes the messages as the bridge does, without a queue.
 func (e *benchEnv) plain(ctx context.Context, subject string, n, size int, interval time.Duration) (time.Time, error) {
-	js, err := jetstream.New(e.nc, jetstream.WithPublishAsyncMaxPending(benchWindow))
+	p, err := e.publisher(subject)
 	if err != nil {
 		return time.Time{}, err
 	}
-	defer js.CleanupPublisher()
+	defer p.js.CleanupPublisher()
 	var pos uint64
 	start := time.Now()
 	err = handOver(n, size, interval, func(m []byte) error {
 		pos += uint64(size + 8) // a record's size, as the queue's positions go
-		msg := &nats.Msg{
-			Subject: subject,
-			Data:    append([]byte(nil), m...),
-			Header:  nats.Header{jetstream.MsgIDHeader: {e.prefix + strconv.FormatUint(pos, 10)}},
-		}
-		return publishAsync(ctx, js, msg)
+		return p.publish(ctx, m, pos)
 	})
 	if err != nil {
 		return start, err
 	}
-	select {
-	case <-js.PublishAsyncComplete():
-		return start, nil
-	case <-ctx.Done():
-		return start, ctx.Err()
-	}
+	return start, p.acknowledged(ctx)
 }
 
 // relay publishes the messages of queue name as the plain publisher does,
@@ -484,49 +474,72 @@ func (e *benchEnv) relay(ctx context.Context, name, subject string) error {
 		return err
 	}
 	defer q.Close()
-	js, err := jetstream.New(e.nc, jetstream.WithPublishAsyncMaxPending(benchWindow))
+	p, err := e.publisher(subject)
 	if err != nil {
 		return err
 	}
-	defer js.CleanupPublisher()
+	defer p.js.CleanupPublisher()
 	var buf []byte
 	for {
 		m, err := q.Receive(ctx, buf)
 		if err == io.EOF {
-			break
+			return p.acknowledged(ctx)
 		}
 		if err != nil {
 			return err
 		}
 		buf = m
-		msg := &nats.Msg{
-			Subject: subject,
-			Data:    append([]byte(nil), m...),
-			Header:  nats.Header{jetstream.MsgIDHeader: {e.prefix + strconv.FormatUint(uint64(q.Position()), 10)}},
-		}
-		if err := publishAsync(ctx, js, msg); err != nil {
+		if err := p.publish(ctx, m, uint64(q.Position())); err != nil {
 			return err
 		}
 	}
-	select {
-	case <-js.PublishAsyncComplete():
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
-// publishAsync publishes msg asynchronously with no options (they cost
-// nats.go a pass per publish), and tries again a publish that waited the
-// default 200 ms for room in the window, until ctx ends.
-func publishAsync(ctx context.Context, js jetstream.JetStream, msg *nats.Msg) error {
+// benchPublisher publishes as the plain publisher and the relay do:
+// nats.go's asynchronous JetStream publish, at most benchWindow
+// unacknowledged, with a Nats-Msg-Id of the bridge's form.
+type benchPublisher struct {
+	js      jetstream.JetStream
+	subject string
+	prefix  string
+}
+
+func (e *benchEnv) publisher(subject string) (*benchPublisher, error) {
+	js, err := jetstream.New(e.nc, jetstream.WithPublishAsyncMaxPending(benchWindow))
+	if err != nil {
+		return nil, err
+	}
+	return &benchPublisher{js: js, subject: subject, prefix: e.prefix}, nil
+}
+
+// publish publishes a copy of m, which nats.go keeps until it is
+// acknowledged, as the message at position pos. It uses no publish
+// options (they cost nats.go a pass per publish), and tries again a
+// publish that waited the default 200 ms for room in the window, until ctx
+// ends.
+func (p *benchPublisher) publish(ctx context.Context, m []byte, pos uint64) error {
+	msg := &nats.Msg{
+		Subject: p.subject,
+		Data:    append([]byte(nil), m...),
+		Header:  nats.Header{jetstream.MsgIDHeader: {p.prefix + strconv.FormatUint(pos, 10)}},
+	}
 	for {
-		_, err := js.PublishMsgAsync(msg)
+		_, err := p.js.PublishMsgAsync(msg)
 		if !errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
 			return err
 		}
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+	}
+}
+
+// acknowledged waits until every publish is acknowledged, or ctx ends.
+func (p *benchPublisher) acknowledged(ctx context.Context) error {
+	select {
+	case <-p.js.PublishAsyncComplete():
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
