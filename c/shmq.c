@@ -1497,20 +1497,20 @@ static int publish_due(shmq *q)
 	return q->c_head - q->c_pub >= q->c_every || atomic_load(w32(q, OFF_PROD_WAIT)) != PROD_IDLE;
 }
 
-static void advance(shmq *q, uint64_t n)
+/* pass moves head over n ring bytes that hold no message to count (a wrap
+ * or skip record) and publishes head when it is due or caught up. */
+static void pass(shmq *q, uint64_t n)
 {
 	q->c_head += n;
-	q->c_takes++;
 	if (publish_due(q) || caught_up(q))
 		publish_head(q);
 }
 
-/* pass moves head past a wrap or skip record, which is no message for the
- * slip's count. */
-static void pass(shmq *q, uint64_t n)
+/* advance consumes a message of n ring bytes, counted for the slip. */
+static void advance(shmq *q, uint64_t n)
 {
-	advance(q, n);
-	q->c_takes--;
+	q->c_takes++;
+	pass(q, n);
 }
 
 static int refresh_tail(shmq *q)

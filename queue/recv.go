@@ -220,8 +220,8 @@ func (q *Queue) receiveBatch(ctx context.Context, msgs [][]byte) (n int, err err
 			q.publishHead()
 		}
 	}
-	q.advance(0)
-	q.c.takes += uint64(n) - 1 // the hold-back counts messages, not calls
+	q.c.takes += uint64(n)
+	q.move(0)
 	return n, nil
 }
 
@@ -433,13 +433,20 @@ func (q *Queue) recvErr(err error) error {
 	return wrapErr(opReceive, q.name, q.truncated(err))
 }
 
-// advance consumes n ring bytes and publishes head when it caught up with
-// the tail it saw, when a quarter of the ring went by, or when a producer
-// waits for space. Publishing when caught up means that an idle consumer
-// never holds back room.
+// advance consumes a message of n ring bytes, and counts it for the
+// hold-back (holdBack).
 func (q *Queue) advance(n uint64) {
-	q.c.head += n
 	q.c.takes++
+	q.move(n)
+}
+
+// move consumes n ring bytes, which hold no message to count (a wrap or
+// skip record, or a batch counted already), and publishes head when it
+// caught up with the tail it saw, when a quarter of the ring went by, or
+// when a producer waits for space. Publishing when caught up means that
+// an idle consumer never holds back room.
+func (q *Queue) move(n uint64) {
+	q.c.head += n
 	if q.publishDue() || q.caughtUp() {
 		q.publishHead()
 	}
@@ -500,8 +507,7 @@ func (q *Queue) next(ctx context.Context, block bool) (off uint64, n int, adv ui
 		if passed += n; passed > q.capacity {
 			return q.corruptRecord(h, "run of wrap and skip records", passed, fmt.Sprintf("at most the capacity %d before a message or an end marker", q.capacity))
 		}
-		q.advance(n)
-		q.c.takes-- // a wrap or skip record is no message for the hold-back's count
+		q.move(n)
 		return nil
 	}
 	for {
