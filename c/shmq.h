@@ -199,10 +199,10 @@ const char *shmq_last_error(void);
  *
  * Codes, timeouts and shmq_last_error/shmq_strerror are the queue's, and
  * so is the 6 µs a subscriber that caught up in mid-stream waits before it
- * looks again. A topic whose publisher closed it gives SHMQ_EOF after its last message,
- * one whose publisher aborted it (the stream was cut short) SHMQ_EABORTED;
- * a wait on a topic whose publisher died without closing it gives
- * SHMQ_EPEERDEAD (a new publisher may take over: receive again). */
+ * looks again. A topic whose publisher closed it gives SHMQ_EOF after its
+ * last message, one whose publisher aborted it (the stream was cut short)
+ * SHMQ_EABORTED; a wait on a topic whose publisher died without closing it
+ * gives SHMQ_EPEERDEAD (a new publisher may take over: receive again). */
 
 #define SHMT_LAYOUT_VERSION 1
 #define SHMT_ENOTTOPIC (-ENOMSG)  /* the object is not a topic */

@@ -90,15 +90,14 @@
 //     so pays a wake-up, tens of microseconds, whenever it does.
 //   - A goroutine asleep in a wait is in a futex system call, and the Go
 //     runtime hands its P to other goroutines only when its monitor thread
-//     notices, 20 µs to 10 ms later (a goroutine that sleeps often, for
-//     short times, may keep it through many sleeps): meanwhile the process
-//     runs Go code on one P fewer. A goroutine that sleeps often in a process whose other
-//     goroutines need every CPU costs them more than its own time: on a
-//     2-CPU VM, two busy goroutines did a third less work beside one
-//     sleeping 100 µs at a time on a futex than beside one in time.Sleep
-//     (BenchmarkBesideSleeper in internal/futex). Waiting in a process of
-//     its own avoids that; so, in part, does GOMAXPROCS one above the
-//     number of CPUs.
+//     notices, 20 µs to 10 ms later; one that sleeps often, for short
+//     times, may keep it through many sleeps. Meanwhile the process runs Go
+//     code on one P fewer, which costs goroutines that need every CPU more
+//     than the sleeper's own time: on a 2-CPU VM, two busy goroutines did a
+//     third less work beside one sleeping 100 µs at a time on a futex than
+//     beside one in time.Sleep (BenchmarkBesideSleeper in internal/futex).
+//     Waiting in a process of its own avoids that; so, in part, does
+//     GOMAXPROCS one above the number of CPUs.
 //   - NoFaultGuard saves a few nanoseconds per call, for writers you trust
 //     (see Caveats); more in a stream of small messages sent one at a
 //     time where cache-line transfers are slow (a third of the time per

@@ -104,13 +104,13 @@
 // that finds no message after taking two or more since its last wait has
 // caught up with the publisher in mid-stream, and lets it run ahead for
 // 6 µs (at most SpinTime) before it looks, as the queue's consumer does.
-// Every wait takes a context.Context. The publisher's Close marks the topic
-// closed: each subscriber receives what remains and then io.EOF. A publisher that
-// fails part-way calls Abort instead: each subscriber receives what
-// remains and then an error wrapping ErrAborted, so that a stream cut
-// short is never taken for a complete one (Stats.Aborted shows it too). A
-// new publisher reopens a closed or aborted topic. A subscriber
-// waiting on a topic whose publisher died without closing gets
+// Every wait takes a context.Context. The publisher's Close marks the
+// topic closed: each subscriber receives what remains and then io.EOF. A
+// publisher that fails part-way calls Abort instead: each subscriber
+// receives what remains and then an error wrapping ErrAborted, so that a
+// stream cut short is never taken for a complete one (Stats.Aborted shows
+// it too). A new publisher reopens a closed or aborted topic. A
+// subscriber waiting on a topic whose publisher died without closing gets
 // ErrPeerDead; a new publisher may take over where the dead one stopped.
 //
 // # Caveats
