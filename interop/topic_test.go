@@ -514,28 +514,39 @@ func TestTopicCSubscriberKilled(t *testing.T) {
 	defer topic.Unlink(name)
 	defer p.Close()
 	s := startSubscriber(t, exec.Command(buildTopicPeer(t), "sub", name))
-	msg := make([]byte, 500)
+	// The subscriber checks each message and exits at a bad one, so the
+	// messages are numbered: it may read the first ones before it stops.
+	payload := make([]byte, 500)
+	var sent uint64
+	tryPublish := func() error {
+		err := p.TryPublish(crcMsg(sent, payload))
+		if err == nil {
+			sent++
+		}
+		return err
+	}
 	for range 4 { // fits: the subscriber need not read
-		if err := p.TryPublish(msg); err != nil {
+		if err := tryPublish(); err != nil {
 			t.Fatal(err)
 		}
 	}
 	shmtest.Stop(t, s.cmd.Process.Pid)
 	for range 16 { // the stopped subscriber holds the ring
-		if err := p.TryPublish(msg); err == topic.ErrFull {
+		if err := tryPublish(); err == topic.ErrFull {
 			break
 		} else if err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := p.TryPublish(msg); err != topic.ErrFull {
+	if err := tryPublish(); err != topic.ErrFull {
 		t.Fatalf("publish past a stopped lossless subscriber: %v, want ErrFull", err)
 	}
 	s.cmd.Process.Kill()
 	for i := range 100 {
 		ctx, cancel := ctxFor(time.Minute)
-		err := p.Publish(ctx, msg)
+		err := p.Publish(ctx, crcMsg(sent, payload))
 		cancel()
+		sent++
 		if err != nil {
 			t.Fatalf("publish %d after the subscriber was killed: %v", i, err)
 		}

@@ -49,7 +49,8 @@ func FreeBytes(t testing.TB, dir string) int64 {
 // Stop stops the process pid with SIGSTOP and waits until it is stopped:
 // kill returns before the signal takes effect, and a process on another
 // CPU may run on meanwhile (on a loaded VM, for long enough to read many
-// messages). It fails the test after 10 s.
+// messages). It fails the test at once if the process has exited, and
+// after 10 s if it has not stopped.
 func Stop(t testing.TB, pid int) {
 	t.Helper()
 	if err := unix.Kill(pid, unix.SIGSTOP); err != nil {
@@ -60,10 +61,16 @@ func Stop(t testing.TB, pid int) {
 		b, err := os.ReadFile(stat)
 		// The state follows the command name in parentheses, which may
 		// itself hold parentheses: look after the last one.
-		if i := bytes.LastIndexByte(b, ')'); err == nil && i >= 0 && i+2 < len(b) && (b[i+2] == 'T' || b[i+2] == 't') {
-			return
+		state := byte(0)
+		if i := bytes.LastIndexByte(b, ')'); err == nil && i >= 0 && i+2 < len(b) {
+			state = b[i+2]
 		}
-		if time.Now().After(deadline) {
+		switch {
+		case state == 'T' || state == 't':
+			return
+		case state == 'Z' || state == 'X':
+			t.Fatalf("pid %d exited before SIGSTOP stopped it (%s: %q)", pid, stat, b)
+		case time.Now().After(deadline):
 			t.Fatalf("pid %d not stopped 10 s after SIGSTOP (%s: %q, %v)", pid, stat, b, err)
 		}
 	}
