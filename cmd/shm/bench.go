@@ -39,7 +39,9 @@ func newBenchCmd() *cobra.Command {
 machine exchange messages over each transport: the C limits (c-pingpong for
 round trips, c-ring for streams: two C processes copying messages through
 shared memory and busy-polling, built with gcc at run time; without gcc
-their rows say so), raw (the same in Go, with no queue code), the shm queue
+their rows say so; c-ring's round trips, through a ring each way, show
+what moving on to new slots costs against c-pingpong's single slot), raw
+(the same in Go, with no queue code), the shm queue
 with spin and default waiting (as queue-noguard without the fault guard,
 as queue-zerocopy through Reserve/Commit and Peek/Release), a topic each
 way with one subscriber (topic), one topic fanned out to 2 and 4

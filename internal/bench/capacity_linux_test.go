@@ -138,8 +138,9 @@ func TestRunWithoutGCC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Results) != 4 || len(rep.Failed()) != 0 {
-		t.Fatalf("%d results, %d failed; want 4 and none", len(rep.Results), len(rep.Failed()))
+	// Round trips: c-pingpong, c-ring and raw; streams: c-ring and raw.
+	if len(rep.Results) != 5 || len(rep.Failed()) != 0 {
+		t.Fatalf("%d results, %d failed; want 5 and none", len(rep.Results), len(rep.Failed()))
 	}
 	for _, r := range rep.Results {
 		switch {

@@ -55,7 +55,9 @@
 // each case runs as one such program, which forks its own peer, and every
 // row's xC compares it with the C limit of its workload and size, the
 // fastest of the C rows where they ran at several capacities (without gcc
-// their rows are Skipped, with the reason). Raw, the same in Go with no
+// their rows are Skipped, with the reason). The round trips of CRing go
+// through a ring of the case's capacity each way, where CPingPong's use one
+// slot each way: not the limit, but what a ring costs in C. Raw, the same in Go with no
 // queue code: two rings of slots in a shared segment with both sides
 // busy-polling (see ring_linux.go for the layout); QueueSpin and Queue, a
 // pair of queues from package queue with the Spin and the default (spin,

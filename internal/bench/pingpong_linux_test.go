@@ -42,7 +42,7 @@ func TestPingPongC(t *testing.T) {
 }
 
 // TestCPrograms builds testdata/ring.c and runs it in both forms, and
-// pingpong.c in its -m form, briefly: their reports are whole and read back
+// pingpong.c in its -m form with one slot and with rings, briefly: their reports are whole and read back
 // as a run reads them, and bad arguments are refused with status 2.
 func TestCPrograms(t *testing.T) {
 	ring := shmtest.BuildC(t, ringSource, "-Werror")
@@ -59,13 +59,16 @@ func TestCPrograms(t *testing.T) {
 			}
 		}
 	}
-	out, err := exec.Command(pingpong, "-m", "1000", "1000000", "20000000", "-1", "-1").CombinedOutput()
-	if err != nil {
-		t.Fatalf("pingpong -m: %v\n%s", err, out)
-	}
-	var r Result
-	if err := parseHistogram(string(out), &r); err != nil || r.Samples == 0 || r.P50NS < r.MinNS || r.MaxNS < r.P999NS {
-		t.Errorf("pingpong -m printed %q: %v, %+v", out, err, r)
+	for _, ring := range [][]string{nil, {"1"}, {"8192"}} { // one slot; two, the fewest; eight
+		args := append([]string{"-m", "1000", "1000000", "20000000", "-1", "-1"}, ring...)
+		out, err := exec.Command(pingpong, args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("pingpong %q: %v\n%s", args, err, out)
+		}
+		var r Result
+		if err := parseHistogram(string(out), &r); err != nil || r.Samples == 0 || r.P50NS < r.MinNS || r.MaxNS < r.P999NS {
+			t.Errorf("pingpong %q printed %q: %v, %+v", args, out, err, r)
+		}
 	}
 	for _, args := range [][]string{
 		{ring},
@@ -73,6 +76,8 @@ func TestCPrograms(t *testing.T) {
 		{ring, "stream", "8", "65536", "0", "1000", "-1", "-1"},
 		{ring, "stream", "64", "0", "0", "1000", "-1", "-1"},
 		{pingpong, "-m", "8", "0", "1000", "-1", "-1"},
+		{pingpong, "-m", "64", "0", "1000", "-1", "-1", "0"},
+		{pingpong, "-m", "64", "0", "1000", "-1", "-1", "1", "2"},
 	} {
 		err := exec.Command(args[0], args[1:]...).Run()
 		var ee *exec.ExitError

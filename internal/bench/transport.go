@@ -132,7 +132,9 @@ const (
 	// CPingPong is the C limit of a round trip: testdata/pingpong.c.
 	CPingPong = "c-pingpong"
 	// CRing is the C limit of a stream, one message at a time (Stream) or
-	// in batches (Batch): testdata/ring.c.
+	// in batches (Batch): testdata/ring.c. Its round trips (RTT) go through
+	// a ring each way (testdata/pingpong.c with a capacity): what a ring
+	// costs against CPingPong's single slot.
 	CRing     = "c-ring"
 	Raw       = "raw"
 	QueueSpin = "queue-spin"

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -30,10 +31,21 @@ var pingpongSource string
 //go:embed testdata/ring.c
 var ringSource string
 
-// cProgram is a C program that measures a case by itself.
+// cSource is a C program: its file name in testdata, without ".c", and
+// its text.
+type cSource struct{ file, text string }
+
+var (
+	pingpongC = cSource{"pingpong", pingpongSource}
+	ringC     = cSource{"ring", ringSource}
+)
+
+// cProgram is a transport whose every case is one run of a C program,
+// which measures the case by itself.
 type cProgram struct {
-	name, file, source, describe string
-	workloads                    []Workload
+	name, describe string
+	sources        []cSource // the programs its cases run
+	workloads      []Workload
 }
 
 func (p cProgram) Name() string     { return p.name }
@@ -58,33 +70,43 @@ func (p cProgram) Attach(ctx context.Context, c Case, pi PeerInfo) (Conn, error)
 	return nil, errWholeProgram
 }
 
-// cPingPongTransport is testdata/pingpong.c in its -m form.
+// cPingPongTransport is testdata/pingpong.c in its -m form, one slot per
+// direction.
 type cPingPongTransport struct{ cProgram }
 
 var cPingPong = cPingPongTransport{cProgram{
-	name: CPingPong, file: "pingpong", source: pingpongSource, workloads: []Workload{RTT},
+	name: CPingPong, sources: []cSource{pingpongC}, workloads: []Workload{RTT},
 	describe: "C, no Go: one slot per direction, message copied in and out, release store, busy-poll (testdata/pingpong.c)",
 }}
 
-func (t cPingPongTransport) args(cs Case, warm, measure time.Duration, place Placement) []string {
+func (t cPingPongTransport) command(cs Case, warm, measure time.Duration, place Placement) (string, []string) {
+	return pingpongC.file, pingpongArgs(cs, warm, measure, place)
+}
+
+func pingpongArgs(cs Case, warm, measure time.Duration, place Placement) []string {
 	return []string{"-m", strconv.Itoa(cs.Size), ns(warm), ns(measure), strconv.Itoa(place.Driver), strconv.Itoa(place.Peer)}
 }
 
-// cRingTransport is testdata/ring.c: stream one message at a time, batch
-// in runs of BatchLen.
+// cRingTransport is testdata/ring.c for streams, one message at a time or
+// in runs of BatchLen, and testdata/pingpong.c with a ring per direction
+// for round trips.
 type cRingTransport struct{ cProgram }
 
 var cRing = cRingTransport{cProgram{
-	name: CRing, file: "ring", source: ringSource, workloads: []Workload{Stream, Batch},
-	describe: "C, no Go: SPSC ring of line-aligned slots, copied in and out, release/acquire, busy-poll; batch: one cursor store per 64 (testdata/ring.c)",
+	name: CRing, sources: []cSource{ringC, pingpongC}, workloads: []Workload{RTT, Stream, Batch},
+	describe: "C, no Go: SPSC ring of line-aligned slots, copied in and out, release/acquire, busy-poll; batch: one cursor store per 64 (testdata/ring.c); round trips: a ring each way (testdata/pingpong.c)",
 }}
 
-func (t cRingTransport) args(cs Case, warm, measure time.Duration, place Placement) []string {
+func (t cRingTransport) command(cs Case, warm, measure time.Duration, place Placement) (string, []string) {
+	capacity := strconv.FormatInt(cs.Capacity, 10)
+	if cs.Workload == RTT {
+		return pingpongC.file, append(pingpongArgs(cs, warm, measure, place), capacity)
+	}
 	mode := "stream"
 	if cs.Workload == Batch {
 		mode = "batch"
 	}
-	return []string{mode, strconv.Itoa(cs.Size), strconv.FormatInt(cs.Capacity, 10), ns(warm), ns(measure),
+	return ringC.file, []string{mode, strconv.Itoa(cs.Size), capacity, ns(warm), ns(measure),
 		strconv.Itoa(place.Driver), strconv.Itoa(place.Peer)}
 }
 
@@ -97,11 +119,13 @@ func (t cRingTransport) capacityFor(size int, capacity int64) int64 {
 
 func ns(d time.Duration) string { return strconv.FormatInt(int64(d), 10) }
 
-// cRunner is a C program that a run can start for a case.
+// cRunner is a transport of C programs, which a run starts for its cases.
 type cRunner interface {
 	Transport
 	program() cProgram
-	args(cs Case, warm, measure time.Duration, place Placement) []string
+	// command returns the program (its file) and the arguments that
+	// measure case cs.
+	command(cs Case, warm, measure time.Duration, place Placement) (file string, args []string)
 }
 
 func (p cProgram) program() cProgram { return p }
@@ -109,7 +133,7 @@ func (p cProgram) program() cProgram { return p }
 // cPrograms holds the C programs a run built, or why it could not.
 type cPrograms struct {
 	dir  string
-	bins map[string]string // by transport name
+	bins map[string]string // by cSource.file
 	err  error
 }
 
@@ -117,10 +141,14 @@ type cPrograms struct {
 // a new temporary directory; remove cleans it up. A missing gcc or a
 // failed build is kept in err, for the C rows to report.
 func buildC(ctx context.Context, ts []Transport) *cPrograms {
-	var progs []cProgram
+	var progs []cSource
 	for _, t := range ts {
 		if r, ok := t.(cRunner); ok {
-			progs = append(progs, r.program())
+			for _, src := range r.program().sources {
+				if !slices.Contains(progs, src) {
+					progs = append(progs, src)
+				}
+			}
 		}
 	}
 	b := &cPrograms{bins: map[string]string{}}
@@ -139,7 +167,7 @@ func buildC(ctx context.Context, ts []Transport) *cPrograms {
 	for _, p := range progs {
 		src := filepath.Join(b.dir, p.file+".c")
 		bin := filepath.Join(b.dir, p.file)
-		if err := os.WriteFile(src, []byte(p.source), 0o600); err != nil {
+		if err := os.WriteFile(src, []byte(p.text), 0o600); err != nil {
 			b.err = fmt.Errorf("not run: %w", err)
 			return b
 		}
@@ -152,7 +180,7 @@ func buildC(ctx context.Context, ts []Transport) *cPrograms {
 			b.err = fmt.Errorf("not run: gcc testdata/%s.c: %v: %s", p.file, err, strings.TrimSpace(string(out)))
 			return b
 		}
-		b.bins[p.name] = bin
+		b.bins[p.file] = bin
 	}
 	return b
 }
@@ -163,13 +191,15 @@ func (b *cPrograms) remove() {
 	}
 }
 
-// runC measures case cs with its C program for about d.
-func runC(parent context.Context, t cRunner, bin string, cs Case, d time.Duration, place Placement) (res Result) {
+// runC measures case cs with its C program, one of bins, for about d.
+func runC(parent context.Context, t cRunner, bins map[string]string, cs Case, d time.Duration, place Placement) (res Result) {
 	res = Result{Transport: cs.Transport, Workload: cs.Workload, Size: cs.Size, Capacity: cs.Capacity, DriverCPU: place.Driver, PeerCPU: place.Peer}
 	ctx, cancel := context.WithTimeout(parent, 2*d+15*time.Second)
 	defer cancel()
 	warm, measure := caseTimes(d)
-	cmd := exec.CommandContext(ctx, bin, t.args(cs, warm, measure, place)...)
+	file, args := t.command(cs, warm, measure, place)
+	bin := bins[file]
+	cmd := exec.CommandContext(ctx, bin, args...)
 	var stdout bytes.Buffer
 	stderr := &headBuffer{}
 	cmd.Stdout, cmd.Stderr = &stdout, stderr

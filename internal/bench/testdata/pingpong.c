@@ -14,12 +14,19 @@
  * The row "c-pingpong" of shm bench runs it in its second form, with
  * messages of SIZE bytes copied in and out as a transport's are:
  *
- *	/tmp/pingpong -m SIZE WARM_NS MEASURE_NS DRIVER_CPU PEER_CPU
+ *	/tmp/pingpong -m SIZE WARM_NS MEASURE_NS DRIVER_CPU PEER_CPU [CAPACITY]
  *
  * Each direction has a slot in the shared mapping: the data, then a
  * sequence word (i+1 once it holds message i) that the sender stores with a
  * release store after copying the message in from a private buffer; the
- * receiver polls it and copies the message out into another. The parent
+ * receiver polls it and copies the message out into another. With
+ * CAPACITY, each direction has a ring of as many slots as CAPACITY bytes
+ * hold (at least two), message i in slot i modulo their number, as in
+ * ring.c's stream form: the round trips of a ring, whose messages move on
+ * to new cache lines, where one slot keeps using the same ones. The rows
+ * "c-ring" of shm bench's round trips run it so. A sender never needs to
+ * ask whether a slot is free: the answer to message i says that message
+ * i, and every one before it, was taken. The parent
  * times round trips for WARM_NS nanoseconds without recording them, then
  * for MEASURE_NS, and prints the log-linear histogram of shm bench
  * (package bench, hist.go) for the Go side to read back:
@@ -103,7 +110,10 @@ static int bucket_of(uint64_t v)
 	return shift * SUB_COUNT + (int)(v >> shift);
 }
 
-static size_t msg_size, slot_stride;
+static size_t msg_size, slot_stride, slots = 1;
+
+/* next_slot returns the slot after slot j: j itself with one slot. */
+static size_t next_slot(size_t j) { return j + 1 == slots ? 0 : j + 1; }
 
 static uint64_t *seq_at(unsigned char *slot) { return (uint64_t *)(slot + (msg_size + 7) / 8 * 8); }
 
@@ -137,21 +147,26 @@ static int get(unsigned char *slot, unsigned char *buf, uint64_t i)
 static int messages(char **argv)
 {
 	long long sz = atoll(argv[2]), warm = atoll(argv[3]), measure = atoll(argv[4]);
+	long long capacity = argv[7] ? atoll(argv[7]) : 0;
 	int dcpu = atoi(argv[5]), pcpu = atoi(argv[6]);
-	if (sz < 16 || sz > (1ll << 30) || warm < 0 || measure < 1) {
-		fprintf(stderr, "pingpong: want SIZE >= 16, WARM_NS >= 0, MEASURE_NS >= 1\n");
+	if (sz < 16 || sz > (1ll << 30) || warm < 0 || measure < 1 || (argv[7] && (capacity < 1 || capacity > (1ll << 32)))) {
+		fprintf(stderr, "pingpong: want SIZE >= 16, WARM_NS >= 0, MEASURE_NS >= 1, CAPACITY from 1 to 4G\n");
 		return 2;
 	}
 	msg_size = (size_t)sz;
 	slot_stride = ((msg_size + 7) / 8 * 8 + 8 + 63) / 64 * 64;
-	unsigned char *down = mmap(NULL, 2 * slot_stride, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	if (argv[7]) {
+		slots = (size_t)capacity / slot_stride;
+		slots = slots < 2 ? 2 : slots;
+	}
+	unsigned char *down = mmap(NULL, 2 * slots * slot_stride, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
 	unsigned char *msg = aligned_alloc(64, slot_stride), *buf = aligned_alloc(64, slot_stride);
 	uint64_t *counts = calloc(BUCKETS, sizeof *counts);
 	if (down == MAP_FAILED || msg == NULL || buf == NULL || counts == NULL) {
 		perror("pingpong: memory");
 		return 1;
 	}
-	unsigned char *up = down + slot_stride;
+	unsigned char *up = down + slots * slot_stride;
 	memset(msg, 0xa5, msg_size);
 	pid_t child = fork();
 	if (child < 0) {
@@ -166,9 +181,9 @@ static int messages(char **argv)
 			perror("pingpong: pin the child");
 			_exit(2);
 		}
-		for (uint64_t i = 0; get(down, buf, i); i++) {
+		for (uint64_t i = 0, j = 0; get(down + j * slot_stride, buf, i); i++, j = next_slot(j)) {
 			memcpy(msg, buf, msg_size);
-			put(up, msg, i);
+			put(up + j * slot_stride, msg, i);
 		}
 		_exit(0);
 	}
@@ -176,16 +191,16 @@ static int messages(char **argv)
 		perror("pingpong: pin the parent");
 		return 2;
 	}
-	uint64_t i = 0, start = now_ns(), prev;
-	for (; now_ns() - start < (uint64_t)warm || i == 0; i++) {
-		put(down, msg, i);
-		get(up, buf, i);
+	uint64_t i = 0, j = 0, start = now_ns(), prev;
+	for (; now_ns() - start < (uint64_t)warm || i == 0; i++, j = next_slot(j)) {
+		put(down + j * slot_stride, msg, i);
+		get(up + j * slot_stride, buf, i);
 	}
 	uint64_t n = 0, sum = 0, lo = UINT64_MAX, hi = 0;
 	start = prev = now_ns();
-	for (;; i++) {
-		put(down, msg, i);
-		get(up, buf, i);
+	for (;; i++, j = next_slot(j)) {
+		put(down + j * slot_stride, msg, i);
+		get(up + j * slot_stride, buf, i);
 		uint64_t t = now_ns(), d = t - prev;
 		prev = t;
 		counts[bucket_of(d)]++;
@@ -196,7 +211,8 @@ static int messages(char **argv)
 		if (t - start >= (uint64_t)measure)
 			break;
 	}
-	__atomic_store_n(seq_at(down), STOP, __ATOMIC_RELEASE);
+	/* The child waits for message i+1, in the next slot. */
+	__atomic_store_n(seq_at(down + next_slot(j) * slot_stride), STOP, __ATOMIC_RELEASE);
 	int status;
 	if (waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		fprintf(stderr, "pingpong: the child failed\n");
@@ -211,7 +227,7 @@ static int messages(char **argv)
 
 int main(int argc, char **argv)
 {
-	if (argc == 7 && strcmp(argv[1], "-m") == 0)
+	if ((argc == 7 || argc == 8) && strcmp(argv[1], "-m") == 0)
 		return messages(argv);
 	long n = argc > 1 ? atol(argv[1]) : 2000000;
 	if (n < 1000) {
