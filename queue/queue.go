@@ -82,11 +82,14 @@ type Queue struct {
 	tailEvery uint64
 	// glances is how many times a fast consumer that found no message
 	// looks at the header word at its head before it goes the long way
-	// to a wait (see glance); 0 for a handle that does not spin.
-	glances int
-	fd      int    // the object's descriptor, whose open file description holds the roles' locks
-	pid     int32  // this process's pid, for claim words
-	ns      uint64 // this process's PID namespace (live.Namespace), for claim words
+	// to a wait (see glance), and lateGlances how many after a late
+	// glance; both are 0 for a handle that does not spin.
+	glances     int
+	lateGlances int
+
+	fd  int    // the object's descriptor, whose open file description holds the roles' locks
+	pid int32  // this process's pid, for claim words
+	ns  uint64 // this process's PID namespace (live.Namespace), for claim words
 
 	tail, head         *atomic.Uint64
 	consWait, prodWait *atomic.Uint32
@@ -143,6 +146,7 @@ type consumer struct {
 	takes    uint64 // advances of head so far
 	waited   uint64 // takes when the last wait for data began (see holdBack)
 	run      uint64 // takes between the last glance and the wait before it, for holdBack
+	late     bool   // the next glance looks longer (see glance)
 
 	// Competing consumers (consumers.go).
 	slot     int    // this handle's consumer slot
@@ -324,7 +328,10 @@ func attachMapped(name string, seg *shm.Segment, c *config) (*Queue, error) {
 	}
 	q.c.every = max(g.capacity/4, recordHeader)
 	if c.strategy == Spin || c.strategy == SpinThenSleep && c.spin > 0 {
-		q.glances = glanceLooks
+		q.glances, q.lateGlances = glanceLooks, glanceLooks
+	}
+	if c.strategy == Spin || c.strategy == SpinThenSleep && c.spin >= lateSpin {
+		q.lateGlances = lateLooks
 	}
 	q.tailEvery = max(g.capacity/16, recordHeader)
 	return q, nil

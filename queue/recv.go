@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"runtime/debug"
+	"time"
 
 	"github.com/shmkit/shm/internal/racehint"
 )
@@ -386,21 +387,41 @@ func (q *Queue) dataAt(h uint64) (off, n, rec uint64, ok bool) {
 	return o + recordHeader, n, rec, ok
 }
 
-// glanceLooks is how many times glance loads the header word: about a
-// microsecond, the time in which a peer that answers at once answers.
-const glanceLooks = 1024
+// glanceLooks is how many times glance loads the header word: about 0.6
+// µs on an AMD EPYC core, in which a producer that is sending a stream has
+// its next message ready, and a peer that answers a small request at once
+// has answered. lateLooks is how many after a glance that found its message
+// late, in its second half, or none after one message: about 2.5 µs there,
+// in which a peer answers a request of a few KiB.
+//
+// A glance that ends too soon costs more than its own length: the long way
+// lengthens the round trip, so that the peer's next glance is likelier to
+// end too soon as well, and two peers can fall into taking the long way in
+// turn (docs/BENCHMARKS-LOG.md). A consumer in mid-stream, which finds its
+// message within a few looks, keeps the short glance: when its producer
+// stalls, it should go the long way soon, and hold back there (holdBack).
+const (
+	glanceLooks = 1024
+	lateLooks   = 4 * glanceLooks
+)
+
+// lateSpin is the least spin time that a handle which spins, then
+// sleeps, needs for the longer glance: a glance should not outlast the
+// spin it begins.
+const lateSpin = 10 * time.Microsecond
 
 // glance is the first part of a fast consumer's wait, for a handle that
-// spins: it loads the header word at head up to q.glances times and
-// reports whether it changed from the end marker. A message that comes
-// meanwhile is then taken by dataAt at once, without the long way through
-// next, waitData and await, whose setup costs some hundred instructions
-// and whose exit, after the word changed, about a hundred more. A header
-// that is not a message (a wrap record, a corrupt word) makes dataAt fail
-// again, and next handles it. The long way, which comes after a glance
-// that saw nothing, still does everything a wait does: it publishes head,
-// serves a producer's request for it, sees a closed queue, checks the
-// peer and the context.
+// spins: it loads the header word at head up to q.glances times (up to
+// q.lateGlances after a late one, see lateLooks) and reports whether it
+// changed from the end marker. A message that comes meanwhile is then
+// taken by dataAt at once, without the long way through next, waitData
+// and await, whose setup costs some hundred instructions and whose exit,
+// after the word changed, about a hundred more. A header that is not a
+// message (a wrap record, a corrupt word) makes dataAt fail again, and
+// next handles it. The long way, which comes after a glance that saw
+// nothing, still does everything a wait does: it publishes head, serves a
+// producer's request for it, sees a closed queue, checks the peer and the
+// context.
 //
 // As the wait's beginning, a glance is where the hold-back rule counts
 // from (holdBack): a requester that finds each reply after one glance
@@ -410,12 +431,18 @@ const glanceLooks = 1024
 func (q *Queue) glance() bool {
 	q.c.run = q.c.takes - q.c.waited
 	q.c.waited = q.c.takes
+	looks := q.glances
+	if q.c.late {
+		looks = q.lateGlances
+	}
 	w := &q.words[(q.c.head&q.mask)>>3]
-	for range q.glances {
+	for i := range looks {
 		if w.Load() != 0 {
+			q.c.late = i >= q.glances/2
 			return true
 		}
 	}
+	q.c.late = q.c.run < 2
 	return false
 }
 

@@ -141,6 +141,45 @@ func TestWaitingConsumerSeesEachEnd(t *testing.T) {
 	}
 }
 
+// TestGlanceLate: a glance that finds nothing after one message or none
+// makes the next glance the longer one, as a requester's or a server's
+// should be; one that finds nothing in mid-stream, or finds its message
+// at once, keeps the short one.
+func TestGlanceLate(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		steps string // t: take a message; G: a glance that finds one at once; g: one that finds none
+		want  bool
+	}{
+		{"a reply found at once", "tG", false},
+		{"no reply in time", "tGtg", true},
+		{"nothing after a wait that took nothing", "g", true},
+		{"a stream stalls", "tGtttg", false},
+		{"a reply at once after a late glance", "tgtG", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			q := &Queue{cfg: newConfig(nil), words: make([]atomic.Uint64, 1), glances: 4, lateGlances: 16}
+			for _, s := range c.steps {
+				switch s {
+				case 't':
+					q.c.takes++
+				case 'G', 'g':
+					if s == 'G' {
+						q.words[0].Store(1)
+					}
+					if got := q.glance(); got != (s == 'G') {
+						t.Fatalf("glance() = %v in %q", got, c.steps)
+					}
+					q.words[0].Store(0)
+				}
+			}
+			if q.c.late != c.want {
+				t.Errorf("after %q: late = %v, want %v", c.steps, q.c.late, c.want)
+			}
+		})
+	}
+}
+
 // TestHoldBackCounts: a consumer that finds the ring empty holds back when
 // it took two or more messages since its last wait (package internal/slip),
 // and a glance begins a wait: a requester that finds each reply after one
@@ -163,7 +202,7 @@ func TestHoldBackCounts(t *testing.T) {
 		{"a wait the long way after a failed glance", nil, "wtttgww", 0},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			q := &Queue{cfg: newConfig(c.opts), words: make([]atomic.Uint64, 1), glances: 4}
+			q := &Queue{cfg: newConfig(c.opts), words: make([]atomic.Uint64, 1), glances: 4, lateGlances: 4}
 			for _, s := range c.steps {
 				switch s {
 				case 't':
