@@ -2,6 +2,8 @@ package shmtest
 
 import (
 	"bytes"
+	"errors"
+	"io/fs"
 	"os"
 	"strconv"
 	"testing"
@@ -68,8 +70,8 @@ func Stop(t testing.TB, pid int) {
 		switch {
 		case state == 'T' || state == 't':
 			return
-		case state == 'Z' || state == 'X':
-			t.Fatalf("pid %d exited before SIGSTOP stopped it (%s: %q)", pid, stat, b)
+		case state == 'Z' || state == 'X' || errors.Is(err, fs.ErrNotExist):
+			t.Fatalf("pid %d exited before SIGSTOP stopped it (%s: %q, %v)", pid, stat, b, err)
 		case time.Now().After(deadline):
 			t.Fatalf("pid %d not stopped 10 s after SIGSTOP (%s: %q, %v)", pid, stat, b, err)
 		}
