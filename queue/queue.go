@@ -146,7 +146,7 @@ type consumer struct {
 	takes    uint64 // advances of head so far
 	waited   uint64 // takes when the last wait for data began (see holdBack)
 	run      uint64 // takes between the last glance and the wait before it, for holdBack
-	late     bool   // the next glance looks longer (see glance)
+	late     bool   // the last glance was late (see lateLooks)
 
 	// Competing consumers (consumers.go).
 	slot     int    // this handle's consumer slot

@@ -390,16 +390,18 @@ func (q *Queue) dataAt(h uint64) (off, n, rec uint64, ok bool) {
 // glanceLooks is how many times glance loads the header word: about 0.6
 // µs on an AMD EPYC core, in which a producer that is sending a stream has
 // its next message ready, and a peer that answers a small request at once
-// has answered. lateLooks is how many after a glance that found its message
-// late, in its second half, or none after one message: about 2.5 µs there,
-// in which a peer answers a request of a few KiB.
+// has answered. lateLooks is how many a consumer that takes one message
+// per glance, as a requester or a server does, loads after a late glance:
+// one that found its message after half of glanceLooks, or none. That is
+// about 2.5 µs there, in which a peer answers a request of a few KiB.
 //
 // A glance that ends too soon costs more than its own length: the long way
 // lengthens the round trip, so that the peer's next glance is likelier to
 // end too soon as well, and two peers can fall into taking the long way in
-// turn (docs/BENCHMARKS-LOG.md). A consumer in mid-stream, which finds its
-// message within a few looks, keeps the short glance: when its producer
-// stalls, it should go the long way soon, and hold back there (holdBack).
+// turn (docs/BENCHMARKS-LOG.md). A consumer in mid-stream, which takes
+// several messages per glance, or finds its message within a few looks,
+// keeps the short glance: when its producer stalls, it should go the long
+// way soon, and hold back there (holdBack).
 const (
 	glanceLooks = 1024
 	lateLooks   = 4 * glanceLooks
@@ -429,12 +431,9 @@ const lateSpin = 10 * time.Microsecond
 // the long way. The count it ends is kept for holdBack, should the long
 // way follow: after a glance that saw nothing, or a wrap record.
 func (q *Queue) glance() bool {
+	looks := q.glanceLen()
 	q.c.run = q.c.takes - q.c.waited
 	q.c.waited = q.c.takes
-	looks := q.glances
-	if q.c.late {
-		looks = q.lateGlances
-	}
 	w := &q.words[(q.c.head&q.mask)>>3]
 	for i := range looks {
 		if w.Load() != 0 {
@@ -442,8 +441,18 @@ func (q *Queue) glance() bool {
 			return true
 		}
 	}
-	q.c.late = q.c.run < 2
+	q.c.late = true
 	return false
+}
+
+// glanceLen is how many looks the next glance takes: the longer glance
+// after a late one, for a consumer that took one message or none since
+// (see lateLooks).
+func (q *Queue) glanceLen() int {
+	if q.c.late && q.c.takes-q.c.waited < 2 {
+		return q.lateGlances
+	}
+	return q.glances
 }
 
 // consume moves head past the message that next returned, which is no

@@ -141,24 +141,27 @@ func TestWaitingConsumerSeesEachEnd(t *testing.T) {
 	}
 }
 
-// TestGlanceLate: a glance that finds nothing after one message or none
-// makes the next glance the longer one, as a requester's or a server's
-// should be; one that finds nothing in mid-stream, or finds its message
-// at once, keeps the short one.
-func TestGlanceLate(t *testing.T) {
+// TestGlanceLen: after a glance that found nothing, or found its message
+// late, a consumer that took one message or none since glances longer, as
+// a requester's or a server's should; one that found its message at once,
+// or took several since, as a consumer in mid-stream does, keeps the
+// short glance.
+func TestGlanceLen(t *testing.T) {
+	const short, long = 4, 16
 	for _, c := range []struct {
 		name  string
 		steps string // t: take a message; G: a glance that finds one at once; g: one that finds none
-		want  bool
+		want  int
 	}{
-		{"a reply found at once", "tG", false},
-		{"no reply in time", "tGtg", true},
-		{"nothing after a wait that took nothing", "g", true},
-		{"a stream stalls", "tGtttg", false},
-		{"a reply at once after a late glance", "tgtG", false},
+		{"the first glance", "", short},
+		{"a reply found at once", "tGt", short},
+		{"a reply after a failed glance", "tGtgt", long},
+		{"nothing, then nothing again", "g", long},
+		{"a stream that stalled goes on", "tGtttgttt", short},
+		{"a reply at once after a late glance", "tgtGt", short},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			q := &Queue{cfg: newConfig(nil), words: make([]atomic.Uint64, 1), glances: 4, lateGlances: 16}
+			q := &Queue{cfg: newConfig(nil), words: make([]atomic.Uint64, 1), glances: short, lateGlances: long}
 			for _, s := range c.steps {
 				switch s {
 				case 't':
@@ -173,8 +176,30 @@ func TestGlanceLate(t *testing.T) {
 					q.words[0].Store(0)
 				}
 			}
-			if q.c.late != c.want {
-				t.Errorf("after %q: late = %v, want %v", c.steps, q.c.late, c.want)
+			if got := q.glanceLen(); got != c.want {
+				t.Errorf("after %q: glanceLen() = %d, want %d", c.steps, got, c.want)
+			}
+		})
+	}
+}
+
+// TestGlanceLooks: a handle glances when it spins, and glances longer
+// after a late glance only when it spins long enough for it.
+func TestGlanceLooks(t *testing.T) {
+	for _, c := range []struct {
+		name        string
+		opts        []Option
+		short, late int
+	}{
+		{"the default", nil, glanceLooks, lateLooks},
+		{"Spin", []Option{Wait(Spin)}, glanceLooks, lateLooks},
+		{"a short spin", []Option{SpinTime(lateSpin / 2)}, glanceLooks, glanceLooks},
+		{"Block", []Option{Wait(Block)}, 0, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, _, q := pair(t, 4096, c.opts...)
+			if q.glances != c.short || q.lateGlances != c.late {
+				t.Errorf("glances %d, %d; want %d, %d", q.glances, q.lateGlances, c.short, c.late)
 			}
 		})
 	}
