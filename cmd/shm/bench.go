@@ -39,9 +39,7 @@ func newBenchCmd() *cobra.Command {
 machine exchange messages over each transport: the C limits (c-pingpong for
 round trips, c-ring for streams: two C processes copying messages through
 shared memory and busy-polling, built with gcc at run time; without gcc
-their rows say so; c-ring's round trips, through a ring each way, show
-what moving on to new slots costs against c-pingpong's single slot), raw
-(the same in Go, with no queue code), the shm queue
+their rows say so), raw (the same in Go, with no queue code), the shm queue
 with spin and default waiting (as queue-noguard without the fault guard,
 as queue-zerocopy through Reserve/Commit and Peek/Release), a topic each
 way with one subscriber (topic), one topic fanned out to 2 and 4
@@ -51,7 +49,10 @@ shared by 2 competing consumer processes (queue-consumers-2: stream only,
 the total rate), a semaphore hand-off, a pipe, a Unix stream socket and TCP
 over 127.0.0.1. The topic and consumer rows wait the default way (spin
 briefly, then sleep on a futex): with more busy processes than CPUs,
-sleeping is what lets every process run.
+sleeping is what lets every process run. c-ring also runs round trips,
+through a ring each way, and the round-trip limit at each size is the
+faster of the two C programs: one slot is faster for small messages, a
+ring for large ones.
 
 It re-executes itself as the second process and pins the two to different
 CPUs where there are two (and says which). Each case (transport, workload,
@@ -72,8 +73,9 @@ The ring's capacity matters as much as the transport: raw, the queues, sem
 and c-ring run once per --capacity (bytes of each direction's ring). Without
 --capacity, a sweep first streams through raw and c-ring at 256K, 1M, 4M
 and 16M for each size, in a quarter of --duration, and the run then uses
-raw's fastest capacity for raw, the queues and sem, and c-ring's own for
-c-ring; the sweep's table follows the results. A run of round trips alone
+raw's fastest capacity for raw, the queues, sem and c-ring's round trips,
+and c-ring's own for c-ring's streams; the sweep's table follows the
+results. A run of round trips alone
 makes no sweep and uses 4M, the queue's default.
 
 With --rounds N it runs every case N times, the cases in turn in each round,

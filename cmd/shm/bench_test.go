@@ -108,8 +108,6 @@ func TestBenchJSON(t *testing.T) {
 		switch tr {
 		case bench.CPingPong:
 			workloads = []string{"rtt"}
-		case bench.CRing:
-			workloads = []string{"stream", "batch"}
 		case bench.QueueConsumers2:
 			workloads = []string{"stream"}
 		}

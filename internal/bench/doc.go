@@ -54,11 +54,12 @@
 // transport does, copy every message in and out and busy-poll, without Go:
 // each case runs as one such program, which forks its own peer, and every
 // row's xC compares it with the C limit of its workload and size, the
-// fastest of the C rows where they ran at several capacities (without gcc
-// their rows are Skipped, with the reason). The round trips of CRing go
-// through a ring of the case's capacity each way, where CPingPong's use one
-// slot each way: not the limit, but what a ring costs in C. Raw, the same in Go with no
-// queue code: two rings of slots in a shared segment with both sides
+// fastest of the C rows (without gcc their rows are Skipped, with the
+// reason). CRing's round trips go through a ring of the case's capacity
+// each way, where CPingPong's use one slot each way: slower for small
+// messages, the cost of a ring in C, and faster for large ones, where one
+// slot makes each side wait for the other's whole copy. Raw, the same in
+// Go with no queue code: two rings of slots in a shared segment with both sides
 // busy-polling (see ring_linux.go for the layout); QueueSpin and Queue, a
 // pair of queues from package queue with the Spin and the default (spin,
 // then sleep) wait strategies; QueueNoGuard, Queue without the fault

@@ -42,8 +42,9 @@ func TestPingPongC(t *testing.T) {
 }
 
 // TestCPrograms builds testdata/ring.c and runs it in both forms, and
-// pingpong.c in its -m form with one slot and with rings, briefly: their reports are whole and read back
-// as a run reads them, and bad arguments are refused with status 2.
+// pingpong.c in its -m form with one slot and with rings, briefly: their
+// reports are whole and read back as a run reads them, and bad arguments
+// are refused with status 2.
 func TestCPrograms(t *testing.T) {
 	ring := shmtest.BuildC(t, ringSource, "-Werror")
 	pingpong := shmtest.BuildC(t, pingpongSource, "-Werror")
@@ -59,8 +60,8 @@ func TestCPrograms(t *testing.T) {
 			}
 		}
 	}
-	for _, ring := range [][]string{nil, {"1"}, {"8192"}} { // one slot; two, the fewest; eight
-		args := append([]string{"-m", "1000", "1000000", "20000000", "-1", "-1"}, ring...)
+	for _, capacity := range [][]string{nil, {"1"}, {"8192"}} { // one slot; two, the fewest; eight
+		args := append([]string{"-m", "1000", "1000000", "20000000", "-1", "-1"}, capacity...)
 		out, err := exec.Command(pingpong, args...).CombinedOutput()
 		if err != nil {
 			t.Fatalf("pingpong %q: %v\n%s", args, err, out)

@@ -25,6 +25,7 @@ const (
 // in every panel.
 var palette = map[string]string{
 	CPingPong:     "#7f7f7f",
+	CRing:         "#c7c7c7",
 	Raw:           "#000000",
 	QueueSpin:     "#1f77b4",
 	Queue:         "#2ca02c",

@@ -191,7 +191,7 @@ func WriteTable(w io.Writer, rep *Report) error {
 	all := append(append(append([]Result{}, rtt...), stream...), batch...)
 	k := columnsOf(all)
 	if k.c {
-		fmt.Fprintf(w, "\nxC: time per message (median round trip, or 1/rate) over that of the C limit at the same size: c-pingpong for round trips, c-ring for streams, at its fastest capacity.\n")
+		fmt.Fprintf(w, "\nxC: time per message (median round trip, or 1/rate) over that of the C limit at the same size: the faster of c-pingpong and c-ring for round trips, c-ring for streams, at its fastest capacity.\n")
 		fmt.Fprintf(w, "xRAW, xUNIX, xPIPE: the same over raw (at its fastest capacity), unix and pipe; below 1 is faster.\n")
 	} else {
 		fmt.Fprintf(w, "\nxRAW, xUNIX: time per message (median round trip, or 1/rate) over that of raw and of unix at the same size; below 1 is faster.\n")

@@ -170,6 +170,24 @@ func TestRatios(t *testing.T) {
 	}
 }
 
+// TestRoundTripLimit: a round trip's C limit is the faster of c-pingpong
+// and c-ring at each size, c-ring at the fastest of its capacities.
+func TestRoundTripLimit(t *testing.T) {
+	rtt := func(tr string, size int, capacity int64, p50 uint64) Result {
+		return Result{Transport: tr, Workload: RTT, Size: size, Capacity: capacity, P50NS: p50}
+	}
+	rep := &Report{Results: []Result{
+		rtt(CPingPong, 64, 0, 150), rtt(CRing, 64, 4<<10, 200), rtt(CRing, 64, 4<<20, 225), rtt(Queue, 64, 4<<20, 300),
+		rtt(CPingPong, 65536, 0, 20_000), rtt(CRing, 65536, 4<<20, 8_000), rtt(Queue, 65536, 4<<20, 6_000),
+	}}
+	rep.ratios()
+	for i, want := range []float64{1, 200.0 / 150, 1.5, 2, 2.5, 1, 0.75} {
+		if r := rep.Results[i]; r.VsC != want {
+			t.Errorf("%s %d B at %d: xC %v, want %v", r.Transport, r.Size, r.Capacity, r.VsC, want)
+		}
+	}
+}
+
 // TestWriteTableWake checks the wake-up table on made-up figures: its own
 // section with PEER CPU and xSEM, and "-" for a percentile the case timed
 // too few round trips for, with the legend saying so.

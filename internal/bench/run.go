@@ -98,14 +98,15 @@ func PeerCommand(exe string, args ...string) Option {
 // (MinCapacity to MaxCapacity; a transport that needs more for the
 // message size, or a power of two, takes the next size up, and its rows
 // say so). Every such row gives its capacity, and the C limit of a
-// workload and size is the best of its c-ring rows.
+// stream's size is the best of its c-ring rows.
 //
 // Without Capacities, a run first sweeps DefaultCapacities: for each
 // message size it streams through raw, and through c-ring in both its
 // forms, at each capacity, in a quarter of the run's Duration, and then
-// runs every case at the capacity that was fastest for raw (c-ring at its
-// own fastest). Report.Sweep holds that sweep's figures. A run with round
-// trips only makes no sweep and uses 1 MiB.
+// runs every case at the capacity that was fastest for raw (c-ring's
+// streams at their own fastest). Report.Sweep holds that sweep's figures.
+// A run with round trips only makes no sweep and uses
+// queue.DefaultCapacity.
 func Capacities(cs ...int64) Option { return func(c *config) { c.capacities = cs } }
 
 // OnProgress has fn called before each case of the run.
@@ -399,9 +400,10 @@ func (r *runner) newCase(t Transport, w Workload, size int, capacity int64) Case
 
 // cases lists the run's cases in report order: workload, size, transport,
 // capacity. A transport with a ring gets a case per capacity of
-// Capacities or, after a sweep, the one the sweep chose: raw's fastest for
-// the size, or c-ring's own for c-ring (queue.DefaultCapacity where the
-// sweep has no figure).
+// Capacities or, after a sweep, the one the sweep chose: raw's fastest
+// stream for the size, or c-ring's own for c-ring's streams
+// (queue.DefaultCapacity where the sweep has no figure). c-ring's round
+// trips take raw's, as the Go rows they are read beside do.
 func (r *runner) cases(sweep []Result) []Case {
 	fastest := func(transport string, w Workload, size int) int64 {
 		best, at := 0.0, int64(queue.DefaultCapacity)
@@ -427,7 +429,7 @@ func (r *runner) cases(sweep []Result) []Case {
 				if caps == nil {
 					_, isC := t.(cRunner)
 					switch {
-					case isC:
+					case isC && w != RTT:
 						caps = []int64{fastest(CRing, w, s)}
 					default:
 						caps = []int64{fastest(Raw, Stream, s)}
@@ -466,9 +468,10 @@ func (r *Report) fold(rounds [][]Result, partial []Result) {
 }
 
 // ratios fills VsC, VsRaw, VsQueue, VsUnix, VsPipe and VsSem: the row's
-// time per message over that of the same workload and size through c-ring
-// (streams; c-pingpong for round trips), raw, queue, unix, pipe and sem,
-// each taken at its best where it ran at several capacities.
+// time per message over that of the same workload and size through the C
+// limit (c-ring for streams; the faster of c-pingpong and c-ring for round
+// trips), raw, queue, unix, pipe and sem, each taken at its best where it
+// ran at several capacities.
 func (r *Report) ratios() {
 	type key struct {
 		t string
@@ -482,20 +485,26 @@ func (r *Report) ratios() {
 			best[k] = c
 		}
 	}
-	limit := map[Workload]string{RTT: CPingPong, Stream: CRing, Batch: CRing}
+	limits := map[Workload][]string{RTT: {CPingPong, CRing}, Stream: {CRing}, Batch: {CRing}}
 	for i := range r.Results {
 		res := &r.Results[i]
 		c := res.cost()
 		if c == 0 {
 			continue
 		}
-		vs := func(t string) float64 {
-			if b := best[key{t, res.Workload, res.Size}]; b > 0 && t != "" {
-				return c / b
+		vs := func(ts ...string) float64 {
+			least := 0.0
+			for _, t := range ts {
+				if b := best[key{t, res.Workload, res.Size}]; b > 0 && (least == 0 || b < least) {
+					least = b
+				}
+			}
+			if least > 0 {
+				return c / least
 			}
 			return 0
 		}
-		res.VsC, res.VsRaw, res.VsUnix, res.VsPipe, res.VsSem = vs(limit[res.Workload]), vs(Raw), vs(Unix), vs(Pipe), vs(Sem)
+		res.VsC, res.VsRaw, res.VsUnix, res.VsPipe, res.VsSem = vs(limits[res.Workload]...), vs(Raw), vs(Unix), vs(Pipe), vs(Sem)
 		res.VsQueue = vs(Queue)
 	}
 }

@@ -129,12 +129,13 @@ func supports(t Transport, w Workload) bool {
 // reported. A name listed here whose package has not landed yet is absent
 // from Transports.
 const (
-	// CPingPong is the C limit of a round trip: testdata/pingpong.c.
+	// CPingPong is a C round trip through one slot each way:
+	// testdata/pingpong.c.
 	CPingPong = "c-pingpong"
 	// CRing is the C limit of a stream, one message at a time (Stream) or
 	// in batches (Batch): testdata/ring.c. Its round trips (RTT) go through
-	// a ring each way (testdata/pingpong.c with a capacity): what a ring
-	// costs against CPingPong's single slot.
+	// a ring each way (testdata/pingpong.c with a capacity). The faster of
+	// the two is the C limit of a round trip.
 	CRing     = "c-ring"
 	Raw       = "raw"
 	QueueSpin = "queue-spin"

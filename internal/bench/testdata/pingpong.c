@@ -26,10 +26,11 @@
  * to new cache lines, where one slot keeps using the same ones. The rows
  * "c-ring" of shm bench's round trips run it so. A sender never needs to
  * ask whether a slot is free: the answer to message i says that message
- * i, and every one before it, was taken. The parent
- * times round trips for WARM_NS nanoseconds without recording them, then
- * for MEASURE_NS, and prints the log-linear histogram of shm bench
- * (package bench, hist.go) for the Go side to read back:
+ * i, and every one before it, was taken.
+ *
+ * The parent times round trips for WARM_NS nanoseconds without recording
+ * them, then for MEASURE_NS, and prints the log-linear histogram of shm
+ * bench (package bench, hist.go) for the Go side to read back:
  *
  *	bucket INDEX COUNT        (one line per non-empty bucket)
  *	total N sum NS min NS max NS
@@ -150,7 +151,7 @@ static int messages(char **argv)
 	long long capacity = argv[7] ? atoll(argv[7]) : 0;
 	int dcpu = atoi(argv[5]), pcpu = atoi(argv[6]);
 	if (sz < 16 || sz > (1ll << 30) || warm < 0 || measure < 1 || (argv[7] && (capacity < 1 || capacity > (1ll << 32)))) {
-		fprintf(stderr, "pingpong: want SIZE >= 16, WARM_NS >= 0, MEASURE_NS >= 1, CAPACITY from 1 to 4G\n");
+		fprintf(stderr, "pingpong: want SIZE >= 16, WARM_NS >= 0, MEASURE_NS >= 1, CAPACITY from 1 to 2^32 bytes\n");
 		return 2;
 	}
 	msg_size = (size_t)sz;
@@ -227,8 +228,13 @@ static int messages(char **argv)
 
 int main(int argc, char **argv)
 {
-	if ((argc == 7 || argc == 8) && strcmp(argv[1], "-m") == 0)
+	if (argc > 1 && strcmp(argv[1], "-m") == 0) {
+		if (argc != 7 && argc != 8) {
+			fprintf(stderr, "usage: pingpong -m SIZE WARM_NS MEASURE_NS DRIVER_CPU PEER_CPU [CAPACITY]\n");
+			return 2;
+		}
 		return messages(argv);
+	}
 	long n = argc > 1 ? atol(argv[1]) : 2000000;
 	if (n < 1000) {
 		fprintf(stderr, "pingpong: want at least 1000 round trips, got %s\n", argv[1]);
