@@ -141,6 +141,31 @@ func TestWaitingConsumerSeesEachEnd(t *testing.T) {
 	}
 }
 
+// playSteps plays steps on q, a consumer whose ring is the one word
+// q.words[0]: t takes a message, G is a glance that finds one at once, g
+// one that finds none, w a wait the long way.
+func playSteps(t *testing.T, q *Queue, steps string) {
+	t.Helper()
+	for _, s := range steps {
+		switch s {
+		case 't':
+			q.c.takes++
+		case 'G', 'g':
+			if s == 'G' {
+				q.words[0].Store(1)
+			}
+			if got := q.glance(); got != (s == 'G') {
+				t.Fatalf("glance() = %v in %q", got, steps)
+			}
+			q.words[0].Store(0)
+		case 'w':
+			q.holdBack()
+		default:
+			t.Fatalf("step %q in %q", s, steps)
+		}
+	}
+}
+
 // TestGlanceLen: after a glance that found nothing, or found its message
 // late, a consumer that took one message or none since glances longer, as
 // a requester's or a server's should; one that found its message at once,
@@ -150,7 +175,7 @@ func TestGlanceLen(t *testing.T) {
 	const short, long = 4, 16
 	for _, c := range []struct {
 		name  string
-		steps string // t: take a message; G: a glance that finds one at once; g: one that finds none
+		steps string // as for playSteps
 		want  int
 	}{
 		{"the first glance", "", short},
@@ -162,20 +187,7 @@ func TestGlanceLen(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			q := &Queue{cfg: newConfig(nil), words: make([]atomic.Uint64, 1), glances: short, lateGlances: long}
-			for _, s := range c.steps {
-				switch s {
-				case 't':
-					q.c.takes++
-				case 'G', 'g':
-					if s == 'G' {
-						q.words[0].Store(1)
-					}
-					if got := q.glance(); got != (s == 'G') {
-						t.Fatalf("glance() = %v in %q", got, c.steps)
-					}
-					q.words[0].Store(0)
-				}
-			}
+			playSteps(t, q, c.steps)
 			if got := q.glanceLen(); got != c.want {
 				t.Errorf("after %q: glanceLen() = %d, want %d", c.steps, got, c.want)
 			}
@@ -214,7 +226,7 @@ func TestHoldBackCounts(t *testing.T) {
 	for _, c := range []struct {
 		name  string
 		opts  []Option
-		steps string // t: take a message; G: a glance that finds one; g: one that finds none; w: a wait the long way
+		steps string // as for playSteps
 		want  time.Duration
 	}{
 		{"a reply after each glance", nil, "wtGtGtGtGtg", 0},
@@ -228,22 +240,7 @@ func TestHoldBackCounts(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			q := &Queue{cfg: newConfig(c.opts), words: make([]atomic.Uint64, 1), glances: 4, lateGlances: 4}
-			for _, s := range c.steps {
-				switch s {
-				case 't':
-					q.c.takes++
-				case 'G', 'g':
-					if s == 'G' {
-						q.words[0].Store(1)
-					}
-					if got := q.glance(); got != (s == 'G') {
-						t.Fatalf("glance() = %v in %q", got, c.steps)
-					}
-					q.words[0].Store(0)
-				case 'w':
-					q.holdBack()
-				}
-			}
+			playSteps(t, q, c.steps)
 			if got := q.holdBackTime(); got != c.want {
 				t.Fatalf("after %q: holdBackTime() = %v, want %v", c.steps, got, c.want)
 			}
