@@ -75,8 +75,8 @@ and c-ring run once per --capacity (bytes of each direction's ring). Without
 and 16M for each size, in a quarter of --duration, and the run then uses
 raw's fastest capacity for raw, the queues, sem and c-ring's round trips,
 and c-ring's own for c-ring's streams; the sweep's table follows the
-results. A run of round trips alone
-makes no sweep and uses 4M, the queue's default.
+results. A run of round trips alone makes no sweep and uses 4M, the
+queue's default.
 
 With --rounds N it runs every case N times, the cases in turn in each round,
 in the same --duration; a case's figures then cover all its rounds, and its

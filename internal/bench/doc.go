@@ -57,12 +57,11 @@
 // fastest of the C rows (without gcc their rows are Skipped, with the
 // reason). CRing's round trips go through a ring of the case's capacity
 // each way, where CPingPong's use one slot each way: slower for small
-// messages, the cost of a ring in C, and faster for large ones, where one
-// slot makes each side wait for the other's whole copy. Raw, the same in
-// Go with no queue code: two rings of slots in a shared segment with both sides
-// busy-polling (see ring_linux.go for the layout); QueueSpin and Queue, a
-// pair of queues from package queue with the Spin and the default (spin,
-// then sleep) wait strategies; QueueNoGuard, Queue without the fault
+// messages, which is what a ring costs in C, and faster for large ones.
+// Raw, the same in Go with no queue code: two rings of slots in a shared
+// segment with both sides busy-polling (see ring_linux.go for the
+// layout); QueueSpin and Queue, a pair of queues from package queue with
+// the Spin and the default (spin, then sleep) wait strategies; QueueNoGuard, Queue without the fault
 // guard; QueueZeroCopy, Queue through Reserve/Commit and Peek/Release; Sem,
 // slots handed over with process-shared semaphores from package sem; Pipe,
 // two pipes; Unix, a Unix stream socket pair; TCP, a connection over
