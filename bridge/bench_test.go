@@ -72,9 +72,9 @@ import (
 // path too, a relay: the bridge's queue and producer, read by a bare loop
 // of Receive and publish that holds nothing and waits for
 // acknowledgements only at the end, the least any bridge from a queue can
-// take under the same load. It reports p50 and p99 of each path over all rounds'
-// messages, bridge/plain and relay/plain at p50, and added-p50-µs, the
-// bridge's p50 less the plain publisher's.
+// take under the same load. It reports p50 and p99 of each path over all
+// rounds' messages, bridge/plain and relay/plain at p50, and
+// added-p50-µs, the bridge's p50 less the plain publisher's.
 
 const (
 	benchRounds = 5
