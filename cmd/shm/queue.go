@@ -462,8 +462,8 @@ sending. --timeout D gives up when no message came for D: that ends --follow
 and the default mode quietly, and fails -n.
 
 A message leaves the queue only once it was written to standard output:
-recv stopped by a signal, or whose output fails, leaves what it did not
-write out to the next receiver.
+recv stopped by a signal, or whose output fails (a full disk), leaves what
+it did not write out whole to the next receiver, which prints it again.
 
 On a queue created with --consumers N, recv is one of up to N receivers
 that share the messages: it writes out each message before it takes the
@@ -554,27 +554,38 @@ func endedWell(err error) bool {
 }
 
 // receiver prints messages from a queue that holds them (queue.Hold) and
-// acknowledges them only once they were written out.
+// releases them only once they were written out: after a write that
+// failed part-way, the messages it wrote whole leave the queue and the
+// rest stay for the next receiver (one cut short is printed again, whole).
 type receiver struct {
 	q        *queue.Queue
-	w        *bufio.Writer
+	out      io.Writer
 	raw      bool
-	unacked  int // ring bytes received since the last Ack
+	pending  []byte    // printed, not yet written out
+	ends     []printed // the messages in pending, in order
+	unacked  int       // ring bytes received since the last release
 	ackEvery int
 	broken   bool // a fault broke the queue handle: write out, release nothing
 }
 
+// printed is where a message's bytes end in the receiver's pending output,
+// and the queue position that releases it.
+type printed struct {
+	end int
+	pos queue.Position
+}
+
 func newReceiver(q *queue.Queue, out io.Writer, raw bool) *receiver {
 	q.Hold()
-	// Acknowledging every quarter of the ring (at most every 64 KiB of
-	// output) keeps room for the producer without a write per message.
-	// One of competing consumers holds one message at a time: it
-	// acknowledges each.
+	// Writing out and releasing every quarter of the ring (at most every
+	// 64 KiB of output) keeps room for the producer without a write per
+	// message. One of competing consumers holds one message at a time: it
+	// writes out and releases each.
 	every := int(min(q.Capacity()/4, 1<<16))
 	if q.IsCompeting() {
 		every = 0
 	}
-	return &receiver{q: q, w: bufio.NewWriterSize(out, 1<<16), raw: raw, ackEvery: every}
+	return &receiver{q: q, out: out, raw: raw, ackEvery: every}
 }
 
 // run prints messages until count (if > 0), end of file, or, when not
@@ -620,14 +631,13 @@ func (r *receiver) run(ctx context.Context, wait bool, count int, timeout time.D
 
 func (r *receiver) write(msg []byte) error {
 	if r.raw {
-		var hdr [4]byte
-		binary.LittleEndian.PutUint32(hdr[:], uint32(len(msg)))
-		r.w.Write(hdr[:])
-		r.w.Write(msg)
+		r.pending = binary.LittleEndian.AppendUint32(r.pending, uint32(len(msg)))
+		r.pending = append(r.pending, msg...)
 	} else {
-		r.w.Write(msg)
-		r.w.WriteByte('\n')
+		r.pending = append(r.pending, msg...)
+		r.pending = append(r.pending, '\n')
 	}
+	r.ends = append(r.ends, printed{len(r.pending), r.q.Position()})
 	r.unacked += len(msg) + 16
 	if r.unacked >= r.ackEvery {
 		return r.flush()
@@ -635,21 +645,33 @@ func (r *receiver) write(msg []byte) error {
 	return nil
 }
 
-// flush writes out what was printed and then acknowledges it: only then
-// does it leave the queue.
+// flush writes out what was printed and releases the messages written
+// whole: only then do they leave the queue.
 func (r *receiver) flush() error {
-	if err := r.w.Flush(); err != nil {
+	if len(r.ends) == 0 {
+		return nil
+	}
+	n, err := r.out.Write(r.pending)
+	if err == nil && n < len(r.pending) {
+		err = io.ErrShortWrite
+	}
+	whole := 0
+	for whole < len(r.ends) && r.ends[whole].end <= n {
+		whole++
+	}
+	var rerr error
+	if whole > 0 && !r.broken {
+		rerr = r.q.ReleaseThrough(r.ends[whole-1].pos)
+	}
+	r.pending, r.ends, r.unacked = r.pending[:0], r.ends[:0], 0
+	if err != nil {
 		var pe *fs.PathError
 		if errors.As(err, &pe) {
 			err = pe.Err
 		}
 		return fmt.Errorf("writing standard output: %w", err)
 	}
-	r.unacked = 0
-	if r.broken {
-		return nil
-	}
-	return r.q.ReleaseThrough(r.q.Position())
+	return rerr
 }
 
 func waitContext(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {

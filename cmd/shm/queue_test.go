@@ -4,11 +4,13 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/shmkit/shm"
@@ -91,6 +93,64 @@ func TestQueueRaw(t *testing.T) {
 	if r.code != 1 || !strings.Contains(r.stderr, "message too large") {
 		t.Errorf("oversized line: exit %d, stderr %q", r.code, r.stderr)
 	}
+}
+
+// TestRecvOutputFails: when standard output fails part-way, as on a full
+// disk, recv releases the messages it wrote out whole and leaves the rest,
+// the one cut short included, to the next receiver: none is lost, and
+// none written whole is printed again.
+func TestRecvOutputFails(t *testing.T) {
+	frame := func(m string) string {
+		return string(binary.LittleEndian.AppendUint32(nil, uint32(len(m)))) + m
+	}
+	for _, tc := range []struct {
+		name  string
+		args  []string
+		room  int    // bytes the output takes before it is full
+		wrote string // what the first recv writes out
+		left  string // what the next recv prints
+	}{
+		{"nothing written", nil, 0, "", "m1\nm2\nm3\n"},
+		{"cut inside a message", nil, 4, "m1\nm", "m2\nm3\n"},
+		{"full after a message", nil, 6, "m1\nm2\n", "m3\n"},
+		{"raw, cut inside a length", []string{"--raw"}, 8, frame("m1") + "\x02\x00", frame("m2") + frame("m3")},
+		{"room for all", nil, 9, "m1\nm2\nm3\n", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			name := shmtest.Name(t, "")
+			ok(t, "", "queue", "create", name, "--capacity", "4K")
+			ok(t, "", "queue", "send", name, "--keep-open", "m1", "m2", "m3")
+			out := &fullWriter{room: tc.room}
+			var stderr strings.Builder
+			code := run(append([]string{"queue", "recv", name}, tc.args...), strings.NewReader(""), out, &stderr)
+			wantCode, wantErr := 1, fmt.Sprintf("shm: queue receive %s: writing standard output: no space left on device\n", name)
+			if tc.left == "" {
+				wantCode, wantErr = 0, ""
+			}
+			if code != wantCode || stderr.String() != wantErr || out.String() != tc.wrote {
+				t.Errorf("recv: exit %d, stderr %q, wrote %q; want %d, %q, %q", code, stderr.String(), out.String(), wantCode, wantErr, tc.wrote)
+			}
+			if got := ok(t, "", append([]string{"queue", "recv", name}, tc.args...)...); got != tc.left {
+				t.Errorf("the next recv printed %q, want %q", got, tc.left)
+			}
+		})
+	}
+}
+
+// fullWriter takes room bytes and then fails as a write to a full disk does.
+type fullWriter struct {
+	strings.Builder
+	room int
+}
+
+func (w *fullWriter) Write(p []byte) (int, error) {
+	n := min(len(p), w.room)
+	w.Builder.Write(p[:n])
+	w.room -= n
+	if n < len(p) {
+		return n, &fs.PathError{Op: "write", Path: "/dev/stdout", Err: syscall.ENOSPC}
+	}
+	return n, nil
 }
 
 // TestQueuePipe is the two-shell pipe of the help text, in one process:
