@@ -462,8 +462,9 @@ sending. --timeout D gives up when no message came for D: that ends --follow
 and the default mode quietly, and fails -n.
 
 A message leaves the queue only once it was written to standard output:
-recv stopped by a signal, or whose output fails (a full disk), leaves what
-it did not write out whole to the next receiver, which prints it again.
+recv stopped by a signal, or whose output fails (a full disk), leaves every
+message it did not write out whole to the next receiver (one it cut short
+is printed again, whole).
 
 On a queue created with --consumers N, recv is one of up to N receivers
 that share the messages: it writes out each message before it takes the
@@ -568,6 +569,10 @@ type receiver struct {
 	broken   bool // a fault broke the queue handle: write out, release nothing
 }
 
+// maxKeptOutput is the most output buffer a receiver keeps between
+// flushes; one that grew for a larger message is let go.
+const maxKeptOutput = 1 << 17
+
 // printed is where a message's bytes end in the receiver's pending output,
 // and the queue position that releases it.
 type printed struct {
@@ -664,6 +669,9 @@ func (r *receiver) flush() error {
 		rerr = r.q.ReleaseThrough(r.ends[whole-1].pos)
 	}
 	r.pending, r.ends, r.unacked = r.pending[:0], r.ends[:0], 0
+	if cap(r.pending) > maxKeptOutput {
+		r.pending = nil // a large message's buffer is not kept for the rest
+	}
 	if err != nil {
 		var pe *fs.PathError
 		if errors.As(err, &pe) {

@@ -103,23 +103,31 @@ func TestRecvOutputFails(t *testing.T) {
 	frame := func(m string) string {
 		return string(binary.LittleEndian.AppendUint32(nil, uint32(len(m)))) + m
 	}
+	m1, m2, m3 := "m1", "m2", "m3"
+	// Long messages fill a quarter of a 4 KiB ring by the second, and recv
+	// writes out in mid-stream.
+	l1, l2, l3 := strings.Repeat("1", 600), strings.Repeat("2", 600), strings.Repeat("3", 600)
 	for _, tc := range []struct {
-		name  string
-		args  []string
-		room  int    // bytes the output takes before it is full
-		wrote string // what the first recv writes out
-		left  string // what the next recv prints
+		name   string
+		create []string
+		args   []string
+		msgs   []string
+		room   int    // bytes the output takes before it is full
+		wrote  string // what the first recv writes out
+		left   string // what the next recv prints
 	}{
-		{"nothing written", nil, 0, "", "m1\nm2\nm3\n"},
-		{"cut inside a message", nil, 4, "m1\nm", "m2\nm3\n"},
-		{"full after a message", nil, 6, "m1\nm2\n", "m3\n"},
-		{"raw, cut inside a length", []string{"--raw"}, 8, frame("m1") + "\x02\x00", frame("m2") + frame("m3")},
-		{"room for all", nil, 9, "m1\nm2\nm3\n", ""},
+		{"nothing written", nil, nil, []string{m1, m2, m3}, 0, "", "m1\nm2\nm3\n"},
+		{"cut inside a message", nil, nil, []string{m1, m2, m3}, 4, "m1\nm", "m2\nm3\n"},
+		{"full after a message", nil, nil, []string{m1, m2, m3}, 6, "m1\nm2\n", "m3\n"},
+		{"raw, cut inside a length", nil, []string{"--raw"}, []string{m1, m2, m3}, 8, frame(m1) + "\x02\x00", frame(m2) + frame(m3)},
+		{"room for all", nil, nil, []string{m1, m2, m3}, 9, "m1\nm2\nm3\n", ""},
+		{"full in mid-stream", nil, nil, []string{l1, l2, l3}, 700, l1 + "\n" + l2[:99], l2 + "\n" + l3 + "\n"},
+		{"competing consumers", []string{"--consumers", "2"}, nil, []string{m1, m2, m3}, 4, "m1\nm", "m2\nm3\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			name := shmtest.Name(t, "")
-			ok(t, "", "queue", "create", name, "--capacity", "4K")
-			ok(t, "", "queue", "send", name, "--keep-open", "m1", "m2", "m3")
+			ok(t, "", append([]string{"queue", "create", name, "--capacity", "4K"}, tc.create...)...)
+			ok(t, "", append([]string{"queue", "send", name, "--keep-open"}, tc.msgs...)...)
 			out := &fullWriter{room: tc.room}
 			var stderr strings.Builder
 			code := run(append([]string{"queue", "recv", name}, tc.args...), strings.NewReader(""), out, &stderr)
