@@ -81,8 +81,10 @@ queue's default.
 With --rounds N it runs every case N times, the cases in turn in each round,
 in the same --duration; a case's figures then cover all its rounds, and its
 ratios are the median of the ratios taken within each round, with xC's,
-xRAW's and xQUEUE's range over the rounds in brackets. Use it where the machine's speed drifts
-(a VM whose host moves its CPUs): two cases of one round ran moments apart.
+xRAW's and xQUEUE's range over the rounds in brackets. Use it where the
+machine's speed drifts (a VM whose host moves its CPUs): a round runs the
+cases of one workload and size capacity by capacity, so that the cases a
+ratio compares run moments apart.
 
 It removes every object it creates in /dev/shm, also when SIGINT (Ctrl-C),
 SIGTERM or SIGHUP stops it (exit status 130).

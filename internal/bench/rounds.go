@@ -10,8 +10,9 @@ import (
 const MaxRounds = 100
 
 // Rounds runs the whole list of cases n times over (1 to MaxRounds): the
-// cases of a round one after another, then the next round, the run's
-// Duration shared among all of them. A case's figures merge its rounds
+// cases of a round one after another (each workload and size's capacity
+// by capacity, see runOrder), then the next round, the run's Duration
+// shared among all of them. A case's figures merge its rounds
 // (every round trip, every message), and its ratios to raw, unix and sem
 // are the median of the ratios taken within each round, where the two
 // cases ran moments apart. On a machine whose speed drifts, such as a VM

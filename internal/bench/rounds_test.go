@@ -2,6 +2,7 @@ package bench
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -172,5 +173,54 @@ func TestQueueYardstick(t *testing.T) {
 		if tc.want && !strings.Contains(out, "1.10 (1.00-1.30)") {
 			t.Errorf("%s: topic's row without its xQUEUE and range:\n%s", tc.name, out)
 		}
+	}
+}
+
+// TestRunOrder: a round runs each workload and size's cases capacity by
+// capacity, the transports without a ring first, so that the cases a
+// ratio compares run close together.
+func TestRunOrder(t *testing.T) {
+	c := func(tr string, w Workload, size int, capacity int64) Case {
+		return Case{Transport: tr, Workload: w, Size: size, Capacity: capacity}
+	}
+	for _, tc := range []struct {
+		name  string
+		cases []Case
+		want  []int
+	}{
+		{"empty", nil, []int{}},
+		{"one capacity", []Case{
+			c(CPingPong, RTT, 64, 0), c(CRing, RTT, 64, 4<<20), c(Raw, RTT, 64, 4<<20), c(Queue, RTT, 64, 4<<20),
+		}, []int{0, 1, 2, 3}},
+		{"capacity by capacity", []Case{
+			c(CRing, Stream, 64, 1<<20), c(CRing, Stream, 64, 4<<20),
+			c(Queue, Stream, 64, 1<<20), c(Queue, Stream, 64, 4<<20),
+			c(Pipe, Stream, 64, 0),
+		}, []int{4, 0, 2, 1, 3}},
+		{"each size and workload apart", []Case{
+			c(CRing, Stream, 64, 4<<20), c(Queue, Stream, 64, 1<<20),
+			c(CRing, Stream, 1024, 4<<20), c(Queue, Stream, 1024, 1<<20),
+			c(CRing, Batch, 64, 4<<20), c(Queue, Batch, 64, 1<<20),
+		}, []int{1, 0, 3, 2, 5, 4}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := runOrder(tc.cases); !slices.Equal(got, tc.want) {
+				t.Errorf("runOrder = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestRanInReportOrder: the results of a round cut short are given in
+// report order, whatever order the cases ran in.
+func TestRanInReportOrder(t *testing.T) {
+	results := []Result{{Transport: "a"}, {Transport: "b"}, {Transport: "c"}, {Transport: "d"}}
+	got := ran(results, []int{3, 0, 2})
+	var names []string
+	for _, r := range got {
+		names = append(names, r.Transport)
+	}
+	if want := []string{"a", "c", "d"}; !slices.Equal(names, want) {
+		t.Errorf("ran = %v, want %v", names, want)
 	}
 }

@@ -1,10 +1,12 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -333,26 +335,62 @@ func Run(ctx context.Context, opts ...Option) (*Report, error) {
 		}
 		main = r.cases(rep.Sweep)
 	}
-	var done [][]Result // complete rounds
+	order := runOrder(main)
+	var done [][]Result // complete rounds, each in report order
 	for round := range c.rounds {
-		results := make([]Result, 0, len(main))
-		for i, cs := range main {
+		results := make([]Result, len(main))
+		for k, i := range order {
 			if err := ctx.Err(); err != nil {
-				rep.fold(done, results)
+				rep.fold(done, ran(results, order[:k]))
 				return rep, err
 			}
-			r.progress(cs, len(sweep)+round*len(main)+i, total)
-			res := r.run(ctx, cs, per)
+			r.progress(main[i], len(sweep)+round*len(main)+k, total)
+			res := r.run(ctx, main[i], per)
 			if err := ctx.Err(); err != nil {
-				rep.fold(done, results)
+				rep.fold(done, ran(results, order[:k]))
 				return rep, err
 			}
-			results = append(results, res)
+			results[i] = res
 		}
 		done = append(done, results)
 	}
 	rep.fold(done, nil)
 	return rep, nil
+}
+
+// runOrder returns the order in which a round runs cases, which are in
+// report order (workload, size, transport, capacity), as indices into
+// cases: a workload and size at a time, and within it the transports
+// without a ring first, then capacity by capacity. The cases whose ratio
+// is taken (a queue and c-ring at one capacity, say) then run within a
+// few cases of each other, rather than a size's whole list apart, on a
+// machine whose speed can change within seconds.
+func runOrder(cases []Case) []int {
+	block := make([]int, len(cases)) // which workload and size
+	for i := 1; i < len(cases); i++ {
+		block[i] = block[i-1]
+		if cases[i].Workload != cases[i-1].Workload || cases[i].Size != cases[i-1].Size {
+			block[i]++
+		}
+	}
+	order := make([]int, len(cases))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		return cmp.Or(cmp.Compare(block[a], block[b]), cmp.Compare(cases[a].Capacity, cases[b].Capacity))
+	})
+	return order
+}
+
+// ran returns the results of the cases at indices done, in report order.
+func ran(results []Result, done []int) []Result {
+	idx := slices.Sorted(slices.Values(done))
+	out := make([]Result, len(idx))
+	for k, i := range idx {
+		out[k] = results[i]
+	}
+	return out
 }
 
 // runner runs the cases of one Run.
