@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strconv"
 	"testing"
 
@@ -85,5 +86,26 @@ func TestCPrograms(t *testing.T) {
 		if !errors.As(err, &ee) || ee.ExitCode() != 2 {
 			t.Errorf("%q: %v, want exit status 2", args[1:], err)
 		}
+	}
+}
+
+// TestVectorCopy: the C programs run with glibc's REP MOVSB threshold
+// raised, added to any tunables already in the environment.
+func TestVectorCopy(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		env  []string
+		want []string
+	}{
+		{"none set", []string{"HOME=/root"}, []string{"HOME=/root", "GLIBC_TUNABLES=" + repMovsbTunable}},
+		{"others set", []string{"GLIBC_TUNABLES=glibc.malloc.check=3", "PATH=/bin"},
+			[]string{"PATH=/bin", "GLIBC_TUNABLES=glibc.malloc.check=3:" + repMovsbTunable}},
+		{"set empty", []string{"GLIBC_TUNABLES="}, []string{"GLIBC_TUNABLES=" + repMovsbTunable}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := vectorCopy(tc.env); !slices.Equal(got, tc.want) {
+				t.Errorf("vectorCopy(%q) = %q, want %q", tc.env, got, tc.want)
+			}
+		})
 	}
 }
