@@ -39,7 +39,8 @@ func newBenchCmd() *cobra.Command {
 machine exchange messages over each transport: the C limits (c-pingpong for
 round trips, c-ring for streams: two C processes copying messages through
 shared memory and busy-polling, built with gcc at run time; without gcc
-their rows say so), raw (the same in Go, with no queue code), the shm queue
+their rows say so; on x86 CPUs other than Intel's they copy with glibc's
+vector loop, set through GLIBC_TUNABLES, as Go's runtime copies there), raw (the same in Go, with no queue code), the shm queue
 with spin and default waiting (as queue-noguard without the fault guard,
 as queue-zerocopy through Reserve/Commit and Peek/Release), a topic each
 way with one subscriber (topic), one topic fanned out to 2 and 4
@@ -82,9 +83,9 @@ With --rounds N it runs every case N times, the cases in turn in each round,
 in the same --duration; a case's figures then cover all its rounds, and its
 ratios are the median of the ratios taken within each round, with xC's,
 xRAW's and xQUEUE's range over the rounds in brackets. Use it where the
-machine's speed drifts (a VM whose host moves its CPUs): a round runs the
-cases of one workload and size capacity by capacity, so that the cases a
-ratio compares run moments apart.
+machine's speed drifts (a VM whose host moves its CPUs): a round takes each
+workload and size in turn and runs its cases capacity by capacity, so that
+the cases of one capacity run moments apart.
 
 It removes every object it creates in /dev/shm, also when SIGINT (Ctrl-C),
 SIGTERM or SIGHUP stops it (exit status 130).

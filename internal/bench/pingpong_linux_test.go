@@ -90,7 +90,7 @@ func TestCPrograms(t *testing.T) {
 }
 
 // TestVectorCopy: the C programs run with glibc's REP MOVSB threshold
-// raised, added to any tunables already in the environment.
+// raised, put before any tunables already in the environment, which win.
 func TestVectorCopy(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -99,8 +99,10 @@ func TestVectorCopy(t *testing.T) {
 	}{
 		{"none set", []string{"HOME=/root"}, []string{"HOME=/root", "GLIBC_TUNABLES=" + repMovsbTunable}},
 		{"others set", []string{"GLIBC_TUNABLES=glibc.malloc.check=3", "PATH=/bin"},
-			[]string{"PATH=/bin", "GLIBC_TUNABLES=glibc.malloc.check=3:" + repMovsbTunable}},
+			[]string{"PATH=/bin", "GLIBC_TUNABLES=" + repMovsbTunable + ":glibc.malloc.check=3"}},
 		{"set empty", []string{"GLIBC_TUNABLES="}, []string{"GLIBC_TUNABLES=" + repMovsbTunable}},
+		{"threshold set by the user", []string{"GLIBC_TUNABLES=glibc.cpu.x86_rep_movsb_threshold=2048"},
+			[]string{"GLIBC_TUNABLES=" + repMovsbTunable + ":glibc.cpu.x86_rep_movsb_threshold=2048"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := vectorCopy(tc.env); !slices.Equal(got, tc.want) {

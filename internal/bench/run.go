@@ -361,10 +361,11 @@ func Run(ctx context.Context, opts ...Option) (*Report, error) {
 // runOrder returns the order in which a round runs cases, which are in
 // report order (workload, size, transport, capacity), as indices into
 // cases: a workload and size at a time, and within it the transports
-// without a ring first, then capacity by capacity. The cases whose ratio
-// is taken (a queue and c-ring at one capacity, say) then run within a
-// few cases of each other, rather than a size's whole list apart, on a
-// machine whose speed can change within seconds.
+// without a ring first, then capacity by capacity (the capacity a case
+// has, which a transport may have rounded up). The cases of one capacity
+// (a queue and c-ring at 4 MiB, say) then run one after another, rather
+// than a size's whole list apart, on a machine whose speed can change
+// within seconds.
 func runOrder(cases []Case) []int {
 	block := make([]int, len(cases)) // which workload and size
 	for i := 1; i < len(cases); i++ {

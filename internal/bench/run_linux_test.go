@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -365,6 +366,18 @@ func TestRunRounds(t *testing.T) {
 		if want := seen[i%4].Case; p.Case.Transport != want.Transport || p.Case.Workload != want.Workload || p.Index != i || p.Total != 12 {
 			t.Errorf("case %d: %s %s (%d of %d); want %s %s, as in the first round", i, p.Case.Transport, p.Case.Workload, p.Index, p.Total, want.Transport, want.Workload)
 		}
+	}
+	// The pipe, which has no ring, runs first in each workload; the
+	// report keeps the order it was asked for.
+	if first := seen[0].Case.Transport; first != Pipe {
+		t.Errorf("the first case run is %s, want %s", first, Pipe)
+	}
+	var got []string
+	for _, r := range rep.Results {
+		got = append(got, r.Transport+"/"+string(r.Workload))
+	}
+	if want := []string{"raw/rtt", "pipe/rtt", "raw/stream", "pipe/stream"}; !slices.Equal(got, want) {
+		t.Errorf("results in the order %v, want %v", got, want)
 	}
 	for _, r := range rep.Results {
 		key := r.Transport + "/" + string(r.Workload)

@@ -200,7 +200,7 @@ func runC(parent context.Context, t cRunner, bins map[string]string, cs Case, d 
 	file, args := t.command(cs, warm, measure, place)
 	bin := bins[file]
 	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = vectorCopy(os.Environ())
+	cmd.Env = cEnv(os.Environ())
 	var stdout bytes.Buffer
 	stderr := &headBuffer{}
 	cmd.Stdout, cmd.Stderr = &stdout, stderr
@@ -225,22 +225,48 @@ func runC(parent context.Context, t cRunner, bins map[string]string, cs Case, d 
 	return res
 }
 
-// repMovsbTunable tells glibc on x86 to copy with its vector loop at
-// every size below 1 GiB rather than switch to REP MOVSB at a few KiB:
-// on an AMD EPYC VM, ring.c's 64 KiB stream ran 22 GB/s with REP MOVSB
-// and 40 GB/s with the loop in two of five alternations, and alike in
-// the others (docs/BENCHMARKS-LOG.md), and the C programs are to be the
-// best C does. Other C libraries ignore it.
+// repMovsbTunable tells glibc on x86 to copy with its vector loop rather
+// than switch to REP MOVSB at a few KiB (up to its non-temporal threshold,
+// where it switches to non-temporal stores either way). On an AMD EPYC VM
+// ring.c's 64 KiB stream ran 31-39 GB/s with REP MOVSB and 41-43 GB/s
+// with the loop (docs/BENCHMARKS-LOG.md), and the C programs are to be
+// the best C does. Go's runtime copies the same way: with REP MOVSB only
+// on Intel CPUs that have ERMS and FSRM, with a vector loop elsewhere.
 const repMovsbTunable = "glibc.cpu.x86_rep_movsb_threshold=1073741824"
 
-// vectorCopy returns env with repMovsbTunable added to GLIBC_TUNABLES.
+// cEnv returns the environment for the C programs: env, and on an x86 CPU
+// other than Intel's (as /proc/cpuinfo names it) repMovsbTunable added to
+// GLIBC_TUNABLES.
+func cEnv(env []string) []string {
+	if runtime.GOARCH != "amd64" || cpuVendor() == "GenuineIntel" {
+		return env
+	}
+	return vectorCopy(env)
+}
+
+// cpuVendor returns the first vendor_id in /proc/cpuinfo, or "".
+func cpuVendor() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return ""
+	}
+	for line := range strings.Lines(string(b)) {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "vendor_id" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// vectorCopy returns env with repMovsbTunable put first in GLIBC_TUNABLES,
+// so that a threshold the user set, later in the list, still wins.
 func vectorCopy(env []string) []string {
 	out := make([]string, 0, len(env)+1)
 	tunables := repMovsbTunable
 	for _, kv := range env {
 		if v, ok := strings.CutPrefix(kv, "GLIBC_TUNABLES="); ok {
 			if v != "" {
-				tunables = v + ":" + repMovsbTunable
+				tunables = repMovsbTunable + ":" + v
 			}
 			continue
 		}
