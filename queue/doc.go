@@ -72,6 +72,13 @@
 // step in the measurements sits where the ring outgrows a core's L2; the
 // VM has no cache counters to show the transfers themselves.
 //
+// Request and reply, with one message in flight at a time, goes the other
+// way: a ring of a few messages keeps its lines in the two cores' caches.
+// On the same VM a 1 KiB round trip through two queues (Spin) took 380–391
+// ns at p50 with 8 KiB rings against 521–550 ns with 4 MiB ones, and the C
+// ping-pong through rings 324–340 ns at 4 KiB against 456–486 ns at 4 MiB
+// (means). At 64 B the queue's round trip gained little from a small ring.
+//
 // # Choosing calls for speed
 //
 // Measured figures, with the commands that produced them, are in
