@@ -48,7 +48,7 @@ func buildC(ctx context.Context, ts []Transport) *cPrograms { return &cPrograms{
 func (b *cPrograms) remove() {}
 
 // Never reached: Run stops at supported.
-func runC(ctx context.Context, r cRunner, bins map[string]string, cs Case, d time.Duration, place Placement) Result {
+func runC(ctx context.Context, r cRunner, progs *cPrograms, cs Case, d time.Duration, place Placement) Result {
 	return Result{Transport: cs.Transport, Skipped: errUnsupported.Error()}
 }
 

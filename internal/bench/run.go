@@ -419,7 +419,7 @@ func (r *runner) run(ctx context.Context, cs Case, d time.Duration) Result {
 			res = Result{Transport: cs.Transport, Workload: cs.Workload, Size: cs.Size, Capacity: cs.Capacity,
 				DriverCPU: r.place.Driver, PeerCPU: r.place.Peer, Skipped: r.progs.err.Error()}
 		} else {
-			res = runC(ctx, cr, r.progs.bins, cs, d, r.place)
+			res = runC(ctx, cr, r.progs, cs, d, r.place)
 		}
 	} else {
 		res = runCase(ctx, r.c, t, cs, d, r.place)

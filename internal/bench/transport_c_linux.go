@@ -134,6 +134,7 @@ func (p cProgram) program() cProgram { return p }
 type cPrograms struct {
 	dir  string
 	bins map[string]string // by cSource.file
+	env  []string          // the environment they run in (cEnv)
 	err  error
 }
 
@@ -151,7 +152,7 @@ func buildC(ctx context.Context, ts []Transport) *cPrograms {
 			}
 		}
 	}
-	b := &cPrograms{bins: map[string]string{}}
+	b := &cPrograms{bins: map[string]string{}, env: cEnv(os.Environ())}
 	if len(progs) == 0 {
 		return b
 	}
@@ -191,16 +192,16 @@ func (b *cPrograms) remove() {
 	}
 }
 
-// runC measures case cs with its C program, one of bins, for about d.
-func runC(parent context.Context, t cRunner, bins map[string]string, cs Case, d time.Duration, place Placement) (res Result) {
+// runC measures case cs with its C program, one of progs, for about d.
+func runC(parent context.Context, t cRunner, progs *cPrograms, cs Case, d time.Duration, place Placement) (res Result) {
 	res = Result{Transport: cs.Transport, Workload: cs.Workload, Size: cs.Size, Capacity: cs.Capacity, DriverCPU: place.Driver, PeerCPU: place.Peer}
 	ctx, cancel := context.WithTimeout(parent, 2*d+15*time.Second)
 	defer cancel()
 	warm, measure := caseTimes(d)
 	file, args := t.command(cs, warm, measure, place)
-	bin := bins[file]
+	bin := progs.bins[file]
 	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = cEnv(os.Environ())
+	cmd.Env = progs.env
 	var stdout bytes.Buffer
 	stderr := &headBuffer{}
 	cmd.Stdout, cmd.Stderr = &stdout, stderr
