@@ -4,6 +4,8 @@ package lock_test
 
 import (
 	"context"
+	"runtime"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -43,11 +45,22 @@ func BenchmarkMutexUncontended(b *testing.B) {
 // BenchmarkMutexHandoff measures a round trip between two processes that
 // pass a turn flag back and forth under the mutex: each side takes the
 // mutex, flips the flag when it is its turn, and releases it.
-func BenchmarkMutexHandoff(b *testing.B) {
+func BenchmarkMutexHandoff(b *testing.B) { benchmarkHandoff(b, false) }
+
+// BenchmarkMutexHandoffLocked is BenchmarkMutexHandoff with each side's
+// goroutine locked to its thread (runtime.LockOSThread), for which a yield
+// to the scheduler costs two context switches.
+func BenchmarkMutexHandoffLocked(b *testing.B) { benchmarkHandoff(b, true) }
+
+func benchmarkHandoff(b *testing.B, locked bool) {
+	if locked {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+	}
 	seg, name := newSeg(b)
 	m := newMutex(b, seg)
 	mem := seg.Bytes()
-	c := startChild(b, "pingpong", name, "")
+	c := startChild(b, "pingpong", name, strconv.FormatBool(locked))
 	defer func() {
 		m.Lock(context.Background())
 		mem[offStop] = 1

@@ -146,7 +146,10 @@ func runChild(role, name, arg string) error {
 		}
 		time.Sleep(5 * time.Millisecond)
 		return m.Unlock()
-	case "pingpong": // the other side of BenchmarkMutexHandoff
+	case "pingpong": // the other side of BenchmarkMutexHandoff; arg: lock the thread
+		if arg == "true" {
+			runtime.LockOSThread()
+		}
 		fmt.Println("ready")
 		for {
 			if err := m.Lock(ctx); err != nil {
