@@ -198,3 +198,42 @@ func BenchmarkValue1MiB(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkValueContended loads a 248-byte Value while another process
+// stores it at full speed, so that loads often overlap a store and try
+// again: with the loading goroutine free and locked to its thread
+// (runtime.LockOSThread), for which a yield to the scheduler costs two
+// context switches.
+func BenchmarkValueContended(b *testing.B) {
+	for _, locked := range []bool{false, true} {
+		b.Run("locked="+strconv.FormatBool(locked), func(b *testing.B) {
+			seg, name := newSeg(b)
+			v, err := lock.ValueIn[snap](seg.Bytes()[offValue:])
+			if err != nil {
+				b.Fatal(err)
+			}
+			w := startChild(b, "write", name, "1h")
+			defer func() {
+				w.kill(b)
+				w.killed(b)
+			}()
+			for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(time.Millisecond) {
+				if s, err := v.Load(); err == nil && s.Seq > 1000 {
+					break
+				}
+				if time.Now().After(deadline) {
+					b.Fatal("the writer made no progress in 30 s")
+				}
+			}
+			if locked {
+				runtime.LockOSThread()
+				defer runtime.UnlockOSThread()
+			}
+			for b.Loop() {
+				if _, err := v.Load(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -86,6 +86,9 @@ type Queue struct {
 	// glance; both are 0 for a handle that does not spin.
 	glances     int
 	lateGlances int
+	// yielded is when a spinning wait of this handle last yielded the CPU
+	// (see spinYield).
+	yielded time.Time
 
 	fd  int    // the object's descriptor, whose open file description holds the roles' locks
 	pid int32  // this process's pid, for claim words

@@ -113,6 +113,21 @@ import (
 // heavyFallback bounds a sleep when mem.Heavy fails (see above).
 const heavyFallback = time.Millisecond
 
+// spinYield is the least time between two yields (runtime.Gosched) of a
+// handle's spinning waits. A spinner yields now and then so that other
+// goroutines get the CPU on a busy machine, and only in a wait that has
+// lasted 4,096 looks, when its peer is late anyway. A yield is not always
+// cheap: a goroutine locked to its thread (runtime.LockOSThread, as
+// latency-sensitive programs and shm bench lock theirs) hands its P to
+// another thread and waits to get it back, two context switches and tens
+// of microseconds, which delay the message it waits for; yielding in every
+// such wait put the queue's 1 KiB round trip at p99.9 at several times
+// raw's. Not yielding at all is no better: the runtime preempts a
+// goroutine that ran 10 ms without yielding, wherever it is, in the middle
+// of a Send included, at the same cost, and the waiting peer goes to sleep
+// (docs/BENCHMARKS-LOG.md, "Yielding while spinning").
+const spinYield = 2 * time.Millisecond
+
 // holdBack begins a wait for data, or continues one that a glance began:
 // it holds back a consumer that caught up with its producer in mid-stream
 // for holdBackTime, and notes the wait for the next one to count from.
@@ -207,9 +222,9 @@ func (q *Queue) await(ctx context.Context, word *atomic.Uint32, sleepVal uint32,
 			if q.cfg.strategy == SpinThenSleep && now.Sub(start) >= q.cfg.spin {
 				break
 			}
-			if i%(64*64) == 0 {
-				// A pure spinner on a busy machine lets others run now and then.
+			if i%(64*64) == 0 && now.Sub(q.yielded) >= spinYield {
 				runtime.Gosched()
+				q.yielded = time.Now()
 			}
 		}
 	}
