@@ -201,9 +201,9 @@ func BenchmarkValue1MiB(b *testing.B) {
 
 // BenchmarkValueContended loads a 248-byte Value while another process
 // stores it at full speed, so that loads often overlap a store and try
-// again: with the loading goroutine free and locked to its thread
-// (runtime.LockOSThread), for which a yield to the scheduler costs two
-// context switches.
+// again. It runs with the loading goroutine free (locked=false) and locked
+// to its thread with runtime.LockOSThread (locked=true), for which a
+// yield to the scheduler costs two context switches.
 func BenchmarkValueContended(b *testing.B) {
 	for _, locked := range []bool{false, true} {
 		b.Run("locked="+strconv.FormatBool(locked), func(b *testing.B) {

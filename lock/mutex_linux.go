@@ -350,9 +350,9 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 		}
 		pause()
 	}
-	// The holder may be a goroutine of this process that waits for a P
-	// (with GOMAXPROCS 1 it waited out the spin): let it run before
-	// sleeping.
+	// The holder may be a goroutine of this process waiting for a P, which
+	// it cannot have while this goroutine spins or sleeps in the futex
+	// call: let it run first.
 	runtime.Gosched()
 
 	// If the same owner held the mutex through the whole spin, it may be

@@ -293,6 +293,54 @@ func BenchmarkRoundTrip(b *testing.B) {
 	}
 }
 
+// BenchmarkRoundTripGoroutines is BenchmarkRoundTrip with the echo in a
+// goroutine of the same process. Run with -cpu 1, the two goroutines share
+// one P, and each wait must let the other have it.
+func BenchmarkRoundTripGoroutines(b *testing.B) {
+	for _, strategy := range []WaitStrategy{Spin, SpinThenSleep} {
+		b.Run(strategy.String(), func(b *testing.B) {
+			opts := []Option{Wait(strategy)}
+			_, p, echoIn := pair(b, 1<<16, opts...)
+			_, echoOut, c := pair(b, 1<<16, opts...)
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() {
+				buf := make([]byte, 0, 64)
+				var err error
+				for {
+					if buf, err = echoIn.Receive(ctx, buf); err == nil {
+						err = echoOut.Send(ctx, buf)
+					}
+					if err != nil {
+						if errors.Is(err, context.Canceled) {
+							err = nil
+						}
+						done <- err
+						return
+					}
+				}
+			}()
+			msg := make([]byte, 64)
+			buf := make([]byte, 0, 64)
+			var err error
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := p.Send(ctx, msg); err != nil {
+					b.Fatal(err)
+				}
+				if buf, err = c.Receive(ctx, buf); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/roundtrip")
+			cancel()
+			if err := <-done; err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+}
+
 func spawnEcho(b *testing.B, req, resp string, s WaitStrategy) *childProc {
 	return spawn(b, "echo", req, int(s), 0, shmtest.Args{"resp": resp})
 }

@@ -114,19 +114,47 @@ import (
 const heavyFallback = time.Millisecond
 
 // spinYield is the least time between two yields (runtime.Gosched) of a
-// handle's spinning waits. A spinner yields now and then so that other
-// goroutines get the CPU on a busy machine, and only in a wait that has
-// lasted 4,096 looks, when its peer is late anyway. A yield is not always
-// cheap: a goroutine locked to its thread (runtime.LockOSThread, as
-// latency-sensitive programs and shm bench lock theirs) hands its P to
-// another thread and waits to get it back, two context switches and tens
-// of microseconds, which delay the message it waits for; yielding in every
-// such wait put the queue's 1 KiB round trip at p99.9 at several times
-// raw's. Not yielding at all is no better: the runtime preempts a
-// goroutine that ran 10 ms without yielding, wherever it is, in the middle
-// of a Send included, at the same cost, and the waiting peer goes to sleep
-// (docs/BENCHMARKS-LOG.md, "Yielding while spinning").
+// handle's spinning waits while its peers are in other processes. A
+// spinner yields so that other goroutines get the CPU, and only in a wait
+// that has lasted 4,096 looks, when its peer is late anyway. When a peer
+// is a goroutine of this process, it may need this very P to send what
+// the wait waits for, so the wait yields at every such point. Another
+// process gains nothing from the yield, and for a goroutine locked to its
+// thread (runtime.LockOSThread, as latency-sensitive programs and shm
+// bench lock theirs) a yield is two context switches and tens of
+// microseconds, while the message it waits for may already be there;
+// yielding at every such point put the queue's 1 KiB round trip at p99.9
+// at up to 4.7 times raw's. Not yielding at all is no better: the runtime
+// preempts a goroutine that ran 10 ms without yielding wherever it is, in
+// the middle of a Send included, at the same cost, and the waiting peer
+// goes to sleep (docs/BENCHMARKS-LOG.md, "Yielding while spinning").
 const spinYield = 2 * time.Millisecond
+
+// peerHere reports whether a peer of this handle is a goroutine of this
+// process, as the claim words say: a consumer, for a producer's wait; a
+// producer, for a consumer's. The claim words are others' writing and may
+// be wrong; they decide nothing but how often a spinning wait yields.
+func (q *Queue) peerHere() bool {
+	here := func(s slot) bool { return claimPID(s.claim.Load()) == q.pid && s.ns.Load() == q.ns }
+	if q.p.active {
+		if here(q.consumer) {
+			return true
+		}
+		for _, c := range q.cslots {
+			if here(c.slot) {
+				return true
+			}
+		}
+	}
+	if q.c.active {
+		for _, p := range q.producers {
+			if here(p) {
+				return true
+			}
+		}
+	}
+	return false
+}
 
 // holdBack begins a wait for data, or continues one that a glance began:
 // it holds back a consumer that caught up with its producer in mid-stream
@@ -222,7 +250,7 @@ func (q *Queue) await(ctx context.Context, word *atomic.Uint32, sleepVal uint32,
 			if q.cfg.strategy == SpinThenSleep && now.Sub(start) >= q.cfg.spin {
 				break
 			}
-			if i%(64*64) == 0 && now.Sub(q.yielded) >= spinYield {
+			if i%(64*64) == 0 && (now.Sub(q.yielded) >= spinYield || q.peerHere()) {
 				runtime.Gosched()
 				q.yielded = time.Now()
 			}

@@ -1,7 +1,7 @@
 package lock
 
-// pauseSteps is how many steps pause takes: about 130 ns on a 2.6 GHz
-// AMD EPYC core.
+// pauseSteps is how many steps pause takes: about 130 ns on the AMD EPYC
+// VM of docs/BENCHMARKS.md.
 const pauseSteps = 256
 
 // pause busy-waits for about a tenth of a microsecond without touching
@@ -11,7 +11,7 @@ const pauseSteps = 256
 // (runtime.LockOSThread, as latency-sensitive programs lock theirs) pays
 // for a Gosched with two context switches, tens of microseconds: with a
 // Gosched between looks, a Mutex hand-off between two such processes took
-// over 30 µs instead of under 1 µs (BenchmarkMutexHandoffLocked). Each
+// about 30 µs instead of under 1 µs (BenchmarkMutexHandoffLocked). Each
 // step depends on the one before, so the loop's time does not shrink with
 // the CPU's width.
 //
