@@ -275,16 +275,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 			if buf, err = c.Receive(ctx, buf); err != nil {
 				b.Fatal(err)
 			}
-			b.ReportAllocs()
-			for b.Loop() {
-				if err := p.Send(ctx, msg); err != nil {
-					b.Fatal(err)
-				}
-				if buf, err = c.Receive(ctx, buf); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/roundtrip")
+			roundTrips(b, ctx, p, c, msg, buf)
 			p.Close()
 			if err := k.wait(); err != nil {
 				b.Fatal(err)
@@ -320,25 +311,29 @@ func BenchmarkRoundTripGoroutines(b *testing.B) {
 					}
 				}
 			}()
-			msg := make([]byte, 64)
-			buf := make([]byte, 0, 64)
-			var err error
-			b.ReportAllocs()
-			for b.Loop() {
-				if err := p.Send(ctx, msg); err != nil {
-					b.Fatal(err)
-				}
-				if buf, err = c.Receive(ctx, buf); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/roundtrip")
+			roundTrips(b, ctx, p, c, make([]byte, 64), make([]byte, 0, 64))
 			cancel()
 			if err := <-done; err != nil {
 				b.Fatal(err)
 			}
 		})
 	}
+}
+
+// roundTrips times the benchmark's round trips: msg sent on p, its echo
+// received from c into buf.
+func roundTrips(b *testing.B, ctx context.Context, p, c *Queue, msg, buf []byte) {
+	b.ReportAllocs()
+	var err error
+	for b.Loop() {
+		if err = p.Send(ctx, msg); err != nil {
+			b.Fatal(err)
+		}
+		if buf, err = c.Receive(ctx, buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/roundtrip")
 }
 
 func spawnEcho(b *testing.B, req, resp string, s WaitStrategy) *childProc {
