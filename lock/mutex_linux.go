@@ -348,7 +348,16 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 			spun = false
 			break
 		}
-		pause()
+		if v&ownerMask == m.me {
+			// The holder is a goroutine of this process (it took the word
+			// with this Mutex's token), which may be waiting for this
+			// goroutine's P: let it run. Another process's holder gains
+			// nothing from a yield, which costs a goroutine locked to its
+			// thread two context switches (see pause).
+			runtime.Gosched()
+		} else {
+			pause()
+		}
 	}
 	// The holder may be a goroutine of this process waiting for a P, which
 	// it cannot have while this goroutine spins or sleeps in the futex
