@@ -237,3 +237,30 @@ func BenchmarkValueContended(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkMutexGoroutines takes and releases the mutex in four goroutines
+// per P of one process, each through the same Mutex. With -cpu 1 they
+// share one P, and a waiter must let the holder have it.
+func BenchmarkMutexGoroutines(b *testing.B) {
+	seg, _ := newSeg(b)
+	m := newMutex(b, seg)
+	ctx := context.Background()
+	counter := 0
+	b.SetParallelism(4)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := m.Lock(ctx); err != nil {
+				b.Error(err)
+				return
+			}
+			counter++
+			if err := m.Unlock(); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	if counter != b.N {
+		b.Errorf("counter = %d after %d iterations", counter, b.N)
+	}
+}

@@ -136,7 +136,8 @@ const (
 const (
 	// spinTries bounds the optimistic phase of Lock before it sleeps:
 	// that many looks at the word, with a pause between two (about 4 µs
-	// in all).
+	// of pauses in all), or a yield while the word names this Mutex's
+	// own token.
 	spinTries = 30
 	// pollInterval bounds one futex sleep; after it the owner's liveness is
 	// checked again.

@@ -294,6 +294,7 @@ func BenchmarkRoundTripGoroutines(b *testing.B) {
 			_, p, echoIn := pair(b, 1<<16, opts...)
 			_, echoOut, c := pair(b, 1<<16, opts...)
 			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
 			done := make(chan error, 1)
 			go func() {
 				buf := make([]byte, 0, 64)

@@ -97,11 +97,11 @@
 //     so pays a wake-up, tens of microseconds, whenever it does.
 //   - A spinning wait that has looked at the ring 4,096 times yields its P
 //     (runtime.Gosched): every time when the other side is a goroutine of
-//     the same process, which may need that P to send at all, and at most
-//     once in 2 ms when it is another process. A goroutine locked to its
-//     thread (runtime.LockOSThread), as a latency-sensitive program may
-//     lock its senders and receivers, pays two context switches for each
-//     yield.
+//     the same process, which may need that P to send or receive, and at
+//     most once in 2 ms when it is another process. A goroutine locked to
+//     its thread (runtime.LockOSThread), as a latency-sensitive program
+//     may lock its senders and receivers, pays two context switches for
+//     each yield.
 //   - A goroutine asleep in a wait is in a futex system call, and the Go
 //     runtime hands its P to other goroutines only when its monitor thread
 //     notices, 20 µs to 10 ms later; one that sleeps often, for short
