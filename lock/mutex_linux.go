@@ -360,10 +360,12 @@ func (m *Mutex) lockSlow(ctx context.Context) error {
 			pause()
 		}
 	}
-	// The holder may be a goroutine of this process waiting for a P, which
-	// it cannot have while this goroutine spins or sleeps in the futex
-	// call: let it run first.
-	runtime.Gosched()
+	// A holder in this process may be a goroutine waiting for a P, which
+	// it cannot have while this goroutine sleeps in the futex call: let
+	// it run first.
+	if v := m.word.Load(); v != 0 && m.heldHere(v) {
+		runtime.Gosched()
+	}
 
 	// If the same owner held the mutex through the whole spin, it may be
 	// dead: check now rather than after the first sleep.
@@ -545,7 +547,7 @@ func (m *Mutex) owned() (uint64, error) {
 		return 0, ErrNotLocked
 	case check(v) != nil:
 		return 0, check(v)
-	case v&ownerMask != m.me && !ownToken(v>>tokenShift):
+	case !m.heldHere(v):
 		return 0, ErrNotOwner
 	}
 	return v, nil
@@ -568,12 +570,17 @@ func check(v uint64) error {
 // description of the file. A failure to ask counts as alive: the mutex is
 // never taken from an owner that may live (Lock then waits for its ctx).
 func (m *Mutex) alive(v uint64) bool {
-	t := v >> tokenShift
-	if v&ownerMask == m.me || ownToken(t) {
+	if m.heldHere(v) {
 		return true
 	}
-	held, err := tokenHeld(m.fd, t)
+	held, err := tokenHeld(m.fd, v>>tokenShift)
 	return held || err != nil
+}
+
+// heldHere reports whether lock word v names an owner in this process:
+// this Mutex's token, or another one this process holds.
+func (m *Mutex) heldHere(v uint64) bool {
+	return v&ownerMask == m.me || ownToken(v>>tokenShift)
 }
 
 func (m *Mutex) wakeOne() {
