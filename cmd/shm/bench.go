@@ -40,8 +40,9 @@ machine exchange messages over each transport: the C limits (c-pingpong for
 round trips, c-ring for streams: two C processes copying messages through
 shared memory and busy-polling, built with gcc at run time; without gcc
 their rows say so; on x86 CPUs other than Intel's they copy with glibc's
-vector loop, set through GLIBC_TUNABLES, as Go's runtime copies there), raw (the same in Go, with no queue code), the shm queue
-with spin and default waiting (as queue-noguard without the fault guard,
+vector loop, set through GLIBC_TUNABLES, as Go's runtime copies there),
+raw (the same in Go, with no queue code), the shm queue with spin and
+default waiting (as queue-noguard without the fault guard,
 as queue-zerocopy through Reserve/Commit and Peek/Release), a topic each
 way with one subscriber (topic), one topic fanned out to 2 and 4
 subscriber processes (topic-fanout-2, topic-fanout-4: stream rates per
