@@ -91,7 +91,9 @@
 // Figures from a busy machine are noise: the busy-polling transports need
 // both CPUs to themselves, and a peer that the scheduler takes off its CPU
 // shows up as a long tail. Run on a quiet machine and compare ratios within
-// one run, not figures across runs.
+// one run, not figures across runs. On a VM whose host moves the vCPUs, the
+// link between the two CPUs changes under a run; Run probes it around every
+// case and, with Rounds, compares cases of one placement only (link.go).
 //
 // Objects in /dev/shm get names starting with "shm-bench-PID-". The peer
 // removes them as soon as it has them open, and the driver again when the

@@ -54,3 +54,6 @@ func runC(ctx context.Context, r cRunner, progs *cPrograms, cs Case, d time.Dura
 
 // Never reached: Run stops at supported.
 func (r *runner) sweepCases() []Case { return nil }
+
+// Never reached: Run stops at supported.
+func probeLink(place Placement) uint64 { return 0 }

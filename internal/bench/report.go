@@ -20,8 +20,13 @@ import (
 // of the rounds' ratios, and vs_c_low, vs_c_high, vs_raw_low, vs_raw_high,
 // vs_queue_low and vs_queue_high the lowest and highest round's), the
 // peer's CPU time in the measured part (peer_cpu_ns, peer_cpu_percent; 0
-// for the C rows, which do not measure it), the CPUs, error for a case that failed and skipped for one that did
-// not run. The capacity sweep's rows follow, with "sweep": true.
+// for the C rows, which do not measure it), the CPUs, the lowest and
+// highest probe of the link between them around the case (link_low_ns,
+// link_high_ns), with Rounds and two placements of the CPUs the ratios
+// within each (by_placement: link_low_ns and link_high_ns of the
+// placement, rounds, vs_c, vs_c_low, vs_c_high, vs_raw), error for a case
+// that failed and skipped for one that did not run. The capacity sweep's
+// rows follow, with "sweep": true.
 func WriteJSON(w io.Writer, rep *Report) error {
 	res := append(append([]Result{}, rep.Results...), rep.Sweep...)
 	b, err := json.MarshalIndent(res, "", "  ")
@@ -69,6 +74,7 @@ func WriteTable(w io.Writer, rep *Report) error {
 	} else {
 		fmt.Fprintf(w, "Two processes, %s; %v per case.\n", rep.Placement, rep.Duration.Round(time.Millisecond))
 	}
+	writeLink(w, rep)
 	var rtt, wake, stream, batch, failed, skipped []Result
 	for _, r := range rep.Results {
 		switch {
@@ -205,6 +211,9 @@ func WriteTable(w io.Writer, rep *Report) error {
 	if rep.Rounds > 1 {
 		fmt.Fprintf(w, "Rounds: every ratio is the median of the %d rounds' ratios, each taken within one round; after xC, xRAW and xQUEUE, in brackets, the lowest and highest round's.\n", rep.Rounds)
 	}
+	if len(rep.Placements) > 1 && rep.Rounds > 1 {
+		fmt.Fprintf(w, "Placements: a ratio compares two cases of one round only when both ran in one placement of the CPUs (the link probes before and after each agree); rounds without such a pair do not count.\n")
+	}
 	if len(wake) > 0 {
 		fmt.Fprintf(w, "xSEM: median wake-up round trip over sem's, a bare futex hand-off (both sides sleep on process-shared semaphores).\n")
 		fmt.Fprintf(w, "Wake: the driver pauses %v before each round trip, long enough for a peer that sleeps when idle to be asleep (queue's default strategy spins only briefly first); only the round trip is timed.\n", WakeGap)
@@ -214,6 +223,9 @@ func WriteTable(w io.Writer, rep *Report) error {
 	}
 	if hidden {
 		fmt.Fprintf(w, "A percentile shown as - has fewer than one round trip above it: the case timed too few.\n")
+	}
+	if err := writeByPlacement(w, tw, rep); err != nil {
+		return err
 	}
 	if err := writeSweep(w, tw, rep); err != nil {
 		return err
@@ -256,6 +268,67 @@ func WriteTable(w io.Writer, rep *Report) error {
 		}
 	}
 	return nil
+}
+
+// writeLink says what the probes of the link between the two CPUs saw.
+func writeLink(w io.Writer, rep *Report) {
+	ps := rep.Placements
+	switch {
+	case len(ps) == 1:
+		fmt.Fprintf(w, "A cache line's round trip between the two CPUs, probed before and after every case: %s.\n", linkCell(ps[0]))
+	case len(ps) == 2:
+		fmt.Fprintf(w, "A cache line's round trip between the two CPUs, probed before and after every case: %s around some cases, %s around others.\n",
+			linkCell(ps[0]), linkCell(ps[1]))
+		if rep.Rounds > 1 {
+			fmt.Fprintf(w, "The host moved the CPUs during the run: ratios compare cases of one placement only; see \"By placement\".\n")
+		} else {
+			fmt.Fprintf(w, "The host moved the CPUs during the run, and a ratio may compare cases that ran in different placements; --rounds compares cases of one placement only.\n")
+		}
+	}
+}
+
+// linkCell formats a placement's range of link probes: 120ns-130ns.
+func linkCell(p PlacementRange) string {
+	if p.LowNS == p.HighNS {
+		return FormatNS(p.LowNS)
+	}
+	return FormatNS(p.LowNS) + "-" + FormatNS(p.HighNS)
+}
+
+// writeByPlacement writes, for a run whose CPUs changed placement, each
+// row's ratios to the C limit and raw within each placement, and the
+// number of rounds they come from.
+func writeByPlacement(w io.Writer, tw *tabwriter.Writer, rep *Report) error {
+	if len(rep.Placements) < 2 {
+		return nil
+	}
+	var rows []Result
+	for _, r := range rep.Results {
+		for _, p := range r.ByPlacement {
+			if p.VsC > 0 || p.VsRaw > 0 {
+				rows = append(rows, r)
+				break
+			}
+		}
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	fmt.Fprintf(w, "\nBy placement: each row's ratios within each placement of the two CPUs (the link's round trip around the case), medians over the rounds in which the row and its yardstick both ran there, the range of xC in brackets; ROUNDS: the rounds the row ran there:\n")
+	h := "TRANSPORT\tWORKLOAD\tSIZE\tCAPACITY"
+	for _, p := range rep.Placements {
+		at := " AT " + linkCell(p)
+		h += "\txC" + at + "\txRAW" + at + "\tROUNDS"
+	}
+	fmt.Fprintln(tw, h)
+	for _, r := range rows {
+		cells := []string{r.Transport, string(r.Workload), FormatSize(r.Size), capacityCell(r.Capacity)}
+		for _, p := range r.ByPlacement {
+			cells = append(cells, rangeRatio(p.VsC, p.VsCLow, p.VsCHigh), ratio(p.VsRaw), fmt.Sprint(p.Rounds))
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
+	}
+	return tw.Flush()
 }
 
 // writeSweep writes the capacity sweep: a row per transport, workload and

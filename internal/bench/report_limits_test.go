@@ -26,7 +26,7 @@ func TestWriteTableLimits(t *testing.T) {
 		{Transport: Raw, Workload: Stream, Size: 64, Capacity: 1 << 20, MsgsPerS: 30e6, BytesPerS: 1.92e9, Sweep: true},
 		{Transport: Raw, Workload: Stream, Size: 64, Capacity: 16 << 20, MsgsPerS: 50e6, BytesPerS: 3.2e9, Sweep: true},
 	}}
-	rep.ratios()
+	rep.ratios(onePlacement)
 	var buf bytes.Buffer
 	if err := WriteTable(&buf, rep); err != nil {
 		t.Fatal(err)

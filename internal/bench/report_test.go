@@ -145,7 +145,7 @@ func TestRatios(t *testing.T) {
 		{Transport: Queue, Workload: Wake, Size: 1024, P50NS: 1000},
 		{Transport: Sem, Workload: Wake, Size: 1024, Error: "failed"},
 	}}
-	rep.ratios()
+	rep.ratios(onePlacement)
 	tests := []struct {
 		i                    int
 		vsRaw, vsUnix, vsSem float64
@@ -180,7 +180,7 @@ func TestRoundTripLimit(t *testing.T) {
 		rtt(CPingPong, 64, 0, 150), rtt(CRing, 64, 4<<10, 200), rtt(CRing, 64, 4<<20, 225), rtt(Queue, 64, 4<<20, 300),
 		rtt(CPingPong, 65536, 0, 20_000), rtt(CRing, 65536, 4<<20, 8_000), rtt(Queue, 65536, 4<<20, 6_000),
 	}}
-	rep.ratios()
+	rep.ratios(onePlacement)
 	for i, want := range []float64{1, 200.0 / 150, 1.5, 2, 2.5, 1, 0.75} {
 		if r := rep.Results[i]; r.VsC != want {
 			t.Errorf("%s %d B at %d: xC %v, want %v", r.Transport, r.Size, r.Capacity, r.VsC, want)
@@ -201,7 +201,7 @@ func TestWriteTableWake(t *testing.T) {
 		{Transport: Raw, Workload: RTT, Size: 64, Samples: 10_000, MinNS: 200, P50NS: 250, P90NS: 260, P99NS: 300,
 			P999NS: 400, MaxNS: 9000, PeerCPUPercent: 99.7},
 	}}
-	rep.ratios()
+	rep.ratios(onePlacement)
 	var buf bytes.Buffer
 	if err := WriteTable(&buf, rep); err != nil {
 		t.Fatal(err)

@@ -69,8 +69,9 @@ func mergeRounds(rounds []Result) Result {
 
 // roundRatios sets each merged result's ratios to the median of its
 // rounds' ratios: rounds[i] holds round i's results in the order of
-// merged, each round's ratios already filled in by Report.ratios. A ratio
-// missing from any round (its base case failed there) stays unset.
+// merged, each round's ratios already filled in by Report.ratios. A round
+// without a ratio (its yardstick failed there, or ran in another
+// placement of the CPUs) does not count; a ratio no round has stays unset.
 func roundRatios(merged []Result, rounds [][]Result) {
 	for i := range merged {
 		m := &merged[i]
@@ -85,24 +86,36 @@ func roundRatios(merged []Result, rounds [][]Result) {
 		}
 		m.VsC, m.VsRaw, m.VsUnix, m.VsPipe, m.VsSem = median(c), median(raw), median(unix), median(pipe), median(sem)
 		m.VsQueue = median(q)
-		if m.VsQueue > 0 && len(rounds) > 1 {
-			m.VsQueueLow, m.VsQueueHigh = slices.Min(q), slices.Max(q)
-		}
-		if m.VsRaw > 0 && len(rounds) > 1 {
-			m.VsRawLow, m.VsRawHigh = slices.Min(raw), slices.Max(raw)
-		}
-		if m.VsC > 0 && len(rounds) > 1 {
-			m.VsCLow, m.VsCHigh = slices.Min(c), slices.Max(c)
+		if len(rounds) > 1 {
+			m.VsQueueLow, m.VsQueueHigh = spread(q)
+			m.VsRawLow, m.VsRawHigh = spread(raw)
+			m.VsCLow, m.VsCHigh = spread(c)
 		}
 	}
 }
 
-// median is the middle value of vs (the mean of the two middle ones for an
-// even count), or 0 when any of them is 0, that is unknown.
-func median(vs []float64) float64 {
-	s := slices.Clone(vs)
+// known returns the values of vs that are known (not 0), sorted.
+func known(vs []float64) []float64 {
+	s := slices.DeleteFunc(slices.Clone(vs), func(v float64) bool { return v == 0 })
 	slices.Sort(s)
-	if len(s) == 0 || s[0] == 0 {
+	return s
+}
+
+// spread returns the lowest and highest known value of vs, or 0 and 0.
+func spread(vs []float64) (low, high float64) {
+	s := known(vs)
+	if len(s) == 0 {
+		return 0, 0
+	}
+	return s[0], s[len(s)-1]
+}
+
+// median is the middle value of the known values of vs (the mean of the
+// two middle ones for an even count; 0 is unknown), or 0 when none is
+// known.
+func median(vs []float64) float64 {
+	s := known(vs)
+	if len(s) == 0 {
 		return 0
 	}
 	if n := len(s); n%2 == 0 {

@@ -15,7 +15,8 @@ func TestMedian(t *testing.T) {
 		{[]float64{1.5}, 1.5},
 		{[]float64{3, 1, 2}, 2},
 		{[]float64{4, 1, 3, 2}, 2.5},
-		{[]float64{1.2, 0, 1.1}, 0}, // one round without the ratio
+		{[]float64{1.2, 0, 1.1}, 1.15}, // a round without the ratio does not count
+		{[]float64{0, 0}, 0},
 		{nil, 0},
 	} {
 		if got := median(tc.in); got != tc.want {
@@ -96,7 +97,7 @@ func TestRoundRatios(t *testing.T) {
 	}
 	rounds := [][]Result{round(400, 480), round(200, 250), round(300, 330)}
 	for _, r := range rounds {
-		(&Report{Results: r}).ratios()
+		(&Report{Results: r}).ratios(onePlacement)
 	}
 	merged := []Result{{Transport: Raw}, {Transport: "queue"}, {Transport: Unix, Error: "no sockets here"}}
 	roundRatios(merged, rounds)
@@ -141,7 +142,7 @@ func TestQueueYardstick(t *testing.T) {
 	}
 	rounds := [][]Result{round(200, 220), round(300, 390), round(250, 250)}
 	for _, r := range rounds {
-		(&Report{Results: r}).ratios()
+		(&Report{Results: r}).ratios(onePlacement)
 	}
 	merged := []Result{{Transport: Queue, Workload: RTT, Size: 64}, {Transport: "topic", Workload: RTT, Size: 64}, {Transport: "queue-consumers-2", Workload: Stream, Size: 64}}
 	roundRatios(merged, rounds)

@@ -163,9 +163,21 @@ type Result struct {
 	VsQueue     float64 `json:"vs_queue,omitempty"`
 	VsQueueLow  float64 `json:"vs_queue_low,omitempty"`
 	VsQueueHigh float64 `json:"vs_queue_high,omitempty"`
-	DriverCPU   int     `json:"driver_cpu"` // the CPU it was pinned to, or -1
-	PeerCPU     int     `json:"peer_cpu"`   // the CPU it was pinned to, or -1
-	Error       string  `json:"error,omitempty"`
+	// ByPlacement holds the ratios within each placement of the run's
+	// CPUs, the faster first, when the run saw two (see link.go).
+	ByPlacement []PlacementRatios `json:"by_placement,omitempty"`
+	DriverCPU   int               `json:"driver_cpu"` // the CPU it was pinned to, or -1
+	PeerCPU     int               `json:"peer_cpu"`   // the CPU it was pinned to, or -1
+	// LinkLowNS and LinkHighNS are the lowest and highest round trip of a
+	// cache line between the two CPUs that the probes before and after
+	// the case's rounds measured (see link.go); 0 when not probed.
+	LinkLowNS  uint64 `json:"link_low_ns,omitempty"`
+	LinkHighNS uint64 `json:"link_high_ns,omitempty"`
+	// LinkBeforeNS and LinkAfterNS are the probes around one round of the
+	// case.
+	LinkBeforeNS uint64 `json:"-"`
+	LinkAfterNS  uint64 `json:"-"`
+	Error        string `json:"error,omitempty"`
 	// Skipped says why a case did not run: the C rows without gcc.
 	Skipped     string `json:"skipped,omitempty"`
 	Description string `json:"-"`
@@ -224,6 +236,10 @@ type Report struct {
 	// of its cases.
 	Sweep         []Result
 	SweepDuration time.Duration
+	// Placements are the placements of the two CPUs that the probes of
+	// the link saw, the faster first: one, or two when the host moved
+	// the CPUs during the run (see link.go); none when not probed.
+	Placements []PlacementRange
 }
 
 // Failed returns the results whose case failed, the sweep's included.
@@ -337,6 +353,7 @@ func Run(ctx context.Context, opts ...Option) (*Report, error) {
 	}
 	order := runOrder(main)
 	var done [][]Result // complete rounds, each in report order
+	link := probeLink(place)
 	for round := range c.rounds {
 		results := make([]Result, len(main))
 		for k, i := range order {
@@ -350,6 +367,8 @@ func Run(ctx context.Context, opts ...Option) (*Report, error) {
 				rep.fold(done, ran(results, order[:k]))
 				return rep, err
 			}
+			res.LinkBeforeNS, link = link, probeLink(place)
+			res.LinkAfterNS = link
 			results[i] = res
 		}
 		done = append(done, results)
@@ -486,14 +505,29 @@ func (r *runner) cases(sweep []Result) []Case {
 // fold sets the report's results from the complete rounds, each case's
 // rounds merged and its ratios the median of the rounds' ratios; with no
 // complete round, from the cases of the first round so far.
+//
+// With several rounds, ratios are taken between cases that ran in one
+// placement of the two CPUs (see link.go), and with two placements each
+// row also gets its ratios within each. A single round compares every
+// case with every other, as a round that lacked a pair would leave a row
+// without its ratio.
 func (r *Report) fold(rounds [][]Result, partial []Result) {
-	if len(rounds) == 0 {
-		r.Results = partial
-		r.ratios()
-		return
+	first := len(rounds) == 0 // only the first round's cases so far
+	if first {
+		rounds = [][]Result{partial}
 	}
+	boundary, ranges := placements(rounds)
+	r.Placements = ranges
+	if len(rounds) == 1 {
+		boundary = 0
+	}
+	where := func(res Result) int { return placementOf(res, boundary) }
 	for _, round := range rounds {
-		(&Report{Results: round}).ratios()
+		(&Report{Results: round}).ratios(where)
+	}
+	if first {
+		r.Results = partial
+		return
 	}
 	r.Results = make([]Result, len(rounds[0]))
 	for i := range r.Results {
@@ -502,39 +536,72 @@ func (r *Report) fold(rounds [][]Result, partial []Result) {
 			column[k] = round[i]
 		}
 		r.Results[i] = mergeRounds(column)
+		r.Results[i].LinkLowNS, r.Results[i].LinkHighNS = linkRange(column)
 	}
 	roundRatios(r.Results, rounds)
+	if boundary == 0 {
+		return
+	}
+	for p, rg := range ranges {
+		only := func(res Result) int {
+			if where(res) == p {
+				return 0
+			}
+			return -1
+		}
+		within := make([][]Result, len(rounds))
+		for k, round := range rounds {
+			within[k] = slices.Clone(round)
+			(&Report{Results: within[k]}).ratios(only)
+		}
+		merged := slices.Clone(r.Results)
+		roundRatios(merged, within)
+		for i := range r.Results {
+			m := &merged[i]
+			pr := PlacementRatios{PlacementRange: rg, VsC: m.VsC, VsCLow: m.VsCLow, VsCHigh: m.VsCHigh, VsRaw: m.VsRaw}
+			for _, round := range within {
+				if where(round[i]) == p {
+					pr.Rounds++
+				}
+			}
+			r.Results[i].ByPlacement = append(r.Results[i].ByPlacement, pr)
+		}
+	}
 }
 
 // ratios fills VsC, VsRaw, VsQueue, VsUnix, VsPipe and VsSem: the row's
 // time per message over that of the same workload and size through the C
 // limit (c-ring for streams; the faster of c-pingpong and c-ring for round
 // trips), raw, queue, unix, pipe and sem, each taken at its best where it
-// ran at several capacities.
-func (r *Report) ratios() {
+// ran at several capacities. where says in which placement of the CPUs
+// each case ran (see placementOf): a row is compared only with cases of
+// its own placement, and a row where says -1 for gets no ratios.
+func (r *Report) ratios(where func(Result) int) {
 	type key struct {
-		t string
-		w Workload
-		s int
+		t     string
+		w     Workload
+		s     int
+		place int
 	}
 	best := map[key]float64{}
 	for _, res := range r.Results {
-		k := key{res.Transport, res.Workload, res.Size}
-		if c := res.cost(); c > 0 && (best[k] == 0 || c < best[k]) {
+		k := key{res.Transport, res.Workload, res.Size, where(res)}
+		if c := res.cost(); c > 0 && k.place >= 0 && (best[k] == 0 || c < best[k]) {
 			best[k] = c
 		}
 	}
 	limits := map[Workload][]string{RTT: {CPingPong, CRing}, Stream: {CRing}, Batch: {CRing}}
 	for i := range r.Results {
 		res := &r.Results[i]
-		c := res.cost()
-		if c == 0 {
+		res.VsC, res.VsRaw, res.VsUnix, res.VsPipe, res.VsSem, res.VsQueue = 0, 0, 0, 0, 0, 0
+		c, place := res.cost(), where(*res)
+		if c == 0 || place < 0 {
 			continue
 		}
 		vs := func(ts ...string) float64 {
 			least := 0.0
 			for _, t := range ts {
-				if b := best[key{t, res.Workload, res.Size}]; b > 0 && (least == 0 || b < least) {
+				if b := best[key{t, res.Workload, res.Size, place}]; b > 0 && (least == 0 || b < least) {
 					least = b
 				}
 			}

@@ -384,6 +384,9 @@ func TestRunRounds(t *testing.T) {
 		switch {
 		case r.Error != "":
 			t.Errorf("%s failed: %s", key, r.Error)
+		case r.VsRaw == 0 && len(rep.Placements) == 2:
+			// The host moved the CPUs in every round between this case
+			// and raw's: no round compares the two.
 		case r.Transport == Raw && (r.VsRaw != 1 || r.VsRawLow != 1 || r.VsRawHigh != 1):
 			t.Errorf("%s: xRAW %v (%v-%v), want 1", key, r.VsRaw, r.VsRawLow, r.VsRawHigh)
 		case r.Transport != Raw && !(r.VsRawLow > 0 && r.VsRawLow <= r.VsRaw && r.VsRaw <= r.VsRawHigh):

@@ -1,0 +1,28 @@
+package bench
+
+import (
+	"runtime"
+	"testing"
+)
+
+// TestProbeLink probes the link between two CPUs of this machine, and
+// checks that a probe that cannot run says so with 0.
+func TestProbeLink(t *testing.T) {
+	place, err := choosePlacement([2]int{-1, -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !place.Pinned() {
+		t.Skipf("needs two CPUs: %s", place)
+	}
+	if got := probeLink(place); got == 0 || got > uint64(linkTimeout/linkBatch) {
+		t.Errorf("probeLink(%s) = %dns, want a round trip between 1ns and %v", place, got, linkTimeout/linkBatch)
+	}
+	if got := probeLink(Placement{Driver: -1, Peer: -1}); got != 0 {
+		t.Errorf("unpinned: probeLink = %d, want 0", got)
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	if got := probeLink(place); got != 0 {
+		t.Errorf("GOMAXPROCS 1: probeLink = %d, want 0", got)
+	}
+}

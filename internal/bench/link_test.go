@@ -1,0 +1,151 @@
+package bench
+
+import (
+	"math"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// onePlacement puts every case in one placement, as a run without probes
+// does.
+func onePlacement(Result) int { return 0 }
+
+func TestPlacements(t *testing.T) {
+	probed := func(pairs ...uint64) [][]Result {
+		var round []Result
+		for i := 0; i+1 < len(pairs); i += 2 {
+			round = append(round, Result{LinkBeforeNS: pairs[i], LinkAfterNS: pairs[i+1]})
+		}
+		return [][]Result{round}
+	}
+	for _, tc := range []struct {
+		name     string
+		rounds   [][]Result
+		boundary uint64
+		ranges   []PlacementRange
+	}{
+		{"not probed", probed(0, 0, 0, 0), 0, nil},
+		{"one placement", probed(130, 120, 121, 170), 0, []PlacementRange{{120, 170}}},
+		{"two placements", probed(130, 120, 120, 361, 400, 390, 271, 130), 271,
+			[]PlacementRange{{120, 130}, {271, 400}}},
+		{"the widest step splits", probed(100, 160, 170, 800, 820, 810), 800,
+			[]PlacementRange{{100, 170}, {800, 820}}},
+		{"a failed probe is left out", probed(0, 130, 125, 0), 0, []PlacementRange{{125, 130}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			boundary, ranges := placements(tc.rounds)
+			if boundary != tc.boundary || !slices.Equal(ranges, tc.ranges) {
+				t.Errorf("placements = %d, %v; want %d, %v", boundary, ranges, tc.boundary, tc.ranges)
+			}
+		})
+	}
+}
+
+func TestPlacementOf(t *testing.T) {
+	for _, tc := range []struct {
+		before, after, boundary uint64
+		want                    int
+	}{
+		{130, 120, 0, 0},
+		{0, 0, 0, 0},
+		{130, 120, 271, 0},
+		{361, 400, 271, 1},
+		{130, 400, 271, -1},
+		{400, 130, 271, -1},
+		{0, 400, 271, -1},
+	} {
+		if got := placementOf(Result{LinkBeforeNS: tc.before, LinkAfterNS: tc.after}, tc.boundary); got != tc.want {
+			t.Errorf("placementOf(%d, %d; boundary %d) = %d, want %d", tc.before, tc.after, tc.boundary, got, tc.want)
+		}
+	}
+}
+
+// TestFoldByPlacement folds four rounds of made-up figures: one whose two
+// cases ran while the CPUs were close, one while they were far apart, one
+// whose cases ran in different placements and one whose queue case saw
+// the CPUs move. Only the first two rounds give ratios, each to its own
+// placement's C figure.
+func TestFoldByPlacement(t *testing.T) {
+	const near, far = 125, 380
+	stream := func(transport string, rate float64, before, after uint64) Result {
+		return Result{Transport: transport, Workload: Stream, Size: 64, Capacity: 4 << 20, MsgsPerS: rate,
+			Messages: uint64(rate), DurationNS: 1e9, LinkBeforeNS: before, LinkAfterNS: after}
+	}
+	rounds := [][]Result{
+		{stream(CRing, 20e6, near, near), stream(Queue, 25e6, near, near)},
+		{stream(CRing, 6.8e6, far, far), stream(Queue, 6e6, far, far)},
+		{stream(CRing, 20e6, near, near), stream(Queue, 6e6, far, far)},
+		{stream(CRing, 20e6, near, near), stream(Queue, 20e6, near, far)},
+	}
+	rep := &Report{Rounds: len(rounds)}
+	rep.fold(rounds, nil)
+	if want := []PlacementRange{{near, near}, {far, far}}; !slices.Equal(rep.Placements, want) {
+		t.Fatalf("placements %v, want %v", rep.Placements, want)
+	}
+	q := rep.Results[1]
+	nearC, farC := 20.0/25, 6.8/6
+	if want := (nearC + farC) / 2; math.Abs(q.VsC-want) > 1e-9 || math.Abs(q.VsCLow-nearC) > 1e-9 || math.Abs(q.VsCHigh-farC) > 1e-9 {
+		t.Errorf("queue: xC %v (%v-%v), want %v (%v-%v) from the first two rounds", q.VsC, q.VsCLow, q.VsCHigh, want, nearC, farC)
+	}
+	if q.LinkLowNS != near || q.LinkHighNS != far {
+		t.Errorf("queue: link %d-%d, want %d-%d", q.LinkLowNS, q.LinkHighNS, near, far)
+	}
+	if len(q.ByPlacement) != 2 {
+		t.Fatalf("queue: %d placements, want 2", len(q.ByPlacement))
+	}
+	for i, want := range []struct {
+		vsC    float64
+		rounds int
+	}{{nearC, 1}, {farC, 2}} {
+		if p := q.ByPlacement[i]; math.Abs(p.VsC-want.vsC) > 1e-9 || p.Rounds != want.rounds {
+			t.Errorf("queue in placement %d: xC %v, ran there in %d rounds; want %v and %d", i, p.VsC, p.Rounds, want.vsC, want.rounds)
+		}
+	}
+	if c := rep.Results[0].ByPlacement; c[0].Rounds != 3 || c[0].VsC != 1 || c[1].Rounds != 1 {
+		t.Errorf("c-ring by placement %+v, want 3 rounds near and 1 far", c)
+	}
+
+	var b strings.Builder
+	if err := WriteTable(&b, rep); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{
+		"125ns around some cases, 380ns around others",
+		"By placement:",
+		"xC AT 125ns",
+		"queue      stream    64B   4MiB      0.80",
+		"1.13",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table without %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestFoldOnePlacement: with one placement, or none probed, every round
+// counts and no row has ratios by placement.
+func TestFoldOnePlacement(t *testing.T) {
+	for _, probe := range []uint64{0, 125} {
+		rounds := [][]Result{
+			{{Transport: Raw, Workload: RTT, Size: 64, P50NS: 200, LinkBeforeNS: probe, LinkAfterNS: probe},
+				{Transport: Queue, Workload: RTT, Size: 64, P50NS: 240, LinkBeforeNS: probe, LinkAfterNS: probe}},
+			{{Transport: Raw, Workload: RTT, Size: 64, P50NS: 400, LinkBeforeNS: probe, LinkAfterNS: probe},
+				{Transport: Queue, Workload: RTT, Size: 64, P50NS: 440, LinkBeforeNS: probe, LinkAfterNS: probe}},
+		}
+		rep := &Report{Rounds: 2}
+		rep.fold(rounds, nil)
+		q := rep.Results[1]
+		if math.Abs(q.VsRaw-1.15) > 1e-9 || q.ByPlacement != nil {
+			t.Errorf("probe %d: queue xRAW %v, by placement %v; want 1.15 and none", probe, q.VsRaw, q.ByPlacement)
+		}
+		var b strings.Builder
+		if err := WriteTable(&b, rep); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(b.String(), "probed before and after every case: 125ns."); got != (probe != 0) {
+			t.Errorf("probe %d: the table says the link: %v\n%s", probe, got, b.String())
+		}
+	}
+}
