@@ -88,13 +88,13 @@ machine's speed drifts (a VM whose host moves its CPUs): a round takes each
 workload and size in turn and runs its cases capacity by capacity, so that
 the cases of one capacity run moments apart.
 
-Before the first case and after each one it probes the link between the two
-CPUs: the round trip of a cache line between two of its own threads pinned
-there, which the table's first lines give. A host that moves its vCPUs
-changes it threefold (hyper-threads of one core against two cores), and
-every figure with it. With --rounds, when the probes fall into two such
-placements, a ratio compares two cases of a round only if both ran in one
-placement, and a "By placement" table gives each row's ratios within each.
+Pinned, it probes the link between the two CPUs before the first case and
+after each one: the round trip of a cache line between two of its own
+threads pinned there, which the table's first lines give. A host that moves
+its vCPUs can change it several-fold, and every figure with it. With
+--rounds, when the probes fall into two such placements, a ratio compares
+two cases of a round only if both ran in one placement, and a "By
+placement" table gives each row's ratios within each.
 
 It removes every object it creates in /dev/shm, also when SIGINT (Ctrl-C),
 SIGTERM or SIGHUP stops it (exit status 130).

@@ -4,23 +4,24 @@ import "slices"
 
 // Placements.
 //
-// A VM's host may move its vCPUs while a run goes on: the run's two CPUs
-// are then hyper-threads of one core for a while, two cores or two dies
-// for another, and a cache line's round trip between them changes
-// threefold with the move (120-130 ns against 360-400 ns on the VM of
-// docs/BENCHMARKS.md). Every transport here moves cache lines between the
-// two CPUs, C's as much as Go's, so a ratio of two cases that ran in
-// different placements measures the move, not the transports.
+// A VM's host may move its vCPUs while a run goes on, from one placement
+// on the physical CPUs to another, and a cache line's round trip between
+// the run's two CPUs can change several-fold with the move. Every
+// transport here moves cache lines between the two CPUs, C's as much as
+// Go's, so a ratio of two cases that ran in different placements measures
+// the move, not the transports.
 //
 // So a run probes the link (probeLink) before its first case and after
 // every case, and sorts the probes into at most two placements, split at
 // the widest step between two probes in sorted order when that step is
-// linkJump or more. A case ran in a placement when the probes before and
-// after it both fall in it, and it moved when they do not. Ratios are
-// taken between cases of one placement only: within a round, a row's
-// ratio to a yardstick that ran in the other placement, or a row that
-// moved, has no ratio for that round, and the row's ratio is the median of
-// the rounds that have one. With two placements, each row also gets the
+// linkJump or more and leaves two probes or more on each side (one slow
+// probe is noise, not a placement). A case ran in a placement when the
+// probes before and after it both fall in it, and it moved when they do
+// not. With several rounds, ratios are taken between cases of one
+// placement only: within a round, a row that moved, or whose yardstick
+// ran in the other placement (any of its cases, when it ran at several
+// capacities), has no ratio, and the row's ratio is the median of the
+// rounds that have one. With two placements, each row also gets its
 // ratios within each (Result.ByPlacement).
 
 // linkJump is the least step, as a factor, between two probes in sorted
@@ -68,7 +69,7 @@ func placements(rounds [][]Result) (boundary uint64, ranges []PlacementRange) {
 	}
 	slices.Sort(probes)
 	widest := linkJump
-	for i := 1; i < len(probes); i++ {
+	for i := 2; i < len(probes)-1; i++ {
 		if step := float64(probes[i]) / float64(probes[i-1]); step >= widest {
 			widest, boundary = step, probes[i]
 		}

@@ -56,8 +56,9 @@ func probeLink(place Placement) uint64 {
 			result <- 0
 			return
 		}
-		result <- driveLink(line, deadline)
+		rtt := driveLink(line, deadline)
 		line.word.Store(linkStop)
+		result <- rtt
 	}()
 	return <-result
 }

@@ -15,7 +15,13 @@ func TestProbeLink(t *testing.T) {
 	if !place.Pinned() {
 		t.Skipf("needs two CPUs: %s", place)
 	}
-	if got := probeLink(place); got == 0 || got > uint64(linkTimeout/linkBatch) {
+	// A probe whose other thread did not get its CPU in time says 0: on a
+	// machine busy with other tests, try again.
+	var got uint64
+	for try := 0; try < 5 && got == 0; try++ {
+		got = probeLink(place)
+	}
+	if got == 0 || got > uint64(linkTimeout/linkBatch) {
 		t.Errorf("probeLink(%s) = %dns, want a round trip between 1ns and %v", place, got, linkTimeout/linkBatch)
 	}
 	if got := probeLink(Placement{Driver: -1, Peer: -1}); got != 0 {

@@ -32,6 +32,8 @@ func TestPlacements(t *testing.T) {
 		{"the widest step splits", probed(100, 160, 170, 800, 820, 810), 800,
 			[]PlacementRange{{100, 170}, {800, 820}}},
 		{"a failed probe is left out", probed(0, 130, 125, 0), 0, []PlacementRange{{125, 130}}},
+		{"one slow probe is noise", probed(120, 125, 130, 400), 0, []PlacementRange{{120, 400}}},
+		{"one fast probe is noise", probed(40, 380, 390, 400), 0, []PlacementRange{{40, 400}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			boundary, ranges := placements(tc.rounds)
@@ -147,5 +149,58 @@ func TestFoldOnePlacement(t *testing.T) {
 		if got := strings.Contains(b.String(), "probed before and after every case: 125ns."); got != (probe != 0) {
 			t.Errorf("probe %d: the table says the link: %v\n%s", probe, got, b.String())
 		}
+	}
+}
+
+// TestFoldYardstickSplit: c-ring ran at two capacities, and in one round
+// its faster capacity ran in the other placement than the queue's case.
+// That round gives the queue no ratio to C: C's best in the queue's
+// placement is unknown there.
+func TestFoldYardstickSplit(t *testing.T) {
+	const near, far = 125, 380
+	stream := func(transport string, capacity int64, rate float64, link uint64) Result {
+		return Result{Transport: transport, Workload: Stream, Size: 64, Capacity: capacity, MsgsPerS: rate,
+			Messages: uint64(rate), DurationNS: 1e9, LinkBeforeNS: link, LinkAfterNS: link}
+	}
+	rounds := [][]Result{
+		{stream(CRing, 1<<20, 20e6, near), stream(CRing, 16<<20, 18e6, near), stream(Queue, 16<<20, 25e6, near)},
+		{stream(CRing, 1<<20, 20e6, near), stream(CRing, 16<<20, 6e6, far), stream(Queue, 16<<20, 6e6, far)},
+		{stream(CRing, 1<<20, 7e6, far), stream(CRing, 16<<20, 6e6, far), stream(Queue, 16<<20, 6e6, far)},
+	}
+	rep := &Report{Rounds: len(rounds)}
+	rep.fold(rounds, nil)
+	q := rep.Results[2]
+	if want := (20.0/25 + 7.0/6) / 2; math.Abs(q.VsC-want) > 1e-9 {
+		t.Errorf("queue: xC %v, want %v from the first and last rounds", q.VsC, want)
+	}
+	if p := q.ByPlacement; len(p) != 2 || p[1].Rounds != 2 || math.Abs(p[1].VsC-7.0/6) > 1e-9 {
+		t.Errorf("queue by placement %+v, want the far xC from the last round alone", p)
+	}
+}
+
+// TestFoldPartialRound: a run stopped in its first round compares every
+// case it has, says so when the CPUs moved, and still gives the probes.
+func TestFoldPartialRound(t *testing.T) {
+	partial := []Result{
+		{Transport: Raw, Workload: RTT, Size: 64, P50NS: 200, LinkBeforeNS: 50, LinkAfterNS: 52},
+		{Transport: Queue, Workload: RTT, Size: 64, P50NS: 600, LinkBeforeNS: 52, LinkAfterNS: 51},
+		{Transport: Pipe, Workload: RTT, Size: 64, P50NS: 9000, LinkBeforeNS: 51, LinkAfterNS: 380},
+		{Transport: Unix, Workload: RTT, Size: 64, P50NS: 9000, LinkBeforeNS: 380, LinkAfterNS: 390},
+	}
+	rep := &Report{Rounds: 5}
+	rep.fold(nil, partial)
+	if len(rep.Placements) != 2 || rep.placed {
+		t.Fatalf("placements %v, placed %v; want two, not used", rep.Placements, rep.placed)
+	}
+	if q := rep.Results[1]; q.VsRaw != 3 || q.LinkLowNS != 51 || q.LinkHighNS != 52 {
+		t.Errorf("queue: xRAW %v, link %d-%d; want 3 and 51-52", q.VsRaw, q.LinkLowNS, q.LinkHighNS)
+	}
+	var b strings.Builder
+	if err := WriteTable(&b, rep); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	if !strings.Contains(out, "a ratio may compare cases that ran in different placements") || strings.Contains(out, "By placement") {
+		t.Errorf("table of a partial round:\n%s", out)
 	}
 }

@@ -209,10 +209,10 @@ func WriteTable(w io.Writer, rep *Report) error {
 		fmt.Fprintf(w, "CAPACITY: bytes of each direction's ring, for the transports that have one.\n")
 	}
 	if rep.Rounds > 1 {
-		fmt.Fprintf(w, "Rounds: every ratio is the median of the %d rounds' ratios, each taken within one round; after xC, xRAW and xQUEUE, in brackets, the lowest and highest round's.\n", rep.Rounds)
+		fmt.Fprintf(w, "Rounds: every ratio is the median of the ratios of the %d rounds, each taken within one round (of those rounds that have one); after xC, xRAW and xQUEUE, in brackets, the lowest and highest round's.\n", rep.Rounds)
 	}
-	if len(rep.Placements) > 1 && rep.Rounds > 1 {
-		fmt.Fprintf(w, "Placements: a ratio compares two cases of one round only when both ran in one placement of the CPUs (the link probes before and after each agree); rounds without such a pair do not count.\n")
+	if rep.placed {
+		fmt.Fprintf(w, "Placements: a ratio compares two cases of one round only when both ran in one placement of the CPUs (the link probes before and after each agree; for a yardstick run at several capacities, every one of its cases); rounds without such a pair do not count.\n")
 	}
 	if len(wake) > 0 {
 		fmt.Fprintf(w, "xSEM: median wake-up round trip over sem's, a bare futex hand-off (both sides sleep on process-shared semaphores).\n")
@@ -279,10 +279,10 @@ func writeLink(w io.Writer, rep *Report) {
 	case len(ps) == 2:
 		fmt.Fprintf(w, "A cache line's round trip between the two CPUs, probed before and after every case: %s around some cases, %s around others.\n",
 			linkCell(ps[0]), linkCell(ps[1]))
-		if rep.Rounds > 1 {
+		if rep.placed {
 			fmt.Fprintf(w, "The host moved the CPUs during the run: ratios compare cases of one placement only; see \"By placement\".\n")
 		} else {
-			fmt.Fprintf(w, "The host moved the CPUs during the run, and a ratio may compare cases that ran in different placements; --rounds compares cases of one placement only.\n")
+			fmt.Fprintf(w, "The host moved the CPUs during the run, and a ratio may compare cases that ran in different placements; with --rounds, and two rounds complete, ratios compare cases of one placement only.\n")
 		}
 	}
 }
@@ -299,7 +299,7 @@ func linkCell(p PlacementRange) string {
 // row's ratios to the C limit and raw within each placement, and the
 // number of rounds they come from.
 func writeByPlacement(w io.Writer, tw *tabwriter.Writer, rep *Report) error {
-	if len(rep.Placements) < 2 {
+	if !rep.placed {
 		return nil
 	}
 	var rows []Result

@@ -17,8 +17,9 @@ const MaxRounds = 100
 // are the median of the ratios taken within each round, where the two
 // cases ran moments apart. On a machine whose speed drifts, such as a VM
 // whose host moves its CPUs, that keeps a drift between two cases of one
-// pass out of their ratio. VsRawLow and VsRawHigh give the spread of the
-// rounds' ratios to raw.
+// pass out of their ratio; a round whose two cases ran in different
+// placements of the CPUs has no ratio and does not count (see link.go).
+// VsRawLow and VsRawHigh give the spread of the rounds' ratios to raw.
 func Rounds(n int) Option { return func(c *config) { c.rounds = n } }
 
 // mergeRounds folds the results of one case's rounds, in round order, into

@@ -122,7 +122,7 @@ func TestRoundRatios(t *testing.T) {
 	if err := WriteTable(&b, rep); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"3 rounds of every case in turn", "median of the 3 rounds' ratios"} {
+	for _, want := range []string{"3 rounds of every case in turn", "median of the ratios of the 3 rounds"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("table without %q:\n%s", want, b.String())
 		}

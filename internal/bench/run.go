@@ -240,6 +240,8 @@ type Report struct {
 	// the link saw, the faster first: one, or two when the host moved
 	// the CPUs during the run (see link.go); none when not probed.
 	Placements []PlacementRange
+	// placed says that the ratios compare only cases of one placement.
+	placed bool
 }
 
 // Failed returns the results whose case failed, the sweep's included.
@@ -521,12 +523,16 @@ func (r *Report) fold(rounds [][]Result, partial []Result) {
 	if len(rounds) == 1 {
 		boundary = 0
 	}
+	r.placed = boundary != 0
 	where := func(res Result) int { return placementOf(res, boundary) }
 	for _, round := range rounds {
 		(&Report{Results: round}).ratios(where)
 	}
 	if first {
 		r.Results = partial
+		for i := range partial {
+			partial[i].LinkLowNS, partial[i].LinkHighNS = linkRange(partial[i : i+1])
+		}
 		return
 	}
 	r.Results = make([]Result, len(rounds[0]))
@@ -539,7 +545,7 @@ func (r *Report) fold(rounds [][]Result, partial []Result) {
 		r.Results[i].LinkLowNS, r.Results[i].LinkHighNS = linkRange(column)
 	}
 	roundRatios(r.Results, rounds)
-	if boundary == 0 {
+	if !r.placed {
 		return
 	}
 	for p, rg := range ranges {
@@ -574,20 +580,32 @@ func (r *Report) fold(rounds [][]Result, partial []Result) {
 // limit (c-ring for streams; the faster of c-pingpong and c-ring for round
 // trips), raw, queue, unix, pipe and sem, each taken at its best where it
 // ran at several capacities. where says in which placement of the CPUs
-// each case ran (see placementOf): a row is compared only with cases of
-// its own placement, and a row where says -1 for gets no ratios.
+// each case ran (see placementOf): a row where says -1 for gets no
+// ratios, and a yardstick counts for a row only when all of its cases ran
+// in the row's placement (its best capacity in another placement could
+// have been slower in this one, or faster).
 func (r *Report) ratios(where func(Result) int) {
 	type key struct {
-		t     string
-		w     Workload
-		s     int
-		place int
+		t string
+		w Workload
+		s int
 	}
-	best := map[key]float64{}
+	type yardstick struct {
+		cost  float64
+		place int  // where its cases ran,
+		split bool // unless they ran in different placements
+	}
+	best := map[key]*yardstick{}
 	for _, res := range r.Results {
-		k := key{res.Transport, res.Workload, res.Size, where(res)}
-		if c := res.cost(); c > 0 && k.place >= 0 && (best[k] == 0 || c < best[k]) {
-			best[k] = c
+		c := res.cost()
+		if c == 0 {
+			continue
+		}
+		k, place := key{res.Transport, res.Workload, res.Size}, where(res)
+		if y := best[k]; y != nil {
+			y.cost, y.split = min(y.cost, c), y.split || place != y.place
+		} else {
+			best[k] = &yardstick{cost: c, place: place, split: place < 0}
 		}
 	}
 	limits := map[Workload][]string{RTT: {CPingPong, CRing}, Stream: {CRing}, Batch: {CRing}}
@@ -601,8 +619,14 @@ func (r *Report) ratios(where func(Result) int) {
 		vs := func(ts ...string) float64 {
 			least := 0.0
 			for _, t := range ts {
-				if b := best[key{t, res.Workload, res.Size, place}]; b > 0 && (least == 0 || b < least) {
-					least = b
+				y := best[key{t, res.Workload, res.Size}]
+				switch {
+				case y == nil:
+					continue
+				case y.split || y.place != place:
+					return 0
+				case least == 0 || y.cost < least:
+					least = y.cost
 				}
 			}
 			if least > 0 {

@@ -391,6 +391,8 @@ func TestRunRounds(t *testing.T) {
 			t.Errorf("%s: xRAW %v (%v-%v), want 1", key, r.VsRaw, r.VsRawLow, r.VsRawHigh)
 		case r.Transport != Raw && !(r.VsRawLow > 0 && r.VsRawLow <= r.VsRaw && r.VsRaw <= r.VsRawHigh):
 			t.Errorf("%s: xRAW %v outside its rounds' %v-%v", key, r.VsRaw, r.VsRawLow, r.VsRawHigh)
+		}
+		switch {
 		case r.Workload == RTT && (r.Samples == 0 || r.Hist.Count() != r.Samples):
 			t.Errorf("%s: %d samples, histogram %d", key, r.Samples, r.Hist.Count())
 		case r.Workload == Stream && (r.Messages == 0 || r.MsgsPerS <= 0):
