@@ -61,12 +61,13 @@
 // moved 8.8 GB/s through it against 26.7 GB/s through 4 MiB, its 64 B
 // stream 13 M/s against 35 M/s. Past 4 MiB it depends on where the two
 // CPUs sit. While the VM's two vCPUs were close (a cache line's round trip
-// between them 47-67 ns), 4 MiB stayed the fastest for 1 KiB and 64 KiB
-// messages; while they were far apart (284-408 ns), 16 MiB was faster at
-// every size, about twice as fast at 64 KiB, in C as well. The default
-// stays 4 MiB, a quarter of the memory; give a queue 16 MiB or more where
-// its two processes run on CPUs far apart ("shm bench" gives the round
-// trip between the two CPUs it pins to, and the rates at each capacity).
+// between them 47-85 ns), 4 MiB stayed the fastest for 1 KiB and 64 KiB
+// messages; while they were far apart (277-425 ns), 16 MiB was faster at
+// every size, about twice as fast at 64 KiB, in C as well. The default is
+// 4 MiB, a quarter of a 16 MiB ring's memory; give a queue 16 MiB or more
+// where its two processes run on CPUs far apart ("shm bench" gives the
+// round trip between the two CPUs it pins to, and the rates at each
+// capacity).
 //
 // The likely reason is where the consumer finds the lines it reads. A ring
 // that fits in the producer's own cache stays there: every line the

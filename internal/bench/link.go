@@ -25,8 +25,11 @@ import "slices"
 // ratios within each (Result.ByPlacement).
 
 // linkJump is the least step, as a factor, between two probes in sorted
-// order that splits them into two placements: the probes of one placement
-// spread by a few percent.
+// order that splits them into two placements. The probes of one placement
+// can spread by more than that from least to most (47-85 ns in one run on
+// the VM of docs/BENCHMARKS.md), but with one probe per case they lie close
+// together in sorted order, where the step between placements is
+// several-fold.
 const linkJump = 1.5
 
 // PlacementRange is one placement a run saw: the lowest and highest probes
@@ -37,30 +40,31 @@ type PlacementRange struct {
 }
 
 // PlacementRatios are a row's ratios within one placement: the medians of
-// the ratios of the rounds in which the row and its yardstick both ran
-// there, with the lowest and highest round's ratio to the C limit; Rounds
-// is how many of the run's rounds the row ran there.
+// the ratios of the Compared rounds in which the row and its yardstick both
+// ran there, with the lowest and highest round's ratio to the C limit;
+// Rounds is how many of the run's rounds the row ran there.
 type PlacementRatios struct {
 	PlacementRange
-	Rounds  int     `json:"rounds"`
-	VsC     float64 `json:"vs_c,omitempty"`
-	VsCLow  float64 `json:"vs_c_low,omitempty"`
-	VsCHigh float64 `json:"vs_c_high,omitempty"`
-	VsRaw   float64 `json:"vs_raw,omitempty"`
+	Rounds   int     `json:"rounds"`
+	Compared int     `json:"compared"`
+	VsC      float64 `json:"vs_c,omitempty"`
+	VsCLow   float64 `json:"vs_c_low,omitempty"`
+	VsCHigh  float64 `json:"vs_c_high,omitempty"`
+	VsRaw    float64 `json:"vs_raw,omitempty"`
 }
 
 // placements sorts the probes of a run's rounds into placements: the
 // boundary, the least probe of the slower placement (0 when there is one
 // placement), and the range of each placement, the faster first (none
-// when nothing was probed).
+// when nothing was probed). The probe after one case is the probe before
+// the next, so each is counted once, as a case's LinkAfterNS (the probe
+// before the run's first case is left out).
 func placements(rounds [][]Result) (boundary uint64, ranges []PlacementRange) {
 	var probes []uint64
 	for _, round := range rounds {
 		for _, r := range round {
-			for _, p := range []uint64{r.LinkBeforeNS, r.LinkAfterNS} {
-				if p > 0 {
-					probes = append(probes, p)
-				}
+			if r.LinkAfterNS > 0 {
+				probes = append(probes, r.LinkAfterNS)
 			}
 		}
 	}

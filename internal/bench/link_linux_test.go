@@ -21,8 +21,10 @@ func TestProbeLink(t *testing.T) {
 	for try := 0; try < 5 && got == 0; try++ {
 		got = probeLink(place)
 	}
-	if got == 0 || got > uint64(linkTimeout/linkBatch) {
-		t.Errorf("probeLink(%s) = %dns, want a round trip between 1ns and %v", place, got, linkTimeout/linkBatch)
+	// The slowest placement of a VM's vCPUs measured 425 ns; 20 µs is a
+	// link no machine has.
+	if got == 0 || got > 20_000 {
+		t.Errorf("probeLink(%s) = %dns, want a round trip between 1ns and 20µs", place, got)
 	}
 	if got := probeLink(Placement{Driver: -1, Peer: -1}); got != 0 {
 		t.Errorf("unpinned: probeLink = %d, want 0", got)

@@ -12,10 +12,12 @@ import (
 func onePlacement(Result) int { return 0 }
 
 func TestPlacements(t *testing.T) {
-	probed := func(pairs ...uint64) [][]Result {
+	// probed runs a case between each two probes, as Run does: the probe
+	// after one case is the probe before the next.
+	probed := func(probes ...uint64) [][]Result {
 		var round []Result
-		for i := 0; i+1 < len(pairs); i += 2 {
-			round = append(round, Result{LinkBeforeNS: pairs[i], LinkAfterNS: pairs[i+1]})
+		for i := 0; i+1 < len(probes); i++ {
+			round = append(round, Result{LinkBeforeNS: probes[i], LinkAfterNS: probes[i+1]})
 		}
 		return [][]Result{round}
 	}
@@ -27,13 +29,14 @@ func TestPlacements(t *testing.T) {
 	}{
 		{"not probed", probed(0, 0, 0, 0), 0, nil},
 		{"one placement", probed(130, 120, 121, 170), 0, []PlacementRange{{120, 170}}},
-		{"two placements", probed(130, 120, 120, 361, 400, 390, 271, 130), 271,
+		{"two placements", probed(130, 120, 120, 361, 400, 390, 271, 130, 125), 271,
 			[]PlacementRange{{120, 130}, {271, 400}}},
-		{"the widest step splits", probed(100, 160, 170, 800, 820, 810), 800,
-			[]PlacementRange{{100, 170}, {800, 820}}},
+		{"the widest step splits", probed(100, 100, 101, 160, 161, 800, 801), 800,
+			[]PlacementRange{{100, 161}, {800, 801}}},
+		{"the first probe is the first case's before only", probed(400, 120, 121, 122), 0, []PlacementRange{{120, 122}}},
 		{"a failed probe is left out", probed(0, 130, 125, 0), 0, []PlacementRange{{125, 130}}},
-		{"one slow probe is noise", probed(120, 125, 130, 400), 0, []PlacementRange{{120, 400}}},
-		{"one fast probe is noise", probed(40, 380, 390, 400), 0, []PlacementRange{{40, 400}}},
+		{"one slow probe is noise", probed(120, 125, 126, 400, 121, 124), 0, []PlacementRange{{121, 400}}},
+		{"one fast probe is noise", probed(380, 385, 40, 390, 400), 0, []PlacementRange{{40, 400}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			boundary, ranges := placements(tc.rounds)
@@ -117,8 +120,7 @@ func TestFoldByPlacement(t *testing.T) {
 		"125ns around some cases, 380ns around others",
 		"By placement:",
 		"xC AT 125ns",
-		"queue      stream    64B   4MiB      0.80",
-		"1.13",
+		"queue      stream    64B   4MiB      0.80         -              1 of 1  1.13         -              1 of 2",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table without %q:\n%s", want, out)

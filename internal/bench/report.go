@@ -24,7 +24,7 @@ import (
 // highest probe of the link between them around the case (link_low_ns,
 // link_high_ns), with Rounds and two placements of the CPUs the ratios
 // within each (by_placement: link_low_ns and link_high_ns of the
-// placement, rounds, vs_c, vs_c_low, vs_c_high, vs_raw), error for a case
+// placement, rounds, compared, vs_c, vs_c_low, vs_c_high, vs_raw), error for a case
 // that failed and skipped for one that did not run. The capacity sweep's
 // rows follow, with "sweep": true.
 func WriteJSON(w io.Writer, rep *Report) error {
@@ -296,8 +296,8 @@ func linkCell(p PlacementRange) string {
 }
 
 // writeByPlacement writes, for a run whose CPUs changed placement, each
-// row's ratios to the C limit and raw within each placement, and the
-// number of rounds they come from.
+// row's ratios to the C limit and raw within each placement, with how
+// many rounds gave them of those the row ran there.
 func writeByPlacement(w io.Writer, tw *tabwriter.Writer, rep *Report) error {
 	if !rep.placed {
 		return nil
@@ -314,7 +314,7 @@ func writeByPlacement(w io.Writer, tw *tabwriter.Writer, rep *Report) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	fmt.Fprintf(w, "\nBy placement: each row's ratios within each placement of the two CPUs (the link's round trip around the case), medians over the rounds in which the row and its yardstick both ran there, the range of xC in brackets; ROUNDS: the rounds the row ran there:\n")
+	fmt.Fprintf(w, "\nBy placement: each row's ratios within each placement of the two CPUs (the link's round trip around the case), medians over the rounds in which the row and its yardstick both ran there, the range of xC in brackets; ROUNDS: how many rounds gave a ratio, of those the row ran there:\n")
 	h := "TRANSPORT\tWORKLOAD\tSIZE\tCAPACITY"
 	for _, p := range rep.Placements {
 		at := " AT " + linkCell(p)
@@ -324,7 +324,7 @@ func writeByPlacement(w io.Writer, tw *tabwriter.Writer, rep *Report) error {
 	for _, r := range rows {
 		cells := []string{r.Transport, string(r.Workload), FormatSize(r.Size), capacityCell(r.Capacity)}
 		for _, p := range r.ByPlacement {
-			cells = append(cells, rangeRatio(p.VsC, p.VsCLow, p.VsCHigh), ratio(p.VsRaw), fmt.Sprint(p.Rounds))
+			cells = append(cells, rangeRatio(p.VsC, p.VsCLow, p.VsCHigh), ratio(p.VsRaw), fmt.Sprintf("%d of %d", p.Compared, p.Rounds))
 		}
 		fmt.Fprintln(tw, strings.Join(cells, "\t"))
 	}

@@ -569,6 +569,9 @@ func (r *Report) fold(rounds [][]Result, partial []Result) {
 				if where(round[i]) == p {
 					pr.Rounds++
 				}
+				if round[i].VsC > 0 || round[i].VsRaw > 0 {
+					pr.Compared++
+				}
 			}
 			r.Results[i].ByPlacement = append(r.Results[i].ByPlacement, pr)
 		}
