@@ -94,7 +94,8 @@ threads pinned there, which the table's first lines give. A host that moves
 its vCPUs can change it several-fold, and every figure with it. With
 --rounds, when the probes fall into two such placements, a ratio compares
 two cases of a round only if both ran in one placement, and a "By
-placement" table gives each row's ratios within each.
+placement" table gives each row's ratios within each. The sweep compares
+a row's capacities within the placement most of them ran in.
 
 It removes every object it creates in /dev/shm, also when SIGINT (Ctrl-C),
 SIGTERM or SIGHUP stops it (exit status 130).

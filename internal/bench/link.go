@@ -22,7 +22,8 @@ import "slices"
 // ran in the other placement (any of its cases, when it ran at several
 // capacities), has no ratio, and the row's ratio is the median of the
 // rounds that have one. With two placements, each row also gets its
-// ratios within each (Result.ByPlacement).
+// ratios within each (Result.ByPlacement). The capacity sweep is probed
+// too, and chooses among the capacities of one placement (sweptCapacity).
 
 // linkJump is the least step, as a factor, between two probes in sorted
 // order that splits them into two placements. The probes of one placement

@@ -206,3 +206,51 @@ func TestFoldPartialRound(t *testing.T) {
 		t.Errorf("table of a partial round:\n%s", out)
 	}
 }
+
+// TestSweptCapacity: the sweep's choice compares a row's capacities
+// within the placement most of them ran in. Here raw's 16 MiB case ran
+// while the CPUs were close, and fastest of all, but two of the others
+// ran far apart and one while the CPUs moved: 1 MiB, the faster of the
+// two, is chosen, and the table marks the other cells as not compared.
+func TestSweptCapacity(t *testing.T) {
+	const near, far = 60, 350
+	swept := func(capacity int64, rate float64, before, after uint64) Result {
+		return Result{Transport: Raw, Workload: Stream, Size: 64, Capacity: capacity, MsgsPerS: rate,
+			BytesPerS: rate * 64, Sweep: true, LinkBeforeNS: before, LinkAfterNS: after}
+	}
+	for _, tc := range []struct {
+		name  string
+		sweep []Result
+		want  int64
+		marks bool
+	}{
+		{"one placement", []Result{
+			swept(256<<10, 10e6, near, near), swept(1<<20, 12e6, near, near),
+			swept(4<<20, 20e6, near, near), swept(16<<20, 15e6, near, near)}, 4 << 20, false},
+		{"most ran far", []Result{
+			swept(256<<10, 5e6, far, far), swept(1<<20, 7e6, far, far),
+			swept(4<<20, 6e6, far, near), swept(16<<20, 30e6, near, near)}, 1 << 20, true},
+		{"no figure", nil, 4 << 20, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			boundary, _ := placements([][]Result{tc.sweep})
+			if got := sweptCapacity(tc.sweep, boundary, Raw, Stream, 64); got != tc.want {
+				t.Errorf("sweptCapacity = %d, want %d", got, tc.want)
+			}
+			if len(tc.sweep) == 0 {
+				return
+			}
+			var b strings.Builder
+			if err := WriteTable(&b, &Report{Sweep: tc.sweep}); err != nil {
+				t.Fatal(err)
+			}
+			out := b.String()
+			if got := strings.Contains(out, "~ marks a case"); got != tc.marks {
+				t.Errorf("the sweep's table marks cases apart: %v, want %v\n%s", got, tc.marks, out)
+			}
+			if tc.marks && (!strings.Contains(out, "1.92GB/s~") || !strings.Contains(out, "448MB/s*")) {
+				t.Errorf("want the 16 MiB cell marked apart and 1 MiB chosen:\n%s", out)
+			}
+		})
+	}
+}

@@ -346,12 +346,14 @@ func writeSweep(w io.Writer, tw *tabwriter.Writer, rep *Report) error {
 	var keys []key
 	rate := map[key]map[int64]string{}
 	best := map[key]int64{}
-	top := map[key]float64{}
+	boundary, _ := placements([][]Result{rep.Sweep})
+	apart := false // a case ran apart from the others of its row
 	for _, r := range rep.Sweep {
 		k := key{r.Transport, r.Workload, r.Size}
 		if rate[k] == nil {
 			rate[k] = map[int64]string{}
 			keys = append(keys, k)
+			best[k] = nominalCapacity(sweptCapacity(rep.Sweep, boundary, r.Transport, r.Workload, r.Size))
 		}
 		nominal := nominalCapacity(r.Capacity)
 		if !slices.Contains(caps, nominal) {
@@ -362,13 +364,17 @@ func writeSweep(w io.Writer, tw *tabwriter.Writer, rep *Report) error {
 			rate[k][nominal] = "failed"
 		default:
 			rate[k][nominal] = FormatRate(r.BytesPerS, "B")
-			if r.MsgsPerS > top[k] {
-				top[k], best[k] = r.MsgsPerS, nominal
+			if placementOf(r, boundary) != sweepPlacement(rep.Sweep, boundary, r.Transport, r.Workload, r.Size) {
+				rate[k][nominal] += "~"
+				apart = true
 			}
 		}
 	}
 	slices.Sort(caps)
 	fmt.Fprintf(w, "\nCapacity sweep (%v per case): the rate at each ring capacity; * marks the one the run used.\n", rep.SweepDuration.Round(time.Millisecond))
+	if apart {
+		fmt.Fprintf(w, "~ marks a case that ran in another placement of the CPUs than most of its row, or while they moved: it was not compared.\n")
+	}
 	h := "TRANSPORT\tWORKLOAD\tSIZE"
 	for _, c := range caps {
 		h += "\t" + capacityCell(c)
@@ -381,7 +387,7 @@ func writeSweep(w io.Writer, tw *tabwriter.Writer, rep *Report) error {
 			if v == "" {
 				v = "-"
 			}
-			if c == best[k] && top[k] > 0 {
+			if c == best[k] && rate[k][c] != "" && rate[k][c] != "failed" {
 				v += "*"
 			}
 			cells = append(cells, v)

@@ -106,7 +106,9 @@ func PeerCommand(exe string, args ...string) Option {
 // message size it streams through raw, and through c-ring in both its
 // forms, at each capacity, in a quarter of the run's Duration, and then
 // runs every case at the capacity that was fastest for raw (c-ring's
-// streams at their own fastest). Report.Sweep holds that sweep's figures.
+// streams at their own fastest), comparing capacities within one
+// placement of the CPUs (see sweptCapacity). Report.Sweep holds that
+// sweep's figures.
 // A run with round trips only makes no sweep and uses
 // queue.DefaultCapacity.
 func Capacities(cs ...int64) Option { return func(c *config) { c.capacities = cs } }
@@ -337,6 +339,7 @@ func Run(ctx context.Context, opts ...Option) (*Report, error) {
 	}
 	per := max(budget/time.Duration(max(len(main)*c.rounds, 1)), time.Millisecond)
 	rep := &Report{Placement: place, Duration: per, Rounds: c.rounds}
+	link := probeLink(place)
 	if len(sweep) > 0 {
 		rep.SweepDuration = max(c.duration/sweepShare/time.Duration(len(sweep)), time.Millisecond)
 		for i, cs := range sweep {
@@ -349,13 +352,14 @@ func Run(ctx context.Context, opts ...Option) (*Report, error) {
 				return rep, err
 			}
 			res.Sweep = true
+			res.LinkBeforeNS, link = link, probeLink(place)
+			res.LinkAfterNS = link
 			rep.Sweep = append(rep.Sweep, res)
 		}
 		main = r.cases(rep.Sweep)
 	}
 	order := runOrder(main)
 	var done [][]Result // complete rounds, each in report order
-	link := probeLink(place)
 	for round := range c.rounds {
 		results := make([]Result, len(main))
 		for k, i := range order {
@@ -462,17 +466,13 @@ func (r *runner) newCase(t Transport, w Workload, size int, capacity int64) Case
 // capacity. A transport with a ring gets a case per capacity of
 // Capacities or, after a sweep, the one the sweep chose: raw's fastest
 // stream for the size, or c-ring's own for c-ring's streams
-// (queue.DefaultCapacity where the sweep has no figure). c-ring's round
-// trips take raw's, as the Go rows they are read beside do.
+// (queue.DefaultCapacity where the sweep has no figure; see
+// sweptCapacity). c-ring's round trips take raw's, as the Go rows they are
+// read beside do.
 func (r *runner) cases(sweep []Result) []Case {
+	boundary, _ := placements([][]Result{sweep})
 	fastest := func(transport string, w Workload, size int) int64 {
-		best, at := 0.0, int64(queue.DefaultCapacity)
-		for _, res := range sweep {
-			if res.Transport == transport && res.Workload == w && res.Size == size && res.MsgsPerS > best {
-				best, at = res.MsgsPerS, res.Capacity
-			}
-		}
-		return at
+		return sweptCapacity(sweep, boundary, transport, w, size)
 	}
 	var out []Case
 	for _, w := range r.c.workloads {
@@ -502,6 +502,40 @@ func (r *runner) cases(sweep []Result) []Case {
 		}
 	}
 	return out
+}
+
+// sweptCapacity returns the capacity at which a transport's workload and
+// size streamed fastest in the capacity sweep, or queue.DefaultCapacity
+// when the sweep has no figure for it. Its cases are compared within one
+// placement of the CPUs (see link.go), the one most of them ran in (the
+// faster placement on a tie): a capacity whose case ran in the other, or
+// while the CPUs moved, is not chosen.
+func sweptCapacity(sweep []Result, boundary uint64, transport string, w Workload, size int) int64 {
+	in := sweepPlacement(sweep, boundary, transport, w, size)
+	best, at := 0.0, int64(queue.DefaultCapacity)
+	for _, res := range sweep {
+		if res.Transport == transport && res.Workload == w && res.Size == size && res.MsgsPerS > best && placementOf(res, boundary) == in {
+			best, at = res.MsgsPerS, res.Capacity
+		}
+	}
+	return at
+}
+
+// sweepPlacement returns the placement in which most of the sweep's cases
+// of a transport's workload and size ran, the faster one on a tie.
+func sweepPlacement(sweep []Result, boundary uint64, transport string, w Workload, size int) int {
+	var n [2]int
+	for _, res := range sweep {
+		if res.Transport == transport && res.Workload == w && res.Size == size {
+			if p := placementOf(res, boundary); p >= 0 {
+				n[p]++
+			}
+		}
+	}
+	if n[1] > n[0] {
+		return 1
+	}
+	return 0
 }
 
 // fold sets the report's results from the complete rounds, each case's
