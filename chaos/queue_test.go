@@ -569,6 +569,21 @@ func testQueueKillConsumer(t *testing.T, otherNS bool) {
 			t.Fatalf("consumer not ready: %s", p.Output())
 		}
 		all = append(all, p)
+		// The consumer takes its role with its first Peek, after "ready".
+		// Killed before that, it would leave a queue that never had a
+		// consumer, which a Send rightly waits on: wait for the claim.
+		for start := time.Now(); ; time.Sleep(time.Millisecond) {
+			st, err := queue.Stat(qname)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Consumer != nil && st.Consumer.Alive {
+				break
+			}
+			if time.Since(start) > 10*time.Second {
+				t.Fatalf("the consumer did not take its role in 10s: %s", p.Output())
+			}
+		}
 		return p
 	}
 	send := func() error {
