@@ -228,6 +228,13 @@ func qProducer(a shmtest.Args) int {
 		bufs[i] = make([]byte, msgHeader+maxPay)
 	}
 	batch := make([][]byte, 0, 8)
+	// Take the role before saying ready: a producer killed before its
+	// first send would otherwise leave a queue that never had one, which
+	// a consumer rightly waits on instead of reporting it dead.
+	if err := q.BecomeProducer(); err != nil {
+		say("become producer: %v", err)
+		return shmtest.ExitFail
+	}
 	say("ready")
 	for seq := uint64(0); count == 0 || seq < count; {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
