@@ -95,7 +95,10 @@
 //     nanoseconds each; SendBatch and ReceiveBatch take about a third of
 //     that per message, because the cursors are published once per batch.
 //   - Large messages cost their copy: Reserve/Commit and Peek/Release write
-//     and read in place instead.
+//     and read in place instead. For small ones the in-place calls cost
+//     more than the copy they save, two calls a side instead of one: at
+//     64 B between two processes they streamed 16 M messages/s against 43
+//     M for Send and Receive.
 //   - With several producers every Send takes the reserve lock, a full
 //     barrier; SendBatch takes it once per run of up to 64 messages.
 //   - Spin gives the lowest latency and keeps a CPU busy while it waits;
