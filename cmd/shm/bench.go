@@ -69,7 +69,8 @@ measured (PEER CPU, 100% is one CPU busy), and its time per message
 relative to the C limit (xC), to raw (xRAW), to the Unix socket (xUNIX) and
 to the pipe (xPIPE), or for wake to a bare futex hand-off between
 semaphores (xSEM); when the run has topic or competing-consumer rows and
-the queue, also to the queue (xQUEUE), their yardstick.
+the queue, also to the queue (xQUEUE), their yardstick. Round trips also
+get their p99.9 over the least p99.9 of the C limit's cases (xC P99.9).
 
 The ring's capacity matters as much as the transport: raw, the queues, sem
 and c-ring run once per --capacity (bytes of each direction's ring). Without

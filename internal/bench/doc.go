@@ -55,7 +55,8 @@
 // each case runs as one such program, which forks its own peer, and every
 // row's xC compares it with the C limit of its workload and size, the
 // fastest of the C rows (without gcc their rows are Skipped, with the
-// reason). CRing's round trips go through a ring of the case's capacity
+// reason), and a round trip's xC P99.9 its tail with the least p99.9 of
+// those rows. CRing's round trips go through a ring of the case's capacity
 // each way, where CPingPong's use one slot each way: slower for small
 // messages, which is what a ring costs in C, and faster for large ones.
 // Raw, the same in Go with no queue code: two rings of slots in a shared

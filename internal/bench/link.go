@@ -42,8 +42,9 @@ type PlacementRange struct {
 
 // PlacementRatios are a row's ratios within one placement: the medians of
 // the ratios of the Compared rounds in which the row and its yardstick both
-// ran there, with the lowest and highest round's ratio to the C limit;
-// Rounds is how many of the run's rounds the row ran there.
+// ran there, with the lowest and highest round's ratio to the C limit, and
+// for round trips the ratio of the p99.9s (Result.VsCTail); Rounds is how
+// many of the run's rounds the row ran there.
 type PlacementRatios struct {
 	PlacementRange
 	Rounds   int     `json:"rounds"`
@@ -51,6 +52,7 @@ type PlacementRatios struct {
 	VsC      float64 `json:"vs_c,omitempty"`
 	VsCLow   float64 `json:"vs_c_low,omitempty"`
 	VsCHigh  float64 `json:"vs_c_high,omitempty"`
+	VsCTail  float64 `json:"vs_c_p999,omitempty"`
 	VsRaw    float64 `json:"vs_raw,omitempty"`
 }
 

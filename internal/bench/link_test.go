@@ -128,6 +128,44 @@ func TestFoldByPlacement(t *testing.T) {
 	}
 }
 
+// TestFoldTailByPlacement folds three rounds of made-up round trips, two
+// near and one far: each round's p99.9 ratio comes from that round's own
+// figures, the row's is their median, and each placement gets its own.
+func TestFoldTailByPlacement(t *testing.T) {
+	const near, far = 125, 380
+	rtt := func(transport string, p50, p999 uint64, probe uint64) Result {
+		return Result{Transport: transport, Workload: RTT, Size: 64, P50NS: p50, P999NS: p999, Samples: 1_000_000,
+			DurationNS: 1e9, LinkBeforeNS: probe, LinkAfterNS: probe}
+	}
+	rounds := [][]Result{
+		{rtt(CPingPong, 150, 200, near), rtt(QueueSpin, 180, 300, near)},
+		{rtt(CPingPong, 400, 1000, far), rtt(QueueSpin, 450, 1100, far)},
+		{rtt(CPingPong, 150, 250, near), rtt(QueueSpin, 190, 300, near)},
+		{rtt(CPingPong, 150, 200, near), rtt(QueueSpin, 190, 300, near)},
+	}
+	rep := &Report{Rounds: len(rounds)}
+	rep.fold(rounds, nil)
+	q := rep.Results[1]
+	if want := 1.35; math.Abs(q.VsCTail-want) > 1e-9 {
+		t.Errorf("queue-spin: xC P99.9 %v, want %v, the median of 1.5, 1.1, 1.2 and 1.5", q.VsCTail, want)
+	}
+	if len(q.ByPlacement) != 2 {
+		t.Fatalf("queue-spin: %d placements, want 2", len(q.ByPlacement))
+	}
+	if near, far := q.ByPlacement[0].VsCTail, q.ByPlacement[1].VsCTail; near != 1.5 || math.Abs(far-1.1) > 1e-9 {
+		t.Errorf("queue-spin: xC P99.9 %v near and %v far, want 1.5 and 1.1", near, far)
+	}
+	var b strings.Builder
+	if err := WriteTable(&b, rep); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"xC P99.9 AT 125ns", "xC P99.9 AT 380ns"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("table without %q:\n%s", want, b.String())
+		}
+	}
+}
+
 // TestFoldOnePlacement: with one placement, or none probed, every round
 // counts and no row has ratios by placement.
 func TestFoldOnePlacement(t *testing.T) {

@@ -18,13 +18,15 @@ import (
 // streams, the ratios vs_c (to the C limit), vs_raw, vs_queue, vs_unix,
 // vs_pipe and vs_sem (time per message over theirs; with Rounds, the median
 // of the rounds' ratios, and vs_c_low, vs_c_high, vs_raw_low, vs_raw_high,
-// vs_queue_low and vs_queue_high the lowest and highest round's), the
-// peer's CPU time in the measured part (peer_cpu_ns, peer_cpu_percent; 0
+// vs_queue_low and vs_queue_high the lowest and highest round's), for
+// round trips vs_c_p999 (the p99.9 over the least p99.9 of the C limit's
+// cases; with Rounds the median of the rounds'), the peer's CPU time in the measured part (peer_cpu_ns, peer_cpu_percent; 0
 // for the C rows, which do not measure it), the CPUs, the lowest and
 // highest probe of the link between them around the case (link_low_ns,
 // link_high_ns), with Rounds and two placements of the CPUs the ratios
 // within each (by_placement: link_low_ns and link_high_ns of the
-// placement, rounds, compared, vs_c, vs_c_low, vs_c_high, vs_raw), error for a case
+// placement, rounds, compared, vs_c, vs_c_low, vs_c_high, vs_c_p999,
+// vs_raw), error for a case
 // that failed and skipped for one that did not run. The capacity sweep's
 // rows follow, with "sweep": true.
 func WriteJSON(w io.Writer, rep *Report) error {
@@ -42,7 +44,7 @@ func WriteJSON(w io.Writer, rep *Report) error {
 func isC(transport string) bool { return transport == CPingPong || transport == CRing }
 
 // columns are the optional columns of a table: those that some row fills.
-type columns struct{ capacity, c, queue, pipe bool }
+type columns struct{ capacity, c, cTail, queue, pipe bool }
 
 // onQueue reports whether a transport is one of the patterns built on the
 // queue, whose yardstick is the queue (the xQUEUE column).
@@ -55,6 +57,7 @@ func columnsOf(rows []Result) columns {
 	for _, r := range rows {
 		k.capacity = k.capacity || r.Capacity > 0
 		k.c = k.c || r.VsC > 0
+		k.cTail = k.cTail || r.VsCTail > 0
 		k.pipe = k.pipe || r.VsPipe > 0
 		k.queue = k.queue || onQueue(r.Transport) && r.VsQueue > 0
 	}
@@ -115,6 +118,9 @@ func WriteTable(w io.Writer, rep *Report) error {
 		if k.c {
 			cells = append(cells, rangeRatio(r.VsC, r.VsCLow, r.VsCHigh))
 		}
+		if k.cTail {
+			cells = append(cells, ratio(r.VsCTail))
+		}
 		cells = append(cells, rawRatio(r))
 		if k.queue {
 			cells = append(cells, rangeRatio(r.VsQueue, r.VsQueueLow, r.VsQueueHigh))
@@ -133,6 +139,9 @@ func WriteTable(w io.Writer, rep *Report) error {
 		h += figures + "\tPEER CPU\t"
 		if k.c {
 			h += "xC\t"
+		}
+		if k.cTail {
+			h += "xC P99.9\t"
 		}
 		h += "xRAW\t"
 		if k.queue {
@@ -199,6 +208,9 @@ func WriteTable(w io.Writer, rep *Report) error {
 	if k.c {
 		fmt.Fprintf(w, "\nxC: time per message (median round trip, or 1/rate) over that of the C limit at the same size: the faster of c-pingpong and c-ring for round trips, c-ring for streams, at its fastest capacity.\n")
 		fmt.Fprintf(w, "xRAW, xUNIX, xPIPE: the same over raw (at its fastest capacity), unix and pipe; below 1 is faster.\n")
+		if k.cTail {
+			fmt.Fprintf(w, "xC P99.9: a round trip's p99.9 over the least p99.9 of the C limit's cases at the same size.\n")
+		}
 	} else {
 		fmt.Fprintf(w, "\nxRAW, xUNIX: time per message (median round trip, or 1/rate) over that of raw and of unix at the same size; below 1 is faster.\n")
 	}
@@ -314,17 +326,31 @@ func writeByPlacement(w io.Writer, tw *tabwriter.Writer, rep *Report) error {
 	if len(rows) == 0 {
 		return nil
 	}
+	tails := false
+	for _, r := range rows {
+		for _, p := range r.ByPlacement {
+			tails = tails || p.VsCTail > 0
+		}
+	}
 	fmt.Fprintf(w, "\nBy placement: each row's ratios within each placement of the two CPUs (the link's round trip around the case), medians over the rounds in which the row and its yardstick both ran there, the range of xC in brackets; ROUNDS: how many rounds gave a ratio, of those the row ran there:\n")
 	h := "TRANSPORT\tWORKLOAD\tSIZE\tCAPACITY"
 	for _, p := range rep.Placements {
 		at := " AT " + linkCell(p)
-		h += "\txC" + at + "\txRAW" + at + "\tROUNDS"
+		h += "\txC" + at
+		if tails {
+			h += "\txC P99.9" + at
+		}
+		h += "\txRAW" + at + "\tROUNDS"
 	}
 	fmt.Fprintln(tw, h)
 	for _, r := range rows {
 		cells := []string{r.Transport, string(r.Workload), FormatSize(r.Size), capacityCell(r.Capacity)}
 		for _, p := range r.ByPlacement {
-			cells = append(cells, rangeRatio(p.VsC, p.VsCLow, p.VsCHigh), ratio(p.VsRaw), fmt.Sprintf("%d of %d", p.Compared, p.Rounds))
+			cells = append(cells, rangeRatio(p.VsC, p.VsCLow, p.VsCHigh))
+			if tails {
+				cells = append(cells, ratio(p.VsCTail))
+			}
+			cells = append(cells, ratio(p.VsRaw), fmt.Sprintf("%d of %d", p.Compared, p.Rounds))
 		}
 		fmt.Fprintln(tw, strings.Join(cells, "\t"))
 	}

@@ -79,14 +79,15 @@ func roundRatios(merged []Result, rounds [][]Result) {
 		if m.Error != "" || m.Skipped != "" {
 			continue
 		}
-		var c, raw, unix, pipe, sem, q []float64
+		var c, raw, unix, pipe, sem, q, tail []float64
 		for _, round := range rounds {
 			x := round[i]
 			c, raw, unix = append(c, x.VsC), append(raw, x.VsRaw), append(unix, x.VsUnix)
 			pipe, sem, q = append(pipe, x.VsPipe), append(sem, x.VsSem), append(q, x.VsQueue)
+			tail = append(tail, x.VsCTail)
 		}
 		m.VsC, m.VsRaw, m.VsUnix, m.VsPipe, m.VsSem = median(c), median(raw), median(unix), median(pipe), median(sem)
-		m.VsQueue = median(q)
+		m.VsQueue, m.VsCTail = median(q), median(tail)
 		if len(rounds) > 1 {
 			m.VsQueueLow, m.VsQueueHigh = spread(q)
 			m.VsRawLow, m.VsRawHigh = spread(raw)

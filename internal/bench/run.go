@@ -158,6 +158,11 @@ type Result struct {
 	VsRawHigh  float64 `json:"vs_raw_high,omitempty"` // and the highest
 	VsCLow     float64 `json:"vs_c_low,omitempty"`    // with Rounds: the lowest round's ratio to the C limit
 	VsCHigh    float64 `json:"vs_c_high,omitempty"`   // and the highest
+	// VsCTail is, for round trips, the p99.9 over the least p99.9 of the
+	// C limit's cases at the same size (see Report.ratios); with Rounds
+	// the median of the rounds' ratios, each from that round's round
+	// trips alone.
+	VsCTail float64 `json:"vs_c_p999,omitempty"`
 	// VsQueue is the time per message over the queue's (default waiting),
 	// the yardstick of the patterns built on it (topics, competing
 	// consumers); with Rounds the median of the rounds' ratios, with their
@@ -208,6 +213,16 @@ func (r *Result) cost() float64 {
 		return 1 / r.MsgsPerS
 	}
 	return 0
+}
+
+// tailCost is the p99.9 of a round-trip case, or zero (unknown) for other
+// workloads and for a case that timed too few round trips to have one
+// above it.
+func (r *Result) tailCost() float64 {
+	if r.Workload != RTT || r.cost() == 0 || float64(r.Samples)*(1-0.999) < 1 {
+		return 0
+	}
+	return float64(r.P999NS)
 }
 
 // setLatencies sets the round-trip figures from h, which holds every timed
@@ -598,7 +613,7 @@ func (r *Report) fold(rounds [][]Result, partial []Result) {
 		roundRatios(merged, within)
 		for i := range r.Results {
 			m := &merged[i]
-			pr := PlacementRatios{PlacementRange: rg, VsC: m.VsC, VsCLow: m.VsCLow, VsCHigh: m.VsCHigh, VsRaw: m.VsRaw}
+			pr := PlacementRatios{PlacementRange: rg, VsC: m.VsC, VsCLow: m.VsCLow, VsCHigh: m.VsCHigh, VsCTail: m.VsCTail, VsRaw: m.VsRaw}
 			for _, round := range within {
 				if where(round[i]) == p {
 					pr.Rounds++
@@ -616,7 +631,8 @@ func (r *Report) fold(rounds [][]Result, partial []Result) {
 // time per message over that of the same workload and size through the C
 // limit (c-ring for streams; the faster of c-pingpong and c-ring for round
 // trips), raw, queue, unix, pipe and sem, each taken at its best where it
-// ran at several capacities. where says in which placement of the CPUs
+// ran at several capacities. For round trips it also fills VsCTail, the
+// row's p99.9 over the least p99.9 of the C limit's cases. where says in which placement of the CPUs
 // each case ran (see placementOf): a row where says -1 for gets no
 // ratios, and a yardstick counts for a row only when all of its cases ran
 // in the row's placement (its best capacity in another placement could
@@ -629,49 +645,59 @@ func (r *Report) ratios(where func(Result) int) {
 	}
 	type yardstick struct {
 		cost  float64
-		place int  // where its cases ran,
-		split bool // unless they ran in different placements
+		tail  float64 // the least p99.9 of its round-trip cases
+		place int     // where its cases ran,
+		split bool    // unless they ran in different placements
 	}
 	best := map[key]*yardstick{}
 	for _, res := range r.Results {
-		c := res.cost()
+		c, t := res.cost(), res.tailCost()
 		if c == 0 {
 			continue
 		}
 		k, place := key{res.Transport, res.Workload, res.Size}, where(res)
 		if y := best[k]; y != nil {
 			y.cost, y.split = min(y.cost, c), y.split || place != y.place
+			if t > 0 && (y.tail == 0 || t < y.tail) {
+				y.tail = t
+			}
 		} else {
-			best[k] = &yardstick{cost: c, place: place, split: place < 0}
+			best[k] = &yardstick{cost: c, tail: t, place: place, split: place < 0}
 		}
 	}
 	limits := map[Workload][]string{RTT: {CPingPong, CRing}, Stream: {CRing}, Batch: {CRing}}
 	for i := range r.Results {
 		res := &r.Results[i]
-		res.VsC, res.VsRaw, res.VsUnix, res.VsPipe, res.VsSem, res.VsQueue = 0, 0, 0, 0, 0, 0
+		res.VsC, res.VsRaw, res.VsUnix, res.VsPipe, res.VsSem, res.VsQueue, res.VsCTail = 0, 0, 0, 0, 0, 0, 0
 		c, place := res.cost(), where(*res)
 		if c == 0 || place < 0 {
 			continue
 		}
-		vs := func(ts ...string) float64 {
+		// vs divides c by the least of figure over the cases of the
+		// transports ts, or returns 0 when none is known or a yardstick's
+		// cases ran outside the row's placement.
+		vs := func(c float64, figure func(*yardstick) float64, ts ...string) float64 {
 			least := 0.0
 			for _, t := range ts {
 				y := best[key{t, res.Workload, res.Size}]
 				switch {
-				case y == nil:
+				case y == nil || figure(y) == 0:
 					continue
 				case y.split || y.place != place:
 					return 0
-				case least == 0 || y.cost < least:
-					least = y.cost
+				case least == 0 || figure(y) < least:
+					least = figure(y)
 				}
 			}
-			if least > 0 {
+			if c > 0 && least > 0 {
 				return c / least
 			}
 			return 0
 		}
-		res.VsC, res.VsRaw, res.VsUnix, res.VsPipe, res.VsSem = vs(limits[res.Workload]...), vs(Raw), vs(Unix), vs(Pipe), vs(Sem)
-		res.VsQueue = vs(Queue)
+		cost := func(y *yardstick) float64 { return y.cost }
+		res.VsC, res.VsRaw = vs(c, cost, limits[res.Workload]...), vs(c, cost, Raw)
+		res.VsUnix, res.VsPipe, res.VsSem = vs(c, cost, Unix), vs(c, cost, Pipe), vs(c, cost, Sem)
+		res.VsQueue = vs(c, cost, Queue)
+		res.VsCTail = vs(res.tailCost(), func(y *yardstick) float64 { return y.tail }, limits[res.Workload]...)
 	}
 }
