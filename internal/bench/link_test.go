@@ -128,7 +128,7 @@ func TestFoldByPlacement(t *testing.T) {
 	}
 }
 
-// TestFoldTailByPlacement folds three rounds of made-up round trips, two
+// TestFoldTailByPlacement folds four rounds of made-up round trips, three
 // near and one far: each round's p99.9 ratio comes from that round's own
 // figures, the row's is their median, and each placement gets its own.
 func TestFoldTailByPlacement(t *testing.T) {
@@ -215,6 +215,32 @@ func TestFoldYardstickSplit(t *testing.T) {
 	}
 	if p := q.ByPlacement; len(p) != 2 || p[1].Rounds != 2 || math.Abs(p[1].VsC-7.0/6) > 1e-9 {
 		t.Errorf("queue by placement %+v, want the far xC from the last round alone", p)
+	}
+}
+
+// TestFoldTailYardstickSplit: the p99.9 ratio follows xC's placement
+// rule. In the second round c-ring's 4 MiB case ran in the other
+// placement than its 8 KiB case and the queue's, so that round gives the
+// queue no ratio of either kind.
+func TestFoldTailYardstickSplit(t *testing.T) {
+	const near, far = 125, 380
+	rtt := func(transport string, capacity int64, p50, p999 uint64, link uint64) Result {
+		return Result{Transport: transport, Workload: RTT, Size: 64, Capacity: capacity, P50NS: p50, P999NS: p999,
+			Samples: 1_000_000, DurationNS: 1e9, LinkBeforeNS: link, LinkAfterNS: link}
+	}
+	rounds := [][]Result{
+		{rtt(CRing, 8<<10, 150, 200, near), rtt(CRing, 4<<20, 160, 220, near), rtt(Queue, 4<<20, 190, 300, near)},
+		{rtt(CRing, 8<<10, 150, 200, near), rtt(CRing, 4<<20, 400, 900, far), rtt(Queue, 4<<20, 190, 300, near)},
+		{rtt(CRing, 8<<10, 380, 1000, far), rtt(CRing, 4<<20, 400, 900, far), rtt(Queue, 4<<20, 450, 1080, far)},
+	}
+	rep := &Report{Rounds: len(rounds)}
+	rep.fold(rounds, nil)
+	q := rep.Results[2]
+	if want := (1.5 + 1.2) / 2; math.Abs(q.VsCTail-want) > 1e-9 {
+		t.Errorf("queue: xC P99.9 %v, want %v from the first and last rounds", q.VsCTail, want)
+	}
+	if p := q.ByPlacement; len(p) != 2 || p[0].Rounds != 2 || p[0].VsCTail != 1.5 || math.Abs(p[1].VsCTail-1.2) > 1e-9 {
+		t.Errorf("queue by placement %+v, want xC P99.9 1.5 near from the first round alone, 1.2 far", p)
 	}
 }
 

@@ -18,17 +18,17 @@ import (
 // streams, the ratios vs_c (to the C limit), vs_raw, vs_queue, vs_unix,
 // vs_pipe and vs_sem (time per message over theirs; with Rounds, the median
 // of the rounds' ratios, and vs_c_low, vs_c_high, vs_raw_low, vs_raw_high,
-// vs_queue_low and vs_queue_high the lowest and highest round's), for
-// round trips vs_c_p999 (the p99.9 over the least p99.9 of the C limit's
-// cases; with Rounds the median of the rounds'), the peer's CPU time in the measured part (peer_cpu_ns, peer_cpu_percent; 0
-// for the C rows, which do not measure it), the CPUs, the lowest and
-// highest probe of the link between them around the case (link_low_ns,
-// link_high_ns), with Rounds and two placements of the CPUs the ratios
-// within each (by_placement: link_low_ns and link_high_ns of the
-// placement, rounds, compared, vs_c, vs_c_low, vs_c_high, vs_c_p999,
-// vs_raw), error for a case
-// that failed and skipped for one that did not run. The capacity sweep's
-// rows follow, with "sweep": true.
+// vs_queue_low and vs_queue_high the lowest and highest round's), for round
+// trips vs_c_p999 (the p99.9 over the least p99.9 of the C limit's cases;
+// with Rounds the median of the rounds'), the peer's CPU time in the
+// measured part (peer_cpu_ns, peer_cpu_percent; 0 for the C rows, which do
+// not measure it), the CPUs, the lowest and highest probe of the link
+// between them around the case (link_low_ns, link_high_ns), with Rounds and
+// two placements of the CPUs the ratios within each (by_placement:
+// link_low_ns and link_high_ns of the placement, rounds, compared, vs_c,
+// vs_c_low, vs_c_high, vs_c_p999, vs_raw), error for a case that failed and
+// skipped for one that did not run. The capacity sweep's rows follow, with
+// "sweep": true.
 func WriteJSON(w io.Writer, rep *Report) error {
 	res := append(append([]Result{}, rep.Results...), rep.Sweep...)
 	b, err := json.MarshalIndent(res, "", "  ")

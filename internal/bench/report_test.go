@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"errors"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -189,16 +190,16 @@ func TestRoundTripLimit(t *testing.T) {
 }
 
 // TestRoundTripTailLimit: a round trip's p99.9 is compared with the least
-// p99.9 of the C limit's cases at its size, whichever of them had the
-// faster median, and only where both timed enough round trips to have a
-// p99.9.
+// p99.9 of the C limit's cases at its size, over every program and
+// capacity regardless of which had the faster median, and only where both
+// timed enough round trips to have a p99.9.
 func TestRoundTripTailLimit(t *testing.T) {
 	rtt := func(tr string, size int, capacity int64, p50, p999, samples uint64) Result {
 		return Result{Transport: tr, Workload: RTT, Size: size, Capacity: capacity, P50NS: p50, P999NS: p999, Samples: samples}
 	}
 	const many = 1_000_000
 	rep := &Report{Results: []Result{
-		rtt(CPingPong, 64, 0, 150, 240, many), rtt(CRing, 64, 4<<10, 160, 200, many), rtt(CRing, 64, 4<<20, 170, 220, many),
+		rtt(CPingPong, 64, 0, 150, 240, many), rtt(CRing, 64, 4<<10, 160, 250, many), rtt(CRing, 64, 4<<20, 170, 200, many),
 		rtt(Queue, 64, 4<<20, 200, 300, many),
 		rtt(Queue, 64, 8<<10, 190, 500, 999), // too few round trips for a p99.9
 		rtt(CPingPong, 1024, 0, 200, 300, 999), rtt(Queue, 1024, 4<<20, 300, 450, many),
@@ -207,8 +208,8 @@ func TestRoundTripTailLimit(t *testing.T) {
 		{Transport: CRing, Workload: Stream, Size: 64, MsgsPerS: 2e6},
 	}}
 	rep.ratios(onePlacement)
-	for i, want := range []float64{1.2, 1, 1.1, 1.5, 0, 0, 0, 1, 0, 1.5, 0, 0} {
-		if r := rep.Results[i]; r.VsCTail != want {
+	for i, want := range []float64{1.2, 1.25, 1, 1.5, 0, 0, 0, 1, 0, 1.5, 0, 0} {
+		if r := rep.Results[i]; math.Abs(r.VsCTail-want) > 1e-9 {
 			t.Errorf("%s %s %d B at %d: xC P99.9 %v, want %v", r.Transport, r.Workload, r.Size, r.Capacity, r.VsCTail, want)
 		}
 	}

@@ -632,11 +632,11 @@ func (r *Report) fold(rounds [][]Result, partial []Result) {
 // limit (c-ring for streams; the faster of c-pingpong and c-ring for round
 // trips), raw, queue, unix, pipe and sem, each taken at its best where it
 // ran at several capacities. For round trips it also fills VsCTail, the
-// row's p99.9 over the least p99.9 of the C limit's cases. where says in which placement of the CPUs
-// each case ran (see placementOf): a row where says -1 for gets no
-// ratios, and a yardstick counts for a row only when all of its cases ran
-// in the row's placement (its best capacity in another placement could
-// have been slower in this one, or faster).
+// row's p99.9 over the least p99.9 of the C limit's cases. where says in
+// which placement of the CPUs each case ran (see placementOf): a row where
+// says -1 for gets no ratios, and a yardstick counts for a row only when
+// all of its cases ran in the row's placement (its best capacity in another
+// placement could have been slower in this one, or faster).
 func (r *Report) ratios(where func(Result) int) {
 	type key struct {
 		t string
@@ -681,10 +681,12 @@ func (r *Report) ratios(where func(Result) int) {
 			for _, t := range ts {
 				y := best[key{t, res.Workload, res.Size}]
 				switch {
-				case y == nil || figure(y) == 0:
+				case y == nil:
 					continue
 				case y.split || y.place != place:
 					return 0
+				case figure(y) == 0:
+					continue
 				case least == 0 || figure(y) < least:
 					least = figure(y)
 				}
