@@ -94,17 +94,19 @@
 //   - Small messages one at a time (Send, Receive) cost a few tens of
 //     nanoseconds each; SendBatch and ReceiveBatch take about a third of
 //     that per message, because the cursors are published once per batch.
-//   - Large messages cost their copy: Reserve/Commit and Peek/Release write
-//     and read in place instead. Between two CPUs the copy may cost less
-//     than moving the message's cache lines, which the in-place calls do
-//     too: on one AMD VM, 64 KiB messages read in place streamed up to a
-//     fifth slower than with Receive, which copies them out, and a message
-//     built in place with ordinary stores no faster than one sent with
-//     Send. For small messages the in-place calls cost more than the copy
-//     they save, two calls a side instead of one, each paying the fault
-//     guard: at 64 B between two processes they streamed 16 M messages/s
-//     against 43 M for Send and Receive (21–22 ns a message against 13–14
-//     in another measurement, and 10–11 against 9 with NoFaultGuard).
+//   - Reserve/Commit and Peek/Release write and read a message in place,
+//     saving its copy. Between two CPUs, though, a large message's copy
+//     can hide under moving its cache lines from one CPU to the other,
+//     which the in-place calls pay too: on one AMD VM, 64 KiB messages
+//     read in place took 1.2–1.3 times as long a message as with Receive,
+//     which copies them out, and a message built in place with ordinary
+//     stores streamed no faster than one sent with Send; their round
+//     trips were faster (0.88 of Send and Receive's). Measure both. For
+//     small messages the in-place calls cost more than the copy they
+//     save, two calls a side instead of one, each paying the fault guard:
+//     at 64 B between two processes they streamed 16 M messages/s against
+//     43 M for Send and Receive (21–22 ns a message against 13–14 in
+//     another measurement, and 10–11 against 9 with NoFaultGuard).
 //   - With several producers every Send takes the reserve lock, a full
 //     barrier; SendBatch takes it once per run of up to 64 messages.
 //   - Spin gives the lowest latency and keeps a CPU busy while it waits;
