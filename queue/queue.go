@@ -86,6 +86,10 @@ type Queue struct {
 	// glance; both are 0 for a handle that does not spin.
 	glances     int
 	lateGlances int
+	// wrapZone is how near the ring's end a fast consumer's head is when
+	// the next record may wrap; a glance there watches the ring's first
+	// line too (see glance).
+	wrapZone uint64
 	// yielded is when a spinning wait of this handle last yielded the CPU
 	// (see spinYield).
 	yielded time.Time
@@ -337,6 +341,7 @@ func attachMapped(name string, seg *shm.Segment, c *config) (*Queue, error) {
 		q.lateGlances = lateLooks
 	}
 	q.tailEvery = max(g.capacity/16, recordHeader)
+	q.wrapZone = min(recSize(g.maxMsg)+recordHeader, wrapZoneMax)
 	return q, nil
 }
 
