@@ -76,7 +76,7 @@ func (q *Queue) receive(ctx context.Context, buf []byte) (_ []byte, err error) {
 // no message (or does not apply): through next, waiting if block.
 func (q *Queue) receiveNext(ctx context.Context, buf []byte, block bool) (_ []byte, err error) {
 	if block && q.fastConsumer() && q.glance() {
-		if off, n, rec, ok := q.dataAt(q.c.head); ok {
+		if off, n, rec, ok := q.glancedAt(q.c.head); ok {
 			buf = append(buf[:0], q.ring[off:off+n]...)
 			q.advance(rec)
 			return buf, nil
@@ -304,7 +304,7 @@ func (q *Queue) peek(ctx context.Context) (_ []byte, err error) {
 // apply): through next, waiting.
 func (q *Queue) peekNext(ctx context.Context) (_ []byte, err error) {
 	if q.fastConsumer() && q.glance() {
-		if off, n, rec, ok := q.dataAt(q.c.head); ok {
+		if off, n, rec, ok := q.glancedAt(q.c.head); ok {
 			q.c.peeked, q.c.peekOff, q.c.peekLen, q.c.peekN = true, off, int(n), rec
 			return q.ring[off : off+n : off+n], nil
 		}
@@ -387,6 +387,27 @@ func (q *Queue) dataAt(h uint64) (off, n, rec uint64, ok bool) {
 	return o + recordHeader, n, rec, ok
 }
 
+// glancedAt is dataAt for the record a glance found, which may also be a
+// wrap record with the message behind it at the ring's start (near the
+// end, glance watches that line too): then it returns that message's
+// payload offset and length, and the ring bytes from h to its end. It
+// takes a wrap record only as next would: a single producer's, reaching
+// the ring's end from an offset other than 0, and followed by a message
+// that dataAt takes. Anything else is next's to handle.
+func (q *Queue) glancedAt(h uint64) (off, n, rec uint64, ok bool) {
+	if off, n, rec, ok = q.dataAt(h); ok {
+		return off, n, rec, ok
+	}
+	o := h & q.mask
+	hdr := q.words[o>>3].Load()
+	rest := q.capacity - o
+	if o == 0 || uint32(hdr>>(32+slotShift)) != kindWrap<<(kindShift-slotShift) || uint64(uint32(hdr)) != rest-recordHeader {
+		return 0, 0, 0, false
+	}
+	off, n, rec, ok = q.dataAt(h + rest)
+	return off, n, rest + rec, ok
+}
+
 // glanceLooks is how many times glance loads the header word: about 0.6
 // µs on an AMD EPYC core, in which a producer that is sending a stream has
 // its next message ready, and a peer that answers a small request at once
@@ -437,9 +458,11 @@ const lateSpin = 10 * time.Microsecond
 // the wrap first and then read that line would wait for two cache-line
 // transfers, one after the other; so there a glance loads the ring's
 // first word with every look, and the line comes over with the wrap
-// record. In 64 B round trips through 8 KiB rings, the one in 113 that
-// wraps both rings took 210 ns at p50 instead of 280, and the p99.9 of
-// all of them fell from 311–320 ns to 261–271 (docs/BENCHMARKS-LOG.md).
+// record, and glancedAt takes the message behind it without going the
+// long way through next. In 64 B round trips through 8 KiB rings, the one
+// in 113 that wraps both rings took 200–210 ns at p50 instead of 291, and
+// the p99.9 of all of them was 280–300 ns instead of 331–340
+// (docs/BENCHMARKS-LOG.md).
 func (q *Queue) glance() bool {
 	looks := q.glanceLen()
 	q.c.run = q.c.takes - q.c.waited

@@ -219,3 +219,60 @@ func TestReceiveRefusesBadData(t *testing.T) {
 		}
 	}
 }
+
+// TestGlancedAtWrap: where a glance found a wrap record, glancedAt takes
+// the message at the ring's start as next would, and leaves to next a
+// wrap record or a record behind it that is anything but such a message.
+func TestGlancedAtWrap(t *testing.T) {
+	ctx := ctxT(t)
+	msg := func(b byte) []byte { return bytes.Repeat([]byte{b}, 100) }
+	// Records of 112 bytes: at 0 and 112, then a wrap record at 224.
+	setUp := func(t *testing.T) (p, c *Queue) {
+		_, p, c = pair(t, 256, MaxMessage(100))
+		for _, b := range []byte{1, 2, 3} {
+			if err := p.Send(ctx, msg(b)); err != nil {
+				t.Fatal(err)
+			}
+			if b == 3 {
+				break
+			}
+			if got, err := c.Receive(ctx, nil); err != nil || !bytes.Equal(got, msg(b)) {
+				t.Fatalf("message %d: %v, %v", b, got, err)
+			}
+		}
+		if c.c.head != 224 || c.capacity-224 >= c.wrapZone {
+			t.Fatalf("head %d, wrap zone %d: the set-up did not reach the wrap", c.c.head, c.wrapZone)
+		}
+		return p, c
+	}
+	for _, tc := range []struct {
+		name   string
+		change func(c *Queue) // what another writer left in the ring
+		ok     bool
+	}{
+		{"a wrap and a message", func(*Queue) {}, true},
+		{"a wrap one byte short", func(c *Queue) { c.words[224/8].Add(^uint64(0)) }, false},
+		{"a wrap of another slot", func(c *Queue) { c.words[224/8].Add(1 << (32 + slotShift)) }, false},
+		{"a skip record behind the wrap", func(c *Queue) {
+			c.words[0].Store(uint64(100) | uint64(recordState(kindSkip, 0, 0))<<32)
+		}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, c := setUp(t)
+			tc.change(c)
+			off, n, rec, ok := c.glancedAt(c.c.head)
+			if ok != tc.ok {
+				t.Fatalf("glancedAt: ok %v, want %v", ok, tc.ok)
+			}
+			if ok && (off != recordHeader || n != 100 || rec != 256-224+112) {
+				t.Errorf("glancedAt = %d, %d, %d; want the payload at %d, 100 bytes, %d ring bytes", off, n, rec, recordHeader, 256-224+112)
+			}
+			if !ok {
+				return
+			}
+			if got, err := c.Receive(ctx, nil); err != nil || !bytes.Equal(got, msg(3)) {
+				t.Errorf("Receive after the wrap: %v, %v", got, err)
+			}
+		})
+	}
+}
