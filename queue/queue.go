@@ -87,8 +87,8 @@ type Queue struct {
 	glances     int
 	lateGlances int
 	// wrapZone is how near the ring's end a fast consumer's head is when
-	// the next record may wrap; a glance there watches the ring's first
-	// line too (see glance).
+	// the next record may wrap (the largest record, at most wrapZoneMax);
+	// a glance there watches the ring's first line too (see glance).
 	wrapZone uint64
 	// yielded is when a spinning wait of this handle last yielded the CPU
 	// (see spinYield).
@@ -341,7 +341,7 @@ func attachMapped(name string, seg *shm.Segment, c *config) (*Queue, error) {
 		q.lateGlances = lateLooks
 	}
 	q.tailEvery = max(g.capacity/16, recordHeader)
-	q.wrapZone = min(recSize(g.maxMsg)+recordHeader, wrapZoneMax)
+	q.wrapZone = min(recSize(g.maxMsg), wrapZoneMax)
 	return q, nil
 }
 

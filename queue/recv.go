@@ -391,7 +391,8 @@ func (q *Queue) dataAt(h uint64) (off, n, rec uint64, ok bool) {
 // wrap record with the message behind it at the ring's start (near the
 // end, glance watches that line too): then it returns that message's
 // payload offset and length, and the ring bytes from h to its end. It
-// takes a wrap record only as next would: a single producer's, reaching
+// takes a wrap record only where next would, and fewer of them: one of
+// producer slot 0 (next does not look at a wrap record's slot), reaching
 // the ring's end from an offset other than 0, and followed by a message
 // that dataAt takes. Anything else is next's to handle.
 func (q *Queue) glancedAt(h uint64) (off, n, rec uint64, ok bool) {
@@ -437,20 +438,21 @@ const lateSpin = 10 * time.Microsecond
 // spins: it loads the header word at head up to q.glances times (up to
 // q.lateGlances after a late one, see lateLooks) and reports whether it
 // changed from the end marker. A message that comes meanwhile is then
-// taken by dataAt at once, without the long way through next, waitData
+// taken by glancedAt at once, without the long way through next, waitData
 // and await, whose setup costs some hundred instructions and whose exit,
-// after the word changed, about a hundred more. A header that is not a
-// message (a wrap record, a corrupt word) makes dataAt fail again, and
-// next handles it. The long way, which comes after a glance that saw
-// nothing, still does everything a wait does: it publishes head, serves a
-// producer's request for it, sees a closed queue, checks the peer and the
-// context.
+// after the word changed, about a hundred more. A header that is neither
+// a message nor a wrap record with a message behind it (a skip record, a
+// corrupt word) makes glancedAt fail, and next handles it. The long way,
+// which comes after a glance that saw nothing, still does everything a
+// wait does: it publishes head, serves a producer's request for it, sees
+// a closed queue, checks the peer and the context.
 //
 // As the wait's beginning, a glance is where the hold-back rule counts
 // from (holdBack): a requester that finds each reply after one glance
 // took one message since its last wait, however long ago it last waited
 // the long way. The count it ends is kept for holdBack, should the long
-// way follow: after a glance that saw nothing, or a wrap record.
+// way follow: after a glance that saw nothing, or a record glancedAt
+// leaves to next.
 //
 // Near the ring's end (wrapZone) the next record may be a wrap record,
 // and the message behind it starts at the ring's first line, which the
@@ -492,6 +494,8 @@ func (q *Queue) glance() bool {
 
 // wrapZoneMax bounds wrapZone: beyond it a wrap comes before a record of
 // kilobytes, whose own lines outweigh the one line a glance could save.
+// (A producer wraps when a record does not fit before the ring's end, so
+// below wrapZone, the largest record, the next one may wrap.)
 const wrapZoneMax = 4096
 
 // glanceLen is how many looks the next glance takes: the longer glance

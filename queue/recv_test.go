@@ -223,10 +223,14 @@ func TestReceiveRefusesBadData(t *testing.T) {
 // TestGlancedAtWrap: where a glance found a wrap record, glancedAt takes
 // the message at the ring's start as next would, and leaves to next a
 // wrap record or a record behind it that is anything but such a message.
+// Receive and Peek, on a handle that spins, glance at a wrap record that
+// is already there and so take it through glancedAt; TryReceive, which
+// does not glance, shows what next makes of the others.
 func TestGlancedAtWrap(t *testing.T) {
 	ctx := ctxT(t)
 	msg := func(b byte) []byte { return bytes.Repeat([]byte{b}, 100) }
-	// Records of 112 bytes: at 0 and 112, then a wrap record at 224.
+	// Records of 112 bytes: at 0 and 112, then a wrap record at 224 and the
+	// third message at 0 again.
 	setUp := func(t *testing.T) (p, c *Queue) {
 		_, p, c = pair(t, 256, MaxMessage(100))
 		for _, b := range []byte{1, 2, 3} {
@@ -240,38 +244,67 @@ func TestGlancedAtWrap(t *testing.T) {
 				t.Fatalf("message %d: %v, %v", b, got, err)
 			}
 		}
-		if c.c.head != 224 || c.capacity-224 >= c.wrapZone {
-			t.Fatalf("head %d, wrap zone %d: the set-up did not reach the wrap", c.c.head, c.wrapZone)
+		if c.c.head != 224 || c.capacity-224 >= c.wrapZone || c.glances == 0 {
+			t.Fatalf("head %d, wrap zone %d, %d looks a glance: the set-up did not reach a glanced wrap", c.c.head, c.wrapZone, c.glances)
 		}
 		return p, c
 	}
+	receive := func(c *Queue) ([]byte, error) { return c.Receive(ctx, nil) }
+	peek := func(c *Queue) ([]byte, error) {
+		b, err := c.Peek(ctx)
+		b = bytes.Clone(b)
+		if err == nil {
+			err = c.Release()
+		}
+		return b, err
+	}
+	try := func(c *Queue) ([]byte, error) { return c.TryReceive(nil) }
 	for _, tc := range []struct {
-		name   string
-		change func(c *Queue) // what another writer left in the ring
-		ok     bool
+		name    string
+		change  func(c *Queue) // what another writer left in the ring
+		taken   bool           // glancedAt takes the message at 0
+		get     func(c *Queue) ([]byte, error)
+		want    []byte // what get returns, or
+		wantErr error  // the error it fails with
 	}{
-		{"a wrap and a message", func(*Queue) {}, true},
-		{"a wrap one byte short", func(c *Queue) { c.words[224/8].Add(^uint64(0)) }, false},
-		{"a wrap of another slot", func(c *Queue) { c.words[224/8].Add(1 << (32 + slotShift)) }, false},
+		{"a wrap and a message, received", func(*Queue) {}, true, receive, msg(3), nil},
+		{"a wrap and a message, peeked", func(*Queue) {}, true, peek, msg(3), nil},
+		{"a wrap one byte short", func(c *Queue) { c.words[224/8].Add(^uint64(0)) }, false, receive, nil, ErrCorrupt},
+		{"a wrap of another slot", func(c *Queue) { c.words[224/8].Add(1 << (32 + slotShift)) }, false, receive, msg(3), nil},
 		{"a skip record behind the wrap", func(c *Queue) {
 			c.words[0].Store(uint64(100) | uint64(recordState(kindSkip, 0, 0))<<32)
-		}, false},
+		}, false, try, nil, ErrEmpty},
+		{"an end marker behind the wrap", func(c *Queue) { c.words[0].Store(0) }, false, try, nil, ErrEmpty},
+		{"a message over the maximum behind the wrap", func(c *Queue) {
+			c.words[0].Store(101 | uint64(recordState(kindData, 0, 0))<<32)
+		}, false, receive, nil, ErrCorrupt},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, c := setUp(t)
+			p, c := setUp(t)
 			tc.change(c)
 			off, n, rec, ok := c.glancedAt(c.c.head)
-			if ok != tc.ok {
-				t.Fatalf("glancedAt: ok %v, want %v", ok, tc.ok)
+			if ok != tc.taken {
+				t.Fatalf("glancedAt: ok %v, want %v", ok, tc.taken)
 			}
 			if ok && (off != recordHeader || n != 100 || rec != 256-224+112) {
 				t.Errorf("glancedAt = %d, %d, %d; want the payload at %d, 100 bytes, %d ring bytes", off, n, rec, recordHeader, 256-224+112)
 			}
-			if !ok {
+			got, err := tc.get(c)
+			if tc.wantErr != nil {
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("after the wrap: %v, want %v", err, tc.wantErr)
+				}
 				return
 			}
-			if got, err := c.Receive(ctx, nil); err != nil || !bytes.Equal(got, msg(3)) {
-				t.Errorf("Receive after the wrap: %v, %v", got, err)
+			if err != nil || !bytes.Equal(got, tc.want) {
+				t.Fatalf("after the wrap: %v, %v; want message 3", got, err)
+			}
+			// Head is past the wrap and the message: the next one follows.
+			if err := p.Send(ctx, msg(4)); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := c.Receive(ctx, nil); err != nil || !bytes.Equal(got, msg(4)) {
+				t.Errorf("the message after: %v, %v", got, err)
 			}
 		})
 	}
