@@ -463,8 +463,9 @@ const lateSpin = 10 * time.Microsecond
 // record, and glancedAt takes the message behind it without going the
 // long way through next. In 64 B round trips through 8 KiB rings, the one
 // in 113 that wraps both rings took 200–210 ns at p50 instead of 291, and
-// the p99.9 of all of them was 280–300 ns instead of 331–340
-// (docs/BENCHMARKS-LOG.md).
+// the p99.9 of all of them was 280–300 ns instead of 331–340. With 1 KiB
+// messages, where the CPUs are far apart, the wrapping round trip's p50
+// gained too but its p99 lost a fifth (docs/BENCHMARKS-LOG.md).
 func (q *Queue) glance() bool {
 	looks := q.glanceLen()
 	q.c.run = q.c.takes - q.c.waited
