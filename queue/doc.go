@@ -98,7 +98,7 @@
 //     saving its copy. Between two CPUs, though, a large message's copy
 //     can hide under moving its cache lines from one CPU to the other,
 //     which the in-place calls pay too: on one AMD VM, 64 KiB messages
-//     read in place took 1.2–1.3 times as long a message as with Receive,
+//     read in place took 1.2–1.3 times as long each as with Receive,
 //     which copies them out, and a message built in place with ordinary
 //     stores streamed no faster than one sent with Send; their round
 //     trips were faster (0.88 of Send and Receive's). Measure both. For
