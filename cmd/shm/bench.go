@@ -99,7 +99,9 @@ placement" table gives each row's ratios within each. The sweep compares
 a row's capacities within the placement most of them ran in.
 
 It removes every object it creates in /dev/shm, also when SIGINT (Ctrl-C),
-SIGTERM or SIGHUP stops it (exit status 130).
+SIGTERM or SIGHUP stops it (exit status 130); stopped, it still prints
+what finished: the complete rounds, or the cases of the first round that
+finished, and says so.
 
 Transports: ` + strings.Join(bench.TransportNames(), ", ") + `.`,
 		Example: `  shm bench
@@ -148,18 +150,19 @@ func (o *benchOptions) run(cmd *cobra.Command, _ []string) error {
 	defer stop()
 	rep, err := bench.Run(ctx, opts...)
 	if err != nil {
-		if ctx.Err() != nil {
-			return &exitError{code: interruptedStatus, err: errors.New("bench: interrupted; its objects are removed")}
+		if ctx.Err() == nil {
+			return fmt.Errorf("bench: %w", err)
 		}
-		return fmt.Errorf("bench: %w", err)
+		// What finished before the interruption is still worth having.
+		if rep != nil && len(rep.Results) > 0 {
+			if err := writeBench(cmd.OutOrStdout(), rep, o.asJSON); err != nil {
+				return err
+			}
+		}
+		return &exitError{code: interruptedStatus, err: errors.New("bench: interrupted; its objects are removed")}
 	}
 	out := cmd.OutOrStdout()
-	if o.asJSON {
-		err = bench.WriteJSON(out, rep)
-	} else {
-		err = bench.WriteTable(out, rep)
-	}
-	if err != nil {
+	if err := writeBench(out, rep, o.asJSON); err != nil {
 		return err
 	}
 	if o.plot != "" {
@@ -314,6 +317,14 @@ func writePlot(path string, rep *bench.Report) error {
 type progress struct {
 	w     io.Writer
 	start time.Time
+}
+
+// writeBench writes the report as JSON or as tables.
+func writeBench(w io.Writer, rep *bench.Report, asJSON bool) error {
+	if asJSON {
+		return bench.WriteJSON(w, rep)
+	}
+	return bench.WriteTable(w, rep)
 }
 
 // newProgress returns nil unless w is a terminal (a character device: a

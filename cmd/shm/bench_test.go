@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -333,5 +334,49 @@ func TestBenchProgressOnlyOnTerminal(t *testing.T) {
 	p.clear()
 	if got, want := buf.String(), "\r\033[K[1/42] raw rtt 1KiB  (0s elapsed)\r\033[K"; got != want {
 		t.Errorf("progress wrote %q, want %q", got, want)
+	}
+}
+
+// TestBenchInterruptPrintsWhatFinished stops a run in its second case:
+// it exits 130 as any interrupted run does, and prints the first case's
+// row, saying that the figures are the cases that finished.
+func TestBenchInterruptPrintsWhatFinished(t *testing.T) {
+	shmtest.SkipShort(t)
+	bin := buildShm(t)
+	cmd := exec.Command(bin, "bench", "--workload", "rtt", "--transport", bench.QueueSpin, "--size", "64,1K", "--duration", "10s")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	// The second case's queues exist while it runs: the first has finished.
+	second := fmt.Sprintf("/dev/shm/shm-bench-%d-2-%s-down", cmd.Process.Pid, bench.QueueSpin)
+	for deadline := time.Now().Add(50 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(second); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s within 50 s; stderr %q", second, stderr.String())
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 130 {
+		t.Errorf("exit %v, want status 130", err)
+	}
+	if want := "shm: bench: interrupted; its objects are removed\n"; stderr.String() != want {
+		t.Errorf("stderr %q, want %q", stderr.String(), want)
+	}
+	out := stdout.String()
+	row := regexp.MustCompile(`(?m)^` + bench.QueueSpin + ` +64B `)
+	if !strings.Contains(out, "Interrupted: the figures cover the cases of the first round that finished.") || !row.MatchString(out) || strings.Contains(out, "1KiB") {
+		t.Errorf("stdout has no note of the interruption, no 64 B row, or a 1 KiB row:\n%s", out)
+	}
+	if left := benchLeftovers(t, cmd.Process.Pid); len(left) > 0 {
+		t.Errorf("left in /dev/shm: %v", left)
 	}
 }

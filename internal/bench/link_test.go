@@ -244,6 +244,44 @@ func TestFoldTailYardstickSplit(t *testing.T) {
 	}
 }
 
+// TestStopped: an interrupted run reports its complete rounds, or with none
+// complete the cases of the first round that finished, and the table says
+// which.
+func TestStopped(t *testing.T) {
+	rtt := func(transport string, p50 uint64) Result {
+		return Result{Transport: transport, Workload: RTT, Size: 64, P50NS: p50, P999NS: 2 * p50, Samples: 1_000_000, DurationNS: 1e9}
+	}
+	round := func() []Result { return []Result{rtt(CPingPong, 150), rtt(Queue, 200)} }
+	for _, tc := range []struct {
+		name    string
+		done    [][]Result
+		partial []Result
+		rounds  int
+		rows    int
+		note    string
+	}{
+		{"in the first case", nil, nil, 0, 0, "Interrupted: no case finished."},
+		{"in the first round", nil, round()[:1], 0, 1, "Interrupted: the figures cover the cases of the first round that finished."},
+		{"in the second round", [][]Result{round()}, round()[:1], 1, 2, "Interrupted: the figures cover the one round that was complete."},
+		{"in the fourth round", [][]Result{round(), round(), round()}, nil, 3, 2, "Interrupted: the figures cover the 3 rounds that were complete."},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rep := &Report{Rounds: 4}
+			rep.stopped(tc.done, tc.partial)
+			if !rep.Interrupted || rep.Rounds != tc.rounds || len(rep.Results) != tc.rows {
+				t.Fatalf("interrupted %v, %d rounds, %d rows; want true, %d, %d", rep.Interrupted, rep.Rounds, len(rep.Results), tc.rounds, tc.rows)
+			}
+			var b strings.Builder
+			if err := WriteTable(&b, rep); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(b.String(), tc.note) {
+				t.Errorf("table without %q:\n%s", tc.note, b.String())
+			}
+		})
+	}
+}
+
 // TestFoldPartialRound: a run stopped in its first round compares every
 // case it has, says so when the CPUs moved, and still gives the probes.
 func TestFoldPartialRound(t *testing.T) {

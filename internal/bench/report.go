@@ -78,6 +78,9 @@ func WriteTable(w io.Writer, rep *Report) error {
 		fmt.Fprintf(w, "Two processes, %s; %v per case.\n", rep.Placement, rep.Duration.Round(time.Millisecond))
 	}
 	writeLink(w, rep)
+	if rep.Interrupted {
+		fmt.Fprintf(w, "Interrupted: %s.\n", interruptedScope(rep))
+	}
 	var rtt, wake, stream, batch, failed, skipped []Result
 	for _, r := range rep.Results {
 		switch {
@@ -280,6 +283,19 @@ func WriteTable(w io.Writer, rep *Report) error {
 		}
 	}
 	return nil
+}
+
+// interruptedScope says what the figures of an interrupted run cover.
+func interruptedScope(rep *Report) string {
+	switch {
+	case len(rep.Results) == 0:
+		return "no case finished"
+	case rep.Rounds == 0:
+		return "the figures cover the cases of the first round that finished"
+	case rep.Rounds == 1:
+		return "the figures cover the one round that was complete"
+	}
+	return fmt.Sprintf("the figures cover the %d rounds that were complete", rep.Rounds)
 }
 
 // writeLink says what the probes of the link between the two CPUs saw.

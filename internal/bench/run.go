@@ -257,6 +257,11 @@ type Report struct {
 	// the link saw, the faster first: one, or two when the host moved
 	// the CPUs during the run (see link.go); none when not probed.
 	Placements []PlacementRange
+	// Interrupted says that ctx ended the run: Results then hold the
+	// Rounds rounds that were complete, or, with none complete (Rounds
+	// 0), the cases of the first round that finished; a run stopped in
+	// its sweep has none.
+	Interrupted bool
 	// placed says that the ratios compare only cases of one placement.
 	placed bool
 }
@@ -359,11 +364,13 @@ func Run(ctx context.Context, opts ...Option) (*Report, error) {
 		rep.SweepDuration = max(c.duration/sweepShare/time.Duration(len(sweep)), time.Millisecond)
 		for i, cs := range sweep {
 			if err := ctx.Err(); err != nil {
+				rep.Interrupted = true
 				return rep, err
 			}
 			r.progress(cs, i, total)
 			res := r.run(ctx, cs, rep.SweepDuration)
 			if err := ctx.Err(); err != nil {
+				rep.Interrupted = true
 				return rep, err
 			}
 			res.Sweep = true
@@ -379,13 +386,13 @@ func Run(ctx context.Context, opts ...Option) (*Report, error) {
 		results := make([]Result, len(main))
 		for k, i := range order {
 			if err := ctx.Err(); err != nil {
-				rep.fold(done, ran(results, order[:k]))
+				rep.stopped(done, ran(results, order[:k]))
 				return rep, err
 			}
 			r.progress(main[i], len(sweep)+round*len(main)+k, total)
 			res := r.run(ctx, main[i], per)
 			if err := ctx.Err(); err != nil {
-				rep.fold(done, ran(results, order[:k]))
+				rep.stopped(done, ran(results, order[:k]))
 				return rep, err
 			}
 			res.LinkBeforeNS, link = link, probeLink(place)
@@ -396,6 +403,13 @@ func Run(ctx context.Context, opts ...Option) (*Report, error) {
 	}
 	rep.fold(done, nil)
 	return rep, nil
+}
+
+// stopped folds what an interrupted run measured: its complete rounds, or
+// the cases of its first round that finished.
+func (r *Report) stopped(done [][]Result, partial []Result) {
+	r.fold(done, partial)
+	r.Rounds, r.Interrupted = len(done), true
 }
 
 // runOrder returns the order in which a round runs cases, which are in
