@@ -472,6 +472,9 @@ func (q *Queue) glance() bool {
 	q.c.waited = q.c.takes
 	o := q.c.head & q.mask
 	w := &q.words[o>>3]
+	// Two loops rather than one that loads w twice away from the end: the
+	// second load was not free (64 B round trips through 8 KiB rings took
+	// 10-30 ns longer at p90 and for the wrapping one).
 	if q.capacity-o < q.wrapZone {
 		first := &q.words[0]
 		for i := range looks {

@@ -461,11 +461,15 @@ func capacityCell(c int64) string {
 // than one sample lies above it (p99.9 of 500 round trips is only the
 // maximum under another name).
 func quantileCell(q float64, v, n uint64) string {
-	if float64(n)*(1-q) < 1 {
+	if !hasQuantile(q, n) {
 		return "-"
 	}
 	return FormatNS(v)
 }
+
+// hasQuantile reports whether n samples have a q-quantile worth the name:
+// at least one sample above it.
+func hasQuantile(q float64, n uint64) bool { return float64(n)*(1-q) >= 1 }
 
 // formatPercent formats a percentage with two significant digits or to a
 // tenth: 100%, 37%, 2.4%, 0.3%.

@@ -219,7 +219,7 @@ func (r *Result) cost() float64 {
 // workloads and for a case that timed too few round trips to have one
 // above it.
 func (r *Result) tailCost() float64 {
-	if r.Workload != RTT || r.cost() == 0 || float64(r.Samples)*(1-0.999) < 1 {
+	if r.Workload != RTT || r.cost() == 0 || !hasQuantile(0.999, r.Samples) {
 		return 0
 	}
 	return float64(r.P999NS)
