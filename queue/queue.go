@@ -149,11 +149,11 @@ type consumer struct {
 	peeked   bool
 	peekOff  uint64 // ring offset of the peeked payload
 	peekLen  int
-	peekN    uint64 // ring bytes from head to the peeked message's end
-	takes    uint64 // advances of head so far
-	waited   uint64 // takes when the last wait for data began (see holdBack)
-	run      uint64 // takes between the last glance and the wait before it, for holdBack
-	late     bool   // the last glance was late (see lateLooks)
+	peekN    uint64        // ring bytes from head to the peeked message's end
+	takes    uint64        // advances of head so far
+	waited   uint64        // takes when the last wait for data began (see holdBack)
+	heldBack time.Duration // time held back so far (see holdBack)
+	late     bool          // the last glance was late (see lateLooks)
 
 	// Competing consumers (consumers.go).
 	slot     int    // this handle's consumer slot

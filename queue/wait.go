@@ -156,18 +156,22 @@ func (q *Queue) peerHere() bool {
 	return false
 }
 
-// holdBack begins a wait for data, or continues one that a glance began:
-// it holds back a consumer that caught up with its producer in mid-stream
-// for holdBackTime, and notes the wait for the next one to count from.
+// holdBack begins a wait for data, a glance or the long way: it holds
+// back a consumer that caught up with its producer in mid-stream for
+// holdBackTime, and notes the wait for the next one to count from. The
+// long way after a glance counts from the glance, so it holds back only
+// where no glance came first.
 func (q *Queue) holdBack() {
-	slip.Wait(q.holdBackTime())
-	q.c.waited, q.c.run = q.c.takes, 0
+	if d := q.holdBackTime(); d > 0 {
+		slip.Wait(d)
+		q.c.heldBack += d
+	}
+	q.c.waited = q.c.takes
 }
 
 // holdBackTime is how long holdBack holds the consumer back (package
-// internal/slip): slip.Max after two or more messages since its last wait
-// (counted before the glance, when one began this wait), at most its spin
-// time, and not at all with Block.
+// internal/slip): slip.Max after two or more messages since its last wait,
+// at most its spin time, and not at all with Block.
 func (q *Queue) holdBackTime() time.Duration {
 	spin := q.cfg.spin
 	switch q.cfg.strategy {
@@ -176,7 +180,7 @@ func (q *Queue) holdBackTime() time.Duration {
 	case Spin:
 		spin = slip.Max
 	}
-	return slip.For(max(q.c.run, q.c.takes-q.c.waited), spin)
+	return slip.For(q.c.takes-q.c.waited, spin)
 }
 
 // await waits by the handle's strategy until ready reports true or an

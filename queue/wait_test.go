@@ -217,32 +217,33 @@ func TestGlanceLooks(t *testing.T) {
 	}
 }
 
-// TestHoldBackCounts: a consumer that finds the ring empty holds back when
-// it took two or more messages since its last wait (package internal/slip),
-// and a glance begins a wait: a requester that finds each reply after one
-// glance never holds back, however long ago it last waited the long way,
-// while a consumer in a stream does when a glance fails.
+// TestHoldBackCounts: every wait for data, a glance or the long way,
+// begins with the hold-back rule (package internal/slip): a consumer that
+// took two or more messages since its last wait holds back before it
+// looks, a requester that finds each reply after one glance never does,
+// and the long way after a glance counts from the glance.
 func TestHoldBackCounts(t *testing.T) {
 	for _, c := range []struct {
 		name  string
 		opts  []Option
-		steps string // as for playSteps
-		want  time.Duration
+		steps string        // as for playSteps
+		want  time.Duration // held back over the steps
 	}{
 		{"a reply after each glance", nil, "wtGtGtGtGtg", 0},
 		{"a stream, then a failed glance", nil, "wtttttg", slip.Max},
-		{"a stream, then a wait the long way", nil, "wtt", slip.Max},
+		{"a stream, then a glance that finds the next message", nil, "wtttttG", slip.Max},
+		{"a stream, then a wait the long way", nil, "wttw", slip.Max},
 		{"one message, then a failed glance", nil, "wtg", 0},
-		{"a stream, then a reply", nil, "wttttGtg", 0},
+		{"a stream caught up twice", nil, "wtttGtttGtg", 2 * slip.Max},
 		{"a stream with a short spin", []Option{SpinTime(2 * time.Microsecond)}, "wttttg", 2 * time.Microsecond},
-		{"a stream waiting with Block", []Option{Wait(Block)}, "wttttg", 0},
-		{"a wait the long way after a failed glance", nil, "wtttgww", 0},
+		{"a stream waiting with Block", []Option{Wait(Block)}, "wttttw", 0},
+		{"the long way after a failed glance", nil, "wtttgww", slip.Max},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			q := &Queue{cfg: newConfig(c.opts), words: make([]atomic.Uint64, 1), glances: 4, lateGlances: 4}
 			playSteps(t, q, c.steps)
-			if got := q.holdBackTime(); got != c.want {
-				t.Fatalf("after %q: holdBackTime() = %v, want %v", c.steps, got, c.want)
+			if q.c.heldBack != c.want {
+				t.Fatalf("after %q: held back %v, want %v", c.steps, q.c.heldBack, c.want)
 			}
 		})
 	}
