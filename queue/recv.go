@@ -439,8 +439,8 @@ const lateSpin = 10 * time.Microsecond
 // poll the line that the producer is writing the next message into, take
 // that message as soon as it is committed, and catch up again: a glance a
 // message, each pulling lines from the producer as it writes them, which
-// held 1 KiB streams at 31–55 ns a message on an AMD EPYC VM where
-// holding back first gave 25–36 (a C ring: 13). A requester that finds
+// held 1 KiB streams at 24–58 ns a message on an AMD EPYC VM where
+// holding back first gave 26–28 (a C ring: 13–16). A requester that finds
 // each reply after one glance took one message since its last wait, and
 // looks at once. The long way after a glance counts from the glance.
 //
