@@ -433,7 +433,8 @@ const lateSpin = 10 * time.Microsecond
 // a closed queue, checks the peer and the context.
 //
 // A glance begins a wait, and so it begins with the hold-back rule
-// (holdBack, package internal/slip): a consumer that took two or more
+// (holdBack, package internal/slip), unless what stopped the fast path
+// was a wrap record, which is not a wait: a consumer that took two or more
 // messages since its last wait is in mid-stream, right behind its
 // producer, and holds back before it looks. Looking at once, it would
 // poll the line that the producer is writing the next message into, take
@@ -457,10 +458,14 @@ const lateSpin = 10 * time.Microsecond
 // messages, where the CPUs are far apart, the wrapping round trip's p50
 // gained too but its p99 lost a fifth (docs/BENCHMARKS-LOG.md).
 func (q *Queue) glance() bool {
-	looks := q.glanceLen()
-	q.holdBack()
 	o := q.c.head & q.mask
 	w := &q.words[o>>3]
+	if q.capacity-o < recSize(q.maxMsg) && w.Load() != 0 {
+		// A wrap record, with the message behind it: not a wait.
+		return true
+	}
+	looks := q.glanceLen()
+	q.holdBack()
 	// Two loops rather than one that loads w twice away from the end: the
 	// second load was not free (64 B round trips through 8 KiB rings took
 	// 10-30 ns longer at p90 and for the wrapping one).

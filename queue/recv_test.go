@@ -290,6 +290,11 @@ func TestGlancedAtWrap(t *testing.T) {
 				t.Errorf("glancedAt = %d, %d, %d; want the payload at %d, 100 bytes, %d ring bytes", off, n, rec, recordHeader, 256-224+112)
 			}
 			got, err := tc.get(c)
+			// The consumer took two messages since it last waited, and
+			// found a record at head: that is no wait to hold back in.
+			if c.c.heldBack != 0 {
+				t.Errorf("held back %v at a wrap record", c.c.heldBack)
+			}
 			if tc.wantErr != nil {
 				if !errors.Is(err, tc.wantErr) {
 					t.Fatalf("after the wrap: %v, want %v", err, tc.wantErr)

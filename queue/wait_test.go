@@ -142,8 +142,9 @@ func TestWaitingConsumerSeesEachEnd(t *testing.T) {
 }
 
 // playSteps plays steps on q, a consumer whose ring is the one word
-// q.words[0]: t takes a message, G is a glance that finds one at once, g
-// one that finds none, w a wait the long way.
+// q.words[0], far from the end of a large ring: t takes a message, G is a
+// glance that finds one at once, g one that finds none, w a wait the long
+// way.
 func playSteps(t *testing.T, q *Queue, steps string) {
 	t.Helper()
 	for _, s := range steps {
@@ -186,7 +187,7 @@ func TestGlanceLen(t *testing.T) {
 		{"a reply at once after a late glance", "tgtGt", short},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			q := &Queue{cfg: newConfig(nil), words: make([]atomic.Uint64, 1), glances: short, lateGlances: long}
+			q := &Queue{cfg: newConfig(nil), words: make([]atomic.Uint64, 1), geometry: geometry{capacity: 4096}, glances: short, lateGlances: long}
 			playSteps(t, q, c.steps)
 			if got := q.glanceLen(); got != c.want {
 				t.Errorf("after %q: glanceLen() = %d, want %d", c.steps, got, c.want)
@@ -240,10 +241,61 @@ func TestHoldBackCounts(t *testing.T) {
 		{"the long way after a failed glance", nil, "wtttgww", slip.Max},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			q := &Queue{cfg: newConfig(c.opts), words: make([]atomic.Uint64, 1), glances: 4, lateGlances: 4}
+			q := &Queue{cfg: newConfig(c.opts), words: make([]atomic.Uint64, 1), geometry: geometry{capacity: 4096}, glances: 4, lateGlances: 4}
 			playSteps(t, q, c.steps)
 			if q.c.heldBack != c.want {
 				t.Fatalf("after %q: held back %v, want %v", c.steps, q.c.heldBack, c.want)
+			}
+		})
+	}
+}
+
+// TestHoldBackOncePerWait: on a real ring, a consumer that took a run of
+// messages and then finds the ring empty holds back once for the wait,
+// in the glance, and not again the long way; so do Peek and ReceiveBatch.
+func TestHoldBackOncePerWait(t *testing.T) {
+	msg := []byte("m")
+	for _, c := range []struct {
+		name string
+		get  func(ctx context.Context, c *Queue) error
+	}{
+		{"Receive", func(ctx context.Context, c *Queue) error {
+			_, err := c.Receive(ctx, nil)
+			return err
+		}},
+		{"Peek", func(ctx context.Context, c *Queue) error {
+			if _, err := c.Peek(ctx); err != nil {
+				return err
+			}
+			return c.Release()
+		}},
+		{"ReceiveBatch", func(ctx context.Context, c *Queue) error {
+			_, err := c.ReceiveBatch(ctx, make([][]byte, 1))
+			return err
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, p, q := pair(t, 4096)
+			for range 3 {
+				if err := p.TrySend(msg); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for range 3 {
+				if err := c.get(context.Background(), q); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if q.c.heldBack != 0 {
+				t.Fatalf("held back %v while messages were ready", q.c.heldBack)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+			defer cancel()
+			if err := c.get(ctx, q); !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("on an empty ring: %v, want the deadline", err)
+			}
+			if q.c.heldBack != slip.Max {
+				t.Errorf("held back %v in one wait, want %v", q.c.heldBack, slip.Max)
 			}
 		})
 	}
