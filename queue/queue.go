@@ -152,7 +152,7 @@ type consumer struct {
 	peekN    uint64        // ring bytes from head to the peeked message's end
 	takes    uint64        // advances of head so far
 	waited   uint64        // takes when the last wait for data began (see holdBack)
-	heldBack time.Duration // time held back so far (see holdBack), for tests
+	heldBack time.Duration // hold-back time allowed so far (see holdBack), for tests
 	late     bool          // the last glance was late (see lateLooks)
 
 	// Competing consumers (consumers.go).

@@ -163,8 +163,15 @@ func (q *Queue) peerHere() bool {
 // where no glance came first.
 func (q *Queue) holdBack() {
 	if d := q.holdBackTime(); d > 0 {
-		slip.Wait(d)
 		q.c.heldBack += d
+		// Spin on the clock as slip.Wait does, and stop early when a
+		// producer asks for head: in a small ring the producer fills the
+		// ring before the hold-back ends, and would wait out the rest of it
+		// (1 KiB messages through a 64 KiB ring took 83 ns each against 70
+		// without the early stop). prodWait shares the consumer's line with
+		// head, and producers write it only when they wait.
+		for start := time.Now(); time.Since(start) < d && q.prodWait.Load() == prodIdle; {
+		}
 	}
 	q.c.waited = q.c.takes
 }

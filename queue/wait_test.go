@@ -187,7 +187,7 @@ func TestGlanceLen(t *testing.T) {
 		{"a reply at once after a late glance", "tgtGt", short},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			q := &Queue{cfg: newConfig(nil), words: make([]atomic.Uint64, 1), geometry: geometry{capacity: 4096}, glances: short, lateGlances: long}
+			q := &Queue{cfg: newConfig(nil), words: make([]atomic.Uint64, 1), geometry: geometry{capacity: 4096}, prodWait: new(atomic.Uint32), glances: short, lateGlances: long}
 			playSteps(t, q, c.steps)
 			if got := q.glanceLen(); got != c.want {
 				t.Errorf("after %q: glanceLen() = %d, want %d", c.steps, got, c.want)
@@ -241,7 +241,7 @@ func TestHoldBackCounts(t *testing.T) {
 		{"the long way after a failed glance", nil, "wtttgww", slip.Max},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			q := &Queue{cfg: newConfig(c.opts), words: make([]atomic.Uint64, 1), geometry: geometry{capacity: 4096}, glances: 4, lateGlances: 4}
+			q := &Queue{cfg: newConfig(c.opts), words: make([]atomic.Uint64, 1), geometry: geometry{capacity: 4096}, prodWait: new(atomic.Uint32), glances: 4, lateGlances: 4}
 			playSteps(t, q, c.steps)
 			if q.c.heldBack != c.want {
 				t.Fatalf("after %q: held back %v, want %v", c.steps, q.c.heldBack, c.want)
