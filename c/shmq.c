@@ -1562,9 +1562,12 @@ static int data_ready(shmq *q, void *arg)
  * since its last wait (taken) is in a stream: it waits SLIP_NS without
  * touching the ring, and then finds a run of finished records to read. One
  * that took a single message, as each side of a request and reply does,
- * looks at once. The slip counts towards the call's timeout. The Go
- * library follows the same rule (internal/slip). */
-static COLD void slip(uint64_t taken, struct limit *lim)
+ * looks at once. The slip counts towards the call's timeout. A queue's
+ * consumer also ends it when a producer asks for head (stop, the
+ * producer-wait word, non-zero): in a small ring the producer fills the
+ * ring before the slip is out and would wait out the rest of it. The Go
+ * library follows the same rules (internal/slip, queue's holdBack). */
+static COLD void slip(uint64_t taken, struct limit *lim, _Atomic uint32_t *stop)
 {
 	if (taken < 2)
 		return;
@@ -1572,7 +1575,8 @@ static COLD void slip(uint64_t taken, struct limit *lim)
 	if (deadline >= 0 && deadline < end)
 		end = deadline;
 	while (now_ns() < end)
-		;
+		if (stop && atomic_load_explicit(stop, memory_order_relaxed) != PROD_IDLE)
+			return;
 }
 
 static COLD int wait_data(shmq *q, struct limit *lim, int block)
@@ -1583,7 +1587,7 @@ static COLD int wait_data(shmq *q, struct limit *lim, int block)
 	if (!block)
 		return SHMQ_EEMPTY;
 	publish_head(q);
-	slip(q->c_takes - q->c_takes_waited, lim);
+	slip(q->c_takes - q->c_takes_waited, lim, w32(q, OFF_PROD_WAIT));
 	q->c_takes_waited = q->c_takes;
 	r = await(q, w32(q, OFF_CONS_WAIT), 1, data_ready, producers_dead, NULL, 0, lim, "queue receive");
 	stop_waiting(q);
@@ -2389,7 +2393,7 @@ static int t_wait(shmt *t, struct limit *lim, int block)
 		return r < 0 ? r : 0;
 	if (!block)
 		return fail(SHMQ_EEMPTY, op, t->name, "topic is empty");
-	slip(t->seq - t->waited, lim);
+	slip(t->seq - t->waited, lim, NULL);
 	t->waited = t->seq;
 	/* The clock is first read after 64 looks, as in await. */
 	int64_t start = 0, last = 0, deadline = -1;
