@@ -153,6 +153,7 @@ type consumer struct {
 	takes    uint64        // advances of head so far
 	waited   uint64        // takes when the last wait for data began (see holdBack)
 	heldBack time.Duration // hold-back time allowed so far (see holdBack), for tests
+	cutShort int           // hold-backs a producer's request for head ended, for tests
 	late     bool          // the last glance was late (see lateLooks)
 
 	// Competing consumers (consumers.go).

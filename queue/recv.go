@@ -460,7 +460,7 @@ const lateSpin = 10 * time.Microsecond
 func (q *Queue) glance() bool {
 	o := q.c.head & q.mask
 	w := &q.words[o>>3]
-	if q.capacity-o < recSize(q.maxMsg) && w.Load() != 0 {
+	if q.capacity-o < recSize(q.maxMsg) && stateKind(uint32(w.Load()>>32)) == kindWrap {
 		// A wrap record, with the message behind it: not a wait.
 		return true
 	}

@@ -250,6 +250,25 @@ func TestHoldBackCounts(t *testing.T) {
 	}
 }
 
+// TestHoldBackEndsForProducer: a producer that asks for head (the ring
+// filled while the consumer held back) ends the hold-back, and the word
+// stays set for the consumer to answer by publishing head.
+func TestHoldBackEndsForProducer(t *testing.T) {
+	for _, want := range []uint32{prodIdle, prodWantHead, prodSleeping} {
+		q := &Queue{cfg: newConfig(nil), words: make([]atomic.Uint64, 1), geometry: geometry{capacity: 4096}, prodWait: new(atomic.Uint32), glances: 4, lateGlances: 4}
+		q.prodWait.Store(want)
+		playSteps(t, q, "wttg")
+		cut := 0
+		if want != prodIdle {
+			cut = 1
+		}
+		if q.c.cutShort != cut || q.c.heldBack != slip.Max || q.prodWait.Load() != want {
+			t.Errorf("producer wait %d: %d hold-backs cut short of %v allowed, word %d; want %d, %v, %d",
+				want, q.c.cutShort, q.c.heldBack, q.prodWait.Load(), cut, slip.Max, want)
+		}
+	}
+}
+
 // TestHoldBackOncePerWait: on a real ring, a consumer that took a run of
 // messages and then finds the ring empty holds back once for the wait,
 // in the glance, and not again the long way; so do Peek and ReceiveBatch.

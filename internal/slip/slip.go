@@ -11,7 +11,11 @@
 // in a stream: it spins on the clock for a few microseconds, touching
 // nothing shared, and then finds a run of finished records. One that took
 // a single message, as each side of a request and reply does, looks at
-// once, and so pays nothing in latency.
+// once, and so pays nothing in latency. A queue's consumer (Go and C)
+// also watches one word while it holds back, the one a producer sets
+// when the ring is full and it wants head, and stops at once when it is
+// set: in a small ring the writer fills the ring before the hold-back is
+// out.
 package slip
 
 import "time"
