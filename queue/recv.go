@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/shmkit/shm/internal/racehint"
+	"github.com/shmkit/shm/internal/slip"
 )
 
 // errSkip tells next that the owner of a pending record is gone.
@@ -460,8 +461,9 @@ const lateSpin = 10 * time.Microsecond
 func (q *Queue) glance() bool {
 	o := q.c.head & q.mask
 	w := &q.words[o>>3]
-	if q.capacity-o < recSize(q.maxMsg) && stateKind(uint32(w.Load()>>32)) == kindWrap {
-		// A wrap record, with the message behind it: not a wait.
+	if slip.InStream(q.c.takes-q.c.waited) && q.capacity-o < recSize(q.maxMsg) && stateKind(uint32(w.Load()>>32)) == kindWrap {
+		// A wrap record, with the message behind it: not a wait to hold
+		// back in. (One that would not hold back finds it at its first look.)
 		return true
 	}
 	looks := q.glanceLen()

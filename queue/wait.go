@@ -162,22 +162,30 @@ func (q *Queue) peerHere() bool {
 // long way after a glance counts from the glance, so it holds back only
 // where no glance came first.
 func (q *Queue) holdBack() {
-	if d := q.holdBackTime(); d > 0 {
-		q.c.heldBack += d
-		// Spin on the clock as slip.Wait does, and stop early when a
-		// producer asks for head: in a small ring the producer fills the
-		// ring before the hold-back ends, and would wait out the rest of it
-		// (1 KiB messages through a 64 KiB ring took 83–86 ns each without
-		// the early stop, 55–70 with it). prodWait shares the consumer's
-		// line with head, and producers write it only when they wait.
-		for start := time.Now(); time.Since(start) < d; {
-			if q.prodWait.Load() != prodIdle {
-				q.c.cutShort++
-				break
-			}
-		}
+	if slip.InStream(q.c.takes - q.c.waited) {
+		q.holdBackNow()
 	}
 	q.c.waited = q.c.takes
+}
+
+// holdBackNow spins on the clock for holdBackTime, as slip.Wait does, and
+// stops early when a producer asks for head: in a small ring the producer
+// fills the ring before the hold-back ends, and would wait out the rest of
+// it (1 KiB messages through a 64 KiB ring took 83–86 ns each without the
+// early stop, 55–70 with it). prodWait shares the consumer's line with
+// head, and producers write it only when they wait.
+func (q *Queue) holdBackNow() {
+	d := q.holdBackTime()
+	if d <= 0 {
+		return
+	}
+	q.c.heldBack += d
+	for start := time.Now(); time.Since(start) < d; {
+		if q.prodWait.Load() != prodIdle {
+			q.c.cutShort++
+			return
+		}
+	}
 }
 
 // holdBackTime is how long holdBack holds the consumer back (package

@@ -27,11 +27,15 @@ const Max = 6 * time.Microsecond
 // wait, and may spin for at most spin before it sleeps, holds back: Max,
 // but at most spin, and nothing after fewer than two messages.
 func For(taken uint64, spin time.Duration) time.Duration {
-	if taken < 2 {
+	if !InStream(taken) {
 		return 0
 	}
 	return max(min(Max, spin), 0)
 }
+
+// InStream reports whether a reader that took taken messages since its
+// last wait is in a stream, and so holds back: two or more.
+func InStream(taken uint64) bool { return taken >= 2 }
 
 // Wait spins on the clock for d. It reads no shared memory.
 func Wait(d time.Duration) {
