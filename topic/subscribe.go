@@ -709,9 +709,27 @@ func (t *Topic) waitData(ctx context.Context, block bool) error {
 	}
 	// A subscriber that caught up with the publisher in mid-stream holds
 	// back before it looks (package internal/slip).
-	slip.Wait(slip.For(t.s.seq-t.s.waited, t.cfg.spin))
+	t.holdBack(slip.For(t.s.seq-t.s.waited, t.cfg.spin))
 	t.s.waited = t.s.seq
 	return t.await(ctx, t.subWait, ready, spin, t.publisherDead, nil)
+}
+
+// holdBack spins on the clock for d, as slip.Wait does, and stops early
+// when a lossless publisher waits for this subscriber to move on (the
+// position it waits for, want, is past the subscriber's): in a small ring
+// the publisher fills the ring before the hold-back is out. want shares a
+// read-mostly line, which the publisher writes only when it waits; a want
+// left from an earlier wait is behind every position that wait let
+// through, so it ends no hold-back.
+func (t *Topic) holdBack(d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	for start := time.Now(); time.Since(start) < d; {
+		if t.want.Load() > t.s.pos {
+			return
+		}
+	}
 }
 
 // publisherDead reports ErrPeerDead when a publisher held the role and

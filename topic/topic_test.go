@@ -465,3 +465,31 @@ func TestOneWakeForAll(t *testing.T) {
 		}
 	}
 }
+
+// TestHoldBackEndsForPublisher: a subscriber's hold-back ends at once when
+// a lossless publisher waits for it to move past its position, and runs
+// its course when the publisher's target is one the subscriber passed.
+func TestHoldBackEndsForPublisher(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		want, pos uint64
+		d         time.Duration
+		at        time.Duration // how long the hold-back should take at least
+		within    time.Duration // and at most
+	}{
+		{"the publisher waits for it", 200, 100, time.Minute, 0, 10 * time.Second},
+		{"a target it passed", 100, 200, 20 * time.Millisecond, 20 * time.Millisecond, 10 * time.Second},
+		{"no publisher waiting", 0, 100, 20 * time.Millisecond, 20 * time.Millisecond, 10 * time.Second},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tp := &Topic{want: new(atomic.Uint64)}
+			tp.want.Store(c.want)
+			tp.s.pos = c.pos
+			start := time.Now()
+			tp.holdBack(c.d)
+			if took := time.Since(start); took < c.at || took > c.within {
+				t.Errorf("held back %v; want between %v and %v", took, c.at, c.within)
+			}
+		})
+	}
+}
