@@ -1562,12 +1562,13 @@ static int data_ready(shmq *q, void *arg)
  * since its last wait (taken) is in a stream: it waits SLIP_NS without
  * touching the ring, and then finds a run of finished records to read. One
  * that took a single message, as each side of a request and reply does,
- * looks at once. The slip counts towards the call's timeout. A queue's
- * consumer also ends it when a producer asks for head (stop, the
- * producer-wait word, non-zero): in a small ring the producer fills the
- * ring before the slip is out and would wait out the rest of it. The Go
- * library follows the same rules (internal/slip, queue's holdBack). */
-static COLD void slip(uint64_t taken, struct limit *lim, _Atomic uint32_t *stop)
+ * looks at once. The slip counts towards the call's timeout. It ends early
+ * when stop(arg) says the writer waits for this reader (a queue's producer
+ * asks for head, a lossless topic publisher waits for the subscriber to
+ * move on): in a small ring the writer fills the ring before the slip is
+ * out and would wait out the rest of it. The Go library follows the same
+ * rules (internal/slip). */
+static COLD void slip(uint64_t taken, struct limit *lim, int (*stop)(const void *), const void *arg)
 {
 	if (taken < 2)
 		return;
@@ -1575,8 +1576,15 @@ static COLD void slip(uint64_t taken, struct limit *lim, _Atomic uint32_t *stop)
 	if (deadline >= 0 && deadline < end)
 		end = deadline;
 	while (now_ns() < end)
-		if (stop && atomic_load_explicit(stop, memory_order_relaxed) != PROD_IDLE)
+		if (stop(arg))
 			return;
+}
+
+/* producer_wants_head stops a queue consumer's slip: a producer found the
+ * ring full and asks for head. */
+static int producer_wants_head(const void *arg)
+{
+	return atomic_load_explicit(w32(arg, OFF_PROD_WAIT), memory_order_relaxed) != PROD_IDLE;
 }
 
 static COLD int wait_data(shmq *q, struct limit *lim, int block)
@@ -1587,7 +1595,7 @@ static COLD int wait_data(shmq *q, struct limit *lim, int block)
 	if (!block)
 		return SHMQ_EEMPTY;
 	publish_head(q);
-	slip(q->c_takes - q->c_takes_waited, lim, w32(q, OFF_PROD_WAIT));
+	slip(q->c_takes - q->c_takes_waited, lim, producer_wants_head, q);
 	q->c_takes_waited = q->c_takes;
 	r = await(q, w32(q, OFF_CONS_WAIT), 1, data_ready, producers_dead, NULL, 0, lim, "queue receive");
 	stop_waiting(q);
@@ -2383,6 +2391,16 @@ static int t_periodic(shmt *t, int64_t deadline, int64_t now, int64_t *last)
 	return 0;
 }
 
+/* publisher_waits stops a topic subscriber's slip: a lossless publisher
+ * waits for it to move past its position (pub want beyond it). The
+ * publisher stores pub want only after it flushed what it published, and
+ * never past its tail, so there is a record to read then. */
+static int publisher_waits(const void *arg)
+{
+	const shmt *t = arg;
+	return atomic_load_explicit(t64(t, T_OFF_WANT), memory_order_relaxed) > t->pos;
+}
+
 /* t_wait waits for a record at the position: spin, then sleep on sub wait
  * (advertise, barrier, look again, futex wait). */
 static int t_wait(shmt *t, struct limit *lim, int block)
@@ -2393,7 +2411,7 @@ static int t_wait(shmt *t, struct limit *lim, int block)
 		return r < 0 ? r : 0;
 	if (!block)
 		return fail(SHMQ_EEMPTY, op, t->name, "topic is empty");
-	slip(t->seq - t->waited, lim, NULL);
+	slip(t->seq - t->waited, lim, publisher_waits, t);
 	t->waited = t->seq;
 	/* The clock is first read after 64 looks, as in await. */
 	int64_t start = 0, last = 0, deadline = -1;

@@ -718,9 +718,11 @@ func (t *Topic) waitData(ctx context.Context, block bool) error {
 // when a lossless publisher waits for this subscriber to move on (the
 // position it waits for, want, is past the subscriber's): in a small ring
 // the publisher fills the ring before the hold-back is out. want shares a
-// read-mostly line, which the publisher writes only when it waits; a want
-// left from an earlier wait is behind every position that wait let
-// through, so it ends no hold-back.
+// read-mostly line, which the publisher writes only when it waits. A
+// want past the subscriber's position, even one left from an earlier
+// wait, is never a false alarm: the publisher stores want only after it
+// flushed everything it published, and never past its tail, so there is
+// a record at the subscriber's position to read.
 func (t *Topic) holdBack(d time.Duration) {
 	if d <= 0 {
 		return

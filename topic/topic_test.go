@@ -477,7 +477,7 @@ func TestHoldBackEndsForPublisher(t *testing.T) {
 		at        time.Duration // how long the hold-back should take at least
 		within    time.Duration // and at most
 	}{
-		{"the publisher waits for it", 200, 100, time.Minute, 0, 10 * time.Second},
+		{"the publisher waits for it", 200, 100, 15 * time.Second, 0, 10 * time.Second},
 		{"a target it passed", 100, 200, 20 * time.Millisecond, 20 * time.Millisecond, 10 * time.Second},
 		{"no publisher waiting", 0, 100, 20 * time.Millisecond, 20 * time.Millisecond, 10 * time.Second},
 	} {

@@ -14,9 +14,9 @@
 // once, and so pays nothing in latency. A queue's consumer (Go and C)
 // also watches one word while it holds back, the one a producer sets
 // when the ring is full and it wants head, and stops at once when it is
-// set; a topic's subscriber (Go) watches the position a lossless
-// publisher waits for: in a small ring the writer fills the ring before
-// the hold-back is out.
+// set; a topic's subscriber watches the position a lossless publisher
+// waits for: in a small ring the writer fills the ring before the
+// hold-back is out.
 package slip
 
 import "time"
