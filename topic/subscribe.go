@@ -714,24 +714,17 @@ func (t *Topic) waitData(ctx context.Context, block bool) error {
 	return t.await(ctx, t.subWait, ready, spin, t.publisherDead, nil)
 }
 
-// holdBack spins on the clock for d, as slip.Wait does, and stops early
-// when a lossless publisher waits for this subscriber to move on (the
-// position it waits for, want, is past the subscriber's): in a small ring
-// the publisher fills the ring before the hold-back is out. want shares a
-// read-mostly line, which the publisher writes only when it waits. A
-// want past the subscriber's position, even one left from an earlier
-// wait, is never a false alarm: the publisher stores want only after it
-// flushed everything it published, and never past its tail, so there is
-// a record at the subscriber's position to read.
+// holdBack holds back for d (slip.Wait), and stops early when a lossless
+// publisher waits for this subscriber to move on (the position it waits
+// for, want, is past the subscriber's): in a small ring the publisher
+// fills the ring before the hold-back is out. want shares a read-mostly
+// line, which the publisher writes only when it waits. A want past the
+// subscriber's position, even one left from an earlier wait, is never a
+// false alarm: the publisher stores want only after it flushed everything
+// it published, and never past its tail, so there is a record at the
+// subscriber's position to read.
 func (t *Topic) holdBack(d time.Duration) {
-	if d <= 0 {
-		return
-	}
-	for start := time.Now(); time.Since(start) < d; {
-		if t.want.Load() > t.s.pos {
-			return
-		}
-	}
+	slip.Wait(d, func() bool { return t.want.Load() > t.s.pos })
 }
 
 // publisherDead reports ErrPeerDead when a publisher held the role and

@@ -38,8 +38,14 @@ func For(taken uint64, spin time.Duration) time.Duration {
 // last wait is in a stream, and so holds back: two or more.
 func InStream(taken uint64) bool { return taken >= 2 }
 
-// Wait spins on the clock for d. It reads no shared memory.
-func Wait(d time.Duration) {
+// Wait spins on the clock for d, and ends early, reporting true, when stop
+// does: a reader's stop looks at the one word by which its writer says
+// that it waits for the reader (a full ring), and at nothing else shared.
+func Wait(d time.Duration, stop func() bool) bool {
 	for start := time.Now(); time.Since(start) < d; {
+		if stop() {
+			return true
+		}
 	}
+	return false
 }

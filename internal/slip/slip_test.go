@@ -28,3 +28,20 @@ func TestFor(t *testing.T) {
 		})
 	}
 }
+
+// TestWait: Wait spins for its time unless stop says to end, which it
+// asks while it spins.
+func TestWait(t *testing.T) {
+	start := time.Now()
+	if Wait(time.Minute, func() bool { return true }) {
+		if took := time.Since(start); took > 10*time.Second {
+			t.Errorf("a stop that says yes took %v", took)
+		}
+	} else {
+		t.Error("a stop that says yes: Wait reports it was not stopped")
+	}
+	start, asked := time.Now(), 0
+	if Wait(20*time.Millisecond, func() bool { asked++; return false }) || time.Since(start) < 20*time.Millisecond || asked == 0 {
+		t.Errorf("a stop that says no, asked %d times: stopped early or returned after %v", asked, time.Since(start))
+	}
+}
