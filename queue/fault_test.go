@@ -536,3 +536,36 @@ func sendTruncatedChild(a shmtest.Args) error {
 	fmt.Println(err)
 	return q.Close()
 }
+
+// TestTruncateInLargeCopy: a message large enough for mem.Copy's REP MOVSB
+// (on CPUs where it uses it) waits at head when the peer truncates the
+// object inside its payload; copying it out faults in the middle of the
+// copy, and the call must return ErrFault like any other fault.
+func TestTruncateInLargeCopy(t *testing.T) {
+	shmtest.SkipShort(t)
+	const size = 2 * mem.RepMovsbMin
+	cases := []struct {
+		name string
+		call func(ctx context.Context, c *Queue) error
+	}{
+		{"Receive", func(ctx context.Context, c *Queue) error { _, err := c.Receive(ctx, nil); return err }},
+		{"TryReceive", func(ctx context.Context, c *Queue) error { _, err := c.TryReceive(nil); return err }},
+		{"ReceiveBatch", func(ctx context.Context, c *Queue) error {
+			_, err := c.ReceiveBatch(ctx, make([][]byte, 2))
+			return err
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := ctxT(t)
+			name, p, c := pair(t, 4*size)
+			if err := p.Send(ctx, pattern(2, size)); err != nil {
+				t.Fatal(err)
+			}
+			// The record's header stays; its payload's end is gone.
+			truncateNow(t, name, headerSize+size/2)
+			wantFault(t, tc.call(ctx, c), opReceive, name)
+			wantGone(t, name, p, c)
+		})
+	}
+}

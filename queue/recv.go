@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/shmkit/shm/internal/mem"
 	"github.com/shmkit/shm/internal/racehint"
 	"github.com/shmkit/shm/internal/slip"
 )
@@ -47,7 +48,7 @@ func (q *Queue) Receive(ctx context.Context, buf []byte) (r []byte, err error) {
 	// where the select costs about 4 ns more per message.
 	if q.fastConsumer() && ctx.Err() == nil {
 		if off, n, rec, ok := q.dataAt(q.c.head); ok {
-			r = append(buf[:0], q.ring[off:off+n]...)
+			r = mem.Append(buf[:0], q.ring[off:off+n])
 			q.advance(rec)
 			finished = true
 			return r, nil
@@ -68,7 +69,7 @@ func (q *Queue) receive(ctx context.Context, buf []byte) (_ []byte, err error) {
 	}
 	if q.fastConsumer() {
 		if off, n, rec, ok := q.dataAt(q.c.head); ok {
-			buf = append(buf[:0], q.ring[off:off+n]...)
+			buf = mem.Append(buf[:0], q.ring[off:off+n])
 			q.advance(rec)
 			return buf, nil
 		}
@@ -81,7 +82,7 @@ func (q *Queue) receive(ctx context.Context, buf []byte) (_ []byte, err error) {
 func (q *Queue) receiveNext(ctx context.Context, buf []byte, block bool) (_ []byte, err error) {
 	if block && q.fastConsumer() && q.glance() {
 		if off, n, rec, ok := q.glancedAt(q.c.head); ok {
-			buf = append(buf[:0], q.ring[off:off+n]...)
+			buf = mem.Append(buf[:0], q.ring[off:off+n])
 			q.advance(rec)
 			return buf, nil
 		}
@@ -94,7 +95,7 @@ func (q *Queue) receiveNext(ctx context.Context, buf []byte, block bool) (_ []by
 	if err != nil {
 		return buf[:0], q.recvErr(err)
 	}
-	buf = append(buf[:0], q.ring[off:off+uint64(n)]...)
+	buf = mem.Append(buf[:0], q.ring[off:off+uint64(n)])
 	q.consume(adv)
 	return buf, nil
 }
@@ -114,7 +115,7 @@ func (q *Queue) TryReceive(buf []byte) (r []byte, err error) {
 	}()
 	if q.fastConsumer() {
 		if off, n, rec, ok := q.dataAt(q.c.head); ok {
-			r = append(buf[:0], q.ring[off:off+n]...)
+			r = mem.Append(buf[:0], q.ring[off:off+n])
 			q.advance(rec)
 			finished = true
 			return r, nil
@@ -129,7 +130,7 @@ func (q *Queue) TryReceive(buf []byte) (r []byte, err error) {
 func (q *Queue) tryReceive(buf []byte) (_ []byte, err error) {
 	if q.fastConsumer() {
 		if off, n, rec, ok := q.dataAt(q.c.head); ok {
-			buf = append(buf[:0], q.ring[off:off+n]...)
+			buf = mem.Append(buf[:0], q.ring[off:off+n])
 			q.advance(rec)
 			return buf, nil
 		}
@@ -199,7 +200,7 @@ func (q *Queue) receiveBatch(ctx context.Context, msgs [][]byte) (n int, err err
 			}
 			return 0, q.recvErr(err)
 		}
-		msgs[n] = append(msgs[n][:0], q.ring[off:off+uint64(size)]...)
+		msgs[n] = mem.Append(msgs[n][:0], q.ring[off:off+uint64(size)])
 		n++
 		q.c.peeked = false
 		// Caught up or not is asked once, after the batch.
@@ -230,7 +231,7 @@ func (q *Queue) takeReady(msgs [][]byte) int {
 			msgs[i] = msgs[i][:n]
 			copy(msgs[i], q.ring[off:off+n])
 		} else {
-			msgs[i] = append(msgs[i][:0], q.ring[off:off+n]...)
+			msgs[i] = mem.Append(msgs[i][:0], q.ring[off:off+n])
 		}
 		q.c.head += rec
 		if q.publishDue() {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"runtime/debug"
 
+	"github.com/shmkit/shm/internal/mem"
 	"github.com/shmkit/shm/internal/racehint"
 )
 
@@ -150,7 +151,7 @@ func (q *Queue) appendBatch(msgs [][]byte) int {
 		}
 		// Header first: fewer values live across the copy's call.
 		binary.LittleEndian.PutUint64(q.ring[off:off+8], uint64(len(m))|q.p.data)
-		copy(q.ring[off+recordHeader:], m)
+		mem.Copy(q.ring[off+recordHeader:], m)
 		t += rec
 	}
 	if i > 0 {
@@ -215,7 +216,7 @@ func (q *Queue) sendFast(msg []byte) bool {
 	}
 	end := t + rec
 	q.putHeader(end&q.mask, 0, 0)
-	copy(q.ring[off+recordHeader:], msg)
+	mem.Copy(q.ring[off+recordHeader:], msg)
 	q.p.tail = end
 	racehint.Release(q.race)
 	q.publish(&q.words[off>>3], uint64(len(msg))|q.p.data)
@@ -244,7 +245,7 @@ func (q *Queue) send(ctx context.Context, msg []byte, block, batch bool) error {
 		if err != nil {
 			return err
 		}
-		copy(q.ring[off+recordHeader:], msg)
+		mem.Copy(q.ring[off+recordHeader:], msg)
 		q.commitAt(off, len(msg))
 		return nil
 	}
@@ -252,7 +253,7 @@ func (q *Queue) send(ctx context.Context, msg []byte, block, batch bool) error {
 	if err != nil {
 		return err
 	}
-	copy(q.ring[off+recordHeader:], msg)
+	mem.Copy(q.ring[off+recordHeader:], msg)
 	q.p.tail = end
 	q.spscCommit(c, batch)
 	return nil
@@ -631,7 +632,7 @@ func (q *Queue) mpscAppend(msgs [][]byte) int {
 	data := recordState(kindData, q.p.slot, q.p.gen)
 	for _, m := range msgs[:n] {
 		off := t & q.mask
-		copy(q.ring[off+recordHeader:], m)
+		mem.Copy(q.ring[off+recordHeader:], m)
 		q.setHeader(off, len(m), data)
 		t += recSize(len(m))
 	}

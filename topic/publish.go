@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/shmkit/shm/internal/live"
+	"github.com/shmkit/shm/internal/mem"
 	"github.com/shmkit/shm/internal/racehint"
 )
 
@@ -153,7 +154,7 @@ func (t *Topic) publishBatch(ctx context.Context, msgs [][]byte) error {
 	for _, m := range msgs {
 		var c commit
 		if o, ok := t.placeFast(len(m)); ok {
-			copy(t.ring[o+recordHeader:], m)
+			mem.Copy(t.ring[o+recordHeader:], m)
 			c = commit{off: o, word: lenKind(uint32(len(m)), kindData), pos: t.p.tail - recSize(len(m))}
 		} else {
 			if err := t.publishable(len(m)); err != nil {
@@ -166,7 +167,7 @@ func (t *Topic) publishBatch(ctx context.Context, msgs [][]byte) error {
 				t.flush()
 				return t.pubErr(err)
 			}
-			copy(t.ring[off:], m)
+			mem.Copy(t.ring[off:], m)
 		}
 		if !t.p.defer1 {
 			// The batch's first record (or the first after a flush in
@@ -293,7 +294,7 @@ func (t *Topic) publishOne(ctx context.Context, msg []byte, block bool) error {
 	if err != nil {
 		return err
 	}
-	copy(t.ring[off:], msg)
+	mem.Copy(t.ring[off:], msg)
 	t.p.pending, t.p.defer1 = c, true
 	t.flush()
 	return nil
@@ -311,7 +312,7 @@ func (t *Topic) publishFast(msg []byte) bool {
 	if !ok {
 		return false
 	}
-	copy(t.ring[o+recordHeader:], msg)
+	mem.Copy(t.ring[o+recordHeader:], msg)
 	racehint.Release(t.race)
 	t.publish(&t.words[(o+8)>>3], lenKind(uint32(len(msg)), kindData))
 	t.publish(t.tail, t.p.tail)

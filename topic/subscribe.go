@@ -238,7 +238,7 @@ func (t *Topic) Receive(ctx context.Context, buf []byte) (r []byte, err error) {
 		}
 	}()
 	if off, n, adv, ok := t.dataAt(); ok && !t.overwrite {
-		r = append(buf[:0], t.ring[off:off+n]...)
+		r = mem.Append(buf[:0], t.ring[off:off+n])
 		t.consume(adv)
 		finished = true
 		return r, nil
@@ -314,7 +314,7 @@ func (t *Topic) receiveBatch(ctx context.Context, msgs [][]byte) (n int, err err
 	block := true
 	for n < len(msgs) {
 		if off, ln, adv, ok := t.dataAt(); ok && !t.overwrite {
-			msgs[n] = append(msgs[n][:0], t.ring[off:off+ln]...)
+			msgs[n] = mem.Append(msgs[n][:0], t.ring[off:off+ln])
 			if !moved {
 				prev, moved = t.s.pos, true
 			}
@@ -448,7 +448,7 @@ func (t *Topic) receive(ctx context.Context, buf []byte, block bool) ([]byte, er
 		}
 	}
 	if !t.overwrite {
-		buf = append(buf[:0], t.ring[off:off+uint64(n)]...)
+		buf = mem.Append(buf[:0], t.ring[off:off+uint64(n)])
 		t.consume(adv)
 		return buf, nil
 	}

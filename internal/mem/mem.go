@@ -11,7 +11,9 @@
 // It also holds the memory-order tools for such words that sync/atomic
 // lacks: StoreRelease64 and StoreRelease32, release-only stores, and Heavy,
 // the asymmetric barrier that gives a hand-off built on them back its
-// store-load order (release.go, barrier_linux.go).
+// store-load order (release.go, barrier_linux.go), and Copy and Append,
+// which move payloads in and out of a shared ring the fastest way the CPU
+// has (copy.go).
 package mem
 
 import (
