@@ -65,6 +65,7 @@ func TestRunCapacities(t *testing.T) {
 		if r.Error != "" || r.MsgsPerS <= 0 || r.VsC <= 0 {
 			t.Errorf("%s: %v msg/s, xC %v, error %q", key, r.MsgsPerS, r.VsC, r.Error)
 		}
+		checkCopy(t, key, r)
 		if r.Transport == CRing && (bestC[r.Workload] == 0 || r.VsC < bestC[r.Workload]) {
 			bestC[r.Workload] = r.VsC
 		}
@@ -112,6 +113,7 @@ func TestRunSweep(t *testing.T) {
 		if r.Error != "" || !r.Sweep || r.Workload != Stream {
 			t.Fatalf("sweep row %s: workload %s, error %q", key, r.Workload, r.Error)
 		}
+		checkCopy(t, "sweep row "+key, r)
 		if placementOf(r, boundary) != sweepPlacement(rep.Sweep, boundary, r.Transport, r.Workload, r.Size) {
 			continue
 		}

@@ -1,13 +1,18 @@
 package bench
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/shmkit/shm/internal/shmtest"
 )
@@ -89,8 +94,9 @@ func TestCPrograms(t *testing.T) {
 	}
 }
 
-// TestVectorCopy: the C programs run with glibc's REP MOVSB threshold
-// raised, put before any tunables already in the environment, which win.
+// TestVectorCopy: the vector copy runs the C programs with glibc's REP
+// MOVSB threshold raised, put before any tunables already in the
+// environment, which win.
 func TestVectorCopy(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -110,4 +116,131 @@ func TestVectorCopy(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCCopies: on amd64 a C case runs with the environment as it is and
+// with the vector loop's tunable; elsewhere once, unnamed, as it is.
+func TestCCopies(t *testing.T) {
+	env := []string{"HOME=/root"}
+	for _, tc := range []struct {
+		arch string
+		want []cCopy
+	}{
+		{"amd64", []cCopy{{copyMemcpy, env}, {copyVector, vectorCopy(env)}}},
+		{"arm64", []cCopy{{"", env}}},
+		{"386", []cCopy{{"", env}}},
+	} {
+		got := cCopies(tc.arch, env)
+		if !slices.EqualFunc(got, tc.want, func(a, b cCopy) bool { return a.name == b.name && slices.Equal(a.env, b.env) }) {
+			t.Errorf("cCopies(%q) = %q, want %q", tc.arch, got, tc.want)
+		}
+	}
+}
+
+// TestFasterCopy keeps the faster of a C case's two runs: for a stream
+// the higher rate, for round trips the lower p50 (whatever the tail), the
+// first run on a tie.
+func TestFasterCopy(t *testing.T) {
+	stream := func(copy string, rate float64) Result {
+		return Result{Transport: CRing, Workload: Stream, Size: 8 << 10, MsgsPerS: rate, Copy: copy}
+	}
+	batch := func(copy string, rate float64) Result {
+		r := stream(copy, rate)
+		r.Workload = Batch
+		return r
+	}
+	rtt := func(copy string, p50, p999 uint64) Result {
+		return Result{Transport: CPingPong, Workload: RTT, Size: 64 << 10, P50NS: p50, P999NS: p999, Copy: copy}
+	}
+	for _, tc := range []struct {
+		name     string
+		a, b     Result
+		wantCopy string
+	}{
+		{"stream, vector faster", stream(copyMemcpy, 8.2e6), stream(copyVector, 13.2e6), copyVector},
+		{"stream, memcpy faster", stream(copyMemcpy, 1.04e6), stream(copyVector, 0.98e6), copyMemcpy},
+		{"stream, a tie", stream(copyMemcpy, 5e6), stream(copyVector, 5e6), copyMemcpy},
+		{"batch, vector faster", batch(copyMemcpy, 2e6), batch(copyVector, 3e6), copyVector},
+		{"round trips, memcpy's p50 lower", rtt(copyMemcpy, 3900, 9000), rtt(copyVector, 4800, 5000), copyMemcpy},
+		{"round trips, vector's p50 lower", rtt(copyMemcpy, 5200, 6000), rtt(copyVector, 4100, 30000), copyVector},
+		{"round trips, a tie", rtt(copyMemcpy, 4000, 6000), rtt(copyVector, 4000, 5000), copyMemcpy},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := fasterCopy(tc.a, tc.b)
+			if got.Copy != tc.wantCopy {
+				t.Errorf("fasterCopy kept %s (%v msg/s, p50 %dns), want %s", got.Copy, got.MsgsPerS, got.P50NS, tc.wantCopy)
+			}
+		})
+	}
+}
+
+// TestRunCBothCopies runs a C case through a stand-in for ring.c, a
+// script that logs its environment and arguments and streams faster or
+// slower, or fails, as its copy says: runC runs it once per copy, each
+// with half of the warm-up and of the measuring time, keeps the faster
+// run and names its copy, and fails the case when either run fails.
+func TestRunCBothCopies(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "log")
+	script := filepath.Join(dir, "ring")
+	// RATE_memcpy and RATE_vector: the messages it reports per
+	// millisecond with that copy; "fail" fails.
+	const text = `#!/bin/sh
+copy=memcpy
+case "$GLIBC_TUNABLES" in *x86_rep_movsb_threshold=1073741824*) copy=vector ;; esac
+echo "$copy $4 $5" >> "$LOG"
+eval n=\$RATE_$copy
+if [ "$n" = fail ]; then echo "no luck with $copy" >&2; exit 1; fi
+echo "messages $n ns 1000000 slots 64"
+`
+	if err := os.WriteFile(script, []byte(text), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cs := Case{Transport: CRing, Workload: Stream, Size: 8 << 10, Capacity: 4 << 20}
+	d := 2 * time.Second
+	warm, measure := caseTimes(d)
+	half := fmt.Sprintf("%d %d", warm/2, measure/2)
+	for _, tc := range []struct {
+		memcpy, vector string // RATE_memcpy, RATE_vector
+		wantCopy       string
+		wantRate       float64
+		wantErr        string
+		wantRuns       []string
+	}{
+		{"1000", "3000", copyVector, 3e6, "", []string{"memcpy " + half, "vector " + half}},
+		{"3000", "1000", copyMemcpy, 3e6, "", []string{"memcpy " + half, "vector " + half}},
+		{"2000", "fail", "", 0, "vector copy: ring: exit status 1: no luck with vector", []string{"memcpy " + half, "vector " + half}},
+		{"fail", "2000", "", 0, "memcpy copy: ring: exit status 1: no luck with memcpy", []string{"memcpy " + half}},
+	} {
+		name := "memcpy " + tc.memcpy + ", vector " + tc.vector
+		t.Run(name, func(t *testing.T) {
+			os.Remove(log)
+			env := []string{"PATH=/usr/bin:/bin", "LOG=" + log, "RATE_memcpy=" + tc.memcpy, "RATE_vector=" + tc.vector}
+			progs := &cPrograms{bins: map[string]string{ringC.file: script}, copies: cCopies("amd64", env)}
+			res := runC(context.Background(), cRing, progs, cs, d, Placement{Driver: -1, Peer: -1})
+			if res.Error != tc.wantErr || res.Copy != tc.wantCopy || res.MsgsPerS != tc.wantRate {
+				t.Errorf("error %q, copy %q, %v msg/s; want %q, %q, %v", res.Error, res.Copy, res.MsgsPerS, tc.wantErr, tc.wantCopy, tc.wantRate)
+			}
+			b, err := os.ReadFile(log)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if runs := strings.Split(strings.TrimSpace(string(b)), "\n"); !slices.Equal(runs, tc.wantRuns) {
+				t.Errorf("runs (copy, warm-up, measuring time) %q, want %q", runs, tc.wantRuns)
+			}
+		})
+	}
+	t.Run("one way", func(t *testing.T) {
+		env := []string{"PATH=/usr/bin:/bin", "LOG=" + log, "RATE_memcpy=1000", "RATE_vector=3000"}
+		progs := &cPrograms{bins: map[string]string{ringC.file: script}, copies: cCopies("arm64", env)}
+		os.Remove(log)
+		res := runC(context.Background(), cRing, progs, cs, d, Placement{Driver: -1, Peer: -1})
+		if res.Error != "" || res.Copy != "" || res.MsgsPerS != 1e6 {
+			t.Errorf("error %q, copy %q, %v msg/s; want no error, no copy, 1e6", res.Error, res.Copy, res.MsgsPerS)
+		}
+		b, _ := os.ReadFile(log)
+		if got, want := strings.TrimSpace(string(b)), fmt.Sprintf("memcpy %d %d", warm, measure); got != want {
+			t.Errorf("runs %q, want %q: one run with the whole time", got, want)
+		}
+	})
 }

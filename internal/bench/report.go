@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -26,7 +27,9 @@ import (
 // between them around the case (link_low_ns, link_high_ns), with Rounds and
 // two placements of the CPUs the ratios within each (by_placement:
 // link_low_ns and link_high_ns of the placement, rounds, compared, vs_c,
-// vs_c_low, vs_c_high, vs_c_p999, vs_raw), error for a case that failed and
+// vs_c_low, vs_c_high, vs_c_p999, vs_raw), for a C case on x86 copy (which
+// of glibc's copies its figures are from, "memcpy" or "vector"; see
+// Result.Copy), error for a case that failed and
 // skipped for one that did not run. The capacity sweep's rows follow, with
 // "sweep": true.
 func WriteJSON(w io.Writer, rep *Report) error {
@@ -177,7 +180,11 @@ func WriteTable(w io.Writer, rep *Report) error {
 			cells = append(cells, tail(k, r, vsOf(r))...)
 			fmt.Fprintln(tw, strings.Join(cells, "\t"))
 		}
-		return tw.Flush()
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		writeCopies(w, rows)
+		return nil
 	}
 	if err := roundTrips("Round trip (ping-pong), percentiles of every round trip:", "xUNIX", rtt,
 		func(r Result) float64 { return r.VsUnix }); err != nil {
@@ -198,7 +205,11 @@ func WriteTable(w io.Writer, rep *Report) error {
 			cells := append(head(k, r), FormatRate(r.MsgsPerS, ""), FormatRate(r.BytesPerS, "B"), fmt.Sprintf("%.1f", 1e9/r.MsgsPerS))
 			fmt.Fprintln(tw, strings.Join(append(cells, tail(k, r, r.VsUnix)...), "\t"))
 		}
-		return tw.Flush()
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		writeCopies(w, rows)
+		return nil
 	}
 	if err := streams("Streaming (one way), messages sent one at a time:", stream); err != nil {
 		return err
@@ -222,6 +233,9 @@ func WriteTable(w io.Writer, rep *Report) error {
 	}
 	if k.capacity {
 		fmt.Fprintf(w, "CAPACITY: bytes of each direction's ring, for the transports that have one.\n")
+	}
+	if copied(rep) {
+		fmt.Fprintf(w, "C copy, under each table: each C case ran its program twice, half its time each, copying messages with glibc's memcpy as glibc chooses (memcpy: REP MOVSB from a few KiB) and with glibc's vector loop at every size (vector); its row is the faster run (with rounds, the copies that won, joined with +).\n")
 	}
 	if rep.Rounds > 1 {
 		fmt.Fprintf(w, "Rounds: every ratio is the median of the ratios of the %d rounds, each taken within one round (of those rounds that have one); after xC, xRAW and xQUEUE, in brackets, the lowest and highest round's.\n", rep.Rounds)
@@ -283,6 +297,64 @@ func WriteTable(w io.Writer, rep *Report) error {
 		}
 	}
 	return nil
+}
+
+// copied reports whether a C case of the run, its sweep's included, ran
+// both of glibc's copies (Result.Copy).
+func copied(rep *Report) bool {
+	for _, rs := range [][]Result{rep.Results, rep.Sweep} {
+		for _, r := range rs {
+			if r.Copy != "" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// writeCopies writes, under a table of rows, the copy each of its C rows
+// kept (Result.Copy), each row named by its transport and size, and its
+// capacity where the table has that transport and size at several:
+// "C copy: c-ring 64B memcpy, c-ring 64KiB vector." Nothing when no row
+// names a copy.
+func writeCopies(w io.Writer, rows []Result) {
+	type key struct {
+		t string
+		s int
+	}
+	n := map[key]int{}
+	for _, r := range rows {
+		n[key{r.Transport, r.Size}]++
+	}
+	var said []string
+	for _, r := range rows {
+		if r.Copy == "" {
+			continue
+		}
+		row := r.Transport + " " + FormatSize(r.Size)
+		if n[key{r.Transport, r.Size}] > 1 {
+			row += " " + capacityCell(r.Capacity)
+		}
+		said = append(said, row+" "+r.Copy)
+	}
+	if len(said) > 0 {
+		fmt.Fprintf(w, "C copy: %s.\n", strings.Join(said, ", "))
+	}
+}
+
+// capacityCopies formats the copies that one row of the sweep's table
+// kept at each of caps, the table's columns (byCap, by nominal capacity):
+// one name when every column has the same, else one per column joined
+// with "/", "-" for a column without one.
+func capacityCopies(byCap map[int64]string, caps []int64) string {
+	each := make([]string, len(caps))
+	for i, c := range caps {
+		each[i] = cmp.Or(byCap[c], "-")
+	}
+	if len(slices.Compact(slices.Clone(each))) == 1 {
+		return each[0]
+	}
+	return strings.Join(each, "/")
 }
 
 // interruptedScope says what the figures of an interrupted run cover.
@@ -387,6 +459,7 @@ func writeSweep(w io.Writer, tw *tabwriter.Writer, rep *Report) error {
 	var caps []int64
 	var keys []key
 	rate := map[key]map[int64]string{}
+	copies := map[key]map[int64]string{} // the C rows' (Result.Copy)
 	best := map[key]int64{}
 	boundary, _ := placements([][]Result{rep.Sweep})
 	apart := false // a case ran apart from the others of its row
@@ -406,6 +479,12 @@ func writeSweep(w io.Writer, tw *tabwriter.Writer, rep *Report) error {
 			rate[k][nominal] = "failed"
 		default:
 			rate[k][nominal] = FormatRate(r.BytesPerS, "B")
+			if r.Copy != "" {
+				if copies[k] == nil {
+					copies[k] = map[int64]string{}
+				}
+				copies[k][nominal] = r.Copy
+			}
 			if placementOf(r, boundary) != sweepPlacement(rep.Sweep, boundary, r.Transport, r.Workload, r.Size) {
 				rate[k][nominal] += "~"
 				apart = true
@@ -436,7 +515,19 @@ func writeSweep(w io.Writer, tw *tabwriter.Writer, rep *Report) error {
 		}
 		fmt.Fprintln(tw, strings.Join(cells, "\t"))
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	var said []string
+	for _, k := range keys {
+		if copies[k] != nil {
+			said = append(said, fmt.Sprintf("%s %s %s %s", k.t, k.w, FormatSize(k.s), capacityCopies(copies[k], caps)))
+		}
+	}
+	if len(said) > 0 {
+		fmt.Fprintf(w, "C copy, capacity by capacity as in the columns: %s.\n", strings.Join(said, "; "))
+	}
+	return nil
 }
 
 // nominalCapacity rounds a capacity that a transport enlarged to hold two

@@ -69,3 +69,68 @@ func TestWriteTableLimits(t *testing.T) {
 		t.Errorf("JSON rows: %+v", got)
 	}
 }
+
+// TestWriteTableCopies: under each table a line names the copy each C row
+// kept, with its capacity where the table has its transport and size at
+// several; the sweep's line gives a row's copy per column, once when they
+// agree; a legend explains them; and a run without copies has none of it.
+func TestWriteTableCopies(t *testing.T) {
+	stream := func(tr string, w Workload, size int, capacity int64, copy string) Result {
+		return Result{Transport: tr, Workload: w, Size: size, Capacity: capacity, MsgsPerS: 1e6, BytesPerS: float64(size) * 1e6, Copy: copy}
+	}
+	rtt := func(tr string, capacity int64, copy string) Result {
+		return Result{Transport: tr, Workload: RTT, Size: 64, Capacity: capacity, P50NS: 200, Samples: 1, Copy: copy}
+	}
+	sweep := func(tr string, size int, capacity int64, copy string) Result {
+		r := stream(tr, Stream, size, capacity, copy)
+		r.Sweep = true
+		return r
+	}
+	rep := &Report{Placement: Placement{Driver: 0, Peer: 1, Available: 2}, Duration: time.Second, Results: []Result{
+		rtt(CPingPong, 0, "memcpy"), rtt(CRing, 4<<20, "vector"), rtt(Queue, 4<<20, ""),
+		stream(CRing, Stream, 64, 1<<20, "memcpy"), stream(CRing, Stream, 64, 16<<20, "vector+memcpy"),
+		stream(Queue, Stream, 64, 16<<20, ""), stream(CRing, Stream, 64<<10, 4<<20, "vector"),
+		stream(CRing, Batch, 64, 4<<20, ""),
+	}, SweepDuration: 100 * time.Millisecond, Sweep: []Result{
+		sweep(Raw, 64, 1<<20, ""), sweep(Raw, 64, 4<<20, ""), sweep(Raw, 64, 16<<20, ""),
+		sweep(CRing, 64, 1<<20, "memcpy"), sweep(CRing, 64, 4<<20, "memcpy"), sweep(CRing, 64, 16<<20, "memcpy"),
+		sweep(CRing, 64<<10, 1<<20, "vector"), sweep(CRing, 64<<10, 16<<20, "memcpy"),
+	}}
+	rep.ratios(onePlacement)
+	var buf bytes.Buffer
+	if err := WriteTable(&buf, rep); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	rttLine := "\nC copy: c-pingpong 64B memcpy, c-ring 64B vector.\n"
+	streamLine := "\nC copy: c-ring 64B 1MiB memcpy, c-ring 64B 16MiB vector+memcpy, c-ring 64KiB vector.\n"
+	for _, want := range []string{
+		rttLine, streamLine,
+		"\nC copy, capacity by capacity as in the columns: c-ring stream 64B memcpy; c-ring stream 64KiB vector/-/memcpy.\n",
+		"\nC copy, under each table: each C case ran its program twice,",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in:\n%s", want, out)
+		}
+	}
+	// Each line under its own table: round trips, then streams; the
+	// batch table's C row names no copy and gets none.
+	if r, s, b := strings.Index(out, rttLine), strings.Index(out, "\nStreaming (one way), messages"), strings.Index(out, streamLine); !(r < s && s < b) {
+		t.Errorf("the copies are not under their tables:\n%s", out)
+	}
+	if n := strings.Count(out, "\nC copy: "); n != 2 {
+		t.Errorf("%d lines of C copies under the tables, want 2:\n%s", n, out)
+	}
+	for _, rs := range [][]Result{rep.Results, rep.Sweep} {
+		for i := range rs {
+			rs[i].Copy = ""
+		}
+	}
+	buf.Reset()
+	if err := WriteTable(&buf, rep); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(buf.String(), "C copy") {
+		t.Errorf("a run without copies mentions them:\n%s", buf.String())
+	}
+}

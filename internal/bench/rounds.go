@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -24,8 +25,9 @@ func Rounds(n int) Option { return func(c *config) { c.rounds = n } }
 
 // mergeRounds folds the results of one case's rounds, in round order, into
 // one: the first failure, if any round failed; otherwise round trips and
-// messages added up, and percentiles, means and rates taken over all of
-// them. The ratios are left to roundRatios.
+// messages added up, percentiles, means and rates taken over all of
+// them, and the copies of a C case listed (mergeCopies). The ratios are
+// left to roundRatios.
 func mergeRounds(rounds []Result) Result {
 	m := rounds[0]
 	m.VsC, m.VsRaw, m.VsUnix, m.VsPipe, m.VsSem, m.VsQueue = 0, 0, 0, 0, 0, 0
@@ -34,7 +36,7 @@ func mergeRounds(rounds []Result) Result {
 	}
 	for i, r := range rounds {
 		if r.Error != "" {
-			m.Error = r.Error
+			m.Error, m.Copy = r.Error, ""
 			if len(rounds) > 1 {
 				m.Error = fmt.Sprintf("round %d of %d: %s", i+1, len(rounds), r.Error)
 			}
@@ -44,6 +46,7 @@ func mergeRounds(rounds []Result) Result {
 	if len(rounds) == 1 {
 		return m
 	}
+	m.Copy = mergeCopies(rounds)
 	m.DurationNS, m.PeerCPUNS, m.Messages = 0, 0, 0
 	cpuWeighted := 0.0
 	for _, r := range rounds {
@@ -66,6 +69,19 @@ func mergeRounds(rounds []Result) Result {
 		m.setRate(m.Messages, time.Duration(m.DurationNS))
 	}
 	return m
+}
+
+// mergeCopies returns the copies that a C case's rounds kept (see
+// Result.Copy), each once in the order they first appear, joined with
+// "+"; "" when no round names one.
+func mergeCopies(rounds []Result) string {
+	var copies []string
+	for _, r := range rounds {
+		if r.Copy != "" && !slices.Contains(copies, r.Copy) {
+			copies = append(copies, r.Copy)
+		}
+	}
+	return strings.Join(copies, "+")
 }
 
 // roundRatios sets each merged result's ratios to the median of its

@@ -84,6 +84,33 @@ func TestMergeRounds(t *testing.T) {
 	}
 }
 
+// TestMergeCopies: a C case's merged rounds name the copies its rounds
+// kept, each once in the order they first won; a failed case names none.
+func TestMergeCopies(t *testing.T) {
+	round := func(copy string) Result {
+		return Result{Transport: CRing, Workload: Stream, Size: 64 << 10, Messages: 1000, DurationNS: 1e9, MsgsPerS: 1000, Copy: copy}
+	}
+	failed := Result{Transport: CRing, Workload: Stream, Size: 64 << 10, Error: "ring: exit status 1"}
+	for _, tc := range []struct {
+		name   string
+		rounds []Result
+		want   string
+	}{
+		{"one round", []Result{round("vector")}, "vector"},
+		{"every round the same", []Result{round("memcpy"), round("memcpy"), round("memcpy")}, "memcpy"},
+		{"both, in the order they first won", []Result{round("vector"), round("memcpy"), round("vector"), round("memcpy")}, "vector+memcpy"},
+		{"memcpy first", []Result{round("memcpy"), round("memcpy"), round("vector")}, "memcpy+vector"},
+		{"one way only", []Result{round(""), round("")}, ""},
+		{"a failed round", []Result{round("vector"), failed}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if m := mergeRounds(tc.rounds); m.Copy != tc.want {
+				t.Errorf("copy %q, want %q", m.Copy, tc.want)
+			}
+		})
+	}
+}
+
 // TestRoundRatios takes ratios within each round: a machine that runs
 // everything twice as fast in the second round leaves the ratio alone,
 // where a ratio of the merged figures would not.

@@ -135,6 +135,15 @@ type Result struct {
 	Capacity int64 `json:"capacity,omitempty"`
 	// Sweep marks a row of the capacity sweep (Report.Sweep).
 	Sweep bool `json:"sweep,omitempty"`
+	// Copy says, for a C program's case on x86, which of glibc's copies
+	// its figures are from: each such case runs the program twice, half
+	// its time each, copying messages with glibc's memcpy as glibc
+	// chooses ("memcpy": REP MOVSB from a few KiB) and with glibc's vector
+	// loop at every size ("vector"), and keeps the faster run. With
+	// Rounds, the copies that won the rounds, each once in the order they
+	// first won, joined with "+" ("vector+memcpy"). Empty for the other
+	// transports and where a C case runs once.
+	Copy string `json:"copy,omitempty"`
 
 	Samples uint64 `json:"samples,omitempty"` // timed round trips
 	MinNS   uint64 `json:"min_ns,omitempty"`

@@ -128,6 +128,7 @@ func TestRunEveryTransport(t *testing.T) {
 			t.Errorf("%s: capacity %d", key, r.Capacity)
 		}
 		checkPeerCPU(t, key, r)
+		checkCopy(t, key, r)
 		if (r.Transport == Raw && r.VsRaw != 1) || (r.Transport == Unix && r.VsUnix != 1) {
 			t.Errorf("%s: ratio to itself is not 1: %v, %v", key, r.VsRaw, r.VsUnix)
 		}
@@ -145,6 +146,7 @@ func TestRunEveryTransport(t *testing.T) {
 		if !r.Sweep || r.Error != "" || r.MsgsPerS <= 0 || r.Capacity < DefaultCapacities[0] {
 			t.Errorf("sweep row %s/%s/%d at %d: %v msg/s, %q", r.Transport, r.Workload, r.Size, r.Capacity, r.MsgsPerS, r.Error)
 		}
+		checkCopy(t, fmt.Sprintf("sweep row %s/%s/%d at %d", r.Transport, r.Workload, r.Size, r.Capacity), r)
 	}
 
 	t.Run("json", func(t *testing.T) {
@@ -196,6 +198,16 @@ func TestRunEveryTransport(t *testing.T) {
 				t.Errorf("table has %d rows for %s, want %d:\n%s", got, tr.Name(), want, out)
 			}
 		}
+		// Lines on the C copies: under the round trips, the streams, the
+		// batches and the sweep, and the legend, where the C programs ran
+		// both copies.
+		wantCopies := 0
+		if haveGCC && runtime.GOARCH == "amd64" {
+			wantCopies = 5
+		}
+		if got := strings.Count(out, "\nC copy"); got != wantCopies {
+			t.Errorf("table has %d lines on the C copies, want %d:\n%s", got, wantCopies, out)
+		}
 	})
 	t.Run("svg", func(t *testing.T) {
 		var buf bytes.Buffer
@@ -244,6 +256,21 @@ func checkPeerCPU(t *testing.T, key string, r Result) {
 	}
 	if r.PeerCPUNS > 0 != (r.PeerCPUPercent > 0) {
 		t.Errorf("%s: peer CPU %dns but %v%%", key, r.PeerCPUNS, r.PeerCPUPercent)
+	}
+}
+
+// checkCopy checks that r names the copy its figures are from where it
+// ran a C program on amd64, which runs both of glibc's copies, and
+// nowhere else.
+func checkCopy(t *testing.T, key string, r Result) {
+	t.Helper()
+	switch {
+	case !isC(r.Transport) || r.Skipped != "" || r.Error != "" || runtime.GOARCH != "amd64":
+		if r.Copy != "" {
+			t.Errorf("%s: copy %q, want none", key, r.Copy)
+		}
+	case r.Copy != copyMemcpy && r.Copy != copyVector:
+		t.Errorf("%s: copy %q, want %q or %q", key, r.Copy, copyMemcpy, copyVector)
 	}
 }
 

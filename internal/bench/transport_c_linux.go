@@ -21,9 +21,10 @@ import (
 // The C rows are the limits the Go transports are held to: programs that
 // do the same work (copy every message in and out, busy-poll, two pinned
 // processes) with no Go runtime and no queue code. A run builds them with
-// gcc into a temporary directory and runs each case as one such program,
-// both processes its own (it forks its peer); without gcc their rows say
-// so instead of failing the run.
+// gcc into a temporary directory and runs each case as such a program,
+// both processes its own (it forks its peer), on x86 twice, once with each
+// of glibc's copies (cCopies); without gcc their rows say so instead of
+// failing the run.
 
 //go:embed testdata/pingpong.c
 var pingpongSource string
@@ -132,10 +133,10 @@ func (p cProgram) program() cProgram { return p }
 
 // cPrograms holds the C programs a run built, or why it could not.
 type cPrograms struct {
-	dir  string
-	bins map[string]string // by cSource.file
-	env  []string          // the environment they run in (cEnv)
-	err  error
+	dir    string
+	bins   map[string]string // by cSource.file
+	copies []cCopy           // the ways each case runs them (cCopies)
+	err    error
 }
 
 // buildC compiles the programs of the C transports among ts with gcc into
@@ -152,7 +153,7 @@ func buildC(ctx context.Context, ts []Transport) *cPrograms {
 			}
 		}
 	}
-	b := &cPrograms{bins: map[string]string{}, env: cEnv(os.Environ())}
+	b := &cPrograms{bins: map[string]string{}, copies: cCopies(runtime.GOARCH, os.Environ())}
 	if len(progs) == 0 {
 		return b
 	}
@@ -192,16 +193,40 @@ func (b *cPrograms) remove() {
 	}
 }
 
-// runC measures case cs with its C program, one of progs, for about d.
-func runC(parent context.Context, t cRunner, progs *cPrograms, cs Case, d time.Duration, place Placement) (res Result) {
-	res = Result{Transport: cs.Transport, Workload: cs.Workload, Size: cs.Size, Capacity: cs.Capacity, DriverCPU: place.Driver, PeerCPU: place.Peer}
+// runC measures case cs with its C program, one of progs, for about d: a
+// run of the program in each of progs.copies, one after another, each
+// with an equal share of the warm-up and the measuring time, of which it
+// keeps the faster (fasterCopy). A run that fails fails the case.
+func runC(parent context.Context, t cRunner, progs *cPrograms, cs Case, d time.Duration, place Placement) Result {
 	ctx, cancel := context.WithTimeout(parent, 2*d+15*time.Second)
 	defer cancel()
 	warm, measure := caseTimes(d)
-	file, args := t.command(cs, warm, measure, place)
-	bin := progs.bins[file]
+	n := time.Duration(len(progs.copies))
+	file, args := t.command(cs, warm/n, measure/n, place)
+	var best Result
+	for i, cp := range progs.copies {
+		res := runCOnce(ctx, progs.bins[file], args, cp, cs, place)
+		if res.Error != "" {
+			if cp.name != "" {
+				res.Error = fmt.Sprintf("%s copy: %s", cp.name, res.Error)
+			}
+			return res
+		}
+		if i == 0 {
+			best = res
+		} else {
+			best = fasterCopy(best, res)
+		}
+	}
+	return best
+}
+
+// runCOnce runs program bin with args in the environment of copy cp and
+// reads the figures of case cs from what it prints.
+func runCOnce(ctx context.Context, bin string, args []string, cp cCopy, cs Case, place Placement) (res Result) {
+	res = Result{Transport: cs.Transport, Workload: cs.Workload, Size: cs.Size, Capacity: cs.Capacity, DriverCPU: place.Driver, PeerCPU: place.Peer}
 	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = progs.env
+	cmd.Env = cp.env
 	var stdout bytes.Buffer
 	stderr := &headBuffer{}
 	cmd.Stdout, cmd.Stderr = &stdout, stderr
@@ -222,42 +247,61 @@ func runC(parent context.Context, t cRunner, progs *cPrograms, cs Case, d time.D
 	}
 	if err != nil {
 		res.Error = fmt.Sprintf("%s printed %q: %v", filepath.Base(bin), firstLine(stdout.String()), err)
+		return res
 	}
+	res.Copy = cp.name
 	return res
+}
+
+// fasterCopy returns the faster of two runs of one case of a C program,
+// neither failed: for a stream the higher message rate, for round trips
+// the lower p50 (see Result.cost); a, the run made first, on a tie.
+func fasterCopy(a, b Result) Result {
+	if b.cost() < a.cost() {
+		return b
+	}
+	return a
+}
+
+// The ways the C programs copy messages on x86, as Result.Copy names them.
+const (
+	// copyMemcpy is glibc's memcpy as glibc chooses: a vector loop for
+	// small blocks, REP MOVSB from a few KiB (its rep_movsb_threshold),
+	// non-temporal stores above its non-temporal threshold.
+	copyMemcpy = "memcpy"
+	// copyVector is glibc's vector loop at every size below the
+	// non-temporal threshold (repMovsbTunable).
+	copyVector = "vector"
+)
+
+// A cCopy is one way of running the C programs: the name Result.Copy
+// gives it ("" where it is the only way) and the environment.
+type cCopy struct {
+	name string
+	env  []string
+}
+
+// cCopies returns the ways each case of a C program runs on architecture
+// arch (runtime.GOARCH) given the environment env. On amd64 there are
+// two, as which of glibc's copies is faster depends on the CPU, the
+// message size and the link between the two CPUs: env as it is
+// (copyMemcpy) and env with repMovsbTunable (copyVector). On AMD's
+// family 26, pinned, ring.c streamed 8 KiB messages at 108 GB/s with the
+// vector loop and 67 GB/s with REP MOVSB, but 64 KiB at 62-64 against
+// 67-68 GB/s, and with the two CPUs farther apart REP MOVSB was about
+// three times faster from 8 KiB up (docs/BENCHMARKS-LOG.md). Elsewhere
+// the tunable means nothing, and there is one way, env.
+func cCopies(arch string, env []string) []cCopy {
+	if arch != "amd64" {
+		return []cCopy{{env: env}}
+	}
+	return []cCopy{{copyMemcpy, env}, {copyVector, vectorCopy(env)}}
 }
 
 // repMovsbTunable tells glibc on x86 to copy with its vector loop rather
 // than switch to REP MOVSB at a few KiB (up to its non-temporal threshold,
-// where it switches to non-temporal stores either way). On an AMD EPYC VM
-// ring.c's 64 KiB stream ran 31-39 GB/s with REP MOVSB and 41-43 GB/s
-// with the loop (docs/BENCHMARKS-LOG.md), and the C programs are to be
-// the best C does. Go's runtime copies the same way: with REP MOVSB only
-// on Intel CPUs that have ERMS and FSRM, with a vector loop elsewhere.
+// where it switches to non-temporal stores either way).
 const repMovsbTunable = "glibc.cpu.x86_rep_movsb_threshold=1073741824"
-
-// cEnv returns the environment for the C programs: env, and on an x86 CPU
-// other than Intel's (as /proc/cpuinfo names it) repMovsbTunable added to
-// GLIBC_TUNABLES.
-func cEnv(env []string) []string {
-	if runtime.GOARCH != "amd64" || cpuVendor() == "GenuineIntel" {
-		return env
-	}
-	return vectorCopy(env)
-}
-
-// cpuVendor returns the first vendor_id in /proc/cpuinfo, or "".
-func cpuVendor() string {
-	b, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return ""
-	}
-	for line := range strings.Lines(string(b)) {
-		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "vendor_id" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return ""
-}
 
 // vectorCopy returns env with repMovsbTunable put first in GLIBC_TUNABLES,
 // so that a threshold the user set, later in the list, still wins.
