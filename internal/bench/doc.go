@@ -59,7 +59,8 @@
 // those rows. CRing's round trips go through a ring of the case's capacity
 // each way, where CPingPong's use one slot each way: slower for small
 // messages, which is what a ring costs in C, and faster for large ones.
-// On x86 a C case runs its program twice, half its time each, copying
+// On x86 a C case of 2 KiB messages or more runs its program twice, half
+// its time each, copying
 // messages with glibc's memcpy as glibc chooses (REP MOVSB from a few
 // KiB) and with glibc's vector loop at every size, and keeps the faster
 // run, whose copy Result.Copy names: which is faster depends on the CPU,

@@ -136,7 +136,8 @@ type Result struct {
 	// Sweep marks a row of the capacity sweep (Report.Sweep).
 	Sweep bool `json:"sweep,omitempty"`
 	// Copy says, for a C program's case on x86, which of glibc's copies
-	// its figures are from: each such case runs the program twice, half
+	// its figures are from: each such case of 2 KiB messages or more (below,
+	// glibc's two copies are one loop) runs the program twice, half
 	// its time each, copying messages with glibc's memcpy as glibc
 	// chooses ("memcpy": REP MOVSB from a few KiB) and with glibc's vector
 	// loop at every size ("vector"), and keeps the faster run. With

@@ -22,8 +22,8 @@ import (
 // do the same work (copy every message in and out, busy-poll, two pinned
 // processes) with no Go runtime and no queue code. A run builds them with
 // gcc into a temporary directory and runs each case as such a program,
-// both processes its own (it forks its peer), on x86 twice, once with each
-// of glibc's copies (cCopies); without gcc their rows say so instead of
+// both processes its own (it forks its peer), on x86 from 2 KiB twice,
+// once with each of glibc's copies (cCopies, copiesFor); without gcc their rows say so instead of
 // failing the run.
 
 //go:embed testdata/pingpong.c
@@ -194,17 +194,18 @@ func (b *cPrograms) remove() {
 }
 
 // runC measures case cs with its C program, one of progs, for about d: a
-// run of the program in each of progs.copies, one after another, each
+// run of the program in each of its copies (copiesFor), one after another, each
 // with an equal share of the warm-up and the measuring time, of which it
 // keeps the faster (fasterCopy). A run that fails fails the case.
 func runC(parent context.Context, t cRunner, progs *cPrograms, cs Case, d time.Duration, place Placement) Result {
 	ctx, cancel := context.WithTimeout(parent, 2*d+15*time.Second)
 	defer cancel()
 	warm, measure := caseTimes(d)
-	n := time.Duration(len(progs.copies))
+	copies := progs.copiesFor(cs.Size)
+	n := time.Duration(len(copies))
 	file, args := t.command(cs, warm/n, measure/n, place)
 	var best Result
-	for i, cp := range progs.copies {
+	for i, cp := range copies {
 		res := runCOnce(ctx, progs.bins[file], args, cp, cs, place)
 		if res.Error != "" {
 			if cp.name != "" {
@@ -377,4 +378,19 @@ func parseHistogram(out string, res *Result) error {
 	res.DurationNS = int64(sum)
 	res.setLatencies(h)
 	return nil
+}
+
+// repMovsbFloor is the least message size at which glibc's two copies can
+// differ: glibc's REP MOVSB threshold is 2048 bytes times its vector size
+// over 16, never less unless GLIBC_TUNABLES lowers it.
+const repMovsbFloor = 2048
+
+// copiesFor returns the copies a case of size-byte messages runs: all of
+// b.copies, or below repMovsbFloor, where both are glibc's vector loop,
+// one run as glibc chooses, which names no copy.
+func (b *cPrograms) copiesFor(size int) []cCopy {
+	if size < repMovsbFloor && len(b.copies) > 1 {
+		return []cCopy{{env: b.copies[0].env}}
+	}
+	return b.copies
 }
