@@ -619,14 +619,14 @@ func (q *Queue) publishIfDue(force bool) error {
 func (q *Queue) competeReceive(ctx context.Context, buf []byte, block bool) ([]byte, error) {
 	if q.c.peeked {
 		m := q.c.flight
-		buf = append(buf[:0], q.ring[m.off:m.off+uint64(m.n)]...)
+		buf = mem.Append(buf[:0], q.ring[m.off:m.off+uint64(m.n)])
 		return buf, q.competeRelease(ctx, true)
 	}
 	m, err := q.competeTake(ctx, block)
 	if err != nil {
 		return buf[:0], err
 	}
-	buf = append(buf[:0], q.ring[m.off:m.off+uint64(m.n)]...)
+	buf = mem.Append(buf[:0], q.ring[m.off:m.off+uint64(m.n)])
 	q.c.head, q.c.deliv = m.end, m.deliv
 	if q.c.hold {
 		q.keep(m)

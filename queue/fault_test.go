@@ -537,34 +537,55 @@ func sendTruncatedChild(a shmtest.Args) error {
 	return q.Close()
 }
 
-// TestTruncateInLargeCopy: a message large enough for mem.Copy's REP MOVSB
-// (on CPUs where it uses it) waits at head when the peer truncates the
-// object inside its payload; copying it out faults in the middle of the
+// TestTruncateInLargeCopy: the peer truncates the object inside the payload
+// of a message large enough for mem.Copy's REP MOVSB path, forced here on
+// any CPU: copying it out (a record that waits at head, whose header
+// stays), or in (a multi-producer Send, which writes the record's header
+// at the ring's start and then the payload), faults in the middle of the
 // copy, and the call must return ErrFault like any other fault.
 func TestTruncateInLargeCopy(t *testing.T) {
 	shmtest.SkipShort(t)
+	defer mem.ForceRepMovsb()()
 	const size = 2 * mem.RepMovsbMin
+	msg := pattern(2, size)
+	receive := func(call func(ctx context.Context, c *Queue) error) func(ctx context.Context, p, c *Queue) error {
+		return func(ctx context.Context, p, c *Queue) error { return call(ctx, c) }
+	}
 	cases := []struct {
-		name string
-		call func(ctx context.Context, c *Queue) error
+		name    string
+		op      string
+		multi   bool
+		waiting bool // a message waits at head before the truncation
+		call    func(ctx context.Context, p, c *Queue) error
 	}{
-		{"Receive", func(ctx context.Context, c *Queue) error { _, err := c.Receive(ctx, nil); return err }},
-		{"TryReceive", func(ctx context.Context, c *Queue) error { _, err := c.TryReceive(nil); return err }},
-		{"ReceiveBatch", func(ctx context.Context, c *Queue) error {
-			_, err := c.ReceiveBatch(ctx, make([][]byte, 2))
+		{"Receive", opReceive, false, true, receive(func(ctx context.Context, c *Queue) error { _, err := c.Receive(ctx, nil); return err })},
+		{"ReceiveInto", opReceive, false, true, receive(func(ctx context.Context, c *Queue) error {
+			_, err := c.Receive(ctx, make([]byte, 0, size))
 			return err
-		}},
+		})},
+		{"TryReceive", opReceive, false, true, receive(func(ctx context.Context, c *Queue) error { _, err := c.TryReceive(nil); return err })},
+		{"ReceiveBatch", opReceive, false, true, receive(func(ctx context.Context, c *Queue) error {
+			_, err := c.ReceiveBatch(ctx, [][]byte{make([]byte, size)})
+			return err
+		})},
+		{"SendMPSC", opSend, true, false, func(ctx context.Context, p, c *Queue) error { return p.Send(ctx, msg) }},
+		{"SendBatchMPSC", opSend, true, false, func(ctx context.Context, p, c *Queue) error { return p.SendBatch(ctx, [][]byte{msg}) }},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := ctxT(t)
-			name, p, c := pair(t, 4*size)
-			if err := p.Send(ctx, pattern(2, size)); err != nil {
-				t.Fatal(err)
+			var opts []Option
+			if tc.multi {
+				opts = append(opts, MultiProducer())
 			}
-			// The record's header stays; its payload's end is gone.
+			name, p, c := pair(t, 4*size, opts...)
+			if tc.waiting {
+				if err := p.Send(ctx, msg); err != nil {
+					t.Fatal(err)
+				}
+			}
 			truncateNow(t, name, headerSize+size/2)
-			wantFault(t, tc.call(ctx, c), opReceive, name)
+			wantFault(t, tc.call(ctx, p, c), tc.op, name)
 			wantGone(t, name, p, c)
 		})
 	}

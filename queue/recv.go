@@ -229,7 +229,7 @@ func (q *Queue) takeReady(msgs [][]byte) int {
 		if uint64(cap(msgs[i])) >= n {
 			// Only the length changes: no slice pointer stored.
 			msgs[i] = msgs[i][:n]
-			copy(msgs[i], q.ring[off:off+n])
+			mem.Copy(msgs[i], q.ring[off:off+n])
 		} else {
 			msgs[i] = mem.Append(msgs[i][:0], q.ring[off:off+n])
 		}

@@ -59,13 +59,13 @@
 // those rows. CRing's round trips go through a ring of the case's capacity
 // each way, where CPingPong's use one slot each way: slower for small
 // messages, which is what a ring costs in C, and faster for large ones.
-// On x86 a C case of 2 KiB messages or more runs its program twice, half
-// its time each, copying
-// messages with glibc's memcpy as glibc chooses (REP MOVSB from a few
-// KiB) and with glibc's vector loop at every size, and keeps the faster
-// run, whose copy Result.Copy names: which is faster depends on the CPU,
-// the message size and how far apart the two CPUs are, and a limit is C
-// at its best.
+// On amd64 a C case whose messages reach glibc's REP MOVSB threshold
+// (2 KiB or more) runs its program twice, half its time each, copying
+// messages with glibc's memcpy as glibc chooses (REP MOVSB from that
+// threshold) and with glibc's vector loop at every size, and keeps the
+// faster run, whose copy Result.Copy names: which is faster depends on
+// the CPU, the message size and how far apart the two CPUs are, and a
+// limit is C at its best.
 // Raw, the same in Go with no queue code: two rings of slots in a shared
 // segment with both sides busy-polling (see ring_linux.go for the
 // layout); QueueSpin and Queue, a pair of queues from package queue with

@@ -230,6 +230,40 @@ echo "messages $n ns 1000000 slots 64"
 			}
 		})
 	}
+	t.Run("alternating", func(t *testing.T) {
+		// The second case of the same programs runs the vector loop first.
+		env := []string{"PATH=/usr/bin:/bin", "LOG=" + log, "RATE_memcpy=1000", "RATE_vector=1000"}
+		progs := &cPrograms{bins: map[string]string{ringC.file: script}, copies: cCopies("amd64", env)}
+		var first []string
+		for range 3 {
+			os.Remove(log)
+			res := runC(context.Background(), cRing, progs, cs, d, Placement{Driver: -1, Peer: -1})
+			b, _ := os.ReadFile(log)
+			runs := strings.Split(strings.TrimSpace(string(b)), "\n")
+			if len(runs) != 2 || res.Copy != strings.Fields(runs[0])[0] {
+				t.Fatalf("runs %q, copy %q: want two runs, and on a tie the first one's copy", runs, res.Copy)
+			}
+			first = append(first, strings.Fields(runs[0])[0])
+		}
+		if want := []string{copyMemcpy, copyVector, copyMemcpy}; !slices.Equal(first, want) {
+			t.Errorf("first runs of three cases %q, want %q", first, want)
+		}
+	})
+	t.Run("below the threshold", func(t *testing.T) {
+		env := []string{"PATH=/usr/bin:/bin", "LOG=" + log, "RATE_memcpy=1000", "RATE_vector=3000"}
+		progs := &cPrograms{bins: map[string]string{ringC.file: script}, copies: cCopies("amd64", env), twoFrom: 4096}
+		small := cs
+		small.Size = 4095
+		os.Remove(log)
+		res := runC(context.Background(), cRing, progs, small, d, Placement{Driver: -1, Peer: -1})
+		if res.Error != "" || res.Copy != "" || res.MsgsPerS != 1e6 {
+			t.Errorf("error %q, copy %q, %v msg/s; want no error, no copy, 1e6", res.Error, res.Copy, res.MsgsPerS)
+		}
+		b, _ := os.ReadFile(log)
+		if got, want := strings.TrimSpace(string(b)), fmt.Sprintf("memcpy %d %d", warm, measure); got != want {
+			t.Errorf("runs %q, want %q: one run as glibc chooses, with the whole time", got, want)
+		}
+	})
 	t.Run("one way", func(t *testing.T) {
 		env := []string{"PATH=/usr/bin:/bin", "LOG=" + log, "RATE_memcpy=1000", "RATE_vector=3000"}
 		progs := &cPrograms{bins: map[string]string{ringC.file: script}, copies: cCopies("arm64", env)}
@@ -243,4 +277,22 @@ echo "messages $n ns 1000000 slots 64"
 			t.Errorf("runs %q, want %q: one run with the whole time", got, want)
 		}
 	})
+}
+
+// TestGlibcRepMovsbThreshold reads glibc's REP MOVSB threshold from its
+// dynamic loader, as GLIBC_TUNABLES sets it when it does.
+func TestGlibcRepMovsbThreshold(t *testing.T) {
+	ctx := context.Background()
+	def := glibcRepMovsbThreshold(ctx, nil)
+	if def < repMovsbFloor {
+		t.Errorf("threshold %d, below glibc's least, %d", def, repMovsbFloor)
+	}
+	if _, err := os.Stat("/lib64/ld-linux-x86-64.so.2"); err != nil {
+		t.Skipf("no amd64 glibc loader to ask: %v", err)
+	}
+	set := glibcRepMovsbThreshold(ctx, []string{"GLIBC_TUNABLES=glibc.cpu.x86_rep_movsb_threshold=65536"})
+	if set != 65536 {
+		t.Errorf("threshold with the tunable at 65536: %d", set)
+	}
+	t.Logf("glibc's REP MOVSB threshold here: %d bytes", def)
 }

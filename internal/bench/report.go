@@ -27,7 +27,7 @@ import (
 // between them around the case (link_low_ns, link_high_ns), with Rounds and
 // two placements of the CPUs the ratios within each (by_placement:
 // link_low_ns and link_high_ns of the placement, rounds, compared, vs_c,
-// vs_c_low, vs_c_high, vs_c_p999, vs_raw), for a C case on x86 copy (which
+// vs_c_low, vs_c_high, vs_c_p999, vs_raw), for a C case on amd64 copy (which
 // of glibc's copies its figures are from, "memcpy" or "vector"; see
 // Result.Copy), error for a case that failed and
 // skipped for one that did not run. The capacity sweep's rows follow, with
@@ -235,7 +235,7 @@ func WriteTable(w io.Writer, rep *Report) error {
 		fmt.Fprintf(w, "CAPACITY: bytes of each direction's ring, for the transports that have one.\n")
 	}
 	if copied(rep) {
-		fmt.Fprintf(w, "C copy, under each table: each C case of 2 KiB or more ran its program twice, half its time each, copying messages with glibc's memcpy as glibc chooses (memcpy: REP MOVSB from a few KiB) and with glibc's vector loop at every size (vector); its row is the faster run (with rounds, the copies that won, joined with +).\n")
+		fmt.Fprintf(w, "C copy, under each table: each C case whose messages reach glibc's REP MOVSB threshold ran its program twice, half its time each, copying messages with glibc's memcpy as glibc chooses (memcpy: REP MOVSB from that threshold) and with glibc's vector loop at every size (vector); its row is the faster run (with rounds, the copies that won, joined with +).\n")
 	}
 	if rep.Rounds > 1 {
 		fmt.Fprintf(w, "Rounds: every ratio is the median of the ratios of the %d rounds, each taken within one round (of those rounds that have one); after xC, xRAW and xQUEUE, in brackets, the lowest and highest round's.\n", rep.Rounds)

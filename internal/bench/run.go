@@ -135,12 +135,13 @@ type Result struct {
 	Capacity int64 `json:"capacity,omitempty"`
 	// Sweep marks a row of the capacity sweep (Report.Sweep).
 	Sweep bool `json:"sweep,omitempty"`
-	// Copy says, for a C program's case on x86, which of glibc's copies
-	// its figures are from: each such case of 2 KiB messages or more (below,
-	// glibc's two copies are one loop) runs the program twice, half
-	// its time each, copying messages with glibc's memcpy as glibc
-	// chooses ("memcpy": REP MOVSB from a few KiB) and with glibc's vector
-	// loop at every size ("vector"), and keeps the faster run. With
+	// Copy says, for a C program's case on amd64, which of glibc's copies
+	// its figures are from: each such case whose messages reach glibc's
+	// REP MOVSB threshold (2 KiB or more; below it glibc's two copies are
+	// one loop) runs the program twice, half its time each, copying
+	// messages with glibc's memcpy as glibc chooses ("memcpy": REP MOVSB
+	// from that threshold) and with glibc's vector loop at every size
+	// ("vector"), and keeps the faster run. With
 	// Rounds, the copies that won the rounds, each once in the order they
 	// first won, joined with "+" ("vector+memcpy"). Empty for the other
 	// transports and where a C case runs once.

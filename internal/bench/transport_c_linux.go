@@ -3,6 +3,7 @@ package bench
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	_ "embed"
 	"errors"
@@ -22,9 +23,9 @@ import (
 // do the same work (copy every message in and out, busy-poll, two pinned
 // processes) with no Go runtime and no queue code. A run builds them with
 // gcc into a temporary directory and runs each case as such a program,
-// both processes its own (it forks its peer), on x86 from 2 KiB twice,
-// once with each of glibc's copies (cCopies, copiesFor); without gcc their rows say so instead of
-// failing the run.
+// both processes its own (it forks its peer), on amd64 twice from glibc's
+// REP MOVSB threshold on, once with each of glibc's copies (cCopies,
+// copiesFor); without gcc their rows say so instead of failing the run.
 
 //go:embed testdata/pingpong.c
 var pingpongSource string
@@ -136,7 +137,11 @@ type cPrograms struct {
 	dir    string
 	bins   map[string]string // by cSource.file
 	copies []cCopy           // the ways each case runs them (cCopies)
-	err    error
+	// twoFrom is the least message size whose cases run every copy
+	// (glibcRepMovsbThreshold; repMovsbFloor when 0).
+	twoFrom int
+	turns   int // cases run with several copies, whose order alternates
+	err     error
 }
 
 // buildC compiles the programs of the C transports among ts with gcc into
@@ -154,6 +159,9 @@ func buildC(ctx context.Context, ts []Transport) *cPrograms {
 		}
 	}
 	b := &cPrograms{bins: map[string]string{}, copies: cCopies(runtime.GOARCH, os.Environ())}
+	if len(b.copies) > 1 {
+		b.twoFrom = glibcRepMovsbThreshold(ctx, os.Environ())
+	}
 	if len(progs) == 0 {
 		return b
 	}
@@ -264,7 +272,7 @@ func fasterCopy(a, b Result) Result {
 	return a
 }
 
-// The ways the C programs copy messages on x86, as Result.Copy names them.
+// The ways the C programs copy messages on amd64, as Result.Copy names them.
 const (
 	// copyMemcpy is glibc's memcpy as glibc chooses: a vector loop for
 	// small blocks, REP MOVSB from a few KiB (its rep_movsb_threshold),
@@ -380,17 +388,54 @@ func parseHistogram(out string, res *Result) error {
 	return nil
 }
 
-// repMovsbFloor is the least message size at which glibc's two copies can
-// differ: glibc's REP MOVSB threshold is 2048 bytes times its vector size
-// over 16, never less unless GLIBC_TUNABLES lowers it.
+// repMovsbFloor is the least REP MOVSB threshold glibc picks by itself:
+// 2048 bytes times its vector size over 16 (more with FSRM), lower only
+// when GLIBC_TUNABLES sets it so.
 const repMovsbFloor = 2048
 
-// copiesFor returns the copies a case of size-byte messages runs: all of
-// b.copies, or below repMovsbFloor, where both are glibc's vector loop,
-// one run as glibc chooses, which names no copy.
+// glibcRepMovsbThreshold returns the message size from which glibc's
+// memcpy copies with REP MOVSB in environment env, as its dynamic loader
+// lists it (ld.so --list-tunables, glibc 2.33 on), or repMovsbFloor when
+// it cannot tell. Below it, glibc's two copies are one vector loop.
+func glibcRepMovsbThreshold(ctx context.Context, env []string) int {
+	cmd := exec.CommandContext(ctx, "/lib64/ld-linux-x86-64.so.2", "--list-tunables")
+	cmd.Env = env
+	out, err := cmd.Output()
+	if err != nil {
+		return repMovsbFloor
+	}
+	for line := range strings.Lines(string(out)) {
+		v, ok := strings.CutPrefix(line, "glibc.cpu.x86_rep_movsb_threshold:")
+		if !ok {
+			continue
+		}
+		fields := strings.Fields(v) // "0x840 (min: 0x100, max: ...)"
+		if len(fields) == 0 {
+			break
+		}
+		n, err := strconv.ParseInt(fields[0], 0, 64)
+		if err != nil || n <= 0 {
+			break
+		}
+		return int(min(n, 1<<30))
+	}
+	return repMovsbFloor
+}
+
+// copiesFor returns the copies a case of size-byte messages runs, in the
+// order it runs them: all of b.copies, the first one first in every other
+// case, so that neither always runs first; or below b.twoFrom, where they
+// are one vector loop, a single run as glibc chooses, which names no copy.
 func (b *cPrograms) copiesFor(size int) []cCopy {
-	if size < repMovsbFloor && len(b.copies) > 1 {
+	if len(b.copies) < 2 {
+		return b.copies
+	}
+	if size < cmp.Or(b.twoFrom, repMovsbFloor) {
 		return []cCopy{{env: b.copies[0].env}}
+	}
+	b.turns++
+	if b.turns%2 == 0 {
+		return []cCopy{b.copies[1], b.copies[0]}
 	}
 	return b.copies
 }

@@ -1,9 +1,6 @@
 package mem
 
-import (
-	"slices"
-	"unsafe"
-)
+import "unsafe"
 
 // Copying payloads into and out of a shared ring.
 //
@@ -17,8 +14,8 @@ import (
 // while below a few tens of KiB the vector loop is faster when they are
 // close. glibc's memcpy switches the same way. Copy and Append therefore
 // use REP MOVSB for blocks of RepMovsbMin bytes or more on such CPUs, and
-// Go's copy everywhere else (other CPUs, smaller blocks, race builds,
-// whose detector sees only Go's copy, and overlapping slices).
+// Go's copy everywhere else (other CPUs, smaller blocks, race, asan and
+// msan builds, whose checkers see only Go's copy, and overlapping slices).
 //
 // REP MOVSB's fast mode may store the bytes of one copy out of order among
 // themselves, but a string operation is not reordered with other stores
@@ -37,13 +34,15 @@ const RepMovsbMin = 32 << 10
 // how many, as the built-in copy does, moving large blocks as described
 // above.
 func Copy(dst, src []byte) int {
-	if len(src) < RepMovsbMin || len(dst) < RepMovsbMin || !useRepMovsb {
+	if min(len(dst), len(src)) < RepMovsbMin || !useRepMovsb {
 		return copy(dst, src)
 	}
 	return copyLarge(dst, src)
 }
 
-// Append appends src to dst as the built-in append does, copying as Copy.
+// Append appends src to dst as the built-in append does, copying as Copy
+// when dst has room for src (a new array is filled by append itself,
+// which would otherwise clear it first).
 func Append(dst, src []byte) []byte {
 	if len(src) < RepMovsbMin || !useRepMovsb {
 		return append(dst, src...)
@@ -52,12 +51,31 @@ func Append(dst, src []byte) []byte {
 }
 
 // appendLarge is Append for blocks of RepMovsbMin bytes or more where
-// useRepMovsb is set.
+// useRepMovsb is set, kept out of line so that Append inlines.
+//
+//go:noinline
 func appendLarge(dst, src []byte) []byte {
 	n := len(dst)
-	dst = slices.Grow(dst, len(src))[:n+len(src)]
+	if cap(dst)-n < len(src) {
+		return append(dst, src...)
+	}
+	dst = dst[:n+len(src)]
 	copyLarge(dst[n:], src)
 	return dst
+}
+
+// useRepMovsb says whether Copy and Append use REP MOVSB for large blocks
+// (repMovsbFast, or ForceRepMovsb).
+var useRepMovsb = repMovsbFast()
+
+// ForceRepMovsb makes Copy and Append take their REP MOVSB path for large
+// blocks whatever the CPU and build (on other architectures than amd64 that
+// path is Go's copy too), until restore is called: for tests of that path
+// on any machine, called while no other goroutine copies.
+func ForceRepMovsb() (restore func()) {
+	was := useRepMovsb
+	useRepMovsb = true
+	return func() { useRepMovsb = was }
 }
 
 // copyLarge is Copy for blocks of RepMovsbMin bytes or more where

@@ -1,7 +1,5 @@
 package mem
 
-import "github.com/shmkit/shm/internal/racehint"
-
 // repMovsb copies n bytes from src to dst with one REP MOVSB
 // (copy_amd64.s); the two do not overlap.
 //
@@ -11,12 +9,14 @@ func repMovsb(dst, src *byte, n int)
 // cpuid executes CPUID with EAX = leaf and ECX = sub (copy_amd64.s).
 func cpuid(leaf, sub uint32) (eax, ebx, ecx, edx uint32)
 
-// useRepMovsb says whether large copies use REP MOVSB: outside race builds,
-// on an AMD CPU of family 0x1A (Zen 5) or later that has ERMS (enhanced REP
-// MOVSB, CPUID leaf 7 EBX bit 9).
-var useRepMovsb = !racehint.Enabled && repMovsbFast()
-
+// repMovsbFast reports whether large copies use REP MOVSB: outside builds
+// whose checkers see only Go's copy (race, asan, msan), on an AMD CPU of
+// family 0x1A (Zen 5) or later that has ERMS (enhanced REP MOVSB, CPUID
+// leaf 7 EBX bit 9).
 func repMovsbFast() bool {
+	if instrumented {
+		return false
+	}
 	max, b, c, d := cpuid(0, 0)
 	if b != 0x68747541 || d != 0x69746e65 || c != 0x444d4163 || max < 7 { // "AuthenticAMD"
 		return false

@@ -4,7 +4,8 @@ package mem
 
 import "unsafe"
 
-// useRepMovsb is false: REP MOVSB is x86's.
-const useRepMovsb = false
-
+// repMovsb is Go's copy: REP MOVSB is x86's.
 func repMovsb(dst, src *byte, n int) { copy(unsafe.Slice(dst, n), unsafe.Slice(src, n)) }
+
+// repMovsbFast reports false: REP MOVSB is x86's.
+func repMovsbFast() bool { return false }
