@@ -249,34 +249,33 @@ echo "messages $n ns 1000000 slots 64"
 			t.Errorf("first runs of three cases %q, want %q", first, want)
 		}
 	})
-	t.Run("below the threshold", func(t *testing.T) {
-		env := []string{"PATH=/usr/bin:/bin", "LOG=" + log, "RATE_memcpy=1000", "RATE_vector=3000"}
-		progs := &cPrograms{bins: map[string]string{ringC.file: script}, copies: cCopies("amd64", env), twoFrom: 4096}
-		small := cs
-		small.Size = 4095
-		os.Remove(log)
-		res := runC(context.Background(), cRing, progs, small, d, Placement{Driver: -1, Peer: -1})
-		if res.Error != "" || res.Copy != "" || res.MsgsPerS != 1e6 {
-			t.Errorf("error %q, copy %q, %v msg/s; want no error, no copy, 1e6", res.Error, res.Copy, res.MsgsPerS)
-		}
-		b, _ := os.ReadFile(log)
-		if got, want := strings.TrimSpace(string(b)), fmt.Sprintf("memcpy %d %d", warm, measure); got != want {
-			t.Errorf("runs %q, want %q: one run as glibc chooses, with the whole time", got, want)
-		}
-	})
-	t.Run("one way", func(t *testing.T) {
-		env := []string{"PATH=/usr/bin:/bin", "LOG=" + log, "RATE_memcpy=1000", "RATE_vector=3000"}
-		progs := &cPrograms{bins: map[string]string{ringC.file: script}, copies: cCopies("arm64", env)}
-		os.Remove(log)
-		res := runC(context.Background(), cRing, progs, cs, d, Placement{Driver: -1, Peer: -1})
-		if res.Error != "" || res.Copy != "" || res.MsgsPerS != 1e6 {
-			t.Errorf("error %q, copy %q, %v msg/s; want no error, no copy, 1e6", res.Error, res.Copy, res.MsgsPerS)
-		}
-		b, _ := os.ReadFile(log)
-		if got, want := strings.TrimSpace(string(b)), fmt.Sprintf("memcpy %d %d", warm, measure); got != want {
-			t.Errorf("runs %q, want %q: one run with the whole time", got, want)
-		}
-	})
+	// Cases that run once, as glibc chooses, with the whole time: below
+	// glibc's REP MOVSB threshold, and where there is one copy only.
+	for _, tc := range []struct {
+		name    string
+		arch    string
+		size    int
+		twoFrom int
+	}{
+		{"below the threshold", "amd64", 4095, 4096},
+		{"one way", "arm64", cs.Size, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := []string{"PATH=/usr/bin:/bin", "LOG=" + log, "RATE_memcpy=1000", "RATE_vector=3000"}
+			progs := &cPrograms{bins: map[string]string{ringC.file: script}, copies: cCopies(tc.arch, env), twoFrom: tc.twoFrom}
+			c := cs
+			c.Size = tc.size
+			os.Remove(log)
+			res := runC(context.Background(), cRing, progs, c, d, Placement{Driver: -1, Peer: -1})
+			if res.Error != "" || res.Copy != "" || res.MsgsPerS != 1e6 {
+				t.Errorf("error %q, copy %q, %v msg/s; want no error, no copy, 1e6", res.Error, res.Copy, res.MsgsPerS)
+			}
+			b, _ := os.ReadFile(log)
+			if got, want := strings.TrimSpace(string(b)), fmt.Sprintf("memcpy %d %d", warm, measure); got != want {
+				t.Errorf("runs %q, want %q: one run with the whole time", got, want)
+			}
+		})
+	}
 }
 
 // TestGlibcRepMovsbThreshold reads glibc's REP MOVSB threshold from its
