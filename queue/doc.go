@@ -111,14 +111,15 @@
 //     43 M for Send and Receive (21–22 ns a message against 13–14 in
 //     another measurement, and 10–11 against 9 with NoFaultGuard).
 //   - The sending and receiving calls copy messages of 32 KiB or more
-//     with REP MOVSB on AMD Zen 5 CPUs, with Go's copy elsewhere: on a
-//     Zen 5 VM a 64 KiB stream ran about three times as fast that way
-//     while the two CPUs shared no cache, and 3–6% faster (32 and 64 KiB)
-//     while they shared one; its round trips took 3.0 µs at p50 against
-//     4.4–4.5 µs. A reservation filled from a buffer with Go's copy does
-//     not get this: there, with no cache shared, such a stream ran at a
-//     quarter of Send's rate, so a message already in a buffer is better
-//     sent with Send.
+//     with REP MOVSB on AMD Zen 5 CPUs, with Go's copy elsewhere (and for
+//     a receive into a buffer too small for the message, which append
+//     grows): on a Zen 5 VM a 64 KiB stream ran about three times as fast
+//     that way while the two CPUs shared no cache, and 3–6% faster (32 and
+//     64 KiB) while they shared one; its round trips took 3.0 µs at p50
+//     against 4.4–4.5 µs. A reservation filled from a buffer with Go's
+//     copy does not get this: there, with no cache shared, such a stream
+//     ran at a quarter of Send's rate, so a message already in a buffer is
+//     better sent with Send.
 //   - With several producers every Send takes the reserve lock, a full
 //     barrier; SendBatch takes it once per run of up to 64 messages.
 //   - Spin gives the lowest latency and keeps a CPU busy while it waits;

@@ -540,9 +540,11 @@ func sendTruncatedChild(a shmtest.Args) error {
 // TestTruncateInLargeCopy: the peer truncates the object inside the payload
 // of a message large enough for mem.Copy's REP MOVSB path, forced here on
 // any CPU: copying it out (a record that waits at head, whose header
-// stays), or in (a multi-producer Send, which writes the record's header
-// at the ring's start and then the payload), faults in the middle of the
-// copy, and the call must return ErrFault like any other fault.
+// stays; into a buffer with room for it, as REP MOVSB, or into none, as
+// append's copy into a new array), or in (a multi-producer Send, which
+// writes the record's header at the ring's start and then the payload),
+// faults in the middle of the copy, and the call must return ErrFault
+// like any other fault.
 func TestTruncateInLargeCopy(t *testing.T) {
 	shmtest.SkipShort(t)
 	defer mem.ForceRepMovsb()()
@@ -563,7 +565,10 @@ func TestTruncateInLargeCopy(t *testing.T) {
 			_, err := c.Receive(ctx, make([]byte, 0, size))
 			return err
 		})},
-		{"TryReceive", opReceive, false, true, receive(func(ctx context.Context, c *Queue) error { _, err := c.TryReceive(nil); return err })},
+		{"TryReceiveInto", opReceive, false, true, receive(func(ctx context.Context, c *Queue) error {
+			_, err := c.TryReceive(make([]byte, 0, size))
+			return err
+		})},
 		{"ReceiveBatch", opReceive, false, true, receive(func(ctx context.Context, c *Queue) error {
 			_, err := c.ReceiveBatch(ctx, [][]byte{make([]byte, size)})
 			return err

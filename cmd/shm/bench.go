@@ -53,10 +53,11 @@ sleeping is what lets every process run. c-ring also runs round trips,
 through a ring each way, and the round-trip limit at each size is the
 faster of the two C programs: one slot is faster for small messages, a
 ring for large ones. On amd64 each case of a C program whose messages
-reach glibc's REP MOVSB threshold (2 KiB or more, as its loader lists
-it) runs twice, half its time each, in alternating order: copying with
-glibc's memcpy as glibc chooses (REP MOVSB from that threshold) and with
-glibc's vector loop at every size (set through GLIBC_TUNABLES); it keeps
+are larger than glibc's REP MOVSB threshold (2 KiB or more, as its
+loader lists it) runs twice, half its time each, in alternating order:
+copying with glibc's memcpy as glibc chooses (REP MOVSB above that
+threshold) and with glibc's vector loop at every size (set through
+GLIBC_TUNABLES); it keeps
 the faster run, as which copy is faster depends on the CPU, the message
 size and how far apart the two CPUs are. A line under each table says
 which one each C row kept.

@@ -59,10 +59,10 @@
 // those rows. CRing's round trips go through a ring of the case's capacity
 // each way, where CPingPong's use one slot each way: slower for small
 // messages, which is what a ring costs in C, and faster for large ones.
-// On amd64 a C case whose messages reach glibc's REP MOVSB threshold
-// (2 KiB or more) runs its program twice, half its time each, copying
-// messages with glibc's memcpy as glibc chooses (REP MOVSB from that
-// threshold) and with glibc's vector loop at every size, and keeps the
+// On amd64 a C case whose messages are larger than glibc's REP MOVSB
+// threshold (2 KiB or more) runs its program twice, half its time each,
+// copying messages with glibc's memcpy as glibc chooses (REP MOVSB above
+// that threshold) and with glibc's vector loop at every size, and keeps the
 // faster run, whose copy Result.Copy names: which is faster depends on
 // the CPU, the message size and how far apart the two CPUs are, and a
 // limit is C at its best.

@@ -235,7 +235,7 @@ func WriteTable(w io.Writer, rep *Report) error {
 		fmt.Fprintf(w, "CAPACITY: bytes of each direction's ring, for the transports that have one.\n")
 	}
 	if copied(rep) {
-		fmt.Fprintf(w, "C copy, under each table: each C case whose messages reach glibc's REP MOVSB threshold ran its program twice, half its time each, copying messages with glibc's memcpy as glibc chooses (memcpy: REP MOVSB from that threshold) and with glibc's vector loop at every size (vector); its row is the faster run (with rounds, the copies that won, joined with +).\n")
+		fmt.Fprintf(w, "C copy, under each table: each C case whose messages are larger than glibc's REP MOVSB threshold ran its program twice, half its time each, copying messages with glibc's memcpy as glibc chooses (memcpy: REP MOVSB above that threshold) and with glibc's vector loop at every size (vector); its row is the faster run (with rounds, the copies that won, joined with +).\n")
 	}
 	if rep.Rounds > 1 {
 		fmt.Fprintf(w, "Rounds: every ratio is the median of the ratios of the %d rounds, each taken within one round (of those rounds that have one); after xC, xRAW and xQUEUE, in brackets, the lowest and highest round's.\n", rep.Rounds)

@@ -107,7 +107,7 @@ func TestWriteTableCopies(t *testing.T) {
 	for _, want := range []string{
 		rttLine, streamLine,
 		"\nC copy, capacity by capacity as in the columns: c-ring stream 64B memcpy; c-ring stream 64KiB vector/-/memcpy.\n",
-		"\nC copy, under each table: each C case whose messages reach glibc's REP MOVSB threshold ran its program twice,",
+		"\nC copy, under each table: each C case whose messages are larger than glibc's REP MOVSB threshold ran its program twice,",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("no %q in:\n%s", want, out)

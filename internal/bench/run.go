@@ -136,13 +136,12 @@ type Result struct {
 	// Sweep marks a row of the capacity sweep (Report.Sweep).
 	Sweep bool `json:"sweep,omitempty"`
 	// Copy says, for a C program's case on amd64, which of glibc's copies
-	// its figures are from: each such case whose messages reach glibc's
-	// REP MOVSB threshold (2 KiB or more; below it glibc's two copies are
-	// one loop) runs the program twice, half its time each, copying
-	// messages with glibc's memcpy as glibc chooses ("memcpy": REP MOVSB
-	// from that threshold) and with glibc's vector loop at every size
-	// ("vector"), and keeps the faster run. With
-	// Rounds, the copies that won the rounds, each once in the order they
+	// its figures are from: each such case whose messages are larger than
+	// glibc's REP MOVSB threshold (2 KiB or more; up to it glibc's two
+	// copies are one loop) runs the program twice, half its time each,
+	// copying messages with glibc's memcpy as glibc chooses ("memcpy": REP
+	// MOVSB above that threshold) and with glibc's vector loop at every
+	// size ("vector"), and keeps the faster run. With Rounds, the copies that won the rounds, each once in the order they
 	// first won, joined with "+" ("vector+memcpy"). Empty for the other
 	// transports and where a C case runs once.
 	Copy string `json:"copy,omitempty"`

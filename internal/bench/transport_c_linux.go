@@ -137,11 +137,22 @@ type cPrograms struct {
 	dir    string
 	bins   map[string]string // by cSource.file
 	copies []cCopy           // the ways each case runs them (cCopies)
-	// twoFrom is the least message size whose cases run every copy
-	// (glibcRepMovsbThreshold; repMovsbFloor when 0).
-	twoFrom int
-	turns   int // cases run with several copies, whose order alternates
-	err     error
+	// Cases whose messages are larger than over and at most upTo run
+	// every copy: glibc copies a block with REP MOVSB when it is larger
+	// than its threshold, over in the environment as it is and upTo in
+	// the vector loop's, which raises it unless the user's own setting
+	// wins (glibcRepMovsbThreshold; repMovsbFloor and no bound when 0).
+	over, upTo int
+	turns      map[caseKey]int // runs of each case, whose order alternates
+	err        error
+}
+
+// caseKey is a case as its rounds share it.
+type caseKey struct {
+	transport string
+	workload  Workload
+	size      int
+	capacity  int64
 }
 
 // buildC compiles the programs of the C transports among ts with gcc into
@@ -160,7 +171,8 @@ func buildC(ctx context.Context, ts []Transport) *cPrograms {
 	}
 	b := &cPrograms{bins: map[string]string{}, copies: cCopies(runtime.GOARCH, os.Environ())}
 	if len(b.copies) > 1 {
-		b.twoFrom = glibcRepMovsbThreshold(ctx, os.Environ())
+		b.over, _ = glibcRepMovsbThreshold(ctx, b.copies[0].env)
+		b.upTo, _ = glibcRepMovsbThreshold(ctx, b.copies[1].env)
 	}
 	if len(progs) == 0 {
 		return b
@@ -202,14 +214,14 @@ func (b *cPrograms) remove() {
 }
 
 // runC measures case cs with its C program, one of progs, for about d: a
-// run of the program in each of its copies (copiesFor), one after another, each
-// with an equal share of the warm-up and the measuring time, of which it
+// run of the program in each of its copies (copiesFor), one after
+// another, each with an equal share of the warm-up and the measuring time, of which it
 // keeps the faster (fasterCopy). A run that fails fails the case.
 func runC(parent context.Context, t cRunner, progs *cPrograms, cs Case, d time.Duration, place Placement) Result {
 	ctx, cancel := context.WithTimeout(parent, 2*d+15*time.Second)
 	defer cancel()
 	warm, measure := caseTimes(d)
-	copies := progs.copiesFor(cs.Size)
+	copies := progs.copiesFor(cs)
 	n := time.Duration(len(copies))
 	file, args := t.command(cs, warm/n, measure/n, place)
 	var best Result
@@ -275,7 +287,7 @@ func fasterCopy(a, b Result) Result {
 // The ways the C programs copy messages on amd64, as Result.Copy names them.
 const (
 	// copyMemcpy is glibc's memcpy as glibc chooses: a vector loop for
-	// small blocks, REP MOVSB from a few KiB (its rep_movsb_threshold),
+	// small blocks, REP MOVSB above a few KiB (its rep_movsb_threshold),
 	// non-temporal stores above its non-temporal threshold.
 	copyMemcpy = "memcpy"
 	// copyVector is glibc's vector loop at every size below the
@@ -393,20 +405,24 @@ func parseHistogram(out string, res *Result) error {
 // when GLIBC_TUNABLES sets it so.
 const repMovsbFloor = 2048
 
-// glibcRepMovsbThreshold returns the message size from which glibc's
-// memcpy copies with REP MOVSB in environment env, as its dynamic loader
-// lists it (ld.so --list-tunables, glibc 2.33 on), or repMovsbFloor when
-// it cannot tell. Below it, glibc's two copies are one vector loop.
-func glibcRepMovsbThreshold(ctx context.Context, env []string) int {
+// glibcRepMovsbThreshold returns glibc's REP MOVSB threshold in
+// environment env, as its dynamic loader lists it (ld.so --list-tunables,
+// glibc 2.33 on): memcpy copies a larger block with REP MOVSB, a block of
+// at most that size with its vector loop. ok is false, and the threshold
+// repMovsbFloor, when the loader cannot tell.
+func glibcRepMovsbThreshold(ctx context.Context, env []string) (threshold int, ok bool) {
 	cmd := exec.CommandContext(ctx, "/lib64/ld-linux-x86-64.so.2", "--list-tunables")
 	cmd.Env = env
+	if cmd.Env == nil {
+		cmd.Env = []string{} // nil would inherit this process's environment
+	}
 	out, err := cmd.Output()
 	if err != nil {
-		return repMovsbFloor
+		return repMovsbFloor, false
 	}
 	for line := range strings.Lines(string(out)) {
-		v, ok := strings.CutPrefix(line, "glibc.cpu.x86_rep_movsb_threshold:")
-		if !ok {
+		v, found := strings.CutPrefix(line, "glibc.cpu.x86_rep_movsb_threshold:")
+		if !found {
 			continue
 		}
 		fields := strings.Fields(v) // "0x840 (min: 0x100, max: ...)"
@@ -417,24 +433,30 @@ func glibcRepMovsbThreshold(ctx context.Context, env []string) int {
 		if err != nil || n <= 0 {
 			break
 		}
-		return int(min(n, 1<<30))
+		return int(min(n, 1<<40)), true
 	}
-	return repMovsbFloor
+	return repMovsbFloor, false
 }
 
-// copiesFor returns the copies a case of size-byte messages runs, in the
-// order it runs them: all of b.copies, the first one first in every other
-// case, so that neither always runs first; or below b.twoFrom, where they
-// are one vector loop, a single run as glibc chooses, which names no copy.
-func (b *cPrograms) copiesFor(size int) []cCopy {
+// copiesFor returns the copies case cs runs, in the order it runs them:
+// all of b.copies where they differ, the first one first in every other
+// round of the case, so that neither always runs first; elsewhere (at
+// most b.over bytes, where both are glibc's vector loop, or more than
+// b.upTo, where the user's GLIBC_TUNABLES makes both REP MOVSB) a single
+// run as glibc chooses, which names no copy.
+func (b *cPrograms) copiesFor(cs Case) []cCopy {
 	if len(b.copies) < 2 {
 		return b.copies
 	}
-	if size < cmp.Or(b.twoFrom, repMovsbFloor) {
+	if cs.Size <= cmp.Or(b.over, repMovsbFloor) || b.upTo > 0 && cs.Size > b.upTo {
 		return []cCopy{{env: b.copies[0].env}}
 	}
-	b.turns++
-	if b.turns%2 == 0 {
+	if b.turns == nil {
+		b.turns = map[caseKey]int{}
+	}
+	k := caseKey{cs.Transport, cs.Workload, cs.Size, cs.Capacity}
+	b.turns[k]++
+	if b.turns[k]%2 == 0 {
 		return []cCopy{b.copies[1], b.copies[0]}
 	}
 	return b.copies
