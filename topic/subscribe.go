@@ -29,6 +29,9 @@ type subscriber struct {
 	peekAdv uint64 // ring bytes from pos to the peeked record's end
 	held    error  // a lag that ended a batch, for the next call
 	waited  uint64 // seq when the last wait for data began (see waitData)
+	// cutShort counts the hold-backs that a waiting publisher ended (see
+	// holdBack), for tests.
+	cutShort int
 }
 
 // Subscribe makes the handle a subscriber now: it takes an entry of the
@@ -724,7 +727,9 @@ func (t *Topic) waitData(ctx context.Context, block bool) error {
 // it published, and never past its tail, so there is a record at the
 // subscriber's position to read.
 func (t *Topic) holdBack(d time.Duration) {
-	slip.Wait(d, func() bool { return t.want.Load() > t.s.pos })
+	if slip.Wait(d, func() bool { return t.want.Load() > t.s.pos }) {
+		t.s.cutShort++
+	}
 }
 
 // publisherDead reports ErrPeerDead when a publisher held the role and

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -492,4 +493,49 @@ func TestHoldBackEndsForPublisher(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestHoldBackEndsForPublisherStream: a lossless publisher streams through
+// a ring of four messages to a subscriber in another goroutine; the
+// subscriber's hold-backs after a run of messages (6 µs) outlast the
+// publisher's filling the ring, and the publisher's wait must end them,
+// through the subscriber's Receive, as TestHoldBackEndsForPublisher
+// checks of holdBack alone. Every message arrives, in order.
+func TestHoldBackEndsForPublisherStream(t *testing.T) {
+	if runtime.NumCPU() < 2 || runtime.GOMAXPROCS(0) < 2 {
+		t.Skip("the publisher and the subscriber need a CPU each")
+	}
+	ctx := ctxT(t)
+	const size, n = 1000, 20_000
+	name, pub := newTopic(t, 4096)
+	sub := subscribe(t, name)
+	errc := make(chan error, 1)
+	go func() {
+		msg := make([]byte, size)
+		for i := range n {
+			binary.LittleEndian.PutUint64(msg, uint64(i))
+			if err := pub.Publish(ctx, msg); err != nil {
+				errc <- err
+				return
+			}
+		}
+		errc <- nil
+	}()
+	buf := make([]byte, 0, size)
+	for i := range n {
+		m, err := sub.Receive(ctx, buf)
+		if err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		if got := binary.LittleEndian.Uint64(m); len(m) != size || got != uint64(i) {
+			t.Fatalf("message %d arrived as %d (%d bytes)", i, got, len(m))
+		}
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if sub.s.cutShort == 0 {
+		t.Errorf("no hold-back of the subscriber was cut short in %d messages through a ring of four", n)
+	}
+	t.Logf("%d hold-backs cut short by the publisher's wait", sub.s.cutShort)
 }
