@@ -170,12 +170,12 @@ func buildC(ctx context.Context, ts []Transport) *cPrograms {
 		}
 	}
 	b := &cPrograms{bins: map[string]string{}, copies: cCopies(runtime.GOARCH, os.Environ())}
+	if len(progs) == 0 {
+		return b
+	}
 	if len(b.copies) > 1 {
 		b.over, _ = glibcRepMovsbThreshold(ctx, b.copies[0].env)
 		b.upTo, _ = glibcRepMovsbThreshold(ctx, b.copies[1].env)
-	}
-	if len(progs) == 0 {
-		return b
 	}
 	gcc, err := exec.LookPath("gcc")
 	if err != nil {
