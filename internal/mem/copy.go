@@ -31,8 +31,9 @@ import "unsafe"
 const RepMovsbMin = 32 << 10
 
 // Copy copies min(len(dst), len(src)) bytes from src to dst and returns
-// how many, as the built-in copy does, moving large blocks as described
-// above.
+// how many, as the built-in copy does: with REP MOVSB for blocks of
+// RepMovsbMin bytes or more on AMD CPUs of family 0x1A and later, with
+// Go's copy otherwise (see the comment at the top of copy.go for why).
 func Copy(dst, src []byte) int {
 	if min(len(dst), len(src)) < RepMovsbMin || !useRepMovsb {
 		return copy(dst, src)
