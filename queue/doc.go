@@ -143,10 +143,11 @@
 //     beside one in time.Sleep (BenchmarkBesideSleeper in internal/futex).
 //     Waiting in a process of its own avoids that; so, in part, does
 //     GOMAXPROCS one above the number of CPUs.
-//   - NoFaultGuard saves a few nanoseconds per call, for writers you trust
-//     (see Caveats); more in a stream of small messages sent one at a
-//     time where cache-line transfers are slow (a third of the time per
-//     message on one AMD VM), none to speak of per message in a batch.
+//   - Where the SIGBUS handler is not available (see Caveats),
+//     NoFaultGuard saves a few nanoseconds per call, for writers you
+//     trust; more in a stream of small messages sent one at a time where
+//     cache-line transfers are slow (a third of the time per message on
+//     one AMD VM), none to speak of per message in a batch.
 //
 // # Memory order
 //
@@ -280,9 +281,15 @@
 //     SendBatch, Reserve, Commit, Receive, TryReceive, ReceiveBatch, Peek,
 //     Release, ReleaseThrough, BecomeProducer, Close, Detach,
 //     and Open, Stat and Probe while they read the
-//     header)
-//     runs with runtime/debug.SetPanicOnFault and returns an error wrapping
-//     shm.ErrFault instead. A call waiting on a truncated queue returns it
+//     header) returns an error wrapping shm.ErrFault instead. On Linux on
+//     amd64 (outside race builds) a handle registers its mapping with a
+//     SIGBUS handler of this module's, which the first Open or Create of
+//     the process installs in front of the Go runtime's and which passes
+//     every fault outside a queue's mapping on to it: a fault in the
+//     mapping puts a private zero page where the page was, and the call
+//     finishes on zeros, publishes nothing, and returns the error.
+//     Elsewhere the methods run with runtime/debug.SetPanicOnFault and
+//     recover the fault. A call waiting on a truncated queue returns it
 //     within about 100 ms (it checks the object's size with its peer
 //     checks), and so does a call that meets records zeroed by a
 //     truncation inside their page. The handle is broken from then on:
@@ -290,16 +297,21 @@
 //     its roles (if the header page is still there) and the mapping and
 //     returns nil (a Close that meets the fault itself does the same and
 //     returns the fault). A producer's fault does not mark the queue closed; its
-//     consumer meets the fault itself. The guard costs a few nanoseconds
-//     per call (see fault.go); a handle opened with NoFaultGuard, for
-//     writers you trust not to truncate, goes without it on the sending
-//     and receiving calls and dies of the SIGBUS instead. Under the race
-//     detector, whose atomics run in C, a truncation at the wrong moment
-//     can still kill the process.
+//     consumer meets the fault itself. The SIGBUS handler costs nothing
+//     while nothing faults; SetPanicOnFault's guard costs a few
+//     nanoseconds per call (see fault.go). A handle opened with
+//     NoFaultGuard, for writers you trust not to truncate, goes without
+//     either on the sending and receiving calls and dies of the SIGBUS
+//     instead. Under the race detector, whose atomics run in C, a
+//     truncation at the wrong moment can still kill the process.
 //   - The slices from Reserve and Peek point into the mapping and are used
-//     outside the queue's methods: touching them after a truncation
-//     faults in your code. A program that writes or reads them while
-//     untrusted peers may truncate the object sets
+//     outside the queue's methods. Where the SIGBUS handler watches the
+//     mapping, touching them after a truncation reads zeros and writes
+//     where no other process sees them, and the Commit or Release that
+//     follows returns shm.ErrFault (and a Commit sends nothing): check it
+//     before you act on what you read. Elsewhere such a touch faults in
+//     your code: a program that writes or reads them while untrusted
+//     peers may truncate the object sets
 //     runtime/debug.SetPanicOnFault(true) itself around that code and
 //     recovers, or copies (Send, Receive).
 package queue

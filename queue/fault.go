@@ -14,19 +14,40 @@ import (
 //
 // A queue works in place on its mapping, and another process with write
 // access may shrink the object under it (ftruncate): the next access to a
-// page past the new end raises SIGBUS, which kills a Go program. Every
-// exported method that touches the mapping therefore runs with
+// page past the new end raises SIGBUS, which kills a Go program (as does
+// a page that a full file system cannot allocate). A handle catches these
+// faults in one of two ways.
+//
+// Where the platform has it (fault.Watch: Linux on amd64, outside race
+// builds), the handle registers its mapping with a SIGBUS handler that
+// maps a private zero page over the faulting page and sets the watch's
+// hit flag, and the call runs on to its end, on zeros where the page was
+// (the ring is untrusted data anyway: zeros are one more thing it may
+// hold). What keeps that safe: publish stores nothing once the flag is
+// set, so no record and no head whose data went to a zero page reaches
+// another process; each sending and receiving call ends with struck,
+// which turns a hit into the fault's error and breaks the handle; and
+// ReceiveBatch looks at the flag after each message, so that it returns
+// just those read before the fault. That costs a load or two per call
+// where the guard below costs a few nanoseconds: the sending and
+// receiving calls of a watched handle go without the guard (unguarded).
+//
+// Otherwise, and on the calls that are not per message in any case,
+// every exported method that touches the mapping runs with
 // runtime/debug.SetPanicOnFault(true), which makes the runtime turn such a
 // fault into a panic whose value has an Addr method, and recovers it in
-// one deferred call at its top. The sending and receiving calls (Send,
-// TrySend, SendBatch, Reserve, Commit and their receiving peers), one per
-// message, use the cheapest form of that guard: a deferred closure that
-// restores the flag and calls recover only when the body did not finish,
-// around an unexported body that has no guard:
+// one deferred call at its top (catch also looks at the watch's flag,
+// since a watched fault does not panic). The sending and receiving calls
+// (Send, TrySend, SendBatch, Reserve, Commit and their receiving peers),
+// one per message, use the cheapest form of that guard: a deferred
+// closure that restores the flag and calls recover only when the body did
+// not finish, around an unexported body that has no guard:
 //
 //	func (q *Queue) TrySend(msg []byte) (err error) {
-//		if q.cfg.noGuard {
-//			return q.trySend(msg)
+//		if q.unguarded {
+//			err = q.trySend(msg)
+//			q.struck(opSend, &err)
+//			return err
 //		}
 //		old, finished := debug.SetPanicOnFault(true), false
 //		defer func() {
@@ -52,8 +73,8 @@ import (
 // The guard keeps the small methods (Commit, Release) from being inlined
 // into the caller. catch and caught turn the fault into an error wrapping
 // shm.ErrFault and re-panic anything else. A handle opened with
-// NoFaultGuard skips the guard on the sending and receiving calls and
-// keeps it on the others.
+// NoFaultGuard has no watch and skips the guard on the sending and
+// receiving calls, and keeps it on the others.
 
 // A fault can strike between any two stores of an operation, so the
 // handle's own cursors may no longer match the ring: the handle is broken
@@ -70,8 +91,8 @@ import (
 // every peer check (every 100 ms of waiting) finds the object shorter than
 // the queue and fails with shm.ErrFault.
 //
-// Race builds are the exception: there each atomic operation on the
-// mapping runs inside the race runtime's C code, after a touch of the word
+// Race builds (which have no watch) are the exception: there each atomic
+// operation on the mapping runs inside the race runtime's C code, after a touch of the word
 // from Go. A truncation that lands between the two faults in C, where the
 // runtime cannot make a panic of it, and the process dies. The tests that
 // truncate while calls run skip under -race for this reason.
@@ -96,6 +117,10 @@ const (
 	opAbort   = "queue abort"
 )
 
+// watchFaults says whether handles watch their mappings (fault.Watch)
+// where the platform allows it; tests turn it off to run the guard.
+var watchFaults = true
+
 // errBroken is the cause of every call on a broken handle.
 var errBroken = fmt.Errorf("%w (an earlier call on this handle faulted; only Close is left)", shm.ErrFault)
 
@@ -112,7 +137,9 @@ func (q *Queue) catch(old bool, op string, err *error) {
 		}
 		q.broke()
 		*err = wrapErr(op, q.name, q.faultErr())
+		return
 	}
+	q.struck(op, err)
 }
 
 // caught is the end of the per-message guard (see above) when its body
@@ -128,6 +155,19 @@ func (q *Queue) caught(r any, op string, err *error) {
 	}
 	q.broke()
 	*err = wrapErr(op, q.name, q.faultErr())
+}
+
+// struck ends a call during which the watch may have caught a fault in
+// the mapping: if it did, struck breaks the handle, sets *err to the
+// fault's error and reports true. Calls on a broken handle keep their
+// errBroken.
+func (q *Queue) struck(op string, err *error) bool {
+	if q.state != stateOpen || !q.watch.Hit() {
+		return false
+	}
+	q.broke()
+	*err = wrapErr(op, q.name, q.faultErr())
+	return true
 }
 
 // faultErr says why the mapping faulted: the object was truncated (to how
@@ -164,6 +204,10 @@ func (q *Queue) stateErr() error {
 // truncated it. Waiters call it with their peer checks, since a truncation
 // that spares the page they watch would otherwise go unnoticed.
 func (q *Queue) checkSize() error {
+	if q.watch.Hit() {
+		q.broke()
+		return q.faultErr()
+	}
 	size, _, ok := objstat.Of(q.seg.Fd())
 	if !ok {
 		return nil

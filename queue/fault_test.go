@@ -19,6 +19,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -113,6 +114,23 @@ var truncSizes = []struct {
 	{"half", (headerSize + faultCapacity) / 2},
 }
 
+// forCatchers runs test once for each way a handle catches faults: with
+// the SIGBUS watch, where the platform has one (elsewhere this is the
+// guard again), and with SetPanicOnFault's guard.
+func forCatchers(t *testing.T, test func(t *testing.T)) {
+	for _, watch := range []bool{true, false} {
+		name := "guard"
+		if watch {
+			name = "watch"
+		}
+		t.Run(name, func(t *testing.T) {
+			defer func(was bool) { watchFaults = was }(watchFaults)
+			watchFaults = watch
+			test(t)
+		})
+	}
+}
+
 // wantFault fails the test unless err is the *shm.Error of operation op on
 // queue name, wrapping shm.ErrFault.
 func wantFault(t testing.TB, err error, op, name string) {
@@ -150,7 +168,9 @@ func wantGone(t testing.TB, name string, qs ...*Queue) {
 // empty queue, or a producer waits in Send on a full one, when the peer
 // truncates the object; the wait must end with ErrFault, not hang (the ring
 // page it watches may be gone, or, with a half truncation, still there).
-func TestTruncateWhileBlocked(t *testing.T) {
+func TestTruncateWhileBlocked(t *testing.T) { forCatchers(t, testTruncateWhileBlocked) }
+
+func testTruncateWhileBlocked(t *testing.T) {
 	shmtest.SkipShort(t)
 	type waiter struct {
 		name  string
@@ -255,7 +275,9 @@ const (
 // makes each exported call once: it must fail with ErrFault (or, for calls
 // that map the object afresh, refuse it as not a queue), and every later
 // call on the handle must fail too, until Close.
-func TestTruncateBetweenCalls(t *testing.T) {
+func TestTruncateBetweenCalls(t *testing.T) { forCatchers(t, testTruncateBetweenCalls) }
+
+func testTruncateBetweenCalls(t *testing.T) {
 	shmtest.SkipShort(t)
 	var held Position // what ReleaseThrough releases
 	cases := []struct {
@@ -311,7 +333,9 @@ func TestTruncateBetweenCalls(t *testing.T) {
 			c := newConfig(nil)
 			q, err := attach(e.name, e.seg, &c)
 			if err == nil {
-				q.state, q.ring, q.words = stateClosed, nil, nil // the segment is closed below
+				// The segment is closed below: the watch must end first.
+				q.state, q.ring, q.words = stateClosed, nil, nil
+				q.watch.Stop()
 			}
 			return err
 		}},
@@ -405,7 +429,9 @@ func mapSeg(t *testing.T, e *faultEnv) {
 // TestTruncateWhileStreaming: a producer and a consumer stream messages
 // (one at a time or in batches) when the peer truncates the object at a
 // random moment: both must stop with ErrFault.
-func TestTruncateWhileStreaming(t *testing.T) {
+func TestTruncateWhileStreaming(t *testing.T) { forCatchers(t, testTruncateWhileStreaming) }
+
+func testTruncateWhileStreaming(t *testing.T) {
 	shmtest.SkipShort(t)
 	if raceEnabled {
 		t.Skip(raceWindow)
@@ -545,7 +571,9 @@ func sendTruncatedChild(a shmtest.Args) error {
 // writes the record's header at the ring's start and then the payload),
 // faults in the middle of the copy, and the call must return ErrFault
 // like any other fault.
-func TestTruncateInLargeCopy(t *testing.T) {
+func TestTruncateInLargeCopy(t *testing.T) { forCatchers(t, testTruncateInLargeCopy) }
+
+func testTruncateInLargeCopy(t *testing.T) {
 	shmtest.SkipShort(t)
 	defer mem.ForceRepMovsb()()
 	const size = 2 * mem.RepMovsbMin
@@ -591,6 +619,42 @@ func TestTruncateInLargeCopy(t *testing.T) {
 			}
 			truncateNow(t, name, headerSize+size/2)
 			wantFault(t, tc.call(ctx, p, c), tc.op, name)
+			wantGone(t, name, p, c)
+		})
+	}
+}
+
+// TestFaultPublishesNothing: a producer whose message runs past the end of
+// a truncated object must not commit it. The object is then grown back
+// (its lost pages return as zeros, as pages a full file system could not
+// allocate read): the consumer must find the queue empty, not a message
+// whose tail is zeros. With the watch the producer's copy runs to its end
+// on a zero page, so this is its publish check at work.
+func TestFaultPublishesNothing(t *testing.T) { forCatchers(t, testFaultPublishesNothing) }
+
+func testFaultPublishesNothing(t *testing.T) {
+	shmtest.SkipShort(t)
+	for _, multi := range []bool{false, true} {
+		t.Run(fmt.Sprintf("multi=%v", multi), func(t *testing.T) {
+			var opts []Option
+			if multi {
+				opts = append(opts, MultiProducer())
+			}
+			name, p, c := pair(t, faultCapacity, opts...)
+			if want := watchFaults && runtime.GOOS == "linux" && runtime.GOARCH == "amd64" && !raceEnabled; p.unguarded != want {
+				t.Fatalf("the handle skips the guard: %v, want %v", p.unguarded, want)
+			}
+			if err := p.BecomeProducer(); err != nil {
+				t.Fatal(err)
+			}
+			truncateNow(t, name, headerSize+2*pageSize)
+			wantFault(t, p.TrySend(pattern(3, 4*pageSize)), opSend, name)
+			if err := unix.Ftruncate(c.seg.Fd(), headerSize+faultCapacity); err != nil {
+				t.Fatal(err)
+			}
+			if m, err := c.TryReceive(nil); err != ErrEmpty {
+				t.Fatalf("TryReceive after the failed send: %d bytes, %v; want ErrEmpty", len(m), err)
+			}
 			wantGone(t, name, p, c)
 		})
 	}

@@ -77,6 +77,11 @@ type Queue struct {
 	// message, end of file and room seen an acquire, as with a channel.
 	race  *byte
 	light bool // commits and head stores may be release-only (see wait.go)
+	// watch catches the mapping's faults where the platform allows it
+	// (fault.go); unguarded says the sending and receiving calls skip
+	// SetPanicOnFault: the watch catches their faults, or NoFaultGuard.
+	watch     fault.Watch
+	unguarded bool
 	// tailEvery is how many bytes a single producer sends between
 	// publications of its tail (which the consumer does not need).
 	tailEvery uint64
@@ -289,7 +294,11 @@ func attach(name string, seg *shm.Segment, c *config) (q *Queue, err error) {
 	if fault.Catch(func() { q, err = attachMapped(name, seg, c) }) {
 		return nil, shm.ErrFault
 	}
-	return q, err
+	if err != nil {
+		return nil, err
+	}
+	q.unguarded = c.noGuard || (watchFaults && q.watch.Start(seg.Bytes()))
+	return q, nil
 }
 
 func attachMapped(name string, seg *shm.Segment, c *config) (*Queue, error) {
@@ -425,7 +434,7 @@ func (q *Queue) close(how ending) error {
 	op := [...]string{endDetach: opDetach, endClose: opClose, endAbort: opAbort}[how]
 	var err error
 	if q.state == stateOpen {
-		if fault.Catch(func() { err = q.closeRoles(how) }) {
+		if fault.Catch(func() { err = q.closeRoles(how) }) || q.watch.Hit() {
 			err = wrapErr(op, q.name, shm.ErrFault)
 			q.broke()
 		} else if err != nil {
@@ -445,6 +454,7 @@ func (q *Queue) close(how ending) error {
 	// this.
 	q.state = stateClosed
 	q.ring, q.words = nil, nil
+	q.watch.Stop()
 	if cerr := q.seg.Close(); err == nil && cerr != nil {
 		err = cerr
 	}
@@ -751,11 +761,15 @@ func (q *Queue) setHeader(off uint64, n int, st uint32) {
 }
 
 // publish stores a word that hands data to the other side: a record's
-// header or the head cursor. When this process is registered for the
+// header or the head cursor; after a fault the watch caught it stores
+// nothing (see fault.go). When this process is registered for the
 // asymmetric barrier it is a release store, which on amd64 does not wait
 // for the store buffer to drain; a sleeper pays for the store-load order
 // instead (see wait.go).
 func (q *Queue) publish(w *atomic.Uint64, v uint64) {
+	if q.watch.Hit() {
+		return // what was to be published may have gone to a zero page
+	}
 	if q.light {
 		mem.StoreRelease64(w, v)
 		return

@@ -33,8 +33,12 @@ func (q *Queue) Receive(ctx context.Context, buf []byte) (r []byte, err error) {
 	if ctx == nil {
 		return buf[:0], wrapErr(opReceive, q.name, errNilContext)
 	}
-	if q.cfg.noGuard {
-		return q.receive(ctx, buf)
+	if q.unguarded {
+		r, err = q.receive(ctx, buf)
+		if q.struck(opReceive, &err) {
+			return buf[:0], err
+		}
+		return r, err
 	}
 	old, finished := debug.SetPanicOnFault(true), false
 	defer func() {
@@ -103,8 +107,12 @@ func (q *Queue) receiveNext(ctx context.Context, buf []byte, block bool) (_ []by
 // TryReceive is Receive without waiting: it returns ErrEmpty (unwrapped)
 // when no message is ready.
 func (q *Queue) TryReceive(buf []byte) (r []byte, err error) {
-	if q.cfg.noGuard {
-		return q.tryReceive(buf)
+	if q.unguarded {
+		r, err = q.tryReceive(buf)
+		if q.struck(opReceive, &err) {
+			return buf[:0], err
+		}
+		return r, err
 	}
 	old, finished := debug.SetPanicOnFault(true), false
 	defer func() {
@@ -158,8 +166,10 @@ func (q *Queue) ReceiveBatch(ctx context.Context, msgs [][]byte) (n int, err err
 	if len(msgs) == 0 {
 		return 0, nil
 	}
-	if q.cfg.noGuard {
-		return q.receiveBatch(ctx, msgs)
+	if q.unguarded {
+		n, err = q.receiveBatch(ctx, msgs)
+		q.struck(opReceive, &err)
+		return n, err
 	}
 	old, finished := debug.SetPanicOnFault(true), false
 	defer func() {
@@ -188,7 +198,7 @@ func (q *Queue) receiveBatch(ctx context.Context, msgs [][]byte) (n int, err err
 				k = q.takeReady(msgs)
 			}
 			n += k
-			if n == len(msgs) {
+			if n == len(msgs) || q.watch.Hit() {
 				break
 			}
 		}
@@ -201,6 +211,9 @@ func (q *Queue) receiveBatch(ctx context.Context, msgs [][]byte) (n int, err err
 			return 0, q.recvErr(err)
 		}
 		msgs[n] = mem.Append(msgs[n][:0], q.ring[off:off+uint64(size)])
+		if q.watch.Hit() {
+			break // msgs[n] may hold a zero page's bytes (fault.go)
+		}
 		n++
 		q.c.peeked = false
 		// Caught up or not is asked once, after the batch.
@@ -233,6 +246,9 @@ func (q *Queue) takeReady(msgs [][]byte) int {
 		} else {
 			msgs[i] = mem.Append(msgs[i][:0], q.ring[off:off+n])
 		}
+		if q.watch.Hit() {
+			return i // msgs[i] may hold a zero page's bytes (fault.go)
+		}
 		q.c.head += rec
 		if q.publishDue() {
 			q.publishHead()
@@ -249,8 +265,12 @@ func (q *Queue) Peek(ctx context.Context) (r []byte, err error) {
 	if ctx == nil {
 		return nil, wrapErr(opReceive, q.name, errNilContext)
 	}
-	if q.cfg.noGuard {
-		return q.peek(ctx)
+	if q.unguarded {
+		r, err = q.peek(ctx)
+		if q.struck(opReceive, &err) {
+			return nil, err
+		}
+		return r, err
 	}
 	old, finished := debug.SetPanicOnFault(true), false
 	defer func() {
@@ -312,8 +332,10 @@ func (q *Queue) peekNext(ctx context.Context) (_ []byte, err error) {
 // Release consumes the message that Peek returned; the slice from Peek
 // must not be used afterwards.
 func (q *Queue) Release() (err error) {
-	if q.cfg.noGuard {
-		return q.release()
+	if q.unguarded {
+		err = q.release()
+		q.struck(opRelease, &err)
+		return err
 	}
 	old, finished := debug.SetPanicOnFault(true), false
 	defer func() {

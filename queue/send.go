@@ -25,8 +25,10 @@ func (q *Queue) Send(ctx context.Context, msg []byte) (err error) {
 	if ctx == nil {
 		return wrapErr(opSend, q.name, errNilContext)
 	}
-	if q.cfg.noGuard {
-		return q.sendMsg(ctx, msg)
+	if q.unguarded {
+		err = q.sendMsg(ctx, msg)
+		q.struck(opSend, &err)
+		return err
 	}
 	old, finished := debug.SetPanicOnFault(true), false
 	defer func() {
@@ -55,8 +57,10 @@ func (q *Queue) sendMsg(ctx context.Context, msg []byte) error {
 // TrySend is Send without waiting: when there is no room it returns
 // ErrFull (unwrapped).
 func (q *Queue) TrySend(msg []byte) (err error) {
-	if q.cfg.noGuard {
-		return q.trySend(msg)
+	if q.unguarded {
+		err = q.trySend(msg)
+		q.struck(opSend, &err)
+		return err
 	}
 	old, finished := debug.SetPanicOnFault(true), false
 	defer func() {
@@ -100,8 +104,10 @@ func (q *Queue) SendBatch(ctx context.Context, msgs [][]byte) (err error) {
 	if ctx == nil {
 		return wrapErr(opSend, q.name, errNilContext)
 	}
-	if q.cfg.noGuard {
-		return q.sendBatch(ctx, msgs)
+	if q.unguarded {
+		err = q.sendBatch(ctx, msgs)
+		q.struck(opSend, &err)
+		return err
 	}
 	old, finished := debug.SetPanicOnFault(true), false
 	defer func() {
@@ -267,11 +273,15 @@ func (q *Queue) Reserve(ctx context.Context, n int) (r []byte, err error) {
 	if ctx == nil {
 		return nil, wrapErr(opSend, q.name, errNilContext)
 	}
-	if q.cfg.noGuard {
-		if r, ok := q.reserveFast(n); ok {
-			return r, nil
+	if q.unguarded {
+		r, ok := q.reserveFast(n)
+		if !ok {
+			r, err = q.reserve(ctx, n)
 		}
-		return q.reserve(ctx, n)
+		if q.struck(opSend, &err) {
+			return nil, err
+		}
+		return r, err
 	}
 	old, finished := debug.SetPanicOnFault(true), false
 	defer func() {
@@ -335,8 +345,10 @@ func (q *Queue) reserve(ctx context.Context, n int) (_ []byte, err error) {
 
 // Commit sends the message that the last Reserve made room for.
 func (q *Queue) Commit() (err error) {
-	if q.cfg.noGuard {
-		return q.commit()
+	if q.unguarded {
+		err = q.commit()
+		q.struck(opCommit, &err)
+		return err
 	}
 	old, finished := debug.SetPanicOnFault(true), false
 	defer func() {

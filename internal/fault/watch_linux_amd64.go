@@ -1,0 +1,120 @@
+//go:build !race
+
+package fault
+
+import (
+	"sync"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// The table of watched mappings, read by sigbus (watch_linux_amd64.s).
+var (
+	watched    [256]watchSlot
+	watchedLen = uintptr(len(watched))
+	// next is the SIGBUS handler that was installed before sigbus (the Go
+	// runtime's), to which sigbus passes every fault that is not its own.
+	next uintptr
+)
+
+// The slot layout sigbus assumes: start at 0, end at 8, hit at 16, 24
+// bytes in all. These fail to compile when the struct changes.
+const (
+	_ = unsafe.Sizeof(watchSlot{}) - 24
+	_ = 24 - unsafe.Sizeof(watchSlot{})
+	_ = unsafe.Offsetof(watchSlot{}.end) - 8
+	_ = 8 - unsafe.Offsetof(watchSlot{}.end)
+	_ = unsafe.Offsetof(watchSlot{}.hit) - 16
+	_ = 16 - unsafe.Offsetof(watchSlot{}.hit)
+)
+
+var (
+	mu        sync.Mutex // guards the table's writers and the installation
+	tried     bool       // install has run
+	installed bool       // and put sigbus in place
+)
+
+// sigbus is the signal handler; the kernel calls it, never Go code.
+func sigbus()
+
+// sigbusPC returns sigbus's entry address.
+func sigbusPC() uintptr
+
+// sigaction is the kernel's struct sigaction on amd64.
+type sigaction struct {
+	handler  uintptr
+	flags    uint64
+	restorer uintptr
+	mask     uint64
+}
+
+const (
+	saSiginfo  = 0x4
+	saRestorer = 0x04000000
+)
+
+// install puts sigbus in front of the SIGBUS handler in place, keeping that
+// handler's flags, mask and return trampoline. It declines (reports false)
+// when the handler in place is not one sigbus can pass faults on to.
+func install() bool {
+	var old sigaction
+	if _, _, e := unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(unix.SIGBUS), 0, uintptr(unsafe.Pointer(&old)), 8, 0, 0); e != 0 {
+		return false
+	}
+	if old.handler <= 1 || old.flags&saSiginfo == 0 || old.flags&saRestorer == 0 {
+		return false // the default action or ignored: not the Go runtime's
+	}
+	next = old.handler
+	act := old
+	act.handler = sigbusPC()
+	_, _, e := unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(unix.SIGBUS), uintptr(unsafe.Pointer(&act)), 0, 8, 0, 0)
+	return e == 0
+}
+
+// Start registers the mapping b with the SIGBUS handler, installing the
+// handler on the first call in the process, and reports whether it did: it
+// does not when b is empty, the handler could not be installed, the table
+// is full or w already watches a mapping. The caller keeps b mapped until
+// it calls Stop.
+func (w *Watch) Start(b []byte) bool {
+	if len(b) == 0 || w.slot != nil {
+		return false
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !tried {
+		tried, installed = true, install()
+	}
+	if !installed {
+		return false
+	}
+	start := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	for i := range watched {
+		s := &watched[i]
+		if s.start.Load() != 0 {
+			continue
+		}
+		// end before start: the handler takes a slot whose start it sees,
+		// and then sees its end.
+		s.hit.Store(0)
+		s.end.Store(start + uintptr(len(b)))
+		s.start.Store(start)
+		w.slot = s
+		return true
+	}
+	return false
+}
+
+// Stop ends the watch, before the caller unmaps the mapping: a fault there
+// afterwards is the runtime's again.
+func (w *Watch) Stop() {
+	if w.slot == nil {
+		return
+	}
+	mu.Lock()
+	w.slot.start.Store(0)
+	w.slot.end.Store(0)
+	mu.Unlock()
+	w.slot = nil
+}

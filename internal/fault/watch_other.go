@@ -1,0 +1,11 @@
+//go:build !linux || !amd64 || race
+
+package fault
+
+// Start reports false: on this platform, and in race builds, whose atomic
+// operations run in the race runtime's C code, faults are caught with
+// SetPanicOnFault alone.
+func (w *Watch) Start(b []byte) bool { return false }
+
+// Stop does nothing: no watch is ever started here.
+func (w *Watch) Stop() {}
