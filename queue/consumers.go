@@ -750,9 +750,6 @@ func (q *Queue) competeBatch(ctx context.Context, msgs [][]byte) (n int, err err
 			}
 			return 0, q.recvErr(err)
 		}
-		if q.watch.Hit() {
-			break // msgs[n] may hold a zero page's bytes (fault.go)
-		}
 		n++
 		if q.c.hold {
 			break

@@ -283,11 +283,15 @@
 //     and Open, Stat and Probe while they read the
 //     header) returns an error wrapping shm.ErrFault instead. On Linux on
 //     amd64 (outside race builds) a handle registers its mapping with a
-//     SIGBUS handler of this module's, which the first Open or Create of
-//     the process installs in front of the Go runtime's and which passes
+//     SIGBUS handler of this module's, which the first handle the process
+//     opens installs in front of the Go runtime's and which passes
 //     every fault outside a queue's mapping on to it: a fault in the
-//     mapping puts a private zero page where the page was, and the call
-//     finishes on zeros, publishes nothing, and returns the error.
+//     mapping puts private zero pages over all of it, and the call
+//     finishes on them, with nothing it stores from the fault on reaching
+//     another process, and returns the error. (Should the kernel refuse
+//     those pages, for an address-space or memory limit, the process dies
+//     as without the handler. The handler watches up to 256 mappings at a
+//     time; handles past that use the guard below.)
 //     Elsewhere the methods run with runtime/debug.SetPanicOnFault and
 //     recover the fault. A call waiting on a truncated queue returns it
 //     within about 100 ms (it checks the object's size with its peer

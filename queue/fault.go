@@ -20,17 +20,18 @@ import (
 //
 // Where the platform has it (fault.Watch: Linux on amd64, outside race
 // builds), the handle registers its mapping with a SIGBUS handler that
-// maps a private zero page over the faulting page and sets the watch's
-// hit flag, and the call runs on to its end, on zeros where the page was
-// (the ring is untrusted data anyway: zeros are one more thing it may
-// hold). What keeps that safe: publish stores nothing once the flag is
-// set, so no record and no head whose data went to a zero page reaches
-// another process; each sending and receiving call ends with struck,
-// which turns a hit into the fault's error and breaks the handle; and
-// ReceiveBatch looks at the flag after each message, so that it returns
-// just those read before the fault. That costs a load or two per call
-// where the guard below costs a few nanoseconds: the sending and
-// receiving calls of a watched handle go without the guard (unguarded).
+// sets the watch's hit flag and maps private zero pages over the whole
+// mapping, and the call runs on to its end on them (the ring is untrusted
+// data anyway: zeros are one more thing it may hold). What it stores from
+// the fault on reaches no other process, as with a guard that unwinds the
+// call at the fault: no record whose payload was lost, no tail, head,
+// closed mark or lock. Each sending and receiving call ends with struck,
+// which turns a hit into the fault's error and breaks the handle; broke
+// maps the header back (Reconnect) so that a broken handle gives up its
+// lock at once and its roles at Close as a guarded one does. That costs a
+// load or two per call where the guard below costs a few nanoseconds: the
+// sending and receiving calls of a watched handle go without the guard
+// (unguarded).
 //
 // Otherwise, and on the calls that are not per message in any case,
 // every exported method that touches the mapping runs with
@@ -181,6 +182,10 @@ func (q *Queue) faultErr() error {
 // lock if this handle holds it, so that the other producers go on.
 func (q *Queue) broke() {
 	q.state = stateBroken
+	// After a watched fault the whole mapping is private zero pages: the
+	// header comes back for the lock here and the roles at Close. If it
+	// cannot, they stay as a header page that is gone leaves them.
+	q.watch.Reconnect(q.fd, headerSize)
 	if q.p.active && q.multi {
 		me := lockValue(q.p.slot, q.p.gen)
 		fault.Catch(func() { q.lock.CompareAndSwap(me, 0) })

@@ -9,6 +9,7 @@ package queue
 // in the "truncate" role.
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -146,6 +147,9 @@ func wantFault(t testing.TB, err error, op, name string) {
 func wantGone(t testing.TB, name string, qs ...*Queue) {
 	t.Helper()
 	for _, q := range qs {
+		if watchFaults && watchable && !q.unguarded {
+			t.Error("the handle did not watch its mapping")
+		}
 		if err := q.Close(); err != nil {
 			t.Errorf("Close of a handle that faulted: %v", err)
 		}
@@ -658,4 +662,77 @@ func testFaultPublishesNothing(t *testing.T) {
 			wantGone(t, name, p, c)
 		})
 	}
+}
+
+// watchable says whether this build watches mappings (fault.Watch).
+const watchable = runtime.GOOS == "linux" && runtime.GOARCH == "amd64" && !raceEnabled
+
+// TestFaultStopsMultiProducerBatch: a multi-producer SendBatch whose run of
+// records crosses the end of a truncated object reserves them under the
+// lock and then copies their payloads; the fault at the first header past
+// the end must stop it there, so that no payload lands past the shared
+// tail, in ring space that other producers may reserve next.
+func TestFaultStopsMultiProducerBatch(t *testing.T) { forCatchers(t, testFaultStopsMultiProducerBatch) }
+
+func testFaultStopsMultiProducerBatch(t *testing.T) {
+	shmtest.SkipShort(t)
+	ctx := ctxT(t)
+	name, p, c := pair(t, faultCapacity, MultiProducer())
+	for i := range 4 {
+		if err := p.Send(ctx, pattern(100+i, 1000)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Receive(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const kept = headerSize + 2*pageSize
+	truncateNow(t, name, kept)
+	var batch [][]byte
+	for i := range 6 {
+		batch = append(batch, pattern(200+i, 1000))
+	}
+	wantFault(t, p.SendBatch(ctx, batch), opSend, name)
+	data, err := os.ReadFile(filepath.Join(shm.DefaultDir, shmName(name)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tail := c.tail.Load()
+	if len(data) != kept || tail > kept-headerSize {
+		t.Fatalf("the object has %d bytes and its tail is at %d, want %d bytes and a tail inside them", len(data), tail, kept)
+	}
+	for i, m := range batch {
+		if bytes.Contains(data[headerSize+tail:], m[:64]) {
+			t.Errorf("message %d of the failed batch reached the ring past the tail (%d)", i, tail)
+		}
+	}
+	wantGone(t, name, p, c)
+}
+
+// TestFaultCloseLeavesQueueOpen: a producer's Close that faults (it
+// abandons a reservation whose page is gone) must not mark the queue
+// closed, as a fault stops the call before it gets there.
+func TestFaultCloseLeavesQueueOpen(t *testing.T) { forCatchers(t, testFaultCloseLeavesQueueOpen) }
+
+func testFaultCloseLeavesQueueOpen(t *testing.T) {
+	shmtest.SkipShort(t)
+	ctx := ctxT(t)
+	name, p, c := pair(t, faultCapacity, MultiProducer())
+	for i := range 9 {
+		if err := p.Send(ctx, pattern(i, 1000)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Receive(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := p.Reserve(ctx, 100); err != nil {
+		t.Fatal(err)
+	}
+	truncateNow(t, name, headerSize+2*pageSize)
+	wantFault(t, p.Close(), opClose, name)
+	if got := c.closed.Load(); got != closedOpen {
+		t.Errorf("the queue's closed word is %d after the faulting Close, want %d (open)", got, closedOpen)
+	}
+	wantGone(t, name, p, c)
 }

@@ -761,15 +761,11 @@ func (q *Queue) setHeader(off uint64, n int, st uint32) {
 }
 
 // publish stores a word that hands data to the other side: a record's
-// header or the head cursor; after a fault the watch caught it stores
-// nothing (see fault.go). When this process is registered for the
+// header or the head cursor. When this process is registered for the
 // asymmetric barrier it is a release store, which on amd64 does not wait
 // for the store buffer to drain; a sleeper pays for the store-load order
 // instead (see wait.go).
 func (q *Queue) publish(w *atomic.Uint64, v uint64) {
-	if q.watch.Hit() {
-		return // what was to be published may have gone to a zero page
-	}
 	if q.light {
 		mem.StoreRelease64(w, v)
 		return

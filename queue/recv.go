@@ -158,7 +158,9 @@ func (q *Queue) tryReceive(buf []byte) (_ []byte, err error) {
 // next call, which returns it with n == 0: io.EOF (unwrapped) after the
 // last message of a closed queue, the errors of Receive otherwise. A memory
 // fault is the exception: it breaks the handle at once and is returned
-// with the messages received before it.
+// with n == 0, whatever the batch had read (the handle may not have
+// published its progress over those messages, and another consumer may
+// get them).
 func (q *Queue) ReceiveBatch(ctx context.Context, msgs [][]byte) (n int, err error) {
 	if ctx == nil {
 		return 0, wrapErr(opReceive, q.name, errNilContext)
@@ -168,7 +170,9 @@ func (q *Queue) ReceiveBatch(ctx context.Context, msgs [][]byte) (n int, err err
 	}
 	if q.unguarded {
 		n, err = q.receiveBatch(ctx, msgs)
-		q.struck(opReceive, &err)
+		if q.struck(opReceive, &err) {
+			return 0, err
+		}
 		return n, err
 	}
 	old, finished := debug.SetPanicOnFault(true), false
@@ -198,7 +202,7 @@ func (q *Queue) receiveBatch(ctx context.Context, msgs [][]byte) (n int, err err
 				k = q.takeReady(msgs)
 			}
 			n += k
-			if n == len(msgs) || q.watch.Hit() {
+			if n == len(msgs) {
 				break
 			}
 		}
@@ -211,9 +215,6 @@ func (q *Queue) receiveBatch(ctx context.Context, msgs [][]byte) (n int, err err
 			return 0, q.recvErr(err)
 		}
 		msgs[n] = mem.Append(msgs[n][:0], q.ring[off:off+uint64(size)])
-		if q.watch.Hit() {
-			break // msgs[n] may hold a zero page's bytes (fault.go)
-		}
 		n++
 		q.c.peeked = false
 		// Caught up or not is asked once, after the batch.
@@ -245,9 +246,6 @@ func (q *Queue) takeReady(msgs [][]byte) int {
 			mem.Copy(msgs[i], q.ring[off:off+n])
 		} else {
 			msgs[i] = mem.Append(msgs[i][:0], q.ring[off:off+n])
-		}
-		if q.watch.Hit() {
-			return i // msgs[i] may hold a zero page's bytes (fault.go)
 		}
 		q.c.head += rec
 		if q.publishDue() {

@@ -130,11 +130,16 @@
 //   - A process that forks without exec shares its role locks with the
 //     child (see package internal/live).
 //   - Another process with write access may truncate the object while it
-//     is mapped here. Every method that touches the mapping runs with
-//     runtime/debug.SetPanicOnFault and returns an error wrapping
-//     shm.ErrFault instead of dying of SIGBUS (NoFaultGuard trades that for
-//     a few nanoseconds per call); the handle is broken from then on, and
-//     Close gives up its roles. The slices from Reserve and Peek are used
-//     outside the package's methods: touching them after a truncation
-//     faults in your code.
+//     is mapped here. Every method that touches the mapping returns an
+//     error wrapping shm.ErrFault instead of dying of SIGBUS: on Linux on
+//     amd64 (outside race builds) through the SIGBUS handler that package
+//     queue's caveats describe, which puts private zero pages over the
+//     handle's mapping, so that the call finishes on them, reaching no
+//     other process from the fault on, and returns the error; elsewhere through runtime/debug.SetPanicOnFault,
+//     which NoFaultGuard trades for a few nanoseconds per call. The handle
+//     is broken from then on, and Close gives up its roles. The slices from
+//     Reserve and Peek are used outside the package's methods: touching
+//     them after a truncation reads zeros where the handler watches the
+//     topic (the Commit or Release after returns shm.ErrFault), and faults
+//     in your code elsewhere.
 package topic

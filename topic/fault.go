@@ -15,9 +15,17 @@ import (
 // A topic works in place on its mapping, and another process with write
 // access may shrink the object under it (ftruncate): the next access to a
 // page past the new end raises SIGBUS, which kills a Go program. As in
-// package queue (see its fault.go), every exported method that touches the
+// package queue (see its fault.go), a handle catches such faults in one of
+// two ways. Where the platform has it (fault.Watch), a SIGBUS handler maps
+// private zero pages over the whole of a watched mapping and flags the
+// hit; the call runs on to its end on them, reaching no other process from
+// the fault on, each per-message call ends with struck (the hit becomes
+// the fault's error and breaks the handle), and broke maps the header back
+// for Close. Otherwise, and on the calls that
+// are not per message in any case, every exported method that touches the
 // mapping runs with runtime/debug.SetPanicOnFault(true) and recovers the
-// fault in one deferred call at its top. The calls made once per message
+// fault in one deferred call at its top (catch also looks at the watch's
+// flag). The calls made once per message
 // (Publish, TryPublish, PublishBatch, Reserve, Commit, Receive,
 // TryReceive, ReceiveBatch, Peek, Release) use the cheaper form: a
 // deferred closure that restores the flag and calls recover only when the
@@ -25,8 +33,10 @@ import (
 // finished:
 //
 //	func (t *Topic) TryPublish(msg []byte) (err error) {
-//		if t.cfg.noGuard {
-//			return t.publishMsg(context.Background(), msg, false)
+//		if t.unguarded {
+//			err = t.publishMsg(context.Background(), msg, false)
+//			t.struck(opPublish, &err)
+//			return err
 //		}
 //		old, finished := debug.SetPanicOnFault(true), false
 //		defer func() {
@@ -73,6 +83,10 @@ const (
 	opAbort     = "topic abort"
 )
 
+// watchFaults says whether handles watch their mappings (fault.Watch)
+// where the platform allows it; tests turn it off to run the guard.
+var watchFaults = true
+
 // errBroken is the cause of every call on a broken handle.
 var errBroken = fmt.Errorf("%w (an earlier call on this handle faulted; only Close is left)", shm.ErrFault)
 
@@ -86,9 +100,11 @@ func (t *Topic) catch(old bool, op string, err *error) {
 		if _, ok := fault.Addr(r); !ok {
 			panic(r)
 		}
-		t.state = stateBroken
+		t.broke()
 		*err = wrapErr(op, t.name, t.faultErr())
+		return
 	}
+	t.struck(op, err)
 }
 
 // caught is the end of the per-message guard (see above) when its body
@@ -102,8 +118,30 @@ func (t *Topic) caught(r any, op string, err *error) {
 	if _, ok := fault.Addr(r); !ok {
 		panic(r)
 	}
-	t.state = stateBroken
+	t.broke()
 	*err = wrapErr(op, t.name, t.faultErr())
+}
+
+// struck ends a call during which the watch may have caught a fault in
+// the mapping: if it did, struck breaks the handle, sets *err to the
+// fault's error and reports true. Calls on a broken handle keep their
+// errBroken.
+func (t *Topic) struck(op string, err *error) bool {
+	if t.state != stateOpen || !t.watch.Hit() {
+		return false
+	}
+	t.broke()
+	*err = wrapErr(op, t.name, t.faultErr())
+	return true
+}
+
+// broke marks the handle broken after a fault. After a watched fault the
+// whole mapping is private zero pages: the header comes back for Close to
+// give up the roles, or they stay as a header page that is gone leaves
+// them.
+func (t *Topic) broke() {
+	t.state = stateBroken
+	t.watch.Reconnect(t.fd, int(t.header))
 }
 
 // faultErr says why the mapping faulted: the object was truncated (to how
@@ -125,12 +163,16 @@ func (t *Topic) stateErr() error {
 // does, when the object is now shorter than the topic: another process
 // truncated it.
 func (t *Topic) checkSize() error {
+	if t.watch.Hit() {
+		t.broke()
+		return t.faultErr()
+	}
 	size, _, ok := objstat.Of(t.fd)
 	if !ok {
 		return nil
 	}
 	if need := int64(uint64(t.header) + t.capacity); size < need {
-		t.state = stateBroken
+		t.broke()
 		return fmt.Errorf("%w: the object was truncated to %d bytes; the topic needs %d", shm.ErrFault, size, need)
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -19,10 +20,29 @@ func truncateTo(t *testing.T, name string, size int64) {
 	}
 }
 
+// forCatchers runs test once for each way a handle catches faults: with
+// the SIGBUS watch, where the platform has one (elsewhere this is the
+// guard again), and with SetPanicOnFault's guard.
+func forCatchers(t *testing.T, test func(t *testing.T)) {
+	for _, watch := range []bool{true, false} {
+		name := "guard"
+		if watch {
+			name = "watch"
+		}
+		t.Run(name, func(t *testing.T) {
+			defer func(was bool) { watchFaults = was }(watchFaults)
+			watchFaults = watch
+			test(t)
+		})
+	}
+}
+
 // TestTruncateBetweenCalls: after the object is shrunk, every call of the
 // publisher and of the subscriber returns shm.ErrFault, the handles stay
 // broken, and Close works, whatever the new size.
-func TestTruncateBetweenCalls(t *testing.T) {
+func TestTruncateBetweenCalls(t *testing.T) { forCatchers(t, testTruncateBetweenCalls) }
+
+func testTruncateBetweenCalls(t *testing.T) {
 	if raceEnabled {
 		t.Skip("under the race detector a fault in its C code kills the process (see package queue's fault.go)")
 	}
@@ -74,7 +94,9 @@ func TestTruncateBetweenCalls(t *testing.T) {
 
 // TestTruncateWhileWaiting: a subscriber waiting on an empty topic
 // returns shm.ErrFault soon after the object is shrunk under it.
-func TestTruncateWhileWaiting(t *testing.T) {
+func TestTruncateWhileWaiting(t *testing.T) { forCatchers(t, testTruncateWhileWaiting) }
+
+func testTruncateWhileWaiting(t *testing.T) {
 	if raceEnabled {
 		t.Skip("under the race detector a fault in its C code kills the process")
 	}
@@ -104,4 +126,34 @@ func TestTruncateWhileWaiting(t *testing.T) {
 	case <-time.After(2 * time.Second):
 		t.Fatal("the waiting Receive has not returned 2 s after the truncation")
 	}
+}
+
+// TestFaultPublishesNothing: a publisher whose message runs past the end
+// of a truncated object must not commit it. The object is then grown back
+// (its lost pages return as zeros, as pages a full file system could not
+// allocate read): the subscriber must find no message, not one whose tail
+// is zeros. With the watch the publisher's copy runs to its end on a zero
+// page, so this is its publish check at work.
+func TestFaultPublishesNothing(t *testing.T) { forCatchers(t, testFaultPublishesNothing) }
+
+func testFaultPublishesNothing(t *testing.T) {
+	name, pub := newTopic(t, 1<<16)
+	if want := watchFaults && runtime.GOOS == "linux" && runtime.GOARCH == "amd64" && !raceEnabled; pub.unguarded != want {
+		t.Fatalf("the handle skips the guard: %v, want %v", pub.unguarded, want)
+	}
+	sub := subscribe(t, name)
+	if err := pub.BecomePublisher(); err != nil {
+		t.Fatal(err)
+	}
+	const page = 4096
+	truncateTo(t, name, int64(pub.header)+2*page)
+	if err := pub.TryPublish(make([]byte, 4*page)); !errors.Is(err, shm.ErrFault) {
+		t.Fatalf("TryPublish across the truncated end: %v, want shm.ErrFault", err)
+	}
+	truncateTo(t, name, int64(pub.header)+pub.Capacity())
+	if m, err := sub.TryReceive(nil); err != ErrEmpty {
+		t.Fatalf("TryReceive after the failed publish: %d bytes, %v; want ErrEmpty", len(m), err)
+	}
+	pub.Close()
+	sub.Close()
 }

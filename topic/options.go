@@ -90,8 +90,10 @@ func SpinTime(d time.Duration) Option { return func(c *config) { c.spin = d } }
 func StartGrace(d time.Duration) Option { return func(c *config) { c.grace = d } }
 
 // NoFaultGuard makes the handle's publishing and receiving calls run
-// without the guard that turns a memory fault into an error (see the
-// package's caveats). Use it only when every process that can open the
+// without what turns a memory fault into an error (see the package's
+// caveats): where the platform has the SIGBUS handler, which costs nothing
+// while nothing faults, that gains nothing; elsewhere it saves a few
+// nanoseconds per call. Use it only when every process that can open the
 // topic's object for writing is trusted not to shrink it: a truncation
 // then kills this process with SIGBUS.
 func NoFaultGuard() Option { return func(c *config) { c.noGuard = true } }

@@ -51,8 +51,10 @@ func (t *Topic) Publish(ctx context.Context, msg []byte) (err error) {
 	if ctx == nil {
 		return wrapErr(opPublish, t.name, errNilContext)
 	}
-	if t.cfg.noGuard {
-		return t.publishMsg(ctx, msg, true)
+	if t.unguarded {
+		err = t.publishMsg(ctx, msg, true)
+		t.struck(opPublish, &err)
+		return err
 	}
 	old, finished := debug.SetPanicOnFault(true), false
 	defer func() {
@@ -107,8 +109,10 @@ func (t *Topic) BecomePublisher() (err error) {
 // publisher still keeps for its start grace (see StartGrace), it returns
 // ErrFull (unwrapped).
 func (t *Topic) TryPublish(msg []byte) (err error) {
-	if t.cfg.noGuard {
-		return t.publishMsg(context.Background(), msg, false)
+	if t.unguarded {
+		err = t.publishMsg(context.Background(), msg, false)
+		t.struck(opPublish, &err)
+		return err
 	}
 	old, finished := debug.SetPanicOnFault(true), false
 	defer func() {
@@ -134,8 +138,10 @@ func (t *Topic) PublishBatch(ctx context.Context, msgs [][]byte) (err error) {
 	if ctx == nil {
 		return wrapErr(opPublish, t.name, errNilContext)
 	}
-	if t.cfg.noGuard {
-		return t.publishBatch(ctx, msgs)
+	if t.unguarded {
+		err = t.publishBatch(ctx, msgs)
+		t.struck(opPublish, &err)
+		return err
 	}
 	old, finished := debug.SetPanicOnFault(true), false
 	defer func() {
@@ -189,8 +195,13 @@ func (t *Topic) Reserve(ctx context.Context, n int) (_ []byte, err error) {
 	if ctx == nil {
 		return nil, wrapErr(opPublish, t.name, errNilContext)
 	}
-	if t.cfg.noGuard {
-		return t.reserve(ctx, n)
+	if t.unguarded {
+		var b []byte
+		b, err = t.reserve(ctx, n)
+		if t.struck(opPublish, &err) {
+			return nil, err
+		}
+		return b, err
 	}
 	old, finished := debug.SetPanicOnFault(true), false
 	defer func() {
@@ -228,8 +239,10 @@ func (t *Topic) reserve(ctx context.Context, n int) ([]byte, error) {
 
 // Commit publishes the message that the last Reserve made room for.
 func (t *Topic) Commit() (err error) {
-	if t.cfg.noGuard {
-		return t.commitReserved()
+	if t.unguarded {
+		err = t.commitReserved()
+		t.struck(opCommit, &err)
+		return err
 	}
 	old, finished := debug.SetPanicOnFault(true), false
 	defer func() {

@@ -230,8 +230,12 @@ func (t *Topic) Receive(ctx context.Context, buf []byte) (r []byte, err error) {
 	if ctx == nil {
 		return buf[:0], wrapErr(opReceive, t.name, errNilContext)
 	}
-	if t.cfg.noGuard {
-		return t.receiveMsg(ctx, buf, true)
+	if t.unguarded {
+		r, err = t.receiveMsg(ctx, buf, true)
+		if t.struck(opReceive, &err) {
+			return buf[:0], err
+		}
+		return r, err
 	}
 	old, finished := debug.SetPanicOnFault(true), false
 	defer func() {
@@ -264,8 +268,12 @@ func (t *Topic) receiveMsg(ctx context.Context, buf []byte, block bool) ([]byte,
 // TryReceive is Receive without waiting: it returns ErrEmpty (unwrapped)
 // when no message is ready.
 func (t *Topic) TryReceive(buf []byte) (r []byte, err error) {
-	if t.cfg.noGuard {
-		return t.receiveMsg(context.Background(), buf, false)
+	if t.unguarded {
+		r, err = t.receiveMsg(context.Background(), buf, false)
+		if t.struck(opReceive, &err) {
+			return buf[:0], err
+		}
+		return r, err
 	}
 	old, finished := debug.SetPanicOnFault(true), false
 	defer func() {
@@ -293,8 +301,12 @@ func (t *Topic) ReceiveBatch(ctx context.Context, msgs [][]byte) (n int, err err
 	if len(msgs) == 0 {
 		return 0, nil
 	}
-	if t.cfg.noGuard {
-		return t.receiveBatch(ctx, msgs)
+	if t.unguarded {
+		n, err = t.receiveBatch(ctx, msgs)
+		if t.struck(opReceive, &err) {
+			return 0, err
+		}
+		return n, err
 	}
 	old, finished := debug.SetPanicOnFault(true), false
 	defer func() {
@@ -361,8 +373,13 @@ func (t *Topic) Peek(ctx context.Context) (_ []byte, err error) {
 	if ctx == nil {
 		return nil, wrapErr(opReceive, t.name, errNilContext)
 	}
-	if t.cfg.noGuard {
-		return t.peek(ctx)
+	if t.unguarded {
+		var b []byte
+		b, err = t.peek(ctx)
+		if t.struck(opReceive, &err) {
+			return nil, err
+		}
+		return b, err
 	}
 	old, finished := debug.SetPanicOnFault(true), false
 	defer func() {
@@ -401,8 +418,10 @@ func (t *Topic) peek(ctx context.Context) ([]byte, error) {
 // wrapping a *LaggedError when the message was written over while it was
 // held (see Peek).
 func (t *Topic) Release() (err error) {
-	if t.cfg.noGuard {
-		return t.release()
+	if t.unguarded {
+		err = t.release()
+		t.struck(opRelease, &err)
+		return err
 	}
 	old, finished := debug.SetPanicOnFault(true), false
 	defer func() {

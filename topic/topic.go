@@ -109,6 +109,11 @@ type Topic struct {
 	// of file seen an acquire, as with a channel.
 	race  *byte
 	light bool // commits may be release-only (see wait.go)
+	// watch catches the mapping's faults where the platform allows it
+	// (fault.go); unguarded says the per-message calls skip
+	// SetPanicOnFault: the watch catches their faults, or NoFaultGuard.
+	watch     fault.Watch
+	unguarded bool
 
 	tail, oldest, want                *atomic.Uint64
 	closed, subWait, pubWait, joinGen *atomic.Uint32
@@ -200,7 +205,11 @@ func attach(name string, seg *shm.Segment, c *config) (t *Topic, err error) {
 	if fault.Catch(func() { t, err = attachMapped(name, seg, c) }) {
 		return nil, shm.ErrFault
 	}
-	return t, err
+	if err != nil {
+		return nil, err
+	}
+	t.unguarded = c.noGuard || (watchFaults && t.watch.Start(seg.Bytes()))
+	return t, nil
 }
 
 func attachMapped(name string, seg *shm.Segment, c *config) (*Topic, error) {
@@ -331,9 +340,9 @@ func (t *Topic) close(how ending) error {
 	op := [...]string{endDetach: opDetach, endClose: opClose, endAbort: opAbort}[how]
 	var err error
 	if t.state == stateOpen {
-		if fault.Catch(func() { t.closeRoles(how) }) {
+		if fault.Catch(func() { t.closeRoles(how) }) || t.watch.Hit() {
 			err = wrapErr(op, t.name, shm.ErrFault)
-			t.state = stateBroken
+			t.broke()
 		}
 	}
 	if t.state == stateBroken {
@@ -346,6 +355,7 @@ func (t *Topic) close(how ending) error {
 	}
 	t.state = stateClosed
 	t.ring, t.words = nil, nil
+	t.watch.Stop()
 	// Closing the descriptor drops this handle's role locks too.
 	if cerr := t.seg.Close(); err == nil && cerr != nil {
 		err = cerr

@@ -1,6 +1,9 @@
 package fault
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+	"unsafe"
+)
 
 // Watching a mapping.
 //
@@ -10,17 +13,20 @@ import "sync/atomic"
 // on amd64, outside race builds) a mapping can be watched instead: the
 // first Watch.Start puts a SIGBUS handler of this package in front of the Go
 // runtime's. For a fault whose address lies in a watched mapping the
-// handler sets the watch's hit flag and maps a private zero page over the
-// faulting page (past the object's end, or one the kernel could not
-// allocate), so that the faulting access and every later one there goes
-// on, reading zeros and writing where no other process sees it; every
-// other SIGBUS goes on to the runtime's handler, which treats it as it
-// always does. The code that touches a watched mapping therefore runs to
-// its end after a fault, on data that is no longer the object's (which
-// code that treats shared memory as untrusted survives), and must look at
-// Hit before it hands anything on: before a store that publishes
-// data to another process (what the zero page swallowed must not look
-// sent) and before it returns what it read.
+// handler sets the watch's hit flag and maps private zero pages over the
+// whole mapping, so that the faulting access (past the object's end, or on
+// a page the kernel could not allocate) and every later one goes on,
+// reading zeros and writing where no other process sees it; every other
+// SIGBUS goes on to the runtime's handler, which treats it as it always
+// does. The code that touches a watched mapping therefore runs to its end
+// after a fault, on data that is no longer the object's (which code that
+// treats shared memory as untrusted survives), but nothing it does from
+// the fault on reaches another process, as nothing does when a fault
+// unwinds a guarded call; it looks at Hit before it returns what it read,
+// and Reconnect gives it back the object's header for the clean-up a
+// guarded call does after a fault. Should the kernel refuse the private
+// pages (an address-space or memory limit), the fault goes on to the
+// runtime, which kills the process.
 //
 // The handler is installed once and stays; it costs nothing while nothing
 // faults. The watched mappings live in a table of fixed size (the handler
@@ -31,6 +37,7 @@ import "sync/atomic"
 // Its zero value watches nothing and never reports a hit.
 type Watch struct {
 	slot *watchSlot
+	base unsafe.Pointer // the mapping's first byte
 }
 
 // watchSlot is one entry of the table of watched mappings: the addresses

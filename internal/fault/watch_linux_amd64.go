@@ -3,7 +3,9 @@
 package fault
 
 import (
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -16,6 +18,9 @@ var (
 	// next is the SIGBUS handler that was installed before sigbus (the Go
 	// runtime's), to which sigbus passes every fault that is not its own.
 	next uintptr
+	// handling counts the handlers that may still read the table (sigbus
+	// adds and takes 1 with locked instructions).
+	handling uint32
 )
 
 // The slot layout sigbus assumes: start at 0, end at 8, hit at 16, 24
@@ -100,21 +105,40 @@ func (w *Watch) Start(b []byte) bool {
 		s.hit.Store(0)
 		s.end.Store(start + uintptr(len(b)))
 		s.start.Store(start)
-		w.slot = s
+		w.slot, w.base = s, unsafe.Pointer(unsafe.SliceData(b))
 		return true
 	}
 	return false
 }
 
 // Stop ends the watch, before the caller unmaps the mapping: a fault there
-// afterwards is the runtime's again.
+// afterwards is the runtime's again. It returns once no handler on another
+// thread can still act on the slot, so that neither a later mapping at the
+// same addresses nor the slot's next watch is taken for this one.
 func (w *Watch) Stop() {
 	if w.slot == nil {
 		return
 	}
 	mu.Lock()
 	w.slot.start.Store(0)
+	for atomic.LoadUint32(&handling) != 0 {
+		runtime.Gosched()
+	}
 	w.slot.end.Store(0)
 	mu.Unlock()
-	w.slot = nil
+	w.slot, w.base = nil, nil
+}
+
+// Reconnect maps the first n bytes of the watched mapping from the
+// object's descriptor fd again, shared, after a hit put private zero pages
+// over the whole mapping. A handle that faulted calls it to reach the
+// header words it must still give back (a lock it holds, its role), as a
+// handle whose fault left the header's page in place does. A header page
+// that is gone faults again at the next touch, and is zeros again.
+func (w *Watch) Reconnect(fd int, n int) error {
+	if w.slot == nil || !w.Hit() {
+		return nil
+	}
+	_, err := unix.MmapPtr(fd, 0, w.base, uintptr(n), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_FIXED)
+	return err
 }

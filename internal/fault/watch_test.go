@@ -31,8 +31,9 @@ func mapTwoPages(t *testing.T) (*os.File, []byte) {
 }
 
 // TestWatch truncates a watched mapping under it: reads and writes past the
-// new end go on, on a private zero page, and the watch reports the hit,
-// while a fault in a mapping nobody watches still reaches the runtime's
+// new end go on, on private zero pages, the watch reports the hit, and from
+// then on no write reaches the object until Reconnect maps its first page
+// back; a fault in a mapping nobody watches still reaches the runtime's
 // handler (Catch sees it as a panic).
 func TestWatch(t *testing.T) {
 	f, b := mapTwoPages(t)
@@ -59,10 +60,26 @@ func TestWatch(t *testing.T) {
 	if b[page+2] != 9 {
 		t.Error("the private page did not keep a write")
 	}
-	b[0] = 1 // the page inside the file is the file's still
-	buf := make([]byte, 1)
-	if _, err := f.ReadAt(buf, 0); err != nil || buf[0] != 1 {
-		t.Errorf("the file's first byte is %v (%v), want the mapping's 1", buf, err)
+	fileByte := func() byte {
+		buf := make([]byte, 1)
+		if _, err := f.ReadAt(buf, 0); err != nil {
+			t.Fatal(err)
+		}
+		return buf[0]
+	}
+	if b[0] != 0 {
+		t.Errorf("the first page reads %d after the hit, want the zero page's 0", b[0])
+	}
+	b[0] = 1
+	if got := fileByte(); got != 0 {
+		t.Errorf("a write after the hit reached the file: its first byte is %d", got)
+	}
+	if err := w.Reconnect(int(f.Fd()), page); err != nil {
+		t.Fatal(err)
+	}
+	b[0] = 2
+	if got := fileByte(); got != 2 {
+		t.Errorf("after Reconnect the file's first byte is %d, want the mapping's 2", got)
 	}
 
 	g, other := mapTwoPages(t)
