@@ -750,6 +750,9 @@ func (q *Queue) competeBatch(ctx context.Context, msgs [][]byte) (n int, err err
 			}
 			return 0, q.recvErr(err)
 		}
+		if q.watch.Hit() {
+			break // msgs[n] may hold zeros (fault.go); n are whole
+		}
 		n++
 		if q.c.hold {
 			break

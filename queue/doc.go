@@ -285,7 +285,7 @@
 //     amd64 (outside race builds) a handle registers its mapping with a
 //     SIGBUS handler of this module's, which the first handle the process
 //     opens installs in front of the Go runtime's and which passes
-//     every fault outside a queue's mapping on to it: a fault in the
+//     every fault outside a watched mapping on to it: a fault in the
 //     mapping puts private zero pages over all of it, and the call
 //     finishes on them, with nothing it stores from the fault on reaching
 //     another process, and returns the error. (Should the kernel refuse

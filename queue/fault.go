@@ -87,7 +87,8 @@ import (
 // A waiter notices the truncation too: its futex word either faults on the
 // next look (futex(2) on a page that is gone fails with EFAULT, which
 // internal/futex reports as a spurious wake-up; the waiter's next store to
-// the word then faults), or, when the page that holds it survived a
+// the word then faults, and a watched waiter, whose loop looks at the hit
+// flag after each look at the ring, returns at once), or, when the page that holds it survived a
 // shrinking to a smaller but non-zero size, the size check that comes with
 // every peer check (every 100 ms of waiting) finds the object shorter than
 // the queue and fails with shm.ErrFault.

@@ -632,8 +632,8 @@ func testTruncateInLargeCopy(t *testing.T) {
 // a truncated object must not commit it. The object is then grown back
 // (its lost pages return as zeros, as pages a full file system could not
 // allocate read): the consumer must find the queue empty, not a message
-// whose tail is zeros. With the watch the producer's copy runs to its end
-// on a zero page, so this is its publish check at work.
+// whose tail is zeros. With the watch the producer's call runs to its end,
+// commit included, on the private pages that replaced the mapping.
 func TestFaultPublishesNothing(t *testing.T) { forCatchers(t, testFaultPublishesNothing) }
 
 func testFaultPublishesNothing(t *testing.T) {
@@ -709,30 +709,47 @@ func testFaultStopsMultiProducerBatch(t *testing.T) {
 	wantGone(t, name, p, c)
 }
 
-// TestFaultCloseLeavesQueueOpen: a producer's Close that faults (it
-// abandons a reservation whose page is gone) must not mark the queue
-// closed, as a fault stops the call before it gets there.
-func TestFaultCloseLeavesQueueOpen(t *testing.T) { forCatchers(t, testFaultCloseLeavesQueueOpen) }
+// TestFaultingClose: a producer's Close or Abort that faults (it abandons
+// a reservation whose page is gone) still gives up the producer's claim in
+// the header, which is whole; Abort still marks the queue aborted, and
+// Close does not mark it closed, as a fault stops the call before it gets
+// there.
+func TestFaultingClose(t *testing.T) { forCatchers(t, testFaultingClose) }
 
-func testFaultCloseLeavesQueueOpen(t *testing.T) {
+func testFaultingClose(t *testing.T) {
 	shmtest.SkipShort(t)
-	ctx := ctxT(t)
-	name, p, c := pair(t, faultCapacity, MultiProducer())
-	for i := range 9 {
-		if err := p.Send(ctx, pattern(i, 1000)); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := c.Receive(ctx, nil); err != nil {
-			t.Fatal(err)
-		}
+	for _, tc := range []struct {
+		op         string
+		end        func(q *Queue) error
+		wantClosed uint32
+	}{
+		{opClose, (*Queue).Close, closedOpen},
+		{opAbort, (*Queue).Abort, closedAborted},
+	} {
+		t.Run(tc.op, func(t *testing.T) {
+			ctx := ctxT(t)
+			name, p, c := pair(t, faultCapacity, MultiProducer())
+			for i := range 9 {
+				if err := p.Send(ctx, pattern(i, 1000)); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := c.Receive(ctx, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := p.Reserve(ctx, 100); err != nil {
+				t.Fatal(err)
+			}
+			claim := c.producers[p.p.slot].claim
+			truncateNow(t, name, headerSize+2*pageSize)
+			wantFault(t, tc.end(p), tc.op, name)
+			if got := c.closed.Load(); got != tc.wantClosed {
+				t.Errorf("the queue's closed word is %d after the faulting %s, want %d", got, tc.op, tc.wantClosed)
+			}
+			if pid := claimPID(claim.Load()); pid != 0 {
+				t.Errorf("the producer's claim still names pid %d", pid)
+			}
+			wantGone(t, name, p, c)
+		})
 	}
-	if _, err := p.Reserve(ctx, 100); err != nil {
-		t.Fatal(err)
-	}
-	truncateNow(t, name, headerSize+2*pageSize)
-	wantFault(t, p.Close(), opClose, name)
-	if got := c.closed.Load(); got != closedOpen {
-		t.Errorf("the queue's closed word is %d after the faulting Close, want %d (open)", got, closedOpen)
-	}
-	wantGone(t, name, p, c)
 }

@@ -81,8 +81,8 @@ func Dir(path string) Option { return func(c *config) { c.dir = path } }
 // shrink it: a truncation then kills this process with SIGBUS, as it
 // would a C program (and as it does a user of package sem or lock). Every
 // other check stays: a corrupt ring still gives ErrCorrupt, and a waiter
-// still notices a truncation within about 100 ms. Close, Detach, Stat and
-// Probe keep their guard.
+// still notices a truncation within about 100 ms. Close, Detach, Abort,
+// Stat and Probe keep their guard.
 func NoFaultGuard() Option { return func(c *config) { c.noGuard = true } }
 
 // WaitStrategy says how a blocked Send or Receive waits for the other side.

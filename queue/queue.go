@@ -434,8 +434,15 @@ func (q *Queue) close(how ending) error {
 	op := [...]string{endDetach: opDetach, endClose: opClose, endAbort: opAbort}[how]
 	var err error
 	if q.state == stateOpen {
+		// A watched fault lets closeRoles run on to its end, giving up the
+		// roles on zero pages: the clean-up below needs them as they were,
+		// as a guarded fault leaves them.
+		p, c := q.p.active, q.c.active
 		if fault.Catch(func() { err = q.closeRoles(how) }) || q.watch.Hit() {
 			err = wrapErr(op, q.name, shm.ErrFault)
+			if q.watch.Hit() {
+				q.p.active, q.c.active = p, c
+			}
 			q.broke()
 		} else if err != nil {
 			err = wrapErr(op, q.name, err)

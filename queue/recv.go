@@ -158,9 +158,8 @@ func (q *Queue) tryReceive(buf []byte) (_ []byte, err error) {
 // next call, which returns it with n == 0: io.EOF (unwrapped) after the
 // last message of a closed queue, the errors of Receive otherwise. A memory
 // fault is the exception: it breaks the handle at once and is returned
-// with n == 0, whatever the batch had read (the handle may not have
-// published its progress over those messages, and another consumer may
-// get them).
+// with the messages received before it where the SIGBUS handler watches
+// the queue (see the package's caveats), and with n == 0 elsewhere.
 func (q *Queue) ReceiveBatch(ctx context.Context, msgs [][]byte) (n int, err error) {
 	if ctx == nil {
 		return 0, wrapErr(opReceive, q.name, errNilContext)
@@ -170,9 +169,7 @@ func (q *Queue) ReceiveBatch(ctx context.Context, msgs [][]byte) (n int, err err
 	}
 	if q.unguarded {
 		n, err = q.receiveBatch(ctx, msgs)
-		if q.struck(opReceive, &err) {
-			return 0, err
-		}
+		q.struck(opReceive, &err)
 		return n, err
 	}
 	old, finished := debug.SetPanicOnFault(true), false
@@ -202,7 +199,7 @@ func (q *Queue) receiveBatch(ctx context.Context, msgs [][]byte) (n int, err err
 				k = q.takeReady(msgs)
 			}
 			n += k
-			if n == len(msgs) {
+			if n == len(msgs) || q.watch.Hit() {
 				break
 			}
 		}
@@ -215,6 +212,9 @@ func (q *Queue) receiveBatch(ctx context.Context, msgs [][]byte) (n int, err err
 			return 0, q.recvErr(err)
 		}
 		msgs[n] = mem.Append(msgs[n][:0], q.ring[off:off+uint64(size)])
+		if q.watch.Hit() {
+			break // msgs[n] may hold zeros (fault.go); n are whole
+		}
 		n++
 		q.c.peeked = false
 		// Caught up or not is asked once, after the batch.
@@ -246,6 +246,9 @@ func (q *Queue) takeReady(msgs [][]byte) int {
 			mem.Copy(msgs[i], q.ring[off:off+n])
 		} else {
 			msgs[i] = mem.Append(msgs[i][:0], q.ring[off:off+n])
+		}
+		if q.watch.Hit() {
+			return i // msgs[i] may hold zeros (fault.go); i are whole
 		}
 		q.c.head += rec
 		if q.publishDue() {

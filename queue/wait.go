@@ -260,6 +260,9 @@ func (q *Queue) await(ctx context.Context, word *atomic.Uint32, sleepVal uint32,
 			if ok, err := ready(); ok || err != nil {
 				return err
 			}
+			if q.watch.Hit() {
+				return q.checkSize() // ready read zeros (see fault.go)
+			}
 			if i%64 != 0 {
 				continue
 			}
@@ -282,6 +285,9 @@ func (q *Queue) await(ctx context.Context, word *atomic.Uint32, sleepVal uint32,
 		if ok, err := ready(); ok || err != nil {
 			return err
 		}
+		if q.watch.Hit() {
+			return q.checkSize()
+		}
 		var err error
 		switch {
 		case heavyErr != nil:
@@ -300,6 +306,9 @@ func (q *Queue) await(ctx context.Context, word *atomic.Uint32, sleepVal uint32,
 		// some VMs) between the wake-up and the message.
 		if ok, err := ready(); ok || err != nil {
 			return err
+		}
+		if q.watch.Hit() {
+			return q.checkSize()
 		}
 		if err := checkPeer(time.Now()); err != nil {
 			return err

@@ -132,8 +132,8 @@ func testTruncateWhileWaiting(t *testing.T) {
 // of a truncated object must not commit it. The object is then grown back
 // (its lost pages return as zeros, as pages a full file system could not
 // allocate read): the subscriber must find no message, not one whose tail
-// is zeros. With the watch the publisher's copy runs to its end on a zero
-// page, so this is its publish check at work.
+// is zeros. With the watch the publisher's call runs to its end, commit
+// included, on the private pages that replaced the mapping.
 func TestFaultPublishesNothing(t *testing.T) { forCatchers(t, testFaultPublishesNothing) }
 
 func testFaultPublishesNothing(t *testing.T) {

@@ -340,8 +340,15 @@ func (t *Topic) close(how ending) error {
 	op := [...]string{endDetach: opDetach, endClose: opClose, endAbort: opAbort}[how]
 	var err error
 	if t.state == stateOpen {
+		// A watched fault lets closeRoles run on to its end, giving up the
+		// roles on zero pages: the clean-up below needs them as they were,
+		// as a guarded fault leaves them.
+		p, s := t.p.active, t.s.active
 		if fault.Catch(func() { t.closeRoles(how) }) || t.watch.Hit() {
 			err = wrapErr(op, t.name, shm.ErrFault)
+			if t.watch.Hit() {
+				t.p.active, t.s.active = p, s
+			}
 			t.broke()
 		}
 	}

@@ -114,6 +114,9 @@ func (t *Topic) await(ctx context.Context, word *atomic.Uint32, ready func() (bo
 				if ok, err := ready(); ok || err != nil {
 					return err
 				}
+				if t.watch.Hit() {
+					return t.checkSize() // ready read zeros (see fault.go)
+				}
 			}
 			if i%64 != 0 {
 				continue
@@ -140,6 +143,9 @@ func (t *Topic) await(ctx context.Context, word *atomic.Uint32, ready func() (bo
 		if ok, err := ready(); ok || err != nil {
 			return err
 		}
+		if t.watch.Hit() {
+			return t.checkSize()
+		}
 		var err error
 		switch {
 		case heavyErr != nil:
@@ -158,6 +164,9 @@ func (t *Topic) await(ctx context.Context, word *atomic.Uint32, ready func() (bo
 		// again, which would cost another Heavy.
 		if ok, err := ready(); ok || err != nil {
 			return err
+		}
+		if t.watch.Hit() {
+			return t.checkSize()
 		}
 		if err := checkPeer(time.Now()); err != nil {
 			return err
