@@ -88,16 +88,17 @@ import (
 // next look (futex(2) on a page that is gone fails with EFAULT, which
 // internal/futex reports as a spurious wake-up; the waiter's next store to
 // the word then faults, and a watched waiter, whose loop looks at the hit
-// flag after each look at the ring, returns at once), or, when the page that holds it survived a
-// shrinking to a smaller but non-zero size, the size check that comes with
-// every peer check (every 100 ms of waiting) finds the object shorter than
-// the queue and fails with shm.ErrFault.
+// flag after each look at the ring, returns at once), or, when the page
+// that holds it survived a shrinking to a smaller but non-zero size, the
+// size check that comes with every peer check (every 100 ms of waiting)
+// finds the object shorter than the queue and fails with shm.ErrFault.
 //
 // Race builds (which have no watch) are the exception: there each atomic
-// operation on the mapping runs inside the race runtime's C code, after a touch of the word
-// from Go. A truncation that lands between the two faults in C, where the
-// runtime cannot make a panic of it, and the process dies. The tests that
-// truncate while calls run skip under -race for this reason.
+// operation on the mapping runs inside the race runtime's C code, after a
+// touch of the word from Go. A truncation that lands between the two
+// faults in C, where the runtime cannot make a panic of it, and the
+// process dies. The tests that truncate while calls run skip under -race
+// for this reason.
 
 // handleState says what a handle may still do.
 type handleState uint8

@@ -119,17 +119,7 @@ var truncSizes = []struct {
 // the SIGBUS watch, where the platform has one (elsewhere this is the
 // guard again), and with SetPanicOnFault's guard.
 func forCatchers(t *testing.T, test func(t *testing.T)) {
-	for _, watch := range []bool{true, false} {
-		name := "guard"
-		if watch {
-			name = "watch"
-		}
-		t.Run(name, func(t *testing.T) {
-			defer func(was bool) { watchFaults = was }(watchFaults)
-			watchFaults = watch
-			test(t)
-		})
-	}
+	shmtest.Both(t, &watchFaults, "watch", "guard", test)
 }
 
 // wantFault fails the test unless err is the *shm.Error of operation op on

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/shmkit/shm"
+	"github.com/shmkit/shm/internal/shmtest"
 )
 
 // truncateTo shrinks the topic's object to size, as a hostile peer with
@@ -24,17 +25,7 @@ func truncateTo(t *testing.T, name string, size int64) {
 // the SIGBUS watch, where the platform has one (elsewhere this is the
 // guard again), and with SetPanicOnFault's guard.
 func forCatchers(t *testing.T, test func(t *testing.T)) {
-	for _, watch := range []bool{true, false} {
-		name := "guard"
-		if watch {
-			name = "watch"
-		}
-		t.Run(name, func(t *testing.T) {
-			defer func(was bool) { watchFaults = was }(watchFaults)
-			watchFaults = watch
-			test(t)
-		})
-	}
+	shmtest.Both(t, &watchFaults, "watch", "guard", test)
 }
 
 // TestTruncateBetweenCalls: after the object is shrunk, every call of the

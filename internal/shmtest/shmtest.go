@@ -44,6 +44,22 @@ func sanitize(s string) string {
 	}, s)
 }
 
+// Both runs test twice, as subtests named on and off, with *flag set to
+// true and then false, and puts *flag back afterwards: for a package
+// setting that tests must cover both ways.
+func Both(t *testing.T, flag *bool, on, off string, test func(t *testing.T)) {
+	was := *flag
+	defer func() { *flag = was }()
+	for _, v := range []bool{true, false} {
+		name := off
+		if v {
+			name = on
+		}
+		*flag = v
+		t.Run(name, test)
+	}
+}
+
 // SkipShort skips the test under go test -short, saying so: for tests that
 // take seconds (many processes, many trials, programs built and run end to
 // end), so that -short stays a quick check of the whole module. The full
