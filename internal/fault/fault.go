@@ -3,7 +3,9 @@
 // while it is mapped here; touching a page past the new end raises SIGBUS,
 // which kills a Go program unless the goroutine set
 // runtime/debug.SetPanicOnFault(true), which makes the runtime panic
-// instead, with a value that has an Addr method.
+// instead, with a value that has an Addr method (Catch, Addr), or, on
+// Linux amd64, the mapping is watched by this package's SIGBUS handler,
+// which costs nothing per call (Watch).
 package fault
 
 import (

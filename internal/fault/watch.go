@@ -34,7 +34,11 @@ import (
 // fall back to SetPanicOnFault.
 
 // A Watch registers a mapping with the SIGBUS handler (Start) until Stop.
-// Its zero value watches nothing and never reports a hit.
+// A fault in the mapping sets its hit flag (Hit) and puts private zero
+// pages over the whole mapping, so that the faulting code runs on and
+// nothing it stores reaches the object; Reconnect maps the object's
+// header back for the clean-up after. Its zero value watches nothing and
+// never reports a hit.
 type Watch struct {
 	slot *watchSlot
 	base unsafe.Pointer // the mapping's first byte
