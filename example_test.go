@@ -46,6 +46,24 @@ func ExampleCreate() {
 	// 4096 4096 -rw-r----- data
 }
 
+// Write a large block into a segment that another process reads, as a
+// queue's Send writes a large message into its ring.
+func ExampleCopy() {
+	name := exampleName("copy")
+	seg, err := shm.Create(name, 1<<20)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer shm.Unlink(name)
+	defer seg.Close()
+
+	block := bytes.Repeat([]byte("shm"), 20000)
+	n := shm.Copy(seg.Bytes(), block)
+	fmt.Println(n, bytes.Equal(seg.Bytes()[:n], block))
+	// Output: 60000 true
+}
+
 // Open the object or create it, show what an earlier
 // run left there, and store something new.
 func ExampleOpenOrCreate() {

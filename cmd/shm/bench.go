@@ -41,7 +41,8 @@ round trips, c-ring for streams: two C processes copying messages through
 shared memory and busy-polling, built with gcc at run time; without gcc
 their rows say so), raw (the same in Go, with no queue code), the shm
 queue with spin and default waiting (as queue-noguard without the fault
-guard, as queue-zerocopy through Reserve/Commit and Peek/Release), a topic
+guard, as queue-zerocopy through Reserve/Commit, filled with shm.Copy,
+and Peek/Release), a topic
 each way with one subscriber (topic), one topic fanned out to 2 and 4
 subscriber processes (topic-fanout-2, topic-fanout-4: stream rates per
 subscriber, round trips until the last subscriber's answer), one queue

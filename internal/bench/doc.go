@@ -70,7 +70,8 @@
 // segment with both sides busy-polling (see ring_linux.go for the
 // layout); QueueSpin and Queue, a pair of queues from package queue with
 // the Spin and the default (spin, then sleep) wait strategies; QueueNoGuard, Queue without the fault
-// guard; QueueZeroCopy, Queue through Reserve/Commit and Peek/Release; Sem,
+// guard; QueueZeroCopy, Queue through Reserve/Commit (the message copied
+// into the reservation with shm.Copy) and Peek/Release; Sem,
 // slots handed over with process-shared semaphores from package sem; Pipe,
 // two pipes; Unix, a Unix stream socket pair; TCP, a connection over
 // 127.0.0.1 with Nagle's algorithm off. The kernel transports use blocking

@@ -5,16 +5,17 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/shmkit/shm"
 	"github.com/shmkit/shm/queue"
 )
 
 // queueTransport moves messages through two shm queues, one per direction,
 // with the given wait strategy on both sides, and with or without the
 // fault guard. With zeroCopy, messages go through Reserve/Commit and
-// Peek/Release instead of Send and Receive: the sender writes each message
-// into its reservation, as a producer that builds a message in place
-// would, and the receiver reads it in place, one load per cache line,
-// without copying it out. In the batch workload, messages go through
+// Peek/Release instead of Send and Receive: the sender copies each message
+// into its reservation with shm.Copy, the copy Send uses (as the C ring's
+// producer copies with glibc's memcpy), and the receiver reads it in
+// place, one load per cache line, without copying it out. In the batch workload, messages go through
 // SendBatch and ReceiveBatch (see queueConn).
 type queueTransport struct {
 	name     string
@@ -28,7 +29,7 @@ func (t queueTransport) Name() string { return t.name }
 func (t queueTransport) Describe() string {
 	switch {
 	case t.zeroCopy:
-		return "as queue, with Reserve/Commit (message written in place) and Peek/Release (read in place, not copied out)"
+		return "as queue, with Reserve/Commit (message copied in with shm.Copy) and Peek/Release (read in place, not copied out)"
 	case t.strategy == queue.Spin:
 		return "two shm queues, waiting by spinning"
 	case t.noGuard:
@@ -109,7 +110,7 @@ func (q *queueConn) Send(ctx context.Context, msg []byte) error {
 	if err != nil {
 		return err
 	}
-	copy(b, msg)
+	shm.Copy(b, msg)
 	return q.out.Commit()
 }
 
