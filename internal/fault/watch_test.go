@@ -4,7 +4,9 @@ package fault
 
 import (
 	"os"
+	"os/signal"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -152,4 +154,34 @@ func TestWatchTableFull(t *testing.T) {
 		t.Error("the zero Watch reports a hit")
 	}
 	zero.Stop()
+}
+
+// TestWatchPassesSignalsOn: a SIGBUS that is no fault in a watched mapping
+// (here one sent with kill, whose si_code is SI_USER) goes on to the Go
+// runtime's handler, which hands it to os/signal as it would without the
+// watch.
+func TestWatchPassesSignalsOn(t *testing.T) {
+	_, b := mapTwoPages(t)
+	var w Watch
+	if !w.Start(b) {
+		t.Skip("no SIGBUS watch on this platform")
+	}
+	defer w.Stop()
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, unix.SIGBUS)
+	defer signal.Stop(c)
+	if err := unix.Kill(os.Getpid(), unix.SIGBUS); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case sig := <-c:
+		if sig != unix.SIGBUS {
+			t.Errorf("got %v, want SIGBUS", sig)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a SIGBUS sent with kill never reached os/signal")
+	}
+	if w.Hit() {
+		t.Error("a SIGBUS sent with kill was taken for a fault in the mapping")
+	}
 }
