@@ -17,20 +17,19 @@ import (
 // page past the new end raises SIGBUS, which kills a Go program. As in
 // package queue (see its fault.go), a handle catches such faults in one of
 // two ways. Where the platform has it (fault.Watch), a SIGBUS handler maps
-// private zero pages over the whole of a watched mapping and flags the
-// hit; the call runs on to its end on them, reaching no other process from
-// the fault on, each per-message call ends with struck (the hit becomes
-// the fault's error and breaks the handle), and broke maps the header back
-// for Close. Otherwise, and on the calls that
-// are not per message in any case, every exported method that touches the
-// mapping runs with runtime/debug.SetPanicOnFault(true) and recovers the
-// fault in one deferred call at its top (catch also looks at the watch's
-// flag). The calls made once per message
-// (Publish, TryPublish, PublishBatch, Reserve, Commit, Receive,
-// TryReceive, ReceiveBatch, Peek, Release) use the cheaper form: a
-// deferred closure that restores the flag and calls recover only when the
-// body did not finish, since a fault unwinds the body before it sets
-// finished:
+// private zero pages over the whole of a watched mapping and flags the hit;
+// the call runs on to its end on them, reaching no other process from the
+// fault on, each per-message call ends with struck (the hit becomes the
+// fault's error and breaks the handle), and broke maps the header back for
+// Close. Otherwise, and on the calls that are not per message in any case,
+// every exported method that touches the mapping runs with
+// runtime/debug.SetPanicOnFault(true) and recovers the fault in one
+// deferred call at its top (catch also looks at the watch's flag). The
+// calls made once per message (Publish, TryPublish, PublishBatch, Reserve,
+// Commit, Receive, TryReceive, ReceiveBatch, Peek, Release) use the cheaper
+// form: a deferred closure that restores the flag and calls recover only
+// when the body did not finish, since a fault unwinds the body before it
+// sets finished:
 //
 //	func (t *Topic) TryPublish(msg []byte) (err error) {
 //		if t.unguarded {

@@ -39,29 +39,27 @@ func newBenchCmd() *cobra.Command {
 machine exchange messages over each transport: the C limits (c-pingpong for
 round trips, c-ring for streams: two C processes copying messages through
 shared memory and busy-polling, built with gcc at run time; without gcc
-their rows say so), raw (the same in Go, with no queue code), the shm
-queue with spin and default waiting (as queue-noguard without the fault
-guard, as queue-zerocopy through Reserve/Commit, filled with shm.Copy,
-and Peek/Release), a topic
-each way with one subscriber (topic), one topic fanned out to 2 and 4
-subscriber processes (topic-fanout-2, topic-fanout-4: stream rates per
-subscriber, round trips until the last subscriber's answer), one queue
-shared by 2 competing consumer processes (queue-consumers-2: stream only,
-the total rate), a semaphore hand-off, a pipe, a Unix stream socket and TCP
-over 127.0.0.1. The topic and consumer rows wait the default way (spin
-briefly, then sleep on a futex): with more busy processes than CPUs,
-sleeping is what lets every process run. c-ring also runs round trips,
-through a ring each way, and the round-trip limit at each size is the
-faster of the two C programs: one slot is faster for small messages, a
-ring for large ones. On amd64 each case of a C program whose messages
-are larger than glibc's REP MOVSB threshold (2 KiB or more, as its
+their rows say so), raw (the same in Go, with no queue code), the shm queue
+with spin and default waiting (as queue-noguard without the fault guard, as
+queue-zerocopy through Reserve/Commit, filled with shm.Copy, and
+Peek/Release), a topic each way with one subscriber (topic), one topic
+fanned out to 2 and 4 subscriber processes (topic-fanout-2, topic-fanout-4:
+stream rates per subscriber, round trips until the last subscriber's
+answer), one queue shared by 2 competing consumer processes
+(queue-consumers-2: stream only, the total rate), a semaphore hand-off, a
+pipe, a Unix stream socket and TCP over 127.0.0.1. The topic and consumer
+rows wait the default way (spin briefly, then sleep on a futex): with more
+busy processes than CPUs, sleeping is what lets every process run. c-ring
+also runs round trips, through a ring each way, and the round-trip limit at
+each size is the faster of the two C programs: one slot is faster for small
+messages, a ring for large ones. On amd64 each case of a C program whose
+messages are larger than glibc's REP MOVSB threshold (2 KiB or more, as its
 loader lists it) runs twice, half its time each, in alternating order:
 copying with glibc's memcpy as glibc chooses (REP MOVSB above that
 threshold) and with glibc's vector loop at every size (set through
-GLIBC_TUNABLES); it keeps
-the faster run, as which copy is faster depends on the CPU, the message
-size and how far apart the two CPUs are. A line under each table says
-which one each C row kept.
+GLIBC_TUNABLES); it keeps the faster run, as which copy is faster depends
+on the CPU, the message size and how far apart the two CPUs are. A line
+under each table says which one each C row kept.
 
 It re-executes itself as the second process and pins the two to different
 CPUs where there are two (and says which). Each case (transport, workload,
