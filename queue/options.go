@@ -72,9 +72,9 @@ func Mode(perm fs.FileMode) Option { return func(c *config) { c.mode = perm } }
 func Dir(path string) Option { return func(c *config) { c.dir = path } }
 
 // NoFaultGuard makes the handle's sending and receiving calls run without
-// what turns a memory fault into an error (see the package's caveats and
-// fault.go). Where the platform has the SIGBUS handler, which costs
-// nothing while nothing faults, that gains nothing; elsewhere it saves
+// what turns a memory fault into an error (see the package's caveats).
+// Where the platform has the SIGBUS handler, which costs nothing while
+// nothing faults, that gains nothing; elsewhere it saves
 // SetPanicOnFault's guard, a few nanoseconds per call, about a third of
 // the rate of small messages sent one at a time. Use it only when every
 // process that can open the queue's object for writing is trusted not to

@@ -216,6 +216,16 @@ func (q *Queue) holdBackTime() time.Duration {
 // after it becomes visible. Whatever ready reports still comes from ready,
 // which checks what it reads; the watch only says when to ask it.
 func (q *Queue) await(ctx context.Context, word *atomic.Uint32, sleepVal uint32, ready func() (bool, error), peer func() error, eager bool, watch *atomic.Uint64, idle uint64) error {
+	// After a watched fault ready reads zeros, which look like a reason to
+	// wait: the wait ends with the fault at once (see fault.go).
+	look := ready
+	ready = func() (bool, error) {
+		ok, err := look()
+		if !ok && err == nil && q.watch.Hit() {
+			err = q.checkSize()
+		}
+		return ok, err
+	}
 	// The clock is read only every 64 spins: a hand-off that comes within
 	// the first spins costs no clock read at all.
 	var start, lastPeer time.Time
@@ -260,9 +270,6 @@ func (q *Queue) await(ctx context.Context, word *atomic.Uint32, sleepVal uint32,
 			if ok, err := ready(); ok || err != nil {
 				return err
 			}
-			if q.watch.Hit() {
-				return q.checkSize() // ready read zeros (see fault.go)
-			}
 			if i%64 != 0 {
 				continue
 			}
@@ -285,9 +292,6 @@ func (q *Queue) await(ctx context.Context, word *atomic.Uint32, sleepVal uint32,
 		if ok, err := ready(); ok || err != nil {
 			return err
 		}
-		if q.watch.Hit() {
-			return q.checkSize()
-		}
 		var err error
 		switch {
 		case heavyErr != nil:
@@ -306,9 +310,6 @@ func (q *Queue) await(ctx context.Context, word *atomic.Uint32, sleepVal uint32,
 		// some VMs) between the wake-up and the message.
 		if ok, err := ready(); ok || err != nil {
 			return err
-		}
-		if q.watch.Hit() {
-			return q.checkSize()
 		}
 		if err := checkPeer(time.Now()); err != nil {
 			return err

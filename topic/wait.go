@@ -85,6 +85,16 @@ const heavyFallback = time.Millisecond
 // phase looks at instead of ready, except every 64th time: a cheaper test
 // that reports true when ready may (ready then decides).
 func (t *Topic) await(ctx context.Context, word *atomic.Uint32, ready func() (bool, error), spin func() bool, peer func() error, beforeSleep func(round int) time.Duration) error {
+	// After a watched fault ready reads zeros, which look like a reason to
+	// wait: the wait ends with the fault at once (see fault.go).
+	look := ready
+	ready = func() (bool, error) {
+		ok, err := look()
+		if !ok && err == nil && t.watch.Hit() {
+			err = t.checkSize()
+		}
+		return ok, err
+	}
 	var start, lastPeer time.Time
 	checkPeer := func(now time.Time) error {
 		if start.IsZero() {
@@ -114,9 +124,6 @@ func (t *Topic) await(ctx context.Context, word *atomic.Uint32, ready func() (bo
 				if ok, err := ready(); ok || err != nil {
 					return err
 				}
-				if t.watch.Hit() {
-					return t.checkSize() // ready read zeros (see fault.go)
-				}
 			}
 			if i%64 != 0 {
 				continue
@@ -143,9 +150,6 @@ func (t *Topic) await(ctx context.Context, word *atomic.Uint32, ready func() (bo
 		if ok, err := ready(); ok || err != nil {
 			return err
 		}
-		if t.watch.Hit() {
-			return t.checkSize()
-		}
 		var err error
 		switch {
 		case heavyErr != nil:
@@ -164,9 +168,6 @@ func (t *Topic) await(ctx context.Context, word *atomic.Uint32, ready func() (bo
 		// again, which would cost another Heavy.
 		if ok, err := ready(); ok || err != nil {
 			return err
-		}
-		if t.watch.Hit() {
-			return t.checkSize()
 		}
 		if err := checkPeer(time.Now()); err != nil {
 			return err

@@ -15,8 +15,9 @@ import (
 // Peek/Release instead of Send and Receive: the sender copies each message
 // into its reservation with shm.Copy, the copy Send uses (as the C ring's
 // producer copies with glibc's memcpy), and the receiver reads it in
-// place, one load per cache line, without copying it out. In the batch workload, messages go through
-// SendBatch and ReceiveBatch (see queueConn).
+// place, one load per cache line, without copying it out. In the batch
+// workload, messages go through SendBatch and ReceiveBatch (see
+// queueConn).
 type queueTransport struct {
 	name     string
 	strategy queue.WaitStrategy
