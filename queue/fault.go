@@ -25,8 +25,10 @@ import (
 // data anyway: zeros are one more thing it may hold). What it stores from
 // the fault on reaches no other process, as with a guard that unwinds the
 // call at the fault: no record whose payload was lost, no tail, head,
-// closed mark or lock. Each sending and receiving call ends with struck,
-// which turns a hit into the fault's error and breaks the handle; broke
+// closed mark or lock. Each sending and receiving call ends with struck
+// (the fast paths of Send and Receive look at the flag themselves and call
+// hitErr), which turns a hit into the fault's error and breaks the
+// handle; broke
 // maps the header back (Reconnect) so that a broken handle gives up its
 // lock at once and its roles at Close as a guarded one does. That costs a
 // load or two per call where the guard below costs a few nanoseconds: the
@@ -42,14 +44,19 @@ import (
 // (Send, TrySend, SendBatch, Reserve, Commit and their receiving peers),
 // one per message, use the cheapest form of that guard: a deferred
 // closure that restores the flag and calls recover only when the body did
-// not finish, around an unexported body that has no guard:
+// not finish, around an unexported body that has no guard. Send, TrySend,
+// Receive and TryReceive keep it in a function of its own, so that their
+// own frame, the one an unguarded handle runs in, has no deferred call to
+// set up (every store counts on that path; see sendOne):
 //
-//	func (q *Queue) TrySend(msg []byte) (err error) {
-//		if q.unguarded {
-//			err = q.trySend(msg)
-//			q.struck(opSend, &err)
-//			return err
+//	func (q *Queue) TrySend(msg []byte) error {
+//		if !q.unguarded {
+//			return q.sendGuarded(context.Background(), msg, false)
 //		}
+//		return q.sendOne(context.Background(), msg, false)
+//	}
+//
+//	func (q *Queue) sendGuarded(ctx context.Context, msg []byte, block bool) (err error) {
 //		old, finished := debug.SetPanicOnFault(true), false
 //		defer func() {
 //			debug.SetPanicOnFault(old)
@@ -57,7 +64,7 @@ import (
 //				q.caught(recover(), opSend, &err)
 //			}
 //		}()
-//		...
+//		err = q.sendOne(ctx, msg, block)
 //		finished = true
 //		return err
 //	}
@@ -168,9 +175,16 @@ func (q *Queue) struck(op string, err *error) bool {
 	if q.state != stateOpen || !q.watch.Hit() {
 		return false
 	}
-	q.broke()
-	*err = wrapErr(op, q.name, q.faultErr())
+	*err = q.hitErr(op)
 	return true
+}
+
+// hitErr breaks the open handle of a call that found the watch hit, and
+// returns the fault's error: struck's work, for the fast paths of Send and
+// Receive, which look at the flag themselves.
+func (q *Queue) hitErr(op string) error {
+	q.broke()
+	return wrapErr(op, q.name, q.faultErr())
 }
 
 // faultErr says why the mapping faulted: the object was truncated (to how

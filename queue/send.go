@@ -21,47 +21,27 @@ var errPendingReserve = errors.New("a Reserve is waiting for its Commit")
 // the package's caveats). A consumer that closed is not dead: its queue
 // may get another consumer, so a Send waiting for room keeps waiting until
 // one comes or ctx ends.
-func (q *Queue) Send(ctx context.Context, msg []byte) (err error) {
+func (q *Queue) Send(ctx context.Context, msg []byte) error {
 	if ctx == nil {
 		return wrapErr(opSend, q.name, errNilContext)
 	}
-	if q.unguarded {
-		err = q.sendMsg(ctx, msg)
-		q.struck(opSend, &err)
-		return err
+	if !q.unguarded {
+		return q.sendGuarded(ctx, msg, true)
 	}
-	old, finished := debug.SetPanicOnFault(true), false
-	defer func() {
-		debug.SetPanicOnFault(old)
-		if !finished {
-			q.caught(recover(), opSend, &err)
-		}
-	}()
-	if q.sendFast(msg) {
-		finished = true
-		return nil
-	}
-	err = q.sendSlow(ctx, msg, true)
-	finished = true
-	return err
-}
-
-// sendMsg is Send without the fault guard.
-func (q *Queue) sendMsg(ctx context.Context, msg []byte) error {
-	if q.sendFast(msg) {
-		return nil
-	}
-	return q.sendSlow(ctx, msg, true)
+	return q.sendOne(ctx, msg, true)
 }
 
 // TrySend is Send without waiting: when there is no room it returns
 // ErrFull (unwrapped).
-func (q *Queue) TrySend(msg []byte) (err error) {
-	if q.unguarded {
-		err = q.trySend(msg)
-		q.struck(opSend, &err)
-		return err
+func (q *Queue) TrySend(msg []byte) error {
+	if !q.unguarded {
+		return q.sendGuarded(context.Background(), msg, false)
 	}
+	return q.sendOne(context.Background(), msg, false)
+}
+
+// sendGuarded is Send and TrySend under the fault guard (fault.go).
+func (q *Queue) sendGuarded(ctx context.Context, msg []byte, block bool) (err error) {
 	old, finished := debug.SetPanicOnFault(true), false
 	defer func() {
 		debug.SetPanicOnFault(old)
@@ -69,29 +49,54 @@ func (q *Queue) TrySend(msg []byte) (err error) {
 			q.caught(recover(), opSend, &err)
 		}
 	}()
-	if q.sendFast(msg) {
-		finished = true
-		return nil
-	}
-	err = q.sendSlow(context.Background(), msg, false)
+	err = q.sendOne(ctx, msg, block)
 	finished = true
 	return err
 }
 
-// trySend is TrySend without the fault guard.
-func (q *Queue) trySend(msg []byte) error {
-	if q.sendFast(msg) {
-		return nil
+// sendOne is Send and TrySend without the fault guard. It writes the
+// common case itself, a single producer's message that fits at the tail
+// without waiting or wrapping, with no call but the copy and the commit
+// store, for a reason: the ring lines it writes are usually in the
+// consumer's cache, so the stores wait in the store buffer, and so would
+// every store after them, the return addresses and spilled registers of
+// further calls included. Anything else goes to sendSlow, a call in tail
+// position, so that neither ctx nor msg is live across the copy. Written
+// this way, a 64 B message between processes takes 15–18 ns instead of
+// 33–41 when the two CPUs share a cache (docs/BENCHMARKS-LOG.md, "Send's
+// common case"); when they do not, a producer that reached this through
+// one more call, from a frame set up for a deferred closure, took 51 ns
+// a message where 39 would do.
+func (q *Queue) sendOne(ctx context.Context, msg []byte, block bool) error {
+	if q.state != stateOpen || q.multi || !q.p.active || q.p.resv || q.p.batching {
+		return q.sendSlow(ctx, msg, block)
 	}
-	return q.sendSlow(context.Background(), msg, false)
-}
-
-// sendSlow is Send's and TrySend's path when sendFast declined.
-func (q *Queue) sendSlow(ctx context.Context, msg []byte, block bool) error {
-	if err := q.send(ctx, msg, block, false); err != nil {
-		return q.sendErr(err)
+	t := q.p.tail
+	off, rec, ok := q.room(t, len(msg))
+	if !ok {
+		return q.sendSlow(ctx, msg, block)
+	}
+	end := t + rec
+	q.putHeader(end&q.mask, 0, 0)
+	mem.Copy(q.ring[off+recordHeader:], msg)
+	q.p.tail = end
+	racehint.Release(q.race)
+	q.publish(&q.words[off>>3], uint64(len(msg))|q.p.data)
+	q.committed()
+	if q.watch.Hit() {
+		return q.hitErr(opSend)
 	}
 	return nil
+}
+
+// sendSlow is sendOne's path for everything but its common case. A watched
+// fault ends it with struck.
+func (q *Queue) sendSlow(ctx context.Context, msg []byte, block bool) (err error) {
+	if err = q.send(ctx, msg, block, false); err != nil {
+		err = q.sendErr(err)
+	}
+	q.struck(opSend, &err)
+	return err
 }
 
 // SendBatch sends msgs in order as separate messages and makes them visible
@@ -200,34 +205,6 @@ func (q *Queue) sendable(n int) error {
 		return fmt.Errorf("%w: %d bytes, the queue's maximum is %d", ErrTooLarge, n, q.maxMsg)
 	}
 	return q.claimProducer()
-}
-
-// sendFast is Send's path for the common case, a single producer's message
-// that fits at the tail without waiting or wrapping; it reports false,
-// having done nothing, for anything else (send handles it). It is one
-// function with no call but the copy and the commit store, for a reason:
-// the ring lines it writes are usually in the consumer's cache, so the
-// stores wait in the store buffer, and so would every store after them,
-// the return addresses and spilled registers of further calls included.
-// Written this way, a 64 B message between processes takes 15–18 ns
-// instead of 33–41 (docs/BENCHMARKS-LOG.md, "Send's common case").
-func (q *Queue) sendFast(msg []byte) bool {
-	if q.state != stateOpen || q.multi || !q.p.active || q.p.resv || q.p.batching {
-		return false
-	}
-	t := q.p.tail
-	off, rec, ok := q.room(t, len(msg))
-	if !ok {
-		return false
-	}
-	end := t + rec
-	q.putHeader(end&q.mask, 0, 0)
-	mem.Copy(q.ring[off+recordHeader:], msg)
-	q.p.tail = end
-	racehint.Release(q.race)
-	q.publish(&q.words[off>>3], uint64(len(msg))|q.p.data)
-	q.committed()
-	return true
 }
 
 // room says where a record with an n-byte payload goes at the single
