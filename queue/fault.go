@@ -44,10 +44,10 @@ import (
 // (Send, TrySend, SendBatch, Reserve, Commit and their receiving peers),
 // one per message, use the cheapest form of that guard: a deferred
 // closure that restores the flag and calls recover only when the body did
-// not finish, around an unexported body that has no guard. Send, TrySend,
-// Receive and TryReceive keep it in a function of its own, so that their
-// own frame, the one an unguarded handle runs in, has no deferred call to
-// set up (every store counts on that path; see sendOne):
+// not finish, around an unexported body that has no guard. All but the
+// batch calls keep it in a function of its own, so that their own frame,
+// the one an unguarded handle runs in, has no deferred call to set up
+// (every store counts on that path; see sendOne):
 //
 //	func (q *Queue) TrySend(msg []byte) error {
 //		if !q.unguarded {

@@ -273,17 +273,31 @@ func (q *Queue) takeReady(msgs [][]byte) int {
 // the shared ring, without copying. The slice is valid until Release, which
 // consumes the message; Peek again before Release returns the same message.
 // Caveat: a misbehaving producer can write the ring while you read it.
-func (q *Queue) Peek(ctx context.Context) (r []byte, err error) {
+func (q *Queue) Peek(ctx context.Context) ([]byte, error) {
 	if ctx == nil {
 		return nil, wrapErr(opReceive, q.name, errNilContext)
 	}
-	if q.unguarded {
-		r, err = q.peek(ctx)
-		if q.struck(opReceive, &err) {
-			return nil, err
-		}
-		return r, err
+	if !q.unguarded {
+		return q.peekGuarded(ctx)
 	}
+	if q.fastConsumer() && ctx.Err() == nil {
+		if off, n, rec, ok := q.dataAt(q.c.head); ok {
+			if q.watch.Hit() {
+				return nil, q.hitErr(opReceive)
+			}
+			q.c.peeked, q.c.peekOff, q.c.peekLen, q.c.peekN = true, off, int(n), rec
+			return q.ring[off : off+n : off+n], nil
+		}
+	}
+	r, err := q.peek(ctx)
+	if q.struck(opReceive, &err) {
+		return nil, err
+	}
+	return r, err
+}
+
+// peekGuarded is Peek under the fault guard (fault.go).
+func (q *Queue) peekGuarded(ctx context.Context) (r []byte, err error) {
 	old, finished := debug.SetPanicOnFault(true), false
 	defer func() {
 		debug.SetPanicOnFault(old)
@@ -291,17 +305,7 @@ func (q *Queue) Peek(ctx context.Context) (r []byte, err error) {
 			q.caught(recover(), opReceive, &err)
 		}
 	}()
-	if q.fastConsumer() && ctx.Err() == nil {
-		if off, n, rec, ok := q.dataAt(q.c.head); ok {
-			q.c.peeked, q.c.peekOff, q.c.peekLen, q.c.peekN = true, off, int(n), rec
-			finished = true
-			return q.ring[off : off+n : off+n], nil
-		}
-		// The checks above hold: go straight to the wait.
-		r, err = q.peekNext(ctx)
-	} else {
-		r, err = q.peek(ctx)
-	}
+	r, err = q.peek(ctx)
 	finished = true
 	return r, err
 }
@@ -343,12 +347,24 @@ func (q *Queue) peekNext(ctx context.Context) (_ []byte, err error) {
 
 // Release consumes the message that Peek returned; the slice from Peek
 // must not be used afterwards.
-func (q *Queue) Release() (err error) {
-	if q.unguarded {
-		err = q.release()
-		q.struck(opRelease, &err)
-		return err
+func (q *Queue) Release() error {
+	if !q.unguarded {
+		return q.releaseGuarded()
 	}
+	if q.state == stateOpen && q.c.peeked && q.cslots == nil {
+		q.consume(q.c.peekN)
+		if !q.watch.Hit() {
+			return nil
+		}
+		return q.hitErr(opRelease)
+	}
+	err := q.release()
+	q.struck(opRelease, &err)
+	return err
+}
+
+// releaseGuarded is Release under the fault guard (fault.go).
+func (q *Queue) releaseGuarded() (err error) {
 	old, finished := debug.SetPanicOnFault(true), false
 	defer func() {
 		debug.SetPanicOnFault(old)
@@ -356,11 +372,6 @@ func (q *Queue) Release() (err error) {
 			q.caught(recover(), opRelease, &err)
 		}
 	}()
-	if q.state == stateOpen && q.c.peeked && q.cslots == nil {
-		q.consume(q.c.peekN)
-		finished = true
-		return nil
-	}
 	err = q.release()
 	finished = true
 	return err

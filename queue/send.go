@@ -246,20 +246,28 @@ func (q *Queue) send(ctx context.Context, msg []byte, block, batch bool) error {
 // place and then sent with Commit. The slice lives in the shared ring: it
 // is valid until Commit (or Close, which abandons the message). Only one
 // reservation per handle may be open.
-func (q *Queue) Reserve(ctx context.Context, n int) (r []byte, err error) {
+func (q *Queue) Reserve(ctx context.Context, n int) ([]byte, error) {
 	if ctx == nil {
 		return nil, wrapErr(opSend, q.name, errNilContext)
 	}
-	if q.unguarded {
-		r, ok := q.reserveFast(n)
-		if !ok {
-			r, err = q.reserve(ctx, n)
-		}
-		if q.struck(opSend, &err) {
-			return nil, err
-		}
-		return r, err
+	if !q.unguarded {
+		return q.reserveGuarded(ctx, n)
 	}
+	if r, ok := q.reserveFast(n); ok {
+		if !q.watch.Hit() {
+			return r, nil
+		}
+		return nil, q.hitErr(opSend)
+	}
+	r, err := q.reserve(ctx, n)
+	if q.struck(opSend, &err) {
+		return nil, err
+	}
+	return r, err
+}
+
+// reserveGuarded is Reserve under the fault guard (fault.go).
+func (q *Queue) reserveGuarded(ctx context.Context, n int) (r []byte, err error) {
 	old, finished := debug.SetPanicOnFault(true), false
 	defer func() {
 		debug.SetPanicOnFault(old)
@@ -276,7 +284,7 @@ func (q *Queue) Reserve(ctx context.Context, n int) (r []byte, err error) {
 	return r, err
 }
 
-// reserveFast is Reserve's path for the common case, as sendFast is
+// reserveFast is Reserve's path for the common case, as sendOne's is
 // Send's: a single producer's n-byte record that fits at the tail without
 // waiting or wrapping. It writes the end marker after the record and notes
 // the reservation as spscReserve and reserve do, or reports false, having
@@ -321,12 +329,24 @@ func (q *Queue) reserve(ctx context.Context, n int) (_ []byte, err error) {
 }
 
 // Commit sends the message that the last Reserve made room for.
-func (q *Queue) Commit() (err error) {
-	if q.unguarded {
-		err = q.commit()
-		q.struck(opCommit, &err)
-		return err
+func (q *Queue) Commit() error {
+	if !q.unguarded {
+		return q.commitGuarded()
 	}
+	if q.state == stateOpen && q.p.resv && !q.multi {
+		q.commitSPSC()
+		if !q.watch.Hit() {
+			return nil
+		}
+		return q.hitErr(opCommit)
+	}
+	err := q.commit()
+	q.struck(opCommit, &err)
+	return err
+}
+
+// commitGuarded is Commit under the fault guard (fault.go).
+func (q *Queue) commitGuarded() (err error) {
 	old, finished := debug.SetPanicOnFault(true), false
 	defer func() {
 		debug.SetPanicOnFault(old)
@@ -334,11 +354,6 @@ func (q *Queue) Commit() (err error) {
 			q.caught(recover(), opCommit, &err)
 		}
 	}()
-	if q.state == stateOpen && q.p.resv && !q.multi {
-		q.commitSPSC()
-		finished = true
-		return nil
-	}
 	err = q.commit()
 	finished = true
 	return err
