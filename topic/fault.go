@@ -19,9 +19,10 @@ import (
 // two ways. Where the platform has it (fault.Watch), a SIGBUS handler maps
 // private zero pages over the whole of a watched mapping and flags the hit;
 // the call runs on to its end on them, reaching no other process from the
-// fault on, each per-message call ends with struck (the hit becomes the
-// fault's error and breaks the handle), and broke maps the header back for
-// Close. Otherwise, and on the calls that are not per message in any case,
+// fault on, each per-message call ends with struck or, on the fast paths
+// of Publish and Receive, a look at the flag and hitErr (the hit becomes
+// the fault's error and breaks the handle), and broke maps the header back
+// for Close. Otherwise, and on the calls that are not per message in any case,
 // every exported method that touches the mapping runs with
 // runtime/debug.SetPanicOnFault(true) and recovers the fault in one
 // deferred call at its top (catch also looks at the watch's flag). The
@@ -29,14 +30,18 @@ import (
 // Commit, Receive, TryReceive, ReceiveBatch, Peek, Release) use the cheaper
 // form: a deferred closure that restores the flag and calls recover only
 // when the body did not finish, since a fault unwinds the body before it
-// sets finished:
+// sets finished. Publish, TryPublish, Receive and TryReceive keep it in a
+// function of its own, so that their own frame, the one an unguarded
+// handle runs in, sets up no deferred call (every store counts there):
 //
-//	func (t *Topic) TryPublish(msg []byte) (err error) {
-//		if t.unguarded {
-//			err = t.publishMsg(context.Background(), msg, false)
-//			t.struck(opPublish, &err)
-//			return err
+//	func (t *Topic) TryPublish(msg []byte) error {
+//		if !t.unguarded {
+//			return t.publishGuarded(context.Background(), msg, false)
 //		}
+//		return t.publishMsg(context.Background(), msg, false)
+//	}
+//
+//	func (t *Topic) publishGuarded(ctx context.Context, msg []byte, block bool) (err error) {
 //		old, finished := debug.SetPanicOnFault(true), false
 //		defer func() {
 //			debug.SetPanicOnFault(old)
@@ -44,7 +49,7 @@ import (
 //				t.caught(recover(), opPublish, &err)
 //			}
 //		}()
-//		err = t.publishMsg(context.Background(), msg, false)
+//		err = t.publishMsg(ctx, msg, block)
 //		finished = true
 //		return err
 //	}
@@ -129,9 +134,16 @@ func (t *Topic) struck(op string, err *error) bool {
 	if t.state != stateOpen || !t.watch.Hit() {
 		return false
 	}
-	t.broke()
-	*err = wrapErr(op, t.name, t.faultErr())
+	*err = t.hitErr(op)
 	return true
+}
+
+// hitErr breaks the open handle of a call that found the watch hit, and
+// returns the fault's error: struck's work, for the fast paths of Publish
+// and Receive, which look at the flag themselves.
+func (t *Topic) hitErr(op string) error {
+	t.broke()
+	return wrapErr(op, t.name, t.faultErr())
 }
 
 // broke marks the handle broken after a fault. After a watched fault the

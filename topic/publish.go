@@ -47,15 +47,19 @@ type commit struct {
 // the room it needs, or while the topic's first message is kept for the
 // start grace (see StartGrace); on an overwrite topic it never waits. A message of 0
 // bytes is fine; one longer than MaxMessage fails with ErrTooLarge at once.
-func (t *Topic) Publish(ctx context.Context, msg []byte) (err error) {
+func (t *Topic) Publish(ctx context.Context, msg []byte) error {
 	if ctx == nil {
 		return wrapErr(opPublish, t.name, errNilContext)
 	}
-	if t.unguarded {
-		err = t.publishMsg(ctx, msg, true)
-		t.struck(opPublish, &err)
-		return err
+	if !t.unguarded {
+		return t.publishGuarded(ctx, msg, true)
 	}
+	return t.publishMsg(ctx, msg, true)
+}
+
+// publishGuarded is Publish (TryPublish without block) under the fault
+// guard (fault.go).
+func (t *Topic) publishGuarded(ctx context.Context, msg []byte, block bool) (err error) {
 	old, finished := debug.SetPanicOnFault(true), false
 	defer func() {
 		debug.SetPanicOnFault(old)
@@ -63,25 +67,34 @@ func (t *Topic) Publish(ctx context.Context, msg []byte) (err error) {
 			t.caught(recover(), opPublish, &err)
 		}
 	}()
-	if t.publishFast(msg) {
-		finished = true
-		return nil
-	}
-	err = t.publishMsg(ctx, msg, true)
+	err = t.publishMsg(ctx, msg, block)
 	finished = true
 	return err
 }
 
 // publishMsg is Publish (TryPublish without block) without the fault
-// guard.
+// guard. Publish and TryPublish call it from a frame with no deferred
+// call, and its slow path is a call in tail position: stores behind the
+// ring's wait in the store buffer, spilled registers included (see
+// package queue's sendOne).
 func (t *Topic) publishMsg(ctx context.Context, msg []byte, block bool) error {
 	if t.publishFast(msg) {
-		return nil
+		if !t.watch.Hit() {
+			return nil
+		}
+		return t.hitErr(opPublish)
 	}
-	if err := t.publishOne(ctx, msg, block); err != nil {
-		return t.pubErr(err)
+	return t.publishSlow(ctx, msg, block)
+}
+
+// publishSlow is publishMsg's path when publishFast declined. A watched
+// fault ends it with struck.
+func (t *Topic) publishSlow(ctx context.Context, msg []byte, block bool) (err error) {
+	if err = t.publishOne(ctx, msg, block); err != nil {
+		err = t.pubErr(err)
 	}
-	return nil
+	t.struck(opPublish, &err)
+	return err
 }
 
 // BecomePublisher makes the handle the topic's publisher now, as its first
@@ -108,26 +121,11 @@ func (t *Topic) BecomePublisher() (err error) {
 // subscriber holds back the room it needs, or whose first message the
 // publisher still keeps for its start grace (see StartGrace), it returns
 // ErrFull (unwrapped).
-func (t *Topic) TryPublish(msg []byte) (err error) {
-	if t.unguarded {
-		err = t.publishMsg(context.Background(), msg, false)
-		t.struck(opPublish, &err)
-		return err
+func (t *Topic) TryPublish(msg []byte) error {
+	if !t.unguarded {
+		return t.publishGuarded(context.Background(), msg, false)
 	}
-	old, finished := debug.SetPanicOnFault(true), false
-	defer func() {
-		debug.SetPanicOnFault(old)
-		if !finished {
-			t.caught(recover(), opPublish, &err)
-		}
-	}()
-	if t.publishFast(msg) {
-		finished = true
-		return nil
-	}
-	err = t.publishMsg(context.Background(), msg, false)
-	finished = true
-	return err
+	return t.publishMsg(context.Background(), msg, false)
 }
 
 // PublishBatch publishes msgs in order as separate messages and makes them

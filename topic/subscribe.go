@@ -226,17 +226,27 @@ func (t *Topic) walkTo(oldest, tail, tailSeq uint64, skip func(oldestSeq uint64)
 // with ErrPeerDead when it waits on a topic whose publisher died without
 // closing it, with ErrCorrupt when the ring breaks the layout's rules, and
 // with shm.ErrFault when another process truncated the topic's object.
-func (t *Topic) Receive(ctx context.Context, buf []byte) (r []byte, err error) {
+func (t *Topic) Receive(ctx context.Context, buf []byte) ([]byte, error) {
 	if ctx == nil {
 		return buf[:0], wrapErr(opReceive, t.name, errNilContext)
 	}
-	if t.unguarded {
-		r, err = t.receiveMsg(ctx, buf, true)
-		if t.struck(opReceive, &err) {
-			return buf[:0], err
-		}
-		return r, err
+	if !t.unguarded {
+		return t.receiveGuarded(ctx, buf, true)
 	}
+	if off, n, adv, ok := t.dataAt(); ok && !t.overwrite {
+		r := mem.Append(buf[:0], t.ring[off:off+n])
+		t.consume(adv)
+		if !t.watch.Hit() {
+			return r, nil
+		}
+		return buf[:0], t.hitErr(opReceive)
+	}
+	return t.receiveWatched(ctx, buf, true)
+}
+
+// receiveGuarded is Receive (TryReceive without block) under the fault
+// guard (fault.go).
+func (t *Topic) receiveGuarded(ctx context.Context, buf []byte, block bool) (r []byte, err error) {
 	old, finished := debug.SetPanicOnFault(true), false
 	defer func() {
 		debug.SetPanicOnFault(old)
@@ -244,14 +254,18 @@ func (t *Topic) Receive(ctx context.Context, buf []byte) (r []byte, err error) {
 			t.caught(recover(), opReceive, &err)
 		}
 	}()
-	if off, n, adv, ok := t.dataAt(); ok && !t.overwrite {
-		r = mem.Append(buf[:0], t.ring[off:off+n])
-		t.consume(adv)
-		finished = true
-		return r, nil
-	}
-	r, err = t.receiveMsg(ctx, buf, true)
+	r, err = t.receiveMsg(ctx, buf, block)
 	finished = true
+	return r, err
+}
+
+// receiveWatched is receiveMsg on an unguarded handle: a watched fault
+// ends it with struck.
+func (t *Topic) receiveWatched(ctx context.Context, buf []byte, block bool) ([]byte, error) {
+	r, err := t.receiveMsg(ctx, buf, block)
+	if t.struck(opReceive, &err) {
+		return buf[:0], err
+	}
 	return r, err
 }
 
@@ -267,24 +281,11 @@ func (t *Topic) receiveMsg(ctx context.Context, buf []byte, block bool) ([]byte,
 
 // TryReceive is Receive without waiting: it returns ErrEmpty (unwrapped)
 // when no message is ready.
-func (t *Topic) TryReceive(buf []byte) (r []byte, err error) {
-	if t.unguarded {
-		r, err = t.receiveMsg(context.Background(), buf, false)
-		if t.struck(opReceive, &err) {
-			return buf[:0], err
-		}
-		return r, err
+func (t *Topic) TryReceive(buf []byte) ([]byte, error) {
+	if !t.unguarded {
+		return t.receiveGuarded(context.Background(), buf, false)
 	}
-	old, finished := debug.SetPanicOnFault(true), false
-	defer func() {
-		debug.SetPanicOnFault(old)
-		if !finished {
-			t.caught(recover(), opReceive, &err)
-		}
-	}()
-	r, err = t.receiveMsg(context.Background(), buf, false)
-	finished = true
-	return r, err
+	return t.receiveWatched(context.Background(), buf, false)
 }
 
 // ReceiveBatch receives several messages in one call: it waits like
