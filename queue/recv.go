@@ -580,9 +580,18 @@ func (q *Queue) advance(n uint64) {
 // caught up with the tail it saw, when a quarter of the ring went by, or
 // when a producer waits for space. Publishing when caught up means that
 // an idle consumer never holds back room.
+//
+// A consumer that is not in mid-stream (one message or none since its
+// last wait, as a requester or a server takes them) publishes without
+// asking: where a record ends on a line's end, the look at the next
+// header waits for the line the producer wrote the end marker to, and
+// the consumer's next store (its reply) waits behind that load. A store
+// to its own line costs less: 56 B round trips through 8 KiB rings took
+// 175 ns instead of 189 on an AMD EPYC VM. In mid-stream the look stays,
+// so that head is stored once per quarter ring while messages keep coming.
 func (q *Queue) move(n uint64) {
 	q.c.head += n
-	if q.publishDue() || q.caughtUp() {
+	if q.publishDue() || !slip.InStream(q.c.takes-q.c.waited) || q.caughtUp() {
 		q.publishHead()
 	}
 }
