@@ -28,7 +28,8 @@
 // the write cursor; SendBatch commits a whole batch with one such store.
 // The consumer publishes its read cursor lazily: when it has caught up,
 // every quarter of the ring, and at once when a producer that has waited
-// for room a few microseconds asks for it. Each publish is one release
+// for room a few microseconds asks for it; a consumer that takes one
+// message per wait, as a server does, publishes after each. Each publish is one release
 // store (a plain MOVQ on amd64, which does not wait for the store buffer to
 // drain; see "Memory order" below), and batches still pay: one header
 // store per batch. With

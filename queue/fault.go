@@ -26,9 +26,9 @@ import (
 // the fault on reaches no other process, as with a guard that unwinds the
 // call at the fault: no record whose payload was lost, no tail, head,
 // closed mark or lock. Each sending and receiving call ends with struck
-// (the fast paths of Send and Receive look at the flag themselves and call
-// hitErr), which turns a hit into the fault's error and breaks the
-// handle; broke
+// (the fast paths of the per-message calls look at the flag themselves
+// and call hitErr), which turns a hit into the fault's error and breaks
+// the handle; broke
 // maps the header back (Reconnect) so that a broken handle gives up its
 // lock at once and its roles at Close as a guarded one does. That costs a
 // load or two per call where the guard below costs a few nanoseconds: the
@@ -180,8 +180,8 @@ func (q *Queue) struck(op string, err *error) bool {
 }
 
 // hitErr breaks the open handle of a call that found the watch hit, and
-// returns the fault's error: struck's work, for the fast paths of Send and
-// Receive, which look at the flag themselves.
+// returns the fault's error: struck's work, for the fast paths of the
+// per-message calls, which look at the flag themselves.
 func (q *Queue) hitErr(op string) error {
 	q.broke()
 	return wrapErr(op, q.name, q.faultErr())

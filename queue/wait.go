@@ -72,7 +72,8 @@ import (
 // lost wake-up costs it at most that long.
 //
 // The consumer publishes head lazily: when it has caught up with the tail it
-// last saw, after a quarter of the ring, or on request. A producer
+// last saw, after a quarter of the ring, on request, or after each message
+// it took right after a wait (move). A producer
 // that finds the ring full, and still finds it full after askDelay more
 // looks at head (a few microseconds, in which the consumer frees room it
 // does not publish yet), sets prodWait to prodWantHead, and the consumer,
