@@ -48,8 +48,17 @@ func (q *Queue) Receive(ctx context.Context, buf []byte) ([]byte, error) {
 			}
 			return buf[:0], q.hitErr(opReceive)
 		}
+		// The checks above hold: go straight to the wait.
+		r, err := q.receiveNext(ctx, buf, true)
+		return q.receiveWatched(buf, r, err)
 	}
 	r, err := q.receive(ctx, buf)
+	return q.receiveWatched(buf, r, err)
+}
+
+// receiveWatched ends the slow path of Receive and TryReceive into buf on
+// an unguarded handle: a watched fault makes the error, and no message.
+func (q *Queue) receiveWatched(buf, r []byte, err error) ([]byte, error) {
 	if q.struck(opReceive, &err) {
 		return buf[:0], err
 	}
@@ -125,10 +134,7 @@ func (q *Queue) TryReceive(buf []byte) ([]byte, error) {
 		}
 	}
 	r, err := q.receiveNext(context.Background(), buf, false)
-	if q.struck(opReceive, &err) {
-		return buf[:0], err
-	}
-	return r, err
+	return q.receiveWatched(buf, r, err)
 }
 
 // tryReceiveGuarded is TryReceive under the fault guard (fault.go).
@@ -288,8 +294,15 @@ func (q *Queue) Peek(ctx context.Context) ([]byte, error) {
 			q.c.peeked, q.c.peekOff, q.c.peekLen, q.c.peekN = true, off, int(n), rec
 			return q.ring[off : off+n : off+n], nil
 		}
+		// The checks above hold: go straight to the wait.
+		return q.peekWatched(q.peekNext(ctx))
 	}
-	r, err := q.peek(ctx)
+	return q.peekWatched(q.peek(ctx))
+}
+
+// peekWatched ends Peek's slow path on an unguarded handle: a watched
+// fault makes the error, and no message.
+func (q *Queue) peekWatched(r []byte, err error) ([]byte, error) {
 	if q.struck(opReceive, &err) {
 		return nil, err
 	}
