@@ -73,21 +73,33 @@ func (t *Topic) publishGuarded(ctx context.Context, msg []byte, block bool) (err
 }
 
 // publishMsg is Publish (TryPublish without block) without the fault
-// guard. Publish and TryPublish call it from a frame with no deferred
+// guard. It publishes msg itself when nothing stands in its way (see
+// placeFast), writing what prepare and flush would, in the same order:
+// oldest first, then the end marker, the sequence and the payload, the
+// commit with a release store, tail, and a wake-up only when a subscriber
+// sleeps. Publish and TryPublish call it from a frame with no deferred
 // call, and its slow path is a call in tail position: stores behind the
-// ring's wait in the store buffer, spilled registers included (see
-// package queue's sendOne).
+// ring's wait in the store buffer, spilled registers and return addresses
+// included (see package queue's sendOne).
 func (t *Topic) publishMsg(ctx context.Context, msg []byte, block bool) error {
-	if t.publishFast(msg) {
-		if !t.watch.Hit() {
-			return nil
-		}
+	// No batch record is held back here: every call that holds one back
+	// flushes it before it returns.
+	o, ok := t.placeFast(len(msg))
+	if !ok {
+		return t.publishSlow(ctx, msg, block)
+	}
+	mem.Copy(t.ring[o+recordHeader:], msg)
+	racehint.Release(t.race)
+	t.publish(&t.words[(o+8)>>3], lenKind(uint32(len(msg)), kindData))
+	t.publish(t.tail, t.p.tail)
+	t.wakeSubscribers()
+	if t.watch.Hit() {
 		return t.hitErr(opPublish)
 	}
-	return t.publishSlow(ctx, msg, block)
+	return nil
 }
 
-// publishSlow is publishMsg's path when publishFast declined. A watched
+// publishSlow is publishMsg's path when placeFast declined. A watched
 // fault ends it with struck.
 func (t *Topic) publishSlow(ctx context.Context, msg []byte, block bool) (err error) {
 	if err = t.publishOne(ctx, msg, block); err != nil {
@@ -309,26 +321,6 @@ func (t *Topic) publishOne(ctx context.Context, msg []byte, block bool) error {
 	t.p.pending, t.p.defer1 = c, true
 	t.flush()
 	return nil
-}
-
-// publishFast publishes msg when nothing stands in its way (see
-// placeFast), and reports whether it did. It writes what prepare and
-// flush would, in the same order: oldest first, then the end marker, the
-// sequence and the payload, the commit with a release store, tail, and a
-// wake-up only when a subscriber sleeps.
-func (t *Topic) publishFast(msg []byte) bool {
-	// No batch record is held back here: every call that holds one back
-	// flushes it before it returns.
-	o, ok := t.placeFast(len(msg))
-	if !ok {
-		return false
-	}
-	mem.Copy(t.ring[o+recordHeader:], msg)
-	racehint.Release(t.race)
-	t.publish(&t.words[(o+8)>>3], lenKind(uint32(len(msg)), kindData))
-	t.publish(t.tail, t.p.tail)
-	t.wakeSubscribers()
-	return true
 }
 
 // placeFast is prepare's common case, and reports whether it was: the
