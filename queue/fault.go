@@ -28,12 +28,11 @@ import (
 // closed mark or lock. Each sending and receiving call ends with struck
 // (the fast paths of the per-message calls look at the flag themselves
 // and call hitErr), which turns a hit into the fault's error and breaks
-// the handle; broke
-// maps the header back (Reconnect) so that a broken handle gives up its
-// lock at once and its roles at Close as a guarded one does. That costs a
-// load or two per call where the guard below costs a few nanoseconds: the
-// sending and receiving calls of a watched handle go without the guard
-// (unguarded).
+// the handle; broke maps the header back (Reconnect) so that a broken
+// handle gives up its lock at once and its roles at Close as a guarded
+// one does. That costs a load or two per call where the guard below costs
+// a few nanoseconds: the sending and receiving calls of a watched handle
+// go without the guard (unguarded).
 //
 // Otherwise, and on the calls that are not per message in any case,
 // every exported method that touches the mapping runs with

@@ -438,9 +438,10 @@ func (q *Queue) close(how ending) error {
 		// roles on zero pages: the clean-up below needs them as they were,
 		// as a guarded fault leaves them.
 		p, c := q.p.active, q.c.active
-		if fault.Catch(func() { err = q.closeRoles(how) }) || q.watch.Hit() {
+		caught := fault.Catch(func() { err = q.closeRoles(how) })
+		if hit := q.watch.Hit(); caught || hit {
 			err = wrapErr(op, q.name, shm.ErrFault)
-			if q.watch.Hit() {
+			if hit {
 				q.p.active, q.c.active = p, c
 			}
 			q.broke()

@@ -22,8 +22,8 @@ import (
 // fault on, each per-message call ends with struck or, on the fast paths
 // of Publish and Receive, a look at the flag and hitErr (the hit becomes
 // the fault's error and breaks the handle), and broke maps the header back
-// for Close. Otherwise, and on the calls that are not per message in any case,
-// every exported method that touches the mapping runs with
+// for Close. Otherwise, and on the calls that are not per message in any
+// case, every exported method that touches the mapping runs with
 // runtime/debug.SetPanicOnFault(true) and recovers the fault in one
 // deferred call at its top (catch also looks at the watch's flag). The
 // calls made once per message (Publish, TryPublish, PublishBatch, Reserve,

@@ -344,9 +344,10 @@ func (t *Topic) close(how ending) error {
 		// roles on zero pages: the clean-up below needs them as they were,
 		// as a guarded fault leaves them.
 		p, s := t.p.active, t.s.active
-		if fault.Catch(func() { t.closeRoles(how) }) || t.watch.Hit() {
+		caught := fault.Catch(func() { t.closeRoles(how) })
+		if hit := t.watch.Hit(); caught || hit {
 			err = wrapErr(op, t.name, shm.ErrFault)
-			if t.watch.Hit() {
+			if hit {
 				t.p.active, t.s.active = p, s
 			}
 			t.broke()
