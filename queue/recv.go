@@ -42,7 +42,9 @@ func (q *Queue) Receive(ctx context.Context, buf []byte) ([]byte, error) {
 	if q.fastConsumer() && ctx.Err() == nil {
 		if off, n, rec, ok := q.dataAt(q.c.head); ok {
 			r := mem.Append(buf[:0], q.ring[off:off+n])
-			q.advance(rec)
+			if q.took(rec) {
+				q.publishHead()
+			}
 			if !q.watch.Hit() {
 				return r, nil
 			}
@@ -87,7 +89,9 @@ func (q *Queue) receive(ctx context.Context, buf []byte) (_ []byte, err error) {
 	if q.fastConsumer() {
 		if off, n, rec, ok := q.dataAt(q.c.head); ok {
 			buf = mem.Append(buf[:0], q.ring[off:off+n])
-			q.advance(rec)
+			if q.took(rec) {
+				q.publishHead()
+			}
 			return buf, nil
 		}
 	}
@@ -100,7 +104,9 @@ func (q *Queue) receiveNext(ctx context.Context, buf []byte, block bool) (_ []by
 	if block && q.fastConsumer() && q.glance() {
 		if off, n, rec, ok := q.glancedAt(q.c.head); ok {
 			buf = mem.Append(buf[:0], q.ring[off:off+n])
-			q.advance(rec)
+			if q.took(rec) {
+				q.publishHead()
+			}
 			return buf, nil
 		}
 	}
@@ -126,7 +132,9 @@ func (q *Queue) TryReceive(buf []byte) ([]byte, error) {
 	if q.fastConsumer() {
 		if off, n, rec, ok := q.dataAt(q.c.head); ok {
 			r := mem.Append(buf[:0], q.ring[off:off+n])
-			q.advance(rec)
+			if q.took(rec) {
+				q.publishHead()
+			}
 			if !q.watch.Hit() {
 				return r, nil
 			}
@@ -156,7 +164,9 @@ func (q *Queue) tryReceive(buf []byte) (_ []byte, err error) {
 	if q.fastConsumer() {
 		if off, n, rec, ok := q.dataAt(q.c.head); ok {
 			buf = mem.Append(buf[:0], q.ring[off:off+n])
-			q.advance(rec)
+			if q.took(rec) {
+				q.publishHead()
+			}
 			return buf, nil
 		}
 	}
@@ -588,6 +598,18 @@ func (q *Queue) advance(n uint64) {
 	q.move(n)
 }
 
+// took is advance for a fast consumer (fastConsumer: one producer), up to
+// the publication, which it reports due (see move). The per-message paths
+// inline it and call publishHead only then: a consumer that is the slower
+// side of a stream goes at the pace of its instructions, and a call for
+// the check alone cost 1 KiB streams about 5% on an AMD EPYC VM.
+func (q *Queue) took(n uint64) bool {
+	q.c.takes++
+	h := q.c.head + n
+	q.c.head = h
+	return q.publishDue() || !slip.InStream(q.c.takes-q.c.waited) || q.words[(h&q.mask)>>3].Load() == 0
+}
+
 // move consumes n ring bytes, which hold no message to count (a wrap or
 // skip record, or a batch counted already), and publishes head when it
 // caught up with the tail it saw, when a quarter of the ring went by, or
@@ -604,9 +626,14 @@ func (q *Queue) advance(n uint64) {
 // so that head is stored once per quarter ring while messages keep coming.
 func (q *Queue) move(n uint64) {
 	q.c.head += n
-	if q.publishDue() || !slip.InStream(q.c.takes-q.c.waited) || q.caughtUp() {
+	if q.publishWanted() {
 		q.publishHead()
 	}
+}
+
+// publishWanted reports whether move publishes head.
+func (q *Queue) publishWanted() bool {
+	return q.publishDue() || !slip.InStream(q.c.takes-q.c.waited) || q.caughtUp()
 }
 
 // publishDue reports whether head must be published whether or not the
