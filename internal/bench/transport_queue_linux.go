@@ -115,6 +115,26 @@ func (q *queueConn) Send(ctx context.Context, msg []byte) error {
 	return q.out.Commit()
 }
 
+// SendData and ReceiveData are dataStreamer's loops around Send and Receive.
+func (q *queueConn) SendData(ctx context.Context, msg []byte, seq uint64, n int) error {
+	for i := range uint64(n) {
+		setHeader(msg, msgData, seq+i)
+		if err := q.Send(ctx, msg); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (q *queueConn) ReceiveData(ctx context.Context, buf []byte, seq uint64) (uint64, error) {
+	for {
+		if err := q.Receive(ctx, buf); err != nil || !isData(buf, seq) {
+			return seq, err
+		}
+		seq++
+	}
+}
+
 // Receive copies the message into buf; with zeroCopy it reads the message
 // in place, a byte of every cache line, and copies only the header out.
 func (q *queueConn) Receive(ctx context.Context, buf []byte) error {

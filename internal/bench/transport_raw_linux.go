@@ -97,6 +97,26 @@ func (r *rawConn) Receive(ctx context.Context, buf []byte) error {
 	return r.in.receive(ctx, buf)
 }
 
+// SendData and ReceiveData are dataStreamer's loops around Send and Receive.
+func (r *rawConn) SendData(ctx context.Context, msg []byte, seq uint64, n int) error {
+	for i := range uint64(n) {
+		setHeader(msg, msgData, seq+i)
+		if err := r.Send(ctx, msg); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *rawConn) ReceiveData(ctx context.Context, buf []byte, seq uint64) (uint64, error) {
+	for {
+		if err := r.Receive(ctx, buf); err != nil || !isData(buf, seq) {
+			return seq, err
+		}
+		seq++
+	}
+}
+
 func (r *rawConn) Close() error {
 	err := r.seg.Close()
 	if r.unlink {

@@ -177,6 +177,26 @@ func (c *topicConn) Receive(ctx context.Context, buf []byte) error {
 	return nil
 }
 
+// SendData and ReceiveData are dataStreamer's loops around Send and Receive.
+func (c *topicConn) SendData(ctx context.Context, msg []byte, seq uint64, n int) error {
+	for i := range uint64(n) {
+		setHeader(msg, msgData, seq+i)
+		if err := c.Send(ctx, msg); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *topicConn) ReceiveData(ctx context.Context, buf []byte, seq uint64) (uint64, error) {
+	for {
+		if err := c.Receive(ctx, buf); err != nil || !isData(buf, seq) {
+			return seq, err
+		}
+		seq++
+	}
+}
+
 // SendBatch publishes msgs with one PublishBatch.
 func (c *topicConn) SendBatch(ctx context.Context, msgs [][]byte) error {
 	return c.out.PublishBatch(ctx, msgs)

@@ -32,6 +32,29 @@ func header(msg []byte) (kind byte, seq uint64) {
 	return msg[0], binary.LittleEndian.Uint64(msg[1:9])
 }
 
+// isData reports whether msg is a data message numbered seq.
+func isData(msg []byte, seq uint64) bool {
+	k, s := header(msg)
+	return k == msgData && s == seq
+}
+
+// A dataStreamer is a Conn that sends and receives a stream's data
+// messages in loops of its own, which call its transport directly. Through
+// Conn every message pays for a closure call and an interface call on each
+// side, a few nanoseconds that the C programs' loops do not pay: in a
+// stream of 1 KiB messages through the queue, about a tenth of the time.
+// Each implementation is the same two loops around its own Send and
+// Receive, written out so that those calls are direct.
+type dataStreamer interface {
+	// SendData sends n data messages, msg each time, numbered from seq on
+	// (setHeader).
+	SendData(ctx context.Context, msg []byte, seq uint64, n int) error
+	// ReceiveData receives messages into buf while they are data messages
+	// numbered from seq on, and returns the number of the first that is not
+	// (another kind, or one out of order), which buf then holds.
+	ReceiveData(ctx context.Context, buf []byte, seq uint64) (uint64, error)
+}
+
 // BatchLen is how many messages the Batch workload hands to a transport in
 // one call, and the most it takes back in one.
 const BatchLen = 64
@@ -217,6 +240,16 @@ func driveStream(ctx context.Context, c Conn, size int, d time.Duration, batch b
 		}
 		return nil
 	}
+	if ds, ok := c.(dataStreamer); ok && !batch {
+		group = func() error {
+			err := ds.SendData(ctx, msg, seq, every)
+			seq += every
+			if err != nil {
+				return fmt.Errorf("send: %w", err)
+			}
+			return nil
+		}
+	}
 	if bc, ok := c.(batchConn); ok && batch {
 		msgs := make([][]byte, BatchLen)
 		for i := range msgs {
@@ -286,9 +319,18 @@ func serveStream(ctx context.Context, c Conn, size int, batch bool) error {
 		}
 		receive = func() (int, error) { return bc.ReceiveBatch(ctx, bufs) }
 	}
+	ds, _ := c.(dataStreamer)
 	var seq uint64
 	for {
-		n, err := receive()
+		n, err := 0, error(nil)
+		if ds != nil && !batch && seq > 0 {
+			// The first message is echoed below, and a stream's later
+			// ones are data until the stop message.
+			n = 1
+			seq, err = ds.ReceiveData(ctx, bufs[0], seq)
+		} else {
+			n, err = receive()
+		}
 		if err != nil {
 			return fmt.Errorf("receive: %w", err)
 		}
