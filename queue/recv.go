@@ -641,14 +641,9 @@ func (q *Queue) took(n uint64) bool {
 // so that head is stored once per quarter ring while messages keep coming.
 func (q *Queue) move(n uint64) {
 	q.c.head += n
-	if q.publishWanted() {
+	if q.publishDue() || !slip.InStream(q.c.takes-q.c.waited) || q.caughtUp() {
 		q.publishHead()
 	}
-}
-
-// publishWanted reports whether move publishes head.
-func (q *Queue) publishWanted() bool {
-	return q.publishDue() || !slip.InStream(q.c.takes-q.c.waited) || q.caughtUp()
 }
 
 // publishDue reports whether head must be published whether or not the
