@@ -123,12 +123,12 @@
 //     as Send does: 64 KiB messages so written and read in place streamed
 //     at 1.2 times the rate of a C ring's copy in and out while the CPUs
 //     shared a cache, and at 0.73 of it while they did not.
-//   - A single producer's Send asks the CPU for the cache lines of a
-//     message of 512 B to 32 KiB before it copies it (PREFETCHW on amd64),
-//     so that their transfers overlap: on a Zen 5 VM 1 KiB round trips
-//     through 4 MiB rings took 0.83 of the time, while one-at-a-time 1 KiB
-//     streams ran up to a tenth slower. SendBatch, made for streams, does
-//     not ask.
+//   - A single producer's Send and Reserve ask the CPU for the cache
+//     lines of a message of 512 B to 32 KiB before it is written
+//     (PREFETCHW on amd64), so that their transfers overlap: on a Zen 5
+//     VM 1 KiB round trips through 4 MiB rings took 0.83 of the time
+//     (0.88 in place), while one-at-a-time 1 KiB streams with Send ran up
+//     to a tenth slower. SendBatch, made for streams, does not ask.
 //   - With several producers every Send takes the reserve lock, a full
 //     barrier; SendBatch takes it once per run of up to 64 messages.
 //   - Spin gives the lowest latency and keeps a CPU busy while it waits;

@@ -96,7 +96,8 @@ func (q *Queue) sendOne(ctx context.Context, msg []byte, block bool) error {
 
 // Messages of prefetchMin bytes up to mem.RepMovsbMin have the first
 // prefetchLen bytes of their record's lines after the header's taken for
-// writing before Send copies them (mem.PrefetchWrite). A round trip
+// writing before Send copies them in, or Reserve hands them out to be
+// written (mem.PrefetchWrite). A round trip
 // through a large ring writes each message into lines last touched a ring
 // ago, which the store buffer then takes one after another; asked for
 // first, they come together. Measured on an AMD EPYC VM (family 26) in one
@@ -326,6 +327,11 @@ func (q *Queue) reserveFast(n int) ([]byte, bool) {
 	off, rec, ok := q.room(t, n)
 	if !ok {
 		return nil, false
+	}
+	if n >= prefetchMin && n < mem.RepMovsbMin {
+		// As sendOne: the caller's stores into the reservation come next.
+		first := off&^(cacheLine-1) + cacheLine
+		mem.PrefetchWrite(q.ring[first:min(off+rec, first+prefetchLen)])
 	}
 	end := t + rec
 	q.putHeader(end&q.mask, 0, 0)
