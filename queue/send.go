@@ -97,22 +97,21 @@ func (q *Queue) sendOne(ctx context.Context, msg []byte, block bool) error {
 // Messages of prefetchMin bytes up to mem.RepMovsbMin have the first
 // prefetchLen bytes of their record's lines after the header's taken for
 // writing before Send copies them in, or Reserve hands them out to be
-// written (mem.PrefetchWrite). A round trip
-// through a large ring writes each message into lines last touched a ring
-// ago, which the store buffer then takes one after another; asked for
-// first, they come together. Measured on an AMD EPYC VM (family 26) in one
-// pair of processes alternating with and without, 4 MiB rings, near: 1
-// KiB round trips took 229 ns against 275, 4 KiB ones 483 against 547.
-// One-at-a-time streams pay for it: 1 KiB 18.0 ns a message against 17.9
-// there and 5-10% more in shm bench, 4 KiB 50.7 against 48.3. SendBatch,
-// made for streams, does not prefetch. Messages of 256 B gained nothing
-// in round trips and lost an eighth of a stream's rate; the whole record
-// rather than its first KiB cost 4 KiB streams a sixth; from RepMovsbMin
-// on, where Copy is a string move, round trips lost 1.5%. The header's
-// own line is left out: a consumer waiting for the message polls it, and
-// taking it early makes it cross between the CPUs once more (8 KiB rings,
-// 1 KiB round trips: 295 ns with it, 288 without any prefetch, 288
-// leaving it out).
+// written (mem.PrefetchWrite). A round trip through a large ring writes
+// each message into lines last touched a ring ago, which the store buffer
+// then takes one after another; asked for first, they come together.
+// Measured on an AMD EPYC VM (family 26) in one pair of processes
+// alternating with and without, 4 MiB rings, near: 1 KiB round trips took
+// 229 ns against 275, 4 KiB ones 483 against 547. One-at-a-time streams
+// pay for it: 1 KiB 18.0 ns a message against 17.9 there and 5-10% more
+// in shm bench, 4 KiB 50.7 against 48.3. SendBatch, made for streams,
+// does not prefetch. Messages of 256 B gained nothing in round trips and
+// lost an eighth of a stream's rate; the whole record rather than its
+// first KiB cost 4 KiB streams a sixth; from RepMovsbMin on, where Copy
+// is a string move, round trips lost 1.5%. The header's own line is left
+// out: a consumer waiting for the message polls it, and taking it early
+// makes it cross between the CPUs once more (8 KiB rings, 1 KiB round
+// trips: 295 ns with it, 288 without any prefetch, 288 leaving it out).
 const (
 	prefetchMin = 512
 	prefetchLen = 1024

@@ -12,8 +12,10 @@ package mem
 // its callers weigh that.
 
 // PrefetchWrite asks the CPU to fetch the cache lines that b spans for
-// writing, without waiting for them; it changes no memory. It does nothing
-// on CPUs without PREFETCHW and on other architectures than amd64.
+// writing, without waiting for them. It changes no memory and never
+// faults: a prefetch of a page that is gone (a truncated object) is
+// dropped. It does nothing on CPUs without PREFETCHW and on other
+// architectures than amd64.
 func PrefetchWrite(b []byte) {
 	if len(b) > 0 && prefetchW {
 		prefetchWrite(&b[0], len(b))
