@@ -76,11 +76,7 @@ func (q *Queue) sendOne(ctx context.Context, msg []byte, block bool) error {
 	if !ok {
 		return q.sendSlow(ctx, msg, block)
 	}
-	if len(msg) >= prefetchMin && len(msg) < mem.RepMovsbMin {
-		// The record's lines after its header's (see prefetchMin).
-		first := off&^(cacheLine-1) + cacheLine
-		mem.PrefetchWrite(q.ring[first:min(off+rec, first+prefetchLen)])
-	}
+	mem.PrefetchWrite(q.linesAhead(len(msg), off, rec))
 	end := t + rec
 	q.putHeader(end&q.mask, 0, 0)
 	mem.Copy(q.ring[off+recordHeader:], msg)
@@ -117,6 +113,18 @@ const (
 	prefetchLen = 1024
 	cacheLine   = 64 // bytes, on the CPUs PREFETCHW is for
 )
+
+// linesAhead is the part of the n-byte message's record at ring offset
+// off, rec bytes long, that Send and Reserve take for writing first: the
+// first prefetchLen bytes after the header's line, or nothing for a
+// message below prefetchMin or from mem.RepMovsbMin on.
+func (q *Queue) linesAhead(n int, off, rec uint64) []byte {
+	if n < prefetchMin || n >= mem.RepMovsbMin {
+		return nil
+	}
+	first := off&^(cacheLine-1) + cacheLine
+	return q.ring[first:min(off+rec, first+prefetchLen)]
+}
 
 // sendSlow is sendOne's path for everything but its common case. A watched
 // fault ends it with struck.
@@ -327,11 +335,7 @@ func (q *Queue) reserveFast(n int) ([]byte, bool) {
 	if !ok {
 		return nil, false
 	}
-	if n >= prefetchMin && n < mem.RepMovsbMin {
-		// As sendOne: the caller's stores into the reservation come next.
-		first := off&^(cacheLine-1) + cacheLine
-		mem.PrefetchWrite(q.ring[first:min(off+rec, first+prefetchLen)])
-	}
+	mem.PrefetchWrite(q.linesAhead(n, off, rec)) // the caller's stores come next
 	end := t + rec
 	q.putHeader(end&q.mask, 0, 0)
 	q.p.resvCommit = hdrWrite{off, uint64(uint32(n)) | q.p.data}
