@@ -132,6 +132,7 @@ type producer struct {
 	tail    uint64 // SPSC: the local write cursor
 	pub     uint64 // SPSC: the last published tail
 	head    uint64 // the last head seen
+	behind  bool   // SPSC: the consumer was behind at that look (see linesAhead)
 	resv    bool   // a Reserve awaits its Commit
 	resvPos uint64 // ring offset of the reserved record
 	resvLen int

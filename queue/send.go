@@ -98,10 +98,18 @@ func (q *Queue) sendOne(ctx context.Context, msg []byte, block bool) error {
 // then takes one after another; asked for first, they come together.
 // Measured on an AMD EPYC VM (family 26) in one pair of processes
 // alternating with and without, 4 MiB rings, near: 1 KiB round trips took
-// 229 ns against 275, 4 KiB ones 483 against 547. One-at-a-time streams
-// pay for it: 1 KiB 18.0 ns a message against 17.9 there and 5-10% more
-// in shm bench, 4 KiB 50.7 against 48.3. SendBatch, made for streams,
-// does not prefetch. Messages of 256 B gained nothing in round trips and
+// 229 ns against 275, 4 KiB ones 483 against 547.
+//
+// A stream needs none of it: the producer writes line after line, which
+// the CPU's own prefetcher follows, and the instructions cost a stream
+// whose consumer sets the pace 4-6% (1 KiB: 19.1 ns a message against
+// 18.3, 512 B 13.4 against 12.7), and hid every gain of its consumer. So
+// a producer that found the consumer behind at its last look at head
+// (the ring did not drain between its sends) leaves it out until a look
+// finds the consumer caught up; a round trip's producer, whose consumer
+// has taken everything by the time the ring runs out of room, keeps it.
+// SendBatch, made for streams, never prefetches. Messages of 256 B
+// gained nothing in round trips and
 // lost an eighth of a stream's rate; the whole record rather than its
 // first KiB cost 4 KiB streams a sixth; from RepMovsbMin on, where Copy
 // is a string move, round trips lost 1.5%. The header's own line is left
@@ -117,9 +125,10 @@ const (
 // linesAhead is the part of the n-byte message's record at ring offset
 // off, rec bytes long, that Send and Reserve take for writing first: the
 // first prefetchLen bytes after the header's line, or nothing for a
-// message below prefetchMin or from mem.RepMovsbMin on.
+// message below prefetchMin or from mem.RepMovsbMin on, or while the
+// consumer was behind at the last look at head.
 func (q *Queue) linesAhead(n int, off, rec uint64) []byte {
-	if n < prefetchMin || n >= mem.RepMovsbMin {
+	if q.p.behind || n < prefetchMin || n >= mem.RepMovsbMin {
 		return nil
 	}
 	first := off&^(cacheLine-1) + cacheLine
@@ -518,13 +527,15 @@ func (q *Queue) afterCommit() {
 }
 
 // loadHead reads the consumer's published head and checks it against what
-// this producer knows: it never moves back and never passes the tail.
+// this producer knows: it never moves back and never passes the tail. It
+// notes whether the consumer was behind the tail, for linesAhead.
 func (q *Queue) loadHead(tail uint64) (uint64, error) {
 	h := q.head.Load()
 	if h < q.p.head || h > tail || h%8 != 0 {
 		return 0, fmt.Errorf("%w: head cursor at header offset %d is %d; it must be a multiple of 8 between %d and the tail %d", ErrCorrupt, offHead, h, q.p.head, tail)
 	}
 	q.p.head = h
+	q.p.behind = h != tail
 	racehint.Acquire(q.race)
 	return h, nil
 }
