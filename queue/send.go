@@ -103,19 +103,21 @@ func (q *Queue) sendOne(ctx context.Context, msg []byte, block bool) error {
 // A stream needs none of it: the producer writes line after line, which
 // the CPU's own prefetcher follows, and the instructions cost a stream
 // whose consumer sets the pace 4-6% (1 KiB: 19.1 ns a message against
-// 18.3, 512 B 13.4 against 12.7), and hid every gain of its consumer. So
-// a producer that found the consumer behind at its last look at head
-// (the ring did not drain between its sends) leaves it out until a look
-// finds the consumer caught up; a round trip's producer, whose consumer
-// has taken everything by the time the ring runs out of room, keeps it.
-// SendBatch, made for streams, never prefetches. Messages of 256 B
-// gained nothing in round trips and
-// lost an eighth of a stream's rate; the whole record rather than its
-// first KiB cost 4 KiB streams a sixth; from RepMovsbMin on, where Copy
-// is a string move, round trips lost 1.5%. The header's own line is left
-// out: a consumer waiting for the message polls it, and taking it early
-// makes it cross between the CPUs once more (8 KiB rings, 1 KiB round
-// trips: 295 ns with it, 288 without any prefetch, 288 leaving it out).
+// 18.3, 512 B 13.4 against 12.7). So a producer that found the consumer
+// behind at its last look at head (the ring did not drain between its
+// sends) leaves it out until a look finds the consumer caught up. A round
+// trip's producer, whose consumer has taken everything by the time the
+// ring runs out of room, keeps it; so does the producer of a stream whose
+// consumer keeps up, which cannot tell itself from one. SendBatch, made
+// for streams, never prefetches.
+//
+// Messages of 256 B gained nothing in round trips and lost an eighth of a
+// stream's rate; the whole record rather than its first KiB cost 4 KiB
+// streams a sixth; from RepMovsbMin on, where Copy is a string move, round
+// trips lost 1.5%. The header's own line is left out: a consumer waiting
+// for the message polls it, and taking it early makes it cross between
+// the CPUs once more (8 KiB rings, 1 KiB round trips: 295 ns with it, 288
+// without any prefetch, 288 leaving it out).
 const (
 	prefetchMin = 512
 	prefetchLen = 1024
