@@ -121,7 +121,7 @@ func (q *Queue) sendOne(ctx context.Context, msg []byte, block bool) error {
 const (
 	prefetchMin = 512
 	prefetchLen = 1024
-	cacheLine   = 64 // bytes, on the CPUs PREFETCHW is for
+	cacheLine   = 64 // bytes, on the CPUs these choices were measured on
 )
 
 // linesAhead is the part of the n-byte message's record at ring offset

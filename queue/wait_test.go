@@ -141,10 +141,9 @@ func TestWaitingConsumerSeesEachEnd(t *testing.T) {
 	}
 }
 
-// playSteps plays steps on q, a consumer whose ring is the one word
-// q.words[0], far from the end of a large ring: t takes a message, G is a
-// glance that finds one at once, g one that finds none, w a wait the long
-// way.
+// playSteps plays steps on q, a consumer at ring offset 0, far from the
+// end of a large ring: t takes a message, G is a glance that finds one at
+// once, g one that finds none, w a wait the long way.
 func playSteps(t *testing.T, q *Queue, steps string) {
 	t.Helper()
 	for _, s := range steps {
@@ -167,6 +166,56 @@ func playSteps(t *testing.T, q *Queue, steps string) {
 	}
 }
 
+// TestGlanceAlso: besides the header's word, a glance loads the ring's
+// first word near the ring's end, and the first word of the next line
+// after a record of at most two lines; nothing else, and never past the
+// ring's end.
+func TestGlanceAlso(t *testing.T) {
+	const capacity = 4096
+	q := &Queue{words: make([]atomic.Uint64, capacity/8), geometry: geometry{capacity: capacity}, wrapZone: 200}
+	for _, c := range []struct {
+		name    string
+		off     uint64 // ring offset of the glance
+		lastRec uint64 // ring bytes of the last message taken
+		want    int    // index into words, or -1 for none
+	}{
+		{"no message yet", 8, 0, 8},
+		{"after 64 B", 72, 72, 16},
+		{"after 120 B, on a line's start", 128, 128, 24},
+		{"after 128 B", 136, 136, -1},
+		{"after 1 KiB", 1032, 1032, -1},
+		{"near the end, after 64 B", capacity - 72, 72, 0},
+		{"near the end, after 1 KiB", capacity - 136, 1032, 0},
+		{"in the last line", capacity - 64, 72, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			q.c.lastRec = c.lastRec
+			got := q.glanceAlso(c.off)
+			switch {
+			case c.want < 0 && got != nil:
+				t.Errorf("glanceAlso(%d) loads word %d, want none", c.off, wordIndex(q, got))
+			case c.want >= 0 && got != &q.words[c.want]:
+				t.Errorf("glanceAlso(%d) loads word %d, want %d", c.off, wordIndex(q, got), c.want)
+			}
+		})
+	}
+	q.wrapZone = 8
+	q.c.lastRec = 72
+	if got := q.glanceAlso(capacity - 56); got != nil {
+		t.Errorf("in the last line, a narrow wrap zone: glanceAlso loads word %d, want none", wordIndex(q, got))
+	}
+}
+
+// wordIndex is w's index in q.words, or -1.
+func wordIndex(q *Queue, w *atomic.Uint64) int {
+	for i := range q.words {
+		if &q.words[i] == w {
+			return i
+		}
+	}
+	return -1
+}
+
 // TestGlanceLen: after a glance that found nothing, or found its message
 // late, a consumer that took one message or none since glances longer, as
 // a requester's or a server's should; one that found its message at once,
@@ -187,7 +236,7 @@ func TestGlanceLen(t *testing.T) {
 		{"a reply at once after a late glance", "tgtGt", short},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			q := &Queue{cfg: newConfig(nil), words: make([]atomic.Uint64, 1), geometry: geometry{capacity: 4096}, prodWait: new(atomic.Uint32), glances: short, lateGlances: long}
+			q := &Queue{cfg: newConfig(nil), words: make([]atomic.Uint64, 4096/8), geometry: geometry{capacity: 4096}, prodWait: new(atomic.Uint32), glances: short, lateGlances: long}
 			playSteps(t, q, c.steps)
 			if got := q.glanceLen(); got != c.want {
 				t.Errorf("after %q: glanceLen() = %d, want %d", c.steps, got, c.want)
@@ -241,7 +290,7 @@ func TestHoldBackCounts(t *testing.T) {
 		{"the long way after a failed glance", nil, "wtttgww", slip.Max},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			q := &Queue{cfg: newConfig(c.opts), words: make([]atomic.Uint64, 1), geometry: geometry{capacity: 4096}, prodWait: new(atomic.Uint32), glances: 4, lateGlances: 4}
+			q := &Queue{cfg: newConfig(c.opts), words: make([]atomic.Uint64, 4096/8), geometry: geometry{capacity: 4096}, prodWait: new(atomic.Uint32), glances: 4, lateGlances: 4}
 			playSteps(t, q, c.steps)
 			if q.c.heldBack != c.want {
 				t.Fatalf("after %q: held back %v, want %v", c.steps, q.c.heldBack, c.want)
@@ -255,7 +304,7 @@ func TestHoldBackCounts(t *testing.T) {
 // stays set for the consumer to answer by publishing head.
 func TestHoldBackEndsForProducer(t *testing.T) {
 	for _, want := range []uint32{prodIdle, prodWantHead, prodSleeping} {
-		q := &Queue{cfg: newConfig(nil), words: make([]atomic.Uint64, 1), geometry: geometry{capacity: 4096}, prodWait: new(atomic.Uint32), glances: 4, lateGlances: 4}
+		q := &Queue{cfg: newConfig(nil), words: make([]atomic.Uint64, 4096/8), geometry: geometry{capacity: 4096}, prodWait: new(atomic.Uint32), glances: 4, lateGlances: 4}
 		q.prodWait.Store(want)
 		playSteps(t, q, "wttg")
 		cut := 0
