@@ -357,7 +357,10 @@ func TestHoldBackOncePerWait(t *testing.T) {
 			if q.c.heldBack != 0 {
 				t.Fatalf("held back %v while messages were ready", q.c.heldBack)
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+			// Long enough that the deadline cannot pass before the call
+			// looks at its context on a loaded machine: a context done at
+			// entry ends the call before any wait.
+			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 			defer cancel()
 			if err := c.get(ctx, q); !errors.Is(err, context.DeadlineExceeded) {
 				t.Fatalf("on an empty ring: %v, want the deadline", err)
