@@ -147,7 +147,7 @@ type consumer struct {
 	active   bool
 	gen      uint32
 	head     uint64 // the local read cursor
-	lastRec  uint64 // ring bytes of the last message taken (see glance)
+	lastRec  uint64 // how far head last moved for a message, a wrap included (see glance)
 	pub      uint64 // the last published head
 	hold     bool   // Hold: publish released, not head (position.go)
 	released uint64 // Hold: the cursor through which messages are released

@@ -546,11 +546,11 @@ const lateSpin = 10 * time.Microsecond
 //
 // Elsewhere, after a record of at most two lines, a glance loads the first
 // word of the line after the header's with every look, for the same
-// reason: a message of the same size reaches that line, which the
+// reason: a message of the same size usually reaches that line, which the
 // producer writes before it commits the record in the header's line, and
 // loaded while waiting it comes over with the header rather than after
 // it. Round trips through 8 KiB and 4 MiB rings on an AMD EPYC VM
-// (family 26) took 3-9% less time with 64 B messages (one run: 187-188
+// (family 26) took 3-9% less time with 64 B messages (one run: 187-189
 // ns instead of 206) and 4-7% less with 120 B ones. After larger records
 // the glance loads the header's word alone: there the producer is still
 // writing that line when the consumer takes it (and asks for it ahead,

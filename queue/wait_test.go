@@ -357,7 +357,7 @@ func TestHoldBackOncePerWait(t *testing.T) {
 			if q.c.heldBack != 0 {
 				t.Fatalf("held back %v while messages were ready", q.c.heldBack)
 			}
-			// Long enough that the deadline cannot pass before the call
+			// Long enough that the deadline is unlikely to pass before the call
 			// looks at its context on a loaded machine: a context done at
 			// entry ends the call before any wait.
 			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
