@@ -127,8 +127,10 @@
 //     lines of a message of 512 B to 32 KiB before it is written
 //     (PREFETCHW on amd64), so that their transfers overlap: on a Zen 5
 //     VM 1 KiB round trips through 4 MiB rings took 0.83 of the time
-//     (0.88 in place), while one-at-a-time 1 KiB streams with Send ran up
-//     to a tenth slower. SendBatch, made for streams, does not ask.
+//     (0.88 in place). A stream gains nothing from it, so a producer that
+//     last found its consumer behind does not ask (1 KiB streams ran up
+//     to a tenth slower with it); a stream whose consumer keeps up still
+//     does. SendBatch, made for streams, never asks.
 //   - With several producers every Send takes the reserve lock, a full
 //     barrier; SendBatch takes it once per run of up to 64 messages.
 //   - Spin gives the lowest latency and keeps a CPU busy while it waits;
